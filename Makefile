@@ -1,0 +1,47 @@
+# Two commands do everything on a fresh machine with only Python: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SCALE ?= 0.01
+export DAGSTER_HOME := $(CURDIR)
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: run test dev bench lint format clean setup
+
+run: $(VENV)/.synced  ## generate the simulated sources and build every asset through Dagster
+	$(BIN)/lakehouse run --scale $(SCALE)
+
+test: $(VENV)/.synced  ## run the whole test suite
+	$(BIN)/pytest
+
+dev: $(VENV)/.synced  ## open the Dagster UI on the same data and run history
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+bench: $(VENV)/.synced  ## full build + one-day incremental run, time and peak memory per layer
+	$(BIN)/lakehouse bench --scale $(SCALE)
+
+lint: $(VENV)/.synced
+	$(BIN)/ruff check lakehouse assets_tests && $(BIN)/ruff format --check lakehouse assets_tests
+
+format: $(VENV)/.synced
+	$(BIN)/ruff check --fix lakehouse assets_tests && $(BIN)/ruff format lakehouse assets_tests
+
+clean:  ## delete everything the lakehouse wrote (keeps data/README.md)
+	find data -mindepth 1 ! -name README.md -exec rm -rf {} +
+
+setup: $(VENV)/.synced
+
+# Install from the committed lock with uv; bootstrap uv with pip when it is missing; fall back to
+# plain pip (versions from pyproject ranges, not the lock) when uv cannot be installed at all.
+$(VENV)/.synced: pyproject.toml uv.lock
+	@if command -v uv >/dev/null 2>&1; then UV=uv; \
+	elif [ -x .tools/bin/uv ] || ($(PYTHON) -m venv .tools && .tools/bin/pip install -q uv); then UV=.tools/bin/uv; \
+	else UV=; fi; \
+	if [ -n "$$UV" ]; then \
+		echo "==> installing the locked environment into $(VENV) with $$UV"; \
+		$$UV sync --frozen --python "$$(command -v $(PYTHON))" || exit 1; \
+	else \
+		echo "==> uv unavailable: installing with pip from pyproject ranges (not the lock)"; \
+		$(PYTHON) -m venv $(VENV) && $(BIN)/pip install -q -e . pytest hypothesis ruff || exit 1; \
+	fi
+	@touch $@

@@ -1,0 +1,1 @@
+"""lakehouse: a Dagster asset-based lakehouse for an online shop."""

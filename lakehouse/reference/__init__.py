@@ -1,0 +1,1 @@
+"""Reference data shared by the simulator and the transforms."""

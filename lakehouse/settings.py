@@ -1,0 +1,65 @@
+"""Every path, URI and secret in one place, read from the environment.
+
+| variable | default | what |
+| --- | --- | --- |
+| `LAKEHOUSE_DATA_DIR` | `<project>/data` | root of everything the lakehouse writes |
+| `LAKEHOUSE_SHOP_DB_URI` | `sqlite:///<data>/sources/shop.db` | the shop database (source) |
+| `LAKEHOUSE_LANDING_DIR` | `<data>/sources/landing` | landing zone for source files |
+| `LAKEHOUSE_PII_KEY` | a development key | key of the HMAC that pseudonymises emails |
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Only for local development and tests: production sets LAKEHOUSE_PII_KEY to a real secret.
+DEVELOPMENT_PII_KEY = "lakehouse-development-only-pii-key"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    shop_db_uri: str
+    landing_dir: Path
+    pii_key: str
+
+    @property
+    def sources_dir(self) -> Path:
+        return self.data_dir / "sources"
+
+    @property
+    def tables_dir(self) -> Path:
+        return self.data_dir / "tables"
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.data_dir / "lakehouse.duckdb"
+
+    @property
+    def payments_landing_dir(self) -> Path:
+        return self.landing_dir / "payments"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.sources_dir / "manifest.json"
+
+    @property
+    def uses_development_pii_key(self) -> bool:
+        return self.pii_key == DEVELOPMENT_PII_KEY
+
+
+def get_settings(data_dir: Path | str | None = None) -> Settings:
+    """Settings from the environment; `data_dir` overrides `LAKEHOUSE_DATA_DIR` (tests use it)."""
+    root = Path(data_dir or os.environ.get("LAKEHOUSE_DATA_DIR") or PROJECT_ROOT / "data")
+    root = root.resolve()
+    sources = root / "sources"
+    return Settings(
+        data_dir=root,
+        shop_db_uri=os.environ.get("LAKEHOUSE_SHOP_DB_URI") or f"sqlite:///{sources / 'shop.db'}",
+        landing_dir=Path(os.environ.get("LAKEHOUSE_LANDING_DIR") or sources / "landing"),
+        pii_key=os.environ.get("LAKEHOUSE_PII_KEY") or DEVELOPMENT_PII_KEY,
+    )
