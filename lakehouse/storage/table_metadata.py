@@ -1,0 +1,45 @@
+"""Dagster metadata describing a Delta table after a write: what the UI shows for every asset."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dagster as dg
+import pyarrow as pa
+from deltalake import DeltaTable
+
+from lakehouse.storage.delta_tables import WriteResult, file_stats
+
+
+def column_schema(uri: str) -> dg.TableSchema:
+    schema = pa.schema(DeltaTable(uri).schema().to_arrow())
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(name=f.name, type=str(f.type), constraints=_constraints(f))
+            for f in schema
+        ]
+    )
+
+
+def _constraints(f: pa.Field) -> dg.TableColumnConstraints | None:
+    return None if f.nullable else dg.TableColumnConstraints(nullable=False)
+
+
+def materialization_metadata(uri: str, table_name: str, result: WriteResult) -> dict[str, Any]:
+    stats = file_stats(uri)
+    metadata: dict[str, Any] = {
+        "dagster/table_name": table_name,
+        "dagster/row_count": stats["rows"],
+        "dagster/column_schema": column_schema(uri),
+        "dagster/uri": uri,
+        "delta/version": result.version,
+        "delta/files": stats["files"],
+        "delta/bytes": stats["bytes"],
+        "rows_written": result.rows_written,
+        "rows_inserted": result.inserted,
+        "rows_updated": result.updated,
+        "rows_deleted": result.deleted,
+    }
+    if result.skipped_batches:
+        metadata["batches_already_committed"] = len(result.skipped_batches)
+    return metadata

@@ -1,0 +1,78 @@
+"""How an asset's output is written to its Delta table, declared in the asset's metadata.
+
+An asset says *what* it produces; the spec says *how* it lands:
+
+- `append`: add rows; idempotent per source batch. Rows carry a batch id column, and each batch is
+  committed together with a Delta app transaction named after it, so a retried or re-run step never
+  writes a batch twice.
+- `overwrite`: replace the whole table atomically.
+- `overwrite_partition`: replace only the slices (values of `partition_column`) present in the
+  output, or the run's Dagster partition when the asset is partitioned.
+- `merge`: upsert on `keys`; with a `sequence_column`, a matched row is updated only when the
+  incoming row is newer, so replays and out-of-order batches never move a row back in time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+WRITE_SPEC_KEY = "lakehouse/write"
+BATCH_COLUMN = "_batch_id"
+
+
+class WriteMode(StrEnum):
+    APPEND = "append"
+    OVERWRITE = "overwrite"
+    OVERWRITE_PARTITION = "overwrite_partition"
+    MERGE = "merge"
+
+
+@dataclass(frozen=True)
+class WriteSpec:
+    mode: WriteMode
+    keys: tuple[str, ...] = field(default_factory=tuple)
+    sequence_column: str | None = None
+    partition_column: str | None = None
+    batch_column: str = BATCH_COLUMN
+
+    def __post_init__(self) -> None:
+        if self.mode is WriteMode.MERGE and not self.keys:
+            raise ValueError("merge needs the business keys to match on")
+        if self.mode is WriteMode.OVERWRITE_PARTITION and not self.partition_column:
+            raise ValueError("overwrite_partition needs the partition column")
+
+    def as_metadata(self) -> dict[str, Any]:
+        """The asset definition metadata entry that declares this spec."""
+        spec = {k: v for k, v in asdict(self).items() if v not in (None, ())}
+        spec["mode"] = self.mode.value
+        spec["keys"] = list(self.keys)
+        return {WRITE_SPEC_KEY: spec}
+
+    @classmethod
+    def from_metadata(cls, metadata: Mapping[str, Any]) -> WriteSpec:
+        raw = metadata.get(WRITE_SPEC_KEY)
+        if raw is None:
+            raise KeyError(f"asset metadata has no '{WRITE_SPEC_KEY}' entry (how to write it)")
+        raw = dict(getattr(raw, "value", raw))  # JsonMetadataValue or plain dict
+        raw["mode"] = WriteMode(raw["mode"])
+        raw["keys"] = tuple(raw.get("keys", ()))
+        return cls(**raw)
+
+
+def append() -> dict[str, Any]:
+    return WriteSpec(WriteMode.APPEND).as_metadata()
+
+
+def overwrite() -> dict[str, Any]:
+    return WriteSpec(WriteMode.OVERWRITE).as_metadata()
+
+
+def overwrite_partition(partition_column: str) -> dict[str, Any]:
+    return WriteSpec(WriteMode.OVERWRITE_PARTITION, partition_column=partition_column).as_metadata()
+
+
+def merge(keys: list[str], sequence_column: str | None = None) -> dict[str, Any]:
+    return WriteSpec(WriteMode.MERGE, keys=tuple(keys), sequence_column=sequence_column).as_metadata()
