@@ -1,10 +1,123 @@
-"""The `lakehouse` command line."""
+"""The `lakehouse` command line: generate sources, run the build, query the catalog."""
 
-from __future__ import annotations
+import os
+import sys
+from pathlib import Path
 
 import click
+
+from lakehouse.settings import PROJECT_ROOT, get_settings
+
+FORMATS = click.Choice(["table", "csv", "json"])
+
+
+def _use_project_instance() -> None:
+    """Runs go to the project's Dagster instance (dagster.yaml's paths are relative to the root)."""
+    os.environ.setdefault("DAGSTER_HOME", str(PROJECT_ROOT))
+    os.chdir(os.environ["DAGSTER_HOME"])
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
-    """lakehouse: simulated shop sources -> raw -> refined -> curated Delta tables, served by DuckDB."""
+    """lakehouse: simulated shop sources -> raw -> refined -> curated Delta tables, served by DuckDB.
+
+    \b
+    Start here:
+      lakehouse run                      generate the sources and build everything
+      lakehouse tables                   what can be queried
+      lakehouse sql "select ..."         ask the catalog (read-only)
+    """
+
+
+@main.command()
+@click.option("--scale", default=0.01, show_default=True, help="Scale factor: 1 = 100k customers, 1M orders.")
+@click.option("--seed", default=42, show_default=True, help="Random seed: same seed, same data.")
+@click.option("--days", default=365, show_default=True, help="Days of shop history to simulate.")
+@click.option(
+    "--advance",
+    "advance_days",
+    type=int,
+    default=None,
+    help="Append N more days to the existing simulation instead.",
+)
+def generate(scale: float, seed: int, days: int, advance_days: int | None) -> None:
+    """Write the simulated source systems (shop database, landing files) and their ground truth."""
+    from lakehouse import simulator
+
+    out = get_settings().sources_dir
+    if advance_days is not None:
+        manifest = simulator.advance(out, advance_days, progress=click.echo)
+    else:
+        manifest = simulator.generate(out, scale=scale, seed=seed, days=days, progress=click.echo)
+    click.echo(f"sources in {out}: {manifest['source_rows']}")
+
+
+@main.command()
+@click.option("--scale", default=0.01, show_default=True, help="Scale factor when sources must be generated.")
+@click.option("--seed", default=42, show_default=True, help="Random seed when sources must be generated.")
+@click.option("--fresh", is_flag=True, help="Regenerate the sources even if they exist (tables are kept).")
+def run(scale: float, seed: int, fresh: bool) -> None:
+    """Build every asset through Dagster (generating the sources first if needed), then summarise.
+
+    Safe to run again: extraction is incremental and every write idempotent, so nothing doubles.
+    """
+    from lakehouse import simulator
+
+    settings = get_settings()
+    if fresh or not settings.manifest_path.is_file():
+        simulator.generate(settings.sources_dir, scale=scale, seed=seed, progress=click.echo)
+    _use_project_instance()
+    import dagster as dg
+
+    from lakehouse.definitions import defs
+    from lakehouse.orchestration.runner import run_build, summary
+
+    click.echo("building the lakehouse (raw -> refined -> curated) …")
+    with dg.DagsterInstance.get() as instance:
+        outcome = run_build(defs, instance, click.echo)
+    click.echo(summary(settings, outcome))
+    sys.exit(0 if outcome.success else 1)
+
+
+@main.command()
+@click.argument("query", required=False)
+@click.option(
+    "-f",
+    "--file",
+    "query_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Read the query from a file.",
+)
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True, help="Output format.")
+@click.option("--max-rows", default=50, show_default=True, help="Rows shown in table format.")
+def sql(query: str | None, query_file: Path | None, fmt: str, max_rows: int) -> None:
+    """Run read-only SQL against the catalog.
+
+    \b
+    Example:
+      lakehouse sql "select count(*) from curated.fact_order_items"
+    """
+    from lakehouse.serving.query import format_result, run_query
+
+    if (query is None) == (query_file is None):
+        raise click.UsageError("give a query or --file, not both")
+    text = query if query is not None else query_file.read_text()
+    try:
+        result = run_query(get_settings().catalog_path, text)
+    except Exception as error:  # DuckDB errors are already readable; show them without a traceback
+        raise click.ClickException(str(error)) from error
+    click.echo(format_result(result, fmt, max_rows))
+
+
+@main.command()
+def tables() -> None:
+    """List every queryable table: schema (layer), name, columns, rows, Delta version."""
+    from lakehouse.serving.query import list_tables
+
+    try:
+        infos = list_tables(get_settings().catalog_path)
+    except FileNotFoundError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"{'table':<36}{'columns':>8}{'rows':>12}{'version':>9}")
+    for t in infos:
+        click.echo(f"{t.schema + '.' + t.table:<36}{t.columns:>8}{t.rows or 0:>12,}{t.version:>9}")

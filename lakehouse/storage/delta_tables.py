@@ -53,9 +53,7 @@ def committed_batches(uri: str, batch_ids: list[str]) -> set[str]:
     return {b for b in batch_ids if table.transaction_version(b) is not None}
 
 
-def write(
-    uri: str, data: pl.DataFrame, spec: WriteSpec, commit_metadata: Mapping[str, Any]
-) -> WriteResult:
+def write(uri: str, data: pl.DataFrame, spec: WriteSpec, commit_metadata: Mapping[str, Any]) -> WriteResult:
     """Write `data` by the spec's mode; every commit carries `commit_metadata`."""
     custom = {k: v if isinstance(v, str) else json.dumps(v) for k, v in commit_metadata.items()}
     custom["lakehouse.write_mode"] = spec.mode.value

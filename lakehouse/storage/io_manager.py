@@ -7,6 +7,7 @@ what" is one lookup in the table's history. After each write the serving catalog
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -63,4 +64,4 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         if self.catalog_path:
             from lakehouse.serving.catalog import publish_catalog
 
-            publish_catalog(self.store.root, self.catalog_path)
+            publish_catalog(Path(self.store.root), Path(self.catalog_path))

@@ -14,10 +14,7 @@ from lakehouse.storage.delta_tables import WriteResult, file_stats
 def column_schema(uri: str) -> dg.TableSchema:
     schema = pa.schema(DeltaTable(uri).schema().to_arrow())
     return dg.TableSchema(
-        columns=[
-            dg.TableColumn(name=f.name, type=str(f.type), constraints=_constraints(f))
-            for f in schema
-        ]
+        columns=[dg.TableColumn(name=f.name, type=str(f.type), constraints=_constraints(f)) for f in schema]
     )
 
 

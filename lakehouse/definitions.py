@@ -1,0 +1,46 @@
+"""The one Definitions object: assets, checks, jobs, schedules, sensors and resources."""
+
+import os
+
+import dagster as dg
+
+from lakehouse.curated.assets import curated_assets, curated_checks
+from lakehouse.orchestration.jobs import build_lakehouse
+from lakehouse.orchestration.schedules import daily_build
+from lakehouse.orchestration.sensors import payments_landing_sensor
+from lakehouse.privacy import Pseudonymiser
+from lakehouse.raw.payments import raw_payments
+from lakehouse.raw.shop_tables import raw_shop_assets
+from lakehouse.refined.assets import refined_assets, refined_checks
+from lakehouse.settings import Settings, get_settings
+from lakehouse.sources.landing import LandingZone
+from lakehouse.sources.shop_db import ShopDatabase
+from lakehouse.storage.io_manager import DeltaIOManager
+from lakehouse.storage.store import DeltaStore
+
+
+def _secret(variable: str, default: str) -> str | dg.EnvVar:
+    """An EnvVar when the variable is set (the UI shows its name, never its value)."""
+    return dg.EnvVar(variable) if os.environ.get(variable) else default
+
+
+def build_definitions(settings: Settings) -> dg.Definitions:
+    store = DeltaStore(root=str(settings.tables_dir))
+    return dg.Definitions(
+        assets=[*raw_shop_assets, raw_payments, *refined_assets, *curated_assets],
+        asset_checks=[*refined_checks, *curated_checks],
+        jobs=[build_lakehouse],
+        schedules=[daily_build],
+        sensors=[payments_landing_sensor],
+        resources={
+            "io_manager": DeltaIOManager(store=store, catalog_path=str(settings.catalog_path)),
+            "store": store,
+            "shop_db": ShopDatabase(uri=_secret("LAKEHOUSE_SHOP_DB_URI", settings.shop_db_uri)),
+            "landing": LandingZone(root=str(settings.landing_dir)),
+            "pseudonymiser": Pseudonymiser(key=_secret("LAKEHOUSE_PII_KEY", settings.pii_key)),
+        },
+        executor=dg.in_process_executor,
+    )
+
+
+defs = build_definitions(get_settings())

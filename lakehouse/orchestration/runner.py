@@ -1,0 +1,123 @@
+"""Running the build job from the command line: progress while it runs, a summary at the end.
+
+Runs go through the project's Dagster instance (`DAGSTER_HOME`), so they appear in the UI's run
+history exactly like runs launched from the UI.
+"""
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import dagster as dg
+from dagster._core.events import DagsterEventType
+from dagster._core.log_manager import get_log_record_metadata, has_log_record_metadata
+
+from lakehouse.settings import Settings
+
+Echo = Callable[[str], None]
+BUILD_JOB = "build_lakehouse"
+
+
+class _ProgressHandler(logging.Handler):
+    """One line per finished asset, failed check or failed step; nothing else."""
+
+    def __init__(self, echo: Echo) -> None:
+        super().__init__(logging.DEBUG)
+        self.echo = echo
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not has_log_record_metadata(record):
+            return
+        event = get_log_record_metadata(record)["dagster_event"]
+        if event is None:
+            return
+        if event.event_type == DagsterEventType.ASSET_MATERIALIZATION:
+            materialization = event.event_specific_data.materialization
+            rows = materialization.metadata.get("dagster/row_count")
+            shown = f"{rows.value:>10,} rows" if rows is not None else ""
+            self.echo(f"  ✓ {materialization.asset_key.to_user_string():<32}{shown}")
+        elif event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
+            evaluation = event.event_specific_data
+            if not evaluation.passed:
+                self.echo(f"  ✗ check {evaluation.asset_key.to_user_string()}:{evaluation.check_name} failed")
+        elif event.event_type == DagsterEventType.STEP_FAILURE:
+            self.echo(f"  ✗ step {event.step_key} failed: {_root_cause(event.event_specific_data.error)}")
+
+
+def _root_cause(error) -> str:
+    """The innermost error's message: the user's exception, not Dagster's wrapper around it."""
+    while error is not None and error.cause is not None:
+        error = error.cause
+    return error.message.strip() if error is not None else "unknown error"
+
+
+def progress_logger(echo: Echo) -> dg.LoggerDefinition:
+    @dg.logger(description="Prints one line per materialised asset and per failure.")
+    def progress(_init_context) -> logging.Logger:
+        log = logging.getLogger("lakehouse.progress")
+        log.handlers = [_ProgressHandler(echo)]
+        log.setLevel(logging.DEBUG)
+        log.propagate = False
+        return log
+
+    return progress
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    asset: str
+    check: str
+    passed: bool
+
+
+@dataclass(frozen=True)
+class BuildOutcome:
+    run_id: str
+    success: bool
+    checks: list[CheckOutcome]
+
+
+def run_build(
+    definitions: dg.Definitions,
+    instance: dg.DagsterInstance,
+    echo: Echo,
+    selection: list[dg.AssetKey] | None = None,
+) -> BuildOutcome:
+    """Materialise every asset (or `selection`) with all checks, printing progress."""
+    job = definitions.resolve_job_def(BUILD_JOB).with_logger_defs({"progress": progress_logger(echo)})
+    result = job.execute_in_process(
+        run_config={"loggers": {"progress": {}}},
+        instance=instance,
+        raise_on_error=False,
+        asset_selection=selection,
+    )
+    checks = [
+        CheckOutcome(e.asset_key.to_user_string(), e.check_name, e.passed)
+        for e in result.get_asset_check_evaluations()
+    ]
+    return BuildOutcome(result.run_id, result.success, checks)
+
+
+def summary(settings: Settings, outcome: BuildOutcome) -> str:
+    """Tables per layer with rows and Delta version, checks, quarantine, and what to do next."""
+    from lakehouse.serving.query import list_tables
+
+    tables = list_tables(settings.catalog_path)
+    lines = [f"\nRun {outcome.run_id}: {'succeeded' if outcome.success else 'FAILED'}", ""]
+    lines.append(f"  {'table':<34}{'rows':>12}{'version':>9}")
+    for info in tables:
+        lines.append(f"  {info.schema + '.' + info.table:<34}{info.rows or 0:>12,}{info.version:>9}")
+    failed = [c for c in outcome.checks if not c.passed]
+    quarantined = sum(t.rows or 0 for t in tables if t.schema == "quarantine")
+    lines += [
+        "",
+        f"  checks: {len(outcome.checks) - len(failed)} passed, {len(failed)} failed"
+        + "".join(f"\n    ✗ {c.asset}:{c.check}" for c in failed),
+        f'  rows in quarantine: {quarantined:,} (see `lakehouse sql "select * from quarantine.payments"`)',
+        "",
+        "Next:",
+        "  open the UI:   make dev          (then http://127.0.0.1:3000)",
+        '  query:         .venv/bin/lakehouse sql "select * from curated.mart_daily_sales limit 10"',
+        "  list tables:   .venv/bin/lakehouse tables",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,153 @@
+"""Asset check factories: one helper per kind of check, used for every table.
+
+Each check reads the table's current snapshot lazily and, when it fails, shows sample rows.
+Checks whose failure means wrong data downstream are blocking: they stop downstream assets.
+"""
+
+from collections.abc import Sequence
+
+import dagster as dg
+import polars as pl
+
+from lakehouse.quality.quarantine import IDENTITY
+from lakehouse.storage.store import DeltaStore
+
+SAMPLE_ROWS = 5
+
+
+def markdown(rows: pl.DataFrame) -> dg.MetadataValue:
+    with pl.Config(
+        tbl_formatting="MARKDOWN",
+        tbl_hide_column_data_types=True,
+        tbl_hide_dataframe_shape=True,
+        tbl_rows=SAMPLE_ROWS,
+    ):
+        return dg.MetadataValue.md(str(rows.head(SAMPLE_ROWS)))
+
+
+def _result(failing: pl.LazyFrame, label: str, metadata: dict | None = None) -> dg.AssetCheckResult:
+    count = failing.select(pl.len()).collect().item()
+    extra = {"sample": markdown(failing.head(SAMPLE_ROWS).collect())} if count else {}
+    return dg.AssetCheckResult(passed=count == 0, metadata={label: count, **(metadata or {}), **extra})
+
+
+def key_checks(table: dg.AssetKey, keys: Sequence[str]) -> list[dg.AssetChecksDefinition]:
+    """Business keys unique and never null."""
+    columns = list(keys)
+
+    @dg.asset_check(
+        asset=table,
+        name="unique_key",
+        blocking=True,
+        description=f"No two rows share ({', '.join(columns)}).",
+    )
+    def unique_key(store: DeltaStore) -> dg.AssetCheckResult:
+        copies = store.scan(table).group_by(columns).agg(pl.len().alias("copies"))
+        return _result(copies.filter(pl.col("copies") > 1), "duplicated_keys")
+
+    @dg.asset_check(
+        asset=table,
+        name="key_not_null",
+        blocking=True,
+        description=f"({', '.join(columns)}) never null.",
+    )
+    def key_not_null(store: DeltaStore) -> dg.AssetCheckResult:
+        nulls = store.scan(table).filter(pl.any_horizontal(pl.col(columns).is_null()))
+        return _result(nulls, "rows_with_null_key")
+
+    return [unique_key, key_not_null]
+
+
+def foreign_key_check(
+    fact: dg.AssetKey, column: str, dim: dg.AssetKey, dim_column: str
+) -> dg.AssetChecksDefinition:
+    """Every fact row's key is found in the dimension (unknown members count as found)."""
+
+    @dg.asset_check(
+        asset=fact,
+        name=f"{column}_in_{dim.path[-1]}",
+        blocking=True,
+        additional_deps=[dim],
+        description=f"Every {column} is a {dim.to_user_string()}.{dim_column}.",
+    )
+    def foreign_key(store: DeltaStore) -> dg.AssetCheckResult:
+        facts = store.scan(fact)
+        orphans = facts.join(store.scan(dim).select(pl.col(dim_column).alias(column)), on=column, how="anti")
+        unknown = facts.filter(pl.col(column) == -1).select(pl.len()).collect().item()
+        return _result(orphans, "orphan_rows", {"rows_on_unknown_member": unknown})
+
+    return foreign_key
+
+
+def _normalised_keys(keys: Sequence[str]) -> list[pl.Expr]:
+    """Raw key values as refined sees them (text, trimmed), so raw and refined keys compare."""
+    return [pl.col(k).cast(pl.String).str.strip_chars() for k in keys]
+
+
+def reconciliation_check(
+    raw: dg.AssetKey, refined: dg.AssetKey, quarantine: dg.AssetKey, keys: Sequence[str]
+) -> dg.AssetChecksDefinition:
+    """raw rows = refined rows + quarantined rows + duplicates removed: nothing lost, nothing invented."""
+
+    @dg.asset_check(
+        asset=refined,
+        name="reconciles_with_raw",
+        blocking=True,
+        additional_deps=[raw, quarantine],
+        description="Every raw row processed is refined, quarantined or a duplicate of a refined key.",
+    )
+    def reconciles_with_raw(store: DeltaStore) -> dg.AssetCheckResult:
+        refined_rows, quarantined = store.scan(refined), store.scan(quarantine)
+        processed_until = (
+            pl.concat([refined_rows.select("_ingested_at"), quarantined.select("_ingested_at")])
+            .select(pl.col("_ingested_at").max())
+            .collect()
+            .item()
+        )
+        raw_rows = store.scan(raw).filter(pl.col("_ingested_at") <= processed_until)
+        valid = raw_rows.join(quarantined.select(IDENTITY), on=list(IDENTITY), how="anti")
+        expected_keys = valid.select(_normalised_keys(keys)).unique()
+        actual_keys = refined_rows.select(_normalised_keys(keys))
+        counts = (
+            pl.concat(
+                [
+                    raw_rows.select(pl.len().alias("n")),
+                    quarantined.select(pl.len().alias("n")),
+                    valid.select(pl.len().alias("n")),
+                    expected_keys.select(pl.len().alias("n")),
+                    actual_keys.select(pl.len().alias("n")),
+                ]
+            )
+            .collect()
+            .get_column("n")
+            .to_list()
+        )
+        n_raw, n_quarantined, n_valid, n_expected, n_refined = counts
+        duplicates = n_valid - n_expected
+        missing = expected_keys.join(actual_keys, on=list(keys), how="anti")
+        invented = actual_keys.join(expected_keys, on=list(keys), how="anti")
+        metadata = {
+            "raw_rows": n_raw,
+            "refined_rows": n_refined,
+            "quarantined_rows": n_quarantined,
+            "duplicates_removed": duplicates,
+            "equation": (
+                f"{n_raw} raw = {n_refined} refined + {n_quarantined} quarantined + {duplicates} duplicates"
+            ),
+        }
+        passed = n_raw == n_refined + n_quarantined + duplicates and n_refined == n_expected
+        sample = (
+            pl.concat(
+                [
+                    missing.with_columns(problem=pl.lit("missing from refined")),
+                    invented.with_columns(problem=pl.lit("not in raw")),
+                ]
+            )
+            .head(SAMPLE_ROWS)
+            .collect()
+        )
+        if not passed:
+            metadata["sample"] = markdown(sample)
+        return dg.AssetCheckResult(passed=passed, metadata=metadata)
+
+    return reconciles_with_raw

@@ -1,0 +1,97 @@
+"""Validate once, split once: one pandera pass labels every failing row with its rules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandera.polars as pa
+import polars as pl
+
+from lakehouse.quality.contract import Contract, Severity, severities
+
+POSITION = "_position"
+RULES = "_rules"
+_SAMPLE_ROWS = 10
+
+
+class ContractViolationError(ValueError):
+    """A `fail` rule broke: the asset must stop. The message names the table, rule and rows."""
+
+
+@dataclass(frozen=True)
+class Validation:
+    valid: pl.DataFrame
+    rejected: pl.DataFrame  # the rejected rows, with `_rules` (list of "column:check")
+    rule_failures: dict[str, int]  # rows failing each rule, every severity
+    warnings: dict[str, int]  # rows kept despite failing a `warn` rule
+
+
+def validate(frame: pl.DataFrame, contract: type[Contract], table: str) -> Validation:
+    failures = _failure_cases(frame, contract)
+    labelled = _label(failures, severities(contract))
+    fatal = labelled.filter(pl.col("severity") == Severity.FAIL.value)
+    if fatal.height:
+        raise ContractViolationError(_describe_fatal(table, fatal, frame))
+    dropped = (
+        labelled.filter(pl.col("severity") == Severity.DROP.value)
+        .group_by(POSITION)
+        .agg(pl.col("rule").unique().sort().alias(RULES))
+    )
+    positioned = frame.with_row_index(POSITION)
+    return Validation(
+        valid=positioned.join(dropped, on=POSITION, how="anti").drop(POSITION),
+        rejected=positioned.join(dropped, on=POSITION, how="inner").drop(POSITION),
+        rule_failures=_counts(labelled),
+        warnings=_counts(labelled.filter(pl.col("severity") == Severity.WARN.value)),
+    )
+
+
+def _failure_cases(frame: pl.DataFrame, contract: type[Contract]) -> pl.DataFrame:
+    try:
+        contract.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        return pl.DataFrame(errors.failure_cases).select(
+            pl.col("schema_context").cast(pl.String),
+            pl.col("column").cast(pl.String),
+            pl.col("check").cast(pl.String),
+            pl.col("failure_case").cast(pl.String),
+            pl.col("index").cast(pl.UInt32).alias(POSITION),
+        )
+    return pl.DataFrame(
+        schema={
+            "schema_context": pl.String,
+            "column": pl.String,
+            "check": pl.String,
+            "failure_case": pl.String,
+            POSITION: pl.UInt32,
+        }
+    )
+
+
+def _label(failures: pl.DataFrame, levels: dict[str, Severity]) -> pl.DataFrame:
+    """Rule `column:check` for column checks; checks without a row position always fail."""
+    rule = (
+        pl.when(pl.col("schema_context") == "Column")
+        .then(pl.concat_str("column", pl.lit(":"), "check"))
+        .otherwise(pl.col("check"))
+    )
+    level = pl.col("check").replace_strict(
+        {k: v.value for k, v in levels.items()}, default=Severity.FAIL.value, return_dtype=pl.String
+    )
+    return failures.with_columns(
+        rule=rule,
+        severity=pl.when(pl.col(POSITION).is_null()).then(pl.lit(Severity.FAIL.value)).otherwise(level),
+    )
+
+
+def _counts(labelled: pl.DataFrame) -> dict[str, int]:
+    counts = labelled.group_by("rule").agg(pl.col(POSITION).n_unique().alias("n")).sort("rule")
+    return dict(counts.iter_rows())
+
+
+def _describe_fatal(table: str, fatal: pl.DataFrame, frame: pl.DataFrame) -> str:
+    rules = ", ".join(fatal.get_column("rule").unique().sort().to_list())
+    positions = fatal.get_column(POSITION).drop_nulls().unique().sort().head(_SAMPLE_ROWS)
+    sample = frame.with_row_index(POSITION).filter(pl.col(POSITION).is_in(positions.implode()))
+    cases = fatal.select("rule", "failure_case").head(_SAMPLE_ROWS)
+    return f"{table}: contract rule(s) {rules} failed (severity fail)\n{cases}\n{sample}"

@@ -1,0 +1,79 @@
+"""Raw payments: daily settlement CSV files from the landing zone, each ingested exactly once."""
+
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from lakehouse.raw.ingestion import now_utc, with_ingestion_columns
+from lakehouse.raw.shop_tables import EXTRACTION_RETRY
+from lakehouse.sources.landing import LandingZone, empty_rows, read_csv_file
+from lakehouse.storage import write_spec
+from lakehouse.storage.store import DeltaStore
+
+PAYMENT_COLUMNS = ("payment_id", "order_id", "amount", "currency", "method", "settled_at")
+PAYMENTS_FOLDER = "payments"
+PAYMENTS_PATTERN = "settlement_*.csv"
+RAW_PAYMENTS = dg.AssetKey(["raw", "payments"])
+_PROBLEMS_LOGGED = 20
+
+
+def file_batch_id(path: Path) -> str:
+    return f"landing/{PAYMENTS_FOLDER}/{path.name}"
+
+
+def pending_files(landing: LandingZone, store: DeltaStore) -> list[Path]:
+    """Settlement files in the landing folder not yet committed to raw."""
+    files = landing.list_files(PAYMENTS_FOLDER, PAYMENTS_PATTERN)
+    done = store.committed_batches(RAW_PAYMENTS, [file_batch_id(f) for f in files])
+    return [f for f in files if file_batch_id(f) not in done]
+
+
+@dg.asset(
+    key=RAW_PAYMENTS,
+    group_name="raw",
+    kinds={"delta", "polars", "csv"},
+    description="Payment settlement files (CSV) as they arrived; malformed lines kept in `_rescued_data`.",
+    metadata={**write_spec.append(), "source": f"landing/{PAYMENTS_FOLDER}/{PAYMENTS_PATTERN}"},
+    retry_policy=EXTRACTION_RETRY,
+)
+def raw_payments(
+    context: dg.AssetExecutionContext, landing: LandingZone, store: DeltaStore
+) -> dg.Output[pl.DataFrame]:
+    files = pending_files(landing, store)
+    ingested_at = now_utc()
+    batches, problems = [], []
+    for path in files:
+        parsed = read_csv_file(path, PAYMENT_COLUMNS)
+        problems += parsed.problems
+        batches.append(
+            with_ingestion_columns(
+                parsed.rows,
+                source=str(path),
+                batch_id=file_batch_id(path),
+                run_id=context.run_id,
+                ingested_at=ingested_at,
+            )
+        )
+    for problem in problems[:_PROBLEMS_LOGGED]:
+        context.log.warning(problem)
+    if len(problems) > _PROBLEMS_LOGGED:
+        context.log.warning(f"… and {len(problems) - _PROBLEMS_LOGGED} more problems")
+    rows = pl.concat(batches, how="diagonal_relaxed") if batches else _empty_batch()
+    context.log.info(f"{len(files)} new settlement files, {rows.height} lines")
+    return dg.Output(
+        rows,
+        metadata={
+            "files_ingested": len(files),
+            "malformed_lines": len(problems),
+            "problems": dg.MetadataValue.md(
+                "\n".join(f"- {p}" for p in problems[:_PROBLEMS_LOGGED]) or "none"
+            ),
+        },
+    )
+
+
+def _empty_batch() -> pl.DataFrame:
+    return with_ingestion_columns(
+        empty_rows(PAYMENT_COLUMNS), source="", batch_id="", run_id="", ingested_at=now_utc()
+    )

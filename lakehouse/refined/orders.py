@@ -1,0 +1,57 @@
+"""Refined orders: UTC order time and date, ISO currency codes, known statuses."""
+
+from __future__ import annotations
+
+import pandera.polars as pa
+import polars as pl
+
+from lakehouse.quality.contract import Contract, UtcTimestamp
+from lakehouse.reference.currency import USD_RATES
+from lakehouse.refined.cleansing import (
+    LINEAGE,
+    code,
+    integer,
+    trimmed,
+    utc_from_local,
+    utc_from_zulu,
+)
+from lakehouse.refined.refine import RefinedTable, TransformContext
+
+STATUSES = ["placed", "delivered", "cancelled", "returned"]
+
+
+class OrderContract(Contract):
+    order_id: pl.Int64 = pa.Field(nullable=False)
+    customer_id: pl.Int64 = pa.Field(nullable=False)
+    order_at: UtcTimestamp = pa.Field(nullable=False)
+    order_date: pl.Date = pa.Field(nullable=False)
+    status: pl.String = pa.Field(nullable=False, isin=STATUSES)
+    currency: pl.String = pa.Field(nullable=False, isin=list(USD_RATES))
+    channel: pl.String = pa.Field(nullable=True)
+    updated_at: UtcTimestamp = pa.Field(nullable=False)
+
+    class Config(Contract.Config):
+        metadata = {"severity": {"not_nullable": "drop", "isin": "drop"}}
+
+
+def transform(raw: pl.LazyFrame, context: TransformContext) -> pl.LazyFrame:
+    return raw.select(
+        integer("order_id"),
+        integer("customer_id"),
+        utc_from_local("order_at"),
+        utc_from_local("order_at").dt.date().alias("order_date"),
+        trimmed("status").str.to_lowercase(),
+        code("currency"),
+        trimmed("channel").str.to_lowercase(),
+        utc_from_zulu("updated_at"),
+        *LINEAGE,
+    )
+
+
+ORDERS = RefinedTable(
+    name="orders",
+    keys=("order_id",),
+    contract=OrderContract,
+    transform=transform,
+    description="Orders: one row per order (latest status), UTC time, ISO currency.",
+)

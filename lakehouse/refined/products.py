@@ -1,0 +1,43 @@
+"""Refined products: the catalogue with USD list prices."""
+
+from __future__ import annotations
+
+import pandera.polars as pa
+import polars as pl
+
+from lakehouse.quality.contract import Contract, Money, UtcTimestamp
+from lakehouse.refined.cleansing import LINEAGE, integer, money, trimmed, utc_from_zulu
+from lakehouse.refined.refine import RefinedTable, TransformContext
+
+
+class ProductContract(Contract):
+    product_id: pl.Int64 = pa.Field(nullable=False)
+    sku: pl.String = pa.Field(nullable=True)
+    name: pl.String = pa.Field(nullable=True)
+    category: pl.String = pa.Field(nullable=True)
+    unit_price: Money = pa.Field(nullable=False, ge=0)
+    updated_at: UtcTimestamp = pa.Field(nullable=False)
+
+    class Config(Contract.Config):
+        metadata = {"severity": {"not_nullable": "drop", "greater_than_or_equal_to(0)": "drop"}}
+
+
+def transform(raw: pl.LazyFrame, context: TransformContext) -> pl.LazyFrame:
+    return raw.select(
+        integer("product_id"),
+        trimmed("sku"),
+        trimmed("name"),
+        trimmed("category").str.to_lowercase(),
+        money("unit_price"),
+        utc_from_zulu("updated_at"),
+        *LINEAGE,
+    )
+
+
+PRODUCTS = RefinedTable(
+    name="products",
+    keys=("product_id",),
+    contract=ProductContract,
+    transform=transform,
+    description="Products: one row per product, list price in USD.",
+)

@@ -1,0 +1,141 @@
+"""One factory builds every refined table: transform, validate once, split, quarantine, upsert.
+
+For each refined table, a multi-asset reads the raw rows ingested since its last run, cleanses them
+(a row-wise transform), validates them against the table's contract, appends the rejected raw
+records to `quarantine/<table>`, keeps the newest version of each business key and merges it into
+`refined/<table>`. Every raw row ends up refined, quarantined or counted as a duplicate.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import dagster as dg
+import polars as pl
+
+from lakehouse.privacy import Pseudonymiser
+from lakehouse.quality.contract import Contract, contract_columns
+from lakehouse.quality.quarantine import describe, quarantine_rows
+from lakehouse.quality.validation import validate
+from lakehouse.raw.ingestion import now_utc
+from lakehouse.refined.cleansing import LINEAGE
+from lakehouse.storage import write_spec
+from lakehouse.storage.store import DeltaStore
+
+_PROBLEMS_LOGGED = 20
+
+
+@dataclass(frozen=True)
+class TransformContext:
+    lookups: Mapping[str, pl.LazyFrame]
+    pseudonymiser: Pseudonymiser
+
+
+Transform = Callable[[pl.LazyFrame, TransformContext], pl.LazyFrame]
+
+
+@dataclass(frozen=True)
+class RefinedTable:
+    name: str
+    keys: tuple[str, ...]
+    contract: type[Contract]
+    transform: Transform
+    description: str
+    sequence_column: str = "updated_at"
+    lookups: Mapping[str, dg.AssetKey] = field(default_factory=dict)
+    drop_after_validation: tuple[str, ...] = ()  # e.g. the clear-text email, validated then dropped
+
+    @property
+    def raw_key(self) -> dg.AssetKey:
+        return dg.AssetKey(["raw", self.name])
+
+    @property
+    def refined_key(self) -> dg.AssetKey:
+        return dg.AssetKey(["refined", self.name])
+
+    @property
+    def quarantine_key(self) -> dg.AssetKey:
+        return dg.AssetKey(["quarantine", self.name])
+
+    @property
+    def output_columns(self) -> list[str]:
+        kept = [c for c in contract_columns(self.contract) if c not in self.drop_after_validation]
+        return [*kept, *LINEAGE]
+
+
+def processed_watermark(store: DeltaStore, table: RefinedTable) -> object | None:
+    """The newest raw `_ingested_at` already refined or quarantined (None: nothing processed)."""
+    seen = [
+        frame.select(pl.col("_ingested_at").max())
+        for key in (table.refined_key, table.quarantine_key)
+        if (frame := store.scan_or_none(key)) is not None
+    ]
+    return pl.concat(seen).max().collect().item() if seen else None
+
+
+def newest_per_key(rows: pl.DataFrame, keys: tuple[str, ...], sequence: str) -> pl.DataFrame:
+    """One row per business key: the newest by `sequence`, then by ingestion order."""
+    order = [sequence, "_ingested_at", "_row_number"]
+    return rows.sort(order).unique(subset=list(keys), keep="last", maintain_order=True)
+
+
+def build_refined_asset(table: RefinedTable) -> dg.AssetsDefinition:
+    ins = {"raw": dg.AssetIn(table.raw_key)} | {name: dg.AssetIn(key) for name, key in table.lookups.items()}
+
+    @dg.multi_asset(
+        name=f"refine_{table.name}",
+        ins=ins,
+        outs={
+            "quarantine": dg.AssetOut(
+                key=table.quarantine_key,
+                group_name="quarantine",
+                kinds={"delta", "polars"},
+                description=f"Raw {table.name} records rejected by the contract, with the rules they broke.",
+                metadata=write_spec.append(),
+            ),
+            "refined": dg.AssetOut(
+                key=table.refined_key,
+                group_name="refined",
+                kinds={"delta", "polars", "pandera"},
+                description=table.description,
+                metadata={
+                    **write_spec.merge(list(table.keys), table.sequence_column),
+                    "business_keys": list(table.keys),
+                },
+            ),
+        },
+    )
+    def refine(
+        context: dg.AssetExecutionContext,
+        store: DeltaStore,
+        pseudonymiser: Pseudonymiser,
+        raw: pl.LazyFrame,
+        **lookups: pl.LazyFrame,
+    ):
+        watermark = processed_watermark(store, table)
+        batch = (raw if watermark is None else raw.filter(pl.col("_ingested_at") > watermark)).collect()
+        transformed = table.transform(batch.lazy(), TransformContext(lookups, pseudonymiser)).collect()
+        checked = validate(transformed, table.contract, f"refined.{table.name}")
+        rejected = quarantine_rows(batch, checked.rejected, context.run_id, now_utc())
+        refined = newest_per_key(checked.valid, table.keys, table.sequence_column).select(
+            table.output_columns
+        )
+        for line in describe(rejected, f"raw.{table.name}", _PROBLEMS_LOGGED):
+            context.log.warning(f"quarantined: {line}")
+        context.log.info(
+            f"{table.name}: {batch.height} raw rows -> {refined.height} refined, "
+            f"{rejected.height} quarantined, {checked.valid.height - refined.height} duplicates"
+        )
+        yield dg.Output(rejected, "quarantine", metadata={"rows_quarantined_now": rejected.height})
+        yield dg.Output(
+            refined,
+            "refined",
+            metadata={
+                "raw_rows_processed": batch.height,
+                "rows_quarantined_now": rejected.height,
+                "duplicates_removed": checked.valid.height - refined.height,
+                "rule_failures": dg.MetadataValue.json(checked.rule_failures),
+                "rule_warnings": dg.MetadataValue.json(checked.warnings),
+            },
+        )
+
+    return refine
