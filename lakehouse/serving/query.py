@@ -1,0 +1,174 @@
+"""Read-only SQL over the published catalog: the entry point of `lakehouse sql` and `tables`.
+
+Every call opens the catalog read-only and closes it again, so it sees the latest published
+catalog and never holds anything a publisher waits for. A connection from `connect_read_only`
+sees the catalog as it was when opened; close it after use (DuckDB also caches an open database
+by path within a process, so a second connect while the first is open returns the old catalog).
+
+Output formats: `table` (aligned box, at most `max_rows` rows), `csv` (RFC 4180: header, CRLF,
+minimal quoting) and `json` (an array of objects). In csv and json, decimals are written as
+strings (exact, never rounded through a float), dates and timestamps as ISO 8601, NaN and
+infinities as null (empty in csv), binary as hex; lists and structs are JSON (in csv, a JSON
+text in the cell). Intervals and nanosecond times, which have no exact Python or Polars value,
+are shown as DuckDB writes them (`3 days 02:00:00`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from datetime import date, time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+
+import duckdb
+import polars as pl
+import pyarrow as pa
+
+from lakehouse.serving.catalog import INDEX_TABLE
+
+OutputFormat = Literal["table", "csv", "json"]
+
+
+class CatalogNotFoundError(FileNotFoundError):
+    """No catalog has been published yet."""
+
+
+class TableInfo(NamedTuple):
+    schema: str
+    table: str
+    columns: int
+    rows: int | None
+    version: int
+
+
+def connect_read_only(catalog_path: Path) -> duckdb.DuckDBPyConnection:
+    """Open the catalog read-only, with timestamps shown in UTC."""
+    if not catalog_path.is_file():
+        raise CatalogNotFoundError(
+            f"no catalog at {catalog_path}: run `make run` to build the lakehouse and publish it"
+        )
+    con = duckdb.connect(str(catalog_path), read_only=True)
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def run_query(catalog_path: Path, sql: str, params: dict[str, Any] | None = None) -> pa.Table:
+    """Run `sql` (named parameters as `$name`) and return its result; empty for no statement.
+
+    Repeated column names (`SELECT a.id, b.id ...`) get DuckDB's suffixes (`id`, `id_1`), so
+    every column can be addressed and becomes its own key in json.
+    """
+    with connect_read_only(catalog_path) as con:
+        relation = con.sql(sql, params=params)
+        if relation is None:
+            return pa.table({})
+        result = relation.to_arrow_table()
+    return result.rename_columns(_unique_names(result.column_names))
+
+
+def list_tables(catalog_path: Path) -> list[TableInfo]:
+    """Every published view, with its column count, row count (when known) and Delta version."""
+    with connect_read_only(catalog_path) as con:
+        rows = con.sql(
+            f"SELECT layer, table_name, column_count, row_count, version FROM {INDEX_TABLE} "
+            "ORDER BY layer, table_name"
+        ).fetchall()
+    return [TableInfo(*row) for row in rows]
+
+
+def format_result(table: pa.Table, fmt: OutputFormat = "table", max_rows: int = 50) -> str:
+    """Render a result; only the `table` format is cut at `max_rows`."""
+    table = _text_for_inexpressible(table)
+    if fmt == "table":
+        return _as_box(table, max_rows)
+    if fmt == "csv":
+        return _as_csv(table)
+    if fmt == "json":
+        return json.dumps([_plain(row) for row in table.to_pylist()], ensure_ascii=False)
+    raise ValueError(f"unknown output format {fmt!r}: expected table, csv or json")
+
+
+def _unique_names(names: list[str]) -> list[str]:
+    unique: list[str] = []
+    for name in names:
+        candidate, suffix = name, 0
+        while candidate in unique:
+            suffix += 1
+            candidate = f"{name}_{suffix}"
+        unique.append(candidate)
+    return unique
+
+
+def _text_for_inexpressible(table: pa.Table) -> pa.Table:
+    """Intervals, durations and nanosecond times as DuckDB's text: Python and Polars lack them."""
+    for index, field in enumerate(table.schema):
+        if _inexpressible(field.type):
+            table = table.set_column(index, field.name, _duckdb_text(table.column(index)))
+    return table
+
+
+def _duckdb_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    with duckdb.connect() as con:
+        relation = con.from_arrow(pa.table({"value": column}))
+        return relation.project("CAST(value AS VARCHAR)").to_arrow_table().column(0)
+
+
+def _inexpressible(type_: pa.DataType) -> bool:
+    nanoseconds = pa.types.is_temporal(type_) and getattr(type_, "unit", None) == "ns"
+    return pa.types.is_interval(type_) or pa.types.is_duration(type_) or nanoseconds
+
+
+def _as_box(table: pa.Table, max_rows: int) -> str:
+    shown = pl.from_arrow(table.slice(0, max_rows))
+    with pl.Config(
+        tbl_rows=-1,
+        tbl_cols=-1,
+        tbl_hide_dataframe_shape=True,
+        fmt_str_lengths=80,
+        fmt_table_cell_list_len=10,
+        tbl_width_chars=10_000,
+    ):
+        box = str(shown)
+    hidden = table.num_rows - max_rows
+    if hidden > 0:
+        return f"{box}\n{table.num_rows} rows, {hidden} not shown (showing the first {max_rows})"
+    return f"{box}\n{table.num_rows} row{'' if table.num_rows == 1 else 's'}"
+
+
+def _as_csv(table: pa.Table) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(table.column_names)
+    columns = [column.to_pylist() for column in table.columns]
+    for row in zip(*columns, strict=True):
+        writer.writerow(_csv_cell(_plain(value)) for value in row)
+    return buffer.getvalue()
+
+
+def _csv_cell(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
+def _plain(value: Any) -> Any:
+    """A value JSON can hold exactly (see the module docstring)."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, date | time):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value

@@ -1,0 +1,63 @@
+"""The SQL of one catalog view over a Delta table's current snapshot.
+
+A view reads the snapshot's data files with `read_parquet`: the DuckDB Delta extension cannot be
+installed here and `DeltaTable.to_pyarrow_dataset()` is slower and breaks on Polars' `string_view`
+columns. The view always exposes the Delta schema, in its order and with its types:
+
+- files written before a column was added miss it: `union_by_name` fills it with NULL;
+- partition columns live in the paths, not the files: hive partitioning, typed from the schema;
+- a column no file has yet, or a table with no files at all, becomes a typed NULL.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+from deltalake import DeltaTable
+
+
+def quote_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def duckdb_types(con: duckdb.DuckDBPyConnection, schema: pa.Schema) -> dict[str, str]:
+    """DuckDB's SQL type of each column, as DuckDB itself converts the Arrow type."""
+    relation = con.from_arrow(schema.empty_table())
+    return {name: str(type_) for name, type_ in zip(relation.columns, relation.types, strict=True)}
+
+
+def view_sql(con: duckdb.DuckDBPyConnection, table: DeltaTable) -> str:
+    """`SELECT` of the table's current snapshot, with exactly the Delta schema's columns."""
+    types = duckdb_types(con, pa.schema(table.schema().to_arrow()))
+    files = table.file_uris()
+    if not files:
+        return f"SELECT {_projection(types, present=set())} WHERE false"
+    source = _read_parquet(files, table.metadata().partition_columns, types)
+    present = set(con.sql(f"SELECT * FROM {source}").columns)
+    return f"SELECT {_projection(types, present)} FROM {source}"
+
+
+def _read_parquet(files: list[str], partition_columns: list[str], types: dict[str, str]) -> str:
+    file_list = ", ".join(quote_literal(file) for file in files)
+    # Hive partitioning is explicit both ways: DuckDB would otherwise guess it from any
+    # `key=value` folder in the path.
+    if not partition_columns:
+        return f"read_parquet([{file_list}], union_by_name=true, hive_partitioning=false)"
+    hive_types = ", ".join(
+        f"{quote_literal(name)}: {quote_literal(types[name])}" for name in partition_columns
+    )
+    return (
+        f"read_parquet([{file_list}], union_by_name=true, hive_partitioning=true, "
+        f"hive_types={{{hive_types}}})"
+    )
+
+
+def _projection(types: dict[str, str], present: set[str]) -> str:
+    return ", ".join(
+        quote_identifier(name) if name in present else f"CAST(NULL AS {type_}) AS {quote_identifier(name)}"
+        for name, type_ in types.items()
+    )
