@@ -51,7 +51,7 @@ def raw_payments(
                 parsed.rows,
                 source=str(path),
                 batch_id=file_batch_id(path),
-                run_id=context.run_id,
+                run_id=context.run.run_id,
                 ingested_at=ingested_at,
             )
         )

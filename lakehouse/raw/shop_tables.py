@@ -42,7 +42,7 @@ def build_raw_shop_asset(table: SourceTable) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, shop_db: ShopDatabase, store: DeltaStore
     ) -> dg.Output[pl.DataFrame]:
         since = current_watermark(store, key, table.watermark_column)
-        rows = pl.from_arrow(shop_db.extract_changes(table, since))
+        rows = shop_db.extract_changes(table, since)
         until = rows.get_column(table.watermark_column).max() if rows.height else since
         batch_id = f"shop.{table.name}:{since or 'start'}..{until}"
         context.log.info(f"shop.{table.name}: {rows.height} rows changed after {since or 'the start'}")
@@ -50,7 +50,7 @@ def build_raw_shop_asset(table: SourceTable) -> dg.AssetsDefinition:
             rows,
             source=f"shop.{table.name}",
             batch_id=batch_id,
-            run_id=context.run_id,
+            run_id=context.run.run_id,
             ingested_at=now_utc(),
         )
         return dg.Output(

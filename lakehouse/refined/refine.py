@@ -115,7 +115,7 @@ def build_refined_asset(table: RefinedTable) -> dg.AssetsDefinition:
         batch = (raw if watermark is None else raw.filter(pl.col("_ingested_at") > watermark)).collect()
         transformed = table.transform(batch.lazy(), TransformContext(lookups, pseudonymiser)).collect()
         checked = validate(transformed, table.contract, f"refined.{table.name}")
-        rejected = quarantine_rows(batch, checked.rejected, context.run_id, now_utc())
+        rejected = quarantine_rows(batch, checked.rejected, context.run.run_id, now_utc())
         refined = newest_per_key(checked.valid, table.keys, table.sequence_column).select(
             table.output_columns
         )

@@ -1,1 +1,45 @@
+"""A deterministic stand-in for the shop's source systems, with a ground truth of its defects.
 
+`generate` writes a simulation from scratch into a folder (usually `data/sources`), `advance`
+appends the next days to it:
+
+- `shop.db`: the shop database (SQLite) with customers, products, orders and order_items;
+- `landing/payments/settlement_YYYY-MM-DD.csv`: the payments settled each day from day 1 on;
+- `manifest.json` and `defects.parquet`: the ground truth (rows, defects, expected totals);
+- `state.json`: the parameters, all that `advance` needs.
+
+Same (scale, seed, start, days), same content; see `model` for the entities, `defects` for the
+defects and their rates, `manifest` for the expected totals.
+"""
+
+from lakehouse.simulator.defects import DEFECT_KINDS, KEYS, TABLES, DefectKind, Sources
+from lakehouse.simulator.simulation import State, advance, build_state, generate
+from lakehouse.simulator.state import Params, read_params
+from lakehouse.simulator.writer import (
+    DB_FILE,
+    DEFECTS_FILE,
+    KEY_COLUMNS,
+    MANIFEST_FILE,
+    PAYMENTS_DIR,
+    SCHEMAS,
+)
+
+__all__ = [
+    "DB_FILE",
+    "DEFECTS_FILE",
+    "DEFECT_KINDS",
+    "KEYS",
+    "KEY_COLUMNS",
+    "MANIFEST_FILE",
+    "PAYMENTS_DIR",
+    "SCHEMAS",
+    "TABLES",
+    "DefectKind",
+    "Params",
+    "Sources",
+    "State",
+    "advance",
+    "build_state",
+    "generate",
+    "read_params",
+]

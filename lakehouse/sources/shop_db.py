@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
-import pyarrow as pa
+import polars as pl
 
 from lakehouse.sources.shop_tables import SourceTable
 
@@ -41,19 +41,25 @@ class ShopDatabase(dg.ConfigurableResource):
 
     uri: str
 
-    def extract_changes(self, table: SourceTable, since: str | None) -> pa.Table:
-        """Rows whose watermark is after `since` (all rows when None), as one Arrow table."""
+    def extract_changes(self, table: SourceTable, since: str | None) -> pl.DataFrame:
+        """Rows whose watermark is after `since` (all rows when None), typed as the table declares.
+
+        SQLite columns are read as text and cast here: its ADBC driver infers a column's type from
+        the first rows, so a column that starts NULL and later holds a REAL would fail or truncate.
+        """
         with _connect(self.uri) as conn, conn.cursor() as cursor:
             self._check_columns(cursor, table)
-            columns = ", ".join(table.columns)
+            columns = ", ".join(f"CAST({c} AS TEXT) AS {c}" for c in table.columns)
             query = f"SELECT {columns} FROM {table.name}"
             if since is None:
                 cursor.execute(query)
             else:
                 cursor.execute(f"{query} WHERE {table.watermark_column} > ?", (since,))
-            return cursor.fetch_arrow_table()
+            text = pl.from_arrow(cursor.fetch_arrow_table())
+        return typed(text, table)
 
-    def _check_columns(self, cursor, table: SourceTable) -> None:
+    @staticmethod
+    def _check_columns(cursor, table: SourceTable) -> None:
         try:
             cursor.execute(f"SELECT * FROM {table.name} LIMIT 0")
         except Exception as error:
@@ -65,3 +71,18 @@ class ShopDatabase(dg.ConfigurableResource):
                 f"shop.{table.name} lacks column(s) {', '.join(missing)} "
                 f"(rule: source_schema; expected {', '.join(table.columns)})"
             )
+
+
+def typed(text: pl.DataFrame, table: SourceTable) -> pl.DataFrame:
+    """Cast text columns to the declared types; a value that does not fit stops the batch."""
+    result = text.cast(table.columns, strict=False)
+    unfit = pl.any_horizontal(
+        text.get_column(c).is_not_null() & result.get_column(c).is_null() for c in table.columns
+    )
+    bad = text.filter(unfit)
+    if bad.height:
+        raise SourceSchemaError(
+            f"shop.{table.name}: {bad.height} row(s) hold values that do not fit the declared column "
+            f"types {dict(table.columns)} (rule: source_types); first: {bad.row(0, named=True)}"
+        )
+    return result

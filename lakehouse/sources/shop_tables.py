@@ -1,14 +1,16 @@
-"""The shop database's tables as the lakehouse extracts them: columns, business keys, watermark."""
-
-from __future__ import annotations
+"""The shop database's tables as the lakehouse extracts them: typed columns, business keys, watermark."""
 
 from dataclasses import dataclass
+
+import polars as pl
+
+INTEGER, REAL, TEXT = pl.Int64, pl.Float64, pl.String
 
 
 @dataclass(frozen=True)
 class SourceTable:
     name: str
-    columns: tuple[str, ...]
+    columns: dict[str, pl.DataType]
     keys: tuple[str, ...]
     watermark_column: str = "updated_at"
 
@@ -18,38 +20,53 @@ SHOP_TABLES: dict[str, SourceTable] = {
     for t in (
         SourceTable(
             "customers",
-            (
-                "customer_id",
-                "email",
-                "first_name",
-                "last_name",
-                "country",
-                "signup_at",
-                "updated_at",
-            ),
+            {
+                "customer_id": INTEGER,
+                "email": TEXT,
+                "first_name": TEXT,
+                "last_name": TEXT,
+                "country": TEXT,
+                "signup_at": TEXT,
+                "updated_at": TEXT,
+            },
             keys=("customer_id",),
         ),
         SourceTable(
             "products",
-            ("product_id", "sku", "name", "category", "unit_price", "updated_at"),
+            {
+                "product_id": INTEGER,
+                "sku": TEXT,
+                "name": TEXT,
+                "category": TEXT,
+                "unit_price": REAL,
+                "updated_at": TEXT,
+            },
             keys=("product_id",),
         ),
         SourceTable(
             "orders",
-            ("order_id", "customer_id", "order_at", "status", "currency", "channel", "updated_at"),
+            {
+                "order_id": INTEGER,
+                "customer_id": INTEGER,
+                "order_at": TEXT,
+                "status": TEXT,
+                "currency": TEXT,
+                "channel": TEXT,
+                "updated_at": TEXT,
+            },
             keys=("order_id",),
         ),
         SourceTable(
             "order_items",
-            (
-                "order_id",
-                "line_no",
-                "product_id",
-                "quantity",
-                "unit_price",
-                "discount",
-                "updated_at",
-            ),
+            {
+                "order_id": INTEGER,
+                "line_no": INTEGER,
+                "product_id": INTEGER,
+                "quantity": INTEGER,
+                "unit_price": REAL,
+                "discount": REAL,
+                "updated_at": TEXT,
+            },
             keys=("order_id", "line_no"),
         ),
     )

@@ -1,0 +1,59 @@
+"""Shared fixtures: one Dagster instance per session, and lakehouses built from the simulator."""
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from lakehouse import simulator
+from lakehouse.definitions import build_definitions
+from lakehouse.orchestration.runner import BuildOutcome, run_build
+from lakehouse.settings import Settings, get_settings
+
+# Settings come from the environment; tests must not pick up a developer's real sources.
+for _variable in ("LAKEHOUSE_SHOP_DB_URI", "LAKEHOUSE_LANDING_DIR", "LAKEHOUSE_PII_KEY"):
+    os.environ.pop(_variable, None)
+
+
+@dataclass
+class Lakehouse:
+    """A lakehouse built end to end in its own data folder."""
+
+    settings: Settings
+    definitions: dg.Definitions
+    manifest: dict[str, Any]
+    outcome: BuildOutcome
+
+    def build(self, instance: dg.DagsterInstance) -> BuildOutcome:
+        self.outcome = run_build(self.definitions, instance, echo=lambda _: None)
+        return self.outcome
+
+    def advance(self, days: int = 1) -> None:
+        self.manifest = simulator.advance(self.settings.sources_dir, days)
+
+
+def build_lakehouse(
+    data_dir: Path, instance: dg.DagsterInstance, *, scale: float, seed: int, days: int
+) -> Lakehouse:
+    settings = get_settings(data_dir)
+    manifest = simulator.generate(settings.sources_dir, scale=scale, seed=seed, days=days)
+    lakehouse = Lakehouse(settings, build_definitions(settings), manifest, outcome=None)  # type: ignore[arg-type]
+    lakehouse.build(instance)
+    return lakehouse
+
+
+@pytest.fixture(scope="session")
+def instance() -> Iterator[dg.DagsterInstance]:
+    """One ephemeral instance for the session: creating one costs seconds."""
+    with dg.DagsterInstance.ephemeral() as shared:
+        yield shared
+
+
+@pytest.fixture(scope="session")
+def lakehouse(tmp_path_factory: pytest.TempPathFactory, instance: dg.DagsterInstance) -> Lakehouse:
+    """The demo lakehouse (scale 0.01, seed 42, a year), built once and only read by tests."""
+    return build_lakehouse(tmp_path_factory.mktemp("demo"), instance, scale=0.01, seed=42, days=365)

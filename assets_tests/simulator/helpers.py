@@ -1,0 +1,45 @@
+"""Reading back what the simulator wrote, the way a consumer of the sources would."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import adbc_driver_sqlite.dbapi as sqlite
+import polars as pl
+
+from lakehouse.simulator import DB_FILE, PAYMENTS_DIR, SCHEMAS
+
+POLARS_TYPES = {"INTEGER": pl.Int64, "TEXT": pl.String, "REAL": pl.Float64}
+EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+def read_table(out_dir: Path, table: str) -> pl.DataFrame:
+    """A shop table in storage order, typed as declared."""
+    schema = {name: POLARS_TYPES[kind] for name, kind in SCHEMAS[table].items()}
+    with sqlite.connect(str(out_dir / DB_FILE)) as connection, connection.cursor() as cursor:
+        cursor.execute(f"SELECT * FROM {table} ORDER BY rowid")
+        return pl.from_arrow(cursor.fetch_arrow_table()).cast(schema)
+
+
+def read_tables(out_dir: Path) -> dict[str, pl.DataFrame]:
+    return {table: read_table(out_dir, table) for table in SCHEMAS}
+
+
+def sorted_tables(out_dir: Path) -> dict[str, pl.DataFrame]:
+    """The tables as multisets of rows: sorted on every column."""
+    return {table: frame.sort(pl.all()) for table, frame in read_tables(out_dir).items()}
+
+
+def payment_files(out_dir: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted((out_dir / PAYMENTS_DIR).iterdir())}
+
+
+def payment_lines(out_dir: Path) -> pl.DataFrame:
+    """Every data line of every settlement file: file, line_number (header = 1), line, fields."""
+    frames = [
+        pl.DataFrame({"line": content.decode().splitlines()[1:]}).with_columns(
+            file=pl.lit(name), line_number=pl.int_range(2, pl.len() + 2)
+        )
+        for name, content in payment_files(out_dir).items()
+    ]
+    return pl.concat(frames).with_columns(fields=pl.col("line").str.split(","))

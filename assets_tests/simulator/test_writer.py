@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import adbc_driver_sqlite.dbapi as sqlite
+import polars as pl
+
+from assets_tests.simulator.helpers import payment_files, sorted_tables
+from lakehouse.simulator import DB_FILE, Params, build_state
+from lakehouse.simulator.writer import update_database, write_database
+
+EXPECTED_COLUMNS = {
+    "customers": [
+        ("customer_id", "INTEGER"),
+        ("email", "TEXT"),
+        ("first_name", "TEXT"),
+        ("last_name", "TEXT"),
+        ("country", "TEXT"),
+        ("signup_at", "TEXT"),
+        ("updated_at", "TEXT"),
+    ],
+    "products": [
+        ("product_id", "INTEGER"),
+        ("sku", "TEXT"),
+        ("name", "TEXT"),
+        ("category", "TEXT"),
+        ("unit_price", "REAL"),
+        ("updated_at", "TEXT"),
+    ],
+    "orders": [
+        ("order_id", "INTEGER"),
+        ("customer_id", "INTEGER"),
+        ("order_at", "TEXT"),
+        ("status", "TEXT"),
+        ("currency", "TEXT"),
+        ("channel", "TEXT"),
+        ("updated_at", "TEXT"),
+    ],
+    "order_items": [
+        ("order_id", "INTEGER"),
+        ("line_no", "INTEGER"),
+        ("product_id", "INTEGER"),
+        ("quantity", "INTEGER"),
+        ("unit_price", "REAL"),
+        ("discount", "REAL"),
+        ("updated_at", "TEXT"),
+    ],
+}
+
+
+def _query(db: Path, sql: str) -> list[tuple]:
+    with sqlite.connect(str(db)) as connection, connection.cursor() as cursor:
+        cursor.execute(sql)
+        return cursor.fetchall()
+
+
+def test_tables_have_the_legacy_schema_without_keys(demo: Path) -> None:
+    for table, columns in EXPECTED_COLUMNS.items():
+        info = _query(demo / DB_FILE, f"PRAGMA table_info({table})")
+        assert [(name, kind) for _, name, kind, *_ in info] == columns, table
+        assert all(primary_key == 0 for *_, primary_key in info), table
+    assert _query(demo / DB_FILE, "SELECT count(*) FROM sqlite_master WHERE type = 'index'") == [(0,)]
+
+
+def test_values_are_stored_with_their_declared_types(demo: Path) -> None:
+    stored = _query(
+        demo / DB_FILE,
+        "SELECT DISTINCT typeof(order_id), typeof(line_no), typeof(product_id), typeof(quantity),"
+        " typeof(unit_price), typeof(discount), typeof(updated_at) FROM order_items",
+    )
+    assert stored == [("integer", "integer", "integer", "integer", "real", "real", "text")]
+    assert _query(demo / DB_FILE, "SELECT DISTINCT typeof(unit_price) FROM products ORDER BY 1") == [
+        ("null",),
+        ("real",),
+    ]
+
+
+def test_updated_at_sorts_as_text_in_time_order(demo: Path) -> None:
+    for table in EXPECTED_COLUMNS:
+        widths = _query(demo / DB_FILE, f"SELECT DISTINCT length(updated_at) FROM {table}")
+        assert widths == [(27,)], table
+    latest = _query(demo / DB_FILE, "SELECT max(updated_at) FROM orders")[0][0]
+    assert latest.startswith("2025-12-31T")
+
+
+def test_payment_files_have_a_header_and_one_file_per_day(demo: Path) -> None:
+    files = payment_files(demo)
+
+    assert len(files) == 364
+    assert min(files) == "settlement_2025-01-02.csv"
+    assert max(files) == "settlement_2025-12-31.csv"
+    first = files["settlement_2025-01-02.csv"].decode().splitlines()
+    assert first[0] == "payment_id,order_id,amount,currency,method,settled_at"
+    fields = pl.Series(first[1:]).str.split(",")
+    assert fields.list.get(0).str.contains(r"^pay_\d{9}$").all()
+    assert fields.list.get(4).is_in(["card", "paypal", "bank_transfer"]).all()
+    assert fields.list.get(5).str.contains(r"^2025-01-02T\d\d:\d\d:\d\dZ$").all()
+    assert all(content.endswith(b"\n") and b'"' not in content for content in files.values())
+
+
+def test_update_database_rewrites_only_the_changed_keys(tmp_path: Path) -> None:
+    params = Params(scale=0.002, seed=3, start=date(2025, 1, 1), days=12)
+    old = build_state(params).sources.tables
+    new_state = build_state(Params(scale=0.002, seed=3, start=date(2025, 1, 1), days=13))
+    new = new_state.sources.tables
+    write_database(tmp_path / DB_FILE, old)
+
+    changed = update_database(tmp_path / DB_FILE, old, new)
+
+    for table, frame in sorted_tables(tmp_path).items():
+        assert frame.equals(new[table].sort(pl.all())), table
+    new_orders = new["orders"].filter(pl.col("order_id") > old["orders"]["order_id"].max())
+    # placed on day 10, final on day 12
+    settled = old["orders"].filter(
+        pl.col("status") == "placed", pl.col("updated_at").str.starts_with("2025-01-11")
+    )
+    assert changed == {
+        "customers": new["customers"]["customer_id"].n_unique() - old["customers"]["customer_id"].n_unique(),
+        "products": 0,
+        "orders": new_orders["order_id"].n_unique() + settled["order_id"].n_unique(),
+        "order_items": new["order_items"].height - old["order_items"].height,
+    }

@@ -1,0 +1,92 @@
+"""The ground-truth manifest: what was written, what is clean, and the totals a correct lakehouse
+must reproduce. Everything is computed from the clean in-memory frames, never read back.
+
+- `source_rows`: rows written, duplicates included; for payments the data lines of all files,
+  malformed and duplicated lines included.
+- `clean_rows`: distinct rows that pass every quarantine rule of their own table, so that per
+  table `source_rows = clean_rows + duplicates + quarantined`.
+- `totals.fact_order_items`: the order lines a correct `fact_order_items` holds: lines that pass
+  their own rules and whose order is not quarantined (an order without a customer holds its lines
+  back). Lines of quarantined customers' orders and of products without a price are in.
+- `totals.net_revenue_usd`: over those lines, `to_usd(quantity * unit_price) - to_usd(discount)`;
+  `net_revenue_usd_excl_cancelled` leaves out the lines of cancelled orders.
+- `totals.payments_amount_usd`: `to_usd(amount)` over the distinct payments that are not lost to
+  a malformed line.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import polars as pl
+
+from lakehouse.reference.currency import MONEY, to_usd, usd_rates
+from lakehouse.simulator.defects import TABLES, Sources, kinds_of
+from lakehouse.simulator.state import Params
+
+
+def build_manifest(params: Params, marked: dict[str, pl.DataFrame], sources: Sources) -> dict[str, Any]:
+    written = {table: frame.height for table, frame in sources.tables.items()}
+    return {
+        **params.to_json(),
+        "defect_rates": {table: {kind.defect: kind.rate for kind in kinds_of(table)} for table in TABLES},
+        "source_rows": {**written, "payments": sources.payment_lines.height},
+        "clean_rows": {table: marked[table].filter(~_quarantined(table)).height for table in TABLES},
+        "defect_counts": _defect_counts(sources.defects),
+        "totals": _totals(marked),
+    }
+
+
+def _quarantined(table: str) -> pl.Expr:
+    """Whether a marked row carries a defect that its table's rules quarantine."""
+    kinds = [kind.defect for kind in kinds_of(table) if kind.handling == "quarantine"]
+    return pl.col("defect").is_in(kinds).fill_null(False)
+
+
+def _defect_counts(defects: pl.DataFrame) -> dict[str, dict[str, int]]:
+    counts = {
+        (row["table"], row["defect"]): row["len"]
+        for row in defects.group_by("table", "defect").len().iter_rows(named=True)
+    }
+    return {
+        table: {kind.defect: counts.get((table, kind.defect), 0) for kind in kinds_of(table)}
+        for table in TABLES
+    }
+
+
+def _totals(marked: dict[str, pl.DataFrame]) -> dict[str, Any]:
+    orders = marked["orders"]
+    held_back = orders.filter(_quarantined("orders")).select("order_id")
+    rate = pl.col("usd_rate")
+    gross = (pl.col("unit_price").round(2).cast(MONEY) * pl.col("quantity")).cast(MONEY)
+    discount = pl.col("discount").round(2).cast(MONEY)
+    fact = (
+        marked["order_items"]
+        .lazy()
+        .filter(~_quarantined("order_items"))
+        .join(held_back.lazy(), on="order_id", how="anti")
+        .join(orders.lazy().select("order_id", "status", "currency"), on="order_id")
+        .join(usd_rates(), on="currency")
+        .select("status", net_usd=to_usd(gross, rate) - to_usd(discount, rate))
+        .collect()
+    )
+    payments = (
+        marked["payments"]
+        .lazy()
+        .filter(~_quarantined("payments"))
+        .join(usd_rates(), on="currency")
+        .select(amount_usd=to_usd(pl.col("amount").cast(MONEY), rate))
+        .collect()
+    )
+    not_cancelled = fact.filter(pl.col("status") != "cancelled")
+    return {
+        "net_revenue_usd": _money(fact["net_usd"].sum()),
+        "net_revenue_usd_excl_cancelled": _money(not_cancelled["net_usd"].sum()),
+        "fact_order_items": fact.height,
+        "payments_amount_usd": _money(payments["amount_usd"].sum()),
+    }
+
+
+def _money(amount: Decimal) -> str:
+    return f"{amount:.2f}"

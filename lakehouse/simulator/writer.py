@@ -1,0 +1,139 @@
+"""Writing the sources: the shop database (SQLite through ADBC bulk ingestion), the payment
+settlement files and the ground truth (`manifest.json`, `defects.parquet`).
+
+The shop database is a legacy system: its tables have no primary key (duplicates survive) and
+`updated_at` is its system column. Updating it to a later day deletes every business key whose
+rows changed and inserts that key's new rows, in one transaction: an update interrupted before
+the state file is written can simply be run again.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import adbc_driver_sqlite.dbapi as sqlite
+import polars as pl
+
+from lakehouse.simulator.defects import PAYMENT_FIELDS
+from lakehouse.simulator.state import STATE_FILE
+
+DB_FILE = "shop.db"
+PAYMENTS_DIR = Path("landing") / "payments"
+MANIFEST_FILE = "manifest.json"
+DEFECTS_FILE = "defects.parquet"
+
+SCHEMAS: dict[str, dict[str, str]] = {
+    "customers": {
+        "customer_id": "INTEGER",
+        "email": "TEXT",
+        "first_name": "TEXT",
+        "last_name": "TEXT",
+        "country": "TEXT",
+        "signup_at": "TEXT",
+        "updated_at": "TEXT",
+    },
+    "products": {
+        "product_id": "INTEGER",
+        "sku": "TEXT",
+        "name": "TEXT",
+        "category": "TEXT",
+        "unit_price": "REAL",
+        "updated_at": "TEXT",
+    },
+    "orders": {
+        "order_id": "INTEGER",
+        "customer_id": "INTEGER",
+        "order_at": "TEXT",
+        "status": "TEXT",
+        "currency": "TEXT",
+        "channel": "TEXT",
+        "updated_at": "TEXT",
+    },
+    "order_items": {
+        "order_id": "INTEGER",
+        "line_no": "INTEGER",
+        "product_id": "INTEGER",
+        "quantity": "INTEGER",
+        "unit_price": "REAL",
+        "discount": "REAL",
+        "updated_at": "TEXT",
+    },
+}
+KEY_COLUMNS: dict[str, list[str]] = {
+    "customers": ["customer_id"],
+    "products": ["product_id"],
+    "orders": ["order_id"],
+    "order_items": ["order_id", "line_no"],
+}
+
+
+def remove_outputs(out_dir: Path) -> None:
+    """Delete the files a simulation writes, and only those."""
+    for name in (STATE_FILE, DB_FILE, f"{DB_FILE}-journal", MANIFEST_FILE, DEFECTS_FILE):
+        (out_dir / name).unlink(missing_ok=True)
+    for path in (out_dir / PAYMENTS_DIR).glob("settlement_*.csv"):
+        path.unlink()
+
+
+def write_database(path: Path, tables: dict[str, pl.DataFrame]) -> None:
+    """Create the shop database from scratch with the given table contents."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite.connect(str(path)) as connection, connection.cursor() as cursor:
+        for table, columns in SCHEMAS.items():
+            definition = ", ".join(f"{name} {kind}" for name, kind in columns.items())
+            cursor.execute(f"CREATE TABLE {table} ({definition})")
+            _insert(cursor, table, tables[table])
+        connection.commit()
+
+
+def update_database(path: Path, old: dict[str, pl.DataFrame], new: dict[str, pl.DataFrame]) -> dict[str, int]:
+    """Turn the database holding `old` into one holding `new`; returns the keys changed per table."""
+    changed = {}
+    with sqlite.connect(str(path)) as connection, connection.cursor() as cursor:
+        for table, keys in KEY_COLUMNS.items():
+            changed_keys = _changed_keys(old[table], new[table], keys)
+            changed[table] = changed_keys.height
+            if changed_keys.is_empty():
+                continue
+            cursor.adbc_ingest("changed_keys", changed_keys.to_arrow(), mode="create", temporary=True)
+            key_list = ", ".join(keys)
+            cursor.execute(f"DELETE FROM {table} WHERE ({key_list}) IN (SELECT {key_list} FROM changed_keys)")
+            cursor.execute("DROP TABLE temp.changed_keys")
+            rows = new[table].join(changed_keys, on=keys, how="semi", maintain_order="left")
+            _insert(cursor, table, rows)
+        connection.commit()
+    return changed
+
+
+def _insert(cursor: sqlite.Cursor, table: str, rows: pl.DataFrame) -> None:
+    cursor.adbc_ingest(table, rows.select(list(SCHEMAS[table])).to_arrow(), mode="append")
+
+
+def _changed_keys(old: pl.DataFrame, new: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """The keys whose multiset of rows differs between `old` and `new`."""
+    columns = new.columns
+    rows = (
+        old.group_by(columns)
+        .len("old")
+        .join(new.group_by(columns).len("new"), on=columns, how="full", nulls_equal=True, coalesce=True)
+    )
+    differs = pl.col("old").fill_null(0) != pl.col("new").fill_null(0)
+    return rows.filter(differs).select(keys).unique().sort(keys)
+
+
+def write_payment_files(out_dir: Path, lines: pl.DataFrame) -> int:
+    """One settlement file per `file` value; returns how many files were written."""
+    directory = out_dir / PAYMENTS_DIR
+    directory.mkdir(parents=True, exist_ok=True)
+    header = ",".join(PAYMENT_FIELDS)
+    files = lines.group_by("file", maintain_order=True).agg(pl.col("line").str.join("\n"))
+    for file, body in files.iter_rows():
+        (directory / file).write_text(f"{header}\n{body}\n", encoding="utf-8")
+    return files.height
+
+
+def write_ground_truth(out_dir: Path, defects: pl.DataFrame, manifest: dict[str, Any]) -> None:
+    defects.write_parquet(out_dir / DEFECTS_FILE)
+    (out_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
