@@ -66,6 +66,13 @@ def run(scale: float, seed: int, fresh: bool) -> None:
     settings = get_settings()
     if fresh or not settings.manifest_path.is_file():
         simulator.generate(settings.sources_dir, scale=scale, seed=seed, progress=click.echo)
+    else:
+        existing = simulator.read_params(settings.sources_dir)
+        if (existing.scale, existing.seed) != (scale, seed):
+            raise click.ClickException(
+                f"{settings.data_dir} holds a build of scale {existing.scale}, seed {existing.seed}; "
+                f"asked for scale {scale}, seed {seed}. Run `make clean` first to start over."
+            )
     _use_project_instance()
     import dagster as dg
 
