@@ -128,3 +128,40 @@ def tables() -> None:
     click.echo(f"{'table':<36}{'columns':>8}{'rows':>12}{'version':>9}")
     for t in infos:
         click.echo(f"{t.schema + '.' + t.table:<36}{t.columns:>8}{t.rows or 0:>12,}{t.version:>9}")
+
+
+@main.command()
+@click.option("--scale", type=float, required=True, help="Scale factor (the design targets are for 1).")
+@click.option("--seed", default=42, show_default=True, help="Random seed: same seed, same data.")
+@click.option("--days", default=365, show_default=True, help="Days of shop history to simulate.")
+@click.option("--keep", is_flag=True, help="Keep the benchmark's data dir instead of removing it.")
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the results as JSON to this file.",
+)
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the throw-away data dir is made.  [default: <data dir>/bench]",
+)
+def bench(scale: float, seed: int, days: int, keep: bool, json_path: Path | None, root: Path | None) -> None:
+    """Time a full build and a one-day incremental build, layer by layer, with peak memory.
+
+    Each layer runs through Dagster in a process of its own, in a throw-away data dir: your
+    tables and run history are not touched.
+    """
+    from lakehouse.benchmark import BenchmarkError, benchmark, format_report, write_json
+
+    try:
+        report = benchmark(root or get_settings().data_dir / "bench", scale, seed, days, keep, click.echo)
+    except BenchmarkError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(format_report(report))
+    if json_path is not None:
+        write_json(report, json_path)
+        click.echo(f"\nresults written to {json_path}")
+    if keep:
+        click.echo(f"data kept in {report.data_dir}")
