@@ -30,11 +30,11 @@ def order_lines(items: pl.LazyFrame, orders: pl.LazyFrame) -> pl.LazyFrame:
         .join(usd_rates(), on="currency", how="left")
         .with_columns(gross.alias("gross_amount"), pl.col("discount").alias("discount_amount"))
         .with_columns(
-            (pl.col("gross_amount") - pl.col("discount_amount")).alias("net_amount"),
+            (pl.col("gross_amount") - pl.col("discount_amount")).cast(MONEY).alias("net_amount"),
             to_usd(pl.col("gross_amount"), pl.col("usd_rate")).alias("gross_usd"),
             to_usd(pl.col("discount_amount"), pl.col("usd_rate")).alias("discount_usd"),
         )
-        .with_columns((pl.col("gross_usd") - pl.col("discount_usd")).alias("net_usd"))
+        .with_columns((pl.col("gross_usd") - pl.col("discount_usd")).cast(MONEY).alias("net_usd"))
     )
 
 

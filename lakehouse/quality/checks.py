@@ -84,6 +84,17 @@ def _normalised_keys(keys: Sequence[str]) -> list[pl.Expr]:
     return [pl.col(k).cast(pl.String).str.strip_chars() for k in keys]
 
 
+def _latest_ingestion(*tables: pl.LazyFrame) -> object:
+    ingested = pl.concat([t.select("_ingested_at") for t in tables])
+    return ingested.select(pl.col("_ingested_at").max()).collect().item()
+
+
+def _counts(**frames: pl.LazyFrame) -> dict[str, int]:
+    """Row counts of several lazy frames, computed in one collect."""
+    counts = pl.concat([f.select(pl.len().alias(name)) for name, f in frames.items()], how="horizontal")
+    return counts.collect().row(0, named=True)
+
+
 def reconciliation_check(
     raw: dg.AssetKey, refined: dg.AssetKey, quarantine: dg.AssetKey, keys: Sequence[str]
 ) -> dg.AssetChecksDefinition:
@@ -98,56 +109,46 @@ def reconciliation_check(
     )
     def reconciles_with_raw(store: DeltaStore) -> dg.AssetCheckResult:
         refined_rows, quarantined = store.scan(refined), store.scan(quarantine)
-        processed_until = (
-            pl.concat([refined_rows.select("_ingested_at"), quarantined.select("_ingested_at")])
-            .select(pl.col("_ingested_at").max())
-            .collect()
-            .item()
-        )
+        # Only raw rows a refine run has seen: a raw batch may land while this check runs.
+        processed_until = _latest_ingestion(refined_rows, quarantined)
         raw_rows = store.scan(raw).filter(pl.col("_ingested_at") <= processed_until)
         valid = raw_rows.join(quarantined.select(IDENTITY), on=list(IDENTITY), how="anti")
         expected_keys = valid.select(_normalised_keys(keys)).unique()
         actual_keys = refined_rows.select(_normalised_keys(keys))
-        counts = (
-            pl.concat(
-                [
-                    raw_rows.select(pl.len().alias("n")),
-                    quarantined.select(pl.len().alias("n")),
-                    valid.select(pl.len().alias("n")),
-                    expected_keys.select(pl.len().alias("n")),
-                    actual_keys.select(pl.len().alias("n")),
-                ]
-            )
-            .collect()
-            .get_column("n")
-            .to_list()
-        )
-        n_raw, n_quarantined, n_valid, n_expected, n_refined = counts
-        duplicates = n_valid - n_expected
         missing = expected_keys.join(actual_keys, on=list(keys), how="anti")
         invented = actual_keys.join(expected_keys, on=list(keys), how="anti")
+        n = _counts(
+            raw=raw_rows,
+            quarantined=quarantined,
+            valid=valid,
+            expected=expected_keys,
+            refined=actual_keys,
+            missing=missing,
+            invented=invented,
+        )
+        duplicates = n["valid"] - n["expected"]
+        balanced = n["raw"] == n["refined"] + n["quarantined"] + duplicates
+        passed = balanced and n["missing"] == n["invented"] == 0
         metadata = {
-            "raw_rows": n_raw,
-            "refined_rows": n_refined,
-            "quarantined_rows": n_quarantined,
+            "raw_rows": n["raw"],
+            "refined_rows": n["refined"],
+            "quarantined_rows": n["quarantined"],
             "duplicates_removed": duplicates,
+            "keys_missing_from_refined": n["missing"],
+            "keys_not_in_raw": n["invented"],
             "equation": (
-                f"{n_raw} raw = {n_refined} refined + {n_quarantined} quarantined + {duplicates} duplicates"
+                f"{n['raw']} raw = {n['refined']} refined + {n['quarantined']} quarantined"
+                f" + {duplicates} duplicates"
             ),
         }
-        passed = n_raw == n_refined + n_quarantined + duplicates and n_refined == n_expected
-        sample = (
-            pl.concat(
+        if not passed:
+            problems = pl.concat(
                 [
                     missing.with_columns(problem=pl.lit("missing from refined")),
                     invented.with_columns(problem=pl.lit("not in raw")),
                 ]
             )
-            .head(SAMPLE_ROWS)
-            .collect()
-        )
-        if not passed:
-            metadata["sample"] = markdown(sample)
+            metadata["sample"] = markdown(problems.head(SAMPLE_ROWS).collect())
         return dg.AssetCheckResult(passed=passed, metadata=metadata)
 
     return reconciles_with_raw

@@ -5,9 +5,10 @@ Severities, as in Lakeflow expectations:
 - `drop`: the row goes to quarantine with the names of the rules it broke;
 - `fail`: the asset fails, showing the failing rows.
 
-A contract names its rules' severities in `Config.metadata["severity"]`, keyed by check name
-(`not_nullable` covers every non-nullable column). A rule that is not listed fails the asset:
-schema problems (a wrong type, a missing column) always do.
+A contract names its rules' severities in `Config.metadata["severity"]`, keyed by check name,
+with or without its arguments (`not_nullable` covers every non-nullable column, `isin` every
+`isin([...])`). A rule that is not listed fails the asset; schema problems (a wrong type, a
+missing column) always do.
 """
 
 from __future__ import annotations

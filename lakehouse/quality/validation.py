@@ -75,8 +75,15 @@ def _label(failures: pl.DataFrame, levels: dict[str, Severity]) -> pl.DataFrame:
         .then(pl.concat_str("column", pl.lit(":"), "check"))
         .otherwise(pl.col("check"))
     )
-    level = pl.col("check").replace_strict(
-        {k: v.value for k, v in levels.items()}, default=Severity.FAIL.value, return_dtype=pl.String
+    # pandera names built-in checks with their arguments (`isin(['placed', …])`): a contract may
+    # declare either the full name or the bare one.
+    declared = {k: v.value for k, v in levels.items()}
+    level = pl.coalesce(
+        pl.col("check").replace_strict(declared, default=None, return_dtype=pl.String),
+        pl.col("check")
+        .str.extract(r"^([^(]+)", 1)
+        .replace_strict(declared, default=None, return_dtype=pl.String),
+        pl.lit(Severity.FAIL.value),
     )
     return failures.with_columns(
         rule=rule,

@@ -38,7 +38,7 @@ class OrderItemContract(Contract):
                 "not_nullable": "drop",
                 "positive_quantity": "drop",
                 "known_product": "drop",
-                "greater_than_or_equal_to(0)": "drop",
+                "greater_than_or_equal_to": "drop",
             }
         }
 

@@ -19,7 +19,7 @@ class ProductContract(Contract):
     updated_at: UtcTimestamp = pa.Field(nullable=False)
 
     class Config(Contract.Config):
-        metadata = {"severity": {"not_nullable": "drop", "greater_than_or_equal_to(0)": "drop"}}
+        metadata = {"severity": {"not_nullable": "drop", "greater_than_or_equal_to": "drop"}}
 
 
 def transform(raw: pl.LazyFrame, context: TransformContext) -> pl.LazyFrame:

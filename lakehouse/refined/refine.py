@@ -63,13 +63,16 @@ class RefinedTable:
 
 
 def processed_watermark(store: DeltaStore, table: RefinedTable) -> object | None:
-    """The newest raw `_ingested_at` already refined or quarantined (None: nothing processed)."""
-    seen = [
-        frame.select(pl.col("_ingested_at").max())
-        for key in (table.refined_key, table.quarantine_key)
-        if (frame := store.scan_or_none(key)) is not None
-    ]
-    return pl.concat(seen).max().collect().item() if seen else None
+    """The newest raw `_ingested_at` in refined (None: nothing refined yet).
+
+    Only the refined table counts, because it is written last: if a run dies after quarantining a
+    batch but before merging it, the batch is processed again. That is safe, since quarantine
+    appends are idempotent per raw batch and the merge only moves rows forward in time. A batch
+    that refines no row (all quarantined or duplicates) is re-read until a later one moves the
+    watermark, at the cost of a little repeated work.
+    """
+    refined = store.scan_or_none(table.refined_key)
+    return None if refined is None else refined.select(pl.col("_ingested_at").max()).collect().item()
 
 
 def newest_per_key(rows: pl.DataFrame, keys: tuple[str, ...], sequence: str) -> pl.DataFrame:

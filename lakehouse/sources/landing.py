@@ -74,7 +74,7 @@ def read_csv_file(path: Path, expected_columns: tuple[str, ...]) -> ParsedFile:
 
 def _lines(path: Path) -> pl.DataFrame:
     """Non-empty lines with their 1-based line numbers; undecodable bytes become U+FFFD."""
-    text = path.read_bytes().decode("utf-8", errors="replace")
+    text = path.read_bytes().decode("utf-8-sig", errors="replace")  # and drop a byte-order mark
     return (
         pl.DataFrame({"line": [text]})
         .select(pl.col("line").str.split("\n"))

@@ -44,18 +44,23 @@ class ShopDatabase(dg.ConfigurableResource):
     def extract_changes(self, table: SourceTable, since: str | None) -> pl.DataFrame:
         """Rows whose watermark is after `since` (all rows when None), typed as the table declares.
 
-        SQLite columns are read as text and cast here: its ADBC driver infers a column's type from
-        the first rows, so a column that starts NULL and later holds a REAL would fail or truncate.
+        SQLite's ADBC driver infers a column's type from its first rows, so a column that starts
+        with NULLs and later holds a REAL (or text) fails or is truncated. So every value is read as
+        never-null text (`'=' || value`, NULL as `''`), decoded and cast to the declared type here.
         """
         with _connect(self.uri) as conn, conn.cursor() as cursor:
             self._check_columns(cursor, table)
-            columns = ", ".join(f"CAST({c} AS TEXT) AS {c}" for c in table.columns)
+            columns = ", ".join(f"COALESCE('=' || CAST({c} AS TEXT), '') AS {c}" for c in table.columns)
             query = f"SELECT {columns} FROM {table.name}"
             if since is None:
                 cursor.execute(query)
             else:
                 cursor.execute(f"{query} WHERE {table.watermark_column} > ?", (since,))
-            text = pl.from_arrow(cursor.fetch_arrow_table())
+            encoded = pl.from_arrow(cursor.fetch_arrow_table())
+        # An empty result carries the driver's declared types instead of text.
+        text = encoded.cast(pl.String).select(
+            pl.when(pl.col(c) != "").then(pl.col(c).str.slice(1)).alias(c) for c in table.columns
+        )
         return typed(text, table)
 
     @staticmethod

@@ -1,0 +1,158 @@
+"""Facts: order lines with money in local currency and USD, keyed to the dimensions."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import polars as pl
+import pytest
+
+from lakehouse.curated.facts import fact_order_items, fact_payments, order_lines
+
+MONEY = pl.Decimal(18, 2)
+AT = datetime(2025, 1, 1, 23, 30, tzinfo=UTC)
+
+
+def items() -> pl.LazyFrame:
+    return pl.LazyFrame(
+        {
+            "order_id": [1, 1, 2, 3, 4],
+            "line_no": [1, 2, 1, 1, 1],
+            "product_id": [7, 8, 7, 99, 7],
+            "quantity": [3, 1, 2, 1, 1],
+            "unit_price": [
+                Decimal("10.25"),
+                Decimal("5.00"),
+                Decimal("1.10"),
+                Decimal("20.00"),
+                Decimal("9.99"),
+            ],
+            "discount": [Decimal("1.00"), Decimal("0.00"), Decimal("0.00"), Decimal("0.50"), Decimal("0.00")],
+        },
+        schema_overrides={"unit_price": MONEY, "discount": MONEY},
+    )
+
+
+def orders() -> pl.LazyFrame:
+    """Orders 1-3 refined; order 4 is still in quarantine, so its line must be held back."""
+    return pl.LazyFrame(
+        {
+            "order_id": [1, 2, 3],
+            "customer_id": [10, 11, 12],
+            "order_at": [AT] * 3,
+            "order_date": [date(2025, 1, 1)] * 3,
+            "status": ["placed", "delivered", "cancelled"],
+            "currency": ["EUR", "USD", "GBP"],
+            "channel": ["web", "app", "web"],
+            "updated_at": [AT] * 3,
+        }
+    )
+
+
+CUSTOMERS = pl.LazyFrame(
+    {"customer_key": [-1, 10, 11], "customer_id": [-1, 10, 11], "country": ["unknown", "DE", "US"]}
+)
+PRODUCTS = pl.LazyFrame(
+    {"product_key": [-1, 7, 8], "product_id": [-1, 7, 8], "category": ["unknown", "toys", "books"]}
+)
+
+
+@pytest.fixture(scope="module")
+def lines() -> pl.DataFrame:
+    return order_lines(items(), orders()).collect().sort("order_id", "line_no")
+
+
+def test_order_lines_hold_back_lines_whose_order_is_not_refined(lines):
+    assert lines.select("order_id", "line_no").rows() == [(1, 1), (1, 2), (2, 1), (3, 1)]
+
+
+def test_order_lines_compute_exact_local_and_usd_money(lines):
+    money = lines.select(
+        "gross_amount", "discount_amount", "net_amount", "usd_rate", "gross_usd", "discount_usd", "net_usd"
+    )
+    d = Decimal
+    assert money.rows() == [
+        # 3 x 10.25 EUR at 1.08, 1.00 EUR discount
+        (d("30.75"), d("1.00"), d("29.75"), d("1.080000"), d("33.21"), d("1.08"), d("32.13")),
+        (d("5.00"), d("0.00"), d("5.00"), d("1.080000"), d("5.40"), d("0.00"), d("5.40")),
+        (d("2.20"), d("0.00"), d("2.20"), d("1.000000"), d("2.20"), d("0.00"), d("2.20")),
+        # 20.00 GBP at 1.27 = 25.40; 0.50 GBP = 0.635 -> 0.64 (rounded once, to cents)
+        (d("20.00"), d("0.50"), d("19.50"), d("1.270000"), d("25.40"), d("0.64"), d("24.76")),
+    ]
+    assert (lines.schema["gross_usd"], lines.schema["discount_usd"]) == (MONEY, MONEY)
+
+
+@pytest.fixture(scope="module")
+def fact() -> pl.DataFrame:
+    return fact_order_items(items=items(), orders=orders(), customers=CUSTOMERS, products=PRODUCTS).collect()
+
+
+def test_fact_order_items_keys_lines_to_dimensions_with_unknown_members(fact):
+    rows = fact.sort("order_id", "line_no").select("order_id", "line_no", "customer_key", "product_key")
+    assert rows.rows() == [(1, 1, 10, 7), (1, 2, 10, 8), (2, 1, 11, 7), (3, 1, -1, -1)]
+
+
+def test_fact_order_items_carries_the_order_header_and_date_key(fact):
+    row = fact.filter(pl.col("order_id") == 1, pl.col("line_no") == 1).row(0, named=True)
+    assert {
+        k: row[k] for k in ("order_date_key", "order_date", "order_at", "order_status", "channel", "currency")
+    } == {
+        "order_date_key": 20250101,
+        "order_date": date(2025, 1, 1),
+        "order_at": AT,
+        "order_status": "placed",
+        "channel": "web",
+        "currency": "EUR",
+    }
+    assert fact.columns == [
+        "order_id",
+        "line_no",
+        "order_date_key",
+        "order_date",
+        "order_at",
+        "customer_key",
+        "product_key",
+        "order_status",
+        "channel",
+        "currency",
+        "quantity",
+        "unit_price",
+        "gross_amount",
+        "discount_amount",
+        "net_amount",
+        "usd_rate",
+        "gross_usd",
+        "discount_usd",
+        "net_usd",
+    ]
+
+
+def test_fact_payments_keys_settlement_to_its_utc_date():
+    payments = pl.LazyFrame(
+        {
+            "payment_id": ["pay_1"],
+            "order_id": [1],
+            "settled_at": [datetime(2025, 1, 2, 0, 5, tzinfo=UTC)],
+            "method": ["card"],
+            "currency": ["EUR"],
+            "amount": [Decimal("12.34")],
+            "amount_usd": [Decimal("13.33")],
+            "usd_rate": [Decimal("1.08")],
+        }
+    )
+
+    out = fact_payments(payments=payments).collect()
+
+    assert out.rows(named=True) == [
+        {
+            "payment_id": "pay_1",
+            "order_id": 1,
+            "settled_date_key": 20250102,
+            "settled_at": datetime(2025, 1, 2, 0, 5, tzinfo=UTC),
+            "method": "card",
+            "currency": "EUR",
+            "amount": Decimal("12.34"),
+            "amount_usd": Decimal("13.33"),
+        }
+    ]

@@ -1,0 +1,109 @@
+"""Refined payments: parsed settlement lines, rescued lines quarantined, amounts in USD."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import polars as pl
+import pytest
+
+from lakehouse.reference.currency import USD_RATES
+from lakehouse.refined.payments import PAYMENTS, PaymentContract, transform
+from lakehouse.sources.landing import RESCUED_COLUMN
+
+from .support import raw_frame, refine, rejected_rules, utc, valid_rows
+
+FIELDS = ("payment_id", "order_id", "amount", "currency", "method", "settled_at")
+RESCUED_LINE = "pay_4,4,12,50,EUR,card,2025-01-02T09:00:00Z"
+
+
+def payments(lines: list[tuple | str]) -> pl.DataFrame:
+    """Rows as raw payments holds them: text fields, or a rescued line with every field null."""
+    columns: dict[str, list] = {name: [] for name in (*FIELDS, RESCUED_COLUMN)}
+    for line in lines:
+        values = (None,) * len(FIELDS) + (line,) if isinstance(line, str) else (*line, None)
+        for name, value in zip(columns, values, strict=True):
+            columns[name].append(value)
+    return raw_frame(columns, schema=dict.fromkeys(columns, pl.String))
+
+
+@pytest.fixture(scope="module")
+def checked():
+    raw = payments(
+        [
+            ("pay_1", "101", "12.344", "eur", "Card", "2025-01-02T06:00:00Z"),
+            (" pay_2 ", "102", "100", "USD", "wire", "2025-01-02T07:00:00Z"),
+            ("pay_3", "103", "7.50", "CAD", None, "2025-01-02T08:00:00Z"),
+            RESCUED_LINE,
+            ("pay_5", "105", "5.00", "GBP", "card", "2025-01-02"),  # no time: unparseable
+        ]
+    )
+    return refine(transform, PaymentContract, raw)
+
+
+def test_rescued_line_and_unparseable_time_are_rejected_lowercase_currency_is_not(checked):
+    assert valid_rows(checked) == [1, 2, 3]
+    assert rejected_rules(checked) == {
+        4: [
+            "_rescued_data:well_formed_line",
+            "amount:not_nullable",
+            "amount_usd:not_nullable",
+            "currency:not_nullable",
+            "order_id:not_nullable",
+            "payment_id:not_nullable",
+            "settled_at:not_nullable",
+            "usd_rate:not_nullable",
+        ],
+        5: ["settled_at:not_nullable"],
+    }
+
+
+def test_rescued_line_travels_whole_with_the_rejected_row(checked):
+    row = checked.rejected.filter(pl.col("_row_number") == 4).row(0, named=True)
+    assert row[RESCUED_COLUMN] == RESCUED_LINE
+
+
+def test_amounts_are_rounded_and_converted_to_usd_exactly(checked):
+    rows = checked.valid.sort("_row_number").select(
+        "payment_id", "amount", "currency", "usd_rate", "amount_usd", "method", "settled_at"
+    )
+    assert rows.rows() == [
+        ("pay_1", Decimal("12.34"), "EUR", Decimal("1.080000"), Decimal("13.33"), "card", utc(2025, 1, 2, 6)),
+        (
+            "pay_2",
+            Decimal("100.00"),
+            "USD",
+            Decimal("1.000000"),
+            Decimal("100.00"),
+            "wire",
+            utc(2025, 1, 2, 7),
+        ),
+        ("pay_3", Decimal("7.50"), "CAD", Decimal("0.730000"), Decimal("5.48"), None, utc(2025, 1, 2, 8)),
+    ]
+    assert (checked.valid.schema["amount_usd"], checked.valid.schema["usd_rate"]) == (
+        pl.Decimal(18, 2),
+        pl.Decimal(18, 6),
+    )
+
+
+def test_unknown_currency_is_quarantined_not_fatal():
+    """The contract declares `isin: drop`: an unknown currency must go to quarantine."""
+    checked = refine(
+        transform,
+        PaymentContract,
+        payments(
+            [
+                ("pay_1", "101", "1.00", "USD", "card", "2025-01-02T06:00:00Z"),
+                ("pay_2", "102", "1.00", "XYZ", "card", "2025-01-02T06:00:00Z"),
+            ]
+        ),
+    )
+
+    assert valid_rows(checked) == [1]
+    assert rejected_rules(checked) == {
+        2: ["amount_usd:not_nullable", f"currency:isin({list(USD_RATES)})", "usd_rate:not_nullable"]
+    }
+
+
+def test_payments_are_keyed_by_payment_id_and_sequenced_by_settlement():
+    assert (PAYMENTS.keys, PAYMENTS.sequence_column) == (("payment_id",), "settled_at")

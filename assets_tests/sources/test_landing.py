@@ -1,0 +1,200 @@
+"""CSV files in the landing zone: every line lands, parsed or rescued whole with its line number."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from lakehouse.sources.landing import (
+    LINE_COLUMN,
+    RESCUED_COLUMN,
+    LandingFolderMissingError,
+    LandingZone,
+    read_csv_file,
+)
+
+COLUMNS = ("payment_id", "order_id", "amount", "currency", "method", "settled_at")
+HEADER = ",".join(COLUMNS)
+ALL_TEXT = dict.fromkeys(COLUMNS, pl.String) | {LINE_COLUMN: pl.Int64, RESCUED_COLUMN: pl.String}
+
+
+def write(tmp_path: Path, text: str | bytes, name: str = "settlement_2025-01-02.csv") -> Path:
+    path = tmp_path / name
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8", newline="")
+    return path
+
+
+def rows_by_line(frame: pl.DataFrame) -> dict[int, dict]:
+    return {row[LINE_COLUMN]: row for row in frame.iter_rows(named=True)}
+
+
+def test_good_file_parses_every_field_as_text_with_its_line_number(tmp_path):
+    path = write(
+        tmp_path,
+        f"{HEADER}\n"
+        "pay_1,101,12.50,EUR,card,2025-01-02T06:00:00Z\n"
+        "pay_2,102,7,usd,paypal,2025-01-02T07:30:00Z\n",
+    )
+    parsed = read_csv_file(path, COLUMNS)
+
+    assert parsed.problems == []
+    assert parsed.malformed_lines == 0
+    assert dict(parsed.rows.schema) == ALL_TEXT
+    assert parsed.rows.select(*COLUMNS, LINE_COLUMN, RESCUED_COLUMN).rows() == [
+        ("pay_1", "101", "12.50", "EUR", "card", "2025-01-02T06:00:00Z", 2, None),
+        ("pay_2", "102", "7", "usd", "paypal", "2025-01-02T07:30:00Z", 3, None),
+    ]
+
+
+def test_malformed_lines_are_rescued_whole_and_good_lines_still_parse(tmp_path):
+    too_few = "pay_2,102,7.00,EUR,card"  # settled_at missing
+    too_many = "pay_3,103,12,50,EUR,card,2025-01-02T08:00:00Z"  # amount written 12,50
+    path = write(
+        tmp_path,
+        f"{HEADER}\n"
+        "pay_1,101,12.50,EUR,card,2025-01-02T06:00:00Z\n"
+        f"{too_few}\n"
+        f"{too_many}\n"
+        "pay_4,104,1.00,GBP,card,2025-01-02T09:00:00Z\n",
+    )
+    parsed = read_csv_file(path, COLUMNS)
+
+    assert parsed.malformed_lines == 2
+    assert parsed.problems == [
+        "settlement_2025-01-02.csv line 3: expected 6 fields (rule: well_formed_line)",
+        "settlement_2025-01-02.csv line 4: expected 6 fields (rule: well_formed_line)",
+    ]
+    rows = rows_by_line(parsed.rows)
+    assert sorted(rows) == [2, 3, 4, 5]
+    assert rows[3] == dict.fromkeys(COLUMNS) | {LINE_COLUMN: 3, RESCUED_COLUMN: too_few}
+    assert rows[4] == dict.fromkeys(COLUMNS) | {LINE_COLUMN: 4, RESCUED_COLUMN: too_many}
+    assert (rows[2]["payment_id"], rows[2]["amount"], rows[2][RESCUED_COLUMN]) == ("pay_1", "12.50", None)
+    assert (rows[5]["payment_id"], rows[5]["currency"], rows[5][RESCUED_COLUMN]) == ("pay_4", "GBP", None)
+
+
+def test_quoted_fields_with_commas_and_escaped_quotes_parse_and_are_not_flagged(tmp_path):
+    path = write(
+        tmp_path,
+        f"{HEADER}\n"
+        'pay_1,101,"1,250.00",EUR,"card, visa",2025-01-02T06:00:00Z\n'
+        'pay_2,102,3.00,EUR,"the ""best"" method",2025-01-02T07:00:00Z\n',
+    )
+    parsed = read_csv_file(path, COLUMNS)
+
+    assert parsed.problems == []
+    assert parsed.malformed_lines == 0
+    assert parsed.rows.select("amount", "method", LINE_COLUMN, RESCUED_COLUMN).rows() == [
+        ("1,250.00", "card, visa", 2, None),
+        ("3.00", 'the "best" method', 3, None),
+    ]
+
+
+def test_blank_lines_are_skipped_and_later_lines_keep_their_file_line_numbers(tmp_path):
+    path = write(
+        tmp_path,
+        f"{HEADER}\n\npay_1,101,1.00,EUR,card,2025-01-02T06:00:00Z\n\n\npay_2,102,2.00,EUR,card,2025-01-02T07:00:00Z",
+    )
+    parsed = read_csv_file(path, COLUMNS)
+
+    assert parsed.problems == []
+    assert parsed.rows.select("payment_id", LINE_COLUMN).rows() == [("pay_1", 3), ("pay_2", 6)]
+
+
+def test_header_lacking_a_required_column_rescues_every_line(tmp_path):
+    path = write(
+        tmp_path,
+        "payment_id,order_id,amount,method,settled_at\n"
+        "pay_1,101,12.50,card,2025-01-02T06:00:00Z\n"
+        "pay_2,102,7.00,card,2025-01-02T07:00:00Z\n",
+    )
+    parsed = read_csv_file(path, COLUMNS)
+
+    assert parsed.problems == [
+        "settlement_2025-01-02.csv line 1: header lacks currency (rule: expected_columns)"
+    ]
+    assert parsed.malformed_lines == 2
+    assert dict(parsed.rows.schema) == ALL_TEXT
+    assert parsed.rows.select(LINE_COLUMN, RESCUED_COLUMN).rows() == [
+        (2, "pay_1,101,12.50,card,2025-01-02T06:00:00Z"),
+        (3, "pay_2,102,7.00,card,2025-01-02T07:00:00Z"),
+    ]
+    assert parsed.rows.select(pl.all_horizontal(pl.col(COLUMNS).is_null())).to_series().to_list() == [
+        True,
+        True,
+    ]
+
+
+def test_empty_file_gives_no_rows_the_full_schema_and_a_problem(tmp_path):
+    parsed = read_csv_file(write(tmp_path, ""), COLUMNS)
+
+    assert parsed.rows.height == 0
+    assert dict(parsed.rows.schema) == ALL_TEXT
+    assert parsed.malformed_lines == 0
+    assert parsed.problems == ["settlement_2025-01-02.csv: empty file"]
+
+
+def test_header_only_file_gives_no_rows_and_no_problem(tmp_path):
+    parsed = read_csv_file(write(tmp_path, f"{HEADER}\n"), COLUMNS)
+
+    assert parsed.rows.height == 0
+    assert dict(parsed.rows.schema) == ALL_TEXT
+    assert parsed.problems == []
+
+
+def test_non_utf8_bytes_become_the_replacement_character(tmp_path):
+    data = HEADER.encode() + b"\npay_1,101,12.50,EUR,caf\xe9,2025-01-02T06:00:00Z\n"
+    parsed = read_csv_file(write(tmp_path, data), COLUMNS)
+
+    assert parsed.problems == []
+    assert parsed.rows.select("payment_id", "method", LINE_COLUMN).rows() == [("pay_1", "caf\ufffd", 2)]
+
+
+def test_crlf_line_endings_leave_no_carriage_return_in_values(tmp_path):
+    data = (
+        f"{HEADER}\r\npay_1,101,12.50,EUR,card,2025-01-02T06:00:00Z\r\n"
+        "pay_2,102,1.00,EUR,card\r\n"
+        "pay_3,103,2.00,EUR,card,2025-01-02T08:00:00Z\r\n"
+    )
+    parsed = read_csv_file(write(tmp_path, data), COLUMNS)
+
+    assert parsed.problems == ["settlement_2025-01-02.csv line 3: expected 6 fields (rule: well_formed_line)"]
+    assert parsed.rows.select("payment_id", "settled_at", LINE_COLUMN, RESCUED_COLUMN).rows() == [
+        ("pay_1", "2025-01-02T06:00:00Z", 2, None),
+        (None, None, 3, "pay_2,102,1.00,EUR,card"),
+        ("pay_3", "2025-01-02T08:00:00Z", 4, None),
+    ]
+
+
+def test_utf8_byte_order_mark_does_not_hide_the_first_column(tmp_path):
+    """Spreadsheet exports often start with a BOM; the header's first name must still match."""
+    data = b"\xef\xbb\xbf" + HEADER.encode() + b"\npay_1,101,12.50,EUR,card,2025-01-02T06:00:00Z\n"
+    parsed = read_csv_file(write(tmp_path, data), COLUMNS)
+
+    assert parsed.problems == []
+    assert parsed.rows.select("payment_id", "amount", LINE_COLUMN, RESCUED_COLUMN).rows() == [
+        ("pay_1", "12.50", 2, None)
+    ]
+
+
+def test_list_files_returns_matching_files_in_name_order(tmp_path):
+    folder = tmp_path / "payments"
+    folder.mkdir()
+    for name in ("settlement_2025-01-03.csv", "settlement_2025-01-01.csv", "notes.txt"):
+        (folder / name).write_text(HEADER)
+    (folder / "settlement_dir.csv").mkdir()  # a folder matching the pattern is not a file
+
+    files = LandingZone(root=str(tmp_path)).list_files("payments", "settlement_*.csv")
+
+    assert [f.name for f in files] == ["settlement_2025-01-01.csv", "settlement_2025-01-03.csv"]
+
+
+def test_list_files_on_a_missing_folder_names_the_path(tmp_path):
+    with pytest.raises(LandingFolderMissingError) as error:
+        LandingZone(root=str(tmp_path)).list_files("payments")
+    assert str(tmp_path / "payments") in str(error.value)
+    assert isinstance(error.value, FileNotFoundError)
