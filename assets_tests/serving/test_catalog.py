@@ -75,9 +75,7 @@ def test_a_column_in_no_file_yet_is_a_typed_null(tables_dir: Path, catalog_path:
     assert query(catalog_path, "SELECT count(*), count(price) FROM refined.products") == [(2, 0)]
 
 
-def test_partition_columns_are_typed_and_keep_the_delta_column_order(
-    tables_dir: Path, catalog_path: Path
-):
+def test_partition_columns_are_typed_and_keep_the_delta_column_order(tables_dir: Path, catalog_path: Path):
     frame = pl.DataFrame(
         {
             "order_date": [date(2024, 1, 1), date(2024, 1, 1), date(2024, 1, 2), None],
@@ -185,9 +183,7 @@ def test_every_type_reads_back_exactly(tables_dir: Path, catalog_path: Path):
 
 def test_the_index_lists_every_published_table(tables_dir: Path, catalog_path: Path):
     write_deltalake(tables_dir / "raw" / "events", pa.table({"id": [1, 2], "kind": ["a", "b"]}))
-    write_deltalake(
-        tables_dir / "raw" / "events", pa.table({"id": [3], "kind": ["c"]}), mode="append"
-    )
+    write_deltalake(tables_dir / "raw" / "events", pa.table({"id": [3], "kind": ["c"]}), mode="append")
     write_deltalake(tables_dir / "curated" / "empty", pa.table({"id": pa.array([], pa.int64())}))
     before = datetime.now(UTC)
 
@@ -296,9 +292,7 @@ def test_an_empty_lakehouse_publishes_an_empty_index(tables_dir: Path, catalog_p
     assert query(catalog_path, "SELECT count(*) FROM _catalog.tables") == [(0,)]
 
 
-def test_concurrent_publishers_leave_the_catalog_at_the_last_commit(
-    tables_dir: Path, catalog_path: Path
-):
+def test_concurrent_publishers_leave_the_catalog_at_the_last_commit(tables_dir: Path, catalog_path: Path):
     """Each thread commits, then publishes; without the lock a slower, older publish could win."""
     rounds, writers = 5, 4
 

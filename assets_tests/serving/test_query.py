@@ -28,9 +28,7 @@ from lakehouse.serving.query import (
 RESULT = pa.table(
     {
         "day": pa.array([date(2024, 1, 2), None], pa.date32()),
-        "at": pa.array(
-            [datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC), None], pa.timestamp("us", "UTC")
-        ),
+        "at": pa.array([datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC), None], pa.timestamp("us", "UTC")),
         "amount": pa.array([Decimal("1234.50"), Decimal("-0.05")], pa.decimal128(10, 2)),
         "note": ['say "hi", then\nleave', None],
         "ok": [True, False],

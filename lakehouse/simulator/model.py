@@ -174,9 +174,7 @@ def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
 
-def _instants(
-    rng: np.random.Generator, start: date, day: int, size: int, days: int = 1
-) -> np.ndarray:
+def _instants(rng: np.random.Generator, start: date, day: int, size: int, days: int = 1) -> np.ndarray:
     """`size` sorted random instants within `days` days from the start of day `day`."""
     return np.sort(day_start(start, day) + rng.integers(0, days * MICROS_PER_DAY, size))
 
