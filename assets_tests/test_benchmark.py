@@ -1,0 +1,104 @@
+"""`lakehouse bench` at a tiny scale: what it measures and reports, not how fast anything is.
+
+One real run (about 45 s: eight child processes, six of them importing Dagster) feeds every test.
+"""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from lakehouse import benchmark
+from lakehouse.benchmark import FULL, INCREMENTAL, LAYERS, BenchmarkError, Step
+from lakehouse.cli import main
+
+EXPECTED_STEPS = [
+    (FULL, "generate"),
+    *((FULL, layer) for layer in LAYERS),
+    (INCREMENTAL, "advance"),
+    *((INCREMENTAL, layer) for layer in LAYERS),
+]
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    root = tmp_path_factory.mktemp("bench")
+    out = root / "bench.json"
+    args = ["bench", "--scale", "0.001", "--days", "30", "--root", str(root), "--keep", "--json", str(out)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "design targets" in result.output
+    return json.loads(out.read_text())
+
+
+def steps(report: dict[str, Any], phase: str) -> dict[str, dict[str, Any]]:
+    return {s["name"]: s for s in report["steps"] if s["phase"] == phase}
+
+
+def count_rows(table_dir: Path) -> int:
+    return pl.scan_delta(str(table_dir)).select(pl.len()).collect().item()
+
+
+def test_every_phase_and_layer_is_measured(report: dict[str, Any]) -> None:
+    assert [(s["phase"], s["name"]) for s in report["steps"]] == EXPECTED_STEPS
+    for step in report["steps"]:
+        assert step["seconds"] > 0
+        assert step["setup_seconds"] > 0
+        assert step["wall_seconds"] > step["seconds"] + step["setup_seconds"]
+        assert step["peak_mb"] > 0
+        assert step["failed_checks"] == []
+
+
+def test_layer_rows_are_what_the_tables_hold(report: dict[str, Any]) -> None:
+    """After the last step the kept tables are exactly what the incremental steps report."""
+    tables_dir = Path(report["data_dir"]) / "tables"
+    for layer, step in steps(report, INCREMENTAL).items():
+        if layer not in LAYERS:
+            continue
+        on_disk = {
+            f"{d.name}/{t.name}": count_rows(t)
+            for d in map(tables_dir.joinpath, LAYERS[layer])
+            for t in d.iterdir()
+        }
+        assert step["tables"] == on_disk
+        assert step["rows"] == sum(on_disk.values()) > 0
+
+
+def test_a_fresh_build_holds_what_it_wrote(report: dict[str, Any]) -> None:
+    full, incremental = steps(report, FULL), steps(report, INCREMENTAL)
+    for layer in LAYERS:
+        assert full[layer]["rows"] == full[layer]["rows_written"] > 0
+    # raw is append-only: the incremental run adds exactly what it wrote
+    assert incremental["raw"]["rows"] == full["raw"]["rows"] + incremental["raw"]["rows_written"]
+    assert incremental["advance"]["rows_written"] > 0
+
+
+def test_totals_add_up_and_targets_are_judged(report: dict[str, Any]) -> None:
+    for phase in (FULL, INCREMENTAL):
+        layers = [steps(report, phase)[layer] for layer in LAYERS]
+        total = report["totals"][phase]
+        assert total["seconds"] == pytest.approx(sum(s["seconds"] for s in layers))
+        assert total["peak_mb"] == max(s["peak_mb"] for s in layers)
+        assert total["rows"] == sum(s["rows"] for s in layers)
+    assert [t["met"] for t in report["targets"]] == [True, True, True]
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_the_data_dir_is_removed_unless_kept(
+    report: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fails: bool
+) -> None:
+    """The steps are stubbed (the real run above keeps its dir): only the clean-up is under test."""
+
+    def fake_steps(data_dir: Path, *_: Any) -> list[Step]:
+        (data_dir / "tables").mkdir()
+        if fails:
+            raise BenchmarkError("a step failed")
+        return [Step(**s) for s in report["steps"]]
+
+    monkeypatch.setattr(benchmark, "run_steps", fake_steps)
+    result = CliRunner().invoke(main, ["bench", "--scale", "0.001", "--root", str(tmp_path)])
+    assert result.exit_code == (1 if fails else 0), result.output
+    assert list(tmp_path.iterdir()) == []

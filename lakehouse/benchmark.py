@@ -1,0 +1,350 @@
+"""The benchmark: a full build and a one-day incremental build, time and peak memory per layer.
+
+Every step (generating the sources, each layer's Dagster run, advancing the simulation) runs in a
+child process of its own, `python -m lakehouse.benchmark STEP [PARAMS]`, so the peak memory it
+reports (`VmHWM`) is that step's alone. A child prints one JSON line at the end; the parent adds
+the wall time of the whole process and the rows the step's tables hold, read from the Delta logs.
+
+Everything happens in a throw-away data dir: children get it as `LAKEHOUSE_DATA_DIR` and an
+ephemeral Dagster instance, so the user's tables and run history are never touched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import dagster as dg
+
+Echo = Callable[[str], None]
+
+# Each layer's Dagster run selects the assets whose key starts with one of these; refined and
+# quarantine tables come out of the same multi-assets, so they are built together.
+LAYERS: dict[str, tuple[str, ...]] = {
+    "raw": ("raw",),
+    "refined": ("refined", "quarantine"),
+    "curated": ("curated",),
+}
+FULL, INCREMENTAL = "full build", "incremental"
+
+# Design targets, set for scale factor 1.
+FULL_BUILD_SECONDS = 60.0
+FULL_BUILD_PEAK_MB = 2048.0
+INCREMENTAL_SECONDS = 10.0
+
+
+class BenchmarkError(RuntimeError):
+    """A step failed; its own output (shown above the error) says why."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One measured step. `seconds` is the work itself (the simulator call or the Dagster run);
+    `setup_seconds` the child's imports and Dagster instance; `wall_seconds` the whole process."""
+
+    phase: str
+    name: str
+    seconds: float
+    setup_seconds: float
+    wall_seconds: float
+    peak_mb: float
+    rows: int
+    rows_written: int
+    tables: dict[str, int] = field(default_factory=dict)
+    failed_checks: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    limit: float
+    value: float
+
+    @property
+    def met(self) -> bool:
+        return self.value < self.limit
+
+
+@dataclass(frozen=True)
+class Report:
+    scale: float
+    seed: int
+    days: int
+    data_dir: str
+    kept: bool
+    steps: list[Step]
+
+    def phase(self, phase: str) -> list[Step]:
+        return [s for s in self.steps if s.phase == phase]
+
+    def layers(self, phase: str) -> list[Step]:
+        return [s for s in self.phase(phase) if s.name in LAYERS]
+
+    def total(self, phase: str) -> Step:
+        """The layers of a phase together: times and rows add up, peak memory is the highest."""
+        layers = self.layers(phase)
+        return Step(
+            phase=phase,
+            name="total",
+            seconds=sum(s.seconds for s in layers),
+            setup_seconds=sum(s.setup_seconds for s in layers),
+            wall_seconds=sum(s.wall_seconds for s in layers),
+            peak_mb=max(s.peak_mb for s in layers),
+            rows=sum(s.rows for s in layers),
+            rows_written=sum(s.rows_written for s in layers),
+        )
+
+    def targets(self) -> list[Target]:
+        full, incremental = self.total(FULL), self.total(INCREMENTAL)
+        return [
+            Target(f"full build < {FULL_BUILD_SECONDS:.0f} s", FULL_BUILD_SECONDS, full.seconds),
+            Target(f"full build peak < {FULL_BUILD_PEAK_MB:.0f} MB", FULL_BUILD_PEAK_MB, full.peak_mb),
+            Target(
+                f"one-day incremental < {INCREMENTAL_SECONDS:.0f} s", INCREMENTAL_SECONDS, incremental.seconds
+            ),
+        ]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **asdict(self),
+            "totals": {phase: asdict(self.total(phase)) for phase in (FULL, INCREMENTAL)},
+            "targets": [{**asdict(t), "met": t.met} for t in self.targets()],
+        }
+
+
+# --- the parent: run the steps, one child process each ---------------------------------------
+
+
+def benchmark(root: Path, scale: float, seed: int, days: int, keep: bool, echo: Echo) -> Report:
+    """Run the benchmark in a fresh data dir under `root`, removed at the end unless `keep`."""
+    root.mkdir(parents=True, exist_ok=True)
+    data_dir = Path(tempfile.mkdtemp(prefix="run-", dir=root))
+    try:
+        echo(f"benchmark data dir: {data_dir}")
+        steps = run_steps(data_dir, scale, seed, days, echo)
+    finally:
+        if not keep:
+            shutil.rmtree(data_dir, ignore_errors=True)
+    return Report(scale, seed, days, str(data_dir), keep, steps)
+
+
+def run_steps(data_dir: Path, scale: float, seed: int, days: int, echo: Echo) -> list[Step]:
+    """Generate, build layer by layer, advance one day, build again layer by layer."""
+    env = _child_env(data_dir)
+    steps = [_run_step(FULL, "generate", {"scale": scale, "seed": seed, "days": days}, env, echo)]
+    steps += [_run_step(FULL, layer, {}, env, echo) for layer in LAYERS]
+    steps.append(_run_step(INCREMENTAL, "advance", {"days": 1}, env, echo))
+    steps += [_run_step(INCREMENTAL, layer, {}, env, echo) for layer in LAYERS]
+    return steps
+
+
+def _child_env(data_dir: Path) -> dict[str, str]:
+    """The environment of every child: this data dir, with the sources' locations derived from it."""
+    env = {k: v for k, v in os.environ.items() if k not in ("LAKEHOUSE_SHOP_DB_URI", "LAKEHOUSE_LANDING_DIR")}
+    env["LAKEHOUSE_DATA_DIR"] = str(data_dir)
+    return env
+
+
+def _run_step(phase: str, name: str, params: dict[str, Any], env: dict[str, str], echo: Echo) -> Step:
+    echo(f"\n{phase}: {name} …")
+    result, wall = _run_child(name, params, env)
+    if not result.pop("success"):
+        raise BenchmarkError(f"{phase}: {name} failed; see its output above")
+    if name in LAYERS:
+        result["tables"] = layer_rows(Path(env["LAKEHOUSE_DATA_DIR"]) / "tables", LAYERS[name])
+        result["rows"] = sum(result["tables"].values())
+    step = Step(phase=phase, name=name, wall_seconds=wall, **result)
+    echo(f"  {name}: {step.seconds:.1f} s ({wall:.1f} s with process start), peak {step.peak_mb:,.0f} MB")
+    return step
+
+
+def _run_child(name: str, params: dict[str, Any], env: dict[str, str]) -> tuple[dict[str, Any], float]:
+    """The child's result (its last stdout line) and its wall time; its stderr goes to ours."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "lakehouse.benchmark", name, json.dumps(params)],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise BenchmarkError(f"{name} failed (exit code {done.returncode}); see its output above")
+    return json.loads(done.stdout.strip().splitlines()[-1]), wall
+
+
+def layer_rows(tables_dir: Path, layers: tuple[str, ...]) -> dict[str, int]:
+    """Rows of every Delta table of these layers, from the Delta logs (no data file is read)."""
+    from lakehouse.storage.delta_tables import exists, file_stats
+
+    return {
+        f"{path.parent.name}/{path.name}": file_stats(str(path))["rows"]
+        for layer in layers
+        for path in sorted((tables_dir / layer).glob("*"))
+        if exists(str(path))
+    }
+
+
+# --- the report ---------------------------------------------------------------------------------
+
+_ROW = "{:<13}{:<22}{:>12}{:>12}{:>9}{:>9}{:>9}{:>9}"
+_STEP_NAMES = {
+    "generate": "generate sources",
+    "advance": "advance 1 day",
+    "refined": "refined+quarantine",
+    "total": "total (3 layers)",
+}
+
+
+def format_report(report: Report) -> str:
+    lines = [
+        f"\nbenchmark: scale {report.scale}, seed {report.seed}, {report.days} days",
+        "  work s: the simulator call or the Dagster run; setup s: imports and Dagster instance;",
+        "  wall s: the whole child process; rows: what the step's tables hold afterwards\n",
+        _ROW.format("phase", "step", "rows", "written", "work s", "setup s", "wall s", "peak MB"),
+    ]
+    for phase in (FULL, INCREMENTAL):
+        for step in [*report.phase(phase), report.total(phase)]:
+            lines.append(_format_step(step))
+        lines.append("")
+    lines.append("design targets (set for scale 1):")
+    for target in report.targets():
+        lines.append(f"  {'✓' if target.met else '✗'} {target.name:<32}{target.value:>10,.1f}")
+    failed = [f"{s.phase} {s.name}: {c}" for s in report.steps for c in s.failed_checks]
+    lines += ["", f"failed checks: {', '.join(failed) if failed else 'none'}"]
+    return "\n".join(lines)
+
+
+def _format_step(step: Step) -> str:
+    return _ROW.format(
+        step.phase if step.name in ("generate", "advance") else "",
+        _STEP_NAMES.get(step.name, step.name),
+        f"{step.rows:,}",
+        f"{step.rows_written:,}",
+        f"{step.seconds:.1f}",
+        f"{step.setup_seconds:.1f}",
+        f"{step.wall_seconds:.1f}",
+        f"{step.peak_mb:,.0f}",
+    )
+
+
+def write_json(report: Report, path: Path) -> None:
+    path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+
+
+# --- the children: one step each, one JSON line on stdout at the end ---------------------------
+
+
+def _progress(line: str) -> None:
+    """Children's progress goes to stderr, shown as it comes; stdout carries the result only."""
+    print(line if line.startswith(" ") else f"  {line}", file=sys.stderr, flush=True)
+
+
+def _generate(scale: float, seed: int, days: int) -> dict[str, Any]:
+    started = time.perf_counter()
+    from lakehouse import simulator
+    from lakehouse.settings import get_settings
+
+    imported = time.perf_counter()
+    manifest = simulator.generate(
+        get_settings().sources_dir, scale=scale, seed=seed, days=days, progress=_progress
+    )
+    finished = time.perf_counter()
+    rows = sum(manifest["source_rows"].values())
+    return _result(started, imported, finished, rows=rows, rows_written=rows)
+
+
+def _advance(days: int) -> dict[str, Any]:
+    """Source rows after advancing; written = how many rows the sources grew by."""
+    started = time.perf_counter()
+    from lakehouse import simulator
+    from lakehouse.settings import get_settings
+
+    imported = time.perf_counter()
+    settings = get_settings()
+    before = sum(json.loads(settings.manifest_path.read_text())["source_rows"].values())
+    manifest = simulator.advance(settings.sources_dir, days, progress=_progress)
+    finished = time.perf_counter()
+    rows = sum(manifest["source_rows"].values())
+    return _result(started, imported, finished, rows=rows, rows_written=rows - before)
+
+
+def _build_layer(layer: str) -> dict[str, Any]:
+    """One layer's assets and their checks, run the way `lakehouse run` runs them."""
+    started = time.perf_counter()
+    import dagster as dg
+
+    from lakehouse.definitions import defs
+    from lakehouse.orchestration.runner import run_build
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        ready = time.perf_counter()
+        keys = defs.resolve_asset_graph().get_all_asset_keys()
+        selection = [k for k in keys if k.path[0] in LAYERS[layer]]
+        outcome = run_build(defs, instance, _progress, selection=selection)
+        finished = time.perf_counter()
+        return _result(
+            started,
+            ready,
+            finished,
+            success=outcome.success,
+            rows_written=_rows_written(instance, outcome.run_id),
+            failed_checks=[f"{c.asset}:{c.check}" for c in outcome.checks if not c.passed],
+        )
+
+
+def _rows_written(instance: dg.DagsterInstance, run_id: str) -> int:
+    """Rows the IO manager wrote in the run, from its materialisations' `rows_written`."""
+    from dagster import DagsterEventType
+
+    records = instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION).records
+    return sum(
+        int(r.event_log_entry.asset_materialization.metadata["rows_written"].value)
+        for r in records
+        if "rows_written" in r.event_log_entry.asset_materialization.metadata
+    )
+
+
+def _result(started: float, ready: float, finished: float, **values: Any) -> dict[str, Any]:
+    """Setup is start to ready (imports, instance), the work ready to finished."""
+    return {
+        "success": True,
+        "rows": 0,
+        **values,
+        "seconds": finished - ready,
+        "setup_seconds": ready - started,
+        "peak_mb": peak_rss_mb(),
+    }
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (`VmHWM`), in MB (MiB)."""
+    status = Path("/proc/self/status").read_text()
+    line = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
+
+
+def _child_main(argv: list[str]) -> None:
+    step, params = argv[0], json.loads(argv[1]) if len(argv) > 1 else {}
+    if step == "generate":
+        result = _generate(**params)
+    elif step == "advance":
+        result = _advance(**params)
+    else:
+        result = _build_layer(step)
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    _child_main(sys.argv[1:])
