@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from lakehouse.curated.facts import fact_order_items, fact_payments, order_lines
+from lakehouse.storage.store import DeltaStore
 
 MONEY = pl.Decimal(18, 2)
 AT = datetime(2025, 1, 1, 23, 30, tzinfo=UTC)
@@ -29,6 +30,7 @@ def items() -> pl.LazyFrame:
                 Decimal("9.99"),
             ],
             "discount": [Decimal("1.00"), Decimal("0.00"), Decimal("0.00"), Decimal("0.50"), Decimal("0.00")],
+            "_ingested_at": [AT] * 5,
         },
         schema_overrides={"unit_price": MONEY, "discount": MONEY},
     )
@@ -46,6 +48,7 @@ def orders() -> pl.LazyFrame:
             "currency": ["EUR", "USD", "GBP"],
             "channel": ["web", "app", "web"],
             "updated_at": [AT] * 3,
+            "_ingested_at": [AT] * 3,
         }
     )
 
@@ -83,9 +86,17 @@ def test_order_lines_compute_exact_local_and_usd_money(lines):
     assert (lines.schema["gross_usd"], lines.schema["discount_usd"]) == (MONEY, MONEY)
 
 
-@pytest.fixture(scope="module")
-def fact() -> pl.DataFrame:
-    return fact_order_items(items=items(), orders=orders(), customers=CUSTOMERS, products=PRODUCTS).collect()
+@pytest.fixture
+def fact(tmp_path) -> pl.DataFrame:
+    """A first build: no fact table yet, so every day is built."""
+    output = fact_order_items(
+        store=DeltaStore(root=str(tmp_path)),
+        items=items(),
+        orders=orders(),
+        customers=CUSTOMERS,
+        products=PRODUCTS,
+    )
+    return output.value.collect()
 
 
 def test_fact_order_items_keys_lines_to_dimensions_with_unknown_members(fact):
@@ -113,6 +124,8 @@ def test_fact_order_items_carries_the_order_header_and_date_key(fact):
         "order_at",
         "customer_key",
         "product_key",
+        "customer_id",
+        "product_id",
         "order_status",
         "channel",
         "currency",
@@ -125,10 +138,13 @@ def test_fact_order_items_carries_the_order_header_and_date_key(fact):
         "gross_usd",
         "discount_usd",
         "net_usd",
+        "_line_ingested_at",
+        "_order_ingested_at",
+        "_built_at",
     ]
 
 
-def test_fact_payments_keys_settlement_to_its_utc_date():
+def test_fact_payments_keys_settlement_to_its_utc_date(tmp_path):
     payments = pl.LazyFrame(
         {
             "payment_id": ["pay_1"],
@@ -139,20 +155,24 @@ def test_fact_payments_keys_settlement_to_its_utc_date():
             "amount": [Decimal("12.34")],
             "amount_usd": [Decimal("13.33")],
             "usd_rate": [Decimal("1.08")],
+            "_ingested_at": [AT],
         }
     )
 
-    out = fact_payments(payments=payments).collect()
+    out = fact_payments(store=DeltaStore(root=str(tmp_path)), payments=payments).value.collect()
 
     assert out.rows(named=True) == [
         {
             "payment_id": "pay_1",
             "order_id": 1,
             "settled_date_key": 20250102,
+            "settled_date": date(2025, 1, 2),
             "settled_at": datetime(2025, 1, 2, 0, 5, tzinfo=UTC),
             "method": "card",
             "currency": "EUR",
             "amount": Decimal("12.34"),
+            "usd_rate": Decimal("1.08"),
             "amount_usd": Decimal("13.33"),
+            "_ingested_at": AT,
         }
     ]

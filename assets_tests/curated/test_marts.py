@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import polars as pl
 
 from lakehouse.curated.marts import mart_daily_sales
+from lakehouse.storage.store import DeltaStore
 
 MONEY = pl.Decimal(18, 2)
 D1, D2 = date(2025, 1, 1), date(2025, 1, 2)
-CUSTOMERS = pl.LazyFrame({"customer_key": [-1, 10, 11], "country": ["unknown", "DE", "US"]})
-PRODUCTS = pl.LazyFrame({"product_key": [-1, 7, 8], "category": ["unknown", "toys", "books"]})
+AT = datetime(2025, 1, 3, tzinfo=UTC)
+CUSTOMERS = pl.LazyFrame(
+    {"customer_key": [-1, 10, 11], "country": ["unknown", "DE", "US"], "_ingested_at": [None, AT, AT]}
+)
+PRODUCTS = pl.LazyFrame(
+    {"product_key": [-1, 7, 8], "category": ["unknown", "toys", "books"], "_ingested_at": [None, AT, AT]}
+)
 
 
 def lines() -> pl.LazyFrame:
@@ -37,11 +43,18 @@ def lines() -> pl.LazyFrame:
         },
         orient="row",
     )
-    return frame.lazy()
+    return frame.lazy().with_columns(_built_at=pl.lit(AT))
 
 
-def test_daily_sales_excludes_cancelled_orders_and_sums_exactly():
-    mart = mart_daily_sales(lines=lines(), customers=CUSTOMERS, products=PRODUCTS).collect()
+def first_build(tmp_path, lines: pl.LazyFrame) -> pl.DataFrame:
+    output = mart_daily_sales(
+        store=DeltaStore(root=str(tmp_path)), lines=lines, customers=CUSTOMERS, products=PRODUCTS
+    )
+    return output.value.collect().select(pl.exclude("^_.*$"))
+
+
+def test_daily_sales_excludes_cancelled_orders_and_sums_exactly(tmp_path):
+    mart = first_build(tmp_path, lines())
 
     d = Decimal
     assert mart.rows() == [
@@ -61,9 +74,9 @@ def test_daily_sales_excludes_cancelled_orders_and_sums_exactly():
     ]
 
 
-def test_a_day_with_only_cancelled_orders_has_no_row():
+def test_a_day_with_only_cancelled_orders_has_no_row(tmp_path):
     only_cancelled = lines().filter(pl.col("order_id") == 6)
 
-    mart = mart_daily_sales(lines=only_cancelled, customers=CUSTOMERS, products=PRODUCTS).collect()
+    mart = first_build(tmp_path, only_cancelled)
 
     assert mart.height == 0

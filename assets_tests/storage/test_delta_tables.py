@@ -6,6 +6,7 @@ import json
 from datetime import date
 
 import polars as pl
+import pytest
 from deltalake import DeltaTable
 
 from lakehouse.storage import delta_tables
@@ -87,3 +88,25 @@ def test_every_commit_carries_its_provenance(tmp_path):
     assert commit["dagster.run_id"] == "run-1"
     assert json.loads(commit["dagster.input_versions"]) == {"raw/orders": 4}
     assert commit["lakehouse.write_mode"] == "append"
+
+
+def test_partition_overwrite_of_named_slices_empties_a_slice_with_no_rows_left(tmp_path):
+    uri = str(tmp_path / "t")
+    spec = WriteSpec(WriteMode.OVERWRITE_PARTITION, partition_column="day")
+    days = [date(2025, 1, 1), date(2025, 1, 2), date(2025, 1, 3)]
+    delta_tables.write(uri, pl.DataFrame({"day": days, "n": [1, 2, 3]}), spec, {})
+    # Day 2 is rebuilt and now has no rows; day 3 gets a new value. Slices come as ISO text (JSON).
+    rebuilt = pl.DataFrame({"day": [days[2]], "n": [30]})
+    result = delta_tables.write(uri, rebuilt, spec, {}, slices=["2025-01-02", "2025-01-03"])
+    assert (result.inserted, result.deleted) == (1, 2)
+    assert delta_tables.scan(uri).sort("day").collect().rows() == [(days[0], 1), (days[2], 30)]
+
+
+def test_partition_overwrite_refuses_rows_outside_the_named_slices(tmp_path):
+    uri = str(tmp_path / "t")
+    spec = WriteSpec(WriteMode.OVERWRITE_PARTITION, partition_column="day")
+    delta_tables.write(uri, pl.DataFrame({"day": [date(2025, 1, 1)], "n": [1]}), spec, {})
+    stray = pl.DataFrame({"day": [date(2025, 1, 1), date(2025, 1, 9)], "n": [1, 9]})
+    with pytest.raises(ValueError, match="1 rows fall outside the slices"):
+        delta_tables.write(uri, stray, spec, {}, slices=["2025-01-01"])
+    assert DeltaTable(uri).version() == 0

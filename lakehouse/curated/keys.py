@@ -9,7 +9,9 @@ UNKNOWN_KEY = -1
 
 def date_key(day: pl.Expr) -> pl.Expr:
     """A date (or timestamp) as its yyyymmdd integer key (2025-03-01 -> 20250301)."""
-    return day.dt.strftime("%Y%m%d").cast(pl.Int32)
+    return (day.dt.year() * 10_000 + day.dt.month().cast(pl.Int32) * 100 + day.dt.day().cast(pl.Int32)).cast(
+        pl.Int32
+    )
 
 
 def lookup_key(facts: pl.LazyFrame, dim: pl.LazyFrame, business_key: str, key: str) -> pl.LazyFrame:

@@ -17,6 +17,9 @@ from deltalake.exceptions import CommitFailedError
 
 from lakehouse.storage.write_spec import WriteMode, WriteSpec
 
+# Files of bounded size: a slice replace or a merge rewrites only the files holding its rows.
+TARGET_FILE_SIZE = 8 * 1024 * 1024
+
 # Concurrent writers to one table (two runs merging at once) lose the optimistic commit race now
 # and then; delta-rs retries appends itself, merges we retry from the start with backoff.
 MERGE_ATTEMPTS = 5
@@ -53,16 +56,23 @@ def committed_batches(uri: str, batch_ids: list[str]) -> set[str]:
     return {b for b in batch_ids if table.transaction_version(b) is not None}
 
 
-def write(uri: str, data: pl.DataFrame, spec: WriteSpec, commit_metadata: Mapping[str, Any]) -> WriteResult:
-    """Write `data` by the spec's mode; every commit carries `commit_metadata`."""
+def write(
+    uri: str,
+    data: pl.DataFrame,
+    spec: WriteSpec,
+    commit_metadata: Mapping[str, Any],
+    slices: list[Any] | None = None,
+) -> WriteResult:
+    """Write `data` by the spec's mode; every commit carries `commit_metadata`.
+
+    `slices`, for `overwrite_partition`: the partition values to replace (default: those present in
+    `data`). Naming them lets a slice that lost all its rows be emptied.
+    """
     custom = {k: v if isinstance(v, str) else json.dumps(v) for k, v in commit_metadata.items()}
     custom["lakehouse.write_mode"] = spec.mode.value
-    writers = {
-        WriteMode.APPEND: _append,
-        WriteMode.OVERWRITE: _overwrite,
-        WriteMode.OVERWRITE_PARTITION: _overwrite_partition,
-        WriteMode.MERGE: _merge,
-    }
+    if spec.mode is WriteMode.OVERWRITE_PARTITION:
+        return _overwrite_partition(uri, data, spec, custom, slices)
+    writers = {WriteMode.APPEND: _append, WriteMode.OVERWRITE: _overwrite, WriteMode.MERGE: _merge}
     return writers[spec.mode](uri, data, spec, custom)
 
 
@@ -95,30 +105,43 @@ def _overwrite(uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, 
         data,
         mode="overwrite",
         schema_mode="overwrite",
+        target_file_size=TARGET_FILE_SIZE,
         commit_properties=CommitProperties(custom_metadata=custom),
     )
     return WriteResult(version(uri), data.height, inserted=data.height, deleted=before)
 
 
 def _overwrite_partition(
-    uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, str]
+    uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, str], slices: list[Any] | None
 ) -> WriteResult:
     column = spec.partition_column
-    values = data.get_column(column).unique().sort()
-    if values.is_empty():
-        return WriteResult(version(uri), 0)
+    dtype = data.schema[column]
+    values = data.get_column(column).unique() if slices is None else _typed(pl.Series(column, slices), dtype)
     if not exists(uri):
         return _overwrite(uri, data, spec, custom)
-    predicate = replace_predicate(column, values)
-    deleted = scan(uri).filter(pl.col(column).is_in(values.implode())).select(pl.len()).collect()
+    if values.is_empty():
+        return WriteResult(version(uri), 0)
+    values = values.sort()
+    outside = data.filter(~pl.col(column).is_in(values.implode())).height
+    if outside:
+        raise ValueError(f"{uri}: {outside} rows fall outside the slices being replaced")
+    deleted = scan(uri).filter(pl.col(column).is_in(values.implode())).select(pl.len()).collect().item()
     write_deltalake(
         uri,
         data,
         mode="overwrite",
-        predicate=predicate,
+        predicate=replace_predicate(column, values),
+        target_file_size=TARGET_FILE_SIZE,
         commit_properties=CommitProperties(custom_metadata=custom),
     )
-    return WriteResult(version(uri), data.height, inserted=data.height, deleted=deleted.item())
+    return WriteResult(version(uri), data.height, inserted=data.height, deleted=deleted)
+
+
+def _typed(values: pl.Series, dtype: pl.DataType) -> pl.Series:
+    """Slice values named in metadata (JSON: dates as ISO text) as the partition column's type."""
+    if values.dtype == pl.String and dtype == pl.Date:
+        return values.str.to_date()
+    return values.cast(dtype)
 
 
 def replace_predicate(column: str, values: pl.Series) -> str:

@@ -17,7 +17,7 @@ from pydantic import PrivateAttr
 from lakehouse.storage import delta_tables
 from lakehouse.storage.store import DeltaStore
 from lakehouse.storage.table_metadata import materialization_metadata
-from lakehouse.storage.write_spec import WriteSpec
+from lakehouse.storage.write_spec import REPLACED_SLICES, WriteSpec
 
 
 class DeltaIOManager(dg.ConfigurableIOManager):
@@ -45,7 +45,9 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         frame = obj.collect(engine="streaming") if isinstance(obj, pl.LazyFrame) else obj
         spec = WriteSpec.from_metadata(context.definition_metadata)
         uri = self.store.uri(context.asset_key)
-        result = delta_tables.write(uri, frame, spec, self._commit_metadata(context))
+        slices = context.output_metadata.get(REPLACED_SLICES)
+        slices = None if slices is None else list(getattr(slices, "value", slices))
+        result = delta_tables.write(uri, frame, spec, self._commit_metadata(context), slices)
         table_name = ".".join(context.asset_key.path)
         context.add_output_metadata(materialization_metadata(uri, table_name, result))
         self._publish_catalog()

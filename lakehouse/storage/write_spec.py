@@ -20,6 +20,8 @@ from enum import StrEnum
 from typing import Any
 
 WRITE_SPEC_KEY = "lakehouse/write"
+# Output metadata naming the slices an `overwrite_partition` run replaces (default: those present).
+REPLACED_SLICES = "replaced_slices"
 BATCH_COLUMN = "_batch_id"
 
 

@@ -1,0 +1,74 @@
+"""Which days an incremental fact build rebuilds."""
+
+from datetime import UTC, date, datetime
+
+import polars as pl
+
+from lakehouse.curated.facts import order_days_to_rebuild
+from lakehouse.curated.incremental import changed_since, days, watermarks
+
+T1, T2, T3 = (datetime(2025, 1, d, tzinfo=UTC) for d in (1, 2, 3))
+D1, D2, D3, D4 = (date(2025, 1, d) for d in (1, 2, 3, 4))
+
+
+def orders() -> pl.LazyFrame:
+    return pl.LazyFrame(
+        {"order_id": [1, 2, 3, 4], "order_date": [D1, D2, D3, D4], "_ingested_at": [T1, T1, T2, T1]}
+    )
+
+
+def items() -> pl.LazyFrame:
+    return pl.LazyFrame(
+        {"order_id": [1, 2, 3, 4], "product_id": [7, 7, 7, 8], "_ingested_at": [T1, T2, T1, T1]}
+    )
+
+
+def built_fact() -> pl.LazyFrame:
+    """The fact as built at T1: order 4's product was unknown then (key -1)."""
+    return pl.LazyFrame(
+        {
+            "order_date": [D1, D2, D3, D4],
+            "customer_id": [10, 10, 10, 10],
+            "product_id": [7, 7, 7, 8],
+            "customer_key": [10, 10, 10, 10],
+            "product_key": [7, 7, 7, -1],
+            "_line_ingested_at": [T1] * 4,
+            "_order_ingested_at": [T1] * 4,
+        }
+    )
+
+
+def dims(products: list[int]) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    return pl.LazyFrame({"customer_id": [10]}), pl.LazyFrame({"product_id": products})
+
+
+def test_first_build_rebuilds_every_day():
+    customers, products = dims([7])
+    assert order_days_to_rebuild(None, items(), orders(), customers, products) is None
+
+
+def test_days_of_changed_orders_and_changed_lines_are_rebuilt():
+    customers, products = dims([7])
+    # Order 3 changed (T2) and order 2's line changed (T2); day 4's product is still unknown.
+    assert order_days_to_rebuild(built_fact(), items(), orders(), customers, products) == [D2, D3]
+
+
+def test_a_late_arriving_dimension_row_rebuilds_the_days_on_the_unknown_member():
+    customers, products = dims([7, 8])
+    assert order_days_to_rebuild(built_fact(), items(), orders(), customers, products) == [D2, D3, D4]
+
+
+def test_nothing_changed_rebuilds_nothing():
+    customers, products = dims([7])
+    fact = built_fact().with_columns(
+        pl.lit(T2).alias("_line_ingested_at"), pl.lit(T2).alias("_order_ingested_at")
+    )
+    assert order_days_to_rebuild(fact, items(), orders(), customers, products) == []
+
+
+def test_helpers():
+    assert watermarks(None, ["_x"]) is None
+    assert watermarks(pl.LazyFrame({"_x": [T1, T3]}), ["_x"]) == {"_x": T3}
+    assert changed_since(orders(), T1).collect().get_column("order_id").to_list() == [3]
+    assert changed_since(orders(), None).collect().height == 4
+    assert days(pl.LazyFrame({"a": [D2, D1]}), pl.LazyFrame({"b": [D2]})) == [D1, D2]
