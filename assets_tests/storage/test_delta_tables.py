@@ -14,6 +14,7 @@ from lakehouse.storage.write_spec import WriteMode, WriteSpec
 
 APPEND = WriteSpec(WriteMode.APPEND)
 MERGE = WriteSpec(WriteMode.MERGE, keys=("id",), sequence_column="updated_at")
+REPLACE_BY_ID = WriteSpec(WriteMode.OVERWRITE_PARTITION, partition_column="id")
 
 
 def _batch(batch_id: str, ids: list[int]) -> pl.DataFrame:
@@ -110,3 +111,28 @@ def test_partition_overwrite_refuses_rows_outside_the_named_slices(tmp_path):
     with pytest.raises(ValueError, match="1 rows fall outside the slices"):
         delta_tables.write(uri, stray, spec, {}, slices=["2025-01-01"])
     assert DeltaTable(uri).version() == 0
+
+
+def test_merge_predicate_confines_the_target_to_the_source_key_range():
+    data = pl.DataFrame({"order_id": [7, 3, 5], "line_no": [1, 2, 1]})
+    assert delta_tables.merge_predicate(data, ("order_id", "line_no")) == (
+        "t.order_id = s.order_id AND t.line_no = s.line_no AND t.order_id >= 3 AND t.order_id <= 7"
+    )
+    text = pl.DataFrame({"payment_id": ["pay_2", "pay_1"]})
+    assert delta_tables.merge_predicate(text, ("payment_id",)).endswith(
+        "t.payment_id >= 'pay_1' AND t.payment_id <= 'pay_2'"
+    )
+
+
+def test_merge_with_a_key_range_leaves_files_outside_it_untouched(tmp_path):
+    uri = str(tmp_path / "t")
+    for ids in ([1, 2], [10, 11]):  # two commits: two files with disjoint key ranges
+        delta_tables.write(
+            uri, pl.DataFrame({"id": ids, "v": ["a"] * 2, "updated_at": [1, 1]}), REPLACE_BY_ID, {}
+        )
+    old_file = next(f for f in DeltaTable(uri).file_uris() if pl.read_parquet(f)["id"].to_list() == [1, 2])
+    change = pl.DataFrame({"id": [11, 12], "v": ["b", "c"], "updated_at": [2, 2]})
+    result = delta_tables.write(uri, change, MERGE, {})
+    assert (result.inserted, result.updated) == (1, 1)
+    assert old_file in DeltaTable(uri).file_uris()
+    assert delta_tables.scan(uri).sort("id").collect().get_column("v").to_list() == ["a", "a", "a", "b", "c"]

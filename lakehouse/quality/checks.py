@@ -79,9 +79,18 @@ def foreign_key_check(
     return foreign_key
 
 
-def _normalised_keys(keys: Sequence[str]) -> list[pl.Expr]:
-    """Raw key values as refined sees them (text, trimmed), so raw and refined keys compare."""
-    return [pl.col(k).cast(pl.String).str.strip_chars() for k in keys]
+def _comparable_keys(raw: pl.LazyFrame, refined: pl.LazyFrame, keys: Sequence[str]) -> list[pl.Expr]:
+    """Key expressions under which raw and refined keys compare as refined sees them.
+
+    Text keys are trimmed (as the transforms do); a key typed differently on the two sides is
+    compared as text. Keys of the same non-text type are compared as they are (cheap).
+    """
+    raw_types, refined_types = raw.collect_schema(), refined.collect_schema()
+    exprs = []
+    for key in keys:
+        same = raw_types[key] == refined_types[key] and raw_types[key] != pl.String
+        exprs.append(pl.col(key) if same else pl.col(key).cast(pl.String).str.strip_chars())
+    return exprs
 
 
 def _latest_ingestion(*tables: pl.LazyFrame) -> object:
@@ -113,8 +122,9 @@ def reconciliation_check(
         processed_until = _latest_ingestion(refined_rows, quarantined)
         raw_rows = store.scan(raw).filter(pl.col("_ingested_at") <= processed_until)
         valid = raw_rows.join(quarantined.select(IDENTITY), on=list(IDENTITY), how="anti")
-        expected_keys = valid.select(_normalised_keys(keys)).unique()
-        actual_keys = refined_rows.select(_normalised_keys(keys))
+        comparable = _comparable_keys(raw_rows, refined_rows, keys)
+        expected_keys = valid.select(comparable).unique()
+        actual_keys = refined_rows.select(comparable)
         missing = expected_keys.join(actual_keys, on=list(keys), how="anti")
         invented = actual_keys.join(expected_keys, on=list(keys), how="anti")
         n = _counts(

@@ -17,11 +17,19 @@ IDENTITY = ("_batch_id", "_row_number")
 
 
 def quarantine_rows(
-    raw_batch: pl.DataFrame, rejected: pl.DataFrame, run_id: str, at: datetime
+    raw_batch: pl.DataFrame | pl.LazyFrame, rejected: pl.DataFrame, run_id: str, at: datetime
 ) -> pl.DataFrame:
-    """The raw records behind the rejected rows, labelled with their rules and this run."""
+    """The raw records behind the rejected rows, labelled with their rules and this run.
+
+    `raw_batch` may be lazy: then only the rejected records are read back from raw.
+    """
     reasons = rejected.select(*IDENTITY, RULES)
-    return raw_batch.join(reasons, on=list(IDENTITY), how="inner").with_columns(
+    # Filters first (pushed down into the scan), then the exact join on the row identity.
+    candidates = raw_batch.lazy().filter(
+        pl.col(column).is_in(reasons.get_column(column).unique().implode()) for column in IDENTITY
+    )
+    matched = candidates.join(reasons.lazy(), on=list(IDENTITY), how="inner").collect(engine="streaming")
+    return matched.with_columns(
         pl.lit(at, pl.Datetime("us", "UTC")).alias("_quarantined_at"),
         pl.lit(run_id).alias("_quarantine_run_id"),
     )

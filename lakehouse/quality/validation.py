@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandera.polars as pa
 import polars as pl
 
@@ -36,11 +37,15 @@ def validate(frame: pl.DataFrame, contract: type[Contract], table: str) -> Valid
         labelled.filter(pl.col("severity") == Severity.DROP.value)
         .group_by(POSITION)
         .agg(pl.col("rule").unique().sort().alias(RULES))
+        .sort(POSITION)
     )
-    positioned = frame.with_row_index(POSITION)
+    # A boolean mask splits the frame without joining (or copying) it more than once.
+    rejected_mask = np.zeros(frame.height, dtype=bool)
+    rejected_mask[dropped.get_column(POSITION).to_numpy()] = True
+    mask = pl.Series(rejected_mask)
     return Validation(
-        valid=positioned.join(dropped, on=POSITION, how="anti").drop(POSITION),
-        rejected=positioned.join(dropped, on=POSITION, how="inner").drop(POSITION),
+        valid=frame.filter(~mask),
+        rejected=frame.filter(mask).with_columns(dropped.get_column(RULES)),
         rule_failures=_counts(labelled),
         warnings=_counts(labelled.filter(pl.col("severity") == Severity.WARN.value)),
     )

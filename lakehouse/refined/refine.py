@@ -76,9 +76,16 @@ def processed_watermark(store: DeltaStore, table: RefinedTable) -> object | None
 
 
 def newest_per_key(rows: pl.DataFrame, keys: tuple[str, ...], sequence: str) -> pl.DataFrame:
-    """One row per business key: the newest by `sequence`, then by ingestion order."""
+    """One row per business key: the newest by `sequence`, then by ingestion order.
+
+    Only the keys that occur more than once are sorted; usually they are few.
+    """
+    repeated = rows.select(pl.struct(list(keys)).is_duplicated()).to_series()
+    if not repeated.any():
+        return rows
     order = [sequence, "_ingested_at", "_row_number"]
-    return rows.sort(order).unique(subset=list(keys), keep="last", maintain_order=True)
+    newest = rows.filter(repeated).sort(order).unique(subset=list(keys), keep="last", maintain_order=True)
+    return pl.concat([rows.filter(~repeated), newest])
 
 
 def build_refined_asset(table: RefinedTable) -> dg.AssetsDefinition:
@@ -115,27 +122,32 @@ def build_refined_asset(table: RefinedTable) -> dg.AssetsDefinition:
         **lookups: pl.LazyFrame,
     ):
         watermark = processed_watermark(store, table)
-        batch = (raw if watermark is None else raw.filter(pl.col("_ingested_at") > watermark)).collect()
-        transformed = table.transform(batch.lazy(), TransformContext(lookups, pseudonymiser)).collect()
+        pending = raw if watermark is None else raw.filter(pl.col("_ingested_at") > watermark)
+        transformed = table.transform(pending, TransformContext(lookups, pseudonymiser)).collect(
+            engine="streaming"
+        )
+        raw_rows = transformed.height
         checked = validate(transformed, table.contract, f"refined.{table.name}")
-        rejected = quarantine_rows(batch, checked.rejected, context.run.run_id, now_utc())
-        refined = newest_per_key(checked.valid, table.keys, table.sequence_column).select(
-            table.output_columns
+        del transformed  # the largest frame: free it before deduplicating
+        rejected = quarantine_rows(pending, checked.rejected, context.run.run_id, now_utc())
+        valid_rows = checked.valid.height
+        refined = newest_per_key(
+            checked.valid.select(table.output_columns), table.keys, table.sequence_column
         )
         for line in describe(rejected, f"raw.{table.name}", _PROBLEMS_LOGGED):
             context.log.warning(f"quarantined: {line}")
         context.log.info(
-            f"{table.name}: {batch.height} raw rows -> {refined.height} refined, "
-            f"{rejected.height} quarantined, {checked.valid.height - refined.height} duplicates"
+            f"{table.name}: {raw_rows} raw rows -> {refined.height} refined, "
+            f"{rejected.height} quarantined, {valid_rows - refined.height} duplicates"
         )
         yield dg.Output(rejected, "quarantine", metadata={"rows_quarantined_now": rejected.height})
         yield dg.Output(
             refined,
             "refined",
             metadata={
-                "raw_rows_processed": batch.height,
+                "raw_rows_processed": raw_rows,
                 "rows_quarantined_now": rejected.height,
-                "duplicates_removed": checked.valid.height - refined.height,
+                "duplicates_removed": valid_rows - refined.height,
                 "rule_failures": dg.MetadataValue.json(checked.rule_failures),
                 "rule_warnings": dg.MetadataValue.json(checked.warnings),
             },

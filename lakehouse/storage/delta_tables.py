@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -158,33 +158,33 @@ def _sql_literal(value: Any) -> str:
 
 def _merge(uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, str]) -> WriteResult:
     if not exists(uri):
-        write_deltalake(uri, data, mode="append", commit_properties=CommitProperties(custom_metadata=custom))
+        write_deltalake(
+            uri,
+            data,
+            mode="append",
+            target_file_size=TARGET_FILE_SIZE,
+            commit_properties=CommitProperties(custom_metadata=custom),
+        )
         return WriteResult(version(uri), data.height, inserted=data.height)
     if data.is_empty():
         return WriteResult(version(uri), 0)
-    on = " AND ".join(f"t.{k} = s.{k}" for k in spec.keys)
     newer = f"s.{spec.sequence_column} > t.{spec.sequence_column}" if spec.sequence_column else None
-    for attempt in range(1, MERGE_ATTEMPTS + 1):
-        try:
-            metrics = (
-                DeltaTable(uri)
-                .merge(
-                    data,
-                    predicate=on,
-                    source_alias="s",
-                    target_alias="t",
-                    streamed_exec=False,
-                    commit_properties=CommitProperties(custom_metadata=custom),
-                )
-                .when_matched_update_all(predicate=newer)
-                .when_not_matched_insert_all()
-                .execute()
+    metrics = _with_commit_retries(
+        lambda: (
+            DeltaTable(uri)
+            .merge(
+                data,
+                predicate=merge_predicate(data, spec.keys),
+                source_alias="s",
+                target_alias="t",
+                streamed_exec=False,
+                commit_properties=CommitProperties(custom_metadata=custom),
             )
-            break
-        except CommitFailedError:
-            if attempt == MERGE_ATTEMPTS:
-                raise
-            time.sleep(0.2 * 2**attempt)
+            .when_matched_update_all(predicate=newer)
+            .when_not_matched_insert_all()
+            .execute()
+        )
+    )
     return WriteResult(
         version(uri),
         data.height,
@@ -192,6 +192,31 @@ def _merge(uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, str]
         updated=metrics["num_target_rows_updated"],
         deleted=metrics["num_target_rows_deleted"],
     )
+
+
+def merge_predicate(data: pl.DataFrame, keys: tuple[str, ...]) -> str:
+    """Match on the keys, and confine the target to the source's range of the first key.
+
+    The range lets delta-rs skip, and not rewrite, every file outside it: new and recently changed
+    rows have neighbouring keys, so a day's merge touches a few files instead of the whole table.
+    """
+    on = [f"t.{k} = s.{k}" for k in keys]
+    first = data.get_column(keys[0])
+    if first.dtype.is_integer() or first.dtype == pl.String:
+        low, high = first.min(), first.max()
+        if low is not None:
+            on += [f"t.{keys[0]} >= {_sql_literal(low)}", f"t.{keys[0]} <= {_sql_literal(high)}"]
+    return " AND ".join(on)
+
+
+def _with_commit_retries(commit: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run a commit, retrying with backoff while a concurrent writer wins the race."""
+    for attempt in range(1, MERGE_ATTEMPTS):
+        try:
+            return commit()
+        except CommitFailedError:
+            time.sleep(0.2 * 2**attempt)
+    return commit()
 
 
 def _row_count(uri: str) -> int:
