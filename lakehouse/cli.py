@@ -113,7 +113,8 @@ def sql(query: str | None, query_file: Path | None, fmt: str, max_rows: int) -> 
         result = run_query(get_settings().catalog_path, text)
     except Exception as error:  # DuckDB errors are already readable; show them without a traceback
         raise click.ClickException(str(error)) from error
-    click.echo(format_result(result, fmt, max_rows))
+    rendered = format_result(result, fmt, max_rows)
+    click.echo(rendered, nl=not rendered.endswith("\n"))  # CSV already ends its last line
 
 
 @main.command()
