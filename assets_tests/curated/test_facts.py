@@ -121,6 +121,7 @@ def test_fact_order_items_carries_the_order_header_and_date_key(fact):
         "line_no",
         "order_date_key",
         "order_date",
+        "order_month",
         "order_at",
         "customer_key",
         "product_key",

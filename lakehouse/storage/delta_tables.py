@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError
 
@@ -33,6 +34,18 @@ class WriteResult:
     updated: int = 0
     deleted: int = 0
     skipped_batches: list[str] = field(default_factory=list)
+
+
+def as_stream(data: pl.DataFrame, rows_per_batch: int = 250_000) -> pa.RecordBatchReader:
+    """The frame as Arrow batches converted one slice at a time.
+
+    Handing delta-rs the whole frame makes it convert and hold all of it at once (measured: a
+    3M-row fact peaked 1 GB higher, and wrote 2x slower).
+    """
+    schema = data.head(0).to_arrow().schema
+    slices = range(0, data.height, rows_per_batch)
+    batches = (b for i in slices for b in data.slice(i, rows_per_batch).to_arrow().to_batches())
+    return pa.RecordBatchReader.from_batches(schema, batches)
 
 
 def exists(uri: str) -> bool:
@@ -87,7 +100,7 @@ def _append(uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, str
         return WriteResult(version(uri), 0, skipped_batches=sorted(done))
     write_deltalake(
         uri,
-        rows,
+        as_stream(rows),
         mode="append",
         schema_mode="merge",
         commit_properties=CommitProperties(
@@ -102,9 +115,10 @@ def _overwrite(uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, 
     before = _row_count(uri)
     write_deltalake(
         uri,
-        data,
+        as_stream(data),
         mode="overwrite",
         schema_mode="overwrite",
+        partition_by=list(spec.partition_by) or None,
         target_file_size=TARGET_FILE_SIZE,
         commit_properties=CommitProperties(custom_metadata=custom),
     )
@@ -128,9 +142,10 @@ def _overwrite_partition(
     deleted = scan(uri).filter(pl.col(column).is_in(values.implode())).select(pl.len()).collect().item()
     write_deltalake(
         uri,
-        data,
+        as_stream(data),
         mode="overwrite",
         predicate=replace_predicate(column, values),
+        partition_by=list(spec.partition_by) or None,
         target_file_size=TARGET_FILE_SIZE,
         commit_properties=CommitProperties(custom_metadata=custom),
     )
@@ -160,7 +175,7 @@ def _merge(uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, str]
     if not exists(uri):
         write_deltalake(
             uri,
-            data,
+            as_stream(data),
             mode="append",
             target_file_size=TARGET_FILE_SIZE,
             commit_properties=CommitProperties(custom_metadata=custom),

@@ -38,6 +38,7 @@ class WriteSpec:
     keys: tuple[str, ...] = field(default_factory=tuple)
     sequence_column: str | None = None
     partition_column: str | None = None
+    partition_by: tuple[str, ...] = ()  # physical layout: one folder per value (e.g. a month)
     batch_column: str = BATCH_COLUMN
 
     def __post_init__(self) -> None:
@@ -51,6 +52,7 @@ class WriteSpec:
         spec = {k: v for k, v in asdict(self).items() if v not in (None, ())}
         spec["mode"] = self.mode.value
         spec["keys"] = list(self.keys)
+        spec["partition_by"] = list(self.partition_by)
         return {WRITE_SPEC_KEY: spec}
 
     @classmethod
@@ -61,6 +63,7 @@ class WriteSpec:
         raw = dict(getattr(raw, "value", raw))  # JsonMetadataValue or plain dict
         raw["mode"] = WriteMode(raw["mode"])
         raw["keys"] = tuple(raw.get("keys", ()))
+        raw["partition_by"] = tuple(raw.get("partition_by", ()))
         return cls(**raw)
 
 
@@ -72,8 +75,10 @@ def overwrite() -> dict[str, Any]:
     return WriteSpec(WriteMode.OVERWRITE).as_metadata()
 
 
-def overwrite_partition(partition_column: str) -> dict[str, Any]:
-    return WriteSpec(WriteMode.OVERWRITE_PARTITION, partition_column=partition_column).as_metadata()
+def overwrite_partition(partition_column: str, partition_by: tuple[str, ...] = ()) -> dict[str, Any]:
+    return WriteSpec(
+        WriteMode.OVERWRITE_PARTITION, partition_column=partition_column, partition_by=partition_by
+    ).as_metadata()
 
 
 def merge(keys: list[str], sequence_column: str | None = None) -> dict[str, Any]:
