@@ -13,6 +13,8 @@ import polars as pl
 
 from lakehouse.sources.shop_tables import SourceTable
 
+BATCH_ROWS = 100_000  # rows per Arrow batch read from the database
+
 
 class SourceUnavailableError(RuntimeError):
     """The source system cannot be reached."""
@@ -46,22 +48,21 @@ class ShopDatabase(dg.ConfigurableResource):
 
         SQLite's ADBC driver infers a column's type from its first rows, so a column that starts
         with NULLs and later holds a REAL (or text) fails or is truncated. So every value is read as
-        never-null text (`'=' || value`, NULL as `''`), decoded and cast to the declared type here.
+        never-null text (`'=' || value`, NULL as `''`), then decoded and typed here, one Arrow batch
+        at a time: only the typed rows are ever held whole, never the text.
         """
         with _connect(self.uri) as conn, conn.cursor() as cursor:
             self._check_columns(cursor, table)
             columns = ", ".join(f"COALESCE('=' || CAST({c} AS TEXT), '') AS {c}" for c in table.columns)
             query = f"SELECT {columns} FROM {table.name}"
+            cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(BATCH_ROWS)})
             if since is None:
                 cursor.execute(query)
             else:
                 cursor.execute(f"{query} WHERE {table.watermark_column} > ?", (since,))
-            encoded = pl.from_arrow(cursor.fetch_arrow_table())
-        # An empty result carries the driver's declared types instead of text.
-        text = encoded.cast(pl.String).select(
-            pl.when(pl.col(c) != "").then(pl.col(c).str.slice(1)).alias(c) for c in table.columns
-        )
-        return typed(text, table)
+            reader = cursor.fetch_record_batch()
+            batches = [typed(_decoded(pl.from_arrow(batch), table), table) for batch in reader]
+        return pl.concat(batches) if batches else pl.DataFrame(schema=table.columns)
 
     @staticmethod
     def _check_columns(cursor, table: SourceTable) -> None:
@@ -76,6 +77,13 @@ class ShopDatabase(dg.ConfigurableResource):
                 f"shop.{table.name} lacks column(s) {', '.join(missing)} "
                 f"(rule: source_schema; expected {', '.join(table.columns)})"
             )
+
+
+def _decoded(encoded: pl.DataFrame, table: SourceTable) -> pl.DataFrame:
+    """Undo the never-null text encoding: `''` is NULL, anything else loses its `=` prefix."""
+    return encoded.select(
+        pl.when(pl.col(c) != "").then(pl.col(c).str.slice(1)).alias(c) for c in table.columns
+    )
 
 
 def typed(text: pl.DataFrame, table: SourceTable) -> pl.DataFrame:
