@@ -132,6 +132,93 @@ def tables() -> None:
 
 
 @main.command()
+@click.argument("table")
+@click.option("--limit", default=20, show_default=True, help="Newest commits shown.")
+def history(table: str, limit: int) -> None:
+    """Show a table's change history (e.g. `lakehouse history refined.orders`): who wrote what, when."""
+    from lakehouse.storage.history import history as table_history
+
+    commits = _or_exit(lambda: table_history(get_settings().tables_dir, table, limit))
+    click.echo(f"{'version':>7}  {'at (UTC)':<19}  {'operation':<9}  {'mode':<19}  {'rows +/-':>15}  run")
+    for c in commits:
+        added = c.metrics.get("num_added_rows", c.metrics.get("num_target_rows_inserted", 0))
+        removed = c.metrics.get("num_deleted_rows", c.metrics.get("num_target_rows_deleted", 0))
+        click.echo(
+            f"{c.version:>7}  {c.at:%Y-%m-%d %H:%M:%S}  {c.operation:<9}  {c.write_mode:<19}  "
+            f"{f'+{added}/-{removed}':>15}  {c.run_id}"
+        )
+
+
+@main.command()
+@click.argument("table")
+@click.option("--version", "version", type=int, default=None, help="Table version (default: current).")
+def lineage(table: str, version: int | None) -> None:
+    """Which run wrote a table version, from which input versions (down to raw), with which checks."""
+    from lakehouse.storage.history import lineage as table_lineage
+
+    tree = _or_exit(lambda: table_lineage(get_settings().tables_dir, table, version))
+    checks = _check_results(tree.commit.run_id, tree.commit.table)
+    _echo_lineage(tree, depth=0)
+    if checks:
+        click.echo("\nchecks in that run:")
+        for name, passed in checks:
+            click.echo(f"  {'✓' if passed else '✗'} {name}")
+
+
+def _echo_lineage(node, depth: int) -> None:
+    c = node.commit
+    click.echo(
+        f"{'  ' * depth}{c.table} v{c.version}  {c.operation} ({c.write_mode or '-'})  run {c.run_id or '-'}"
+    )
+    for child in node.inputs:
+        _echo_lineage(child, depth + 1)
+
+
+def _check_results(run_id: str, table: str) -> list[tuple[str, bool]]:
+    """The asset checks of `table` evaluated in run `run_id`, from the Dagster instance."""
+    if not run_id:
+        return []
+    _use_project_instance()
+    import dagster as dg
+    from dagster._core.events import DagsterEventType
+
+    with dg.DagsterInstance.get() as instance:
+        records = instance.get_records_for_run(
+            run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION
+        ).records
+    evaluations = [r.event_log_entry.dagster_event.event_specific_data for r in records]
+    return [(e.check_name, e.passed) for e in evaluations if e.asset_key.to_user_string() == table]
+
+
+@main.command()
+@click.argument("table")
+@click.option("--version", "version", type=int, required=True, help="The version to roll back to.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def restore(table: str, version: int, yes: bool) -> None:
+    """Roll a table back to an earlier version (a new commit; audited; history is kept).
+
+    Tables downstream are not rolled back: rebuild them (`make run`) or restore them too.
+    """
+    from lakehouse.serving.catalog import publish_catalog
+    from lakehouse.storage.history import restore as restore_table
+
+    settings = get_settings()
+    if not yes:
+        click.confirm(f"Roll {table} back to version {version}?", abort=True)
+    restored = _or_exit(lambda: restore_table(settings.tables_dir, table, version))
+    publish_catalog(settings.tables_dir, settings.catalog_path)
+    click.echo(f"{table} is now version {restored.version}, with the content of version {version}")
+
+
+def _or_exit(action):
+    """Run `action`; an expected problem (unknown table or version) is a one-line error."""
+    try:
+        return action()
+    except (FileNotFoundError, ValueError) as error:
+        raise click.ClickException(str(error)) from error
+
+
+@main.command()
 @click.option("--scale", type=float, required=True, help="Scale factor (the design targets are for 1).")
 @click.option("--seed", default=42, show_default=True, help="Random seed: same seed, same data.")
 @click.option("--days", default=365, show_default=True, help="Days of shop history to simulate.")

@@ -7,6 +7,7 @@ what" is one lookup in the table's history. After each write the serving catalog
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import dagster as dg
 import polars as pl
 from pydantic import PrivateAttr
 
-from lakehouse.storage import delta_tables
+from lakehouse.storage import audit, delta_tables
 from lakehouse.storage.store import DeltaStore
 from lakehouse.storage.table_metadata import materialization_metadata
 from lakehouse.storage.write_spec import REPLACED_SLICES, WriteSpec
@@ -45,11 +46,21 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         frame = obj.collect(engine="streaming") if isinstance(obj, pl.LazyFrame) else obj
         spec = WriteSpec.from_metadata(context.definition_metadata)
         uri = self.store.uri(context.asset_key)
+        before = delta_tables.version(uri)
         slices = context.output_metadata.get(REPLACED_SLICES)
         slices = None if slices is None else list(getattr(slices, "value", slices))
         result = delta_tables.write(uri, frame, spec, self._commit_metadata(context), slices)
         table_name = ".".join(context.asset_key.path)
         context.add_output_metadata(materialization_metadata(uri, table_name, result))
+        if result.version != before:
+            audit.record(
+                self.store.root,
+                operation="write",
+                table=context.asset_key.to_user_string(),
+                version=result.version,
+                run_id=context.run_id,
+                details={"mode": spec.mode.value, **asdict(result)},
+            )
         self._publish_catalog()
 
     def _commit_metadata(self, context: dg.OutputContext) -> dict[str, Any]:

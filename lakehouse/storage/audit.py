@@ -1,0 +1,43 @@
+"""The audit log: one row per write, replay, restore or maintenance operation, in `audit/log`.
+
+Appends only, so concurrent runs never conflict; the log is itself a Delta table, queryable as
+`audit.log` in the catalog.
+"""
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from deltalake import write_deltalake
+
+AUDIT_TABLE = ("audit", "log")
+SCHEMA = {
+    "at": pl.Datetime("us", "UTC"),
+    "operation": pl.String,
+    "table_name": pl.String,
+    "version": pl.Int64,
+    "run_id": pl.String,
+    "details": pl.String,
+}
+
+
+def record(
+    tables_dir: Path | str,
+    *,
+    operation: str,
+    table: str,
+    version: int | None,
+    run_id: str = "",
+    details: dict[str, Any] | None = None,
+) -> None:
+    row = {
+        "at": [datetime.now(UTC)],
+        "operation": [operation],
+        "table_name": [table],
+        "version": [version],
+        "run_id": [run_id],
+        "details": [json.dumps(details or {}, default=str, sort_keys=True)],
+    }
+    write_deltalake(str(Path(tables_dir, *AUDIT_TABLE)), pl.DataFrame(row, schema=SCHEMA), mode="append")
