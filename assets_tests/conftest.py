@@ -57,3 +57,14 @@ def instance() -> Iterator[dg.DagsterInstance]:
 def lakehouse(tmp_path_factory: pytest.TempPathFactory, instance: dg.DagsterInstance) -> Lakehouse:
     """The demo lakehouse (scale 0.01, seed 42, a year), built once and only read by tests."""
     return build_lakehouse(tmp_path_factory.mktemp("demo"), instance, scale=0.01, seed=42, days=365)
+
+
+@pytest.fixture(scope="session")
+def second_lakehouse(tmp_path_factory: pytest.TempPathFactory, instance: dg.DagsterInstance) -> Lakehouse:
+    """Another scale and seed, so the ground-truth tests hold beyond one data set."""
+    return build_lakehouse(tmp_path_factory.mktemp("second"), instance, scale=0.005, seed=7, days=200)
+
+
+@pytest.fixture(params=["lakehouse", "second_lakehouse"], ids=["scale0.01-seed42", "scale0.005-seed7"])
+def any_lakehouse(request: pytest.FixtureRequest) -> Lakehouse:
+    return request.getfixturevalue(request.param)

@@ -44,50 +44,52 @@ def expected_quarantine(lakehouse: Lakehouse, name: str) -> pl.DataFrame:
     return defects.filter(pl.col("table") == name, pl.col("handling") == "quarantine").select("key", "rule")
 
 
-def test_everything_materialises_and_every_check_passes(lakehouse: Lakehouse):
-    assert lakehouse.outcome.success
-    failed = [f"{c.asset}:{c.check}" for c in lakehouse.outcome.checks if not c.passed]
+def test_everything_materialises_and_every_check_passes(any_lakehouse: Lakehouse):
+    assert any_lakehouse.outcome.success
+    failed = [f"{c.asset}:{c.check}" for c in any_lakehouse.outcome.checks if not c.passed]
     assert failed == []
-    assert len(lakehouse.outcome.checks) == 31
+    assert len(any_lakehouse.outcome.checks) == 31
 
 
 @pytest.mark.parametrize("name", REFINED)
-def test_quarantine_holds_exactly_the_injected_defects(lakehouse: Lakehouse, name: str):
-    quarantined = quarantined_keys(lakehouse, name)
-    expected = expected_quarantine(lakehouse, name)
+def test_quarantine_holds_exactly_the_injected_defects(any_lakehouse: Lakehouse, name: str):
+    quarantined = quarantined_keys(any_lakehouse, name)
+    expected = expected_quarantine(any_lakehouse, name)
     # Every quarantined row is an injected defect, caught by the intended rule among those it broke ...
     assert quarantined.select("key").unique().sort("key").equals(expected.select("key").sort("key"))
     caught = expected.join(quarantined, on=["key", "rule"], how="semi")
     assert caught.height == expected.height
     # ... and quarantined once.
-    assert table(lakehouse, "quarantine", name).height == expected.height
+    assert table(any_lakehouse, "quarantine", name).height == expected.height
 
 
 @pytest.mark.parametrize("name", REFINED)
-def test_refined_holds_exactly_the_clean_rows(lakehouse: Lakehouse, name: str):
-    assert table(lakehouse, "refined", name).height == lakehouse.manifest["clean_rows"][name]
+def test_refined_holds_exactly_the_clean_rows(any_lakehouse: Lakehouse, name: str):
+    assert table(any_lakehouse, "refined", name).height == any_lakehouse.manifest["clean_rows"][name]
 
 
 @pytest.mark.parametrize("name", REFINED)
-def test_every_source_row_is_refined_quarantined_or_a_counted_duplicate(lakehouse: Lakehouse, name: str):
-    duplicates = lakehouse.manifest["defect_counts"][name].get("duplicate_row", 0)
-    raw = table(lakehouse, "raw", name).height
-    assert raw == lakehouse.manifest["source_rows"][name]
+def test_every_source_row_is_refined_quarantined_or_a_counted_duplicate(any_lakehouse: Lakehouse, name: str):
+    duplicates = any_lakehouse.manifest["defect_counts"][name].get("duplicate_row", 0)
+    raw = table(any_lakehouse, "raw", name).height
+    assert raw == any_lakehouse.manifest["source_rows"][name]
     assert raw == (
-        table(lakehouse, "refined", name).height + table(lakehouse, "quarantine", name).height + duplicates
+        table(any_lakehouse, "refined", name).height
+        + table(any_lakehouse, "quarantine", name).height
+        + duplicates
     )
 
 
-def test_curated_revenue_equals_the_clean_total(lakehouse: Lakehouse):
-    facts = table(lakehouse, "curated", "fact_order_items")
-    totals = lakehouse.manifest["totals"]
+def test_curated_revenue_equals_the_clean_total(any_lakehouse: Lakehouse):
+    facts = table(any_lakehouse, "curated", "fact_order_items")
+    totals = any_lakehouse.manifest["totals"]
     assert facts.height == totals["fact_order_items"]
     assert facts.get_column("net_usd").sum() == Decimal(totals["net_revenue_usd"])
     not_cancelled = facts.filter(pl.col("order_status") != "cancelled")
     assert not_cancelled.get_column("net_usd").sum() == Decimal(totals["net_revenue_usd_excl_cancelled"])
-    mart = table(lakehouse, "curated", "mart_daily_sales")
+    mart = table(any_lakehouse, "curated", "mart_daily_sales")
     assert mart.get_column("net_usd").sum() == Decimal(totals["net_revenue_usd_excl_cancelled"])
-    payments = table(lakehouse, "curated", "fact_payments")
+    payments = table(any_lakehouse, "curated", "fact_payments")
     assert payments.get_column("amount_usd").sum() == Decimal(totals["payments_amount_usd"])
 
 
