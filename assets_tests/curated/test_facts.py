@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+import dagster as dg
 import polars as pl
 import pytest
 
 from lakehouse.curated.facts import fact_order_items, fact_payments, order_lines
+from lakehouse.storage import delta_tables
 from lakehouse.storage.store import DeltaStore
+from lakehouse.storage.write_spec import REPLACED_SLICES, WriteSpec
 
 MONEY = pl.Decimal(18, 2)
 AT = datetime(2025, 1, 1, 23, 30, tzinfo=UTC)
@@ -177,3 +180,36 @@ def test_fact_payments_keys_settlement_to_its_utc_date(tmp_path):
             "_ingested_at": AT,
         }
     ]
+
+
+def test_a_payment_resent_with_a_later_day_moves_instead_of_doubling(tmp_path):
+    store = DeltaStore(root=str(tmp_path))
+    uri = store.uri(["curated", "fact_payments"])
+    spec = WriteSpec.from_metadata(
+        fact_payments.specs_by_key[dg.AssetKey(["curated", "fact_payments"])].metadata
+    )
+
+    def build(settled: datetime, ingested: datetime) -> None:
+        payments = pl.LazyFrame(
+            {
+                "payment_id": ["pay_1", "pay_2"],
+                "order_id": [1, 2],
+                "settled_at": [settled, datetime(2025, 1, 2, tzinfo=UTC)],
+                "method": ["card"] * 2,
+                "currency": ["USD"] * 2,
+                "amount": [Decimal("1.00")] * 2,
+                "usd_rate": [Decimal("1")] * 2,
+                "amount_usd": [Decimal("1.00")] * 2,
+                "_ingested_at": [ingested, AT],
+            },
+            schema_overrides={"amount": MONEY, "amount_usd": MONEY, "usd_rate": pl.Decimal(18, 6)},
+        )
+        output = fact_payments(store=store, payments=payments)
+        slices = output.metadata.get(REPLACED_SLICES)
+        delta_tables.write(uri, output.value.collect(), spec, {}, None if slices is None else slices.value)
+
+    build(datetime(2025, 1, 2, tzinfo=UTC), AT)
+    build(datetime(2025, 1, 7, tzinfo=UTC), AT + timedelta(days=1))  # pay_1 re-sent, settled later
+
+    rows = delta_tables.scan(uri).sort("payment_id").select("payment_id", "settled_date").collect().rows()
+    assert rows == [("pay_1", date(2025, 1, 7)), ("pay_2", date(2025, 1, 2))]

@@ -27,6 +27,7 @@ def built_fact() -> pl.LazyFrame:
     """The fact as built at T1: order 4's product was unknown then (key -1)."""
     return pl.LazyFrame(
         {
+            "order_id": [1, 2, 3, 4],
             "order_date": [D1, D2, D3, D4],
             "customer_id": [10, 10, 10, 10],
             "product_id": [7, 7, 7, 8],
@@ -72,3 +73,16 @@ def test_helpers():
     assert changed_since(orders(), T1).collect().get_column("order_id").to_list() == [3]
     assert changed_since(orders(), None).collect().height == 4
     assert days(pl.LazyFrame({"a": [D2, D1]}), pl.LazyFrame({"b": [D2]})) == [D1, D2]
+
+
+def test_an_order_that_moved_day_rebuilds_its_old_day_too():
+    customers, products = dims([7])
+    moved = orders().with_columns(
+        pl.when(pl.col("order_id") == 1).then(pl.lit(D3)).otherwise(pl.col("order_date")).alias("order_date"),
+        pl.when(pl.col("order_id") == 1)
+        .then(pl.lit(T2))
+        .otherwise(pl.col("_ingested_at"))
+        .alias("_ingested_at"),
+    )
+    # Order 1 was on day 1 in the fact and is now on day 3: both days are rebuilt.
+    assert order_days_to_rebuild(built_fact(), items(), moved, customers, products) == [D1, D2, D3]

@@ -56,6 +56,8 @@ def order_days_to_rebuild(
     if current is None or marks is None:
         return None
     changed_lines = changed_since(items, marks["_line_ingested_at"]).select("order_id")
+    changed_orders = changed_since(orders, marks["_order_ingested_at"])
+    touched = pl.concat([changed_lines, changed_orders.select("order_id")])
     on_unknown_customer = current.filter(pl.col("customer_key") == UNKNOWN_KEY).join(
         customers.select("customer_id"), on="customer_id", how="semi"
     )
@@ -63,8 +65,10 @@ def order_days_to_rebuild(
         products.select("product_id"), on="product_id", how="semi"
     )
     return days(
-        changed_since(orders, marks["_order_ingested_at"]).select("order_date"),
+        changed_orders.select("order_date"),
         orders.join(changed_lines, on="order_id", how="semi").select("order_date"),
+        # the days the fact holds those orders on now: an order that moved day leaves its old one
+        current.join(touched, on="order_id", how="semi").select("order_date"),
         on_unknown_customer.select("order_date"),
         on_unknown_product.select("order_date"),
     )
@@ -154,10 +158,14 @@ def fact_order_items(
 )
 def fact_payments(store: DeltaStore, payments: pl.LazyFrame) -> dg.Output[pl.LazyFrame]:
     payments = payments.with_columns(pl.col("settled_at").dt.date().alias("settled_date"))
-    marks = watermarks(store.scan_or_none(FACT_PAYMENTS), ["_ingested_at"])
-    rebuilt = (
-        None if marks is None else days(changed_since(payments, marks["_ingested_at"]).select("settled_date"))
-    )
+    current = store.scan_or_none(FACT_PAYMENTS)
+    marks = watermarks(current, ["_ingested_at"])
+    rebuilt = None
+    if current is not None and marks is not None:
+        changed = changed_since(payments, marks["_ingested_at"])
+        # the new days, and the days the fact holds those payments on now (a re-sent one may move)
+        held = current.join(changed.select("payment_id"), on="payment_id", how="semi")
+        rebuilt = days(changed.select("settled_date"), held.select("settled_date"))
     if rebuilt is not None:
         payments = payments.filter(pl.col("settled_date").is_in(rebuilt))
     fact = payments.select(
