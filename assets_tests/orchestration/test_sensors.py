@@ -1,5 +1,6 @@
 """The landing sensor: a new settlement file starts one run, a file already seen starts none."""
 
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -41,20 +42,43 @@ def test_a_new_file_starts_exactly_one_run(tmp_path: Path, instance: dg.DagsterI
     land(tmp_path / "landing", "settlement_2025-01-02.csv")
     first = tick(tmp_path, instance, cursor=None)
     assert len(first.run_requests) == 1
-    assert first.run_requests[0].run_key.startswith("payments:settlement_2025-01-02.csv:")
+    assert first.run_requests[0].tags["lakehouse/files"] == "settlement_2025-01-02.csv"
 
     again = tick(tmp_path, instance, cursor=first.cursor)
     assert again.run_requests == []
-    assert "no new settlement files" in again.skip_message
+    assert again.skip_message == "1 pending file(s) already requested"
 
 
-def test_a_later_file_starts_a_run_for_itself_only(tmp_path: Path, instance: dg.DagsterInstance):
+def test_a_new_file_while_one_is_pending_starts_one_more_run(tmp_path: Path, instance: dg.DagsterInstance):
     land(tmp_path / "landing", "settlement_2025-01-02.csv")
     first = tick(tmp_path, instance, cursor=None)
     land(tmp_path / "landing", "settlement_2025-01-03.csv")
     second = tick(tmp_path, instance, cursor=first.cursor)
     assert len(second.run_requests) == 1
-    assert second.run_requests[0].tags["lakehouse/files"] == "settlement_2025-01-03.csv"
+    assert second.run_requests[0].run_key != first.run_requests[0].run_key
+    # The run ingests every pending file: the first one too, if its run has not yet.
+    assert (
+        second.run_requests[0].tags["lakehouse/files"]
+        == "settlement_2025-01-02.csv,settlement_2025-01-03.csv"
+    )
+
+
+def test_a_late_file_with_an_old_modification_time_is_still_requested(
+    tmp_path: Path, instance: dg.DagsterInstance
+):
+    newest = land(tmp_path / "landing", "settlement_2025-01-05.csv")
+    first = tick(tmp_path, instance, cursor=None)
+    late = land(tmp_path / "landing", "settlement_2025-01-04.csv")
+    os.utime(late, ns=(newest.stat().st_mtime_ns - 10**12,) * 2)  # as `cp -p` of an old file
+    second = tick(tmp_path, instance, cursor=first.cursor)
+    assert len(second.run_requests) == 1
+
+
+def test_no_pending_file_starts_nothing(tmp_path: Path, instance: dg.DagsterInstance):
+    (tmp_path / "landing" / "payments").mkdir(parents=True)
+    result = tick(tmp_path, instance, cursor=None)
+    assert result.run_requests == []
+    assert result.skip_message == "no new settlement files"
 
 
 def test_files_already_in_raw_start_no_run(tmp_path: Path, instance: dg.DagsterInstance):

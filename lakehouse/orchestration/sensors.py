@@ -1,11 +1,13 @@
 """Sensors: new settlement files in the landing zone start a run, exactly once.
 
-The cursor remembers the newest (modification time, name) already requested, so a file is
-requested once even when ticks overlap; the run key names the newest file, so Dagster drops a
-duplicate request; and the raw asset skips files already committed, so a file lands once in raw.
+The sensor looks at the *pending* files: those in the landing folder not yet committed to raw,
+whatever their modification time (a late or `cp -p`'d file still counts). The run key is a
+digest of that set, and the cursor remembers the last set requested: while a run is on its way
+the set is unchanged and nothing more is requested; a new file changes the set and starts one
+run. The raw asset skips files already committed, so each file lands in raw once.
 """
 
-import json
+import hashlib
 
 import dagster as dg
 
@@ -13,6 +15,12 @@ from lakehouse.orchestration.jobs import PAYMENTS_PATH
 from lakehouse.raw.payments import pending_files
 from lakehouse.sources.landing import LandingZone
 from lakehouse.storage.store import DeltaStore
+
+_TAGGED_NAMES = 1000  # characters of file names shown in the run's tag
+
+
+def pending_digest(names: list[str]) -> str:
+    return hashlib.sha256("\n".join(sorted(names)).encode()).hexdigest()[:16]
 
 
 @dg.sensor(
@@ -25,18 +33,18 @@ from lakehouse.storage.store import DeltaStore
 def payments_landing_sensor(
     context: dg.SensorEvaluationContext, landing: LandingZone, store: DeltaStore
 ) -> dg.SensorResult | dg.SkipReason:
-    seen = tuple(json.loads(context.cursor)) if context.cursor else (0, "")
-    arrived = sorted((f.stat().st_mtime_ns, f.name) for f in pending_files(landing, store))
-    new = [marker for marker in arrived if marker > seen]
-    if not new:
-        return dg.SkipReason(f"no new settlement files ({len(arrived)} pending, already requested)")
-    newest = new[-1]
+    names = [path.name for path in pending_files(landing, store)]
+    if not names:
+        return dg.SkipReason("no new settlement files")
+    digest = pending_digest(names)
+    if digest == context.cursor:
+        return dg.SkipReason(f"{len(names)} pending file(s) already requested")
     return dg.SensorResult(
         run_requests=[
             dg.RunRequest(
-                run_key=f"payments:{newest[1]}:{newest[0]}",
-                tags={"lakehouse/files": ",".join(name for _, name in new)[:1000]},
+                run_key=f"payments:{digest}",
+                tags={"lakehouse/files": ",".join(sorted(names))[:_TAGGED_NAMES]},
             )
         ],
-        cursor=json.dumps(list(newest)),
+        cursor=digest,
     )
