@@ -61,3 +61,26 @@ def test_run_refuses_to_mix_sources_of_another_scale(cli):
     assert result.exit_code == 1
     assert "holds a build of scale 0.01, seed 42" in result.output
     assert "make clean" in result.output
+
+
+def test_generate_refuses_to_mix_new_sources_into_built_tables(cli):
+    result = CliRunner().invoke(main, ["generate", "--seed", "7"])
+    assert result.exit_code == 1
+    assert "new sources would be mixed into them" in result.output
+
+
+def test_generate_rejects_impossible_arguments_without_a_traceback(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAKEHOUSE_DATA_DIR", str(tmp_path))
+    for args in (["--scale", "0"], ["--days", "0"], ["--advance", "0"]):
+        result = CliRunner().invoke(main, ["generate", *args])
+        assert result.exit_code == 2, args
+        assert "Invalid value" in result.output
+    result = CliRunner().invoke(main, ["generate", "--advance", "1"])
+    assert result.exit_code == 1
+    assert "no simulation" in result.output
+
+
+def test_sql_without_a_query_says_how_to_give_one(cli):
+    result = CliRunner().invoke(main, ["sql"])
+    assert result.exit_code == 2
+    assert "give a query" in result.output

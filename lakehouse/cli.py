@@ -1,7 +1,10 @@
 """The `lakehouse` command line: generate sources, run the build, query the catalog."""
 
+import fcntl
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -12,7 +15,14 @@ FORMATS = click.Choice(["table", "csv", "json"])
 
 
 def _use_project_instance() -> None:
-    """Runs go to the project's Dagster instance (dagster.yaml's paths are relative to the root)."""
+    """Runs go to the project's Dagster instance (dagster.yaml's paths are relative to the root).
+
+    The settings are pinned as absolute paths first, so a relative `LAKEHOUSE_DATA_DIR` means the
+    same folder before and after the change of directory.
+    """
+    settings = get_settings()
+    os.environ["LAKEHOUSE_DATA_DIR"] = str(settings.data_dir)
+    os.environ["LAKEHOUSE_LANDING_DIR"] = str(settings.landing_dir.resolve())
     os.environ.setdefault("DAGSTER_HOME", str(PROJECT_ROOT))
     os.chdir(os.environ["DAGSTER_HOME"])
 
@@ -29,61 +39,105 @@ def main() -> None:
     """
 
 
+SCALE = click.FloatRange(min=0, min_open=True)
+DAYS = click.IntRange(min=1)
+
+
+def _has_tables(settings) -> bool:
+    return any(settings.tables_dir.glob("*/*/_delta_log"))
+
+
 @main.command()
-@click.option("--scale", default=0.01, show_default=True, help="Scale factor: 1 = 100k customers, 1M orders.")
-@click.option("--seed", default=42, show_default=True, help="Random seed: same seed, same data.")
-@click.option("--days", default=365, show_default=True, help="Days of shop history to simulate.")
+@click.option("--scale", default=0.01, show_default=True, type=SCALE, help="1 = 100k customers, 1M orders.")
 @click.option(
-    "--advance",
-    "advance_days",
-    type=int,
-    default=None,
-    help="Append N more days to the existing simulation instead.",
+    "--seed", default=42, show_default=True, type=click.IntRange(min=0), help="Same seed, same data."
 )
-def generate(scale: float, seed: int, days: int, advance_days: int | None) -> None:
+@click.option("--days", default=365, show_default=True, type=DAYS, help="Days of shop history to simulate.")
+@click.option(
+    "--advance", "advance_days", type=DAYS, default=None, help="Append N more days to the simulation."
+)
+@click.option(
+    "--force", is_flag=True, help="Regenerate even though tables were built from the current sources."
+)
+def generate(scale: float, seed: int, days: int, advance_days: int | None, force: bool) -> None:
     """Write the simulated source systems (shop database, landing files) and their ground truth."""
     from lakehouse import simulator
 
-    out = get_settings().sources_dir
+    settings = get_settings()
+    out = settings.sources_dir
     if advance_days is not None:
+        if not settings.manifest_path.is_file():
+            raise click.ClickException(f"no simulation in {out} to advance: run `lakehouse generate` first")
         manifest = simulator.advance(out, advance_days, progress=click.echo)
     else:
+        if _has_tables(settings) and not force:
+            raise click.ClickException(
+                f"{settings.tables_dir} holds tables built from the current sources; new sources would be "
+                "mixed into them. Run `make clean` first (or pass --force if you mean it)."
+            )
         manifest = simulator.generate(out, scale=scale, seed=seed, days=days, progress=click.echo)
-    click.echo(f"sources in {out}: {manifest['source_rows']}")
+    rows = ", ".join(f"{table} {count:,}" for table, count in manifest["source_rows"].items())
+    click.echo(f"sources in {out}: {rows}")
 
 
 @main.command()
-@click.option("--scale", default=0.01, show_default=True, help="Scale factor when sources must be generated.")
-@click.option("--seed", default=42, show_default=True, help="Random seed when sources must be generated.")
-@click.option("--fresh", is_flag=True, help="Regenerate the sources even if they exist (tables are kept).")
-def run(scale: float, seed: int, fresh: bool) -> None:
+@click.option(
+    "--scale", default=0.01, show_default=True, type=SCALE, help="Scale factor if sources are generated."
+)
+@click.option(
+    "--seed", default=42, show_default=True, type=click.IntRange(min=0), help="Seed if sources are generated."
+)
+def run(scale: float, seed: int) -> None:
     """Build every asset through Dagster (generating the sources first if needed), then summarise.
 
     Safe to run again: extraction is incremental and every write idempotent, so nothing doubles.
+    Only one `lakehouse run` at a time per data folder.
     """
     from lakehouse import simulator
 
     settings = get_settings()
-    if fresh or not settings.manifest_path.is_file():
-        simulator.generate(settings.sources_dir, scale=scale, seed=seed, progress=click.echo)
-    else:
-        existing = simulator.read_params(settings.sources_dir)
-        if (existing.scale, existing.seed) != (scale, seed):
+    if not settings.manifest_path.is_file():
+        if _has_tables(settings):
             raise click.ClickException(
-                f"{settings.data_dir} holds a build of scale {existing.scale}, seed {existing.seed}; "
-                f"asked for scale {scale}, seed {seed}. Run `make clean` first to start over."
+                f"{settings.tables_dir} holds tables but their sources are gone. "
+                "Run `make clean` to start over."
             )
+        simulator.generate(settings.sources_dir, scale=scale, seed=seed, progress=click.echo)
+    existing = simulator.read_params(settings.sources_dir)
+    if (existing.scale, existing.seed) != (scale, seed):
+        raise click.ClickException(
+            f"{settings.data_dir} holds a build of scale {existing.scale}, seed {existing.seed}; "
+            f"asked for scale {scale}, seed {seed}. Run `make clean` first to start over."
+        )
+    if settings.uses_development_pii_key:
+        click.echo(
+            "note: emails are pseudonymised with the development key; set LAKEHOUSE_PII_KEY in production"
+        )
     _use_project_instance()
     import dagster as dg
 
     from lakehouse.definitions import defs
     from lakehouse.orchestration.runner import run_build, summary
 
-    click.echo("building the lakehouse (raw -> refined -> curated) …")
-    with dg.DagsterInstance.get() as instance:
+    with _exclusive_run(settings.data_dir / ".run.lock"), dg.DagsterInstance.get() as instance:
+        click.echo("building the lakehouse (raw -> refined -> curated) …")
         outcome = run_build(defs, instance, click.echo)
     click.echo(summary(settings, outcome))
     sys.exit(0 if outcome.success else 1)
+
+
+@contextmanager
+def _exclusive_run(lock_path: Path) -> Iterator[None]:
+    """Refuse a second concurrent build: two runs would read the same watermarks."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as error:
+            raise click.ClickException(
+                "another `lakehouse run` is building this data folder; wait for it"
+            ) from error
+        yield
 
 
 @main.command()
@@ -96,7 +150,13 @@ def run(scale: float, seed: int, fresh: bool) -> None:
     help="Read the query from a file.",
 )
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True, help="Output format.")
-@click.option("--max-rows", default=50, show_default=True, help="Rows shown in table format.")
+@click.option(
+    "--max-rows",
+    default=50,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Rows shown in table format.",
+)
 def sql(query: str | None, query_file: Path | None, fmt: str, max_rows: int) -> None:
     """Run read-only SQL against the catalog.
 
@@ -106,7 +166,11 @@ def sql(query: str | None, query_file: Path | None, fmt: str, max_rows: int) -> 
     """
     from lakehouse.serving.query import format_result, run_query
 
-    if (query is None) == (query_file is None):
+    if query is None and query_file is None:
+        raise click.UsageError(
+            'give a query, e.g. lakehouse sql "select * from curated.dim_date limit 5", or --file'
+        )
+    if query is not None and query_file is not None:
         raise click.UsageError("give a query or --file, not both")
     text = query if query is not None else query_file.read_text()
     try:

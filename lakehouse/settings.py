@@ -40,10 +40,6 @@ class Settings:
         return self.data_dir / "lakehouse.duckdb"
 
     @property
-    def payments_landing_dir(self) -> Path:
-        return self.landing_dir / "payments"
-
-    @property
     def manifest_path(self) -> Path:
         return self.sources_dir / "manifest.json"
 

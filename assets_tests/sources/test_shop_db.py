@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from lakehouse.sources.shop_db import ShopDatabase, SourceSchemaError, SourceUnavailableError
+from lakehouse.sources.shop_db import ShopDatabase, SourceSchemaError, SourceUnavailableError, redacted
 from lakehouse.sources.shop_tables import SHOP_TABLES
 
 PRODUCTS = SHOP_TABLES["products"]
@@ -147,3 +147,10 @@ def test_a_text_column_that_starts_with_many_nulls_is_still_extracted(tmp_path):
     assert extracted.get_column("first_name").drop_nulls().to_list() == ["Ann", "Ann"]
     assert extracted.get_column("customer_id").max() == leading_nulls + 2
     assert extracted.schema["first_name"] == pl.String
+
+
+def test_credentials_never_appear_in_messages():
+    assert redacted("postgresql://shop:s3cret@db:5432/shop") == "postgresql://shop:***@db:5432/shop"
+    with pytest.raises(SourceUnavailableError) as error:
+        ShopDatabase(uri="postgresql://shop:s3cret@db/shop").extract_changes(SHOP_TABLES["orders"], None)
+    assert "s3cret" not in str(error.value)

@@ -136,3 +136,14 @@ def test_merge_with_a_key_range_leaves_files_outside_it_untouched(tmp_path):
     assert (result.inserted, result.updated) == (1, 1)
     assert old_file in DeltaTable(uri).file_uris()
     assert delta_tables.scan(uri).sort("id").collect().get_column("v").to_list() == ["a", "a", "a", "b", "c"]
+
+
+def test_merge_takes_a_correction_with_the_same_sequence_when_ingested_later(tmp_path):
+    uri = str(tmp_path / "t")
+    first = pl.DataFrame({"id": [1], "v": ["wrong"], "updated_at": [5], "_ingested_at": [1]})
+    delta_tables.write(uri, first, MERGE, {})
+    correction = first.with_columns(pl.lit("right").alias("v"), pl.lit(2).alias("_ingested_at"))
+    replay_of_old = first.with_columns(pl.lit("stale").alias("v"))
+    assert delta_tables.write(uri, correction, MERGE, {}).updated == 1
+    assert delta_tables.write(uri, replay_of_old, MERGE, {}).updated == 0
+    assert delta_tables.scan(uri).collect().get_column("v").to_list() == ["right"]

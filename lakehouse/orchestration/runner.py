@@ -100,24 +100,39 @@ def run_build(
 
 def summary(settings: Settings, outcome: BuildOutcome) -> str:
     """Tables per layer with rows and Delta version, checks, quarantine, and what to do next."""
-    from lakehouse.serving.query import list_tables
+    from lakehouse.serving.query import CatalogNotFoundError, list_tables
 
-    tables = list_tables(settings.catalog_path)
+    try:
+        tables = list_tables(settings.catalog_path)
+    except CatalogNotFoundError:
+        tables = []
     lines = [f"\nRun {outcome.run_id}: {'succeeded' if outcome.success else 'FAILED'}", ""]
-    lines.append(f"  {'table':<34}{'rows':>12}{'version':>9}")
+    if tables:
+        lines.append(f"  {'table':<34}{'rows':>12}{'version':>9}")
+    else:
+        lines.append("  no tables yet: the first step failed (see the error above)")
     for info in tables:
         lines.append(f"  {info.schema + '.' + info.table:<34}{info.rows or 0:>12,}{info.version:>9}")
     failed = [c for c in outcome.checks if not c.passed]
-    quarantined = sum(t.rows or 0 for t in tables if t.schema == "quarantine")
+    quarantine = [t for t in tables if t.schema == "quarantine" and t.rows]
     lines += [
         "",
         f"  checks: {len(outcome.checks) - len(failed)} passed, {len(failed)} failed"
         + "".join(f"\n    ✗ {c.asset}:{c.check}" for c in failed),
-        f'  rows in quarantine: {quarantined:,} (see `lakehouse sql "select * from quarantine.payments"`)',
-        "",
-        "Next:",
-        "  open the UI:   make dev          (then http://127.0.0.1:3000)",
-        '  query:         .venv/bin/lakehouse sql "select * from curated.mart_daily_sales limit 10"',
-        "  list tables:   .venv/bin/lakehouse tables",
+        f"  rows in quarantine: {sum(t.rows for t in quarantine):,}"
+        + "".join(f"\n    quarantine.{t.table}: {t.rows:,}" for t in quarantine),
     ]
+    if quarantine:
+        example = f"select _rules, count(*) from quarantine.{quarantine[0].table} group by all"
+        lines.append(f'    why: lakehouse sql "{example}"')
+    if outcome.success:
+        lines += [
+            "",
+            "Next:",
+            "  open the UI:   make dev          (then http://127.0.0.1:3000)",
+            '  query:         .venv/bin/lakehouse sql "select * from curated.mart_daily_sales limit 10"',
+            "  list tables:   .venv/bin/lakehouse tables",
+        ]
+    else:
+        lines += ["", "The run failed: fix the error above and run again (completed steps are not redone)."]
     return "\n".join(lines)

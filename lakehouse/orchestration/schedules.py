@@ -10,5 +10,5 @@ daily_build = dg.ScheduleDefinition(
     cron_schedule="0 6 * * *",
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Every day at 06:00 UTC: incremental extraction and a full refresh of the curated layer.",
+    description="Every day at 06:00 UTC: extract changes, refine them, rebuild the curated days they touch.",
 )

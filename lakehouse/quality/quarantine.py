@@ -14,6 +14,7 @@ import polars as pl
 from lakehouse.quality.validation import RULES
 
 IDENTITY = ("_batch_id", "_row_number")
+PROBLEMS_LOGGED = 20  # problem lines written to the run log per asset; the rest are counted
 
 
 def quarantine_rows(

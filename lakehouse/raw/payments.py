@@ -5,6 +5,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from lakehouse.quality.quarantine import PROBLEMS_LOGGED
 from lakehouse.raw.ingestion import now_utc, with_ingestion_columns
 from lakehouse.raw.shop_tables import EXTRACTION_RETRY
 from lakehouse.sources.landing import LandingZone, empty_rows, read_csv_file
@@ -15,7 +16,6 @@ PAYMENT_COLUMNS = ("payment_id", "order_id", "amount", "currency", "method", "se
 PAYMENTS_FOLDER = "payments"
 PAYMENTS_PATTERN = "settlement_*.csv"
 RAW_PAYMENTS = dg.AssetKey(["raw", "payments"])
-_PROBLEMS_LOGGED = 20
 
 
 def file_batch_id(path: Path) -> str:
@@ -42,10 +42,11 @@ def raw_payments(
 ) -> dg.Output[pl.DataFrame]:
     files = pending_files(landing, store)
     ingested_at = now_utc()
-    batches, problems = [], []
+    batches, problems, malformed = [], [], 0
     for path in files:
         parsed = read_csv_file(path, PAYMENT_COLUMNS)
         problems += parsed.problems
+        malformed += parsed.malformed_lines
         batches.append(
             with_ingestion_columns(
                 parsed.rows,
@@ -55,19 +56,19 @@ def raw_payments(
                 ingested_at=ingested_at,
             )
         )
-    for problem in problems[:_PROBLEMS_LOGGED]:
+    for problem in problems[:PROBLEMS_LOGGED]:
         context.log.warning(problem)
-    if len(problems) > _PROBLEMS_LOGGED:
-        context.log.warning(f"… and {len(problems) - _PROBLEMS_LOGGED} more problems")
+    if len(problems) > PROBLEMS_LOGGED:
+        context.log.warning(f"… and {len(problems) - PROBLEMS_LOGGED} more problems")
     rows = pl.concat(batches, how="diagonal_relaxed") if batches else _empty_batch()
     context.log.info(f"{len(files)} new settlement files, {rows.height} lines")
     return dg.Output(
         rows,
         metadata={
             "files_ingested": len(files),
-            "malformed_lines": len(problems),
+            "malformed_lines": malformed,
             "problems": dg.MetadataValue.md(
-                "\n".join(f"- {p}" for p in problems[:_PROBLEMS_LOGGED]) or "none"
+                "\n".join(f"- {p}" for p in problems[:PROBLEMS_LOGGED]) or "none"
             ),
         },
     )

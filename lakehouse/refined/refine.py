@@ -14,14 +14,12 @@ import polars as pl
 
 from lakehouse.privacy import Pseudonymiser
 from lakehouse.quality.contract import Contract, contract_columns
-from lakehouse.quality.quarantine import describe, quarantine_rows
+from lakehouse.quality.quarantine import PROBLEMS_LOGGED, describe, quarantine_rows
 from lakehouse.quality.validation import validate
 from lakehouse.raw.ingestion import now_utc
 from lakehouse.refined.cleansing import LINEAGE
 from lakehouse.storage import write_spec
 from lakehouse.storage.store import DeltaStore
-
-_PROBLEMS_LOGGED = 20
 
 
 @dataclass(frozen=True)
@@ -134,7 +132,7 @@ def build_refined_asset(table: RefinedTable) -> dg.AssetsDefinition:
         refined = newest_per_key(
             checked.valid.select(table.output_columns), table.keys, table.sequence_column
         )
-        for line in describe(rejected, f"raw.{table.name}", _PROBLEMS_LOGGED):
+        for line in describe(rejected, f"raw.{table.name}", PROBLEMS_LOGGED):
             context.log.warning(f"quarantined: {line}")
         context.log.info(
             f"{table.name}: {raw_rows} raw rows -> {refined.height} refined, "

@@ -6,6 +6,7 @@ the same queries run against the production database's driver.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import dagster as dg
@@ -24,18 +25,25 @@ class SourceSchemaError(RuntimeError):
     """A source table lacks columns the lakehouse extracts."""
 
 
+def redacted(uri: str) -> str:
+    """The URI without its password, for messages and logs."""
+    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", uri)
+
+
 def _connect(uri: str):
     if uri.startswith("sqlite:///"):
         path = Path(uri.removeprefix("sqlite:///"))
         if not path.is_file():
             raise SourceUnavailableError(
-                f"shop database {uri} is unreachable: {path} does not exist "
+                f"shop database {redacted(uri)} is unreachable: {path} does not exist "
                 "(run `lakehouse generate` or set LAKEHOUSE_SHOP_DB_URI)"
             )
         import adbc_driver_sqlite.dbapi as sqlite
 
         return sqlite.connect(str(path))
-    raise SourceUnavailableError(f"shop database {uri}: unsupported URI scheme (expected sqlite:///…)")
+    raise SourceUnavailableError(
+        f"shop database {redacted(uri)}: unsupported URI scheme (expected sqlite:///…)"
+    )
 
 
 class ShopDatabase(dg.ConfigurableResource):

@@ -131,14 +131,14 @@ def _overwrite_partition(
     column = spec.partition_column
     dtype = data.schema[column]
     values = data.get_column(column).unique() if slices is None else _typed(pl.Series(column, slices), dtype)
+    outside = data.filter(~pl.col(column).is_in(values.implode())).height
+    if outside:
+        raise ValueError(f"{uri}: {outside} rows fall outside the slices being replaced")
     if not exists(uri):
         return _overwrite(uri, data, spec, custom)
     if values.is_empty():
         return WriteResult(version(uri), 0)
     values = values.sort()
-    outside = data.filter(~pl.col(column).is_in(values.implode())).height
-    if outside:
-        raise ValueError(f"{uri}: {outside} rows fall outside the slices being replaced")
     deleted = scan(uri).filter(pl.col(column).is_in(values.implode())).select(pl.len()).collect().item()
     write_deltalake(
         uri,
@@ -183,7 +183,7 @@ def _merge(uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, str]
         return WriteResult(version(uri), data.height, inserted=data.height)
     if data.is_empty():
         return WriteResult(version(uri), 0)
-    newer = f"s.{spec.sequence_column} > t.{spec.sequence_column}" if spec.sequence_column else None
+    newer = _newer_predicate(spec.sequence_column, data.columns)
     metrics = _with_commit_retries(
         lambda: (
             DeltaTable(uri)
@@ -207,6 +207,17 @@ def _merge(uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, str]
         updated=metrics["num_target_rows_updated"],
         deleted=metrics["num_target_rows_deleted"],
     )
+
+
+def _newer_predicate(sequence: str | None, columns: list[str]) -> str | None:
+    """When a matched row is replaced: the incoming row is newer by sequence, or equal in sequence
+    and ingested later (a correction re-sent with the same timestamp)."""
+    if sequence is None:
+        return None
+    newer = f"s.{sequence} > t.{sequence}"
+    if "_ingested_at" in columns:
+        newer += f" OR (s.{sequence} = t.{sequence} AND s._ingested_at > t._ingested_at)"
+    return newer
 
 
 def merge_predicate(data: pl.DataFrame, keys: tuple[str, ...]) -> str:
