@@ -176,7 +176,8 @@ def sql(query: str | None, query_file: Path | None, fmt: str, max_rows: int) -> 
     try:
         result = run_query(get_settings().catalog_path, text)
     except Exception as error:  # DuckDB errors are already readable; show them without a traceback
-        raise click.ClickException(str(error)) from error
+        hint = "\nTables are named layer.table (e.g. curated.fact_order_items): see `lakehouse tables`."
+        raise click.ClickException(str(error) + (hint if "does not exist" in str(error) else "")) from error
     rendered = format_result(result, fmt, max_rows)
     click.echo(rendered, nl=not rendered.endswith("\n"))  # CSV already ends its last line
 

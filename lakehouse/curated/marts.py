@@ -62,7 +62,7 @@ def mart_daily_sales(
         .join(products.select("product_key", "category"), on="product_key", how="left")
         .group_by("order_date", "category", "country")
         .agg(
-            pl.col("order_id").n_unique().alias("orders"),
+            pl.col("order_id").n_unique().cast(pl.Int64).alias("orders"),
             pl.col("quantity").sum().alias("units"),
             pl.col("gross_usd").sum().alias("gross_usd"),
             pl.col("discount_usd").sum().alias("discount_usd"),

@@ -5,6 +5,7 @@ history exactly like runs launched from the UI.
 """
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -48,7 +49,9 @@ def _root_cause(error) -> str:
     """The innermost error's message: the user's exception, not Dagster's wrapper around it."""
     while error is not None and error.cause is not None:
         error = error.cause
-    return error.message.strip() if error is not None else "unknown error"
+    if error is None:
+        return "unknown error"
+    return re.sub(r"^[\w.]+\.(\w+): ", r"\1: ", error.message.strip())  # short class name
 
 
 def progress_logger(echo: Echo) -> dg.LoggerDefinition:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
+import dagster as dg
 import polars as pl
+
+from lakehouse.sources.landing import LandingFolderMissingError
+from lakehouse.sources.shop_db import SourceSchemaError, SourceUnavailableError
 
 INGESTION_COLUMNS = ("_ingested_at", "_source", "_batch_id", "_run_id", "_row_number")
 
@@ -25,6 +31,18 @@ def with_ingestion_columns(
         pl.lit(batch_id).alias("_batch_id"),
         pl.lit(run_id).alias("_run_id"),
     )
+
+
+@contextmanager
+def permanent_errors_fail_at_once() -> Iterator[None]:
+    """A missing source, folder or column will not heal by retrying: fail the step now, clearly.
+
+    Other errors (a timeout, a locked file) go on to the asset's retry policy.
+    """
+    try:
+        yield
+    except (SourceUnavailableError, SourceSchemaError, LandingFolderMissingError) as error:
+        raise dg.Failure(description=str(error), allow_retries=False) from error
 
 
 def now_utc() -> datetime:

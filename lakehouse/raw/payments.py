@@ -6,7 +6,7 @@ import dagster as dg
 import polars as pl
 
 from lakehouse.quality.quarantine import PROBLEMS_LOGGED
-from lakehouse.raw.ingestion import now_utc, with_ingestion_columns
+from lakehouse.raw.ingestion import now_utc, permanent_errors_fail_at_once, with_ingestion_columns
 from lakehouse.raw.shop_tables import EXTRACTION_RETRY
 from lakehouse.sources.landing import LandingZone, empty_rows, read_csv_file
 from lakehouse.storage import write_spec
@@ -40,7 +40,8 @@ def pending_files(landing: LandingZone, store: DeltaStore) -> list[Path]:
 def raw_payments(
     context: dg.AssetExecutionContext, landing: LandingZone, store: DeltaStore
 ) -> dg.Output[pl.DataFrame]:
-    files = pending_files(landing, store)
+    with permanent_errors_fail_at_once():
+        files = pending_files(landing, store)
     ingested_at = now_utc()
     batches, problems, malformed = [], [], 0
     for path in files:

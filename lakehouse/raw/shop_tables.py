@@ -7,7 +7,7 @@ commit has succeeded; the batch id names the extracted window, so a retried step
 import dagster as dg
 import polars as pl
 
-from lakehouse.raw.ingestion import now_utc, with_ingestion_columns
+from lakehouse.raw.ingestion import now_utc, permanent_errors_fail_at_once, with_ingestion_columns
 from lakehouse.sources.shop_db import ShopDatabase
 from lakehouse.sources.shop_tables import SHOP_TABLES, SourceTable
 from lakehouse.storage import write_spec
@@ -42,7 +42,8 @@ def build_raw_shop_asset(table: SourceTable) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, shop_db: ShopDatabase, store: DeltaStore
     ) -> dg.Output[pl.DataFrame]:
         since = current_watermark(store, key, table.watermark_column)
-        rows = shop_db.extract_changes(table, since)
+        with permanent_errors_fail_at_once():
+            rows = shop_db.extract_changes(table, since)
         until = rows.get_column(table.watermark_column).max() if rows.height else since
         batch_id = f"shop.{table.name}:{since or 'start'}..{until}"
         context.log.info(f"shop.{table.name}: {rows.height} rows changed after {since or 'the start'}")
