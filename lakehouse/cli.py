@@ -275,6 +275,29 @@ def restore(table: str, version: int, yes: bool) -> None:
     click.echo(f"{table} is now version {restored.version}, with the content of version {version}")
 
 
+@main.command()
+@click.option(
+    "--retention-hours",
+    default=7 * 24,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Keep files unreferenced for less than this (older catalogs and time travel need them).",
+)
+def maintain(retention_hours: int) -> None:
+    """Compact small files and vacuum old ones in every table (audited), then republish the catalog."""
+    from lakehouse.serving.catalog import publish_catalog
+    from lakehouse.storage.maintenance import maintain as maintain_tables
+
+    settings = get_settings()
+    results = maintain_tables(settings.tables_dir, retention_hours)
+    for r in results:
+        if r.files_compacted or r.files_vacuumed:
+            compacted = f"{r.files_compacted} files -> {r.files_added}"
+            click.echo(f"  {r.table:<28} {compacted:>14}, {r.files_vacuumed} vacuumed")
+    publish_catalog(settings.tables_dir, settings.catalog_path)
+    click.echo(f"maintained {len(results)} tables")
+
+
 def _or_exit(action):
     """Run `action`; an expected problem (unknown table or version) is a one-line error."""
     try:

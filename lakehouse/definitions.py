@@ -6,6 +6,7 @@ import dagster as dg
 
 from lakehouse.curated.assets import curated_assets, curated_checks
 from lakehouse.orchestration.jobs import build_lakehouse
+from lakehouse.orchestration.maintenance import maintain_lakehouse, weekly_maintenance
 from lakehouse.orchestration.schedules import daily_build
 from lakehouse.orchestration.sensors import payments_landing_sensor
 from lakehouse.privacy import Pseudonymiser
@@ -29,8 +30,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         assets=[*raw_shop_assets, raw_payments, *refined_assets, *curated_assets],
         asset_checks=[*refined_checks, *curated_checks],
-        jobs=[build_lakehouse],
-        schedules=[daily_build],
+        jobs=[build_lakehouse, maintain_lakehouse],
+        schedules=[daily_build, weekly_maintenance],
         sensors=[payments_landing_sensor],
         resources={
             "io_manager": DeltaIOManager(store=store, catalog_path=str(settings.catalog_path)),

@@ -61,7 +61,7 @@ class DeltaIOManager(dg.ConfigurableIOManager):
                 run_id=context.run_id,
                 details={"mode": spec.mode.value, **asdict(result)},
             )
-        self._publish_catalog()
+        self.publish_catalog()
 
     def _commit_metadata(self, context: dg.OutputContext) -> dict[str, Any]:
         inputs = self._inputs_read.get((context.run_id, context.step_key), {})
@@ -73,7 +73,8 @@ class DeltaIOManager(dg.ConfigurableIOManager):
             "dagster.input_versions": inputs,
         }
 
-    def _publish_catalog(self) -> None:
+    def publish_catalog(self) -> None:
+        """Rebuild the serving catalog over every table's current snapshot (when one is configured)."""
         if self.catalog_path:
             from lakehouse.serving.catalog import publish_catalog
 
