@@ -10,6 +10,7 @@ import pytest
 from deltalake import DeltaTable
 
 from assets_tests.conftest import Lakehouse, build_lakehouse
+from lakehouse import CODE_VERSION
 from lakehouse.serving.query import run_query
 from lakehouse.storage.history import lineage
 
@@ -115,6 +116,7 @@ def test_every_commit_records_its_run_and_input_versions(lakehouse: Lakehouse):
     commit = DeltaTable(str(lakehouse.settings.tables_dir / "refined" / "order_items")).history(1)[0]
     assert commit["dagster.run_id"] == lakehouse.outcome.run_id
     assert commit["dagster.asset_key"] == "refined/order_items"
+    assert commit["dagster.code_version"] == CODE_VERSION
     assert json.loads(commit["dagster.input_versions"]) == {"raw/order_items": 0, "raw/products": 0}
 
 

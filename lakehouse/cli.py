@@ -173,6 +173,8 @@ def sql(query: str | None, query_file: Path | None, fmt: str, max_rows: int) -> 
     if query is not None and query_file is not None:
         raise click.UsageError("give a query or --file, not both")
     text = query if query is not None else query_file.read_text()
+    if not text.strip():
+        raise click.UsageError("the query is empty")
     try:
         result = run_query(get_settings().catalog_path, text)
     except Exception as error:  # DuckDB errors are already readable; show them without a traceback

@@ -3,10 +3,11 @@
 import dagster as dg
 import polars as pl
 
+from lakehouse import CODE_VERSION
 from lakehouse.curated.keys import UNKNOWN_KEY, date_key
 from lakehouse.storage import write_spec
 
-CURATED = {"group_name": "curated", "kinds": {"delta", "polars"}}
+CURATED = {"group_name": "curated", "kinds": {"delta", "polars"}, "code_version": CODE_VERSION}
 
 
 def _with_unknown_member(dim: pl.LazyFrame, key: str) -> pl.LazyFrame:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 import polars as pl
 
+from lakehouse import CODE_VERSION
 from lakehouse.privacy import Pseudonymiser
 from lakehouse.quality.contract import Contract, contract_columns
 from lakehouse.quality.quarantine import PROBLEMS_LOGGED, describe, quarantine_rows
@@ -96,6 +97,7 @@ def build_refined_asset(table: RefinedTable) -> dg.AssetsDefinition:
             "quarantine": dg.AssetOut(
                 key=table.quarantine_key,
                 group_name="quarantine",
+                code_version=CODE_VERSION,
                 kinds={"delta", "polars"},
                 description=f"Raw {table.name} records rejected by the contract, with the rules they broke.",
                 metadata=write_spec.append(),
@@ -103,6 +105,7 @@ def build_refined_asset(table: RefinedTable) -> dg.AssetsDefinition:
             "refined": dg.AssetOut(
                 key=table.refined_key,
                 group_name="refined",
+                code_version=CODE_VERSION,
                 kinds={"delta", "polars", "pandera"},
                 description=table.description,
                 metadata={

@@ -69,7 +69,7 @@ class DeltaIOManager(dg.ConfigurableIOManager):
             "dagster.run_id": context.run_id,
             "dagster.asset_key": context.asset_key.to_user_string(),
             "dagster.partition_key": context.partition_key if context.has_partition_key else "",
-            "dagster.code_version": context.version or "",
+            "dagster.code_version": context.asset_spec.code_version or "",
             "dagster.input_versions": inputs,
         }
 
