@@ -22,7 +22,7 @@ def test_dim_customer_has_the_unknown_member_and_no_clear_text_pii():
             "country": ["DE", None],
             "signup_at": [datetime(2024, 12, 31, 23, 30, tzinfo=UTC), AT],
             "updated_at": [AT, AT],
-            "_ingested_at": [AT, AT],
+            "_refined_at": [AT, AT],
         }
     )
 
@@ -45,7 +45,7 @@ def test_dim_product_has_the_unknown_member_and_usd_list_price():
             "category": ["kitchen"],
             "unit_price": [Decimal("12.50")],
             "updated_at": [AT],
-            "_ingested_at": [AT],
+            "_refined_at": [AT],
         },
         schema_overrides={"unit_price": pl.Decimal(18, 2)},
     )

@@ -33,7 +33,7 @@ def items() -> pl.LazyFrame:
                 Decimal("9.99"),
             ],
             "discount": [Decimal("1.00"), Decimal("0.00"), Decimal("0.00"), Decimal("0.50"), Decimal("0.00")],
-            "_ingested_at": [AT] * 5,
+            "_refined_at": [AT] * 5,
         },
         schema_overrides={"unit_price": MONEY, "discount": MONEY},
     )
@@ -51,7 +51,7 @@ def orders() -> pl.LazyFrame:
             "currency": ["EUR", "USD", "GBP"],
             "channel": ["web", "app", "web"],
             "updated_at": [AT] * 3,
-            "_ingested_at": [AT] * 3,
+            "_refined_at": [AT] * 3,
         }
     )
 
@@ -142,8 +142,8 @@ def test_fact_order_items_carries_the_order_header_and_date_key(fact):
         "gross_usd",
         "discount_usd",
         "net_usd",
-        "_line_ingested_at",
-        "_order_ingested_at",
+        "_line_refined_at",
+        "_order_refined_at",
         "_built_at",
     ]
 
@@ -159,7 +159,7 @@ def test_fact_payments_keys_settlement_to_its_utc_date(tmp_path):
             "amount": [Decimal("12.34")],
             "amount_usd": [Decimal("13.33")],
             "usd_rate": [Decimal("1.08")],
-            "_ingested_at": [AT],
+            "_refined_at": [AT],
         }
     )
 
@@ -177,7 +177,7 @@ def test_fact_payments_keys_settlement_to_its_utc_date(tmp_path):
             "amount": Decimal("12.34"),
             "usd_rate": Decimal("1.08"),
             "amount_usd": Decimal("13.33"),
-            "_ingested_at": AT,
+            "_refined_at": AT,
         }
     ]
 
@@ -200,7 +200,7 @@ def test_a_payment_resent_with_a_later_day_moves_instead_of_doubling(tmp_path):
                 "amount": [Decimal("1.00")] * 2,
                 "usd_rate": [Decimal("1")] * 2,
                 "amount_usd": [Decimal("1.00")] * 2,
-                "_ingested_at": [ingested, AT],
+                "_refined_at": [ingested, AT],
             },
             schema_overrides={"amount": MONEY, "amount_usd": MONEY, "usd_rate": pl.Decimal(18, 6)},
         )

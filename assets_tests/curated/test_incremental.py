@@ -13,13 +13,13 @@ D1, D2, D3, D4 = (date(2025, 1, d) for d in (1, 2, 3, 4))
 
 def orders() -> pl.LazyFrame:
     return pl.LazyFrame(
-        {"order_id": [1, 2, 3, 4], "order_date": [D1, D2, D3, D4], "_ingested_at": [T1, T1, T2, T1]}
+        {"order_id": [1, 2, 3, 4], "order_date": [D1, D2, D3, D4], "_refined_at": [T1, T1, T2, T1]}
     )
 
 
 def items() -> pl.LazyFrame:
     return pl.LazyFrame(
-        {"order_id": [1, 2, 3, 4], "product_id": [7, 7, 7, 8], "_ingested_at": [T1, T2, T1, T1]}
+        {"order_id": [1, 2, 3, 4], "product_id": [7, 7, 7, 8], "_refined_at": [T1, T2, T1, T1]}
     )
 
 
@@ -33,8 +33,8 @@ def built_fact() -> pl.LazyFrame:
             "product_id": [7, 7, 7, 8],
             "customer_key": [10, 10, 10, 10],
             "product_key": [7, 7, 7, -1],
-            "_line_ingested_at": [T1] * 4,
-            "_order_ingested_at": [T1] * 4,
+            "_line_refined_at": [T1] * 4,
+            "_order_refined_at": [T1] * 4,
         }
     )
 
@@ -62,7 +62,7 @@ def test_a_late_arriving_dimension_row_rebuilds_the_days_on_the_unknown_member()
 def test_nothing_changed_rebuilds_nothing():
     customers, products = dims([7])
     fact = built_fact().with_columns(
-        pl.lit(T2).alias("_line_ingested_at"), pl.lit(T2).alias("_order_ingested_at")
+        pl.lit(T2).alias("_line_refined_at"), pl.lit(T2).alias("_order_refined_at")
     )
     assert order_days_to_rebuild(fact, items(), orders(), customers, products) == []
 
@@ -81,8 +81,8 @@ def test_an_order_that_moved_day_rebuilds_its_old_day_too():
         pl.when(pl.col("order_id") == 1).then(pl.lit(D3)).otherwise(pl.col("order_date")).alias("order_date"),
         pl.when(pl.col("order_id") == 1)
         .then(pl.lit(T2))
-        .otherwise(pl.col("_ingested_at"))
-        .alias("_ingested_at"),
+        .otherwise(pl.col("_refined_at"))
+        .alias("_refined_at"),
     )
     # Order 1 was on day 1 in the fact and is now on day 3: both days are rebuilt.
     assert order_days_to_rebuild(built_fact(), items(), moved, customers, products) == [D1, D2, D3]

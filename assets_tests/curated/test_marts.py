@@ -14,10 +14,10 @@ MONEY = pl.Decimal(18, 2)
 D1, D2 = date(2025, 1, 1), date(2025, 1, 2)
 AT = datetime(2025, 1, 3, tzinfo=UTC)
 CUSTOMERS = pl.LazyFrame(
-    {"customer_key": [-1, 10, 11], "country": ["unknown", "DE", "US"], "_ingested_at": [None, AT, AT]}
+    {"customer_key": [-1, 10, 11], "country": ["unknown", "DE", "US"], "_refined_at": [None, AT, AT]}
 )
 PRODUCTS = pl.LazyFrame(
-    {"product_key": [-1, 7, 8], "category": ["unknown", "toys", "books"], "_ingested_at": [None, AT, AT]}
+    {"product_key": [-1, 7, 8], "category": ["unknown", "toys", "books"], "_refined_at": [None, AT, AT]}
 )
 
 

@@ -193,7 +193,7 @@ def test_refine_splits_dedupes_and_then_processes_only_new_raw_batches(instance,
     processed = ("raw_rows_processed", "rows_quarantined_now", "duplicates_removed")
     assert [metadata[k] for k in processed] == [4, 1, 1]
     refined = store.scan(CUSTOMERS.refined_key).sort("customer_id").collect()
-    assert refined.columns == CUSTOMERS.output_columns
+    assert refined.columns == [*CUSTOMERS.output_columns, "_refined_at"]
     assert refined.select("customer_id", "_row_number").rows() == [(1, 3), (3, 4)]
     quarantine = store.scan(CUSTOMERS.quarantine_key).collect()
     assert quarantine.select("customer_id", "email", "_batch_id", "_row_number", "_rules").rows() == [

@@ -30,7 +30,7 @@ def dim_customer(customers: pl.LazyFrame) -> pl.LazyFrame:
         "country",
         pl.col("signup_at").dt.date().alias("signup_date"),
         "updated_at",
-        "_ingested_at",
+        "_refined_at",
     )
     return _with_unknown_member(dim, "customer_key").with_columns(
         pl.col("customer_id").fill_null(UNKNOWN_KEY), pl.col("country").fill_null("unknown")
@@ -53,7 +53,7 @@ def dim_product(products: pl.LazyFrame) -> pl.LazyFrame:
         "category",
         pl.col("unit_price").alias("list_price_usd"),
         "updated_at",
-        "_ingested_at",
+        "_refined_at",
     )
     return _with_unknown_member(dim, "product_key").with_columns(
         pl.col("product_id").fill_null(UNKNOWN_KEY), pl.col("category").fill_null("unknown")

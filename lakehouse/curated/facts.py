@@ -20,7 +20,7 @@ from lakehouse.storage.write_spec import REPLACED_SLICES
 FACT_ORDER_ITEMS = dg.AssetKey(["curated", "fact_order_items"])
 FACT_PAYMENTS = dg.AssetKey(["curated", "fact_payments"])
 ORDER_COLUMNS = ("order_id", "customer_id", "order_at", "order_date", "status", "currency", "channel")
-LINE_WATERMARKS = ["_line_ingested_at", "_order_ingested_at"]
+LINE_WATERMARKS = ["_line_refined_at", "_order_refined_at"]
 
 
 def order_lines(items: pl.LazyFrame, orders: pl.LazyFrame) -> pl.LazyFrame:
@@ -28,10 +28,10 @@ def order_lines(items: pl.LazyFrame, orders: pl.LazyFrame) -> pl.LazyFrame:
 
     A line whose order is not refined (its header is in quarantine) is held back, not guessed.
     """
-    header = orders.select(*ORDER_COLUMNS, pl.col("_ingested_at").alias("_order_ingested_at"))
+    header = orders.select(*ORDER_COLUMNS, pl.col("_refined_at").alias("_order_refined_at"))
     gross = (pl.col("quantity") * pl.col("unit_price")).cast(MONEY)
     return (
-        items.rename({"_ingested_at": "_line_ingested_at"})
+        items.rename({"_refined_at": "_line_refined_at"})
         .join(header, on="order_id", how="inner")
         .join(usd_rates(), on="currency", how="left")
         .with_columns(gross.alias("gross_amount"), pl.col("discount").alias("discount_amount"))
@@ -55,8 +55,8 @@ def order_days_to_rebuild(
     marks = watermarks(current, LINE_WATERMARKS)
     if current is None or marks is None:
         return None
-    changed_lines = changed_since(items, marks["_line_ingested_at"]).select("order_id")
-    changed_orders = changed_since(orders, marks["_order_ingested_at"])
+    changed_lines = changed_since(items, marks["_line_refined_at"]).select("order_id")
+    changed_orders = changed_since(orders, marks["_order_refined_at"])
     touched = pl.concat([changed_lines, changed_orders.select("order_id")])
     on_unknown_customer = current.filter(pl.col("customer_key") == UNKNOWN_KEY).join(
         customers.select("customer_id"), on="customer_id", how="semi"
@@ -159,10 +159,10 @@ def fact_order_items(
 def fact_payments(store: DeltaStore, payments: pl.LazyFrame) -> dg.Output[pl.LazyFrame]:
     payments = payments.with_columns(pl.col("settled_at").dt.date().alias("settled_date"))
     current = store.scan_or_none(FACT_PAYMENTS)
-    marks = watermarks(current, ["_ingested_at"])
+    marks = watermarks(current, ["_refined_at"])
     rebuilt = None
     if current is not None and marks is not None:
-        changed = changed_since(payments, marks["_ingested_at"])
+        changed = changed_since(payments, marks["_refined_at"])
         # the new days, and the days the fact holds those payments on now (a re-sent one may move)
         held = current.join(changed.select("payment_id"), on="payment_id", how="semi")
         rebuilt = days(changed.select("settled_date"), held.select("settled_date"))
@@ -179,6 +179,6 @@ def fact_payments(store: DeltaStore, payments: pl.LazyFrame) -> dg.Output[pl.Laz
         "amount",
         "usd_rate",
         "amount_usd",
-        "_ingested_at",
+        "_refined_at",
     )
     return replacing(fact.sort("settled_date", "payment_id"), rebuilt)

@@ -1,9 +1,9 @@
 """Incremental curated builds: find the days whose inputs changed, rebuild only those days.
 
-A curated table records, in `_…_ingested_at` columns, the newest refined ingestion time it has
-incorporated from each input. Rows of an input ingested after that are the changes; the days they
-touch are rebuilt and replaced as whole slices (`overwrite_partition`), so the result equals a
-full rebuild. The first build (no table yet) builds everything.
+A curated table records, in `_…_refined_at` columns, the newest refinement time it has
+incorporated from each input. Rows of an input refined after that (new, updated or replayed from
+quarantine) are the changes; the days they touch are rebuilt and replaced as whole slices
+(`overwrite_partition`), so the result equals a full rebuild. The first build builds everything.
 """
 
 from datetime import date, datetime
@@ -19,8 +19,8 @@ def watermarks(target: pl.LazyFrame | None, columns: list[str]) -> dict[str, dat
 
 
 def changed_since(source: pl.LazyFrame, since: datetime | None) -> pl.LazyFrame:
-    """Rows of a refined input ingested after `since` (all rows when it is None)."""
-    return source if since is None else source.filter(pl.col("_ingested_at") > since)
+    """Rows of a refined input refined (or replayed) after `since` (all rows when it is None)."""
+    return source if since is None else source.filter(pl.col("_refined_at") > since)
 
 
 def days(*frames: pl.LazyFrame) -> list[date]:
@@ -30,5 +30,5 @@ def days(*frames: pl.LazyFrame) -> list[date]:
 
 
 def newest(frame: pl.LazyFrame) -> pl.Expr:
-    """A constant column: the newest `_ingested_at` of `frame` (a dimension's watermark)."""
-    return pl.lit(frame.select(pl.col("_ingested_at").max()).collect().item(), pl.Datetime("us", "UTC"))
+    """A constant column: the newest `_refined_at` of `frame` (a dimension's watermark)."""
+    return pl.lit(frame.select(pl.col("_refined_at").max()).collect().item(), pl.Datetime("us", "UTC"))

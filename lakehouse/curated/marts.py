@@ -12,7 +12,7 @@ from lakehouse.storage import write_spec
 from lakehouse.storage.store import DeltaStore
 
 MART_DAILY_SALES = dg.AssetKey(["curated", "mart_daily_sales"])
-SALES_WATERMARKS = ["_fact_built_at", "_customer_ingested_at", "_product_ingested_at"]
+SALES_WATERMARKS = ["_fact_built_at", "_customer_refined_at", "_product_refined_at"]
 
 
 def sales_days_to_rebuild(
@@ -22,8 +22,8 @@ def sales_days_to_rebuild(
     marks = watermarks(current, SALES_WATERMARKS)
     if marks is None:
         return None
-    customers_changed = changed_since(customers, marks["_customer_ingested_at"]).select("customer_key")
-    products_changed = changed_since(products, marks["_product_ingested_at"]).select("product_key")
+    customers_changed = changed_since(customers, marks["_customer_refined_at"]).select("customer_key")
+    products_changed = changed_since(products, marks["_product_refined_at"]).select("product_key")
     rebuilt_lines = (
         lines
         if marks["_fact_built_at"] is None
@@ -70,7 +70,7 @@ def mart_daily_sales(
             pl.col("_built_at").max().alias("_fact_built_at"),
         )
         .with_columns(
-            newest(customers).alias("_customer_ingested_at"), newest(products).alias("_product_ingested_at")
+            newest(customers).alias("_customer_refined_at"), newest(products).alias("_product_refined_at")
         )
         .sort("order_date", "category", "country")
     )

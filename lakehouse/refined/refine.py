@@ -87,6 +87,16 @@ def newest_per_key(rows: pl.DataFrame, keys: tuple[str, ...], sequence: str) -> 
     return pl.concat([rows.filter(~repeated), newest])
 
 
+def refined_rows(valid: pl.DataFrame, table: RefinedTable) -> pl.DataFrame:
+    """Valid rows as the refined table stores them: newest per key, stamped `_refined_at`.
+
+    `_refined_at` tells curated what changed; it is distinct from `_ingested_at` (which raw batch a
+    row came from, the refine watermark) because a row replayed from quarantine is refined later.
+    """
+    newest = newest_per_key(valid.select(table.output_columns), table.keys, table.sequence_column)
+    return newest.with_columns(pl.lit(now_utc(), pl.Datetime("us", "UTC")).alias("_refined_at"))
+
+
 def build_refined_asset(table: RefinedTable) -> dg.AssetsDefinition:
     ins = {"raw": dg.AssetIn(table.raw_key)} | {name: dg.AssetIn(key) for name, key in table.lookups.items()}
 
@@ -132,9 +142,7 @@ def build_refined_asset(table: RefinedTable) -> dg.AssetsDefinition:
         del transformed  # the largest frame: free it before deduplicating
         rejected = quarantine_rows(pending, checked.rejected, context.run.run_id, now_utc())
         valid_rows = checked.valid.height
-        refined = newest_per_key(
-            checked.valid.select(table.output_columns), table.keys, table.sequence_column
-        )
+        refined = refined_rows(checked.valid, table)
         for line in describe(rejected, f"raw.{table.name}", PROBLEMS_LOGGED):
             context.log.warning(f"quarantined: {line}")
         context.log.info(

@@ -192,6 +192,7 @@ def _merge(uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, str]
                 predicate=merge_predicate(data, spec.keys),
                 source_alias="s",
                 target_alias="t",
+                merge_schema=True,  # a column added to a contract is added to the table
                 streamed_exec=False,
                 commit_properties=CommitProperties(custom_metadata=custom),
             )
