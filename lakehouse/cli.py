@@ -300,6 +300,93 @@ def maintain(retention_hours: int) -> None:
     click.echo(f"maintained {len(results)} tables")
 
 
+@main.group()
+def quarantine() -> None:
+    """Rejected records: list them by rule, show them, fix them, replay them into refined."""
+
+
+def _refined_table(name: str):
+    from lakehouse.refined.assets import REFINED_TABLES
+
+    tables = {t.name: t for t in REFINED_TABLES}
+    if name.removeprefix("quarantine.") not in tables:
+        raise click.BadParameter(f"one of {', '.join(tables)}", param_hint="TABLE")
+    return tables[name.removeprefix("quarantine.")]
+
+
+def _store():
+    from lakehouse.storage.store import DeltaStore
+
+    return DeltaStore(root=str(get_settings().tables_dir))
+
+
+def _print_frame(frame) -> None:
+    from lakehouse.serving.query import format_result
+
+    click.echo(format_result(frame.to_arrow(), "table", max_rows=frame.height or 1))
+
+
+@quarantine.command("list")
+def quarantine_list() -> None:
+    """Quarantined rows per table and rule."""
+    from lakehouse.quality.replay import rules_summary
+    from lakehouse.refined.assets import REFINED_TABLES
+
+    _print_frame(rules_summary(_store(), list(REFINED_TABLES)))
+
+
+@quarantine.command("show")
+@click.argument("table")
+@click.option("--rule", default=None, help="Only records that broke this rule, e.g. email:valid_email.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
+def quarantine_show(table: str, rule: str | None, limit: int) -> None:
+    """Sample quarantined records of TABLE (customers, products, orders, order_items, payments)."""
+    from lakehouse.quality.replay import show
+
+    _print_frame(show(_store(), _refined_table(table), rule, limit))
+
+
+@quarantine.command("fix")
+@click.argument("table")
+@click.option("--set", "assignments", multiple=True, required=True, help="COLUMN=SQL, e.g. email='a@b.com'.")
+@click.option("--where", required=True, help="SQL predicate selecting the records, e.g. customer_id = 42.")
+def quarantine_fix(table: str, assignments: tuple[str, ...], where: str) -> None:
+    """Correct quarantined records in place (audited); then `replay` them."""
+    from lakehouse.quality.replay import fix
+    from lakehouse.serving.catalog import publish_catalog
+
+    updates = dict(a.split("=", 1) for a in assignments if "=" in a)
+    if len(updates) != len(assignments):
+        raise click.BadParameter("each --set is COLUMN=SQL", param_hint="--set")
+    changed = _or_exit(lambda: fix(_store(), _refined_table(table), updates, where))
+    settings = get_settings()
+    publish_catalog(settings.tables_dir, settings.catalog_path)
+    click.echo(f"fixed {changed} record(s) in quarantine.{_refined_table(table).name}")
+
+
+@quarantine.command("replay")
+@click.argument("table")
+@click.option("--where", default=None, help="SQL predicate: replay only these records (default: all).")
+def quarantine_replay(table: str, where: str | None) -> None:
+    """Re-validate quarantined records; merge those that pass into refined and remove them (audited).
+
+    The next build (`make run`) carries them into curated.
+    """
+    from lakehouse.privacy import Pseudonymiser
+    from lakehouse.quality.replay import replay
+    from lakehouse.serving.catalog import publish_catalog
+
+    settings = get_settings()
+    result = _or_exit(
+        lambda: replay(_store(), _refined_table(table), Pseudonymiser(key=settings.pii_key), where)
+    )
+    publish_catalog(settings.tables_dir, settings.catalog_path)
+    click.echo(
+        f"{result.candidates} record(s) replayed: {result.replayed} now in refined.{result.table}, "
+        f"{result.still_failing} still failing (left in quarantine)"
+    )
+
+
 def _or_exit(action):
     """Run `action`; an expected problem (unknown table or version) is a one-line error."""
     try:

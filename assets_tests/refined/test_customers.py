@@ -54,7 +54,7 @@ def test_clean_rows_are_valid_and_each_defect_is_rejected_with_its_rules(checked
     assert valid_rows(checked) == [1, 4]
     assert rejected_rules(checked) == {
         2: ["email:valid_email"],
-        3: ["email:not_nullable", "email_hash:not_nullable"],
+        3: ["email:not_nullable"],
         5: ["customer_id:not_nullable"],
         6: ["email:valid_email"],
     }
@@ -67,7 +67,6 @@ def test_unknown_country_is_a_warning_not_a_rejection(checked):
         "customer_id:not_nullable": 1,
         "email:not_nullable": 1,
         "email:valid_email": 2,
-        "email_hash:not_nullable": 1,
     }
 
 

@@ -24,7 +24,7 @@ COUNTRIES = ["US", "DE", "FR", "GB", "CA", "AU"]
 class CustomerContract(Contract):
     customer_id: pl.Int64 = pa.Field(nullable=False)
     email: pl.String = pa.Field(nullable=False)
-    email_hash: pl.String = pa.Field(nullable=False)
+    email_hash: pl.String = pa.Field(nullable=True)  # derived from email, whose rules decide
     first_name: pl.String = pa.Field(nullable=True)
     last_name: pl.String = pa.Field(nullable=True)
     country: pl.String = pa.Field(nullable=True)
