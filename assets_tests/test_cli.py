@@ -51,9 +51,16 @@ def test_sql_is_read_only_and_says_why(cli):
 def test_tables_lists_every_layer_with_rows_and_versions(cli, lakehouse: Lakehouse):
     result = cli("tables")
     listed = {line.split()[0]: line.split() for line in result.output.splitlines()[1:]}
-    assert len(listed) == 22
+    assert len(listed) == 23
     assert listed["raw.orders"][2] == f"{lakehouse.manifest['source_rows']['orders']:,}"
-    assert {name.split(".")[0] for name in listed} == {"raw", "refined", "quarantine", "curated", "audit"}
+    assert {name.split(".")[0] for name in listed} == {
+        "raw",
+        "refined",
+        "quarantine",
+        "curated",
+        "audit",
+        "quality",
+    }
 
 
 def test_run_refuses_to_mix_sources_of_another_scale(cli):

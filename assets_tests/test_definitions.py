@@ -49,7 +49,7 @@ def test_everything_materialises_and_every_check_passes(any_lakehouse: Lakehouse
     assert any_lakehouse.outcome.success
     failed = [f"{c.asset}:{c.check}" for c in any_lakehouse.outcome.checks if not c.passed]
     assert failed == []
-    assert len(any_lakehouse.outcome.checks) == 31
+    assert len(any_lakehouse.outcome.checks) == 36
 
 
 @pytest.mark.parametrize("name", REFINED)
@@ -128,7 +128,13 @@ def test_running_again_changes_nothing(tmp_path: Path, instance: dg.DagsterInsta
     after = versions(lakehouse)
     # Only the dimensions (overwritten each run) and the audit log recording them get new versions.
     changed = {name for name, version in after.items() if before.get(name) != version}
-    assert changed == {"curated/dim_customer", "curated/dim_product", "curated/dim_date", "audit/log"}
+    assert changed == {
+        "curated/dim_customer",
+        "curated/dim_product",
+        "curated/dim_date",
+        "audit/log",
+        "quality/metrics",
+    }
     assert table(lakehouse, "curated", "fact_order_items").sort("order_id", "line_no").equals(facts)
 
 
@@ -173,7 +179,7 @@ def test_one_new_day_is_picked_up_incrementally_and_equals_a_full_rebuild(
 def test_every_write_is_in_the_audit_log(lakehouse: Lakehouse):
     log = table(lakehouse, "audit", "log").filter(pl.col("run_id") == lakehouse.outcome.run_id)
     written = sorted(log.filter(pl.col("operation") == "write").get_column("table_name").to_list())
-    assert written == sorted(versions(lakehouse).keys() - {"audit/log"})
+    assert written == sorted(versions(lakehouse).keys() - {"audit/log", "quality/metrics"})
 
 
 def test_lineage_of_a_mart_reaches_every_raw_table_it_depends_on(lakehouse: Lakehouse):
@@ -185,3 +191,16 @@ def test_lineage_of_a_mart_reaches_every_raw_table_it_depends_on(lakehouse: Lake
         return own.union(*(raw_tables(child) for child in node.inputs))
 
     assert raw_tables(tree) == {"raw/customers", "raw/products", "raw/orders", "raw/order_items"}
+
+
+def test_quality_metrics_are_recorded_for_every_write(lakehouse: Lakehouse):
+    metrics = table(lakehouse, "quality", "metrics").filter(pl.col("run_id") == lakehouse.outcome.run_id)
+    written = metrics.filter(pl.col("metric") == "rows_written", pl.col("table_name") == "raw/orders")
+    assert written.get_column("value").to_list() == [lakehouse.manifest["source_rows"]["orders"]]
+    null_rate = metrics.filter(
+        pl.col("metric") == "null_rate",
+        pl.col("table_name") == "raw/orders",
+        pl.col("column") == "customer_id",
+    )
+    missing = lakehouse.manifest["defect_counts"]["orders"]["missing_customer"]
+    assert null_rate.get_column("value").to_list() == [missing / lakehouse.manifest["source_rows"]["orders"]]

@@ -10,6 +10,7 @@ from lakehouse.orchestration.maintenance import maintain_lakehouse, weekly_maint
 from lakehouse.orchestration.schedules import daily_build
 from lakehouse.orchestration.sensors import payments_landing_sensor
 from lakehouse.privacy import Pseudonymiser
+from lakehouse.quality.anomaly import volume_anomaly_check
 from lakehouse.raw.payments import raw_payments
 from lakehouse.raw.shop_tables import raw_shop_assets
 from lakehouse.refined.assets import refined_assets, refined_checks
@@ -18,6 +19,9 @@ from lakehouse.sources.landing import LandingZone
 from lakehouse.sources.shop_db import ShopDatabase
 from lakehouse.storage.io_manager import DeltaIOManager
 from lakehouse.storage.store import DeltaStore
+
+# Raw volumes are checked against their own history (a warning, never blocking).
+raw_checks = [volume_anomaly_check(key) for asset in [*raw_shop_assets, raw_payments] for key in asset.keys]
 
 
 def _secret(variable: str, default: str) -> str | dg.EnvVar:
@@ -29,7 +33,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     store = DeltaStore(root=str(settings.tables_dir))
     return dg.Definitions(
         assets=[*raw_shop_assets, raw_payments, *refined_assets, *curated_assets],
-        asset_checks=[*refined_checks, *curated_checks],
+        asset_checks=[*raw_checks, *refined_checks, *curated_checks],
         jobs=[build_lakehouse, maintain_lakehouse],
         schedules=[daily_build, weekly_maintenance],
         sensors=[payments_landing_sensor],

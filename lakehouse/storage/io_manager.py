@@ -15,6 +15,7 @@ import dagster as dg
 import polars as pl
 from pydantic import PrivateAttr
 
+from lakehouse.quality import metrics
 from lakehouse.storage import audit, delta_tables
 from lakehouse.storage.store import DeltaStore
 from lakehouse.storage.table_metadata import materialization_metadata
@@ -53,6 +54,13 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         table_name = ".".join(context.asset_key.path)
         context.add_output_metadata(materialization_metadata(uri, table_name, result))
         if result.version != before:
+            metrics.record(
+                self.store.root,
+                table=context.asset_key.to_user_string(),
+                run_id=context.run_id,
+                version=result.version,
+                metrics=metrics.table_metrics(uri, result),
+            )
             audit.record(
                 self.store.root,
                 operation="write",
