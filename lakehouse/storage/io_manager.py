@@ -2,7 +2,7 @@
 
 Inputs are lazy `pl.scan_delta` scans pinned to the version read, and every commit records the
 run, asset, partition, code version and those input versions, so "what produced version N, from
-what" is one lookup in the table's history. After each write the serving catalog is republished.
+what" is one lookup in the table's history. After the run's writes the serving catalog is republished.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ class DeltaIOManager(dg.ConfigurableIOManager):
 
     # (run id, step key) -> {input table: version read}; load and store of one step share a process.
     _inputs_read: dict[tuple[str, str], dict[str, int]] = PrivateAttr(default_factory=dict)
+    _wrote: bool = PrivateAttr(default=False)
 
     def load_input(self, context: dg.InputContext) -> pl.LazyFrame:
         key = context.asset_key
@@ -69,7 +70,17 @@ class DeltaIOManager(dg.ConfigurableIOManager):
                 run_id=context.run_id,
                 details={"mode": spec.mode.value, **asdict(result)},
             )
-        self.publish_catalog()
+        self._wrote = True
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        """Publish the catalog once, after the run's (or the step process's) writes.
+
+        Once per run rather than per write: publishing rebuilds every view (0.1-0.2 s), and
+        readers get one consistent snapshot of all the tables a run wrote.
+        """
+        if self._wrote:
+            self.publish_catalog()
+            self._wrote = False
 
     def _commit_metadata(self, context: dg.OutputContext) -> dict[str, Any]:
         inputs = self._inputs_read.get((context.run_id, context.step_key), {})
