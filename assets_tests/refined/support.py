@@ -11,7 +11,7 @@ import polars as pl
 from lakehouse.privacy import Pseudonymiser
 from lakehouse.quality.contract import Contract
 from lakehouse.quality.validation import Validation, validate
-from lakehouse.refined.refine import Transform, TransformContext
+from lakehouse.refined.refine import Transform, TransformContext, source_values_present
 
 INGESTED_AT = datetime(2025, 1, 3, 0, 0, tzinfo=UTC)
 BATCH = "batch-1"
@@ -40,8 +40,9 @@ def refine(
     raw: pl.DataFrame,
     lookups: Mapping[str, pl.LazyFrame] | None = None,
 ) -> Validation:
+    """Transform and validate exactly as the refine asset does (parse failures included)."""
     transformed = transform(raw.lazy(), context(lookups)).collect()
-    return validate(transformed, contract, "refined.test")
+    return validate(transformed, contract, "refined.test", source_values_present(raw.lazy(), contract))
 
 
 def valid_rows(checked: Validation) -> list[int]:

@@ -109,3 +109,22 @@ def test_refined_output_drops_the_clear_text_email():
         "_batch_id",
         "_row_number",
     ]
+
+
+def test_a_value_that_does_not_parse_is_quarantined_not_silently_nulled():
+    # signup_at is optional, but a value that is there and does not parse is an error, not a null.
+    raw = raw_frame(
+        {
+            "customer_id": [1, 2],
+            "email": ["a@example.com", "b@example.com"],
+            "first_name": ["A", "B"],
+            "last_name": ["A", "B"],
+            "country": ["DE", "DE"],
+            "signup_at": ["2025-03-01T10:15:00+01:00", "2025-03-01 10:15"],
+            "updated_at": [UPDATED] * 2,
+        },
+        schema={"customer_id": pl.Int64},
+    )
+    checked = refine(transform, CustomerContract, raw)
+    assert valid_rows(checked) == [1]
+    assert rejected_rules(checked) == {2: ["signup_at:parseable"]}

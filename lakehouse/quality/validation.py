@@ -27,9 +27,18 @@ class Validation:
     warnings: dict[str, int]  # rows kept despite failing a `warn` rule
 
 
-def validate(frame: pl.DataFrame, contract: type[Contract], table: str) -> Validation:
+def validate(
+    frame: pl.DataFrame, contract: type[Contract], table: str, present: pl.DataFrame | None = None
+) -> Validation:
+    """Check `frame` against the contract and split it into valid and rejected rows.
+
+    `present`: for source text columns, whether each row had a value before the transform. A value
+    that was there but came out null did not parse: rule `<column>:parseable` (drop).
+    """
     failures = _failure_cases(frame, contract)
     labelled = _label(failures, severities(contract))
+    if present is not None:
+        labelled = pl.concat([labelled, _unparsed(frame, present)], how="diagonal_relaxed")
     fatal = labelled.filter(pl.col("severity") == Severity.FAIL.value)
     if fatal.height:
         raise ContractViolationError(_describe_fatal(table, fatal, frame))
@@ -48,6 +57,25 @@ def validate(frame: pl.DataFrame, contract: type[Contract], table: str) -> Valid
         rejected=frame.filter(mask).with_columns(dropped.get_column(RULES)),
         rule_failures=_counts(labelled),
         warnings=_counts(labelled.filter(pl.col("severity") == Severity.WARN.value)),
+    )
+
+
+def _unparsed(frame: pl.DataFrame, present: pl.DataFrame) -> pl.DataFrame:
+    """Rows whose source value was present but is null after the transform, per column."""
+    parts = [
+        pl.DataFrame(
+            {POSITION: (present.get_column(c) & frame.get_column(c).is_null()).arg_true().cast(pl.UInt32)}
+        ).with_columns(pl.lit(f"{c}:parseable", pl.String).alias("rule"))
+        for c in present.columns
+        if c in frame.columns
+    ]
+    unparsed = pl.concat(parts) if parts else pl.DataFrame(schema={POSITION: pl.UInt32, "rule": pl.String})
+    return unparsed.with_columns(
+        pl.lit("Column").alias("schema_context"),
+        pl.col("rule").str.split(":").list.first().alias("column"),
+        pl.lit("parseable").alias("check"),
+        pl.lit(None, pl.String).alias("failure_case"),
+        pl.lit(Severity.DROP.value).alias("severity"),
     )
 
 

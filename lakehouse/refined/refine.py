@@ -87,6 +87,16 @@ def newest_per_key(rows: pl.DataFrame, keys: tuple[str, ...], sequence: str) -> 
     return pl.concat([rows.filter(~repeated), newest])
 
 
+def source_values_present(raw: pl.LazyFrame, contract: type[Contract]) -> pl.DataFrame:
+    """For each source text column the contract also has: did the row carry a non-blank value?
+
+    Booleans only (cheap), in raw row order, which the row-wise transform keeps.
+    """
+    schema = raw.collect_schema()
+    columns = [c for c in contract_columns(contract) if schema.get(c) == pl.String]
+    return raw.select(pl.col(c).str.strip_chars().fill_null("").ne("").alias(c) for c in columns).collect()
+
+
 def refined_rows(valid: pl.DataFrame, table: RefinedTable) -> pl.DataFrame:
     """Valid rows as the refined table stores them: newest per key, stamped `_refined_at`.
 
@@ -138,7 +148,8 @@ def build_refined_asset(table: RefinedTable) -> dg.AssetsDefinition:
             engine="streaming"
         )
         raw_rows = transformed.height
-        checked = validate(transformed, table.contract, f"refined.{table.name}")
+        present = source_values_present(pending, table.contract)
+        checked = validate(transformed, table.contract, f"refined.{table.name}", present)
         del transformed  # the largest frame: free it before deduplicating
         rejected = quarantine_rows(pending, checked.rejected, context.run.run_id, now_utc())
         valid_rows = checked.valid.height
