@@ -31,7 +31,7 @@ def payments(lines: list[tuple | str]) -> pl.DataFrame:
 def checked():
     raw = payments(
         [
-            ("pay_1", "101", "12.344", "eur", "Card", "2025-01-02T06:00:00Z"),
+            ("pay_1", "101", " 12.34 ", "eur", "Card", "2025-01-02T06:00:00Z"),
             (" pay_2 ", "102", "100", "USD", "wire", "2025-01-02T07:00:00Z"),
             ("pay_3", "103", "7.50", "CAD", None, "2025-01-02T08:00:00Z"),
             RESCUED_LINE,
@@ -63,7 +63,7 @@ def test_rescued_line_travels_whole_with_the_rejected_row(checked):
     assert row[RESCUED_COLUMN] == RESCUED_LINE
 
 
-def test_amounts_are_rounded_and_converted_to_usd_exactly(checked):
+def test_amounts_are_exact_and_converted_to_usd_rounded_once(checked):
     rows = checked.valid.sort("_row_number").select(
         "payment_id", "amount", "currency", "usd_rate", "amount_usd", "method", "settled_at"
     )

@@ -39,8 +39,21 @@ def utc_from_zulu(column: str) -> pl.Expr:
 
 
 def money(column: str) -> pl.Expr:
-    """A money amount (number or text) as Decimal(18, 2), rounded to the nearest cent."""
+    """A numeric money amount (a database REAL) as Decimal(18, 2), rounded to the nearest cent."""
     return pl.col(column).cast(pl.Float64, strict=False).round(2).cast(MONEY).alias(column)
+
+
+MONEY_TEXT = r"^-?\d+(\.\d{1,2})?$"
+
+
+def money_text(column: str) -> pl.Expr:
+    """A money amount written as text (`12.34`, ` 3.1 `) as Decimal(18, 2), exactly.
+
+    Anything else (`12,50`, `12.345`, `1e3`) is null, so the row is quarantined as unparseable
+    rather than rounded or guessed.
+    """
+    text = pl.col(column).cast(pl.String).str.strip_chars()
+    return pl.when(text.str.contains(MONEY_TEXT)).then(text.cast(MONEY, strict=False)).alias(column)
 
 
 def integer(column: str) -> pl.Expr:

@@ -8,7 +8,7 @@ from pandera.api.polars.types import PolarsData
 
 from lakehouse.quality.contract import Contract, Money, Rate, UtcTimestamp
 from lakehouse.reference.currency import USD_RATES, to_usd, usd_rates
-from lakehouse.refined.cleansing import LINEAGE, code, integer, money, trimmed, utc_from_zulu
+from lakehouse.refined.cleansing import LINEAGE, code, integer, money_text, trimmed, utc_from_zulu
 from lakehouse.refined.refine import RefinedTable, TransformContext
 from lakehouse.sources.landing import RESCUED_COLUMN
 
@@ -38,7 +38,7 @@ def transform(raw: pl.LazyFrame, context: TransformContext) -> pl.LazyFrame:
         raw.select(
             trimmed("payment_id"),
             integer("order_id"),
-            money("amount"),
+            money_text("amount"),
             code("currency"),
             trimmed("method").str.to_lowercase(),
             utc_from_zulu("settled_at"),
