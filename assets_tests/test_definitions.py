@@ -49,7 +49,10 @@ def test_everything_materialises_and_every_check_passes(any_lakehouse: Lakehouse
     assert any_lakehouse.outcome.success
     failed = [f"{c.asset}:{c.check}" for c in any_lakehouse.outcome.checks if not c.passed]
     assert failed == []
-    assert len(any_lakehouse.outcome.checks) == 36
+    # 36 data checks, plus a column-schema change check on each of the 21 tables.
+    assert len(any_lakehouse.outcome.checks) == 57
+    schema_checks = {c.asset for c in any_lakehouse.outcome.checks if "schema" in c.check}
+    assert len(schema_checks) == 21
 
 
 @pytest.mark.parametrize("name", REFINED)

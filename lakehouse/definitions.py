@@ -1,6 +1,7 @@
 """The one Definitions object: assets, checks, jobs, schedules, sensors and resources."""
 
 import os
+import warnings
 
 import dagster as dg
 
@@ -24,6 +25,14 @@ from lakehouse.storage.store import DeltaStore
 raw_checks = [volume_anomaly_check(key) for asset in [*raw_shop_assets, raw_payments] for key in asset.keys]
 
 
+# Every table warns when its columns change between materialisations (from `dagster/column_schema`).
+with warnings.catch_warnings():  # beta in Dagster 1.13; we pin the minor version
+    warnings.simplefilter("ignore", dg.BetaWarning)
+    schema_change_checks = dg.build_column_schema_change_checks(
+        assets=[*raw_shop_assets, raw_payments, *refined_assets, *curated_assets]
+    )
+
+
 def _secret(variable: str, default: str) -> str | dg.EnvVar:
     """An EnvVar when the variable is set (the UI shows its name, never its value)."""
     return dg.EnvVar(variable) if os.environ.get(variable) else default
@@ -33,7 +42,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     store = DeltaStore(root=str(settings.tables_dir))
     return dg.Definitions(
         assets=[*raw_shop_assets, raw_payments, *refined_assets, *curated_assets],
-        asset_checks=[*raw_checks, *refined_checks, *curated_checks],
+        asset_checks=[*raw_checks, *refined_checks, *curated_checks, *schema_change_checks],
         jobs=[build_lakehouse, maintain_lakehouse],
         schedules=[daily_build, weekly_maintenance],
         sensors=[payments_landing_sensor],

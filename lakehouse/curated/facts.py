@@ -12,6 +12,7 @@ import polars as pl
 from lakehouse.curated.dimensions import CURATED
 from lakehouse.curated.incremental import changed_since, days, watermarks
 from lakehouse.curated.keys import UNKNOWN_KEY, date_key, lookup_key
+from lakehouse.orchestration.freshness import DAILY
 from lakehouse.reference.currency import MONEY, to_usd, usd_rates
 from lakehouse.storage import write_spec
 from lakehouse.storage.store import DeltaStore
@@ -99,6 +100,7 @@ def replacing(frame: pl.LazyFrame, rebuilt: list[date] | None) -> dg.Output[pl.L
         "grain": "order line",
         "business_keys": ["order_id", "line_no"],
     },
+    freshness_policy=DAILY,
     **CURATED,
 )
 def fact_order_items(
@@ -154,6 +156,7 @@ def fact_order_items(
         "grain": "payment",
         "business_keys": ["payment_id"],
     },
+    freshness_policy=DAILY,
     **CURATED,
 )
 def fact_payments(store: DeltaStore, payments: pl.LazyFrame) -> dg.Output[pl.LazyFrame]:

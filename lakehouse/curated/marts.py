@@ -8,6 +8,7 @@ import polars as pl
 from lakehouse.curated.dimensions import CURATED
 from lakehouse.curated.facts import replacing
 from lakehouse.curated.incremental import changed_since, days, newest, watermarks
+from lakehouse.orchestration.freshness import DAILY
 from lakehouse.storage import write_spec
 from lakehouse.storage.store import DeltaStore
 
@@ -48,6 +49,7 @@ def sales_days_to_rebuild(
         "excluded: orders, units, gross, discount and net revenue in USD."
     ),
     metadata={**write_spec.overwrite_partition("order_date"), "grain": "day x category x country"},
+    freshness_policy=DAILY,
     **CURATED,
 )
 def mart_daily_sales(

@@ -6,6 +6,7 @@ import dagster as dg
 import polars as pl
 
 from lakehouse import CODE_VERSION
+from lakehouse.orchestration.freshness import DAILY
 from lakehouse.quality.quarantine import PROBLEMS_LOGGED
 from lakehouse.raw.ingestion import now_utc, permanent_errors_fail_at_once, with_ingestion_columns
 from lakehouse.raw.shop_tables import EXTRACTION_RETRY
@@ -34,6 +35,7 @@ def pending_files(landing: LandingZone, store: DeltaStore) -> list[Path]:
     key=RAW_PAYMENTS,
     group_name="raw",
     code_version=CODE_VERSION,
+    freshness_policy=DAILY,
     kinds={"delta", "polars", "csv"},
     description="Payment settlement files (CSV) as they arrived; malformed lines kept in `_rescued_data`.",
     metadata={**write_spec.append(), "source": f"landing/{PAYMENTS_FOLDER}/{PAYMENTS_PATTERN}"},

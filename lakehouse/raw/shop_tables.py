@@ -8,6 +8,7 @@ import dagster as dg
 import polars as pl
 
 from lakehouse import CODE_VERSION
+from lakehouse.orchestration.freshness import DAILY
 from lakehouse.raw.ingestion import now_utc, permanent_errors_fail_at_once, with_ingestion_columns
 from lakehouse.sources.shop_db import ShopDatabase
 from lakehouse.sources.shop_tables import SHOP_TABLES, SourceTable
@@ -31,6 +32,7 @@ def build_raw_shop_asset(table: SourceTable) -> dg.AssetsDefinition:
         key=key,
         group_name="raw",
         code_version=CODE_VERSION,
+        freshness_policy=DAILY,
         kinds={"delta", "polars"},
         description=f"shop.{table.name} as extracted, appended by `{table.watermark_column}` watermark.",
         metadata={
