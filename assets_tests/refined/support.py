@@ -42,7 +42,9 @@ def refine(
 ) -> Validation:
     """Transform and validate exactly as the refine asset does (parse failures included)."""
     transformed = transform(raw.lazy(), context(lookups)).collect()
-    return validate(transformed, contract, "refined.test", source_values_present(raw.lazy(), contract))
+    return validate(
+        transformed, contract, "refined.test", source_values_present(raw.lazy(), contract).collect()
+    )
 
 
 def valid_rows(checked: Validation) -> list[int]:

@@ -14,8 +14,8 @@ from deltalake import DeltaTable
 
 from lakehouse.privacy import Pseudonymiser
 from lakehouse.quality.quarantine import IDENTITY
-from lakehouse.quality.validation import RULES, validate
-from lakehouse.refined.refine import RefinedTable, TransformContext, refined_rows, source_values_present
+from lakehouse.quality.validation import RULES
+from lakehouse.refined.refine import RefinedTable, TransformContext, refined_rows, transform_and_validate
 from lakehouse.storage import audit, delta_tables
 from lakehouse.storage.store import DeltaStore
 from lakehouse.storage.write_spec import WriteMode, WriteSpec
@@ -77,9 +77,8 @@ def replay(
     candidates = (quarantined if where is None else quarantined.filter(pl.sql_expr(where))).collect()
     raw = candidates.drop(QUARANTINE_COLUMNS)
     lookups = {name: store.scan(key) for name, key in table.lookups.items()}
-    transformed = table.transform(raw.lazy(), TransformContext(lookups, pseudonymiser)).collect()
-    present = source_values_present(raw.lazy(), table.contract)
-    checked = validate(transformed, table.contract, f"refined.{table.name} (replay)", present)
+    context = TransformContext(lookups, pseudonymiser)
+    checked, _ = transform_and_validate(raw.lazy(), table, context, " (replay)")
     passing = checked.valid.select(IDENTITY)
     if passing.height:
         spec = WriteSpec(WriteMode.MERGE, keys=table.keys, sequence_column=table.sequence_column)

@@ -16,7 +16,7 @@ from lakehouse import CODE_VERSION
 from lakehouse.privacy import Pseudonymiser
 from lakehouse.quality.contract import Contract, contract_columns
 from lakehouse.quality.quarantine import PROBLEMS_LOGGED, describe, quarantine_rows
-from lakehouse.quality.validation import validate
+from lakehouse.quality.validation import Validation, validate
 from lakehouse.raw.ingestion import now_utc
 from lakehouse.refined.cleansing import LINEAGE
 from lakehouse.storage import write_spec
@@ -87,14 +87,29 @@ def newest_per_key(rows: pl.DataFrame, keys: tuple[str, ...], sequence: str) -> 
     return pl.concat([rows.filter(~repeated), newest])
 
 
-def source_values_present(raw: pl.LazyFrame, contract: type[Contract]) -> pl.DataFrame:
+def source_values_present(raw: pl.LazyFrame, contract: type[Contract]) -> pl.LazyFrame:
     """For each source text column the contract also has: did the row carry a non-blank value?
 
     Booleans only (cheap), in raw row order, which the row-wise transform keeps.
     """
     schema = raw.collect_schema()
     columns = [c for c in contract_columns(contract) if schema.get(c) == pl.String]
-    return raw.select(pl.col(c).str.strip_chars().fill_null("").ne("").alias(c) for c in columns).collect()
+    return raw.select(pl.col(c).str.strip_chars().fill_null("").ne("").alias(c) for c in columns)
+
+
+def transform_and_validate(
+    raw: pl.LazyFrame, table: RefinedTable, context: TransformContext, label: str = ""
+) -> tuple[Validation, int]:
+    """Transform raw records and validate them once: the split, and how many raw rows it covered.
+
+    The transformed rows and the presence of their source values come from one collect, so raw is
+    scanned once; the transformed frame is dropped as soon as it is split.
+    """
+    transformed, present = pl.collect_all(
+        [table.transform(raw, context), source_values_present(raw, table.contract)], engine="streaming"
+    )
+    checked = validate(transformed, table.contract, f"refined.{table.name}{label}", present)
+    return checked, transformed.height
 
 
 def refined_rows(valid: pl.DataFrame, table: RefinedTable) -> pl.DataFrame:
@@ -144,13 +159,7 @@ def build_refined_asset(table: RefinedTable) -> dg.AssetsDefinition:
     ):
         watermark = processed_watermark(store, table)
         pending = raw if watermark is None else raw.filter(pl.col("_ingested_at") > watermark)
-        transformed = table.transform(pending, TransformContext(lookups, pseudonymiser)).collect(
-            engine="streaming"
-        )
-        raw_rows = transformed.height
-        present = source_values_present(pending, table.contract)
-        checked = validate(transformed, table.contract, f"refined.{table.name}", present)
-        del transformed  # the largest frame: free it before deduplicating
+        checked, raw_rows = transform_and_validate(pending, table, TransformContext(lookups, pseudonymiser))
         rejected = quarantine_rows(pending, checked.rejected, context.run.run_id, now_utc())
         valid_rows = checked.valid.height
         refined = refined_rows(checked.valid, table)
