@@ -186,10 +186,10 @@ def _run_child(name: str, params: dict[str, Any], env: dict[str, str]) -> tuple[
 
 def layer_rows(tables_dir: Path, layers: tuple[str, ...]) -> dict[str, int]:
     """Rows of every Delta table of these layers, from the Delta logs (no data file is read)."""
-    from lakehouse.storage.delta_tables import exists, file_stats
+    from lakehouse.storage.delta_tables import add_actions, exists, file_stats
 
     return {
-        f"{path.parent.name}/{path.name}": file_stats(str(path))["rows"]
+        f"{path.parent.name}/{path.name}": file_stats(add_actions(str(path)))["rows"]
         for layer in layers
         for path in sorted((tables_dir / layer).glob("*"))
         if exists(str(path))

@@ -11,7 +11,7 @@ from pathlib import Path
 import polars as pl
 from deltalake import DeltaTable, write_deltalake
 
-from lakehouse.storage.delta_tables import WriteResult
+from lakehouse.storage.delta_tables import WriteResult, file_stats
 
 METRICS_TABLE = ("quality", "metrics")
 SCHEMA = {
@@ -25,10 +25,9 @@ SCHEMA = {
 }
 
 
-def table_metrics(uri: str, result: WriteResult) -> dict[tuple[str, str], float]:
-    """(metric, column) -> value for the table's current snapshot and the write that made it."""
-    actions = pl.DataFrame(DeltaTable(uri).get_add_actions(flatten=True))
-    rows = int(actions.get_column("num_records").sum()) if actions.height else 0
+def table_metrics(actions: pl.DataFrame, result: WriteResult) -> dict[tuple[str, str], float]:
+    """(metric, column) -> value for a snapshot (its add actions) and the write that made it."""
+    rows = file_stats(actions)["rows"]
     metrics = {
         ("rows", ""): rows,
         ("rows_written", ""): result.rows_written,

@@ -249,12 +249,16 @@ def _with_commit_retries(commit: Callable[[], dict[str, Any]]) -> dict[str, Any]
 def _row_count(uri: str) -> int:
     if not exists(uri):
         return 0
-    return file_stats(uri)["rows"]
+    return file_stats(add_actions(uri))["rows"]
 
 
-def file_stats(uri: str) -> dict[str, int]:
-    """Rows, files and bytes of the current snapshot, from the log (no data file is read)."""
-    actions = pl.DataFrame(DeltaTable(uri).get_add_actions(flatten=True))
+def add_actions(uri: str) -> pl.DataFrame:
+    """The current snapshot's files with their statistics, from the log (no data file is read)."""
+    return pl.DataFrame(DeltaTable(uri).get_add_actions(flatten=True))
+
+
+def file_stats(actions: pl.DataFrame) -> dict[str, int]:
+    """Rows, files and bytes of a snapshot, from its add actions."""
     if actions.is_empty():
         return {"rows": 0, "files": 0, "bytes": 0}
     return {

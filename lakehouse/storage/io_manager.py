@@ -53,14 +53,15 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         slices = None if slices is None else list(getattr(slices, "value", slices))
         result = delta_tables.write(uri, frame, spec, self._commit_metadata(context), slices)
         table_name = ".".join(context.asset_key.path)
-        context.add_output_metadata(materialization_metadata(uri, table_name, result))
+        actions = delta_tables.add_actions(uri)  # read the log once, for the metadata and the metrics
+        context.add_output_metadata(materialization_metadata(uri, table_name, result, actions))
         if result.version != before:
             metrics.record(
                 self.store.root,
                 table=context.asset_key.to_user_string(),
                 run_id=context.run_id,
                 version=result.version,
-                metrics=metrics.table_metrics(uri, result),
+                metrics=metrics.table_metrics(actions, result),
             )
             audit.record(
                 self.store.root,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import dagster as dg
+import polars as pl
 import pyarrow as pa
 from deltalake import DeltaTable
 
@@ -22,8 +23,11 @@ def _constraints(f: pa.Field) -> dg.TableColumnConstraints | None:
     return None if f.nullable else dg.TableColumnConstraints(nullable=False)
 
 
-def materialization_metadata(uri: str, table_name: str, result: WriteResult) -> dict[str, Any]:
-    stats = file_stats(uri)
+def materialization_metadata(
+    uri: str, table_name: str, result: WriteResult, actions: pl.DataFrame
+) -> dict[str, Any]:
+    """Dagster metadata for a write; `actions` are the table's add actions after it."""
+    stats = file_stats(actions)
     metadata: dict[str, Any] = {
         "dagster/table_name": table_name,
         "dagster/row_count": stats["rows"],
