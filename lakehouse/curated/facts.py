@@ -54,7 +54,7 @@ def order_days_to_rebuild(
 ) -> list[date] | None:
     """Order days whose lines, orders or late-arriving dimension rows changed (None: all)."""
     marks = watermarks(current, LINE_WATERMARKS)
-    if current is None or marks is None:
+    if marks is None:  # no fact yet: build every day
         return None
     changed_lines = changed_since(items, marks["_line_refined_at"]).select("order_id")
     changed_orders = changed_since(orders, marks["_order_refined_at"])
@@ -164,7 +164,7 @@ def fact_payments(store: DeltaStore, payments: pl.LazyFrame) -> dg.Output[pl.Laz
     current = store.scan_or_none(FACT_PAYMENTS)
     marks = watermarks(current, ["_refined_at"])
     rebuilt = None
-    if current is not None and marks is not None:
+    if marks is not None:
         changed = changed_since(payments, marks["_refined_at"])
         # the new days, and the days the fact holds those payments on now (a re-sent one may move)
         held = current.join(changed.select("payment_id"), on="payment_id", how="semi")

@@ -18,9 +18,9 @@ def watermarks(target: pl.LazyFrame | None, columns: list[str]) -> dict[str, dat
     return target.select(pl.col(columns).max()).collect().row(0, named=True)
 
 
-def changed_since(source: pl.LazyFrame, since: datetime | None) -> pl.LazyFrame:
+def changed_since(source: pl.LazyFrame, since: datetime | None, column: str = "_refined_at") -> pl.LazyFrame:
     """Rows of a refined input refined (or replayed) after `since` (all rows when it is None)."""
-    return source if since is None else source.filter(pl.col("_refined_at") > since)
+    return source if since is None else source.filter(pl.col(column) > since)
 
 
 def days(*frames: pl.LazyFrame) -> list[date]:

@@ -21,15 +21,11 @@ def sales_days_to_rebuild(
 ) -> list[date] | None:
     """Days whose fact lines were rebuilt, or whose customers' or products' attributes changed."""
     marks = watermarks(current, SALES_WATERMARKS)
-    if marks is None:
+    if marks is None:  # no mart yet: build every day
         return None
     customers_changed = changed_since(customers, marks["_customer_refined_at"]).select("customer_key")
     products_changed = changed_since(products, marks["_product_refined_at"]).select("product_key")
-    rebuilt_lines = (
-        lines
-        if marks["_fact_built_at"] is None
-        else lines.filter(pl.col("_built_at") > marks["_fact_built_at"])
-    )
+    rebuilt_lines = changed_since(lines, marks["_fact_built_at"], "_built_at")
     return days(
         rebuilt_lines.select("order_date"),
         lines.join(customers_changed, on="customer_key", how="semi").select("order_date"),

@@ -21,8 +21,7 @@ EXTRACTION_RETRY = dg.RetryPolicy(
 
 
 def current_watermark(store: DeltaStore, key: dg.AssetKey, column: str) -> str | None:
-    raw = store.scan_or_none(key)
-    return None if raw is None else raw.select(pl.col(column).max()).collect().item()
+    return store.newest(key, column)
 
 
 def build_raw_shop_asset(table: SourceTable) -> dg.AssetsDefinition:

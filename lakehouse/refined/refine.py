@@ -70,8 +70,7 @@ def processed_watermark(store: DeltaStore, table: RefinedTable) -> object | None
     that refines no row (all quarantined or duplicates) is re-read until a later one moves the
     watermark, at the cost of a little repeated work.
     """
-    refined = store.scan_or_none(table.refined_key)
-    return None if refined is None else refined.select(pl.col("_ingested_at").max()).collect().item()
+    return store.newest(table.refined_key, "_ingested_at")
 
 
 def newest_per_key(rows: pl.DataFrame, keys: tuple[str, ...], sequence: str) -> pl.DataFrame:

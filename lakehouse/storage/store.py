@@ -37,5 +37,10 @@ class DeltaStore(dg.ConfigurableResource):
     def scan_or_none(self, key: dg.AssetKey | Sequence[str]) -> pl.LazyFrame | None:
         return self.scan(key) if self.exists(key) else None
 
+    def newest(self, key: dg.AssetKey | Sequence[str], column: str) -> object | None:
+        """The largest value of `column` in the table; None when the table or its rows are missing."""
+        table = self.scan_or_none(key)
+        return None if table is None else table.select(pl.col(column).max()).collect().item()
+
     def committed_batches(self, key: dg.AssetKey | Sequence[str], batch_ids: list[str]) -> set[str]:
         return delta_tables.committed_batches(self.uri(key), batch_ids)
