@@ -61,21 +61,20 @@ def validate(
 
 
 def _unparsed(frame: pl.DataFrame, present: pl.DataFrame) -> pl.DataFrame:
-    """Rows whose source value was present but is null after the transform, per column."""
-    parts = [
-        pl.DataFrame(
-            {POSITION: (present.get_column(c) & frame.get_column(c).is_null()).arg_true().cast(pl.UInt32)}
-        ).with_columns(pl.lit(f"{c}:parseable", pl.String).alias("rule"))
-        for c in present.columns
-        if c in frame.columns
-    ]
-    unparsed = pl.concat(parts) if parts else pl.DataFrame(schema={POSITION: pl.UInt32, "rule": pl.String})
-    return unparsed.with_columns(
-        pl.lit("Column").alias("schema_context"),
-        pl.col("rule").str.split(":").list.first().alias("column"),
-        pl.lit("parseable").alias("check"),
-        pl.lit(None, pl.String).alias("failure_case"),
-        pl.lit(Severity.DROP.value).alias("severity"),
+    """(position, rule, severity) of each source value that was present but is null after the transform."""
+    columns = [c for c in present.columns if c in frame.columns]
+    if not columns:
+        return pl.DataFrame(schema={POSITION: pl.UInt32, "rule": pl.String, "severity": pl.String})
+    failed = pl.DataFrame([present.get_column(c) & frame.get_column(c).is_null() for c in columns])
+    return (
+        failed.with_row_index(POSITION)
+        .unpivot(index=POSITION, variable_name="column", value_name="failed")
+        .filter("failed")
+        .select(
+            POSITION,
+            pl.format("{}:parseable", "column").alias("rule"),
+            pl.lit(Severity.DROP.value).alias("severity"),
+        )
     )
 
 
