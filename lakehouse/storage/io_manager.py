@@ -82,6 +82,7 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         if self._wrote:
             self.publish_catalog()
             self._wrote = False
+        self._inputs_read.clear()
 
     def _commit_metadata(self, context: dg.OutputContext) -> dict[str, Any]:
         inputs = self._inputs_read.get((context.run_id, context.step_key), {})
