@@ -3,12 +3,17 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import adbc_driver_postgresql.dbapi as postgresql
 import adbc_driver_sqlite.dbapi as sqlite
 import polars as pl
+import pytest
 
-from assets_tests.simulator.helpers import payment_files, sorted_tables
-from lakehouse.simulator import DB_FILE, Params, build_state
+from assets_tests.postgres_server import PostgresServer, postgres_server  # noqa: F401 (fixture)
+from assets_tests.simulator.helpers import payment_files
+from lakehouse.simulator import DB_FILE, SCHEMAS, Params, build_state
 from lakehouse.simulator.writer import update_database, write_database
+from lakehouse.sources.shop_db import ShopDatabase
+from lakehouse.sources.shop_tables import SHOP_TABLES
 
 EXPECTED_COLUMNS = {
     "customers": [
@@ -99,16 +104,40 @@ def test_payment_files_have_a_header_and_one_file_per_day(demo: Path) -> None:
     assert all(content.endswith(b"\n") and b'"' not in content for content in files.values())
 
 
-def test_update_database_rewrites_only_the_changed_keys(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / DB_FILE}"
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return server.create_database("writer")
+
+
+def _contents(uri: str) -> dict[str, pl.DataFrame]:
+    """Every table as a multiset of rows (sorted on every column), read back as the lakehouse does."""
+    shop = ShopDatabase(uri=uri)
+    return {table: shop.extract_changes(SHOP_TABLES[table], None).sort(pl.all()) for table in SCHEMAS}
+
+
+def test_write_database_replaces_any_previous_content(database_uri: str) -> None:
+    tables = build_state(Params(scale=0.002, seed=3, start=date(2025, 1, 1), days=5)).sources.tables
+    write_database(database_uri, tables)
+
+    write_database(database_uri, tables)
+
+    for table, frame in _contents(database_uri).items():
+        assert frame.equals(tables[table].sort(pl.all())), table
+
+
+def test_update_database_rewrites_only_the_changed_keys(database_uri: str) -> None:
     params = Params(scale=0.002, seed=3, start=date(2025, 1, 1), days=12)
     old = build_state(params).sources.tables
     new_state = build_state(Params(scale=0.002, seed=3, start=date(2025, 1, 1), days=13))
     new = new_state.sources.tables
-    write_database(tmp_path / DB_FILE, old)
+    write_database(database_uri, old)
 
-    changed = update_database(tmp_path / DB_FILE, old, new)
+    changed = update_database(database_uri, old, new)
 
-    for table, frame in sorted_tables(tmp_path).items():
+    for table, frame in _contents(database_uri).items():
         assert frame.equals(new[table].sort(pl.all())), table
     new_orders = new["orders"].filter(pl.col("order_id") > old["orders"]["order_id"].max())
     # placed on day 10, final on day 12
@@ -121,3 +150,22 @@ def test_update_database_rewrites_only_the_changed_keys(tmp_path: Path) -> None:
         "orders": new_orders["order_id"].n_unique() + settled["order_id"].n_unique(),
         "order_items": new["order_items"].height - old["order_items"].height,
     }
+
+
+def test_postgresql_tables_keep_64_bit_integers_and_doubles(postgres_server: PostgresServer) -> None:  # noqa: F811
+    uri = postgres_server.create_database("writer_types")
+    tables = build_state(Params(scale=0.002, seed=3, start=date(2025, 1, 1), days=2)).sources.tables
+    write_database(uri, tables)
+
+    with postgresql.connect(uri) as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT table_name, column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = 'public' ORDER BY table_name, ordinal_position"
+        )
+        declared = cursor.fetchall()
+    pg_types = {"INTEGER": "bigint", "REAL": "double precision", "TEXT": "text"}
+    assert declared == [
+        (table, column, pg_types[kind])
+        for table in sorted(SCHEMAS)
+        for column, kind in SCHEMAS[table].items()
+    ]

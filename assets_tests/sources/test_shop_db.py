@@ -1,45 +1,68 @@
-"""Extraction from a real SQLite shop database: incremental by watermark, typed, clear errors."""
+"""Extraction from a real SQLite file and a real PostgreSQL server: incremental by watermark, typed,
+streamed in batches, clear errors without credentials."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import polars as pl
 import pytest
 
-from lakehouse.sources.shop_db import ShopDatabase, SourceSchemaError, SourceUnavailableError, redacted
+from assets_tests.postgres_server import PASSWORD, PostgresServer
+from lakehouse.sources import dialects
+from lakehouse.sources.dialects import dialect
+from lakehouse.sources.shop_db import (
+    ShopDatabase,
+    SourceConnectionError,
+    SourceSchemaError,
+    SourceUnavailableError,
+    redacted,
+)
 from lakehouse.sources.shop_tables import SHOP_TABLES
 
 PRODUCTS = SHOP_TABLES["products"]
 CUSTOMERS = SHOP_TABLES["customers"]
 T1, T2, T3 = (f"2025-01-0{d}T06:00:00.000000Z" for d in (1, 2, 3))
 
+# Types both databases know (SQLite reads them as INTEGER and REAL affinity).
 PRODUCTS_DDL = (
-    "CREATE TABLE products (product_id INTEGER, sku TEXT, name TEXT, category TEXT, "
-    "unit_price REAL, updated_at TEXT)"
+    "CREATE TABLE products (product_id BIGINT, sku TEXT, name TEXT, category TEXT, "
+    "unit_price DOUBLE PRECISION, updated_at TEXT)"
 )
 CUSTOMERS_DDL = (
-    "CREATE TABLE customers (customer_id INTEGER, email TEXT, first_name TEXT, last_name TEXT, "
+    "CREATE TABLE customers (customer_id BIGINT, email TEXT, first_name TEXT, last_name TEXT, "
     "country TEXT, signup_at TEXT, updated_at TEXT)"
 )
 
 
-def database(path: Path, ddl: str, rows: list[tuple]) -> ShopDatabase:
-    with sqlite3.connect(path) as conn:
-        conn.execute(ddl)
+def _literal(value: object) -> str:
+    return "NULL" if value is None else f"'{value}'" if isinstance(value, str) else str(value)
+
+
+def database(uri: str, ddl: str, rows: list[tuple]) -> ShopDatabase:
+    """A shop database at `uri` holding one table and its rows (SQL literals: same on both)."""
+    with dialect(uri, must_exist=False).connect() as connection, connection.cursor() as cursor:
+        cursor.execute(ddl)
         if rows:
-            marks = ",".join("?" * len(rows[0]))
-            table = ddl.split()[2]
-            conn.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
-    conn.close()
-    return ShopDatabase(uri=f"sqlite:///{path}")
+            values = ", ".join(f"({', '.join(map(_literal, row))})" for row in rows)
+            cursor.execute(f"INSERT INTO {ddl.split()[2]} VALUES {values}")
+        connection.commit()
+    return ShopDatabase(uri=uri)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URI of an empty database, SQLite or on the test PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'shop.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return server.create_database("shop_db_test")
 
 
 @pytest.fixture
-def shop(tmp_path: Path) -> ShopDatabase:
+def shop(empty_database: str) -> ShopDatabase:
     return database(
-        tmp_path / "shop.db",
+        empty_database,
         PRODUCTS_DDL,
         [
             (1, "SKU-1", "Mug", "kitchen", 12.5, T1),
@@ -88,14 +111,15 @@ def test_a_missing_database_file_is_unavailable_and_is_not_created(tmp_path):
 
 
 def test_an_unsupported_uri_scheme_is_unavailable():
-    with pytest.raises(SourceUnavailableError, match="postgresql://shop/db: unsupported URI scheme"):
-        ShopDatabase(uri="postgresql://shop/db").extract_changes(PRODUCTS, None)
+    with pytest.raises(SourceUnavailableError, match="mysql://shop/db: unsupported URI scheme"):
+        ShopDatabase(uri="mysql://shop/db").extract_changes(PRODUCTS, None)
 
 
-def test_a_table_lacking_a_column_names_table_and_column(tmp_path):
+def test_a_table_lacking_a_column_names_table_and_column(empty_database):
     shop = database(
-        tmp_path / "shop.db",
-        "CREATE TABLE products (product_id INTEGER, sku TEXT, name TEXT, unit_price REAL, updated_at TEXT)",
+        empty_database,
+        "CREATE TABLE products (product_id BIGINT, sku TEXT, name TEXT, unit_price DOUBLE PRECISION, "
+        "updated_at TEXT)",
         [(1, "SKU-1", "Mug", 12.5, T1)],
     )
 
@@ -106,16 +130,17 @@ def test_a_table_lacking_a_column_names_table_and_column(tmp_path):
     assert "rule: source_schema" in str(error.value)
 
 
-def test_a_missing_table_is_a_schema_error_naming_it(tmp_path):
-    shop = database(tmp_path / "shop.db", CUSTOMERS_DDL, [])
+def test_a_missing_table_is_a_schema_error_naming_it(empty_database):
+    shop = database(empty_database, CUSTOMERS_DDL, [])
 
     with pytest.raises(SourceSchemaError, match=r"shop\.products: cannot read the table"):
         shop.extract_changes(PRODUCTS, None)
 
 
 def test_a_value_that_does_not_fit_its_declared_type_stops_the_batch(tmp_path):
+    """SQLite stores any value in any column; PostgreSQL would refuse the row."""
     shop = database(
-        tmp_path / "shop.db",
+        f"sqlite:///{tmp_path / 'shop.db'}",
         PRODUCTS_DDL,
         [(1, "SKU-1", "Mug", "kitchen", 12.5, T1), (2, "SKU-2", "Lamp", "home", "twelve", T2)],
     )
@@ -128,7 +153,7 @@ def test_a_value_that_does_not_fit_its_declared_type_stops_the_batch(tmp_path):
     assert "'unit_price': 'twelve'" in str(error.value)
 
 
-def test_a_text_column_that_starts_with_many_nulls_is_still_extracted(tmp_path):
+def test_a_text_column_that_starts_with_many_nulls_is_still_extracted(empty_database):
     """The docstring's promise: a column that starts NULL and later holds values must not fail.
 
     The ADBC SQLite driver infers each column's type from its first batch (1024 rows); a column
@@ -139,7 +164,7 @@ def test_a_text_column_that_starts_with_many_nulls_is_still_extracted(tmp_path):
         (i, f"c{i}@example.com", None if i <= leading_nulls else "Ann", "Lee", "DE", None, T1)
         for i in range(1, leading_nulls + 3)
     ]
-    shop = database(tmp_path / "shop.db", CUSTOMERS_DDL, rows)
+    shop = database(empty_database, CUSTOMERS_DDL, rows)
 
     extracted = shop.extract_changes(CUSTOMERS, None)
 
@@ -149,8 +174,52 @@ def test_a_text_column_that_starts_with_many_nulls_is_still_extracted(tmp_path):
     assert extracted.schema["first_name"] == pl.String
 
 
+@pytest.mark.parametrize("since", [None, "2024-12-31T00:00:00.000000Z"], ids=["full", "incremental"])
+def test_large_tables_stream_in_bounded_batches_and_arrive_whole(empty_database, monkeypatch, since):
+    """Small batches: many round trips, none larger than asked, every row once, typed."""
+    monkeypatch.setattr(dialects, "BATCH_ROWS", 100)
+    monkeypatch.setattr(dialects, "BATCH_BYTES", 4096)
+    rows = [(i, f"SKU-{i}", f"item {i}", "home", i / 100, T1) for i in range(1, 2001)]
+    shop = database(empty_database, PRODUCTS_DDL, rows)
+
+    batches = list(shop.stream_changes(PRODUCTS, since))
+
+    assert len(batches) >= 20
+    assert max(batch.height for batch in batches) <= 100
+    assert pl.concat(batches).sort("product_id").rows() == rows
+
+
+def test_a_watermark_holding_a_quote_is_a_literal_not_sql(shop):
+    """Compared as text (T2 sorts after it, T1 before), never run: `OR '1'='1'` would give all three."""
+    rows = shop.extract_changes(PRODUCTS, "2025-01-02' OR '1'='1")
+
+    assert sorted(rows.get_column("product_id").to_list()) == [2, 3]
+
+
 def test_credentials_never_appear_in_messages():
     assert redacted("postgresql://shop:s3cret@db:5432/shop") == "postgresql://shop:***@db:5432/shop"
-    with pytest.raises(SourceUnavailableError) as error:
-        ShopDatabase(uri="postgresql://shop:s3cret@db/shop").extract_changes(SHOP_TABLES["orders"], None)
-    assert "s3cret" not in str(error.value)
+    assert redacted("postgresql://db/shop?user=shop&password=s3cret") == (
+        "postgresql://db/shop?user=shop&password=***"
+    )
+
+
+def test_a_wrong_password_is_a_connection_error_without_the_password(postgres_server: PostgresServer):
+    uri = postgres_server.uri(password="not-the-s3cret")
+
+    with pytest.raises(SourceConnectionError) as error:
+        ShopDatabase(uri=uri).extract_changes(PRODUCTS, None)
+
+    message = str(error.value)
+    assert "password authentication failed" in message
+    assert f"postgresql://lakehouse:***@127.0.0.1:{postgres_server.port}/postgres" in message
+    assert "not-the-s3cret" not in message and PASSWORD not in message
+    assert error.value.__cause__ is None and error.value.__suppress_context__
+
+
+def test_an_unreachable_server_is_a_connection_error():
+    closed = f"postgresql://lakehouse:{PASSWORD}@127.0.0.1:1/postgres"
+
+    with pytest.raises(SourceConnectionError, match="cannot connect") as error:
+        ShopDatabase(uri=closed).extract_changes(PRODUCTS, None)
+
+    assert PASSWORD not in str(error.value)

@@ -21,6 +21,7 @@ from lakehouse.simulator.defects import Sources, corrupt, mark
 from lakehouse.simulator.manifest import build_manifest
 from lakehouse.simulator.model import build_world
 from lakehouse.simulator.state import Params, read_params, write_params
+from lakehouse.sources.dialects import redacted
 
 Progress = Callable[[str], None]
 
@@ -47,8 +48,12 @@ def generate(
     days: int = 365,
     start: date = date(2025, 1, 1),
     progress: Progress | None = None,
+    db_uri: str | None = None,
 ) -> dict[str, Any]:
-    """Write a simulation of `days` days from scratch into `out_dir`; returns its manifest."""
+    """Write a simulation of `days` days from scratch into `out_dir`; returns its manifest.
+
+    The shop database goes to `db_uri` (e.g. `postgresql://…`), by default to `out_dir/shop.db`.
+    """
     report = progress or _silent
     out_dir = Path(out_dir)
     params = Params(scale=scale, seed=seed, start=start, days=days)
@@ -56,14 +61,21 @@ def generate(
     state = build_state(params)
     out_dir.mkdir(parents=True, exist_ok=True)
     writer.remove_outputs(out_dir)
-    writer.write_database(out_dir / writer.DB_FILE, state.sources.tables)
-    report(f"wrote {writer.DB_FILE}: {_row_counts(state.sources.tables)}")
+    uri = writer.database_uri(out_dir, db_uri)
+    writer.write_database(uri, state.sources.tables)
+    report(f"wrote the shop database {redacted(uri)}: {_row_counts(state.sources.tables)}")
     _write_files(out_dir, state, state.sources.payment_lines, report)
     return state.manifest
 
 
-def advance(out_dir: Path, days: int = 1, progress: Progress | None = None) -> dict[str, Any]:
-    """Append the next `days` days to the simulation in `out_dir`; returns the new manifest."""
+def advance(
+    out_dir: Path, days: int = 1, progress: Progress | None = None, db_uri: str | None = None
+) -> dict[str, Any]:
+    """Append the next `days` days to the simulation in `out_dir`; returns the new manifest.
+
+    `db_uri` names the shop database `generate` wrote to (not kept in `state.json`: it may hold a
+    password).
+    """
     report = progress or _silent
     out_dir = Path(out_dir)
     old_params = read_params(out_dir)
@@ -72,8 +84,9 @@ def advance(out_dir: Path, days: int = 1, progress: Progress | None = None) -> d
     params = replace(old_params, days=old_params.days + days)
     report(f"advancing from day {old_params.days} to day {params.days}")
     old, new = build_state(old_params), build_state(params)
-    changed = writer.update_database(out_dir / writer.DB_FILE, old.sources.tables, new.sources.tables)
-    report(f"updated {writer.DB_FILE}, keys changed: {changed}")
+    uri = writer.database_uri(out_dir, db_uri)
+    changed = writer.update_database(uri, old.sources.tables, new.sources.tables)
+    report(f"updated the shop database {redacted(uri)}, keys changed: {changed}")
     new_lines = new.sources.payment_lines.filter(pl.col("day") >= old_params.days)
     _write_files(out_dir, new, new_lines, report)
     return new.manifest

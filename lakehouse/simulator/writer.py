@@ -1,5 +1,6 @@
-"""Writing the sources: the shop database (SQLite through ADBC bulk ingestion), the payment
-settlement files and the ground truth (`manifest.json`, `defects.parquet`).
+"""Writing the sources: the shop database (through ADBC bulk ingestion, into the SQLite file
+`shop.db` or any database URI `dialects` knows, such as PostgreSQL), the payment settlement files
+and the ground truth (`manifest.json`, `defects.parquet`).
 
 The shop database is a legacy system: its tables have no primary key (duplicates survive) and
 `updated_at` is its system column. Updating it to a later day deletes every business key whose
@@ -13,11 +14,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-import adbc_driver_sqlite.dbapi as sqlite
 import polars as pl
 
 from lakehouse.simulator.defects import PAYMENT_FIELDS
 from lakehouse.simulator.state import STATE_FILE
+from lakehouse.sources.dialects import Dialect, dialect
 
 DB_FILE = "shop.db"
 PAYMENTS_DIR = Path("landing") / "payments"
@@ -77,21 +78,26 @@ def remove_outputs(out_dir: Path) -> None:
         path.unlink()
 
 
-def write_database(path: Path, tables: dict[str, pl.DataFrame]) -> None:
-    """Create the shop database from scratch with the given table contents."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with sqlite.connect(str(path)) as connection, connection.cursor() as cursor:
-        for table, columns in SCHEMAS.items():
-            definition = ", ".join(f"{name} {kind}" for name, kind in columns.items())
-            cursor.execute(f"CREATE TABLE {table} ({definition})")
+def database_uri(out_dir: Path, db_uri: str | None) -> str:
+    """`db_uri`, or by default the SQLite file `shop.db` in the simulation's folder."""
+    return db_uri or f"sqlite:///{Path(out_dir).resolve() / DB_FILE}"
+
+
+def write_database(uri: str, tables: dict[str, pl.DataFrame]) -> None:
+    """Create the shop tables from scratch (replacing any) with the given contents, in one transaction."""
+    database = dialect(uri, must_exist=False)
+    with database.connect() as connection, connection.cursor() as cursor:
+        for table in SCHEMAS:
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+            cursor.execute(f"CREATE TABLE {table} ({_definition(database, table)})")
             _insert(cursor, table, tables[table])
         connection.commit()
 
 
-def update_database(path: Path, old: dict[str, pl.DataFrame], new: dict[str, pl.DataFrame]) -> dict[str, int]:
+def update_database(uri: str, old: dict[str, pl.DataFrame], new: dict[str, pl.DataFrame]) -> dict[str, int]:
     """Turn the database holding `old` into one holding `new`; returns the keys changed per table."""
     changed = {}
-    with sqlite.connect(str(path)) as connection, connection.cursor() as cursor:
+    with dialect(uri).connect() as connection, connection.cursor() as cursor:
         for table, keys in KEY_COLUMNS.items():
             changed_keys = _changed_keys(old[table], new[table], keys)
             changed[table] = changed_keys.height
@@ -100,14 +106,18 @@ def update_database(path: Path, old: dict[str, pl.DataFrame], new: dict[str, pl.
             cursor.adbc_ingest("changed_keys", changed_keys.to_arrow(), mode="create", temporary=True)
             key_list = ", ".join(keys)
             cursor.execute(f"DELETE FROM {table} WHERE ({key_list}) IN (SELECT {key_list} FROM changed_keys)")
-            cursor.execute("DROP TABLE temp.changed_keys")
+            cursor.execute("DROP TABLE changed_keys")  # the temporary table shadows any other
             rows = new[table].join(changed_keys, on=keys, how="semi", maintain_order="left")
             _insert(cursor, table, rows)
         connection.commit()
     return changed
 
 
-def _insert(cursor: sqlite.Cursor, table: str, rows: pl.DataFrame) -> None:
+def _definition(database: Dialect, table: str) -> str:
+    return ", ".join(f"{name} {database.ddl_type(kind)}" for name, kind in SCHEMAS[table].items())
+
+
+def _insert(cursor, table: str, rows: pl.DataFrame) -> None:
     cursor.adbc_ingest(table, rows.select(list(SCHEMAS[table])).to_arrow(), mode="append")
 
 

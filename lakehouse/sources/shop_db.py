@@ -1,49 +1,37 @@
 """Extraction from the shop database through ADBC: Arrow batches, no Python row objects.
 
-The connection comes from one URI (`LAKEHOUSE_SHOP_DB_URI`): `sqlite:///path/to/shop.db` here;
-the same queries run against the production database's driver.
+The connection comes from one URI (`LAKEHOUSE_SHOP_DB_URI`): `sqlite:///path/to/shop.db` by
+default, or `postgresql://user:password@host:port/database`. The same queries run on both; what
+differs between them lives in `dialects`.
 """
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
+from collections.abc import Iterator
 
 import dagster as dg
 import polars as pl
 
+from lakehouse.sources.dialects import (
+    SourceConnectionError,
+    SourceUnavailableError,
+    dialect,
+    redacted,
+)
 from lakehouse.sources.shop_tables import SourceTable
 
-BATCH_ROWS = 100_000  # rows per Arrow batch read from the database
-
-
-class SourceUnavailableError(RuntimeError):
-    """The source system cannot be reached."""
+__all__ = [
+    "ShopDatabase",
+    "SourceConnectionError",
+    "SourceSchemaError",
+    "SourceUnavailableError",
+    "redacted",
+    "typed",
+]
 
 
 class SourceSchemaError(RuntimeError):
     """A source table lacks columns the lakehouse extracts."""
-
-
-def redacted(uri: str) -> str:
-    """The URI without its password, for messages and logs."""
-    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", uri)
-
-
-def _connect(uri: str):
-    if uri.startswith("sqlite:///"):
-        path = Path(uri.removeprefix("sqlite:///"))
-        if not path.is_file():
-            raise SourceUnavailableError(
-                f"shop database {redacted(uri)} is unreachable: {path} does not exist "
-                "(run `lakehouse generate` or set LAKEHOUSE_SHOP_DB_URI)"
-            )
-        import adbc_driver_sqlite.dbapi as sqlite
-
-        return sqlite.connect(str(path))
-    raise SourceUnavailableError(
-        f"shop database {redacted(uri)}: unsupported URI scheme (expected sqlite:///…)"
-    )
 
 
 class ShopDatabase(dg.ConfigurableResource):
@@ -52,25 +40,33 @@ class ShopDatabase(dg.ConfigurableResource):
     uri: str
 
     def extract_changes(self, table: SourceTable, since: str | None) -> pl.DataFrame:
-        """Rows whose watermark is after `since` (all rows when None), typed as the table declares.
+        """Rows whose watermark is after `since` (all rows when None), typed as the table declares."""
+        batches = list(self.stream_changes(table, since))
+        return pl.concat(batches) if batches else pl.DataFrame(schema=table.columns)
+
+    def stream_changes(self, table: SourceTable, since: str | None) -> Iterator[pl.DataFrame]:
+        """The same rows, one typed Arrow batch at a time, as the database streams them.
 
         SQLite's ADBC driver infers a column's type from its first rows, so a column that starts
         with NULLs and later holds a REAL (or text) fails or is truncated. So every value is read as
-        never-null text (`'=' || value`, NULL as `''`), then decoded and typed here, one Arrow batch
-        at a time: only the typed rows are ever held whole, never the text.
+        never-null text (`'=' || value`, NULL as `''`), then decoded and typed here, one batch at a
+        time: the text is never held whole. PostgreSQL gets the same query, so both databases are
+        typed, and checked against the declared types, by one rule.
+
+        The watermark is a quoted literal, not a bound parameter: PostgreSQL's driver streams a
+        query's result (COPY) only when it has no parameters, and buffers it whole otherwise.
         """
-        with _connect(self.uri) as conn, conn.cursor() as cursor:
+        database = dialect(self.uri)
+        with database.connect() as conn, conn.cursor() as cursor:
             self._check_columns(cursor, table)
             columns = ", ".join(f"COALESCE('=' || CAST({c} AS TEXT), '') AS {c}" for c in table.columns)
             query = f"SELECT {columns} FROM {table.name}"
-            cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(BATCH_ROWS)})
-            if since is None:
-                cursor.execute(query)
-            else:
-                cursor.execute(f"{query} WHERE {table.watermark_column} > ?", (since,))
-            reader = cursor.fetch_record_batch()
-            batches = [typed(_decoded(pl.from_arrow(batch), table), table) for batch in reader]
-        return pl.concat(batches) if batches else pl.DataFrame(schema=table.columns)
+            if since is not None:
+                query += f" WHERE {table.watermark_column} > {_text_literal(since)}"
+            cursor.adbc_statement.set_options(**database.statement_options)
+            cursor.execute(query)
+            for batch in cursor.fetch_record_batch():
+                yield typed(_decoded(pl.from_arrow(batch), table), table)
 
     @staticmethod
     def _check_columns(cursor, table: SourceTable) -> None:
@@ -85,6 +81,11 @@ class ShopDatabase(dg.ConfigurableResource):
                 f"shop.{table.name} lacks column(s) {', '.join(missing)} "
                 f"(rule: source_schema; expected {', '.join(table.columns)})"
             )
+
+
+def _text_literal(value: str) -> str:
+    """A SQL string literal (quotes doubled: standard SQL, the same in SQLite and PostgreSQL)."""
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _decoded(encoded: pl.DataFrame, table: SourceTable) -> pl.DataFrame:
