@@ -7,8 +7,8 @@ import polars as pl
 import pytest
 from pandera.api.polars.types import PolarsData
 
-from lakehouse.quality.contract import Contract, Severity, contract_columns, severities
-from lakehouse.quality.validation import RULES, ContractViolationError, validate
+from lakehouse.quality.contract import Contract, Severity, conform, contract_columns, severities
+from lakehouse.quality.validation import RULES, ContractViolationError, enforce, validate
 
 
 class ScoreContract(Contract):
@@ -130,3 +130,32 @@ def test_a_wrong_column_type_is_fatal():
 def test_severities_and_columns_come_from_the_contract():
     assert severities(StrictContract) == {"not_nullable": Severity.DROP, "small_id": Severity.FAIL}
     assert contract_columns(ScoreContract) == ["id", "score"]
+
+
+def test_enforce_conforms_column_order_and_types_to_the_contract():
+    out_of_order = pl.DataFrame({"extra": ["x"], "score": [4], "id": [1]}, schema_overrides={"id": pl.Int32})
+
+    conformed = enforce(out_of_order, StrictContract, "curated.scores")
+
+    assert conformed.schema == pl.Schema({"id": pl.Int64})
+    assert conformed.rows() == [(1,)]
+
+
+def test_enforce_stops_on_any_broken_rule_even_a_drop_rule_showing_the_rows():
+    with pytest.raises(ContractViolationError) as error:
+        enforce(frame([1, None, 7], [2, 2, 2]), ScoreContract, "curated.scores")
+
+    message = str(error.value)
+    assert message.startswith("curated.scores: 1 row(s) break contract rule(s) id:not_nullable")
+
+
+def test_conform_names_the_table_and_the_missing_column():
+    with pytest.raises(ValueError, match=r"^curated\.scores: output lacks contract column\(s\) score$"):
+        conform(pl.DataFrame({"id": [1]}), ScoreContract, "curated.scores")
+
+
+def test_conform_refuses_a_value_that_does_not_fit_its_type():
+    with pytest.raises(
+        ValueError, match=r"^curated\.scores: output does not fit the contract's column types"
+    ):
+        conform(pl.DataFrame({"id": ["seven"]}), StrictContract, "curated.scores")

@@ -4,7 +4,9 @@ import dagster as dg
 import polars as pl
 
 from lakehouse import CODE_VERSION
+from lakehouse.curated.contracts import DimCustomerContract, DimDateContract, DimProductContract
 from lakehouse.curated.keys import UNKNOWN_KEY, date_key
+from lakehouse.quality.contract import enforced
 from lakehouse.storage import write_spec
 
 CURATED = {"group_name": "curated", "kinds": {"delta", "polars"}, "code_version": CODE_VERSION}
@@ -19,7 +21,7 @@ def _with_unknown_member(dim: pl.LazyFrame, key: str) -> pl.LazyFrame:
     key=["curated", "dim_customer"],
     ins={"customers": dg.AssetIn(["refined", "customers"])},
     description="Customer dimension: one row per customer plus the unknown member (key -1). No direct PII.",
-    metadata={**write_spec.overwrite(), "grain": "customer"},
+    metadata={**write_spec.overwrite(), **enforced(DimCustomerContract), "grain": "customer"},
     **CURATED,
 )
 def dim_customer(customers: pl.LazyFrame) -> pl.LazyFrame:
@@ -41,7 +43,7 @@ def dim_customer(customers: pl.LazyFrame) -> pl.LazyFrame:
     key=["curated", "dim_product"],
     ins={"products": dg.AssetIn(["refined", "products"])},
     description="Product dimension: one row per product plus the unknown member (key -1).",
-    metadata={**write_spec.overwrite(), "grain": "product"},
+    metadata={**write_spec.overwrite(), **enforced(DimProductContract), "grain": "product"},
     **CURATED,
 )
 def dim_product(products: pl.LazyFrame) -> pl.LazyFrame:
@@ -67,7 +69,7 @@ def dim_product(products: pl.LazyFrame) -> pl.LazyFrame:
         "payments": dg.AssetIn(["refined", "payments"]),
     },
     description="Calendar dimension: every day from the first order to the last order or settlement.",
-    metadata={**write_spec.overwrite(), "grain": "day"},
+    metadata={**write_spec.overwrite(), **enforced(DimDateContract), "grain": "day"},
     **CURATED,
 )
 def dim_date(orders: pl.LazyFrame, payments: pl.LazyFrame) -> pl.LazyFrame:

@@ -9,10 +9,12 @@ from datetime import UTC, date, datetime
 import dagster as dg
 import polars as pl
 
+from lakehouse.curated.contracts import FactOrderItemsContract, FactPaymentsContract
 from lakehouse.curated.dimensions import CURATED
 from lakehouse.curated.incremental import changed_since, days, watermarks
 from lakehouse.curated.keys import UNKNOWN_KEY, date_key, lookup_key
 from lakehouse.orchestration.freshness import DAILY
+from lakehouse.quality.contract import enforced
 from lakehouse.reference.currency import MONEY, to_usd, usd_rates
 from lakehouse.storage import write_spec
 from lakehouse.storage.store import DeltaStore
@@ -97,6 +99,7 @@ def replacing(frame: pl.LazyFrame, rebuilt: list[date] | None) -> dg.Output[pl.L
     metadata={
         # Stored by month: replacing a day rewrites only its month's files, and no global sort.
         **write_spec.overwrite_partition("order_date", partition_by=("order_month",)),
+        **enforced(FactOrderItemsContract),
         "grain": "order line",
         "business_keys": ["order_id", "line_no"],
     },
@@ -153,6 +156,7 @@ def fact_order_items(
     description="Settled payments (grain: one payment), amount in its currency and in USD.",
     metadata={
         **write_spec.overwrite_partition("settled_date"),
+        **enforced(FactPaymentsContract),
         "grain": "payment",
         "business_keys": ["payment_id"],
     },

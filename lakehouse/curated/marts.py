@@ -5,10 +5,12 @@ from datetime import date
 import dagster as dg
 import polars as pl
 
+from lakehouse.curated.contracts import MartDailySalesContract
 from lakehouse.curated.dimensions import CURATED
 from lakehouse.curated.facts import replacing
 from lakehouse.curated.incremental import changed_since, days, newest, watermarks
 from lakehouse.orchestration.freshness import DAILY
+from lakehouse.quality.contract import enforced
 from lakehouse.storage import write_spec
 from lakehouse.storage.store import DeltaStore
 
@@ -44,7 +46,11 @@ def sales_days_to_rebuild(
         "Daily sales by order date (UTC), product category and customer country, cancelled orders "
         "excluded: orders, units, gross, discount and net revenue in USD."
     ),
-    metadata={**write_spec.overwrite_partition("order_date"), "grain": "day x category x country"},
+    metadata={
+        **write_spec.overwrite_partition("order_date"),
+        **enforced(MartDailySalesContract),
+        "grain": "day x category x country",
+    },
     freshness_policy=DAILY,
     **CURATED,
 )

@@ -9,15 +9,24 @@ A contract names its rules' severities in `Config.metadata["severity"]`, keyed b
 with or without its arguments (`not_nullable` covers every non-nullable column, `isin` every
 `isin([...])`). A rule that is not listed fails the asset; schema problems (a wrong type, a
 missing column) always do.
+
+A contract is the single source of its table's schema: the column order and types written to
+Delta (`conform`), the Dagster column schema with each column's description (`table_schema`), and
+the rules checked before a write.
 """
 
 from __future__ import annotations
 
+import importlib
 from enum import StrEnum
 from typing import Annotated
 
+import dagster as dg
 import pandera.polars as pa
 import polars as pl
+
+# Definition metadata naming the contract that every write of the asset must satisfy.
+CONTRACT_KEY = "lakehouse/contract"
 
 
 class Severity(StrEnum):
@@ -41,6 +50,55 @@ def severities(contract: type[Contract]) -> dict[str, Severity]:
 
 def contract_columns(contract: type[Contract]) -> list[str]:
     return list(contract.to_schema().columns)
+
+
+def contract_types(contract: type[Contract]) -> dict[str, pl.DataType]:
+    return {name: column.dtype.type for name, column in contract.to_schema().columns.items()}
+
+
+def table_schema(contract: type[Contract], exclude: tuple[str, ...] = ()) -> dg.TableSchema:
+    """The Dagster column schema of a contract: names, types, descriptions, constraints."""
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                name=name,
+                type=str(column.dtype.type),
+                description=column.description,
+                constraints=dg.TableColumnConstraints(nullable=column.nullable, unique=column.unique),
+            )
+            for name, column in contract.to_schema().columns.items()
+            if name not in exclude
+        ]
+    )
+
+
+def enforced(contract: type[Contract]) -> dict[str, object]:
+    """Definition metadata of an asset whose every write must satisfy `contract` (see `conform`)."""
+    return {
+        CONTRACT_KEY: f"{contract.__module__}:{contract.__qualname__}",
+        "dagster/column_schema": table_schema(contract),
+    }
+
+
+def contract_named(path: str) -> type[Contract]:
+    """The contract class behind an `enforced` metadata entry (`module:Class`)."""
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def conform(frame: pl.DataFrame, contract: type[Contract], table: str) -> pl.DataFrame:
+    """The frame with exactly the contract's columns, in its order and types.
+
+    A missing column or a value that does not fit its type is a clear error naming the table.
+    """
+    types = contract_types(contract)
+    missing = [c for c in types if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{table}: output lacks contract column(s) {', '.join(missing)}")
+    try:
+        return frame.select(pl.col(name).cast(dtype, strict=True) for name, dtype in types.items())
+    except pl.exceptions.InvalidOperationError as error:
+        raise ValueError(f"{table}: output does not fit the contract's column types ({error})") from error
 
 
 # Column types shared by the contracts.

@@ -8,7 +8,7 @@ import numpy as np
 import pandera.polars as pa
 import polars as pl
 
-from lakehouse.quality.contract import Contract, Severity, severities
+from lakehouse.quality.contract import Contract, Severity, conform, severities
 
 POSITION = "_position"
 RULES = "_rules"
@@ -58,6 +58,22 @@ def validate(
         rule_failures=_counts(labelled),
         warnings=_counts(labelled.filter(pl.col("severity") == Severity.WARN.value)),
     )
+
+
+def enforce(frame: pl.DataFrame, contract: type[Contract], table: str) -> pl.DataFrame:
+    """The frame conformed to the contract, whose every rule must hold (nothing to quarantine).
+
+    For tables built from already validated data (curated): a broken rule is a bug upstream, so
+    the write stops with the failing rows shown, whatever severity the rule declares.
+    """
+    conformed = conform(frame, contract, table)
+    checked = validate(conformed, contract, table)
+    if checked.rejected.height:
+        raise ContractViolationError(
+            f"{table}: {checked.rejected.height} row(s) break contract rule(s) "
+            f"{', '.join(sorted(checked.rule_failures))}\n{checked.rejected.head(_SAMPLE_ROWS)}"
+        )
+    return conformed
 
 
 def _unparsed(frame: pl.DataFrame, present: pl.DataFrame) -> pl.DataFrame:

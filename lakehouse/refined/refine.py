@@ -14,7 +14,7 @@ import polars as pl
 
 from lakehouse import CODE_VERSION
 from lakehouse.privacy import Pseudonymiser
-from lakehouse.quality.contract import Contract, contract_columns
+from lakehouse.quality.contract import Contract, contract_columns, table_schema
 from lakehouse.quality.quarantine import PROBLEMS_LOGGED, describe, quarantine_rows
 from lakehouse.quality.validation import Validation, validate
 from lakehouse.raw.ingestion import now_utc
@@ -144,6 +144,7 @@ def build_refined_asset(table: RefinedTable) -> dg.AssetsDefinition:
                 description=table.description,
                 metadata={
                     **write_spec.merge(list(table.keys), table.sequence_column),
+                    "dagster/column_schema": table_schema(table.contract, table.drop_after_validation),
                     "business_keys": list(table.keys),
                 },
             ),

@@ -16,6 +16,8 @@ import polars as pl
 from pydantic import PrivateAttr
 
 from lakehouse.quality import metrics
+from lakehouse.quality.contract import CONTRACT_KEY, contract_named
+from lakehouse.quality.validation import enforce
 from lakehouse.storage import audit, delta_tables
 from lakehouse.storage.store import DeltaStore
 from lakehouse.storage.table_metadata import materialization_metadata
@@ -46,15 +48,20 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         if obj is None:
             return
         frame = obj.collect(engine="streaming") if isinstance(obj, pl.LazyFrame) else obj
+        table_name = ".".join(context.asset_key.path)
+        contract = context.definition_metadata.get(CONTRACT_KEY)
+        if contract is not None:
+            frame = enforce(frame, contract_named(getattr(contract, "value", contract)), table_name)
         spec = WriteSpec.from_metadata(context.definition_metadata)
         uri = self.store.uri(context.asset_key)
         before = delta_tables.version(uri)
         slices = context.output_metadata.get(REPLACED_SLICES)
         slices = None if slices is None else list(getattr(slices, "value", slices))
         result = delta_tables.write(uri, frame, spec, self._commit_metadata(context), slices)
-        table_name = ".".join(context.asset_key.path)
         actions = delta_tables.add_actions(uri)  # read the log once, for the metadata and the metrics
-        context.add_output_metadata(materialization_metadata(uri, table_name, result, actions))
+        declared = context.definition_metadata.get("dagster/column_schema")
+        declared = getattr(declared, "schema", declared)  # a TableSchemaMetadataValue once defined
+        context.add_output_metadata(materialization_metadata(uri, table_name, result, actions, declared))
         if result.version != before:
             metrics.record(
                 self.store.root,

@@ -12,10 +12,17 @@ from deltalake import DeltaTable
 from lakehouse.storage.delta_tables import WriteResult, file_stats
 
 
-def column_schema(uri: str) -> dg.TableSchema:
+def column_schema(uri: str, declared: dg.TableSchema | None = None) -> dg.TableSchema:
+    """The table's columns as stored, described as its contract (`declared`) describes them."""
     schema = pa.schema(DeltaTable(uri).schema().to_arrow())
+    described = {c.name: c.description for c in declared.columns} if declared else {}
     return dg.TableSchema(
-        columns=[dg.TableColumn(name=f.name, type=str(f.type), constraints=_constraints(f)) for f in schema]
+        columns=[
+            dg.TableColumn(
+                name=f.name, type=str(f.type), description=described.get(f.name), constraints=_constraints(f)
+            )
+            for f in schema
+        ]
     )
 
 
@@ -24,14 +31,19 @@ def _constraints(f: pa.Field) -> dg.TableColumnConstraints | None:
 
 
 def materialization_metadata(
-    uri: str, table_name: str, result: WriteResult, actions: pl.DataFrame
+    uri: str,
+    table_name: str,
+    result: WriteResult,
+    actions: pl.DataFrame,
+    declared: dg.TableSchema | None = None,
 ) -> dict[str, Any]:
-    """Dagster metadata for a write; `actions` are the table's add actions after it."""
+    """Dagster metadata for a write; `actions` are the table's add actions after it, `declared`
+    the column schema of the asset's definition (its contract), whose descriptions it keeps."""
     stats = file_stats(actions)
     metadata: dict[str, Any] = {
         "dagster/table_name": table_name,
         "dagster/row_count": stats["rows"],
-        "dagster/column_schema": column_schema(uri),
+        "dagster/column_schema": column_schema(uri, declared),
         "dagster/uri": uri,
         "delta/version": result.version,
         "delta/files": stats["files"],

@@ -1,0 +1,36 @@
+"""The curated contracts are the single source of each curated table's schema and column docs."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from lakehouse.curated.assets import curated_assets
+from lakehouse.curated.contracts import FactOrderItemsContract
+from lakehouse.quality.contract import CONTRACT_KEY, contract_named, contract_types
+
+
+@pytest.mark.parametrize("asset", curated_assets, ids=lambda a: a.key.path[-1])
+def test_every_curated_table_is_stored_exactly_as_its_contract_declares(asset, any_lakehouse):
+    contract = contract_named(asset.metadata_by_key[asset.key][CONTRACT_KEY])
+    stored = pl.scan_delta(str(any_lakehouse.settings.tables_dir.joinpath(*asset.key.path)))
+
+    assert dict(stored.collect_schema()) == contract_types(contract)
+
+
+@pytest.mark.parametrize("asset", curated_assets, ids=lambda a: a.key.path[-1])
+def test_every_curated_column_is_described_in_the_ui(asset):
+    schema = asset.metadata_by_key[asset.key]["dagster/column_schema"]
+    contract = contract_named(asset.metadata_by_key[asset.key][CONTRACT_KEY])
+
+    assert [c.name for c in schema.columns] == list(contract_types(contract))
+    assert all(c.description for c in schema.columns)
+
+
+def test_the_fact_keeps_its_contract_rules():
+    schema = FactOrderItemsContract.to_schema()
+
+    assert [str(check) for check in schema.columns["quantity"].checks] == [
+        "<Check greater_than: greater_than(0)>"
+    ]
+    assert schema.columns["order_id"].nullable is False

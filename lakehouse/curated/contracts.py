@@ -1,0 +1,132 @@
+"""Contracts of the curated tables: each column's type, meaning and rules, in one place.
+
+Every curated write is conformed to its contract (column order and types) and must satisfy all its
+rules (see `quality.validation.enforce`); the Dagster column schema and the catalog's column
+descriptions come from here too. Columns starting with `_` are bookkeeping for incremental builds
+(declared by alias: pandera treats attributes starting with `_` as private).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import pandera.polars as pa
+import polars as pl
+
+from lakehouse.quality.contract import Contract, Money, Rate, UtcTimestamp
+from lakehouse.refined.orders import STATUSES
+
+MoneyTotal = Annotated[pl.Decimal, 38, 2]
+
+
+def _refined_at(what: str, column: str = "_refined_at") -> object:
+    return pa.Field(
+        nullable=True, alias=column, description=f"When the {what} was last refined (incremental watermark)."
+    )
+
+
+class DimCustomerContract(Contract):
+    """Customer dimension: one row per customer plus the unknown member (key -1). No direct PII."""
+
+    customer_key: pl.Int64 = pa.Field(nullable=False, unique=True, description="Surrogate key (-1: unknown).")
+    customer_id: pl.Int64 = pa.Field(nullable=False, description="The shop's customer id (-1: unknown).")
+    email_hash: pl.String = pa.Field(nullable=True, description="HMAC-SHA256 pseudonym of the email.")
+    country: pl.String = pa.Field(nullable=False, description="ISO country code ('unknown' for -1).")
+    signup_date: pl.Date = pa.Field(nullable=True, description="Day the customer signed up (UTC).")
+    updated_at: UtcTimestamp = pa.Field(nullable=True, description="Last change in the shop database.")
+    refined_at: UtcTimestamp = _refined_at("customer")
+
+
+class DimProductContract(Contract):
+    """Product dimension: one row per product plus the unknown member (key -1)."""
+
+    product_key: pl.Int64 = pa.Field(nullable=False, unique=True, description="Surrogate key (-1: unknown).")
+    product_id: pl.Int64 = pa.Field(nullable=False, description="The shop's product id (-1: unknown).")
+    sku: pl.String = pa.Field(nullable=True, description="Stock keeping unit.")
+    name: pl.String = pa.Field(nullable=True, description="Product name.")
+    category: pl.String = pa.Field(nullable=False, description="Lower-case category ('unknown' for -1).")
+    list_price_usd: Money = pa.Field(nullable=True, ge=0, description="Current list price in USD.")
+    updated_at: UtcTimestamp = pa.Field(nullable=True, description="Last change in the shop database.")
+    refined_at: UtcTimestamp = _refined_at("product")
+
+
+class DimDateContract(Contract):
+    """Calendar dimension: every day from the first order to the last order or settlement."""
+
+    date_key: pl.Int32 = pa.Field(nullable=False, unique=True, description="The day as yyyymmdd.")
+    date: pl.Date = pa.Field(nullable=False, unique=True, description="The day.")
+    year: pl.Int32 = pa.Field(nullable=False, description="Calendar year.")
+    quarter: pl.Int8 = pa.Field(nullable=False, in_range={"min_value": 1, "max_value": 4}, description="1-4.")
+    month: pl.Int8 = pa.Field(nullable=False, in_range={"min_value": 1, "max_value": 12}, description="1-12.")
+    month_name: pl.String = pa.Field(nullable=False, description="January ... December.")
+    day_of_month: pl.Int8 = pa.Field(nullable=False, description="1-31.")
+    day_of_week: pl.Int8 = pa.Field(
+        nullable=False, in_range={"min_value": 1, "max_value": 7}, description="ISO weekday, 1 = Monday."
+    )
+    is_weekend: pl.Boolean = pa.Field(nullable=False, description="Saturday or Sunday.")
+
+
+class FactOrderItemsContract(Contract):
+    """Order lines (grain: one order line), money in local currency and USD."""
+
+    order_id: pl.Int64 = pa.Field(nullable=False, description="The order.")
+    line_no: pl.Int64 = pa.Field(nullable=False, description="Line number within the order.")
+    order_date_key: pl.Int32 = pa.Field(nullable=False, description="Order day (UTC) as yyyymmdd: dim_date.")
+    order_date: pl.Date = pa.Field(nullable=False, description="Order day (UTC).")
+    order_month: pl.Date = pa.Field(nullable=False, description="First day of the order's month (storage).")
+    order_at: UtcTimestamp = pa.Field(nullable=False, description="When the order was placed (UTC).")
+    customer_key: pl.Int64 = pa.Field(nullable=False, description="dim_customer key (-1: unknown).")
+    product_key: pl.Int64 = pa.Field(nullable=False, description="dim_product key (-1: unknown).")
+    customer_id: pl.Int64 = pa.Field(nullable=False, description="The shop's customer id.")
+    product_id: pl.Int64 = pa.Field(nullable=False, description="The shop's product id.")
+    order_status: pl.String = pa.Field(nullable=False, isin=STATUSES, description="Latest order status.")
+    channel: pl.String = pa.Field(nullable=True, description="Sales channel (web, app, ...).")
+    currency: pl.String = pa.Field(nullable=False, description="ISO currency of the order.")
+    quantity: pl.Int64 = pa.Field(nullable=False, gt=0, description="Units ordered.")
+    unit_price: Money = pa.Field(nullable=False, ge=0, description="Unit price in the order's currency.")
+    gross_amount: Money = pa.Field(nullable=False, description="quantity x unit_price, local currency.")
+    discount_amount: Money = pa.Field(nullable=False, ge=0, description="Discount, local currency.")
+    net_amount: Money = pa.Field(nullable=False, description="gross - discount, local currency.")
+    usd_rate: Rate = pa.Field(nullable=False, gt=0, description="USD per unit of the order's currency.")
+    gross_usd: Money = pa.Field(nullable=False, description="Gross in USD, rounded to cents.")
+    discount_usd: Money = pa.Field(nullable=False, description="Discount in USD, rounded to cents.")
+    net_usd: Money = pa.Field(nullable=False, description="gross_usd - discount_usd: the revenue measure.")
+    line_refined_at: UtcTimestamp = _refined_at("line", "_line_refined_at")
+    order_refined_at: UtcTimestamp = _refined_at("order header", "_order_refined_at")
+    built_at: UtcTimestamp = pa.Field(
+        nullable=False, alias="_built_at", description="When this row was built."
+    )
+
+
+class FactPaymentsContract(Contract):
+    """Settled payments (grain: one payment), amount in its currency and in USD."""
+
+    payment_id: pl.String = pa.Field(nullable=False, description="The provider's payment id.")
+    order_id: pl.Int64 = pa.Field(nullable=False, description="The order paid.")
+    settled_date_key: pl.Int32 = pa.Field(nullable=False, description="Settlement day as yyyymmdd: dim_date.")
+    settled_date: pl.Date = pa.Field(nullable=False, description="Settlement day (UTC).")
+    settled_at: UtcTimestamp = pa.Field(nullable=False, description="When the payment settled (UTC).")
+    method: pl.String = pa.Field(nullable=True, description="Payment method.")
+    currency: pl.String = pa.Field(nullable=False, description="ISO currency of the payment.")
+    amount: Money = pa.Field(nullable=False, description="Amount in its currency.")
+    usd_rate: Rate = pa.Field(nullable=False, gt=0, description="USD per unit of the currency.")
+    amount_usd: Money = pa.Field(nullable=False, description="Amount in USD, rounded to cents.")
+    refined_at: UtcTimestamp = _refined_at("payment")
+
+
+class MartDailySalesContract(Contract):
+    """Daily sales by order day, category and country, cancelled orders excluded, in USD."""
+
+    order_date: pl.Date = pa.Field(nullable=False, description="Order day (UTC).")
+    category: pl.String = pa.Field(nullable=False, description="Product category ('unknown' if none).")
+    country: pl.String = pa.Field(nullable=False, description="Customer country ('unknown' if none).")
+    orders: pl.Int64 = pa.Field(nullable=False, gt=0, description="Distinct orders with a line here.")
+    units: pl.Int64 = pa.Field(nullable=False, gt=0, description="Units sold.")
+    gross_usd: MoneyTotal = pa.Field(nullable=False, description="Gross revenue, USD.")
+    discount_usd: MoneyTotal = pa.Field(nullable=False, description="Discounts, USD.")
+    net_usd: MoneyTotal = pa.Field(nullable=False, description="Net revenue (gross - discount), USD.")
+    fact_built_at: UtcTimestamp = pa.Field(
+        nullable=False, alias="_fact_built_at", description="Newest fact row included."
+    )
+    customer_refined_at: UtcTimestamp = _refined_at("newest customer", "_customer_refined_at")
+    product_refined_at: UtcTimestamp = _refined_at("newest product", "_product_refined_at")
