@@ -38,6 +38,7 @@ RATES_PATH = "/v1/rates"
 DEFAULT_PORT = 8765
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
+POLL_SECONDS = 0.05  # how soon `stop` is noticed
 
 
 class Fault(StrEnum):
@@ -238,7 +239,7 @@ class ExchangeRateServer:
             return list(self._http.served)
 
     def serve_forever(self) -> None:
-        self._http.serve_forever()
+        self._http.serve_forever(poll_interval=POLL_SECONDS)
 
     def start(self) -> Self:
         self._thread = threading.Thread(target=self.serve_forever, name="exchange-rate-api", daemon=True)
