@@ -12,6 +12,7 @@ import click
 from lakehouse.settings import PROJECT_ROOT, get_settings
 
 FORMATS = click.Choice(["table", "csv", "json"])
+OUTCOME_MARKS = {"passed": "✓", "warning": "!", "failed": "✗"}
 
 
 def _use_project_instance() -> None:
@@ -224,12 +225,9 @@ def lineage(table: str, version: int | None) -> None:
     from lakehouse.storage.history import lineage as table_lineage
 
     tree = _or_exit(lambda: table_lineage(get_settings().tables_dir, table, version))
-    checks = _check_results(tree.commit.run_id, tree.commit.table)
     _echo_lineage(tree, depth=0)
-    if checks:
-        click.echo("\nchecks in that run:")
-        for name, passed in checks:
-            click.echo(f"  {'✓' if passed else '✗'} {name}")
+    if tree.commit.run_id:
+        _echo_checks(tree.commit.run_id, tree.commit.table.replace("/", "."))
 
 
 def _echo_lineage(node, depth: int) -> None:
@@ -241,20 +239,65 @@ def _echo_lineage(node, depth: int) -> None:
         _echo_lineage(child, depth + 1)
 
 
-def _check_results(run_id: str, table: str) -> list[tuple[str, bool]]:
-    """The asset checks of `table` evaluated in run `run_id`, from the Dagster instance."""
-    if not run_id:
-        return []
+def _echo_checks(run_id: str, table: str) -> None:
+    """The asset checks of `table` evaluated in run `run_id`, as the Dagster instance recorded them."""
+    import polars as pl
+
+    from lakehouse.quality.report import check_results
+
+    with _project_instance() as instance:
+        checks = check_results(instance, [run_id]).filter(pl.col("table") == table)
+    if not checks.is_empty():
+        click.echo("\nchecks in that run:")
+    for name, outcome in checks.select("check", "outcome").iter_rows():
+        click.echo(f"  {OUTCOME_MARKS[outcome]} {name}" + ("" if outcome == "passed" else f" ({outcome})"))
+
+
+@contextmanager
+def _project_instance() -> Iterator:
+    """The project's Dagster instance (`DAGSTER_HOME`), where `lakehouse run` and the UI record runs."""
     _use_project_instance()
     import dagster as dg
-    from dagster._core.events import DagsterEventType
 
     with dg.DagsterInstance.get() as instance:
-        records = instance.get_records_for_run(
-            run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION
-        ).records
-    evaluations = [r.event_log_entry.dagster_event.event_specific_data for r in records]
-    return [(e.check_name, e.passed) for e in evaluations if e.asset_key.to_user_string() == table]
+        yield instance
+
+
+@main.command()
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the HTML file.  [default: <data dir>/reports/quality.html]",
+)
+@click.option(
+    "--runs",
+    default=30,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="How many of the newest runs the trends cover.",
+)
+def report(output: Path | None, runs: int) -> None:
+    """Write the data-quality report: one HTML file with charts that opens offline.
+
+    \b
+    It answers "is my data OK?" (each table, the newest check outcomes, failing first) and shows
+    the trends over the newest runs: checks passed and failed per run, quarantine by table and
+    rule, anomalies flagged with their expected range, freshness per asset against its policy,
+    and each table's rows and null rates.
+    """
+    from lakehouse.quality import report_html
+    from lakehouse.quality.report import gather, summary_line
+
+    settings = get_settings()
+    path = (output or settings.data_dir / "reports" / "quality.html").resolve()  # before the chdir
+    with _project_instance() as instance:
+        from lakehouse.definitions import defs
+
+        data = gather(settings.tables_dir, instance, defs, runs)
+    report_html.write(data, path)
+    click.echo(summary_line(data))
+    click.echo(f"report written to {path}")
 
 
 @main.command()
