@@ -140,7 +140,7 @@ class ExchangeRateApi(dg.ConfigurableResource):
 
 
 def backoff_ceiling(attempt: int, base: float, cap: float) -> float:
-    """The longest full-jitter wait after failed attempt `attempt` (1-based): `base * 2^(attempt-1)`."""
+    """Longest full-jitter wait after failed attempt `attempt` (1-based): base * 2^(attempt-1) or cap."""
     return min(cap, base * 2 ** (attempt - 1))
 
 
