@@ -33,6 +33,29 @@ def with_ingestion_columns(
     )
 
 
+def not_yet_ingested(rows: pl.DataFrame, held: pl.LazyFrame) -> pl.DataFrame:
+    """The rows `held` lacks, as multisets: a row value held k times drops k of its copies.
+
+    So re-reading rows already ingested adds nothing, while a source that really holds two
+    identical rows (a legacy table without keys) still lands both, once each.
+    """
+    columns = rows.columns
+    copy = pl.int_range(pl.len()).over(columns).alias("_copy")
+    return (
+        rows.lazy()
+        .with_columns(copy)
+        .join(
+            held.select(columns).with_columns(copy),
+            on=[*columns, "_copy"],
+            how="anti",
+            nulls_equal=True,
+            maintain_order="left",
+        )
+        .drop("_copy")
+        .collect()
+    )
+
+
 @contextmanager
 def permanent_errors_fail_at_once() -> Iterator[None]:
     """A missing source, folder or column will not heal by retrying: fail the step now, clearly.

@@ -1,6 +1,13 @@
-"""The shop database's tables as the lakehouse extracts them: typed columns, business keys, watermark."""
+"""The shop database's tables as the lakehouse extracts them: typed columns, business keys, watermark.
+
+The watermark column holds UTC instants as fixed-width text (`2025-01-01T06:00:00.000000Z`), so
+comparing the text compares the time. Each extraction re-reads an `overlap` before the watermark,
+so a row committed late, with an `updated_at` a little older than rows already extracted, is not
+missed (raw drops the re-read rows it already holds).
+"""
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import polars as pl
 
@@ -13,6 +20,7 @@ class SourceTable:
     columns: dict[str, pl.DataType]
     keys: tuple[str, ...]
     watermark_column: str = "updated_at"
+    overlap: timedelta = timedelta(minutes=10)
 
 
 SHOP_TABLES: dict[str, SourceTable] = {
