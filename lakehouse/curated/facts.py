@@ -9,10 +9,16 @@ from datetime import UTC, date, datetime
 import dagster as dg
 import polars as pl
 
-from lakehouse.curated.contracts import FactOrderItemsContract, FactPaymentsContract
-from lakehouse.curated.dimensions import CURATED
+from lakehouse.curated.contracts import (
+    DimCustomerContract,
+    DimProductContract,
+    FactOrderItemsContract,
+    FactPaymentsContract,
+)
+from lakehouse.curated.dimensions import CURATED, REFINED_ORDERS, REFINED_PAYMENTS
 from lakehouse.curated.incremental import changed_since, days, watermarks
 from lakehouse.curated.keys import UNKNOWN_KEY, date_key, lookup_key
+from lakehouse.curated.lineage import curated_columns, lineage_metadata, refined_columns
 from lakehouse.orchestration.freshness import DAILY
 from lakehouse.quality.contract import enforced
 from lakehouse.reference.currency import MONEY, to_usd, usd_rates
@@ -20,10 +26,49 @@ from lakehouse.storage import write_spec
 from lakehouse.storage.store import DeltaStore
 from lakehouse.storage.write_spec import REPLACED_SLICES
 
+DIM_CUSTOMER = dg.AssetKey(["curated", "dim_customer"])
+DIM_PRODUCT = dg.AssetKey(["curated", "dim_product"])
 FACT_ORDER_ITEMS = dg.AssetKey(["curated", "fact_order_items"])
 FACT_PAYMENTS = dg.AssetKey(["curated", "fact_payments"])
 ORDER_COLUMNS = ("order_id", "customer_id", "order_at", "order_date", "status", "currency", "channel")
 LINE_WATERMARKS = ["_line_refined_at", "_order_refined_at"]
+REFINED_ITEMS = dg.AssetKey(["refined", "order_items"])
+
+# An order line's money, computed in three steps (each uses the one before).
+LINE_AMOUNTS = [
+    [
+        (pl.col("quantity") * pl.col("unit_price")).cast(MONEY).alias("gross_amount"),
+        pl.col("discount").alias("discount_amount"),
+    ],
+    [
+        (pl.col("gross_amount") - pl.col("discount_amount")).cast(MONEY).alias("net_amount"),
+        to_usd(pl.col("gross_amount"), pl.col("usd_rate")).alias("gross_usd"),
+        to_usd(pl.col("discount_amount"), pl.col("usd_rate")).alias("discount_usd"),
+    ],
+    [(pl.col("gross_usd") - pl.col("discount_usd")).cast(MONEY).alias("net_usd")],
+]
+FACT_LINE_COLUMNS = [
+    pl.col("order_id"),
+    pl.col("line_no"),
+    date_key(pl.col("order_date")).alias("order_date_key"),
+    pl.col("order_date"),
+    pl.col("order_date").dt.month_start().alias("order_month"),
+    pl.col("order_at"),
+    pl.col("customer_key"),
+    pl.col("product_key"),
+    pl.col("customer_id"),
+    pl.col("product_id"),
+    pl.col("status").alias("order_status"),
+    *map(pl.col, ["channel", "currency", "quantity", "unit_price", "gross_amount", "discount_amount"]),
+    *map(pl.col, ["net_amount", "usd_rate", "gross_usd", "discount_usd", "net_usd", *LINE_WATERMARKS]),
+]
+PAYMENT_COLUMNS = [
+    pl.col("payment_id"),
+    pl.col("order_id"),
+    date_key(pl.col("settled_at").dt.date()).alias("settled_date_key"),
+    pl.col("settled_at").dt.date().alias("settled_date"),
+    *map(pl.col, ["settled_at", "method", "currency", "amount", "usd_rate", "amount_usd", "_refined_at"]),
+]
 
 
 def order_lines(items: pl.LazyFrame, orders: pl.LazyFrame) -> pl.LazyFrame:
@@ -32,19 +77,14 @@ def order_lines(items: pl.LazyFrame, orders: pl.LazyFrame) -> pl.LazyFrame:
     A line whose order is not refined (its header is in quarantine) is held back, not guessed.
     """
     header = orders.select(*ORDER_COLUMNS, pl.col("_refined_at").alias("_order_refined_at"))
-    gross = (pl.col("quantity") * pl.col("unit_price")).cast(MONEY)
-    return (
+    lines = (
         items.rename({"_refined_at": "_line_refined_at"})
         .join(header, on="order_id", how="inner")
         .join(usd_rates(), on="currency", how="left")
-        .with_columns(gross.alias("gross_amount"), pl.col("discount").alias("discount_amount"))
-        .with_columns(
-            (pl.col("gross_amount") - pl.col("discount_amount")).cast(MONEY).alias("net_amount"),
-            to_usd(pl.col("gross_amount"), pl.col("usd_rate")).alias("gross_usd"),
-            to_usd(pl.col("discount_amount"), pl.col("usd_rate")).alias("discount_usd"),
-        )
-        .with_columns((pl.col("gross_usd") - pl.col("discount_usd")).cast(MONEY).alias("net_usd"))
     )
+    for step in LINE_AMOUNTS:
+        lines = lines.with_columns(step)
+    return lines
 
 
 def order_days_to_rebuild(
@@ -90,16 +130,26 @@ def replacing(frame: pl.LazyFrame, rebuilt: list[date] | None) -> dg.Output[pl.L
 @dg.asset(
     key=FACT_ORDER_ITEMS,
     ins={
-        "items": dg.AssetIn(["refined", "order_items"]),
-        "orders": dg.AssetIn(["refined", "orders"]),
-        "customers": dg.AssetIn(["curated", "dim_customer"]),
-        "products": dg.AssetIn(["curated", "dim_product"]),
+        "items": dg.AssetIn(REFINED_ITEMS),
+        "orders": dg.AssetIn(REFINED_ORDERS),
+        "customers": dg.AssetIn(DIM_CUSTOMER),
+        "products": dg.AssetIn(DIM_PRODUCT),
     },
     description="Order lines (grain: one order line): gross, discount and net in local currency and USD.",
     metadata={
         # Stored by month: replacing a day rewrites only its month's files, and no global sort.
         **write_spec.overwrite_partition("order_date", partition_by=("order_month",)),
         **enforced(FactOrderItemsContract),
+        **lineage_metadata(
+            FACT_LINE_COLUMNS,
+            {
+                REFINED_ITEMS: refined_columns(REFINED_ITEMS),
+                REFINED_ORDERS: refined_columns(REFINED_ORDERS),
+                DIM_CUSTOMER: curated_columns(DimCustomerContract),
+                DIM_PRODUCT: curated_columns(DimProductContract),
+            },
+            derived=[expr for step in LINE_AMOUNTS for expr in step],
+        ),
         "grain": "order line",
         "business_keys": ["order_id", "line_no"],
     },
@@ -122,41 +172,19 @@ def fact_order_items(
     lines = lookup_key(lines, customers, "customer_id", "customer_key")
     lines = lookup_key(lines, products, "product_id", "product_key")
     fact = lines.select(
-        "order_id",
-        "line_no",
-        date_key(pl.col("order_date")).alias("order_date_key"),
-        "order_date",
-        pl.col("order_date").dt.month_start().alias("order_month"),
-        "order_at",
-        "customer_key",
-        "product_key",
-        "customer_id",
-        "product_id",
-        pl.col("status").alias("order_status"),
-        "channel",
-        "currency",
-        "quantity",
-        "unit_price",
-        "gross_amount",
-        "discount_amount",
-        "net_amount",
-        "usd_rate",
-        "gross_usd",
-        "discount_usd",
-        "net_usd",
-        *LINE_WATERMARKS,
-        pl.lit(datetime.now(UTC), pl.Datetime("us", "UTC")).alias("_built_at"),
+        *FACT_LINE_COLUMNS, pl.lit(datetime.now(UTC), pl.Datetime("us", "UTC")).alias("_built_at")
     )
     return replacing(fact, rebuilt)
 
 
 @dg.asset(
     key=FACT_PAYMENTS,
-    ins={"payments": dg.AssetIn(["refined", "payments"])},
+    ins={"payments": dg.AssetIn(REFINED_PAYMENTS)},
     description="Settled payments (grain: one payment), amount in its currency and in USD.",
     metadata={
         **write_spec.overwrite_partition("settled_date"),
         **enforced(FactPaymentsContract),
+        **lineage_metadata(PAYMENT_COLUMNS, {REFINED_PAYMENTS: refined_columns(REFINED_PAYMENTS)}),
         "grain": "payment",
         "business_keys": ["payment_id"],
     },
@@ -175,17 +203,4 @@ def fact_payments(store: DeltaStore, payments: pl.LazyFrame) -> dg.Output[pl.Laz
         rebuilt = days(changed.select("settled_date"), held.select("settled_date"))
     if rebuilt is not None:
         payments = payments.filter(pl.col("settled_date").is_in(rebuilt))
-    fact = payments.select(
-        "payment_id",
-        "order_id",
-        date_key(pl.col("settled_date")).alias("settled_date_key"),
-        "settled_date",
-        "settled_at",
-        "method",
-        "currency",
-        "amount",
-        "usd_rate",
-        "amount_usd",
-        "_refined_at",
-    )
-    return replacing(fact.sort("settled_date", "payment_id"), rebuilt)
+    return replacing(payments.select(PAYMENT_COLUMNS).sort("settled_date", "payment_id"), rebuilt)

@@ -5,10 +5,16 @@ from datetime import date
 import dagster as dg
 import polars as pl
 
-from lakehouse.curated.contracts import MartDailySalesContract
+from lakehouse.curated.contracts import (
+    DimCustomerContract,
+    DimProductContract,
+    FactOrderItemsContract,
+    MartDailySalesContract,
+)
 from lakehouse.curated.dimensions import CURATED
-from lakehouse.curated.facts import replacing
+from lakehouse.curated.facts import DIM_CUSTOMER, DIM_PRODUCT, FACT_ORDER_ITEMS, replacing
 from lakehouse.curated.incremental import changed_since, days, newest, watermarks
+from lakehouse.curated.lineage import curated_columns, lineage_metadata
 from lakehouse.orchestration.freshness import DAILY
 from lakehouse.quality.contract import enforced
 from lakehouse.storage import write_spec
@@ -16,6 +22,14 @@ from lakehouse.storage.store import DeltaStore
 
 MART_DAILY_SALES = dg.AssetKey(["curated", "mart_daily_sales"])
 SALES_WATERMARKS = ["_fact_built_at", "_customer_refined_at", "_product_refined_at"]
+SALES_GRAIN = [pl.col("order_date"), pl.col("category"), pl.col("country")]
+SALES_MEASURES = [
+    pl.col("order_id").n_unique().cast(pl.Int64).alias("orders"),
+    pl.col("quantity").sum().alias("units"),
+    pl.col("gross_usd").sum().alias("gross_usd"),
+    pl.col("discount_usd").sum().alias("discount_usd"),
+    pl.col("net_usd").sum().alias("net_usd"),
+]
 
 
 def sales_days_to_rebuild(
@@ -38,9 +52,9 @@ def sales_days_to_rebuild(
 @dg.asset(
     key=MART_DAILY_SALES,
     ins={
-        "lines": dg.AssetIn(["curated", "fact_order_items"]),
-        "customers": dg.AssetIn(["curated", "dim_customer"]),
-        "products": dg.AssetIn(["curated", "dim_product"]),
+        "lines": dg.AssetIn(FACT_ORDER_ITEMS),
+        "customers": dg.AssetIn(DIM_CUSTOMER),
+        "products": dg.AssetIn(DIM_PRODUCT),
     },
     description=(
         "Daily sales by order date (UTC), product category and customer country, cancelled orders "
@@ -49,6 +63,14 @@ def sales_days_to_rebuild(
     metadata={
         **write_spec.overwrite_partition("order_date"),
         **enforced(MartDailySalesContract),
+        **lineage_metadata(
+            [*SALES_GRAIN, *SALES_MEASURES],
+            {
+                FACT_ORDER_ITEMS: curated_columns(FactOrderItemsContract),
+                DIM_CUSTOMER: curated_columns(DimCustomerContract),
+                DIM_PRODUCT: curated_columns(DimProductContract),
+            },
+        ),
         "grain": "day x category x country",
     },
     freshness_policy=DAILY,
@@ -64,15 +86,8 @@ def mart_daily_sales(
         lines.filter(pl.col("order_status") != "cancelled")
         .join(customers.select("customer_key", "country"), on="customer_key", how="left")
         .join(products.select("product_key", "category"), on="product_key", how="left")
-        .group_by("order_date", "category", "country")
-        .agg(
-            pl.col("order_id").n_unique().cast(pl.Int64).alias("orders"),
-            pl.col("quantity").sum().alias("units"),
-            pl.col("gross_usd").sum().alias("gross_usd"),
-            pl.col("discount_usd").sum().alias("discount_usd"),
-            pl.col("net_usd").sum().alias("net_usd"),
-            pl.col("_built_at").max().alias("_fact_built_at"),
-        )
+        .group_by(SALES_GRAIN)
+        .agg(*SALES_MEASURES, pl.col("_built_at").max().alias("_fact_built_at"))
         .with_columns(
             newest(customers).alias("_customer_refined_at"), newest(products).alias("_product_refined_at")
         )

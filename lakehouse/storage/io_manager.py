@@ -23,6 +23,8 @@ from lakehouse.storage.store import DeltaStore
 from lakehouse.storage.table_metadata import materialization_metadata
 from lakehouse.storage.write_spec import REPLACED_SLICES, WriteSpec
 
+COLUMN_LINEAGE = "dagster/column_lineage"  # declared on the definition, shown on each materialisation
+
 
 class DeltaIOManager(dg.ConfigurableIOManager):
     store: DeltaStore
@@ -62,6 +64,8 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         declared = context.definition_metadata.get("dagster/column_schema")
         declared = getattr(declared, "schema", declared)  # a TableSchemaMetadataValue once defined
         context.add_output_metadata(materialization_metadata(uri, table_name, result, actions, declared))
+        if (lineage := context.definition_metadata.get(COLUMN_LINEAGE)) is not None:
+            context.add_output_metadata({COLUMN_LINEAGE: lineage})
         if result.version != before:
             metrics.record(
                 self.store.root,

@@ -1,0 +1,79 @@
+"""Column lineage is derived from the very expressions that build each curated table."""
+
+from __future__ import annotations
+
+import dagster as dg
+import polars as pl
+
+from lakehouse.curated.assets import curated_assets
+from lakehouse.curated.facts import FACT_ORDER_ITEMS
+from lakehouse.curated.lineage import LINEAGE_KEY, column_lineage
+from lakehouse.curated.marts import MART_DAILY_SALES
+
+A, B = dg.AssetKey(["refined", "a"]), dg.AssetKey(["refined", "b"])
+
+
+def deps(lineage: dg.TableColumnLineage) -> dict[str, list[tuple[str, str]]]:
+    return {
+        column: [(d.asset_key.path[-1], d.column_name) for d in found]
+        for column, found in lineage.deps_by_column.items()
+    }
+
+
+def test_a_column_traces_through_derived_columns_to_the_inputs_holding_its_roots():
+    derived = [(pl.col("x") * pl.col("y")).alias("xy"), (pl.col("xy") - pl.col("z")).alias("net")]
+    outputs = [pl.col("net").alias("net_total"), pl.col("k"), pl.lit(1).alias("constant"), pl.col("_seen")]
+
+    lineage = column_lineage(outputs, {A: ["k", "x", "_seen"], B: ["k", "y", "z"]}, derived)
+
+    assert deps(lineage) == {"net_total": [("a", "x"), ("b", "y"), ("b", "z")], "k": [("a", "k")]}
+
+
+def test_several_derivations_of_one_column_are_all_its_sources():
+    derived = [pl.col("order_day").alias("day"), pl.col("settled_at").dt.date().alias("day")]
+
+    lineage = column_lineage(
+        [pl.col("day").dt.year().alias("year")], {A: ["order_day"], B: ["settled_at"]}, derived
+    )
+
+    assert deps(lineage) == {"year": [("a", "order_day"), ("b", "settled_at")]}
+
+
+def lineage_of(key: dg.AssetKey) -> dict[str, list[tuple[str, str]]]:
+    asset = next(a for a in curated_assets if a.key == key)
+    return deps(asset.metadata_by_key[key][LINEAGE_KEY])
+
+
+def test_fact_revenue_traces_to_the_refined_order_line_columns():
+    lineage = lineage_of(FACT_ORDER_ITEMS)
+
+    assert lineage["net_usd"] == [
+        ("order_items", "discount"),
+        ("order_items", "quantity"),
+        ("order_items", "unit_price"),
+    ]
+    assert lineage["order_status"] == [("orders", "status")]
+    assert lineage["customer_key"] == [("dim_customer", "customer_key")]
+    assert not any(column.startswith("_") for column in lineage)
+
+
+def test_mart_columns_trace_to_the_fact_and_the_dimensions():
+    assert lineage_of(MART_DAILY_SALES) == {
+        "order_date": [("fact_order_items", "order_date")],
+        "category": [("dim_product", "category")],
+        "country": [("dim_customer", "country")],
+        "orders": [("fact_order_items", "order_id")],
+        "units": [("fact_order_items", "quantity")],
+        "gross_usd": [("fact_order_items", "gross_usd")],
+        "discount_usd": [("fact_order_items", "discount_usd")],
+        "net_usd": [("fact_order_items", "net_usd")],
+    }
+
+
+def test_every_curated_asset_records_its_lineage_on_each_materialisation(lakehouse, instance):
+    for asset in curated_assets:
+        event = instance.get_latest_materialization_event(asset.key)
+        recorded = event.asset_materialization.metadata[LINEAGE_KEY].value
+
+        assert deps(recorded) == lineage_of(asset.key)
+        assert recorded.deps_by_column, asset.key
