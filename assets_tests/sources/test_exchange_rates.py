@@ -16,6 +16,7 @@ from lakehouse.sources.exchange_rates import (
     ExchangeRatesPayloadError,
     ExchangeRatesRejectedError,
     ExchangeRatesUnavailableError,
+    all_pages,
     backoff_ceiling,
     next_page,
     page_rates,
@@ -211,3 +212,23 @@ def test_pages_must_follow_one_another():
         next_page({"next_page": 2}, 2, "URL")
     with pytest.raises(ExchangeRatesPayloadError, match="page 2 has no 'next_page'"):
         next_page({"data": []}, 2, "URL")
+
+
+def test_pages_are_combined_in_order_and_a_repeated_day_and_currency_is_an_error():
+    first = page_rates({"data": [GOOD | {"currency": "GBP"}, GOOD]}, 1, START, END, "URL")
+    second = page_rates({"data": [GOOD | {"date": "2024-12-31"}]}, 2, date(2024, 12, 1), END, "URL")
+    assert all_pages([first, second], "API").select("date", "currency").rows() == [
+        (date(2024, 12, 31), "EUR"),
+        (date(2025, 1, 1), "EUR"),
+        (date(2025, 1, 1), "GBP"),
+    ]
+    with pytest.raises(ExchangeRatesPayloadError) as raised:
+        all_pages([first, first], "API")
+    assert str(raised.value) == (
+        "API: 4 records share a (date, currency), first 2025-01-01 GBP (rule: unique_date_currency)"
+    )
+
+
+def test_at_least_one_attempt():
+    with pytest.raises(ValueError, match="max_attempts"):
+        ExchangeRateApi(base_url="http://127.0.0.1:9", max_attempts=0)

@@ -25,6 +25,7 @@ from urllib.parse import urlencode
 import dagster as dg
 import polars as pl
 import requests
+from pydantic import Field
 
 from lakehouse.reference.currency import RATE
 from lakehouse.sources.shop_db import SourceSchemaError, SourceUnavailableError, redacted
@@ -63,10 +64,10 @@ class ExchangeRateApi(dg.ConfigurableResource):
 
     base_url: str
     timeout_seconds: float = 10.0
-    max_attempts: int = 5
+    max_attempts: int = Field(default=5, ge=1)
     backoff_seconds: float = 0.5
     max_backoff_seconds: float = 30.0
-    page_size: int = 500
+    page_size: int = Field(default=500, ge=1)
 
     def fetch_rates(self, start: date, end: date) -> pl.DataFrame:
         """Every rate from `start` to `end` (inclusive) by date and currency: all pages or an error."""
@@ -80,15 +81,7 @@ class ExchangeRateApi(dg.ConfigurableResource):
                 document = self.get_json(session, url)
                 pages.append(page_rates(document, page, start, end, redacted(url)))
                 page = next_page(document, page, redacted(url))
-        rates = pl.concat(pages)
-        duplicated = rates.filter(pl.struct("date", "currency").is_duplicated())
-        if duplicated.height:
-            first = duplicated.row(0, named=True)
-            raise ExchangeRatesPayloadError(
-                f"{redacted(self.base_url)}{RATES_PATH} {start}..{end}: {duplicated.height} records repeat "
-                f"a (date, currency), first {first['date']} {first['currency']} (rule: unique_date_currency)"
-            )
-        return rates.sort("date", "currency")
+        return all_pages(pages, f"{redacted(self.base_url)}{RATES_PATH} {start}..{end}")
 
     def page_url(self, start: date, end: date, page: int) -> str:
         query = urlencode({"start": start, "end": end, "page": page, "page_size": self.page_size})
@@ -212,6 +205,19 @@ def _record_text(records: pl.Series, page: int, url: str) -> pl.DataFrame:
         raise ExchangeRatesPayloadError(
             f"GET {url}: page {page}: a record field is not a scalar ({error}) (rule: page_shape)"
         ) from error
+
+
+def all_pages(pages: list[pl.DataFrame], fetched: str) -> pl.DataFrame:
+    """The pages' rates in one frame by date and currency; a (date, currency) on two records is an error."""
+    rates = pl.concat(pages)
+    repeated = rates.filter(pl.struct("date", "currency").is_duplicated())
+    if repeated.height:
+        first = repeated.row(0, named=True)
+        raise ExchangeRatesPayloadError(
+            f"{fetched}: {repeated.height} records share a (date, currency), first {first['date']} "
+            f"{first['currency']} (rule: unique_date_currency)"
+        )
+    return rates.sort("date", "currency")
 
 
 def next_page(document: dict[str, Any], page: int, url: str) -> int | None:
