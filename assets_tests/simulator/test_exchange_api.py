@@ -119,6 +119,6 @@ def test_stopping_releases_the_port_even_with_a_slow_answer_pending():
         get(server, JANUARY, timeout=0.1)
     began = time.monotonic()
     server.stop()
-    assert time.monotonic() - began < 2
+    assert time.monotonic() - began < 5  # not the 30 s the answer would take
     with pytest.raises(requests.ConnectionError):
         get(server, JANUARY)

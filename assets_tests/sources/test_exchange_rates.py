@@ -82,7 +82,7 @@ def test_a_long_retry_after_is_capped():
         first, retried = server.served[:2]
 
     assert rates.equals(expected())
-    assert 0.3 <= retried.at - first.at < 2
+    assert 0.3 <= retried.at - first.at < 10  # nowhere near the hour asked for
 
 
 def test_gives_up_after_exactly_max_attempts_naming_url_and_last_failure():
