@@ -29,6 +29,7 @@ from lakehouse.storage import audit
 from lakehouse.storage.store import DeltaStore
 
 ANOMALY_SUFFIX = "_anomaly"
+HISTORY_METADATA = {"median", "history_runs"}  # what anomaly checks report about the past
 TIME = pl.Datetime("us", "UTC")
 RUNS_SCHEMA = {"run_id": pl.String, "at": TIME}
 CHECKS_SCHEMA = {
@@ -139,9 +140,17 @@ def _check_row(run_id: str, entry) -> tuple:
 
 
 def _observed(metadata: dict) -> str | None:
-    """The value an anomaly check judged: by convention its first numeric metadata entry."""
-    numeric = (name for name, value in metadata.items() if isinstance(value, int | float))
-    return next(numeric, None)
+    """The metadata entry holding the value an anomaly check judged.
+
+    By convention the one numeric entry that does not describe the history it was judged against
+    (the instance does not keep the entries' order, so "the first" would not do).
+    """
+    numeric = sorted(
+        name
+        for name, value in metadata.items()
+        if isinstance(value, int | float) and not isinstance(value, bool) and name not in HISTORY_METADATA
+    )
+    return numeric[0] if numeric else None
 
 
 def checks_per_run(runs: pl.DataFrame, checks: pl.DataFrame) -> pl.DataFrame:

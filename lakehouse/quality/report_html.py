@@ -14,6 +14,7 @@ from pathlib import Path
 import matplotlib
 import polars as pl
 from matplotlib.figure import Figure
+from matplotlib.ticker import PercentFormatter
 
 from lakehouse.quality.report import (
     IS_ANOMALY,
@@ -108,7 +109,7 @@ def _checks(data: ReportData) -> str:
         )
         bottom = bottom + per_run.get_column(outcome)
     axes.set_ylabel("checks")
-    axes.legend(loc="lower left", fontsize="small")
+    axes.legend(loc="upper left", bbox_to_anchor=(1, 1), fontsize="small")
     _run_axis(axes, data.runs)
     return _section("checks", "Checks per run", _svg(figure, "checks") + _html_table(per_run))
 
@@ -146,7 +147,7 @@ def _quarantine_over_runs(data: ReportData) -> str:
         axes.bar(runs, rows, bottom=bottom, label=table)
         bottom = bottom + rows
     axes.set_ylabel("rows")
-    axes.legend(fontsize="small")
+    axes.legend(loc="upper left", bbox_to_anchor=(1, 1), fontsize="small")
     _run_axis(axes, data.runs)
     return title + _svg(figure, "quarantine-runs")
 
@@ -211,6 +212,7 @@ def _table_chart(data: ReportData, table: str) -> str:
         nulls_axes.plot(points.get_column("run"), points.get_column("value"), marker="o")[0]
         for points in (nulls.filter(pl.col("column") == column) for column in worst)
     ]
+    nulls_axes.yaxis.set_major_formatter(PercentFormatter(1.0))
     if lines:  # labels passed explicitly: matplotlib would leave out those starting with _
         nulls_axes.legend(lines, worst.to_list(), fontsize="x-small")
     else:
@@ -229,7 +231,8 @@ def _run_axis(axes, runs: pl.DataFrame) -> None:
     """Runs on the x axis (0 = the oldest reported), at most MAX_TICKS labels, by run time."""
     step = max(1, -(-runs.height // MAX_TICKS))
     ticks = list(range(0, runs.height, step))
-    labels = runs.get_column("at").gather(ticks).dt.to_string("%m-%d %H:%M").to_list()
+    times = runs.get_column("at").gather(ticks).dt.to_string("%m-%d %H:%M")
+    labels = [f"#{tick + 1} {time}" for tick, time in zip(ticks, times, strict=True)]
     axes.set_xticks(ticks, labels, rotation=30, ha="right", fontsize="x-small")
     axes.set_xlim(-0.6, runs.height - 0.4)
 
@@ -265,10 +268,11 @@ def _html_table(frame: pl.DataFrame) -> str:
 
 
 def _text(name: str, dtype: pl.DataType) -> pl.Expr:
-    """A column shown as escaped text: times to the second in UTC, floats to 4 places, nulls as -."""
+    """A column as escaped text: times to the second (UTC), floats to 4 places, nulls as -."""
     column = pl.col(name)
     if isinstance(dtype, pl.Datetime):
         column = column.dt.to_string("%Y-%m-%d %H:%M:%S")
-    elif dtype.is_float():
-        column = column.round(4)
+    elif dtype.is_float():  # whole numbers (row counts) without a trailing .0
+        whole = column.cast(pl.Int64, strict=False).cast(pl.String)
+        column = pl.when(column == column.round(0)).then(whole).otherwise(column.round(4).cast(pl.String))
     return column.cast(pl.String).fill_null("-").str.replace_many(*ESCAPES)
