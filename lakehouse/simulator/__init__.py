@@ -3,7 +3,8 @@
 `generate` writes a simulation from scratch into a folder (usually `data/sources`), `advance`
 appends the next days to it:
 
-- `shop.db`: the shop database (SQLite) with customers, products, orders and order_items;
+- `shop.db`: the shop database (SQLite) with customers, products, orders and order_items, or
+  the same tables in the database `db_uri` names (e.g. `postgresql://…`);
 - `landing/payments/settlement_YYYY-MM-DD.csv`: the payments settled each day from day 1 on;
 - `manifest.json` and `defects.parquet`: the ground truth (rows, defects, expected totals);
 - `state.json`: the parameters, all that `advance` needs.
