@@ -2,11 +2,14 @@
 
 import json
 from decimal import Decimal
+from pathlib import Path
 
+import dagster as dg
+import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from assets_tests.conftest import Lakehouse
+from assets_tests.conftest import Lakehouse, build_lakehouse
 from lakehouse.cli import main
 
 
@@ -91,3 +94,71 @@ def test_sql_without_a_query_says_how_to_give_one(cli):
     result = CliRunner().invoke(main, ["sql"])
     assert result.exit_code == 2
     assert "give a query" in result.output
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Lakehouse]:
+    """A lakehouse built through an instance of its own in a DAGSTER_HOME, as `lakehouse run` does.
+
+    (The session's instance is in memory: a command cannot open it.)
+    """
+    root = tmp_path_factory.mktemp("home")
+    (root / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    with dg.DagsterInstance.from_config(str(root)) as instance:
+        built = build_lakehouse(root / "data", instance, scale=0.003, seed=5, days=30)
+    return root, built
+
+
+@pytest.fixture
+def home_cli(home: tuple[Path, Lakehouse], tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Commands against `home`. They change directory and pin settings: all undone after the test."""
+    root, built = home
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DAGSTER_HOME", str(root))
+    monkeypatch.setenv("LAKEHOUSE_DATA_DIR", str(built.settings.data_dir))
+    monkeypatch.setenv("LAKEHOUSE_LANDING_DIR", str(built.settings.landing_dir))
+
+    def invoke(*args: str):
+        return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+    return invoke
+
+
+def test_report_writes_the_html_and_says_whether_the_data_is_ok(home_cli, home):
+    _, built = home
+    result = home_cli("report")
+
+    assert result.exit_code == 0
+    path = built.settings.data_dir / "reports" / "quality.html"
+    checks = len(built.outcome.checks)
+    defects = pl.read_parquet(built.settings.sources_dir / "defects.parquet")
+    quarantined = defects.filter(pl.col("handling") == "quarantine").height
+    assert result.output.splitlines() == [
+        f"OK: {checks} checks (0 failed, 0 warnings), 0 anomalies flagged, "
+        f"{quarantined:,} rows in quarantine, 0 stale assets, over 1 run",
+        f"report written to {path}",
+    ]
+    assert "<svg" in path.read_text()
+
+
+def test_report_output_is_relative_to_where_it_was_asked(home_cli, tmp_path: Path):
+    result = home_cli("report", "--output", "out/q.html", "--runs", "1")
+
+    assert result.exit_code == 0
+    assert (tmp_path / "out" / "q.html").is_file()
+    assert result.output.splitlines()[-1] == f"report written to {tmp_path / 'out' / 'q.html'}"
+
+
+def test_report_rejects_zero_runs(home_cli):
+    result = CliRunner().invoke(main, ["report", "--runs", "0"])
+    assert result.exit_code == 2
+    assert "Invalid value for '--runs'" in result.output
+
+
+def test_lineage_lists_the_checks_of_the_run_that_wrote_the_version(home_cli, home):
+    _, built = home
+    result = home_cli("lineage", "refined.orders")
+
+    checks = sorted(c.check for c in built.outcome.checks if c.asset == "refined/orders")
+    listed = result.output.split("checks in that run:\n")[1].splitlines()
+    assert sorted(listed) == [f"  ✓ {name}" for name in checks]

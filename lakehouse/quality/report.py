@@ -336,5 +336,5 @@ def summary_line(data: ReportData) -> str:
         f"{verdict}: {latest.height} checks ({failed} failed, {warnings} warnings), "
         f"{latest.filter(FLAGGED).height} anomalies flagged, "
         f"{quarantined_rows(data.quarantine_runs):,} rows in quarantine, {stale} stale assets, "
-        f"over {data.runs.height} runs"
+        f"over {data.runs.height} run{'' if data.runs.height == 1 else 's'}"
     )
