@@ -49,8 +49,10 @@ def test_everything_materialises_and_every_check_passes(any_lakehouse: Lakehouse
     assert any_lakehouse.outcome.success
     failed = [f"{c.asset}:{c.check}" for c in any_lakehouse.outcome.checks if not c.passed]
     assert failed == []
-    # 36 data checks, plus a column-schema change check on each of the 21 tables.
-    assert len(any_lakehouse.outcome.checks) == 57
+    # 36 data checks, 13 anomaly checks (volume and null rates of the 5 raw tables, null rates of
+    # the 5 refined tables, distributions of the 3 refined tables with monitored columns), plus a
+    # column-schema change check on each of the 21 tables.
+    assert len(any_lakehouse.outcome.checks) == 70
     schema_checks = {c.asset for c in any_lakehouse.outcome.checks if "schema" in c.check}
     assert len(schema_checks) == 21
 
@@ -207,3 +209,18 @@ def test_quality_metrics_are_recorded_for_every_write(lakehouse: Lakehouse):
     )
     missing = lakehouse.manifest["defect_counts"]["orders"]["missing_customer"]
     assert null_rate.get_column("value").to_list() == [missing / lakehouse.manifest["source_rows"]["orders"]]
+
+
+def test_rule_outcomes_keys_and_durations_are_recorded_per_write(lakehouse: Lakehouse):
+    metrics = table(lakehouse, "quality", "metrics").filter(
+        pl.col("run_id") == lakehouse.outcome.run_id, pl.col("table_name") == "refined/customers"
+    )
+    value = dict(zip(zip(metrics["metric"], metrics["column"], strict=True), metrics["value"], strict=True))
+    raw_rows = lakehouse.manifest["source_rows"]["customers"]
+    malformed = lakehouse.manifest["defect_counts"]["customers"]["malformed_email"]
+
+    assert value[("raw_rows_processed", "")] == raw_rows
+    assert value[("rule_failures", "email:valid_email")] == malformed
+    assert value[("rule_pass_rate", "email:valid_email")] == 1 - malformed / raw_rows
+    assert value[("distinct_keys", "")] == value[("rows_written", "")]
+    assert value[("duration_seconds", "")] > 0

@@ -11,18 +11,28 @@ from lakehouse.orchestration.maintenance import maintain_lakehouse, weekly_maint
 from lakehouse.orchestration.schedules import daily_build
 from lakehouse.orchestration.sensors import payments_landing_sensor
 from lakehouse.privacy import Pseudonymiser
-from lakehouse.quality.anomaly import volume_anomaly_check
+from lakehouse.quality.anomaly import (
+    distribution_anomaly_check,
+    null_rate_anomaly_check,
+    volume_anomaly_check,
+)
 from lakehouse.raw.payments import raw_payments
 from lakehouse.raw.shop_tables import raw_shop_assets
-from lakehouse.refined.assets import refined_assets, refined_checks
+from lakehouse.refined.assets import REFINED_TABLES, refined_assets, refined_checks
 from lakehouse.settings import Settings, get_settings
 from lakehouse.sources.landing import LandingZone
 from lakehouse.sources.shop_db import ShopDatabase
 from lakehouse.storage.io_manager import DeltaIOManager
 from lakehouse.storage.store import DeltaStore
 
-# Raw volumes are checked against their own history (a warning, never blocking).
-raw_checks = [volume_anomaly_check(key) for asset in [*raw_shop_assets, raw_payments] for key in asset.keys]
+# Anomalies against each table's own history (warnings, never blocking): raw volumes and null
+# rates, refined null rates and the distribution of monitored numeric columns.
+raw_keys = [key for asset in [*raw_shop_assets, raw_payments] for key in asset.keys]
+anomaly_checks = [
+    *(volume_anomaly_check(key) for key in raw_keys),
+    *(null_rate_anomaly_check(key) for key in [*raw_keys, *(t.refined_key for t in REFINED_TABLES)]),
+    *(distribution_anomaly_check(t.refined_key) for t in REFINED_TABLES if t.monitored_columns),
+]
 
 
 # Every table warns when its columns change between materialisations (from `dagster/column_schema`).
@@ -42,7 +52,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     store = DeltaStore(root=str(settings.tables_dir))
     return dg.Definitions(
         assets=[*raw_shop_assets, raw_payments, *refined_assets, *curated_assets],
-        asset_checks=[*raw_checks, *refined_checks, *curated_checks, *schema_change_checks],
+        asset_checks=[*anomaly_checks, *refined_checks, *curated_checks, *schema_change_checks],
         jobs=[build_lakehouse, maintain_lakehouse],
         schedules=[daily_build, weekly_maintenance],
         sensors=[payments_landing_sensor],

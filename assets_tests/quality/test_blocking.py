@@ -8,6 +8,9 @@ from dagster._core.events import DagsterEventType
 from deltalake import write_deltalake
 
 from assets_tests.conftest import build_lakehouse
+from lakehouse.orchestration.runner import run_build
+
+RAW_ORDERS = dg.AssetKey(["raw", "orders"])
 
 
 def materialised(instance: dg.DagsterInstance, run_id: str) -> set[str]:
@@ -32,3 +35,27 @@ def test_a_duplicated_refined_key_blocks_the_facts_built_from_it(
     # Upstream and unrelated branches still ran; everything fed by refined/orders did not.
     assert {"raw/orders", "refined/customers", "curated/dim_customer", "curated/fact_payments"} <= built
     assert not {"curated/fact_order_items", "curated/mart_daily_sales", "curated/dim_date"} & built
+
+
+def test_a_volume_anomaly_warns_without_blocking_anything_downstream(
+    tmp_path: Path, instance: dg.DagsterInstance
+):
+    lakehouse = build_lakehouse(tmp_path, instance, scale=0.002, seed=11, days=20)
+    for _ in range(5):  # a history of ordinary days (extracting raw orders is enough to make it)
+        lakehouse.advance(1)
+        normal = run_build(lakehouse.definitions, instance, echo=lambda _: None, selection=[RAW_ORDERS])
+    assert volume_anomaly(normal).passed
+
+    lakehouse.advance(10)  # ten days of orders arrive at once
+    outcome = lakehouse.build(instance)
+
+    anomaly = volume_anomaly(outcome)
+    assert not anomaly.passed
+    assert anomaly.severity == "WARN"
+    assert outcome.success
+    built = materialised(instance, outcome.run_id)
+    assert {"refined/orders", "curated/fact_order_items", "curated/mart_daily_sales"} <= built
+
+
+def volume_anomaly(outcome):
+    return next(c for c in outcome.checks if (c.asset, c.check) == ("raw/orders", "volume_anomaly"))

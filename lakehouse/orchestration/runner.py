@@ -71,6 +71,11 @@ class CheckOutcome:
     asset: str
     check: str
     passed: bool
+    severity: str = "ERROR"  # of a failure: ERROR, or WARN (reported, blocks nothing)
+
+    @property
+    def warned(self) -> bool:
+        return not self.passed and self.severity == "WARN"
 
 
 @dataclass(frozen=True)
@@ -95,7 +100,7 @@ def run_build(
         asset_selection=selection,
     )
     checks = [
-        CheckOutcome(e.asset_key.to_user_string(), e.check_name, e.passed)
+        CheckOutcome(e.asset_key.to_user_string(), e.check_name, e.passed, e.severity.value)
         for e in result.get_asset_check_evaluations()
     ]
     return BuildOutcome(result.run_id, result.success, checks)
@@ -116,12 +121,15 @@ def summary(settings: Settings, outcome: BuildOutcome) -> str:
         lines.append("  no tables yet: the first step failed (see the error above)")
     for info in tables:
         lines.append(f"  {info.schema + '.' + info.table:<34}{info.rows or 0:>12,}{info.version:>9}")
-    failed = [c for c in outcome.checks if not c.passed]
+    failed = [c for c in outcome.checks if not c.passed and not c.warned]
+    warned = [c for c in outcome.checks if c.warned]
+    passed = len(outcome.checks) - len(failed) - len(warned)
     quarantine = [t for t in tables if t.schema == "quarantine" and t.rows]
     lines += [
         "",
-        f"  checks: {len(outcome.checks) - len(failed)} passed, {len(failed)} failed"
-        + "".join(f"\n    ✗ {c.asset}:{c.check}" for c in failed),
+        f"  checks: {passed} passed, {len(failed)} failed, {len(warned)} warnings"
+        + "".join(f"\n    ✗ {c.asset}:{c.check}" for c in failed)
+        + "".join(f"\n    ! {c.asset}:{c.check} (warning)" for c in warned),
         f"  rows in quarantine: {sum(t.rows for t in quarantine):,}"
         + "".join(f"\n    quarantine.{t.table}: {t.rows:,}" for t in quarantine),
     ]

@@ -72,4 +72,5 @@ ORDER_ITEMS = RefinedTable(
     transform=transform,
     description="Order lines: one row per (order_id, line_no), prices in the order's currency.",
     lookups={"raw_products": dg.AssetKey(["raw", "products"])},
+    monitored_columns=("quantity", "unit_price", "discount"),
 )

@@ -57,4 +57,5 @@ PAYMENTS = RefinedTable(
     transform=transform,
     description="Payments: one row per settled payment, amount in its currency and in USD.",
     sequence_column="settled_at",
+    monitored_columns=("amount_usd",),
 )

@@ -40,4 +40,5 @@ PRODUCTS = RefinedTable(
     contract=ProductContract,
     transform=transform,
     description="Products: one row per product, list price in USD.",
+    monitored_columns=("unit_price",),
 )

@@ -15,6 +15,7 @@ import polars as pl
 from lakehouse import CODE_VERSION
 from lakehouse.privacy import Pseudonymiser
 from lakehouse.quality.contract import Contract, contract_columns, table_schema
+from lakehouse.quality.metrics import MONITORED_COLUMNS
 from lakehouse.quality.quarantine import PROBLEMS_LOGGED, describe, quarantine_rows
 from lakehouse.quality.validation import Validation, validate
 from lakehouse.raw.ingestion import now_utc
@@ -42,6 +43,7 @@ class RefinedTable:
     sequence_column: str = "updated_at"
     lookups: Mapping[str, dg.AssetKey] = field(default_factory=dict)
     drop_after_validation: tuple[str, ...] = ()  # e.g. the clear-text email, validated then dropped
+    monitored_columns: tuple[str, ...] = ()  # numeric columns watched for distribution anomalies
 
     @property
     def raw_key(self) -> dg.AssetKey:
@@ -121,6 +123,11 @@ def refined_rows(valid: pl.DataFrame, table: RefinedTable) -> pl.DataFrame:
     return newest.with_columns(pl.lit(now_utc(), pl.Datetime("us", "UTC")).alias("_refined_at"))
 
 
+def pass_rates(rule_failures: Mapping[str, int], rows: int) -> dict[str, float]:
+    """Share of the rows checked that passed each rule that failed at least once."""
+    return {rule: 1 - failed / rows for rule, failed in rule_failures.items()} if rows else {}
+
+
 def build_refined_asset(table: RefinedTable) -> dg.AssetsDefinition:
     ins = {"raw": dg.AssetIn(table.raw_key)} | {name: dg.AssetIn(key) for name, key in table.lookups.items()}
 
@@ -145,6 +152,7 @@ def build_refined_asset(table: RefinedTable) -> dg.AssetsDefinition:
                 metadata={
                     **write_spec.merge(list(table.keys), table.sequence_column),
                     "dagster/column_schema": table_schema(table.contract, table.drop_after_validation),
+                    MONITORED_COLUMNS: list(table.monitored_columns),
                     "business_keys": list(table.keys),
                 },
             ),
@@ -178,6 +186,7 @@ def build_refined_asset(table: RefinedTable) -> dg.AssetsDefinition:
                 "rows_quarantined_now": rejected.height,
                 "duplicates_removed": valid_rows - refined.height,
                 "rule_failures": dg.MetadataValue.json(checked.rule_failures),
+                "rule_pass_rate": dg.MetadataValue.json(pass_rates(checked.rule_failures, raw_rows)),
                 "rule_warnings": dg.MetadataValue.json(checked.warnings),
             },
         )

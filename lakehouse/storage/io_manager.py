@@ -7,23 +7,40 @@ what" is one lookup in the table's history. After the run's writes the serving c
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import polars as pl
+from dagster._core.events import DagsterEventType
 from pydantic import PrivateAttr
 
 from lakehouse.quality import metrics
 from lakehouse.quality.contract import CONTRACT_KEY, contract_named
 from lakehouse.quality.validation import enforce
 from lakehouse.storage import audit, delta_tables
+from lakehouse.storage.delta_tables import WriteResult
 from lakehouse.storage.store import DeltaStore
 from lakehouse.storage.table_metadata import materialization_metadata
 from lakehouse.storage.write_spec import REPLACED_SLICES, WriteSpec
 
 COLUMN_LINEAGE = "dagster/column_lineage"  # declared on the definition, shown on each materialisation
+
+
+def _plain(entry: Any) -> Any:
+    """A metadata entry's plain value (definition metadata arrives wrapped as MetadataValues)."""
+    return getattr(entry, "value", entry)
+
+
+def _step_seconds(context: dg.OutputContext) -> float:
+    """Seconds since the step started, from the run's event log (the step's duration so far)."""
+    records = context.step_context.instance.get_records_for_run(
+        context.run_id, of_type=DagsterEventType.STEP_START
+    ).records
+    starts = [r.timestamp for r in records if r.event_log_entry.step_key == context.step_key]
+    return time.time() - max(starts) if starts else 0.0
 
 
 class DeltaIOManager(dg.ConfigurableIOManager):
@@ -53,12 +70,12 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         table_name = ".".join(context.asset_key.path)
         contract = context.definition_metadata.get(CONTRACT_KEY)
         if contract is not None:
-            frame = enforce(frame, contract_named(getattr(contract, "value", contract)), table_name)
+            frame = enforce(frame, contract_named(_plain(contract)), table_name)
         spec = WriteSpec.from_metadata(context.definition_metadata)
         uri = self.store.uri(context.asset_key)
         before = delta_tables.version(uri)
         slices = context.output_metadata.get(REPLACED_SLICES)
-        slices = None if slices is None else list(getattr(slices, "value", slices))
+        slices = None if slices is None else list(_plain(slices))
         result = delta_tables.write(uri, frame, spec, self._commit_metadata(context), slices)
         actions = delta_tables.add_actions(uri)  # read the log once, for the metadata and the metrics
         declared = context.definition_metadata.get("dagster/column_schema")
@@ -72,7 +89,7 @@ class DeltaIOManager(dg.ConfigurableIOManager):
                 table=context.asset_key.to_user_string(),
                 run_id=context.run_id,
                 version=result.version,
-                metrics=metrics.table_metrics(actions, result),
+                metrics=self._metrics(context, frame, actions, result),
             )
             audit.record(
                 self.store.root,
@@ -83,6 +100,20 @@ class DeltaIOManager(dg.ConfigurableIOManager):
                 details={"mode": spec.mode.value, **asdict(result)},
             )
         self._wrote = True
+
+    @staticmethod
+    def _metrics(
+        context: dg.OutputContext, frame: pl.DataFrame, actions: pl.DataFrame, result: WriteResult
+    ) -> metrics.Metrics:
+        definition = context.definition_metadata
+        keys = _plain(definition.get("business_keys")) or []
+        monitored = _plain(definition.get(metrics.MONITORED_COLUMNS)) or []
+        return {
+            **metrics.write_metrics(actions, result),
+            **metrics.data_metrics(frame, keys, monitored),
+            **metrics.reported_metrics(context.output_metadata),
+            ("duration_seconds", ""): _step_seconds(context),
+        }
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         """Publish the catalog once, after the run's (or the step process's) writes.
