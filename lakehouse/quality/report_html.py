@@ -29,6 +29,7 @@ from lakehouse.quality.report import (
 
 OUTCOME_COLOURS = {"passed": "#3a9a5b", "warning": "#e0a526", "failed": "#d1453b"}
 MAX_TICKS = 12  # run labels on an x axis
+MIN_SLOTS = 8  # room on the x axis for this many runs, so one run is not one wall-wide bar
 NULL_RATE_COLUMNS = 6  # columns drawn in a table's null-rate chart: those with the most nulls
 CSS = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 72rem; color: #222; }
@@ -234,7 +235,7 @@ def _run_axis(axes, runs: pl.DataFrame) -> None:
     times = runs.get_column("at").gather(ticks).dt.to_string("%m-%d %H:%M")
     labels = [f"#{tick + 1} {time}" for tick, time in zip(ticks, times, strict=True)]
     axes.set_xticks(ticks, labels, rotation=30, ha="right", fontsize="x-small")
-    axes.set_xlim(-0.6, runs.height - 0.4)
+    axes.set_xlim(-0.6, max(runs.height, MIN_SLOTS) - 0.4)
 
 
 def _svg(figure: Figure, name: str) -> str:
