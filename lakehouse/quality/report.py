@@ -29,7 +29,8 @@ from lakehouse.storage import audit
 from lakehouse.storage.store import DeltaStore
 
 ANOMALY_SUFFIX = "_anomaly"
-HISTORY_METADATA = {"median", "history_runs"}  # what anomaly checks report about the past
+# What anomaly checks report besides the value they judged: the history, and counts of columns.
+CONTEXT_METADATA = {"median", "history_runs", "columns_judged", "columns_flagged"}
 TIME = pl.Datetime("us", "UTC")
 RUNS_SCHEMA = {"run_id": pl.String, "at": TIME}
 CHECKS_SCHEMA = {
@@ -142,13 +143,14 @@ def _check_row(run_id: str, entry) -> tuple:
 def _observed(metadata: dict) -> str | None:
     """The metadata entry holding the value an anomaly check judged.
 
-    By convention the one numeric entry that does not describe the history it was judged against
-    (the instance does not keep the entries' order, so "the first" would not do).
+    By convention the one numeric entry that is not context (`CONTEXT_METADATA`); none for a check
+    that reports no such entry. The instance does not keep the entries' order, so "the first" would
+    not do.
     """
     numeric = sorted(
         name
         for name, value in metadata.items()
-        if isinstance(value, int | float) and not isinstance(value, bool) and name not in HISTORY_METADATA
+        if isinstance(value, int | float) and not isinstance(value, bool) and name not in CONTEXT_METADATA
     )
     return numeric[0] if numeric else None
 
