@@ -9,6 +9,7 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from assets_tests.postgres_server import postgres_server  # noqa: F401 (a session fixture for every test)
 from lakehouse import simulator
 from lakehouse.definitions import build_definitions
 from lakehouse.orchestration.runner import BuildOutcome, run_build
@@ -33,7 +34,7 @@ class Lakehouse:
         return self.outcome
 
     def advance(self, days: int = 1) -> None:
-        self.manifest = simulator.advance(self.settings.sources_dir, days)
+        self.manifest = simulator.advance(self.settings.sources_dir, days, db_uri=self.settings.shop_db_uri)
 
 
 def build_lakehouse(

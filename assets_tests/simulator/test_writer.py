@@ -8,7 +8,7 @@ import adbc_driver_sqlite.dbapi as sqlite
 import polars as pl
 import pytest
 
-from assets_tests.postgres_server import PostgresServer, postgres_server  # noqa: F401 (fixture)
+from assets_tests.postgres_server import PostgresServer
 from assets_tests.simulator.helpers import payment_files
 from lakehouse.simulator import DB_FILE, SCHEMAS, Params, build_state
 from lakehouse.simulator.writer import update_database, write_database
@@ -152,7 +152,7 @@ def test_update_database_rewrites_only_the_changed_keys(database_uri: str) -> No
     }
 
 
-def test_postgresql_tables_keep_64_bit_integers_and_doubles(postgres_server: PostgresServer) -> None:  # noqa: F811
+def test_postgresql_tables_keep_64_bit_integers_and_doubles(postgres_server: PostgresServer) -> None:
     uri = postgres_server.create_database("writer_types")
     tables = build_state(Params(scale=0.002, seed=3, start=date(2025, 1, 1), days=2)).sources.tables
     write_database(uri, tables)

@@ -59,3 +59,18 @@ def test_restore_brings_back_an_old_version_as_a_new_commit_and_audits_it(tables
     log = pl.read_delta(str(tables / "audit/log"))
     assert log.select("operation", "table_name", "version").rows() == [("restore", "refined/b", 2)]
     assert log.get_column("details").to_list() == ['{"to": 0}']
+
+
+def test_a_restored_raw_table_ingests_again_the_batches_the_restore_removed(tmp_path):
+    raw = str(tmp_path / "raw" / "payments")
+    append = WriteSpec(WriteMode.APPEND)
+    batch = {b: pl.DataFrame({"_batch_id": [b, b], "v": [n, n]}) for n, b in enumerate(["f1.csv", "f2.csv"])}
+    delta_tables.write(raw, batch["f1.csv"], append, {})
+    delta_tables.write(raw, batch["f2.csv"], append, {})
+
+    restore(tmp_path, "raw.payments", 0)
+    again = delta_tables.write(raw, pl.concat([batch["f1.csv"], batch["f2.csv"]]), append, {})
+
+    assert (again.rows_written, again.skipped_batches) == (2, ["f1.csv"])
+    assert pl.read_delta(raw).sort("v").get_column("_batch_id").to_list() == ["f1.csv"] * 2 + ["f2.csv"] * 2
+    assert delta_tables.committed_batches(raw, ["f1.csv", "f2.csv"]) == {"f1.csv", "f2.csv"}

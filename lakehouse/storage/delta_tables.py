@@ -16,7 +16,7 @@ import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError
 
-from lakehouse.storage.write_spec import WriteMode, WriteSpec
+from lakehouse.storage.write_spec import BATCH_COLUMN, WriteMode, WriteSpec
 
 # Files of bounded size: a slice replace or a merge rewrites only the files holding its rows.
 TARGET_FILE_SIZE = 8 * 1024 * 1024
@@ -61,12 +61,35 @@ def scan(uri: str, at_version: int | None = None) -> pl.LazyFrame:
     return pl.scan_delta(uri, version=at_version)
 
 
+# App transaction versions: a batch is committed (1), or was committed and then rolled back by a
+# restore (0), so that appending it again writes it again.
+BATCH_COMMITTED, BATCH_UNDONE = 1, 0
+
+
 def committed_batches(uri: str, batch_ids: list[str]) -> set[str]:
-    """The batch ids already committed to the table by an app transaction."""
+    """The batch ids already committed to the table by an app transaction (and not undone)."""
     if not exists(uri):
         return set()
     table = DeltaTable(uri)
-    return {b for b in batch_ids if table.transaction_version(b) is not None}
+    return {b for b in batch_ids if table.transaction_version(b) == BATCH_COMMITTED}
+
+
+def restore(uri: str, version: int, batch_column: str = BATCH_COLUMN) -> None:
+    """Roll the table back to `version`, undoing the app transactions of the batches it removes.
+
+    Without that, a batch appended after `version` would stay marked as committed though its rows
+    are gone, and a re-run would skip it: the data would be lost.
+    """
+    removed = sorted(_batches(uri, batch_column) - _batches(uri, batch_column, version))
+    undone = [Transaction(batch, BATCH_UNDONE) for batch in removed]
+    DeltaTable(uri).restore(version, commit_properties=CommitProperties(app_transactions=undone or None))
+
+
+def _batches(uri: str, batch_column: str, at_version: int | None = None) -> set[str]:
+    table = scan(uri, at_version)
+    if batch_column not in table.collect_schema():
+        return set()
+    return set(table.select(pl.col(batch_column).unique()).collect().get_column(batch_column).to_list())
 
 
 def write(
@@ -105,7 +128,7 @@ def _append(uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, str
         schema_mode="merge",
         commit_properties=CommitProperties(
             custom_metadata=custom,
-            app_transactions=[Transaction(batch, 1) for batch in new_batches],
+            app_transactions=[Transaction(batch, BATCH_COMMITTED) for batch in new_batches],
         ),
     )
     return WriteResult(version(uri), rows.height, inserted=rows.height, skipped_batches=sorted(done))

@@ -13,7 +13,7 @@ from typing import Any
 
 from deltalake import DeltaTable
 
-from lakehouse.storage import audit
+from lakehouse.storage import audit, delta_tables
 
 
 @dataclass(frozen=True)
@@ -81,10 +81,12 @@ def lineage(tables_dir: Path, table: str, version: int | None = None) -> Lineage
 
 
 def restore(tables_dir: Path, table: str, version: int) -> Commit:
-    """Roll the table back to `version` (a new commit with that version's content), audited."""
+    """Roll the table back to `version` (a new commit with that version's content), audited.
+
+    Source batches appended after `version` are un-marked, so the next run ingests them again.
+    """
     commit_at(tables_dir, table, version)  # a clear error for a version that does not exist
-    uri = table_uri(tables_dir, table)
-    DeltaTable(uri).restore(version)
+    delta_tables.restore(table_uri(tables_dir, table), version)
     restored = commit_at(tables_dir, table)
     name = table.replace(".", "/")
     audit.record(
