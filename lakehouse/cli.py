@@ -69,14 +69,16 @@ def generate(scale: float, seed: int, days: int, advance_days: int | None, force
     if advance_days is not None:
         if not settings.manifest_path.is_file():
             raise click.ClickException(f"no simulation in {out} to advance: run `lakehouse generate` first")
-        manifest = simulator.advance(out, advance_days, progress=click.echo)
+        manifest = simulator.advance(out, advance_days, progress=click.echo, db_uri=settings.shop_db_uri)
     else:
         if _has_tables(settings) and not force:
             raise click.ClickException(
                 f"{settings.tables_dir} holds tables built from the current sources; new sources would be "
                 "mixed into them. Run `make clean` first (or pass --force if you mean it)."
             )
-        manifest = simulator.generate(out, scale=scale, seed=seed, days=days, progress=click.echo)
+        manifest = simulator.generate(
+            out, scale=scale, seed=seed, days=days, progress=click.echo, db_uri=settings.shop_db_uri
+        )
     rows = ", ".join(f"{table} {count:,}" for table, count in manifest["source_rows"].items())
     click.echo(f"sources in {out}: {rows}")
 
@@ -103,7 +105,9 @@ def run(scale: float, seed: int) -> None:
                 f"{settings.tables_dir} holds tables but their sources are gone. "
                 "Run `make clean` to start over."
             )
-        simulator.generate(settings.sources_dir, scale=scale, seed=seed, progress=click.echo)
+        simulator.generate(
+            settings.sources_dir, scale=scale, seed=seed, progress=click.echo, db_uri=settings.shop_db_uri
+        )
     existing = simulator.read_params(settings.sources_dir)
     if (existing.scale, existing.seed) != (scale, seed):
         raise click.ClickException(

@@ -166,6 +166,7 @@ def _columns_result(judged: Sequence[tuple], columns: int) -> dg.AssetCheckResul
         metadata["flagged"] = markdown(flagged)
         first = flagged.row(0, named=True)
         metadata["expected_range"] = f"{first['column']}: {first['low']} .. {first['high']}"
+        metadata["value"] = first["value"]
     return dg.AssetCheckResult(
         passed=flagged.is_empty(), severity=dg.AssetCheckSeverity.WARN, metadata=metadata
     )
