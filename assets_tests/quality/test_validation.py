@@ -7,7 +7,14 @@ import polars as pl
 import pytest
 from pandera.api.polars.types import PolarsData
 
-from lakehouse.quality.contract import Contract, Severity, conform, contract_columns, severities
+from lakehouse.quality.contract import (
+    Contract,
+    Severity,
+    conform,
+    contract_columns,
+    contract_keys,
+    severities,
+)
 from lakehouse.quality.validation import RULES, ContractViolationError, enforce, validate
 
 
@@ -159,3 +166,24 @@ def test_conform_refuses_a_value_that_does_not_fit_its_type():
         ValueError, match=r"^curated\.scores: output does not fit the contract's column types"
     ):
         conform(pl.DataFrame({"id": ["seven"]}), StrictContract, "curated.scores")
+
+
+def test_a_key_declared_unique_by_the_contract_is_enforced_on_write():
+    class Keyed(Contract):
+        id: pl.Int64 = pa.Field(nullable=False)
+        line: pl.Int64 = pa.Field(nullable=False)
+
+        class Config(Contract.Config):
+            unique = ["id", "line"]
+
+    assert contract_keys(Keyed) == ["id", "line"]
+    enforce(pl.DataFrame({"id": [1, 1], "line": [1, 2]}), Keyed, "curated.t")
+    with pytest.raises(
+        ContractViolationError, match=r"^curated\.t: contract rule\(s\) multiple_fields_uniqueness"
+    ):
+        enforce(pl.DataFrame({"id": [1, 1], "line": [1, 1]}), Keyed, "curated.t")
+
+
+def test_a_contract_without_a_key_cannot_serve_key_checks():
+    with pytest.raises(ValueError, match="StrictContract declares no key"):
+        contract_keys(StrictContract)

@@ -6,6 +6,7 @@ from lakehouse.curated.dimensions import dim_customer, dim_date, dim_product
 from lakehouse.curated.facts import fact_order_items, fact_payments
 from lakehouse.curated.marts import mart_daily_sales
 from lakehouse.quality.checks import foreign_key_check, key_checks
+from lakehouse.quality.contract import CONTRACT_KEY, Contract, contract_keys, contract_named
 
 curated_assets = [
     dim_customer,
@@ -21,13 +22,12 @@ def _key(name: str) -> dg.AssetKey:
     return dg.AssetKey(["curated", name])
 
 
+def _contract(asset: dg.AssetsDefinition) -> type[Contract]:
+    return contract_named(asset.metadata_by_key[asset.key][CONTRACT_KEY])
+
+
 curated_checks = [
-    *key_checks(_key("dim_customer"), ["customer_key"]),
-    *key_checks(_key("dim_product"), ["product_key"]),
-    *key_checks(_key("dim_date"), ["date_key"]),
-    *key_checks(_key("fact_order_items"), ["order_id", "line_no"]),
-    *key_checks(_key("fact_payments"), ["payment_id"]),
-    *key_checks(_key("mart_daily_sales"), ["order_date", "category", "country"]),
+    *(check for asset in curated_assets for check in key_checks(asset.key, contract_keys(_contract(asset)))),
     foreign_key_check(_key("fact_order_items"), "customer_key", _key("dim_customer"), "customer_key"),
     foreign_key_check(_key("fact_order_items"), "product_key", _key("dim_product"), "product_key"),
     foreign_key_check(_key("fact_order_items"), "order_date_key", _key("dim_date"), "date_key"),

@@ -1,9 +1,10 @@
 """Contracts of the curated tables: each column's type, meaning and rules, in one place.
 
 Every curated write is conformed to its contract (column order and types) and must satisfy all its
-rules (see `quality.validation.enforce`); the Dagster column schema and the catalog's column
-descriptions come from here too. Columns starting with `_` are bookkeeping for incremental builds
-(declared by alias: pandera treats attributes starting with `_` as private).
+rules (see `quality.validation.enforce`). The Dagster column schema and the table's key (`unique`,
+checked on each write and by the key checks on the whole table) come from here too. Columns
+starting with `_` are bookkeeping for incremental builds (declared by alias: pandera treats
+attributes starting with `_` as private).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def _refined_at(what: str, column: str = "_refined_at") -> object:
 class DimCustomerContract(Contract):
     """Customer dimension: one row per customer plus the unknown member (key -1). No direct PII."""
 
-    customer_key: pl.Int64 = pa.Field(nullable=False, unique=True, description="Surrogate key (-1: unknown).")
+    customer_key: pl.Int64 = pa.Field(nullable=False, description="Surrogate key (-1: unknown).")
     customer_id: pl.Int64 = pa.Field(nullable=False, description="The shop's customer id (-1: unknown).")
     email_hash: pl.String = pa.Field(nullable=True, description="HMAC-SHA256 pseudonym of the email.")
     country: pl.String = pa.Field(nullable=False, description="ISO country code ('unknown' for -1).")
@@ -36,11 +37,15 @@ class DimCustomerContract(Contract):
     updated_at: UtcTimestamp = pa.Field(nullable=True, description="Last change in the shop database.")
     refined_at: UtcTimestamp = _refined_at("customer")
 
+    class Config(Contract.Config):
+        unique = ["customer_key"]  # the table's key
+
+
 
 class DimProductContract(Contract):
     """Product dimension: one row per product plus the unknown member (key -1)."""
 
-    product_key: pl.Int64 = pa.Field(nullable=False, unique=True, description="Surrogate key (-1: unknown).")
+    product_key: pl.Int64 = pa.Field(nullable=False, description="Surrogate key (-1: unknown).")
     product_id: pl.Int64 = pa.Field(nullable=False, description="The shop's product id (-1: unknown).")
     sku: pl.String = pa.Field(nullable=True, description="Stock keeping unit.")
     name: pl.String = pa.Field(nullable=True, description="Product name.")
@@ -49,11 +54,15 @@ class DimProductContract(Contract):
     updated_at: UtcTimestamp = pa.Field(nullable=True, description="Last change in the shop database.")
     refined_at: UtcTimestamp = _refined_at("product")
 
+    class Config(Contract.Config):
+        unique = ["product_key"]  # the table's key
+
+
 
 class DimDateContract(Contract):
     """Calendar dimension: every day from the first order to the last order or settlement."""
 
-    date_key: pl.Int32 = pa.Field(nullable=False, unique=True, description="The day as yyyymmdd.")
+    date_key: pl.Int32 = pa.Field(nullable=False, description="The day as yyyymmdd.")
     date: pl.Date = pa.Field(nullable=False, unique=True, description="The day.")
     year: pl.Int32 = pa.Field(nullable=False, description="Calendar year.")
     quarter: pl.Int8 = pa.Field(nullable=False, in_range={"min_value": 1, "max_value": 4}, description="1-4.")
@@ -64,6 +73,10 @@ class DimDateContract(Contract):
         nullable=False, in_range={"min_value": 1, "max_value": 7}, description="ISO weekday, 1 = Monday."
     )
     is_weekend: pl.Boolean = pa.Field(nullable=False, description="Saturday or Sunday.")
+
+    class Config(Contract.Config):
+        unique = ["date_key"]  # the table's key
+
 
 
 class FactOrderItemsContract(Contract):
@@ -97,6 +110,10 @@ class FactOrderItemsContract(Contract):
         nullable=False, alias="_built_at", description="When this row was built."
     )
 
+    class Config(Contract.Config):
+        unique = ["order_id", "line_no"]  # the table's key
+
+
 
 class FactPaymentsContract(Contract):
     """Settled payments (grain: one payment), amount in its currency and in USD."""
@@ -112,6 +129,10 @@ class FactPaymentsContract(Contract):
     usd_rate: Rate = pa.Field(nullable=False, gt=0, description="USD per unit of the currency.")
     amount_usd: Money = pa.Field(nullable=False, description="Amount in USD, rounded to cents.")
     refined_at: UtcTimestamp = _refined_at("payment")
+
+    class Config(Contract.Config):
+        unique = ["payment_id"]  # the table's key
+
 
 
 class MartDailySalesContract(Contract):
@@ -130,3 +151,6 @@ class MartDailySalesContract(Contract):
     )
     customer_refined_at: UtcTimestamp = _refined_at("newest customer", "_customer_refined_at")
     product_refined_at: UtcTimestamp = _refined_at("newest product", "_product_refined_at")
+
+    class Config(Contract.Config):
+        unique = ["order_date", "category", "country"]  # the table's key

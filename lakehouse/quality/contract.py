@@ -52,6 +52,14 @@ def contract_columns(contract: type[Contract]) -> list[str]:
     return list(contract.to_schema().columns)
 
 
+def contract_keys(contract: type[Contract]) -> list[str]:
+    """The table's key: the columns the contract declares unique together."""
+    unique = getattr(contract.Config, "unique", None)
+    if not unique:
+        raise ValueError(f"{contract.__name__} declares no key (Config.unique)")
+    return [unique] if isinstance(unique, str) else list(unique)
+
+
 def contract_types(contract: type[Contract]) -> dict[str, pl.DataType]:
     return {name: column.dtype.type for name, column in contract.to_schema().columns.items()}
 
