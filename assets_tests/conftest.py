@@ -9,7 +9,7 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from assets_tests.postgres_server import postgres_server  # noqa: F401 (a session fixture for every test)
+from assets_tests.postgres_server import empty_database, postgres_server  # noqa: F401 (fixtures for every test)
 from lakehouse import simulator
 from lakehouse.definitions import build_definitions
 from lakehouse.orchestration.runner import BuildOutcome, run_build

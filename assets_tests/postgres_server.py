@@ -123,3 +123,12 @@ def postgres_server() -> Iterator[PostgresServer]:
             _run([pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"], root)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URI of a new, empty shop database: a SQLite file, or a database on the test server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'shop.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return server.create_database(f"test_{request.node.originalname}"[:63])

@@ -6,7 +6,6 @@ from pathlib import Path
 import adbc_driver_postgresql.dbapi as postgresql
 import adbc_driver_sqlite.dbapi as sqlite
 import polars as pl
-import pytest
 
 from assets_tests.postgres_server import PostgresServer
 from assets_tests.simulator.helpers import payment_files
@@ -104,40 +103,32 @@ def test_payment_files_have_a_header_and_one_file_per_day(demo: Path) -> None:
     assert all(content.endswith(b"\n") and b'"' not in content for content in files.values())
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / DB_FILE}"
-    server: PostgresServer = request.getfixturevalue("postgres_server")
-    return server.create_database("writer")
-
-
 def _contents(uri: str) -> dict[str, pl.DataFrame]:
     """Every table as a multiset of rows (sorted on every column), read back as the lakehouse does."""
     shop = ShopDatabase(uri=uri)
     return {table: shop.extract_changes(SHOP_TABLES[table], None).sort(pl.all()) for table in SCHEMAS}
 
 
-def test_write_database_replaces_any_previous_content(database_uri: str) -> None:
+def test_write_database_replaces_any_previous_content(empty_database: str) -> None:
     tables = build_state(Params(scale=0.002, seed=3, start=date(2025, 1, 1), days=5)).sources.tables
-    write_database(database_uri, tables)
+    write_database(empty_database, tables)
 
-    write_database(database_uri, tables)
+    write_database(empty_database, tables)
 
-    for table, frame in _contents(database_uri).items():
+    for table, frame in _contents(empty_database).items():
         assert frame.equals(tables[table].sort(pl.all())), table
 
 
-def test_update_database_rewrites_only_the_changed_keys(database_uri: str) -> None:
+def test_update_database_rewrites_only_the_changed_keys(empty_database: str) -> None:
     params = Params(scale=0.002, seed=3, start=date(2025, 1, 1), days=12)
     old = build_state(params).sources.tables
     new_state = build_state(Params(scale=0.002, seed=3, start=date(2025, 1, 1), days=13))
     new = new_state.sources.tables
-    write_database(database_uri, old)
+    write_database(empty_database, old)
 
-    changed = update_database(database_uri, old, new)
+    changed = update_database(empty_database, old, new)
 
-    for table, frame in _contents(database_uri).items():
+    for table, frame in _contents(empty_database).items():
         assert frame.equals(new[table].sort(pl.all())), table
     new_orders = new["orders"].filter(pl.col("order_id") > old["orders"]["order_id"].max())
     # placed on day 10, final on day 12

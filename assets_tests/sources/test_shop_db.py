@@ -3,8 +3,6 @@ streamed in batches, clear errors without credentials."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import polars as pl
 import pytest
 
@@ -48,15 +46,6 @@ def database(uri: str, ddl: str, rows: list[tuple]) -> ShopDatabase:
             cursor.execute(f"INSERT INTO {ddl.split()[2]} VALUES {values}")
         connection.commit()
     return ShopDatabase(uri=uri)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The URI of an empty database, SQLite or on the test PostgreSQL server."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'shop.db'}"
-    server: PostgresServer = request.getfixturevalue("postgres_server")
-    return server.create_database("shop_db_test")
 
 
 @pytest.fixture
