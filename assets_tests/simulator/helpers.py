@@ -7,7 +7,7 @@ from pathlib import Path
 import adbc_driver_sqlite.dbapi as sqlite
 import polars as pl
 
-from lakehouse.simulator import DB_FILE, PAYMENTS_DIR, SCHEMAS
+from lakehouse.simulator import CLICKSTREAM_DIR, DB_FILE, PAYMENTS_DIR, SCHEMAS
 
 POLARS_TYPES = {"INTEGER": pl.Int64, "TEXT": pl.String, "REAL": pl.Float64}
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -32,6 +32,16 @@ def sorted_tables(out_dir: Path) -> dict[str, pl.DataFrame]:
 
 def payment_files(out_dir: Path) -> dict[str, bytes]:
     return {path.name: path.read_bytes() for path in sorted((out_dir / PAYMENTS_DIR).iterdir())}
+
+
+def event_files(out_dir: Path) -> dict[str, bytes]:
+    """Every clickstream micro-batch file (and anything else in its folders), by relative path."""
+    folder = out_dir / CLICKSTREAM_DIR
+    return {
+        str(path.relative_to(folder)): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
 
 
 def payment_lines(out_dir: Path) -> pl.DataFrame:

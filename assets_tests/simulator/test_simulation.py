@@ -7,8 +7,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from assets_tests.simulator.helpers import payment_files, read_tables, sorted_tables
+from assets_tests.simulator.helpers import event_files, payment_files, read_tables, sorted_tables
 from lakehouse.simulator import (
+    CLICKSTREAM_DEFECTS_FILE,
     DEFECTS_FILE,
     MANIFEST_FILE,
     PAYMENTS_DIR,
@@ -24,8 +25,11 @@ def _assert_same_sources(a: Path, b: Path) -> None:
     for table, frame in sorted_tables(a).items():
         assert frame.equals(sorted_tables(b)[table]), table
     assert payment_files(a) == payment_files(b)
+    assert event_files(a) == event_files(b)
     assert (a / MANIFEST_FILE).read_text() == (b / MANIFEST_FILE).read_text()
     assert pl.read_parquet(a / DEFECTS_FILE).equals(pl.read_parquet(b / DEFECTS_FILE))
+    clickstream_defects = [pl.read_parquet(d / CLICKSTREAM_DEFECTS_FILE).sort(pl.all()) for d in (a, b)]
+    assert clickstream_defects[0].equals(clickstream_defects[1])
     assert read_params(a) == read_params(b)
 
 
@@ -48,6 +52,7 @@ def test_another_seed_writes_other_sources(tmp_path: Path) -> None:
     for table in ("customers", "products", "orders", "order_items"):
         assert not a[table].equals(b[table]), table
     assert payment_files(tmp_path / "a") != payment_files(tmp_path / "b")
+    assert event_files(tmp_path / "a") != event_files(tmp_path / "b")
 
 
 @pytest.mark.parametrize("more_days", [1, 3])
@@ -120,4 +125,11 @@ def test_progress_reports_each_step(tmp_path: Path) -> None:
 
     assert messages[0] == "simulating 3 days from 2025-03-01 at scale 0.002 (seed 7)"
     assert "advancing from day 3 to day 4" in messages
-    assert len(messages) == 8
+    assert len(messages) == 10
+    clickstream = [m for m in messages if "clickstream" in m]
+    batches = sorted(event_files(tmp_path))
+    new_batches = [name for name in batches if name.startswith("2025-03-04/")]
+    assert clickstream == [
+        f"wrote {len(batches) - len(new_batches)} clickstream batches ({clickstream[0].split('(')[1]}",
+        f"wrote {len(new_batches)} clickstream batches ({clickstream[1].split('(')[1]}",
+    ]

@@ -6,17 +6,22 @@ appends the next days to it:
 - `shop.db`: the shop database (SQLite) with customers, products, orders and order_items, or
   the same tables in the database `db_uri` names (e.g. `postgresql://…`);
 - `landing/payments/settlement_YYYY-MM-DD.csv`: the payments settled each day from day 1 on;
-- `manifest.json` and `defects.parquet`: the ground truth (rows, defects, expected totals);
+- `landing/clickstream/YYYY-MM-DD/batch-NNNN.jsonl`: the clickstream's micro-batches;
+- `manifest.json`, `defects.parquet` and `clickstream_defects.parquet`: the ground truth (rows,
+  defects, expected totals);
 - `state.json`: the parameters, all that `advance` needs.
 
 Same (scale, seed, start, days), same content; see `model` for the entities, `defects` for the
-defects and their rates, `manifest` for the expected totals.
+defects and their rates, `clickstream` for the events, `manifest` for the expected totals.
 """
 
 from lakehouse.simulator.defects import DEFECT_KINDS, KEYS, TABLES, DefectKind, Sources
 from lakehouse.simulator.simulation import State, advance, build_state, generate
 from lakehouse.simulator.state import Params, read_params
 from lakehouse.simulator.writer import (
+    CLICKSTREAM_BATCHES,
+    CLICKSTREAM_DEFECTS_FILE,
+    CLICKSTREAM_DIR,
     DB_FILE,
     DEFECTS_FILE,
     KEY_COLUMNS,
@@ -26,6 +31,9 @@ from lakehouse.simulator.writer import (
 )
 
 __all__ = [
+    "CLICKSTREAM_BATCHES",
+    "CLICKSTREAM_DEFECTS_FILE",
+    "CLICKSTREAM_DIR",
     "DB_FILE",
     "DEFECTS_FILE",
     "DEFECT_KINDS",

@@ -2,7 +2,8 @@
 
 The written sources are a pure function of (scale, seed, start, days): `build_state`. Advancing
 by k days builds the state for n and for n + k days and writes the difference: the changed keys
-of each database table (new rows and orders whose status moved on) and the new payment files.
+of each database table (new rows and orders whose status moved on), the new payment files and
+the new clickstream micro-batches.
 So `generate(days=n + k)` and `generate(days=n)` then `advance(days=k)` write the same sources.
 """
 
@@ -17,6 +18,7 @@ from typing import Any
 import polars as pl
 
 from lakehouse.simulator import writer
+from lakehouse.simulator.clickstream import Clickstream, build_clickstream, json_lines
 from lakehouse.simulator.defects import Sources, corrupt, mark
 from lakehouse.simulator.manifest import build_manifest
 from lakehouse.simulator.model import build_world
@@ -33,12 +35,16 @@ class State:
     params: Params
     sources: Sources
     manifest: dict[str, Any]
+    clickstream: Clickstream
 
 
 def build_state(params: Params) -> State:
-    marked = mark(build_world(params.scale, params.seed, params.start, params.days), params.seed, params.days)
+    world = build_world(params.scale, params.seed, params.start, params.days)
+    marked = mark(world, params.seed, params.days)
     sources = corrupt(marked)
-    return State(params, sources, build_manifest(params, marked, sources))
+    clickstream = build_clickstream(world, params.scale, params.seed, params.start, params.days)
+    manifest = {**build_manifest(params, marked, sources), "clickstream": clickstream.truth}
+    return State(params, sources, manifest, clickstream)
 
 
 def generate(
@@ -64,7 +70,7 @@ def generate(
     uri = writer.database_uri(out_dir, db_uri)
     writer.write_database(uri, state.sources.tables)
     report(f"wrote the shop database {redacted(uri)}: {_row_counts(state.sources.tables)}")
-    _write_files(out_dir, state, state.sources.payment_lines, report)
+    _write_files(out_dir, state, state.sources.payment_lines, state.clickstream.lines, report)
     return state.manifest
 
 
@@ -87,16 +93,22 @@ def advance(
     uri = writer.database_uri(out_dir, db_uri)
     changed = writer.update_database(uri, old.sources.tables, new.sources.tables)
     report(f"updated the shop database {redacted(uri)}, keys changed: {changed}")
-    new_lines = new.sources.payment_lines.filter(pl.col("day") >= old_params.days)
-    _write_files(out_dir, new, new_lines, report)
+    is_new = pl.col("day") >= old_params.days
+    _write_files(
+        out_dir, new, new.sources.payment_lines.filter(is_new), new.clickstream.lines.filter(is_new), report
+    )
     return new.manifest
 
 
-def _write_files(out_dir: Path, state: State, lines: pl.DataFrame, report: Progress) -> None:
-    """The payment files, then the ground truth, then the state file: it marks completion."""
-    files = writer.write_payment_files(out_dir, lines)
-    report(f"wrote {files} payment files ({lines.height} lines)")
-    writer.write_ground_truth(out_dir, state.sources.defects, state.manifest)
+def _write_files(
+    out_dir: Path, state: State, payments: pl.DataFrame, events: pl.DataFrame, report: Progress
+) -> None:
+    """The landing files, then the ground truth, then the state file: it marks completion."""
+    files = writer.write_payment_files(out_dir, payments)
+    report(f"wrote {files} payment files ({payments.height} lines)")
+    batches = writer.write_event_batches(out_dir, json_lines(events))
+    report(f"wrote {batches} clickstream batches ({events.height} events)")
+    writer.write_ground_truth(out_dir, state.sources.defects, state.manifest, state.clickstream.defects)
     write_params(out_dir, state.params)
     report(f"wrote {writer.MANIFEST_FILE}: {len(state.sources.defects)} defects")
 

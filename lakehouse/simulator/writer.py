@@ -1,6 +1,10 @@
 """Writing the sources: the shop database (through ADBC bulk ingestion, into the SQLite file
-`shop.db` or any database URI `dialects` knows, such as PostgreSQL), the payment settlement files
-and the ground truth (`manifest.json`, `defects.parquet`).
+`shop.db` or any database URI `dialects` knows, such as PostgreSQL), the payment settlement files,
+the clickstream micro-batches and the ground truth (`manifest.json`, `defects.parquet`,
+`clickstream_defects.parquet`).
+
+A micro-batch file is written as `<name>.tmp` and renamed when complete, as a collector does: a
+reader that lists only the final names never sees half a batch.
 
 The shop database is a legacy system: its tables have no primary key (duplicates survive) and
 `updated_at` is its system column. Updating it to a later day deletes every business key whose
@@ -11,6 +15,7 @@ the state file is written can simply be run again.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +27,11 @@ from lakehouse.sources.dialects import Dialect, dialect
 
 DB_FILE = "shop.db"
 PAYMENTS_DIR = Path("landing") / "payments"
+CLICKSTREAM_DIR = Path("landing") / "clickstream"
+CLICKSTREAM_BATCHES = "*/batch-*.jsonl"
 MANIFEST_FILE = "manifest.json"
 DEFECTS_FILE = "defects.parquet"
+CLICKSTREAM_DEFECTS_FILE = "clickstream_defects.parquet"
 
 SCHEMAS: dict[str, dict[str, str]] = {
     "customers": {
@@ -72,10 +80,21 @@ KEY_COLUMNS: dict[str, list[str]] = {
 
 def remove_outputs(out_dir: Path) -> None:
     """Delete the files a simulation writes, and only those."""
-    for name in (STATE_FILE, DB_FILE, f"{DB_FILE}-journal", MANIFEST_FILE, DEFECTS_FILE):
+    for name in (
+        STATE_FILE,
+        DB_FILE,
+        f"{DB_FILE}-journal",
+        MANIFEST_FILE,
+        DEFECTS_FILE,
+        CLICKSTREAM_DEFECTS_FILE,
+    ):
         (out_dir / name).unlink(missing_ok=True)
     for path in (out_dir / PAYMENTS_DIR).glob("settlement_*.csv"):
         path.unlink()
+    for path in (out_dir / CLICKSTREAM_DIR).glob(CLICKSTREAM_BATCHES):
+        path.unlink()
+        if not any(path.parent.iterdir()):
+            path.parent.rmdir()
 
 
 def database_uri(out_dir: Path, db_uri: str | None) -> str:
@@ -144,6 +163,22 @@ def write_payment_files(out_dir: Path, lines: pl.DataFrame) -> int:
     return files.height
 
 
-def write_ground_truth(out_dir: Path, defects: pl.DataFrame, manifest: dict[str, Any]) -> None:
+def write_event_batches(out_dir: Path, lines: pl.DataFrame) -> int:
+    """One micro-batch file per `file` value (`<day>/batch-NNNN.jsonl`); returns how many were written."""
+    directory = out_dir / CLICKSTREAM_DIR
+    files = lines.group_by("file", maintain_order=True).agg(pl.col("text").str.join("\n"))
+    for file, body in files.iter_rows():
+        path = directory / file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".tmp")
+        partial.write_text(body + "\n", encoding="utf-8")
+        os.replace(partial, path)
+    return files.height
+
+
+def write_ground_truth(
+    out_dir: Path, defects: pl.DataFrame, manifest: dict[str, Any], clickstream_defects: pl.DataFrame
+) -> None:
     defects.write_parquet(out_dir / DEFECTS_FILE)
+    clickstream_defects.write_parquet(out_dir / CLICKSTREAM_DEFECTS_FILE)
     (out_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
