@@ -1,8 +1,10 @@
-"""Files in the landing zone: discovery, and CSV parsing that never loses a line.
+"""Files in the landing zone: discovery, and CSV and JSON-lines parsing that never loses a line.
 
-A line that does not parse (wrong number of fields) is kept whole in `_rescued_data` with its line
-number, so refined can quarantine it with the file, line and rule; the file's good lines still land.
-Parsing is vectorised: lines are classified with one regex, good lines parsed by Polars' CSV reader.
+A line that does not parse (wrong number of fields, not a JSON object) is kept whole in
+`_rescued_data` with its line number, so refined can quarantine it with the file, line and rule;
+the file's good lines still land. Parsing is vectorised: CSV lines are classified with one regex
+and parsed by Polars' CSV reader; JSON lines are read field by field with JSON paths, every value
+as text (nested values as their JSON).
 """
 
 from __future__ import annotations
@@ -72,15 +74,53 @@ def read_csv_file(path: Path, expected_columns: tuple[str, ...]) -> ParsedFile:
     )
 
 
+FILE_COLUMN = "_file"  # which of the files read a line comes from (its index)
+
+
+def read_json_lines(paths: list[Path], fields: tuple[str, ...]) -> ParsedFile:
+    """Every line of JSON-lines files, parsed in one pass: the `fields` of each object as text, any
+    other line rescued whole; `_file` is the index of the line's file in `paths`."""
+    lines = _lines_of(paths)
+    line = pl.col("line")
+    is_object = line.str.strip_chars().str.starts_with("{") & line.str.json_path_match("$").is_not_null()
+    good, bad = lines.filter(is_object), lines.filter(~is_object)
+    problems = [
+        f"{paths[index].name} line {n}: not a JSON object (rule: well_formed_line)"
+        for index, n in bad.select(FILE_COLUMN, LINE_COLUMN).iter_rows()
+    ]
+    parsed = _json_fields(good, fields).with_columns(good.select(LINE_COLUMN, FILE_COLUMN))
+    rescued = _rescued(bad, fields).with_columns(bad.get_column(FILE_COLUMN))
+    rows = pl.concat([parsed, rescued], how="diagonal_relaxed").sort(FILE_COLUMN, LINE_COLUMN)
+    return ParsedFile(rows.select(*fields, RESCUED_COLUMN, LINE_COLUMN, FILE_COLUMN), bad.height, problems)
+
+
+def _json_fields(good: pl.DataFrame, fields: tuple[str, ...]) -> pl.DataFrame:
+    """The fields of well-formed JSON objects as text: decoded in one pass when every value is a
+    scalar, else field by field with JSON paths (nested values then come as their JSON text)."""
+    line = pl.col("line")
+    try:
+        return good.select(line.str.json_decode(pl.Struct(dict.fromkeys(fields, pl.String)))).unnest("line")
+    except pl.exceptions.ComputeError:
+        return good.select(line.str.json_path_match(f"$.{name}").alias(name) for name in fields)
+
+
 def _lines(path: Path) -> pl.DataFrame:
-    """Non-empty lines with their 1-based line numbers; undecodable bytes become U+FFFD."""
-    text = path.read_bytes().decode("utf-8-sig", errors="replace")  # and drop a byte-order mark
+    return _lines_of([path]).drop(FILE_COLUMN)
+
+
+def _lines_of(paths: list[Path]) -> pl.DataFrame:
+    """Non-empty lines with their file index and 1-based line numbers; undecodable bytes become U+FFFD."""
+    texts = [path.read_bytes().decode("utf-8-sig", errors="replace") for path in paths]  # and drop a BOM
     return (
-        pl.DataFrame({"line": [text]})
-        .select(pl.col("line").str.split("\n"))
+        pl.DataFrame(
+            {FILE_COLUMN: range(len(paths)), "line": texts}, schema={FILE_COLUMN: pl.Int64, "line": pl.String}
+        )
+        .with_columns(pl.col("line").str.split("\n"))
         .explode("line")
-        .with_row_index(LINE_COLUMN, offset=1)
-        .with_columns(pl.col("line").str.strip_suffix("\r"), pl.col(LINE_COLUMN).cast(pl.Int64))
+        .with_columns(
+            pl.col("line").str.strip_suffix("\r"),
+            (pl.int_range(pl.len()).over(FILE_COLUMN) + 1).cast(pl.Int64).alias(LINE_COLUMN),
+        )
         .filter(pl.col("line") != "")
     )
 

@@ -1,0 +1,77 @@
+"""Sessions: the simulator's count, and late events merged in equal a full rebuild."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from lakehouse import simulator
+from lakehouse.refined.sessions import REFINED_SESSIONS, sessionize
+
+from .events_support import build, simulate
+
+
+def test_sessions_count_is_the_simulators_independent_count(tmp_path, instance: dg.DagsterInstance):
+    manifest = simulate(tmp_path, days=40)
+    store = build(tmp_path, instance)
+    sessions = store.scan(REFINED_SESSIONS).collect()
+    assert sessions.height == manifest["clickstream"]["sessions"]
+    assert sessions["session_id"].is_unique().all()
+    assert sessions["events"].sum() == manifest["clickstream"]["accepted_events"]
+
+
+def test_advancing_day_by_day_equals_a_full_rebuild(tmp_path, instance: dg.DagsterInstance):
+    simulate(tmp_path / "full", days=12)
+    full = build(tmp_path / "full", instance).scan(REFINED_SESSIONS).collect().sort("session_id")
+
+    simulate(tmp_path / "stream", days=9)
+    build(tmp_path / "stream", instance)
+    for _ in range(3):  # late events of earlier days arrive with each new day
+        simulator.advance(tmp_path / "stream" / "sources")
+        store = build(tmp_path / "stream", instance)
+    assert store.scan(REFINED_SESSIONS).collect().sort("session_id").equals(full)
+
+
+def at(minute: int) -> datetime:
+    return datetime(2025, 1, 1, 10, minute, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("minutes", "sessions"),
+    [([0, 30], 1), ([0, 31], 2), ([0, 20, 40, 60], 1), ([0, 40, 20], 1)],
+)
+def test_more_than_thirty_minutes_of_inactivity_splits(minutes: list[int], sessions: int):
+    events = pl.DataFrame(
+        {
+            "customer_id": [1] * len(minutes),
+            "anonymous_id": [None] * len(minutes),
+            "channel": ["web"] * len(minutes),
+            "event_type": ["page_view"] * len(minutes),
+            "event_at": [at(m) for m in minutes],
+            "order_id": [None] * len(minutes),
+        },
+        schema_overrides={"anonymous_id": pl.String, "order_id": pl.Int64},
+    )
+    assert sessionize(events.lazy()).collect().height == sessions
+
+
+def test_a_visitor_and_a_customer_are_different_users():
+    events = pl.DataFrame(
+        {
+            "customer_id": [1, None, None],
+            "anonymous_id": [None, "anon-1", "anon-2"],
+            "channel": ["web"] * 3,
+            "event_type": ["page_view", "page_view", "purchase"],
+            "event_at": [at(0), at(1), at(2)],
+            "order_id": [None, None, 9],
+        }
+    )
+    rows = sessionize(events.lazy()).collect().sort("user_key")
+    assert rows.select("user_key", "events", "purchases", "order_id").rows() == [
+        ("customer:1", 1, 0, None),
+        ("visitor:anon-1", 1, 0, None),
+        ("visitor:anon-2", 1, 1, 9),
+    ]
