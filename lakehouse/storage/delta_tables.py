@@ -16,6 +16,7 @@ import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError
 
+from lakehouse.storage import scd2
 from lakehouse.storage.write_spec import BATCH_COLUMN, WriteMode, WriteSpec
 
 # Files of bounded size: a slice replace or a merge rewrites only the files holding its rows.
@@ -108,7 +109,12 @@ def write(
     custom["lakehouse.write_mode"] = spec.mode.value
     if spec.mode is WriteMode.OVERWRITE_PARTITION:
         return _overwrite_partition(uri, data, spec, custom, slices)
-    writers = {WriteMode.APPEND: _append, WriteMode.OVERWRITE: _overwrite, WriteMode.MERGE: _merge}
+    writers = {
+        WriteMode.APPEND: _append,
+        WriteMode.OVERWRITE: _overwrite,
+        WriteMode.MERGE: _merge,
+        WriteMode.SCD2: _scd2,
+    }
     return writers[spec.mode](uri, data, spec, custom)
 
 
@@ -227,6 +233,55 @@ def _merge(uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, str]
     return WriteResult(
         version(uri),
         data.height,
+        inserted=metrics["num_target_rows_inserted"],
+        updated=metrics["num_target_rows_updated"],
+        deleted=metrics["num_target_rows_deleted"],
+    )
+
+
+def _scd2(uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, str]) -> WriteResult:
+    """Rebuild the history of the keys in `data` and merge it: new versions inserted, changed ones
+    updated (keeping their surrogate key), superseded ones deleted, all in one commit."""
+    keys, surrogate, sequence = list(spec.keys), spec.surrogate_key, spec.sequence_column
+    stored = pl.DataFrame()
+    if exists(uri):
+        touched = data.select(keys).unique().lazy()
+        stored = scan(uri).join(touched, on=keys, how="semi").collect()
+    events = (
+        data
+        if stored.is_empty()
+        else pl.concat([scd2.stored_events(stored, keys), data], how="diagonal_relaxed")
+    )
+    rebuilt = scd2.versions(events, keys, spec.tracked_columns, sequence, surrogate)
+    rebuilt = rebuilt.with_columns(scd2.surrogate_keys(rebuilt, keys).alias(surrogate))
+    if stored.is_empty():  # only new keys: nothing to update or supersede
+        return _merge(uri, rebuilt, WriteSpec(WriteMode.MERGE, keys=(surrogate,)), custom)
+    start = [*keys, scd2.VALID_FROM]
+    superseded = stored.join(rebuilt, on=start, how="anti").select(start).with_columns(_op=pl.lit("delete"))
+    source = pl.concat([rebuilt.with_columns(_op=pl.lit("upsert")), superseded], how="diagonal_relaxed")
+    upsert = "s._op = 'upsert'"
+    columns = {c: f"s.{c}" for c in rebuilt.columns}
+    kept_surrogate = {c: value for c, value in columns.items() if c != surrogate}
+    metrics = _with_commit_retries(
+        lambda: (
+            DeltaTable(uri)
+            .merge(
+                source,
+                predicate=" AND ".join(f"t.{c} = s.{c}" for c in start),
+                source_alias="s",
+                target_alias="t",
+                streamed_exec=False,
+                commit_properties=CommitProperties(custom_metadata=custom),
+            )
+            .when_matched_delete(predicate="s._op = 'delete'")
+            .when_matched_update(kept_surrogate, predicate=upsert)
+            .when_not_matched_insert(columns, predicate=upsert)
+            .execute()
+        )
+    )
+    return WriteResult(
+        version(uri),
+        rebuilt.height,
         inserted=metrics["num_target_rows_inserted"],
         updated=metrics["num_target_rows_updated"],
         deleted=metrics["num_target_rows_deleted"],

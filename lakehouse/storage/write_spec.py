@@ -10,6 +10,9 @@ An asset says *what* it produces; the spec says *how* it lands:
   output, or the run's Dagster partition when the asset is partitioned.
 - `merge`: upsert on `keys`; with a `sequence_column`, a matched row is updated only when the
   incoming row is newer, so replays and out-of-order batches never move a row back in time.
+- `scd2`: history by `keys`: the output is change events (sequenced by `sequence_column`, a
+  change in a `tracked_columns` value starts a version, `_deleted` closes one); each version has a
+  `surrogate_key`, `valid_from`, `valid_to` and `is_current` (see `scd2`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class WriteMode(StrEnum):
     OVERWRITE = "overwrite"
     OVERWRITE_PARTITION = "overwrite_partition"
     MERGE = "merge"
+    SCD2 = "scd2"
 
 
 @dataclass(frozen=True)
@@ -40,10 +44,14 @@ class WriteSpec:
     partition_column: str | None = None
     partition_by: tuple[str, ...] = ()  # physical layout: one folder per value (e.g. a month)
     batch_column: str = BATCH_COLUMN
+    tracked_columns: tuple[str, ...] = ()  # scd2: a change in these starts a new version
+    surrogate_key: str | None = None  # scd2: the version's key column
 
     def __post_init__(self) -> None:
-        if self.mode is WriteMode.MERGE and not self.keys:
-            raise ValueError("merge needs the business keys to match on")
+        if self.mode in (WriteMode.MERGE, WriteMode.SCD2) and not self.keys:
+            raise ValueError(f"{self.mode.value} needs the business keys to match on")
+        if self.mode is WriteMode.SCD2 and not (self.sequence_column and self.surrogate_key):
+            raise ValueError("scd2 needs a sequence column and a surrogate key column")
         if self.mode is WriteMode.OVERWRITE_PARTITION and not self.partition_column:
             raise ValueError("overwrite_partition needs the partition column")
 
@@ -53,6 +61,7 @@ class WriteSpec:
         spec["mode"] = self.mode.value
         spec["keys"] = list(self.keys)
         spec["partition_by"] = list(self.partition_by)
+        spec["tracked_columns"] = list(self.tracked_columns)
         return {WRITE_SPEC_KEY: spec}
 
     @classmethod
@@ -64,6 +73,7 @@ class WriteSpec:
         raw["mode"] = WriteMode(raw["mode"])
         raw["keys"] = tuple(raw.get("keys", ()))
         raw["partition_by"] = tuple(raw.get("partition_by", ()))
+        raw["tracked_columns"] = tuple(raw.get("tracked_columns", ()))
         return cls(**raw)
 
 
@@ -83,3 +93,15 @@ def overwrite_partition(partition_column: str, partition_by: tuple[str, ...] = (
 
 def merge(keys: list[str], sequence_column: str | None = None) -> dict[str, Any]:
     return WriteSpec(WriteMode.MERGE, keys=tuple(keys), sequence_column=sequence_column).as_metadata()
+
+
+def scd2(
+    keys: list[str], sequence_column: str, tracked_columns: list[str], surrogate_key: str
+) -> dict[str, Any]:
+    return WriteSpec(
+        WriteMode.SCD2,
+        keys=tuple(keys),
+        sequence_column=sequence_column,
+        tracked_columns=tuple(tracked_columns),
+        surrogate_key=surrogate_key,
+    ).as_metadata()
