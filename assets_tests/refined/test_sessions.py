@@ -41,7 +41,7 @@ def at(minute: int) -> datetime:
 
 @pytest.mark.parametrize(
     ("minutes", "sessions"),
-    [([0, 30], 1), ([0, 31], 2), ([0, 20, 40, 60], 1), ([0, 40, 20], 1)],
+    [([0, 30], 1), ([0, 31], 2), ([0, 20, 40, 59], 1), ([0, 40, 20], 1), ([0, 10, 45], 2)],
 )
 def test_more_than_thirty_minutes_of_inactivity_splits(minutes: list[int], sessions: int):
     events = pl.DataFrame(
