@@ -22,14 +22,19 @@ COUNTRIES = ["US", "DE", "FR", "GB", "CA", "AU"]
 
 
 class CustomerContract(Contract):
-    customer_id: pl.Int64 = pa.Field(nullable=False)
-    email: pl.String = pa.Field(nullable=False)
-    email_hash: pl.String = pa.Field(nullable=True)  # derived from email, whose rules decide
-    first_name: pl.String = pa.Field(nullable=True)
-    last_name: pl.String = pa.Field(nullable=True)
-    country: pl.String = pa.Field(nullable=True)
-    signup_at: UtcTimestamp = pa.Field(nullable=True)
-    updated_at: UtcTimestamp = pa.Field(nullable=False)
+    customer_id: pl.Int64 = pa.Field(nullable=False, description="The shop's customer id.")
+    email: pl.String = pa.Field(
+        nullable=False, description="Lower-cased email; validated, then dropped (never stored)."
+    )
+    # derived from email, whose rules decide
+    email_hash: pl.String = pa.Field(
+        nullable=True, description="HMAC-SHA256 pseudonym of the email (LAKEHOUSE_PII_KEY)."
+    )
+    first_name: pl.String = pa.Field(nullable=True, description="First name, trimmed.")
+    last_name: pl.String = pa.Field(nullable=True, description="Last name, trimmed.")
+    country: pl.String = pa.Field(nullable=True, description="ISO country code, upper case.")
+    signup_at: UtcTimestamp = pa.Field(nullable=True, description="When the customer signed up (UTC).")
+    updated_at: UtcTimestamp = pa.Field(nullable=False, description="Last change in the shop database (UTC).")
 
     @pa.check("email", name="valid_email")
     def valid_email(cls, data: PolarsData) -> pl.LazyFrame:

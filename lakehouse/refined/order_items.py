@@ -15,13 +15,13 @@ KNOWN_PRODUCT = "_known_product"
 
 
 class OrderItemContract(Contract):
-    order_id: pl.Int64 = pa.Field(nullable=False)
-    line_no: pl.Int64 = pa.Field(nullable=False)
-    product_id: pl.Int64 = pa.Field(nullable=False)
-    quantity: pl.Int64 = pa.Field(nullable=False)
-    unit_price: Money = pa.Field(nullable=False, ge=0)
-    discount: Money = pa.Field(nullable=False, ge=0)
-    updated_at: UtcTimestamp = pa.Field(nullable=False)
+    order_id: pl.Int64 = pa.Field(nullable=False, description="The order the line belongs to.")
+    line_no: pl.Int64 = pa.Field(nullable=False, description="Line number within the order.")
+    product_id: pl.Int64 = pa.Field(nullable=False, description="The product (one the shop has).")
+    quantity: pl.Int64 = pa.Field(nullable=False, description="Units ordered (positive).")
+    unit_price: Money = pa.Field(nullable=False, ge=0, description="Unit price in the order's currency.")
+    discount: Money = pa.Field(nullable=False, ge=0, description="Discount on the line, order currency.")
+    updated_at: UtcTimestamp = pa.Field(nullable=False, description="Last change in the shop database (UTC).")
 
     @pa.check("quantity", name="positive_quantity")
     def positive_quantity(cls, data: PolarsData) -> pl.LazyFrame:

@@ -21,14 +21,18 @@ STATUSES = ["placed", "delivered", "cancelled", "returned"]
 
 
 class OrderContract(Contract):
-    order_id: pl.Int64 = pa.Field(nullable=False)
-    customer_id: pl.Int64 = pa.Field(nullable=False)
-    order_at: UtcTimestamp = pa.Field(nullable=False)
-    order_date: pl.Date = pa.Field(nullable=False)
-    status: pl.String = pa.Field(nullable=False, isin=STATUSES)
-    currency: pl.String = pa.Field(nullable=False, isin=list(USD_RATES))
-    channel: pl.String = pa.Field(nullable=True)
-    updated_at: UtcTimestamp = pa.Field(nullable=False)
+    order_id: pl.Int64 = pa.Field(nullable=False, description="The shop's order id.")
+    customer_id: pl.Int64 = pa.Field(nullable=False, description="The customer who ordered.")
+    order_at: UtcTimestamp = pa.Field(nullable=False, description="When the order was placed (UTC).")
+    order_date: pl.Date = pa.Field(nullable=False, description="Order day (UTC).")
+    status: pl.String = pa.Field(
+        nullable=False, isin=STATUSES, description="Latest status: placed, delivered, cancelled or returned."
+    )
+    currency: pl.String = pa.Field(
+        nullable=False, isin=list(USD_RATES), description="ISO currency code of the order."
+    )
+    channel: pl.String = pa.Field(nullable=True, description="Sales channel, lower case.")
+    updated_at: UtcTimestamp = pa.Field(nullable=False, description="Last change in the shop database (UTC).")
 
     class Config(Contract.Config):
         metadata = {"severity": {"not_nullable": "drop", "isin": "drop"}}

@@ -11,12 +11,12 @@ from lakehouse.refined.refine import RefinedTable, TransformContext
 
 
 class ProductContract(Contract):
-    product_id: pl.Int64 = pa.Field(nullable=False)
-    sku: pl.String = pa.Field(nullable=True)
-    name: pl.String = pa.Field(nullable=True)
-    category: pl.String = pa.Field(nullable=True)
-    unit_price: Money = pa.Field(nullable=False, ge=0)
-    updated_at: UtcTimestamp = pa.Field(nullable=False)
+    product_id: pl.Int64 = pa.Field(nullable=False, description="The shop's product id.")
+    sku: pl.String = pa.Field(nullable=True, description="Stock keeping unit.")
+    name: pl.String = pa.Field(nullable=True, description="Product name.")
+    category: pl.String = pa.Field(nullable=True, description="Category, lower case.")
+    unit_price: Money = pa.Field(nullable=False, ge=0, description="List price in USD.")
+    updated_at: UtcTimestamp = pa.Field(nullable=False, description="Last change in the shop database (UTC).")
 
     class Config(Contract.Config):
         metadata = {"severity": {"not_nullable": "drop", "greater_than_or_equal_to": "drop"}}
