@@ -1,4 +1,4 @@
-"""The landing sensor: a new settlement file starts one run, a file already seen starts none."""
+"""The landing sensors: a new settlement file or micro-batch starts one run, a file already seen none."""
 
 import os
 from pathlib import Path
@@ -7,11 +7,18 @@ import dagster as dg
 import polars as pl
 
 from lakehouse.definitions import build_definitions
-from lakehouse.orchestration.sensors import payments_landing_sensor
+from lakehouse.orchestration.sensors import clickstream_sensor, payments_landing_sensor
+from lakehouse.privacy import Pseudonymiser
+from lakehouse.raw.events import RAW_EVENTS, raw_events
+from lakehouse.raw.events import batch_id as events_batch_id
 from lakehouse.raw.payments import file_batch_id
+from lakehouse.refined.events import EVENTS
+from lakehouse.refined.refine import build_refined_asset
+from lakehouse.refined.sessions import refined_sessions
 from lakehouse.settings import get_settings
 from lakehouse.sources.landing import LandingZone
 from lakehouse.storage import delta_tables
+from lakehouse.storage.io_manager import DeltaIOManager
 from lakehouse.storage.store import DeltaStore
 from lakehouse.storage.write_spec import WriteMode, WriteSpec
 
@@ -88,3 +95,64 @@ def test_files_already_in_raw_start_no_run(tmp_path: Path, instance: dg.DagsterI
     delta_tables.write(raw, committed, WriteSpec(WriteMode.APPEND), {})
     result = tick(tmp_path, instance, cursor=None)
     assert result.run_requests == []
+
+
+def clickstream_tick(tmp_path: Path, instance: dg.DagsterInstance, cursor: str | None):
+    store = DeltaStore(root=str(tmp_path / "tables"))
+    resources = {"landing": LandingZone(root=str(tmp_path / "landing")), "store": store}
+    definitions = dg.Definitions(
+        assets=[raw_events, build_refined_asset(EVENTS), refined_sessions],
+        sensors=[clickstream_sensor],
+        resources={
+            **resources,
+            "io_manager": DeltaIOManager(store=store),
+            "pseudonymiser": Pseudonymiser(key="k"),
+        },
+    )
+    context = dg.build_sensor_context(
+        instance=instance, cursor=cursor, definitions=definitions, resources=resources
+    )
+    return clickstream_sensor.evaluate_tick(context)
+
+
+def batch(tmp_path: Path, name: str) -> Path:
+    path = tmp_path / "landing" / "clickstream" / "2025-01-01" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('{"event_id": "e1", "event_type": "page_view", "event_at": "2025-01-01T00:00:00.000Z"}\n')
+    return path
+
+
+def test_a_new_batch_starts_one_run_even_when_the_sensor_fires_twice(tmp_path: Path, instance):
+    batch(tmp_path, "batch-0000.jsonl")
+    batch(tmp_path, "batch-0001.jsonl.tmp")  # still being written: not yet
+    first = clickstream_tick(tmp_path, instance, cursor=None)
+    assert [r.tags["lakehouse/files"] for r in first.run_requests] == ["2025-01-01/batch-0000.jsonl"]
+    twice = clickstream_tick(tmp_path, instance, cursor=None)  # fired again before the cursor moved
+    assert twice.run_requests[0].run_key == first.run_requests[0].run_key
+    again = clickstream_tick(tmp_path, instance, cursor=first.cursor)
+    assert again.run_requests == [] and again.skip_message == "1 pending file(s) already requested"
+    assert clickstream_sensor.minimum_interval_seconds <= 30
+
+
+def test_the_requested_run_appends_the_batch_and_then_nothing_is_pending(tmp_path: Path, instance):
+    path = batch(tmp_path, "batch-0000.jsonl")
+    request = clickstream_tick(tmp_path, instance, cursor=None).run_requests[0]
+    store = DeltaStore(root=str(tmp_path / "tables"))
+    result = dg.materialize(
+        [raw_events],
+        instance=instance,
+        resources={
+            "landing": LandingZone(root=str(tmp_path / "landing")),
+            "store": store,
+            "io_manager": DeltaIOManager(store=store),
+        },
+        tags={"dagster/run_key": request.run_key},
+    )
+    assert result.success
+    assert store.scan(RAW_EVENTS).select("_batch_id").collect().to_series().to_list() == [
+        events_batch_id(path)
+    ]
+    done = clickstream_tick(tmp_path, instance, cursor=None)
+    assert done.run_requests == [] and done.skip_message == "no new clickstream batches"
+    path.with_name("batch-0001.jsonl").write_text(path.read_text())
+    assert len(clickstream_tick(tmp_path, instance, cursor=None).run_requests) == 1
