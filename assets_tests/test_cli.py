@@ -162,3 +162,43 @@ def test_lineage_lists_the_checks_of_the_run_that_wrote_the_version(home_cli, ho
     checks = sorted(c.check for c in built.outcome.checks if c.asset == "refined/orders")
     listed = result.output.split("checks in that run:\n")[1].splitlines()
     assert sorted(listed) == [f"  ✓ {name}" for name in checks]
+
+
+def test_simulate_keeps_the_sources_alive_until_interrupted(tmp_path: Path):
+    """A real `lakehouse simulate` process: it advances, serves the API, and stops cleanly on Ctrl-C."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    from lakehouse import simulator
+
+    sources = tmp_path / "sources"
+    simulator.generate(sources, scale=0.002, seed=3, days=10)
+    batches_before = len(list((sources / simulator.CLICKSTREAM_DIR).glob(simulator.CLICKSTREAM_BATCHES)))
+    env = {**os.environ, "LAKEHOUSE_DATA_DIR": str(tmp_path), "PYTHONUNBUFFERED": "1"}
+    command = [str(Path(sys.executable).parent / "lakehouse"), "simulate", "--interval", "0.5", "--port", "0"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = [process.stdout.readline() for _ in range(4)]  # the API, the plan, two advances
+    url = lines[0].split(" at ")[1].strip()
+    with urllib.request.urlopen(f"{url}?start=2025-01-01&end=2025-01-02", timeout=10) as answer:
+        rates = json.loads(answer.read())
+    process.send_signal(signal.SIGINT)
+    rest, errors = process.communicate(timeout=60)
+
+    assert process.returncode == 0, errors
+    assert {row["date"] for row in rates["data"]} == {"2025-01-01", "2025-01-02"}
+    assert lines[2].split(" day ")[1].startswith("11: +")
+    assert lines[3].split(" day ")[1].startswith("12: +")
+    ticks = int(rest.splitlines()[-1].split("after ")[1].split(" ")[0])
+    assert ticks >= 2
+    days = simulator.read_params(sources).days
+    assert days == 10 + ticks
+    assert rest.splitlines()[-1] == f"stopped after {ticks} advance(s); the simulation holds {days} days"
+    assert "Traceback" not in errors
+    # exactly what `generate` of that many days writes
+    expected = simulator.generate(tmp_path / "expected", scale=0.002, seed=3, days=days)
+    assert json.loads((sources / "manifest.json").read_text()) == expected
+    batches = len(list((sources / simulator.CLICKSTREAM_DIR).glob(simulator.CLICKSTREAM_BATCHES)))
+    assert batches == expected["clickstream"]["batches"] > batches_before

@@ -2,7 +2,9 @@
 
 import fcntl
 import os
+import signal
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -81,6 +83,80 @@ def generate(scale: float, seed: int, days: int, advance_days: int | None, force
         )
     rows = ", ".join(f"{table} {count:,}" for table, count in manifest["source_rows"].items())
     click.echo(f"sources in {out}: {rows}")
+
+
+@main.command()
+@click.option(
+    "--interval",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Seconds between two advances.",
+)
+@click.option("--days", "days_per_tick", default=1, show_default=True, type=DAYS, help="Days per advance.")
+@click.option(
+    "--port",
+    default=8765,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port of the exchange-rate API (0: any free port).",
+)
+@click.option(
+    "--scale", default=0.01, show_default=True, type=SCALE, help="Scale factor if sources are generated."
+)
+@click.option(
+    "--seed", default=42, show_default=True, type=click.IntRange(min=0), help="Seed if sources are generated."
+)
+def simulate(interval: float, days_per_tick: int, port: int, scale: float, seed: int) -> None:
+    """Keep the source systems alive until Ctrl-C: advance the shop every few seconds, serve the API.
+
+    \b
+    Each advance appends the next day(s): new orders and status changes in the shop database, new
+    payment files, new clickstream micro-batches. The exchange-rate API answers meanwhile at
+    http://127.0.0.1:PORT/v1/rates. Ctrl-C (or SIGTERM) stops between two writes.
+    """
+    from lakehouse import simulator
+    from lakehouse.simulator.exchange_api import ExchangeRateServer
+
+    settings = get_settings()
+    out = settings.sources_dir
+    if not settings.manifest_path.is_file():
+        simulator.generate(out, scale=scale, seed=seed, progress=click.echo, db_uri=settings.shop_db_uri)
+    params = simulator.read_params(out)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop as cleanly as on Ctrl-C
+    ticks = 0
+    with ExchangeRateServer(port=port, seed=params.seed) as server:
+        click.echo(f"exchange-rate API at {server.base_url}/v1/rates")
+        click.echo(f"advancing {out} by {days_per_tick} day(s) every {interval:g} s; Ctrl-C stops")
+        try:
+            while True:
+                time.sleep(interval)
+                before = _source_counts(out)
+                manifest = simulator.advance(out, days_per_tick, db_uri=settings.shop_db_uri)
+                ticks += 1
+                click.echo(_advance_line(manifest, before, _source_counts(out)))
+        except KeyboardInterrupt:
+            pass
+    days = simulator.read_params(out).days
+    click.echo(f"stopped after {ticks} advance(s); the simulation holds {days} days")
+
+
+def _source_counts(out: Path) -> dict[str, int]:
+    """What the landing zone and the manifest hold: the base of each progress line."""
+    import json
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    return {
+        "orders": manifest["source_rows"]["orders"],
+        "payment files": len(list(out.glob("landing/payments/settlement_*.csv"))),
+        "clickstream batches": manifest["clickstream"]["batches"],
+        "events": manifest["clickstream"]["lines"],
+    }
+
+
+def _advance_line(manifest: dict, before: dict[str, int], after: dict[str, int]) -> str:
+    added = ", ".join(f"+{after[name] - before[name]:,} {name}" for name in after)
+    return f"{time.strftime('%H:%M:%S')} day {manifest['days']}: {added}"
 
 
 @main.command()
