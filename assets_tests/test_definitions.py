@@ -1,6 +1,7 @@
 """End to end: simulated sources -> raw -> refined -> curated through Dagster, held to the manifest."""
 
 import json
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -11,7 +12,10 @@ from deltalake import DeltaTable
 
 from assets_tests.conftest import Lakehouse, build_lakehouse
 from lakehouse import CODE_VERSION
+from lakehouse.reference.currency import RATE
 from lakehouse.serving.query import run_query
+from lakehouse.simulator import Params
+from lakehouse.simulator.exchange_rates import simulated_days, simulation_rates
 from lakehouse.storage.history import lineage
 
 REFINED = ("customers", "products", "orders", "order_items", "payments")
@@ -49,12 +53,29 @@ def test_everything_materialises_and_every_check_passes(any_lakehouse: Lakehouse
     assert any_lakehouse.outcome.success
     failed = [f"{c.asset}:{c.check}" for c in any_lakehouse.outcome.checks if not c.passed]
     assert failed == []
-    # 36 data checks, 13 anomaly checks (volume and null rates of the 5 raw tables, null rates of
-    # the 5 refined tables, distributions of the 3 refined tables with monitored columns), plus a
-    # column-schema change check on each of the 21 tables.
-    assert len(any_lakehouse.outcome.checks) == 70
+    # 39 data checks (36, plus unique key, non-null key and reconciliation of refined exchange
+    # rates), 16 anomaly checks (volume and null rates of the 6 raw tables, null rates of the 6
+    # refined tables, distributions of the 3 refined tables with monitored columns; rates have
+    # none), plus a column-schema change check on each of the 24 tables (21, plus raw, refined and
+    # quarantine exchange rates).
+    assert len(any_lakehouse.outcome.checks) == 79
     schema_checks = {c.asset for c in any_lakehouse.outcome.checks if "schema" in c.check}
-    assert len(schema_checks) == 21
+    assert len(schema_checks) == 24
+
+
+def params_of(lakehouse: Lakehouse) -> Params:
+    return Params.from_json(lakehouse.manifest)
+
+
+def test_rates_are_the_providers_for_exactly_the_days_the_shop_has_lived(any_lakehouse: Lakehouse):
+    """Embedded, the raw window ends at the simulation's last day, not at the machine's today."""
+    params = params_of(any_lakehouse)
+    raw = table(any_lakehouse, "raw", "exchange_rates")
+    assert (raw["date"].min(), raw["date"].max()) == simulated_days(params)
+    refined = table(any_lakehouse, "refined", "exchange_rates").select("date", "currency", "usd_rate")
+    expected = simulation_rates(params).with_columns(pl.col("usd_rate").cast(RATE))
+    assert refined.sort("date", "currency").equals(expected)
+    assert table(any_lakehouse, "quarantine", "exchange_rates").height == 0
 
 
 @pytest.mark.parametrize("name", REFINED)
@@ -156,6 +177,13 @@ def test_one_new_day_is_picked_up_incrementally_and_equals_a_full_rebuild(
     lakehouse.advance(1)
     assert lakehouse.build(instance).success
     manifest = lakehouse.manifest
+    # The new day's rates, and only those, are fetched.
+    first, new_day = simulated_days(params_of(lakehouse))
+    raw_rates = table(lakehouse, "raw", "exchange_rates")
+    assert raw_rates.group_by("_batch_id").len().sort("_batch_id").rows() == [
+        (f"exchange_rates:{first}..{new_day - timedelta(days=1)}", 60 * 5),
+        (f"exchange_rates:{new_day}..{new_day}", 5),
+    ]
     # New orders and the status changes of older ones are appended to raw, nothing else.
     assert table(lakehouse, "raw", "orders").height > raw_orders
     assert table(lakehouse, "refined", "orders").height == manifest["clean_rows"]["orders"]
@@ -195,7 +223,13 @@ def test_lineage_of_a_mart_reaches_every_raw_table_it_depends_on(lakehouse: Lake
         own = {node.commit.table} if node.commit.table.startswith("raw/") else set()
         return own.union(*(raw_tables(child) for child in node.inputs))
 
-    assert raw_tables(tree) == {"raw/customers", "raw/products", "raw/orders", "raw/order_items"}
+    assert raw_tables(tree) == {
+        "raw/customers",
+        "raw/products",
+        "raw/orders",
+        "raw/order_items",
+        "raw/exchange_rates",
+    }
 
 
 def test_quality_metrics_are_recorded_for_every_write(lakehouse: Lakehouse):

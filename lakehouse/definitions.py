@@ -16,10 +16,13 @@ from lakehouse.quality.anomaly import (
     null_rate_anomaly_check,
     volume_anomaly_check,
 )
+from lakehouse.raw.exchange_rates import raw_exchange_rates
 from lakehouse.raw.payments import raw_payments
 from lakehouse.raw.shop_tables import raw_shop_assets
 from lakehouse.refined.assets import REFINED_TABLES, refined_assets, refined_checks
 from lakehouse.settings import Settings, get_settings
+from lakehouse.simulator.exchange_api import SimulatedExchangeRateApi
+from lakehouse.sources.exchange_rates import ExchangeRateApi
 from lakehouse.sources.landing import LandingZone
 from lakehouse.sources.shop_db import ShopDatabase
 from lakehouse.storage.io_manager import DeltaIOManager
@@ -27,7 +30,8 @@ from lakehouse.storage.store import DeltaStore
 
 # Anomalies against each table's own history (warnings, never blocking): raw volumes and null
 # rates, refined null rates and the distribution of monitored numeric columns.
-raw_keys = [key for asset in [*raw_shop_assets, raw_payments] for key in asset.keys]
+raw_assets = [*raw_shop_assets, raw_payments, raw_exchange_rates]
+raw_keys = [key for asset in raw_assets for key in asset.keys]
 anomaly_checks = [
     *(volume_anomaly_check(key) for key in raw_keys),
     *(null_rate_anomaly_check(key) for key in [*raw_keys, *(t.refined_key for t in REFINED_TABLES)]),
@@ -39,7 +43,7 @@ anomaly_checks = [
 with warnings.catch_warnings():  # beta in Dagster 1.13; we pin the minor version
     warnings.simplefilter("ignore", dg.BetaWarning)
     schema_change_checks = dg.build_column_schema_change_checks(
-        assets=[*raw_shop_assets, raw_payments, *refined_assets, *curated_assets]
+        assets=[*raw_assets, *refined_assets, *curated_assets]
     )
 
 
@@ -48,10 +52,17 @@ def _secret(variable: str, default: str) -> str | dg.EnvVar:
     return dg.EnvVar(variable) if os.environ.get(variable) else default
 
 
+def exchange_rate_api(settings: Settings) -> ExchangeRateApi:
+    """The API at `LAKEHOUSE_EXCHANGE_RATES_URL` when set; else the simulated provider of `<data>/sources`."""
+    if settings.exchange_rates_url is None:
+        return SimulatedExchangeRateApi(sources_dir=str(settings.sources_dir))
+    return ExchangeRateApi(base_url=_secret("LAKEHOUSE_EXCHANGE_RATES_URL", settings.exchange_rates_url))
+
+
 def build_definitions(settings: Settings) -> dg.Definitions:
     store = DeltaStore(root=str(settings.tables_dir))
     return dg.Definitions(
-        assets=[*raw_shop_assets, raw_payments, *refined_assets, *curated_assets],
+        assets=[*raw_assets, *refined_assets, *curated_assets],
         asset_checks=[*anomaly_checks, *refined_checks, *curated_checks, *schema_change_checks],
         jobs=[build_lakehouse, maintain_lakehouse],
         schedules=[daily_build, weekly_maintenance],
@@ -61,6 +72,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             "store": store,
             "shop_db": ShopDatabase(uri=_secret("LAKEHOUSE_SHOP_DB_URI", settings.shop_db_uri)),
             "landing": LandingZone(root=str(settings.landing_dir)),
+            "exchange_rate_api": exchange_rate_api(settings),
             "pseudonymiser": Pseudonymiser(key=_secret("LAKEHOUSE_PII_KEY", settings.pii_key)),
         },
         executor=dg.in_process_executor,

@@ -6,6 +6,7 @@
 | `LAKEHOUSE_SHOP_DB_URI` | `sqlite:///<data>/sources/shop.db` | the shop database (source) |
 | `LAKEHOUSE_LANDING_DIR` | `<data>/sources/landing` | landing zone for source files |
 | `LAKEHOUSE_PII_KEY` | a development key | key of the HMAC that pseudonymises emails |
+| `LAKEHOUSE_EXCHANGE_RATES_URL` | none: the simulated provider | base URL of the exchange-rate API |
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class Settings:
     shop_db_uri: str
     landing_dir: Path
     pii_key: str
+    exchange_rates_url: str | None  # None: the simulated provider, started for each fetch
 
     @property
     def sources_dir(self) -> Path:
@@ -58,4 +60,5 @@ def get_settings(data_dir: Path | str | None = None) -> Settings:
         shop_db_uri=os.environ.get("LAKEHOUSE_SHOP_DB_URI") or f"sqlite:///{sources / 'shop.db'}",
         landing_dir=Path(os.environ.get("LAKEHOUSE_LANDING_DIR") or sources / "landing"),
         pii_key=os.environ.get("LAKEHOUSE_PII_KEY") or DEVELOPMENT_PII_KEY,
+        exchange_rates_url=os.environ.get("LAKEHOUSE_EXCHANGE_RATES_URL") or None,
     )

@@ -1,4 +1,5 @@
-"""Facts: order lines with money in local currency and USD, keyed to the dimensions."""
+"""Facts: order lines with money in local currency and USD at the rate of the order day, keyed to
+the dimensions."""
 
 from __future__ import annotations
 
@@ -9,13 +10,33 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from lakehouse.curated.facts import fact_order_items, fact_payments, order_lines
+from lakehouse.curated.facts import FACT_ORDER_ITEMS, fact_order_items, fact_payments, order_lines
 from lakehouse.storage import delta_tables
 from lakehouse.storage.store import DeltaStore
 from lakehouse.storage.write_spec import REPLACED_SLICES, WriteSpec
 
 MONEY = pl.Decimal(18, 2)
+RATE = pl.Decimal(18, 6)
 AT = datetime(2025, 1, 1, 23, 30, tzinfo=UTC)
+DAY1, DAY2 = date(2025, 1, 1), date(2025, 1, 2)
+
+
+def rates(rows: list[tuple[date, str, str]], refined_at: datetime = AT) -> pl.LazyFrame:
+    """Refined exchange rates: (day, currency, rate) rows, refined at `refined_at`."""
+    return pl.LazyFrame(
+        {
+            "date": [d for d, _, _ in rows],
+            "currency": [c for _, c, _ in rows],
+            "usd_rate": [Decimal(r) for _, _, r in rows],
+            "_refined_at": [refined_at] * len(rows),
+        },
+        schema_overrides={"usd_rate": RATE},
+    )
+
+
+# The order day's rates; the next day's differ, and must not be used.
+DAY1_RATES = [(DAY1, "EUR", "1.08"), (DAY1, "GBP", "1.27"), (DAY1, "USD", "1")]
+RATES = rates([*DAY1_RATES, (DAY2, "EUR", "1.12"), (DAY2, "GBP", "1.3"), (DAY2, "USD", "1")])
 
 
 def items() -> pl.LazyFrame:
@@ -66,7 +87,7 @@ PRODUCTS = pl.LazyFrame(
 
 @pytest.fixture(scope="module")
 def lines() -> pl.DataFrame:
-    return order_lines(items(), orders()).collect().sort("order_id", "line_no")
+    return order_lines(items(), orders(), RATES).collect().sort("order_id", "line_no")
 
 
 def test_order_lines_hold_back_lines_whose_order_is_not_refined(lines):
@@ -89,17 +110,29 @@ def test_order_lines_compute_exact_local_and_usd_money(lines):
     assert (lines.schema["gross_usd"], lines.schema["discount_usd"]) == (MONEY, MONEY)
 
 
+def test_each_line_takes_the_rate_of_its_own_order_day():
+    next_day = orders().with_columns(
+        pl.when(pl.col("order_id") == 1).then(pl.lit(DAY2)).otherwise("order_date").alias("order_date")
+    )
+    converted = order_lines(items(), next_day, RATES).collect().sort("order_id", "line_no")
+    assert converted.select("order_id", "order_date", "usd_rate", "net_usd").rows() == [
+        (1, DAY2, Decimal("1.120000"), Decimal("33.32")),  # 30.75 x 1.12 - 1.00 x 1.12
+        (1, DAY2, Decimal("1.120000"), Decimal("5.60")),
+        (2, DAY1, Decimal("1.000000"), Decimal("2.20")),
+        (3, DAY1, Decimal("1.270000"), Decimal("24.76")),
+    ]
+
+
+def build(store: DeltaStore, rates: pl.LazyFrame) -> dg.Output[pl.LazyFrame]:
+    return fact_order_items(
+        store=store, items=items(), orders=orders(), rates=rates, customers=CUSTOMERS, products=PRODUCTS
+    )
+
+
 @pytest.fixture
 def fact(tmp_path) -> pl.DataFrame:
     """A first build: no fact table yet, so every day is built."""
-    output = fact_order_items(
-        store=DeltaStore(root=str(tmp_path)),
-        items=items(),
-        orders=orders(),
-        customers=CUSTOMERS,
-        products=PRODUCTS,
-    )
-    return output.value.collect()
+    return build(DeltaStore(root=str(tmp_path)), RATES).value.collect()
 
 
 def test_fact_order_items_keys_lines_to_dimensions_with_unknown_members(fact):
@@ -213,3 +246,56 @@ def test_a_payment_resent_with_a_later_day_moves_instead_of_doubling(tmp_path):
 
     rows = delta_tables.scan(uri).sort("payment_id").select("payment_id", "settled_date").collect().rows()
     assert rows == [("pay_1", date(2025, 1, 7)), ("pay_2", date(2025, 1, 2))]
+
+
+def write(store: DeltaStore, output: dg.Output[pl.LazyFrame]) -> None:
+    """Write a fact build the way the IO manager does: all days, or only the rebuilt ones."""
+    spec = WriteSpec.from_metadata(fact_order_items.specs_by_key[FACT_ORDER_ITEMS].metadata)
+    slices = output.metadata.get(REPLACED_SLICES)
+    delta_tables.write(
+        store.uri(FACT_ORDER_ITEMS),
+        output.value.collect(),
+        spec,
+        {},
+        None if slices is None else slices.value,
+    )
+
+
+def content(store: DeltaStore) -> pl.DataFrame:
+    return store.scan(FACT_ORDER_ITEMS).select(pl.exclude("^_.*$")).sort("order_id", "line_no").collect()
+
+
+def test_a_line_without_the_rate_of_its_day_is_held_back_and_reported(tmp_path):
+    no_gbp = rates([(DAY1, "EUR", "1.08"), (DAY1, "USD", "1")])
+
+    output = build(DeltaStore(root=str(tmp_path)), no_gbp)
+
+    # Order 3 (GBP) is held back, not left unconverted and not guessed from another day.
+    assert output.value.collect().select("order_id").unique().sort("order_id").to_series().to_list() == [1, 2]
+    assert output.metadata["orders_waiting_for_rate"].value == 1
+
+
+def test_a_rate_that_arrives_or_is_restated_rebuilds_its_days_like_a_full_rebuild(tmp_path):
+    """The fact built without GBP, then GBP arrives and EUR is restated: only those days rebuild."""
+    store = DeltaStore(root=str(tmp_path / "incremental"))
+    first = [(DAY1, "EUR", "1.08"), (DAY1, "USD", "1")]
+    write(store, build(store, rates(first)))
+
+    later = datetime.now(UTC)  # refined after the fact was built, before it is built again
+    changed = rates([(DAY1, "GBP", "1.27"), (DAY1, "EUR", "1.09")], refined_at=later)
+    now = pl.concat([rates([(DAY1, "USD", "1")]), changed])
+    incremental = build(store, now)
+    assert incremental.metadata[REPLACED_SLICES].value == ["2025-01-01"]
+    assert incremental.metadata["orders_waiting_for_rate"].value == 0
+    write(store, incremental)
+
+    full = DeltaStore(root=str(tmp_path / "full"))
+    write(full, build(full, now))
+    assert content(store).equals(content(full))
+    assert content(store).select("order_id", "usd_rate").unique().sort("order_id").rows() == [
+        (1, Decimal("1.090000")),
+        (2, Decimal("1.000000")),
+        (3, Decimal("1.270000")),
+    ]
+    # Nothing changed since: nothing is rebuilt.
+    assert build(store, now).metadata[REPLACED_SLICES].value == []

@@ -44,14 +44,23 @@ def lineage_of(key: dg.AssetKey) -> dict[str, list[tuple[str, str]]]:
     return deps(asset.metadata_by_key[key][LINEAGE_KEY])
 
 
-def test_fact_revenue_traces_to_the_refined_order_line_columns():
+def test_fact_revenue_traces_to_the_refined_order_line_columns_and_the_rate_of_the_day():
     lineage = lineage_of(FACT_ORDER_ITEMS)
 
     assert lineage["net_usd"] == [
+        ("exchange_rates", "usd_rate"),
         ("order_items", "discount"),
         ("order_items", "quantity"),
         ("order_items", "unit_price"),
     ]
+    assert lineage["usd_rate"] == [("exchange_rates", "usd_rate")]
+    assert lineage["discount_usd"] == [("exchange_rates", "usd_rate"), ("order_items", "discount")]
+    assert lineage["net_amount"] == [
+        ("order_items", "discount"),
+        ("order_items", "quantity"),
+        ("order_items", "unit_price"),
+    ]
+    assert lineage["currency"] == [("orders", "currency")]  # the order's, also the rate's join key
     assert lineage["order_status"] == [("orders", "status")]
     assert lineage["customer_key"] == [("dim_customer", "customer_key")]
     assert not any(column.startswith("_") for column in lineage)

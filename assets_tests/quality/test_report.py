@@ -35,6 +35,7 @@ POLICY_ASSETS = [
     "curated.fact_payments",
     "curated.mart_daily_sales",
     "raw.customers",
+    "raw.exchange_rates",
     "raw.order_items",
     "raw.orders",
     "raw.payments",

@@ -13,8 +13,9 @@ import pytest
 from lakehouse.raw.exchange_rates import RAW_EXCHANGE_RATES, RatesWindow, pending_window, raw_exchange_rates
 from lakehouse.raw.shop_tables import EXTRACTION_RETRY
 from lakehouse.reference.currency import RATE
-from lakehouse.simulator.exchange_api import ExchangeRateServer, Fault, Faults
+from lakehouse.simulator.exchange_api import ExchangeRateServer, Fault, Faults, SimulatedExchangeRateApi
 from lakehouse.simulator.exchange_rates import daily_rates
+from lakehouse.simulator.state import Params, write_params
 from lakehouse.sources.exchange_rates import ExchangeRateApi, ExchangeRatesUnavailableError
 from lakehouse.storage.io_manager import DeltaIOManager
 from lakehouse.storage.store import DeltaStore
@@ -60,11 +61,14 @@ def test_the_asset_is_a_retried_raw_extraction():
 
 
 def test_the_window_starts_after_the_newest_day_in_raw(store, server, instance):
+    published = (date(2024, 12, 1), date(2025, 2, 1))
     window = RatesWindow(first_day="2025-01-01", last_day="2025-01-10")
-    assert pending_window(store, window) == (date(2025, 1, 1), date(2025, 1, 10))
+    assert pending_window(store, window, published) == (date(2025, 1, 1), date(2025, 1, 10))
+    assert pending_window(store, RatesWindow(), published) == published  # the provider's days by default
 
     assert materialise(instance, server, store, "2025-01-04").success
-    assert pending_window(store, window) == (date(2025, 1, 5), date(2025, 1, 10))
+    assert pending_window(store, window, published) == (date(2025, 1, 5), date(2025, 1, 10))
+    assert pending_window(store, RatesWindow(), published) == (date(2025, 1, 5), date(2025, 2, 1))
 
 
 def test_appends_the_new_days_once_and_nothing_when_there_are_none(store, server, instance):
@@ -133,3 +137,33 @@ def test_a_refused_request_fails_the_step_without_retries(store, server):
     assert raised.value.allow_retries is False
     assert "404 Not Found" in raised.value.description
     assert not store.exists(RAW_EXCHANGE_RATES)
+
+
+def test_with_the_simulated_provider_the_window_ends_at_the_simulations_last_day(
+    store, tmp_path: Path, instance: dg.DagsterInstance
+):
+    """The machine's clock is not the shop's: raw holds exactly the days the simulation has lived."""
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    write_params(sources, Params(scale=0.01, seed=7, start=date(2025, 3, 1), days=10))
+    resources = {
+        "exchange_rate_api": SimulatedExchangeRateApi(sources_dir=str(sources)),
+        "store": store,
+        "io_manager": DeltaIOManager(store=store),
+    }
+
+    first = dg.materialize([raw_exchange_rates], instance=instance, resources=resources)
+    write_params(sources, Params(scale=0.01, seed=7, start=date(2025, 3, 1), days=12))  # two days later
+    later = dg.materialize([raw_exchange_rates], instance=instance, resources=resources)
+
+    assert first.success and later.success
+    assert [materialised_metadata(r)["window_to"] for r in (first, later)] == ["2025-03-10", "2025-03-12"]
+    raw = store.scan(RAW_EXCHANGE_RATES).sort("date", "currency").collect()
+    assert raw.select("date", "currency", "usd_rate").equals(
+        daily_rates(date(2025, 3, 1), date(2025, 3, 12), seed=7).with_columns(pl.col("usd_rate").cast(RATE))
+    )
+    assert raw.group_by("_batch_id").len().sort("_batch_id").rows() == [
+        ("exchange_rates:2025-03-01..2025-03-10", 50),
+        ("exchange_rates:2025-03-11..2025-03-12", 10),
+    ]
+    assert raw["_source"].unique().to_list() == ["simulated exchange-rate API (seed 7)/v1/rates"]

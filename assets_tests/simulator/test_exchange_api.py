@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from datetime import date
+from pathlib import Path
 
 import polars as pl
 import pytest
 import requests
 
+from lakehouse.reference.currency import RATE
 from lakehouse.simulator.exchange_api import (
     MAX_PAGE_SIZE,
     ExchangeRateServer,
     Fault,
     Faults,
+    SimulatedExchangeRateApi,
 )
-from lakehouse.simulator.exchange_rates import daily_rates
+from lakehouse.simulator.exchange_rates import daily_rates, simulated_days
+from lakehouse.simulator.state import Params, write_params
 
 JANUARY = "start=2025-01-01&end=2025-01-31"  # 31 days x 5 currencies = 155 rates
 
@@ -122,3 +127,20 @@ def test_stopping_releases_the_port_even_with_a_slow_answer_pending():
     assert time.monotonic() - began < 5  # not the 30 s the answer would take
     with pytest.raises(requests.ConnectionError):
         get(server, JANUARY)
+
+
+def test_the_simulated_provider_serves_the_simulations_rates_over_http_only_while_fetching(tmp_path: Path):
+    params = Params(scale=0.01, seed=7, start=date(2025, 2, 1), days=28)
+    write_params(tmp_path, params)
+    api = SimulatedExchangeRateApi(sources_dir=str(tmp_path), page_size=50)
+
+    assert api.published_days() == simulated_days(params) == (date(2025, 2, 1), date(2025, 2, 28))
+    rates = api.fetch_rates(date(2025, 2, 1), date(2025, 2, 28))
+    # A range past the simulation's last day ends there: the shop has not lived those days yet.
+    capped = api.fetch_rates(date(2025, 2, 27), date(2025, 3, 5))
+
+    assert rates.equals(
+        daily_rates(date(2025, 2, 1), date(2025, 2, 28), seed=7).with_columns(pl.col("usd_rate").cast(RATE))
+    )
+    assert capped.equals(rates.filter(pl.col("date") >= date(2025, 2, 27)))
+    assert "exchange-rate-api" not in {thread.name for thread in threading.enumerate()}  # stopped after

@@ -8,7 +8,8 @@ from decimal import Decimal
 import polars as pl
 
 from lakehouse.reference.currency import USD_RATES
-from lakehouse.simulator.exchange_rates import daily_rates
+from lakehouse.simulator.exchange_rates import daily_rates, simulated_days, simulation_rates
+from lakehouse.simulator.state import Params
 
 Q1 = (date(2025, 1, 1), date(2025, 3, 31))  # 90 days
 
@@ -78,3 +79,10 @@ def test_empty_when_the_range_is_empty():
     rates = daily_rates(date(2025, 1, 2), date(2025, 1, 1), seed=42)
     assert rates.height == 0
     assert rates.columns == ["date", "currency", "usd_rate"]
+
+
+def test_a_simulation_has_the_rates_of_every_day_it_has_lived():
+    params = Params(scale=0.01, seed=3, start=date(2025, 1, 1), days=90)
+
+    assert simulated_days(params) == Q1
+    assert simulation_rates(params).equals(daily_rates(*Q1, seed=3))

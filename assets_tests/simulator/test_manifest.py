@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -9,8 +10,9 @@ import polars as pl
 import pytest
 
 from assets_tests.simulator.helpers import EMAIL, payment_lines, read_tables
-from lakehouse.reference.currency import MONEY, to_usd, usd_rates
+from lakehouse.reference.currency import MONEY, to_usd
 from lakehouse.simulator import DEFECTS_FILE, TABLES
+from lakehouse.simulator.exchange_rates import daily_rates
 
 
 @pytest.fixture(scope="module")
@@ -79,11 +81,18 @@ def test_clean_rows_are_the_distinct_rows_passing_every_rule(
 def test_totals_are_reproduced_from_the_written_sources(
     demo_manifest: dict[str, Any], tables: dict[str, pl.DataFrame], payments: pl.DataFrame
 ) -> None:
+    """At the provider's rate of the order's (UTC) day and of the settlement day."""
+    start = date.fromisoformat(demo_manifest["start"])
+    last = start + timedelta(days=demo_manifest["days"] - 1)
+    rates = daily_rates(start, last, demo_manifest["seed"]).rename({"date": "day"})
     orders = (
         tables["orders"]
         .unique()
         .filter(pl.col("customer_id").is_not_null())
-        .with_columns(pl.col("currency").str.to_uppercase())
+        .with_columns(
+            pl.col("currency").str.to_uppercase(),
+            pl.col("order_at").str.to_datetime("%Y-%m-%dT%H:%M:%S%z").dt.date().alias("day"),
+        )
     )
     rate = pl.col("usd_rate")
     gross = (pl.col("unit_price").round(2).cast(MONEY) * pl.col("quantity")).cast(MONEY)
@@ -94,12 +103,14 @@ def test_totals_are_reproduced_from_the_written_sources(
         .filter(
             pl.col("quantity") > 0, pl.col("product_id").is_in(tables["products"]["product_id"].implode())
         )
-        .join(orders.select("order_id", "status", "currency"), on="order_id")
-        .join(usd_rates().collect(), on="currency")
+        .join(orders.select("order_id", "status", "currency", "day"), on="order_id")
+        .join(rates, on=["day", "currency"])
         .with_columns(net_usd=to_usd(gross, rate) - to_usd(discount, rate))
     )
-    paid = payments.join(usd_rates().collect(), on="currency").select(
-        to_usd(pl.col("amount").cast(MONEY), rate)
+    paid = (
+        payments.with_columns(pl.col("settled_at").str.to_date("%Y-%m-%dT%H:%M:%SZ").alias("day"))
+        .join(rates, on=["day", "currency"])
+        .select(to_usd(pl.col("amount").cast(MONEY), rate))
     )
 
     assert demo_manifest["totals"] == {
@@ -111,6 +122,7 @@ def test_totals_are_reproduced_from_the_written_sources(
         "payments_amount_usd": f"{paid.to_series().sum():.2f}",
     }
     assert fact.filter(pl.col("status") == "cancelled").height > 0
+    assert paid.height == payments.height  # every payment had its day's rate (an inner join)
 
 
 def test_the_manifest_describes_its_simulation(demo_manifest: dict[str, Any]) -> None:

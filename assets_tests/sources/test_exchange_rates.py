@@ -36,6 +36,13 @@ def expected(start: date = START, end: date = END) -> pl.DataFrame:
     return daily_rates(start, end, seed=42).with_columns(pl.col("usd_rate").cast(RATE))
 
 
+def test_a_real_provider_publishes_up_to_today_and_is_named_without_credentials():
+    api = ExchangeRateApi(base_url="https://user:secret@rates.example.com", history_start="2024-06-01")
+
+    assert api.published_days() == (date(2024, 6, 1), datetime.now(UTC).date())
+    assert "secret" not in api.source and api.source.endswith("rates.example.com/v1/rates")
+
+
 def test_follows_every_page_and_returns_each_day_and_currency_once():
     with ExchangeRateServer(seed=42) as server:
         rates = client(server).fetch_rates(START, END)

@@ -2,6 +2,12 @@
 
 Each fact is replaced day by day: a run rebuilds only the days whose refined inputs changed
 (see `incremental`), so one new day of data rewrites a few days, not the whole history.
+
+Order lines are converted with their currency's rate of the order day (`refined/exchange_rates`).
+A line whose day has no rate yet is held back, never guessed or left unconverted: the asset
+reports those orders (metadata `orders_waiting_for_rate`, a warning naming currency and day), and
+the run that brings the rate rebuilds the day, since rates refined after the fact was last built
+(its newest `_built_at`) rebuild the days that use them; a restated rate does the same.
 """
 
 from datetime import UTC, date, datetime
@@ -21,10 +27,13 @@ from lakehouse.curated.keys import UNKNOWN_KEY, date_key, lookup_key
 from lakehouse.curated.lineage import curated_columns, lineage_metadata, refined_columns
 from lakehouse.orchestration.freshness import DAILY
 from lakehouse.quality.contract import enforced
-from lakehouse.reference.currency import MONEY, to_usd, usd_rates
+from lakehouse.reference.currency import MONEY, to_usd, with_rate_of_day
+from lakehouse.refined.exchange_rates import EXCHANGE_RATES
 from lakehouse.storage import write_spec
 from lakehouse.storage.store import DeltaStore
 from lakehouse.storage.write_spec import REPLACED_SLICES
+
+log = dg.get_dagster_logger(__name__)
 
 DIM_CUSTOMER = dg.AssetKey(["curated", "dim_customer"])
 DIM_PRODUCT = dg.AssetKey(["curated", "dim_product"])
@@ -33,6 +42,8 @@ FACT_PAYMENTS = dg.AssetKey(["curated", "fact_payments"])
 ORDER_COLUMNS = ("order_id", "customer_id", "order_at", "order_date", "status", "currency", "channel")
 LINE_WATERMARKS = ["_line_refined_at", "_order_refined_at"]
 REFINED_ITEMS = dg.AssetKey(["refined", "order_items"])
+REFINED_RATES = EXCHANGE_RATES.refined_key
+DAYS_SHOWN = 5  # currency-days named in the warning about orders waiting for a rate
 
 # An order line's money, computed in three steps (each uses the one before).
 LINE_AMOUNTS = [
@@ -71,35 +82,53 @@ PAYMENT_COLUMNS = [
 ]
 
 
-def order_lines(items: pl.LazyFrame, orders: pl.LazyFrame) -> pl.LazyFrame:
+def order_lines(items: pl.LazyFrame, orders: pl.LazyFrame, rates: pl.LazyFrame) -> pl.LazyFrame:
     """Order lines with their order's header and money in local currency and USD.
 
-    A line whose order is not refined (its header is in quarantine) is held back, not guessed.
+    A line whose order is not refined (its header is in quarantine) is held back, not guessed; so
+    is a line whose order day has no rate for its currency yet (see `orders_waiting_for_rate`).
     """
     header = orders.select(*ORDER_COLUMNS, pl.col("_refined_at").alias("_order_refined_at"))
-    lines = (
-        items.rename({"_refined_at": "_line_refined_at"})
-        .join(header, on="order_id", how="inner")
-        .join(usd_rates(), on="currency", how="left")
-    )
+    lines = items.rename({"_refined_at": "_line_refined_at"}).join(header, on="order_id", how="inner")
+    lines = with_rate_of_day(lines, rates, pl.col("order_date")).filter(pl.col("usd_rate").is_not_null())
     for step in LINE_AMOUNTS:
         lines = lines.with_columns(step)
     return lines
+
+
+def orders_waiting_for_rate(orders: pl.LazyFrame, rates: pl.LazyFrame) -> pl.DataFrame:
+    """Orders whose day has no rate for their currency: `currency`, `order_date`, `orders`."""
+    return (
+        with_rate_of_day(orders.select("currency", "order_date"), rates, pl.col("order_date"))
+        .filter(pl.col("usd_rate").is_null())
+        .group_by("currency", "order_date")
+        .agg(pl.len().alias("orders"))
+        .sort("order_date", "currency")
+        .collect()
+    )
 
 
 def order_days_to_rebuild(
     current: pl.LazyFrame | None,
     items: pl.LazyFrame,
     orders: pl.LazyFrame,
+    rates: pl.LazyFrame,
     customers: pl.LazyFrame,
     products: pl.LazyFrame,
 ) -> list[date] | None:
-    """Order days whose lines, orders or late-arriving dimension rows changed (None: all)."""
-    marks = watermarks(current, LINE_WATERMARKS)
+    """Order days whose lines, orders, rates or late-arriving dimension rows changed (None: all).
+
+    A rate counts as changed when refined after the fact was last built (new, restated, or the
+    one a held-back line was waiting for); the days with orders in its currency are rebuilt.
+    """
+    marks = watermarks(current, [*LINE_WATERMARKS, "_built_at"])
     if marks is None:  # no fact yet: build every day
         return None
     changed_lines = changed_since(items, marks["_line_refined_at"]).select("order_id")
     changed_orders = changed_since(orders, marks["_order_refined_at"])
+    changed_rates = changed_since(rates, marks["_built_at"]).select(
+        pl.col("date").alias("order_date"), "currency"
+    )
     touched = pl.concat([changed_lines, changed_orders.select("order_id")])
     on_unknown_customer = current.filter(pl.col("customer_key") == UNKNOWN_KEY).join(
         customers.select("customer_id"), on="customer_id", how="semi"
@@ -114,16 +143,23 @@ def order_days_to_rebuild(
         current.join(touched, on="order_id", how="semi").select("order_date"),
         on_unknown_customer.select("order_date"),
         on_unknown_product.select("order_date"),
+        orders.join(changed_rates, on=["order_date", "currency"], how="semi").select("order_date"),
     )
 
 
-def replacing(frame: pl.LazyFrame, rebuilt: list[date] | None) -> dg.Output[pl.LazyFrame]:
+def replacing(
+    frame: pl.LazyFrame, rebuilt: list[date] | None, metadata: dict[str, object] | None = None
+) -> dg.Output[pl.LazyFrame]:
     """The output of a day-by-day rebuild: all days, or exactly the `rebuilt` ones."""
     if rebuilt is None:
-        return dg.Output(frame, metadata={"days_rebuilt": "all"})
+        return dg.Output(frame, metadata={"days_rebuilt": "all", **(metadata or {})})
     return dg.Output(
         frame,
-        metadata={"days_rebuilt": len(rebuilt), REPLACED_SLICES: [d.isoformat() for d in rebuilt]},
+        metadata={
+            "days_rebuilt": len(rebuilt),
+            REPLACED_SLICES: [d.isoformat() for d in rebuilt],
+            **(metadata or {}),
+        },
     )
 
 
@@ -132,10 +168,14 @@ def replacing(frame: pl.LazyFrame, rebuilt: list[date] | None) -> dg.Output[pl.L
     ins={
         "items": dg.AssetIn(REFINED_ITEMS),
         "orders": dg.AssetIn(REFINED_ORDERS),
+        "rates": dg.AssetIn(REFINED_RATES),
         "customers": dg.AssetIn(DIM_CUSTOMER),
         "products": dg.AssetIn(DIM_PRODUCT),
     },
-    description="Order lines (grain: one order line): gross, discount and net in local currency and USD.",
+    description=(
+        "Order lines (grain: one order line): gross, discount and net in local currency and in USD "
+        "at the rate of the order day."
+    ),
     metadata={
         # Stored by month: replacing a day rewrites only its month's files, and no global sort.
         **write_spec.overwrite_partition("order_date", partition_by=("order_month",)),
@@ -145,6 +185,7 @@ def replacing(frame: pl.LazyFrame, rebuilt: list[date] | None) -> dg.Output[pl.L
             {
                 REFINED_ITEMS: refined_columns(REFINED_ITEMS),
                 REFINED_ORDERS: refined_columns(REFINED_ORDERS),
+                REFINED_RATES: refined_columns(REFINED_RATES),
                 DIM_CUSTOMER: curated_columns(DimCustomerContract),
                 DIM_PRODUCT: curated_columns(DimProductContract),
             },
@@ -160,21 +201,28 @@ def fact_order_items(
     store: DeltaStore,
     items: pl.LazyFrame,
     orders: pl.LazyFrame,
+    rates: pl.LazyFrame,
     customers: pl.LazyFrame,
     products: pl.LazyFrame,
 ) -> dg.Output[pl.LazyFrame]:
-    rebuilt = order_days_to_rebuild(store.scan_or_none(FACT_ORDER_ITEMS), items, orders, customers, products)
+    current = store.scan_or_none(FACT_ORDER_ITEMS)
+    rebuilt = order_days_to_rebuild(current, items, orders, rates, customers, products)
     if rebuilt is not None:
         orders = orders.filter(pl.col("order_date").is_in(rebuilt))
         order_ids = orders.select("order_id").collect().get_column("order_id")
         items = items.filter(pl.col("order_id").is_in(order_ids.implode()))
-    lines = order_lines(items, orders)
+    waiting = orders_waiting_for_rate(orders, rates)
+    if waiting.height:
+        shown = ", ".join(f"{c} on {d} ({n})" for c, d, n in waiting.head(DAYS_SHOWN).iter_rows())
+        more = f" and {waiting.height - DAYS_SHOWN} more" if waiting.height > DAYS_SHOWN else ""
+        log.warning(f"orders held back, no USD rate of their day yet: {shown}{more}")
+    lines = order_lines(items, orders, rates)
     lines = lookup_key(lines, customers, "customer_id", "customer_key")
     lines = lookup_key(lines, products, "product_id", "product_key")
     fact = lines.select(
         *FACT_LINE_COLUMNS, pl.lit(datetime.now(UTC), pl.Datetime("us", "UTC")).alias("_built_at")
     )
-    return replacing(fact, rebuilt)
+    return replacing(fact, rebuilt, {"orders_waiting_for_rate": int(waiting["orders"].sum())})
 
 
 @dg.asset(

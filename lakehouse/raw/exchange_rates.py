@@ -1,9 +1,11 @@
 """Raw exchange rates: the API's daily currency -> USD rates, appended for the days not yet in raw.
 
-The window starts the day after the newest `date` already in raw (or at `first_day` when the table
-is empty), so it only moves once a raw commit has succeeded, and ends at `last_day` (default:
-today, UTC). The client returns every page of the window or raises, so a window lands whole or not
-at all; the batch id names the window, so a retried step never appends it twice.
+The window starts the day after the newest `date` already in raw (or at the provider's first day
+when the table is empty), so it only moves once a raw commit has succeeded, and ends at the
+provider's last published day: today (UTC) for a real API, the simulation's last day for the
+simulated one (`ExchangeRateApi.published_days`). Run config may override either end. The client
+returns every page of the window or raises, so a window lands whole or not at all; the batch id
+names the window, so a retried step never appends it twice.
 """
 
 from datetime import date, timedelta
@@ -17,27 +19,38 @@ from lakehouse.orchestration.freshness import DAILY
 from lakehouse.raw.ingestion import now_utc, permanent_errors_fail_at_once, with_ingestion_columns
 from lakehouse.raw.shop_tables import EXTRACTION_RETRY
 from lakehouse.sources.exchange_rates import RATE_COLUMNS, RATES_PATH, ExchangeRateApi
-from lakehouse.sources.shop_db import redacted
 from lakehouse.storage import write_spec
 from lakehouse.storage.store import DeltaStore
 
 RAW_EXCHANGE_RATES = dg.AssetKey(["raw", "exchange_rates"])
-FIRST_DAY = "2025-01-01"  # the simulator's first day
 
 
 class RatesWindow(dg.Config):
-    first_day: str = Field(default=FIRST_DAY, description="Day to start from when raw is empty (YYYY-MM-DD).")
+    first_day: str | None = Field(
+        default=None,
+        description="Day to start from when raw is empty (YYYY-MM-DD); default the provider's first day.",
+    )
     last_day: str | None = Field(
-        default=None, description="Last day to fetch (YYYY-MM-DD); default today (UTC)."
+        default=None,
+        description=(
+            "Last day to fetch (YYYY-MM-DD); default the provider's last published day: today (UTC), "
+            "or the simulation's last day for the simulated provider."
+        ),
     )
 
 
-def pending_window(store: DeltaStore, window: RatesWindow) -> tuple[date, date]:
-    """The days to fetch: after the newest in raw (or from `first_day`) to `last_day`; none if start > end."""
+def pending_window(store: DeltaStore, window: RatesWindow, published: tuple[date, date]) -> tuple[date, date]:
+    """The days to fetch: after the newest in raw (or from the first day) to the last; none if start > end.
+
+    `published`: the provider's first and last day, used where `window` does not set them.
+    """
+    first, last = published
     newest = store.newest(RAW_EXCHANGE_RATES, "date")
-    start = date.fromisoformat(window.first_day) if newest is None else newest + timedelta(days=1)
-    end = date.fromisoformat(window.last_day) if window.last_day else now_utc().date()
-    return start, end
+    if newest is None:
+        start = date.fromisoformat(window.first_day) if window.first_day else first
+    else:
+        start = newest + timedelta(days=1)
+    return start, date.fromisoformat(window.last_day) if window.last_day else last
 
 
 @dg.asset(
@@ -60,7 +73,7 @@ def raw_exchange_rates(
     exchange_rate_api: ExchangeRateApi,
     store: DeltaStore,
 ) -> dg.Output[pl.DataFrame]:
-    start, end = pending_window(store, config)
+    start, end = pending_window(store, config, exchange_rate_api.published_days())
     if start > end:
         rates = pl.DataFrame(schema=RATE_COLUMNS)
     else:
@@ -71,7 +84,7 @@ def raw_exchange_rates(
     )
     batch = with_ingestion_columns(
         rates,
-        source=f"{redacted(exchange_rate_api.base_url)}{RATES_PATH}",
+        source=exchange_rate_api.source,
         batch_id=f"exchange_rates:{start}..{end}",
         run_id=context.run.run_id,
         ingested_at=now_utc(),

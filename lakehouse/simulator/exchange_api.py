@@ -14,6 +14,9 @@ parameter is a 400 and any other path a 404, both with `{"error": ...}`.
 `Faults` injects failures deterministically, for tests and demos: a script of faults answering the
 first requests of each page (the same URL asked again counts as the next request), or one fault
 forever; optionally only on some pages.
+
+`SimulatedExchangeRateApi` is the lakehouse's default provider when no API is configured: the
+real client, talking HTTP to this server, started for each fetch on a free port.
 """
 
 from __future__ import annotations
@@ -27,14 +30,17 @@ from datetime import date
 from enum import StrEnum
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 import polars as pl
+from pydantic import Field
 
-from lakehouse.simulator.exchange_rates import daily_rates
+from lakehouse.simulator.exchange_rates import daily_rates, simulated_days
+from lakehouse.simulator.state import read_params
+from lakehouse.sources.exchange_rates import RATES_PATH, ExchangeRateApi
 
-RATES_PATH = "/v1/rates"
 DEFAULT_PORT = 8765
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -277,3 +283,29 @@ def serve(
         pass
     finally:
         server.stop()
+
+
+class SimulatedExchangeRateApi(ExchangeRateApi):
+    """The exchange-rate client of the simulation in `sources_dir` (where `state.json` is).
+
+    Each fetch starts `ExchangeRateServer` on a free local port with the simulation's seed,
+    publishing up to the simulation's last day, and stops it after: the client still talks real
+    HTTP, the rates are the ones the ground truth converts with, and raw never holds a day the
+    shop has not lived (the machine's clock is not the simulation's).
+    """
+
+    base_url: str = Field(default="", description="Unused: each fetch starts its own local server.")
+    sources_dir: str = Field(description="The simulator's folder, holding its state.json.")
+
+    @property
+    def source(self) -> str:
+        return f"simulated exchange-rate API (seed {read_params(Path(self.sources_dir)).seed}){RATES_PATH}"
+
+    def published_days(self) -> tuple[date, date]:
+        """The simulation's days: from its first to its last."""
+        return simulated_days(read_params(Path(self.sources_dir)))
+
+    def fetch_rates(self, start: date, end: date) -> pl.DataFrame:
+        params = read_params(Path(self.sources_dir))
+        with ExchangeRateServer(seed=params.seed, last_day=simulated_days(params)[1]) as server:
+            return self.fetch_rates_from(server.base_url, start, end)

@@ -20,6 +20,7 @@ import numpy as np
 import polars as pl
 
 from lakehouse.reference.currency import USD_RATES
+from lakehouse.simulator.state import Params
 
 WINDOW = 30  # days of steps summed into a day's deviation
 STEP_SCALE = 100_000  # steps are in 1/100,000 of the rate
@@ -50,6 +51,16 @@ def daily_rates(start: date, end: date, seed: int = 42) -> pl.DataFrame:
         .sort("date", "currency")
         .select("date", "currency", _as_decimal(pl.col("units")).alias("usd_rate"))
     )
+
+
+def simulated_days(params: Params) -> tuple[date, date]:
+    """The first and the last day the simulated shop has lived: the days it has rates for."""
+    return params.start, params.start + timedelta(days=params.days - 1)
+
+
+def simulation_rates(params: Params) -> pl.DataFrame:
+    """The rates of every day of the simulation, for its seed (what the lakehouse converts with)."""
+    return daily_rates(*simulated_days(params), params.seed)
 
 
 def _steps(seed: int, first_ordinal: int, count: int) -> np.ndarray:

@@ -8,10 +8,14 @@ must reproduce. Everything is computed from the clean in-memory frames, never re
 - `totals.fact_order_items`: the order lines a correct `fact_order_items` holds: lines that pass
   their own rules and whose order is not quarantined (an order without a customer holds its lines
   back). Lines of quarantined customers' orders and of products without a price are in.
-- `totals.net_revenue_usd`: over those lines, `to_usd(quantity * unit_price) - to_usd(discount)`;
-  `net_revenue_usd_excl_cancelled` leaves out the lines of cancelled orders.
-- `totals.payments_amount_usd`: `to_usd(amount)` over the distinct payments that are not lost to
-  a malformed line.
+- `totals.net_revenue_usd`: over those lines, `to_usd(quantity * unit_price) - to_usd(discount)`
+  at the rate of the order's day; `net_revenue_usd_excl_cancelled` leaves out the lines of
+  cancelled orders.
+- `totals.payments_amount_usd`: `to_usd(amount)` at the rate of the settlement day, over the
+  distinct payments that are not lost to a malformed line.
+
+The rates are the simulated provider's (`exchange_rates.simulation_rates`): the ones the
+lakehouse ingests from it.
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ from typing import Any
 
 import polars as pl
 
-from lakehouse.reference.currency import MONEY, to_usd, usd_rates
+from lakehouse.reference.currency import MONEY, to_usd, with_rate_of_day
 from lakehouse.simulator.defects import TABLES, Sources, kinds_of
+from lakehouse.simulator.exchange_rates import simulation_rates
 from lakehouse.simulator.state import Params
 
 
@@ -34,7 +39,7 @@ def build_manifest(params: Params, marked: dict[str, pl.DataFrame], sources: Sou
         "source_rows": {**written, "payments": sources.payment_lines.height},
         "clean_rows": {table: marked[table].filter(~_quarantined(table)).height for table in TABLES},
         "defect_counts": _defect_counts(sources.defects),
-        "totals": _totals(marked),
+        "totals": _totals(marked, params),
     }
 
 
@@ -55,9 +60,11 @@ def _defect_counts(defects: pl.DataFrame) -> dict[str, dict[str, int]]:
     }
 
 
-def _totals(marked: dict[str, pl.DataFrame]) -> dict[str, Any]:
+def _totals(marked: dict[str, pl.DataFrame], params: Params) -> dict[str, Any]:
     orders = marked["orders"]
     held_back = orders.filter(_quarantined("orders")).select("order_id")
+    rates = simulation_rates(params).lazy()
+    day = pl.lit(params.start) + pl.duration(days=pl.col("day"))  # an order's day; a payment's settlement
     rate = pl.col("usd_rate")
     gross = (pl.col("unit_price").round(2).cast(MONEY) * pl.col("quantity")).cast(MONEY)
     discount = pl.col("discount").round(2).cast(MONEY)
@@ -66,8 +73,9 @@ def _totals(marked: dict[str, pl.DataFrame]) -> dict[str, Any]:
         .lazy()
         .filter(~_quarantined("order_items"))
         .join(held_back.lazy(), on="order_id", how="anti")
-        .join(orders.lazy().select("order_id", "status", "currency"), on="order_id")
-        .join(usd_rates(), on="currency")
+        .select("order_id", "quantity", "unit_price", "discount")
+        .join(orders.lazy().select("order_id", "status", "currency", "day"), on="order_id")
+        .pipe(with_rate_of_day, rates, day)
         .select("status", net_usd=to_usd(gross, rate) - to_usd(discount, rate))
         .collect()
     )
@@ -75,7 +83,7 @@ def _totals(marked: dict[str, pl.DataFrame]) -> dict[str, Any]:
         marked["payments"]
         .lazy()
         .filter(~_quarantined("payments"))
-        .join(usd_rates(), on="currency")
+        .pipe(with_rate_of_day, rates, day)
         .select(amount_usd=to_usd(pl.col("amount").cast(MONEY), rate))
         .collect()
     )

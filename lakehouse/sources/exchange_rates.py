@@ -10,6 +10,10 @@ wait between 0 and `backoff_seconds * 2^(n-1)`; either capped at `max_backoff_se
 4xx is the request's own fault and fails at once. After `max_attempts` tries the fetch gives up.
 Rows are returned only once every page has arrived and passed validation, so a caller never sees
 a partial set of pages.
+
+The provider publishes from `history_start` up to today (UTC): `published_days`. The simulated
+provider (`lakehouse.simulator.exchange_api.SimulatedExchangeRateApi`) is this client too, over
+real HTTP, with the simulation's days instead.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ RATE_COLUMNS = {"date": pl.Date, "currency": pl.String, "usd_rate": RATE}
 _DECIMAL = r"^\d{1,12}(\.\d{1,6})?$"  # what RATE holds exactly: no sign, exponent or 7th decimal
 _CURRENCY = r"^[A-Z]{3}$"
 PROBLEMS_SHOWN = 3
+HISTORY_START = "2025-01-01"  # the simulated shop's first day
 
 log = dg.get_dagster_logger(__name__)  # in a run, each retry shows in the Dagster event log
 
@@ -68,24 +73,34 @@ class ExchangeRateApi(dg.ConfigurableResource):
     backoff_seconds: float = 0.5
     max_backoff_seconds: float = 30.0
     page_size: int = Field(default=500, ge=1)
+    history_start: str = Field(default=HISTORY_START, description="First day to ingest (YYYY-MM-DD).")
+
+    @property
+    def source(self) -> str:
+        """Where the rates come from, as raw records it (`_source`); credentials redacted."""
+        return f"{redacted(self.base_url)}{RATES_PATH}"
+
+    def published_days(self) -> tuple[date, date]:
+        """The first and the last day to ingest: from `history_start` to today (UTC)."""
+        return date.fromisoformat(self.history_start), datetime.now(UTC).date()
 
     def fetch_rates(self, start: date, end: date) -> pl.DataFrame:
         """Every rate from `start` to `end` (inclusive) by date and currency: all pages or an error."""
+        return self.fetch_rates_from(self.base_url, start, end)
+
+    def fetch_rates_from(self, base_url: str, start: date, end: date) -> pl.DataFrame:
+        """`fetch_rates` from the API at `base_url`."""
         if end < start:
             raise ValueError(f"exchange rates: end {end} is before start {start}")
         pages: list[pl.DataFrame] = []
         page: int | None = 1
         with requests.Session() as session:
             while page is not None:
-                url = self.page_url(start, end, page)
+                url = page_url(base_url, start, end, page, self.page_size)
                 document = self.get_json(session, url)
                 pages.append(page_rates(document, page, start, end, redacted(url)))
                 page = next_page(document, page, redacted(url))
-        return all_pages(pages, f"{redacted(self.base_url)}{RATES_PATH} {start}..{end}")
-
-    def page_url(self, start: date, end: date, page: int) -> str:
-        query = urlencode({"start": start, "end": end, "page": page, "page_size": self.page_size})
-        return f"{self.base_url.rstrip('/')}{RATES_PATH}?{query}"
+        return all_pages(pages, f"{redacted(base_url)}{RATES_PATH} {start}..{end}")
 
     def get_json(self, session: requests.Session, url: str) -> Any:
         """The JSON document at `url`, retrying what may heal; the error names the URL and last failure."""
@@ -130,6 +145,11 @@ class ExchangeRateApi(dg.ConfigurableResource):
         if retry_after is not None:
             return min(retry_after, self.max_backoff_seconds)
         return random.uniform(0, backoff_ceiling(attempt, self.backoff_seconds, self.max_backoff_seconds))
+
+
+def page_url(base_url: str, start: date, end: date, page: int, page_size: int) -> str:
+    query = urlencode({"start": start, "end": end, "page": page, "page_size": page_size})
+    return f"{base_url.rstrip('/')}{RATES_PATH}?{query}"
 
 
 def backoff_ceiling(attempt: int, base: float, cap: float) -> float:
