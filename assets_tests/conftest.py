@@ -16,7 +16,12 @@ from lakehouse.orchestration.runner import BuildOutcome, run_build
 from lakehouse.settings import Settings, get_settings
 
 # Settings come from the environment; tests must not pick up a developer's real sources.
-for _variable in ("LAKEHOUSE_SHOP_DB_URI", "LAKEHOUSE_LANDING_DIR", "LAKEHOUSE_PII_KEY"):
+for _variable in (
+    "LAKEHOUSE_SHOP_DB_URI",
+    "LAKEHOUSE_LANDING_DIR",
+    "LAKEHOUSE_PII_KEY",
+    "LAKEHOUSE_EXCHANGE_RATES_URL",
+):
     os.environ.pop(_variable, None)
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from lakehouse.privacy import Pseudonymiser
 from lakehouse.raw.ingestion import with_ingestion_columns
+from lakehouse.refined.assets import refined_assets
 from lakehouse.refined.customers import CUSTOMERS
 from lakehouse.refined.refine import build_refined_asset, newest_per_key, processed_watermark
 from lakehouse.storage import delta_tables
@@ -240,3 +241,11 @@ def test_a_failed_refined_write_does_not_lose_the_batch_on_the_next_run(instance
 
     assert rerun.success
     assert store.scan(CUSTOMERS.refined_key).select("customer_id").collect().to_series().to_list() == [1]
+
+
+def test_every_refined_column_the_ui_shows_is_described_by_its_contract():
+    for asset in refined_assets:
+        key = next(k for k in asset.keys if k.path[0] == "refined")
+        schema = asset.metadata_by_key[key]["dagster/column_schema"]
+
+        assert all(column.description for column in schema.columns), key

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from lakehouse.raw.exchange_rates import RAW_EXCHANGE_RATES
 from lakehouse.raw.payments import RAW_PAYMENTS
 
 # In-process by default: on a small machine the multiprocess executor costs seconds per step.
@@ -16,5 +17,8 @@ build_lakehouse = dg.define_asset_job(
     config=IN_PROCESS,
 )
 
-# What a new settlement file needs: its raw ingestion and everything downstream of it.
-PAYMENTS_PATH = dg.AssetSelection.assets(RAW_PAYMENTS).downstream()
+# What a new settlement file needs: its raw ingestion and everything downstream of it, and the
+# day's exchange rates (a payment is converted at its settlement day's rate).
+PAYMENTS_PATH = dg.AssetSelection.assets(RAW_PAYMENTS).downstream() | dg.AssetSelection.assets(
+    RAW_EXCHANGE_RATES
+).downstream(depth=1)

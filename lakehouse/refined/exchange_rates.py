@@ -19,9 +19,9 @@ from lakehouse.refined.refine import RefinedTable, TransformContext
 
 
 class ExchangeRateContract(Contract):
-    date: pl.Date = pa.Field(nullable=False)
-    currency: pl.String = pa.Field(nullable=False, isin=CURRENCIES)
-    usd_rate: Rate = pa.Field(nullable=False, gt=0)
+    date: pl.Date = pa.Field(nullable=False, description="The day the rate applies to.")
+    currency: pl.String = pa.Field(nullable=False, isin=CURRENCIES, description="ISO currency code.")
+    usd_rate: Rate = pa.Field(nullable=False, gt=0, description="USD per unit of the currency that day.")
 
     @pa.check("usd_rate", name="four_decimals")
     def four_decimals(cls, data: PolarsData) -> pl.LazyFrame:

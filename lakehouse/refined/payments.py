@@ -21,15 +21,23 @@ from lakehouse.sources.landing import RESCUED_COLUMN
 
 
 class PaymentContract(Contract):
-    payment_id: pl.String = pa.Field(nullable=False)
-    order_id: pl.Int64 = pa.Field(nullable=False)
-    amount: Money = pa.Field(nullable=False)
-    currency: pl.String = pa.Field(nullable=False, isin=CURRENCIES)
-    usd_rate: Rate = pa.Field(nullable=False)
-    amount_usd: Money = pa.Field(nullable=False)
-    method: pl.String = pa.Field(nullable=True)
-    settled_at: UtcTimestamp = pa.Field(nullable=False)
-    rescued_data: pl.String = pa.Field(nullable=True, alias=RESCUED_COLUMN)
+    payment_id: pl.String = pa.Field(nullable=False, description="The payment provider's payment id.")
+    order_id: pl.Int64 = pa.Field(nullable=False, description="The order paid.")
+    amount: Money = pa.Field(
+        nullable=False, description="Amount in its currency, parsed exactly (2 decimals)."
+    )
+    currency: pl.String = pa.Field(
+        nullable=False, isin=CURRENCIES, description="ISO currency code, upper case."
+    )
+    usd_rate: Rate = pa.Field(
+        nullable=False, description="USD per unit of the currency, on the settlement day."
+    )
+    amount_usd: Money = pa.Field(nullable=False, description="Amount in USD, rounded to cents.")
+    method: pl.String = pa.Field(nullable=True, description="Payment method (card, paypal, bank_transfer).")
+    settled_at: UtcTimestamp = pa.Field(nullable=False, description="When the payment settled (UTC).")
+    rescued_data: pl.String = pa.Field(
+        nullable=True, alias=RESCUED_COLUMN, description="The source line, when it did not parse."
+    )
 
     @pa.check(RESCUED_COLUMN, name="well_formed_line")
     def well_formed_line(cls, data: PolarsData) -> pl.LazyFrame:
