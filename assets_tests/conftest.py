@@ -21,6 +21,7 @@ for _variable in (
     "LAKEHOUSE_LANDING_DIR",
     "LAKEHOUSE_PII_KEY",
     "LAKEHOUSE_EXCHANGE_RATES_URL",
+    "LAKEHOUSE_ALERT_WEBHOOK_URL",
 ):
     os.environ.pop(_variable, None)
 

@@ -6,6 +6,7 @@ import warnings
 import dagster as dg
 
 from lakehouse.curated.assets import curated_assets, curated_checks
+from lakehouse.orchestration.alerts import Alerts, run_failure_alert_sensor
 from lakehouse.orchestration.jobs import build_lakehouse
 from lakehouse.orchestration.maintenance import maintain_lakehouse, weekly_maintenance
 from lakehouse.orchestration.schedules import daily_build
@@ -66,7 +67,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         asset_checks=[*anomaly_checks, *refined_checks, *curated_checks, *schema_change_checks],
         jobs=[build_lakehouse, maintain_lakehouse],
         schedules=[daily_build, weekly_maintenance],
-        sensors=[payments_landing_sensor],
+        sensors=[payments_landing_sensor, run_failure_alert_sensor],
         resources={
             "io_manager": DeltaIOManager(store=store, catalog_path=str(settings.catalog_path)),
             "store": store,
@@ -74,6 +75,10 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             "landing": LandingZone(root=str(settings.landing_dir)),
             "exchange_rate_api": exchange_rate_api(settings),
             "pseudonymiser": Pseudonymiser(key=_secret("LAKEHOUSE_PII_KEY", settings.pii_key)),
+            "alerts": Alerts(
+                alerts_path=str(settings.alerts_path),
+                webhook_url=_secret("LAKEHOUSE_ALERT_WEBHOOK_URL", settings.alert_webhook_url or ""),
+            ),
         },
         executor=dg.in_process_executor,
     )

@@ -7,6 +7,7 @@
 | `LAKEHOUSE_LANDING_DIR` | `<data>/sources/landing` | landing zone for source files |
 | `LAKEHOUSE_PII_KEY` | a development key | key of the HMAC that pseudonymises emails |
 | `LAKEHOUSE_EXCHANGE_RATES_URL` | none: the simulated provider | base URL of the exchange-rate API |
+| `LAKEHOUSE_ALERT_WEBHOOK_URL` | none: alerts go to the alerts file only | where failed runs are POSTed |
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class Settings:
     landing_dir: Path
     pii_key: str
     exchange_rates_url: str | None  # None: the simulated provider, started for each fetch
+    alert_webhook_url: str | None = None  # None: alerts are only logged and written to the alerts file
 
     @property
     def sources_dir(self) -> Path:
@@ -40,6 +42,10 @@ class Settings:
     @property
     def catalog_path(self) -> Path:
         return self.data_dir / "lakehouse.duckdb"
+
+    @property
+    def alerts_path(self) -> Path:
+        return self.data_dir / "alerts" / "alerts.jsonl"
 
     @property
     def manifest_path(self) -> Path:
@@ -61,4 +67,5 @@ def get_settings(data_dir: Path | str | None = None) -> Settings:
         landing_dir=Path(os.environ.get("LAKEHOUSE_LANDING_DIR") or sources / "landing"),
         pii_key=os.environ.get("LAKEHOUSE_PII_KEY") or DEVELOPMENT_PII_KEY,
         exchange_rates_url=os.environ.get("LAKEHOUSE_EXCHANGE_RATES_URL") or None,
+        alert_webhook_url=os.environ.get("LAKEHOUSE_ALERT_WEBHOOK_URL") or None,
     )

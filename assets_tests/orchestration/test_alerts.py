@@ -9,7 +9,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from lakehouse.definitions import build_definitions
 from lakehouse.orchestration.alerts import Alerts, run_failure_alert_sensor
+from lakehouse.settings import get_settings
 
 
 class Webhook(ThreadingHTTPServer):
@@ -86,3 +88,15 @@ def test_without_a_webhook_the_alert_is_still_recorded(tmp_path: Path, instance)
     run_failure_alert_sensor(failed_run_context(instance), alerts=Alerts(alerts_path=str(alerts_file)))
 
     assert len(alerts_file.read_text().splitlines()) == 1
+
+
+def test_the_lakehouse_alerts_into_its_data_folder_and_keeps_the_webhook_secret(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("LAKEHOUSE_ALERT_WEBHOOK_URL", "https://hooks.example.com/T000/secret")
+    settings = get_settings(tmp_path)
+
+    definitions = build_definitions(settings)
+
+    assert definitions.resolve_sensor_def("run_failure_alert_sensor")
+    alerts = definitions.resources["alerts"]
+    assert alerts.alerts_path == str(tmp_path.resolve() / "alerts" / "alerts.jsonl")
+    assert alerts.webhook_url == dg.EnvVar("LAKEHOUSE_ALERT_WEBHOOK_URL")  # the UI shows its name only
