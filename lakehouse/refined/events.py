@@ -25,18 +25,22 @@ EVENT_TYPES = ["page_view", "add_to_cart", "checkout", "purchase"]
 
 
 class EventContract(Contract):
-    event_id: pl.String = pa.Field(nullable=False)
-    event_type: pl.String = pa.Field(nullable=False, isin=EVENT_TYPES)
+    event_id: pl.String = pa.Field(nullable=False, description="The event's id (its key; re-sends share it).")
+    event_type: pl.String = pa.Field(
+        nullable=False, isin=EVENT_TYPES, description="page_view, add_to_cart, checkout or purchase."
+    )
     event_at: UtcTimestamp = pa.Field(nullable=False, description="When it happened (UTC).")
-    event_date: pl.Date = pa.Field(nullable=False)
+    event_date: pl.Date = pa.Field(nullable=False, description="The UTC day it happened.")
     customer_id: pl.Int64 = pa.Field(nullable=True, description="The signed-in customer, if any.")
     anonymous_id: pl.String = pa.Field(nullable=True, description="The visitor, when not signed in.")
-    channel: pl.String = pa.Field(nullable=True)
-    page: pl.String = pa.Field(nullable=True)
-    product_id: pl.Int64 = pa.Field(nullable=True)
-    quantity: pl.Int64 = pa.Field(nullable=True)
-    order_id: pl.Int64 = pa.Field(nullable=True)
-    rescued_data: pl.String = pa.Field(nullable=True, alias=RESCUED_COLUMN)
+    channel: pl.String = pa.Field(nullable=True, description="web, mobile or marketplace.")
+    page: pl.String = pa.Field(nullable=True, description="The page the event happened on.")
+    product_id: pl.Int64 = pa.Field(nullable=True, description="The product viewed or added to the cart.")
+    quantity: pl.Int64 = pa.Field(nullable=True, description="Units added to the cart.")
+    order_id: pl.Int64 = pa.Field(nullable=True, description="The order a purchase placed.")
+    rescued_data: pl.String = pa.Field(
+        nullable=True, alias=RESCUED_COLUMN, description="A line that was not a JSON object, whole."
+    )
 
     @pa.check("event_at", name="within_lateness")
     def within_lateness(cls, data: PolarsData) -> pl.LazyFrame:
