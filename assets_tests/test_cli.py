@@ -54,7 +54,7 @@ def test_sql_is_read_only_and_says_why(cli):
 def test_tables_lists_every_layer_with_rows_and_versions(cli, lakehouse: Lakehouse):
     result = cli("tables")
     listed = {line.split()[0]: line.split() for line in result.output.splitlines()[1:]}
-    assert len(listed) == 26
+    assert len(listed) == 30
     assert listed["raw.orders"][2] == f"{lakehouse.manifest['source_rows']['orders']:,}"
     assert {name.split(".")[0] for name in listed} == {
         "raw",
@@ -131,7 +131,7 @@ def test_report_writes_the_html_and_says_whether_the_data_is_ok(home_cli, home):
     assert result.exit_code == 0
     path = built.settings.data_dir / "reports" / "quality.html"
     checks = len(built.outcome.checks)
-    defects = pl.read_parquet(built.settings.sources_dir / "defects.parquet")
+    defects = pl.read_parquet(built.settings.sources_dir / "*defects.parquet")  # shop and clickstream
     quarantined = defects.filter(pl.col("handling") == "quarantine").height
     assert result.output.splitlines() == [
         f"OK: {checks} checks (0 failed, 0 warnings), 0 anomalies flagged, "

@@ -53,14 +53,14 @@ def test_everything_materialises_and_every_check_passes(any_lakehouse: Lakehouse
     assert any_lakehouse.outcome.success
     failed = [f"{c.asset}:{c.check}" for c in any_lakehouse.outcome.checks if not c.passed]
     assert failed == []
-    # 39 data checks (36, plus unique key, non-null key and reconciliation of refined exchange
-    # rates), 16 anomaly checks (volume and null rates of the 6 raw tables, null rates of the 6
-    # refined tables, distributions of the 3 refined tables with monitored columns; rates have
-    # none), plus a column-schema change check on each of the 24 tables (21, plus raw, refined and
-    # quarantine exchange rates).
-    assert len(any_lakehouse.outcome.checks) == 79
+    # 44 data checks (36, plus unique key, non-null key and reconciliation of refined exchange
+    # rates and of refined events, and unique and non-null session ids), 19 anomaly checks (volume
+    # and null rates of the 7 raw tables, null rates of the 7 refined tables, distributions of the
+    # 3 refined tables with monitored columns), plus a column-schema change check on each of the
+    # 28 tables (21, plus raw, refined and quarantine exchange rates and events, and sessions).
+    assert len(any_lakehouse.outcome.checks) == 91
     schema_checks = {c.asset for c in any_lakehouse.outcome.checks if "schema" in c.check}
-    assert len(schema_checks) == 24
+    assert len(schema_checks) == 28
 
 
 def params_of(lakehouse: Lakehouse) -> Params:

@@ -10,17 +10,20 @@ from lakehouse.orchestration.alerts import Alerts, run_failure_alert_sensor
 from lakehouse.orchestration.jobs import build_lakehouse
 from lakehouse.orchestration.maintenance import maintain_lakehouse, weekly_maintenance
 from lakehouse.orchestration.schedules import daily_build
-from lakehouse.orchestration.sensors import payments_landing_sensor
+from lakehouse.orchestration.sensors import clickstream_sensor, payments_landing_sensor
 from lakehouse.privacy import Pseudonymiser
 from lakehouse.quality.anomaly import (
     distribution_anomaly_check,
     null_rate_anomaly_check,
     volume_anomaly_check,
 )
+from lakehouse.quality.checks import key_checks
+from lakehouse.raw.events import raw_events
 from lakehouse.raw.exchange_rates import raw_exchange_rates
 from lakehouse.raw.payments import raw_payments
 from lakehouse.raw.shop_tables import raw_shop_assets
 from lakehouse.refined.assets import REFINED_TABLES, refined_assets, refined_checks
+from lakehouse.refined.sessions import REFINED_SESSIONS, refined_sessions
 from lakehouse.settings import Settings, get_settings
 from lakehouse.simulator.exchange_api import SimulatedExchangeRateApi
 from lakehouse.sources.exchange_rates import ExchangeRateApi
@@ -31,7 +34,7 @@ from lakehouse.storage.store import DeltaStore
 
 # Anomalies against each table's own history (warnings, never blocking): raw volumes and null
 # rates, refined null rates and the distribution of monitored numeric columns.
-raw_assets = [*raw_shop_assets, raw_payments, raw_exchange_rates]
+raw_assets = [*raw_shop_assets, raw_payments, raw_exchange_rates, raw_events]
 raw_keys = [key for asset in raw_assets for key in asset.keys]
 anomaly_checks = [
     *(volume_anomaly_check(key) for key in raw_keys),
@@ -44,7 +47,7 @@ anomaly_checks = [
 with warnings.catch_warnings():  # beta in Dagster 1.13; we pin the minor version
     warnings.simplefilter("ignore", dg.BetaWarning)
     schema_change_checks = dg.build_column_schema_change_checks(
-        assets=[*raw_assets, *refined_assets, *curated_assets]
+        assets=[*raw_assets, *refined_assets, refined_sessions, *curated_assets]
     )
 
 
@@ -63,11 +66,17 @@ def exchange_rate_api(settings: Settings) -> ExchangeRateApi:
 def build_definitions(settings: Settings) -> dg.Definitions:
     store = DeltaStore(root=str(settings.tables_dir))
     return dg.Definitions(
-        assets=[*raw_assets, *refined_assets, *curated_assets],
-        asset_checks=[*anomaly_checks, *refined_checks, *curated_checks, *schema_change_checks],
+        assets=[*raw_assets, *refined_assets, refined_sessions, *curated_assets],
+        asset_checks=[
+            *anomaly_checks,
+            *refined_checks,
+            *key_checks(REFINED_SESSIONS, ["session_id"]),
+            *curated_checks,
+            *schema_change_checks,
+        ],
         jobs=[build_lakehouse, maintain_lakehouse],
         schedules=[daily_build, weekly_maintenance],
-        sensors=[payments_landing_sensor, run_failure_alert_sensor],
+        sensors=[payments_landing_sensor, clickstream_sensor, run_failure_alert_sensor],
         resources={
             "io_manager": DeltaIOManager(store=store, catalog_path=str(settings.catalog_path)),
             "store": store,

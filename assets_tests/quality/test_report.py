@@ -72,7 +72,8 @@ def written_tables(lakehouse: Lakehouse) -> list[str]:
 
 
 def quarantine_defects(lakehouse: Lakehouse) -> pl.DataFrame:
-    defects = pl.read_parquet(lakehouse.settings.sources_dir / "defects.parquet")
+    """Every injected defect meant for quarantine: the shop's and the clickstream's."""
+    defects = pl.read_parquet(lakehouse.settings.sources_dir / "*defects.parquet")
     return defects.filter(pl.col("handling") == "quarantine")
 
 

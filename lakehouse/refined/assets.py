@@ -2,6 +2,7 @@
 
 from lakehouse.quality.checks import key_checks, reconciliation_check
 from lakehouse.refined.customers import CUSTOMERS
+from lakehouse.refined.events import EVENTS
 from lakehouse.refined.exchange_rates import EXCHANGE_RATES
 from lakehouse.refined.order_items import ORDER_ITEMS
 from lakehouse.refined.orders import ORDERS
@@ -9,7 +10,7 @@ from lakehouse.refined.payments import PAYMENTS
 from lakehouse.refined.products import PRODUCTS
 from lakehouse.refined.refine import build_refined_asset
 
-REFINED_TABLES = (CUSTOMERS, PRODUCTS, ORDERS, ORDER_ITEMS, EXCHANGE_RATES, PAYMENTS)
+REFINED_TABLES = (CUSTOMERS, PRODUCTS, ORDERS, ORDER_ITEMS, EXCHANGE_RATES, PAYMENTS, EVENTS)
 refined_assets = [build_refined_asset(t) for t in REFINED_TABLES]
 
 refined_checks = [

@@ -1,9 +1,10 @@
 """Refined sessions: a user's events split by 30 minutes of inactivity.
 
 A user is the signed-in customer, else the anonymous visitor id (events with neither belong to no
-session). Sessions are rebuilt from every refined event on each run: a late event can join two
-sessions or extend one anywhere in a user's history, and a full rebuild is exact by construction
-(sorting the events by user and time; a few seconds for ten million events).
+session). Sessions are rebuilt from every refined event whenever events were refined since the
+last build (`_events_refined_at`): a late event can join two sessions or extend one anywhere in a
+user's history, and a full rebuild is exact by construction (sorting the events by user and time;
+a few seconds for ten million events). A run that refined no event writes nothing.
 """
 
 from datetime import timedelta
@@ -14,9 +15,11 @@ import polars as pl
 from lakehouse import CODE_VERSION
 from lakehouse.refined.events import EVENTS
 from lakehouse.storage import write_spec
+from lakehouse.storage.store import DeltaStore
 
 SESSION_GAP = timedelta(minutes=30)
 REFINED_SESSIONS = dg.AssetKey(["refined", "sessions"])
+WATERMARK = "_events_refined_at"
 
 
 def _count(event_type: str) -> pl.Expr:
@@ -74,5 +77,8 @@ def sessionize(events: pl.LazyFrame) -> pl.LazyFrame:
     description="Sessions: a user's events split by 30 minutes of inactivity, from all refined events.",
     metadata={**write_spec.overwrite(), "business_keys": ["session_id"]},
 )
-def refined_sessions(events: pl.LazyFrame) -> pl.LazyFrame:
-    return sessionize(events)
+def refined_sessions(store: DeltaStore, events: pl.LazyFrame) -> pl.LazyFrame | None:
+    newest = events.select(pl.col("_refined_at").max()).collect().item()
+    if newest is not None and store.newest(REFINED_SESSIONS, WATERMARK) == newest:
+        return None  # no event refined since the sessions were built
+    return sessionize(events).with_columns(pl.lit(newest, pl.Datetime("us", "UTC")).alias(WATERMARK))
