@@ -42,7 +42,9 @@ def _recorded(defects: pl.DataFrame, defect: str) -> set[str]:
 def test_batches_are_final_json_lines_files_per_two_hours(demo: Path, events: pl.DataFrame) -> None:
     names = sorted(event_files(demo))
     assert BATCH_HOURS == 2 and timedelta(hours=2) == LATENESS  # a copy re-sent next batch is within
-    assert names[0] == "2025-01-01/batch-0000.jsonl" and names[-1] == "2025-12-31/batch-0011.jsonl"
+    assert names[0] == "2025-01-01/batch-0000.jsonl" and names[-1].startswith("2025-12-31/batch-")
+    windows = {int(name[-10:-6]) for name in names}  # batch-NNNN: the 2-hour window of the day
+    assert windows == set(range(24 // BATCH_HOURS))
     assert all(name.endswith(".jsonl") for name in names)  # no `.tmp` left behind
     assert events.columns[: len(EVENT_FIELDS)] == list(EVENT_FIELDS)
     assert set(events["event_type"]) == {"page_view", "add_to_cart", "checkout", "purchase"}
@@ -55,7 +57,9 @@ def test_manifest_counts_what_was_written(demo_manifest: dict[str, Any], events:
     assert truth["events"] == events["event_id"].n_unique()
 
 
-def test_each_order_has_one_purchase_event_at_its_time_by_its_customer(demo: Path, events: pl.DataFrame):
+def test_each_tracked_order_has_one_purchase_event_at_its_time_by_its_customer(
+    demo: Path, events: pl.DataFrame
+):
     orders = read_tables(demo)["orders"].unique("order_id")
     purchases = events.filter(pl.col("event_type") == "purchase").unique("event_id")
     placed = orders.filter(pl.col("customer_id").is_not_null()).select(
@@ -64,10 +68,9 @@ def test_each_order_has_one_purchase_event_at_its_time_by_its_customer(demo: Pat
         "channel",
         at=pl.col("order_at").str.to_datetime("%Y-%m-%dT%H:%M:%S%z").dt.convert_time_zone("UTC"),
     )
-    joined = placed.join(purchases, on="order_id", how="left", suffix="_event")
-    # orders of the last day whose session has not all arrived yet may lack it; none else
-    assert joined.filter(pl.col("at_event").is_null()).height <= 1
-    matched = joined.filter(pl.col("at_event").is_not_null())
+    assert purchases["order_id"].is_in(orders["order_id"].implode()).all()  # every one an order's
+    assert 0.2 < purchases.height / orders.height < 0.3  # the tracked share, 25%
+    matched = placed.join(purchases, on="order_id", how="inner", suffix="_event")
     assert (matched["at"] == matched["at_event"]).all()
     assert (matched["customer_id"] == matched["customer_id_event"]).all()
     assert (matched["channel"] == matched["channel_event"]).all()
@@ -96,11 +99,11 @@ def test_events_beyond_the_lateness_window_are_exactly_the_very_late_ones(
     )
     beyond = set(judged.filter("beyond")["event_id"])
     assert beyond == _recorded(defects, "very_late_event")
-    assert len(beyond) > 100
+    assert len(beyond) > 30
     late_within = set(judged.filter(pl.col("late"), ~pl.col("beyond"))["event_id"])
     # late events are never beyond; many arrive after newer events of earlier batches
     assert not _recorded(defects, "late_event") & beyond
-    assert len(_recorded(defects, "late_event") & late_within) > 100
+    assert len(_recorded(defects, "late_event") & late_within) > 30
     rules = defects.group_by("defect", "handling", "rule").len().sort("defect").drop("len")
     assert rules.rows() == [
         ("duplicate_event", "deduplicate", None),
@@ -118,7 +121,7 @@ def test_out_of_order_events_arrive_after_later_events(events: pl.DataFrame, def
     delayed = {"out_of_order", "late_event", "very_late_event", "duplicate_event"}  # a copy comes later
     assert overtaken <= set(defects.filter(pl.col("defect").is_in(delayed))["key"])
     out_of_order = _recorded(defects, "out_of_order")
-    assert len(overtaken & out_of_order) > 0.8 * len(out_of_order)  # some have no event to overtake
+    assert len(overtaken & out_of_order) > 0.6 * len(out_of_order)  # some have no event to overtake
 
 
 def test_sessions_in_the_manifest_match_a_plain_recount(demo_manifest: dict[str, Any], events, defects):

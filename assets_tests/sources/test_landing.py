@@ -8,11 +8,13 @@ import polars as pl
 import pytest
 
 from lakehouse.sources.landing import (
+    FILE_COLUMN,
     LINE_COLUMN,
     RESCUED_COLUMN,
     LandingFolderMissingError,
     LandingZone,
     read_csv_file,
+    read_json_lines,
 )
 
 COLUMNS = ("payment_id", "order_id", "amount", "currency", "method", "settled_at")
@@ -198,3 +200,40 @@ def test_list_files_on_a_missing_folder_names_the_path(tmp_path):
         LandingZone(root=str(tmp_path)).list_files("payments")
     assert str(tmp_path / "payments") in str(error.value)
     assert isinstance(error.value, FileNotFoundError)
+
+
+EVENT_FIELDS = ("event_id", "at", "customer_id")
+GOOD_BATCH = (
+    '{"event_id": "e1", "at": "2025-01-01T10:00:00Z", "customer_id": 7}\n{"event_id": "e2", "at": "t2"}\n'
+)
+
+
+def test_well_formed_json_lines_parse_every_field_as_text_with_file_and_line(tmp_path):
+    first, second = write(tmp_path, GOOD_BATCH, "a.jsonl"), write(tmp_path, '{"event_id": "e3"}\n', "b.jsonl")
+
+    parsed = read_json_lines([first, second], EVENT_FIELDS)
+
+    assert (parsed.malformed_lines, parsed.problems) == (0, [])
+    assert parsed.rows.rows() == [
+        ("e1", "2025-01-01T10:00:00Z", "7", None, 1, 0),
+        ("e2", "t2", None, None, 2, 0),
+        ("e3", None, None, None, 1, 1),
+    ]
+
+
+def test_a_bad_line_is_rescued_with_its_number_and_the_good_lines_read_the_same(tmp_path):
+    good = write(tmp_path, GOOD_BATCH, "a.jsonl")
+    clean = read_json_lines([good], EVENT_FIELDS).rows
+    bad = write(tmp_path, b'{"event_id": "e4"}\nnot json \xff\n\n{"event_id": "e5"}\n', "b.jsonl")
+
+    parsed = read_json_lines([good, bad], EVENT_FIELDS)
+
+    assert parsed.rows.filter(pl.col(FILE_COLUMN) == 0).equals(clean)
+    assert parsed.rows.filter(pl.col(FILE_COLUMN) == 1).select(
+        "event_id", RESCUED_COLUMN, LINE_COLUMN
+    ).rows() == [
+        ("e4", None, 1),
+        (None, "not json \ufffd", 2),
+        ("e5", None, 4),
+    ]
+    assert parsed.problems == ["b.jsonl line 2: not a JSON object (rule: well_formed_line)"]

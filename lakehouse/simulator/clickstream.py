@@ -2,10 +2,11 @@
 
 Sessions, day by day (draws from `np.random.default_rng([seed, CLICKSTREAM_STREAM, day])`):
 
-- every order placed on day d comes with the session that placed it: the home page, for each
-  order line its product page then `add_to_cart` (with the line's quantity), `checkout`, and
-  `purchase` (with the order id) at the order's time, by the order's customer and channel;
-- `BROWSE_SESSIONS_PER_ORDER` browsing sessions per order, starting anywhere in the day: 1-8
+- only visitors who consent to analytics are tracked: `TRACKED_SHARE` of the orders placed on day
+  d come with the session that placed it: the home page, for each order line its product page
+  then `add_to_cart` (with the line's quantity), `checkout`, and `purchase` (with the order id) at
+  the order's time, by the order's customer and channel;
+- `BROWSE_SESSIONS_PER_ORDER` browsing sessions per tracked order, starting anywhere in the day: 1-8
   product page views, sometimes an abandoned cart (`add_to_cart` of the last product viewed),
   sometimes an abandoned checkout. 40 % are known customers (signed up before that day), the
   others anonymous visitors (`anonymous_id`, one per session, `customer_id` null).
@@ -53,6 +54,7 @@ BATCHES_PER_DAY = 24 // BATCH_HOURS
 LATENESS = timedelta(hours=2)  # the window refined/events declares (a test holds them equal)
 SESSION_GAP = timedelta(minutes=30)  # inactivity that ends a session
 
+TRACKED_SHARE = 0.25  # of orders (analytics consent): keeps the stream about 4x the order lines
 BROWSE_SESSIONS_PER_ORDER = 2
 CUSTOMER_SHARE = 0.4  # of browsing sessions
 CART_SHARE = 0.3  # browsing sessions that add to cart
@@ -147,8 +149,13 @@ def _day_events(orders: Arrays, items: Arrays, sizes: Sizes, seed: int, start: d
     """Day `day`'s events (purchase sessions, then browsing sessions) with their defects."""
     rng = day_rng(seed, CLICKSTREAM_STREAM, day)
     todays_orders = _of_day(orders, day)
-    purchases = _purchase_sessions(rng, todays_orders, _of_day(items, day), start, day)
-    browsing = _browse_sessions(rng, sizes, len(todays_orders["order_id"]), start, day)
+    tracked = rng.random(len(todays_orders["order_id"])) < TRACKED_SHARE
+    tracked_orders = {name: values[tracked] for name, values in todays_orders.items()}
+    todays_items = _of_day(items, day)
+    of_tracked = np.isin(todays_items["order_id"], tracked_orders["order_id"])
+    tracked_items = {name: values[of_tracked] for name, values in todays_items.items()}
+    purchases = _purchase_sessions(rng, tracked_orders, tracked_items, start, day)
+    browsing = _browse_sessions(rng, sizes, int(tracked.sum()), start, day)
     events = _concat([purchases, browsing])
     size = len(events["kind"])
     events |= {"day": np.full(size, day), "number": np.arange(size)}
