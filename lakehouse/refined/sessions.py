@@ -1,10 +1,11 @@
 """Refined sessions: a user's events split by 30 minutes of inactivity.
 
 A user is the signed-in customer, else the anonymous visitor id (events with neither belong to no
-session). Sessions are rebuilt from every refined event whenever events were refined since the
-last build (`_events_refined_at`): a late event can join two sessions or extend one anywhere in a
-user's history, and a full rebuild is exact by construction (sorting the events by user and time;
-a few seconds for ten million events). A run that refined no event writes nothing.
+session). A user's sessions are rebuilt from all of that user's events whenever one of them was
+refined since the last build (`_events_refined_at`), and replace that user's sessions as a whole
+(`overwrite_partition` by user): a late event can join two sessions or extend one anywhere in the
+user's history, so only a rebuild of the user is exact, and only the users with new events are
+rebuilt. A run that refined no event writes nothing.
 """
 
 from datetime import timedelta
@@ -26,12 +27,14 @@ def _count(event_type: str) -> pl.Expr:
     return (pl.col("event_type") == event_type).sum().cast(pl.Int64)
 
 
+USER = pl.coalesce(pl.format("customer:{}", "customer_id"), pl.format("visitor:{}", "anonymous_id"))
+
+
 def sessionize(events: pl.LazyFrame) -> pl.LazyFrame:
     """One row per session: its user, channel, start, end, events by type and the order it placed."""
-    user = pl.coalesce(pl.format("customer:{}", "customer_id"), pl.format("visitor:{}", "anonymous_id"))
     ordered = (
         events.select(
-            "customer_id", "anonymous_id", "channel", "event_type", "event_at", "order_id", user_key=user
+            "customer_id", "anonymous_id", "channel", "event_type", "event_at", "order_id", user_key=USER
         )
         .filter(pl.col("user_key").is_not_null())
         .sort("user_key", "event_at")
@@ -75,10 +78,14 @@ def sessionize(events: pl.LazyFrame) -> pl.LazyFrame:
     code_version=CODE_VERSION,
     kinds={"delta", "polars"},
     description="Sessions: a user's events split by 30 minutes of inactivity, from all refined events.",
-    metadata={**write_spec.overwrite(), "business_keys": ["session_id"]},
+    metadata={**write_spec.overwrite_partition("user_key"), "business_keys": ["session_id"]},
 )
 def refined_sessions(store: DeltaStore, events: pl.LazyFrame) -> pl.LazyFrame | None:
     newest = events.select(pl.col("_refined_at").max()).collect().item()
-    if newest is not None and store.newest(REFINED_SESSIONS, WATERMARK) == newest:
+    built = store.newest(REFINED_SESSIONS, WATERMARK)
+    if newest is None or built == newest:
         return None  # no event refined since the sessions were built
+    if built is not None:  # only the users with newly refined events, all of their events
+        touched = events.filter(pl.col("_refined_at") > built).select(user_key=USER).unique()
+        events = events.with_columns(user_key=USER).join(touched, on="user_key", how="semi")
     return sessionize(events).with_columns(pl.lit(newest, pl.Datetime("us", "UTC")).alias(WATERMARK))
