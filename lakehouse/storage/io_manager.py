@@ -34,6 +34,12 @@ def _plain(entry: Any) -> Any:
     return getattr(entry, "value", entry)
 
 
+def _declared_schema(context: dg.OutputContext) -> dg.TableSchema | None:
+    """The column schema the asset's definition declares (from its contract), if any."""
+    declared = context.definition_metadata.get("dagster/column_schema")
+    return getattr(declared, "schema", declared)  # a TableSchemaMetadataValue once defined
+
+
 def _step_seconds(context: dg.OutputContext) -> float:
     """Seconds since the step started, from the run's event log (the step's duration so far)."""
     records = context.step_context.instance.get_records_for_run(
@@ -64,7 +70,8 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         return delta_tables.scan(uri, at_version=at)
 
     def handle_output(self, context: dg.OutputContext, obj: pl.LazyFrame | pl.DataFrame | None) -> None:
-        if obj is None:
+        if obj is None:  # nothing to write: the metadata still describes the table as it is
+            self._describe_unchanged(context)
             return
         frame = obj.collect(engine="streaming") if isinstance(obj, pl.LazyFrame) else obj
         table_name = ".".join(context.asset_key.path)
@@ -78,8 +85,7 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         slices = None if slices is None else list(_plain(slices))
         result = delta_tables.write(uri, frame, spec, self._commit_metadata(context), slices)
         actions = delta_tables.add_actions(uri)  # read the log once, for the metadata and the metrics
-        declared = context.definition_metadata.get("dagster/column_schema")
-        declared = getattr(declared, "schema", declared)  # a TableSchemaMetadataValue once defined
+        declared = _declared_schema(context)
         context.add_output_metadata(materialization_metadata(uri, table_name, result, actions, declared))
         if (lineage := context.definition_metadata.get(COLUMN_LINEAGE)) is not None:
             context.add_output_metadata({COLUMN_LINEAGE: lineage})
@@ -100,6 +106,16 @@ class DeltaIOManager(dg.ConfigurableIOManager):
                 details={"mode": spec.mode.value, **asdict(result)},
             )
         self._wrote = True
+
+    def _describe_unchanged(self, context: dg.OutputContext) -> None:
+        uri = self.store.uri(context.asset_key)
+        if not delta_tables.exists(uri):
+            return
+        unchanged = WriteResult(delta_tables.version(uri), 0)
+        declared = _declared_schema(context)
+        table_name = ".".join(context.asset_key.path)
+        actions = delta_tables.add_actions(uri)
+        context.add_output_metadata(materialization_metadata(uri, table_name, unchanged, actions, declared))
 
     @staticmethod
     def _metrics(
