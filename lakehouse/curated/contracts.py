@@ -41,7 +41,6 @@ class DimCustomerContract(Contract):
         unique = ["customer_key"]  # the table's key
 
 
-
 class DimProductContract(Contract):
     """Product dimension: one row per product plus the unknown member (key -1)."""
 
@@ -56,7 +55,6 @@ class DimProductContract(Contract):
 
     class Config(Contract.Config):
         unique = ["product_key"]  # the table's key
-
 
 
 class DimDateContract(Contract):
@@ -76,7 +74,6 @@ class DimDateContract(Contract):
 
     class Config(Contract.Config):
         unique = ["date_key"]  # the table's key
-
 
 
 class FactOrderItemsContract(Contract):
@@ -114,7 +111,6 @@ class FactOrderItemsContract(Contract):
         unique = ["order_id", "line_no"]  # the table's key
 
 
-
 class FactPaymentsContract(Contract):
     """Settled payments (grain: one payment), amount in its currency and in USD."""
 
@@ -132,7 +128,6 @@ class FactPaymentsContract(Contract):
 
     class Config(Contract.Config):
         unique = ["payment_id"]  # the table's key
-
 
 
 class MartDailySalesContract(Contract):

@@ -230,13 +230,7 @@ def _merge(uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, str]
             .execute()
         )
     )
-    return WriteResult(
-        version(uri),
-        data.height,
-        inserted=metrics["num_target_rows_inserted"],
-        updated=metrics["num_target_rows_updated"],
-        deleted=metrics["num_target_rows_deleted"],
-    )
+    return _merged(uri, data.height, metrics)
 
 
 def _scd2(uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, str]) -> WriteResult:
@@ -279,9 +273,14 @@ def _scd2(uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, str])
             .execute()
         )
     )
+    return _merged(uri, rebuilt.height, metrics)
+
+
+def _merged(uri: str, rows: int, metrics: dict[str, Any]) -> WriteResult:
+    """The result of a merge of `rows` source rows, from delta-rs' merge metrics."""
     return WriteResult(
         version(uri),
-        rebuilt.height,
+        rows,
         inserted=metrics["num_target_rows_inserted"],
         updated=metrics["num_target_rows_updated"],
         deleted=metrics["num_target_rows_deleted"],
