@@ -83,7 +83,13 @@ def test_totals_add_up_and_targets_are_judged(report: dict[str, Any]) -> None:
         assert total["seconds"] == pytest.approx(sum(s["seconds"] for s in layers))
         assert total["peak_mb"] == max(s["peak_mb"] for s in layers)
         assert total["rows"] == sum(s["rows"] for s in layers)
-    assert [t["met"] for t in report["targets"]] == [True, True, True]
+    # Judged, not required: how fast a tiny run is depends on the machine (the benchmark's job).
+    full, incremental = report["totals"][FULL], report["totals"][INCREMENTAL]
+    assert [(t["value"], t["met"]) for t in report["targets"]] == [
+        (full["seconds"], full["seconds"] < benchmark.FULL_BUILD_SECONDS),
+        (full["peak_mb"], full["peak_mb"] < benchmark.FULL_BUILD_PEAK_MB),
+        (incremental["seconds"], incremental["seconds"] < benchmark.INCREMENTAL_SECONDS),
+    ]
 
 
 @pytest.mark.parametrize("fails", [False, True])
