@@ -11,7 +11,8 @@ import polars as pl
 import pytest
 
 from lakehouse.raw.shop_tables import build_raw_shop_asset, current_watermark, window_start
-from lakehouse.sources.shop_db import ShopDatabase, SourceSchemaError
+from lakehouse.sources.errors import SourceSchemaError
+from lakehouse.sources.shop_db import ShopDatabase
 from lakehouse.sources.shop_tables import SHOP_TABLES
 from lakehouse.storage.io_manager import DeltaIOManager
 from lakehouse.storage.store import DeltaStore

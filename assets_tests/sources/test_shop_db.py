@@ -9,13 +9,13 @@ import pytest
 from assets_tests.postgres_server import PASSWORD, PostgresServer
 from lakehouse.sources import dialects
 from lakehouse.sources.dialects import dialect
-from lakehouse.sources.shop_db import (
-    ShopDatabase,
+from lakehouse.sources.errors import (
     SourceConnectionError,
     SourceSchemaError,
     SourceUnavailableError,
     redacted,
 )
+from lakehouse.sources.shop_db import ShopDatabase
 from lakehouse.sources.shop_tables import SHOP_TABLES
 
 PRODUCTS = SHOP_TABLES["products"]

@@ -48,17 +48,10 @@ def batch_id(path: Path) -> str:
 
 
 def pending_batches(landing: LandingZone, store: DeltaStore) -> list[Path]:
-    """Micro-batch files not yet committed to raw, in arrival (name) order.
-
-    Files whose rows raw holds are done; only the others are checked against the app transactions
-    (one lookup per file, so not thousands of them on every sensor tick).
-    """
+    """Micro-batch files not yet committed to raw, in arrival (name) order."""
     files = landing.list_files(EVENTS_FOLDER, BATCH_PATTERN)
-    table = store.scan_or_none(RAW_EVENTS)
-    in_raw = set() if table is None else set(table.select(pl.col("_batch_id").unique()).collect().to_series())
-    candidates = [f for f in files if batch_id(f) not in in_raw]
-    done = store.committed_batches(RAW_EVENTS, [batch_id(f) for f in candidates])
-    return [f for f in candidates if batch_id(f) not in done]
+    done = store.committed_batches(RAW_EVENTS, [batch_id(f) for f in files])
+    return [f for f in files if batch_id(f) not in done]
 
 
 def with_high_water_mark(rows: pl.DataFrame, newest_before: object | None) -> pl.DataFrame:

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import dagster as dg
 import polars as pl
 
+from lakehouse.sources.errors import SourceSchemaError, SourceUnavailableError
 from lakehouse.sources.landing import LandingFolderMissingError
-from lakehouse.sources.shop_db import SourceSchemaError, SourceUnavailableError
 
 INGESTION_COLUMNS = ("_ingested_at", "_source", "_batch_id", "_run_id", "_row_number")
 

@@ -22,7 +22,8 @@ from lakehouse.raw.ingestion import (
     permanent_errors_fail_at_once,
     with_ingestion_columns,
 )
-from lakehouse.sources.shop_db import ShopDatabase, SourceSchemaError
+from lakehouse.sources.errors import SourceSchemaError
+from lakehouse.sources.shop_db import ShopDatabase
 from lakehouse.sources.shop_tables import SHOP_TABLES, SourceTable
 from lakehouse.storage import write_spec
 from lakehouse.storage.store import DeltaStore

@@ -23,7 +23,7 @@ from lakehouse.simulator.defects import Sources, corrupt, mark
 from lakehouse.simulator.manifest import build_manifest
 from lakehouse.simulator.model import build_world
 from lakehouse.simulator.state import Params, read_params, write_params
-from lakehouse.sources.dialects import redacted
+from lakehouse.sources.errors import redacted
 
 Progress = Callable[[str], None]
 

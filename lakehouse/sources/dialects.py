@@ -7,28 +7,15 @@ line of reading and writing (queries, Arrow batches, bulk ingestion, transaction
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lakehouse.sources.errors import SourceConnectionError, SourceUnavailableError, redacted
+
 BATCH_ROWS = 100_000  # rows per Arrow batch read from SQLite
 BATCH_BYTES = 16 * 1024 * 1024  # bytes per Arrow batch read from PostgreSQL (the driver's hint)
-
-
-class SourceUnavailableError(RuntimeError):
-    """The source system cannot be reached, and retrying will not change that (no such file)."""
-
-
-class SourceConnectionError(RuntimeError):
-    """Connecting to the source system failed (refused, timed out, rejected): retried."""
-
-
-def redacted(text: str) -> str:
-    """The text with every URI password (`//user:password@`, `password=…`) masked."""
-    text = re.sub(r"//([^:/@\s]+):[^@\s]*@", r"//\1:***@", text)
-    return re.sub(r"(password=)[^&\s]*", r"\1***", text)
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ import requests
 from pydantic import Field
 
 from lakehouse.reference.currency import RATE
-from lakehouse.sources.shop_db import SourceSchemaError, SourceUnavailableError, redacted
+from lakehouse.sources.errors import SourceSchemaError, SourceUnavailableError, redacted
 
 RATES_PATH = "/v1/rates"
 RATE_COLUMNS = {"date": pl.Date, "currency": pl.String, "usd_rate": RATE}

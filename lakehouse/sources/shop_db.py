@@ -12,26 +12,9 @@ from collections.abc import Iterator
 import dagster as dg
 import polars as pl
 
-from lakehouse.sources.dialects import (
-    SourceConnectionError,
-    SourceUnavailableError,
-    dialect,
-    redacted,
-)
+from lakehouse.sources.dialects import dialect
+from lakehouse.sources.errors import SourceSchemaError
 from lakehouse.sources.shop_tables import SourceTable
-
-__all__ = [
-    "ShopDatabase",
-    "SourceConnectionError",
-    "SourceSchemaError",
-    "SourceUnavailableError",
-    "redacted",
-    "typed",
-]
-
-
-class SourceSchemaError(RuntimeError):
-    """A source table lacks columns the lakehouse extracts."""
 
 
 class ShopDatabase(dg.ConfigurableResource):

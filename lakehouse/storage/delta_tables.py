@@ -65,14 +65,23 @@ def scan(uri: str, at_version: int | None = None) -> pl.LazyFrame:
 # App transaction versions: a batch is committed (1), or was committed and then rolled back by a
 # restore (0), so that appending it again writes it again.
 BATCH_COMMITTED, BATCH_UNDONE = 1, 0
+# delta-rs looks app transactions up one id at a time, each lookup walking the table's transactions:
+# past this many ids, the ids whose rows the table holds are first found in one column scan.
+TRANSACTION_LOOKUPS = 32
 
 
-def committed_batches(uri: str, batch_ids: list[str]) -> set[str]:
-    """The batch ids already committed to the table by an app transaction (and not undone)."""
+def committed_batches(uri: str, batch_ids: list[str], batch_column: str = BATCH_COLUMN) -> set[str]:
+    """The batch ids already committed to the table by an app transaction (and not undone).
+
+    A batch whose rows the table holds is committed (its rows came with its transaction, and a
+    restore that undoes one removes the other); only the rest, a batch that brought no row, needs
+    its transaction looked up.
+    """
     if not exists(uri):
         return set()
+    held = _batches(uri, batch_column) & set(batch_ids) if len(batch_ids) > TRANSACTION_LOOKUPS else set()
     table = DeltaTable(uri)
-    return {b for b in batch_ids if table.transaction_version(b) == BATCH_COMMITTED}
+    return held | {b for b in batch_ids if b not in held and table.transaction_version(b) == BATCH_COMMITTED}
 
 
 def restore(uri: str, version: int, batch_column: str = BATCH_COLUMN) -> None:
@@ -122,7 +131,7 @@ def _append(uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, str
     if spec.batch_column not in data.columns:
         raise ValueError(f"append to {uri} needs a '{spec.batch_column}' column (the batch id)")
     batch_ids = data.get_column(spec.batch_column).unique().sort().to_list()
-    done = committed_batches(uri, batch_ids)
+    done = committed_batches(uri, batch_ids, spec.batch_column)
     new_batches = [b for b in batch_ids if b not in done]
     rows = data.filter(pl.col(spec.batch_column).is_in(new_batches))
     if rows.is_empty() and exists(uri):
