@@ -16,8 +16,12 @@ import dagster as dg
 import polars as pl
 
 from lakehouse import CODE_VERSION
-from lakehouse.quality.quarantine import PROBLEMS_LOGGED
-from lakehouse.raw.ingestion import now_utc, permanent_errors_fail_at_once, with_ingestion_columns
+from lakehouse.raw.ingestion import (
+    now_utc,
+    permanent_errors_fail_at_once,
+    reported_problems,
+    with_ingestion_columns,
+)
 from lakehouse.raw.shop_tables import EXTRACTION_RETRY
 from lakehouse.refined.cleansing import utc_from_zulu
 from lakehouse.sources.landing import FILE_COLUMN, LandingZone, read_json_lines
@@ -83,10 +87,7 @@ def raw_events(
     with permanent_errors_fail_at_once():
         files = pending_batches(landing, store)
     parsed = read_json_lines(files, EVENT_COLUMNS)
-    for problem in parsed.problems[:PROBLEMS_LOGGED]:
-        context.log.warning(problem)
-    if len(parsed.problems) > PROBLEMS_LOGGED:
-        context.log.warning(f"… and {len(parsed.problems) - PROBLEMS_LOGGED} more problems")
+    problems = reported_problems(context, parsed.problems)
     rows = with_ingestion_columns(
         parsed.rows.drop(FILE_COLUMN),
         source="",
@@ -112,8 +113,6 @@ def raw_events(
         metadata={
             "batches_ingested": len(files),
             "malformed_lines": parsed.malformed_lines,
-            "problems": dg.MetadataValue.md(
-                "\n".join(f"- {p}" for p in parsed.problems[:PROBLEMS_LOGGED]) or "none"
-            ),
+            "problems": problems,
         },
     )

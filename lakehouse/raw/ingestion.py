@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import polars as pl
 
+from lakehouse.quality.quarantine import PROBLEMS_LOGGED
 from lakehouse.sources.errors import SourceSchemaError, SourceUnavailableError
 from lakehouse.sources.landing import LandingFolderMissingError
 
@@ -54,6 +55,15 @@ def not_yet_ingested(rows: pl.DataFrame, held: pl.LazyFrame) -> pl.DataFrame:
         .drop("_copy")
         .collect()
     )
+
+
+def reported_problems(context: dg.AssetExecutionContext, problems: list[str]) -> dg.MetadataValue:
+    """Log the first `PROBLEMS_LOGGED` parse problems (and how many more); the same as metadata."""
+    for problem in problems[:PROBLEMS_LOGGED]:
+        context.log.warning(problem)
+    if len(problems) > PROBLEMS_LOGGED:
+        context.log.warning(f"… and {len(problems) - PROBLEMS_LOGGED} more problems")
+    return dg.MetadataValue.md("\n".join(f"- {p}" for p in problems[:PROBLEMS_LOGGED]) or "none")
 
 
 @contextmanager

@@ -7,8 +7,12 @@ import polars as pl
 
 from lakehouse import CODE_VERSION
 from lakehouse.orchestration.freshness import DAILY
-from lakehouse.quality.quarantine import PROBLEMS_LOGGED
-from lakehouse.raw.ingestion import now_utc, permanent_errors_fail_at_once, with_ingestion_columns
+from lakehouse.raw.ingestion import (
+    now_utc,
+    permanent_errors_fail_at_once,
+    reported_problems,
+    with_ingestion_columns,
+)
 from lakehouse.raw.shop_tables import EXTRACTION_RETRY
 from lakehouse.sources.landing import LandingZone, empty_rows, read_csv_file
 from lakehouse.storage import write_spec
@@ -61,10 +65,6 @@ def raw_payments(
                 ingested_at=ingested_at,
             )
         )
-    for problem in problems[:PROBLEMS_LOGGED]:
-        context.log.warning(problem)
-    if len(problems) > PROBLEMS_LOGGED:
-        context.log.warning(f"… and {len(problems) - PROBLEMS_LOGGED} more problems")
     rows = pl.concat(batches, how="diagonal_relaxed") if batches else _empty_batch()
     context.log.info(f"{len(files)} new settlement files, {rows.height} lines")
     return dg.Output(
@@ -72,9 +72,7 @@ def raw_payments(
         metadata={
             "files_ingested": len(files),
             "malformed_lines": malformed,
-            "problems": dg.MetadataValue.md(
-                "\n".join(f"- {p}" for p in problems[:PROBLEMS_LOGGED]) or "none"
-            ),
+            "problems": reported_problems(context, problems),
         },
     )
 
