@@ -7,8 +7,9 @@ import polars as pl
 
 from lakehouse.curated.assets import curated_assets
 from lakehouse.curated.facts import FACT_ORDER_ITEMS
-from lakehouse.curated.lineage import LINEAGE_KEY, column_lineage
+from lakehouse.curated.lineage import column_lineage
 from lakehouse.curated.marts import MART_DAILY_SALES
+from lakehouse.storage.table_metadata import COLUMN_LINEAGE
 
 A, B = dg.AssetKey(["refined", "a"]), dg.AssetKey(["refined", "b"])
 
@@ -41,7 +42,7 @@ def test_several_derivations_of_one_column_are_all_its_sources():
 
 def lineage_of(key: dg.AssetKey) -> dict[str, list[tuple[str, str]]]:
     asset = next(a for a in curated_assets if a.key == key)
-    return deps(asset.metadata_by_key[key][LINEAGE_KEY])
+    return deps(asset.metadata_by_key[key][COLUMN_LINEAGE])
 
 
 def test_fact_revenue_traces_to_the_refined_order_line_columns_and_the_rate_of_the_day():
@@ -82,7 +83,7 @@ def test_mart_columns_trace_to_the_fact_and_the_dimensions():
 def test_every_curated_asset_records_its_lineage_on_each_materialisation(lakehouse, instance):
     for asset in curated_assets:
         event = instance.get_latest_materialization_event(asset.key)
-        recorded = event.asset_materialization.metadata[LINEAGE_KEY].value
+        recorded = event.asset_materialization.metadata[COLUMN_LINEAGE].value
 
         assert deps(recorded) == lineage_of(asset.key)
         assert recorded.deps_by_column, asset.key

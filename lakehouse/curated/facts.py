@@ -24,9 +24,9 @@ from lakehouse.curated.contracts import (
 from lakehouse.curated.dimensions import CURATED, REFINED_ORDERS, REFINED_PAYMENTS
 from lakehouse.curated.incremental import changed_since, days, watermarks
 from lakehouse.curated.keys import UNKNOWN_KEY, date_key, lookup_key
-from lakehouse.curated.lineage import curated_columns, lineage_metadata, refined_columns
+from lakehouse.curated.lineage import lineage_metadata, refined_columns
 from lakehouse.orchestration.freshness import DAILY
-from lakehouse.quality.contract import enforced
+from lakehouse.quality.contract import contract_columns, enforced
 from lakehouse.reference.currency import MONEY, to_usd, with_rate_of_day
 from lakehouse.refined.exchange_rates import EXCHANGE_RATES
 from lakehouse.storage import write_spec
@@ -73,11 +73,12 @@ FACT_LINE_COLUMNS = [
     *map(pl.col, ["channel", "currency", "quantity", "unit_price", "gross_amount", "discount_amount"]),
     *map(pl.col, ["net_amount", "usd_rate", "gross_usd", "discount_usd", "net_usd", *LINE_WATERMARKS]),
 ]
+SETTLED_DATE = pl.col("settled_at").dt.date().alias("settled_date")
 PAYMENT_COLUMNS = [
     pl.col("payment_id"),
     pl.col("order_id"),
-    date_key(pl.col("settled_at").dt.date()).alias("settled_date_key"),
-    pl.col("settled_at").dt.date().alias("settled_date"),
+    date_key(pl.col("settled_date")).alias("settled_date_key"),
+    pl.col("settled_date"),
     *map(pl.col, ["settled_at", "method", "currency", "amount", "usd_rate", "amount_usd", "_refined_at"]),
 ]
 
@@ -186,8 +187,8 @@ def replacing(
                 REFINED_ITEMS: refined_columns(REFINED_ITEMS),
                 REFINED_ORDERS: refined_columns(REFINED_ORDERS),
                 REFINED_RATES: refined_columns(REFINED_RATES),
-                DIM_CUSTOMER: curated_columns(DimCustomerContract),
-                DIM_PRODUCT: curated_columns(DimProductContract),
+                DIM_CUSTOMER: contract_columns(DimCustomerContract),
+                DIM_PRODUCT: contract_columns(DimProductContract),
             },
             derived=[expr for step in LINE_AMOUNTS for expr in step],
         ),
@@ -232,7 +233,9 @@ def fact_order_items(
     metadata={
         **write_spec.overwrite_partition("settled_date"),
         **enforced(FactPaymentsContract),
-        **lineage_metadata(PAYMENT_COLUMNS, {REFINED_PAYMENTS: refined_columns(REFINED_PAYMENTS)}),
+        **lineage_metadata(
+            PAYMENT_COLUMNS, {REFINED_PAYMENTS: refined_columns(REFINED_PAYMENTS)}, derived=[SETTLED_DATE]
+        ),
         "grain": "payment",
         "business_keys": ["payment_id"],
     },
@@ -240,7 +243,7 @@ def fact_order_items(
     **CURATED,
 )
 def fact_payments(store: DeltaStore, payments: pl.LazyFrame) -> dg.Output[pl.LazyFrame]:
-    payments = payments.with_columns(pl.col("settled_at").dt.date().alias("settled_date"))
+    payments = payments.with_columns(SETTLED_DATE)
     current = store.scan_or_none(FACT_PAYMENTS)
     marks = watermarks(current, ["_refined_at"])
     rebuilt = None

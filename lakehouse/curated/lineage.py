@@ -14,21 +14,14 @@ from collections.abc import Iterable, Mapping, Sequence
 import dagster as dg
 import polars as pl
 
-from lakehouse.quality.contract import Contract, contract_columns
 from lakehouse.refined.assets import REFINED_TABLES
-
-LINEAGE_KEY = "dagster/column_lineage"
+from lakehouse.storage.table_metadata import COLUMN_LINEAGE
 
 
 def refined_columns(key: dg.AssetKey) -> list[str]:
     """The columns of a refined table, from its definition."""
     table = next(t for t in REFINED_TABLES if t.refined_key == key)
     return [*table.output_columns, "_refined_at"]
-
-
-def curated_columns(contract: type[Contract]) -> list[str]:
-    """The columns of a curated table, from its contract."""
-    return contract_columns(contract)
 
 
 def column_lineage(
@@ -61,4 +54,4 @@ def lineage_metadata(
     outputs: Iterable[pl.Expr], inputs: Mapping[dg.AssetKey, Sequence[str]], derived: Iterable[pl.Expr] = ()
 ) -> dict[str, dg.TableColumnLineage]:
     """Definition metadata of an asset's column lineage (copied onto each materialisation)."""
-    return {LINEAGE_KEY: column_lineage(outputs, inputs, derived)}
+    return {COLUMN_LINEAGE: column_lineage(outputs, inputs, derived)}

@@ -14,9 +14,9 @@ from lakehouse.curated.contracts import (
 from lakehouse.curated.dimensions import CURATED
 from lakehouse.curated.facts import DIM_CUSTOMER, DIM_PRODUCT, FACT_ORDER_ITEMS, replacing
 from lakehouse.curated.incremental import changed_since, days, newest, watermarks
-from lakehouse.curated.lineage import curated_columns, lineage_metadata
+from lakehouse.curated.lineage import lineage_metadata
 from lakehouse.orchestration.freshness import DAILY
-from lakehouse.quality.contract import enforced
+from lakehouse.quality.contract import contract_columns, enforced
 from lakehouse.storage import write_spec
 from lakehouse.storage.store import DeltaStore
 
@@ -66,9 +66,9 @@ def sales_days_to_rebuild(
         **lineage_metadata(
             [*SALES_GRAIN, *SALES_MEASURES],
             {
-                FACT_ORDER_ITEMS: curated_columns(FactOrderItemsContract),
-                DIM_CUSTOMER: curated_columns(DimCustomerContract),
-                DIM_PRODUCT: curated_columns(DimProductContract),
+                FACT_ORDER_ITEMS: contract_columns(FactOrderItemsContract),
+                DIM_CUSTOMER: contract_columns(DimCustomerContract),
+                DIM_PRODUCT: contract_columns(DimProductContract),
             },
         ),
         "grain": "day x category x country",

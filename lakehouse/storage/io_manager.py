@@ -23,10 +23,8 @@ from lakehouse.quality.validation import enforce
 from lakehouse.storage import audit, delta_tables
 from lakehouse.storage.delta_tables import WriteResult
 from lakehouse.storage.store import DeltaStore
-from lakehouse.storage.table_metadata import materialization_metadata
+from lakehouse.storage.table_metadata import COLUMN_LINEAGE, materialization_metadata
 from lakehouse.storage.write_spec import REPLACED_SLICES, WriteSpec
-
-COLUMN_LINEAGE = "dagster/column_lineage"  # declared on the definition, shown on each materialisation
 
 
 def _plain(entry: Any) -> Any:
@@ -70,8 +68,10 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         return delta_tables.scan(uri, at_version=at)
 
     def handle_output(self, context: dg.OutputContext, obj: pl.LazyFrame | pl.DataFrame | None) -> None:
+        uri = self.store.uri(context.asset_key)
         if obj is None:  # nothing to write: the metadata still describes the table as it is
-            self._describe_unchanged(context)
+            if delta_tables.exists(uri):
+                self._describe(context, uri, WriteResult(delta_tables.version(uri), 0))
             return
         frame = obj.collect(engine="streaming") if isinstance(obj, pl.LazyFrame) else obj
         table_name = ".".join(context.asset_key.path)
@@ -79,16 +79,11 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         if contract is not None:
             frame = enforce(frame, contract_named(_plain(contract)), table_name)
         spec = WriteSpec.from_metadata(context.definition_metadata)
-        uri = self.store.uri(context.asset_key)
         before = delta_tables.version(uri)
         slices = context.output_metadata.get(REPLACED_SLICES)
         slices = None if slices is None else list(_plain(slices))
         result = delta_tables.write(uri, frame, spec, self._commit_metadata(context), slices)
-        actions = delta_tables.add_actions(uri)  # read the log once, for the metadata and the metrics
-        declared = _declared_schema(context)
-        context.add_output_metadata(materialization_metadata(uri, table_name, result, actions, declared))
-        if (lineage := context.definition_metadata.get(COLUMN_LINEAGE)) is not None:
-            context.add_output_metadata({COLUMN_LINEAGE: lineage})
+        actions = self._describe(context, uri, result)
         if result.version != before:
             metrics.record(
                 self.store.root,
@@ -107,15 +102,19 @@ class DeltaIOManager(dg.ConfigurableIOManager):
             )
         self._wrote = True
 
-    def _describe_unchanged(self, context: dg.OutputContext) -> None:
-        uri = self.store.uri(context.asset_key)
-        if not delta_tables.exists(uri):
-            return
-        unchanged = WriteResult(delta_tables.version(uri), 0)
-        declared = _declared_schema(context)
-        table_name = ".".join(context.asset_key.path)
+    @staticmethod
+    def _describe(context: dg.OutputContext, uri: str, result: WriteResult) -> pl.DataFrame:
+        """Add the table's metadata, as `result` left it, to the materialisation; its add actions.
+
+        The log is read once, for this metadata and for the quality metrics.
+        """
         actions = delta_tables.add_actions(uri)
-        context.add_output_metadata(materialization_metadata(uri, table_name, unchanged, actions, declared))
+        table_name = ".".join(context.asset_key.path)
+        declared = _declared_schema(context)
+        context.add_output_metadata(materialization_metadata(uri, table_name, result, actions, declared))
+        if (lineage := context.definition_metadata.get(COLUMN_LINEAGE)) is not None:
+            context.add_output_metadata({COLUMN_LINEAGE: lineage})
+        return actions
 
     @staticmethod
     def _metrics(

@@ -11,6 +11,8 @@ from deltalake import DeltaTable
 
 from lakehouse.storage.delta_tables import WriteResult, file_stats
 
+COLUMN_LINEAGE = "dagster/column_lineage"  # declared on a definition, copied onto each materialisation
+
 
 def column_schema(uri: str, declared: dg.TableSchema | None = None) -> dg.TableSchema:
     """The table's columns as stored, described as its contract (`declared`) describes them."""
