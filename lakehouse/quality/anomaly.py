@@ -27,6 +27,7 @@ MIN_HISTORY = 5
 HISTORY_RUNS = 30
 MIN_ROWS_SPREAD = 1.0  # rows
 MIN_RATE_SPREAD = 0.01  # one percentage point
+MIN_MEDIAN_SPREAD = 0.01  # a cent, or a hundredth of a unit
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,7 @@ def null_rate_verdict(rates: pl.DataFrame, run_id: str) -> dg.AssetCheckResult:
 
 
 def distribution_verdict(medians: pl.DataFrame, run_id: str) -> dg.AssetCheckResult:
-    return columns_verdict(medians, run_id, MIN_RATE_SPREAD)
+    return columns_verdict(medians, run_id, MIN_MEDIAN_SPREAD)
 
 
 def columns_verdict(

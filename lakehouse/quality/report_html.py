@@ -103,14 +103,8 @@ def _checks(data: ReportData) -> str:
     if data.checks.is_empty():
         return _section("checks", "Checks per run", _note("No check was evaluated in these runs."))
     figure, axes = _figure(height=3.2)
-    bottom = pl.Series([0] * per_run.height)
-    for outcome, colour in OUTCOME_COLOURS.items():
-        axes.bar(
-            range(per_run.height), per_run.get_column(outcome), bottom=bottom, color=colour, label=outcome
-        )
-        bottom = bottom + per_run.get_column(outcome)
-    axes.set_ylabel("checks")
-    axes.legend(loc="upper left", bbox_to_anchor=(1, 1), fontsize="small")
+    stacks = {outcome: per_run.get_column(outcome) for outcome in OUTCOME_COLOURS}
+    _stacked_bars(axes, list(range(per_run.height)), stacks, "checks", OUTCOME_COLOURS)
     _run_axis(axes, data.runs)
     return _section("checks", "Checks per run", _svg(figure, "checks") + _html_table(per_run))
 
@@ -129,9 +123,8 @@ def _quarantine(data: ReportData) -> str:
 
 
 def _quarantine_over_runs(data: ReportData) -> str:
-    indexed = data.runs.with_row_index("run").select("run", "run_id")
     counts = (
-        data.quarantine_runs.join(indexed, on="run_id")
+        data.quarantine_runs.join(_run_numbers(data), on="run_id")
         .pivot(on="table", index="run", values="rows", aggregate_function="sum")
         .sort("run")
     )
@@ -141,14 +134,8 @@ def _quarantine_over_runs(data: ReportData) -> str:
     if counts.is_empty():
         return title + _note("None of these runs quarantined a row that is still in quarantine.")
     figure, axes = _figure(height=3)
-    runs = counts.get_column("run").to_list()
-    bottom = pl.Series([0] * counts.height)
-    for table in counts.columns[1:]:
-        rows = counts.get_column(table).fill_null(0)
-        axes.bar(runs, rows, bottom=bottom, label=table)
-        bottom = bottom + rows
-    axes.set_ylabel("rows")
-    axes.legend(loc="upper left", bbox_to_anchor=(1, 1), fontsize="small")
+    stacks = {table: counts.get_column(table).fill_null(0) for table in counts.columns[1:]}
+    _stacked_bars(axes, counts.get_column("run").to_list(), stacks, "rows")
     _run_axis(axes, data.runs)
     return title + _svg(figure, "quarantine-runs")
 
@@ -192,8 +179,7 @@ def _trends(data: ReportData) -> str:
 
 
 def _table_chart(data: ReportData, table: str) -> str:
-    indexed = data.runs.with_row_index("run").select("run", "run_id")
-    history = data.metrics.filter(pl.col("table") == table).join(indexed, on="run_id").sort("at")
+    history = data.metrics.filter(pl.col("table") == table).join(_run_numbers(data), on="run_id").sort("at")
     figure = Figure(figsize=(10, 2.6))
     rows_axes, nulls_axes = figure.subplots(1, 2)
     rows = history.filter(pl.col("metric") == "rows")
@@ -221,6 +207,23 @@ def _table_chart(data: ReportData, table: str) -> str:
     nulls_axes.set_title(f"null rate (the {NULL_RATE_COLUMNS} columns with most nulls)", fontsize="medium")
     _run_axis(nulls_axes, data.runs)
     return _svg(figure, f"trend-{table}")
+
+
+def _run_numbers(data: ReportData) -> pl.DataFrame:
+    """Each reported run's position on the x axis (`run`: 0 = the oldest)."""
+    return data.runs.with_row_index("run").select("run", "run_id")
+
+
+def _stacked_bars(
+    axes, x: list[int], stacks: dict[str, pl.Series], unit: str, colours: dict[str, str] | None = None
+) -> None:
+    """One bar per x, stacked from `stacks` in order, with a legend of their names."""
+    bottom = pl.Series([0] * len(x))
+    for label, heights in stacks.items():
+        axes.bar(x, heights, bottom=bottom, label=label, color=(colours or {}).get(label))
+        bottom = bottom + heights
+    axes.set_ylabel(unit)
+    axes.legend(loc="upper left", bbox_to_anchor=(1, 1), fontsize="small")
 
 
 def _figure(height: float) -> tuple[Figure, matplotlib.axes.Axes]:

@@ -6,7 +6,7 @@ import pandera.polars as pa
 import polars as pl
 
 from lakehouse.quality.contract import Contract, UtcTimestamp
-from lakehouse.reference.currency import USD_RATES
+from lakehouse.reference.currency import CURRENCIES
 from lakehouse.refined.cleansing import (
     LINEAGE,
     code,
@@ -29,7 +29,7 @@ class OrderContract(Contract):
         nullable=False, isin=STATUSES, description="Latest status: placed, delivered, cancelled or returned."
     )
     currency: pl.String = pa.Field(
-        nullable=False, isin=list(USD_RATES), description="ISO currency code of the order."
+        nullable=False, isin=CURRENCIES, description="ISO currency code of the order."
     )
     channel: pl.String = pa.Field(nullable=True, description="Sales channel, lower case.")
     updated_at: UtcTimestamp = pa.Field(nullable=False, description="Last change in the shop database (UTC).")

@@ -23,11 +23,11 @@ REFINED_SESSIONS = dg.AssetKey(["refined", "sessions"])
 WATERMARK = "_events_refined_at"
 
 
+USER = pl.coalesce(pl.format("customer:{}", "customer_id"), pl.format("visitor:{}", "anonymous_id"))
+
+
 def _count(event_type: str) -> pl.Expr:
     return (pl.col("event_type") == event_type).sum().cast(pl.Int64)
-
-
-USER = pl.coalesce(pl.format("customer:{}", "customer_id"), pl.format("visitor:{}", "anonymous_id"))
 
 
 def sessionize(events: pl.LazyFrame) -> pl.LazyFrame:
@@ -87,5 +87,5 @@ def refined_sessions(store: DeltaStore, events: pl.LazyFrame) -> pl.LazyFrame | 
         return None  # no event refined since the sessions were built
     if built is not None:  # only the users with newly refined events, all of their events
         touched = events.filter(pl.col("_refined_at") > built).select(user_key=USER).unique()
-        events = events.with_columns(user_key=USER).join(touched, on="user_key", how="semi")
+        events = events.join(touched, left_on=USER, right_on="user_key", how="semi")
     return sessionize(events).with_columns(pl.lit(newest, pl.Datetime("us", "UTC")).alias(WATERMARK))

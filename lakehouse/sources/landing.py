@@ -3,8 +3,8 @@
 A line that does not parse (wrong number of fields, not a JSON object) is kept whole in
 `_rescued_data` with its line number, so refined can quarantine it with the file, line and rule;
 the file's good lines still land. Parsing is vectorised: CSV lines are classified with one regex
-and parsed by Polars' CSV reader; JSON lines are read field by field with JSON paths, every value
-as text (nested values as their JSON).
+and parsed by Polars' CSV reader; JSON-lines files are read by Polars' JSON reader when they are
+well formed, else line by line; every value as text (nested values as their JSON).
 """
 
 from __future__ import annotations
