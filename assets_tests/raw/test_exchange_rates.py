@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from lakehouse.raw.exchange_rates import RAW_EXCHANGE_RATES, RatesWindow, pending_window, raw_exchange_rates
-from lakehouse.raw.shop_tables import EXTRACTION_RETRY
+from lakehouse.raw.ingestion import EXTRACTION_RETRY
 from lakehouse.reference.currency import RATE
 from lakehouse.simulator.exchange_api import ExchangeRateServer, Fault, Faults, SimulatedExchangeRateApi
 from lakehouse.simulator.exchange_rates import daily_rates

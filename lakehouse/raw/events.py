@@ -15,14 +15,13 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from lakehouse import CODE_VERSION
 from lakehouse.raw.ingestion import (
+    RAW,
     now_utc,
     permanent_errors_fail_at_once,
     reported_problems,
     with_ingestion_columns,
 )
-from lakehouse.raw.shop_tables import EXTRACTION_RETRY
 from lakehouse.refined.cleansing import utc_from_zulu
 from lakehouse.sources.landing import FILE_COLUMN, LandingZone, read_json_lines
 from lakehouse.storage import write_spec
@@ -74,12 +73,10 @@ def with_high_water_mark(rows: pl.DataFrame, newest_before: object | None) -> pl
 
 @dg.asset(
     key=RAW_EVENTS,
-    group_name="raw",
-    code_version=CODE_VERSION,
+    **RAW,
     kinds={"delta", "polars", "json"},
     description="Clickstream micro-batches (JSON lines) as they arrived; bad lines kept in `_rescued_data`.",
     metadata={**write_spec.append(), "source": f"landing/{EVENTS_FOLDER}/{BATCH_PATTERN}"},
-    retry_policy=EXTRACTION_RETRY,
 )
 def raw_events(
     context: dg.AssetExecutionContext, landing: LandingZone, store: DeltaStore

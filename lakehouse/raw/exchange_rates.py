@@ -14,10 +14,8 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from lakehouse import CODE_VERSION
 from lakehouse.orchestration.freshness import DAILY
-from lakehouse.raw.ingestion import now_utc, permanent_errors_fail_at_once, with_ingestion_columns
-from lakehouse.raw.shop_tables import EXTRACTION_RETRY
+from lakehouse.raw.ingestion import RAW, now_utc, permanent_errors_fail_at_once, with_ingestion_columns
 from lakehouse.sources.exchange_rates import RATE_COLUMNS, RATES_PATH, ExchangeRateApi
 from lakehouse.storage import write_spec
 from lakehouse.storage.store import DeltaStore
@@ -55,8 +53,7 @@ def pending_window(store: DeltaStore, window: RatesWindow, published: tuple[date
 
 @dg.asset(
     key=RAW_EXCHANGE_RATES,
-    group_name="raw",
-    code_version=CODE_VERSION,
+    **RAW,
     freshness_policy=DAILY,
     kinds={"delta", "polars", "api"},
     description="Daily currency -> USD rates from the exchange-rate API, appended for days not yet in raw.",
@@ -65,7 +62,6 @@ def pending_window(store: DeltaStore, window: RatesWindow, published: tuple[date
         "source": f"exchange-rate API {RATES_PATH}",
         "business_keys": ["date", "currency"],
     },
-    retry_policy=EXTRACTION_RETRY,
 )
 def raw_exchange_rates(
     context: dg.AssetExecutionContext,

@@ -9,11 +9,17 @@ from datetime import UTC, datetime
 import dagster as dg
 import polars as pl
 
+from lakehouse import CODE_VERSION
 from lakehouse.quality.quarantine import PROBLEMS_LOGGED
 from lakehouse.sources.errors import SourceSchemaError, SourceUnavailableError
 from lakehouse.sources.landing import LandingFolderMissingError
 
 INGESTION_COLUMNS = ("_ingested_at", "_source", "_batch_id", "_run_id", "_row_number")
+EXTRACTION_RETRY = dg.RetryPolicy(
+    max_retries=3, delay=1, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
+# What every raw asset shares: its group, code version and the retries of extraction.
+RAW = {"group_name": "raw", "code_version": CODE_VERSION, "retry_policy": EXTRACTION_RETRY}
 
 
 def with_ingestion_columns(

@@ -5,15 +5,14 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from lakehouse import CODE_VERSION
 from lakehouse.orchestration.freshness import DAILY
 from lakehouse.raw.ingestion import (
+    RAW,
     now_utc,
     permanent_errors_fail_at_once,
     reported_problems,
     with_ingestion_columns,
 )
-from lakehouse.raw.shop_tables import EXTRACTION_RETRY
 from lakehouse.sources.landing import LandingZone, empty_rows, read_csv_file
 from lakehouse.storage import write_spec
 from lakehouse.storage.store import DeltaStore
@@ -37,13 +36,11 @@ def pending_files(landing: LandingZone, store: DeltaStore) -> list[Path]:
 
 @dg.asset(
     key=RAW_PAYMENTS,
-    group_name="raw",
-    code_version=CODE_VERSION,
+    **RAW,
     freshness_policy=DAILY,
     kinds={"delta", "polars", "csv"},
     description="Payment settlement files (CSV) as they arrived; malformed lines kept in `_rescued_data`.",
     metadata={**write_spec.append(), "source": f"landing/{PAYMENTS_FOLDER}/{PAYMENTS_PATTERN}"},
-    retry_policy=EXTRACTION_RETRY,
 )
 def raw_payments(
     context: dg.AssetExecutionContext, landing: LandingZone, store: DeltaStore

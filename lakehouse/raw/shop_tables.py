@@ -14,9 +14,9 @@ from datetime import datetime
 import dagster as dg
 import polars as pl
 
-from lakehouse import CODE_VERSION
 from lakehouse.orchestration.freshness import DAILY
 from lakehouse.raw.ingestion import (
+    RAW,
     not_yet_ingested,
     now_utc,
     permanent_errors_fail_at_once,
@@ -28,9 +28,6 @@ from lakehouse.sources.shop_tables import SHOP_TABLES, SourceTable
 from lakehouse.storage import write_spec
 from lakehouse.storage.store import DeltaStore
 
-EXTRACTION_RETRY = dg.RetryPolicy(
-    max_retries=3, delay=1, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
-)
 # The shop's `updated_at` (fixed width, so text order is time order), for Python and for Polars.
 WATERMARK_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 POLARS_WATERMARK_FORMAT = "%Y-%m-%dT%H:%M:%S%.6fZ"
@@ -79,8 +76,7 @@ def build_raw_shop_asset(table: SourceTable) -> dg.AssetsDefinition:
 
     @dg.asset(
         key=key,
-        group_name="raw",
-        code_version=CODE_VERSION,
+        **RAW,
         freshness_policy=DAILY,
         kinds={"delta", "polars"},
         description=(
@@ -92,7 +88,6 @@ def build_raw_shop_asset(table: SourceTable) -> dg.AssetsDefinition:
             "source": f"shop.{table.name}",
             "business_keys": list(table.keys),
         },
-        retry_policy=EXTRACTION_RETRY,
     )
     def raw_shop_table(
         context: dg.AssetExecutionContext, shop_db: ShopDatabase, store: DeltaStore
