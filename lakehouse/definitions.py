@@ -9,8 +9,8 @@ from lakehouse.curated.assets import curated_assets, curated_checks
 from lakehouse.orchestration.alerts import Alerts, run_failure_alert_sensor
 from lakehouse.orchestration.jobs import build_lakehouse
 from lakehouse.orchestration.maintenance import maintain_lakehouse, weekly_maintenance
-from lakehouse.orchestration.schedules import daily_build
-from lakehouse.orchestration.sensors import clickstream_sensor, payments_landing_sensor
+from lakehouse.orchestration.schedules import daily_build, file_set_schedules
+from lakehouse.orchestration.sensors import clickstream_sensor, file_set_sensors
 from lakehouse.privacy import Pseudonymiser
 from lakehouse.quality.anomaly import (
     distribution_anomaly_check,
@@ -20,7 +20,7 @@ from lakehouse.quality.anomaly import (
 from lakehouse.quality.checks import key_checks
 from lakehouse.raw.events import raw_events
 from lakehouse.raw.exchange_rates import raw_exchange_rates
-from lakehouse.raw.payments import raw_payments
+from lakehouse.raw.files import raw_file_assets
 from lakehouse.raw.shop_tables import raw_shop_assets
 from lakehouse.refined.assets import REFINED_TABLES, refined_assets, refined_checks
 from lakehouse.refined.sessions import REFINED_SESSIONS, refined_sessions
@@ -34,8 +34,8 @@ from lakehouse.storage.store import DeltaStore
 
 # Anomalies against each table's own history (warnings, never blocking): raw volumes and null
 # rates, refined null rates and the distribution of monitored numeric columns.
-raw_assets = [*raw_shop_assets, raw_payments, raw_exchange_rates, raw_events]
-raw_keys = [key for asset in raw_assets for key in asset.keys]
+raw_assets = [*raw_shop_assets, *raw_file_assets, raw_exchange_rates, raw_events]
+raw_keys = [key for asset in raw_assets for key in asset.keys if key.path[0] == "raw"]
 anomaly_checks = [
     *(volume_anomaly_check(key) for key in raw_keys),
     *(null_rate_anomaly_check(key) for key in [*raw_keys, *(t.refined_key for t in REFINED_TABLES)]),
@@ -75,8 +75,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             *schema_change_checks,
         ],
         jobs=[build_lakehouse, maintain_lakehouse],
-        schedules=[daily_build, weekly_maintenance],
-        sensors=[payments_landing_sensor, clickstream_sensor, run_failure_alert_sensor],
+        schedules=[daily_build, weekly_maintenance, *file_set_schedules],
+        sensors=[*file_set_sensors, clickstream_sensor, run_failure_alert_sensor],
         resources={
             "io_manager": DeltaIOManager(store=store, catalog_path=str(settings.catalog_path)),
             "store": store,

@@ -7,11 +7,11 @@ import dagster as dg
 import polars as pl
 
 from lakehouse.definitions import build_definitions
-from lakehouse.orchestration.sensors import clickstream_sensor, payments_landing_sensor
+from lakehouse.orchestration.sensors import clickstream_sensor, file_set_sensors
 from lakehouse.privacy import Pseudonymiser
 from lakehouse.raw.events import RAW_EVENTS, raw_events
 from lakehouse.raw.events import batch_id as events_batch_id
-from lakehouse.raw.payments import file_batch_id
+from lakehouse.raw.files import FILE_SETS
 from lakehouse.refined.events import EVENTS
 from lakehouse.refined.refine import build_refined_asset
 from lakehouse.refined.sessions import refined_sessions
@@ -22,6 +22,7 @@ from lakehouse.storage.io_manager import DeltaIOManager
 from lakehouse.storage.store import DeltaStore
 from lakehouse.storage.write_spec import WriteMode, WriteSpec
 
+(payments_sensor,) = [s for s in file_set_sensors if s.name == "payments_sensor"]
 HEADER = "payment_id,order_id,amount,currency,method,settled_at\n"
 
 
@@ -42,7 +43,7 @@ def tick(tmp_path: Path, instance: dg.DagsterInstance, cursor: str | None):
             "store": DeltaStore(root=str(tmp_path / "tables")),
         },
     )
-    return payments_landing_sensor.evaluate_tick(context)
+    return payments_sensor.evaluate_tick(context)
 
 
 def test_a_new_file_starts_exactly_one_run(tmp_path: Path, instance: dg.DagsterInstance):
@@ -85,12 +86,12 @@ def test_no_pending_file_starts_nothing(tmp_path: Path, instance: dg.DagsterInst
     (tmp_path / "landing" / "payments").mkdir(parents=True)
     result = tick(tmp_path, instance, cursor=None)
     assert result.run_requests == []
-    assert result.skip_message == "no new settlement files"
+    assert result.skip_message == "no new payments files"
 
 
 def test_files_already_in_raw_start_no_run(tmp_path: Path, instance: dg.DagsterInstance):
     path = land(tmp_path / "landing", "settlement_2025-01-02.csv")
-    committed = pl.DataFrame({"payment_id": ["pay_1"], "_batch_id": [file_batch_id(path)]})
+    committed = pl.DataFrame({"payment_id": ["pay_1"], "_batch_id": [FILE_SETS["payments"].batch_id(path)]})
     raw = DeltaStore(root=str(tmp_path / "tables")).uri(["raw", "payments"])
     delta_tables.write(raw, committed, WriteSpec(WriteMode.APPEND), {})
     result = tick(tmp_path, instance, cursor=None)

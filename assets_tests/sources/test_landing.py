@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import polars as pl
@@ -11,10 +13,13 @@ from lakehouse.sources.landing import (
     FILE_COLUMN,
     LINE_COLUMN,
     RESCUED_COLUMN,
+    FileRejected,
     LandingFolderMissingError,
     LandingZone,
+    is_ready,
     read_csv_file,
     read_json_lines,
+    read_parquet_file,
 )
 
 COLUMNS = ("payment_id", "order_id", "amount", "currency", "method", "settled_at")
@@ -107,28 +112,65 @@ def test_blank_lines_are_skipped_and_later_lines_keep_their_file_line_numbers(tm
     assert parsed.rows.select("payment_id", LINE_COLUMN).rows() == [("pay_1", 3), ("pay_2", 6)]
 
 
-def test_header_lacking_a_required_column_rescues_every_line(tmp_path):
+def test_header_lacking_a_required_column_rejects_the_whole_file(tmp_path):
     path = write(
         tmp_path,
-        "payment_id,order_id,amount,method,settled_at\n"
-        "pay_1,101,12.50,card,2025-01-02T06:00:00Z\n"
-        "pay_2,102,7.00,card,2025-01-02T07:00:00Z\n",
+        "payment_id,order_id,amount,method,settled_at\npay_1,101,12.50,card,2025-01-02T06:00:00Z\n",
     )
-    parsed = read_csv_file(path, COLUMNS)
+    with pytest.raises(FileRejected) as rejected:
+        read_csv_file(path, COLUMNS)
 
-    assert parsed.problems == [
-        "settlement_2025-01-02.csv line 1: header lacks currency (rule: expected_columns)"
+    assert str(rejected.value) == "settlement_2025-01-02.csv: header lacks currency (rule: expected_columns)"
+    assert rejected.value.rule == "expected_columns"
+
+
+def test_a_headerless_file_with_another_delimiter_is_read_by_the_declared_columns(tmp_path):
+    path = write(
+        tmp_path,
+        'pay_1;101;"12,50";EUR;card;2025-01-02T06:00:00Z\npay_2;102;7.00;EUR;card\n',
+    )
+    parsed = read_csv_file(path, COLUMNS, delimiter=";", header=False)
+
+    assert parsed.problems == ["settlement_2025-01-02.csv line 2: expected 6 fields (rule: well_formed_line)"]
+    assert parsed.rows.select(LINE_COLUMN, "payment_id", "amount", RESCUED_COLUMN).rows() == [
+        (1, "pay_1", "12,50", None),
+        (2, None, None, "pay_2;102;7.00;EUR;card"),
     ]
-    assert parsed.malformed_lines == 2
-    assert dict(parsed.rows.schema) == ALL_TEXT
-    assert parsed.rows.select(LINE_COLUMN, RESCUED_COLUMN).rows() == [
-        (2, "pay_1,101,12.50,card,2025-01-02T06:00:00Z"),
-        (3, "pay_2,102,7.00,card,2025-01-02T07:00:00Z"),
-    ]
-    assert parsed.rows.select(pl.all_horizontal(pl.col(COLUMNS).is_null())).to_series().to_list() == [
-        True,
-        True,
-    ]
+
+
+def test_a_parquet_file_keeps_its_types_and_numbers_its_rows(tmp_path):
+    path = tmp_path / "inventory_2025-01-01.parquet"
+    pl.DataFrame({"product_id": [7, 8], "on_hand": [3, 0]}).write_parquet(path)
+
+    rows = read_parquet_file(path)
+
+    assert rows.schema == pl.Schema({LINE_COLUMN: pl.Int64, "product_id": pl.Int64, "on_hand": pl.Int64})
+    assert rows.rows() == [(1, 7, 3), (2, 8, 0)]
+
+
+def test_a_truncated_parquet_file_is_rejected_whole(tmp_path):
+    path = tmp_path / "inventory_2025-01-01.parquet"
+    pl.DataFrame({"product_id": list(range(1000))}).write_parquet(path)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+    with pytest.raises(FileRejected) as rejected:
+        read_parquet_file(path)
+
+    assert rejected.value.rule == "readable_file"
+    assert str(rejected.value).startswith("inventory_2025-01-01.parquet: not a readable Parquet file (")
+
+
+def test_a_file_is_ready_by_rename_by_its_done_marker_or_once_stable(tmp_path):
+    path = write(tmp_path, "x\n", name="inventory_2025-01-01.parquet")
+    assert is_ready(path, "on_arrival")
+    assert not is_ready(path, "done_marker")
+    (tmp_path / "inventory_2025-01-01.parquet.done").touch()
+    assert is_ready(path, "done_marker")
+
+    assert not is_ready(path, "stable", stable_seconds=60)  # just written
+    old = time.time() - 61
+    os.utime(path, (old, old))
+    assert is_ready(path, "stable", stable_seconds=60)
 
 
 def test_empty_file_gives_no_rows_the_full_schema_and_a_problem(tmp_path):

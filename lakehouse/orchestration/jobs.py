@@ -2,8 +2,8 @@
 
 import dagster as dg
 
-from lakehouse.raw.exchange_rates import RAW_EXCHANGE_RATES
-from lakehouse.raw.payments import RAW_PAYMENTS
+from lakehouse.raw.files import FileSet
+from lakehouse.refined.assets import REFINED_TABLES
 
 # In-process by default: on a small machine the multiprocess executor costs seconds per step.
 # The launchpad can switch a run to `multiprocess` by editing the `execution` config.
@@ -17,8 +17,11 @@ build_lakehouse = dg.define_asset_job(
     config=IN_PROCESS,
 )
 
-# What a new settlement file needs: its raw ingestion and everything downstream of it, and the
-# day's exchange rates (a payment is converted at its settlement day's rate).
-PAYMENTS_PATH = dg.AssetSelection.assets(RAW_PAYMENTS).downstream() | dg.AssetSelection.assets(
-    RAW_EXCHANGE_RATES
-).downstream(depth=1)
+
+def file_set_path(files: FileSet) -> dg.AssetSelection:
+    """What new files of a file set need: their ingestion and everything downstream of it, and the
+    tables its refined table looks up, with their raw sources (a payment is converted at its
+    settlement day's exchange rate, so the day's rates are fetched in the same run)."""
+    path = dg.AssetSelection.assets(files.raw_key, files.rejected_files_key).downstream()
+    lookups = [key for t in REFINED_TABLES if t.raw_key == files.raw_key for key in t.lookups.values()]
+    return path | dg.AssetSelection.assets(*lookups).upstream(depth=1) if lookups else path

@@ -1,4 +1,5 @@
-"""Sensors: new landing files and new clickstream micro-batches start a run, exactly once.
+"""Sensors: new files of each declared file set and new clickstream micro-batches start a run,
+exactly once.
 
 A sensor looks at the *pending* files: those in the landing folder not yet committed to raw,
 whatever their modification time (a late or `cp -p`'d file still counts). The run key is a
@@ -16,9 +17,9 @@ import hashlib
 
 import dagster as dg
 
-from lakehouse.orchestration.jobs import PAYMENTS_PATH
+from lakehouse.orchestration.jobs import file_set_path
 from lakehouse.raw.events import RAW_EVENTS, pending_batches
-from lakehouse.raw.payments import pending_files
+from lakehouse.raw.files import FILE_SETS, FileSet, pending_files
 from lakehouse.sources.landing import LandingZone
 from lakehouse.storage.store import DeltaStore
 
@@ -51,18 +52,30 @@ def request_pending(
     )
 
 
-@dg.sensor(
-    name="payments_landing_sensor",
-    asset_selection=PAYMENTS_PATH,
-    minimum_interval_seconds=30,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Starts a payments run when new settlement files land.",
-)
-def payments_landing_sensor(
-    context: dg.SensorEvaluationContext, landing: LandingZone, store: DeltaStore
-) -> dg.SensorResult | dg.SkipReason:
-    names = [path.name for path in pending_files(landing, store)]
-    return request_pending(context, "payments", names, "no new settlement files")
+def file_set_sensor(files: FileSet, interval_seconds: int) -> dg.SensorDefinition:
+    """`<name>_sensor`: one run for the new, ready files of a declared file set."""
+
+    @dg.sensor(
+        name=f"{files.name}_sensor",
+        asset_selection=file_set_path(files),
+        minimum_interval_seconds=interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Starts a run when new {files.name} files are ready in landing/{files.source.location}.",
+    )
+    def sensor(
+        context: dg.SensorEvaluationContext, landing: LandingZone, store: DeltaStore
+    ) -> dg.SensorResult | dg.SkipReason:
+        names = [path.name for path in pending_files(files, landing, store)]
+        return request_pending(context, files.name, names, f"no new {files.name} files")
+
+    return sensor
+
+
+file_set_sensors = [
+    file_set_sensor(files, files.source.sensor_seconds)
+    for files in FILE_SETS.values()
+    if files.source.sensor_seconds is not None
+]
 
 
 @dg.sensor(

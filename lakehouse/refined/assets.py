@@ -2,15 +2,33 @@
 
 from lakehouse.quality.checks import key_checks, reconciliation_check
 from lakehouse.refined.customers import CUSTOMERS
+from lakehouse.refined.declared import declared_refined_table
 from lakehouse.refined.events import EVENTS
 from lakehouse.refined.exchange_rates import EXCHANGE_RATES
 from lakehouse.refined.order_items import ORDER_ITEMS
 from lakehouse.refined.orders import ORDERS
 from lakehouse.refined.payments import PAYMENTS
 from lakehouse.refined.products import PRODUCTS
-from lakehouse.refined.refine import build_refined_asset
+from lakehouse.refined.refine import RefinedTable, build_refined_asset
+from lakehouse.sources.declared import declarations
 
-REFINED_TABLES = (CUSTOMERS, PRODUCTS, ORDERS, ORDER_ITEMS, EXCHANGE_RATES, PAYMENTS, EVENTS)
+# Refined tables with a Python transform; a declared file set names one of these with `refine`.
+BUILT_IN_TABLES = (CUSTOMERS, PRODUCTS, ORDERS, ORDER_ITEMS, EXCHANGE_RATES, PAYMENTS, EVENTS)
+
+
+def _declared_tables() -> list[RefinedTable]:
+    """The refined tables declared in `sources.yaml` with an inline contract; checks every `refine` name."""
+    built_in = {t.name for t in BUILT_IN_TABLES}
+    for name, source in declarations().files.items():
+        if source.refine and (source.refine not in built_in or source.refine != name):
+            raise ValueError(
+                f"sources.yaml: files.{name}.refine names {source.refine!r}: a built-in refined table "
+                f"({', '.join(sorted(built_in))}) reads raw/<its name>, so it must be the source's name"
+            )
+    return [declared_refined_table(n, s) for n, s in declarations().files.items() if s.contract]
+
+
+REFINED_TABLES = (*BUILT_IN_TABLES, *_declared_tables())
 refined_assets = [build_refined_asset(t) for t in REFINED_TABLES]
 
 refined_checks = [

@@ -1,15 +1,21 @@
-"""Files in the landing zone: discovery, and CSV and JSON-lines parsing that never loses a line.
+"""Files in the landing zone: discovery, readiness, and CSV, JSON-lines and Parquet reading that
+never loses a line.
 
 A line that does not parse (wrong number of fields, not a JSON object) is kept whole in
 `_rescued_data` with its line number, so refined can quarantine it with the file, line and rule;
-the file's good lines still land. Parsing is vectorised: CSV lines are classified with one regex
-and parsed by Polars' CSV reader; JSON-lines files are read by Polars' JSON reader when they are
-well formed, else line by line; every value as text (nested values as their JSON).
+the file's good lines still land. A file that cannot be read at all (a CSV header without the
+expected columns, a Parquet file that is truncated or corrupt) raises `FileRejected`, so that the
+file is quarantined whole and the others still load. Parsing is vectorised: CSV lines are
+classified with one regex and parsed by Polars' CSV reader; JSON-lines files are read by Polars'
+JSON reader when they are well formed, else line by line; every value as text (nested values as
+their JSON). Parquet keeps its own types.
 """
 
 from __future__ import annotations
 
 import io
+import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,12 +25,18 @@ import polars as pl
 
 RESCUED_COLUMN = "_rescued_data"
 LINE_COLUMN = "_row_number"  # the line number in the file (header = 1)
-# One CSV field: quoted (with "" escapes) or unquoted without separators or quotes.
-_FIELD = r'(?:"(?:[^"]|"")*"|[^,"]*)'
 
 
 class LandingFolderMissingError(FileNotFoundError):
     """The landing folder a source reads from does not exist."""
+
+
+class FileRejected(ValueError):
+    """A file that cannot be read as a whole: quarantined with this reason, named by its rule."""
+
+    def __init__(self, path: Path, reason: str, rule: str) -> None:
+        super().__init__(f"{path.name}: {reason} (rule: {rule})")
+        self.reason, self.rule = reason, rule
 
 
 class LandingZone(dg.ConfigurableResource):
@@ -42,6 +54,16 @@ class LandingZone(dg.ConfigurableResource):
         return sorted(p for p in path.glob(pattern) if p.is_file())
 
 
+def is_ready(path: Path, ready: str, done_suffix: str = ".done", stable_seconds: int = 60) -> bool:
+    """Whether a data file is complete: `on_arrival` (written by rename), `done_marker` (its
+    marker file exists) or `stable` (unchanged for `stable_seconds`)."""
+    if ready == "done_marker":
+        return path.with_name(path.name + done_suffix).is_file()
+    if ready == "stable":
+        return time.time() - path.stat().st_mtime >= stable_seconds
+    return True
+
+
 @dataclass(frozen=True)
 class ParsedFile:
     rows: pl.DataFrame
@@ -49,25 +71,30 @@ class ParsedFile:
     problems: list[str]
 
 
-def read_csv_file(path: Path, expected_columns: tuple[str, ...]) -> ParsedFile:
-    """All data lines of a CSV file as strings: good lines parsed, bad lines rescued whole."""
+def read_csv_file(
+    path: Path, expected_columns: tuple[str, ...], delimiter: str = ",", header: bool = True
+) -> ParsedFile:
+    """All data lines of a CSV file as strings: good lines parsed, bad lines rescued whole.
+
+    Without a header line, `expected_columns` name the fields in file order.
+    """
     lines = _lines(path)
     if lines.is_empty():
         return ParsedFile(empty_rows(expected_columns), 0, [f"{path.name}: empty file"])
-    header = lines.get_column("line")[0]
-    columns = header.split(",")
+    columns = lines.get_column("line")[0].split(delimiter) if header else list(expected_columns)
     missing = [c for c in expected_columns if c not in columns]
-    body = lines.slice(1)
     if missing:
-        problem = f"{path.name} line 1: header lacks {', '.join(missing)} (rule: expected_columns)"
-        return ParsedFile(_rescued(body, expected_columns), body.height, [problem])
-    well_formed = pl.col("line").str.contains(f"^{_FIELD}(?:,{_FIELD}){{{len(columns) - 1}}}$")
+        raise FileRejected(path, f"header lacks {', '.join(missing)}", "expected_columns")
+    body = lines.slice(1) if header else lines
+    field = _field(delimiter)
+    sep = re.escape(delimiter)
+    well_formed = pl.col("line").str.contains(f"^{field}(?:{sep}{field}){{{len(columns) - 1}}}$")
     good, bad = body.filter(well_formed), body.filter(~well_formed)
     problems = [
         f"{path.name} line {n}: expected {len(columns)} fields (rule: well_formed_line)"
         for n in bad.get_column(LINE_COLUMN).to_list()
     ]
-    parsed = _parse(header, good)
+    parsed = _parse(columns, good, delimiter)
     return ParsedFile(
         pl.concat([parsed, _rescued(bad, expected_columns)], how="diagonal_relaxed").sort(LINE_COLUMN),
         bad.height,
@@ -169,12 +196,34 @@ def _lines_of(paths: list[Path]) -> pl.DataFrame:
     )
 
 
-def _parse(header: str, good: pl.DataFrame) -> pl.DataFrame:
+def _field(delimiter: str) -> str:
+    """One CSV field: quoted (with "" escapes) or unquoted without separators or quotes."""
+    return f'(?:"(?:[^"]|"")*"|[^{re.escape(delimiter)}"]*)'
+
+
+def _parse(columns: list[str], good: pl.DataFrame, delimiter: str) -> pl.DataFrame:
     if good.is_empty():
-        return pl.DataFrame(schema=dict.fromkeys(header.split(","), pl.String) | {LINE_COLUMN: pl.Int64})
-    text = header + "\n" + good.select(pl.col("line").str.join("\n")).item()
-    parsed = pl.read_csv(io.StringIO(text), infer_schema=False)
+        return pl.DataFrame(schema=dict.fromkeys(columns, pl.String) | {LINE_COLUMN: pl.Int64})
+    text = good.select(pl.col("line").str.join("\n")).item()
+    parsed = pl.read_csv(
+        io.StringIO(text), has_header=False, new_columns=columns, separator=delimiter, infer_schema=False
+    )
     return parsed.with_columns(good.get_column(LINE_COLUMN))
+
+
+def read_parquet_file(path: Path) -> pl.DataFrame:
+    """A Parquet file with its own types and `_row_number` (1-based); `FileRejected` when it
+    cannot be read (truncated, corrupt, not Parquet)."""
+    try:
+        rows = pl.read_parquet(path)
+    except (pl.exceptions.PolarsError, OSError) as error:
+        reason = f"not a readable Parquet file ({_first_line(error)})"
+        raise FileRejected(path, reason, "readable_file") from error
+    return rows.with_row_index(LINE_COLUMN, offset=1).with_columns(pl.col(LINE_COLUMN).cast(pl.Int64))
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
 
 
 def _rescued(bad: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
