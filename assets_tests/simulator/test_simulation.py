@@ -88,7 +88,7 @@ def test_advancing_twice_equals_advancing_once(tmp_path: Path) -> None:
 
 def test_generate_replaces_a_simulation_but_keeps_other_files(tmp_path: Path) -> None:
     generate(tmp_path, days=30, **SMALL)
-    (tmp_path / "landing" / "inventory").mkdir()
+    (tmp_path / "landing" / "inventory").mkdir(exist_ok=True)
     (tmp_path / "landing" / "inventory" / "stock.json").write_text("{}")
     (tmp_path / PAYMENTS_DIR / "notes.txt").write_text("not a settlement file")
 
@@ -125,7 +125,7 @@ def test_progress_reports_each_step(tmp_path: Path) -> None:
 
     assert messages[0] == "simulating 3 days from 2025-03-01 at scale 0.002 (seed 7)"
     assert "advancing from day 3 to day 4" in messages
-    assert len(messages) == 10
+    assert len(messages) == 12
     clickstream = [m for m in messages if "clickstream" in m]
     batches = sorted(event_files(tmp_path))
     new_batches = [name for name in batches if name.startswith("2025-03-04/")]

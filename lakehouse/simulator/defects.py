@@ -162,7 +162,7 @@ def corrupt(marked: dict[str, pl.DataFrame]) -> Sources:
     defects = pl.concat(records).join(_kinds_frame(), on=["table", "defect"], maintain_order="left")
     return Sources(
         tables={
-            table: _with_duplicates(frame).drop("day", "defect", "noise") for table, frame in tables.items()
+            table: with_duplicates(frame).drop("day", "defect", "noise") for table, frame in tables.items()
         },
         payment_lines=payments.select("file", "day", "line"),
         defects=defects.select(list(DEFECTS_SCHEMA)).cast(DEFECTS_SCHEMA),
@@ -227,13 +227,13 @@ def _payment_lines(frame: pl.DataFrame) -> pl.DataFrame:
         .then(pl.concat_str(fields[:-1], separator=","))  # truncated: settled_at missing
         .otherwise(pl.concat_str(comma_decimal, separator=","))  # one field too many
     )
-    return _with_duplicates(frame.with_columns(currency=_lowercase_currency())).with_columns(
+    return with_duplicates(frame.with_columns(currency=_lowercase_currency())).with_columns(
         line=pl.when(_is("malformed_line")).then(malformed).otherwise(pl.concat_str(fields, separator=",")),
         line_number=pl.int_range(pl.len()).over("day") + 2,
     )
 
 
-def _with_duplicates(frame: pl.DataFrame) -> pl.DataFrame:
+def with_duplicates(frame: pl.DataFrame) -> pl.DataFrame:
     """Rows marked `duplicate_row` twice in a row, the others once."""
     copies = 1 + frame["defect"].eq("duplicate_row").fill_null(False).cast(pl.Int64).to_numpy()
     return frame[np.repeat(np.arange(frame.height), copies)]

@@ -108,6 +108,11 @@ def per_day(per_year: int, days: int) -> np.ndarray:
     return np.diff(cumulative)
 
 
+def product_popularity(seed: int, scale: float) -> np.ndarray:
+    """Each product's share of the order lines (index: product_id - 1); the start date plays no part."""
+    return _draw_products(seed, Sizes.for_scale(scale).products, date.min)["popularity"]
+
+
 @dataclass(frozen=True)
 class Sizes:
     initial_customers: int

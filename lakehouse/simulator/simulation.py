@@ -2,8 +2,8 @@
 
 The written sources are a pure function of (scale, seed, start, days): `build_state`. Advancing
 by k days builds the state for n and for n + k days and writes the difference: the changed keys
-of each database table (new rows and orders whose status moved on), the new payment files and
-the new clickstream micro-batches.
+of each database table (new rows and orders whose status moved on), the new payment files, the
+new clickstream micro-batches and the new inventory snapshots.
 So `generate(days=n + k)` and `generate(days=n)` then `advance(days=k)` write the same sources.
 """
 
@@ -20,6 +20,8 @@ import polars as pl
 from lakehouse.simulator import writer
 from lakehouse.simulator.clickstream import Clickstream, build_clickstream, json_lines
 from lakehouse.simulator.defects import Sources, corrupt, mark
+from lakehouse.simulator.inventory import Inventory, build_inventory
+from lakehouse.simulator.inventory import write_files as write_inventory_files
 from lakehouse.simulator.manifest import build_manifest
 from lakehouse.simulator.model import build_world
 from lakehouse.simulator.state import Params, read_params, write_params
@@ -36,6 +38,7 @@ class State:
     sources: Sources
     manifest: dict[str, Any]
     clickstream: Clickstream
+    inventory: Inventory
 
 
 def build_state(params: Params) -> State:
@@ -43,8 +46,13 @@ def build_state(params: Params) -> State:
     marked = mark(world, params.seed, params.days)
     sources = corrupt(marked)
     clickstream = build_clickstream(world, params.scale, params.seed, params.start, params.days)
-    manifest = {**build_manifest(params, marked, sources), "clickstream": clickstream.truth}
-    return State(params, sources, manifest, clickstream)
+    inventory = build_inventory(world, params.scale, params.seed, params.start, params.days)
+    manifest = {
+        **build_manifest(params, marked, sources),
+        "clickstream": clickstream.truth,
+        "inventory": inventory.truth,
+    }
+    return State(params, sources, manifest, clickstream, inventory)
 
 
 def generate(
@@ -70,7 +78,7 @@ def generate(
     uri = writer.database_uri(out_dir, db_uri)
     writer.write_database(uri, state.sources.tables)
     report(f"wrote the shop database {redacted(uri)}: {_row_counts(state.sources.tables)}")
-    _write_files(out_dir, state, state.sources.payment_lines, state.clickstream.lines, report)
+    _write_files(out_dir, state, 0, report)
     return state.manifest
 
 
@@ -93,22 +101,25 @@ def advance(
     uri = writer.database_uri(out_dir, db_uri)
     changed = writer.update_database(uri, old.sources.tables, new.sources.tables)
     report(f"updated the shop database {redacted(uri)}, keys changed: {changed}")
-    is_new = pl.col("day") >= old_params.days
-    _write_files(
-        out_dir, new, new.sources.payment_lines.filter(is_new), new.clickstream.lines.filter(is_new), report
-    )
+    _write_files(out_dir, new, old_params.days, report)
     return new.manifest
 
 
-def _write_files(
-    out_dir: Path, state: State, payments: pl.DataFrame, events: pl.DataFrame, report: Progress
-) -> None:
-    """The landing files, then the ground truth, then the state file: it marks completion."""
+def _write_files(out_dir: Path, state: State, first_day: int, report: Progress) -> None:
+    """The landing files of the days from `first_day` on, then the ground truth, then the state
+    file: it marks completion."""
+    is_new = pl.col("day") >= first_day
+    payments = state.sources.payment_lines.filter(is_new)
+    events = state.clickstream.lines.filter(is_new)
     files = writer.write_payment_files(out_dir, payments)
     report(f"wrote {files} payment files ({payments.height} lines)")
     batches = writer.write_event_batches(out_dir, json_lines(events))
     report(f"wrote {batches} clickstream batches ({events.height} events)")
-    writer.write_ground_truth(out_dir, state.sources.defects, state.manifest, state.clickstream.defects)
+    snapshots = write_inventory_files(out_dir, state.inventory, first_day)
+    report(f"wrote {snapshots} inventory snapshots")
+    writer.write_ground_truth(
+        out_dir, state.sources.defects, state.manifest, state.clickstream.defects, state.inventory.defects
+    )
     write_params(out_dir, state.params)
     report(f"wrote {writer.MANIFEST_FILE}: {len(state.sources.defects)} defects")
 

@@ -1,7 +1,7 @@
 """Writing the sources: the shop database (through ADBC bulk ingestion, into the SQLite file
 `shop.db` or any database URI `dialects` knows, such as PostgreSQL), the payment settlement files,
 the clickstream micro-batches and the ground truth (`manifest.json`, `defects.parquet`,
-`clickstream_defects.parquet`).
+`clickstream_defects.parquet`, `inventory_defects.parquet`); `inventory` writes its snapshots.
 
 A micro-batch file is written as `<name>.tmp` and renamed when complete, as a collector does: a
 reader that lists only the final names never sees half a batch.
@@ -22,6 +22,7 @@ from typing import Any
 import polars as pl
 
 from lakehouse.simulator.defects import PAYMENT_FIELDS
+from lakehouse.simulator.inventory import INVENTORY_DEFECTS_FILE, INVENTORY_DIR, INVENTORY_FILES
 from lakehouse.simulator.state import STATE_FILE
 from lakehouse.sources.dialects import Dialect, dialect
 
@@ -87,8 +88,11 @@ def remove_outputs(out_dir: Path) -> None:
         MANIFEST_FILE,
         DEFECTS_FILE,
         CLICKSTREAM_DEFECTS_FILE,
+        INVENTORY_DEFECTS_FILE,
     ):
         (out_dir / name).unlink(missing_ok=True)
+    for path in (out_dir / INVENTORY_DIR).glob(f"{INVENTORY_FILES}*"):  # with markers and `.tmp`s
+        path.unlink()
     for path in (out_dir / PAYMENTS_DIR).glob("settlement_*.csv"):
         path.unlink()
     for path in (out_dir / CLICKSTREAM_DIR).glob(CLICKSTREAM_BATCHES):
@@ -177,8 +181,13 @@ def write_event_batches(out_dir: Path, lines: pl.DataFrame) -> int:
 
 
 def write_ground_truth(
-    out_dir: Path, defects: pl.DataFrame, manifest: dict[str, Any], clickstream_defects: pl.DataFrame
+    out_dir: Path,
+    defects: pl.DataFrame,
+    manifest: dict[str, Any],
+    clickstream_defects: pl.DataFrame,
+    inventory_defects: pl.DataFrame,
 ) -> None:
     defects.write_parquet(out_dir / DEFECTS_FILE)
     clickstream_defects.write_parquet(out_dir / CLICKSTREAM_DEFECTS_FILE)
+    inventory_defects.write_parquet(out_dir / INVENTORY_DEFECTS_FILE)
     (out_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")

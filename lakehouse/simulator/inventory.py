@@ -1,0 +1,325 @@
+"""Supplier inventory snapshots: the end-of-day stock of every product, one Parquet file a day.
+
+Layout: `landing/inventory/inventory_YYYY-MM-DD.parquet`, rows by product, written as
+`<name>.tmp`, renamed, then an empty marker `<name>.done` is written next to it: a reader takes
+only the files whose marker exists. Columns: `snapshot_date` (date32), `product_id` (int64),
+`sku` (string), `on_hand` (int64), `on_order` (int64); the files dated `WAREHOUSE_FROM` or later
+have one more, `warehouse` (string: the product's warehouse), a schema evolution.
+
+Stock follows the sales. Draws come from `np.random.default_rng([seed, INVENTORY_STREAM, day])`:
+day 0's generator first draws each product's policy from its expected daily demand (orders a
+day x units per order x its popularity): a reorder point of `COVER_DAYS` of demand, an order
+quantity of `ORDER_DAYS` of demand, a starting stock between the reorder point and one order
+above it, and a warehouse. Each day's generator then draws every product's lead time
+(`LEAD_DAYS`) for an order placed that day. At the end of day d:
+
+    on_hand(d) = max(0, on_hand(d - 1) - sold(d)) + arrived(d)
+
+with `sold(d)` the units of the order lines placed on day d as the shop took them (before any
+source defect; what a product lacks is a lost sale, never a back-order) and `arrived(d)` the
+pending order when its lead time ends on d. Then, when nothing is on order and on_hand(d) is
+below the reorder point, the order quantity is ordered: `on_order` holds it until it arrives.
+A day's stock depends only on the days up to it, so longer simulations only add files.
+
+Defects, on fixed days (so that a 30-day run shows each kind once), recorded in
+`inventory_defects.parquet` (table `inventory`; key: the file name, for a row `<file>:<sku>`):
+
+| defect | days | what the file holds | handling | rule |
+| --- | --- | --- | --- | --- |
+| corrupt_file | 5 | the Parquet bytes cut in half (marker written) | quarantine | `_file:readable_parquet` |
+| changed_type | 12 | `on_hand` as text (`"12"`) | quarantine | `on_hand:integer` |
+| negative_on_hand | 3, 200 | one row's on_hand = -1 - on_hand | quarantine | `on_hand:non_negative` |
+| missing_product_id | 8, 250 | one row's product_id null | quarantine | `product_id:not_nullable` |
+| duplicate_row | 10, 280 | one row twice in a row | deduplicate | |
+
+The defective row of a day is drawn with `np.random.default_rng([seed, 100 + INVENTORY_STREAM, day])`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from lakehouse.simulator.defects import DEFECT_STREAM_OFFSET, DEFECTS_SCHEMA, with_duplicates
+from lakehouse.simulator.model import DAYS_PER_YEAR, Sizes, day_rng, product_popularity
+
+INVENTORY_STREAM = 7  # the model's tables draw from streams 1-5, the clickstream from 6
+INVENTORY_DIR = Path("landing") / "inventory"
+INVENTORY_FILES = "inventory_*.parquet"
+DONE_SUFFIX = ".done"
+INVENTORY_DEFECTS_FILE = "inventory_defects.parquet"
+WAREHOUSE_FROM = date(2025, 9, 1)  # two thirds into the default year: files from then on have it
+WAREHOUSES = ("EU-1", "US-1")
+UNITS_PER_ORDER = 5.0  # 3 lines on average, of 5/3 units on average (geometric, p = 0.6)
+COVER_DAYS = (3.0, 10.0)  # the reorder point, in days of expected demand
+ORDER_DAYS = (14.0, 42.0)  # the order quantity, in days of expected demand
+LEAD_DAYS = (2, 6)  # from ordering to arrival, both inclusive
+
+NEW_COLUMN = "warehouse"
+COLUMN_TYPES = {  # as Parquet readers show them (Arrow names)
+    "snapshot_date": "date32",
+    "product_id": "int64",
+    "sku": "string",
+    "on_hand": "int64",
+    "on_order": "int64",
+    NEW_COLUMN: "string",
+}
+
+
+@dataclass(frozen=True)
+class InventoryDefect:
+    defect: str
+    handling: str
+    rule: str | None
+    days: tuple[int, ...]  # the days whose file carries it
+    whole_file: bool = False
+
+
+INVENTORY_DEFECT_KINDS = (
+    InventoryDefect("corrupt_file", "quarantine", "_file:readable_parquet", (5,), whole_file=True),
+    InventoryDefect("changed_type", "quarantine", "on_hand:integer", (12,), whole_file=True),
+    InventoryDefect("negative_on_hand", "quarantine", "on_hand:non_negative", (3, 200)),
+    InventoryDefect("missing_product_id", "quarantine", "product_id:not_nullable", (8, 250)),
+    InventoryDefect("duplicate_row", "deduplicate", None, (10, 280)),
+)
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """The snapshot files of the first `days` days, and their ground truth."""
+
+    rows: pl.DataFrame  # day + COLUMN_TYPES: the rows as written, row defects in (by day, then product)
+    files: pl.DataFrame  # day, file, defect: each day's file name and the defect of the whole file
+    defects: pl.DataFrame  # DEFECTS_SCHEMA, one row per injected defect
+    truth: dict[str, Any]  # the manifest's `inventory` entry
+
+
+def build_inventory(
+    world: dict[str, pl.DataFrame], scale: float, seed: int, start: date, days: int
+) -> Inventory:
+    products = world["products"]
+    rngs = [day_rng(seed, INVENTORY_STREAM, day) for day in range(days)]
+    policy = _policy(rngs[0], seed, scale)  # drawn before day 0's lead times
+    on_hand, on_order = _stock(_units_sold(world["order_items"], products.height, days), policy, rngs)
+    clean = _snapshots(products, policy["warehouse"], on_hand, on_order, start)
+    marks = _marks(products.height, seed, days)
+    file_defects = marks.filter(pl.col("row").is_null()).select("day", "defect")
+    files = (
+        pl.DataFrame({"day": np.arange(days)})
+        .with_columns(file=pl.format("inventory_{}.parquet", _snapshot_date(start).dt.strftime("%Y-%m-%d")))
+        .join(file_defects, on="day", how="left", maintain_order="left")
+    )
+    defects = _defect_records(marks, clean, files)
+    rows = _with_row_defects(clean, marks)
+    return Inventory(rows, files, defects, _truth(clean, rows, marks, files))
+
+
+def _snapshot_date(start: date) -> pl.Expr:
+    return pl.lit(start) + pl.duration(days=pl.col("day"))
+
+
+def _policy(rng: np.random.Generator, seed: int, scale: float) -> dict[str, np.ndarray]:
+    """Each product's reorder point, order quantity, starting stock and warehouse."""
+    orders_per_day = Sizes.for_scale(scale).orders_per_year / DAYS_PER_YEAR
+    demand = orders_per_day * UNITS_PER_ORDER * product_popularity(seed, scale)
+    size = len(demand)
+    reorder_point = np.ceil(demand * rng.uniform(*COVER_DAYS, size)).astype(np.int64)
+    quantity = np.ceil(demand * rng.uniform(*ORDER_DAYS, size)).astype(np.int64)
+    return {
+        "reorder_point": reorder_point,
+        "quantity": quantity,
+        "initial": reorder_point + rng.integers(0, quantity + 1),
+        "warehouse": rng.integers(0, len(WAREHOUSES), size),
+    }
+
+
+def _units_sold(items: pl.DataFrame, products: int, days: int) -> np.ndarray:
+    """Units of each product (column: product_id - 1) in the order lines placed each day (row)."""
+    cell = items.get_column("day").to_numpy() * products + items.get_column("product_id").to_numpy() - 1
+    units = np.bincount(cell, weights=items.get_column("quantity").to_numpy(), minlength=days * products)
+    return units.astype(np.int64).reshape(days, products)
+
+
+def _stock(
+    sold: np.ndarray, policy: dict[str, np.ndarray], rngs: list[np.random.Generator]
+) -> tuple[np.ndarray, np.ndarray]:
+    """End-of-day on_hand and on_order (days x products): one vectorised step a day."""
+    on_hand, on_order = np.empty_like(sold), np.empty_like(sold)
+    stock = policy["initial"]
+    pending = np.zeros_like(stock)
+    arrival = np.full_like(stock, -1)
+    for day, rng in enumerate(rngs):
+        lead = rng.integers(LEAD_DAYS[0], LEAD_DAYS[1] + 1, len(stock))
+        arrives = arrival == day
+        stock = np.maximum(stock - sold[day], 0) + np.where(arrives, pending, 0)
+        pending = np.where(arrives, 0, pending)
+        orders = (pending == 0) & (stock < policy["reorder_point"])
+        pending = np.where(orders, policy["quantity"], pending)
+        arrival = np.where(orders, day + lead, arrival)
+        on_hand[day], on_order[day] = stock, pending
+    return on_hand, on_order
+
+
+def _snapshots(
+    products: pl.DataFrame, warehouse: np.ndarray, on_hand: np.ndarray, on_order: np.ndarray, start: date
+) -> pl.DataFrame:
+    """day + COLUMN_TYPES: every product on every day, `warehouse` null before WAREHOUSE_FROM."""
+    days, size = on_hand.shape
+    product = np.tile(np.arange(size), days)
+    snapshot_date = _snapshot_date(start)
+    return pl.DataFrame(
+        {
+            "day": np.repeat(np.arange(days), size),
+            "product_id": products.get_column("product_id").gather(product),
+            "sku": products.get_column("sku").gather(product),
+            "on_hand": on_hand.ravel(),
+            "on_order": on_order.ravel(),
+            "warehouse": pl.Series(WAREHOUSES, dtype=pl.String).gather(np.tile(warehouse, days)),
+        }
+    ).select(
+        "day",
+        snapshot_date.alias("snapshot_date"),
+        "product_id",
+        "sku",
+        "on_hand",
+        "on_order",
+        pl.when(snapshot_date >= WAREHOUSE_FROM).then("warehouse").alias("warehouse"),
+    )
+
+
+def _marks(products: int, seed: int, days: int) -> pl.DataFrame:
+    """day, row (its index in the clean snapshots; null: the whole file), defect: every defect of
+    the first `days` days."""
+    marks = []
+    for kind in INVENTORY_DEFECT_KINDS:
+        for day in (day for day in kind.days if day < days):
+            rng = day_rng(seed, DEFECT_STREAM_OFFSET + INVENTORY_STREAM, day)
+            row = None if kind.whole_file else day * products + int(rng.integers(0, products))
+            marks.append({"day": day, "row": row, "defect": kind.defect})
+    schema = {"day": pl.Int64, "row": pl.Int64, "defect": pl.String}
+    return pl.DataFrame(marks, schema=schema).sort("day")
+
+
+def _row_marks(marks: pl.DataFrame) -> pl.DataFrame:
+    return marks.filter(pl.col("row").is_not_null())
+
+
+def _with_row_defects(clean: pl.DataFrame, marks: pl.DataFrame) -> pl.DataFrame:
+    row_marks = _row_marks(marks)
+    defect = pl.repeat(None, clean.height, dtype=pl.String, eager=True).scatter(
+        row_marks.get_column("row"), row_marks.get_column("defect")
+    )
+    is_ = pl.col("defect").eq
+    return (
+        with_duplicates(clean.with_columns(defect=defect))
+        .with_columns(
+            on_hand=pl.when(is_("negative_on_hand")).then(-1 - pl.col("on_hand")).otherwise("on_hand"),
+            product_id=pl.when(is_("missing_product_id")).then(None).otherwise("product_id"),
+        )
+        .drop("defect")
+    )
+
+
+def _defect_records(marks: pl.DataFrame, clean: pl.DataFrame, files: pl.DataFrame) -> pl.DataFrame:
+    kinds = pl.DataFrame(
+        [(kind.defect, kind.handling, kind.rule) for kind in INVENTORY_DEFECT_KINDS],
+        schema={"defect": pl.String, "handling": pl.String, "rule": pl.String},
+        orient="row",
+    )
+    skus = clean.get_column("sku")
+    row = pl.col("row")
+    sku = pl.when(row.is_not_null()).then(pl.lit(skus).gather(row.fill_null(0)))
+    return (
+        marks.join(files.drop("defect"), on="day")
+        .join(kinds, on="defect")
+        .select(
+            table=pl.lit("inventory"),
+            key=pl.when(row.is_null()).then("file").otherwise(pl.format("{}:{}", "file", sku)),
+            defect="defect",
+            handling="handling",
+            rule="rule",
+            day="day",
+        )
+        .cast(DEFECTS_SCHEMA)
+    )
+
+
+def _truth(
+    clean: pl.DataFrame, rows: pl.DataFrame, marks: pl.DataFrame, files: pl.DataFrame
+) -> dict[str, Any]:
+    """The manifest's `inventory` entry, from the clean snapshots, the rows written and the marks."""
+    quarantined = [kind.defect for kind in INVENTORY_DEFECT_KINDS if kind.handling == "quarantine"]
+    whole_file = files.filter(pl.col("defect").is_not_null())
+    keep = np.ones(clean.height, dtype=bool)
+    keep[_row_marks(marks).filter(pl.col("defect").is_in(quarantined)).get_column("row").to_numpy()] = False
+    clean_rows = clean.filter(keep, ~pl.col("day").is_in(whole_file.get_column("day").implode()))
+    corrupt_days = whole_file.filter(pl.col("defect") == "corrupt_file").get_column("day").implode()
+    last = clean_rows.filter(pl.col("day") == pl.col("day").max())
+    counts = dict(marks.group_by("defect").len().iter_rows())
+    new_column_files = clean.filter(pl.col(NEW_COLUMN).is_not_null()).get_column("day").n_unique()
+
+    def file_of(defect: str) -> str | None:
+        names = whole_file.filter(pl.col("defect") == defect).get_column("file")
+        return names[0] if len(names) else None
+
+    return {
+        "directory": INVENTORY_DIR.as_posix(),
+        "files": files.height,
+        "columns": COLUMN_TYPES,
+        "new_column": {
+            "name": NEW_COLUMN,
+            "from_date": WAREHOUSE_FROM.isoformat(),
+            "files": new_column_files,
+        },
+        "corrupt_file": file_of("corrupt_file"),
+        "changed_type_file": file_of("changed_type"),
+        "rows_written": rows.height,
+        "readable_rows": rows.filter(~pl.col("day").is_in(corrupt_days)).height,
+        "clean_rows": clean_rows.height,
+        "defect_counts": {kind.defect: counts.get(kind.defect, 0) for kind in INVENTORY_DEFECT_KINDS},
+        "stockout_product_days": clean_rows.filter(pl.col("on_hand") == 0).height,
+        "last_clean_day": {
+            "date": last.get_column("snapshot_date")[0].isoformat(),
+            "file": files.get_column("file")[last.get_column("day")[0]],
+            "products": last.height,
+            "on_hand": int(last.get_column("on_hand").sum()),
+            "on_order": int(last.get_column("on_order").sum()),
+            "stockout_products": last.filter(pl.col("on_hand") == 0).height,
+        },
+    }
+
+
+def write_files(out_dir: Path, inventory: Inventory, first_day: int = 0) -> int:
+    """Write the files of the days from `first_day` on, each then its marker; returns how many."""
+    directory = out_dir / INVENTORY_DIR
+    directory.mkdir(parents=True, exist_ok=True)
+    rows = inventory.rows.filter(pl.col("day") >= first_day)
+    parts = rows.partition_by("day", as_dict=True, maintain_order=True)
+    for (day,), part in parts.items():
+        _, name, defect = inventory.files.row(day)
+        path = directory / name
+        partial = path.with_name(path.name + ".tmp")
+        partial.write_bytes(_file_bytes(part, defect))
+        os.replace(partial, path)
+        path.with_name(path.name + DONE_SUFFIX).write_bytes(b"")
+    return len(parts)
+
+
+def _file_bytes(rows: pl.DataFrame, defect: str | None) -> bytes:
+    """One day's Parquet file: `warehouse` only from its date on, then the file's own defect."""
+    has_new_column = rows.get_column("snapshot_date")[0] >= WAREHOUSE_FROM
+    columns = [name for name in COLUMN_TYPES if name != NEW_COLUMN or has_new_column]
+    frame = rows.select(columns)
+    if defect == "changed_type":
+        frame = frame.with_columns(pl.col("on_hand").cast(pl.String))
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer)
+    data = buffer.getvalue()
+    return data[: len(data) // 2] if defect == "corrupt_file" else data
