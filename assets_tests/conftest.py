@@ -68,8 +68,12 @@ def lakehouse(tmp_path_factory: pytest.TempPathFactory, instance: dg.DagsterInst
 
 @pytest.fixture(scope="session")
 def second_lakehouse(tmp_path_factory: pytest.TempPathFactory, instance: dg.DagsterInstance) -> Lakehouse:
-    """Another scale and seed, so the ground-truth tests hold beyond one data set."""
-    return build_lakehouse(tmp_path_factory.mktemp("second"), instance, scale=0.005, seed=7, days=200)
+    """Another scale and seed, so the ground-truth tests hold beyond one data set.
+
+    Long enough to reach the supplier snapshots' `warehouse` column (from 2025-09-01): both lakehouses
+    share one instance, whose column-schema checks would otherwise see a column vanish between them.
+    """
+    return build_lakehouse(tmp_path_factory.mktemp("second"), instance, scale=0.005, seed=7, days=250)
 
 
 @pytest.fixture(params=["lakehouse", "second_lakehouse"], ids=["scale0.01-seed42", "scale0.005-seed7"])

@@ -53,14 +53,15 @@ def test_everything_materialises_and_every_check_passes(any_lakehouse: Lakehouse
     assert any_lakehouse.outcome.success
     failed = [f"{c.asset}:{c.check}" for c in any_lakehouse.outcome.checks if not c.passed]
     assert failed == []
-    # 44 data checks (36, plus unique key, non-null key and reconciliation of refined exchange
-    # rates and of refined events, and unique and non-null session ids), 19 anomaly checks (volume
-    # and null rates of the 7 raw tables, null rates of the 7 refined tables, distributions of the
-    # 3 refined tables with monitored columns), plus a column-schema change check on each of the
-    # 28 tables (21, plus raw, refined and quarantine exchange rates and events, and sessions).
-    assert len(any_lakehouse.outcome.checks) == 91
+    # 47 data checks (36, plus unique key, non-null key and reconciliation of refined exchange
+    # rates, events and supplier inventory, and unique and non-null session ids), 22 anomaly checks
+    # (volume and null rates of the 8 raw tables, null rates of the 8 refined tables, distributions
+    # of the 3 refined tables with monitored columns), plus a column-schema change check on each of
+    # the 33 tables (21, plus raw, refined and quarantine exchange rates, events and supplier
+    # inventory, sessions, and the rejected files of payments and supplier inventory).
+    assert len(any_lakehouse.outcome.checks) == 102
     schema_checks = {c.asset for c in any_lakehouse.outcome.checks if "schema" in c.check}
-    assert len(schema_checks) == 28
+    assert len(schema_checks) == 33
 
 
 def params_of(lakehouse: Lakehouse) -> Params:
@@ -258,3 +259,56 @@ def test_rule_outcomes_keys_and_durations_are_recorded_per_write(lakehouse: Lake
     assert value[("rule_pass_rate", "email:valid_email")] == 1 - malformed / raw_rows
     assert value[("distinct_keys", "")] == value[("rows_written", "")]
     assert value[("duration_seconds", "")] > 0
+
+
+# The simulator's names for the inventory defects, as the rules the lakehouse reports them by.
+INVENTORY_RULES = {
+    "corrupt_file": "readable_file",
+    "changed_type": "column_type",
+    "negative_on_hand": "on_hand:greater_than_or_equal_to(0)",
+    "missing_product_id": "product_id:not_nullable",
+}
+
+
+def inventory_defects(lakehouse: Lakehouse) -> pl.DataFrame:
+    defects = pl.read_parquet(lakehouse.settings.sources_dir / "inventory_defects.parquet")
+    return defects.with_columns(
+        pl.col("key").str.split(":").list.first().alias("file"),
+        pl.col("defect").replace_strict(INVENTORY_RULES, default=None).alias("rule"),
+    )
+
+
+def test_unreadable_supplier_files_are_quarantined_whole_and_the_rest_load(any_lakehouse: Lakehouse):
+    truth = any_lakehouse.manifest["inventory"]
+    rejected = table(any_lakehouse, "quarantine", "supplier_inventory_files")
+    by_file = rejected.select(pl.col("file").str.split("/").list.last(), "rule").sort("file")
+    expected = inventory_defects(any_lakehouse).filter(
+        pl.col("defect").is_in(["corrupt_file", "changed_type"])
+    )
+    assert by_file.rows() == expected.select("file", "rule").sort("file").rows()
+    assert [truth["corrupt_file"], truth["changed_type_file"]] == sorted(by_file.get_column("file"))
+    loaded = table(any_lakehouse, "raw", "supplier_inventory").get_column("_batch_id").n_unique()
+    assert loaded == truth["files"] - 2
+
+
+def test_supplier_rows_are_refined_quarantined_by_rule_or_deduplicated(any_lakehouse: Lakehouse):
+    truth = any_lakehouse.manifest["inventory"]
+    refined = table(any_lakehouse, "refined", "supplier_inventory")
+    assert refined.height == truth["clean_rows"]
+    quarantined = table(any_lakehouse, "quarantine", "supplier_inventory").explode("_rules")
+    row_defects = inventory_defects(any_lakehouse).filter(
+        pl.col("handling") == "quarantine", pl.col("key").str.contains(":")
+    )
+    assert sorted(quarantined.get_column("_rules")) == sorted(row_defects.get_column("rule"))
+    assert refined.filter(pl.col("on_hand") == 0).height == truth["stockout_product_days"]
+    last = refined.filter(pl.col("snapshot_date") == pl.col("snapshot_date").max())
+    assert str(last.get_column("snapshot_date")[0]) == truth["last_clean_day"]["date"]
+    assert last.get_column("on_hand").sum() == truth["last_clean_day"]["on_hand"]
+
+
+def test_the_warehouse_column_arrives_by_schema_merge_from_its_first_day(any_lakehouse: Lakehouse):
+    new_column = any_lakehouse.manifest["inventory"]["new_column"]
+    refined = table(any_lakehouse, "refined", "supplier_inventory")
+    with_warehouse = refined.filter(pl.col(new_column["name"]).is_not_null())
+    assert str(with_warehouse.get_column("snapshot_date").min()) == new_column["from_date"]
+    assert with_warehouse.get_column("snapshot_date").n_unique() == new_column["files"]
