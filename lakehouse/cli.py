@@ -510,6 +510,32 @@ def quarantine_replay(table: str, where: str | None) -> None:
     )
 
 
+@quarantine.command("files")
+def quarantine_files() -> None:
+    """Files quarantined whole (corrupt, truncated, wrong header, changed column type), with the reason."""
+    from lakehouse.quality.rejected_files import rejected_files
+    from lakehouse.raw.files import FILE_SETS
+
+    _print_frame(rejected_files(_store(), list(FILE_SETS.values())))
+
+
+@quarantine.command("release-file")
+@click.argument("file_set")
+@click.argument("file_name")
+def quarantine_release_file(file_set: str, file_name: str) -> None:
+    """Let a quarantined file of FILE_SET be ingested again, once it was re-sent or repaired (audited).
+
+    The next run (its sensor, or `make run`) reads it like a new file.
+    """
+    from lakehouse.quality.rejected_files import release_file
+    from lakehouse.raw.files import FILE_SETS
+
+    if file_set not in FILE_SETS:
+        raise click.BadParameter(f"one of {', '.join(FILE_SETS)}", param_hint="FILE_SET")
+    _or_exit(lambda: release_file(_store(), FILE_SETS[file_set], file_name))
+    click.echo(f"released {file_name}: the next run of {file_set} ingests it again")
+
+
 def _or_exit(action):
     """Run `action`; an expected problem (unknown table or version) is a one-line error."""
     try:
