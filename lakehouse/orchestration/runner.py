@@ -90,14 +90,19 @@ def run_build(
     instance: dg.DagsterInstance,
     echo: Echo,
     selection: list[dg.AssetKey] | None = None,
+    tags: dict[str, str] | None = None,
 ) -> BuildOutcome:
-    """Materialise every asset (or `selection`) with all checks, printing progress."""
+    """Materialise every asset (or `selection`) with all checks, printing progress.
+
+    `tags` are the run's: a partition range makes it a backfill of those days.
+    """
     job = definitions.resolve_job_def(BUILD_JOB).with_logger_defs({"progress": progress_logger(echo)})
     result = job.execute_in_process(
         run_config={"loggers": {"progress": {}}},
         instance=instance,
         raise_on_error=False,
         asset_selection=selection,
+        tags=tags,
     )
     checks = [
         CheckOutcome(e.asset_key.to_user_string(), e.check_name, e.passed, e.severity.value)
