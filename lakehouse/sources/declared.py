@@ -62,33 +62,17 @@ class InlineContract(_Strict):
     columns: dict[str, ColumnRule]
 
 
-class FileSource(_Strict):
-    """A set of files in the landing zone, ingested file by file, each exactly once."""
+class _Source(_Strict):
+    """What every declared source has: a description, a key, when it runs, and its refined table."""
 
-    kind: Literal["files"] = "files"
     description: str
-    location: str  # folder under the landing zone
-    pattern: str  # glob of the data files in it
-    format: Literal["csv", "jsonl", "parquet"]
-    csv: CsvOptions = CsvOptions()
-    columns: tuple[str, ...] | None = None  # csv / jsonl: the fields read (as text); parquet: all
     primary_key: tuple[str, ...]
-    # When a file is complete: at once (written by rename), when `<file><done_suffix>` exists, or
-    # when it has not changed for `stable_seconds`.
-    ready: Literal["on_arrival", "done_marker", "stable"] = "on_arrival"
-    done_suffix: str = ".done"
-    stable_seconds: int = pydantic.Field(60, ge=1)
-    sensor_seconds: int | None = pydantic.Field(30, ge=5)  # None: no sensor (schedule or daily build)
-    schedule: str | None = None  # a cron expression, instead of (or as well as) the sensor
-    refine: str | None = None  # a built-in refined table (Python transform) of that name, or
+    schedule: str | None = None  # a cron expression: its own schedule (besides the daily build)
+    refine: str | None = None  # a built-in refined table (Python transform) of the source's name, or
     contract: InlineContract | None = None  # a refined table declared here
 
     @pydantic.model_validator(mode="after")
-    def _consistent(self) -> FileSource:
-        if self.format in ("csv", "jsonl") and not self.columns:
-            raise ValueError(f"format {self.format} needs `columns` (the fields to read)")
-        if self.format == "csv" and not self.csv.header and not self.columns:
-            raise ValueError("a CSV without header needs `columns` in file order")
+    def _refined_consistently(self) -> _Source:
         if self.refine and self.contract:
             raise ValueError("name either `refine` (built-in) or `contract` (inline), not both")
         if self.contract:
@@ -99,8 +83,52 @@ class FileSource(_Strict):
         return self
 
 
+class FileSource(_Source):
+    """A set of files in the landing zone, ingested file by file, each exactly once."""
+
+    location: str  # folder under the landing zone
+    pattern: str  # glob of the data files in it
+    format: Literal["csv", "jsonl", "parquet"]
+    csv: CsvOptions = CsvOptions()
+    columns: tuple[str, ...] | None = None  # csv / jsonl: the fields read (as text); parquet: all
+    # When a file is complete: at once (written by rename), when `<file><done_suffix>` exists, or
+    # when it has not changed for `stable_seconds`.
+    ready: Literal["on_arrival", "done_marker", "stable"] = "on_arrival"
+    done_suffix: str = ".done"
+    stable_seconds: int = pydantic.Field(60, ge=1)
+    sensor_seconds: int | None = pydantic.Field(30, ge=5)  # None: no sensor (schedule or daily build)
+
+    @pydantic.model_validator(mode="after")
+    def _readable(self) -> FileSource:
+        if self.format in ("csv", "jsonl") and not self.columns:
+            raise ValueError(f"format {self.format} needs `columns` (the fields to read, in file order)")
+        return self
+
+
+class DatabaseTable(_Source):
+    """A table of the shop database, extracted incrementally by its watermark column."""
+
+    table: str | None = None  # the table's name in the database (default: the source's name)
+    columns: dict[str, Literal["integer", "real", "text"]]  # as extracted, in this order
+    watermark: str = "updated_at"  # fixed-width UTC text: `2025-01-01T06:00:00.000000Z`
+    overlap_minutes: int = pydantic.Field(10, ge=0)  # re-read before the watermark: late commits
+    deleted: str | None = None  # the column a soft delete sets (and a found hard delete too)
+    reconcile_keys: bool = False  # find hard deletes by comparing the source's keys with raw's
+
+    @pydantic.model_validator(mode="after")
+    def _columns_named(self) -> DatabaseTable:
+        named = [*self.primary_key, self.watermark, *([self.deleted] if self.deleted else [])]
+        missing = [c for c in named if c not in self.columns]
+        if missing:
+            raise ValueError(f"columns lack {', '.join(missing)} (named as key, watermark or deleted)")
+        if self.reconcile_keys and not self.deleted:
+            raise ValueError("reconcile_keys needs `deleted`: the column that marks a found deletion")
+        return self
+
+
 class Declarations(_Strict):
     files: dict[str, FileSource] = {}
+    database_tables: dict[str, DatabaseTable] = {}
 
 
 class SourcesFileError(ValueError):
