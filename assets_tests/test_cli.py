@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from assets_tests.conftest import Lakehouse, build_lakehouse
 from lakehouse.cli import main
+from lakehouse.simulator import CLICKSTREAM_DEFECTS_FILE, DEFECTS_FILE
 
 
 @pytest.fixture
@@ -131,7 +132,8 @@ def test_report_writes_the_html_and_says_whether_the_data_is_ok(home_cli, home):
     assert result.exit_code == 0
     path = built.settings.data_dir / "reports" / "quality.html"
     checks = len(built.outcome.checks)
-    defects = pl.read_parquet(built.settings.sources_dir / "*defects.parquet")  # shop and clickstream
+    sources = built.settings.sources_dir
+    defects = pl.read_parquet([sources / DEFECTS_FILE, sources / CLICKSTREAM_DEFECTS_FILE])
     quarantined = defects.filter(pl.col("handling") == "quarantine").height
     assert result.output.splitlines() == [
         f"OK: {checks} checks (0 failed, 0 warnings), 0 anomalies flagged, "

@@ -29,6 +29,7 @@ from lakehouse.quality.report import (
     summary_line,
     table_summary,
 )
+from lakehouse.simulator import CLICKSTREAM_DEFECTS_FILE, DEFECTS_FILE
 
 POLICY_ASSETS = [
     "curated.fact_order_items",
@@ -73,7 +74,8 @@ def written_tables(lakehouse: Lakehouse) -> list[str]:
 
 def quarantine_defects(lakehouse: Lakehouse) -> pl.DataFrame:
     """Every injected defect meant for quarantine: the shop's and the clickstream's."""
-    defects = pl.read_parquet(lakehouse.settings.sources_dir / "*defects.parquet")
+    sources = lakehouse.settings.sources_dir
+    defects = pl.read_parquet([sources / DEFECTS_FILE, sources / CLICKSTREAM_DEFECTS_FILE])
     return defects.filter(pl.col("handling") == "quarantine")
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import adbc_driver_sqlite.dbapi as sqlite
 import polars as pl
 
-from lakehouse.simulator import CLICKSTREAM_DIR, DB_FILE, PAYMENTS_DIR, SCHEMAS
+from lakehouse.simulator import CLICKSTREAM_DIR, DB_FILE, INVENTORY_DIR, PAYMENTS_DIR, SCHEMAS
 
 POLARS_TYPES = {"INTEGER": pl.Int64, "TEXT": pl.String, "REAL": pl.Float64}
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -42,6 +42,11 @@ def event_files(out_dir: Path) -> dict[str, bytes]:
         for path in sorted(folder.rglob("*"))
         if path.is_file()
     }
+
+
+def inventory_files(out_dir: Path) -> dict[str, bytes]:
+    """Every file of the inventory folder (snapshots, markers, anything else), by name."""
+    return {path.name: path.read_bytes() for path in sorted((out_dir / INVENTORY_DIR).iterdir())}
 
 
 def payment_lines(out_dir: Path) -> pl.DataFrame:

@@ -7,16 +7,26 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from assets_tests.simulator.helpers import event_files, payment_files, read_tables, sorted_tables
+from assets_tests.simulator.helpers import (
+    event_files,
+    inventory_files,
+    payment_files,
+    read_tables,
+    sorted_tables,
+)
 from lakehouse.simulator import (
     CLICKSTREAM_DEFECTS_FILE,
     DEFECTS_FILE,
+    INVENTORY_DEFECTS_FILE,
     MANIFEST_FILE,
     PAYMENTS_DIR,
+    Params,
     advance,
+    build_state,
     generate,
     read_params,
 )
+from lakehouse.simulator.simulation import shop_tables
 
 SMALL = {"scale": 0.002, "seed": 7, "start": date(2025, 3, 1)}
 
@@ -26,10 +36,12 @@ def _assert_same_sources(a: Path, b: Path) -> None:
         assert frame.equals(sorted_tables(b)[table]), table
     assert payment_files(a) == payment_files(b)
     assert event_files(a) == event_files(b)
+    assert inventory_files(a) == inventory_files(b)
     assert (a / MANIFEST_FILE).read_text() == (b / MANIFEST_FILE).read_text()
     assert pl.read_parquet(a / DEFECTS_FILE).equals(pl.read_parquet(b / DEFECTS_FILE))
     clickstream_defects = [pl.read_parquet(d / CLICKSTREAM_DEFECTS_FILE).sort(pl.all()) for d in (a, b)]
     assert clickstream_defects[0].equals(clickstream_defects[1])
+    assert pl.read_parquet(a / INVENTORY_DEFECTS_FILE).equals(pl.read_parquet(b / INVENTORY_DEFECTS_FILE))
     assert read_params(a) == read_params(b)
 
 
@@ -75,6 +87,25 @@ def test_advancing_equals_generating_the_longer_simulation(tmp_path: Path, more_
     assert set(updated["status_before"]) == {"placed"}
 
 
+def test_advancing_over_the_inventory_defect_days_equals_generating(tmp_path: Path) -> None:
+    """Days 3-12 hold every kind of inventory defect: each is written by the advance that reaches it."""
+    generate(tmp_path / "full", days=15, **SMALL)
+    generate(tmp_path / "advanced", days=3, **SMALL)
+
+    advance(tmp_path / "advanced", days=12)
+
+    assert len(inventory_files(tmp_path / "full")) == 2 * 15
+    _assert_same_sources(tmp_path / "full", tmp_path / "advanced")
+
+
+def test_the_shop_tables_alone_are_those_of_the_whole_state() -> None:
+    params = Params(days=12, **SMALL)
+    tables, state = shop_tables(params), build_state(params)
+    assert list(tables) == list(state.sources.tables)
+    for table, frame in tables.items():
+        assert frame.equals(state.sources.tables[table]), table
+
+
 def test_advancing_twice_equals_advancing_once(tmp_path: Path) -> None:
     generate(tmp_path / "once", days=10, **SMALL)
     generate(tmp_path / "twice", days=10, **SMALL)
@@ -101,6 +132,10 @@ def test_generate_replaces_a_simulation_but_keeps_other_files(tmp_path: Path) ->
         "settlement_2025-03-03.csv",
         "settlement_2025-03-04.csv",
         "settlement_2025-03-05.csv",
+    ]
+    assert sorted(inventory_files(tmp_path)) == [
+        *(f"inventory_2025-03-0{day}.parquet{suffix}" for day in range(1, 6) for suffix in ("", ".done")),
+        "stock.json",
     ]
     assert (tmp_path / "landing" / "inventory" / "stock.json").read_text() == "{}"
     assert json.loads((tmp_path / MANIFEST_FILE).read_text()) == manifest

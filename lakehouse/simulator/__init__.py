@@ -7,15 +7,18 @@ appends the next days to it:
   the same tables in the database `db_uri` names (e.g. `postgresql://…`);
 - `landing/payments/settlement_YYYY-MM-DD.csv`: the payments settled each day from day 1 on;
 - `landing/clickstream/YYYY-MM-DD/batch-NNNN.jsonl`: the clickstream's micro-batches;
-- `manifest.json`, `defects.parquet` and `clickstream_defects.parquet`: the ground truth (rows,
-  defects, expected totals);
+- `landing/inventory/inventory_YYYY-MM-DD.parquet` (+ an empty `.done` marker): each day's stock;
+- `manifest.json`, `defects.parquet`, `clickstream_defects.parquet` and
+  `inventory_defects.parquet`: the ground truth (rows, defects, expected totals);
 - `state.json`: the parameters, all that `advance` needs.
 
 Same (scale, seed, start, days), same content; see `model` for the entities, `defects` for the
-defects and their rates, `clickstream` for the events, `manifest` for the expected totals.
+defects and their rates, `clickstream` for the events, `inventory` for the stock snapshots,
+`manifest` for the expected totals.
 """
 
 from lakehouse.simulator.defects import DEFECT_KINDS, KEYS, TABLES, DefectKind, Sources
+from lakehouse.simulator.inventory import INVENTORY_DEFECTS_FILE, INVENTORY_DIR
 from lakehouse.simulator.simulation import State, advance, build_state, generate
 from lakehouse.simulator.state import Params, read_params
 from lakehouse.simulator.writer import (
@@ -37,6 +40,8 @@ __all__ = [
     "DB_FILE",
     "DEFECTS_FILE",
     "DEFECT_KINDS",
+    "INVENTORY_DEFECTS_FILE",
+    "INVENTORY_DIR",
     "KEYS",
     "KEY_COLUMNS",
     "MANIFEST_FILE",

@@ -33,6 +33,15 @@ Defects, on fixed days (so that a 30-day run shows each kind once), recorded in
 | duplicate_row | 10, 280 | one row twice in a row | deduplicate | |
 
 The defective row of a day is drawn with `np.random.default_rng([seed, 100 + INVENTORY_STREAM, day])`.
+
+The manifest's `inventory` entry (computed from the clean snapshots, never read back):
+`directory`; `files` (one a day); `columns` (name: type); `new_column` (`name`, `from_date`,
+`files` holding it); `corrupt_file` and `changed_type_file` (names, null before their day);
+`rows_written` (every row of every file, duplicates included); `readable_rows` (the same without
+the corrupt file: the type-changed file's rows are in); `clean_rows` (rows of the files with no
+whole-file defect that pass every rule, each once); `defect_counts`; `stockout_product_days`
+(clean rows with on_hand 0); `last_clean_day` (`date`, `file`, `products`, and over its clean
+rows the sums of `on_hand` and `on_order` and the `stockout_products`).
 """
 
 from __future__ import annotations
@@ -63,7 +72,7 @@ ORDER_DAYS = (14.0, 42.0)  # the order quantity, in days of expected demand
 LEAD_DAYS = (2, 6)  # from ordering to arrival, both inclusive
 
 NEW_COLUMN = "warehouse"
-COLUMN_TYPES = {  # as Parquet readers show them (Arrow names)
+COLUMN_TYPES = {  # Arrow names (pyarrow reads the strings Polars writes as large_string)
     "snapshot_date": "date32",
     "product_id": "int64",
     "sku": "string",

@@ -1,9 +1,10 @@
 """Generating a simulation and advancing it day by day.
 
 The written sources are a pure function of (scale, seed, start, days): `build_state`. Advancing
-by k days builds the state for n and for n + k days and writes the difference: the changed keys
-of each database table (new rows and orders whose status moved on), the new payment files, the
-new clickstream micro-batches and the new inventory snapshots.
+by k days builds the state for n + k days, and for n days only the shop tables (`shop_tables`:
+neither clickstream, inventory nor manifest), and writes the difference: the changed keys of each
+database table (new rows and orders whose status moved on), the new payment files, the new
+clickstream micro-batches and the new inventory snapshots.
 So `generate(days=n + k)` and `generate(days=n)` then `advance(days=k)` write the same sources.
 """
 
@@ -55,6 +56,12 @@ def build_state(params: Params) -> State:
     return State(params, sources, manifest, clickstream, inventory)
 
 
+def shop_tables(params: Params) -> dict[str, pl.DataFrame]:
+    """The shop database tables of `build_state(params)`, without building the rest of the state."""
+    world = build_world(params.scale, params.seed, params.start, params.days)
+    return corrupt(mark(world, params.seed, params.days)).tables
+
+
 def generate(
     out_dir: Path,
     scale: float = 0.01,
@@ -97,9 +104,9 @@ def advance(
         raise ValueError(f"days must be at least 1, got {days}")
     params = replace(old_params, days=old_params.days + days)
     report(f"advancing from day {old_params.days} to day {params.days}")
-    old, new = build_state(old_params), build_state(params)
+    old_tables, new = shop_tables(old_params), build_state(params)
     uri = writer.database_uri(out_dir, db_uri)
-    changed = writer.update_database(uri, old.sources.tables, new.sources.tables)
+    changed = writer.update_database(uri, old_tables, new.sources.tables)
     report(f"updated the shop database {redacted(uri)}, keys changed: {changed}")
     _write_files(out_dir, new, old_params.days, report)
     return new.manifest
