@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from assets_tests.conftest import Lakehouse, build_lakehouse
 from lakehouse.cli import main
-from lakehouse.simulator import CLICKSTREAM_DEFECTS_FILE, DEFECTS_FILE
+from lakehouse.simulator import CLICKSTREAM_DEFECTS_FILE, DEFECTS_FILE, INVENTORY_DEFECTS_FILE
 
 
 @pytest.fixture
@@ -55,7 +55,7 @@ def test_sql_is_read_only_and_says_why(cli):
 def test_tables_lists_every_layer_with_rows_and_versions(cli, lakehouse: Lakehouse):
     result = cli("tables")
     listed = {line.split()[0]: line.split() for line in result.output.splitlines()[1:]}
-    assert len(listed) == 30
+    assert len(listed) == 35  # 33 tables, plus the audit log and the quality metrics
     assert listed["raw.orders"][2] == f"{lakehouse.manifest['source_rows']['orders']:,}"
     assert {name.split(".")[0] for name in listed} == {
         "raw",
@@ -133,7 +133,9 @@ def test_report_writes_the_html_and_says_whether_the_data_is_ok(home_cli, home):
     path = built.settings.data_dir / "reports" / "quality.html"
     checks = len(built.outcome.checks)
     sources = built.settings.sources_dir
-    defects = pl.read_parquet([sources / DEFECTS_FILE, sources / CLICKSTREAM_DEFECTS_FILE])
+    defects = pl.read_parquet(
+        [sources / DEFECTS_FILE, sources / CLICKSTREAM_DEFECTS_FILE, sources / INVENTORY_DEFECTS_FILE]
+    )
     quarantined = defects.filter(pl.col("handling") == "quarantine").height
     assert result.output.splitlines() == [
         f"OK: {checks} checks (0 failed, 0 warnings), 0 anomalies flagged, "

@@ -14,7 +14,7 @@ from assets_tests.conftest import Lakehouse, build_lakehouse
 from lakehouse import CODE_VERSION
 from lakehouse.reference.currency import RATE
 from lakehouse.serving.query import run_query
-from lakehouse.simulator import Params
+from lakehouse.simulator import INVENTORY_DEFECTS_FILE, Params
 from lakehouse.simulator.exchange_rates import simulated_days, simulation_rates
 from lakehouse.storage.history import lineage
 
@@ -261,21 +261,9 @@ def test_rule_outcomes_keys_and_durations_are_recorded_per_write(lakehouse: Lake
     assert value[("duration_seconds", "")] > 0
 
 
-# The simulator's names for the inventory defects, as the rules the lakehouse reports them by.
-INVENTORY_RULES = {
-    "corrupt_file": "readable_file",
-    "changed_type": "column_type",
-    "negative_on_hand": "on_hand:greater_than_or_equal_to(0)",
-    "missing_product_id": "product_id:not_nullable",
-}
-
-
-def inventory_defects(lakehouse: Lakehouse) -> pl.DataFrame:
-    defects = pl.read_parquet(lakehouse.settings.sources_dir / "inventory_defects.parquet")
-    return defects.with_columns(
-        pl.col("key").str.split(":").list.first().alias("file"),
-        pl.col("defect").replace_strict(INVENTORY_RULES, default=None).alias("rule"),
-    )
+def inventory_defects(lakehouse: Lakehouse, table: str) -> pl.DataFrame:
+    defects = pl.read_parquet(lakehouse.settings.sources_dir / INVENTORY_DEFECTS_FILE)
+    return defects.filter(pl.col("table") == table, pl.col("handling") == "quarantine")
 
 
 def test_unreadable_supplier_files_are_quarantined_whole_and_the_rest_load(any_lakehouse: Lakehouse):
@@ -296,9 +284,7 @@ def test_supplier_rows_are_refined_quarantined_by_rule_or_deduplicated(any_lakeh
     refined = table(any_lakehouse, "refined", "supplier_inventory")
     assert refined.height == truth["clean_rows"]
     quarantined = table(any_lakehouse, "quarantine", "supplier_inventory").explode("_rules")
-    row_defects = inventory_defects(any_lakehouse).filter(
-        pl.col("handling") == "quarantine", pl.col("key").str.contains(":")
-    )
+    row_defects = inventory_defects(any_lakehouse, "supplier_inventory")
     assert sorted(quarantined.get_column("_rules")) == sorted(row_defects.get_column("rule"))
     assert refined.filter(pl.col("on_hand") == 0).height == truth["stockout_product_days"]
     last = refined.filter(pl.col("snapshot_date") == pl.col("snapshot_date").max())

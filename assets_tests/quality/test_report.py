@@ -29,7 +29,7 @@ from lakehouse.quality.report import (
     summary_line,
     table_summary,
 )
-from lakehouse.simulator import CLICKSTREAM_DEFECTS_FILE, DEFECTS_FILE
+from lakehouse.simulator import CLICKSTREAM_DEFECTS_FILE, DEFECTS_FILE, INVENTORY_DEFECTS_FILE
 
 POLICY_ASSETS = [
     "curated.fact_order_items",
@@ -41,6 +41,7 @@ POLICY_ASSETS = [
     "raw.orders",
     "raw.payments",
     "raw.products",
+    "raw.supplier_inventory",
 ]
 
 
@@ -75,7 +76,9 @@ def written_tables(lakehouse: Lakehouse) -> list[str]:
 def quarantine_defects(lakehouse: Lakehouse) -> pl.DataFrame:
     """Every injected defect meant for quarantine: the shop's and the clickstream's."""
     sources = lakehouse.settings.sources_dir
-    defects = pl.read_parquet([sources / DEFECTS_FILE, sources / CLICKSTREAM_DEFECTS_FILE])
+    defects = pl.read_parquet(
+        [sources / DEFECTS_FILE, sources / CLICKSTREAM_DEFECTS_FILE, sources / INVENTORY_DEFECTS_FILE]
+    )
     return defects.filter(pl.col("handling") == "quarantine")
 
 

@@ -97,7 +97,9 @@ def test_the_demo_defects_fall_on_their_days(defects: pl.DataFrame, demo_manifes
         ("missing_product_id", 250, "inventory_2025-09-08.parquet"),
         ("duplicate_row", 280, "inventory_2025-10-08.parquet"),
     ]
-    assert set(defects["table"]) == {"inventory"}
+    whole_files = defects.filter(pl.col("table") == "supplier_inventory_files").get_column("defect")
+    assert sorted(whole_files) == ["changed_type", "corrupt_file"]
+    assert set(defects["table"]) == {"supplier_inventory_files", "supplier_inventory"}
     assert truth["defect_counts"] == dict(defects.group_by("defect").len().rows())
 
 

@@ -24,6 +24,7 @@ from deltalake import DeltaTable
 
 from lakehouse.quality import metrics
 from lakehouse.quality.replay import rules_summary
+from lakehouse.raw.files import FILE_SETS
 from lakehouse.refined.assets import REFINED_TABLES
 from lakehouse.storage import audit
 from lakehouse.storage.store import DeltaStore
@@ -212,9 +213,36 @@ def latest_metrics(history: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+@dataclass(frozen=True)
+class QuarantineTable:
+    """A quarantine table and the table whose input it holds back."""
+
+    name: str
+    key: dg.AssetKey
+    guards: str  # e.g. `refined.payments`, or `raw.supplier_inventory` for its files
+
+
+def quarantine_tables() -> list[QuarantineTable]:
+    """Every quarantine table: rows refined tables rejected, and files raw tables could not read."""
+    rows = [QuarantineTable(t.name, t.quarantine_key, f"refined.{t.name}") for t in REFINED_TABLES]
+    files = [
+        QuarantineTable(f"{f.name}_files", f.rejected_files_key, f"raw.{f.name}") for f in FILE_SETS.values()
+    ]
+    return rows + files
+
+
 def quarantine_by_rule(tables_dir: Path) -> pl.DataFrame:
-    """Rows now in quarantine per table and rule."""
-    return rules_summary(DeltaStore(root=str(tables_dir)), list(REFINED_TABLES))
+    """Rows now in quarantine per table and rule; files quarantined whole count as rows of `<set>_files`."""
+    store = DeltaStore(root=str(tables_dir))
+    files = [
+        frame.group_by("rule")
+        .len()
+        .select(pl.lit(f"{f.name}_files").alias("table"), "rule", pl.col("len").alias("rows"))
+        for f in FILE_SETS.values()
+        if (frame := store.scan_or_none(f.rejected_files_key)) is not None
+    ]
+    by_rule = [rules_summary(store, list(REFINED_TABLES)), *(frame.collect() for frame in files)]
+    return pl.concat(by_rule).sort("table", "rule")
 
 
 def quarantine_by_run(tables_dir: Path) -> pl.DataFrame:
@@ -226,12 +254,15 @@ def quarantine_by_run(tables_dir: Path) -> pl.DataFrame:
     per_run = [
         rows.group_by(pl.col("_quarantine_run_id").alias("run_id"))
         .agg(pl.col("_quarantined_at").min().alias("at"), pl.len().alias("rows"))
-        .select(pl.lit(table.name).alias("table"), "run_id", "at", "rows")
-        for table in REFINED_TABLES
-        if (rows := store.scan_or_none(table.quarantine_key)) is not None
+        .select(
+            pl.lit(table.name).alias("table"), pl.lit(table.guards).alias("guards"), "run_id", "at", "rows"
+        )
+        for table in quarantine_tables()
+        if (rows := store.scan_or_none(table.key)) is not None
     ]
     if not per_run:
-        return pl.DataFrame(schema={"table": pl.String, "run_id": pl.String, "at": TIME, "rows": pl.UInt32})
+        schema = {"table": pl.String, "guards": pl.String, "run_id": pl.String, "at": TIME, "rows": pl.UInt32}
+        return pl.DataFrame(schema=schema)
     return pl.concat(per_run).sort("at", "table").collect()
 
 
@@ -309,7 +340,7 @@ def table_summary(data: ReportData) -> pl.DataFrame:
         .group_by("table")
         .agg(pl.col("value").sort_by("at").last().cast(pl.Int64).alias("rows"))
     )
-    quarantined = data.quarantine_runs.group_by(pl.format("refined.{}", "table").alias("table")).agg(
+    quarantined = data.quarantine_runs.group_by(pl.col("guards").alias("table")).agg(
         pl.col("rows").sum().alias("quarantined")
     )
     tables = pl.concat([rows.select("table"), checks.select("table")]).unique()

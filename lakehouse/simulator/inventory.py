@@ -22,13 +22,14 @@ below the reorder point, the order quantity is ordered: `on_order` holds it unti
 A day's stock depends only on the days up to it, so longer simulations only add files.
 
 Defects, on fixed days (so that a 30-day run shows each kind once), recorded in
-`inventory_defects.parquet` (table `inventory`; key: the file name, for a row `<file>:<sku>`):
+`inventory_defects.parquet` (table: where the lakehouse quarantines it, `supplier_inventory_files`
+for a whole file, `supplier_inventory` for a row; key: the file name, for a row `<file>:<sku>`):
 
 | defect | days | what the file holds | handling | rule |
 | --- | --- | --- | --- | --- |
-| corrupt_file | 5 | the Parquet bytes cut in half (marker written) | quarantine | `_file:readable_parquet` |
-| changed_type | 12 | `on_hand` as text (`"12"`) | quarantine | `on_hand:integer` |
-| negative_on_hand | 3, 200 | one row's on_hand = -1 - on_hand | quarantine | `on_hand:non_negative` |
+| corrupt_file | 5 | the Parquet bytes cut in half (marker written) | quarantine | `readable_file` |
+| changed_type | 12 | `on_hand` as text (`"12"`) | quarantine | `column_type` |
+| negative_on_hand | 3, 200 | on_hand = -1 - on_hand | quarantine | `on_hand:greater_than_or_equal_to(0)` |
 | missing_product_id | 8, 250 | one row's product_id null | quarantine | `product_id:not_nullable` |
 | duplicate_row | 10, 280 | one row twice in a row | deduplicate | |
 
@@ -64,6 +65,8 @@ INVENTORY_DIR = Path("landing") / "inventory"
 INVENTORY_FILES = "inventory_*.parquet"
 DONE_SUFFIX = ".done"
 INVENTORY_DEFECTS_FILE = "inventory_defects.parquet"
+# Where the lakehouse quarantines each defect: whole files, or rows (the defect file's `table`).
+FILES_TABLE, ROWS_TABLE = "supplier_inventory_files", "supplier_inventory"
 WAREHOUSE_FROM = date(2025, 9, 1)  # two thirds into the default year: files from then on have it
 WAREHOUSES = ("EU-1", "US-1")
 UNITS_PER_ORDER = 5.0  # 3 lines on average, of 5/3 units on average (geometric, p = 0.6)
@@ -92,9 +95,9 @@ class InventoryDefect:
 
 
 INVENTORY_DEFECT_KINDS = (
-    InventoryDefect("corrupt_file", "quarantine", "_file:readable_parquet", (5,), whole_file=True),
-    InventoryDefect("changed_type", "quarantine", "on_hand:integer", (12,), whole_file=True),
-    InventoryDefect("negative_on_hand", "quarantine", "on_hand:non_negative", (3, 200)),
+    InventoryDefect("corrupt_file", "quarantine", "readable_file", (5,), whole_file=True),
+    InventoryDefect("changed_type", "quarantine", "column_type", (12,), whole_file=True),
+    InventoryDefect("negative_on_hand", "quarantine", "on_hand:greater_than_or_equal_to(0)", (3, 200)),
     InventoryDefect("missing_product_id", "quarantine", "product_id:not_nullable", (8, 250)),
     InventoryDefect("duplicate_row", "deduplicate", None, (10, 280)),
 )
@@ -238,8 +241,8 @@ def _with_row_defects(clean: pl.DataFrame, marks: pl.DataFrame) -> pl.DataFrame:
 
 def _defect_records(marks: pl.DataFrame, clean: pl.DataFrame, files: pl.DataFrame) -> pl.DataFrame:
     kinds = pl.DataFrame(
-        [(kind.defect, kind.handling, kind.rule) for kind in INVENTORY_DEFECT_KINDS],
-        schema={"defect": pl.String, "handling": pl.String, "rule": pl.String},
+        [(kind.defect, kind.handling, kind.rule, kind.whole_file) for kind in INVENTORY_DEFECT_KINDS],
+        schema={"defect": pl.String, "handling": pl.String, "rule": pl.String, "whole_file": pl.Boolean},
         orient="row",
     )
     skus = clean.get_column("sku")
@@ -249,7 +252,7 @@ def _defect_records(marks: pl.DataFrame, clean: pl.DataFrame, files: pl.DataFram
         marks.join(files.drop("defect"), on="day")
         .join(kinds, on="defect")
         .select(
-            table=pl.lit("inventory"),
+            table=pl.when("whole_file").then(pl.lit(FILES_TABLE)).otherwise(pl.lit(ROWS_TABLE)),
             key=pl.when(row.is_null()).then("file").otherwise(pl.format("{}:{}", "file", sku)),
             defect="defect",
             handling="handling",
