@@ -195,6 +195,7 @@ def test_simulate_keeps_the_sources_alive_until_interrupted(tmp_path: Path):
     assert {row["date"] for row in rates["data"]} == {"2025-01-01", "2025-01-02"}
     assert lines[2].split(" day ")[1].startswith("11: +")
     assert lines[3].split(" day ")[1].startswith("12: +")
+    assert "+1 inventory snapshots" in lines[3]
     ticks = int(rest.splitlines()[-1].split("after ")[1].split(" ")[0])
     assert ticks >= 2
     days = simulator.read_params(sources).days
@@ -206,3 +207,5 @@ def test_simulate_keeps_the_sources_alive_until_interrupted(tmp_path: Path):
     assert json.loads((sources / "manifest.json").read_text()) == expected
     batches = len(list((sources / simulator.CLICKSTREAM_DIR).glob(simulator.CLICKSTREAM_BATCHES)))
     assert batches == expected["clickstream"]["batches"] > batches_before
+    snapshots = sorted((sources / simulator.INVENTORY_DIR).glob("inventory_*.parquet.done"))
+    assert len(snapshots) == expected["inventory"]["files"] == days

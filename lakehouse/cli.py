@@ -149,6 +149,7 @@ def _source_counts(out: Path) -> dict[str, int]:
     return {
         "orders": manifest["source_rows"]["orders"],
         "payment files": len(list(out.glob("landing/payments/settlement_*.csv"))),
+        "inventory snapshots": manifest["inventory"]["files"],
         "clickstream batches": manifest["clickstream"]["batches"],
         "events": manifest["clickstream"]["lines"],
     }
