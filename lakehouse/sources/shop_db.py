@@ -28,7 +28,22 @@ class ShopDatabase(dg.ConfigurableResource):
         return pl.concat(batches) if batches else pl.DataFrame(schema=table.columns)
 
     def stream_changes(self, table: SourceTable, since: str | None) -> Iterator[pl.DataFrame]:
-        """The same rows, one typed Arrow batch at a time, as the database streams them.
+        """The same rows, one typed Arrow batch at a time, as the database streams them."""
+        where = None if since is None else f"{table.watermark_column} > {_text_literal(since)}"
+        return self._stream(table, table.columns, where)
+
+    def stream_keys(self, table: SourceTable) -> Iterator[pl.DataFrame]:
+        """Every key the table holds now (key columns only, duplicates included), batch by batch.
+
+        What key reconciliation compares raw with: a key raw holds that is not streamed here was
+        deleted from the source.
+        """
+        return self._stream(table, table.key_columns, None)
+
+    def _stream(
+        self, table: SourceTable, columns: dict[str, pl.DataType], where: str | None
+    ) -> Iterator[pl.DataFrame]:
+        """`columns` of the rows matching `where`, one typed Arrow batch at a time.
 
         SQLite's ADBC driver infers a column's type from its first rows, so a column that starts
         with NULLs and later holds a REAL (or text) fails or is truncated. So every value is read as
@@ -42,14 +57,14 @@ class ShopDatabase(dg.ConfigurableResource):
         database = dialect(self.uri)
         with database.connect() as conn, conn.cursor() as cursor:
             self._check_columns(cursor, table)
-            columns = ", ".join(f"COALESCE('=' || CAST({c} AS TEXT), '') AS {c}" for c in table.columns)
-            query = f"SELECT {columns} FROM {table.name}"
-            if since is not None:
-                query += f" WHERE {table.watermark_column} > {_text_literal(since)}"
+            selected = ", ".join(f"COALESCE('=' || CAST({c} AS TEXT), '') AS {c}" for c in columns)
+            query = f"SELECT {selected} FROM {table.name}"
+            if where is not None:
+                query += f" WHERE {where}"
             cursor.adbc_statement.set_options(**database.statement_options)
             cursor.execute(query)
             for batch in cursor.fetch_record_batch():
-                yield typed(_decoded(pl.from_arrow(batch), table), table)
+                yield typed(_decoded(pl.from_arrow(batch), columns), table, columns)
 
     @staticmethod
     def _check_columns(cursor, table: SourceTable) -> None:
@@ -71,23 +86,21 @@ def _text_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _decoded(encoded: pl.DataFrame, table: SourceTable) -> pl.DataFrame:
+def _decoded(encoded: pl.DataFrame, columns: dict[str, pl.DataType]) -> pl.DataFrame:
     """Undo the never-null text encoding: `''` is NULL, anything else loses its `=` prefix."""
-    return encoded.select(
-        pl.when(pl.col(c) != "").then(pl.col(c).str.slice(1)).alias(c) for c in table.columns
-    )
+    return encoded.select(pl.when(pl.col(c) != "").then(pl.col(c).str.slice(1)).alias(c) for c in columns)
 
 
-def typed(text: pl.DataFrame, table: SourceTable) -> pl.DataFrame:
-    """Cast text columns to the declared types; a value that does not fit stops the batch."""
-    result = text.cast(table.columns, strict=False)
+def typed(text: pl.DataFrame, table: SourceTable, columns: dict[str, pl.DataType]) -> pl.DataFrame:
+    """Cast text columns to their declared types; a value that does not fit stops the batch."""
+    result = text.cast(columns, strict=False)
     unfit = pl.any_horizontal(
-        text.get_column(c).is_not_null() & result.get_column(c).is_null() for c in table.columns
+        text.get_column(c).is_not_null() & result.get_column(c).is_null() for c in columns
     )
     bad = text.filter(unfit)
     if bad.height:
         raise SourceSchemaError(
             f"shop.{table.name}: {bad.height} row(s) hold values that do not fit the declared column "
-            f"types {dict(table.columns)} (rule: source_types); first: {bad.row(0, named=True)}"
+            f"types {dict(columns)} (rule: source_types); first: {bad.row(0, named=True)}"
         )
     return result
