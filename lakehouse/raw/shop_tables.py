@@ -8,14 +8,15 @@ The watermark is raw's newest `_watermark`: a row's `updated_at` when it counts 
 watermark, null when it does not. Rows dated after the moment they were ingested (a clock gone
 wrong) are kept but do not count: a single `updated_at` in 2099 would otherwise stop every later
 change from being read. It is read from the Delta log's file statistics (no data file is read), so
-it only moves once a raw commit has succeeded.
+it only moves once a raw commit has succeeded. (A raw table written before `_watermark` existed has
+none: it is extracted in full once more, and the anti-join against raw drops what it holds.)
 
 Tables declared with `reconcile_keys` also get hard deletes: the keys raw holds as live (their
 newest raw row is not a tombstone) that the source's key list lacks get a tombstone, their last raw
 version with `deleted_at` (unless already set) and `updated_at` at the reconciliation time and
 `_source` `shop.<table>:key_reconciliation`. Refined then sees a hard delete as it sees a soft one.
-Reconciliation runs on every extraction: it reads the key column only (at scale 1, 100k customer
-keys) and raw's keys, a fraction of a second. Changed rows and tombstones land in one commit, so a
+Reconciliation runs on every extraction: it reads the key column only and raw's keys (measured at
+scale 1: 0.1-0.3 s for 100k customers). Changed rows and tombstones land in one commit, so a
 crash in between leaves nothing half-written, and a re-run finds no key newly gone.
 """
 
@@ -95,10 +96,10 @@ def live_keys(raw: pl.LazyFrame, table: SourceTable) -> pl.DataFrame:
     """The keys whose newest raw row (in ingestion order) is not a tombstone."""
     newest_source = pl.col("_source").sort_by(INGESTION_ORDER).last()
     return (
-        raw.group_by(table.keys)
+        raw.group_by(list(table.keys))
         .agg(newest_source)
         .filter(pl.col("_source") != reconciliation_source(table))
-        .select(table.keys)
+        .select(list(table.keys))
         .collect()
     )
 
@@ -106,7 +107,7 @@ def live_keys(raw: pl.LazyFrame, table: SourceTable) -> pl.DataFrame:
 def gone_keys(live: pl.DataFrame, source_keys: Iterator[pl.DataFrame], keys: tuple[str, ...]) -> pl.DataFrame:
     """The `live` keys missing from every batch of the source's key list (one batch held at a time)."""
     for batch in source_keys:
-        live = live.join(batch, on=keys, how="anti", nulls_equal=True)
+        live = live.join(batch, on=list(keys), how="anti", nulls_equal=True)
     return live
 
 
@@ -114,7 +115,7 @@ def tombstones(raw: pl.LazyFrame, gone: pl.DataFrame, table: SourceTable, at: st
     """For each gone key, its last raw version marked deleted `at` (keeping a soft delete's time)."""
     deleted = pl.col(table.deleted_column)
     return (
-        raw.join(gone.lazy(), on=table.keys, how="semi", nulls_equal=True)
+        raw.join(gone.lazy(), on=list(table.keys), how="semi", nulls_equal=True)
         .sort(INGESTION_ORDER)
         .unique(subset=list(table.keys), keep="last", maintain_order=True)
         .select(list(table.columns))
