@@ -142,6 +142,21 @@ def test_a_value_that_does_not_fit_its_declared_type_stops_the_batch(tmp_path):
     assert "'unit_price': 'twelve'" in str(error.value)
 
 
+def test_a_column_of_another_type_names_the_value_that_does_not_fit(empty_database):
+    """On PostgreSQL too: a price column created as TEXT holding a word."""
+    shop = database(
+        empty_database,
+        PRODUCTS_DDL.replace("unit_price DOUBLE PRECISION", "unit_price TEXT"),
+        [(1, "SKU-1", "Mug", "kitchen", "12.5", T1, None), (2, "SKU-2", "Lamp", "home", "twelve", T2, None)],
+    )
+
+    with pytest.raises(SourceSchemaError) as error:
+        shop.extract_changes(PRODUCTS, None)
+
+    assert "shop.products: 1 row(s) hold values that do not fit" in str(error.value)
+    assert "'unit_price': 'twelve'" in str(error.value)
+
+
 def test_a_text_column_that_starts_with_many_nulls_is_still_extracted(empty_database):
     """The docstring's promise: a column that starts NULL and later holds values must not fail.
 

@@ -16,6 +16,10 @@ from lakehouse.sources.dialects import dialect
 from lakehouse.sources.errors import SourceSchemaError
 from lakehouse.sources.shop_tables import SourceTable
 
+# A literal of each declared type, for the sentinel row that types every column of a result.
+SENTINELS = {pl.Int64: "0", pl.Float64: "0.0", pl.String: "''"}
+SENTINEL = "_sentinel"
+
 
 class ShopDatabase(dg.ConfigurableResource):
     """The shop's relational database, read incrementally by each table's watermark column."""
@@ -45,11 +49,13 @@ class ShopDatabase(dg.ConfigurableResource):
     ) -> Iterator[pl.DataFrame]:
         """`columns` of the rows matching `where`, one typed Arrow batch at a time.
 
-        SQLite's ADBC driver infers a column's type from its first rows, so a column that starts
-        with NULLs and later holds a REAL (or text) fails or is truncated. So every value is read as
-        never-null text (`'=' || value`, NULL as `''`), then decoded and typed here, one batch at a
-        time: the text is never held whole. PostgreSQL gets the same query, so both databases are
-        typed, and checked against the declared types, by one rule.
+        SQLite's ADBC driver infers a column's type from the first batch of rows, so a column that
+        starts with NULLs and later holds a REAL (or text) would fail. So the query's first row is
+        a sentinel holding a value of each declared type (`0`, `0.0`, `''`), dropped here: every
+        column is typed from it, and read natively. A stored value of another type (SQLite keeps
+        any value in any column; a PostgreSQL column may have another type) makes the query fail; the
+        rows are then read again as text, only to name the first row that does not fit. PostgreSQL gets the
+        same query, so both databases are typed, and checked against the declared types, by one rule.
 
         The watermark is a quoted literal, not a bound parameter: PostgreSQL's driver streams a
         query's result (COPY) only when it has no parameters, and buffers it whole otherwise.
@@ -57,14 +63,27 @@ class ShopDatabase(dg.ConfigurableResource):
         database = dialect(self.uri)
         with database.connect() as conn, conn.cursor() as cursor:
             self._check_columns(cursor, table)
-            selected = ", ".join(f"COALESCE('=' || CAST({c} AS TEXT), '') AS {c}" for c in columns)
-            query = f"SELECT {selected} FROM {table.name}"
-            if where is not None:
-                query += f" WHERE {where}"
             cursor.adbc_statement.set_options(**database.statement_options)
-            cursor.execute(query)
-            for batch in cursor.fetch_record_batch():
-                yield typed(_decoded(pl.from_arrow(batch), columns), table, columns)
+            sentinel = ", ".join(f"{SENTINELS[dtype]} AS {c}" for c, dtype in columns.items())
+            rows = f"SELECT {', '.join(columns)}, 0 FROM {table.name}{_where(where)}"
+            try:
+                cursor.execute(f"SELECT {sentinel}, 1 AS {SENTINEL} UNION ALL {rows}")
+                for batch in cursor.fetch_record_batch():
+                    frame = pl.from_arrow(batch)
+                    yield typed(frame.filter(pl.col(SENTINEL) == 0).drop(SENTINEL), table, columns)
+            except Exception:
+                conn.rollback()  # PostgreSQL refuses any statement in a failed transaction
+                self._raise_unfit(cursor, table, columns, where)
+                raise  # every value fits: the failure was something else (the retry policy decides)
+
+    @staticmethod
+    def _raise_unfit(cursor, table: SourceTable, columns: dict[str, pl.DataType], where: str | None) -> None:
+        """Read the rows as text (`'=' || value`, NULL as `''`: never null, so never mistyped) and
+        raise the error naming the first batch's values that do not fit their declared types."""
+        selected = ", ".join(f"COALESCE('=' || CAST({c} AS TEXT), '') AS {c}" for c in columns)
+        cursor.execute(f"SELECT {selected} FROM {table.name}{_where(where)}")
+        for batch in cursor.fetch_record_batch():
+            typed(_decoded(pl.from_arrow(batch), columns), table, columns)
 
     @staticmethod
     def _check_columns(cursor, table: SourceTable) -> None:
@@ -79,6 +98,10 @@ class ShopDatabase(dg.ConfigurableResource):
                 f"shop.{table.name} lacks column(s) {', '.join(missing)} "
                 f"(rule: source_schema; expected {', '.join(table.columns)})"
             )
+
+
+def _where(condition: str | None) -> str:
+    return "" if condition is None else f" WHERE {condition}"
 
 
 def _text_literal(value: str) -> str:
