@@ -52,10 +52,10 @@ class ShopDatabase(dg.ConfigurableResource):
         SQLite's ADBC driver infers a column's type from the first batch of rows, so a column that
         starts with NULLs and later holds a REAL (or text) would fail. So the query's first row is
         a sentinel holding a value of each declared type (`0`, `0.0`, `''`), dropped here: every
-        column is typed from it, and read natively. A stored value of another type (SQLite keeps
-        any value in any column; a PostgreSQL column may have another type) makes the query fail; the
-        rows are then read again as text, only to name the first row that does not fit. PostgreSQL gets the
-        same query, so both databases are typed, and checked against the declared types, by one rule.
+        column is typed from it, and read natively. A value stored with another type (SQLite keeps
+        any value in any column; a PostgreSQL column may be of another type) makes the query fail;
+        the rows are then read again as text, only to name the first row that does not fit. Both
+        databases get the same query, so both are typed, and checked, by one rule.
 
         The watermark is a quoted literal, not a bound parameter: PostgreSQL's driver streams a
         query's result (COPY) only when it has no parameters, and buffers it whole otherwise.
