@@ -21,6 +21,7 @@ import polars as pl
 from lakehouse.simulator import writer
 from lakehouse.simulator.clickstream import Clickstream, build_clickstream, json_lines
 from lakehouse.simulator.defects import Sources, corrupt, mark
+from lakehouse.simulator.deletes import present, with_soft_deletes, with_test_records
 from lakehouse.simulator.inventory import Inventory, build_inventory
 from lakehouse.simulator.inventory import write_files as write_inventory_files
 from lakehouse.simulator.manifest import build_manifest
@@ -43,9 +44,7 @@ class State:
 
 
 def build_state(params: Params) -> State:
-    world = build_world(params.scale, params.seed, params.start, params.days)
-    marked = mark(world, params.seed, params.days)
-    sources = corrupt(marked)
+    world, marked, sources = _shop(params)
     clickstream = build_clickstream(world, params.scale, params.seed, params.start, params.days)
     inventory = build_inventory(world, params.scale, params.seed, params.start, params.days)
     manifest = {
@@ -58,8 +57,14 @@ def build_state(params: Params) -> State:
 
 def shop_tables(params: Params) -> dict[str, pl.DataFrame]:
     """The shop database tables of `build_state(params)`, without building the rest of the state."""
-    world = build_world(params.scale, params.seed, params.start, params.days)
-    return corrupt(mark(world, params.seed, params.days)).tables
+    return _shop(params)[2].tables
+
+
+def _shop(params: Params) -> tuple[dict[str, pl.DataFrame], dict[str, pl.DataFrame], Sources]:
+    """The shop's world (deletes included), its defect-marked tables, and the sources as written."""
+    world = with_soft_deletes(build_world(params.scale, params.seed, params.start, params.days), params)
+    marked = with_test_records(mark(world, params.seed, params.days), params)
+    return world, marked, corrupt(present(marked))
 
 
 def generate(
