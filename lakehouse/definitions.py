@@ -9,7 +9,7 @@ from lakehouse.curated.assets import curated_assets, curated_checks
 from lakehouse.orchestration.alerts import Alerts, run_failure_alert_sensor
 from lakehouse.orchestration.jobs import build_lakehouse
 from lakehouse.orchestration.maintenance import maintain_lakehouse, weekly_maintenance
-from lakehouse.orchestration.schedules import daily_build, file_set_schedules
+from lakehouse.orchestration.schedules import daily_build, source_schedules
 from lakehouse.orchestration.sensors import clickstream_sensor, file_set_sensors
 from lakehouse.privacy import Pseudonymiser
 from lakehouse.quality.anomaly import (
@@ -75,7 +75,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             *schema_change_checks,
         ],
         jobs=[build_lakehouse, maintain_lakehouse],
-        schedules=[daily_build, weekly_maintenance, *file_set_schedules],
+        schedules=[daily_build, weekly_maintenance, *source_schedules],
         sensors=[*file_set_sensors, clickstream_sensor, run_failure_alert_sensor],
         resources={
             "io_manager": DeltaIOManager(store=store, catalog_path=str(settings.catalog_path)),

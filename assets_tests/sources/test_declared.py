@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
+import polars as pl
 import pytest
 
+from lakehouse.orchestration.schedules import declared_schedules
 from lakehouse.sources.declared import SOURCES_FILE, SourcesFileError, load_declarations
+from lakehouse.sources.shop_tables import SHOP_TABLES
 
 FILE_SET = """
 files:
@@ -106,3 +110,48 @@ def test_a_database_table_names_its_key_watermark_and_deleted_columns(tmp_path):
 
 def test_yaml_that_does_not_parse_is_reported_as_such(tmp_path):
     assert problem(tmp_path, "files: [unclosed").startswith("not valid YAML (")
+
+
+def test_database_and_file_sources_have_distinct_names(tmp_path):
+    text = FILE_SET + (
+        "database_tables:\n"
+        "  returns:\n"
+        "    description: Returns.\n"
+        "    columns: {return_id: integer, updated_at: text}\n"
+        "    primary_key: [return_id]\n"
+    )
+    assert problem(tmp_path, text) == "Value error, returns: declared both as a database table and as files"
+
+
+def test_the_shop_tables_are_declared_like_every_other_source():
+    declared = load_declarations(SOURCES_FILE).database_tables
+    assert list(SHOP_TABLES) == list(declared) == ["customers", "products", "orders", "order_items"]
+    customers = SHOP_TABLES["customers"]
+    assert (customers.keys, customers.deleted_column, customers.reconcile_keys) == (
+        ("customer_id",),
+        "deleted_at",
+        True,
+    )
+    assert customers.overlap == timedelta(minutes=10)
+    assert SHOP_TABLES["order_items"].keys == ("order_id", "line_no")
+    assert SHOP_TABLES["products"].columns["unit_price"] == pl.Float64
+
+
+def test_a_declared_schedule_runs_its_source_and_what_depends_on_it(tmp_path):
+    text = (
+        FILE_SET
+        + "    schedule: '0 * * * *'\n"
+        + (
+            "database_tables:\n"
+            "  suppliers:\n"
+            "    description: Suppliers.\n"
+            "    columns: {supplier_id: integer, updated_at: text}\n"
+            "    primary_key: [supplier_id]\n"
+            "    schedule: '30 5 * * *'\n"
+        )
+    )
+    schedules = declared_schedules(load_declarations(declare(tmp_path, text)))
+    assert [(s.name, s.cron_schedule) for s in schedules] == [
+        ("suppliers_schedule", "30 5 * * *"),
+        ("returns_schedule", "0 * * * *"),
+    ]

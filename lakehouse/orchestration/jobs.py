@@ -18,10 +18,14 @@ build_lakehouse = dg.define_asset_job(
 )
 
 
-def file_set_path(files: FileSet) -> dg.AssetSelection:
-    """What new files of a file set need: their ingestion and everything downstream of it, and the
-    tables its refined table looks up, with their raw sources (a payment is converted at its
-    settlement day's exchange rate, so the day's rates are fetched in the same run)."""
-    path = dg.AssetSelection.assets(files.raw_key, files.rejected_files_key).downstream()
-    lookups = [key for t in REFINED_TABLES if t.raw_key == files.raw_key for key in t.lookups.values()]
+def source_path(raw: list[dg.AssetKey]) -> dg.AssetSelection:
+    """What new data in a source's raw tables needs: their ingestion and everything downstream of
+    it, and the tables its refined table looks up, with their raw sources (a payment is converted
+    at its settlement day's exchange rate, so the day's rates are fetched in the same run)."""
+    path = dg.AssetSelection.assets(*raw).downstream()
+    lookups = [key for t in REFINED_TABLES if t.raw_key in raw for key in t.lookups.values()]
     return path | dg.AssetSelection.assets(*lookups).upstream(depth=1) if lookups else path
+
+
+def file_set_path(files: FileSet) -> dg.AssetSelection:
+    return source_path([files.raw_key, files.rejected_files_key])

@@ -1,9 +1,10 @@
-"""Schedules: the daily build, and those declared for file sets in `sources.yaml`."""
+"""Schedules: the daily build, and those declared for sources in `sources.yaml`."""
 
 import dagster as dg
 
-from lakehouse.orchestration.jobs import build_lakehouse, file_set_path
-from lakehouse.raw.files import FILE_SETS
+from lakehouse.orchestration.jobs import build_lakehouse, source_path
+from lakehouse.raw.files import FileSet
+from lakehouse.sources.declared import Declarations, FileSource, Source, declarations
 
 daily_build = dg.ScheduleDefinition(
     name="daily_build",
@@ -14,15 +15,28 @@ daily_build = dg.ScheduleDefinition(
     description="Every day at 06:00 UTC: extract changes, refine them, rebuild the curated days they touch.",
 )
 
-file_set_schedules = [
-    dg.ScheduleDefinition(
-        name=f"{files.name}_schedule",
-        target=file_set_path(files),
-        cron_schedule=files.source.schedule,
-        execution_timezone="UTC",
-        default_status=dg.DefaultScheduleStatus.RUNNING,
-        description=f"Ingests new {files.name} files on the schedule declared in sources.yaml.",
-    )
-    for files in FILE_SETS.values()
-    if files.source.schedule
-]
+
+def _raw_keys(name: str, source: Source) -> list[dg.AssetKey]:
+    if isinstance(source, FileSource):
+        files = FileSet(name, source)
+        return [files.raw_key, files.rejected_files_key]
+    return [dg.AssetKey(["raw", name])]
+
+
+def declared_schedules(declared: Declarations) -> list[dg.ScheduleDefinition]:
+    """`<name>_schedule` for each source that declares a cron `schedule`: its raw table and downstream."""
+    return [
+        dg.ScheduleDefinition(
+            name=f"{name}_schedule",
+            target=source_path(_raw_keys(name, source)),
+            cron_schedule=source.schedule,
+            execution_timezone="UTC",
+            default_status=dg.DefaultScheduleStatus.RUNNING,
+            description=f"Extracts {name} on the schedule declared in sources.yaml ({source.schedule}).",
+        )
+        for name, source in declared.sources().items()
+        if source.schedule
+    ]
+
+
+source_schedules = declared_schedules(declarations())

@@ -19,13 +19,14 @@ BUILT_IN_TABLES = (CUSTOMERS, PRODUCTS, ORDERS, ORDER_ITEMS, EXCHANGE_RATES, PAY
 def _declared_tables() -> list[RefinedTable]:
     """The refined tables declared in `sources.yaml` with an inline contract; checks every `refine` name."""
     built_in = {t.name for t in BUILT_IN_TABLES}
-    for name, source in declarations().files.items():
+    sources = declarations().sources()
+    for name, source in sources.items():
         if source.refine and (source.refine not in built_in or source.refine != name):
             raise ValueError(
-                f"sources.yaml: files.{name}.refine names {source.refine!r}: a built-in refined table "
+                f"sources.yaml: {name}.refine names {source.refine!r}: a built-in refined table "
                 f"({', '.join(sorted(built_in))}) reads raw/<its name>, so it must be the source's name"
             )
-    return [declared_refined_table(n, s) for n, s in declarations().files.items() if s.contract]
+    return [declared_refined_table(name, source) for name, source in sources.items() if source.contract]
 
 
 REFINED_TABLES = (*BUILT_IN_TABLES, *_declared_tables())

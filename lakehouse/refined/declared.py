@@ -13,7 +13,7 @@ import polars as pl
 from lakehouse.quality.contract import Contract, Money, UtcTimestamp
 from lakehouse.refined.cleansing import LINEAGE, money_text, trimmed, utc_from_zulu
 from lakehouse.refined.refine import RefinedTable, TransformContext
-from lakehouse.sources.declared import ColumnRule, FileSource, InlineContract
+from lakehouse.sources.declared import ColumnRule, InlineContract, Source
 
 # Pandera column annotations by declared type.
 _ANNOTATIONS = {
@@ -95,7 +95,7 @@ def declared_transform(contract: InlineContract):
     return transform
 
 
-def declared_refined_table(name: str, source: FileSource) -> RefinedTable:
+def declared_refined_table(name: str, source: Source) -> RefinedTable:
     contract = source.contract
     assert contract is not None, f"{name} declares no contract"
     return RefinedTable(

@@ -62,7 +62,7 @@ class InlineContract(_Strict):
     columns: dict[str, ColumnRule]
 
 
-class _Source(_Strict):
+class Source(_Strict):
     """What every declared source has: a description, a key, when it runs, and its refined table."""
 
     description: str
@@ -72,7 +72,7 @@ class _Source(_Strict):
     contract: InlineContract | None = None  # a refined table declared here
 
     @pydantic.model_validator(mode="after")
-    def _refined_consistently(self) -> _Source:
+    def _refined_consistently(self) -> Source:
         if self.refine and self.contract:
             raise ValueError("name either `refine` (built-in) or `contract` (inline), not both")
         if self.contract:
@@ -83,7 +83,7 @@ class _Source(_Strict):
         return self
 
 
-class FileSource(_Source):
+class FileSource(Source):
     """A set of files in the landing zone, ingested file by file, each exactly once."""
 
     location: str  # folder under the landing zone
@@ -105,10 +105,9 @@ class FileSource(_Source):
         return self
 
 
-class DatabaseTable(_Source):
-    """A table of the shop database, extracted incrementally by its watermark column."""
+class DatabaseTable(Source):
+    """A table of the shop database (named as the source), extracted incrementally by its watermark."""
 
-    table: str | None = None  # the table's name in the database (default: the source's name)
     columns: dict[str, Literal["integer", "real", "text"]]  # as extracted, in this order
     watermark: str = "updated_at"  # fixed-width UTC text: `2025-01-01T06:00:00.000000Z`
     overlap_minutes: int = pydantic.Field(10, ge=0)  # re-read before the watermark: late commits
@@ -127,8 +126,19 @@ class DatabaseTable(_Source):
 
 
 class Declarations(_Strict):
-    files: dict[str, FileSource] = {}
     database_tables: dict[str, DatabaseTable] = {}
+    files: dict[str, FileSource] = {}
+
+    @pydantic.model_validator(mode="after")
+    def _names_unique(self) -> Declarations:
+        both = sorted(set(self.database_tables) & set(self.files))
+        if both:
+            raise ValueError(f"{', '.join(both)}: declared both as a database table and as files")
+        return self
+
+    def sources(self) -> dict[str, Source]:
+        """Every declared source by name (each gets `raw/<name>`)."""
+        return {**self.database_tables, **self.files}
 
 
 class SourcesFileError(ValueError):
@@ -143,10 +153,14 @@ def load_declarations(path: Path) -> Declarations:
     except yaml.YAMLError as error:
         raise SourcesFileError(f"{path}: not valid YAML ({error})") from error
     except pydantic.ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors(include_url=False)
-        )
+        problems = "; ".join(_problem(e) for e in error.errors(include_url=False))
         raise SourcesFileError(f"{path}: {problems}") from error
+
+
+def _problem(error: dict) -> str:
+    """`files.returns.format: Input should be …`: where in the file, then what is wrong."""
+    where = ".".join(str(part) for part in error["loc"])
+    return f"{where}: {error['msg']}" if where else error["msg"]
 
 
 @cache

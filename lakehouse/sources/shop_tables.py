@@ -3,7 +3,8 @@
 The watermark column holds UTC instants as fixed-width text (`2025-01-01T06:00:00.000000Z`), so
 comparing the text compares the time. Each extraction re-reads an `overlap` before the watermark,
 so a row committed late, with an `updated_at` a little older than rows already extracted, is not
-missed (raw drops the re-read rows it already holds).
+missed (raw drops the re-read rows it already holds). The tables are declared in
+`lakehouse/sources.yaml` (`database_tables`), like every other source.
 
 Customers and products are deleted in two ways. A soft delete sets `deleted_at` (the same UTC text
 form as `updated_at`, which moves with it) and keeps the row. A hard delete removes the row; the
@@ -16,7 +17,10 @@ from datetime import timedelta
 
 import polars as pl
 
-INTEGER, REAL, TEXT = pl.Int64, pl.Float64, pl.String
+from lakehouse.sources.declared import DatabaseTable, declarations
+
+# The declared column types, as extracted.
+COLUMN_TYPES: dict[str, pl.DataType] = {"integer": pl.Int64(), "real": pl.Float64(), "text": pl.String()}
 
 
 @dataclass(frozen=True)
@@ -38,65 +42,20 @@ class SourceTable:
         return {key: self.columns[key] for key in self.keys}
 
 
-SHOP_TABLES: dict[str, SourceTable] = {
-    t.name: t
-    for t in (
-        SourceTable(
-            "customers",
-            {
-                "customer_id": INTEGER,
-                "email": TEXT,
-                "first_name": TEXT,
-                "last_name": TEXT,
-                "country": TEXT,
-                "signup_at": TEXT,
-                "updated_at": TEXT,
-                "deleted_at": TEXT,
-            },
-            keys=("customer_id",),
-            deleted_column="deleted_at",
-            reconcile_keys=True,
-        ),
-        SourceTable(
-            "products",
-            {
-                "product_id": INTEGER,
-                "sku": TEXT,
-                "name": TEXT,
-                "category": TEXT,
-                "unit_price": REAL,
-                "updated_at": TEXT,
-                "deleted_at": TEXT,
-            },
-            keys=("product_id",),
-            deleted_column="deleted_at",
-            reconcile_keys=True,
-        ),
-        SourceTable(
-            "orders",
-            {
-                "order_id": INTEGER,
-                "customer_id": INTEGER,
-                "order_at": TEXT,
-                "status": TEXT,
-                "currency": TEXT,
-                "channel": TEXT,
-                "updated_at": TEXT,
-            },
-            keys=("order_id",),
-        ),
-        SourceTable(
-            "order_items",
-            {
-                "order_id": INTEGER,
-                "line_no": INTEGER,
-                "product_id": INTEGER,
-                "quantity": INTEGER,
-                "unit_price": REAL,
-                "discount": REAL,
-                "updated_at": TEXT,
-            },
-            keys=("order_id", "line_no"),
-        ),
+def source_table(name: str, declared: DatabaseTable) -> SourceTable:
+    """The table as declared in `sources.yaml`."""
+    return SourceTable(
+        name=name,
+        columns={column: COLUMN_TYPES[kind] for column, kind in declared.columns.items()},
+        keys=declared.primary_key,
+        watermark_column=declared.watermark,
+        overlap=timedelta(minutes=declared.overlap_minutes),
+        deleted_column=declared.deleted,
+        reconcile_keys=declared.reconcile_keys,
     )
+
+
+# The shop's tables, declared in `lakehouse/sources.yaml` under `database_tables`.
+SHOP_TABLES: dict[str, SourceTable] = {
+    name: source_table(name, declared) for name, declared in declarations().database_tables.items()
 }
