@@ -77,10 +77,20 @@ def orders() -> pl.LazyFrame:
     )
 
 
-CUSTOMERS = pl.LazyFrame(
+def versions(frame: dict[str, list], valid_from: list[datetime] | None = None) -> pl.LazyFrame:
+    """Dimension rows, each its member's only version unless `valid_from` says otherwise."""
+    size = len(next(iter(frame.values())))
+    return pl.LazyFrame(frame).with_columns(
+        pl.Series("valid_from", valid_from or [datetime(1970, 1, 1, tzinfo=UTC)] * size),
+        is_deleted=pl.lit(False),
+        _refined_at=pl.lit(AT),
+    )
+
+
+CUSTOMERS = versions(
     {"customer_key": [-1, 10, 11], "customer_id": [-1, 10, 11], "country": ["unknown", "DE", "US"]}
 )
-PRODUCTS = pl.LazyFrame(
+PRODUCTS = versions(
     {"product_key": [-1, 7, 8], "product_id": [-1, 7, 8], "category": ["unknown", "toys", "books"]}
 )
 
@@ -123,9 +133,11 @@ def test_each_line_takes_the_rate_of_its_own_order_day():
     ]
 
 
-def build(store: DeltaStore, rates: pl.LazyFrame) -> dg.Output[pl.LazyFrame]:
+def build(
+    store: DeltaStore, rates: pl.LazyFrame, customers: pl.LazyFrame = CUSTOMERS
+) -> dg.Output[pl.LazyFrame]:
     return fact_order_items(
-        store=store, items=items(), orders=orders(), rates=rates, customers=CUSTOMERS, products=PRODUCTS
+        store=store, items=items(), orders=orders(), rates=rates, customers=customers, products=PRODUCTS
     )
 
 
@@ -138,6 +150,29 @@ def fact(tmp_path) -> pl.DataFrame:
 def test_fact_order_items_keys_lines_to_dimensions_with_unknown_members(fact):
     rows = fact.sort("order_id", "line_no").select("order_id", "line_no", "customer_key", "product_key")
     assert rows.rows() == [(1, 1, 10, 7), (1, 2, 10, 8), (2, 1, 11, 7), (3, 1, -1, -1)]
+
+
+def test_fact_order_items_keys_a_line_to_the_customer_version_valid_at_its_order_time(tmp_path):
+    """Customer 10 moved from DE (key 100) to FR (key 200) before order 1; to GB (300) after it."""
+    moved = versions(
+        {"customer_key": [-1, 100, 200, 300, 11], "customer_id": [-1, 10, 10, 10, 11]},
+        valid_from=[
+            AT - timedelta(days=9),
+            AT - timedelta(days=2),
+            AT - timedelta(seconds=1),
+            AT + timedelta(seconds=1),
+            AT,
+        ],
+    )
+
+    fact = build(DeltaStore(root=str(tmp_path)), RATES, moved).value.collect()
+
+    assert fact.sort("order_id", "line_no").select("order_id", "customer_key").rows() == [
+        (1, 200),
+        (1, 200),
+        (2, 11),
+        (3, -1),
+    ]
 
 
 def test_fact_order_items_carries_the_order_header_and_date_key(fact):

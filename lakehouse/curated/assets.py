@@ -2,11 +2,12 @@
 
 import dagster as dg
 
+from lakehouse.curated.contracts import describing
 from lakehouse.curated.dimensions import dim_customer, dim_date, dim_product
 from lakehouse.curated.facts import fact_order_items, fact_payments
 from lakehouse.curated.marts import mart_daily_sales
 from lakehouse.quality.checks import foreign_key_check, key_checks
-from lakehouse.quality.contract import CONTRACT_KEY, Contract, contract_keys, contract_named
+from lakehouse.quality.contract import Contract, contract_keys
 
 curated_assets = [
     dim_customer,
@@ -23,7 +24,7 @@ def _key(name: str) -> dg.AssetKey:
 
 
 def _contract(asset: dg.AssetsDefinition) -> type[Contract]:
-    return contract_named(asset.metadata_by_key[asset.key][CONTRACT_KEY])
+    return describing(asset.metadata_by_key[asset.key])
 
 
 curated_checks = [

@@ -9,15 +9,27 @@ attributes starting with `_` as private).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated
 
 import pandera.polars as pa
 import polars as pl
 
-from lakehouse.quality.contract import Contract, Money, Rate, UtcTimestamp
+from lakehouse.quality.contract import (
+    CONTRACT_KEY,
+    Contract,
+    Money,
+    Rate,
+    UtcTimestamp,
+    contract_named,
+    enforced,
+    table_schema,
+)
 from lakehouse.refined.orders import STATUSES
 
 MoneyTotal = Annotated[pl.Decimal, 38, 2]
+# Definition metadata naming the contract describing a table whose writes satisfy another one.
+TABLE_CONTRACT = "lakehouse/table_contract"
 
 
 def _refined_at(what: str, column: str = "_refined_at") -> object:
@@ -26,35 +38,102 @@ def _refined_at(what: str, column: str = "_refined_at") -> object:
     )
 
 
-class DimCustomerContract(Contract):
-    """Customer dimension: one row per customer plus the unknown member (key -1). No direct PII."""
+class Versioned(Contract):
+    """The columns the scd2 write adds to a dimension's versions (see `storage.scd2`)."""
 
-    customer_key: pl.Int64 = pa.Field(nullable=False, description="Surrogate key (-1: unknown).")
+    valid_from: UtcTimestamp = pa.Field(
+        nullable=False, description="Source change time (updated_at) from which this version holds."
+    )
+    valid_to: UtcTimestamp = pa.Field(
+        nullable=True, description="When the next version starts (null: current)."
+    )
+    is_current: pl.Boolean = pa.Field(nullable=False, description="The member's newest version.")
+    is_deleted: pl.Boolean = pa.Field(
+        nullable=False, description="The member was deleted at valid_from (history columns null)."
+    )
+
+
+class ChangeEvent(Contract):
+    """What a dimension asset emits: its members' changes, which the scd2 write turns into versions."""
+
+    deleted: pl.Boolean = pa.Field(
+        nullable=False, alias="_deleted", description="The change deletes the member."
+    )
+    updated_at: UtcTimestamp = pa.Field(
+        nullable=False, description="Source change time: sequences the changes."
+    )
+
+
+class CustomerAttributes(Contract):
     customer_id: pl.Int64 = pa.Field(nullable=False, description="The shop's customer id (-1: unknown).")
-    email_hash: pl.String = pa.Field(nullable=True, description="HMAC-SHA256 pseudonym of the email.")
-    country: pl.String = pa.Field(nullable=False, description="ISO country code ('unknown' for -1).")
-    signup_date: pl.Date = pa.Field(nullable=True, description="Day the customer signed up (UTC).")
-    updated_at: UtcTimestamp = pa.Field(nullable=True, description="Last change in the shop database.")
+    country: pl.String = pa.Field(
+        nullable=True,
+        description="ISO country code ('unknown' for -1); history kept (a change starts a version).",
+    )
+    email_hash: pl.String = pa.Field(
+        nullable=True, description="HMAC-SHA256 pseudonym of the email (latest)."
+    )
+    signup_date: pl.Date = pa.Field(nullable=True, description="Day the customer signed up (UTC; latest).")
     refined_at: UtcTimestamp = _refined_at("customer")
+
+
+class CustomerChanges(CustomerAttributes, ChangeEvent):
+    """Changes of customers, the input of dim_customer's scd2 write."""
+
+
+class DimCustomerContract(CustomerAttributes, Versioned):
+    """Customer dimension, SCD type 2: one row per version of a customer (history of country) plus the
+    unknown member (key -1). No direct PII."""
+
+    customer_key: pl.Int64 = pa.Field(
+        nullable=False, description="Surrogate key of the version (-1: unknown)."
+    )
 
     class Config(Contract.Config):
         unique = ["customer_key"]  # the table's key
 
 
-class DimProductContract(Contract):
-    """Product dimension: one row per product plus the unknown member (key -1)."""
-
-    product_key: pl.Int64 = pa.Field(nullable=False, description="Surrogate key (-1: unknown).")
+class ProductAttributes(Contract):
     product_id: pl.Int64 = pa.Field(nullable=False, description="The shop's product id (-1: unknown).")
-    sku: pl.String = pa.Field(nullable=True, description="Stock keeping unit.")
-    name: pl.String = pa.Field(nullable=True, description="Product name.")
-    category: pl.String = pa.Field(nullable=False, description="Lower-case category ('unknown' for -1).")
-    list_price_usd: Money = pa.Field(nullable=True, ge=0, description="Current list price in USD.")
-    updated_at: UtcTimestamp = pa.Field(nullable=True, description="Last change in the shop database.")
+    category: pl.String = pa.Field(
+        nullable=True, description="Lower-case category ('unknown' for -1); history kept."
+    )
+    list_price_usd: Money = pa.Field(nullable=True, ge=0, description="List price in USD; history kept.")
+    sku: pl.String = pa.Field(nullable=True, description="Stock keeping unit (latest).")
+    name: pl.String = pa.Field(nullable=True, description="Product name (latest).")
     refined_at: UtcTimestamp = _refined_at("product")
+
+
+class ProductChanges(ProductAttributes, ChangeEvent):
+    """Changes of products, the input of dim_product's scd2 write."""
+
+
+class DimProductContract(ProductAttributes, Versioned):
+    """Product dimension, SCD type 2: one row per version of a product (history of category and list
+    price) plus the unknown member (key -1)."""
+
+    product_key: pl.Int64 = pa.Field(
+        nullable=False, description="Surrogate key of the version (-1: unknown)."
+    )
 
     class Config(Contract.Config):
         unique = ["product_key"]  # the table's key
+
+
+def versions_enforced(changes: type[Contract], versions: type[Contract]) -> dict[str, object]:
+    """Definition metadata of an scd2 dimension: each write (change events) must satisfy `changes`;
+    the table (versions) is described by `versions`."""
+    return {
+        **enforced(changes),
+        "dagster/column_schema": table_schema(versions),
+        TABLE_CONTRACT: enforced(versions)[CONTRACT_KEY],
+    }
+
+
+def describing(metadata: Mapping[str, object]) -> type[Contract]:
+    """The contract describing an asset's table, from its definition metadata."""
+    entry = metadata.get(TABLE_CONTRACT, metadata[CONTRACT_KEY])
+    return contract_named(getattr(entry, "value", entry))
 
 
 class DimDateContract(Contract):

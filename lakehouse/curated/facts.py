@@ -21,9 +21,9 @@ from lakehouse.curated.contracts import (
     FactOrderItemsContract,
     FactPaymentsContract,
 )
-from lakehouse.curated.dimensions import CURATED, REFINED_ORDERS, REFINED_PAYMENTS
+from lakehouse.curated.dimensions import CURATED, DIM_CUSTOMER, DIM_PRODUCT, REFINED_ORDERS, REFINED_PAYMENTS
 from lakehouse.curated.incremental import changed_since, days, watermarks
-from lakehouse.curated.keys import UNKNOWN_KEY, date_key, lookup_key
+from lakehouse.curated.keys import date_key, lookup_version
 from lakehouse.curated.lineage import lineage_metadata, refined_columns
 from lakehouse.orchestration.freshness import DAILY
 from lakehouse.quality.contract import contract_columns, enforced
@@ -35,8 +35,6 @@ from lakehouse.storage.write_spec import REPLACED_SLICES
 
 log = dg.get_dagster_logger(__name__)
 
-DIM_CUSTOMER = dg.AssetKey(["curated", "dim_customer"])
-DIM_PRODUCT = dg.AssetKey(["curated", "dim_product"])
 FACT_ORDER_ITEMS = dg.AssetKey(["curated", "fact_order_items"])
 FACT_PAYMENTS = dg.AssetKey(["curated", "fact_payments"])
 ORDER_COLUMNS = ("order_id", "customer_id", "order_at", "order_date", "status", "currency", "channel")
@@ -117,10 +115,12 @@ def order_days_to_rebuild(
     customers: pl.LazyFrame,
     products: pl.LazyFrame,
 ) -> list[date] | None:
-    """Order days whose lines, orders, rates or late-arriving dimension rows changed (None: all).
+    """Order days whose lines, orders, rates or dimension members changed (None: all).
 
     A rate counts as changed when refined after the fact was last built (new, restated, or the
-    one a held-back line was waiting for); the days with orders in its currency are rebuilt.
+    one a held-back line was waiting for); the days with orders in its currency are rebuilt. So does
+    a customer or product refined after it (late-arriving, or with a new version): the days of its
+    orders are rebuilt, so each line points to the version valid at its order time.
     """
     marks = watermarks(current, [*LINE_WATERMARKS, "_built_at"])
     if marks is None:  # no fact yet: build every day
@@ -131,19 +131,18 @@ def order_days_to_rebuild(
         pl.col("date").alias("order_date"), "currency"
     )
     touched = pl.concat([changed_lines, changed_orders.select("order_id")])
-    on_unknown_customer = current.filter(pl.col("customer_key") == UNKNOWN_KEY).join(
-        customers.select("customer_id"), on="customer_id", how="semi"
-    )
-    on_unknown_product = current.filter(pl.col("product_key") == UNKNOWN_KEY).join(
-        products.select("product_id"), on="product_id", how="semi"
-    )
+    # Members refined since: new (a fact on the unknown member finds it) or with new versions.
+    changed_customers = changed_since(customers, marks["_built_at"]).select("customer_id")
+    changed_products = changed_since(products, marks["_built_at"]).select("product_id")
+    lines_of_changed_products = items.join(changed_products, on="product_id", how="semi").select("order_id")
     return days(
         changed_orders.select("order_date"),
-        orders.join(changed_lines, on="order_id", how="semi").select("order_date"),
+        orders.join(pl.concat([changed_lines, lines_of_changed_products]), on="order_id", how="semi").select(
+            "order_date"
+        ),
         # the days the fact holds those orders on now: an order that moved day leaves its old one
         current.join(touched, on="order_id", how="semi").select("order_date"),
-        on_unknown_customer.select("order_date"),
-        on_unknown_product.select("order_date"),
+        orders.join(changed_customers, on="customer_id", how="semi").select("order_date"),
         orders.join(changed_rates, on=["order_date", "currency"], how="semi").select("order_date"),
     )
 
@@ -218,8 +217,8 @@ def fact_order_items(
         more = f" and {waiting.height - DAYS_SHOWN} more" if waiting.height > DAYS_SHOWN else ""
         log.warning(f"orders held back, no USD rate of their day yet: {shown}{more}")
     lines = order_lines(items, orders, rates)
-    lines = lookup_key(lines, customers, "customer_id", "customer_key")
-    lines = lookup_key(lines, products, "product_id", "product_key")
+    lines = lookup_version(lines, customers, "customer_id", "customer_key", "order_at")
+    lines = lookup_version(lines, products, "product_id", "product_key", "order_at")
     fact = lines.select(
         *FACT_LINE_COLUMNS, pl.lit(datetime.now(UTC), pl.Datetime("us", "UTC")).alias("_built_at")
     )
