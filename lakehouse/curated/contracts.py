@@ -204,6 +204,9 @@ class FactPaymentsContract(Contract):
     usd_rate: Rate = pa.Field(nullable=False, gt=0, description="USD per unit of the currency.")
     amount_usd: Money = pa.Field(nullable=False, description="Amount in USD, rounded to cents.")
     refined_at: UtcTimestamp = _refined_at("payment")
+    built_at: UtcTimestamp = pa.Field(
+        nullable=False, alias="_built_at", description="When this row was built."
+    )
 
     class Config(Contract.Config):
         unique = ["payment_id"]  # the table's key
