@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from lakehouse.curated.clickstream import fact_sessions, mart_funnel
 from lakehouse.curated.contracts import describing
 from lakehouse.curated.dimensions import dim_customer, dim_date, dim_product
 from lakehouse.curated.facts import fact_order_items, fact_payments
@@ -15,7 +16,9 @@ curated_assets = [
     dim_date,
     fact_order_items,
     fact_payments,
+    fact_sessions,
     mart_daily_sales,
+    mart_funnel,
 ]
 
 
@@ -33,4 +36,5 @@ curated_checks = [
     foreign_key_check(_key("fact_order_items"), "product_key", _key("dim_product"), "product_key"),
     foreign_key_check(_key("fact_order_items"), "order_date_key", _key("dim_date"), "date_key"),
     foreign_key_check(_key("fact_payments"), "settled_date_key", _key("dim_date"), "date_key"),
+    foreign_key_check(_key("fact_sessions"), "customer_key", _key("dim_customer"), "customer_key"),
 ]

@@ -231,3 +231,62 @@ class MartDailySalesContract(Contract):
 
     class Config(Contract.Config):
         unique = ["order_date", "category", "country"]  # the table's key
+
+
+class FactSessionsContract(Contract):
+    """Clickstream sessions (grain: one session), keyed to the customer version valid at their start."""
+
+    session_id: pl.String = pa.Field(nullable=False, description="The user and the session's start time.")
+    session_date_key: pl.Int32 = pa.Field(
+        nullable=False, description="Start day (UTC) as yyyymmdd: dim_date."
+    )
+    session_date: pl.Date = pa.Field(nullable=False, description="Day the session started (UTC).")
+    session_start: UtcTimestamp = pa.Field(nullable=False, description="First event (UTC).")
+    session_end: UtcTimestamp = pa.Field(nullable=False, description="Last event (UTC).")
+    duration_seconds: pl.Int64 = pa.Field(
+        nullable=False, ge=0, description="Last minus first event, seconds."
+    )
+    user_key: pl.String = pa.Field(
+        nullable=False, description="customer:<id> when signed in, else visitor:<anonymous id>."
+    )
+    customer_key: pl.Int64 = pa.Field(
+        nullable=False, description="dim_customer version at the session's start (-1: anonymous or unknown)."
+    )
+    customer_id: pl.Int64 = pa.Field(nullable=True, description="The signed-in customer, if any.")
+    anonymous_id: pl.String = pa.Field(nullable=True, description="The anonymous visitor, if not signed in.")
+    channel: pl.String = pa.Field(nullable=True, description="Channel of the first event (web, mobile, ...).")
+    events: pl.Int64 = pa.Field(nullable=False, gt=0, description="Events in the session.")
+    page_views: pl.Int64 = pa.Field(nullable=False, ge=0, description="page_view events.")
+    add_to_carts: pl.Int64 = pa.Field(nullable=False, ge=0, description="add_to_cart events.")
+    checkouts: pl.Int64 = pa.Field(nullable=False, ge=0, description="checkout events.")
+    purchases: pl.Int64 = pa.Field(nullable=False, ge=0, description="purchase events.")
+    order_id: pl.Int64 = pa.Field(nullable=True, description="The order a purchase placed, if any.")
+    events_refined_at: UtcTimestamp = _refined_at("session's events", "_events_refined_at")
+    built_at: UtcTimestamp = pa.Field(
+        nullable=False, alias="_built_at", description="When this row was built."
+    )
+
+    class Config(Contract.Config):
+        unique = ["session_id"]  # the table's key
+
+
+class MartFunnelContract(Contract):
+    """Conversion funnel by session day and channel: sessions reaching each step, and step conversion."""
+
+    session_date: pl.Date = pa.Field(nullable=False, description="Day the sessions started (UTC).")
+    channel: pl.String = pa.Field(nullable=False, description="Channel ('unknown' if none).")
+    sessions: pl.Int64 = pa.Field(nullable=False, gt=0, description="Sessions.")
+    viewed: pl.Int64 = pa.Field(nullable=False, ge=0, description="Sessions with a page view.")
+    carted: pl.Int64 = pa.Field(nullable=False, ge=0, description="Sessions that added to the cart.")
+    checked_out: pl.Int64 = pa.Field(nullable=False, ge=0, description="Sessions that reached checkout.")
+    purchased: pl.Int64 = pa.Field(nullable=False, ge=0, description="Sessions that purchased.")
+    view_to_cart: pl.Float64 = pa.Field(nullable=True, description="carted / viewed (null when none viewed).")
+    cart_to_checkout: pl.Float64 = pa.Field(nullable=True, description="checked_out / carted.")
+    checkout_to_purchase: pl.Float64 = pa.Field(nullable=True, description="purchased / checked_out.")
+    conversion_rate: pl.Float64 = pa.Field(nullable=True, description="purchased / sessions.")
+    fact_built_at: UtcTimestamp = pa.Field(
+        nullable=False, alias="_fact_built_at", description="Newest fact row included."
+    )
+
+    class Config(Contract.Config):
+        unique = ["session_date", "channel"]  # the table's key
