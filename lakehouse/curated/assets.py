@@ -6,7 +6,7 @@ from lakehouse.curated.clickstream import fact_sessions, mart_funnel
 from lakehouse.curated.contracts import describing
 from lakehouse.curated.dimensions import dim_customer, dim_date, dim_product
 from lakehouse.curated.facts import fact_order_items, fact_payments
-from lakehouse.curated.marts import mart_daily_sales
+from lakehouse.curated.marts import mart_customer_rfm, mart_daily_sales, mart_product_performance
 from lakehouse.quality.checks import foreign_key_check, key_checks
 from lakehouse.quality.contract import Contract, contract_keys
 
@@ -19,6 +19,8 @@ curated_assets = [
     fact_sessions,
     mart_daily_sales,
     mart_funnel,
+    mart_customer_rfm,
+    mart_product_performance,
 ]
 
 

@@ -290,3 +290,81 @@ class MartFunnelContract(Contract):
 
     class Config(Contract.Config):
         unique = ["session_date", "channel"]  # the table's key
+
+
+def _watermark(what: str, column: str) -> object:
+    return pa.Field(nullable=True, alias=column, description=f"Newest {what} included (rebuild watermark).")
+
+
+class MartCustomerRfmContract(Contract):
+    """Customers by recency, frequency and monetary value, cancelled orders excluded, in USD.
+
+    Scores are 1-5 from fixed bounds: recency 5/4/3/2 within 30/60/90/180 days, else 1; frequency
+    2/3/4/5 from 2/3/4/6 orders, else 1; monetary 2/3/4/5 from 50/150/400/1000 USD, else 1.
+    Segments, first match: champion (R>=4, F>=4), loyal (F>=4), new (R>=4, F=1), lost (R=1),
+    at_risk (R<=2, F>=2), regular.
+    """
+
+    customer_id: pl.Int64 = pa.Field(nullable=False, description="The shop's customer id.")
+    country: pl.String = pa.Field(
+        nullable=False, description="Current country ('unknown' if not in dim_customer)."
+    )
+    as_of: pl.Date = pa.Field(
+        nullable=False, description="Newest order day in the fact: recency is measured from it."
+    )
+    first_order_date: pl.Date = pa.Field(nullable=False, description="Day of the first order (UTC).")
+    last_order_date: pl.Date = pa.Field(nullable=False, description="Day of the last order (UTC).")
+    recency_days: pl.Int64 = pa.Field(nullable=False, ge=0, description="Days from the last order to as_of.")
+    frequency: pl.Int64 = pa.Field(nullable=False, gt=0, description="Orders placed (not cancelled).")
+    monetary_usd: MoneyTotal = pa.Field(
+        nullable=False, description="Net revenue, USD, in the 365 days to as_of."
+    )
+    lifetime_value_usd: MoneyTotal = pa.Field(nullable=False, description="Net revenue, USD, all time.")
+    recency_score: pl.Int8 = pa.Field(
+        nullable=False, in_range={"min_value": 1, "max_value": 5}, description="1-5."
+    )
+    frequency_score: pl.Int8 = pa.Field(
+        nullable=False, in_range={"min_value": 1, "max_value": 5}, description="1-5."
+    )
+    monetary_score: pl.Int8 = pa.Field(
+        nullable=False, in_range={"min_value": 1, "max_value": 5}, description="1-5."
+    )
+    segment: pl.String = pa.Field(
+        nullable=False,
+        isin=["champion", "loyal", "new", "lost", "at_risk", "regular"],
+        description="champion, loyal, new, lost, at_risk or regular.",
+    )
+    fact_built_at: UtcTimestamp = _watermark("fact row", "_fact_built_at")
+    customer_refined_at: UtcTimestamp = _watermark("customer refinement", "_customer_refined_at")
+
+    class Config(Contract.Config):
+        unique = ["customer_id"]  # the table's key
+
+
+class MartProductPerformanceContract(Contract):
+    """Products by sales, cancelled orders excluded, in USD, ranked within their current category."""
+
+    product_id: pl.Int64 = pa.Field(nullable=False, description="The shop's product id.")
+    category: pl.String = pa.Field(
+        nullable=False, description="Current category ('unknown' if not in dim_product)."
+    )
+    name: pl.String = pa.Field(nullable=True, description="Current product name.")
+    orders: pl.Int64 = pa.Field(nullable=False, gt=0, description="Orders with the product.")
+    units: pl.Int64 = pa.Field(nullable=False, gt=0, description="Units sold.")
+    net_usd: MoneyTotal = pa.Field(nullable=False, description="Net revenue, USD.")
+    customers: pl.Int64 = pa.Field(nullable=False, gt=0, description="Distinct customers who bought it.")
+    first_sale_date: pl.Date = pa.Field(nullable=False, description="Day of the first sale (UTC).")
+    last_sale_date: pl.Date = pa.Field(nullable=False, description="Day of the last sale (UTC).")
+    rank_in_category: pl.Int64 = pa.Field(
+        nullable=False,
+        gt=0,
+        description="1 = most net revenue in its category (ties: lower product id first).",
+    )
+    share_of_category: pl.Float64 = pa.Field(
+        nullable=True, description="Its share of the category's net revenue."
+    )
+    fact_built_at: UtcTimestamp = _watermark("fact row", "_fact_built_at")
+    product_refined_at: UtcTimestamp = _watermark("product refinement", "_product_refined_at")
+
+    class Config(Contract.Config):
+        unique = ["product_id"]  # the table's key
