@@ -2,47 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import polars as pl
 
 from assets_tests.conftest import Lakehouse
-from lakehouse.simulator import build_state, read_params
-from lakehouse.simulator.clickstream import accepted_events
-
-GAP_MICROS = int(timedelta(minutes=30).total_seconds() * 1_000_000)
+from assets_tests.curated.truth import simulated_sessions
 
 
 def table(lakehouse: Lakehouse, name: str) -> pl.DataFrame:
     return pl.read_delta(str(lakehouse.settings.tables_dir / "curated" / name))
-
-
-def simulated_sessions(lakehouse: Lakehouse) -> pl.DataFrame:
-    """Sessions of the simulator's accepted events: per user (customer, else visitor), ordered by
-    time, a gap over 30 minutes starts a new one. Day and channel are the first event's."""
-    events = accepted_events(build_state(read_params(lakehouse.settings.sources_dir)).clickstream.lines)
-    user = pl.coalesce(pl.format("c{}", "customer_id"), pl.format("a{}", "anonymous_id"))
-    ordered = events.with_columns(user=user).filter(pl.col("user").is_not_null()).sort("user", "at")
-    starts = (pl.col("user") != pl.col("user").shift(1)).fill_null(True) | (pl.col("at").diff() > GAP_MICROS)
-    return (
-        ordered.with_columns(session=starts.cum_sum())
-        .group_by("session")
-        .agg(
-            pl.from_epoch(pl.col("at").first(), "us").dt.date().alias("session_date"),
-            pl.col("channel").first().fill_null("unknown"),
-            pl.col("customer_id").first(),
-            pl.len().alias("events"),
-            *(
-                (pl.col("event_type") == kind).any().alias(step)
-                for step, kind in [
-                    ("viewed", "page_view"),
-                    ("carted", "add_to_cart"),
-                    ("checked_out", "checkout"),
-                    ("purchased", "purchase"),
-                ]
-            ),
-        )
-    )
 
 
 def test_fact_sessions_holds_every_simulated_session_once(any_lakehouse: Lakehouse):
@@ -65,7 +32,7 @@ def test_fact_sessions_holds_every_simulated_session_once(any_lakehouse: Lakehou
 def test_mart_funnel_equals_the_funnel_of_the_simulated_sessions(any_lakehouse: Lakehouse):
     steps = ["viewed", "carted", "checked_out", "purchased"]
     expected = (
-        simulated_sessions(any_lakehouse)
+        simulated_sessions(any_lakehouse.settings.sources_dir)
         .group_by("session_date", "channel")
         .agg(pl.len().alias("sessions"), *(pl.col(s).sum().alias(s) for s in steps))
         .sort("session_date", "channel")

@@ -28,12 +28,17 @@ def _key(name: str) -> dg.AssetKey:
     return dg.AssetKey(["curated", name])
 
 
-def _contract(asset: dg.AssetsDefinition) -> type[Contract]:
+def table_contract(asset: dg.AssetsDefinition) -> type[Contract]:
+    """The contract describing the asset's table."""
     return describing(asset.metadata_by_key[asset.key])
 
 
 curated_checks = [
-    *(check for asset in curated_assets for check in key_checks(asset.key, contract_keys(_contract(asset)))),
+    *(
+        check
+        for asset in curated_assets
+        for check in key_checks(asset.key, contract_keys(table_contract(asset)))
+    ),
     foreign_key_check(_key("fact_order_items"), "customer_key", _key("dim_customer"), "customer_key"),
     foreign_key_check(_key("fact_order_items"), "product_key", _key("dim_product"), "product_key"),
     foreign_key_check(_key("fact_order_items"), "order_date_key", _key("dim_date"), "date_key"),
