@@ -40,6 +40,7 @@ def raw() -> pl.DataFrame:
                 "2025-01-01T00:00:00+00:00",
             ],
             "updated_at": [UPDATED] * 6,
+            "deleted_at": [None, None, None, UPDATED, None, None],
         },
         schema={"customer_id": pl.Int64},
     )
@@ -48,6 +49,11 @@ def raw() -> pl.DataFrame:
 @pytest.fixture(scope="module")
 def checked(raw):
     return refine(transform, CustomerContract, raw)
+
+
+def test_a_deleted_customer_stays_valid_with_its_deletion_time(checked):
+    rows = checked.valid.sort("_row_number").select("customer_id", "deleted_at").rows()
+    assert rows == [(1, None), (4, utc(2025, 1, 2, 6, 0))]
 
 
 def test_clean_rows_are_valid_and_each_defect_is_rejected_with_its_rules(checked):
@@ -105,6 +111,7 @@ def test_refined_output_drops_the_clear_text_email():
         "country",
         "signup_at",
         "updated_at",
+        "deleted_at",
         "_ingested_at",
         "_batch_id",
         "_row_number",
@@ -122,8 +129,9 @@ def test_a_value_that_does_not_parse_is_quarantined_not_silently_nulled():
             "country": ["DE", "DE"],
             "signup_at": ["2025-03-01T10:15:00+01:00", "2025-03-01 10:15"],
             "updated_at": [UPDATED] * 2,
+            "deleted_at": [None, None],
         },
-        schema={"customer_id": pl.Int64},
+        schema={"customer_id": pl.Int64, "deleted_at": pl.String},
     )
     checked = refine(transform, CustomerContract, raw)
     assert valid_rows(checked) == [1]

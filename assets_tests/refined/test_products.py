@@ -22,6 +22,7 @@ def checked():
             "category": [" Kitchen ", "home", "home", "OFFICE", "kitchen"],
             "unit_price": [12.344, None, -0.01, 10.006, 1.0],
             "updated_at": ["2025-01-02T06:00:00.250000Z", *["2025-01-02T06:00:00.000000Z"] * 4],
+            "deleted_at": [None, None, None, "2025-01-02T06:00:00.000000Z", None],
         },
         schema={"product_id": pl.Int64, "unit_price": pl.Float64},
     )
@@ -51,6 +52,11 @@ def test_text_is_trimmed_and_categories_lower_cased(checked):
         ("SKU-1", "kitchen", utc(2025, 1, 2, 6, 0, 0, 250000)),
         ("SKU-4", "office", utc(2025, 1, 2, 6, 0)),
     ]
+
+
+def test_a_deleted_product_stays_valid_with_its_deletion_time(checked):
+    rows = checked.valid.sort("_row_number").select("product_id", "deleted_at").rows()
+    assert rows == [(1, None), (4, utc(2025, 1, 2, 6, 0))]
 
 
 def test_products_table_is_keyed_by_product_id_and_sequenced_by_update_time():

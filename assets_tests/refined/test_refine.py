@@ -138,6 +138,7 @@ def raw_customers(batch: str, at: datetime, rows: list[tuple]) -> pl.DataFrame:
         last_name=pl.lit("Lee"),
         country=pl.lit("DE"),
         signup_at=pl.lit("2025-01-01T10:00:00+01:00"),
+        deleted_at=pl.lit(None, pl.String),
     )
     return with_ingestion_columns(
         frame, source="shop.customers", batch_id=batch, run_id="raw", ingested_at=at

@@ -23,6 +23,7 @@ EXPECTED_COLUMNS = {
         ("country", "TEXT"),
         ("signup_at", "TEXT"),
         ("updated_at", "TEXT"),
+        ("deleted_at", "TEXT"),
     ],
     "products": [
         ("product_id", "INTEGER"),
@@ -31,6 +32,7 @@ EXPECTED_COLUMNS = {
         ("category", "TEXT"),
         ("unit_price", "REAL"),
         ("updated_at", "TEXT"),
+        ("deleted_at", "TEXT"),
     ],
     "orders": [
         ("order_id", "INTEGER"),

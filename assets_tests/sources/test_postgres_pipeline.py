@@ -115,6 +115,12 @@ def assert_same_lakehouse(sqlite: Lakehouse, postgresql: Lakehouse) -> None:
     assert {t: counts[f"refined/{t}"] for t in SHOP_TABLES} == {
         t: postgresql.manifest["clean_rows"][t] for t in SHOP_TABLES
     }
+    for table, key in (("customers", "customer_id"), ("products", "product_id")):
+        deleted = [
+            read(lh, "refined", table).filter(pl.col("deleted_at").is_not_null()).get_column(key).sort()
+            for lh in (postgresql, sqlite)
+        ]
+        assert deleted[0].len() > 0 and deleted[0].equals(deleted[1]), table
     defects = pl.read_parquet(postgresql.settings.sources_dir / simulator.DEFECTS_FILE)
     quarantined = (
         defects.filter(pl.col("handling") == "quarantine").group_by("table").agg(pl.col("key").n_unique())

@@ -25,11 +25,11 @@ T1, T2, T3 = (f"2025-01-0{d}T06:00:00.000000Z" for d in (1, 2, 3))
 # Types both databases know (SQLite reads them as INTEGER and REAL affinity).
 PRODUCTS_DDL = (
     "CREATE TABLE products (product_id BIGINT, sku TEXT, name TEXT, category TEXT, "
-    "unit_price DOUBLE PRECISION, updated_at TEXT)"
+    "unit_price DOUBLE PRECISION, updated_at TEXT, deleted_at TEXT)"
 )
 CUSTOMERS_DDL = (
     "CREATE TABLE customers (customer_id BIGINT, email TEXT, first_name TEXT, last_name TEXT, "
-    "country TEXT, signup_at TEXT, updated_at TEXT)"
+    "country TEXT, signup_at TEXT, updated_at TEXT, deleted_at TEXT)"
 )
 
 
@@ -54,9 +54,9 @@ def shop(empty_database: str) -> ShopDatabase:
         empty_database,
         PRODUCTS_DDL,
         [
-            (1, "SKU-1", "Mug", "kitchen", 12.5, T1),
-            (2, "SKU-2", "Lamp", "home", None, T2),
-            (3, "SKU-3", "Desk", "home", 199.99, T3),
+            (1, "SKU-1", "Mug", "kitchen", 12.5, T1, None),
+            (2, "SKU-2", "Lamp", "home", None, T2, None),
+            (3, "SKU-3", "Desk", "home", 199.99, T3, T3),
         ],
     )
 
@@ -66,9 +66,9 @@ def test_without_a_watermark_every_row_is_extracted_with_the_declared_types(shop
 
     assert dict(rows.schema) == PRODUCTS.columns
     assert rows.sort("product_id").rows() == [
-        (1, "SKU-1", "Mug", "kitchen", 12.5, T1),
-        (2, "SKU-2", "Lamp", "home", None, T2),
-        (3, "SKU-3", "Desk", "home", 199.99, T3),
+        (1, "SKU-1", "Mug", "kitchen", 12.5, T1, None),
+        (2, "SKU-2", "Lamp", "home", None, T2, None),
+        (3, "SKU-3", "Desk", "home", 199.99, T3, T3),
     ]
 
 
@@ -131,7 +131,7 @@ def test_a_value_that_does_not_fit_its_declared_type_stops_the_batch(tmp_path):
     shop = database(
         f"sqlite:///{tmp_path / 'shop.db'}",
         PRODUCTS_DDL,
-        [(1, "SKU-1", "Mug", "kitchen", 12.5, T1), (2, "SKU-2", "Lamp", "home", "twelve", T2)],
+        [(1, "SKU-1", "Mug", "kitchen", 12.5, T1, None), (2, "SKU-2", "Lamp", "home", "twelve", T2, None)],
     )
 
     with pytest.raises(SourceSchemaError) as error:
@@ -139,6 +139,21 @@ def test_a_value_that_does_not_fit_its_declared_type_stops_the_batch(tmp_path):
 
     assert "shop.products: 1 row(s) hold values that do not fit" in str(error.value)
     assert "rule: source_types" in str(error.value)
+    assert "'unit_price': 'twelve'" in str(error.value)
+
+
+def test_a_column_of_another_type_names_the_value_that_does_not_fit(empty_database):
+    """On PostgreSQL too: a price column created as TEXT holding a word."""
+    shop = database(
+        empty_database,
+        PRODUCTS_DDL.replace("unit_price DOUBLE PRECISION", "unit_price TEXT"),
+        [(1, "SKU-1", "Mug", "kitchen", "12.5", T1, None), (2, "SKU-2", "Lamp", "home", "twelve", T2, None)],
+    )
+
+    with pytest.raises(SourceSchemaError) as error:
+        shop.extract_changes(PRODUCTS, None)
+
+    assert "shop.products: 1 row(s) hold values that do not fit" in str(error.value)
     assert "'unit_price': 'twelve'" in str(error.value)
 
 
@@ -150,7 +165,7 @@ def test_a_text_column_that_starts_with_many_nulls_is_still_extracted(empty_data
     """
     leading_nulls = 1024
     rows = [
-        (i, f"c{i}@example.com", None if i <= leading_nulls else "Ann", "Lee", "DE", None, T1)
+        (i, f"c{i}@example.com", None if i <= leading_nulls else "Ann", "Lee", "DE", None, T1, None)
         for i in range(1, leading_nulls + 3)
     ]
     shop = database(empty_database, CUSTOMERS_DDL, rows)
@@ -168,7 +183,7 @@ def test_large_tables_stream_in_bounded_batches_and_arrive_whole(empty_database,
     """Small batches: many round trips, none larger than asked, every row once, typed."""
     monkeypatch.setattr(dialects, "BATCH_ROWS", 100)
     monkeypatch.setattr(dialects, "BATCH_BYTES", 4096)
-    rows = [(i, f"SKU-{i}", f"item {i}", "home", i / 100, T1) for i in range(1, 2001)]
+    rows = [(i, f"SKU-{i}", f"item {i}", "home", i / 100, T1, None) for i in range(1, 2001)]
     shop = database(empty_database, PRODUCTS_DDL, rows)
 
     batches = list(shop.stream_changes(PRODUCTS, since))
@@ -176,6 +191,21 @@ def test_large_tables_stream_in_bounded_batches_and_arrive_whole(empty_database,
     assert len(batches) >= 20
     assert max(batch.height for batch in batches) <= 100
     assert pl.concat(batches).sort("product_id").rows() == rows
+
+
+def test_the_key_list_streams_every_key_typed_in_bounded_batches(empty_database, monkeypatch):
+    """What key reconciliation reads: key columns only, every row's key (a duplicate twice)."""
+    monkeypatch.setattr(dialects, "BATCH_ROWS", 100)
+    monkeypatch.setattr(dialects, "BATCH_BYTES", 4096)
+    rows = [(i, f"SKU-{i}", None, None, 1.0, T1, None) for i in range(1, 1001)]
+    shop = database(empty_database, PRODUCTS_DDL, [*rows, rows[0]])
+
+    batches = list(shop.stream_keys(PRODUCTS))
+
+    assert len(batches) >= 3  # streamed: a batch is at most 100 rows (SQLite) or 4 KiB (PostgreSQL)
+    keys = pl.concat(batches)
+    assert dict(keys.schema) == {"product_id": pl.Int64}
+    assert keys.sort("product_id").get_column("product_id").to_list() == [1, *range(1, 1001)]
 
 
 def test_a_watermark_holding_a_quote_is_a_literal_not_sql(shop):

@@ -35,6 +35,13 @@ class CustomerContract(Contract):
     country: pl.String = pa.Field(nullable=True, description="ISO country code, upper case.")
     signup_at: UtcTimestamp = pa.Field(nullable=True, description="When the customer signed up (UTC).")
     updated_at: UtcTimestamp = pa.Field(nullable=False, description="Last change in the shop database (UTC).")
+    deleted_at: UtcTimestamp = pa.Field(
+        nullable=True,
+        description=(
+            "When the account was closed, or found purged from the shop database (UTC); null while "
+            "active. A deleted customer stays, marked: their orders keep their customer."
+        ),
+    )
 
     @pa.check("email", name="valid_email")
     def valid_email(cls, data: PolarsData) -> pl.LazyFrame:
@@ -59,6 +66,7 @@ def transform(raw: pl.LazyFrame, context: TransformContext) -> pl.LazyFrame:
         code("country"),
         utc_from_local("signup_at"),
         utc_from_zulu("updated_at"),
+        utc_from_zulu("deleted_at"),
         *LINEAGE,
     )
 
@@ -68,6 +76,9 @@ CUSTOMERS = RefinedTable(
     keys=("customer_id",),
     contract=CustomerContract,
     transform=transform,
-    description="Customers: one row per customer, email pseudonymised (`email_hash`), UTC timestamps.",
+    description=(
+        "Customers: one row per customer, email pseudonymised (`email_hash`), UTC timestamps; "
+        "deleted customers kept with `deleted_at` set."
+    ),
     drop_after_validation=("email",),
 )

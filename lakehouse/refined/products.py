@@ -17,6 +17,13 @@ class ProductContract(Contract):
     category: pl.String = pa.Field(nullable=True, description="Category, lower case.")
     unit_price: Money = pa.Field(nullable=False, ge=0, description="List price in USD.")
     updated_at: UtcTimestamp = pa.Field(nullable=False, description="Last change in the shop database (UTC).")
+    deleted_at: UtcTimestamp = pa.Field(
+        nullable=True,
+        description=(
+            "When the product was discontinued, or found removed from the shop database (UTC); "
+            "null while sold. A deleted product stays, marked: its order lines keep their product."
+        ),
+    )
 
     class Config(Contract.Config):
         metadata = {"severity": {"not_nullable": "drop", "greater_than_or_equal_to": "drop"}}
@@ -30,6 +37,7 @@ def transform(raw: pl.LazyFrame, context: TransformContext) -> pl.LazyFrame:
         trimmed("category").str.to_lowercase(),
         money("unit_price"),
         utc_from_zulu("updated_at"),
+        utc_from_zulu("deleted_at"),
         *LINEAGE,
     )
 
@@ -39,6 +47,6 @@ PRODUCTS = RefinedTable(
     keys=("product_id",),
     contract=ProductContract,
     transform=transform,
-    description="Products: one row per product, list price in USD.",
+    description="Products: one row per product, list price in USD; deleted ones kept with `deleted_at` set.",
     monitored_columns=("unit_price",),
 )

@@ -11,6 +11,9 @@ must reproduce. Everything is computed from the clean in-memory frames, never re
 - `totals.net_revenue_usd`: over those lines, `to_usd(quantity * unit_price) - to_usd(discount)`
   at the rate of the order's day; `net_revenue_usd_excl_cancelled` leaves out the lines of
   cancelled orders.
+- `deletes`: per table, the soft-deleted keys with their `deleted_at` and the hard-deleted
+  (purged) keys with the day they left the database (see `deletes`). Purged rows are not in
+  `source_rows` or `clean_rows`: the database no longer holds them.
 - `totals.payments_amount_usd`: `to_usd(amount)` at the rate of the settlement day, over the
   distinct payments that are not lost to a malformed line.
 
@@ -27,6 +30,7 @@ import polars as pl
 
 from lakehouse.reference.currency import MONEY, to_usd, with_rate_of_day
 from lakehouse.simulator.defects import TABLES, Sources, kinds_of
+from lakehouse.simulator.deletes import deleted_keys, present
 from lakehouse.simulator.exchange_rates import simulation_rates
 from lakehouse.simulator.state import Params
 
@@ -37,9 +41,10 @@ def build_manifest(params: Params, marked: dict[str, pl.DataFrame], sources: Sou
         **params.to_json(),
         "defect_rates": {table: {kind.defect: kind.rate for kind in kinds_of(table)} for table in TABLES},
         "source_rows": {**written, "payments": sources.payment_lines.height},
-        "clean_rows": {table: marked[table].filter(~_quarantined(table)).height for table in TABLES},
+        "clean_rows": {table: present(marked)[table].filter(~_quarantined(table)).height for table in TABLES},
         "defect_counts": _defect_counts(sources.defects),
         "totals": _totals(marked, params),
+        "deletes": deleted_keys(marked),
     }
 
 

@@ -20,6 +20,7 @@ import polars as pl
 from lakehouse.simulator import writer
 from lakehouse.simulator.clickstream import Clickstream, build_clickstream, json_lines
 from lakehouse.simulator.defects import Sources, corrupt, mark
+from lakehouse.simulator.deletes import present, with_soft_deletes, with_test_records
 from lakehouse.simulator.manifest import build_manifest
 from lakehouse.simulator.model import build_world
 from lakehouse.simulator.state import Params, read_params, write_params
@@ -39,9 +40,9 @@ class State:
 
 
 def build_state(params: Params) -> State:
-    world = build_world(params.scale, params.seed, params.start, params.days)
-    marked = mark(world, params.seed, params.days)
-    sources = corrupt(marked)
+    world = with_soft_deletes(build_world(params.scale, params.seed, params.start, params.days), params)
+    marked = with_test_records(mark(world, params.seed, params.days), params)
+    sources = corrupt(present(marked))
     clickstream = build_clickstream(world, params.scale, params.seed, params.start, params.days)
     manifest = {**build_manifest(params, marked, sources), "clickstream": clickstream.truth}
     return State(params, sources, manifest, clickstream)

@@ -9,7 +9,8 @@ reader that lists only the final names never sees half a batch.
 The shop database is a legacy system: its tables have no primary key (duplicates survive) and
 `updated_at` is its system column. Updating it to a later day deletes every business key whose
 rows changed and inserts that key's new rows, in one transaction: an update interrupted before
-the state file is written can simply be run again.
+the state file is written can simply be run again. A key purged on those days (a hard delete)
+has no new rows: it is deleted and nothing is inserted.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "country": "TEXT",
         "signup_at": "TEXT",
         "updated_at": "TEXT",
+        "deleted_at": "TEXT",
     },
     "products": {
         "product_id": "INTEGER",
@@ -50,6 +52,7 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "category": "TEXT",
         "unit_price": "REAL",
         "updated_at": "TEXT",
+        "deleted_at": "TEXT",
     },
     "orders": {
         "order_id": "INTEGER",

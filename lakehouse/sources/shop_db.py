@@ -16,6 +16,10 @@ from lakehouse.sources.dialects import dialect
 from lakehouse.sources.errors import SourceSchemaError
 from lakehouse.sources.shop_tables import SourceTable
 
+# A literal of each declared type, for the sentinel row that types every column of a result.
+SENTINELS = {pl.Int64: "0", pl.Float64: "0.0", pl.String: "''"}
+SENTINEL = "_sentinel"
+
 
 class ShopDatabase(dg.ConfigurableResource):
     """The shop's relational database, read incrementally by each table's watermark column."""
@@ -28,13 +32,30 @@ class ShopDatabase(dg.ConfigurableResource):
         return pl.concat(batches) if batches else pl.DataFrame(schema=table.columns)
 
     def stream_changes(self, table: SourceTable, since: str | None) -> Iterator[pl.DataFrame]:
-        """The same rows, one typed Arrow batch at a time, as the database streams them.
+        """The same rows, one typed Arrow batch at a time, as the database streams them."""
+        where = None if since is None else f"{table.watermark_column} > {_text_literal(since)}"
+        return self._stream(table, table.columns, where)
 
-        SQLite's ADBC driver infers a column's type from its first rows, so a column that starts
-        with NULLs and later holds a REAL (or text) fails or is truncated. So every value is read as
-        never-null text (`'=' || value`, NULL as `''`), then decoded and typed here, one batch at a
-        time: the text is never held whole. PostgreSQL gets the same query, so both databases are
-        typed, and checked against the declared types, by one rule.
+    def stream_keys(self, table: SourceTable) -> Iterator[pl.DataFrame]:
+        """Every key the table holds now (key columns only, duplicates included), batch by batch.
+
+        What key reconciliation compares raw with: a key raw holds that is not streamed here was
+        deleted from the source.
+        """
+        return self._stream(table, table.key_columns, None)
+
+    def _stream(
+        self, table: SourceTable, columns: dict[str, pl.DataType], where: str | None
+    ) -> Iterator[pl.DataFrame]:
+        """`columns` of the rows matching `where`, one typed Arrow batch at a time.
+
+        SQLite's ADBC driver infers a column's type from the first batch of rows, so a column that
+        starts with NULLs and later holds a REAL (or text) would fail. So the query's first row is
+        a sentinel holding a value of each declared type (`0`, `0.0`, `''`), dropped here: every
+        column is typed from it, and read natively. A stored value of another type (SQLite keeps
+        any value in any column; a PostgreSQL column may have another type) makes the query fail; the
+        rows are then read again as text, only to name the first row that does not fit. PostgreSQL gets the
+        same query, so both databases are typed, and checked against the declared types, by one rule.
 
         The watermark is a quoted literal, not a bound parameter: PostgreSQL's driver streams a
         query's result (COPY) only when it has no parameters, and buffers it whole otherwise.
@@ -42,14 +63,27 @@ class ShopDatabase(dg.ConfigurableResource):
         database = dialect(self.uri)
         with database.connect() as conn, conn.cursor() as cursor:
             self._check_columns(cursor, table)
-            columns = ", ".join(f"COALESCE('=' || CAST({c} AS TEXT), '') AS {c}" for c in table.columns)
-            query = f"SELECT {columns} FROM {table.name}"
-            if since is not None:
-                query += f" WHERE {table.watermark_column} > {_text_literal(since)}"
             cursor.adbc_statement.set_options(**database.statement_options)
-            cursor.execute(query)
-            for batch in cursor.fetch_record_batch():
-                yield typed(_decoded(pl.from_arrow(batch), table), table)
+            sentinel = ", ".join(f"{SENTINELS[dtype]} AS {c}" for c, dtype in columns.items())
+            rows = f"SELECT {', '.join(columns)}, 0 FROM {table.name}{_where(where)}"
+            try:
+                cursor.execute(f"SELECT {sentinel}, 1 AS {SENTINEL} UNION ALL {rows}")
+                for batch in cursor.fetch_record_batch():
+                    frame = pl.from_arrow(batch)
+                    yield typed(frame.filter(pl.col(SENTINEL) == 0).drop(SENTINEL), table, columns)
+            except Exception:
+                conn.rollback()  # PostgreSQL refuses any statement in a failed transaction
+                self._raise_unfit(cursor, table, columns, where)
+                raise  # every value fits: the failure was something else (the retry policy decides)
+
+    @staticmethod
+    def _raise_unfit(cursor, table: SourceTable, columns: dict[str, pl.DataType], where: str | None) -> None:
+        """Read the rows as text (`'=' || value`, NULL as `''`: never null, so never mistyped) and
+        raise the error naming the first batch's values that do not fit their declared types."""
+        selected = ", ".join(f"COALESCE('=' || CAST({c} AS TEXT), '') AS {c}" for c in columns)
+        cursor.execute(f"SELECT {selected} FROM {table.name}{_where(where)}")
+        for batch in cursor.fetch_record_batch():
+            typed(_decoded(pl.from_arrow(batch), columns), table, columns)
 
     @staticmethod
     def _check_columns(cursor, table: SourceTable) -> None:
@@ -66,28 +100,30 @@ class ShopDatabase(dg.ConfigurableResource):
             )
 
 
+def _where(condition: str | None) -> str:
+    return "" if condition is None else f" WHERE {condition}"
+
+
 def _text_literal(value: str) -> str:
     """A SQL string literal (quotes doubled: standard SQL, the same in SQLite and PostgreSQL)."""
     return "'" + value.replace("'", "''") + "'"
 
 
-def _decoded(encoded: pl.DataFrame, table: SourceTable) -> pl.DataFrame:
+def _decoded(encoded: pl.DataFrame, columns: dict[str, pl.DataType]) -> pl.DataFrame:
     """Undo the never-null text encoding: `''` is NULL, anything else loses its `=` prefix."""
-    return encoded.select(
-        pl.when(pl.col(c) != "").then(pl.col(c).str.slice(1)).alias(c) for c in table.columns
-    )
+    return encoded.select(pl.when(pl.col(c) != "").then(pl.col(c).str.slice(1)).alias(c) for c in columns)
 
 
-def typed(text: pl.DataFrame, table: SourceTable) -> pl.DataFrame:
-    """Cast text columns to the declared types; a value that does not fit stops the batch."""
-    result = text.cast(table.columns, strict=False)
+def typed(text: pl.DataFrame, table: SourceTable, columns: dict[str, pl.DataType]) -> pl.DataFrame:
+    """Cast text columns to their declared types; a value that does not fit stops the batch."""
+    result = text.cast(columns, strict=False)
     unfit = pl.any_horizontal(
-        text.get_column(c).is_not_null() & result.get_column(c).is_null() for c in table.columns
+        text.get_column(c).is_not_null() & result.get_column(c).is_null() for c in columns
     )
     bad = text.filter(unfit)
     if bad.height:
         raise SourceSchemaError(
             f"shop.{table.name}: {bad.height} row(s) hold values that do not fit the declared column "
-            f"types {dict(table.columns)} (rule: source_types); first: {bad.row(0, named=True)}"
+            f"types {dict(columns)} (rule: source_types); first: {bad.row(0, named=True)}"
         )
     return result

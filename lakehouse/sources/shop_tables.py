@@ -4,6 +4,11 @@ The watermark column holds UTC instants as fixed-width text (`2025-01-01T06:00:0
 comparing the text compares the time. Each extraction re-reads an `overlap` before the watermark,
 so a row committed late, with an `updated_at` a little older than rows already extracted, is not
 missed (raw drops the re-read rows it already holds).
+
+Customers and products are deleted in two ways. A soft delete sets `deleted_at` (the same UTC text
+form as `updated_at`, which moves with it) and keeps the row. A hard delete removes the row; the
+watermark cannot see a row that is gone, so those tables declare `reconcile_keys`: each extraction
+also reads the source's full key list and compares it with the keys raw holds as live.
 """
 
 from dataclasses import dataclass
@@ -21,6 +26,16 @@ class SourceTable:
     keys: tuple[str, ...]
     watermark_column: str = "updated_at"
     overlap: timedelta = timedelta(minutes=10)
+    deleted_column: str | None = None  # set when the row was (soft or hard) deleted
+    reconcile_keys: bool = False  # find hard deletes by comparing key lists
+
+    def __post_init__(self) -> None:
+        if self.reconcile_keys and self.deleted_column is None:
+            raise ValueError(f"shop.{self.name}: key reconciliation needs a deleted column to mark deletes")
+
+    @property
+    def key_columns(self) -> dict[str, pl.DataType]:
+        return {key: self.columns[key] for key in self.keys}
 
 
 SHOP_TABLES: dict[str, SourceTable] = {
@@ -36,8 +51,11 @@ SHOP_TABLES: dict[str, SourceTable] = {
                 "country": TEXT,
                 "signup_at": TEXT,
                 "updated_at": TEXT,
+                "deleted_at": TEXT,
             },
             keys=("customer_id",),
+            deleted_column="deleted_at",
+            reconcile_keys=True,
         ),
         SourceTable(
             "products",
@@ -48,8 +66,11 @@ SHOP_TABLES: dict[str, SourceTable] = {
                 "category": TEXT,
                 "unit_price": REAL,
                 "updated_at": TEXT,
+                "deleted_at": TEXT,
             },
             keys=("product_id",),
+            deleted_column="deleted_at",
+            reconcile_keys=True,
         ),
         SourceTable(
             "orders",
