@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import dagster as dg
 import polars as pl
+import pytest
 
 from lakehouse.curated.dimensions import DIM_CUSTOMER, DIM_PRODUCT, dim_customer, dim_date, dim_product
 from lakehouse.quality.contract import CONTRACT_KEY, contract_named
@@ -23,7 +24,11 @@ def t(hour: int) -> datetime:
     return datetime(2025, 1, 3, hour, tzinfo=UTC)
 
 
-def customers(rows: list[tuple[int, str | None, str, datetime]], refined_at: datetime) -> pl.LazyFrame:
+def customers(
+    rows: list[tuple[int, str | None, str, datetime]],
+    refined_at: datetime,
+    deleted_at: datetime | None = None,
+) -> pl.LazyFrame:
     """Refined customers: (id, country, email_hash, updated_at) rows refined at `refined_at`."""
     return pl.LazyFrame(
         {
@@ -34,8 +39,10 @@ def customers(rows: list[tuple[int, str | None, str, datetime]], refined_at: dat
             "country": [r[1] for r in rows],
             "signup_at": [datetime(2024, 12, 31, 23, 30, tzinfo=UTC)] * len(rows),
             "updated_at": [r[3] for r in rows],
+            "deleted_at": [deleted_at] * len(rows),
             "_refined_at": [refined_at] * len(rows),
-        }
+        },
+        schema_overrides={"deleted_at": pl.Datetime("us", "UTC")},
     )
 
 
@@ -92,6 +99,39 @@ def test_a_country_change_starts_a_version_and_a_late_change_lands_by_its_source
     assert de == first_key
 
 
+def test_a_deletion_closes_the_current_version_at_its_time_even_after_the_last_update(tmp_path):
+    """Purged from the source: found deleted at 09:00, last updated at 04:00."""
+    store = DeltaStore(root=str(tmp_path))
+    build(store, dim_customer, customers=customers([(10, "DE", "h1", t(2))], t(2)))
+    build(store, dim_customer, customers=customers([(10, "FR", "h2", t(4))], t(5)))
+    build(store, dim_customer, customers=customers([(10, "FR", "h2", t(4))], t(9), deleted_at=t(9)))
+
+    assert history(
+        store, DIM_CUSTOMER, "customer_id", "country", "valid_from", "valid_to", "is_current", "is_deleted"
+    ) == [
+        (-1, "unknown", EPOCH, None, True, False),
+        (10, "DE", t(2), t(4), False, False),
+        (10, "FR", t(4), t(9), False, False),
+        (10, None, t(9), None, True, True),
+    ]
+    # nothing refined since: the deletion is not taken again
+    assert (
+        build(store, dim_customer, customers=customers([(10, "FR", "h2", t(4))], t(9), deleted_at=t(9))) == 0
+    )
+
+
+def test_a_member_first_seen_deleted_keeps_its_last_state_until_the_deletion(tmp_path):
+    """A soft delete moves updated_at with deleted_at: the state and the deletion are one change."""
+    store = DeltaStore(root=str(tmp_path))
+    build(store, dim_customer, customers=customers([(10, "DE", "h1", t(6))], t(7), deleted_at=t(6)))
+
+    assert history(store, DIM_CUSTOMER, "customer_id", "country", "valid_from", "valid_to", "is_deleted") == [
+        (-1, "unknown", EPOCH, None, False),
+        (10, "DE", t(6) - timedelta(microseconds=1), t(6), False),
+        (10, None, t(6), None, True),
+    ]
+
+
 def test_a_rebuild_with_nothing_refined_since_writes_nothing(tmp_path):
     store = DeltaStore(root=str(tmp_path))
     refined = customers([(10, "DE", "h1", t(2))], t(2))
@@ -112,9 +152,10 @@ def test_dim_product_keeps_history_of_price_and_category_and_the_latest_name(tmp
                 "category": ["kitchen"],
                 "unit_price": [Decimal(price)],
                 "updated_at": [updated],
+                "deleted_at": [None],
                 "_refined_at": [updated],
             },
-            schema_overrides={"unit_price": pl.Decimal(18, 2)},
+            schema_overrides={"unit_price": pl.Decimal(18, 2), "deleted_at": pl.Datetime("us", "UTC")},
         )
 
     store = DeltaStore(root=str(tmp_path))
@@ -142,3 +183,27 @@ def test_dim_date_spans_first_order_to_last_order_or_settlement_without_gaps():
         (20250301, 2025, 1, 3, "March", 1, 6, True),
         (20250302, 2025, 1, 3, "March", 2, 7, True),
     ]
+
+
+@pytest.mark.parametrize(
+    ("table", "dim", "key"),
+    [("customers", "dim_customer", "customer_id"), ("products", "dim_product", "product_id")],
+)
+def test_the_members_deleted_are_exactly_the_simulators_deletes(
+    any_lakehouse, table: str, dim: str, key: str
+):
+    deletes = any_lakehouse.manifest["deletes"][table]
+    versions = pl.read_delta(str(any_lakehouse.settings.tables_dir / "curated" / dim))
+    members = set(versions[key].to_list()) - {-1}
+    soft = {int(k): v for k, v in deletes["soft"].items() if int(k) in members}
+    hard = {int(k) for k in deletes["hard"] if int(k) in members}
+
+    deleted = versions.filter("is_current", "is_deleted")
+    assert soft and set(deleted[key].to_list()) == set(soft) | hard
+    # a soft delete closes the member at its deleted_at; before it, the member had a live version
+    soft_deletions = deleted.filter(pl.col(key).is_in(list(soft)))
+    assert dict(soft_deletions.select(key, "valid_from").rows()) == {
+        k: datetime.fromisoformat(v) if isinstance(v, str) else v for k, v in soft.items()
+    }
+    live = versions.filter(~pl.col("is_deleted"), pl.col(key).is_in(list(soft)))
+    assert set(live[key].to_list()) == set(soft)

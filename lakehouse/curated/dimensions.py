@@ -1,7 +1,8 @@
 """Conformed dimensions: customer and product with history (SCD type 2), and the calendar.
 
 Customer and product emit change events (members refined since the last build) and the scd2 write
-turns them into versions, sequenced by the source's `updated_at`: only changed members are written,
+turns them into versions, sequenced by the source's change time (`updated_at`, or `deleted_at`
+for a deletion): only changed members are written,
 a late or out-of-order change lands where its time puts it, and a deletion closes the member's
 current version. Each has an unknown member (key -1) for facts whose member is missing.
 """
@@ -37,16 +38,19 @@ REFINED_PAYMENTS = dg.AssetKey(["refined", "payments"])
 DIM_CUSTOMER = dg.AssetKey(["curated", "dim_customer"])
 DIM_PRODUCT = dg.AssetKey(["curated", "dim_product"])
 
-# Until refined rows carry `deleted_at` (a soft delete), no change deletes a member; then:
-# `pl.col("deleted_at").is_not_null().alias(DELETED)`.
-DELETION = pl.lit(False).alias(DELETED)
+# A refined row with `deleted_at` is a deleted member; it still holds the member's last state.
+# A change is sequenced by when it happened: an update, or a deletion (found later than the last
+# update when the row was purged from the source).
+DELETED_AT = pl.col("deleted_at")
+CHANGED_AT = pl.max_horizontal("updated_at", DELETED_AT)
+JUST_BEFORE = pl.duration(microseconds=1)
 CUSTOMER_COLUMNS = [
     pl.col("customer_id"),
     pl.col("country").fill_null("unknown"),
     pl.col("email_hash"),
     pl.col("signup_at").dt.date().alias("signup_date"),
     pl.col("updated_at"),
-    DELETION,
+    DELETED_AT,
     pl.col("_refined_at"),
 ]
 PRODUCT_COLUMNS = [
@@ -56,7 +60,7 @@ PRODUCT_COLUMNS = [
     pl.col("sku"),
     pl.col("name"),
     pl.col("updated_at"),
-    DELETION,
+    DELETED_AT,
     pl.col("_refined_at"),
 ]
 # The unknown member's one version starts at the epoch, before any fact.
@@ -78,14 +82,14 @@ class Dimension:
 
     def lineage(self, columns: list[pl.Expr], refined: dg.AssetKey) -> dict[str, object]:
         """Column lineage of the versions: attributes from their refined columns, the version columns
-        from the key and change time."""
-        change_time = [c for c in columns if c.meta.output_name() not in ("updated_at", DELETED)]
+        from the key and the change (update or deletion) time."""
+        attributes = [c for c in columns if c.meta.output_name() not in ("updated_at", "deleted_at")]
         versioning = [
-            pl.col(self.key, "updated_at").alias(self.surrogate),
-            *(pl.col("updated_at").alias(c) for c in (VALID_FROM, VALID_TO, IS_CURRENT)),
-            pl.col("updated_at").alias(IS_DELETED),
+            pl.struct(self.key, CHANGED_AT).alias(self.surrogate),
+            *(CHANGED_AT.alias(c) for c in (VALID_FROM, VALID_TO, IS_CURRENT)),
+            DELETED_AT.alias(IS_DELETED),
         ]
-        return lineage_metadata([*change_time, *versioning], {refined: refined_columns(refined)})
+        return lineage_metadata([*attributes, *versioning], {refined: refined_columns(refined)})
 
 
 CUSTOMER = Dimension("customer_id", "customer_key", ["country"], "country")
@@ -98,13 +102,32 @@ def taken_until(dim: pl.LazyFrame) -> datetime | None:
     return dim.select(pl.col(CHANGES).explode().struct.field("_refined_at").max()).collect().item()
 
 
+def change_events(rows: pl.LazyFrame) -> pl.LazyFrame:
+    """The change events of refined rows: each row's state at its update and, for a deleted row,
+    its deletion.
+
+    A deletion version keeps no attributes (history columns null), so a deleted row's state is an
+    event of its own, which the deletion closes: at the update, or just before the deletion when
+    they are one change (a soft delete moves `updated_at`). A member first seen deleted thus keeps
+    its last attributes, for the facts before its deletion.
+    """
+    state = rows.with_columns(
+        pl.min_horizontal("updated_at", DELETED_AT - JUST_BEFORE).alias("updated_at"),
+        pl.lit(False).alias(DELETED),
+    )
+    deletions = rows.filter(DELETED_AT.is_not_null()).with_columns(
+        CHANGED_AT.alias("updated_at"), pl.lit(True).alias(DELETED)
+    )
+    return pl.concat([state, deletions]).drop("deleted_at")
+
+
 def changes(
     current: pl.LazyFrame | None, refined: pl.LazyFrame, columns: list[pl.Expr], dim: Dimension
 ) -> pl.LazyFrame:
-    """The change events a build writes: members refined since the dimension last took changes;
-    on the first build, every member and the unknown member (valid since the epoch)."""
+    """The change events a build writes: of members refined since the dimension last took changes;
+    on the first build, of every member, and the unknown member (valid since the epoch)."""
     if current is not None:
-        return changed_since(refined, taken_until(current)).select(columns)
+        return change_events(changed_since(refined, taken_until(current)).select(columns))
     unknown = pl.LazyFrame(
         {
             dim.key: [UNKNOWN_KEY],
@@ -114,7 +137,7 @@ def changes(
         },
         schema_overrides={dim.key: pl.Int64},
     )
-    return pl.concat([unknown, refined.select(columns)], how="diagonal_relaxed")
+    return pl.concat([unknown, change_events(refined.select(columns))], how="diagonal_relaxed")
 
 
 # The calendar's days span the orders' and the settlements' days.
