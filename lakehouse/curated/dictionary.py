@@ -13,7 +13,8 @@ from pathlib import Path
 
 from lakehouse.curated.assets import curated_assets, table_contract
 from lakehouse.quality.contract import Contract, contract_keys
-from lakehouse.storage.write_spec import WriteSpec
+from lakehouse.storage.scd2 import CHANGES
+from lakehouse.storage.write_spec import WriteMode, WriteSpec
 
 DICTIONARY_PATH = Path(__file__).with_name("DATA_DICTIONARY.md")
 
@@ -40,11 +41,16 @@ def _description(contract: type[Contract]) -> str:
     return " ".join(inspect.cleandoc(contract.__doc__ or "").split())
 
 
-def _columns(contract: type[Contract]) -> list[Column]:
-    return [
+# The column the scd2 write adds to every version, beside those its contract declares.
+SCD2_CHANGES = Column(CHANGES, "List(Struct)", False, "The change events this version was built from (SCD2).")
+
+
+def _columns(contract: type[Contract], mode: WriteMode) -> list[Column]:
+    declared = [
         Column(name, str(column.dtype), column.nullable, column.description or "")
         for name, column in contract.to_schema().columns.items()
     ]
+    return [*declared, SCD2_CHANGES] if mode is WriteMode.SCD2 else declared
 
 
 def curated_docs() -> dict[str, TableDoc]:
@@ -53,14 +59,15 @@ def curated_docs() -> dict[str, TableDoc]:
     for asset in curated_assets:
         metadata = asset.metadata_by_key[asset.key]
         contract = table_contract(asset)
+        mode = WriteSpec.from_metadata(metadata).mode
         name = ".".join(asset.key.path)
         docs[name] = TableDoc(
             name=name,
             description=_description(contract),
             key=contract_keys(contract),
             grain=str(getattr(metadata.get("grain"), "value", metadata.get("grain"))),
-            written_by=WriteSpec.from_metadata(metadata).mode.value,
-            columns=_columns(contract),
+            written_by=mode.value,
+            columns=_columns(contract, mode),
         )
     return docs
 
