@@ -53,14 +53,15 @@ def test_everything_materialises_and_every_check_passes(any_lakehouse: Lakehouse
     assert any_lakehouse.outcome.success
     failed = [f"{c.asset}:{c.check}" for c in any_lakehouse.outcome.checks if not c.passed]
     assert failed == []
-    # 53 data checks (36, plus unique key, non-null key and reconciliation of refined exchange
+    # 54 data checks (36, plus unique key, non-null key and reconciliation of refined exchange
     # rates and of refined events, unique and non-null session ids, unique and non-null keys of
-    # fact_sessions, mart_funnel, mart_customer_rfm and mart_product_performance, and
-    # fact_sessions' customer key in dim_customer), 19 anomaly checks (volume and null rates of the
-    # 7 raw tables, null rates of the 7 refined tables, distributions of the 3 refined tables with
-    # monitored columns), plus a column-schema change check on each of the 32 tables (21, plus raw,
-    # refined and quarantine exchange rates and events, sessions, and the 4 new curated tables).
-    assert len(any_lakehouse.outcome.checks) == 104
+    # fact_sessions, mart_funnel, mart_customer_rfm and mart_product_performance, and the customer
+    # keys of fact_sessions and fact_payments in dim_customer), 19 anomaly checks (volume and null
+    # rates of the 7 raw tables, null rates of the 7 refined tables, distributions of the 3 refined
+    # tables with monitored columns), plus a column-schema change check on each of the 32 tables
+    # (21, plus raw, refined and quarantine exchange rates and events, sessions, and the 4 new
+    # curated tables).
+    assert len(any_lakehouse.outcome.checks) == 105
     schema_checks = {c.asset for c in any_lakehouse.outcome.checks if "schema" in c.check}
     assert len(schema_checks) == 32
 

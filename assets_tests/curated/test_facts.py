@@ -240,7 +240,7 @@ def refined_payments(rows: list[tuple[str, datetime, str, str]], refined_at: dat
 
 def write_payments(store: DeltaStore, payments: pl.LazyFrame, rates: pl.LazyFrame) -> dg.Output:
     """Build the payment fact and write it the way the IO manager does."""
-    output = fact_payments(store=store, payments=payments, rates=rates)
+    output = fact_payments(store=store, payments=payments, rates=rates, orders=orders(), customers=CUSTOMERS)
     spec = WriteSpec.from_metadata(fact_payments.specs_by_key[FACT_PAYMENTS].metadata)
     slices = output.metadata.get(REPLACED_SLICES)
     frame = output.value.collect()
@@ -257,12 +257,16 @@ def test_fact_payments_converts_at_the_rate_of_the_utc_settlement_day(tmp_path):
     # settled just after midnight UTC: day 2's rate (1.12), not day 1's
     payments = refined_payments([("pay_1", datetime(2025, 1, 2, 0, 5, tzinfo=UTC), "EUR", "12.34")])
 
-    out = fact_payments(store=DeltaStore(root=str(tmp_path)), payments=payments, rates=RATES).value.collect()
+    store = DeltaStore(root=str(tmp_path))
+    out = fact_payments(store=store, payments=payments, rates=RATES, orders=orders(), customers=CUSTOMERS)
+    out = out.value.collect()
 
     assert out.drop("_built_at").rows(named=True) == [
         {
             "payment_id": "pay_1",
             "order_id": 1,
+            "customer_key": 10,  # order 1's customer
+            "customer_id": 10,
             "settled_date_key": 20250102,
             "settled_date": date(2025, 1, 2),
             "settled_at": datetime(2025, 1, 2, 0, 5, tzinfo=UTC),
@@ -273,6 +277,26 @@ def test_fact_payments_converts_at_the_rate_of_the_utc_settlement_day(tmp_path):
             "amount_usd": Decimal("13.82"),  # 12.34 x 1.12 = 13.8208
             "_refined_at": AT,
         }
+    ]
+
+
+def test_a_payment_takes_the_customer_version_of_its_order_time_or_the_unknown_member(tmp_path):
+    """Customer 10 moved to FR (key 200) after order 1 was placed; order 4 is not refined."""
+    moved = versions(
+        {"customer_key": [-1, 100, 200], "customer_id": [-1, 10, 10]},
+        valid_from=[datetime(1970, 1, 1, tzinfo=UTC), AT - timedelta(days=1), AT + timedelta(hours=1)],
+    )
+    settled = datetime(2025, 1, 2, 9, tzinfo=UTC)
+    payments = refined_payments([("pay_1", settled, "EUR", "1.00"), ("pay_4", settled, "EUR", "1.00")])
+    payments = payments.with_columns(order_id=pl.Series([1, 4]))
+
+    out = fact_payments(
+        store=DeltaStore(root=str(tmp_path)), payments=payments, rates=RATES, orders=orders(), customers=moved
+    ).value.collect()
+
+    assert out.select("payment_id", "customer_key", "customer_id").rows() == [
+        ("pay_1", 100, 10),
+        ("pay_4", -1, None),
     ]
 
 
@@ -325,7 +349,8 @@ def test_a_payment_waits_for_its_rate_and_a_restated_rate_reaches_it_like_a_full
             ("pay_3", DAY2, Decimal("1.000000"), Decimal("10.00")),
         ]
     )
-    assert fact_payments(store=store, payments=payments, rates=now).metadata[REPLACED_SLICES].value == []
+    again = fact_payments(store=store, payments=payments, rates=now, orders=orders(), customers=CUSTOMERS)
+    assert again.metadata[REPLACED_SLICES].value == []
 
 
 def write(store: DeltaStore, output: dg.Output[pl.LazyFrame]) -> None:

@@ -43,5 +43,6 @@ curated_checks = [
     foreign_key_check(_key("fact_order_items"), "product_key", _key("dim_product"), "product_key"),
     foreign_key_check(_key("fact_order_items"), "order_date_key", _key("dim_date"), "date_key"),
     foreign_key_check(_key("fact_payments"), "settled_date_key", _key("dim_date"), "date_key"),
+    foreign_key_check(_key("fact_payments"), "customer_key", _key("dim_customer"), "customer_key"),
     foreign_key_check(_key("fact_sessions"), "customer_key", _key("dim_customer"), "customer_key"),
 ]

@@ -191,10 +191,17 @@ class FactOrderItemsContract(Contract):
 
 
 class FactPaymentsContract(Contract):
-    """Settled payments (grain: one payment), amount in its currency and in USD."""
+    """Settled payments (grain: one payment), amount in its currency and in USD at the settlement
+    day's rate, keyed to the customer version valid when the order was placed."""
 
     payment_id: pl.String = pa.Field(nullable=False, description="The provider's payment id.")
     order_id: pl.Int64 = pa.Field(nullable=False, description="The order paid.")
+    customer_key: pl.Int64 = pa.Field(
+        nullable=False, description="dim_customer version when the order was placed (-1: order not refined)."
+    )
+    customer_id: pl.Int64 = pa.Field(
+        nullable=True, description="The order's customer (null: order not refined)."
+    )
     settled_date_key: pl.Int32 = pa.Field(nullable=False, description="Settlement day as yyyymmdd: dim_date.")
     settled_date: pl.Date = pa.Field(nullable=False, description="Settlement day (UTC).")
     settled_at: UtcTimestamp = pa.Field(nullable=False, description="When the payment settled (UTC).")

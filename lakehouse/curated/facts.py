@@ -73,9 +73,12 @@ FACT_LINE_COLUMNS = [
     *map(pl.col, ["net_amount", "usd_rate", "gross_usd", "discount_usd", "net_usd", *LINE_WATERMARKS]),
 ]
 SETTLED_DATE = pl.col("settled_at").dt.date().alias("settled_date")
+PAYMENT_ORDER = ["order_id", "customer_id", "order_at"]  # what a payment takes from its order
 PAYMENT_COLUMNS = [
     pl.col("payment_id"),
     pl.col("order_id"),
+    pl.col("customer_key"),
+    pl.col("customer_id"),
     date_key(pl.col("settled_date")).alias("settled_date_key"),
     pl.col("settled_date"),
     *map(pl.col, ["settled_at", "method", "currency", "amount", "usd_rate"]),
@@ -244,28 +247,42 @@ def fact_order_items(
 
 
 def payment_days_to_rebuild(
-    current: pl.LazyFrame | None, payments: pl.LazyFrame, rates: pl.LazyFrame
+    current: pl.LazyFrame | None,
+    payments: pl.LazyFrame,
+    rates: pl.LazyFrame,
+    orders: pl.LazyFrame,
+    customers: pl.LazyFrame,
 ) -> list[date] | None:
-    """Settlement days with new or re-sent payments, or whose rate changed (None: all)."""
+    """Settlement days with new or re-sent payments, or whose rate, order or customer changed
+    (None: all). `payments` carry their order's `customer_id`."""
     marks = watermarks(current, ["_refined_at", "_built_at"])
     if marks is None:
         return None
     changed = changed_since(payments, marks["_refined_at"])
     # the days the fact holds those payments on now: a re-sent one may move
     held = current.join(changed.select("payment_id"), on="payment_id", how="semi")
+    changed_orders = changed_since(orders, marks["_built_at"]).select("order_id")
+    changed_customers = changed_since(customers, marks["_built_at"]).select("customer_id")
     return days(
         changed.select("settled_date"),
         held.select("settled_date"),
         days_of_changed_rates(payments, rates, marks["_built_at"], "settled_date"),
+        payments.join(changed_orders, on="order_id", how="semi").select("settled_date"),
+        payments.join(changed_customers, on="customer_id", how="semi").select("settled_date"),
     )
 
 
 @dg.asset(
     key=FACT_PAYMENTS,
-    ins={"payments": dg.AssetIn(REFINED_PAYMENTS), "rates": dg.AssetIn(REFINED_RATES)},
+    ins={
+        "payments": dg.AssetIn(REFINED_PAYMENTS),
+        "rates": dg.AssetIn(REFINED_RATES),
+        "orders": dg.AssetIn(REFINED_ORDERS),
+        "customers": dg.AssetIn(DIM_CUSTOMER),
+    },
     description=(
         "Settled payments (grain: one payment), amount in its currency and in USD at the rate of the "
-        "settlement day."
+        "settlement day, keyed to the version of the order's customer valid when the order was placed."
     ),
     metadata={
         **write_spec.overwrite_partition("settled_date"),
@@ -275,6 +292,8 @@ def payment_days_to_rebuild(
             {
                 REFINED_PAYMENTS: refined_columns(REFINED_PAYMENTS),
                 REFINED_RATES: refined_columns(REFINED_RATES),
+                REFINED_ORDERS: refined_columns(REFINED_ORDERS),
+                DIM_CUSTOMER: contract_columns(DimCustomerContract),
             },
             derived=[SETTLED_DATE],
         ),
@@ -284,14 +303,26 @@ def payment_days_to_rebuild(
     freshness_policy=DAILY,
     **CURATED,
 )
-def fact_payments(store: DeltaStore, payments: pl.LazyFrame, rates: pl.LazyFrame) -> dg.Output[pl.LazyFrame]:
-    payments = payments.with_columns(SETTLED_DATE)
-    rebuilt = payment_days_to_rebuild(store.scan_or_none(FACT_PAYMENTS), payments, rates)
+def fact_payments(
+    store: DeltaStore,
+    payments: pl.LazyFrame,
+    rates: pl.LazyFrame,
+    orders: pl.LazyFrame,
+    customers: pl.LazyFrame,
+) -> dg.Output[pl.LazyFrame]:
+    payments = payments.with_columns(SETTLED_DATE).join(
+        orders.select(PAYMENT_ORDER), on="order_id", how="left", maintain_order="left"
+    )
+    current = store.scan_or_none(FACT_PAYMENTS)
+    rebuilt = payment_days_to_rebuild(current, payments, rates, orders, customers)
     if rebuilt is not None:
         payments = payments.filter(pl.col("settled_date").is_in(rebuilt))
     waiting = held_back(payments, rates, "settled_date", "payments")
     converted = with_rate_of_day(payments, rates, pl.col("settled_date")).filter(
         pl.col("usd_rate").is_not_null()
     )
-    fact = converted.select(*PAYMENT_COLUMNS, built_now()).sort("settled_date", "payment_id")
+    # a payment whose order is not refined yet has no customer: the unknown member
+    at = pl.coalesce("order_at", "settled_at").alias("_at")
+    keyed = lookup_version(converted.with_columns(at), customers, "customer_id", "customer_key", "_at")
+    fact = keyed.select(*PAYMENT_COLUMNS, built_now()).sort("settled_date", "payment_id")
     return replacing(fact, rebuilt, {"payments_waiting_for_rate": waiting})
