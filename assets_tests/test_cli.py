@@ -10,7 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from assets_tests.conftest import Lakehouse, build_lakehouse
+from assets_tests.curated.truth import true_order_lines
 from lakehouse.cli import main
+from lakehouse.curated import dictionary
+from lakehouse.curated.contracts import MartFunnelContract
 from lakehouse.simulator import CLICKSTREAM_DEFECTS_FILE, DEFECTS_FILE, INVENTORY_DEFECTS_FILE
 
 
@@ -46,6 +49,43 @@ def test_sql_as_csv_reads_a_query_from_a_file(cli, tmp_path):
     assert [line.split(",")[0] for line in lines[1:]] == ["AUD", "CAD", "EUR", "GBP", "USD"]
 
 
+def test_sql_takes_named_parameters(cli, lakehouse: Lakehouse):
+    truth = true_order_lines(lakehouse.settings.sources_dir)
+    day = truth["order_date"].max()
+    query = (
+        "select count(*) as n from curated.fact_order_items where order_date = $day and currency = $currency"
+    )
+
+    result = cli("sql", "--format", "json", "--param", f"day={day}", "-p", "currency=EUR", query)
+
+    expected = truth.filter(pl.col("order_date") == day, pl.col("currency") == "EUR").height
+    assert json.loads(result.output) == [{"n": expected}]
+
+
+def test_sql_rejects_a_parameter_without_a_value(cli):
+    result = CliRunner().invoke(main, ["sql", "--param", "day", "select $day"])
+    assert result.exit_code == 2
+    assert "expected NAME=VALUE" in result.output
+
+
+def test_tables_describe_prints_the_contracts_descriptions(cli):
+    result = cli("tables", "--describe")
+
+    assert result.exit_code == 0
+    block = result.output.split("curated.mart_funnel")[1].split("\n\n")[0]
+    assert MartFunnelContract.__doc__.split(":")[0] in block
+    assert "conversion_rate" in block and "purchased / sessions." in block
+
+
+def test_dictionary_writes_the_data_dictionary(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(dictionary, "DICTIONARY_PATH", tmp_path / "DATA_DICTIONARY.md")
+
+    result = cli("dictionary")
+
+    assert result.exit_code == 0
+    assert (tmp_path / "DATA_DICTIONARY.md").read_text() == dictionary.render_dictionary()
+
+
 def test_sql_is_read_only_and_says_why(cli):
     result = CliRunner().invoke(main, ["sql", "drop view curated.dim_date"])
     assert result.exit_code == 1
@@ -55,7 +95,7 @@ def test_sql_is_read_only_and_says_why(cli):
 def test_tables_lists_every_layer_with_rows_and_versions(cli, lakehouse: Lakehouse):
     result = cli("tables")
     listed = {line.split()[0]: line.split() for line in result.output.splitlines()[1:]}
-    assert len(listed) == 35  # 33 tables, plus the audit log and the quality metrics
+    assert len(listed) == 39  # 37 tables, plus the audit log and the quality metrics
     assert listed["raw.orders"][2] == f"{lakehouse.manifest['source_rows']['orders']:,}"
     assert {name.split(".")[0] for name in listed} == {
         "raw",

@@ -275,6 +275,14 @@ def _exclusive_run(lock_path: Path) -> Iterator[None]:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Read the query from a file.",
 )
+@click.option(
+    "-p",
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A named parameter, used in the query as $NAME (text: DuckDB casts it where compared).",
+)
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True, help="Output format.")
 @click.option(
     "--max-rows",
@@ -283,12 +291,13 @@ def _exclusive_run(lock_path: Path) -> Iterator[None]:
     type=click.IntRange(min=1),
     help="Rows shown in table format.",
 )
-def sql(query: str | None, query_file: Path | None, fmt: str, max_rows: int) -> None:
+def sql(query: str | None, query_file: Path | None, params: tuple[str, ...], fmt: str, max_rows: int) -> None:
     """Run read-only SQL against the catalog.
 
     \b
-    Example:
+    Examples:
       lakehouse sql "select count(*) from curated.fact_order_items"
+      lakehouse sql --file lakehouse/serving/queries/top_products.sql --param category=toys
     """
     from lakehouse.serving.query import format_result, run_query
 
@@ -301,8 +310,9 @@ def sql(query: str | None, query_file: Path | None, fmt: str, max_rows: int) -> 
     text = query if query is not None else query_file.read_text()
     if not text.strip():
         raise click.UsageError("the query is empty")
+    named = _named(params) or None
     try:
-        result = run_query(get_settings().catalog_path, text)
+        result = run_query(get_settings().catalog_path, text, named)
     except Exception as error:  # DuckDB errors are already readable; show them without a traceback
         hint = "\nTables are named layer.table (e.g. curated.fact_order_items): see `lakehouse tables`."
         raise click.ClickException(str(error) + (hint if "does not exist" in str(error) else "")) from error
@@ -310,18 +320,51 @@ def sql(query: str | None, query_file: Path | None, fmt: str, max_rows: int) -> 
     click.echo(rendered, nl=not rendered.endswith("\n"))  # CSV already ends its last line
 
 
+def _named(params: tuple[str, ...]) -> dict[str, str]:
+    """`NAME=VALUE` options as a dict; a clear usage error for anything else."""
+    named = {}
+    for param in params:
+        name, sep, value = param.partition("=")
+        if not sep or not name.strip().isidentifier():
+            raise click.UsageError(f"--param {param!r}: expected NAME=VALUE, e.g. --param day=2025-03-01")
+        named[name.strip()] = value
+    return named
+
+
 @main.command()
-def tables() -> None:
+@click.option("--describe", is_flag=True, help="Also print each table's and column's description.")
+def tables(describe: bool) -> None:
     """List every queryable table: schema (layer), name, columns, rows, Delta version."""
-    from lakehouse.serving.query import list_tables
+    from lakehouse.serving.query import describe_tables, list_tables
 
     try:
         infos = list_tables(get_settings().catalog_path)
+        described = (
+            {(d.schema, d.table): d for d in describe_tables(get_settings().catalog_path)} if describe else {}
+        )
     except FileNotFoundError as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"{'table':<36}{'columns':>8}{'rows':>12}{'version':>9}")
     for t in infos:
         click.echo(f"{t.schema + '.' + t.table:<36}{t.columns:>8}{t.rows or 0:>12,}{t.version:>9}")
+        if (doc := described.get((t.schema, t.table))) is not None:
+            _echo_description(doc)
+
+
+def _echo_description(doc) -> None:
+    if doc.comment:
+        click.echo(f"    {doc.comment}")
+    for column in doc.columns:
+        click.echo(f"    {column.name:<28}{column.type:<26}{column.comment or ''}".rstrip())
+    click.echo("")
+
+
+@main.command()
+def dictionary() -> None:
+    """Write the curated layer's data dictionary (Markdown) from the table contracts."""
+    from lakehouse.curated.dictionary import write_dictionary
+
+    click.echo(f"wrote {write_dictionary()}")
 
 
 @main.command()

@@ -10,7 +10,13 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from lakehouse.curated.facts import FACT_ORDER_ITEMS, fact_order_items, fact_payments, order_lines
+from lakehouse.curated.facts import (
+    FACT_ORDER_ITEMS,
+    FACT_PAYMENTS,
+    fact_order_items,
+    fact_payments,
+    order_lines,
+)
 from lakehouse.storage import delta_tables
 from lakehouse.storage.store import DeltaStore
 from lakehouse.storage.write_spec import REPLACED_SLICES, WriteSpec
@@ -77,10 +83,20 @@ def orders() -> pl.LazyFrame:
     )
 
 
-CUSTOMERS = pl.LazyFrame(
+def versions(frame: dict[str, list], valid_from: list[datetime] | None = None) -> pl.LazyFrame:
+    """Dimension rows, each its member's only version unless `valid_from` says otherwise."""
+    size = len(next(iter(frame.values())))
+    return pl.LazyFrame(frame).with_columns(
+        pl.Series("valid_from", valid_from or [datetime(1970, 1, 1, tzinfo=UTC)] * size),
+        is_deleted=pl.lit(False),
+        _refined_at=pl.lit(AT),
+    )
+
+
+CUSTOMERS = versions(
     {"customer_key": [-1, 10, 11], "customer_id": [-1, 10, 11], "country": ["unknown", "DE", "US"]}
 )
-PRODUCTS = pl.LazyFrame(
+PRODUCTS = versions(
     {"product_key": [-1, 7, 8], "product_id": [-1, 7, 8], "category": ["unknown", "toys", "books"]}
 )
 
@@ -123,9 +139,11 @@ def test_each_line_takes_the_rate_of_its_own_order_day():
     ]
 
 
-def build(store: DeltaStore, rates: pl.LazyFrame) -> dg.Output[pl.LazyFrame]:
+def build(
+    store: DeltaStore, rates: pl.LazyFrame, customers: pl.LazyFrame = CUSTOMERS
+) -> dg.Output[pl.LazyFrame]:
     return fact_order_items(
-        store=store, items=items(), orders=orders(), rates=rates, customers=CUSTOMERS, products=PRODUCTS
+        store=store, items=items(), orders=orders(), rates=rates, customers=customers, products=PRODUCTS
     )
 
 
@@ -138,6 +156,29 @@ def fact(tmp_path) -> pl.DataFrame:
 def test_fact_order_items_keys_lines_to_dimensions_with_unknown_members(fact):
     rows = fact.sort("order_id", "line_no").select("order_id", "line_no", "customer_key", "product_key")
     assert rows.rows() == [(1, 1, 10, 7), (1, 2, 10, 8), (2, 1, 11, 7), (3, 1, -1, -1)]
+
+
+def test_fact_order_items_keys_a_line_to_the_customer_version_valid_at_its_order_time(tmp_path):
+    """Customer 10 moved from DE (key 100) to FR (key 200) before order 1; to GB (300) after it."""
+    moved = versions(
+        {"customer_key": [-1, 100, 200, 300, 11], "customer_id": [-1, 10, 10, 10, 11]},
+        valid_from=[
+            AT - timedelta(days=9),
+            AT - timedelta(days=2),
+            AT - timedelta(seconds=1),
+            AT + timedelta(seconds=1),
+            AT,
+        ],
+    )
+
+    fact = build(DeltaStore(root=str(tmp_path)), RATES, moved).value.collect()
+
+    assert fact.sort("order_id", "line_no").select("order_id", "customer_key").rows() == [
+        (1, 200),
+        (1, 200),
+        (2, 11),
+        (3, -1),
+    ]
 
 
 def test_fact_order_items_carries_the_order_header_and_date_key(fact):
@@ -181,71 +222,135 @@ def test_fact_order_items_carries_the_order_header_and_date_key(fact):
     ]
 
 
-def test_fact_payments_keys_settlement_to_its_utc_date(tmp_path):
-    payments = pl.LazyFrame(
+def refined_payments(rows: list[tuple[str, datetime, str, str]], refined_at: datetime = AT) -> pl.LazyFrame:
+    """Refined payments: (id, settled_at, currency, amount) rows, refined at `refined_at`."""
+    return pl.LazyFrame(
         {
-            "payment_id": ["pay_1"],
-            "order_id": [1],
-            "settled_at": [datetime(2025, 1, 2, 0, 5, tzinfo=UTC)],
-            "method": ["card"],
-            "currency": ["EUR"],
-            "amount": [Decimal("12.34")],
-            "amount_usd": [Decimal("13.33")],
-            "usd_rate": [Decimal("1.08")],
-            "_refined_at": [AT],
-        }
+            "payment_id": [r[0] for r in rows],
+            "order_id": list(range(1, len(rows) + 1)),
+            "settled_at": [r[1] for r in rows],
+            "method": ["card"] * len(rows),
+            "currency": [r[2] for r in rows],
+            "amount": [Decimal(r[3]) for r in rows],
+            "_refined_at": [refined_at] * len(rows),
+        },
+        schema_overrides={"amount": MONEY},
     )
 
-    out = fact_payments(store=DeltaStore(root=str(tmp_path)), payments=payments).value.collect()
 
-    assert out.rows(named=True) == [
+def write_payments(store: DeltaStore, payments: pl.LazyFrame, rates: pl.LazyFrame) -> dg.Output:
+    """Build the payment fact and write it the way the IO manager does."""
+    output = fact_payments(store=store, payments=payments, rates=rates, orders=orders(), customers=CUSTOMERS)
+    spec = WriteSpec.from_metadata(fact_payments.specs_by_key[FACT_PAYMENTS].metadata)
+    slices = output.metadata.get(REPLACED_SLICES)
+    frame = output.value.collect()
+    delta_tables.write(store.uri(FACT_PAYMENTS), frame, spec, {}, None if slices is None else slices.value)
+    return output
+
+
+def payment_rows(store: DeltaStore) -> list[tuple]:
+    columns = ("payment_id", "settled_date", "usd_rate", "amount_usd")
+    return store.scan(FACT_PAYMENTS).select(columns).sort("payment_id").collect().rows()
+
+
+def test_fact_payments_converts_at_the_rate_of_the_utc_settlement_day(tmp_path):
+    # settled just after midnight UTC: day 2's rate (1.12), not day 1's
+    payments = refined_payments([("pay_1", datetime(2025, 1, 2, 0, 5, tzinfo=UTC), "EUR", "12.34")])
+
+    store = DeltaStore(root=str(tmp_path))
+    out = fact_payments(store=store, payments=payments, rates=RATES, orders=orders(), customers=CUSTOMERS)
+    out = out.value.collect()
+
+    assert out.drop("_built_at").rows(named=True) == [
         {
             "payment_id": "pay_1",
             "order_id": 1,
+            "customer_key": 10,  # order 1's customer
+            "customer_id": 10,
             "settled_date_key": 20250102,
             "settled_date": date(2025, 1, 2),
             "settled_at": datetime(2025, 1, 2, 0, 5, tzinfo=UTC),
             "method": "card",
             "currency": "EUR",
             "amount": Decimal("12.34"),
-            "usd_rate": Decimal("1.08"),
-            "amount_usd": Decimal("13.33"),
+            "usd_rate": Decimal("1.120000"),
+            "amount_usd": Decimal("13.82"),  # 12.34 x 1.12 = 13.8208
             "_refined_at": AT,
         }
     ]
 
 
+def test_a_payment_takes_the_customer_version_of_its_order_time_or_the_unknown_member(tmp_path):
+    """Customer 10 moved to FR (key 200) after order 1 was placed; order 4 is not refined."""
+    moved = versions(
+        {"customer_key": [-1, 100, 200], "customer_id": [-1, 10, 10]},
+        valid_from=[datetime(1970, 1, 1, tzinfo=UTC), AT - timedelta(days=1), AT + timedelta(hours=1)],
+    )
+    settled = datetime(2025, 1, 2, 9, tzinfo=UTC)
+    payments = refined_payments([("pay_1", settled, "EUR", "1.00"), ("pay_4", settled, "EUR", "1.00")])
+    payments = payments.with_columns(order_id=pl.Series([1, 4]))
+
+    out = fact_payments(
+        store=DeltaStore(root=str(tmp_path)), payments=payments, rates=RATES, orders=orders(), customers=moved
+    ).value.collect()
+
+    assert out.select("payment_id", "customer_key", "customer_id").rows() == [
+        ("pay_1", 100, 10),
+        ("pay_4", -1, None),
+    ]
+
+
 def test_a_payment_resent_with_a_later_day_moves_instead_of_doubling(tmp_path):
     store = DeltaStore(root=str(tmp_path))
-    uri = store.uri(["curated", "fact_payments"])
-    spec = WriteSpec.from_metadata(
-        fact_payments.specs_by_key[dg.AssetKey(["curated", "fact_payments"])].metadata
+    pay_1 = ("pay_1", datetime(2025, 1, 2, tzinfo=UTC), "USD", "1.00")
+    pay_2 = ("pay_2", *pay_1[1:])
+    all_days = rates([(date(2025, 1, d), "USD", "1") for d in range(1, 8)])
+    write_payments(store, refined_payments([pay_1, pay_2]), all_days)
+    resent = ("pay_1", datetime(2025, 1, 7, tzinfo=UTC), "USD", "1.00")  # settled later
+    write_payments(
+        store,
+        pl.concat([refined_payments([resent], AT + timedelta(days=1)), refined_payments([pay_2])]),
+        all_days,
     )
 
-    def build(settled: datetime, ingested: datetime) -> None:
-        payments = pl.LazyFrame(
-            {
-                "payment_id": ["pay_1", "pay_2"],
-                "order_id": [1, 2],
-                "settled_at": [settled, datetime(2025, 1, 2, tzinfo=UTC)],
-                "method": ["card"] * 2,
-                "currency": ["USD"] * 2,
-                "amount": [Decimal("1.00")] * 2,
-                "usd_rate": [Decimal("1")] * 2,
-                "amount_usd": [Decimal("1.00")] * 2,
-                "_refined_at": [ingested, AT],
-            },
-            schema_overrides={"amount": MONEY, "amount_usd": MONEY, "usd_rate": pl.Decimal(18, 6)},
-        )
-        output = fact_payments(store=store, payments=payments)
-        slices = output.metadata.get(REPLACED_SLICES)
-        delta_tables.write(uri, output.value.collect(), spec, {}, None if slices is None else slices.value)
+    moved = [(p, d) for p, d, _, _ in payment_rows(store)]
+    assert moved == [("pay_1", date(2025, 1, 7)), ("pay_2", date(2025, 1, 2))]
 
-    build(datetime(2025, 1, 2, tzinfo=UTC), AT)
-    build(datetime(2025, 1, 7, tzinfo=UTC), AT + timedelta(days=1))  # pay_1 re-sent, settled later
 
-    rows = delta_tables.scan(uri).sort("payment_id").select("payment_id", "settled_date").collect().rows()
-    assert rows == [("pay_1", date(2025, 1, 7)), ("pay_2", date(2025, 1, 2))]
+def test_a_payment_waits_for_its_rate_and_a_restated_rate_reaches_it_like_a_full_rebuild(tmp_path):
+    """Built without day 2's GBP rate, then GBP arrives and day 1's EUR is restated."""
+    payments = refined_payments(
+        [
+            ("pay_1", datetime(2025, 1, 1, 9, tzinfo=UTC), "EUR", "10.00"),
+            ("pay_2", datetime(2025, 1, 2, 9, tzinfo=UTC), "GBP", "10.00"),
+            ("pay_3", datetime(2025, 1, 2, 10, tzinfo=UTC), "USD", "10.00"),
+        ]
+    )
+    store = DeltaStore(root=str(tmp_path / "incremental"))
+    first = write_payments(store, payments, rates([*DAY1_RATES, (DAY2, "USD", "1")]))
+    assert first.metadata["payments_waiting_for_rate"].value == 1
+    assert [p for p, *_ in payment_rows(store)] == ["pay_1", "pay_3"]
+
+    later = datetime.now(UTC)  # refined after the fact was built, before it is built again
+    changed = rates([(DAY2, "GBP", "1.3"), (DAY1, "EUR", "1.09")], refined_at=later)
+    now = pl.concat([rates([(DAY1, "GBP", "1.27"), (DAY1, "USD", "1"), (DAY2, "USD", "1")]), changed])
+    incremental = write_payments(store, payments, now)
+    assert incremental.metadata[REPLACED_SLICES].value == ["2025-01-01", "2025-01-02"]
+    assert incremental.metadata["payments_waiting_for_rate"].value == 0
+
+    full = DeltaStore(root=str(tmp_path / "full"))
+    write_payments(full, payments, now)
+    assert (
+        payment_rows(store)
+        == payment_rows(full)
+        == [
+            ("pay_1", DAY1, Decimal("1.090000"), Decimal("10.90")),
+            ("pay_2", DAY2, Decimal("1.300000"), Decimal("13.00")),
+            ("pay_3", DAY2, Decimal("1.000000"), Decimal("10.00")),
+        ]
+    )
+    again = fact_payments(store=store, payments=payments, rates=now, orders=orders(), customers=CUSTOMERS)
+    assert again.metadata[REPLACED_SLICES].value == []
 
 
 def write(store: DeltaStore, output: dg.Output[pl.LazyFrame]) -> None:

@@ -15,6 +15,7 @@ def orders() -> pl.LazyFrame:
     return pl.LazyFrame(
         {
             "order_id": [1, 2, 3, 4],
+            "customer_id": [10, 10, 10, 10],
             "order_date": [D1, D2, D3, D4],
             "currency": ["EUR", "EUR", "EUR", "GBP"],
             "_refined_at": [T1, T1, T2, T1],
@@ -57,8 +58,12 @@ def built_fact() -> pl.LazyFrame:
     )
 
 
-def dims(products: list[int]) -> tuple[pl.LazyFrame, pl.LazyFrame]:
-    return pl.LazyFrame({"customer_id": [10]}), pl.LazyFrame({"product_id": products})
+def dims(products: list[int], customers_refined_at: datetime = T1) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """Customer 10 and the products, refined at T1 (products 8 and above at T3: arrived late)."""
+    return (
+        pl.LazyFrame({"customer_id": [10], "_refined_at": [customers_refined_at]}),
+        pl.LazyFrame({"product_id": products, "_refined_at": [T3 if p >= 8 else T1 for p in products]}),
+    )
 
 
 def test_first_build_rebuilds_every_day():
@@ -79,6 +84,15 @@ def test_a_late_arriving_dimension_row_rebuilds_the_days_on_the_unknown_member()
         D3,
         D4,
     ]
+
+
+def test_a_customer_with_a_new_version_rebuilds_the_days_of_its_orders():
+    """Refined after the fact was built: its orders may now belong to another version."""
+    customers, products = dims([7], customers_refined_at=T3)
+    fact = built_fact().with_columns(
+        pl.lit(T2).alias("_line_refined_at"), pl.lit(T2).alias("_order_refined_at")
+    )
+    assert order_days_to_rebuild(fact, items(), orders(), rates(), customers, products) == [D1, D2, D3, D4]
 
 
 def test_nothing_changed_rebuilds_nothing():

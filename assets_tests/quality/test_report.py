@@ -34,7 +34,11 @@ from lakehouse.simulator import CLICKSTREAM_DEFECTS_FILE, DEFECTS_FILE, INVENTOR
 POLICY_ASSETS = [
     "curated.fact_order_items",
     "curated.fact_payments",
+    "curated.fact_sessions",
+    "curated.mart_customer_rfm",
     "curated.mart_daily_sales",
+    "curated.mart_funnel",
+    "curated.mart_product_performance",
     "raw.customers",
     "raw.exchange_rates",
     "raw.order_items",

@@ -1,17 +1,20 @@
 from __future__ import annotations
 
+import inspect
 import threading
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
 
+import duckdb
 import polars as pl
 import pyarrow as pa
 import pytest
 from deltalake import DeltaTable, Field, write_deltalake
 
 from assets_tests.serving.support import column_types, query
+from lakehouse.curated.contracts import DimCustomerContract
 from lakehouse.serving.catalog import UnservableTableError, check_servable, publish_catalog
 
 
@@ -310,3 +313,24 @@ def test_concurrent_publishers_leave_the_catalog_at_the_last_commit(tables_dir: 
     counts = " UNION ALL ".join(f"SELECT count(*) FROM raw.t{i}" for i in range(writers))
     assert query(catalog_path, counts) == [(rounds,)] * writers
     assert not list(catalog_path.parent.glob("*.tmp*"))
+
+
+def test_curated_views_carry_their_contracts_descriptions_as_comments(lakehouse):
+    with duckdb.connect(str(lakehouse.settings.catalog_path), read_only=True) as con:
+        view = con.sql(
+            "SELECT comment FROM duckdb_views() WHERE schema_name = 'curated' AND view_name = 'dim_customer'"
+        ).fetchall()
+        columns = dict(
+            con.sql(
+                "SELECT column_name, comment FROM duckdb_columns() "
+                "WHERE schema_name = 'curated' AND table_name = 'fact_payments'"
+            ).fetchall()
+        )
+        refined = con.sql(
+            "SELECT comment FROM duckdb_views() WHERE schema_name = 'refined' AND view_name = 'orders'"
+        ).fetchall()
+
+    assert view[0][0] == " ".join(inspect.cleandoc(DimCustomerContract.__doc__).split())
+    assert columns["amount_usd"] == "Amount in USD, rounded to cents."
+    assert columns["_built_at"] == "When this row was built."
+    assert refined == [(None,)]  # only the curated tables are documented in the catalog

@@ -2,11 +2,13 @@
 
 import dagster as dg
 
+from lakehouse.curated.clickstream import fact_sessions, mart_funnel
+from lakehouse.curated.contracts import describing
 from lakehouse.curated.dimensions import dim_customer, dim_date, dim_product
 from lakehouse.curated.facts import fact_order_items, fact_payments
-from lakehouse.curated.marts import mart_daily_sales
+from lakehouse.curated.marts import mart_customer_rfm, mart_daily_sales, mart_product_performance
 from lakehouse.quality.checks import foreign_key_check, key_checks
-from lakehouse.quality.contract import CONTRACT_KEY, Contract, contract_keys, contract_named
+from lakehouse.quality.contract import Contract, contract_keys
 
 curated_assets = [
     dim_customer,
@@ -14,7 +16,11 @@ curated_assets = [
     dim_date,
     fact_order_items,
     fact_payments,
+    fact_sessions,
     mart_daily_sales,
+    mart_funnel,
+    mart_customer_rfm,
+    mart_product_performance,
 ]
 
 
@@ -22,14 +28,21 @@ def _key(name: str) -> dg.AssetKey:
     return dg.AssetKey(["curated", name])
 
 
-def _contract(asset: dg.AssetsDefinition) -> type[Contract]:
-    return contract_named(asset.metadata_by_key[asset.key][CONTRACT_KEY])
+def table_contract(asset: dg.AssetsDefinition) -> type[Contract]:
+    """The contract describing the asset's table."""
+    return describing(asset.metadata_by_key[asset.key])
 
 
 curated_checks = [
-    *(check for asset in curated_assets for check in key_checks(asset.key, contract_keys(_contract(asset)))),
+    *(
+        check
+        for asset in curated_assets
+        for check in key_checks(asset.key, contract_keys(table_contract(asset)))
+    ),
     foreign_key_check(_key("fact_order_items"), "customer_key", _key("dim_customer"), "customer_key"),
     foreign_key_check(_key("fact_order_items"), "product_key", _key("dim_product"), "product_key"),
     foreign_key_check(_key("fact_order_items"), "order_date_key", _key("dim_date"), "date_key"),
     foreign_key_check(_key("fact_payments"), "settled_date_key", _key("dim_date"), "date_key"),
+    foreign_key_check(_key("fact_payments"), "customer_key", _key("dim_customer"), "customer_key"),
+    foreign_key_check(_key("fact_sessions"), "customer_key", _key("dim_customer"), "customer_key"),
 ]

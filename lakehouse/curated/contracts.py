@@ -9,15 +9,27 @@ attributes starting with `_` as private).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated
 
 import pandera.polars as pa
 import polars as pl
 
-from lakehouse.quality.contract import Contract, Money, Rate, UtcTimestamp
+from lakehouse.quality.contract import (
+    CONTRACT_KEY,
+    Contract,
+    Money,
+    Rate,
+    UtcTimestamp,
+    contract_named,
+    enforced,
+    table_schema,
+)
 from lakehouse.refined.orders import STATUSES
 
 MoneyTotal = Annotated[pl.Decimal, 38, 2]
+# Definition metadata naming the contract describing a table whose writes satisfy another one.
+TABLE_CONTRACT = "lakehouse/table_contract"
 
 
 def _refined_at(what: str, column: str = "_refined_at") -> object:
@@ -26,35 +38,102 @@ def _refined_at(what: str, column: str = "_refined_at") -> object:
     )
 
 
-class DimCustomerContract(Contract):
-    """Customer dimension: one row per customer plus the unknown member (key -1). No direct PII."""
+class Versioned(Contract):
+    """The columns the scd2 write adds to a dimension's versions (see `storage.scd2`)."""
 
-    customer_key: pl.Int64 = pa.Field(nullable=False, description="Surrogate key (-1: unknown).")
+    valid_from: UtcTimestamp = pa.Field(
+        nullable=False, description="Source change time (updated_at) from which this version holds."
+    )
+    valid_to: UtcTimestamp = pa.Field(
+        nullable=True, description="When the next version starts (null: current)."
+    )
+    is_current: pl.Boolean = pa.Field(nullable=False, description="The member's newest version.")
+    is_deleted: pl.Boolean = pa.Field(
+        nullable=False, description="The member was deleted at valid_from (history columns null)."
+    )
+
+
+class ChangeEvent(Contract):
+    """What a dimension asset emits: its members' changes, which the scd2 write turns into versions."""
+
+    deleted: pl.Boolean = pa.Field(
+        nullable=False, alias="_deleted", description="The change deletes the member."
+    )
+    updated_at: UtcTimestamp = pa.Field(
+        nullable=False, description="Source change time: sequences the changes."
+    )
+
+
+class CustomerAttributes(Contract):
     customer_id: pl.Int64 = pa.Field(nullable=False, description="The shop's customer id (-1: unknown).")
-    email_hash: pl.String = pa.Field(nullable=True, description="HMAC-SHA256 pseudonym of the email.")
-    country: pl.String = pa.Field(nullable=False, description="ISO country code ('unknown' for -1).")
-    signup_date: pl.Date = pa.Field(nullable=True, description="Day the customer signed up (UTC).")
-    updated_at: UtcTimestamp = pa.Field(nullable=True, description="Last change in the shop database.")
+    country: pl.String = pa.Field(
+        nullable=True,
+        description="ISO country code ('unknown' for -1); history kept (a change starts a version).",
+    )
+    email_hash: pl.String = pa.Field(
+        nullable=True, description="HMAC-SHA256 pseudonym of the email (latest)."
+    )
+    signup_date: pl.Date = pa.Field(nullable=True, description="Day the customer signed up (UTC; latest).")
     refined_at: UtcTimestamp = _refined_at("customer")
+
+
+class CustomerChanges(CustomerAttributes, ChangeEvent):
+    """Changes of customers, the input of dim_customer's scd2 write."""
+
+
+class DimCustomerContract(CustomerAttributes, Versioned):
+    """Customer dimension, SCD type 2: one row per version of a customer (history of country) plus the
+    unknown member (key -1). No direct PII."""
+
+    customer_key: pl.Int64 = pa.Field(
+        nullable=False, description="Surrogate key of the version (-1: unknown)."
+    )
 
     class Config(Contract.Config):
         unique = ["customer_key"]  # the table's key
 
 
-class DimProductContract(Contract):
-    """Product dimension: one row per product plus the unknown member (key -1)."""
-
-    product_key: pl.Int64 = pa.Field(nullable=False, description="Surrogate key (-1: unknown).")
+class ProductAttributes(Contract):
     product_id: pl.Int64 = pa.Field(nullable=False, description="The shop's product id (-1: unknown).")
-    sku: pl.String = pa.Field(nullable=True, description="Stock keeping unit.")
-    name: pl.String = pa.Field(nullable=True, description="Product name.")
-    category: pl.String = pa.Field(nullable=False, description="Lower-case category ('unknown' for -1).")
-    list_price_usd: Money = pa.Field(nullable=True, ge=0, description="Current list price in USD.")
-    updated_at: UtcTimestamp = pa.Field(nullable=True, description="Last change in the shop database.")
+    category: pl.String = pa.Field(
+        nullable=True, description="Lower-case category ('unknown' for -1); history kept."
+    )
+    list_price_usd: Money = pa.Field(nullable=True, ge=0, description="List price in USD; history kept.")
+    sku: pl.String = pa.Field(nullable=True, description="Stock keeping unit (latest).")
+    name: pl.String = pa.Field(nullable=True, description="Product name (latest).")
     refined_at: UtcTimestamp = _refined_at("product")
+
+
+class ProductChanges(ProductAttributes, ChangeEvent):
+    """Changes of products, the input of dim_product's scd2 write."""
+
+
+class DimProductContract(ProductAttributes, Versioned):
+    """Product dimension, SCD type 2: one row per version of a product (history of category and list
+    price) plus the unknown member (key -1)."""
+
+    product_key: pl.Int64 = pa.Field(
+        nullable=False, description="Surrogate key of the version (-1: unknown)."
+    )
 
     class Config(Contract.Config):
         unique = ["product_key"]  # the table's key
+
+
+def versions_enforced(changes: type[Contract], versions: type[Contract]) -> dict[str, object]:
+    """Definition metadata of an scd2 dimension: each write (change events) must satisfy `changes`;
+    the table (versions) is described by `versions`."""
+    return {
+        **enforced(changes),
+        "dagster/column_schema": table_schema(versions),
+        TABLE_CONTRACT: enforced(versions)[CONTRACT_KEY],
+    }
+
+
+def describing(metadata: Mapping[str, object]) -> type[Contract]:
+    """The contract describing an asset's table, from its definition metadata."""
+    entry = metadata.get(TABLE_CONTRACT, metadata[CONTRACT_KEY])
+    return contract_named(getattr(entry, "value", entry))
 
 
 class DimDateContract(Contract):
@@ -112,10 +191,17 @@ class FactOrderItemsContract(Contract):
 
 
 class FactPaymentsContract(Contract):
-    """Settled payments (grain: one payment), amount in its currency and in USD."""
+    """Settled payments (grain: one payment), amount in its currency and in USD at the settlement
+    day's rate, keyed to the customer version valid when the order was placed."""
 
     payment_id: pl.String = pa.Field(nullable=False, description="The provider's payment id.")
     order_id: pl.Int64 = pa.Field(nullable=False, description="The order paid.")
+    customer_key: pl.Int64 = pa.Field(
+        nullable=False, description="dim_customer version when the order was placed (-1: order not refined)."
+    )
+    customer_id: pl.Int64 = pa.Field(
+        nullable=True, description="The order's customer (null: order not refined)."
+    )
     settled_date_key: pl.Int32 = pa.Field(nullable=False, description="Settlement day as yyyymmdd: dim_date.")
     settled_date: pl.Date = pa.Field(nullable=False, description="Settlement day (UTC).")
     settled_at: UtcTimestamp = pa.Field(nullable=False, description="When the payment settled (UTC).")
@@ -125,6 +211,9 @@ class FactPaymentsContract(Contract):
     usd_rate: Rate = pa.Field(nullable=False, gt=0, description="USD per unit of the currency.")
     amount_usd: Money = pa.Field(nullable=False, description="Amount in USD, rounded to cents.")
     refined_at: UtcTimestamp = _refined_at("payment")
+    built_at: UtcTimestamp = pa.Field(
+        nullable=False, alias="_built_at", description="When this row was built."
+    )
 
     class Config(Contract.Config):
         unique = ["payment_id"]  # the table's key
@@ -149,3 +238,140 @@ class MartDailySalesContract(Contract):
 
     class Config(Contract.Config):
         unique = ["order_date", "category", "country"]  # the table's key
+
+
+class FactSessionsContract(Contract):
+    """Clickstream sessions (grain: one session), keyed to the customer version valid at their start."""
+
+    session_id: pl.String = pa.Field(nullable=False, description="The user and the session's start time.")
+    session_date_key: pl.Int32 = pa.Field(
+        nullable=False, description="Start day (UTC) as yyyymmdd: dim_date."
+    )
+    session_date: pl.Date = pa.Field(nullable=False, description="Day the session started (UTC).")
+    session_start: UtcTimestamp = pa.Field(nullable=False, description="First event (UTC).")
+    session_end: UtcTimestamp = pa.Field(nullable=False, description="Last event (UTC).")
+    duration_seconds: pl.Int64 = pa.Field(
+        nullable=False, ge=0, description="Last minus first event, seconds."
+    )
+    user_key: pl.String = pa.Field(
+        nullable=False, description="customer:<id> when signed in, else visitor:<anonymous id>."
+    )
+    customer_key: pl.Int64 = pa.Field(
+        nullable=False, description="dim_customer version at the session's start (-1: anonymous or unknown)."
+    )
+    customer_id: pl.Int64 = pa.Field(nullable=True, description="The signed-in customer, if any.")
+    anonymous_id: pl.String = pa.Field(nullable=True, description="The anonymous visitor, if not signed in.")
+    channel: pl.String = pa.Field(nullable=True, description="Channel of the first event (web, mobile, ...).")
+    events: pl.Int64 = pa.Field(nullable=False, gt=0, description="Events in the session.")
+    page_views: pl.Int64 = pa.Field(nullable=False, ge=0, description="page_view events.")
+    add_to_carts: pl.Int64 = pa.Field(nullable=False, ge=0, description="add_to_cart events.")
+    checkouts: pl.Int64 = pa.Field(nullable=False, ge=0, description="checkout events.")
+    purchases: pl.Int64 = pa.Field(nullable=False, ge=0, description="purchase events.")
+    order_id: pl.Int64 = pa.Field(nullable=True, description="The order a purchase placed, if any.")
+    events_refined_at: UtcTimestamp = _refined_at("session's events", "_events_refined_at")
+    built_at: UtcTimestamp = pa.Field(
+        nullable=False, alias="_built_at", description="When this row was built."
+    )
+
+    class Config(Contract.Config):
+        unique = ["session_id"]  # the table's key
+
+
+class MartFunnelContract(Contract):
+    """Conversion funnel by session day and channel: sessions reaching each step, and step conversion."""
+
+    session_date: pl.Date = pa.Field(nullable=False, description="Day the sessions started (UTC).")
+    channel: pl.String = pa.Field(nullable=False, description="Channel ('unknown' if none).")
+    sessions: pl.Int64 = pa.Field(nullable=False, gt=0, description="Sessions.")
+    viewed: pl.Int64 = pa.Field(nullable=False, ge=0, description="Sessions with a page view.")
+    carted: pl.Int64 = pa.Field(nullable=False, ge=0, description="Sessions that added to the cart.")
+    checked_out: pl.Int64 = pa.Field(nullable=False, ge=0, description="Sessions that reached checkout.")
+    purchased: pl.Int64 = pa.Field(nullable=False, ge=0, description="Sessions that purchased.")
+    view_to_cart: pl.Float64 = pa.Field(nullable=True, description="carted / viewed (null when none viewed).")
+    cart_to_checkout: pl.Float64 = pa.Field(nullable=True, description="checked_out / carted.")
+    checkout_to_purchase: pl.Float64 = pa.Field(nullable=True, description="purchased / checked_out.")
+    conversion_rate: pl.Float64 = pa.Field(nullable=True, description="purchased / sessions.")
+    fact_built_at: UtcTimestamp = pa.Field(
+        nullable=False, alias="_fact_built_at", description="Newest fact row included."
+    )
+
+    class Config(Contract.Config):
+        unique = ["session_date", "channel"]  # the table's key
+
+
+def _watermark(what: str, column: str) -> object:
+    return pa.Field(nullable=True, alias=column, description=f"Newest {what} included (rebuild watermark).")
+
+
+class MartCustomerRfmContract(Contract):
+    """Customers by recency, frequency and monetary value, cancelled orders excluded, in USD.
+
+    Scores are 1-5 from fixed bounds: recency 5/4/3/2 within 30/60/90/180 days, else 1; frequency
+    2/3/4/5 from 2/3/4/6 orders, else 1; monetary 2/3/4/5 from 50/150/400/1000 USD, else 1.
+    Segments, first match: champion (R>=4, F>=4), loyal (F>=4), new (R>=4, F=1), lost (R=1),
+    at_risk (R<=2, F>=2), regular.
+    """
+
+    customer_id: pl.Int64 = pa.Field(nullable=False, description="The shop's customer id.")
+    country: pl.String = pa.Field(
+        nullable=False, description="Current country ('unknown' if not in dim_customer)."
+    )
+    as_of: pl.Date = pa.Field(
+        nullable=False, description="Newest order day in the fact: recency is measured from it."
+    )
+    first_order_date: pl.Date = pa.Field(nullable=False, description="Day of the first order (UTC).")
+    last_order_date: pl.Date = pa.Field(nullable=False, description="Day of the last order (UTC).")
+    recency_days: pl.Int64 = pa.Field(nullable=False, ge=0, description="Days from the last order to as_of.")
+    frequency: pl.Int64 = pa.Field(nullable=False, gt=0, description="Orders placed (not cancelled).")
+    monetary_usd: MoneyTotal = pa.Field(
+        nullable=False, description="Net revenue, USD, in the 365 days to as_of."
+    )
+    lifetime_value_usd: MoneyTotal = pa.Field(nullable=False, description="Net revenue, USD, all time.")
+    recency_score: pl.Int8 = pa.Field(
+        nullable=False, in_range={"min_value": 1, "max_value": 5}, description="1-5."
+    )
+    frequency_score: pl.Int8 = pa.Field(
+        nullable=False, in_range={"min_value": 1, "max_value": 5}, description="1-5."
+    )
+    monetary_score: pl.Int8 = pa.Field(
+        nullable=False, in_range={"min_value": 1, "max_value": 5}, description="1-5."
+    )
+    segment: pl.String = pa.Field(
+        nullable=False,
+        isin=["champion", "loyal", "new", "lost", "at_risk", "regular"],
+        description="champion, loyal, new, lost, at_risk or regular.",
+    )
+    fact_built_at: UtcTimestamp = _watermark("fact row", "_fact_built_at")
+    customer_refined_at: UtcTimestamp = _watermark("customer refinement", "_customer_refined_at")
+
+    class Config(Contract.Config):
+        unique = ["customer_id"]  # the table's key
+
+
+class MartProductPerformanceContract(Contract):
+    """Products by sales, cancelled orders excluded, in USD, ranked within their current category."""
+
+    product_id: pl.Int64 = pa.Field(nullable=False, description="The shop's product id.")
+    category: pl.String = pa.Field(
+        nullable=False, description="Current category ('unknown' if not in dim_product)."
+    )
+    name: pl.String = pa.Field(nullable=True, description="Current product name.")
+    orders: pl.Int64 = pa.Field(nullable=False, gt=0, description="Orders with the product.")
+    units: pl.Int64 = pa.Field(nullable=False, gt=0, description="Units sold.")
+    net_usd: MoneyTotal = pa.Field(nullable=False, description="Net revenue, USD.")
+    customers: pl.Int64 = pa.Field(nullable=False, gt=0, description="Distinct customers who bought it.")
+    first_sale_date: pl.Date = pa.Field(nullable=False, description="Day of the first sale (UTC).")
+    last_sale_date: pl.Date = pa.Field(nullable=False, description="Day of the last sale (UTC).")
+    rank_in_category: pl.Int64 = pa.Field(
+        nullable=False,
+        gt=0,
+        description="1 = most net revenue in its category (ties: lower product id first).",
+    )
+    share_of_category: pl.Float64 = pa.Field(
+        nullable=True, description="Its share of the category's net revenue."
+    )
+    fact_built_at: UtcTimestamp = _watermark("fact row", "_fact_built_at")
+    product_refined_at: UtcTimestamp = _watermark("product refinement", "_product_refined_at")
+
+    class Config(Contract.Config):
+        unique = ["product_id"]  # the table's key

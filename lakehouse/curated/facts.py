@@ -8,6 +8,7 @@ A line whose day has no rate yet is held back, never guessed or left unconverted
 reports those orders (metadata `orders_waiting_for_rate`, a warning naming currency and day), and
 the run that brings the rate rebuilds the day, since rates refined after the fact was last built
 (its newest `_built_at`) rebuild the days that use them; a restated rate does the same.
+Payments are converted the same way, at the rate of their settlement day (`payments_waiting_for_rate`).
 """
 
 from datetime import UTC, date, datetime
@@ -21,9 +22,9 @@ from lakehouse.curated.contracts import (
     FactOrderItemsContract,
     FactPaymentsContract,
 )
-from lakehouse.curated.dimensions import CURATED, REFINED_ORDERS, REFINED_PAYMENTS
+from lakehouse.curated.dimensions import CURATED, DIM_CUSTOMER, DIM_PRODUCT, REFINED_ORDERS, REFINED_PAYMENTS
 from lakehouse.curated.incremental import changed_since, days, watermarks
-from lakehouse.curated.keys import UNKNOWN_KEY, date_key, lookup_key
+from lakehouse.curated.keys import date_key, lookup_version
 from lakehouse.curated.lineage import lineage_metadata, refined_columns
 from lakehouse.orchestration.freshness import DAILY
 from lakehouse.quality.contract import contract_columns, enforced
@@ -35,8 +36,6 @@ from lakehouse.storage.write_spec import REPLACED_SLICES
 
 log = dg.get_dagster_logger(__name__)
 
-DIM_CUSTOMER = dg.AssetKey(["curated", "dim_customer"])
-DIM_PRODUCT = dg.AssetKey(["curated", "dim_product"])
 FACT_ORDER_ITEMS = dg.AssetKey(["curated", "fact_order_items"])
 FACT_PAYMENTS = dg.AssetKey(["curated", "fact_payments"])
 ORDER_COLUMNS = ("order_id", "customer_id", "order_at", "order_date", "status", "currency", "channel")
@@ -74,13 +73,23 @@ FACT_LINE_COLUMNS = [
     *map(pl.col, ["net_amount", "usd_rate", "gross_usd", "discount_usd", "net_usd", *LINE_WATERMARKS]),
 ]
 SETTLED_DATE = pl.col("settled_at").dt.date().alias("settled_date")
+PAYMENT_ORDER = ["order_id", "customer_id", "order_at"]  # what a payment takes from its order
 PAYMENT_COLUMNS = [
     pl.col("payment_id"),
     pl.col("order_id"),
+    pl.col("customer_key"),
+    pl.col("customer_id"),
     date_key(pl.col("settled_date")).alias("settled_date_key"),
     pl.col("settled_date"),
-    *map(pl.col, ["settled_at", "method", "currency", "amount", "usd_rate", "amount_usd", "_refined_at"]),
+    *map(pl.col, ["settled_at", "method", "currency", "amount", "usd_rate"]),
+    to_usd(pl.col("amount"), pl.col("usd_rate")).alias("amount_usd"),
+    pl.col("_refined_at"),
 ]
+
+
+def built_now() -> pl.Expr:
+    """The `_built_at` column: when the row was built (the watermark for rates and dimensions)."""
+    return pl.lit(datetime.now(UTC), pl.Datetime("us", "UTC")).alias("_built_at")
 
 
 def order_lines(items: pl.LazyFrame, orders: pl.LazyFrame, rates: pl.LazyFrame) -> pl.LazyFrame:
@@ -97,16 +106,35 @@ def order_lines(items: pl.LazyFrame, orders: pl.LazyFrame, rates: pl.LazyFrame) 
     return lines
 
 
-def orders_waiting_for_rate(orders: pl.LazyFrame, rates: pl.LazyFrame) -> pl.DataFrame:
-    """Orders whose day has no rate for their currency: `currency`, `order_date`, `orders`."""
+def waiting_for_rate(rows: pl.LazyFrame, rates: pl.LazyFrame, day: str) -> pl.DataFrame:
+    """Rows whose `day` has no rate for their currency, counted by `currency` and day (`rows`)."""
     return (
-        with_rate_of_day(orders.select("currency", "order_date"), rates, pl.col("order_date"))
+        with_rate_of_day(rows.select("currency", day), rates, pl.col(day))
         .filter(pl.col("usd_rate").is_null())
-        .group_by("currency", "order_date")
-        .agg(pl.len().alias("orders"))
-        .sort("order_date", "currency")
+        .group_by("currency", day)
+        .agg(pl.len().alias("rows"))
+        .sort(day, "currency")
         .collect()
     )
+
+
+def held_back(rows: pl.LazyFrame, rates: pl.LazyFrame, day: str, what: str) -> int:
+    """Warn about the rows held back for want of their day's rate, naming currency and day; their number."""
+    waiting = waiting_for_rate(rows, rates, day)
+    if waiting.height:
+        shown = ", ".join(f"{c} on {d} ({n})" for c, d, n in waiting.head(DAYS_SHOWN).iter_rows())
+        more = f" and {waiting.height - DAYS_SHOWN} more" if waiting.height > DAYS_SHOWN else ""
+        log.warning(f"{what} held back, no USD rate of their day yet: {shown}{more}")
+    return int(waiting["rows"].sum())
+
+
+def days_of_changed_rates(
+    rows: pl.LazyFrame, rates: pl.LazyFrame, since: datetime | None, day: str
+) -> pl.LazyFrame:
+    """The days of `rows` whose currency's rate of the day was refined after `since` (new, restated,
+    or the one a held-back row was waiting for)."""
+    changed = changed_since(rates, since).select(pl.col("date").alias(day), "currency")
+    return rows.join(changed, on=[day, "currency"], how="semi").select(day)
 
 
 def order_days_to_rebuild(
@@ -117,34 +145,32 @@ def order_days_to_rebuild(
     customers: pl.LazyFrame,
     products: pl.LazyFrame,
 ) -> list[date] | None:
-    """Order days whose lines, orders, rates or late-arriving dimension rows changed (None: all).
+    """Order days whose lines, orders, rates or dimension members changed (None: all).
 
     A rate counts as changed when refined after the fact was last built (new, restated, or the
-    one a held-back line was waiting for); the days with orders in its currency are rebuilt.
+    one a held-back line was waiting for); the days with orders in its currency are rebuilt. So does
+    a customer or product refined after it (late-arriving, or with a new version): the days of its
+    orders are rebuilt, so each line points to the version valid at its order time.
     """
     marks = watermarks(current, [*LINE_WATERMARKS, "_built_at"])
     if marks is None:  # no fact yet: build every day
         return None
     changed_lines = changed_since(items, marks["_line_refined_at"]).select("order_id")
     changed_orders = changed_since(orders, marks["_order_refined_at"])
-    changed_rates = changed_since(rates, marks["_built_at"]).select(
-        pl.col("date").alias("order_date"), "currency"
-    )
     touched = pl.concat([changed_lines, changed_orders.select("order_id")])
-    on_unknown_customer = current.filter(pl.col("customer_key") == UNKNOWN_KEY).join(
-        customers.select("customer_id"), on="customer_id", how="semi"
-    )
-    on_unknown_product = current.filter(pl.col("product_key") == UNKNOWN_KEY).join(
-        products.select("product_id"), on="product_id", how="semi"
-    )
+    # Members refined since: new (a fact on the unknown member finds it) or with new versions.
+    changed_customers = changed_since(customers, marks["_built_at"]).select("customer_id")
+    changed_products = changed_since(products, marks["_built_at"]).select("product_id")
+    lines_of_changed_products = items.join(changed_products, on="product_id", how="semi").select("order_id")
     return days(
         changed_orders.select("order_date"),
-        orders.join(changed_lines, on="order_id", how="semi").select("order_date"),
+        orders.join(pl.concat([changed_lines, lines_of_changed_products]), on="order_id", how="semi").select(
+            "order_date"
+        ),
         # the days the fact holds those orders on now: an order that moved day leaves its old one
         current.join(touched, on="order_id", how="semi").select("order_date"),
-        on_unknown_customer.select("order_date"),
-        on_unknown_product.select("order_date"),
-        orders.join(changed_rates, on=["order_date", "currency"], how="semi").select("order_date"),
+        orders.join(changed_customers, on="customer_id", how="semi").select("order_date"),
+        days_of_changed_rates(orders, rates, marks["_built_at"], "order_date"),
     )
 
 
@@ -212,29 +238,64 @@ def fact_order_items(
         orders = orders.filter(pl.col("order_date").is_in(rebuilt))
         order_ids = orders.select("order_id").collect().get_column("order_id")
         items = items.filter(pl.col("order_id").is_in(order_ids.implode()))
-    waiting = orders_waiting_for_rate(orders, rates)
-    if waiting.height:
-        shown = ", ".join(f"{c} on {d} ({n})" for c, d, n in waiting.head(DAYS_SHOWN).iter_rows())
-        more = f" and {waiting.height - DAYS_SHOWN} more" if waiting.height > DAYS_SHOWN else ""
-        log.warning(f"orders held back, no USD rate of their day yet: {shown}{more}")
+    waiting = held_back(orders, rates, "order_date", "orders")
     lines = order_lines(items, orders, rates)
-    lines = lookup_key(lines, customers, "customer_id", "customer_key")
-    lines = lookup_key(lines, products, "product_id", "product_key")
-    fact = lines.select(
-        *FACT_LINE_COLUMNS, pl.lit(datetime.now(UTC), pl.Datetime("us", "UTC")).alias("_built_at")
+    lines = lookup_version(lines, customers, "customer_id", "customer_key", "order_at")
+    lines = lookup_version(lines, products, "product_id", "product_key", "order_at")
+    fact = lines.select(*FACT_LINE_COLUMNS, built_now())
+    return replacing(fact, rebuilt, {"orders_waiting_for_rate": waiting})
+
+
+def payment_days_to_rebuild(
+    current: pl.LazyFrame | None,
+    payments: pl.LazyFrame,
+    rates: pl.LazyFrame,
+    orders: pl.LazyFrame,
+    customers: pl.LazyFrame,
+) -> list[date] | None:
+    """Settlement days with new or re-sent payments, or whose rate, order or customer changed
+    (None: all). `payments` carry their order's `customer_id`."""
+    marks = watermarks(current, ["_refined_at", "_built_at"])
+    if marks is None:
+        return None
+    changed = changed_since(payments, marks["_refined_at"])
+    # the days the fact holds those payments on now: a re-sent one may move
+    held = current.join(changed.select("payment_id"), on="payment_id", how="semi")
+    changed_orders = changed_since(orders, marks["_built_at"]).select("order_id")
+    changed_customers = changed_since(customers, marks["_built_at"]).select("customer_id")
+    return days(
+        changed.select("settled_date"),
+        held.select("settled_date"),
+        days_of_changed_rates(payments, rates, marks["_built_at"], "settled_date"),
+        payments.join(changed_orders, on="order_id", how="semi").select("settled_date"),
+        payments.join(changed_customers, on="customer_id", how="semi").select("settled_date"),
     )
-    return replacing(fact, rebuilt, {"orders_waiting_for_rate": int(waiting["orders"].sum())})
 
 
 @dg.asset(
     key=FACT_PAYMENTS,
-    ins={"payments": dg.AssetIn(REFINED_PAYMENTS)},
-    description="Settled payments (grain: one payment), amount in its currency and in USD.",
+    ins={
+        "payments": dg.AssetIn(REFINED_PAYMENTS),
+        "rates": dg.AssetIn(REFINED_RATES),
+        "orders": dg.AssetIn(REFINED_ORDERS),
+        "customers": dg.AssetIn(DIM_CUSTOMER),
+    },
+    description=(
+        "Settled payments (grain: one payment), amount in its currency and in USD at the rate of the "
+        "settlement day, keyed to the version of the order's customer valid when the order was placed."
+    ),
     metadata={
         **write_spec.overwrite_partition("settled_date"),
         **enforced(FactPaymentsContract),
         **lineage_metadata(
-            PAYMENT_COLUMNS, {REFINED_PAYMENTS: refined_columns(REFINED_PAYMENTS)}, derived=[SETTLED_DATE]
+            PAYMENT_COLUMNS,
+            {
+                REFINED_PAYMENTS: refined_columns(REFINED_PAYMENTS),
+                REFINED_RATES: refined_columns(REFINED_RATES),
+                REFINED_ORDERS: refined_columns(REFINED_ORDERS),
+                DIM_CUSTOMER: contract_columns(DimCustomerContract),
+            },
+            derived=[SETTLED_DATE],
         ),
         "grain": "payment",
         "business_keys": ["payment_id"],
@@ -242,16 +303,26 @@ def fact_order_items(
     freshness_policy=DAILY,
     **CURATED,
 )
-def fact_payments(store: DeltaStore, payments: pl.LazyFrame) -> dg.Output[pl.LazyFrame]:
-    payments = payments.with_columns(SETTLED_DATE)
+def fact_payments(
+    store: DeltaStore,
+    payments: pl.LazyFrame,
+    rates: pl.LazyFrame,
+    orders: pl.LazyFrame,
+    customers: pl.LazyFrame,
+) -> dg.Output[pl.LazyFrame]:
+    payments = payments.with_columns(SETTLED_DATE).join(
+        orders.select(PAYMENT_ORDER), on="order_id", how="left", maintain_order="left"
+    )
     current = store.scan_or_none(FACT_PAYMENTS)
-    marks = watermarks(current, ["_refined_at"])
-    rebuilt = None
-    if marks is not None:
-        changed = changed_since(payments, marks["_refined_at"])
-        # the new days, and the days the fact holds those payments on now (a re-sent one may move)
-        held = current.join(changed.select("payment_id"), on="payment_id", how="semi")
-        rebuilt = days(changed.select("settled_date"), held.select("settled_date"))
+    rebuilt = payment_days_to_rebuild(current, payments, rates, orders, customers)
     if rebuilt is not None:
         payments = payments.filter(pl.col("settled_date").is_in(rebuilt))
-    return replacing(payments.select(PAYMENT_COLUMNS).sort("settled_date", "payment_id"), rebuilt)
+    waiting = held_back(payments, rates, "settled_date", "payments")
+    converted = with_rate_of_day(payments, rates, pl.col("settled_date")).filter(
+        pl.col("usd_rate").is_not_null()
+    )
+    # a payment whose order is not refined yet has no customer: the unknown member
+    at = pl.coalesce("order_at", "settled_at").alias("_at")
+    keyed = lookup_version(converted.with_columns(at), customers, "customer_id", "customer_key", "_at")
+    fact = keyed.select(*PAYMENT_COLUMNS, built_now()).sort("settled_date", "payment_id")
+    return replacing(fact, rebuilt, {"payments_waiting_for_rate": waiting})

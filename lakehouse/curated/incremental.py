@@ -32,3 +32,9 @@ def days(*frames: pl.LazyFrame) -> list[date]:
 def newest(frame: pl.LazyFrame) -> pl.Expr:
     """A constant column: the newest `_refined_at` of `frame` (a dimension's watermark)."""
     return pl.lit(frame.select(pl.col("_refined_at").max()).collect().item(), pl.Datetime("us", "UTC"))
+
+
+def unchanged(target: pl.LazyFrame | None, marks: dict[str, object]) -> bool:
+    """Whether a table rebuilt whole would not change: it exists and records (in columns named as
+    the keys) exactly the inputs' newest watermarks `marks`."""
+    return target is not None and watermarks(target, list(marks)) == marks

@@ -1,10 +1,13 @@
 """Dimension keys shared by the star schema."""
 
+from datetime import UTC, datetime
+
 import polars as pl
 
 # Kimball's unknown member: a fact whose dimension row is missing (a customer still in quarantine)
 # points here instead of being dropped, so revenue is never lost to a late dimension.
 UNKNOWN_KEY = -1
+EARLIEST = datetime(1, 1, 1, tzinfo=UTC)
 
 
 def date_key(day: pl.Expr) -> pl.Expr:
@@ -14,9 +17,33 @@ def date_key(day: pl.Expr) -> pl.Expr:
     )
 
 
-def lookup_key(facts: pl.LazyFrame, dim: pl.LazyFrame, business_key: str, key: str) -> pl.LazyFrame:
-    """Add the dimension's surrogate `key` by business key; unknown member when not found."""
-    keys = dim.filter(pl.col(key) != UNKNOWN_KEY).select(business_key, key)
-    return facts.join(keys, on=business_key, how="left", maintain_order="left").with_columns(
-        pl.col(key).fill_null(UNKNOWN_KEY)
+def lookup_version(
+    facts: pl.LazyFrame, dim: pl.LazyFrame, business_key: str, key: str, at: str
+) -> pl.LazyFrame:
+    """Add the surrogate `key` of the dimension version valid at each fact's time `at`.
+
+    A fact older than its member's first version takes that version (the history starts when the
+    member was first seen); a deleted version is a tombstone, so a fact after a deletion keeps the
+    last live version. A member not in the dimension is the unknown member.
+    """
+    first = pl.col("valid_from") == pl.col("valid_from").min().over(business_key)
+    versions = (
+        dim.filter(pl.col(key) != UNKNOWN_KEY, ~pl.col("is_deleted"))
+        .select(
+            business_key, key, pl.when(first).then(pl.lit(EARLIEST)).otherwise("valid_from").alias("_from")
+        )
+        .sort("_from")
+    )
+    return (
+        facts.sort(at)
+        .join_asof(
+            versions,
+            left_on=at,
+            right_on="_from",
+            by=business_key,
+            strategy="backward",
+            check_sortedness=False,
+        )
+        .drop("_from")
+        .with_columns(pl.col(key).fill_null(UNKNOWN_KEY))
     )

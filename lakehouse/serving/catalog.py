@@ -10,6 +10,9 @@ a reader's open connection never blocks a publish. Publishers serialise on an ex
 and read the Delta logs only once they hold it: the last publish reflects every commit made
 before it started waiting. Readers never take the lock.
 
+Views of documented tables (the curated ones, from their contracts) carry the table's and each
+column's description as DuckDB comments (`duckdb_views()`, `duckdb_columns()`).
+
 `_catalog.tables` lists what was published: layer, table, Delta version, path, column count,
 row count (from the log's file statistics, NULL when a file has none), files, bytes, published_at.
 """
@@ -26,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import duckdb
 import pyarrow as pa
@@ -34,7 +37,10 @@ import pyarrow.compute as pc
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
-from lakehouse.serving.views import quote_identifier, view_sql
+from lakehouse.serving.views import quote_identifier, quote_literal, view_sql
+
+if TYPE_CHECKING:
+    from lakehouse.curated.dictionary import TableDoc
 
 CATALOG_SCHEMA = "_catalog"
 INDEX_TABLE = f"{CATALOG_SCHEMA}.tables"
@@ -93,7 +99,7 @@ def publish_catalog(tables_dir: Path, catalog_path: Path) -> CatalogSummary:
         tables = _load_tables(tables_dir)
         temporary = catalog_path.with_name(f"{catalog_path.name}.{uuid.uuid4().hex}.tmp")
         try:
-            _build(temporary, tables)
+            _build(temporary, tables, _table_docs())
             os.replace(temporary, catalog_path)
         finally:
             temporary.unlink(missing_ok=True)
@@ -153,7 +159,25 @@ def _load_tables(tables_dir: Path) -> list[_Table]:
     return tables
 
 
-def _build(database: Path, tables: list[_Table]) -> None:
+def _table_docs() -> Mapping[str, TableDoc]:
+    """The documented tables' descriptions (imported here: `lakehouse sql` need not load Dagster)."""
+    from lakehouse.curated.dictionary import curated_docs
+
+    return curated_docs()
+
+
+def _comment(con: duckdb.DuckDBPyConnection, table: _Table, doc: TableDoc) -> None:
+    """Describe the view and each of its columns the documentation knows."""
+    name = f"{quote_identifier(table.layer)}.{quote_identifier(table.name)}"
+    con.execute(f"COMMENT ON VIEW {name} IS {quote_literal(doc.description)}")
+    present = {field.name for field in table.delta.schema().fields}
+    for column in doc.columns:
+        if column.name in present:
+            column_name = f"{name}.{quote_identifier(column.name)}"
+            con.execute(f"COMMENT ON COLUMN {column_name} IS {quote_literal(column.description)}")
+
+
+def _build(database: Path, tables: list[_Table], docs: Mapping[str, TableDoc]) -> None:
     with duckdb.connect(str(database)) as con:
         # Every footer is read twice: to find the files' columns and to bind the view.
         con.execute("SET parquet_metadata_cache = true")
@@ -163,6 +187,8 @@ def _build(database: Path, tables: list[_Table]) -> None:
         for table in tables:
             name = f"{quote_identifier(table.layer)}.{quote_identifier(table.name)}"
             con.execute(f"CREATE VIEW {name} AS {view_sql(con, table.delta)}")
+            if (doc := docs.get(table.qualified_name)) is not None:
+                _comment(con, table, doc)
         con.register("published_tables", _index(tables))
         con.execute(f"CREATE TABLE {INDEX_TABLE} AS SELECT * FROM published_tables")
         con.execute("COMMIT")

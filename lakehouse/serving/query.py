@@ -28,7 +28,7 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
-from lakehouse.serving.catalog import INDEX_TABLE
+from lakehouse.serving.catalog import CATALOG_SCHEMA, INDEX_TABLE
 
 OutputFormat = Literal["table", "csv", "json"]
 
@@ -78,6 +78,36 @@ def list_tables(catalog_path: Path) -> list[TableInfo]:
             "ORDER BY layer, table_name"
         ).fetchall()
     return [TableInfo(*row) for row in rows]
+
+
+class ColumnDescription(NamedTuple):
+    name: str
+    type: str
+    comment: str | None
+
+
+class TableDescription(NamedTuple):
+    schema: str
+    table: str
+    comment: str | None
+    columns: list[ColumnDescription]
+
+
+def describe_tables(catalog_path: Path) -> list[TableDescription]:
+    """Every published view with its columns, and their descriptions (the views' comments)."""
+    with connect_read_only(catalog_path) as con:
+        views = con.sql(
+            "SELECT schema_name, view_name, comment FROM duckdb_views() "
+            f"WHERE NOT internal AND schema_name <> '{CATALOG_SCHEMA}' ORDER BY schema_name, view_name"
+        ).fetchall()
+        columns = con.sql(
+            "SELECT schema_name, table_name, column_name, data_type, comment FROM duckdb_columns() "
+            "ORDER BY schema_name, table_name, column_index"
+        ).fetchall()
+    by_view: dict[tuple[str, str], list[ColumnDescription]] = {}
+    for schema, table, *column in columns:
+        by_view.setdefault((schema, table), []).append(ColumnDescription(*column))
+    return [TableDescription(s, t, comment, by_view.get((s, t), [])) for s, t, comment in views]
 
 
 def format_result(table: pa.Table, fmt: OutputFormat = "table", max_rows: int = 50) -> str:

@@ -66,7 +66,11 @@ def _with_deleted(events: pl.DataFrame) -> pl.DataFrame:
 
 
 def surrogate_keys(frame: pl.DataFrame, keys: Sequence[str]) -> pl.Series:
-    """A new version's surrogate key: a positive 63-bit hash of its key and start."""
-    return frame.select(
-        (pl.struct([*keys, VALID_FROM]).hash(seed=0) % (2**63 - 1)).cast(pl.Int64)
-    ).to_series()
+    """A new version's surrogate key: a positive 63-bit hash of its key and start.
+
+    A reserved member, a single negative integer key (Kimball's unknown member -1), keeps its key.
+    """
+    hashed = (pl.struct([*keys, VALID_FROM]).hash(seed=0) % (2**63 - 1)).cast(pl.Int64)
+    if len(keys) == 1 and frame.schema[keys[0]].is_integer():
+        hashed = pl.when(pl.col(keys[0]) < 0).then(pl.col(keys[0]).cast(pl.Int64)).otherwise(hashed)
+    return frame.select(hashed).to_series()
