@@ -249,3 +249,26 @@ def test_simulate_keeps_the_sources_alive_until_interrupted(tmp_path: Path):
     assert batches == expected["clickstream"]["batches"] > batches_before
     snapshots = sorted((sources / simulator.INVENTORY_DIR).glob("inventory_*.parquet.done"))
     assert len(snapshots) == expected["inventory"]["files"] == days
+
+
+def test_backfill_rebuilds_the_days_asked_for_and_says_which(home_cli):
+    result = home_cli(
+        "backfill", "--from", "2025-01-05", "--to", "2025-01-06", "--asset", "curated/fact_payments"
+    )
+
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == "backfilling 2025-01-05..2025-01-06 of curated/fact_payments …"
+    assert "  ✓ curated/fact_payments" in result.output
+    assert "(2025-01-05)" in result.output and "(2025-01-06)" in result.output
+    assert "succeeded" in result.output
+
+
+def test_backfill_names_what_it_cannot_do(home_cli):
+    unknown = home_cli(
+        "backfill", "--from", "2025-01-05", "--to", "2025-01-06", "--asset", "curated/dim_date"
+    )
+    assert unknown.exit_code == 2
+    assert "curated/dim_date: not one of curated/fact_order_items, curated/fact_payments" in unknown.output
+    backwards = home_cli("backfill", "--from", "2025-01-06", "--to", "2025-01-05")
+    assert backwards.exit_code == 1
+    assert "backfill range ends (2025-01-05) before it starts (2025-01-06)" in backwards.output

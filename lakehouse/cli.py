@@ -198,9 +198,10 @@ def run(scale: float, seed: int) -> None:
     _use_project_instance()
     import dagster as dg
 
-    from lakehouse.definitions import defs
+    from lakehouse.definitions import build_definitions
     from lakehouse.orchestration.runner import run_build, summary
 
+    defs = build_definitions(get_settings())
     with _exclusive_run(settings.data_dir / ".run.lock"), dg.DagsterInstance.get() as instance:
         click.echo("building the lakehouse (raw -> refined -> curated) …")
         outcome = run_build(defs, instance, click.echo)
@@ -220,23 +221,23 @@ def run(scale: float, seed: int) -> None:
     help="Only this day-partitioned asset, e.g. curated/fact_payments (repeatable; default: all of them).",
 )
 def backfill(first, last, assets: tuple[str, ...]) -> None:
-    """Rebuild the days FROM..TO of the day-partitioned curated tables from refined, in one run.
+    """Rebuild the days FROM..TO of the day-partitioned facts from refined, in one run.
 
-    Each table's slices of those days are replaced, and only those (the same as the UI's
-    partition backfill). Refined is not re-extracted: run `lakehouse run` first for new source data.
+    Each fact's slices of those days are replaced (the same as the UI's partition backfill), and
+    the marts built on them take the rebuilt days in. Refined is not re-extracted: run `lakehouse
+    run` first for new source data.
     """
     _use_project_instance()
     import dagster as dg
 
-    from lakehouse.definitions import defs
+    from lakehouse.definitions import build_definitions
     from lakehouse.orchestration.partitions import range_tags
     from lakehouse.orchestration.runner import run_build, summary
 
     settings = get_settings()
+    defs = build_definitions(settings)
     partitioned = sorted(
-        key.to_user_string()
-        for key, node in defs.resolve_asset_graph().asset_nodes_by_key.items()
-        if node.partitions_def is not None
+        node.key.to_user_string() for node in defs.resolve_asset_graph().asset_nodes if node.partitions_def
     )
     unknown = sorted(set(assets) - set(partitioned))
     if unknown:
@@ -244,7 +245,8 @@ def backfill(first, last, assets: tuple[str, ...]) -> None:
             f"{', '.join(unknown)}: not one of {', '.join(partitioned)}", param_hint="--asset"
         )
     tags = _or_exit(lambda: range_tags(first.date(), last.date()))
-    selection = [dg.AssetKey.from_user_string(a) for a in (assets or partitioned)]
+    backfilled = dg.AssetSelection.assets(*(dg.AssetKey.from_user_string(a) for a in assets or partitioned))
+    selection = list(backfilled.downstream().resolve(defs.resolve_asset_graph()))
     with _exclusive_run(settings.data_dir / ".run.lock"), dg.DagsterInstance.get() as instance:
         click.echo(f"backfilling {first:%Y-%m-%d}..{last:%Y-%m-%d} of {', '.join(assets or partitioned)} …")
         outcome = run_build(defs, instance, click.echo, selection, tags)
@@ -460,9 +462,9 @@ def report(output: Path | None, runs: int) -> None:
     settings = get_settings()
     path = (output or settings.data_dir / "reports" / "quality.html").resolve()  # before the chdir
     with _project_instance() as instance:
-        from lakehouse.definitions import defs
+        from lakehouse.definitions import build_definitions
 
-        data = gather(settings.tables_dir, instance, defs, runs)
+        data = gather(settings.tables_dir, instance, build_definitions(settings), runs)
     report_html.write(data, path)
     click.echo(summary_line(data))
     click.echo(f"report written to {path}")

@@ -19,6 +19,7 @@ from lakehouse.curated.incremental import changed_since, days, watermarks
 from lakehouse.curated.keys import date_key, lookup_version
 from lakehouse.curated.lineage import lineage_metadata
 from lakehouse.orchestration.freshness import DAILY
+from lakehouse.orchestration.partitions import DAY_SLICED, with_backfill
 from lakehouse.quality.contract import contract_columns, enforced
 from lakehouse.refined.sessions import REFINED_SESSIONS, WATERMARK
 from lakehouse.storage import write_spec
@@ -114,12 +115,14 @@ def session_days_to_rebuild(
         "business_keys": ["session_id"],
     },
     freshness_policy=DAILY,
+    **DAY_SLICED,
     **CURATED,
 )
 def fact_sessions(
-    store: DeltaStore, sessions: pl.LazyFrame, customers: pl.LazyFrame
+    context: dg.AssetExecutionContext, store: DeltaStore, sessions: pl.LazyFrame, customers: pl.LazyFrame
 ) -> dg.Output[pl.LazyFrame]:
-    rebuilt = session_days_to_rebuild(store.scan_or_none(FACT_SESSIONS), sessions, customers)
+    changed = session_days_to_rebuild(store.scan_or_none(FACT_SESSIONS), sessions, customers)
+    rebuilt = with_backfill(context, changed)
     if rebuilt is not None:
         sessions = sessions.filter(pl.col("session_date").is_in(rebuilt))
     keyed = lookup_version(sessions, customers, "customer_id", "customer_key", "session_start")

@@ -27,6 +27,7 @@ from lakehouse.curated.incremental import changed_since, days, watermarks
 from lakehouse.curated.keys import date_key, lookup_version
 from lakehouse.curated.lineage import lineage_metadata, refined_columns
 from lakehouse.orchestration.freshness import DAILY
+from lakehouse.orchestration.partitions import DAY_SLICED, with_backfill
 from lakehouse.quality.contract import contract_columns, enforced
 from lakehouse.reference.currency import MONEY, to_usd, with_rate_of_day
 from lakehouse.refined.exchange_rates import EXCHANGE_RATES
@@ -222,9 +223,11 @@ def replacing(
         "business_keys": ["order_id", "line_no"],
     },
     freshness_policy=DAILY,
+    **DAY_SLICED,
     **CURATED,
 )
 def fact_order_items(
+    context: dg.AssetExecutionContext,
     store: DeltaStore,
     items: pl.LazyFrame,
     orders: pl.LazyFrame,
@@ -233,7 +236,9 @@ def fact_order_items(
     products: pl.LazyFrame,
 ) -> dg.Output[pl.LazyFrame]:
     current = store.scan_or_none(FACT_ORDER_ITEMS)
-    rebuilt = order_days_to_rebuild(current, items, orders, rates, customers, products)
+    rebuilt = with_backfill(
+        context, order_days_to_rebuild(current, items, orders, rates, customers, products)
+    )
     if rebuilt is not None:
         orders = orders.filter(pl.col("order_date").is_in(rebuilt))
         order_ids = orders.select("order_id").collect().get_column("order_id")
@@ -301,9 +306,11 @@ def payment_days_to_rebuild(
         "business_keys": ["payment_id"],
     },
     freshness_policy=DAILY,
+    **DAY_SLICED,
     **CURATED,
 )
 def fact_payments(
+    context: dg.AssetExecutionContext,
     store: DeltaStore,
     payments: pl.LazyFrame,
     rates: pl.LazyFrame,
@@ -314,7 +321,7 @@ def fact_payments(
         orders.select(PAYMENT_ORDER), on="order_id", how="left", maintain_order="left"
     )
     current = store.scan_or_none(FACT_PAYMENTS)
-    rebuilt = payment_days_to_rebuild(current, payments, rates, orders, customers)
+    rebuilt = with_backfill(context, payment_days_to_rebuild(current, payments, rates, orders, customers))
     if rebuilt is not None:
         payments = payments.filter(pl.col("settled_date").is_in(rebuilt))
     waiting = held_back(payments, rates, "settled_date", "payments")

@@ -1,18 +1,26 @@
-"""Daily partitions of the day-sliced curated tables, and backfills of a range of days.
+"""Daily partitions of the day-sliced facts, and backfills of a range of days.
 
-The order-line and payment facts and the daily sales mart are stored in day slices (order day,
-settlement day). They are daily-partitioned assets with a single-run backfill policy, used two ways:
+The facts of order lines, payments and clickstream sessions are stored in day slices (order day,
+settlement day, session day). They are daily-partitioned assets with a single-run backfill policy,
+used two ways:
 
 - the daily build and the sensors run them without a partition: each rebuilds the days whose
   inputs changed since it last ran (incremental);
 - a backfill (the UI's partition picker, or `lakehouse backfill --from … --to …`) runs them for a
-  range of days in one run: each rebuilds exactly those days from refined and replaces exactly
-  their slices, whatever changed.
+  range of days in one run: each rebuilds those days from refined and replaces exactly their
+  slices (with, if any, the days changed since its last build: see `with_backfill`). The marts
+  downstream (unpartitioned, as Dagster cannot pass a partitioned input through an unpartitioned
+  run) take in the rebuilt days as they take in any change: by the facts' `_built_at`.
 """
 
+import warnings
 from datetime import date, timedelta
 
 import dagster as dg
+
+# A single-run backfill policy is beta in Dagster 1.13 (we pin the minor version); say it once here,
+# not on every import of a day-sliced asset.
+warnings.filterwarnings("ignore", message=".*backfill_policy.*", category=dg.BetaWarning)
 
 # The first day of the shop's history, where the partitions start.
 HISTORY_START = "2025-01-01"
@@ -29,6 +37,18 @@ def backfill_days(context: dg.AssetExecutionContext) -> list[date] | None:
     window = context.partition_time_window
     first, end = window.start.date(), window.end.date()
     return [first + timedelta(days=n) for n in range((end - first).days)]
+
+
+def with_backfill(context: dg.AssetExecutionContext, changed: list[date] | None) -> list[date] | None:
+    """The days a run rebuilds: those whose inputs changed, plus in a backfill the days asked for.
+
+    A backfill also takes in what changed since the last build, so that the table's watermarks
+    keep meaning "everything before this is in", on every day. None: every day (no table yet).
+    """
+    asked = backfill_days(context)
+    if asked is None or changed is None:
+        return changed
+    return sorted(set(changed) | set(asked))
 
 
 def range_tags(first: date, last: date) -> dict[str, str]:

@@ -36,7 +36,8 @@ class _ProgressHandler(logging.Handler):
             materialization = event.event_specific_data.materialization
             rows = materialization.metadata.get("dagster/row_count")
             shown = f"{rows.value:>10,} rows" if rows is not None else ""
-            self.echo(f"  ✓ {materialization.asset_key.to_user_string():<32}{shown}")
+            day = f" ({materialization.partition})" if materialization.partition else ""
+            self.echo(f"  ✓ {materialization.asset_key.to_user_string():<32}{shown}{day}")
         elif event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = event.event_specific_data
             if not evaluation.passed:
