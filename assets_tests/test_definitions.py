@@ -53,17 +53,19 @@ def test_everything_materialises_and_every_check_passes(any_lakehouse: Lakehouse
     assert any_lakehouse.outcome.success
     failed = [f"{c.asset}:{c.check}" for c in any_lakehouse.outcome.checks if not c.passed]
     assert failed == []
-    # 57 data checks (36, plus unique key, non-null key and reconciliation of refined exchange
+    # 63 data checks (36, plus unique key, non-null key and reconciliation of refined exchange
     # rates, events and supplier inventory, unique and non-null session ids, unique and non-null
-    # keys of fact_sessions, mart_funnel, mart_customer_rfm and mart_product_performance, and the
-    # customer keys of fact_sessions and fact_payments in dim_customer), 22 anomaly checks (volume
-    # and null rates of the 8 raw tables, null rates of the 8 refined tables, distributions of the
-    # 3 refined tables with monitored columns), plus a column-schema change check on each of the 37
-    # tables (21, plus raw, refined and quarantine exchange rates, events and supplier inventory,
-    # sessions, the rejected files of payments and supplier inventory, and the 4 new curated tables).
-    assert len(any_lakehouse.outcome.checks) == 116
+    # keys of fact_sessions, fact_inventory_daily, mart_funnel, mart_customer_rfm,
+    # mart_product_performance and mart_inventory_health, the customer keys of fact_sessions and
+    # fact_payments in dim_customer, and the product and day keys of fact_inventory_daily), 22
+    # anomaly checks (volume and null rates of the 8 raw tables, null rates of the 8 refined tables,
+    # distributions of the 3 refined tables with monitored columns), plus a column-schema change
+    # check on each of the 39 tables (21, plus raw, refined and quarantine exchange rates, events and
+    # supplier inventory, sessions, the rejected files of payments and supplier inventory, and the 6
+    # new curated tables).
+    assert len(any_lakehouse.outcome.checks) == 124
     schema_checks = {c.asset for c in any_lakehouse.outcome.checks if "schema" in c.check}
-    assert len(schema_checks) == 37
+    assert len(schema_checks) == 39
 
 
 def params_of(lakehouse: Lakehouse) -> Params:

@@ -6,6 +6,7 @@ from lakehouse.curated.clickstream import fact_sessions, mart_funnel
 from lakehouse.curated.contracts import describing
 from lakehouse.curated.dimensions import dim_customer, dim_date, dim_product
 from lakehouse.curated.facts import fact_order_items, fact_payments
+from lakehouse.curated.inventory import fact_inventory_daily, mart_inventory_health
 from lakehouse.curated.marts import mart_customer_rfm, mart_daily_sales, mart_product_performance
 from lakehouse.quality.checks import foreign_key_check, key_checks
 from lakehouse.quality.contract import Contract, contract_keys
@@ -17,10 +18,12 @@ curated_assets = [
     fact_order_items,
     fact_payments,
     fact_sessions,
+    fact_inventory_daily,
     mart_daily_sales,
     mart_funnel,
     mart_customer_rfm,
     mart_product_performance,
+    mart_inventory_health,
 ]
 
 
@@ -45,4 +48,6 @@ curated_checks = [
     foreign_key_check(_key("fact_payments"), "settled_date_key", _key("dim_date"), "date_key"),
     foreign_key_check(_key("fact_payments"), "customer_key", _key("dim_customer"), "customer_key"),
     foreign_key_check(_key("fact_sessions"), "customer_key", _key("dim_customer"), "customer_key"),
+    foreign_key_check(_key("fact_inventory_daily"), "product_key", _key("dim_product"), "product_key"),
+    foreign_key_check(_key("fact_inventory_daily"), "snapshot_date_key", _key("dim_date"), "date_key"),
 ]

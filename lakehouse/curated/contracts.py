@@ -375,3 +375,71 @@ class MartProductPerformanceContract(Contract):
 
     class Config(Contract.Config):
         unique = ["product_id"]  # the table's key
+
+
+class FactInventoryDailyContract(Contract):
+    """Supplier stock per product and day (grain: product x snapshot day), with the day's units sold."""
+
+    snapshot_date: pl.Date = pa.Field(
+        nullable=False, description="The day the stock was counted (end of day, UTC)."
+    )
+    snapshot_date_key: pl.Int32 = pa.Field(nullable=False, description="Snapshot day as yyyymmdd: dim_date.")
+    product_id: pl.Int64 = pa.Field(nullable=False, description="The shop's product id.")
+    product_key: pl.Int64 = pa.Field(
+        nullable=False, description="dim_product version valid at the end of the day (-1: unknown)."
+    )
+    sku: pl.String = pa.Field(
+        nullable=False, description="The product's stock-keeping unit, as the supplier reports it."
+    )
+    warehouse: pl.String = pa.Field(
+        nullable=True, description="Warehouse holding the stock (reported from September 2025)."
+    )
+    on_hand: pl.Int64 = pa.Field(nullable=False, ge=0, description="Units in stock at the end of the day.")
+    on_order: pl.Int64 = pa.Field(
+        nullable=False, ge=0, description="Units ordered from the supplier, not yet arrived."
+    )
+    units_sold: pl.Int64 = pa.Field(
+        nullable=False, ge=0, description="Units on the day's order lines (cancelled orders excluded)."
+    )
+    is_stock_out: pl.Boolean = pa.Field(nullable=False, description="Nothing in stock at the end of the day.")
+    refined_at: UtcTimestamp = _refined_at("snapshot row")
+    fact_built_at: UtcTimestamp = _watermark("order-line fact row", "_fact_built_at")
+    built_at: UtcTimestamp = pa.Field(
+        nullable=False, alias="_built_at", description="When this row was built."
+    )
+
+    class Config(Contract.Config):
+        unique = ["snapshot_date", "product_id"]  # the table's key
+
+
+class MartInventoryHealthContract(Contract):
+    """Stock health per product on the newest snapshot day: stock-outs and days of cover."""
+
+    product_id: pl.Int64 = pa.Field(nullable=False, description="The shop's product id.")
+    category: pl.String = pa.Field(
+        nullable=False, description="Current category ('unknown' if not in dim_product)."
+    )
+    as_of: pl.Date = pa.Field(nullable=False, description="The newest snapshot day.")
+    on_hand: pl.Int64 = pa.Field(nullable=False, ge=0, description="Units in stock on that day.")
+    on_order: pl.Int64 = pa.Field(nullable=False, ge=0, description="Units on order on that day.")
+    units_sold_28d: pl.Int64 = pa.Field(
+        nullable=False, ge=0, description="Units sold in the 28 days up to and including as_of."
+    )
+    daily_demand: pl.Float64 = pa.Field(nullable=False, ge=0, description="units_sold_28d / 28.")
+    days_of_cover: pl.Float64 = pa.Field(
+        nullable=True,
+        ge=0,
+        description="on_hand / daily_demand: days the stock lasts (null: no recent sales).",
+    )
+    stock_out_days_28d: pl.Int64 = pa.Field(
+        nullable=False, ge=0, le=28, description="Snapshot days out of stock among those 28 days."
+    )
+    status: pl.String = pa.Field(
+        nullable=False,
+        isin=["out_of_stock", "at_risk", "healthy", "no_recent_sales"],
+        description="out_of_stock (on_hand 0), at_risk (under 7 days of cover), healthy, or no_recent_sales.",
+    )
+    fact_built_at: UtcTimestamp = _watermark("inventory fact row", "_fact_built_at")
+
+    class Config(Contract.Config):
+        unique = ["product_id"]  # the table's key
