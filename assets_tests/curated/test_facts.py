@@ -143,7 +143,13 @@ def build(
     store: DeltaStore, rates: pl.LazyFrame, customers: pl.LazyFrame = CUSTOMERS
 ) -> dg.Output[pl.LazyFrame]:
     return fact_order_items(
-        store=store, items=items(), orders=orders(), rates=rates, customers=customers, products=PRODUCTS
+        context=dg.build_asset_context(),
+        store=store,
+        items=items(),
+        orders=orders(),
+        rates=rates,
+        customers=customers,
+        products=PRODUCTS,
     )
 
 
@@ -240,7 +246,14 @@ def refined_payments(rows: list[tuple[str, datetime, str, str]], refined_at: dat
 
 def write_payments(store: DeltaStore, payments: pl.LazyFrame, rates: pl.LazyFrame) -> dg.Output:
     """Build the payment fact and write it the way the IO manager does."""
-    output = fact_payments(store=store, payments=payments, rates=rates, orders=orders(), customers=CUSTOMERS)
+    output = fact_payments(
+        context=dg.build_asset_context(),
+        store=store,
+        payments=payments,
+        rates=rates,
+        orders=orders(),
+        customers=CUSTOMERS,
+    )
     spec = WriteSpec.from_metadata(fact_payments.specs_by_key[FACT_PAYMENTS].metadata)
     slices = output.metadata.get(REPLACED_SLICES)
     frame = output.value.collect()
@@ -258,7 +271,14 @@ def test_fact_payments_converts_at_the_rate_of_the_utc_settlement_day(tmp_path):
     payments = refined_payments([("pay_1", datetime(2025, 1, 2, 0, 5, tzinfo=UTC), "EUR", "12.34")])
 
     store = DeltaStore(root=str(tmp_path))
-    out = fact_payments(store=store, payments=payments, rates=RATES, orders=orders(), customers=CUSTOMERS)
+    out = fact_payments(
+        context=dg.build_asset_context(),
+        store=store,
+        payments=payments,
+        rates=RATES,
+        orders=orders(),
+        customers=CUSTOMERS,
+    )
     out = out.value.collect()
 
     assert out.drop("_built_at").rows(named=True) == [
@@ -291,7 +311,12 @@ def test_a_payment_takes_the_customer_version_of_its_order_time_or_the_unknown_m
     payments = payments.with_columns(order_id=pl.Series([1, 4]))
 
     out = fact_payments(
-        store=DeltaStore(root=str(tmp_path)), payments=payments, rates=RATES, orders=orders(), customers=moved
+        context=dg.build_asset_context(),
+        store=DeltaStore(root=str(tmp_path)),
+        payments=payments,
+        rates=RATES,
+        orders=orders(),
+        customers=moved,
     ).value.collect()
 
     assert out.select("payment_id", "customer_key", "customer_id").rows() == [
@@ -349,7 +374,14 @@ def test_a_payment_waits_for_its_rate_and_a_restated_rate_reaches_it_like_a_full
             ("pay_3", DAY2, Decimal("1.000000"), Decimal("10.00")),
         ]
     )
-    again = fact_payments(store=store, payments=payments, rates=now, orders=orders(), customers=CUSTOMERS)
+    again = fact_payments(
+        context=dg.build_asset_context(),
+        store=store,
+        payments=payments,
+        rates=now,
+        orders=orders(),
+        customers=CUSTOMERS,
+    )
     assert again.metadata[REPLACED_SLICES].value == []
 
 
