@@ -62,6 +62,53 @@ def scan(uri: str, at_version: int | None = None) -> pl.LazyFrame:
     return pl.scan_delta(uri, version=at_version)
 
 
+def table_id(uri: str) -> str:
+    """The table's id, drawn when it was created: a table deleted and made again gets a new one."""
+    return DeltaTable(uri).metadata().id
+
+
+def newest(uri: str, column: str) -> object | None:
+    """The largest value of `column` (None without rows), reading only the files that may hold it.
+
+    The log's statistics keep a file's maximum, but timestamps only to the millisecond (truncated):
+    the largest statistic is a floor of the true maximum, so only the files reaching it are read,
+    and the maximum is then exact. Text statistics are truncated prefixes: not used.
+    """
+    table = scan(uri)
+    stat = f"max.{column}"
+    actions = add_actions(uri)
+    if stat in actions.columns and (actions.schema[stat].is_temporal() or actions.schema[stat].is_numeric()):
+        floor = actions.get_column(stat).max()
+        if floor is not None:  # the filter is exact on rows; the statistics only spare files
+            table = table.filter(pl.col(column) >= floor)
+    return table.select(pl.col(column).max()).collect().item()
+
+
+def files_added_since(uri: str, since: int, at_version: int) -> list[str] | None:
+    """Data files of version `at_version` that version `since` did not have (absolute URIs).
+
+    Delta files are immutable, so every row of `at_version` outside these files was in `since`.
+    None when `since` can no longer be loaded (its log was cleaned up) or is not older.
+    """
+    if since > at_version:
+        return None
+    try:
+        before = set(DeltaTable(uri, version=since).file_uris())
+    except Exception:  # delta-rs raises several types for a version whose log is gone
+        return None
+    return [f for f in DeltaTable(uri, version=at_version).file_uris() if f not in before]
+
+
+def operations_since(uri: str, since: int) -> set[str]:
+    """The operations of the commits after version `since`: `WRITE Append`, `WRITE Overwrite`,
+    `MERGE`, `DELETE`, `UPDATE`, `RESTORE`, …"""
+    current = DeltaTable(uri)
+    commits = current.version() - since
+    history = current.history(commits) if commits > 0 else []
+    modes = (c.get("operationParameters", {}).get("mode", "") for c in history)
+    return {f"{c['operation']} {mode}".strip() for c, mode in zip(history, modes, strict=True)}
+
+
 # App transaction versions: a batch is committed (1), or was committed and then rolled back by a
 # restore (0), so that appending it again writes it again.
 BATCH_COMMITTED, BATCH_UNDONE = 1, 0
@@ -150,7 +197,7 @@ def _append(uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, str
 
 
 def _overwrite(uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, str]) -> WriteResult:
-    before = _row_count(uri)
+    before = row_count(uri)
     write_deltalake(
         uri,
         as_stream(data),
@@ -332,15 +379,16 @@ def _with_commit_retries(commit: Callable[[], dict[str, Any]]) -> dict[str, Any]
     return commit()
 
 
-def _row_count(uri: str) -> int:
+def row_count(uri: str, at_version: int | None = None) -> int:
+    """Rows of the table (at a version), from the log."""
     if not exists(uri):
         return 0
-    return file_stats(add_actions(uri))["rows"]
+    return file_stats(add_actions(uri, at_version))["rows"]
 
 
-def add_actions(uri: str) -> pl.DataFrame:
-    """The current snapshot's files with their statistics, from the log (no data file is read)."""
-    return pl.DataFrame(DeltaTable(uri).get_add_actions(flatten=True))
+def add_actions(uri: str, at_version: int | None = None) -> pl.DataFrame:
+    """A snapshot's files with their statistics, from the log (no data file is read)."""
+    return pl.DataFrame(DeltaTable(uri, version=at_version).get_add_actions(flatten=True))
 
 
 def file_stats(actions: pl.DataFrame) -> dict[str, int]:
