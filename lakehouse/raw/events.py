@@ -10,6 +10,7 @@ before its own (in batch order), so refined can judge lateness the same way what
 batches came in, and a replayed record is judged as it was.
 """
 
+from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
@@ -57,6 +58,24 @@ def pending_batches(landing: LandingZone, store: DeltaStore) -> list[Path]:
     return [f for f in files if batch_id(f) not in done]
 
 
+def newest_event(store: DeltaStore) -> datetime | None:
+    """The newest event time in raw (None when empty), reading only the last batch appended.
+
+    A row's `_high_water_mark` is the newest event time of every batch before its own, so the
+    newest of all is the last batch's mark or its own newest event. The last batch is the highest
+    `_batch_id` (a run appends its batches in name order) among the rows of the last run, the
+    newest `_ingested_at`, whose files the log's statistics point to: no full scan, no parsing of
+    millions of event times.
+    """
+    if not store.exists(RAW_EVENTS):
+        return None
+    last_run = store.newest(RAW_EVENTS, "_ingested_at")
+    rows = store.scan(RAW_EVENTS).filter(pl.col("_ingested_at") == last_run)
+    last_batch = rows.filter(pl.col("_batch_id") == pl.col("_batch_id").max())
+    newest = pl.max_horizontal(pl.col(HIGH_WATER_COLUMN).max(), utc_from_zulu("event_at").max())
+    return last_batch.select(newest).collect().item()
+
+
 def with_high_water_mark(rows: pl.DataFrame, newest_before: object | None) -> pl.DataFrame:
     """`_high_water_mark` of each row: the newest event time of the earlier batches (rows in batch order)."""
     newest = rows.group_by("_batch_id", maintain_order=True).agg(
@@ -99,11 +118,7 @@ def raw_events(
         .gather(parsed.rows.get_column(FILE_COLUMN))
         .alias("_batch_id"),
     )
-    newest_before = (
-        None
-        if not store.exists(RAW_EVENTS)
-        else store.scan(RAW_EVENTS).select(utc_from_zulu("event_at").max()).collect().item()
-    )
+    newest_before = newest_event(store)
     context.log.info(f"{len(files)} new micro-batches, {rows.height} lines")
     return dg.Output(
         with_high_water_mark(rows, newest_before),
