@@ -8,6 +8,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
+from lakehouse.raw import events as events_module
 from lakehouse.raw.events import (
     HIGH_WATER_COLUMN,
     RAW_EVENTS,
@@ -112,3 +113,17 @@ def test_the_newest_event_comes_from_the_last_batchs_mark_when_its_own_events_ar
     land(root, "batch-0002.jsonl", (event("e3", "2025-01-01T07:00:00.000001Z") + "\n").encode())
     assert materialise(instance, landing, store).success
     assert newest_event(store).isoformat() == "2025-01-01T07:00:00.000001+00:00"
+
+
+def test_files_read_a_chunk_at_a_time_give_the_same_lines(landing: LandingZone, monkeypatch):
+    files = landing.list_files("clickstream", "*/batch-*.jsonl")
+    at_once = events_module.read_batches(files)
+    monkeypatch.setattr(events_module, "FILES_PER_PARSE", 1)
+
+    by_file = events_module.read_batches(files)
+
+    assert by_file.rows.equals(at_once.rows)
+    assert by_file.rows.height == 6
+    assert by_file.rows["_batch_id"].unique().len() == 2
+    assert (by_file.malformed_lines, by_file.problems) == (at_once.malformed_lines, at_once.problems)
+    assert by_file.malformed_lines == 1

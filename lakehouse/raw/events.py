@@ -24,7 +24,7 @@ from lakehouse.raw.ingestion import (
     with_ingestion_columns,
 )
 from lakehouse.refined.cleansing import utc_from_zulu
-from lakehouse.sources.landing import FILE_COLUMN, LandingZone, read_json_lines
+from lakehouse.sources.landing import FILE_COLUMN, LandingZone, ParsedFile, read_json_lines
 from lakehouse.storage import write_spec
 from lakehouse.storage.store import DeltaStore
 
@@ -41,7 +41,8 @@ EVENT_COLUMNS = (
     "order_id",
 )
 EVENTS_FOLDER = "clickstream"
-BATCH_PATTERN = "*/batch-*.jsonl"  # final names only: never a `.tmp` still being written
+BATCH_PATTERN = "*/batch-*.jsonl"
+FILES_PER_PARSE = 400  # about 350k lines  # final names only: never a `.tmp` still being written
 HIGH_WATER_COLUMN = "_high_water_mark"
 RAW_EVENTS = dg.AssetKey(["raw", "events"])
 _UTC = pl.Datetime("us", "UTC")
@@ -56,6 +57,31 @@ def pending_batches(landing: LandingZone, store: DeltaStore) -> list[Path]:
     files = landing.list_files(EVENTS_FOLDER, BATCH_PATTERN)
     done = store.committed_batches(RAW_EVENTS, [batch_id(f) for f in files])
     return [f for f in files if batch_id(f) not in done]
+
+
+def read_batches(files: list[Path]) -> ParsedFile:
+    """Every line of the batch files with its `_source` and `_batch_id` (its file).
+
+    Parsed `FILES_PER_PARSE` files at a time: parsing holds a chunk's bytes several times over
+    (measured at scale 1, 3.9M lines: 3.6 GB peak parsed at once, 1.3 GB by 400 files).
+    """
+    chunks = [files[i : i + FILES_PER_PARSE] for i in range(0, max(len(files), 1), FILES_PER_PARSE)]
+    parsed = [_read_chunk(chunk) for chunk in chunks]
+    return ParsedFile(
+        pl.concat([p.rows for p in parsed]),
+        sum(p.malformed_lines for p in parsed),
+        [problem for p in parsed for problem in p.problems],
+    )
+
+
+def _read_chunk(files: list[Path]) -> ParsedFile:
+    parsed = read_json_lines(files, EVENT_COLUMNS)
+    index = parsed.rows.get_column(FILE_COLUMN)
+    rows = parsed.rows.drop(FILE_COLUMN).with_columns(
+        pl.Series("_source", [str(f) for f in files], dtype=pl.String).gather(index),
+        pl.Series("_batch_id", [batch_id(f) for f in files], dtype=pl.String).gather(index),
+    )
+    return ParsedFile(rows, parsed.malformed_lines, parsed.problems)
 
 
 def newest_event(store: DeltaStore) -> datetime | None:
@@ -102,22 +128,11 @@ def raw_events(
 ) -> dg.Output[pl.DataFrame]:
     with permanent_errors_fail_at_once():
         files = pending_batches(landing, store)
-    parsed = read_json_lines(files, EVENT_COLUMNS)
+    parsed = read_batches(files)
     problems = reported_problems(context, parsed.problems)
     rows = with_ingestion_columns(
-        parsed.rows.drop(FILE_COLUMN),
-        source="",
-        batch_id="",
-        run_id=context.run.run_id,
-        ingested_at=now_utc(),
-    ).with_columns(  # the source and batch of each line: its file
-        pl.Series([str(f) for f in files], dtype=pl.String)
-        .gather(parsed.rows.get_column(FILE_COLUMN))
-        .alias("_source"),
-        pl.Series([batch_id(f) for f in files], dtype=pl.String)
-        .gather(parsed.rows.get_column(FILE_COLUMN))
-        .alias("_batch_id"),
-    )
+        parsed.rows, source="", batch_id="", run_id=context.run.run_id, ingested_at=now_utc()
+    ).with_columns(parsed.rows.select("_source", "_batch_id"))  # the line's file, not one batch
     newest_before = newest_event(store)
     context.log.info(f"{len(files)} new micro-batches, {rows.height} lines")
     return dg.Output(
