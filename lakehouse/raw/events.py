@@ -103,17 +103,16 @@ def newest_event(store: DeltaStore) -> datetime | None:
 
 
 def with_high_water_mark(rows: pl.DataFrame, newest_before: object | None) -> pl.DataFrame:
-    """`_high_water_mark` of each row: the newest event time of the earlier batches (rows in batch order)."""
-    newest = rows.group_by("_batch_id", maintain_order=True).agg(
-        utc_from_zulu("event_at").max().alias("newest")
-    )
-    before = newest.select(
-        "_batch_id",
-        pl.max_horizontal(pl.col("newest").cum_max().shift(1), pl.lit(newest_before, _UTC)).alias(
-            HIGH_WATER_COLUMN
-        ),
-    )
-    return rows.join(before, on="_batch_id", how="left", maintain_order="left")
+    """`_high_water_mark` of each row: the newest event time of the earlier batches.
+
+    Rows come in batch order, each batch's rows together, so a batch is a run of equal
+    `_batch_id`s: numbered by `rle_id`, its mark is gathered by that number. (Grouping or joining
+    by the id text held 700 MB more for 3.9M rows; this only adds the new column.)
+    """
+    batches = rows.select(pl.col("_batch_id").rle_id().alias("batch"), utc_from_zulu("event_at").alias("at"))
+    newest = batches.group_by("batch", maintain_order=True).agg(pl.col("at").max())
+    marks = newest.select(pl.max_horizontal(pl.col("at").cum_max().shift(1), pl.lit(newest_before, _UTC)))
+    return rows.with_columns(marks.to_series().gather(batches.get_column("batch")).alias(HIGH_WATER_COLUMN))
 
 
 @dg.asset(

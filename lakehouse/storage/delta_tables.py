@@ -180,7 +180,7 @@ def _append(uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, str
     batch_ids = data.get_column(spec.batch_column).unique().sort().to_list()
     done = committed_batches(uri, batch_ids, spec.batch_column)
     new_batches = [b for b in batch_ids if b not in done]
-    rows = data.filter(pl.col(spec.batch_column).is_in(new_batches))
+    rows = data.filter(pl.col(spec.batch_column).is_in(new_batches)) if done else data  # no copy
     if rows.is_empty() and exists(uri):
         return WriteResult(version(uri), 0, skipped_batches=sorted(done))
     write_deltalake(
@@ -188,6 +188,7 @@ def _append(uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, str
         as_stream(rows),
         mode="append",
         schema_mode="merge",
+        target_file_size=TARGET_FILE_SIZE,  # delta-rs holds a file's rows until it is written
         commit_properties=CommitProperties(
             custom_metadata=custom,
             app_transactions=[Transaction(batch, BATCH_COMMITTED) for batch in new_batches],
