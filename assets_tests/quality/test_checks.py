@@ -170,6 +170,16 @@ def test_a_failed_evaluation_vouches_for_nothing(store):
     assert (found["duplicated_keys"], found["rows_examined"]) == (1, 2)
 
 
+def test_key_checks_judge_a_table_partitioned_by_a_key_column_whole(store):
+    """A partition column's values are in the log, not in the files the new rows are read from."""
+    write_deltalake(store.uri(FACT), order_lines([1, 2], [1, 1]).to_arrow(), partition_by=["order_id"])
+    _, not_null = key_checks(FACT, ["order_id", "line_no"])
+    record(not_null, run(not_null, store))
+    write_deltalake(store.uri(FACT), order_lines([3], [1]).to_arrow(), mode="append", partition_by=["order_id"])
+
+    assert values(run(not_null, store)) == {"rows_with_null_key": 0, "rows_examined": 3, **state(store, FACT)}
+
+
 def test_key_checks_judge_a_replaced_table_whole(store):
     put(store, FACT, order_lines([1, 2], [1, 1]))
     unique, _ = key_checks(FACT, ["order_id", "line_no"])

@@ -66,14 +66,17 @@ class Written:
 
 
 def written_since_passed(
-    context: dg.AssetCheckExecutionContext, store: DeltaStore, table: dg.AssetKey
+    context: dg.AssetCheckExecutionContext, store: DeltaStore, table: dg.AssetKey, columns: list[str]
 ) -> Written:
+    """The scope of a check of `columns`; whole when they include a partition column (its values
+    are in the log, not in the data files read)."""
     uri = store.uri(table)
     version, table_id = delta_tables.version(uri), delta_tables.table_id(uri)
     snapshot = delta_tables.scan(uri, version)
     vouched = last_passed(context)
     added = None
-    if vouched.get("table_id") == table_id and "table_version" in vouched:
+    in_files = not set(columns) & set(delta_tables.partition_columns(uri))
+    if in_files and vouched.get("table_id") == table_id and "table_version" in vouched:
         added = delta_tables.files_added_since(uri, int(vouched["table_version"]), version)
     if added is None:
         rows = snapshot
@@ -105,7 +108,7 @@ def key_checks(table: dg.AssetKey, keys: Sequence[str]) -> list[dg.AssetChecksDe
         description=f"No two rows share ({', '.join(columns)}).",
     )
     def unique_key(context: dg.AssetCheckExecutionContext, store: DeltaStore) -> dg.AssetCheckResult:
-        scope = written_since_passed(context, store, table)
+        scope = written_since_passed(context, store, table, columns)
         candidates = scope.table.select(columns)
         if not scope.whole:
             new_keys = scope.rows.select(columns).unique()
@@ -121,7 +124,7 @@ def key_checks(table: dg.AssetKey, keys: Sequence[str]) -> list[dg.AssetChecksDe
         description=f"({', '.join(columns)}) never null.",
     )
     def key_not_null(context: dg.AssetCheckExecutionContext, store: DeltaStore) -> dg.AssetCheckResult:
-        scope = written_since_passed(context, store, table)
+        scope = written_since_passed(context, store, table, columns)
         nulls = scope.rows.filter(pl.any_horizontal(pl.col(columns).is_null()))
         return _result(nulls, "rows_with_null_key", {"rows_examined": _count(scope.rows), **scope.metadata})
 

@@ -73,6 +73,10 @@ def table_id(uri: str) -> str:
     return DeltaTable(uri).metadata().id
 
 
+def partition_columns(uri: str) -> list[str]:
+    return DeltaTable(uri).metadata().partition_columns
+
+
 def newest(uri: str, column: str) -> object | None:
     """The largest value of `column` (None without rows), reading only the files that may hold it.
 
