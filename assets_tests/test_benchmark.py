@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import polars as pl
 import pytest
 from click.testing import CliRunner
@@ -74,6 +75,18 @@ def test_a_fresh_build_holds_what_it_wrote(report: dict[str, Any]) -> None:
     # raw is append-only: the incremental run adds exactly what it wrote
     assert incremental["raw"]["rows"] == full["raw"]["rows"] + incremental["raw"]["rows_written"]
     assert incremental["advance"]["rows_written"] > 0
+
+
+def test_the_incremental_build_checks_only_what_arrived_since_the_full_build(report: dict[str, Any]) -> None:
+    """The steps share the data dir's Dagster instance: the incremental reconciliation of orders
+    starts where the full build's passing one stopped."""
+    check = dg.AssetCheckKey(dg.AssetKey(["refined", "orders"]), "reconciles_with_raw")
+    with dg.DagsterInstance.local_temp(str(Path(report["data_dir"]) / "dagster")) as instance:
+        history = instance.event_log_storage.get_asset_check_execution_history(check, limit=2)
+        full, incremental = reversed([r.evaluation.metadata for r in history])
+    assert full["raw_rows_ingested_after"].value == ""
+    assert incremental["raw_rows_ingested_after"].value == full["processed_until"].value
+    assert incremental["raw_rows"].value < full["raw_rows"].value
 
 
 def test_totals_add_up_and_targets_are_judged(report: dict[str, Any]) -> None:

@@ -8,7 +8,15 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from lakehouse.raw.events import HIGH_WATER_COLUMN, RAW_EVENTS, batch_id, pending_batches, raw_events
+from lakehouse.raw import events as events_module
+from lakehouse.raw.events import (
+    HIGH_WATER_COLUMN,
+    RAW_EVENTS,
+    batch_id,
+    newest_event,
+    pending_batches,
+    raw_events,
+)
 from lakehouse.sources.landing import LandingZone
 from lakehouse.storage.io_manager import DeltaIOManager
 from lakehouse.storage.store import DeltaStore
@@ -87,3 +95,35 @@ def test_each_batch_lands_once_with_rescued_lines_and_the_high_water_mark(instan
     assert newest.isoformat() == "2025-01-01T02:10:00+00:00"
     assert materialise(instance, landing, store).success
     assert store.scan(RAW_EVENTS).select(pl.len()).collect().item() == 7
+
+
+def test_the_newest_event_comes_from_the_last_batchs_mark_when_its_own_events_are_older(
+    instance, tmp_path: Path, store: DeltaStore
+):
+    """Only the last batch is read: its mark carries the newest event of every batch before it."""
+    root = tmp_path / "late"
+    land(root, "batch-0000.jsonl", (event("e1", "2025-01-01T05:00:00.123456Z") + "\n").encode())
+    land(root, "batch-0001.jsonl", (event("e2", "2025-01-01T03:00:00.000Z") + "\n").encode())
+    landing = LandingZone(root=str(root))
+    assert newest_event(store) is None
+
+    assert materialise(instance, landing, store).success
+    assert newest_event(store).isoformat() == "2025-01-01T05:00:00.123456+00:00"
+
+    land(root, "batch-0002.jsonl", (event("e3", "2025-01-01T07:00:00.000001Z") + "\n").encode())
+    assert materialise(instance, landing, store).success
+    assert newest_event(store).isoformat() == "2025-01-01T07:00:00.000001+00:00"
+
+
+def test_files_read_a_chunk_at_a_time_give_the_same_lines(landing: LandingZone, monkeypatch):
+    files = landing.list_files("clickstream", "*/batch-*.jsonl")
+    at_once = events_module.read_batches(files)
+    monkeypatch.setattr(events_module, "FILES_PER_PARSE", 1)
+
+    by_file = events_module.read_batches(files)
+
+    assert by_file.rows.equals(at_once.rows)
+    assert by_file.rows.height == 6
+    assert by_file.rows["_batch_id"].unique().len() == 2
+    assert (by_file.malformed_lines, by_file.problems) == (at_once.malformed_lines, at_once.problems)
+    assert by_file.malformed_lines == 1

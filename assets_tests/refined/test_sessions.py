@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from lakehouse import simulator
-from lakehouse.refined.sessions import REFINED_SESSIONS, sessionize
+from lakehouse.refined.sessions import REFINED_SESSIONS, of_users, sessionize
 
 from .events_support import build, simulate
 
@@ -90,3 +90,19 @@ def test_a_visitor_and_a_customer_are_different_users():
         ("visitor:anon-1", 1, 0, None),
         ("visitor:anon-2", 1, 1, 9),
     ]
+
+
+def test_the_events_of_touched_users_are_those_of_the_same_user_key():
+    """A visitor id seen signed in belongs to the customer then, to the visitor otherwise."""
+    events = pl.LazyFrame(
+        {"customer_id": [1, None, None, 2, None], "anonymous_id": ["a", "a", "b", None, None]},
+        schema={"customer_id": pl.Int64, "anonymous_id": pl.String},
+    )
+
+    def picked(new: pl.LazyFrame) -> list[tuple]:
+        return events.filter(of_users(new)).collect().rows()
+
+    assert picked(events.slice(1, 1)) == [(None, "a")]
+    assert picked(events.slice(0, 1)) == [(1, "a")]
+    assert picked(events.slice(3, 2)) == [(2, None)]
+    assert picked(events) == [(1, "a"), (None, "a"), (None, "b"), (2, None)]

@@ -84,6 +84,7 @@ def _unparsed(frame: pl.DataFrame, present: pl.DataFrame) -> pl.DataFrame:
     failed = pl.DataFrame([present.get_column(c) & frame.get_column(c).is_null() for c in columns])
     return (
         failed.with_row_index(POSITION)
+        .filter(pl.any_horizontal(columns))  # the few failing rows, before a row per row and column
         .unpivot(index=POSITION, variable_name="column", value_name="failed")
         .filter("failed")
         .select(

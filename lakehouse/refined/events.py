@@ -65,11 +65,12 @@ class EventContract(Contract):
 
 
 def transform(raw: pl.LazyFrame, context: TransformContext) -> pl.LazyFrame:
-    return raw.select(
+    """Event time parsed once (the streaming engine would parse it again for `event_date`)."""
+    return raw.with_columns(utc_from_zulu("event_at")).select(
         trimmed("event_id"),
         trimmed("event_type").str.to_lowercase(),
-        utc_from_zulu("event_at"),
-        utc_from_zulu("event_at").dt.date().alias("event_date"),
+        pl.col("event_at"),
+        pl.col("event_at").dt.date().alias("event_date"),
         integer("customer_id"),
         trimmed("anonymous_id"),
         trimmed("channel").str.to_lowercase(),

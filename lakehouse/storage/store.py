@@ -26,6 +26,10 @@ class DeltaStore(dg.ConfigurableResource):
     def version(self, key: dg.AssetKey | Sequence[str]) -> int | None:
         return delta_tables.version(self.uri(key))
 
+    def table_id(self, key: dg.AssetKey | Sequence[str]) -> str | None:
+        uri = self.uri(key)
+        return delta_tables.table_id(uri) if delta_tables.exists(uri) else None
+
     def scan(self, key: dg.AssetKey | Sequence[str]) -> pl.LazyFrame:
         """Lazy read of the current snapshot; a clear error when the table was never written."""
         uri = self.uri(key)
@@ -39,8 +43,8 @@ class DeltaStore(dg.ConfigurableResource):
 
     def newest(self, key: dg.AssetKey | Sequence[str], column: str) -> object | None:
         """The largest value of `column` in the table; None when the table or its rows are missing."""
-        table = self.scan_or_none(key)
-        return None if table is None else table.select(pl.col(column).max()).collect().item()
+        uri = self.uri(key)
+        return delta_tables.newest(uri, column) if delta_tables.exists(uri) else None
 
     def committed_batches(self, key: dg.AssetKey | Sequence[str], batch_ids: list[str]) -> set[str]:
         return delta_tables.committed_batches(self.uri(key), batch_ids)
