@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 import polars as pl
 
+from assets_tests.conftest import Lakehouse
 from lakehouse.curated.assets import curated_assets
 from lakehouse.curated.facts import FACT_ORDER_ITEMS
 from lakehouse.curated.lineage import column_lineage
@@ -87,3 +88,37 @@ def test_every_curated_asset_records_its_lineage_on_each_materialisation(lakehou
 
         assert deps(recorded) == lineage_of(asset.key)
         assert recorded.deps_by_column, asset.key
+
+
+def test_every_curated_column_traces_back_through_refined_to_raw_columns(lakehouse: Lakehouse):
+    """Following the declared lineage, each curated column with a source reaches raw columns that exist."""
+    graph = lakehouse.definitions.resolve_asset_graph()
+    lineage = {
+        node.key: node.metadata.get("dagster/column_lineage")
+        for node in graph.asset_nodes
+        if node.metadata.get("dagster/column_lineage") is not None
+    }
+
+    def raw_sources(key: dg.AssetKey, column: str) -> set[tuple[str, str]]:
+        if key.path[0] == "raw":
+            return {(key.to_user_string(), column)}
+        deps = lineage[key].deps_by_column.get(column, []) if key in lineage else []
+        return {source for dep in deps for source in raw_sources(dep.asset_key, dep.column_name)}
+
+    fact = dg.AssetKey(["curated", "fact_order_items"])
+    assert raw_sources(fact, "net_usd") == {
+        ("raw/order_items", "quantity"),
+        ("raw/order_items", "unit_price"),
+        ("raw/order_items", "discount"),
+        ("raw/exchange_rates", "usd_rate"),
+    }
+    assert raw_sources(dg.AssetKey(["curated", "fact_sessions"]), "session_date") == {
+        ("raw/events", "event_at")
+    }
+    for key in (k for k in lineage if k.path[0] == "curated"):
+        for column in lineage[key].deps_by_column:
+            sources = raw_sources(key, column)
+            assert sources, f"{key.to_user_string()}.{column} reaches no raw column"
+            for table, raw_column in sources:
+                raw = pl.scan_delta(str(lakehouse.settings.tables_dir.joinpath(*table.split("/"))))
+                assert raw_column in raw.collect_schema(), (key.to_user_string(), column, table, raw_column)

@@ -9,7 +9,9 @@ import polars as pl
 import pytest
 
 from lakehouse import simulator
-from lakehouse.refined.sessions import REFINED_SESSIONS, of_users, sessionize
+from lakehouse.quality.contract import contract_types
+from lakehouse.refined.events import EVENTS
+from lakehouse.refined.sessions import REFINED_SESSIONS, SESSION_SOURCES, of_users, sessionize
 
 from .events_support import build, simulate
 
@@ -106,3 +108,10 @@ def test_the_events_of_touched_users_are_those_of_the_same_user_key():
     assert picked(events.slice(0, 1)) == [(1, "a")]
     assert picked(events.slice(3, 2)) == [(2, None)]
     assert picked(events) == [(1, "a"), (None, "a"), (None, "b"), (2, None)]
+
+
+def test_the_declared_column_lineage_covers_exactly_the_session_columns():
+    no_events = pl.LazyFrame(schema=contract_types(EVENTS.contract))
+    columns = set(sessionize(no_events).collect_schema())
+    assert set(SESSION_SOURCES) == columns
+    assert all(set(sources) <= set(contract_types(EVENTS.contract)) for sources in SESSION_SOURCES.values())

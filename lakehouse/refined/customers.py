@@ -81,4 +81,5 @@ CUSTOMERS = RefinedTable(
         "deleted customers kept with `deleted_at` set."
     ),
     drop_after_validation=("email",),
+    derived_from={"email_hash": ("email",)},
 )

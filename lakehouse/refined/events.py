@@ -91,4 +91,5 @@ EVENTS = RefinedTable(
     transform=transform,
     description="Clickstream events: one row per event id, UTC time, within the lateness window.",
     sequence_column="event_at",
+    derived_from={"event_date": ("event_at",)},
 )

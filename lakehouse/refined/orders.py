@@ -58,4 +58,5 @@ ORDERS = RefinedTable(
     contract=OrderContract,
     transform=transform,
     description="Orders: one row per order (latest status), UTC time, ISO currency.",
+    derived_from={"order_date": ("order_at",)},
 )

@@ -22,6 +22,7 @@ from lakehouse.raw.ingestion import now_utc
 from lakehouse.refined.cleansing import LINEAGE
 from lakehouse.storage import write_spec
 from lakehouse.storage.store import DeltaStore
+from lakehouse.storage.table_metadata import COLUMN_LINEAGE
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,9 @@ class RefinedTable:
     lookups: Mapping[str, dg.AssetKey] = field(default_factory=dict)
     drop_after_validation: tuple[str, ...] = ()  # e.g. the clear-text email, validated then dropped
     monitored_columns: tuple[str, ...] = ()  # numeric columns watched for distribution anomalies
+    # A refined column computed from raw columns of other names (e.g. order_date from order_at);
+    # every other column comes from the raw column of its own name.
+    derived_from: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def raw_key(self) -> dg.AssetKey:
@@ -61,6 +65,21 @@ class RefinedTable:
     def output_columns(self) -> list[str]:
         kept = [c for c in contract_columns(self.contract) if c not in self.drop_after_validation]
         return [*kept, *LINEAGE]
+
+
+def raw_lineage(table: RefinedTable) -> dg.TableColumnLineage:
+    """Each refined column's raw columns: its own name's, or those it is `derived_from`.
+
+    Bookkeeping columns (`_…`) are left out, as in curated lineage.
+    """
+    columns = [c for c in table.output_columns if not c.startswith("_")]
+    return dg.TableColumnLineage(
+        {
+            column: [dg.TableColumnDep(asset_key=table.raw_key, column_name=source) for source in sources]
+            for column in columns
+            if (sources := table.derived_from.get(column, (column,)))
+        }
+    )
 
 
 def processed_watermark(store: DeltaStore, table: RefinedTable) -> object | None:
@@ -153,6 +172,7 @@ def build_refined_asset(table: RefinedTable) -> dg.AssetsDefinition:
                     **write_spec.merge(list(table.keys), table.sequence_column),
                     "dagster/column_schema": table_schema(table.contract, table.drop_after_validation),
                     MONITORED_COLUMNS: list(table.monitored_columns),
+                    COLUMN_LINEAGE: raw_lineage(table),
                     "business_keys": list(table.keys),
                 },
             ),

@@ -17,6 +17,7 @@ from lakehouse import CODE_VERSION
 from lakehouse.refined.events import EVENTS
 from lakehouse.storage import write_spec
 from lakehouse.storage.store import DeltaStore
+from lakehouse.storage.table_metadata import COLUMN_LINEAGE
 
 SESSION_GAP = timedelta(minutes=30)
 REFINED_SESSIONS = dg.AssetKey(["refined", "sessions"])
@@ -89,6 +90,30 @@ def sessionize(events: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
+USER_COLUMNS = ("customer_id", "anonymous_id")
+# Which refined event columns each session column is computed from (see `sessionize`).
+SESSION_SOURCES: dict[str, tuple[str, ...]] = {
+    "session_id": (*USER_COLUMNS, "event_at"),
+    "user_key": USER_COLUMNS,
+    "customer_id": ("customer_id",),
+    "anonymous_id": ("anonymous_id",),
+    "channel": ("channel",),
+    "session_start": ("event_at",),
+    "session_end": ("event_at",),
+    "events": ("event_id",),
+    **dict.fromkeys(("page_views", "add_to_carts", "checkouts", "purchases"), ("event_type",)),
+    "order_id": ("order_id",),
+    "session_date": ("event_at",),
+    "duration_seconds": ("event_at",),
+}
+SESSION_LINEAGE = dg.TableColumnLineage(
+    {
+        column: [dg.TableColumnDep(asset_key=EVENTS.refined_key, column_name=source) for source in sources]
+        for column, sources in SESSION_SOURCES.items()
+    }
+)
+
+
 @dg.asset(
     key=REFINED_SESSIONS,
     ins={"events": dg.AssetIn(EVENTS.refined_key)},
@@ -96,7 +121,11 @@ def sessionize(events: pl.LazyFrame) -> pl.LazyFrame:
     code_version=CODE_VERSION,
     kinds={"delta", "polars"},
     description="Sessions: a user's events split by 30 minutes of inactivity, from all refined events.",
-    metadata={**write_spec.overwrite_partition("user_key"), "business_keys": ["session_id"]},
+    metadata={
+        **write_spec.overwrite_partition("user_key"),
+        "business_keys": ["session_id"],
+        COLUMN_LINEAGE: SESSION_LINEAGE,
+    },
 )
 def refined_sessions(store: DeltaStore, events: pl.LazyFrame) -> pl.LazyFrame | None:
     newest = events.select(pl.col("_refined_at").max()).collect().item()
