@@ -163,7 +163,7 @@ def _run_step(phase: str, name: str, params: dict[str, Any], env: dict[str, str]
     if not result.pop("success"):
         raise BenchmarkError(f"{phase}: {name} failed; see its output above")
     if name in LAYERS:
-        result["tables"] = layer_rows(Path(env["LAKEHOUSE_DATA_DIR"]) / "tables", LAYERS[name])
+        result["tables"] = layer_rows(Path(env["LAKEHOUSE_DATA_DIR"]) / "tables", result.pop("selected"))
         result["rows"] = sum(result["tables"].values())
     step = Step(phase=phase, name=name, wall_seconds=wall, **result)
     echo(f"  {name}: {step.seconds:.1f} s ({wall:.1f} s with process start), peak {step.peak_mb:,.0f} MB")
@@ -186,14 +186,14 @@ def _run_child(name: str, params: dict[str, Any], env: dict[str, str]) -> tuple[
     return json.loads(done.stdout.strip().splitlines()[-1]), wall
 
 
-def layer_rows(tables_dir: Path, layers: tuple[str, ...]) -> dict[str, int]:
-    """Rows of every Delta table of these layers, from the Delta logs (no data file is read)."""
+def layer_rows(tables_dir: Path, tables: list[str]) -> dict[str, int]:
+    """Rows of these Delta tables (`raw/orders`, …), from the Delta logs (no data file is read)."""
     from lakehouse.storage.delta_tables import add_actions, exists, file_stats
 
+    paths = {table: tables_dir.joinpath(*table.split("/")) for table in sorted(tables)}
     return {
-        f"{path.parent.name}/{path.name}": file_stats(add_actions(str(path)))["rows"]
-        for layer in layers
-        for path in sorted((tables_dir / layer).glob("*"))
+        table: file_stats(add_actions(str(path)))["rows"]
+        for table, path in paths.items()
         if exists(str(path))
     }
 
@@ -293,8 +293,7 @@ def _build_layer(layer: str) -> dict[str, Any]:
 
     with dg.DagsterInstance.local_temp(str(_instance_home(get_settings().data_dir))) as instance:
         ready = time.perf_counter()
-        keys = defs.resolve_asset_graph().get_all_asset_keys()
-        selection = [k for k in keys if k.path[0] in LAYERS[layer]]
+        selection = layer_selection(defs, layer)
         outcome = run_build(defs, instance, _progress, selection=selection)
         finished = time.perf_counter()
         return _result(
@@ -304,7 +303,24 @@ def _build_layer(layer: str) -> dict[str, Any]:
             success=outcome.success,
             rows_written=_rows_written(instance, outcome.run_id),
             failed_checks=[f"{c.asset}:{c.check}" for c in outcome.checks if not c.passed],
+            selected=[key.to_user_string() for key in selection],
         )
+
+
+def layer_selection(defs: dg.Definitions, layer: str) -> list[dg.AssetKey]:
+    """The layer's assets, with the other outputs of the multi-assets that write them (an ingestion
+    writes its raw table and `quarantine/<source>_files`), each in the first layer that needs it."""
+    import dagster as dg
+
+    graph = defs.resolve_asset_graph()
+    taken: set[dg.AssetKey] = set()
+    for name, prefixes in LAYERS.items():
+        own = [k for k in graph.get_all_asset_keys() if k.path[0] in prefixes and k not in taken]
+        keys = set(dg.AssetSelection.assets(*own).required_multi_asset_neighbors().resolve(graph)) - taken
+        if name == layer:
+            return sorted(keys, key=lambda k: k.path)
+        taken |= keys
+    raise ValueError(f"no layer {layer!r}: one of {', '.join(LAYERS)}")
 
 
 # The steps' instance: run history on disk, shared by the steps; no captured step logs (a process
