@@ -32,12 +32,14 @@ from lakehouse.quality.report import (
 from lakehouse.simulator import CLICKSTREAM_DEFECTS_FILE, DEFECTS_FILE, INVENTORY_DEFECTS_FILE
 
 POLICY_ASSETS = [
+    "curated.fact_inventory_daily",
     "curated.fact_order_items",
     "curated.fact_payments",
     "curated.fact_sessions",
     "curated.mart_customer_rfm",
     "curated.mart_daily_sales",
     "curated.mart_funnel",
+    "curated.mart_inventory_health",
     "curated.mart_product_performance",
     "raw.customers",
     "raw.exchange_rates",
