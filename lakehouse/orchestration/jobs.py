@@ -2,7 +2,6 @@
 
 import dagster as dg
 
-from lakehouse.raw.files import FileSet
 from lakehouse.refined.assets import REFINED_TABLES
 
 # In-process by default: on a small machine the multiprocess executor costs seconds per step.
@@ -25,7 +24,3 @@ def source_path(raw: list[dg.AssetKey]) -> dg.AssetSelection:
     path = dg.AssetSelection.assets(*raw).downstream()
     lookups = [key for t in REFINED_TABLES if t.raw_key in raw for key in t.lookups.values()]
     return path | dg.AssetSelection.assets(*lookups).upstream(depth=1) if lookups else path
-
-
-def file_set_path(files: FileSet) -> dg.AssetSelection:
-    return source_path([files.raw_key, files.rejected_files_key])

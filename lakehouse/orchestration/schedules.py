@@ -17,10 +17,8 @@ daily_build = dg.ScheduleDefinition(
 
 
 def _raw_keys(name: str, source: Source) -> list[dg.AssetKey]:
-    if isinstance(source, FileSource):
-        files = FileSet(name, source)
-        return [files.raw_key, files.rejected_files_key]
-    return [dg.AssetKey(["raw", name])]
+    """The tables a source's extraction writes."""
+    return FileSet(name, source).keys if isinstance(source, FileSource) else [dg.AssetKey(["raw", name])]
 
 
 def declared_schedules(declared: Declarations) -> list[dg.ScheduleDefinition]:

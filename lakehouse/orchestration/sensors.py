@@ -17,7 +17,7 @@ import hashlib
 
 import dagster as dg
 
-from lakehouse.orchestration.jobs import file_set_path
+from lakehouse.orchestration.jobs import source_path
 from lakehouse.raw.events import RAW_EVENTS, pending_batches
 from lakehouse.raw.files import FILE_SETS, FileSet, pending_files
 from lakehouse.sources.landing import LandingZone
@@ -57,7 +57,7 @@ def file_set_sensor(files: FileSet, interval_seconds: int) -> dg.SensorDefinitio
 
     @dg.sensor(
         name=f"{files.name}_sensor",
-        asset_selection=file_set_path(files),
+        asset_selection=source_path(files.keys),
         minimum_interval_seconds=interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Starts a run when new {files.name} files are ready in landing/{files.source.location}.",

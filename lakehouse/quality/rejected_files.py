@@ -6,6 +6,8 @@ un-marks its batch (app transaction version 0), so the next run ingests it like 
 release is recorded in the audit log.
 """
 
+from pathlib import Path
+
 import polars as pl
 from deltalake import CommitProperties, DeltaTable, Transaction
 
@@ -30,8 +32,12 @@ def rejected_files(store: DeltaStore, file_sets: list[FileSet]) -> pl.DataFrame:
 def release_file(store: DeltaStore, files: FileSet, name: str) -> int:
     """Release the quarantined file `name` (its file name) of `files`; how many rows left quarantine."""
     uri = store.uri(files.rejected_files_key)
-    batch = f"landing/{files.source.location}/{name}"
-    if store.scan_or_none(files.rejected_files_key) is None or not _held(store, files, batch):
+    batch = files.batch_id(Path(name))
+    rejected = store.scan_or_none(files.rejected_files_key)
+    if (
+        rejected is None
+        or rejected.filter(pl.col("_batch_id") == batch).select(pl.len()).collect().item() == 0
+    ):
         raise ValueError(f"{name} is not in quarantine/{files.name}_files (see `lakehouse quarantine files`)")
     metrics = DeltaTable(uri).delete(
         predicate=delta_tables.replace_predicate("_batch_id", pl.Series([batch])),
@@ -45,8 +51,3 @@ def release_file(store: DeltaStore, files: FileSet, name: str) -> int:
         details={"file": batch},
     )
     return metrics["num_deleted_rows"]
-
-
-def _held(store: DeltaStore, files: FileSet, batch: str) -> bool:
-    rows = store.scan(files.rejected_files_key).filter(pl.col("_batch_id") == batch)
-    return rows.select(pl.len()).collect().item() > 0

@@ -71,6 +71,11 @@ class FileSet:
     def rejected_files_key(self) -> dg.AssetKey:
         return dg.AssetKey(["quarantine", f"{self.name}_files"])
 
+    @property
+    def keys(self) -> list[dg.AssetKey]:
+        """The tables its ingestion writes."""
+        return [self.raw_key, self.rejected_files_key]
+
     def batch_id(self, path: Path) -> str:
         return f"landing/{self.source.location}/{path.name}"
 

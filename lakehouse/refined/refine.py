@@ -72,12 +72,14 @@ def raw_lineage(table: RefinedTable) -> dg.TableColumnLineage:
 
     Bookkeeping columns (`_…`) are left out, as in curated lineage.
     """
-    columns = [c for c in table.output_columns if not c.startswith("_")]
     return dg.TableColumnLineage(
         {
-            column: [dg.TableColumnDep(asset_key=table.raw_key, column_name=source) for source in sources]
-            for column in columns
-            if (sources := table.derived_from.get(column, (column,)))
+            column: [
+                dg.TableColumnDep(asset_key=table.raw_key, column_name=source)
+                for source in table.derived_from.get(column, (column,))
+            ]
+            for column in table.output_columns
+            if not column.startswith("_")
         }
     )
 

@@ -104,6 +104,7 @@ def with_test_records(marked: dict[str, pl.DataFrame], params: Params) -> dict[s
         purged_day=pl.when(purge < params.days).then(purge),
         signup_at=local_time(created, pl.lit(0), pl.lit("+00:00")),
     )
+    tail = ("updated_at", "deleted_at", "day", "defect", "noise", PURGED_DAY)  # as every drawn row
     customers = common.select(
         pl.col("id").alias("customer_id"),
         pl.concat_str(pl.lit("test"), "id", pl.lit("@example.com")).alias("email"),
@@ -111,12 +112,7 @@ def with_test_records(marked: dict[str, pl.DataFrame], params: Params) -> dict[s
         pl.lit("Account").alias("last_name"),
         pl.lit("US").alias("country"),
         "signup_at",
-        "updated_at",
-        "deleted_at",
-        "day",
-        "defect",
-        "noise",
-        "purged_day",
+        *tail,
     )
     products = common.select(
         pl.col("id").alias("product_id"),
@@ -124,12 +120,7 @@ def with_test_records(marked: dict[str, pl.DataFrame], params: Params) -> dict[s
         pl.lit("Test Listing").alias("name"),
         pl.lit("home").alias("category"),
         pl.lit(1.0).alias("unit_price"),
-        "updated_at",
-        "deleted_at",
-        "day",
-        "defect",
-        "noise",
-        "purged_day",
+        *tail,
     )
     return {
         **marked,
