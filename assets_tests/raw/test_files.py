@@ -191,3 +191,19 @@ def test_a_json_lines_file_set_reads_its_declared_fields(instance, tmp_path, sto
         (1, "r1", "7", None),
         (2, None, None, "not json"),
     ]
+
+
+def test_a_parquet_set_without_files_writes_nothing_so_its_first_file_sets_the_types(
+    instance, tmp_path, inventory, store
+):
+    landing = LandingZone(root=str(tmp_path / "landing"))
+    inventory.mkdir(parents=True)
+    empty = materialise(instance, landing, store, INVENTORY)
+    assert materialised_metadata(empty, INVENTORY.raw_key)["files_ingested"].value == 0
+    assert not store.exists(INVENTORY.raw_key)
+
+    snapshot(inventory, "2025-01-01", stock("2025-01-01", [5, 0]))
+    first = materialise(instance, landing, store, INVENTORY)
+
+    assert materialised_metadata(first, INVENTORY.raw_key)["files_quarantined"].value == 0
+    assert store.scan(INVENTORY.raw_key).collect_schema()["on_hand"] == pl.Int64

@@ -177,24 +177,20 @@ def raw_types(store: DeltaStore, files: FileSet) -> dict[str, pl.DataType]:
     return {} if table is None else dict(table.collect_schema())
 
 
-def declared_rows(source: FileSource) -> pl.DataFrame:
-    """No rows, with the declared columns: text for CSV and JSON lines, the contract's types for Parquet."""
-    if source.format != "parquet":
-        return empty_rows(source.columns or ())
-    if source.contract:
-        return pl.DataFrame(schema={name: rule.dtype for name, rule in source.contract.columns.items()})
-    return pl.DataFrame(schema=dict.fromkeys(source.columns or (), pl.String))
-
-
 def rejected_rows(ingestion: Ingestion, run_id: str, at: datetime) -> pl.DataFrame:
     rows = [r | {"_quarantined_at": at, "_quarantine_run_id": run_id} for r in ingestion.rejected]
     return pl.DataFrame(rows, schema=REJECTED_FILE_SCHEMA)
 
 
-def raw_rows(files: FileSet, ingestion: Ingestion) -> pl.DataFrame:
+def raw_rows(files: FileSet, ingestion: Ingestion) -> pl.DataFrame | None:
+    """The run's rows. With no file: no rows of the declared text columns (so that raw exists for
+    refined), except for Parquet, whose types only its files know: then nothing is written, since
+    a guessed type would make every later file look retyped."""
     if ingestion.batches:
         return pl.concat(ingestion.batches, how="diagonal_relaxed")
-    empty = declared_rows(files.source)
+    if files.source.format == "parquet":
+        return None
+    empty = empty_rows(files.source.columns or ())
     return with_ingestion_columns(empty, source="", batch_id="", run_id="", ingested_at=now_utc())
 
 
@@ -237,7 +233,8 @@ def build_raw_file_asset(files: FileSet) -> dg.AssetsDefinition:
         for change in ingestion.schema_changes:
             context.log.warning(f"schema change: {change}")
         context.log.info(
-            f"{files.name}: {len(paths)} new file(s), {len(ingestion.batches)} loaded ({rows.height} rows), "
+            f"{files.name}: {len(paths)} new file(s), {len(ingestion.batches)} loaded "
+            f"({sum(batch.height for batch in ingestion.batches)} rows), "
             f"{len(ingestion.rejected)} quarantined whole"
         )
         rejected = rejected_rows(ingestion, context.run.run_id, now_utc())
