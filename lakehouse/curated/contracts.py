@@ -440,6 +440,7 @@ class MartInventoryHealthContract(Contract):
         description="out_of_stock (on_hand 0), at_risk (under 7 days of cover), healthy, or no_recent_sales.",
     )
     fact_built_at: UtcTimestamp = _watermark("inventory fact row", "_fact_built_at")
+    product_refined_at: UtcTimestamp = _watermark("product refinement", "_product_refined_at")
 
     class Config(Contract.Config):
         unique = ["product_id"]  # the table's key

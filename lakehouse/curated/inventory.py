@@ -7,7 +7,7 @@ rebuilt since (a backfill of the order-line fact reaches it that way), and the d
 refined since. (Not a partitioned asset itself: Dagster cannot run a partitioned asset on a
 partitioned input in an unpartitioned build.) `mart_inventory_health` judges each
 product on the newest snapshot day: stock on hand, demand over the last 28 days, days of cover,
-stock-out days; it is one row per product, rebuilt whole when the fact moved.
+stock-out days; it is one row per product, rebuilt whole when the fact or the products moved.
 """
 
 from datetime import date, timedelta
@@ -26,7 +26,7 @@ from lakehouse.curated.facts import FACT_ORDER_ITEMS, built_now, replacing
 from lakehouse.curated.incremental import changed_since, days, unchanged, watermarks
 from lakehouse.curated.keys import date_key, lookup_version
 from lakehouse.curated.lineage import lineage_metadata, refined_columns
-from lakehouse.curated.marts import SOLD
+from lakehouse.curated.marts import SOLD, recorded, whole_table_marks
 from lakehouse.orchestration.freshness import DAILY
 from lakehouse.quality.contract import contract_columns, enforced
 from lakehouse.storage import write_spec
@@ -148,14 +148,10 @@ STATUS = (
     .otherwise(pl.lit("healthy"))
     .alias("status")
 )
-FACT_BUILT_AT = pl.col("_built_at").max().alias("_fact_built_at")
 
 
-def inventory_health(fact: pl.LazyFrame, products: pl.LazyFrame, built: object) -> pl.LazyFrame:
-    """One row per product reported on the newest snapshot day: stock, 28-day demand, cover, status.
-
-    `_fact_built_at` is the whole fact's newest build (`built`): the mart's rebuild watermark.
-    """
+def inventory_health(fact: pl.LazyFrame, products: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per product reported on the newest snapshot day: stock, 28-day demand, cover, status."""
     newest = fact.select(pl.col("snapshot_date").max()).collect().item()
     window = fact.filter(pl.col("snapshot_date") > newest - timedelta(days=DEMAND_DAYS))
     reported = window.filter(pl.col("snapshot_date") == newest).select("product_id")
@@ -167,8 +163,7 @@ def inventory_health(fact: pl.LazyFrame, products: pl.LazyFrame, built: object) 
         .join(category, on="product_id", how="left")
         .with_columns(pl.col("category").fill_null("unknown"), DEMAND)
         .with_columns(COVER)
-        .with_columns(STATUS, pl.lit(built, pl.Datetime("us", "UTC")).alias("_fact_built_at"))
-        .select(contract_columns(MartInventoryHealthContract))
+        .with_columns(STATUS)
         .sort("product_id")
     )
 
@@ -191,7 +186,6 @@ def inventory_health(fact: pl.LazyFrame, products: pl.LazyFrame, built: object) 
                 DEMAND,
                 COVER,
                 STATUS,
-                FACT_BUILT_AT,
             ],
             {
                 FACT_INVENTORY_DAILY: contract_columns(FactInventoryDailyContract),
@@ -206,7 +200,8 @@ def inventory_health(fact: pl.LazyFrame, products: pl.LazyFrame, built: object) 
 def mart_inventory_health(
     store: DeltaStore, fact: pl.LazyFrame, products: pl.LazyFrame
 ) -> pl.LazyFrame | None:
-    built = fact.select(pl.col("_built_at").max()).collect().item()
-    if unchanged(store.scan_or_none(MART_INVENTORY_HEALTH), {"_fact_built_at": built}):
-        return None  # the fact has not moved since the mart was built
-    return inventory_health(fact, products, built)
+    marks = whole_table_marks(fact, products, "_product_refined_at")
+    if unchanged(store.scan_or_none(MART_INVENTORY_HEALTH), marks):
+        return None  # neither the fact nor the products moved since the mart was built
+    mart = recorded(inventory_health(fact, products), marks)
+    return mart.select(contract_columns(MartInventoryHealthContract))
