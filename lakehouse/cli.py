@@ -236,9 +236,8 @@ def backfill(first, last, assets: tuple[str, ...]) -> None:
 
     settings = get_settings()
     defs = build_definitions(settings)
-    partitioned = sorted(
-        node.key.to_user_string() for node in defs.resolve_asset_graph().asset_nodes if node.partitions_def
-    )
+    graph = defs.resolve_asset_graph()
+    partitioned = sorted(node.key.to_user_string() for node in graph.asset_nodes if node.partitions_def)
     unknown = sorted(set(assets) - set(partitioned))
     if unknown:
         raise click.BadParameter(
@@ -246,7 +245,7 @@ def backfill(first, last, assets: tuple[str, ...]) -> None:
         )
     tags = _or_exit(lambda: range_tags(first.date(), last.date()))
     backfilled = dg.AssetSelection.assets(*(dg.AssetKey.from_user_string(a) for a in assets or partitioned))
-    selection = list(backfilled.downstream().resolve(defs.resolve_asset_graph()))
+    selection = list(backfilled.downstream().resolve(graph))
     with _exclusive_run(settings.data_dir / ".run.lock"), dg.DagsterInstance.get() as instance:
         click.echo(f"backfilling {first:%Y-%m-%d}..{last:%Y-%m-%d} of {', '.join(assets or partitioned)} …")
         outcome = run_build(defs, instance, click.echo, selection, tags)
