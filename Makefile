@@ -18,13 +18,16 @@ test: $(VENV)/.synced  ## run the whole test suite
 	$(BIN)/pytest
 
 dev: $(VENV)/.synced  ## open the Dagster UI on the same data and run history
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/dg dev -h 127.0.0.1 -p 3000
 
 bench: $(VENV)/.synced  ## full build + one-day incremental run, time and peak memory per layer
 	$(BIN)/lakehouse bench --scale $(SCALE)
 
-lint: $(VENV)/.synced
+lint: $(VENV)/.synced  ## style, formatting, the layering contract, public Dagster API only, definitions load
 	$(BIN)/ruff check lakehouse assets_tests && $(BIN)/ruff format --check lakehouse assets_tests
+	$(BIN)/lint-imports
+	@! grep -rnE "^\s*(from|import) dagster\._" lakehouse || (echo "private Dagster API imported (above)"; exit 1)
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/dg check defs
 
 format: $(VENV)/.synced
 	$(BIN)/ruff check --fix lakehouse assets_tests && $(BIN)/ruff format lakehouse assets_tests

@@ -12,7 +12,7 @@ import pytest
 from assets_tests.postgres_server import empty_database, postgres_server  # noqa: F401 (fixtures for every test)
 from lakehouse import simulator
 from lakehouse.definitions import build_definitions
-from lakehouse.orchestration.runner import BuildOutcome, run_build
+from lakehouse.operations.runner import BuildOutcome, run_build
 from lakehouse.settings import Settings, get_settings
 
 # Settings come from the environment; tests must not pick up a developer's real sources.

@@ -10,10 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from assets_tests.conftest import Lakehouse, build_lakehouse
-from assets_tests.curated.truth import true_order_lines
+from assets_tests.defs.curated.truth import true_order_lines
 from lakehouse.cli import main
-from lakehouse.curated import dictionary
-from lakehouse.curated.contracts import MartFunnelContract
+from lakehouse.defs.curated import dictionary
+from lakehouse.defs.curated.contracts import MartFunnelContract
 from lakehouse.simulator import CLICKSTREAM_DEFECTS_FILE, DEFECTS_FILE, INVENTORY_DEFECTS_FILE
 
 

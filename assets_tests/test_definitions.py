@@ -12,11 +12,11 @@ from deltalake import DeltaTable
 
 from assets_tests.conftest import Lakehouse, build_lakehouse
 from lakehouse import CODE_VERSION
-from lakehouse.reference.currency import RATE
+from lakehouse.lib.currency import RATE
+from lakehouse.lib.storage.history import lineage
 from lakehouse.serving.query import run_query
 from lakehouse.simulator import INVENTORY_DEFECTS_FILE, Params
 from lakehouse.simulator.exchange_rates import simulated_days, simulation_rates
-from lakehouse.storage.history import lineage
 
 REFINED = ("customers", "products", "orders", "order_items", "payments")
 

@@ -9,15 +9,15 @@ from pathlib import Path
 import dagster as dg
 import yaml
 
-from lakehouse.privacy import Pseudonymiser
-from lakehouse.raw.files import FileSet, build_raw_file_asset
-from lakehouse.refined.declared import declared_refined_table
-from lakehouse.refined.refine import build_refined_asset
+from lakehouse.defs.raw.files import FileSet, build_raw_file_asset
+from lakehouse.defs.refined.declared import declared_refined_table
+from lakehouse.defs.refined.refine import build_refined_asset
+from lakehouse.lib.privacy import Pseudonymiser
+from lakehouse.lib.storage.io_manager import DeltaIOManager
+from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.settings import PROJECT_ROOT
 from lakehouse.sources.declared import Declarations
 from lakehouse.sources.landing import LandingZone
-from lakehouse.storage.io_manager import DeltaIOManager
-from lakehouse.storage.store import DeltaStore
 
 
 def example_blocks(fence: str) -> str:

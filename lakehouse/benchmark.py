@@ -188,7 +188,7 @@ def _run_child(name: str, params: dict[str, Any], env: dict[str, str]) -> tuple[
 
 def layer_rows(tables_dir: Path, tables: list[str]) -> dict[str, int]:
     """Rows of these Delta tables (`raw/orders`, …), from the Delta logs (no data file is read)."""
-    from lakehouse.storage.delta_tables import add_actions, exists, file_stats
+    from lakehouse.lib.storage.delta_tables import add_actions, exists, file_stats
 
     paths = {table: tables_dir.joinpath(*table.split("/")) for table in sorted(tables)}
     return {
@@ -288,7 +288,7 @@ def _build_layer(layer: str) -> dict[str, Any]:
     import dagster as dg
 
     from lakehouse.definitions import defs
-    from lakehouse.orchestration.runner import run_build
+    from lakehouse.operations.runner import run_build
     from lakehouse.settings import get_settings
 
     with dg.DagsterInstance.local_temp(str(_instance_home(get_settings().data_dir))) as instance:

@@ -199,7 +199,7 @@ def run(scale: float, seed: int) -> None:
     import dagster as dg
 
     from lakehouse.definitions import build_definitions
-    from lakehouse.orchestration.runner import run_build, summary
+    from lakehouse.operations.runner import run_build, summary
 
     defs = build_definitions(get_settings())
     with _exclusive_run(settings.data_dir / ".run.lock"), dg.DagsterInstance.get() as instance:
@@ -231,8 +231,8 @@ def backfill(first, last, assets: tuple[str, ...]) -> None:
     import dagster as dg
 
     from lakehouse.definitions import build_definitions
-    from lakehouse.orchestration.partitions import range_tags
-    from lakehouse.orchestration.runner import run_build, summary
+    from lakehouse.lib.partitions import range_tags
+    from lakehouse.operations.runner import run_build, summary
 
     settings = get_settings()
     defs = build_definitions(settings)
@@ -363,7 +363,7 @@ def _echo_description(doc) -> None:
 @main.command()
 def dictionary() -> None:
     """Write the curated layer's data dictionary (Markdown) from the table contracts."""
-    from lakehouse.curated.dictionary import write_dictionary
+    from lakehouse.defs.curated.dictionary import write_dictionary
 
     click.echo(f"wrote {write_dictionary()}")
 
@@ -373,7 +373,7 @@ def dictionary() -> None:
 @click.option("--limit", default=20, show_default=True, help="Newest commits shown.")
 def history(table: str, limit: int) -> None:
     """Show a table's change history (e.g. `lakehouse history refined.orders`): who wrote what, when."""
-    from lakehouse.storage.history import history as table_history
+    from lakehouse.lib.storage.history import history as table_history
 
     commits = _or_exit(lambda: table_history(get_settings().tables_dir, table, limit))
     click.echo(f"{'version':>7}  {'at (UTC)':<19}  {'operation':<9}  {'mode':<19}  {'rows +/-':>15}  run")
@@ -391,7 +391,7 @@ def history(table: str, limit: int) -> None:
 @click.option("--version", "version", type=int, default=None, help="Table version (default: current).")
 def lineage(table: str, version: int | None) -> None:
     """Which run wrote a table version, from which input versions (down to raw), with which checks."""
-    from lakehouse.storage.history import lineage as table_lineage
+    from lakehouse.lib.storage.history import lineage as table_lineage
 
     tree = _or_exit(lambda: table_lineage(get_settings().tables_dir, table, version))
     _echo_lineage(tree, depth=0)
@@ -412,7 +412,7 @@ def _echo_checks(run_id: str, table: str) -> None:
     """The asset checks of `table` evaluated in run `run_id`, as the Dagster instance recorded them."""
     import polars as pl
 
-    from lakehouse.quality.report import check_results
+    from lakehouse.operations.report import check_results
 
     with _project_instance() as instance:
         checks = check_results(instance, [run_id]).filter(pl.col("table") == table)
@@ -455,8 +455,8 @@ def report(output: Path | None, runs: int) -> None:
     rule, anomalies flagged with their expected range, freshness per asset against its policy,
     and each table's rows and null rates.
     """
-    from lakehouse.quality import report_html
-    from lakehouse.quality.report import gather, summary_line
+    from lakehouse.operations import report_html
+    from lakehouse.operations.report import gather, summary_line
 
     settings = get_settings()
     path = (output or settings.data_dir / "reports" / "quality.html").resolve()  # before the chdir
@@ -478,8 +478,8 @@ def restore(table: str, version: int, yes: bool) -> None:
 
     Tables downstream are not rolled back: rebuild them (`make run`) or restore them too.
     """
+    from lakehouse.lib.storage.history import restore as restore_table
     from lakehouse.serving.catalog import publish_catalog
-    from lakehouse.storage.history import restore as restore_table
 
     settings = get_settings()
     if not yes:
@@ -499,8 +499,8 @@ def restore(table: str, version: int, yes: bool) -> None:
 )
 def maintain(retention_hours: int) -> None:
     """Compact small files and vacuum old ones in every table (audited), then republish the catalog."""
+    from lakehouse.lib.storage.maintenance import maintain as maintain_tables
     from lakehouse.serving.catalog import publish_catalog
-    from lakehouse.storage.maintenance import maintain as maintain_tables
 
     settings = get_settings()
     results = maintain_tables(settings.tables_dir, retention_hours)
@@ -518,7 +518,7 @@ def quarantine() -> None:
 
 
 def _refined_table(name: str):
-    from lakehouse.refined.assets import REFINED_TABLES
+    from lakehouse.defs.refined.assets import REFINED_TABLES
 
     tables = {t.name: t for t in REFINED_TABLES}
     if name.removeprefix("quarantine.") not in tables:
@@ -527,7 +527,7 @@ def _refined_table(name: str):
 
 
 def _store():
-    from lakehouse.storage.store import DeltaStore
+    from lakehouse.lib.storage.store import DeltaStore
 
     return DeltaStore(root=str(get_settings().tables_dir))
 
@@ -541,8 +541,8 @@ def _print_frame(frame) -> None:
 @quarantine.command("list")
 def quarantine_list() -> None:
     """Quarantined rows per table and rule."""
-    from lakehouse.quality.replay import rules_summary
-    from lakehouse.refined.assets import REFINED_TABLES
+    from lakehouse.defs.refined.assets import REFINED_TABLES
+    from lakehouse.operations.replay import rules_summary
 
     _print_frame(rules_summary(_store(), list(REFINED_TABLES)))
 
@@ -553,7 +553,7 @@ def quarantine_list() -> None:
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
 def quarantine_show(table: str, rule: str | None, limit: int) -> None:
     """Sample quarantined records of TABLE (customers, products, orders, order_items, payments)."""
-    from lakehouse.quality.replay import show
+    from lakehouse.operations.replay import show
 
     _print_frame(show(_store(), _refined_table(table), rule, limit))
 
@@ -564,7 +564,7 @@ def quarantine_show(table: str, rule: str | None, limit: int) -> None:
 @click.option("--where", required=True, help="SQL predicate selecting the records, e.g. customer_id = 42.")
 def quarantine_fix(table: str, assignments: tuple[str, ...], where: str) -> None:
     """Correct quarantined records in place (audited); then `replay` them."""
-    from lakehouse.quality.replay import fix
+    from lakehouse.operations.replay import fix
     from lakehouse.serving.catalog import publish_catalog
 
     updates = dict(a.split("=", 1) for a in assignments if "=" in a)
@@ -584,8 +584,8 @@ def quarantine_replay(table: str, where: str | None) -> None:
 
     The next build (`make run`) carries them into curated.
     """
-    from lakehouse.privacy import Pseudonymiser
-    from lakehouse.quality.replay import replay
+    from lakehouse.lib.privacy import Pseudonymiser
+    from lakehouse.operations.replay import replay
     from lakehouse.serving.catalog import publish_catalog
 
     settings = get_settings()
@@ -602,8 +602,8 @@ def quarantine_replay(table: str, where: str | None) -> None:
 @quarantine.command("files")
 def quarantine_files() -> None:
     """Files quarantined whole (corrupt, truncated, wrong header, changed column type), with the reason."""
-    from lakehouse.quality.rejected_files import rejected_files
-    from lakehouse.raw.files import FILE_SETS
+    from lakehouse.defs.raw.files import FILE_SETS
+    from lakehouse.operations.rejected_files import rejected_files
 
     _print_frame(rejected_files(_store(), list(FILE_SETS.values())))
 
@@ -616,8 +616,8 @@ def quarantine_release_file(file_set: str, file_name: str) -> None:
 
     The next run (its sensor, or `make run`) reads it like a new file.
     """
-    from lakehouse.quality.rejected_files import release_file
-    from lakehouse.raw.files import FILE_SETS
+    from lakehouse.defs.raw.files import FILE_SETS
+    from lakehouse.operations.rejected_files import release_file
 
     if file_set not in FILE_SETS:
         raise click.BadParameter(f"one of {', '.join(FILE_SETS)}", param_hint="FILE_SET")

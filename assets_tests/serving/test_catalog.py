@@ -14,7 +14,7 @@ import pytest
 from deltalake import DeltaTable, Field, write_deltalake
 
 from assets_tests.serving.support import column_types, query
-from lakehouse.curated.contracts import DimCustomerContract
+from lakehouse.defs.curated.contracts import DimCustomerContract
 from lakehouse.serving.catalog import UnservableTableError, check_servable, publish_catalog
 
 

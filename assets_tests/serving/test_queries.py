@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from assets_tests.conftest import Lakehouse
-from assets_tests.curated.truth import simulated_sessions, sold, true_order_lines
+from assets_tests.defs.curated.truth import simulated_sessions, sold, true_order_lines
 from lakehouse.serving.query import run_query
 
 QUERIES = Path(__file__).parents[2] / "lakehouse" / "serving" / "queries"

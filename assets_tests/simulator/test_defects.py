@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from assets_tests.simulator.helpers import EMAIL, payment_lines, read_table
-from lakehouse.reference.currency import USD_RATES
+from lakehouse.lib.currency import USD_RATES
 from lakehouse.simulator import DEFECT_KINDS, DEFECTS_FILE, KEYS, Params, build_state
 
 CURRENCIES = list(USD_RATES)

@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 import requests
 
-from lakehouse.reference.currency import RATE
+from lakehouse.lib.currency import RATE
 from lakehouse.simulator.exchange_api import (
     MAX_PAGE_SIZE,
     ExchangeRateServer,

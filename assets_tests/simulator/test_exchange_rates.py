@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import polars as pl
 
-from lakehouse.reference.currency import USD_RATES
+from lakehouse.lib.currency import USD_RATES
 from lakehouse.simulator.exchange_rates import daily_rates, simulated_days, simulation_rates
 from lakehouse.simulator.state import Params
 

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from assets_tests.simulator.helpers import EMAIL, payment_lines, read_tables
-from lakehouse.reference.currency import MONEY, to_usd
+from lakehouse.lib.currency import MONEY, to_usd
 from lakehouse.simulator import DEFECTS_FILE, TABLES
 from lakehouse.simulator.exchange_rates import daily_rates
 

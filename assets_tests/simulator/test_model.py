@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 from assets_tests.simulator.helpers import EMAIL
-from lakehouse.reference.currency import USD_RATES
+from lakehouse.lib.currency import USD_RATES
 from lakehouse.simulator.model import CATEGORIES, COUNTRIES, Sizes, build_world, per_day
 
 START = date(2025, 1, 1)

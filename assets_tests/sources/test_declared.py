@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from lakehouse.orchestration.schedules import declared_schedules
+from lakehouse.defs.orchestration.schedules import declared_schedules
 from lakehouse.sources.declared import SOURCES_FILE, SourcesFileError, load_declarations
 from lakehouse.sources.shop_tables import SHOP_TABLES
 

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 import polars as pl
 import pytest
 
-from lakehouse.reference.currency import RATE
+from lakehouse.lib.currency import RATE
 from lakehouse.simulator.exchange_api import ExchangeRateServer, Fault, Faults
 from lakehouse.simulator.exchange_rates import daily_rates
 from lakehouse.sources.exchange_rates import (

@@ -21,7 +21,7 @@ from assets_tests.conftest import Lakehouse, build_lakehouse
 from assets_tests.postgres_server import PostgresServer
 from lakehouse import simulator
 from lakehouse.definitions import build_definitions
-from lakehouse.orchestration.runner import BuildOutcome
+from lakehouse.operations.runner import BuildOutcome
 from lakehouse.settings import get_settings
 from lakehouse.sources.shop_tables import SHOP_TABLES
 

@@ -18,17 +18,17 @@ import pytest
 
 from assets_tests.postgres_server import PostgresServer
 from lakehouse import simulator
-from lakehouse.privacy import Pseudonymiser
-from lakehouse.raw.shop_tables import build_raw_shop_asset
-from lakehouse.refined.customers import CUSTOMERS
-from lakehouse.refined.products import PRODUCTS
-from lakehouse.refined.refine import build_refined_asset
+from lakehouse.defs.raw.shop_tables import build_raw_shop_asset
+from lakehouse.defs.refined.customers import CUSTOMERS
+from lakehouse.defs.refined.products import PRODUCTS
+from lakehouse.defs.refined.refine import build_refined_asset
+from lakehouse.lib.privacy import Pseudonymiser
+from lakehouse.lib.storage.io_manager import DeltaIOManager
+from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.simulator import writer
 from lakehouse.simulator.deletes import TEST_ID_BASE
 from lakehouse.sources.shop_db import ShopDatabase
 from lakehouse.sources.shop_tables import SHOP_TABLES
-from lakehouse.storage.io_manager import DeltaIOManager
-from lakehouse.storage.store import DeltaStore
 
 SCALE, SEED, FIRST_DAYS, MORE_DAYS = 0.002, 5, 5, 5
 TABLES = {"customers": CUSTOMERS, "products": PRODUCTS}

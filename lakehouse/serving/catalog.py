@@ -40,7 +40,7 @@ from deltalake.exceptions import TableNotFoundError
 from lakehouse.serving.views import quote_identifier, quote_literal, view_sql
 
 if TYPE_CHECKING:
-    from lakehouse.curated.dictionary import TableDoc
+    from lakehouse.defs.curated.dictionary import TableDoc
 
 CATALOG_SCHEMA = "_catalog"
 INDEX_TABLE = f"{CATALOG_SCHEMA}.tables"
@@ -161,7 +161,7 @@ def _load_tables(tables_dir: Path) -> list[_Table]:
 
 def _table_docs() -> Mapping[str, TableDoc]:
     """The documented tables' descriptions (imported here: `lakehouse sql` need not load Dagster)."""
-    from lakehouse.curated.dictionary import curated_docs
+    from lakehouse.defs.curated.dictionary import curated_docs
 
     return curated_docs()
 

@@ -8,7 +8,7 @@ days up to it): every date range gives the same rate for the same day.
 
 Steps are integers (in `1 / STEP_SCALE` of the rate) drawn per block of `BLOCK_DAYS` days from
 `np.random.default_rng([seed, STREAM, block])`, so sums are exact and no float ever depends on
-the range asked for. Rates are rounded to four decimals (see `lakehouse.reference.currency`);
+the range asked for. Rates are rounded to four decimals (see `lakehouse.lib.currency`);
 USD is exactly 1.
 """
 
@@ -19,7 +19,7 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 
-from lakehouse.reference.currency import USD_RATES
+from lakehouse.lib.currency import USD_RATES
 from lakehouse.simulator.state import Params
 
 WINDOW = 30  # days of steps summed into a day's deviation

@@ -28,7 +28,7 @@ from typing import Any
 
 import polars as pl
 
-from lakehouse.reference.currency import MONEY, to_usd, with_rate_of_day
+from lakehouse.lib.currency import MONEY, to_usd, with_rate_of_day
 from lakehouse.simulator.defects import TABLES, Sources, kinds_of
 from lakehouse.simulator.deletes import deleted_keys, present
 from lakehouse.simulator.exchange_rates import simulation_rates

@@ -22,7 +22,7 @@ from enum import IntEnum
 import numpy as np
 import polars as pl
 
-from lakehouse.reference.currency import USD_RATES
+from lakehouse.lib.currency import USD_RATES
 from lakehouse.simulator.clock import (
     MICROS_PER_DAY,
     day_start,

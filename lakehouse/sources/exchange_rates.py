@@ -31,7 +31,7 @@ import polars as pl
 import requests
 from pydantic import Field
 
-from lakehouse.reference.currency import RATE
+from lakehouse.lib.currency import RATE
 from lakehouse.sources.errors import SourceSchemaError, SourceUnavailableError, redacted
 
 RATES_PATH = "/v1/rates"

@@ -1,0 +1,25 @@
+"""The data dictionary is generated from the contracts, and the committed one is up to date."""
+
+from lakehouse.defs.curated.assets import curated_assets
+from lakehouse.defs.curated.dictionary import DICTIONARY_PATH, curated_docs, render_dictionary
+
+
+def test_the_committed_data_dictionary_is_up_to_date():
+    assert DICTIONARY_PATH.read_text() == render_dictionary(), "run `lakehouse dictionary` and commit it"
+
+
+def test_every_curated_table_and_column_is_documented():
+    docs = curated_docs()
+
+    assert sorted(docs) == sorted(".".join(a.key.path) for a in curated_assets)
+    assert all(doc.description and doc.key and doc.grain for doc in docs.values())
+    assert all(column.description for doc in docs.values() for column in doc.columns)
+
+
+def test_the_dictionary_shows_a_tables_key_grain_and_columns():
+    section = render_dictionary().split("## `curated.fact_payments`")[1].split("## ")[0]
+
+    assert "Grain: payment. Key: `payment_id`. Written by: overwrite_partition." in section
+    assert (
+        "| `amount_usd` | Decimal(precision=18, scale=2) | no | Amount in USD, rounded to cents. |" in section
+    )

@@ -1,0 +1,438 @@
+"""Facts: order lines with money in local currency and USD at the rate of the order day, keyed to
+the dimensions."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from lakehouse.defs.curated.facts import (
+    FACT_ORDER_ITEMS,
+    FACT_PAYMENTS,
+    fact_order_items,
+    fact_payments,
+    order_lines,
+)
+from lakehouse.lib.storage import delta_tables
+from lakehouse.lib.storage.store import DeltaStore
+from lakehouse.lib.storage.write_spec import REPLACED_SLICES, WriteSpec
+
+MONEY = pl.Decimal(18, 2)
+RATE = pl.Decimal(18, 6)
+AT = datetime(2025, 1, 1, 23, 30, tzinfo=UTC)
+DAY1, DAY2 = date(2025, 1, 1), date(2025, 1, 2)
+
+
+def rates(rows: list[tuple[date, str, str]], refined_at: datetime = AT) -> pl.LazyFrame:
+    """Refined exchange rates: (day, currency, rate) rows, refined at `refined_at`."""
+    return pl.LazyFrame(
+        {
+            "date": [d for d, _, _ in rows],
+            "currency": [c for _, c, _ in rows],
+            "usd_rate": [Decimal(r) for _, _, r in rows],
+            "_refined_at": [refined_at] * len(rows),
+        },
+        schema_overrides={"usd_rate": RATE},
+    )
+
+
+# The order day's rates; the next day's differ, and must not be used.
+DAY1_RATES = [(DAY1, "EUR", "1.08"), (DAY1, "GBP", "1.27"), (DAY1, "USD", "1")]
+RATES = rates([*DAY1_RATES, (DAY2, "EUR", "1.12"), (DAY2, "GBP", "1.3"), (DAY2, "USD", "1")])
+
+
+def items() -> pl.LazyFrame:
+    return pl.LazyFrame(
+        {
+            "order_id": [1, 1, 2, 3, 4],
+            "line_no": [1, 2, 1, 1, 1],
+            "product_id": [7, 8, 7, 99, 7],
+            "quantity": [3, 1, 2, 1, 1],
+            "unit_price": [
+                Decimal("10.25"),
+                Decimal("5.00"),
+                Decimal("1.10"),
+                Decimal("20.00"),
+                Decimal("9.99"),
+            ],
+            "discount": [Decimal("1.00"), Decimal("0.00"), Decimal("0.00"), Decimal("0.50"), Decimal("0.00")],
+            "_refined_at": [AT] * 5,
+        },
+        schema_overrides={"unit_price": MONEY, "discount": MONEY},
+    )
+
+
+def orders() -> pl.LazyFrame:
+    """Orders 1-3 refined; order 4 is still in quarantine, so its line must be held back."""
+    return pl.LazyFrame(
+        {
+            "order_id": [1, 2, 3],
+            "customer_id": [10, 11, 12],
+            "order_at": [AT] * 3,
+            "order_date": [date(2025, 1, 1)] * 3,
+            "status": ["placed", "delivered", "cancelled"],
+            "currency": ["EUR", "USD", "GBP"],
+            "channel": ["web", "app", "web"],
+            "updated_at": [AT] * 3,
+            "_refined_at": [AT] * 3,
+        }
+    )
+
+
+def versions(frame: dict[str, list], valid_from: list[datetime] | None = None) -> pl.LazyFrame:
+    """Dimension rows, each its member's only version unless `valid_from` says otherwise."""
+    size = len(next(iter(frame.values())))
+    return pl.LazyFrame(frame).with_columns(
+        pl.Series("valid_from", valid_from or [datetime(1970, 1, 1, tzinfo=UTC)] * size),
+        is_deleted=pl.lit(False),
+        _refined_at=pl.lit(AT),
+    )
+
+
+CUSTOMERS = versions(
+    {"customer_key": [-1, 10, 11], "customer_id": [-1, 10, 11], "country": ["unknown", "DE", "US"]}
+)
+PRODUCTS = versions(
+    {"product_key": [-1, 7, 8], "product_id": [-1, 7, 8], "category": ["unknown", "toys", "books"]}
+)
+
+
+@pytest.fixture(scope="module")
+def lines() -> pl.DataFrame:
+    return order_lines(items(), orders(), RATES).collect().sort("order_id", "line_no")
+
+
+def test_order_lines_hold_back_lines_whose_order_is_not_refined(lines):
+    assert lines.select("order_id", "line_no").rows() == [(1, 1), (1, 2), (2, 1), (3, 1)]
+
+
+def test_order_lines_compute_exact_local_and_usd_money(lines):
+    money = lines.select(
+        "gross_amount", "discount_amount", "net_amount", "usd_rate", "gross_usd", "discount_usd", "net_usd"
+    )
+    d = Decimal
+    assert money.rows() == [
+        # 3 x 10.25 EUR at 1.08, 1.00 EUR discount
+        (d("30.75"), d("1.00"), d("29.75"), d("1.080000"), d("33.21"), d("1.08"), d("32.13")),
+        (d("5.00"), d("0.00"), d("5.00"), d("1.080000"), d("5.40"), d("0.00"), d("5.40")),
+        (d("2.20"), d("0.00"), d("2.20"), d("1.000000"), d("2.20"), d("0.00"), d("2.20")),
+        # 20.00 GBP at 1.27 = 25.40; 0.50 GBP = 0.635 -> 0.64 (rounded once, to cents)
+        (d("20.00"), d("0.50"), d("19.50"), d("1.270000"), d("25.40"), d("0.64"), d("24.76")),
+    ]
+    assert (lines.schema["gross_usd"], lines.schema["discount_usd"]) == (MONEY, MONEY)
+
+
+def test_each_line_takes_the_rate_of_its_own_order_day():
+    next_day = orders().with_columns(
+        pl.when(pl.col("order_id") == 1).then(pl.lit(DAY2)).otherwise("order_date").alias("order_date")
+    )
+    converted = order_lines(items(), next_day, RATES).collect().sort("order_id", "line_no")
+    assert converted.select("order_id", "order_date", "usd_rate", "net_usd").rows() == [
+        (1, DAY2, Decimal("1.120000"), Decimal("33.32")),  # 30.75 x 1.12 - 1.00 x 1.12
+        (1, DAY2, Decimal("1.120000"), Decimal("5.60")),
+        (2, DAY1, Decimal("1.000000"), Decimal("2.20")),
+        (3, DAY1, Decimal("1.270000"), Decimal("24.76")),
+    ]
+
+
+def build(
+    store: DeltaStore, rates: pl.LazyFrame, customers: pl.LazyFrame = CUSTOMERS
+) -> dg.Output[pl.LazyFrame]:
+    return fact_order_items(
+        context=dg.build_asset_context(),
+        store=store,
+        items=items(),
+        orders=orders(),
+        rates=rates,
+        customers=customers,
+        products=PRODUCTS,
+    )
+
+
+@pytest.fixture
+def fact(tmp_path) -> pl.DataFrame:
+    """A first build: no fact table yet, so every day is built."""
+    return build(DeltaStore(root=str(tmp_path)), RATES).value.collect()
+
+
+def test_fact_order_items_keys_lines_to_dimensions_with_unknown_members(fact):
+    rows = fact.sort("order_id", "line_no").select("order_id", "line_no", "customer_key", "product_key")
+    assert rows.rows() == [(1, 1, 10, 7), (1, 2, 10, 8), (2, 1, 11, 7), (3, 1, -1, -1)]
+
+
+def test_fact_order_items_keys_a_line_to_the_customer_version_valid_at_its_order_time(tmp_path):
+    """Customer 10 moved from DE (key 100) to FR (key 200) before order 1; to GB (300) after it."""
+    moved = versions(
+        {"customer_key": [-1, 100, 200, 300, 11], "customer_id": [-1, 10, 10, 10, 11]},
+        valid_from=[
+            AT - timedelta(days=9),
+            AT - timedelta(days=2),
+            AT - timedelta(seconds=1),
+            AT + timedelta(seconds=1),
+            AT,
+        ],
+    )
+
+    fact = build(DeltaStore(root=str(tmp_path)), RATES, moved).value.collect()
+
+    assert fact.sort("order_id", "line_no").select("order_id", "customer_key").rows() == [
+        (1, 200),
+        (1, 200),
+        (2, 11),
+        (3, -1),
+    ]
+
+
+def test_fact_order_items_carries_the_order_header_and_date_key(fact):
+    row = fact.filter(pl.col("order_id") == 1, pl.col("line_no") == 1).row(0, named=True)
+    assert {
+        k: row[k] for k in ("order_date_key", "order_date", "order_at", "order_status", "channel", "currency")
+    } == {
+        "order_date_key": 20250101,
+        "order_date": date(2025, 1, 1),
+        "order_at": AT,
+        "order_status": "placed",
+        "channel": "web",
+        "currency": "EUR",
+    }
+    assert fact.columns == [
+        "order_id",
+        "line_no",
+        "order_date_key",
+        "order_date",
+        "order_month",
+        "order_at",
+        "customer_key",
+        "product_key",
+        "customer_id",
+        "product_id",
+        "order_status",
+        "channel",
+        "currency",
+        "quantity",
+        "unit_price",
+        "gross_amount",
+        "discount_amount",
+        "net_amount",
+        "usd_rate",
+        "gross_usd",
+        "discount_usd",
+        "net_usd",
+        "_line_refined_at",
+        "_order_refined_at",
+        "_built_at",
+    ]
+
+
+def refined_payments(rows: list[tuple[str, datetime, str, str]], refined_at: datetime = AT) -> pl.LazyFrame:
+    """Refined payments: (id, settled_at, currency, amount) rows, refined at `refined_at`."""
+    return pl.LazyFrame(
+        {
+            "payment_id": [r[0] for r in rows],
+            "order_id": list(range(1, len(rows) + 1)),
+            "settled_at": [r[1] for r in rows],
+            "method": ["card"] * len(rows),
+            "currency": [r[2] for r in rows],
+            "amount": [Decimal(r[3]) for r in rows],
+            "_refined_at": [refined_at] * len(rows),
+        },
+        schema_overrides={"amount": MONEY},
+    )
+
+
+def write_payments(store: DeltaStore, payments: pl.LazyFrame, rates: pl.LazyFrame) -> dg.Output:
+    """Build the payment fact and write it the way the IO manager does."""
+    output = fact_payments(
+        context=dg.build_asset_context(),
+        store=store,
+        payments=payments,
+        rates=rates,
+        orders=orders(),
+        customers=CUSTOMERS,
+    )
+    spec = WriteSpec.from_metadata(fact_payments.specs_by_key[FACT_PAYMENTS].metadata)
+    slices = output.metadata.get(REPLACED_SLICES)
+    frame = output.value.collect()
+    delta_tables.write(store.uri(FACT_PAYMENTS), frame, spec, {}, None if slices is None else slices.value)
+    return output
+
+
+def payment_rows(store: DeltaStore) -> list[tuple]:
+    columns = ("payment_id", "settled_date", "usd_rate", "amount_usd")
+    return store.scan(FACT_PAYMENTS).select(columns).sort("payment_id").collect().rows()
+
+
+def test_fact_payments_converts_at_the_rate_of_the_utc_settlement_day(tmp_path):
+    # settled just after midnight UTC: day 2's rate (1.12), not day 1's
+    payments = refined_payments([("pay_1", datetime(2025, 1, 2, 0, 5, tzinfo=UTC), "EUR", "12.34")])
+
+    store = DeltaStore(root=str(tmp_path))
+    out = fact_payments(
+        context=dg.build_asset_context(),
+        store=store,
+        payments=payments,
+        rates=RATES,
+        orders=orders(),
+        customers=CUSTOMERS,
+    )
+    out = out.value.collect()
+
+    assert out.drop("_built_at").rows(named=True) == [
+        {
+            "payment_id": "pay_1",
+            "order_id": 1,
+            "customer_key": 10,  # order 1's customer
+            "customer_id": 10,
+            "settled_date_key": 20250102,
+            "settled_date": date(2025, 1, 2),
+            "settled_at": datetime(2025, 1, 2, 0, 5, tzinfo=UTC),
+            "method": "card",
+            "currency": "EUR",
+            "amount": Decimal("12.34"),
+            "usd_rate": Decimal("1.120000"),
+            "amount_usd": Decimal("13.82"),  # 12.34 x 1.12 = 13.8208
+            "_refined_at": AT,
+        }
+    ]
+
+
+def test_a_payment_takes_the_customer_version_of_its_order_time_or_the_unknown_member(tmp_path):
+    """Customer 10 moved to FR (key 200) after order 1 was placed; order 4 is not refined."""
+    moved = versions(
+        {"customer_key": [-1, 100, 200], "customer_id": [-1, 10, 10]},
+        valid_from=[datetime(1970, 1, 1, tzinfo=UTC), AT - timedelta(days=1), AT + timedelta(hours=1)],
+    )
+    settled = datetime(2025, 1, 2, 9, tzinfo=UTC)
+    payments = refined_payments([("pay_1", settled, "EUR", "1.00"), ("pay_4", settled, "EUR", "1.00")])
+    payments = payments.with_columns(order_id=pl.Series([1, 4]))
+
+    out = fact_payments(
+        context=dg.build_asset_context(),
+        store=DeltaStore(root=str(tmp_path)),
+        payments=payments,
+        rates=RATES,
+        orders=orders(),
+        customers=moved,
+    ).value.collect()
+
+    assert out.select("payment_id", "customer_key", "customer_id").rows() == [
+        ("pay_1", 100, 10),
+        ("pay_4", -1, None),
+    ]
+
+
+def test_a_payment_resent_with_a_later_day_moves_instead_of_doubling(tmp_path):
+    store = DeltaStore(root=str(tmp_path))
+    pay_1 = ("pay_1", datetime(2025, 1, 2, tzinfo=UTC), "USD", "1.00")
+    pay_2 = ("pay_2", *pay_1[1:])
+    all_days = rates([(date(2025, 1, d), "USD", "1") for d in range(1, 8)])
+    write_payments(store, refined_payments([pay_1, pay_2]), all_days)
+    resent = ("pay_1", datetime(2025, 1, 7, tzinfo=UTC), "USD", "1.00")  # settled later
+    write_payments(
+        store,
+        pl.concat([refined_payments([resent], AT + timedelta(days=1)), refined_payments([pay_2])]),
+        all_days,
+    )
+
+    moved = [(p, d) for p, d, _, _ in payment_rows(store)]
+    assert moved == [("pay_1", date(2025, 1, 7)), ("pay_2", date(2025, 1, 2))]
+
+
+def test_a_payment_waits_for_its_rate_and_a_restated_rate_reaches_it_like_a_full_rebuild(tmp_path):
+    """Built without day 2's GBP rate, then GBP arrives and day 1's EUR is restated."""
+    payments = refined_payments(
+        [
+            ("pay_1", datetime(2025, 1, 1, 9, tzinfo=UTC), "EUR", "10.00"),
+            ("pay_2", datetime(2025, 1, 2, 9, tzinfo=UTC), "GBP", "10.00"),
+            ("pay_3", datetime(2025, 1, 2, 10, tzinfo=UTC), "USD", "10.00"),
+        ]
+    )
+    store = DeltaStore(root=str(tmp_path / "incremental"))
+    first = write_payments(store, payments, rates([*DAY1_RATES, (DAY2, "USD", "1")]))
+    assert first.metadata["payments_waiting_for_rate"].value == 1
+    assert [p for p, *_ in payment_rows(store)] == ["pay_1", "pay_3"]
+
+    later = datetime.now(UTC)  # refined after the fact was built, before it is built again
+    changed = rates([(DAY2, "GBP", "1.3"), (DAY1, "EUR", "1.09")], refined_at=later)
+    now = pl.concat([rates([(DAY1, "GBP", "1.27"), (DAY1, "USD", "1"), (DAY2, "USD", "1")]), changed])
+    incremental = write_payments(store, payments, now)
+    assert incremental.metadata[REPLACED_SLICES].value == ["2025-01-01", "2025-01-02"]
+    assert incremental.metadata["payments_waiting_for_rate"].value == 0
+
+    full = DeltaStore(root=str(tmp_path / "full"))
+    write_payments(full, payments, now)
+    assert (
+        payment_rows(store)
+        == payment_rows(full)
+        == [
+            ("pay_1", DAY1, Decimal("1.090000"), Decimal("10.90")),
+            ("pay_2", DAY2, Decimal("1.300000"), Decimal("13.00")),
+            ("pay_3", DAY2, Decimal("1.000000"), Decimal("10.00")),
+        ]
+    )
+    again = fact_payments(
+        context=dg.build_asset_context(),
+        store=store,
+        payments=payments,
+        rates=now,
+        orders=orders(),
+        customers=CUSTOMERS,
+    )
+    assert again.metadata[REPLACED_SLICES].value == []
+
+
+def write(store: DeltaStore, output: dg.Output[pl.LazyFrame]) -> None:
+    """Write a fact build the way the IO manager does: all days, or only the rebuilt ones."""
+    spec = WriteSpec.from_metadata(fact_order_items.specs_by_key[FACT_ORDER_ITEMS].metadata)
+    slices = output.metadata.get(REPLACED_SLICES)
+    delta_tables.write(
+        store.uri(FACT_ORDER_ITEMS),
+        output.value.collect(),
+        spec,
+        {},
+        None if slices is None else slices.value,
+    )
+
+
+def content(store: DeltaStore) -> pl.DataFrame:
+    return store.scan(FACT_ORDER_ITEMS).select(pl.exclude("^_.*$")).sort("order_id", "line_no").collect()
+
+
+def test_a_line_without_the_rate_of_its_day_is_held_back_and_reported(tmp_path):
+    no_gbp = rates([(DAY1, "EUR", "1.08"), (DAY1, "USD", "1")])
+
+    output = build(DeltaStore(root=str(tmp_path)), no_gbp)
+
+    # Order 3 (GBP) is held back, not left unconverted and not guessed from another day.
+    assert output.value.collect().select("order_id").unique().sort("order_id").to_series().to_list() == [1, 2]
+    assert output.metadata["orders_waiting_for_rate"].value == 1
+
+
+def test_a_rate_that_arrives_or_is_restated_rebuilds_its_days_like_a_full_rebuild(tmp_path):
+    """The fact built without GBP, then GBP arrives and EUR is restated: only those days rebuild."""
+    store = DeltaStore(root=str(tmp_path / "incremental"))
+    first = [(DAY1, "EUR", "1.08"), (DAY1, "USD", "1")]
+    write(store, build(store, rates(first)))
+
+    later = datetime.now(UTC)  # refined after the fact was built, before it is built again
+    changed = rates([(DAY1, "GBP", "1.27"), (DAY1, "EUR", "1.09")], refined_at=later)
+    now = pl.concat([rates([(DAY1, "USD", "1")]), changed])
+    incremental = build(store, now)
+    assert incremental.metadata[REPLACED_SLICES].value == ["2025-01-01"]
+    assert incremental.metadata["orders_waiting_for_rate"].value == 0
+    write(store, incremental)
+
+    full = DeltaStore(root=str(tmp_path / "full"))
+    write(full, build(full, now))
+    assert content(store).equals(content(full))
+    assert content(store).select("order_id", "usd_rate").unique().sort("order_id").rows() == [
+        (1, Decimal("1.090000")),
+        (2, Decimal("1.000000")),
+        (3, Decimal("1.270000")),
+    ]
+    # Nothing changed since: nothing is rebuilt.
+    assert build(store, now).metadata[REPLACED_SLICES].value == []

@@ -1,0 +1,229 @@
+"""Daily sales: cancelled orders excluded, exact USD sums by day, category and country."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import polars as pl
+
+from assets_tests.defs.curated.truth import newest_day, sold, true_order_lines
+from lakehouse.defs.curated.marts import MART_CUSTOMER_RFM, mart_customer_rfm, mart_daily_sales
+from lakehouse.lib.storage import delta_tables
+from lakehouse.lib.storage.store import DeltaStore
+from lakehouse.lib.storage.write_spec import WriteSpec
+
+MONEY = pl.Decimal(18, 2)
+D1, D2 = date(2025, 1, 1), date(2025, 1, 2)
+AT = datetime(2025, 1, 3, tzinfo=UTC)
+CUSTOMERS = pl.LazyFrame(
+    {"customer_key": [-1, 10, 11], "country": ["unknown", "DE", "US"], "_refined_at": [None, AT, AT]}
+)
+PRODUCTS = pl.LazyFrame(
+    {"product_key": [-1, 7, 8], "category": ["unknown", "toys", "books"], "_refined_at": [None, AT, AT]}
+)
+
+
+def lines() -> pl.LazyFrame:
+    rows = [
+        # order, date, customer, product, status, quantity, gross, discount, net (USD)
+        (1, D1, 10, 7, "placed", 3, "33.21", "1.08", "32.13"),
+        (1, D1, 10, 7, "placed", 1, "5.40", "0.00", "5.40"),
+        (2, D1, 10, 7, "delivered", 2, "10.00", "0.50", "9.50"),
+        (3, D1, 10, 7, "cancelled", 5, "100.00", "0.00", "100.00"),
+        (4, D1, 11, 8, "returned", 1, "7.00", "0.00", "7.00"),
+        (5, D2, -1, -1, "placed", 1, "1.00", "0.00", "1.00"),
+        (6, D2, 11, 8, "cancelled", 1, "2.00", "0.00", "2.00"),
+    ]
+    columns = ["order_id", "order_date", "customer_key", "product_key", "order_status", "quantity"]
+    frame = pl.DataFrame(
+        [r[:6] + tuple(Decimal(v) for v in r[6:]) for r in rows],
+        schema={
+            **dict.fromkeys(columns),
+            "gross_usd": MONEY,
+            "discount_usd": MONEY,
+            "net_usd": MONEY,
+        },
+        orient="row",
+    )
+    return frame.lazy().with_columns(_built_at=pl.lit(AT))
+
+
+def first_build(tmp_path, lines: pl.LazyFrame) -> pl.DataFrame:
+    output = mart_daily_sales(
+        store=DeltaStore(root=str(tmp_path)), lines=lines, customers=CUSTOMERS, products=PRODUCTS
+    )
+    return output.value.collect().select(pl.exclude("^_.*$"))
+
+
+def test_daily_sales_excludes_cancelled_orders_and_sums_exactly(tmp_path):
+    mart = first_build(tmp_path, lines())
+
+    d = Decimal
+    assert mart.rows() == [
+        (D1, "books", "US", 1, 1, d("7.00"), d("0.00"), d("7.00")),
+        (D1, "toys", "DE", 2, 6, d("48.61"), d("1.58"), d("47.03")),
+        (D2, "unknown", "unknown", 1, 1, d("1.00"), d("0.00"), d("1.00")),
+    ]
+    assert mart.columns == [
+        "order_date",
+        "category",
+        "country",
+        "orders",
+        "units",
+        "gross_usd",
+        "discount_usd",
+        "net_usd",
+    ]
+
+
+def test_a_day_with_only_cancelled_orders_has_no_row(tmp_path):
+    only_cancelled = lines().filter(pl.col("order_id") == 6)
+
+    mart = first_build(tmp_path, only_cancelled)
+
+    assert mart.height == 0
+
+
+def rfm_lines(rows: list[tuple[int, int, date, str, str]]) -> pl.LazyFrame:
+    """Fact lines: (order, customer, day, status, net USD)."""
+    return pl.LazyFrame(
+        {
+            "order_id": [r[0] for r in rows],
+            "customer_id": [r[1] for r in rows],
+            "order_date": [r[2] for r in rows],
+            "order_status": [r[3] for r in rows],
+            "net_usd": [Decimal(r[4]) for r in rows],
+            "_built_at": [AT] * len(rows),
+        },
+        schema_overrides={"net_usd": MONEY},
+    )
+
+
+def test_rfm_scores_and_segments_follow_the_documented_bounds(tmp_path):
+    day = date(2025, 12, 31)
+    ago = [day - timedelta(days=n) for n in range(400)]
+    lines = rfm_lines(
+        [
+            # 10: 6 orders, the last today, 1,000 USD: champion (5, 5, 5)
+            *((n, 10, ago[n], "delivered", "166.67") for n in range(1, 6)),
+            (6, 10, ago[0], "placed", "166.65"),
+            # 11: one order 45 days ago, 49.99 USD, and a cancelled one today (ignored): new (4, 1, 1)
+            (7, 11, ago[45], "delivered", "49.99"),
+            (8, 11, ago[0], "cancelled", "500.00"),
+            # 12: 2 orders, the last 200 days ago; one 390 days ago (outside the monetary year): lost
+            (9, 12, ago[200], "delivered", "150.00"),
+            (10, 12, ago[390], "delivered", "1000.00"),
+            # 13: 4 orders 100 days ago: loyal (2, 4, ...)
+            *((n, 13, ago[100], "delivered", "100.00") for n in range(11, 15)),
+            # 14: 2 orders 150 days ago: at risk (2, 2, ...)
+            *((n, 14, ago[150], "delivered", "10.00") for n in range(15, 17)),
+        ]
+    )
+    customers = pl.LazyFrame(
+        {
+            "customer_id": [-1, 10, 10, 11],
+            "country": ["unknown", "DE", "FR", "US"],
+            "is_current": [True, False, True, True],
+            "_refined_at": [None, AT, AT, AT],
+        }
+    )
+
+    mart = mart_customer_rfm(store=DeltaStore(root=str(tmp_path)), lines=lines, customers=customers).collect()
+
+    assert mart.select(
+        "customer_id", "country", "recency_days", "frequency", "monetary_usd", "lifetime_value_usd"
+    ).rows() == [
+        (10, "FR", 0, 6, Decimal("1000.00"), Decimal("1000.00")),
+        (11, "US", 45, 1, Decimal("49.99"), Decimal("49.99")),
+        (12, "unknown", 200, 2, Decimal("150.00"), Decimal("1150.00")),
+        (13, "unknown", 100, 4, Decimal("400.00"), Decimal("400.00")),
+        (14, "unknown", 150, 2, Decimal("20.00"), Decimal("20.00")),
+    ]
+    assert mart.select("recency_score", "frequency_score", "monetary_score", "segment").rows() == [
+        (5, 5, 5, "champion"),
+        (4, 1, 1, "new"),
+        (1, 2, 3, "lost"),
+        (2, 4, 4, "loyal"),
+        (2, 2, 1, "at_risk"),
+    ]
+
+
+def test_whole_table_marts_write_nothing_when_no_input_moved(tmp_path):
+    store = DeltaStore(root=str(tmp_path))
+    lines = rfm_lines([(1, 10, D1, "placed", "1.00")])
+    customers = pl.LazyFrame(
+        {"customer_id": [10], "country": ["DE"], "is_current": [True], "_refined_at": [AT]}
+    )
+    mart = mart_customer_rfm(store=store, lines=lines, customers=customers).collect()
+    write_spec = WriteSpec.from_metadata(mart_customer_rfm.specs_by_key[MART_CUSTOMER_RFM].metadata)
+    delta_tables.write(store.uri(MART_CUSTOMER_RFM), mart, write_spec, {})
+
+    assert mart_customer_rfm(store=store, lines=lines, customers=customers) is None
+    later = customers.with_columns(_refined_at=pl.lit(AT + timedelta(hours=1)))
+    assert mart_customer_rfm(store=store, lines=lines, customers=later) is not None
+
+
+def test_customer_and_product_marts_equal_the_simulated_sales(any_lakehouse):
+    truth = true_order_lines(any_lakehouse.settings.sources_dir)
+    as_of = newest_day(truth)
+    in_year = pl.col("order_date") > as_of - timedelta(days=365)
+    expected_rfm = (
+        sold(truth)
+        .group_by("customer_id")
+        .agg(
+            pl.col("order_date").min(),
+            pl.col("order_date").max().alias("last"),
+            pl.col("order_id").n_unique(),
+            pl.col("net_usd").filter(in_year).sum(),
+            pl.col("net_usd").sum().alias("lifetime"),
+        )
+        .sort("customer_id")
+    )
+    rfm = read(any_lakehouse, "mart_customer_rfm").sort("customer_id")
+    assert (
+        rfm.select(
+            "customer_id",
+            "first_order_date",
+            "last_order_date",
+            "frequency",
+            "monetary_usd",
+            "lifetime_value_usd",
+        ).rows()
+        == expected_rfm.rows()
+    )
+    assert (rfm["as_of"] == as_of).all()
+
+    expected_products = (
+        sold(truth)
+        .group_by("product_id")
+        .agg(
+            pl.col("order_id").n_unique(),
+            pl.col("quantity").sum(),
+            pl.col("net_usd").sum(),
+            pl.col("customer_id").n_unique().alias("customers"),
+            pl.col("order_date").min(),
+            pl.col("order_date").max().alias("last"),
+        )
+        .sort("product_id")
+    )
+    products = read(any_lakehouse, "mart_product_performance").sort("product_id")
+    assert (
+        products.select(
+            "product_id", "orders", "units", "net_usd", "customers", "first_sale_date", "last_sale_date"
+        ).rows()
+        == expected_products.rows()
+    )
+    top = products.filter(pl.col("rank_in_category") == 1)
+    assert top.height == products["category"].n_unique()
+    assert (
+        products.group_by("category")
+        .agg(pl.col("share_of_category").sum())["share_of_category"]
+        .round(9)
+        .eq(1.0)
+        .all()
+    )
+
+
+def read(lakehouse, name: str) -> pl.DataFrame:
+    return pl.read_delta(str(lakehouse.settings.tables_dir / "curated" / name))

@@ -1,0 +1,77 @@
+"""A build killed in the middle of a raw write, or right after its commit, and run again: every
+source record lands exactly once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from lakehouse import simulator
+
+# Runs `lakehouse run` in a process that dies (os._exit: no cleanup, like a kill -9) during, or
+# just after, the first write to raw/<table>.
+DYING_BUILD = textwrap.dedent(
+    """
+    import os, sys
+    import pyarrow
+    from lakehouse.lib.storage import delta_tables
+
+    table, moment = sys.argv[1], sys.argv[2]
+    write = delta_tables.write_deltalake
+
+    def dying_write(uri, data, *args, **kwargs):
+        if not uri.endswith(f"/raw/{table}"):
+            return write(uri, data, *args, **kwargs)
+        if moment == "during":  # delta-rs has begun to read the rows; the commit never happens
+            def dying(rows):
+                yield next(iter(rows))
+                os._exit(137)
+            data = pyarrow.RecordBatchReader.from_batches(data.schema, dying(data))
+        write(uri, data, *args, **kwargs)
+        os._exit(137)  # committed, but Dagster never hears of it
+
+    delta_tables.write_deltalake = dying_write
+    from lakehouse.cli import main
+    main(["run", "--scale", "0.002", "--seed", "3"])
+    """
+)
+
+
+def lakehouse_run(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "LAKEHOUSE_DATA_DIR": str(data_dir), "DAGSTER_HOME": str(data_dir / "home")}
+    (data_dir / "home").mkdir(exist_ok=True)
+    (data_dir / "home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    return subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=600)
+
+
+def raw_rows(data_dir: Path, table: str) -> int:
+    path = data_dir / "tables" / "raw" / table
+    return pl.read_delta(str(path)).height if (path / "_delta_log").is_dir() else 0
+
+
+@pytest.mark.parametrize(
+    ("table", "moment"), [("order_items", "during"), ("order_items", "after"), ("payments", "after")]
+)
+def test_a_build_killed_in_a_raw_write_and_run_again_lands_every_record_once(
+    tmp_path: Path, table: str, moment: str
+):
+    manifest = simulator.generate(tmp_path / "sources", scale=0.002, seed=3, days=30)
+    killed = lakehouse_run(tmp_path, "-c", DYING_BUILD, table, moment)
+    assert killed.returncode == 137, killed.stdout[-3000:]
+    assert raw_rows(tmp_path, table) == (manifest["source_rows"][table] if moment == "after" else 0)
+
+    again = lakehouse_run(
+        tmp_path, "-c", "from lakehouse.cli import main; main(['run', '--scale', '0.002', '--seed', '3'])"
+    )
+
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    for name in ("customers", "products", "orders", "order_items", "payments"):
+        rows = pl.read_delta(str(tmp_path / "tables" / "raw" / name))
+        assert rows.height == manifest["source_rows"][name], name
+        assert rows.select("_batch_id", "_row_number").is_duplicated().sum() == 0, name

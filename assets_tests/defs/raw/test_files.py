@@ -1,0 +1,209 @@
+"""Raw file sets: each file lands once; bad lines rescued, unreadable files quarantined whole; new
+columns merged and reported, changed types refused."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from lakehouse.defs.raw.files import FILE_SETS, FileSet, build_raw_file_asset, pending_files
+from lakehouse.lib.storage import delta_tables
+from lakehouse.lib.storage.io_manager import DeltaIOManager
+from lakehouse.lib.storage.store import DeltaStore
+from lakehouse.lib.storage.write_spec import WriteMode, WriteSpec
+from lakehouse.sources.declared import FileSource
+from lakehouse.sources.landing import LandingZone
+
+PAYMENTS = FILE_SETS["payments"]
+RAW_PAYMENTS = PAYMENTS.raw_key
+HEADER = "payment_id,order_id,amount,currency,method,settled_at\n"
+DAY_1 = "settlement_2025-01-01.csv"
+DAY_2 = "settlement_2025-01-02.csv"
+
+
+@pytest.fixture
+def landing(tmp_path: Path) -> LandingZone:
+    folder = tmp_path / "landing" / "payments"
+    folder.mkdir(parents=True)
+    (folder / DAY_1).write_text(HEADER + "pay_1,1,10.00,USD,card,2025-01-01T06:00:00Z\n")
+    (folder / DAY_2).write_text(
+        HEADER + "pay_2,2,20.00,EUR,card,2025-01-02T06:00:00Z\npay_3,3,12,50,EUR,card,2025-01-02T07:00:00Z\n"
+    )
+    (folder / "readme.txt").write_text("not a settlement file")
+    return LandingZone(root=str(tmp_path / "landing"))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> DeltaStore:
+    return DeltaStore(root=str(tmp_path / "tables"))
+
+
+def materialise(
+    instance: dg.DagsterInstance, landing: LandingZone, store: DeltaStore, files: FileSet = PAYMENTS
+) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        [build_raw_file_asset(files)],
+        instance=instance,
+        resources={"landing": landing, "store": store, "io_manager": DeltaIOManager(store=store)},
+    )
+
+
+def materialised_metadata(result: dg.ExecuteInProcessResult, key: dg.AssetKey = RAW_PAYMENTS) -> dict:
+    (event,) = [e for e in result.get_asset_materialization_events() if e.asset_key == key]
+    return event.materialization.metadata
+
+
+def test_a_file_batch_id_names_the_landing_file():
+    assert PAYMENTS.batch_id(Path("/any/where/settlement_2025-01-01.csv")) == (
+        "landing/payments/settlement_2025-01-01.csv"
+    )
+
+
+def test_pending_files_are_the_settlement_files_not_yet_committed(landing, store):
+    assert [p.name for p in pending_files(PAYMENTS, landing, store)] == [DAY_1, DAY_2]
+
+    done = pl.DataFrame({"payment_id": ["pay_1"], "_batch_id": ["landing/payments/" + DAY_1]})
+    delta_tables.write(store.uri(RAW_PAYMENTS), done, WriteSpec(WriteMode.APPEND), {})
+
+    assert [p.name for p in pending_files(PAYMENTS, landing, store)] == [DAY_2]
+
+
+def test_each_file_lands_once_with_rescued_lines_and_line_numbers(instance, landing, store):
+    first = materialise(instance, landing, store)
+    assert first.success
+    metadata = materialised_metadata(first)
+    assert metadata["files_ingested"].value == 2
+    assert metadata["malformed_lines"].value == 1
+
+    rows = store.scan(RAW_PAYMENTS).sort("_batch_id", "_row_number").collect()
+    assert rows.select("_batch_id", "_row_number", "payment_id", "amount", "_rescued_data").rows() == [
+        ("landing/payments/" + DAY_1, 2, "pay_1", "10.00", None),
+        ("landing/payments/" + DAY_2, 2, "pay_2", "20.00", None),
+        ("landing/payments/" + DAY_2, 3, None, None, "pay_3,3,12,50,EUR,card,2025-01-02T07:00:00Z"),
+    ]
+    assert rows.get_column("_run_id").unique().to_list() == [first.run_id]
+
+    again = materialise(instance, landing, store)
+    assert again.success
+    assert materialised_metadata(again)["files_ingested"].value == 0
+    assert store.scan(RAW_PAYMENTS).select(pl.len()).collect().item() == 3
+
+
+INVENTORY = FILE_SETS["supplier_inventory"]
+
+
+def snapshot(folder: Path, day: str, frame: pl.DataFrame, done: bool = True) -> Path:
+    """A supplier snapshot as the supplier writes it: the Parquet file, then its done marker."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"inventory_{day}.parquet"
+    frame.write_parquet(path)
+    if done:
+        (folder / f"{path.name}.done").touch()
+    return path
+
+
+def stock(day: str, on_hand: list, **extra: list) -> pl.DataFrame:
+    n = len(on_hand)
+    return pl.DataFrame(
+        {
+            "snapshot_date": [date.fromisoformat(day)] * n,
+            "product_id": list(range(1, n + 1)),
+            "sku": [f"SKU-{i}" for i in range(1, n + 1)],
+            "on_hand": on_hand,
+            "on_order": [0] * n,
+            **extra,
+        }
+    )
+
+
+@pytest.fixture
+def inventory(tmp_path: Path) -> Path:
+    return tmp_path / "landing" / "inventory"
+
+
+def test_parquet_snapshots_land_once_new_columns_merge_and_bad_files_are_quarantined_whole(
+    instance, tmp_path, inventory, store
+):
+    landing = LandingZone(root=str(tmp_path / "landing"))
+    snapshot(inventory, "2025-01-01", stock("2025-01-01", [5, 0]))
+    snapshot(inventory, "2025-01-02", stock("2025-01-02", [4, 9], warehouse=["EU-1", "US-1"]))
+    snapshot(inventory, "2025-01-03", stock("2025-01-03", ["3", "8"]))  # on_hand became text
+    corrupt = snapshot(inventory, "2025-01-04", stock("2025-01-04", list(range(500))))
+    corrupt.write_bytes(corrupt.read_bytes()[:100])
+    snapshot(inventory, "2025-01-05", stock("2025-01-05", [1, 1]), done=False)  # still being written
+
+    first = materialise(instance, landing, store, INVENTORY)
+
+    assert first.success
+    metadata = materialised_metadata(first, INVENTORY.raw_key)
+    assert metadata["files_ingested"].value == 2
+    assert metadata["files_quarantined"].value == 2
+    assert metadata["schema_changes"].value == "- inventory_2025-01-02.parquet: new column warehouse (String)"
+    raw = store.scan(INVENTORY.raw_key).sort("_batch_id", "_row_number").collect()
+    assert raw.select("_batch_id", "_row_number", "product_id", "on_hand", "warehouse").rows() == [
+        ("landing/inventory/inventory_2025-01-01.parquet", 1, 1, 5, None),
+        ("landing/inventory/inventory_2025-01-01.parquet", 2, 2, 0, None),
+        ("landing/inventory/inventory_2025-01-02.parquet", 1, 1, 4, "EU-1"),
+        ("landing/inventory/inventory_2025-01-02.parquet", 2, 2, 9, "US-1"),
+    ]
+    rejected = store.scan(INVENTORY.rejected_files_key).sort("_batch_id").collect()
+    assert rejected.select("_batch_id", "rule").rows() == [
+        ("landing/inventory/inventory_2025-01-03.parquet", "column_type"),
+        ("landing/inventory/inventory_2025-01-04.parquet", "readable_file"),
+    ]
+    assert rejected.get_column("reason")[0] == "column type changed: on_hand is String, raw holds Int64"
+    assert rejected.get_column("bytes")[1] == 100
+
+    (inventory / "inventory_2025-01-05.parquet.done").touch()
+    again = materialise(instance, landing, store, INVENTORY)
+    assert materialised_metadata(again, INVENTORY.raw_key)["files_ingested"].value == 1
+    assert materialised_metadata(again, INVENTORY.raw_key)["files_quarantined"].value == 0
+    assert store.scan(INVENTORY.raw_key).select(pl.len()).collect().item() == 6
+    assert store.scan(INVENTORY.rejected_files_key).select(pl.len()).collect().item() == 2
+    assert pending_files(INVENTORY, landing, store) == []
+
+
+def test_a_json_lines_file_set_reads_its_declared_fields(instance, tmp_path, store):
+    returns = FileSet(
+        "returns",
+        FileSource(
+            description="Returned items.",
+            location="returns",
+            pattern="*.jsonl",
+            format="jsonl",
+            columns=("return_id", "order_id"),
+            primary_key=("return_id",),
+        ),
+    )
+    folder = tmp_path / "landing" / "returns"
+    folder.mkdir(parents=True)
+    (folder / "2025-01-01.jsonl").write_text('{"return_id": "r1", "order_id": 7}\nnot json\n')
+
+    result = materialise(instance, LandingZone(root=str(tmp_path / "landing")), store, returns)
+
+    assert materialised_metadata(result, returns.raw_key)["malformed_lines"].value == 1
+    rows = store.scan(returns.raw_key).sort("_row_number").collect()
+    assert rows.select("_row_number", "return_id", "order_id", "_rescued_data").rows() == [
+        (1, "r1", "7", None),
+        (2, None, None, "not json"),
+    ]
+
+
+def test_a_parquet_set_without_files_writes_nothing_so_its_first_file_sets_the_types(
+    instance, tmp_path, inventory, store
+):
+    landing = LandingZone(root=str(tmp_path / "landing"))
+    inventory.mkdir(parents=True)
+    empty = materialise(instance, landing, store, INVENTORY)
+    assert materialised_metadata(empty, INVENTORY.raw_key)["files_ingested"].value == 0
+    assert not store.exists(INVENTORY.raw_key)
+
+    snapshot(inventory, "2025-01-01", stock("2025-01-01", [5, 0]))
+    first = materialise(instance, landing, store, INVENTORY)
+
+    assert materialised_metadata(first, INVENTORY.raw_key)["files_quarantined"].value == 0
+    assert store.scan(INVENTORY.raw_key).collect_schema()["on_hand"] == pl.Int64

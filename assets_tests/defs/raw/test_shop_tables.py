@@ -1,0 +1,289 @@
+"""Raw shop tables: appended by `updated_at` watermark with an overlap window, every row version once."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from lakehouse.defs.raw.shop_tables import build_raw_shop_asset, current_watermark, window_start
+from lakehouse.lib.storage.io_manager import DeltaIOManager
+from lakehouse.lib.storage.store import DeltaStore
+from lakehouse.sources.errors import SourceSchemaError
+from lakehouse.sources.shop_db import ShopDatabase
+from lakehouse.sources.shop_tables import SHOP_TABLES
+
+PRODUCTS = SHOP_TABLES["products"]
+RAW_PRODUCTS = dg.AssetKey(["raw", "products"])
+T1, T2, T3 = (f"2025-01-0{d}T06:00:00.000000Z" for d in (1, 2, 3))
+T2_MINUS_OVERLAP = "2025-01-02T05:50:00.000000Z"  # the overlap is 10 minutes
+FUTURE = "2099-01-01T00:00:00.000000Z"
+
+
+@pytest.fixture
+def shop_path(tmp_path: Path) -> Path:
+    path = tmp_path / "shop.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE products (product_id INTEGER, sku TEXT, name TEXT, category TEXT, "
+            "unit_price REAL, updated_at TEXT, deleted_at TEXT)"
+        )
+    conn.close()
+    insert(path, (1, "SKU-1", "Mug", "kitchen", 12.5, T1), (2, "SKU-2", "Lamp", "home", 30.0, T2))
+    return path
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> DeltaStore:
+    return DeltaStore(root=str(tmp_path / "tables"))
+
+
+def insert(shop_path: Path, *rows: tuple) -> None:
+    """Commit rows (not deleted) to the source, as a late transaction would."""
+    with sqlite3.connect(shop_path) as conn:
+        conn.executemany("INSERT INTO products VALUES (?, ?, ?, ?, ?, ?, NULL)", rows)
+    conn.close()
+
+
+def materialise(
+    instance: dg.DagsterInstance, shop_path: Path, store: DeltaStore
+) -> dg.ExecuteInProcessResult:
+    result = dg.materialize(
+        [build_raw_shop_asset(PRODUCTS)],
+        instance=instance,
+        resources={
+            "shop_db": ShopDatabase(uri=f"sqlite:///{shop_path}"),
+            "store": store,
+            "io_manager": DeltaIOManager(store=store),
+        },
+    )
+    assert result.success
+    return result
+
+
+def raw_rows(store: DeltaStore) -> list[tuple]:
+    """(product_id, unit_price, updated_at, window of the batch) per raw row, the ingestion time left out."""
+    raw = store.scan(RAW_PRODUCTS).sort("_batch_id", "_row_number").collect()
+    windows = raw.get_column("_batch_id").str.replace(r"@[0-9TZ:.\-]+$", "")
+    return raw.select("product_id", "unit_price", "updated_at").with_columns(windows).rows()
+
+
+def metadata(result: dg.ExecuteInProcessResult) -> dict[str, object]:
+    [event] = result.get_asset_materialization_events()
+    return {k: v.value for k, v in event.materialization.metadata.items()}
+
+
+def counts(result: dg.ExecuteInProcessResult) -> tuple[object, ...]:
+    """(rows read in the window, of which raw already held, appended)."""
+    values = metadata(result)
+    return values["rows_read"], values["rows_already_in_raw"], values["rows_extracted"]
+
+
+def test_watermark_is_none_before_the_first_extraction(store):
+    assert current_watermark(store, RAW_PRODUCTS) is None
+
+
+def test_the_window_starts_one_overlap_before_the_watermark():
+    assert window_start(PRODUCTS, None) is None
+    assert window_start(PRODUCTS, T2) == T2_MINUS_OVERLAP
+    with pytest.raises(SourceSchemaError, match=r"shop\.products\.updated_at: watermark '2025-01-02'"):
+        window_start(PRODUCTS, "2025-01-02")
+
+
+def test_an_incremental_run_appends_exactly_the_changed_rows(instance, shop_path, store):
+    materialise(instance, shop_path, store)
+    assert current_watermark(store, RAW_PRODUCTS) == T2
+
+    with sqlite3.connect(shop_path) as conn:
+        conn.execute("UPDATE products SET unit_price = 11.0, updated_at = ? WHERE product_id = 1", (T3,))
+    conn.close()
+    second = materialise(instance, shop_path, store)
+
+    assert raw_rows(store) == [
+        (1, 11.0, T3, f"shop.products:{T2_MINUS_OVERLAP}..{T3}"),
+        (1, 12.5, T1, f"shop.products:start..{T2}"),
+        (2, 30.0, T2, f"shop.products:start..{T2}"),
+    ]
+    assert store.scan(RAW_PRODUCTS).collect_schema()["_ingested_at"] == pl.Datetime("us", "UTC")
+    assert current_watermark(store, RAW_PRODUCTS) == T3
+    # product 2 (at T2) was read again inside the overlap, and dropped: raw held it
+    assert counts(second) == (2, 1, 1)
+
+
+def test_a_late_commit_inside_the_overlap_is_picked_up_and_one_before_it_is_not(instance, shop_path, store):
+    materialise(instance, shop_path, store)
+
+    insert(
+        shop_path,
+        (3, "SKU-3", "Desk", "home", 199.99, "2025-01-02T05:55:00.000000Z"),  # 5 minutes before T2
+        (4, "SKU-4", "Rug", "home", 80.0, "2025-01-02T05:45:00.000000Z"),  # 15 minutes before
+    )
+    late = materialise(instance, shop_path, store)
+
+    assert sorted(row[0] for row in raw_rows(store)) == [1, 2, 3]
+    assert counts(late) == (2, 1, 1)
+    assert current_watermark(store, RAW_PRODUCTS) == T2
+
+
+def test_nothing_doubles_when_run_again(instance, shop_path, store):
+    materialise(instance, shop_path, store)
+    insert(shop_path, (3, "SKU-3", "Desk", "home", 199.99, T3))
+    materialise(instance, shop_path, store)
+    before = raw_rows(store)
+
+    again = materialise(instance, shop_path, store)
+    once_more = materialise(instance, shop_path, store)
+
+    assert raw_rows(store) == before
+    assert len(before) == 3
+    assert counts(again) == counts(once_more) == (1, 1, 0)  # product 3, inside the overlap, dropped
+
+
+def test_identical_source_rows_land_once_each_even_when_one_commits_late(instance, shop_path, store):
+    """The legacy tables have no key: two identical rows are two rows, in raw as in the source."""
+    duplicate = (5, "SKU-5", "Vase", "home", 15.0, T2)
+    insert(shop_path, duplicate, duplicate)
+    materialise(instance, shop_path, store)
+    assert [row[0] for row in raw_rows(store)].count(5) == 2
+
+    insert(shop_path, duplicate)  # a third copy, committed late with the same updated_at
+    materialise(instance, shop_path, store)
+    materialise(instance, shop_path, store)
+
+    assert [row[0] for row in raw_rows(store)].count(5) == 3
+    assert len(raw_rows(store)) == 5
+
+
+def test_a_future_dated_row_is_ingested_once_and_does_not_stall_the_watermark(instance, shop_path, store):
+    insert(shop_path, (6, "SKU-6", "Clock", "home", 9.0, FUTURE))
+    first = materialise(instance, shop_path, store)
+
+    assert metadata(first)["rows_future_dated"] == 1
+    assert current_watermark(store, RAW_PRODUCTS) == T2
+
+    insert(shop_path, (7, "SKU-7", "Chair", "home", 45.0, T3))
+    materialise(instance, shop_path, store)
+    materialise(instance, shop_path, store)
+
+    assert sorted(row[0] for row in raw_rows(store)) == [1, 2, 6, 7]
+    assert current_watermark(store, RAW_PRODUCTS) == T3
+
+
+def test_batch_ids_name_the_window_and_differ_for_different_rows(instance, shop_path, store):
+    materialise(instance, shop_path, store)
+    insert(shop_path, (3, "SKU-3", "Desk", "home", 199.99, T2))  # late, same updated_at as product 2
+    materialise(instance, shop_path, store)
+    insert(shop_path, (4, "SKU-4", "Rug", "home", 80.0, T2))  # another, same window and same newest
+    materialise(instance, shop_path, store)
+
+    batches = store.scan(RAW_PRODUCTS).select("_batch_id").unique().collect().to_series().to_list()
+    windows = sorted(re.sub(r"@[0-9TZ:.\-]+$", "", b) for b in batches)
+    assert windows == [
+        f"shop.products:{T2_MINUS_OVERLAP}..{T2}",
+        f"shop.products:{T2_MINUS_OVERLAP}..{T2}",
+        f"shop.products:start..{T2}",
+    ]
+    assert sorted(row[0] for row in raw_rows(store)) == [1, 2, 3, 4]
+
+
+def execute(shop_path: Path, sql: str, *parameters: object) -> None:
+    with sqlite3.connect(shop_path) as conn:
+        conn.execute(sql, parameters)
+    conn.close()
+
+
+def tombstones(store: DeltaStore) -> pl.DataFrame:
+    raw = store.scan(RAW_PRODUCTS).filter(pl.col("_source") == "shop.products:key_reconciliation")
+    return raw.sort("product_id", "_ingested_at").collect()
+
+
+def ingestion_text(rows: pl.DataFrame) -> list[str]:
+    return rows.get_column("_ingested_at").dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_list()
+
+
+def test_a_row_deleted_in_the_source_gets_one_tombstone_and_a_rerun_adds_nothing(instance, shop_path, store):
+    materialise(instance, shop_path, store)
+    execute(shop_path, "DELETE FROM products WHERE product_id = 1")
+
+    reconciled = materialise(instance, shop_path, store)
+    again = materialise(instance, shop_path, store)
+
+    dead = tombstones(store)
+    at = ingestion_text(dead)
+    # the last raw version of product 1, marked deleted at the reconciliation time
+    assert dead.select("product_id", "sku", "unit_price", "updated_at", "deleted_at").rows() == [
+        (1, "SKU-1", 12.5, at[0], at[0])
+    ]
+    assert dead.get_column("_watermark").to_list() == [None]
+    assert metadata(reconciled)["rows_hard_deleted"] == 1
+    assert metadata(again)["rows_hard_deleted"] == 0
+    assert store.scan(RAW_PRODUCTS).select(pl.len()).collect().item() == 3
+    assert current_watermark(store, RAW_PRODUCTS) == T2  # a tombstone does not move the watermark
+
+
+def test_a_soft_delete_is_a_change_and_a_later_hard_delete_keeps_its_time(instance, shop_path, store):
+    materialise(instance, shop_path, store)
+    execute(shop_path, "UPDATE products SET deleted_at = ?, updated_at = ? WHERE product_id = 2", T3, T3)
+    soft = materialise(instance, shop_path, store)
+    execute(shop_path, "DELETE FROM products WHERE product_id = 2")
+    hard = materialise(instance, shop_path, store)
+
+    assert counts(soft) == (1, 0, 1) and metadata(soft)["rows_hard_deleted"] == 0
+    assert metadata(hard)["rows_hard_deleted"] == 1
+    dead = tombstones(store)
+    assert dead.select("product_id", "deleted_at").rows() == [(2, T3)]
+    assert dead.get_column("updated_at").to_list() == ingestion_text(dead)
+    assert current_watermark(store, RAW_PRODUCTS) == T3
+
+
+def test_duplicate_rows_of_a_deleted_key_get_one_tombstone_and_a_key_that_returns_is_live(
+    instance, shop_path, store
+):
+    insert(shop_path, (5, "SKU-5", "Vase", "home", 15.0, T1), (5, "SKU-5", "Vase", "home", 15.0, T1))
+    materialise(instance, shop_path, store)
+    execute(shop_path, "DELETE FROM products WHERE product_id = 5")
+    materialise(instance, shop_path, store)
+    assert tombstones(store).get_column("product_id").to_list() == [5]
+
+    insert(shop_path, (5, "SKU-5", "Vase", "home", 16.0, T3))  # the key comes back, and goes again
+    materialise(instance, shop_path, store)
+    execute(shop_path, "DELETE FROM products WHERE product_id = 5")
+    last = materialise(instance, shop_path, store)
+
+    assert metadata(last)["rows_hard_deleted"] == 1
+    assert tombstones(store).select("product_id", "unit_price").rows() == [(5, 15.0), (5, 16.0)]
+
+
+class CrashBeforeCommit(DeltaIOManager):
+    """Dies after the asset computed its batch (reconciliation included), before the Delta commit."""
+
+    def handle_output(self, context: dg.OutputContext, obj: object) -> None:
+        raise dg.Failure(description="crashed before the commit", allow_retries=False)
+
+
+def test_a_crash_between_reconciliation_and_commit_leaves_raw_untouched(instance, shop_path, store):
+    materialise(instance, shop_path, store)
+    insert(shop_path, (3, "SKU-3", "Desk", "home", 199.99, T3))
+    execute(shop_path, "DELETE FROM products WHERE product_id = 1")
+    before = store.version(RAW_PRODUCTS)
+
+    crashed = dg.materialize(
+        [build_raw_shop_asset(PRODUCTS)],
+        instance=instance,
+        resources={
+            "shop_db": ShopDatabase(uri=f"sqlite:///{shop_path}"),
+            "store": store,
+            "io_manager": CrashBeforeCommit(store=store),
+        },
+        raise_on_error=False,
+    )
+
+    assert not crashed.success
+    assert store.version(RAW_PRODUCTS) == before
+    recovered = materialise(instance, shop_path, store)
+    assert (metadata(recovered)["rows_extracted"], metadata(recovered)["rows_hard_deleted"]) == (1, 1)
+    assert tombstones(store).get_column("product_id").to_list() == [1]

@@ -1,0 +1,428 @@
+"""Asset checks over real Delta tables: keys, referential integrity, reconciliation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import dagster as dg
+import polars as pl
+import pytest
+from deltalake import DeltaTable, write_deltalake
+
+from lakehouse.lib.quality.checks import foreign_key_check, key_checks, reconciliation_check
+from lakehouse.lib.storage import delta_tables
+from lakehouse.lib.storage.store import DeltaStore
+from lakehouse.lib.storage.write_spec import WriteMode, WriteSpec
+
+OVERWRITE = WriteSpec(WriteMode.OVERWRITE)
+APPEND = WriteSpec(WriteMode.APPEND)
+FACT = dg.AssetKey(["curated", "fact_order_items"])
+DIM = dg.AssetKey(["curated", "dim_customer"])
+RAW = dg.AssetKey(["raw", "customers"])
+REFINED = dg.AssetKey(["refined", "customers"])
+QUARANTINE = dg.AssetKey(["quarantine", "customers"])
+T1 = datetime(2025, 1, 3, tzinfo=UTC)
+T2 = datetime(2025, 1, 4, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(tmp_path) -> DeltaStore:
+    return DeltaStore(root=str(tmp_path))
+
+
+def put(store: DeltaStore, key: dg.AssetKey, frame: pl.DataFrame, spec: WriteSpec = OVERWRITE) -> None:
+    delta_tables.write(store.uri(key), frame, spec, {})
+
+
+@pytest.fixture(autouse=True)
+def _instance(instance: dg.DagsterInstance) -> None:
+    """Checks read their last passing evaluation from the session's instance."""
+    global INSTANCE
+    INSTANCE = instance
+
+
+INSTANCE: dg.DagsterInstance
+
+
+def append(store: DeltaStore, key: dg.AssetKey, frame: pl.DataFrame) -> None:
+    """A plain append, whatever the keys (a bug upstream could write one)."""
+    write_deltalake(store.uri(key), frame.to_arrow(), mode="append")
+
+
+def run(check: dg.AssetChecksDefinition, store: DeltaStore) -> dg.AssetCheckResult:
+    return check(dg.build_asset_check_context(resources={"store": store}, instance=INSTANCE))
+
+
+def record(check: dg.AssetChecksDefinition, result: dg.AssetCheckResult) -> None:
+    """Store the evaluation in the instance, as a run does."""
+    (spec,) = check.check_specs
+    evaluation = dg.AssetCheckEvaluation(
+        asset_key=spec.asset_key, check_name=spec.name, passed=result.passed, metadata=result.metadata
+    )
+    INSTANCE.report_runless_asset_event(evaluation)
+
+
+def values(result: dg.AssetCheckResult) -> dict:
+    return {k: v.value if k != "sample" else v.md_str for k, v in result.metadata.items()}
+
+
+def state(store: DeltaStore, key: dg.AssetKey) -> dict:
+    """The metadata a key check records for the next evaluation: the table judged."""
+    return {"table_version": store.version(key), "table_id": store.table_id(key)}
+
+
+# --- key checks -------------------------------------------------------------------------------
+
+
+def order_lines(order_ids: list, line_nos: list) -> pl.DataFrame:
+    return pl.DataFrame(
+        {"order_id": order_ids, "line_no": line_nos}, schema={"order_id": pl.Int64, "line_no": pl.Int64}
+    )
+
+
+def test_key_checks_are_blocking_and_named_for_the_table():
+    unique, not_null = key_checks(FACT, ["order_id", "line_no"])
+
+    assert [spec.key for spec in (*unique.check_specs, *not_null.check_specs)] == [
+        dg.AssetCheckKey(FACT, "unique_key"),
+        dg.AssetCheckKey(FACT, "key_not_null"),
+    ]
+    assert all(spec.blocking for spec in (*unique.check_specs, *not_null.check_specs))
+
+
+def test_unique_key_passes_on_distinct_composite_keys(store):
+    put(store, FACT, order_lines([1, 1, 2], [1, 2, 1]))
+    unique, _ = key_checks(FACT, ["order_id", "line_no"])
+
+    result = run(unique, store)
+
+    assert result.passed
+    assert values(result) == {"duplicated_keys": 0, "rows_examined": 3, **state(store, FACT)}
+
+
+def test_unique_key_fails_counting_each_duplicated_key_once_with_a_sample(store):
+    put(store, FACT, order_lines([1, 1, 1, 2, 2, 2, 3], [1, 1, 2, 1, 1, 1, 1]))
+    unique, _ = key_checks(FACT, ["order_id", "line_no"])
+
+    result = run(unique, store)
+
+    assert not result.passed
+    found = values(result)
+    assert found["duplicated_keys"] == 2  # (1, 1) twice and (2, 1) three times
+    assert "| 1        | 1       | 2      |" in found["sample"]
+    assert "| 2        | 1       | 3      |" in found["sample"]
+
+
+def test_key_not_null_counts_rows_with_any_null_key_column(store):
+    put(store, FACT, order_lines([1, None, 2, None], [1, 1, None, None]))
+    _, not_null = key_checks(FACT, ["order_id", "line_no"])
+
+    result = run(not_null, store)
+
+    assert not result.passed
+    assert values(result)["rows_with_null_key"] == 3
+    assert "sample" in result.metadata
+
+
+def test_key_not_null_passes_without_nulls(store):
+    put(store, FACT, order_lines([1, 2], [1, 1]))
+    _, not_null = key_checks(FACT, ["order_id", "line_no"])
+
+    assert values(run(not_null, store)) == {"rows_with_null_key": 0, "rows_examined": 2, **state(store, FACT)}
+
+
+def test_key_checks_after_a_pass_examine_only_the_rows_written_since(store):
+    put(store, FACT, order_lines([1, 1, 2], [1, 2, 1]))
+    unique, not_null = key_checks(FACT, ["order_id", "line_no"])
+    for check in (unique, not_null):
+        record(check, run(check, store))
+    append(store, FACT, order_lines([3, 4], [1, 1]))
+
+    assert values(run(unique, store)) == {"duplicated_keys": 0, "rows_examined": 2, **state(store, FACT)}
+    assert values(run(not_null, store)) == {"rows_with_null_key": 0, "rows_examined": 2, **state(store, FACT)}
+
+
+def test_unique_key_catches_a_new_row_repeating_a_key_judged_before(store):
+    put(store, FACT, order_lines([1, 1, 2], [1, 2, 1]))
+    unique, _ = key_checks(FACT, ["order_id", "line_no"])
+    record(unique, run(unique, store))
+    append(store, FACT, order_lines([5, 2], [1, 1]))
+
+    result = run(unique, store)
+
+    assert not result.passed
+    found = values(result)
+    assert (found["duplicated_keys"], found["rows_examined"]) == (1, 2)
+    assert "| 2        | 1       | 2      |" in found["sample"]
+
+
+def test_a_failed_evaluation_vouches_for_nothing(store):
+    """The next evaluation starts from the last pass, so a duplicate is reported until it is fixed."""
+    put(store, FACT, order_lines([1], [1]))
+    unique, _ = key_checks(FACT, ["order_id", "line_no"])
+    record(unique, run(unique, store))
+    append(store, FACT, order_lines([1], [1]))
+    record(unique, run(unique, store))
+    append(store, FACT, order_lines([7], [1]))
+
+    found = values(run(unique, store))
+
+    assert (found["duplicated_keys"], found["rows_examined"]) == (1, 2)
+
+
+def test_key_checks_judge_a_table_partitioned_by_a_key_column_whole(store):
+    """A partition column's values are in the log, not in the files the new rows are read from."""
+    write_deltalake(store.uri(FACT), order_lines([1, 2], [1, 1]).to_arrow(), partition_by=["order_id"])
+    _, not_null = key_checks(FACT, ["order_id", "line_no"])
+    record(not_null, run(not_null, store))
+    later = order_lines([3], [1]).to_arrow()
+    write_deltalake(store.uri(FACT), later, mode="append", partition_by=["order_id"])
+
+    assert values(run(not_null, store)) == {"rows_with_null_key": 0, "rows_examined": 3, **state(store, FACT)}
+
+
+def test_key_checks_judge_a_replaced_table_whole(store):
+    put(store, FACT, order_lines([1, 2], [1, 1]))
+    unique, _ = key_checks(FACT, ["order_id", "line_no"])
+    record(unique, run(unique, store))
+    delta_tables.write(store.uri(FACT), order_lines([1, 2, 3], [1, 1, 1]), OVERWRITE, {})
+
+    assert values(run(unique, store))["rows_examined"] == 3
+
+
+# --- foreign keys -----------------------------------------------------------------------------
+
+
+def facts_with_customer_keys(keys: list) -> pl.DataFrame:
+    return pl.DataFrame(
+        {"order_id": list(range(len(keys))), "customer_key": keys},
+        schema_overrides={"customer_key": pl.Int64},
+    )
+
+
+def test_foreign_key_check_counts_orphans_and_rows_on_the_unknown_member(store):
+    put(store, DIM, pl.DataFrame({"customer_key": [-1, 1, 2]}))
+    put(store, FACT, facts_with_customer_keys([1, 2, 2, -1, -1, 9, 9, 8]))
+    check = foreign_key_check(FACT, "customer_key", DIM, "customer_key")
+
+    result = run(check, store)
+
+    assert not result.passed
+    found = values(result)
+    assert (found["orphan_rows"], found["rows_on_unknown_member"]) == (3, 2)
+    assert "| 9 " in found["sample"] and "| 8 " in found["sample"]
+
+
+def test_foreign_key_check_passes_when_unknowns_point_at_the_unknown_member(store):
+    put(store, DIM, pl.DataFrame({"customer_key": [-1, 1, 2]}))
+    put(store, FACT, facts_with_customer_keys([1, -1, 2, -1]))
+    check = foreign_key_check(FACT, "customer_key", DIM, "customer_key")
+
+    result = run(check, store)
+
+    assert result.passed
+    assert values(result) == {"orphan_rows": 0, "rows_on_unknown_member": 2}
+    (spec,) = check.check_specs
+    assert (spec.key.name, spec.blocking) == ("customer_key_in_dim_customer", True)
+
+
+def test_a_null_foreign_key_is_an_orphan(store):
+    put(store, DIM, pl.DataFrame({"customer_key": [-1, 1]}))
+    put(store, FACT, facts_with_customer_keys([1, None]))
+
+    found = values(run(foreign_key_check(FACT, "customer_key", DIM, "customer_key"), store))
+
+    assert (found["orphan_rows"], found["rows_on_unknown_member"]) == (1, 0)
+
+
+# --- reconciliation ---------------------------------------------------------------------------
+
+
+def raw_rows(batch: str, at: datetime, ids: list[int]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "customer_id": ids,
+            "_ingested_at": [at] * len(ids),
+            "_batch_id": [batch] * len(ids),
+            "_row_number": list(range(1, len(ids) + 1)),
+        },
+        schema={
+            "customer_id": pl.Int64,
+            "_ingested_at": pl.Datetime("us", "UTC"),
+            "_batch_id": pl.String,
+            "_row_number": pl.Int64,
+        },
+    )
+
+
+@pytest.fixture
+def consistent(store: DeltaStore) -> DeltaStore:
+    """b1: ids 1, 2, 2 (duplicate), 3 (quarantined), 4 — refined. b2: ingested later, not yet refined."""
+    put(store, RAW, raw_rows("b1", T1, [1, 2, 2, 3, 4]), APPEND)
+    put(store, RAW, raw_rows("b2", T2, [5, 6]), APPEND)
+    quarantined = raw_rows("b1", T1, [1, 2, 2, 3, 4]).filter(pl.col("_row_number") == 4)
+    put(store, QUARANTINE, quarantined.with_columns(_rules=pl.lit(["email:valid_email"])), APPEND)
+    refined = raw_rows("b1", T1, [1, 2, 2, 3, 4]).filter(pl.col("_row_number").is_in([1, 3, 5]))
+    put(store, REFINED, refined)
+    return store
+
+
+CHECK = reconciliation_check(RAW, REFINED, QUARANTINE, ["customer_id"])
+T3 = datetime(2025, 1, 5, tzinfo=UTC)
+COUNTS = ("raw_rows", "refined_rows", "quarantined_rows", "duplicates_removed", "equation")
+
+
+def reconciled_state(store: DeltaStore, until: datetime) -> dict:
+    """What the reconciliation records for its next evaluation: how far it judged, the tables."""
+    tables = {key.to_user_string(): key for key in (RAW, REFINED, QUARANTINE)}
+    return {
+        "processed_until": until.isoformat(),
+        **{f"{name} id": store.table_id(key) for name, key in tables.items()},
+        **{f"{name} version": store.version(key) for name, key in tables.items()},
+    }
+
+
+def test_reconciliation_passes_on_a_consistent_trio_counting_only_processed_raw_rows(consistent):
+    result = run(CHECK, consistent)
+
+    assert result.passed
+    assert values(result) == {
+        "raw_rows": 5,
+        "refined_rows": 3,
+        "quarantined_rows": 1,
+        "duplicates_removed": 1,
+        "keys_missing_from_refined": 0,
+        "keys_not_in_raw": 0,
+        "equation": "5 raw = 3 refined + 1 quarantined + 1 duplicates",
+        "raw_rows_ingested_after": "",
+        **reconciled_state(consistent, T1),
+    }
+
+
+def refine_later_batches(store: DeltaStore, refined_ids: list[int]) -> None:
+    """b3 (ids 7, 7, 8) lands; b2 and b3 are refined: `refined_ids` of them merged into refined."""
+    put(store, RAW, raw_rows("b3", T3, [7, 7, 8]), APPEND)
+    later = pl.concat([raw_rows("b2", T2, [5, 6]), raw_rows("b3", T3, [7, 8])])
+    merge = WriteSpec(WriteMode.MERGE, keys=("customer_id",))
+    put(store, REFINED, later.filter(pl.col("customer_id").is_in(refined_ids)), merge)
+
+
+def test_reconciliation_after_a_pass_judges_only_the_raw_rows_ingested_since(consistent):
+    record(CHECK, run(CHECK, consistent))
+    refine_later_batches(consistent, [5, 6, 7, 8])
+
+    result = run(CHECK, consistent)
+
+    assert result.passed
+    assert values(result) == {
+        "raw_rows": 5,
+        "refined_rows": 4,
+        "quarantined_rows": 0,
+        "duplicates_removed": 1,
+        "keys_missing_from_refined": 0,
+        "keys_not_in_raw": 0,
+        "equation": "5 raw = 4 refined + 0 quarantined + 1 duplicates",
+        "refined_rows_added": 4,
+        "new_keys": 4,
+        "raw_rows_ingested_after": T1.isoformat(),
+        **reconciled_state(consistent, T3),
+    }
+
+
+def test_reconciliation_catches_a_row_of_the_new_batches_lost(consistent):
+    record(CHECK, run(CHECK, consistent))
+    refine_later_batches(consistent, [5, 6, 7])
+
+    result = run(CHECK, consistent)
+
+    assert not result.passed
+    found = values(result)
+    assert {k: found[k] for k in (*COUNTS, "keys_missing_from_refined")} == {
+        "raw_rows": 5,
+        "refined_rows": 3,
+        "quarantined_rows": 0,
+        "duplicates_removed": 1,
+        "equation": "5 raw = 3 refined + 0 quarantined + 1 duplicates",
+        "keys_missing_from_refined": 1,
+    }
+    assert "| 8           | missing from refined |" in found["sample"]
+
+
+def test_reconciliation_catches_a_refined_row_of_the_new_batches_not_in_raw(consistent):
+    record(CHECK, run(CHECK, consistent))
+    refine_later_batches(consistent, [5, 6, 7, 8])
+    append(consistent, REFINED, raw_rows("b3", T3, [99]))
+
+    found = values(run(CHECK, consistent))
+
+    assert (found["raw_rows"], found["keys_not_in_raw"]) == (5, 1)
+    assert "| 99          | not in raw |" in found["sample"]
+
+
+def test_reconciliation_catches_a_copy_of_a_row_judged_before(consistent):
+    """An old refined row appended again: no key of the window explains the row refined gained."""
+    record(CHECK, run(CHECK, consistent))
+    refine_later_batches(consistent, [5, 6, 7, 8])
+    append(consistent, REFINED, pl.read_delta(consistent.uri(REFINED)).filter(pl.col("customer_id") == 1))
+
+    result = run(CHECK, consistent)
+
+    assert not result.passed
+    found = values(result)
+    assert (found["refined_rows_added"], found["new_keys"], found["raw_rows"]) == (5, 4, 5)
+
+
+def test_reconciliation_judges_everything_again_after_a_delete(consistent):
+    """A replay deletes from quarantine: rows judged before may have moved (here: record 3 is lost)."""
+    record(CHECK, run(CHECK, consistent))
+    refine_later_batches(consistent, [5, 6, 7, 8])
+    DeltaTable(consistent.uri(QUARANTINE)).delete("_row_number = 4")
+
+    result = run(CHECK, consistent)
+
+    assert not result.passed
+    found = values(result)
+    assert found["equation"] == "10 raw = 7 refined + 0 quarantined + 2 duplicates"
+    assert found["raw_rows_ingested_after"] == ""
+    assert "| 3           | missing from refined |" in found["sample"]
+
+
+def test_reconciliation_fails_when_a_refined_row_is_deleted(consistent):
+    DeltaTable(consistent.uri(REFINED)).delete("customer_id = 4")
+
+    result = run(CHECK, consistent)
+
+    assert not result.passed
+    found = values(result)
+    assert {k: found[k] for k in ("raw_rows", "refined_rows", "quarantined_rows", "duplicates_removed")} == {
+        "raw_rows": 5,
+        "refined_rows": 2,
+        "quarantined_rows": 1,
+        "duplicates_removed": 1,
+    }
+    assert found["equation"] == "5 raw = 2 refined + 1 quarantined + 1 duplicates"
+    assert "| 4           | missing from refined |" in found["sample"]
+
+
+def test_reconciliation_fails_when_a_refined_key_is_not_in_raw(consistent):
+    """Same row count, different keys: 4 lost and 99 invented must not reconcile."""
+    refined = raw_rows("b1", T1, [1, 2, 99])
+    put(consistent, REFINED, refined)
+
+    result = run(CHECK, consistent)
+
+    assert not result.passed
+    sample = values(result)["sample"]
+    assert "| 4           | missing from refined |" in sample
+    assert "| 99          | not in raw           |" in sample
+
+
+def test_reconciliation_compares_text_keys_trimmed(store):
+    put(store, RAW, raw_rows("b1", T1, [0]).with_columns(customer_id=pl.lit(" p1 ")), APPEND)
+    put(store, QUARANTINE, raw_rows("b0", T1, []).with_columns(customer_id=pl.lit(None, pl.String)), APPEND)
+    put(store, REFINED, raw_rows("b1", T1, [0]).with_columns(customer_id=pl.lit("p1")))
+
+    result = run(CHECK, store)
+
+    assert result.passed
+    assert values(result)["equation"] == "1 raw = 1 refined + 0 quarantined + 0 duplicates"

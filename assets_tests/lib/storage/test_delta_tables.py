@@ -1,0 +1,149 @@
+"""Each write mode against real Delta tables."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import polars as pl
+import pytest
+from deltalake import DeltaTable
+
+from lakehouse.lib.storage import delta_tables
+from lakehouse.lib.storage.write_spec import WriteMode, WriteSpec
+
+APPEND = WriteSpec(WriteMode.APPEND)
+MERGE = WriteSpec(WriteMode.MERGE, keys=("id",), sequence_column="updated_at")
+REPLACE_BY_ID = WriteSpec(WriteMode.OVERWRITE_PARTITION, partition_column="id")
+
+
+def _batch(batch_id: str, ids: list[int]) -> pl.DataFrame:
+    return pl.DataFrame({"id": ids, "_batch_id": [batch_id] * len(ids)})
+
+
+def test_append_same_batch_twice_keeps_one_copy(tmp_path):
+    uri = str(tmp_path / "t")
+    first = delta_tables.write(uri, _batch("b1", [1, 2, 3]), APPEND, {"run": "r1"})
+    again = delta_tables.write(uri, _batch("b1", [1, 2, 3]), APPEND, {"run": "r2"})
+    assert (first.rows_written, again.rows_written) == (3, 0)
+    assert again.skipped_batches == ["b1"]
+    assert delta_tables.scan(uri).select(pl.len()).collect().item() == 3
+    assert DeltaTable(uri).version() == 0  # the retry committed nothing
+
+
+def test_append_mixed_batches_writes_only_the_new_one(tmp_path):
+    uri = str(tmp_path / "t")
+    delta_tables.write(uri, _batch("b1", [1, 2]), APPEND, {})
+    result = delta_tables.write(uri, pl.concat([_batch("b1", [1, 2]), _batch("b2", [3])]), APPEND, {})
+    assert result.rows_written == 1
+    ids = delta_tables.scan(uri).select("id").collect().get_column("id").sort().to_list()
+    assert ids == [1, 2, 3]
+    assert delta_tables.committed_batches(uri, ["b1", "b2", "b3"]) == {"b1", "b2"}
+
+
+def test_merge_updates_newer_rows_and_inserts_new_keys(tmp_path):
+    uri = str(tmp_path / "t")
+    start = pl.DataFrame({"id": [1, 2, 3], "v": ["a", "b", "c"], "updated_at": [1, 1, 1]})
+    delta_tables.write(uri, start, MERGE, {})
+    change = pl.DataFrame({"id": [2, 3, 4], "v": ["B", "stale", "d"], "updated_at": [2, 0, 1]})
+    result = delta_tables.write(uri, change, MERGE, {})
+    assert (result.inserted, result.updated, result.deleted) == (1, 1, 0)
+    rows = delta_tables.scan(uri).sort("id").collect()
+    assert rows.get_column("v").to_list() == ["a", "B", "c", "d"]  # the older row 3 did not win
+
+
+def test_merge_same_batch_twice_changes_nothing(tmp_path):
+    uri = str(tmp_path / "t")
+    data = pl.DataFrame({"id": [1, 2], "v": ["a", "b"], "updated_at": [1, 1]})
+    delta_tables.write(uri, data, MERGE, {})
+    result = delta_tables.write(uri, data, MERGE, {})
+    assert (result.inserted, result.updated) == (0, 0)
+    assert delta_tables.scan(uri).select(pl.len()).collect().item() == 2
+
+
+def test_partition_overwrite_touches_only_its_slice(tmp_path):
+    uri = str(tmp_path / "t")
+    spec = WriteSpec(WriteMode.OVERWRITE_PARTITION, partition_column="day")
+    days = [date(2025, 1, 1), date(2025, 1, 2), date(2025, 1, 3)]
+    delta_tables.write(uri, pl.DataFrame({"day": days, "n": [1, 2, 3]}), spec, {})
+    result = delta_tables.write(uri, pl.DataFrame({"day": [days[1]] * 2, "n": [20, 21]}), spec, {})
+    assert (result.inserted, result.deleted) == (2, 1)
+    rows = delta_tables.scan(uri).sort("day", "n").collect()
+    assert rows.rows() == [(days[0], 1), (days[1], 20), (days[1], 21), (days[2], 3)]
+
+
+def test_overwrite_replaces_everything(tmp_path):
+    uri = str(tmp_path / "t")
+    spec = WriteSpec(WriteMode.OVERWRITE)
+    delta_tables.write(uri, pl.DataFrame({"id": [1, 2]}), spec, {})
+    result = delta_tables.write(uri, pl.DataFrame({"id": [9]}), spec, {})
+    assert (result.inserted, result.deleted) == (1, 2)
+    assert delta_tables.scan(uri).collect().get_column("id").to_list() == [9]
+
+
+def test_every_commit_carries_its_provenance(tmp_path):
+    uri = str(tmp_path / "t")
+    provenance = {"dagster.run_id": "run-1", "dagster.input_versions": {"raw/orders": 4}}
+    delta_tables.write(uri, _batch("b1", [1]), APPEND, provenance)
+    commit = DeltaTable(uri).history(1)[0]
+    assert commit["dagster.run_id"] == "run-1"
+    assert json.loads(commit["dagster.input_versions"]) == {"raw/orders": 4}
+    assert commit["lakehouse.write_mode"] == "append"
+
+
+def test_partition_overwrite_of_named_slices_empties_a_slice_with_no_rows_left(tmp_path):
+    uri = str(tmp_path / "t")
+    spec = WriteSpec(WriteMode.OVERWRITE_PARTITION, partition_column="day")
+    days = [date(2025, 1, 1), date(2025, 1, 2), date(2025, 1, 3)]
+    delta_tables.write(uri, pl.DataFrame({"day": days, "n": [1, 2, 3]}), spec, {})
+    # Day 2 is rebuilt and now has no rows; day 3 gets a new value. Slices come as ISO text (JSON).
+    rebuilt = pl.DataFrame({"day": [days[2]], "n": [30]})
+    result = delta_tables.write(uri, rebuilt, spec, {}, slices=["2025-01-02", "2025-01-03"])
+    assert (result.inserted, result.deleted) == (1, 2)
+    assert delta_tables.scan(uri).sort("day").collect().rows() == [(days[0], 1), (days[2], 30)]
+
+
+def test_partition_overwrite_refuses_rows_outside_the_named_slices(tmp_path):
+    uri = str(tmp_path / "t")
+    spec = WriteSpec(WriteMode.OVERWRITE_PARTITION, partition_column="day")
+    delta_tables.write(uri, pl.DataFrame({"day": [date(2025, 1, 1)], "n": [1]}), spec, {})
+    stray = pl.DataFrame({"day": [date(2025, 1, 1), date(2025, 1, 9)], "n": [1, 9]})
+    with pytest.raises(ValueError, match="1 rows fall outside the slices"):
+        delta_tables.write(uri, stray, spec, {}, slices=["2025-01-01"])
+    assert DeltaTable(uri).version() == 0
+
+
+def test_merge_predicate_confines_the_target_to_the_source_key_range():
+    data = pl.DataFrame({"order_id": [7, 3, 5], "line_no": [1, 2, 1]})
+    assert delta_tables.merge_predicate(data, ("order_id", "line_no")) == (
+        "t.order_id = s.order_id AND t.line_no = s.line_no AND t.order_id >= 3 AND t.order_id <= 7"
+    )
+    text = pl.DataFrame({"payment_id": ["pay_2", "pay_1"]})
+    assert delta_tables.merge_predicate(text, ("payment_id",)).endswith(
+        "t.payment_id >= 'pay_1' AND t.payment_id <= 'pay_2'"
+    )
+
+
+def test_merge_with_a_key_range_leaves_files_outside_it_untouched(tmp_path):
+    uri = str(tmp_path / "t")
+    for ids in ([1, 2], [10, 11]):  # two commits: two files with disjoint key ranges
+        delta_tables.write(
+            uri, pl.DataFrame({"id": ids, "v": ["a"] * 2, "updated_at": [1, 1]}), REPLACE_BY_ID, {}
+        )
+    old_file = next(f for f in DeltaTable(uri).file_uris() if pl.read_parquet(f)["id"].to_list() == [1, 2])
+    change = pl.DataFrame({"id": [11, 12], "v": ["b", "c"], "updated_at": [2, 2]})
+    result = delta_tables.write(uri, change, MERGE, {})
+    assert (result.inserted, result.updated) == (1, 1)
+    assert old_file in DeltaTable(uri).file_uris()
+    assert delta_tables.scan(uri).sort("id").collect().get_column("v").to_list() == ["a", "a", "a", "b", "c"]
+
+
+def test_merge_takes_a_correction_with_the_same_sequence_when_ingested_later(tmp_path):
+    uri = str(tmp_path / "t")
+    first = pl.DataFrame({"id": [1], "v": ["wrong"], "updated_at": [5], "_ingested_at": [1]})
+    delta_tables.write(uri, first, MERGE, {})
+    correction = first.with_columns(pl.lit("right").alias("v"), pl.lit(2).alias("_ingested_at"))
+    replay_of_old = first.with_columns(pl.lit("stale").alias("v"))
+    assert delta_tables.write(uri, correction, MERGE, {}).updated == 1
+    assert delta_tables.write(uri, replay_of_old, MERGE, {}).updated == 0
+    assert delta_tables.scan(uri).collect().get_column("v").to_list() == ["right"]

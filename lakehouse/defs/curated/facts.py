@@ -1,0 +1,341 @@
+"""Facts: order lines and payments, money in USD, keyed to the dimensions, built incrementally.
+
+Each fact is replaced day by day: a run rebuilds only the days whose refined inputs changed
+(see `incremental`), so one new day of data rewrites a few days, not the whole history.
+
+Order lines are converted with their currency's rate of the order day (`refined/exchange_rates`).
+A line whose day has no rate yet is held back, never guessed or left unconverted: the asset
+reports those orders (metadata `orders_waiting_for_rate`, a warning naming currency and day), and
+the run that brings the rate rebuilds the day, since rates refined after the fact was last built
+(its newest `_built_at`) rebuild the days that use them; a restated rate does the same.
+Payments are converted the same way, at the rate of their settlement day (`payments_waiting_for_rate`).
+"""
+
+from datetime import UTC, date, datetime
+
+import dagster as dg
+import polars as pl
+
+from lakehouse.defs.curated.contracts import (
+    DimCustomerContract,
+    DimProductContract,
+    FactOrderItemsContract,
+    FactPaymentsContract,
+)
+from lakehouse.defs.curated.dimensions import (
+    CURATED,
+    DIM_CUSTOMER,
+    DIM_PRODUCT,
+    REFINED_ORDERS,
+    REFINED_PAYMENTS,
+)
+from lakehouse.defs.curated.lineage import lineage_metadata, refined_columns
+from lakehouse.defs.refined.exchange_rates import EXCHANGE_RATES
+from lakehouse.lib.currency import MONEY, to_usd, with_rate_of_day
+from lakehouse.lib.freshness import DAILY
+from lakehouse.lib.incremental import changed_since, days, watermarks
+from lakehouse.lib.keys import date_key, lookup_version
+from lakehouse.lib.partitions import DAY_SLICED, with_backfill
+from lakehouse.lib.quality.contract import contract_columns, enforced
+from lakehouse.lib.storage import write_spec
+from lakehouse.lib.storage.store import DeltaStore
+from lakehouse.lib.storage.write_spec import REPLACED_SLICES
+
+log = dg.get_dagster_logger(__name__)
+
+FACT_ORDER_ITEMS = dg.AssetKey(["curated", "fact_order_items"])
+FACT_PAYMENTS = dg.AssetKey(["curated", "fact_payments"])
+ORDER_COLUMNS = ("order_id", "customer_id", "order_at", "order_date", "status", "currency", "channel")
+LINE_WATERMARKS = ["_line_refined_at", "_order_refined_at"]
+REFINED_ITEMS = dg.AssetKey(["refined", "order_items"])
+REFINED_RATES = EXCHANGE_RATES.refined_key
+DAYS_SHOWN = 5  # currency-days named in the warning about orders waiting for a rate
+
+# An order line's money, computed in three steps (each uses the one before).
+LINE_AMOUNTS = [
+    [
+        (pl.col("quantity") * pl.col("unit_price")).cast(MONEY).alias("gross_amount"),
+        pl.col("discount").alias("discount_amount"),
+    ],
+    [
+        (pl.col("gross_amount") - pl.col("discount_amount")).cast(MONEY).alias("net_amount"),
+        to_usd(pl.col("gross_amount"), pl.col("usd_rate")).alias("gross_usd"),
+        to_usd(pl.col("discount_amount"), pl.col("usd_rate")).alias("discount_usd"),
+    ],
+    [(pl.col("gross_usd") - pl.col("discount_usd")).cast(MONEY).alias("net_usd")],
+]
+FACT_LINE_COLUMNS = [
+    pl.col("order_id"),
+    pl.col("line_no"),
+    date_key(pl.col("order_date")).alias("order_date_key"),
+    pl.col("order_date"),
+    pl.col("order_date").dt.month_start().alias("order_month"),
+    pl.col("order_at"),
+    pl.col("customer_key"),
+    pl.col("product_key"),
+    pl.col("customer_id"),
+    pl.col("product_id"),
+    pl.col("status").alias("order_status"),
+    *map(pl.col, ["channel", "currency", "quantity", "unit_price", "gross_amount", "discount_amount"]),
+    *map(pl.col, ["net_amount", "usd_rate", "gross_usd", "discount_usd", "net_usd", *LINE_WATERMARKS]),
+]
+SETTLED_DATE = pl.col("settled_at").dt.date().alias("settled_date")
+PAYMENT_ORDER = ["order_id", "customer_id", "order_at"]  # what a payment takes from its order
+PAYMENT_COLUMNS = [
+    pl.col("payment_id"),
+    pl.col("order_id"),
+    pl.col("customer_key"),
+    pl.col("customer_id"),
+    date_key(pl.col("settled_date")).alias("settled_date_key"),
+    pl.col("settled_date"),
+    *map(pl.col, ["settled_at", "method", "currency", "amount", "usd_rate"]),
+    to_usd(pl.col("amount"), pl.col("usd_rate")).alias("amount_usd"),
+    pl.col("_refined_at"),
+]
+
+
+def built_now() -> pl.Expr:
+    """The `_built_at` column: when the row was built (the watermark for rates and dimensions)."""
+    return pl.lit(datetime.now(UTC), pl.Datetime("us", "UTC")).alias("_built_at")
+
+
+def order_lines(items: pl.LazyFrame, orders: pl.LazyFrame, rates: pl.LazyFrame) -> pl.LazyFrame:
+    """Order lines with their order's header and money in local currency and USD.
+
+    A line whose order is not refined (its header is in quarantine) is held back, not guessed; so
+    is a line whose order day has no rate for its currency yet (see `orders_waiting_for_rate`).
+    """
+    header = orders.select(*ORDER_COLUMNS, pl.col("_refined_at").alias("_order_refined_at"))
+    lines = items.rename({"_refined_at": "_line_refined_at"}).join(header, on="order_id", how="inner")
+    lines = with_rate_of_day(lines, rates, pl.col("order_date")).filter(pl.col("usd_rate").is_not_null())
+    for step in LINE_AMOUNTS:
+        lines = lines.with_columns(step)
+    return lines
+
+
+def waiting_for_rate(rows: pl.LazyFrame, rates: pl.LazyFrame, day: str) -> pl.DataFrame:
+    """Rows whose `day` has no rate for their currency, counted by `currency` and day (`rows`)."""
+    return (
+        with_rate_of_day(rows.select("currency", day), rates, pl.col(day))
+        .filter(pl.col("usd_rate").is_null())
+        .group_by("currency", day)
+        .agg(pl.len().alias("rows"))
+        .sort(day, "currency")
+        .collect()
+    )
+
+
+def held_back(rows: pl.LazyFrame, rates: pl.LazyFrame, day: str, what: str) -> int:
+    """Warn about the rows held back for want of their day's rate, naming currency and day; their number."""
+    waiting = waiting_for_rate(rows, rates, day)
+    if waiting.height:
+        shown = ", ".join(f"{c} on {d} ({n})" for c, d, n in waiting.head(DAYS_SHOWN).iter_rows())
+        more = f" and {waiting.height - DAYS_SHOWN} more" if waiting.height > DAYS_SHOWN else ""
+        log.warning(f"{what} held back, no USD rate of their day yet: {shown}{more}")
+    return int(waiting["rows"].sum())
+
+
+def days_of_changed_rates(
+    rows: pl.LazyFrame, rates: pl.LazyFrame, since: datetime | None, day: str
+) -> pl.LazyFrame:
+    """The days of `rows` whose currency's rate of the day was refined after `since` (new, restated,
+    or the one a held-back row was waiting for)."""
+    changed = changed_since(rates, since).select(pl.col("date").alias(day), "currency")
+    return rows.join(changed, on=[day, "currency"], how="semi").select(day)
+
+
+def order_days_to_rebuild(
+    current: pl.LazyFrame | None,
+    items: pl.LazyFrame,
+    orders: pl.LazyFrame,
+    rates: pl.LazyFrame,
+    customers: pl.LazyFrame,
+    products: pl.LazyFrame,
+) -> list[date] | None:
+    """Order days whose lines, orders, rates or dimension members changed (None: all).
+
+    A rate counts as changed when refined after the fact was last built (new, restated, or the
+    one a held-back line was waiting for); the days with orders in its currency are rebuilt. So does
+    a customer or product refined after it (late-arriving, or with a new version): the days of its
+    orders are rebuilt, so each line points to the version valid at its order time.
+    """
+    marks = watermarks(current, [*LINE_WATERMARKS, "_built_at"])
+    if marks is None:  # no fact yet: build every day
+        return None
+    changed_lines = changed_since(items, marks["_line_refined_at"]).select("order_id")
+    changed_orders = changed_since(orders, marks["_order_refined_at"])
+    touched = pl.concat([changed_lines, changed_orders.select("order_id")])
+    # Members refined since: new (a fact on the unknown member finds it) or with new versions.
+    changed_customers = changed_since(customers, marks["_built_at"]).select("customer_id")
+    changed_products = changed_since(products, marks["_built_at"]).select("product_id")
+    lines_of_changed_products = items.join(changed_products, on="product_id", how="semi").select("order_id")
+    return days(
+        changed_orders.select("order_date"),
+        orders.join(pl.concat([changed_lines, lines_of_changed_products]), on="order_id", how="semi").select(
+            "order_date"
+        ),
+        # the days the fact holds those orders on now: an order that moved day leaves its old one
+        current.join(touched, on="order_id", how="semi").select("order_date"),
+        orders.join(changed_customers, on="customer_id", how="semi").select("order_date"),
+        days_of_changed_rates(orders, rates, marks["_built_at"], "order_date"),
+    )
+
+
+def replacing(
+    frame: pl.LazyFrame, rebuilt: list[date] | None, metadata: dict[str, object] | None = None
+) -> dg.Output[pl.LazyFrame]:
+    """The output of a day-by-day rebuild: all days, or exactly the `rebuilt` ones."""
+    if rebuilt is None:
+        return dg.Output(frame, metadata={"days_rebuilt": "all", **(metadata or {})})
+    return dg.Output(
+        frame,
+        metadata={
+            "days_rebuilt": len(rebuilt),
+            REPLACED_SLICES: [d.isoformat() for d in rebuilt],
+            **(metadata or {}),
+        },
+    )
+
+
+@dg.asset(
+    key=FACT_ORDER_ITEMS,
+    ins={
+        "items": dg.AssetIn(REFINED_ITEMS),
+        "orders": dg.AssetIn(REFINED_ORDERS),
+        "rates": dg.AssetIn(REFINED_RATES),
+        "customers": dg.AssetIn(DIM_CUSTOMER),
+        "products": dg.AssetIn(DIM_PRODUCT),
+    },
+    description=(
+        "Order lines (grain: one order line): gross, discount and net in local currency and in USD "
+        "at the rate of the order day."
+    ),
+    metadata={
+        # Stored by month: replacing a day rewrites only its month's files, and no global sort.
+        **write_spec.overwrite_partition("order_date", partition_by=("order_month",)),
+        **enforced(FactOrderItemsContract),
+        **lineage_metadata(
+            FACT_LINE_COLUMNS,
+            {
+                REFINED_ITEMS: refined_columns(REFINED_ITEMS),
+                REFINED_ORDERS: refined_columns(REFINED_ORDERS),
+                REFINED_RATES: refined_columns(REFINED_RATES),
+                DIM_CUSTOMER: contract_columns(DimCustomerContract),
+                DIM_PRODUCT: contract_columns(DimProductContract),
+            },
+            derived=[expr for step in LINE_AMOUNTS for expr in step],
+        ),
+        "grain": "order line",
+        "business_keys": ["order_id", "line_no"],
+    },
+    freshness_policy=DAILY,
+    **DAY_SLICED,
+    **CURATED,
+)
+def fact_order_items(
+    context: dg.AssetExecutionContext,
+    store: DeltaStore,
+    items: pl.LazyFrame,
+    orders: pl.LazyFrame,
+    rates: pl.LazyFrame,
+    customers: pl.LazyFrame,
+    products: pl.LazyFrame,
+) -> dg.Output[pl.LazyFrame]:
+    current = store.scan_or_none(FACT_ORDER_ITEMS)
+    rebuilt = with_backfill(
+        context, order_days_to_rebuild(current, items, orders, rates, customers, products)
+    )
+    if rebuilt is not None:
+        orders = orders.filter(pl.col("order_date").is_in(rebuilt))
+        order_ids = orders.select("order_id").collect().get_column("order_id")
+        items = items.filter(pl.col("order_id").is_in(order_ids.implode()))
+    waiting = held_back(orders, rates, "order_date", "orders")
+    lines = order_lines(items, orders, rates)
+    lines = lookup_version(lines, customers, "customer_id", "customer_key", "order_at")
+    lines = lookup_version(lines, products, "product_id", "product_key", "order_at")
+    fact = lines.select(*FACT_LINE_COLUMNS, built_now())
+    return replacing(fact, rebuilt, {"orders_waiting_for_rate": waiting})
+
+
+def payment_days_to_rebuild(
+    current: pl.LazyFrame | None,
+    payments: pl.LazyFrame,
+    rates: pl.LazyFrame,
+    orders: pl.LazyFrame,
+    customers: pl.LazyFrame,
+) -> list[date] | None:
+    """Settlement days with new or re-sent payments, or whose rate, order or customer changed
+    (None: all). `payments` carry their order's `customer_id`."""
+    marks = watermarks(current, ["_refined_at", "_built_at"])
+    if marks is None:
+        return None
+    changed = changed_since(payments, marks["_refined_at"])
+    # the days the fact holds those payments on now: a re-sent one may move
+    held = current.join(changed.select("payment_id"), on="payment_id", how="semi")
+    changed_orders = changed_since(orders, marks["_built_at"]).select("order_id")
+    changed_customers = changed_since(customers, marks["_built_at"]).select("customer_id")
+    return days(
+        changed.select("settled_date"),
+        held.select("settled_date"),
+        days_of_changed_rates(payments, rates, marks["_built_at"], "settled_date"),
+        payments.join(changed_orders, on="order_id", how="semi").select("settled_date"),
+        payments.join(changed_customers, on="customer_id", how="semi").select("settled_date"),
+    )
+
+
+@dg.asset(
+    key=FACT_PAYMENTS,
+    ins={
+        "payments": dg.AssetIn(REFINED_PAYMENTS),
+        "rates": dg.AssetIn(REFINED_RATES),
+        "orders": dg.AssetIn(REFINED_ORDERS),
+        "customers": dg.AssetIn(DIM_CUSTOMER),
+    },
+    description=(
+        "Settled payments (grain: one payment), amount in its currency and in USD at the rate of the "
+        "settlement day, keyed to the version of the order's customer valid when the order was placed."
+    ),
+    metadata={
+        **write_spec.overwrite_partition("settled_date"),
+        **enforced(FactPaymentsContract),
+        **lineage_metadata(
+            PAYMENT_COLUMNS,
+            {
+                REFINED_PAYMENTS: refined_columns(REFINED_PAYMENTS),
+                REFINED_RATES: refined_columns(REFINED_RATES),
+                REFINED_ORDERS: refined_columns(REFINED_ORDERS),
+                DIM_CUSTOMER: contract_columns(DimCustomerContract),
+            },
+            derived=[SETTLED_DATE],
+        ),
+        "grain": "payment",
+        "business_keys": ["payment_id"],
+    },
+    freshness_policy=DAILY,
+    **DAY_SLICED,
+    **CURATED,
+)
+def fact_payments(
+    context: dg.AssetExecutionContext,
+    store: DeltaStore,
+    payments: pl.LazyFrame,
+    rates: pl.LazyFrame,
+    orders: pl.LazyFrame,
+    customers: pl.LazyFrame,
+) -> dg.Output[pl.LazyFrame]:
+    payments = payments.with_columns(SETTLED_DATE).join(
+        orders.select(PAYMENT_ORDER), on="order_id", how="left", maintain_order="left"
+    )
+    current = store.scan_or_none(FACT_PAYMENTS)
+    rebuilt = with_backfill(context, payment_days_to_rebuild(current, payments, rates, orders, customers))
+    if rebuilt is not None:
+        payments = payments.filter(pl.col("settled_date").is_in(rebuilt))
+    waiting = held_back(payments, rates, "settled_date", "payments")
+    converted = with_rate_of_day(payments, rates, pl.col("settled_date")).filter(
+        pl.col("usd_rate").is_not_null()
+    )
+    # a payment whose order is not refined yet has no customer: the unknown member
+    at = pl.coalesce("order_at", "settled_at").alias("_at")
+    keyed = lookup_version(converted.with_columns(at), customers, "customer_id", "customer_key", "_at")
+    fact = keyed.select(*PAYMENT_COLUMNS, built_now()).sort("settled_date", "payment_id")
+    return replacing(fact, rebuilt, {"payments_waiting_for_rate": waiting})

@@ -1,0 +1,284 @@
+"""Marts: business questions answered from the star schema.
+
+`mart_daily_sales` is rebuilt day by day. The customer and product marts summarise each member's
+whole history (recency is relative to the newest order day), so they are rebuilt whole, and only
+when an input moved: each records the newest watermark of its inputs (`_fact_built_at`,
+`_…_refined_at`) and a run in which none moved writes nothing.
+"""
+
+from datetime import date, timedelta
+
+import dagster as dg
+import polars as pl
+
+from lakehouse.defs.curated.contracts import (
+    DimCustomerContract,
+    DimProductContract,
+    FactOrderItemsContract,
+    MartCustomerRfmContract,
+    MartDailySalesContract,
+    MartProductPerformanceContract,
+)
+from lakehouse.defs.curated.dimensions import CURATED
+from lakehouse.defs.curated.facts import DIM_CUSTOMER, DIM_PRODUCT, FACT_ORDER_ITEMS, replacing
+from lakehouse.defs.curated.lineage import lineage_metadata
+from lakehouse.lib.freshness import DAILY
+from lakehouse.lib.incremental import changed_since, days, newest, unchanged, watermarks
+from lakehouse.lib.keys import UNKNOWN_KEY
+from lakehouse.lib.quality.contract import contract_columns, enforced
+from lakehouse.lib.storage import write_spec
+from lakehouse.lib.storage.store import DeltaStore
+
+MART_DAILY_SALES = dg.AssetKey(["curated", "mart_daily_sales"])
+MART_CUSTOMER_RFM = dg.AssetKey(["curated", "mart_customer_rfm"])
+MART_PRODUCT_PERFORMANCE = dg.AssetKey(["curated", "mart_product_performance"])
+SOLD = pl.col("order_status") != "cancelled"
+SALES_WATERMARKS = ["_fact_built_at", "_customer_refined_at", "_product_refined_at"]
+SALES_GRAIN = [pl.col("order_date"), pl.col("category"), pl.col("country")]
+SALES_MEASURES = [
+    pl.col("order_id").n_unique().cast(pl.Int64).alias("orders"),
+    pl.col("quantity").sum().alias("units"),
+    pl.col("gross_usd").sum().alias("gross_usd"),
+    pl.col("discount_usd").sum().alias("discount_usd"),
+    pl.col("net_usd").sum().alias("net_usd"),
+]
+
+
+def sales_days_to_rebuild(
+    current: pl.LazyFrame | None, lines: pl.LazyFrame, customers: pl.LazyFrame, products: pl.LazyFrame
+) -> list[date] | None:
+    """Days whose fact lines were rebuilt, or whose customers' or products' attributes changed."""
+    marks = watermarks(current, SALES_WATERMARKS)
+    if marks is None:  # no mart yet: build every day
+        return None
+    customers_changed = changed_since(customers, marks["_customer_refined_at"]).select("customer_key")
+    products_changed = changed_since(products, marks["_product_refined_at"]).select("product_key")
+    rebuilt_lines = changed_since(lines, marks["_fact_built_at"], "_built_at")
+    return days(
+        rebuilt_lines.select("order_date"),
+        lines.join(customers_changed, on="customer_key", how="semi").select("order_date"),
+        lines.join(products_changed, on="product_key", how="semi").select("order_date"),
+    )
+
+
+@dg.asset(
+    key=MART_DAILY_SALES,
+    ins={
+        "lines": dg.AssetIn(FACT_ORDER_ITEMS),
+        "customers": dg.AssetIn(DIM_CUSTOMER),
+        "products": dg.AssetIn(DIM_PRODUCT),
+    },
+    description=(
+        "Daily sales by order date (UTC), product category and customer country, cancelled orders "
+        "excluded: orders, units, gross, discount and net revenue in USD."
+    ),
+    metadata={
+        **write_spec.overwrite_partition("order_date"),
+        **enforced(MartDailySalesContract),
+        **lineage_metadata(
+            [*SALES_GRAIN, *SALES_MEASURES],
+            {
+                FACT_ORDER_ITEMS: contract_columns(FactOrderItemsContract),
+                DIM_CUSTOMER: contract_columns(DimCustomerContract),
+                DIM_PRODUCT: contract_columns(DimProductContract),
+            },
+        ),
+        "grain": "day x category x country",
+    },
+    freshness_policy=DAILY,
+    **CURATED,
+)
+def mart_daily_sales(
+    store: DeltaStore, lines: pl.LazyFrame, customers: pl.LazyFrame, products: pl.LazyFrame
+) -> dg.Output[pl.LazyFrame]:
+    rebuilt = sales_days_to_rebuild(store.scan_or_none(MART_DAILY_SALES), lines, customers, products)
+    if rebuilt is not None:
+        lines = lines.filter(pl.col("order_date").is_in(rebuilt))
+    mart = (
+        lines.filter(SOLD)
+        .join(customers.select("customer_key", "country"), on="customer_key", how="left")
+        .join(products.select("product_key", "category"), on="product_key", how="left")
+        .group_by(SALES_GRAIN)
+        .agg(*SALES_MEASURES, pl.col("_built_at").max().alias("_fact_built_at"))
+        .with_columns(
+            newest(customers).alias("_customer_refined_at"), newest(products).alias("_product_refined_at")
+        )
+        .sort("order_date", "category", "country")
+    )
+    return replacing(mart, rebuilt)
+
+
+def as_of(lines: pl.LazyFrame) -> pl.Expr:
+    """The newest order day of the fact: the day recency is measured from (not the wall clock, so
+    a rebuild of the same data gives the same mart)."""
+    return pl.lit(lines.select(pl.col("order_date").max()).collect().item(), pl.Date)
+
+
+def whole_table_marks(lines: pl.LazyFrame, dim: pl.LazyFrame, dim_mark: str) -> dict[str, object]:
+    """The newest watermark of the fact and of the dimension, as a whole-table mart records them."""
+    return {
+        "_fact_built_at": lines.select(pl.col("_built_at").max()).collect().item(),
+        dim_mark: dim.select(pl.col("_refined_at").max()).collect().item(),
+    }
+
+
+def recorded(mart: pl.LazyFrame, marks: dict[str, object]) -> pl.LazyFrame:
+    """The mart with the input watermarks it was built from, as constant columns."""
+    return mart.with_columns(
+        pl.lit(value, pl.Datetime("us", "UTC")).alias(name) for name, value in marks.items()
+    )
+
+
+RECENCY_DAYS = (30, 60, 90, 180)  # recency score 5, 4, 3, 2 up to these days; 1 beyond
+FREQUENCY_ORDERS = (2, 3, 4, 6)  # frequency score 2, 3, 4, 5 from these orders; 1 below
+MONETARY_USD = (50, 150, 400, 1000)  # monetary score 2, 3, 4, 5 from these USD; 1 below
+MONETARY_WINDOW = timedelta(days=365)
+
+
+def _score(value: pl.Expr, bounds: tuple[int, ...], lower_is_better: bool = False) -> pl.Expr:
+    """A 1-5 score: how many of the four bounds `value` reaches (or, lower_is_better, stays within)."""
+    passed = (value <= b if lower_is_better else value >= b for b in bounds)
+    return (pl.sum_horizontal(passed) + 1).cast(pl.Int8)
+
+
+RFM_MEASURES = [
+    pl.col("order_date").max().alias("last_order_date"),
+    pl.col("order_date").min().alias("first_order_date"),
+    pl.col("order_id").n_unique().cast(pl.Int64).alias("frequency"),
+    pl.col("net_usd")
+    .filter(pl.col("order_date") > pl.col("as_of") - MONETARY_WINDOW)
+    .sum()
+    .alias("monetary_usd"),
+    pl.col("net_usd").sum().alias("lifetime_value_usd"),
+]
+RECENCY = (pl.col("as_of") - pl.col("last_order_date")).dt.total_days().cast(pl.Int64).alias("recency_days")
+RFM_SCORES = [
+    _score(pl.col("recency_days"), RECENCY_DAYS, lower_is_better=True).alias("recency_score"),
+    _score(pl.col("frequency"), FREQUENCY_ORDERS).alias("frequency_score"),
+    _score(pl.col("monetary_usd"), MONETARY_USD).alias("monetary_score"),
+]
+R, F = pl.col("recency_score"), pl.col("frequency_score")
+SEGMENT = (
+    pl.when((R >= 4) & (F >= 4))
+    .then(pl.lit("champion"))
+    .when(F >= 4)
+    .then(pl.lit("loyal"))
+    .when((R >= 4) & (F == 1))
+    .then(pl.lit("new"))
+    .when(R == 1)
+    .then(pl.lit("lost"))
+    .when((R <= 2) & (F >= 2))
+    .then(pl.lit("at_risk"))
+    .otherwise(pl.lit("regular"))
+    .alias("segment")
+)
+
+
+@dg.asset(
+    key=MART_CUSTOMER_RFM,
+    ins={"lines": dg.AssetIn(FACT_ORDER_ITEMS), "customers": dg.AssetIn(DIM_CUSTOMER)},
+    description=(
+        "Customers by recency, frequency and monetary value (cancelled orders excluded): 1-5 scores, a "
+        "segment, and lifetime value in USD, as of the newest order day."
+    ),
+    metadata={
+        **write_spec.overwrite(),
+        **enforced(MartCustomerRfmContract),
+        **lineage_metadata(
+            [pl.col("customer_id"), pl.col("country"), *RFM_MEASURES, RECENCY, *RFM_SCORES, SEGMENT],
+            {
+                FACT_ORDER_ITEMS: contract_columns(FactOrderItemsContract),
+                DIM_CUSTOMER: contract_columns(DimCustomerContract),
+            },
+            derived=[*RFM_MEASURES, RECENCY, *RFM_SCORES],
+        ),
+        "grain": "customer",
+    },
+    freshness_policy=DAILY,
+    **CURATED,
+)
+def mart_customer_rfm(store: DeltaStore, lines: pl.LazyFrame, customers: pl.LazyFrame) -> pl.LazyFrame | None:
+    marks = whole_table_marks(lines, customers, "_customer_refined_at")
+    if unchanged(store.scan_or_none(MART_CUSTOMER_RFM), marks):
+        return None
+    current = customers.filter("is_current", pl.col("customer_id") != UNKNOWN_KEY).select(
+        "customer_id", "country"
+    )
+    mart = (
+        lines.filter(SOLD)
+        .with_columns(as_of(lines).alias("as_of"))
+        .group_by("customer_id")
+        .agg(pl.col("as_of").first(), *RFM_MEASURES)
+        .with_columns(RECENCY)
+        .with_columns(RFM_SCORES)
+        .with_columns(SEGMENT)
+        .join(current, on="customer_id", how="left")
+        .with_columns(pl.col("country").fill_null("unknown"))
+        .sort("customer_id")
+    )
+    return recorded(mart, marks)
+
+
+PRODUCT_MEASURES = [
+    pl.col("order_id").n_unique().cast(pl.Int64).alias("orders"),
+    pl.col("quantity").sum().alias("units"),
+    pl.col("net_usd").sum().alias("net_usd"),
+    pl.col("customer_id").n_unique().cast(pl.Int64).alias("customers"),
+    pl.col("order_date").min().alias("first_sale_date"),
+    pl.col("order_date").max().alias("last_sale_date"),
+]
+# Ties in revenue are ranked by product id (the frame is in product order).
+CATEGORY_RANK = [
+    pl.col("net_usd")
+    .rank("ordinal", descending=True)
+    .over("category")
+    .cast(pl.Int64)
+    .alias("rank_in_category"),
+    (pl.col("net_usd").cast(pl.Float64) / pl.col("net_usd").sum().over("category").cast(pl.Float64)).alias(
+        "share_of_category"
+    ),
+]
+
+
+@dg.asset(
+    key=MART_PRODUCT_PERFORMANCE,
+    ins={"lines": dg.AssetIn(FACT_ORDER_ITEMS), "products": dg.AssetIn(DIM_PRODUCT)},
+    description=(
+        "Products by sales (cancelled orders excluded): orders, units, net revenue in USD, customers, "
+        "first and last sale, and rank and share of revenue within the current category."
+    ),
+    metadata={
+        **write_spec.overwrite(),
+        **enforced(MartProductPerformanceContract),
+        **lineage_metadata(
+            [pl.col("product_id"), pl.col("category"), pl.col("name"), *PRODUCT_MEASURES, *CATEGORY_RANK],
+            {
+                FACT_ORDER_ITEMS: contract_columns(FactOrderItemsContract),
+                DIM_PRODUCT: contract_columns(DimProductContract),
+            },
+            derived=PRODUCT_MEASURES,
+        ),
+        "grain": "product",
+    },
+    freshness_policy=DAILY,
+    **CURATED,
+)
+def mart_product_performance(
+    store: DeltaStore, lines: pl.LazyFrame, products: pl.LazyFrame
+) -> pl.LazyFrame | None:
+    marks = whole_table_marks(lines, products, "_product_refined_at")
+    if unchanged(store.scan_or_none(MART_PRODUCT_PERFORMANCE), marks):
+        return None
+    current = products.filter("is_current", pl.col("product_id") != UNKNOWN_KEY).select(
+        "product_id", "category", "name"
+    )
+    mart = (
+        lines.filter(SOLD)
+        .group_by("product_id")
+        .agg(PRODUCT_MEASURES)
+        .join(current, on="product_id", how="left")
+        .with_columns(pl.col("category").fill_null("unknown"))
+        .sort("product_id")
+        .with_columns(CATEGORY_RANK)
+    )
+    return recorded(mart, marks)

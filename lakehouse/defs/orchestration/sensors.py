@@ -1,0 +1,92 @@
+"""Sensors: new files of each declared file set and new clickstream micro-batches start a run,
+exactly once.
+
+A sensor looks at the *pending* files: those in the landing folder not yet committed to raw,
+whatever their modification time (a late or `cp -p`'d file still counts). The run key is a
+digest of that set, and the cursor remembers the last set requested: while a run is on its way
+the set is unchanged and nothing more is requested (a second tick, or a second evaluation with
+the same cursor, asks for the same run key, which Dagster runs once); a new file changes the set
+and starts one run. The raw asset skips files already committed, so each file lands in raw once.
+
+Micro-batches are only seen under their final name (`batch-NNNN.jsonl`): a batch still being
+written (`*.tmp`) is not picked up half. The clickstream sensor looks every 15 seconds, so a
+batch reaches raw well within a minute of its arrival.
+"""
+
+import hashlib
+
+import dagster as dg
+
+from lakehouse.defs.orchestration.jobs import source_path
+from lakehouse.defs.raw.events import RAW_EVENTS, pending_batches
+from lakehouse.defs.raw.files import FILE_SETS, FileSet, pending_files
+from lakehouse.lib.storage.store import DeltaStore
+from lakehouse.sources.landing import LandingZone
+
+_TAGGED_NAMES = 1000  # characters of file names shown in the run's tag
+CLICKSTREAM_PATH = dg.AssetSelection.assets(RAW_EVENTS).downstream()
+CLICKSTREAM_INTERVAL_SECONDS = 15
+
+
+def pending_digest(names: list[str]) -> str:
+    return hashlib.sha256("\n".join(sorted(names)).encode()).hexdigest()[:16]
+
+
+def request_pending(
+    context: dg.SensorEvaluationContext, source: str, names: list[str], nothing: str
+) -> dg.SensorResult | dg.SkipReason:
+    """One run for the set of pending files, unless that very set was requested already."""
+    if not names:
+        return dg.SkipReason(nothing)
+    digest = pending_digest(names)
+    if digest == context.cursor:
+        return dg.SkipReason(f"{len(names)} pending file(s) already requested")
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(
+                run_key=f"{source}:{digest}",
+                tags={"lakehouse/files": ",".join(sorted(names))[:_TAGGED_NAMES]},
+            )
+        ],
+        cursor=digest,
+    )
+
+
+def file_set_sensor(files: FileSet, interval_seconds: int) -> dg.SensorDefinition:
+    """`<name>_sensor`: one run for the new, ready files of a declared file set."""
+
+    @dg.sensor(
+        name=f"{files.name}_sensor",
+        asset_selection=source_path(files.keys),
+        minimum_interval_seconds=interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Starts a run when new {files.name} files are ready in landing/{files.source.location}.",
+    )
+    def sensor(
+        context: dg.SensorEvaluationContext, landing: LandingZone, store: DeltaStore
+    ) -> dg.SensorResult | dg.SkipReason:
+        names = [path.name for path in pending_files(files, landing, store)]
+        return request_pending(context, files.name, names, f"no new {files.name} files")
+
+    return sensor
+
+
+file_set_sensors = [
+    file_set_sensor(files, files.source.sensor_seconds)
+    for files in FILE_SETS.values()
+    if files.source.sensor_seconds is not None
+]
+
+
+@dg.sensor(
+    name="clickstream_sensor",
+    asset_selection=CLICKSTREAM_PATH,
+    minimum_interval_seconds=CLICKSTREAM_INTERVAL_SECONDS,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Appends new clickstream micro-batches to raw (and refines them) within a minute.",
+)
+def clickstream_sensor(
+    context: dg.SensorEvaluationContext, landing: LandingZone, store: DeltaStore
+) -> dg.SensorResult | dg.SkipReason:
+    names = [f"{path.parent.name}/{path.name}" for path in pending_batches(landing, store)]
+    return request_pending(context, "clickstream", names, "no new clickstream batches")

@@ -1,0 +1,144 @@
+"""Raw events: the clickstream's micro-batch files (JSON lines), each appended exactly once.
+
+A batch file's id is its path in the landing zone, committed with the rows by a Delta app
+transaction, so a retried or repeated run never appends it twice. Only final names are read
+(`batch-NNNN.jsonl`: the collector writes `*.tmp` and renames), so a file still being written is
+never taken half. A line that is not a JSON object keeps its text in `_rescued_data`.
+
+Each row also carries `_high_water_mark`: the newest event time of the batches that arrived
+before its own (in batch order), so refined can judge lateness the same way whatever runs the
+batches came in, and a replayed record is judged as it was.
+"""
+
+from datetime import datetime
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from lakehouse.defs.raw.ingestion import (
+    RAW,
+    now_utc,
+    permanent_errors_fail_at_once,
+    reported_problems,
+    with_ingestion_columns,
+)
+from lakehouse.lib.cleansing import utc_from_zulu
+from lakehouse.lib.storage import write_spec
+from lakehouse.lib.storage.store import DeltaStore
+from lakehouse.sources.landing import FILE_COLUMN, LandingZone, ParsedFile, read_json_lines
+
+EVENT_COLUMNS = (
+    "event_id",
+    "event_type",
+    "event_at",
+    "customer_id",
+    "anonymous_id",
+    "channel",
+    "page",
+    "product_id",
+    "quantity",
+    "order_id",
+)
+EVENTS_FOLDER = "clickstream"
+BATCH_PATTERN = "*/batch-*.jsonl"  # final names only: never a `.tmp` still being written
+FILES_PER_PARSE = 100  # about 90k lines at scale 1
+HIGH_WATER_COLUMN = "_high_water_mark"
+RAW_EVENTS = dg.AssetKey(["raw", "events"])
+_UTC = pl.Datetime("us", "UTC")
+
+
+def batch_id(path: Path) -> str:
+    return f"landing/{EVENTS_FOLDER}/{path.parent.name}/{path.name}"
+
+
+def pending_batches(landing: LandingZone, store: DeltaStore) -> list[Path]:
+    """Micro-batch files not yet committed to raw, in arrival (name) order."""
+    files = landing.list_files(EVENTS_FOLDER, BATCH_PATTERN)
+    done = store.committed_batches(RAW_EVENTS, [batch_id(f) for f in files])
+    return [f for f in files if batch_id(f) not in done]
+
+
+def read_batches(files: list[Path]) -> ParsedFile:
+    """Every line of the batch files with its `_source` and `_batch_id` (its file).
+
+    Parsed `FILES_PER_PARSE` files at a time: parsing holds a chunk's bytes several times over
+    (measured at scale 1, 3.9M lines: 3.6 GB peak parsed at once, 1.2 GB by 100 files).
+    """
+    chunks = [files[i : i + FILES_PER_PARSE] for i in range(0, max(len(files), 1), FILES_PER_PARSE)]
+    parsed = [_read_chunk(chunk) for chunk in chunks]
+    return ParsedFile(
+        pl.concat([p.rows for p in parsed]),
+        sum(p.malformed_lines for p in parsed),
+        [problem for p in parsed for problem in p.problems],
+    )
+
+
+def _read_chunk(files: list[Path]) -> ParsedFile:
+    parsed = read_json_lines(files, EVENT_COLUMNS)
+    index = parsed.rows.get_column(FILE_COLUMN)
+    rows = parsed.rows.drop(FILE_COLUMN).with_columns(
+        pl.Series("_source", [str(f) for f in files], dtype=pl.String).gather(index),
+        pl.Series("_batch_id", [batch_id(f) for f in files], dtype=pl.String).gather(index),
+    )
+    return ParsedFile(rows, parsed.malformed_lines, parsed.problems)
+
+
+def newest_event(store: DeltaStore) -> datetime | None:
+    """The newest event time in raw (None when empty), reading only the last batch appended.
+
+    A row's `_high_water_mark` is the newest event time of every batch before its own, so the
+    newest of all is the last batch's mark or its own newest event. The last batch is the highest
+    `_batch_id` (a run appends its batches in name order) among the rows of the last run, the
+    newest `_ingested_at`, whose files the log's statistics point to: no full scan, no parsing of
+    millions of event times.
+    """
+    if not store.exists(RAW_EVENTS):
+        return None
+    last_run = store.newest(RAW_EVENTS, "_ingested_at")
+    rows = store.scan(RAW_EVENTS).filter(pl.col("_ingested_at") == last_run)
+    last_batch = rows.filter(pl.col("_batch_id") == pl.col("_batch_id").max())
+    newest = pl.max_horizontal(pl.col(HIGH_WATER_COLUMN).max(), utc_from_zulu("event_at").max())
+    return last_batch.select(newest).collect().item()
+
+
+def with_high_water_mark(rows: pl.DataFrame, newest_before: object | None) -> pl.DataFrame:
+    """`_high_water_mark` of each row: the newest event time of the earlier batches.
+
+    Rows come in batch order, each batch's rows together, so a batch is a run of equal
+    `_batch_id`s: numbered by `rle_id`, its mark is gathered by that number. (Grouping or joining
+    by the id text held 700 MB more for 3.9M rows; this only adds the new column.)
+    """
+    batches = rows.select(pl.col("_batch_id").rle_id().alias("batch"), utc_from_zulu("event_at").alias("at"))
+    newest = batches.group_by("batch", maintain_order=True).agg(pl.col("at").max())
+    marks = newest.select(pl.max_horizontal(pl.col("at").cum_max().shift(1), pl.lit(newest_before, _UTC)))
+    return rows.with_columns(marks.to_series().gather(batches.get_column("batch")).alias(HIGH_WATER_COLUMN))
+
+
+@dg.asset(
+    key=RAW_EVENTS,
+    **RAW,
+    kinds={"delta", "polars", "json"},
+    description="Clickstream micro-batches (JSON lines) as they arrived; bad lines kept in `_rescued_data`.",
+    metadata={**write_spec.append(), "source": f"landing/{EVENTS_FOLDER}/{BATCH_PATTERN}"},
+)
+def raw_events(
+    context: dg.AssetExecutionContext, landing: LandingZone, store: DeltaStore
+) -> dg.Output[pl.DataFrame]:
+    with permanent_errors_fail_at_once():
+        files = pending_batches(landing, store)
+    parsed = read_batches(files)
+    problems = reported_problems(context, parsed.problems)
+    rows = with_ingestion_columns(
+        parsed.rows, source="", batch_id="", run_id=context.run.run_id, ingested_at=now_utc()
+    ).with_columns(parsed.rows.select("_source", "_batch_id"))  # the line's file, not one batch
+    newest_before = newest_event(store)
+    context.log.info(f"{len(files)} new micro-batches, {rows.height} lines")
+    return dg.Output(
+        with_high_water_mark(rows, newest_before),
+        metadata={
+            "batches_ingested": len(files),
+            "malformed_lines": parsed.malformed_lines,
+            "problems": problems,
+        },
+    )

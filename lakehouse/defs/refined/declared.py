@@ -1,0 +1,108 @@
+"""Refined tables declared in `sources.yaml`: a pandera contract and a typed transform built from YAML.
+
+The inline contract's columns become a pandera model (types, nullability, `min`/`max`, `allowed`
+values, descriptions), and the transform casts each raw column to its declared type: text is
+trimmed, timestamps are read as ISO 8601 UTC, other text values are cast without guessing. A value
+that does not fit its type becomes null and the row is quarantined (`<column>:parseable`); every
+rule a declared table breaks drops the row to quarantine, none fails the asset.
+"""
+
+import pandera.polars as pa
+import polars as pl
+
+from lakehouse.defs.refined.refine import RefinedTable, TransformContext
+from lakehouse.lib.cleansing import LINEAGE, money_text, trimmed, utc_from_zulu
+from lakehouse.lib.quality.contract import Contract, Money, UtcTimestamp
+from lakehouse.sources.declared import ColumnRule, InlineContract, Source
+
+# Pandera column annotations by declared type.
+_ANNOTATIONS = {
+    "text": pl.String,
+    "integer": pl.Int64,
+    "decimal": Money,
+    "float": pl.Float64,
+    "date": pl.Date,
+    "timestamp": UtcTimestamp,
+    "boolean": pl.Boolean,
+}
+_BOOLEANS = {"true": True, "false": False}
+# Every rule of a declared contract quarantines the row (by pandera's check names).
+_SEVERITIES = {
+    "not_nullable": "drop",
+    "greater_than_or_equal_to": "drop",
+    "less_than_or_equal_to": "drop",
+    "isin": "drop",
+}
+
+
+def contract_model(name: str, contract: InlineContract) -> type[Contract]:
+    """A pandera model with the declared columns, as if written by hand in Python."""
+    attributes: dict[str, object] = {
+        "__annotations__": {column: _ANNOTATIONS[rule.type] for column, rule in contract.columns.items()},
+        "__module__": __name__,
+        "__doc__": contract.description,
+        "Config": type("Config", (Contract.Config,), {"metadata": {"severity": _SEVERITIES}}),
+    }
+    attributes |= {column: _field(rule) for column, rule in contract.columns.items()}
+    class_name = "".join(part.title() for part in name.split("_")) + "Contract"
+    return type(class_name, (Contract,), attributes)
+
+
+def _field(rule: ColumnRule) -> object:
+    return pa.Field(
+        nullable=rule.nullable,
+        ge=rule.min,
+        le=rule.max,
+        isin=list(rule.allowed) if rule.allowed else None,
+        description=rule.description,
+    )
+
+
+def typed(column: str, rule: ColumnRule, source_type: pl.DataType) -> pl.Expr:
+    """The raw column as its declared type; text that does not fit becomes null."""
+    if rule.type == "text":
+        return trimmed(column)
+    if source_type != pl.String:  # a typed source (Parquet) is cast, not parsed
+        return pl.col(column).cast(rule.dtype, strict=False).alias(column)
+    text = pl.col(column).str.strip_chars()
+    parsers = {
+        "timestamp": utc_from_zulu(column),
+        "decimal": money_text(column),
+        "date": text.str.to_date("%Y-%m-%d", strict=False),
+        "boolean": text.str.to_lowercase().replace_strict(_BOOLEANS, default=None, return_dtype=pl.Boolean),
+    }
+    return parsers.get(rule.type, text.cast(rule.dtype, strict=False)).alias(column)
+
+
+def declared_transform(contract: InlineContract):
+    """The row-wise transform of a declared table: each declared column typed, lineage kept.
+
+    A declared column the raw table does not have yet (a column that only later files carry) is null.
+    """
+
+    def transform(raw: pl.LazyFrame, context: TransformContext) -> pl.LazyFrame:
+        schema = raw.collect_schema()
+        return raw.select(
+            *(
+                typed(column, rule, schema[column])
+                if column in schema
+                else pl.lit(None, rule.dtype).alias(column)
+                for column, rule in contract.columns.items()
+            ),
+            *LINEAGE,
+        )
+
+    return transform
+
+
+def declared_refined_table(name: str, source: Source) -> RefinedTable:
+    contract = source.contract
+    assert contract is not None, f"{name} declares no contract"
+    return RefinedTable(
+        name=name,
+        keys=source.primary_key,
+        contract=contract_model(name, contract),
+        transform=declared_transform(contract),
+        description=contract.description,
+        sequence_column=contract.sequence,
+    )

@@ -1,0 +1,216 @@
+"""One factory builds every refined table: transform, validate once, split, quarantine, upsert.
+
+For each refined table, a multi-asset reads the raw rows ingested since its last run, cleanses them
+(a row-wise transform), validates them against the table's contract, appends the rejected raw
+records to `quarantine/<table>`, keeps the newest version of each business key and merges it into
+`refined/<table>`. Every raw row ends up refined, quarantined or counted as a duplicate.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import dagster as dg
+import polars as pl
+
+from lakehouse import CODE_VERSION
+from lakehouse.defs.raw.ingestion import now_utc
+from lakehouse.lib.cleansing import LINEAGE
+from lakehouse.lib.privacy import Pseudonymiser
+from lakehouse.lib.quality.contract import Contract, contract_columns, table_schema
+from lakehouse.lib.quality.metrics import MONITORED_COLUMNS
+from lakehouse.lib.quality.quarantine import PROBLEMS_LOGGED, describe, quarantine_rows
+from lakehouse.lib.quality.validation import Validation, validate
+from lakehouse.lib.storage import write_spec
+from lakehouse.lib.storage.store import DeltaStore
+from lakehouse.lib.storage.table_metadata import COLUMN_LINEAGE
+
+
+@dataclass(frozen=True)
+class TransformContext:
+    lookups: Mapping[str, pl.LazyFrame]
+    pseudonymiser: Pseudonymiser
+
+
+Transform = Callable[[pl.LazyFrame, TransformContext], pl.LazyFrame]
+
+
+@dataclass(frozen=True)
+class RefinedTable:
+    name: str
+    keys: tuple[str, ...]
+    contract: type[Contract]
+    transform: Transform
+    description: str
+    sequence_column: str = "updated_at"
+    lookups: Mapping[str, dg.AssetKey] = field(default_factory=dict)
+    drop_after_validation: tuple[str, ...] = ()  # e.g. the clear-text email, validated then dropped
+    monitored_columns: tuple[str, ...] = ()  # numeric columns watched for distribution anomalies
+    # A refined column computed from raw columns of other names (e.g. order_date from order_at);
+    # every other column comes from the raw column of its own name.
+    derived_from: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def raw_key(self) -> dg.AssetKey:
+        return dg.AssetKey(["raw", self.name])
+
+    @property
+    def refined_key(self) -> dg.AssetKey:
+        return dg.AssetKey(["refined", self.name])
+
+    @property
+    def quarantine_key(self) -> dg.AssetKey:
+        return dg.AssetKey(["quarantine", self.name])
+
+    @property
+    def output_columns(self) -> list[str]:
+        kept = [c for c in contract_columns(self.contract) if c not in self.drop_after_validation]
+        return [*kept, *LINEAGE]
+
+
+def raw_lineage(table: RefinedTable) -> dg.TableColumnLineage:
+    """Each refined column's raw columns: its own name's, or those it is `derived_from`.
+
+    Bookkeeping columns (`_…`) are left out, as in curated lineage.
+    """
+    return dg.TableColumnLineage(
+        {
+            column: [
+                dg.TableColumnDep(asset_key=table.raw_key, column_name=source)
+                for source in table.derived_from.get(column, (column,))
+            ]
+            for column in table.output_columns
+            if not column.startswith("_")
+        }
+    )
+
+
+def processed_watermark(store: DeltaStore, table: RefinedTable) -> object | None:
+    """The newest raw `_ingested_at` in refined (None: nothing refined yet).
+
+    Only the refined table counts, because it is written last: if a run dies after quarantining a
+    batch but before merging it, the batch is processed again. That is safe, since quarantine
+    appends are idempotent per raw batch and the merge only moves rows forward in time. A batch
+    that refines no row (all quarantined or duplicates) is re-read until a later one moves the
+    watermark, at the cost of a little repeated work.
+    """
+    return store.newest(table.refined_key, "_ingested_at")
+
+
+def newest_per_key(rows: pl.DataFrame, keys: tuple[str, ...], sequence: str) -> pl.DataFrame:
+    """One row per business key: the newest by `sequence`, then by ingestion order.
+
+    Only the keys that occur more than once are sorted; usually they are few.
+    """
+    repeated = rows.select(pl.struct(list(keys)).is_duplicated()).to_series()
+    if not repeated.any():
+        return rows
+    order = [sequence, "_ingested_at", "_row_number"]
+    newest = rows.filter(repeated).sort(order).unique(subset=list(keys), keep="last", maintain_order=True)
+    return pl.concat([rows.filter(~repeated), newest])
+
+
+def source_values_present(raw: pl.LazyFrame, contract: type[Contract]) -> pl.LazyFrame:
+    """For each source text column the contract also has: did the row carry a non-blank value?
+
+    Booleans only (cheap), in raw row order, which the row-wise transform keeps.
+    """
+    schema = raw.collect_schema()
+    columns = [c for c in contract_columns(contract) if schema.get(c) == pl.String]
+    return raw.select(pl.col(c).str.strip_chars().fill_null("").ne("").alias(c) for c in columns)
+
+
+def transform_and_validate(
+    raw: pl.LazyFrame, table: RefinedTable, context: TransformContext, label: str = ""
+) -> tuple[Validation, int]:
+    """Transform raw records and validate them once: the split, and how many raw rows it covered.
+
+    The transformed rows and the presence of their source values come from one collect, so raw is
+    scanned once; the transformed frame is dropped as soon as it is split.
+    """
+    transformed, present = pl.collect_all(
+        [table.transform(raw, context), source_values_present(raw, table.contract)], engine="streaming"
+    )
+    checked = validate(transformed, table.contract, f"refined.{table.name}{label}", present)
+    return checked, transformed.height
+
+
+def refined_rows(valid: pl.DataFrame, table: RefinedTable) -> pl.DataFrame:
+    """Valid rows as the refined table stores them: newest per key, stamped `_refined_at`.
+
+    `_refined_at` tells curated what changed; it is distinct from `_ingested_at` (which raw batch a
+    row came from, the refine watermark) because a row replayed from quarantine is refined later.
+    """
+    newest = newest_per_key(valid.select(table.output_columns), table.keys, table.sequence_column)
+    return newest.with_columns(pl.lit(now_utc(), pl.Datetime("us", "UTC")).alias("_refined_at"))
+
+
+def pass_rates(rule_failures: Mapping[str, int], rows: int) -> dict[str, float]:
+    """Share of the rows checked that passed each rule that failed at least once."""
+    return {rule: 1 - failed / rows for rule, failed in rule_failures.items()} if rows else {}
+
+
+def build_refined_asset(table: RefinedTable) -> dg.AssetsDefinition:
+    ins = {"raw": dg.AssetIn(table.raw_key)} | {name: dg.AssetIn(key) for name, key in table.lookups.items()}
+
+    @dg.multi_asset(
+        name=f"refine_{table.name}",
+        ins=ins,
+        outs={
+            "quarantine": dg.AssetOut(
+                key=table.quarantine_key,
+                group_name="quarantine",
+                code_version=CODE_VERSION,
+                kinds={"delta", "polars"},
+                description=f"Raw {table.name} records rejected by the contract, with the rules they broke.",
+                metadata=write_spec.append(),
+            ),
+            "refined": dg.AssetOut(
+                key=table.refined_key,
+                group_name="refined",
+                code_version=CODE_VERSION,
+                kinds={"delta", "polars", "pandera"},
+                description=table.description,
+                metadata={
+                    **write_spec.merge(list(table.keys), table.sequence_column),
+                    "dagster/column_schema": table_schema(table.contract, table.drop_after_validation),
+                    MONITORED_COLUMNS: list(table.monitored_columns),
+                    COLUMN_LINEAGE: raw_lineage(table),
+                    "business_keys": list(table.keys),
+                },
+            ),
+        },
+    )
+    def refine(
+        context: dg.AssetExecutionContext,
+        store: DeltaStore,
+        pseudonymiser: Pseudonymiser,
+        raw: pl.LazyFrame,
+        **lookups: pl.LazyFrame,
+    ):
+        watermark = processed_watermark(store, table)
+        pending = raw if watermark is None else raw.filter(pl.col("_ingested_at") > watermark)
+        checked, raw_rows = transform_and_validate(pending, table, TransformContext(lookups, pseudonymiser))
+        rejected = quarantine_rows(pending, checked.rejected, context.run.run_id, now_utc())
+        valid_rows = checked.valid.height
+        refined = refined_rows(checked.valid, table)
+        for line in describe(rejected, f"raw.{table.name}", PROBLEMS_LOGGED):
+            context.log.warning(f"quarantined: {line}")
+        context.log.info(
+            f"{table.name}: {raw_rows} raw rows -> {refined.height} refined, "
+            f"{rejected.height} quarantined, {valid_rows - refined.height} duplicates"
+        )
+        yield dg.Output(rejected, "quarantine", metadata={"rows_quarantined_now": rejected.height})
+        yield dg.Output(
+            refined,
+            "refined",
+            metadata={
+                "raw_rows_processed": raw_rows,
+                "rows_quarantined_now": rejected.height,
+                "duplicates_removed": valid_rows - refined.height,
+                "rule_failures": dg.MetadataValue.json(checked.rule_failures),
+                "rule_pass_rate": dg.MetadataValue.json(pass_rates(checked.rule_failures, raw_rows)),
+                "rule_warnings": dg.MetadataValue.json(checked.warnings),
+            },
+        )
+
+    return refine

@@ -1,0 +1,137 @@
+"""Refined sessions: a user's events split by 30 minutes of inactivity.
+
+A user is the signed-in customer, else the anonymous visitor id (events with neither belong to no
+session). A user's sessions are rebuilt from all of that user's events whenever one of them was
+refined since the last build (`_events_refined_at`), and replace that user's sessions as a whole
+(`overwrite_partition` by user): a late event can join two sessions or extend one anywhere in the
+user's history, so only a rebuild of the user is exact, and only the users with new events are
+rebuilt. A run that refined no event writes nothing.
+"""
+
+from datetime import timedelta
+
+import dagster as dg
+import polars as pl
+
+from lakehouse import CODE_VERSION
+from lakehouse.defs.refined.events import EVENTS
+from lakehouse.lib.storage import write_spec
+from lakehouse.lib.storage.store import DeltaStore
+from lakehouse.lib.storage.table_metadata import COLUMN_LINEAGE
+
+SESSION_GAP = timedelta(minutes=30)
+REFINED_SESSIONS = dg.AssetKey(["refined", "sessions"])
+WATERMARK = "_events_refined_at"
+
+
+USER = pl.coalesce(pl.format("customer:{}", "customer_id"), pl.format("visitor:{}", "anonymous_id"))
+
+
+def of_users(new: pl.LazyFrame) -> pl.Expr:
+    """Whether an event belongs to a user of the `new` events (as `USER` tells users apart).
+
+    Compares ids, not the user text: building that text for every event of the table was most of
+    an incremental build's time.
+    """
+    signed_in = pl.col("customer_id").is_not_null()
+    customers, visitors = pl.collect_all(
+        [
+            new.filter(signed_in).select(pl.col("customer_id").unique()),
+            new.filter(~signed_in).select(pl.col("anonymous_id").drop_nulls().unique()),
+        ]
+    )
+    return pl.col("customer_id").is_in(customers.to_series().implode()) | (
+        ~signed_in & pl.col("anonymous_id").is_in(visitors.to_series().implode())
+    )
+
+
+def _count(event_type: str) -> pl.Expr:
+    return (pl.col("event_type") == event_type).sum().cast(pl.Int64)
+
+
+def sessionize(events: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per session: its user, channel, start, end, events by type and the order it placed."""
+    ordered = (
+        events.select(
+            "customer_id", "anonymous_id", "channel", "event_type", "event_at", "order_id", user_key=USER
+        )
+        .filter(pl.col("user_key").is_not_null())
+        .sort("user_key", "event_at")
+    )
+    starts = (pl.col("user_key") != pl.col("user_key").shift(1)).fill_null(True) | (
+        pl.col("event_at").diff() > SESSION_GAP
+    )
+    return (
+        ordered.with_columns(session=starts.cum_sum())
+        .group_by("session")
+        .agg(
+            pl.col("user_key").first(),
+            pl.col("customer_id").first(),
+            pl.col("anonymous_id").first(),
+            pl.col("channel").first(),
+            pl.col("event_at").min().alias("session_start"),
+            pl.col("event_at").max().alias("session_end"),
+            pl.len().cast(pl.Int64).alias("events"),
+            _count("page_view").alias("page_views"),
+            _count("add_to_cart").alias("add_to_carts"),
+            _count("checkout").alias("checkouts"),
+            _count("purchase").alias("purchases"),
+            pl.col("order_id").drop_nulls().first().alias("order_id"),
+        )
+        .select(
+            pl.format(
+                "{}@{}", "user_key", pl.col("session_start").dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
+            ).alias("session_id"),
+            pl.exclude("session"),
+            pl.col("session_start").dt.date().alias("session_date"),
+            (pl.col("session_end") - pl.col("session_start")).dt.total_seconds().alias("duration_seconds"),
+        )
+        .sort("session_start", "session_id")
+    )
+
+
+USER_COLUMNS = ("customer_id", "anonymous_id")
+# Which refined event columns each session column is computed from (see `sessionize`).
+SESSION_SOURCES: dict[str, tuple[str, ...]] = {
+    "session_id": (*USER_COLUMNS, "event_at"),
+    "user_key": USER_COLUMNS,
+    "customer_id": ("customer_id",),
+    "anonymous_id": ("anonymous_id",),
+    "channel": ("channel",),
+    "session_start": ("event_at",),
+    "session_end": ("event_at",),
+    "events": ("event_id",),
+    **dict.fromkeys(("page_views", "add_to_carts", "checkouts", "purchases"), ("event_type",)),
+    "order_id": ("order_id",),
+    "session_date": ("event_at",),
+    "duration_seconds": ("event_at",),
+}
+SESSION_LINEAGE = dg.TableColumnLineage(
+    {
+        column: [dg.TableColumnDep(asset_key=EVENTS.refined_key, column_name=source) for source in sources]
+        for column, sources in SESSION_SOURCES.items()
+    }
+)
+
+
+@dg.asset(
+    key=REFINED_SESSIONS,
+    ins={"events": dg.AssetIn(EVENTS.refined_key)},
+    group_name="refined",
+    code_version=CODE_VERSION,
+    kinds={"delta", "polars"},
+    description="Sessions: a user's events split by 30 minutes of inactivity, from all refined events.",
+    metadata={
+        **write_spec.overwrite_partition("user_key"),
+        "business_keys": ["session_id"],
+        COLUMN_LINEAGE: SESSION_LINEAGE,
+    },
+)
+def refined_sessions(store: DeltaStore, events: pl.LazyFrame) -> pl.LazyFrame | None:
+    newest = events.select(pl.col("_refined_at").max()).collect().item()
+    built = store.newest(REFINED_SESSIONS, WATERMARK)
+    if newest is None or built == newest:
+        return None  # no event refined since the sessions were built
+    if built is not None:  # only the users with newly refined events, all of their events
+        events = events.filter(of_users(events.filter(pl.col("_refined_at") > built)))
+    return sessionize(events).with_columns(pl.lit(newest, pl.Datetime("us", "UTC")).alias(WATERMARK))

@@ -1,0 +1,322 @@
+"""Asset check factories: one helper per kind of check, used for every table.
+
+Each check reads the table's current snapshot lazily and, when it fails, shows sample rows.
+Checks whose failure means wrong data downstream are blocking: they stop downstream assets.
+
+Key and reconciliation checks judge only what was written since their last passing evaluation
+(whose metadata records where it stopped), so an incremental build does not re-scan millions of
+rows judged before; their first evaluation, or one after the table was replaced, judges it all.
+"""
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import dagster as dg
+import polars as pl
+
+from lakehouse.lib.quality.quarantine import IDENTITY
+from lakehouse.lib.storage import delta_tables
+from lakehouse.lib.storage.store import DeltaStore
+
+SAMPLE_ROWS = 5
+# Evaluations searched for the latest pass; none passing among them means judging the whole table.
+PASSED_LOOKBACK = 20
+
+
+def markdown(rows: pl.DataFrame) -> dg.MetadataValue:
+    with pl.Config(
+        tbl_formatting="MARKDOWN",
+        tbl_hide_column_data_types=True,
+        tbl_hide_dataframe_shape=True,
+        tbl_rows=SAMPLE_ROWS,
+    ):
+        return dg.MetadataValue.md(str(rows.head(SAMPLE_ROWS)))
+
+
+def _result(failing: pl.LazyFrame, label: str, metadata: dict | None = None) -> dg.AssetCheckResult:
+    count = failing.select(pl.len()).collect().item()
+    extra = {"sample": markdown(failing.head(SAMPLE_ROWS).collect())} if count else {}
+    return dg.AssetCheckResult(passed=count == 0, metadata={label: count, **(metadata or {}), **extra})
+
+
+def last_passed(context: dg.AssetCheckExecutionContext) -> dict[str, Any]:
+    """The metadata of this check's latest passing evaluation (empty when it never passed)."""
+    (spec,) = context.check_specs
+    records = context.instance.event_log_storage.get_asset_check_execution_history(
+        spec.key, limit=PASSED_LOOKBACK
+    )
+    evaluations = (r.evaluation for r in records if isinstance(r.evaluation, dg.AssetCheckEvaluation))
+    evaluation = next((e for e in evaluations if e.passed), None)
+    return {} if evaluation is None else {k: getattr(v, "value", v) for k, v in evaluation.metadata.items()}
+
+
+@dataclass(frozen=True)
+class Written:
+    """A key check's scope: the table's snapshot and the rows to judge in it.
+
+    `rows` are those of the data files added since the version a passing evaluation vouched for
+    (Delta files are immutable: every other row was in that version, whose keys were unique and
+    not null), or all rows when none did. `metadata` records the version judged, for the next one.
+    """
+
+    table: pl.LazyFrame
+    rows: pl.LazyFrame
+    whole: bool
+    metadata: dict[str, Any]
+
+
+def written_since_passed(
+    context: dg.AssetCheckExecutionContext, store: DeltaStore, table: dg.AssetKey, columns: list[str]
+) -> Written:
+    """The scope of a check of `columns`; whole when they include a partition column (its values
+    are in the log, not in the data files read)."""
+    uri = store.uri(table)
+    version, table_id = delta_tables.version(uri), delta_tables.table_id(uri)
+    snapshot = delta_tables.scan(uri, version)
+    vouched = last_passed(context)
+    added = None
+    in_files = not set(columns) & set(delta_tables.partition_columns(uri))
+    if in_files and vouched.get("table_id") == table_id and "table_version" in vouched:
+        added = delta_tables.files_added_since(uri, int(vouched["table_version"]), version)
+    if added is None:
+        rows = snapshot
+    elif added:
+        rows = pl.scan_parquet(added, missing_columns="insert", extra_columns="ignore")
+    else:
+        rows = snapshot.clear()
+    metadata = {"table_version": version, "table_id": table_id}
+    return Written(snapshot, rows, added is None, metadata)
+
+
+def _count(frame: pl.LazyFrame) -> int:
+    return frame.select(pl.len()).collect().item()
+
+
+def key_checks(table: dg.AssetKey, keys: Sequence[str]) -> list[dg.AssetChecksDefinition]:
+    """Business keys unique and never null, judged on the rows written since the last pass.
+
+    A duplicate always involves a row written since: the rows the vouched-for version held had
+    unique keys. So the keys of the new rows are looked up in the whole table (its key columns
+    only), and a new row repeating an old row's key is caught as surely as two new rows sharing one.
+    """
+    columns = list(keys)
+
+    @dg.asset_check(
+        asset=table,
+        name="unique_key",
+        blocking=True,
+        description=f"No two rows share ({', '.join(columns)}).",
+    )
+    def unique_key(context: dg.AssetCheckExecutionContext, store: DeltaStore) -> dg.AssetCheckResult:
+        scope = written_since_passed(context, store, table, columns)
+        candidates = scope.table.select(columns)
+        if not scope.whole:
+            new_keys = scope.rows.select(columns).unique()
+            candidates = candidates.join(new_keys, on=columns, how="semi", nulls_equal=True)
+        copies = candidates.group_by(columns).agg(pl.len().alias("copies"))
+        examined = {"rows_examined": _count(scope.rows), **scope.metadata}
+        return _result(copies.filter(pl.col("copies") > 1), "duplicated_keys", examined)
+
+    @dg.asset_check(
+        asset=table,
+        name="key_not_null",
+        blocking=True,
+        description=f"({', '.join(columns)}) never null.",
+    )
+    def key_not_null(context: dg.AssetCheckExecutionContext, store: DeltaStore) -> dg.AssetCheckResult:
+        scope = written_since_passed(context, store, table, columns)
+        nulls = scope.rows.filter(pl.any_horizontal(pl.col(columns).is_null()))
+        return _result(nulls, "rows_with_null_key", {"rows_examined": _count(scope.rows), **scope.metadata})
+
+    return [unique_key, key_not_null]
+
+
+def foreign_key_check(
+    fact: dg.AssetKey, column: str, dim: dg.AssetKey, dim_column: str
+) -> dg.AssetChecksDefinition:
+    """Every fact row's key is found in the dimension (unknown members count as found)."""
+
+    @dg.asset_check(
+        asset=fact,
+        name=f"{column}_in_{dim.path[-1]}",
+        blocking=True,
+        additional_deps=[dim],
+        description=f"Every {column} is a {dim.to_user_string()}.{dim_column}.",
+    )
+    def foreign_key(store: DeltaStore) -> dg.AssetCheckResult:
+        facts = store.scan(fact)
+        orphans = facts.join(store.scan(dim).select(pl.col(dim_column).alias(column)), on=column, how="anti")
+        unknown = facts.filter(pl.col(column) == -1).select(pl.len()).collect().item()
+        return _result(orphans, "orphan_rows", {"rows_on_unknown_member": unknown})
+
+    return foreign_key
+
+
+def _comparable_keys(raw: pl.LazyFrame, refined: pl.LazyFrame, keys: Sequence[str]) -> list[pl.Expr]:
+    """Key expressions under which raw and refined keys compare as refined sees them.
+
+    Text keys are trimmed (as the transforms do); a key typed differently on the two sides is
+    compared as text. Keys of the same non-text type are compared as they are (cheap).
+    """
+    raw_types, refined_types = raw.collect_schema(), refined.collect_schema()
+    exprs = []
+    for key in keys:
+        same = raw_types[key] == refined_types[key] and raw_types[key] != pl.String
+        exprs.append(pl.col(key) if same else pl.col(key).cast(pl.String).str.strip_chars())
+    return exprs
+
+
+def _counts(**frames: pl.LazyFrame) -> dict[str, int]:
+    """Row counts of several lazy frames, computed in one collect."""
+    counts = pl.concat([f.select(pl.len().alias(name)) for name, f in frames.items()], how="horizontal")
+    return counts.collect().row(0, named=True)
+
+
+# Commits after which the rows judged before still stand: appends and merges add or replace rows
+# of raw batches; an overwrite, DELETE, UPDATE or RESTORE (a replay, a fix, a roll-back) may
+# move any row.
+_ADDING_OPERATIONS = {"WRITE Append", "MERGE"}
+
+
+@dataclass(frozen=True)
+class Window:
+    """The raw rows a reconciliation judges: those ingested after `since` (all when None), up to
+    the newest a refine run has processed. `state` is recorded for the next evaluation."""
+
+    since: datetime | None
+    refined_version: int | None  # refined as the last pass left it
+    state: dict[str, Any]
+
+
+def _window(
+    context: dg.AssetCheckExecutionContext,
+    store: DeltaStore,
+    tables: Sequence[dg.AssetKey],
+    until: datetime | None,
+) -> Window:
+    """From the last passing evaluation, if the tables are the same and only grew since."""
+    refined, quarantine = tables[1:]
+    state: dict[str, Any] = {"processed_until": "" if until is None else until.isoformat()}
+    for key in tables:
+        name = key.to_user_string()
+        state |= {f"{name} id": store.table_id(key), f"{name} version": store.version(key)}
+    whole = Window(None, None, state)
+    vouched = last_passed(context)
+    same_tables = all(vouched.get(k) == v for k, v in state.items() if k.endswith(" id"))
+    if until is None or not same_tables or not vouched.get("processed_until"):
+        return whole
+    versions = {key: int(vouched[f"{key.to_user_string()} version"]) for key in (refined, quarantine)}
+    for key, version in versions.items():
+        if not delta_tables.operations_since(store.uri(key), version) <= _ADDING_OPERATIONS:
+            return whole
+    since = datetime.fromisoformat(vouched["processed_until"])
+    return Window(since, versions[refined], state) if since <= until else whole
+
+
+def reconciliation_check(
+    raw: dg.AssetKey, refined: dg.AssetKey, quarantine: dg.AssetKey, keys: Sequence[str]
+) -> dg.AssetChecksDefinition:
+    """raw rows = refined rows + quarantined rows + duplicates removed: nothing lost, nothing invented.
+
+    After a pass, only the raw rows ingested since are judged (by `_ingested_at`, which quarantined
+    and refined rows keep from raw), while refined and quarantine have only been appended to or
+    merged into (else everything is judged again). Each such raw row is quarantined or its key is
+    in refined; every refined row of the window has a key among the window's valid raw rows; and
+    refined grew by exactly the window's keys it did not hold before (a merge replaces a key's row,
+    adding none): so a refined row lost, copied or invented since the last pass is caught, not
+    only one of the window. In a window, `refined_rows` counts the window's keys found in refined.
+    """
+
+    @dg.asset_check(
+        asset=refined,
+        name="reconciles_with_raw",
+        blocking=True,
+        additional_deps=[raw, quarantine],
+        description="Every raw row processed is refined, quarantined or a duplicate of a refined key.",
+    )
+    def reconciles_with_raw(context: dg.AssetCheckExecutionContext, store: DeltaStore) -> dg.AssetCheckResult:
+        refined_rows, quarantined = store.scan(refined), store.scan(quarantine)
+        # Only raw rows a refine run has seen: a raw batch may land while this check runs.
+        newest = (store.newest(key, "_ingested_at") for key in (refined, quarantine))
+        until = max(filter(None, newest), default=None)
+        window = _window(context, store, [raw, refined, quarantine], until)
+        raw_rows = store.scan(raw).filter(pl.col("_ingested_at") <= until)
+        comparable = _comparable_keys(raw_rows, refined_rows, keys)
+        refined_keys = window_refined = refined_rows.select(comparable)
+        if window.since is not None:
+            after = pl.col("_ingested_at") > window.since
+            raw_rows, quarantined = raw_rows.filter(after), quarantined.filter(after)
+            window_refined = refined_rows.filter(after).select(comparable)
+        valid = raw_rows.join(quarantined.select(IDENTITY), on=list(IDENTITY), how="anti")
+        expected_keys = valid.select(comparable).unique()
+        missing = expected_keys.join(refined_keys, on=list(keys), how="anti")
+        invented = window_refined.join(expected_keys, on=list(keys), how="anti")
+        frames = {"raw": raw_rows, "quarantined": quarantined, "valid": valid, "expected": expected_keys}
+        frames |= {"missing": missing, "invented": invented}
+        if window.since is None:
+            n = _counts(**frames, refined=refined_keys)
+            growth = {}
+        else:
+            before = delta_tables.scan(store.uri(refined), window.refined_version).select(comparable)
+            n = _counts(**frames, new_keys=expected_keys.join(before, on=list(keys), how="anti"))
+            n["refined"] = n["expected"] - n["missing"]
+            growth = _growth(store.uri(refined), window.refined_version, n["new_keys"])
+        return _reconciliation(n, growth, window, missing, invented)
+
+    return reconciles_with_raw
+
+
+def _growth(uri: str, since: int, new_keys: int) -> dict[str, int]:
+    """Rows refined gained since version `since` (from the log), and the new keys that explain them."""
+    return {
+        "refined_rows_added": delta_tables.row_count(uri) - delta_tables.row_count(uri, since),
+        "new_keys": new_keys,
+    }
+
+
+def _reconciliation(
+    n: dict[str, int],
+    growth: dict[str, int],
+    window: Window,
+    missing: pl.LazyFrame,
+    invented: pl.LazyFrame,
+) -> dg.AssetCheckResult:
+    """The verdict on the counts `n`, the equation and, when it fails, sample problem keys."""
+    duplicates = n["valid"] - n["expected"]
+    balanced = n["raw"] == n["refined"] + n["quarantined"] + duplicates
+    grew_by_new_keys = growth.get("refined_rows_added") == growth.get("new_keys")
+    passed = balanced and grew_by_new_keys and n["missing"] == n["invented"] == 0
+    metadata = {
+        "raw_rows": n["raw"],
+        "refined_rows": n["refined"],
+        "quarantined_rows": n["quarantined"],
+        "duplicates_removed": duplicates,
+        "keys_missing_from_refined": n["missing"],
+        "keys_not_in_raw": n["invented"],
+        "equation": (
+            f"{n['raw']} raw = {n['refined']} refined + {n['quarantined']} quarantined"
+            f" + {duplicates} duplicates"
+        ),
+        **growth,
+        "raw_rows_ingested_after": "" if window.since is None else window.since.isoformat(),
+        **window.state,
+    }
+    if not passed:
+        problems = pl.concat(
+            [
+                missing.with_columns(problem=pl.lit("missing from refined")),
+                invented.with_columns(problem=pl.lit("not in raw")),
+            ]
+        )
+        metadata["sample"] = markdown(problems.head(SAMPLE_ROWS).collect())
+    return dg.AssetCheckResult(passed=passed, metadata=metadata)
+
+
+def schema_change_checks(assets: Sequence[dg.AssetsDefinition]) -> Sequence[dg.AssetChecksDefinition]:
+    """Checks that warn when a table's columns change between materialisations (`dagster/column_schema`)."""
+    with warnings.catch_warnings():  # beta in Dagster 1.13; we pin the minor version
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return dg.build_column_schema_change_checks(assets=assets)

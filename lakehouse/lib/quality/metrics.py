@@ -1,0 +1,109 @@
+"""Quality metrics per table and run, kept in the Delta table `quality/metrics` (long format).
+
+Recorded after every committed write, each a (metric, column) pair:
+
+- `rows` (the table, from the Delta log), `rows_written`, `rows_inserted`, `rows_updated`,
+  `rows_deleted`;
+- `null_rate` of every column and `distinct_keys`, over the rows this write brought;
+- `median` of each monitored numeric column over those rows (distribution anomalies);
+- every number the asset reported with its output (`raw_rows_processed`, `rows_quarantined_now`,
+  `duplicates_removed`, …), and each entry of its reported dicts (`rule_failures`,
+  `rule_pass_rate`, keyed by rule);
+- `duration_seconds` of the step up to the write.
+
+Anomaly checks and the quality report read their history from here.
+"""
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from deltalake import DeltaTable, write_deltalake
+
+from lakehouse.lib.storage.delta_tables import WriteResult, file_stats
+
+METRICS_TABLE = ("quality", "metrics")
+# Definition metadata: numeric columns whose distribution (median of each write) is monitored.
+MONITORED_COLUMNS = "lakehouse/monitored_columns"
+SCHEMA = {
+    "at": pl.Datetime("us", "UTC"),
+    "run_id": pl.String,
+    "table_name": pl.String,
+    "version": pl.Int64,
+    "metric": pl.String,
+    "column": pl.String,
+    "value": pl.Float64,
+}
+Metrics = dict[tuple[str, str], float]
+
+
+def write_metrics(actions: pl.DataFrame, result: WriteResult) -> Metrics:
+    """(metric, column) -> value for a snapshot (its add actions) and the write that made it."""
+    return {
+        ("rows", ""): file_stats(actions)["rows"],
+        ("rows_written", ""): result.rows_written,
+        ("rows_inserted", ""): result.inserted,
+        ("rows_updated", ""): result.updated,
+        ("rows_deleted", ""): result.deleted,
+    }
+
+
+def data_metrics(written: pl.DataFrame, keys: Sequence[str], monitored: Sequence[str]) -> Metrics:
+    """Null rates, distinct keys and monitored medians of the rows written, in one pass."""
+    if written.is_empty():
+        return {}
+    exprs = [pl.col(c).null_count().truediv(pl.len()).alias(f"null_rate\t{c}") for c in written.columns]
+    if keys:
+        exprs.append(pl.struct(list(keys)).n_unique().alias("distinct_keys\t"))
+    exprs += [pl.col(c).cast(pl.Float64).median().alias(f"median\t{c}") for c in monitored]
+    row = written.select(exprs).row(0, named=True)
+    return {tuple(name.split("\t")): value for name, value in row.items() if value is not None}
+
+
+def reported_metrics(output_metadata: Mapping[str, Any]) -> Metrics:
+    """The numbers an asset reported with its output: plain numbers, and dicts of numbers by key."""
+    metrics: Metrics = {}
+    for name, entry in output_metadata.items():
+        value = getattr(entry, "value", entry)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            metrics[(name, "")] = value
+        elif isinstance(value, Mapping):
+            numbers = {
+                k: v for k, v in value.items() if isinstance(v, int | float) and not isinstance(v, bool)
+            }
+            metrics.update({(name, key): number for key, number in numbers.items()})
+    return metrics
+
+
+def record(tables_dir: Path | str, *, table: str, run_id: str, version: int | None, metrics: Metrics) -> None:
+    at = datetime.now(UTC)
+    rows = {
+        "at": [at] * len(metrics),
+        "run_id": [run_id] * len(metrics),
+        "table_name": [table] * len(metrics),
+        "version": [version] * len(metrics),
+        "metric": [m for m, _ in metrics],
+        "column": [c for _, c in metrics],
+        "value": [float(v) for v in metrics.values()],
+    }
+    write_deltalake(str(Path(tables_dir, *METRICS_TABLE)), pl.DataFrame(rows, schema=SCHEMA), mode="append")
+
+
+def history(tables_dir: Path | str, table: str, metric: str, column: str | None = "") -> pl.DataFrame:
+    """(at, run_id, column, value) of one metric of one table, oldest first; empty when none.
+
+    `column=None`: every column of the metric (e.g. the null rate of each column).
+    """
+    uri = str(Path(tables_dir, *METRICS_TABLE))
+    if not DeltaTable.is_deltatable(uri):
+        return pl.DataFrame(schema={k: SCHEMA[k] for k in ("at", "run_id", "column", "value")})
+    wanted = pl.col("column").is_not_null() if column is None else pl.col("column") == column
+    return (
+        pl.scan_delta(uri)
+        .filter(pl.col("table_name") == table, pl.col("metric") == metric, wanted)
+        .select("at", "run_id", "column", "value")
+        .sort("at")
+        .collect()
+    )

@@ -1,0 +1,104 @@
+"""Manual intervention on quarantine: list, show, fix and replay rejected records.
+
+A quarantined record is the raw record as it arrived plus the rules it broke. A data engineer
+fixes it in place (`fix`: a Delta UPDATE on the quarantine table), or relaxes a rule in the
+contract, then `replay`s it: the record goes through the table's transform and contract again;
+records that now pass are merged into refined and removed from quarantine, the others stay. Every
+fix and replay is in the audit log. Nothing is lost either way: a record is always in one place.
+"""
+
+from dataclasses import dataclass
+
+import polars as pl
+from deltalake import DeltaTable
+
+from lakehouse.defs.refined.refine import RefinedTable, TransformContext, refined_rows, transform_and_validate
+from lakehouse.lib.privacy import Pseudonymiser
+from lakehouse.lib.quality.quarantine import IDENTITY
+from lakehouse.lib.quality.validation import RULES
+from lakehouse.lib.storage import audit, delta_tables
+from lakehouse.lib.storage.store import DeltaStore
+from lakehouse.lib.storage.write_spec import WriteMode, WriteSpec
+
+QUARANTINE_COLUMNS = (RULES, "_quarantined_at", "_quarantine_run_id")
+
+
+@dataclass(frozen=True)
+class Replay:
+    table: str
+    candidates: int
+    replayed: int
+    still_failing: int
+
+
+def rules_summary(store: DeltaStore, tables: list[RefinedTable]) -> pl.DataFrame:
+    """Quarantined rows per table and rule (a row breaking two rules counts under both)."""
+    counts = [
+        frame.select(pl.col(RULES))
+        .explode(RULES)
+        .group_by(RULES)
+        .len()
+        .select(pl.lit(t.name).alias("table"), pl.col(RULES).alias("rule"), pl.col("len").alias("rows"))
+        for t in tables
+        if (frame := store.scan_or_none(t.quarantine_key)) is not None
+    ]
+    if not counts:
+        return pl.DataFrame(schema={"table": pl.String, "rule": pl.String, "rows": pl.UInt32})
+    return pl.concat(counts).collect().sort("table", "rule")
+
+
+def show(store: DeltaStore, table: RefinedTable, rule: str | None = None, limit: int = 20) -> pl.DataFrame:
+    rows = store.scan(table.quarantine_key)
+    if rule is not None:
+        rows = rows.filter(pl.col(RULES).list.contains(rule))
+    return rows.head(limit).collect()
+
+
+def fix(store: DeltaStore, table: RefinedTable, updates: dict[str, str], where: str) -> int:
+    """Set columns (SQL expressions) of the quarantined records matching `where`; audited."""
+    uri = store.uri(table.quarantine_key)
+    metrics = DeltaTable(uri).update(updates=updates, predicate=where)
+    changed = metrics["num_updated_rows"]
+    audit.record(
+        store.root,
+        operation="fix",
+        table="/".join(table.quarantine_key.path),
+        version=delta_tables.version(uri),
+        details={"set": updates, "where": where, "rows": changed},
+    )
+    return changed
+
+
+def replay(
+    store: DeltaStore, table: RefinedTable, pseudonymiser: Pseudonymiser, where: str | None = None
+) -> Replay:
+    """Re-validate quarantined records (those matching `where`); merge the ones that pass."""
+    quarantined = store.scan(table.quarantine_key)
+    candidates = (quarantined if where is None else quarantined.filter(pl.sql_expr(where))).collect()
+    raw = candidates.drop(QUARANTINE_COLUMNS)
+    lookups = {name: store.scan(key) for name, key in table.lookups.items()}
+    context = TransformContext(lookups, pseudonymiser)
+    checked, _ = transform_and_validate(raw.lazy(), table, context, " (replay)")
+    passing = checked.valid.select(IDENTITY)
+    if passing.height:
+        spec = WriteSpec(WriteMode.MERGE, keys=table.keys, sequence_column=table.sequence_column)
+        provenance = {"lakehouse.replay": {"where": where, "rows": passing.height}}
+        delta_tables.write(store.uri(table.refined_key), refined_rows(checked.valid, table), spec, provenance)
+        _remove(store.uri(table.quarantine_key), passing)
+    result = Replay(table.name, candidates.height, passing.height, candidates.height - passing.height)
+    audit.record(
+        store.root,
+        operation="replay",
+        table="/".join(table.refined_key.path),
+        version=delta_tables.version(store.uri(table.refined_key)),
+        details={"where": where, **result.__dict__},
+    )
+    return result
+
+
+def _remove(uri: str, identities: pl.DataFrame) -> None:
+    """Delete the records with these (`_batch_id`, `_row_number`) from the quarantine table."""
+    on = " AND ".join(f"t.{c} = s.{c}" for c in IDENTITY)
+    DeltaTable(uri).merge(
+        delta_tables.as_stream(identities), predicate=on, source_alias="s", target_alias="t"
+    ).when_matched_delete().execute()

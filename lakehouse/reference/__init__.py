@@ -1,1 +1,0 @@
-"""Reference data shared by the simulator and the transforms."""
