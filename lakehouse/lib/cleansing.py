@@ -6,9 +6,6 @@ import polars as pl
 
 from lakehouse.lib.currency import MONEY
 
-# Raw columns that travel into refined: they identify the raw row each refined row came from.
-LINEAGE = ("_ingested_at", "_batch_id", "_row_number")
-
 
 def trimmed(column: str) -> pl.Expr:
     """Text without surrounding whitespace; empty text becomes null."""

@@ -13,8 +13,8 @@ import polars as pl
 from deltalake import DeltaTable
 
 from lakehouse.defs.refined.refine import RefinedTable, TransformContext, refined_rows, transform_and_validate
+from lakehouse.lib.columns import IDENTITY
 from lakehouse.lib.privacy import Pseudonymiser
-from lakehouse.lib.quality.quarantine import IDENTITY
 from lakehouse.lib.quality.validation import RULES
 from lakehouse.lib.storage import audit, delta_tables
 from lakehouse.lib.storage.store import DeltaStore

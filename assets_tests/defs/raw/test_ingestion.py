@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import polars as pl
 
-from lakehouse.defs.raw.ingestion import INGESTION_COLUMNS, now_utc, with_ingestion_columns
+from lakehouse.defs.raw.ingestion import with_ingestion_columns
+from lakehouse.lib.columns import INGESTION, now_utc
 
 AT = datetime(2025, 1, 2, 6, 30, 15, 123456, tzinfo=UTC)
 
@@ -16,10 +17,10 @@ def test_adds_every_ingestion_column_with_its_value_and_numbers_rows_from_one():
 
     out = with_ingestion_columns(rows, source="shop.orders", batch_id="b-1", run_id="run-1", ingested_at=AT)
 
-    assert set(out.columns) == {"order_id", *INGESTION_COLUMNS}
+    assert set(out.columns) == {"order_id", *INGESTION}
     assert out.schema["_ingested_at"] == pl.Datetime("us", "UTC")
     assert out.schema["_row_number"] == pl.Int64
-    assert out.select("order_id", *INGESTION_COLUMNS).rows() == [
+    assert out.select("order_id", *INGESTION).rows() == [
         (7, AT, "shop.orders", "b-1", "run-1", 1),
         (8, AT, "shop.orders", "b-1", "run-1", 2),
         (9, AT, "shop.orders", "b-1", "run-1", 3),

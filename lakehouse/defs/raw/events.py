@@ -18,12 +18,12 @@ import polars as pl
 
 from lakehouse.defs.raw.ingestion import (
     RAW,
-    now_utc,
     permanent_errors_fail_at_once,
     reported_problems,
     with_ingestion_columns,
 )
 from lakehouse.lib.cleansing import utc_from_zulu
+from lakehouse.lib.columns import now_utc
 from lakehouse.lib.storage import write_spec
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.sources.landing import FILE_COLUMN, LandingZone, ParsedFile, read_json_lines

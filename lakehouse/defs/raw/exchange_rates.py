@@ -14,7 +14,8 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from lakehouse.defs.raw.ingestion import RAW, now_utc, permanent_errors_fail_at_once, with_ingestion_columns
+from lakehouse.defs.raw.ingestion import RAW, permanent_errors_fail_at_once, with_ingestion_columns
+from lakehouse.lib.columns import now_utc
 from lakehouse.lib.freshness import DAILY
 from lakehouse.lib.storage import write_spec
 from lakehouse.lib.storage.store import DeltaStore

@@ -24,12 +24,11 @@ import polars as pl
 from lakehouse import CODE_VERSION
 from lakehouse.defs.raw.ingestion import (
     EXTRACTION_RETRY,
-    INGESTION_COLUMNS,
-    now_utc,
     permanent_errors_fail_at_once,
     reported_problems,
     with_ingestion_columns,
 )
+from lakehouse.lib.columns import INGESTION, now_utc
 from lakehouse.lib.freshness import DAILY
 from lakehouse.lib.storage import write_spec
 from lakehouse.lib.storage.store import DeltaStore
@@ -123,7 +122,7 @@ class Ingestion:
 
     def admit(self, path: Path, rows: pl.DataFrame) -> None:
         """Raise `FileRejected` for a column whose type differs from what raw holds; note new ones."""
-        data_columns = {n: t for n, t in rows.schema.items() if n not in INGESTION_COLUMNS}
+        data_columns = {n: t for n, t in rows.schema.items() if n not in INGESTION}
         changed = [
             f"{name} is {dtype}, raw holds {self.known_types[name]}"
             for name, dtype in data_columns.items()

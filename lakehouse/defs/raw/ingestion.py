@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 
 import dagster as dg
 import polars as pl
@@ -14,7 +14,6 @@ from lakehouse.lib.quality.quarantine import PROBLEMS_LOGGED
 from lakehouse.sources.errors import SourceSchemaError, SourceUnavailableError
 from lakehouse.sources.landing import LandingFolderMissingError
 
-INGESTION_COLUMNS = ("_ingested_at", "_source", "_batch_id", "_run_id", "_row_number")
 EXTRACTION_RETRY = dg.RetryPolicy(
     max_retries=3, delay=1, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
@@ -82,7 +81,3 @@ def permanent_errors_fail_at_once() -> Iterator[None]:
         yield
     except (SourceUnavailableError, SourceSchemaError, LandingFolderMissingError) as error:
         raise dg.Failure(description=str(error), allow_retries=False) from error
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)

@@ -29,10 +29,10 @@ import polars as pl
 from lakehouse.defs.raw.ingestion import (
     RAW,
     not_yet_ingested,
-    now_utc,
     permanent_errors_fail_at_once,
     with_ingestion_columns,
 )
+from lakehouse.lib.columns import now_utc
 from lakehouse.lib.freshness import DAILY
 from lakehouse.lib.storage import delta_tables, write_spec
 from lakehouse.lib.storage.store import DeltaStore

@@ -8,13 +8,13 @@ from pandera.api.polars.types import PolarsData
 
 from lakehouse.defs.refined.refine import RefinedTable, TransformContext
 from lakehouse.lib.cleansing import (
-    LINEAGE,
     code,
     integer,
     trimmed,
     utc_from_local,
     utc_from_zulu,
 )
+from lakehouse.lib.columns import RAW_LINEAGE
 from lakehouse.lib.quality.contract import Contract, UtcTimestamp
 
 EMAIL_PATTERN = r"^[a-z0-9._%+\-]+@[a-z0-9.\-]+\.[a-z]{2,}$"
@@ -67,7 +67,7 @@ def transform(raw: pl.LazyFrame, context: TransformContext) -> pl.LazyFrame:
         utc_from_local("signup_at"),
         utc_from_zulu("updated_at"),
         utc_from_zulu("deleted_at"),
-        *LINEAGE,
+        *RAW_LINEAGE,
     )
 
 

@@ -11,7 +11,8 @@ import pandera.polars as pa
 import polars as pl
 
 from lakehouse.defs.refined.refine import RefinedTable, TransformContext
-from lakehouse.lib.cleansing import LINEAGE, money_text, trimmed, utc_from_zulu
+from lakehouse.lib.cleansing import money_text, trimmed, utc_from_zulu
+from lakehouse.lib.columns import RAW_LINEAGE
 from lakehouse.lib.quality.contract import Contract, Money, UtcTimestamp
 from lakehouse.sources.declared import ColumnRule, InlineContract, Source
 
@@ -89,7 +90,7 @@ def declared_transform(contract: InlineContract):
                 else pl.lit(None, rule.dtype).alias(column)
                 for column, rule in contract.columns.items()
             ),
-            *LINEAGE,
+            *RAW_LINEAGE,
         )
 
     return transform

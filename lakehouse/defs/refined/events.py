@@ -16,7 +16,8 @@ from pandera.api.polars.types import PolarsData
 
 from lakehouse.defs.raw.events import HIGH_WATER_COLUMN
 from lakehouse.defs.refined.refine import RefinedTable, TransformContext
-from lakehouse.lib.cleansing import LINEAGE, integer, trimmed, utc_from_zulu
+from lakehouse.lib.cleansing import integer, trimmed, utc_from_zulu
+from lakehouse.lib.columns import RAW_LINEAGE
 from lakehouse.lib.quality.contract import Contract, UtcTimestamp
 from lakehouse.sources.landing import RESCUED_COLUMN
 
@@ -80,7 +81,7 @@ def transform(raw: pl.LazyFrame, context: TransformContext) -> pl.LazyFrame:
         integer("order_id"),
         pl.col(RESCUED_COLUMN),
         pl.col(HIGH_WATER_COLUMN),
-        *LINEAGE,
+        *RAW_LINEAGE,
     )
 
 

@@ -13,7 +13,8 @@ import polars as pl
 from pandera.api.polars.types import PolarsData
 
 from lakehouse.defs.refined.refine import RefinedTable, TransformContext
-from lakehouse.lib.cleansing import LINEAGE, code
+from lakehouse.lib.cleansing import code
+from lakehouse.lib.columns import RAW_LINEAGE
 from lakehouse.lib.currency import CURRENCIES, RATE_DECIMALS
 from lakehouse.lib.quality.contract import Contract, Rate
 
@@ -46,7 +47,7 @@ class ExchangeRateContract(Contract):
 
 
 def transform(raw: pl.LazyFrame, context: TransformContext) -> pl.LazyFrame:
-    return raw.select(pl.col("date"), code("currency"), pl.col("usd_rate"), *LINEAGE)
+    return raw.select(pl.col("date"), code("currency"), pl.col("usd_rate"), *RAW_LINEAGE)
 
 
 EXCHANGE_RATES = RefinedTable(

@@ -8,7 +8,8 @@ import polars as pl
 from pandera.api.polars.types import PolarsData
 
 from lakehouse.defs.refined.refine import RefinedTable, TransformContext
-from lakehouse.lib.cleansing import LINEAGE, integer, money, utc_from_zulu
+from lakehouse.lib.cleansing import integer, money, utc_from_zulu
+from lakehouse.lib.columns import RAW_LINEAGE
 from lakehouse.lib.quality.contract import Contract, Money, UtcTimestamp
 
 KNOWN_PRODUCT = "_known_product"
@@ -58,7 +59,7 @@ def transform(raw: pl.LazyFrame, context: TransformContext) -> pl.LazyFrame:
             money("unit_price"),
             money("discount"),
             utc_from_zulu("updated_at"),
-            *LINEAGE,
+            *RAW_LINEAGE,
         )
         .join(catalogue, on="product_id", how="left", maintain_order="left")
         .with_columns(pl.col(KNOWN_PRODUCT).fill_null(False))

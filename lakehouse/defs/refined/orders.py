@@ -7,13 +7,13 @@ import polars as pl
 
 from lakehouse.defs.refined.refine import RefinedTable, TransformContext
 from lakehouse.lib.cleansing import (
-    LINEAGE,
     code,
     integer,
     trimmed,
     utc_from_local,
     utc_from_zulu,
 )
+from lakehouse.lib.columns import RAW_LINEAGE
 from lakehouse.lib.currency import CURRENCIES
 from lakehouse.lib.quality.contract import Contract, UtcTimestamp
 
@@ -48,7 +48,7 @@ def transform(raw: pl.LazyFrame, context: TransformContext) -> pl.LazyFrame:
         code("currency"),
         trimmed("channel").str.to_lowercase(),
         utc_from_zulu("updated_at"),
-        *LINEAGE,
+        *RAW_LINEAGE,
     )
 
 

@@ -12,7 +12,8 @@ import polars as pl
 from pandera.api.polars.types import PolarsData
 
 from lakehouse.defs.refined.refine import RefinedTable, TransformContext
-from lakehouse.lib.cleansing import LINEAGE, code, integer, money_text, trimmed, utc_from_zulu
+from lakehouse.lib.cleansing import code, integer, money_text, trimmed, utc_from_zulu
+from lakehouse.lib.columns import RAW_LINEAGE
 from lakehouse.lib.currency import CURRENCIES
 from lakehouse.lib.quality.contract import Contract, Money, UtcTimestamp
 from lakehouse.sources.landing import RESCUED_COLUMN
@@ -57,7 +58,7 @@ def transform(raw: pl.LazyFrame, context: TransformContext) -> pl.LazyFrame:
         trimmed("method").str.to_lowercase(),
         utc_from_zulu("settled_at"),
         pl.col(RESCUED_COLUMN),
-        *LINEAGE,
+        *RAW_LINEAGE,
     )
 
 

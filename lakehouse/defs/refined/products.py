@@ -6,7 +6,8 @@ import pandera.polars as pa
 import polars as pl
 
 from lakehouse.defs.refined.refine import RefinedTable, TransformContext
-from lakehouse.lib.cleansing import LINEAGE, integer, money, trimmed, utc_from_zulu
+from lakehouse.lib.cleansing import integer, money, trimmed, utc_from_zulu
+from lakehouse.lib.columns import RAW_LINEAGE
 from lakehouse.lib.quality.contract import Contract, Money, UtcTimestamp
 
 
@@ -38,7 +39,7 @@ def transform(raw: pl.LazyFrame, context: TransformContext) -> pl.LazyFrame:
         money("unit_price"),
         utc_from_zulu("updated_at"),
         utc_from_zulu("deleted_at"),
-        *LINEAGE,
+        *RAW_LINEAGE,
     )
 
 

@@ -13,8 +13,7 @@ import dagster as dg
 import polars as pl
 
 from lakehouse import CODE_VERSION
-from lakehouse.defs.raw.ingestion import now_utc
-from lakehouse.lib.cleansing import LINEAGE
+from lakehouse.lib.columns import RAW_LINEAGE, now_utc
 from lakehouse.lib.privacy import Pseudonymiser
 from lakehouse.lib.quality.contract import Contract, contract_columns, table_schema
 from lakehouse.lib.quality.metrics import MONITORED_COLUMNS
@@ -64,7 +63,7 @@ class RefinedTable:
     @property
     def output_columns(self) -> list[str]:
         kept = [c for c in contract_columns(self.contract) if c not in self.drop_after_validation]
-        return [*kept, *LINEAGE]
+        return [*kept, *RAW_LINEAGE]
 
 
 def raw_lineage(table: RefinedTable) -> dg.TableColumnLineage:

@@ -17,7 +17,7 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
-from lakehouse.lib.quality.quarantine import IDENTITY
+from lakehouse.lib.columns import IDENTITY
 from lakehouse.lib.storage import delta_tables
 from lakehouse.lib.storage.store import DeltaStore
 

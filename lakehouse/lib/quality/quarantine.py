@@ -11,9 +11,9 @@ from datetime import datetime
 
 import polars as pl
 
+from lakehouse.lib.columns import IDENTITY
 from lakehouse.lib.quality.validation import RULES
 
-IDENTITY = ("_batch_id", "_row_number")
 PROBLEMS_LOGGED = 20  # problem lines written to the run log per asset; the rest are counted
 
 
