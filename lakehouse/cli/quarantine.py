@@ -1,6 +1,7 @@
 """`lakehouse quarantine …`: the rejected records and files, and how to get them back into refined."""
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
@@ -12,6 +13,8 @@ if TYPE_CHECKING:
 
     from lakehouse.defs.refined.refine import RefinedTable
     from lakehouse.lib.storage.store import DeltaStore
+
+T = TypeVar("T")
 
 
 @click.group()
@@ -40,7 +43,8 @@ def quarantine_show(project: Project, table: str, rule: str | None, limit: int) 
     """Sample quarantined records of TABLE (customers, products, orders, order_items, payments)."""
     from lakehouse.operations.replay import show
 
-    _print_frame(show(_store(project.settings), _refined_table(table), rule, limit))
+    refined = _refined_table(table)
+    _print_frame(or_exit(lambda: show(_store(project.settings), refined, rule, limit)))
 
 
 @quarantine.command("fix")
@@ -58,7 +62,7 @@ def quarantine_fix(project: Project, table: str, assignments: tuple[str, ...], w
     if len(updates) != len(assignments):
         raise click.BadParameter("each --set is COLUMN=SQL", param_hint="--set")
     refined = _refined_table(table)
-    changed = or_exit(lambda: fix(_store(settings), refined, updates, where))
+    changed = _or_exit_on_bad_sql(lambda: fix(_store(settings), refined, updates, where))
     publish_catalog(settings.tables_dir, settings.catalog_path)
     click.echo(f"fixed {changed} record(s) in quarantine.{refined.name}")
 
@@ -79,7 +83,7 @@ def quarantine_replay(project: Project, table: str, where: str | None) -> None:
     settings = project.settings
     refined = _refined_table(table)
     pseudonymiser = Pseudonymiser(key=settings.pii_key)
-    result = or_exit(lambda: replay(_store(settings), refined, pseudonymiser, where))
+    result = _or_exit_on_bad_sql(lambda: replay(_store(settings), refined, pseudonymiser, where))
     publish_catalog(settings.tables_dir, settings.catalog_path)
     click.echo(
         f"{result.candidates} record(s) replayed: {result.replayed} now in refined.{result.table}, "
@@ -135,3 +139,14 @@ def _print_frame(frame: "pl.DataFrame") -> None:
     from lakehouse.serving.query import format_result
 
     click.echo(format_result(frame.to_arrow(), "table", max_rows=frame.height or 1))
+
+
+def _or_exit_on_bad_sql(action: Callable[[], T]) -> T:
+    """`or_exit`, and the user's SQL (`--set`, `--where`) rejected in one message, not a traceback."""
+    from deltalake.exceptions import DeltaError
+    from polars.exceptions import PolarsError
+
+    try:
+        return or_exit(action)
+    except (DeltaError, PolarsError) as error:
+        raise click.ClickException(str(error).split("\n\n")[0]) from error  # without Polars' query plan

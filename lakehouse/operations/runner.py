@@ -1,7 +1,7 @@
 """Running the build job from the command line: progress while it runs, a summary at the end.
 
-Runs go through the project's Dagster instance (`DAGSTER_HOME`), so they appear in the UI's run
-history exactly like runs launched from the UI.
+Runs go through the instance the caller passes: `lakehouse run` passes the project's (the folder of
+its `dagster.yaml`), so they appear in the UI's run history exactly like runs launched from the UI.
 """
 
 import logging
