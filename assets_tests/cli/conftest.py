@@ -8,12 +8,14 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import polars as pl
 import pytest
 from click.testing import CliRunner, Result
 
 from assets_tests.conftest import Lakehouse, build_lakehouse
 from lakehouse.cli import main
 from lakehouse.cli.instance import open_instance
+from lakehouse.simulator import CLICKSTREAM_DEFECTS_FILE, DEFECTS_FILE, INVENTORY_DEFECTS_FILE
 
 Invoke = Callable[..., Result]
 
@@ -81,3 +83,12 @@ def home_cli(home: tuple[Path, Lakehouse], tmp_path: Path, monkeypatch: pytest.M
 def home_copy(home: tuple[Path, Lakehouse], tmp_path: Path) -> Path:
     """A copy of `home` (tables, sources and run history) of the test's own, for commands that change it."""
     return shutil.copytree(home[0], tmp_path / "home")
+
+
+def quarantine_defects(built: Lakehouse) -> pl.DataFrame:
+    """Every defect the simulator planted that the lakehouse quarantines: records and whole files."""
+    sources = built.settings.sources_dir
+    defects = pl.read_parquet(
+        [sources / DEFECTS_FILE, sources / CLICKSTREAM_DEFECTS_FILE, sources / INVENTORY_DEFECTS_FILE]
+    )
+    return defects.filter(pl.col("handling") == "quarantine")

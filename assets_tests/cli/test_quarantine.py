@@ -4,18 +4,8 @@ from pathlib import Path
 
 import polars as pl
 
-from assets_tests.cli.conftest import Invoke, home_invoker
+from assets_tests.cli.conftest import Invoke, home_invoker, quarantine_defects
 from assets_tests.conftest import Lakehouse
-from lakehouse.simulator import CLICKSTREAM_DEFECTS_FILE, DEFECTS_FILE, INVENTORY_DEFECTS_FILE
-
-
-def quarantine_defects(built: Lakehouse) -> pl.DataFrame:
-    """Every defect the simulator planted that the lakehouse quarantines: records and whole files."""
-    sources = built.settings.sources_dir
-    defects = pl.read_parquet(
-        [sources / DEFECTS_FILE, sources / CLICKSTREAM_DEFECTS_FILE, sources / INVENTORY_DEFECTS_FILE]
-    )
-    return defects.filter(pl.col("handling") == "quarantine")
 
 
 def table_rows(output: str) -> list[list[str]]:

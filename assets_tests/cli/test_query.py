@@ -107,3 +107,14 @@ def test_lineage_lists_the_checks_of_the_run_that_wrote_the_version(home_cli: In
     checks = sorted(c.check for c in built.outcome.checks if c.asset == "refined/orders")
     listed = result.output.split("checks in that run:\n")[1].splitlines()
     assert sorted(listed) == [f"  ✓ {name}" for name in checks]
+
+
+def test_history_shows_the_build_that_merged_every_clean_order(home_cli: Invoke, home):
+    _, built = home
+    lines = home_cli("history", "refined.orders").output.splitlines()
+
+    assert lines[0].split() == ["version", "at", "(UTC)", "operation", "mode", "rows", "+/-", "run"]
+    version, _, _, *rest = lines[1].split()
+    clean = built.manifest["clean_rows"]["orders"]
+    assert [version, *rest] == ["0", "WRITE", "merge", f"+{clean}/-0", built.outcome.run_id]
+    assert len(lines) == 2
