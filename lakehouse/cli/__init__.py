@@ -9,12 +9,8 @@ from pathlib import Path
 
 import click
 
-from lakehouse.cli.build import backfill, bench, run
+from lakehouse.cli import build, operations, quarantine, query, sources
 from lakehouse.cli.context import Project
-from lakehouse.cli.operations import maintain, report, restore
-from lakehouse.cli.quarantine import quarantine
-from lakehouse.cli.query import dictionary, history, lineage, sql, tables
-from lakehouse.cli.sources import generate, simulate
 from lakehouse.settings import PROJECT_ROOT, get_settings
 
 
@@ -46,12 +42,6 @@ def main(ctx: click.Context, data_dir: Path | None, dagster_home: Path) -> None:
     ctx.obj = Project(settings=get_settings(data_dir), dagster_home=dagster_home.resolve())
 
 
-COMMANDS = (
-    *(generate, simulate),  # sources
-    *(run, backfill, bench),  # build
-    *(sql, tables, dictionary, history, lineage),  # query
-    *(report, restore, maintain),  # operations
-    quarantine,
-)
-for command in COMMANDS:
-    main.add_command(command)
+for group in (sources, build, query, operations, quarantine):
+    for command in group.COMMANDS:
+        main.add_command(command)

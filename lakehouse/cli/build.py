@@ -166,3 +166,6 @@ def bench(
         click.echo(f"\nresults written to {json_path}")
     if keep:
         click.echo(f"data kept in {report.data_dir}")
+
+
+COMMANDS = (run, backfill, bench)

@@ -87,3 +87,6 @@ def maintain(project: Project, retention_hours: int) -> None:
             click.echo(f"  {r.table:<28} {compacted:>14}, {r.files_vacuumed} vacuumed")
     publish_catalog(settings.tables_dir, settings.catalog_path)
     click.echo(f"maintained {len(results)} tables")
+
+
+COMMANDS = (report, restore, maintain)

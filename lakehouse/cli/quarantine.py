@@ -150,3 +150,6 @@ def _or_exit_on_bad_sql(action: Callable[[], T]) -> T:
         return or_exit(action)
     except (DeltaError, PolarsError) as error:
         raise click.ClickException(str(error).split("\n\n")[0]) from error  # without Polars' query plan
+
+
+COMMANDS = (quarantine,)

@@ -126,7 +126,10 @@ def dictionary() -> None:
 )
 @pass_project
 def history(project: Project, table: str, limit: int) -> None:
-    """Show a table's change history (e.g. `lakehouse history refined.orders`): who wrote what, when."""
+    """Show a table's change history: who wrote what, when.
+
+    For example `lakehouse history refined.orders`: its versions, newest first.
+    """
     from lakehouse.lib.storage.history import history as table_history
 
     commits = or_exit(lambda: table_history(project.settings.tables_dir, table, limit))
@@ -175,3 +178,6 @@ def _echo_checks(project: Project, run_id: str, table: str) -> None:
         click.echo("\nchecks in that run:")
     for name, outcome in checks.select("check", "outcome").iter_rows():
         click.echo(f"  {OUTCOME_MARKS[outcome]} {name}" + ("" if outcome == "passed" else f" ({outcome})"))
+
+
+COMMANDS = (sql, tables, dictionary, history, lineage)

@@ -116,3 +116,6 @@ def _source_counts(out: Path) -> dict[str, int]:
 def _advance_line(manifest: dict, before: dict[str, int], after: dict[str, int]) -> str:
     added = ", ".join(f"+{after[name] - before[name]:,} {name}" for name in after)
     return f"{time.strftime('%H:%M:%S')} day {manifest['days']}: {added}"
+
+
+COMMANDS = (generate, simulate)
