@@ -32,7 +32,7 @@ SELECT
 )
 def revenue_reconciles(serving_catalog: ServingCatalog) -> dg.AssetCheckResult:
     with serving_catalog.get_connection() as con:
-        fact, daily, monthly = con.sql(REVENUE_TOTALS).fetchone()
+        fact, daily, monthly = con.sql(REVENUE_TOTALS).fetchall()[0]
     return dg.AssetCheckResult(
         passed=fact == daily == monthly,
         metadata={
