@@ -11,7 +11,9 @@ import pytest
 from deltalake import write_deltalake
 
 from assets_tests.conftest import Lakehouse
+from lakehouse.defs.serving.catalog import CATALOG
 from lakehouse.defs.serving.checks import revenue_reconciles
+from lakehouse.defs.serving.monthly_revenue import MART_MONTHLY_REVENUE
 from lakehouse.serving.catalog import publish_catalog
 from lakehouse.serving.resource import ServingCatalog
 
@@ -51,16 +53,25 @@ def test_revenue_does_not_reconcile_when_a_mart_disagrees(
     assert not revenue_reconciles(serving_catalog=catalog_of(tmp_path, daily, monthly)).passed
 
 
-def test_the_build_reconciles_the_manifests_revenue(lakehouse: Lakehouse, instance: dg.DagsterInstance):
-    records = instance.get_records_for_run(
-        lakehouse.outcome.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION, limit=1000
-    ).records
-    [evaluation] = [
-        r.event_log_entry.dagster_event.event_specific_data
-        for r in records
+def test_the_build_reconciles_the_manifests_revenue_once_the_catalog_is_published(
+    lakehouse: Lakehouse, instance: dg.DagsterInstance
+):
+    run_id = lakehouse.outcome.run_id
+    [published] = instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION, limit=1000
+    ).records[-1:]
+    [record] = [
+        r
+        for r in instance.get_records_for_run(
+            run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION, limit=1000
+        ).records
         if r.event_log_entry.dagster_event.event_specific_data.check_name == "revenue_reconciles"
     ]
+    evaluation = record.event_log_entry.dagster_event.event_specific_data
     total = lakehouse.manifest["totals"]["net_revenue_usd_excl_cancelled"]
+    assert published.event_log_entry.dagster_event.asset_key == CATALOG
+    assert record.storage_id > published.storage_id
+    assert evaluation.asset_key == MART_MONTHLY_REVENUE
     assert evaluation.passed
     assert {name: value.value for name, value in evaluation.metadata.items()} == {
         "fact_order_items_net_usd": total,

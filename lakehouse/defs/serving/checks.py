@@ -1,5 +1,5 @@
-"""Checks in SQL over the published catalog (read-only, as an analyst sees it), and the SQL mart's
-own key and schema checks."""
+"""The SQL mart's checks: its key and schema, and its revenue reconciled in SQL over the published
+catalog (read-only, as an analyst sees it): the check waits for the catalog step of its run."""
 
 import dagster as dg
 
@@ -23,11 +23,12 @@ SELECT
 
 
 @dg.asset_check(
-    asset=CATALOG,
+    asset=MART_MONTHLY_REVENUE,
+    additional_deps=[CATALOG],
     name="revenue_reconciles",
     description=(
-        "In the published catalog, the net revenue of sold order lines equals the daily and the "
-        "monthly revenue marts' totals, to the cent."
+        "In the published catalog, the monthly revenue mart's total equals the daily sales mart's "
+        "and the net revenue of the sold order lines, to the cent."
     ),
 )
 def revenue_reconciles(serving_catalog: ServingCatalog) -> dg.AssetCheckResult:
