@@ -95,7 +95,7 @@ def test_sql_is_read_only_and_says_why(cli):
 def test_tables_lists_every_layer_with_rows_and_versions(cli, lakehouse: Lakehouse):
     result = cli("tables")
     listed = {line.split()[0]: line.split() for line in result.output.splitlines()[1:]}
-    assert len(listed) == 41  # 39 tables, plus the audit log and the quality metrics
+    assert len(listed) == 42  # 40 tables, plus the audit log and the quality metrics
     assert listed["raw.orders"][2] == f"{lakehouse.manifest['source_rows']['orders']:,}"
     assert {name.split(".")[0] for name in listed} == {
         "raw",
