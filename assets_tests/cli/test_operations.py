@@ -61,6 +61,6 @@ def test_maintain_compacts_every_table_and_keeps_its_rows(home_copy: Path, home:
 
     result = cli("maintain", "--retention-hours", "0")
 
-    assert result.output.splitlines()[-1] == "maintained 41 tables"
+    assert result.output.splitlines()[-1] == "maintained 42 tables"
     orders = cli("sql", "--format", "csv", "select count(*) as n from refined.orders").output
     assert orders == f"n\n{built.manifest['clean_rows']['orders']}\n"
