@@ -8,12 +8,12 @@ import dagster as dg
 import polars as pl
 import pytest
 from click.testing import CliRunner
+from lakehouse.defs.curated.contracts import MartFunnelContract
 
 from assets_tests.conftest import Lakehouse, build_lakehouse
 from assets_tests.defs.curated.truth import true_order_lines
 from lakehouse.cli import main
 from lakehouse.defs.curated import dictionary
-from lakehouse.defs.curated.contracts import MartFunnelContract
 from lakehouse.simulator import CLICKSTREAM_DEFECTS_FILE, DEFECTS_FILE, INVENTORY_DEFECTS_FILE
 
 

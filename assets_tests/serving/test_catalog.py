@@ -12,9 +12,9 @@ import polars as pl
 import pyarrow as pa
 import pytest
 from deltalake import DeltaTable, Field, write_deltalake
+from lakehouse.defs.curated.contracts import DimCustomerContract
 
 from assets_tests.serving.support import column_types, query
-from lakehouse.defs.curated.contracts import DimCustomerContract
 from lakehouse.serving.catalog import UnservableTableError, check_servable, publish_catalog
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-
 from lakehouse.defs.curated.assets import curated_assets
 from lakehouse.defs.curated.contracts import FactOrderItemsContract, describing
+
 from lakehouse.lib.quality.contract import contract_types
 from lakehouse.lib.storage.scd2 import CHANGES
 

@@ -1,6 +1,7 @@
 """The data dictionary is generated from the contracts, and the committed one is up to date."""
 
 from lakehouse.defs.curated.assets import curated_assets
+
 from lakehouse.defs.curated.dictionary import DICTIONARY_PATH, curated_docs, render_dictionary
 
 

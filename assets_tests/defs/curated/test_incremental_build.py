@@ -6,9 +6,9 @@ from __future__ import annotations
 import dagster as dg
 import polars as pl
 import pytest
+from lakehouse.defs.curated.assets import curated_assets, table_contract
 
 from assets_tests.conftest import Lakehouse, build_lakehouse
-from lakehouse.defs.curated.assets import curated_assets, table_contract
 from lakehouse.lib.quality.contract import contract_keys
 
 SMALL = {"scale": 0.003, "seed": 11}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dagster as dg
 import polars as pl
+from lakehouse.defs.curated.assets import curated_assets
 
 from assets_tests.conftest import Lakehouse
-from lakehouse.defs.curated.assets import curated_assets
 from lakehouse.defs.curated.facts import FACT_ORDER_ITEMS
 from lakehouse.defs.curated.lineage import column_lineage
 from lakehouse.defs.curated.marts import MART_DAILY_SALES
