@@ -8,12 +8,12 @@ import dagster as dg
 import polars as pl
 import pytest
 from click.testing import CliRunner
-from lakehouse.defs.curated.contracts import MartFunnelContract
 
 from assets_tests.conftest import Lakehouse, build_lakehouse
 from assets_tests.defs.curated.truth import true_order_lines
 from lakehouse.cli import main
 from lakehouse.defs.curated import dictionary
+from lakehouse.defs.curated.clickstream import MART_FUNNEL_TABLE
 from lakehouse.simulator import CLICKSTREAM_DEFECTS_FILE, DEFECTS_FILE, INVENTORY_DEFECTS_FILE
 
 
@@ -73,7 +73,7 @@ def test_tables_describe_prints_the_contracts_descriptions(cli):
 
     assert result.exit_code == 0
     block = result.output.split("curated.mart_funnel")[1].split("\n\n")[0]
-    assert MartFunnelContract.__doc__.split(":")[0] in block
+    assert MART_FUNNEL_TABLE.description.split(":")[0] in block
     assert "conversion_rate" in block and "purchased / sessions." in block
 
 
