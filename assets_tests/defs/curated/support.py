@@ -23,4 +23,5 @@ def output_of(asset: dg.AssetsDefinition, **inputs: Any) -> dg.Output:
 def curated_assets() -> list[dg.AssetsDefinition]:
     """Every curated asset, as the defs-folder loader finds them."""
     found = (a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition))
-    return sorted((a for a in found if a.key.path[0] == "curated"), key=lambda a: a.key.path)
+    curated = (a for a in found if all(key.path[0] == "curated" for key in a.keys))
+    return sorted(curated, key=lambda a: a.key.path)
