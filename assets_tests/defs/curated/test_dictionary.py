@@ -21,6 +21,8 @@ def test_the_dictionary_shows_a_tables_key_grain_and_columns():
     section = render_dictionary().split("## `curated.fact_payments`")[1].split("## ")[0]
 
     assert "Grain: payment. Key: `payment_id`. Written by: overwrite_partition." in section
+    assert "- `customer_key -> curated.dim_customer.customer_key`" in section
+    assert "- `settled_date_key -> curated.dim_date.date_key`" in section
     assert (
         "| `amount_usd` | Decimal(precision=18, scale=2) | no | Amount in USD, rounded to cents. |" in section
     )

@@ -7,7 +7,7 @@ description; bookkeeping columns (`_…`) are documented too, as the contract de
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import lakehouse.defs.curated
@@ -26,6 +26,8 @@ class TableDoc:
     grain: str
     written_by: str
     columns: list[ColumnDoc]
+    foreign_keys: list[str] = field(default_factory=list)  # "column -> layer.table.column"
+    owners: list[str] = field(default_factory=list)
 
 
 # The column the scd2 write adds to every version, beside those its contract declares.
@@ -49,6 +51,11 @@ def table_doc(spec: TableSpec) -> TableDoc:
         grain=spec.grain,
         written_by=mode.value,
         columns=[*columns, SCD2_CHANGES] if mode is WriteMode.SCD2 else columns,
+        foreign_keys=[
+            f"{column} -> {'.'.join(table.path)}.{referenced}"
+            for column, (table, referenced) in spec.references.items()
+        ],
+        owners=list(spec.owners),
     )
 
 
@@ -66,10 +73,13 @@ def _table_section(doc: TableDoc) -> str:
         f"| `{c.name}` | {c.type} | {'yes' if c.nullable else 'no'} | {_cell(c.description)} |"
         for c in doc.columns
     )
+    references = "".join(f"\n- `{reference}`" for reference in doc.foreign_keys)
     return (
         f"## `{doc.name}`\n\n{doc.description}\n\n"
-        f"Grain: {doc.grain}. Key: {', '.join(f'`{k}`' for k in doc.key)}. Written by: {doc.written_by}.\n\n"
-        f"| column | type | nullable | description |\n| --- | --- | --- | --- |\n{rows}\n"
+        f"Grain: {doc.grain}. Key: {', '.join(f'`{k}`' for k in doc.key)}. Written by: {doc.written_by}. "
+        f"Owners: {', '.join(doc.owners)}.\n\n"
+        + (f"Foreign keys:\n{references}\n\n" if references else "")
+        + f"| column | type | nullable | description |\n| --- | --- | --- | --- |\n{rows}\n"
     )
 
 
