@@ -8,6 +8,8 @@ import textwrap
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
 from lakehouse.lib.code_version import code_version
 
 TABLES = """
@@ -30,9 +32,16 @@ A = TableSpec(layer="curated", name="a", description="A.", contract=AContract, k
 B = TableSpec(layer="curated", name="b", description="B.", contract=BContract, key=("id",))
 
 
+A_IDS = [pl.lit(1).alias("id")]
+
+
+def ids_of_a() -> pl.DataFrame:
+    return pl.select(A_IDS)
+
+
 @A.asset(ins={})
 def a() -> pl.DataFrame:
-    return pl.DataFrame({"id": [1]})
+    return ids_of_a()
 
 
 @B.asset(ins={})
@@ -62,13 +71,22 @@ def test_a_code_version_is_12_hex_digits_and_stable():
     assert code_version(code_version) == version
 
 
-def test_changing_one_transform_changes_only_its_assets_code_version(tmp_path: Path):
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ('{"id": [2]}', '{"id": [2, 3]}', ["b"]),  # b's transform
+        ("return pl.select(A_IDS)", "return pl.select(A_IDS).head(1)", ["a"]),  # a helper a calls
+        ('pl.lit(1).alias("id")', 'pl.lit(4).alias("id")', ["a"]),  # an expression the helper reads
+    ],
+)
+def test_changing_one_transform_changes_only_its_assets_code_version(
+    tmp_path: Path, old: str, new: str, expected: list[str]
+):
     before = versions(load(tmp_path / "before.py", TABLES))
-    changed = TABLES.replace('{"id": [1]}', '{"id": [1, 3]}')
-    after = versions(load(tmp_path / "after.py", changed))
+    after = versions(load(tmp_path / "after.py", TABLES.replace(old, new)))
 
-    assert after[0] != before[0]
-    assert after[1] == before[1]
+    changed = [name for name, b, c in zip("ab", before, after, strict=True) if b != c]
+    assert changed == expected
 
 
 def test_changing_a_contract_changes_its_assets_code_version(tmp_path: Path):
