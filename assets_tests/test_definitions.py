@@ -11,7 +11,7 @@ import pytest
 from deltalake import DeltaTable
 
 from assets_tests.conftest import Lakehouse, build_lakehouse
-from lakehouse import CODE_VERSION
+from lakehouse.defs.refined.order_items import ORDER_ITEMS
 from lakehouse.lib.currency import RATE
 from lakehouse.lib.storage.history import lineage
 from lakehouse.serving.query import run_query
@@ -63,8 +63,11 @@ def test_everything_materialises_and_every_check_passes(any_lakehouse: Lakehouse
     # check on each of the 39 tables (21, plus raw, refined and quarantine exchange rates, events and
     # supplier inventory, sessions, the rejected files of payments and supplier inventory, and the 6
     # new curated tables); and for the mart defined in SQL, mart_monthly_revenue, its unique and
-    # non-null key and its column-schema check, plus the catalog's revenue reconciliation in SQL.
-    assert len(any_lakehouse.outcome.checks) == 128
+    # non-null key and its column-schema check, plus the catalog's revenue reconciliation in SQL;
+    # plus the blocking `contract` check of each of the 13 curated tables (returned with its
+    # materialisation).
+    assert len(any_lakehouse.outcome.checks) == 141
+    assert sum(c.check == "contract" for c in any_lakehouse.outcome.checks) == 13
     schema_checks = {c.asset for c in any_lakehouse.outcome.checks if "schema" in c.check}
     assert len(schema_checks) == 40
 
@@ -148,7 +151,7 @@ def test_every_commit_records_its_run_and_input_versions(lakehouse: Lakehouse):
     commit = DeltaTable(str(lakehouse.settings.tables_dir / "refined" / "order_items")).history(1)[0]
     assert commit["dagster.run_id"] == lakehouse.outcome.run_id
     assert commit["dagster.asset_key"] == "refined/order_items"
-    assert commit["dagster.code_version"] == CODE_VERSION
+    assert commit["dagster.code_version"] == ORDER_ITEMS.code_version
     assert json.loads(commit["dagster.input_versions"]) == {"raw/order_items": 0, "raw/products": 0}
 
 

@@ -11,7 +11,7 @@ from assets_tests.cli.conftest import Invoke
 from assets_tests.conftest import Lakehouse
 from assets_tests.defs.curated.truth import true_order_lines
 from lakehouse.defs.curated import dictionary
-from lakehouse.defs.curated.contracts import MartFunnelContract
+from lakehouse.defs.curated.clickstream import MART_FUNNEL_TABLE
 
 
 def test_sql_prints_a_table(cli: Invoke, lakehouse: Lakehouse):
@@ -87,7 +87,7 @@ def test_tables_describe_prints_the_contracts_descriptions(cli: Invoke):
 
     assert result.exit_code == 0
     block = result.output.split("curated.mart_funnel")[1].split("\n\n")[0]
-    assert MartFunnelContract.__doc__.split(":")[0] in block
+    assert MART_FUNNEL_TABLE.description.split(":")[0] in block
     assert "conversion_rate" in block and "purchased / sessions." in block
 
 

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import inspect
 import threading
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -14,7 +13,7 @@ import pytest
 from deltalake import DeltaTable, Field, write_deltalake
 
 from assets_tests.serving.support import column_types, query
-from lakehouse.defs.curated.contracts import DimCustomerContract
+from lakehouse.defs.curated.dimensions import DIM_CUSTOMER_TABLE
 from lakehouse.serving.catalog import UnservableTableError, check_servable, publish_catalog
 
 
@@ -330,7 +329,7 @@ def test_curated_views_carry_their_contracts_descriptions_as_comments(lakehouse)
             "SELECT comment FROM duckdb_views() WHERE schema_name = 'refined' AND view_name = 'orders'"
         ).fetchall()
 
-    assert view[0][0] == " ".join(inspect.cleandoc(DimCustomerContract.__doc__).split())
+    assert view[0][0] == " ".join(DIM_CUSTOMER_TABLE.description.split())
     assert columns["amount_usd"] == "Amount in USD, rounded to cents."
     assert columns["_built_at"] == "When this row was built."
     assert refined == [(None,)]  # only the curated tables are documented in the catalog

@@ -1,32 +1,58 @@
-"""The curated contracts are the single source of each curated table's schema and column docs."""
+"""Each curated table's spec and contract are the single source of its schema, docs, key and checks."""
 
 from __future__ import annotations
 
 import polars as pl
 import pytest
 
-from lakehouse.defs.curated.assets import curated_assets
-from lakehouse.defs.curated.contracts import FactOrderItemsContract, describing
+from lakehouse.definitions import defs
+from lakehouse.defs.curated.dictionary import curated_specs
+from lakehouse.defs.curated.facts import FactOrderItemsContract, fact_order_items
 from lakehouse.lib.quality.contract import contract_types
+from lakehouse.lib.spec import TableSpec
 from lakehouse.lib.storage.scd2 import CHANGES
 
 
-@pytest.mark.parametrize("asset", curated_assets, ids=lambda a: a.key.path[-1])
-def test_every_curated_table_is_stored_exactly_as_its_contract_declares(asset, any_lakehouse):
-    contract = describing(asset.metadata_by_key[asset.key])
-    stored = pl.scan_delta(str(any_lakehouse.settings.tables_dir.joinpath(*asset.key.path)))
+@pytest.mark.parametrize("spec", curated_specs(), ids=lambda s: s.name)
+def test_every_curated_table_is_stored_exactly_as_its_contract_declares(spec: TableSpec, any_lakehouse):
+    stored = pl.scan_delta(str(any_lakehouse.settings.tables_dir.joinpath(*spec.asset_key.path)))
 
     # an scd2 dimension's versions also keep the change events they were built from
-    assert dict(stored.drop(CHANGES, strict=False).collect_schema()) == contract_types(contract)
+    assert dict(stored.drop(CHANGES, strict=False).collect_schema()) == contract_types(spec.contract)
 
 
-@pytest.mark.parametrize("asset", curated_assets, ids=lambda a: a.key.path[-1])
-def test_every_curated_column_is_described_in_the_ui(asset):
-    schema = asset.metadata_by_key[asset.key]["dagster/column_schema"]
-    contract = describing(asset.metadata_by_key[asset.key])
+@pytest.mark.parametrize("spec", curated_specs(), ids=lambda s: s.name)
+def test_every_curated_column_is_described_in_the_ui(spec: TableSpec):
+    asset = defs.resolve_assets_def(spec.asset_key)
+    schema = asset.metadata_by_key[spec.asset_key]["dagster/column_schema"]
 
-    assert [c.name for c in schema.columns] == list(contract_types(contract))
+    assert [c.name for c in schema.columns] == list(contract_types(spec.contract))
     assert all(c.description for c in schema.columns)
+    assert asset.descriptions_by_key[spec.asset_key] == spec.description
+
+
+@pytest.mark.parametrize("spec", curated_specs(), ids=lambda s: s.name)
+def test_every_curated_table_has_its_key_and_contract_checks(spec: TableSpec):
+    checks = {
+        key.name for key in defs.resolve_asset_graph().asset_check_keys if key.asset_key == spec.asset_key
+    }
+
+    assert {"unique_key", "key_not_null", "contract"} <= checks
+
+
+def test_foreign_key_checks_come_from_the_contracts_references():
+    checks = {
+        key.name
+        for key in defs.resolve_asset_graph().asset_check_keys
+        if key.asset_key == fact_order_items.key
+        and key.name.endswith(("_in_dim_customer", "_in_dim_product", "_in_dim_date"))
+    }
+
+    assert checks == {
+        "customer_key_in_dim_customer",
+        "product_key_in_dim_product",
+        "order_date_key_in_dim_date",
+    }
 
 
 def test_the_fact_keeps_its_contract_rules():

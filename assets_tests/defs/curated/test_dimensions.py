@@ -9,9 +9,8 @@ import dagster as dg
 import polars as pl
 import pytest
 
+from assets_tests.defs.curated.support import output_of
 from lakehouse.defs.curated.dimensions import DIM_CUSTOMER, DIM_PRODUCT, dim_customer, dim_date, dim_product
-from lakehouse.lib.quality.contract import CONTRACT_KEY, contract_named
-from lakehouse.lib.quality.validation import enforce
 from lakehouse.lib.storage import delta_tables
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.lib.storage.write_spec import WriteSpec
@@ -48,12 +47,11 @@ def customers(
 
 def build(store: DeltaStore, asset: dg.AssetsDefinition, **refined: pl.LazyFrame) -> int:
     """Build and write a dimension as the IO manager does; the rows the build emitted."""
-    key = asset.key
-    metadata = asset.metadata_by_key[key]
-    out = asset(store=store, **refined).collect()
-    changes = enforce(out, contract_named(metadata[CONTRACT_KEY]), key.to_user_string())
-    delta_tables.write(store.uri(key), changes, WriteSpec.from_metadata(metadata), {})
-    return out.height
+    changes = output_of(asset, store=store, **refined).value
+    delta_tables.write(
+        store.uri(asset.key), changes, WriteSpec.from_metadata(asset.metadata_by_key[asset.key]), {}
+    )
+    return changes.height
 
 
 def history(store: DeltaStore, key: dg.AssetKey, *columns: str) -> list[tuple]:
@@ -174,7 +172,7 @@ def test_dim_date_spans_first_order_to_last_order_or_settlement_without_gaps():
     orders = pl.LazyFrame({"order_date": [date(2025, 2, 28), date(2025, 3, 1)]})
     payments = pl.LazyFrame({"settled_at": [datetime(2025, 3, 2, 23, 59, tzinfo=UTC)]})
 
-    dim = dim_date(orders=orders, payments=payments).collect()
+    dim = output_of(dim_date, orders=orders, payments=payments).value
 
     assert dim.select(
         "date_key", "year", "quarter", "month", "month_name", "day_of_month", "day_of_week", "is_weekend"

@@ -10,6 +10,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
+from assets_tests.defs.curated.support import output_of
 from lakehouse.defs.curated.facts import (
     FACT_ORDER_ITEMS,
     FACT_PAYMENTS,
@@ -139,10 +140,9 @@ def test_each_line_takes_the_rate_of_its_own_order_day():
     ]
 
 
-def build(
-    store: DeltaStore, rates: pl.LazyFrame, customers: pl.LazyFrame = CUSTOMERS
-) -> dg.Output[pl.LazyFrame]:
-    return fact_order_items(
+def build(store: DeltaStore, rates: pl.LazyFrame, customers: pl.LazyFrame = CUSTOMERS) -> dg.Output:
+    return output_of(
+        fact_order_items,
         context=dg.build_asset_context(),
         store=store,
         items=items(),
@@ -156,7 +156,7 @@ def build(
 @pytest.fixture
 def fact(tmp_path) -> pl.DataFrame:
     """A first build: no fact table yet, so every day is built."""
-    return build(DeltaStore(root=str(tmp_path)), RATES).value.collect()
+    return build(DeltaStore(root=str(tmp_path)), RATES).value
 
 
 def test_fact_order_items_keys_lines_to_dimensions_with_unknown_members(fact):
@@ -177,7 +177,7 @@ def test_fact_order_items_keys_a_line_to_the_customer_version_valid_at_its_order
         ],
     )
 
-    fact = build(DeltaStore(root=str(tmp_path)), RATES, moved).value.collect()
+    fact = build(DeltaStore(root=str(tmp_path)), RATES, moved).value
 
     assert fact.sort("order_id", "line_no").select("order_id", "customer_key").rows() == [
         (1, 200),
@@ -246,7 +246,8 @@ def refined_payments(rows: list[tuple[str, datetime, str, str]], refined_at: dat
 
 def write_payments(store: DeltaStore, payments: pl.LazyFrame, rates: pl.LazyFrame) -> dg.Output:
     """Build the payment fact and write it the way the IO manager does."""
-    output = fact_payments(
+    output = output_of(
+        fact_payments,
         context=dg.build_asset_context(),
         store=store,
         payments=payments,
@@ -256,7 +257,7 @@ def write_payments(store: DeltaStore, payments: pl.LazyFrame, rates: pl.LazyFram
     )
     spec = WriteSpec.from_metadata(fact_payments.specs_by_key[FACT_PAYMENTS].metadata)
     slices = output.metadata.get(REPLACED_SLICES)
-    frame = output.value.collect()
+    frame = output.value
     delta_tables.write(store.uri(FACT_PAYMENTS), frame, spec, {}, None if slices is None else slices.value)
     return output
 
@@ -271,7 +272,8 @@ def test_fact_payments_converts_at_the_rate_of_the_utc_settlement_day(tmp_path):
     payments = refined_payments([("pay_1", datetime(2025, 1, 2, 0, 5, tzinfo=UTC), "EUR", "12.34")])
 
     store = DeltaStore(root=str(tmp_path))
-    out = fact_payments(
+    out = output_of(
+        fact_payments,
         context=dg.build_asset_context(),
         store=store,
         payments=payments,
@@ -279,7 +281,7 @@ def test_fact_payments_converts_at_the_rate_of_the_utc_settlement_day(tmp_path):
         orders=orders(),
         customers=CUSTOMERS,
     )
-    out = out.value.collect()
+    out = out.value
 
     assert out.drop("_built_at").rows(named=True) == [
         {
@@ -310,14 +312,15 @@ def test_a_payment_takes_the_customer_version_of_its_order_time_or_the_unknown_m
     payments = refined_payments([("pay_1", settled, "EUR", "1.00"), ("pay_4", settled, "EUR", "1.00")])
     payments = payments.with_columns(order_id=pl.Series([1, 4]))
 
-    out = fact_payments(
+    out = output_of(
+        fact_payments,
         context=dg.build_asset_context(),
         store=DeltaStore(root=str(tmp_path)),
         payments=payments,
         rates=RATES,
         orders=orders(),
         customers=moved,
-    ).value.collect()
+    ).value
 
     assert out.select("payment_id", "customer_key", "customer_id").rows() == [
         ("pay_1", 100, 10),
@@ -374,7 +377,8 @@ def test_a_payment_waits_for_its_rate_and_a_restated_rate_reaches_it_like_a_full
             ("pay_3", DAY2, Decimal("1.000000"), Decimal("10.00")),
         ]
     )
-    again = fact_payments(
+    again = output_of(
+        fact_payments,
         context=dg.build_asset_context(),
         store=store,
         payments=payments,
@@ -385,13 +389,13 @@ def test_a_payment_waits_for_its_rate_and_a_restated_rate_reaches_it_like_a_full
     assert again.metadata[REPLACED_SLICES].value == []
 
 
-def write(store: DeltaStore, output: dg.Output[pl.LazyFrame]) -> None:
+def write(store: DeltaStore, output: dg.Output) -> None:
     """Write a fact build the way the IO manager does: all days, or only the rebuilt ones."""
     spec = WriteSpec.from_metadata(fact_order_items.specs_by_key[FACT_ORDER_ITEMS].metadata)
     slices = output.metadata.get(REPLACED_SLICES)
     delta_tables.write(
         store.uri(FACT_ORDER_ITEMS),
-        output.value.collect(),
+        output.value,
         spec,
         {},
         None if slices is None else slices.value,
@@ -408,7 +412,7 @@ def test_a_line_without_the_rate_of_its_day_is_held_back_and_reported(tmp_path):
     output = build(DeltaStore(root=str(tmp_path)), no_gbp)
 
     # Order 3 (GBP) is held back, not left unconverted and not guessed from another day.
-    assert output.value.collect().select("order_id").unique().sort("order_id").to_series().to_list() == [1, 2]
+    assert output.value.select("order_id").unique().sort("order_id").to_series().to_list() == [1, 2]
     assert output.metadata["orders_waiting_for_rate"].value == 1
 
 

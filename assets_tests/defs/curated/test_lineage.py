@@ -6,7 +6,7 @@ import dagster as dg
 import polars as pl
 
 from assets_tests.conftest import Lakehouse
-from lakehouse.defs.curated.assets import curated_assets
+from assets_tests.defs.curated.support import curated_assets
 from lakehouse.defs.curated.facts import FACT_ORDER_ITEMS
 from lakehouse.defs.curated.lineage import column_lineage
 from lakehouse.defs.curated.marts import MART_DAILY_SALES
@@ -42,7 +42,7 @@ def test_several_derivations_of_one_column_are_all_its_sources():
 
 
 def lineage_of(key: dg.AssetKey) -> dict[str, list[tuple[str, str]]]:
-    asset = next(a for a in curated_assets if a.key == key)
+    asset = next(a for a in curated_assets() if a.key == key)
     return deps(asset.metadata_by_key[key][COLUMN_LINEAGE])
 
 
@@ -82,7 +82,7 @@ def test_mart_columns_trace_to_the_fact_and_the_dimensions():
 
 
 def test_every_curated_asset_records_its_lineage_on_each_materialisation(lakehouse, instance):
-    for asset in curated_assets:
+    for asset in curated_assets():
         event = instance.get_latest_materialization_event(asset.key)
         recorded = event.asset_materialization.metadata[COLUMN_LINEAGE].value
 

@@ -10,42 +10,106 @@ fact holds that user's sessions on now are rebuilt too) and of customers refined
 from datetime import date
 
 import dagster as dg
+import pandera.polars as pa
 import polars as pl
 
-from lakehouse.defs.curated.contracts import DimCustomerContract, FactSessionsContract, MartFunnelContract
-from lakehouse.defs.curated.dimensions import CURATED, DIM_CUSTOMER
+from lakehouse.defs.curated.dimensions import DIM_CUSTOMER, DIM_CUSTOMER_TABLE
 from lakehouse.defs.curated.facts import built_now, replacing
 from lakehouse.defs.curated.lineage import lineage_metadata
-from lakehouse.defs.refined.sessions import REFINED_SESSIONS, WATERMARK
+from lakehouse.defs.refined.sessions import REFINED_SESSIONS, SESSIONS, WATERMARK
 from lakehouse.lib.freshness import DAILY
 from lakehouse.lib.incremental import changed_since, days, watermarks
 from lakehouse.lib.keys import date_key, lookup_version
 from lakehouse.lib.partitions import DAY_SLICED, with_backfill
-from lakehouse.lib.quality.contract import contract_columns, enforced
-from lakehouse.lib.storage import write_spec
+from lakehouse.lib.quality.contract import (
+    Contract,
+    UtcTimestamp,
+    built_at,
+    contract_columns,
+    references,
+    refined_at,
+)
+from lakehouse.lib.spec import TableSpec
 from lakehouse.lib.storage.store import DeltaStore
 
-FACT_SESSIONS = dg.AssetKey(["curated", "fact_sessions"])
-MART_FUNNEL = dg.AssetKey(["curated", "mart_funnel"])
-# refined/sessions is built by its own asset (not a RefinedTable): its columns, as it writes them
-SESSION_COLUMNS = [
-    "session_id",
-    "user_key",
-    "customer_id",
-    "anonymous_id",
-    "channel",
-    "session_start",
-    "session_end",
-    "events",
-    "page_views",
-    "add_to_carts",
-    "checkouts",
-    "purchases",
-    "order_id",
-    "session_date",
-    "duration_seconds",
-    WATERMARK,
-]
+
+class FactSessionsContract(Contract):
+    session_id: pl.String = pa.Field(nullable=False, description="The user and the session's start time.")
+    session_date_key: pl.Int32 = pa.Field(
+        nullable=False, description="Start day (UTC) as yyyymmdd: dim_date."
+    )
+    session_date: pl.Date = pa.Field(nullable=False, description="Day the session started (UTC).")
+    session_start: UtcTimestamp = pa.Field(nullable=False, description="First event (UTC).")
+    session_end: UtcTimestamp = pa.Field(nullable=False, description="Last event (UTC).")
+    duration_seconds: pl.Int64 = pa.Field(
+        nullable=False, ge=0, description="Last minus first event, seconds."
+    )
+    user_key: pl.String = pa.Field(
+        nullable=False, description="customer:<id> when signed in, else visitor:<anonymous id>."
+    )
+    customer_key: pl.Int64 = pa.Field(
+        nullable=False,
+        description="dim_customer version at the session's start (-1: anonymous or unknown).",
+        metadata=references(DIM_CUSTOMER, "customer_key"),
+    )
+    customer_id: pl.Int64 = pa.Field(nullable=True, description="The signed-in customer, if any.")
+    anonymous_id: pl.String = pa.Field(nullable=True, description="The anonymous visitor, if not signed in.")
+    channel: pl.String = pa.Field(nullable=True, description="Channel of the first event (web, mobile, ...).")
+    events: pl.Int64 = pa.Field(nullable=False, gt=0, description="Events in the session.")
+    page_views: pl.Int64 = pa.Field(nullable=False, ge=0, description="page_view events.")
+    add_to_carts: pl.Int64 = pa.Field(nullable=False, ge=0, description="add_to_cart events.")
+    checkouts: pl.Int64 = pa.Field(nullable=False, ge=0, description="checkout events.")
+    purchases: pl.Int64 = pa.Field(nullable=False, ge=0, description="purchase events.")
+    order_id: pl.Int64 = pa.Field(nullable=True, description="The order a purchase placed, if any.")
+    events_refined_at: UtcTimestamp = refined_at("session's events", "_events_refined_at")
+    built_at: UtcTimestamp = built_at()
+
+
+class MartFunnelContract(Contract):
+    session_date: pl.Date = pa.Field(nullable=False, description="Day the sessions started (UTC).")
+    channel: pl.String = pa.Field(nullable=False, description="Channel ('unknown' if none).")
+    sessions: pl.Int64 = pa.Field(nullable=False, gt=0, description="Sessions.")
+    viewed: pl.Int64 = pa.Field(nullable=False, ge=0, description="Sessions with a page view.")
+    carted: pl.Int64 = pa.Field(nullable=False, ge=0, description="Sessions that added to the cart.")
+    checked_out: pl.Int64 = pa.Field(nullable=False, ge=0, description="Sessions that reached checkout.")
+    purchased: pl.Int64 = pa.Field(nullable=False, ge=0, description="Sessions that purchased.")
+    view_to_cart: pl.Float64 = pa.Field(nullable=True, description="carted / viewed (null when none viewed).")
+    cart_to_checkout: pl.Float64 = pa.Field(nullable=True, description="checked_out / carted.")
+    checkout_to_purchase: pl.Float64 = pa.Field(nullable=True, description="purchased / checked_out.")
+    conversion_rate: pl.Float64 = pa.Field(nullable=True, description="purchased / sessions.")
+    fact_built_at: UtcTimestamp = pa.Field(
+        nullable=False, alias="_fact_built_at", description="Newest fact row included."
+    )
+
+
+FACT_SESSIONS_TABLE = TableSpec(
+    layer="curated",
+    name="fact_sessions",
+    description=(
+        "Clickstream sessions (grain: one session, 30 minutes of inactivity splits), keyed to the customer "
+        "version valid at their start (anonymous visitors: the unknown member)."
+    ),
+    contract=FactSessionsContract,
+    key=("session_id",),
+    grain="session",
+    slice_by="session_date",
+    partitions=DAY_SLICED,
+    freshness=DAILY,
+)
+MART_FUNNEL_TABLE = TableSpec(
+    layer="curated",
+    name="mart_funnel",
+    description=(
+        "Conversion funnel by session day and channel: sessions that viewed a page, added to the cart, "
+        "checked out and purchased, and the conversion from each step to the next."
+    ),
+    contract=MartFunnelContract,
+    key=("session_date", "channel"),
+    grain="day x channel",
+    slice_by="session_date",
+    freshness=DAILY,
+)
+FACT_SESSIONS, MART_FUNNEL = FACT_SESSIONS_TABLE.asset_key, MART_FUNNEL_TABLE.asset_key
 FACT_SESSION_COLUMNS = [
     pl.col("session_id"),
     date_key(pl.col("session_date")).alias("session_date_key"),
@@ -97,26 +161,15 @@ def session_days_to_rebuild(
     )
 
 
-@dg.asset(
-    key=FACT_SESSIONS,
+@FACT_SESSIONS_TABLE.asset(
     ins={"sessions": dg.AssetIn(REFINED_SESSIONS), "customers": dg.AssetIn(DIM_CUSTOMER)},
-    description=(
-        "Clickstream sessions (grain: one session, 30 minutes of inactivity splits), keyed to the customer "
-        "version valid at their start (anonymous visitors: the unknown member)."
+    metadata=lineage_metadata(
+        FACT_SESSION_COLUMNS,
+        {
+            REFINED_SESSIONS: contract_columns(SESSIONS.contract),
+            DIM_CUSTOMER: contract_columns(DIM_CUSTOMER_TABLE.contract),
+        },
     ),
-    metadata={
-        **write_spec.overwrite_partition("session_date"),
-        **enforced(FactSessionsContract),
-        **lineage_metadata(
-            FACT_SESSION_COLUMNS,
-            {REFINED_SESSIONS: SESSION_COLUMNS, DIM_CUSTOMER: contract_columns(DimCustomerContract)},
-        ),
-        "grain": "session",
-        "business_keys": ["session_id"],
-    },
-    freshness_policy=DAILY,
-    **DAY_SLICED,
-    **CURATED,
 )
 def fact_sessions(
     context: dg.AssetExecutionContext, store: DeltaStore, sessions: pl.LazyFrame, customers: pl.LazyFrame
@@ -130,25 +183,13 @@ def fact_sessions(
     return replacing(fact, rebuilt)
 
 
-@dg.asset(
-    key=MART_FUNNEL,
+@MART_FUNNEL_TABLE.asset(
     ins={"sessions": dg.AssetIn(FACT_SESSIONS)},
-    description=(
-        "Conversion funnel by session day and channel: sessions that viewed a page, added to the cart, "
-        "checked out and purchased, and the conversion from each step to the next."
+    metadata=lineage_metadata(
+        [*FUNNEL_GRAIN, *FUNNEL_COUNTS, *FUNNEL_RATES],
+        {FACT_SESSIONS: contract_columns(FactSessionsContract)},
+        derived=FUNNEL_COUNTS,
     ),
-    metadata={
-        **write_spec.overwrite_partition("session_date"),
-        **enforced(MartFunnelContract),
-        **lineage_metadata(
-            [*FUNNEL_GRAIN, *FUNNEL_COUNTS, *FUNNEL_RATES],
-            {FACT_SESSIONS: contract_columns(FactSessionsContract)},
-            derived=FUNNEL_COUNTS,
-        ),
-        "grain": "day x channel",
-    },
-    freshness_policy=DAILY,
-    **CURATED,
 )
 def mart_funnel(store: DeltaStore, sessions: pl.LazyFrame) -> dg.Output[pl.LazyFrame]:
     marks = watermarks(store.scan_or_none(MART_FUNNEL), ["_fact_built_at"])
@@ -163,3 +204,6 @@ def mart_funnel(store: DeltaStore, sessions: pl.LazyFrame) -> dg.Output[pl.LazyF
         .sort("session_date", "channel")
     )
     return replacing(mart, rebuilt)
+
+
+checks = [*FACT_SESSIONS_TABLE.checks(fact_sessions), *MART_FUNNEL_TABLE.checks(mart_funnel)]

@@ -1,30 +1,21 @@
-"""The curated tables' documentation, from their contracts: for the catalog's comments and the
+"""The curated tables' documentation, from their specs: for the catalog's comments and the
 Markdown data dictionary (`lakehouse dictionary` writes `DATA_DICTIONARY.md` next to this module).
 
-Each table is described by the docstring of the contract describing it, each column by its field's
+Each table is described by its spec's description, each column by its contract field's
 description; bookkeeping columns (`_…`) are documented too, as the contract declares them.
 """
 
 from __future__ import annotations
 
-import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from lakehouse.defs.curated.assets import curated_assets, table_contract
-from lakehouse.lib.quality.contract import Contract, contract_keys
+import lakehouse.defs.curated
+from lakehouse.lib.spec import ColumnDoc, TableSpec, specs_in
 from lakehouse.lib.storage.scd2 import CHANGES
 from lakehouse.lib.storage.write_spec import WriteMode, WriteSpec
 
 DICTIONARY_PATH = Path(__file__).with_name("DATA_DICTIONARY.md")
-
-
-@dataclass(frozen=True)
-class Column:
-    name: str
-    type: str
-    nullable: bool
-    description: str
 
 
 @dataclass(frozen=True)
@@ -34,42 +25,43 @@ class TableDoc:
     key: list[str]
     grain: str
     written_by: str
-    columns: list[Column]
-
-
-def _description(contract: type[Contract]) -> str:
-    return " ".join(inspect.cleandoc(contract.__doc__ or "").split())
+    columns: list[ColumnDoc]
+    foreign_keys: list[str] = field(default_factory=list)  # "column -> layer.table.column"
+    owners: list[str] = field(default_factory=list)
 
 
 # The column the scd2 write adds to every version, beside those its contract declares.
-SCD2_CHANGES = Column(CHANGES, "List(Struct)", False, "The change events this version was built from (SCD2).")
+SCD2_CHANGES = ColumnDoc(
+    CHANGES, "List(Struct)", False, "The change events this version was built from (SCD2)."
+)
 
 
-def _columns(contract: type[Contract], mode: WriteMode) -> list[Column]:
-    declared = [
-        Column(name, str(column.dtype), column.nullable, column.description or "")
-        for name, column in contract.to_schema().columns.items()
-    ]
-    return [*declared, SCD2_CHANGES] if mode is WriteMode.SCD2 else declared
+def curated_specs() -> list[TableSpec]:
+    """Every curated table's spec, by name."""
+    return specs_in(lakehouse.defs.curated, "curated")
+
+
+def table_doc(spec: TableSpec) -> TableDoc:
+    mode = WriteSpec.from_metadata(spec.write_metadata()).mode
+    columns = spec.column_docs()
+    return TableDoc(
+        name=spec.table_name,
+        description=" ".join(spec.description.split()),
+        key=list(spec.key),
+        grain=spec.grain,
+        written_by=mode.value,
+        columns=[*columns, SCD2_CHANGES] if mode is WriteMode.SCD2 else columns,
+        foreign_keys=[
+            f"{column} -> {'.'.join(table.path)}.{referenced}"
+            for column, (table, referenced) in spec.references.items()
+        ],
+        owners=list(spec.owners),
+    )
 
 
 def curated_docs() -> dict[str, TableDoc]:
     """Every curated table's documentation, by `layer.table`."""
-    docs = {}
-    for asset in curated_assets:
-        metadata = asset.metadata_by_key[asset.key]
-        contract = table_contract(asset)
-        mode = WriteSpec.from_metadata(metadata).mode
-        name = ".".join(asset.key.path)
-        docs[name] = TableDoc(
-            name=name,
-            description=_description(contract),
-            key=contract_keys(contract),
-            grain=str(getattr(metadata.get("grain"), "value", metadata.get("grain"))),
-            written_by=mode.value,
-            columns=_columns(contract, mode),
-        )
-    return docs
+    return {spec.table_name: table_doc(spec) for spec in curated_specs()}
 
 
 def _cell(text: str) -> str:
@@ -81,10 +73,13 @@ def _table_section(doc: TableDoc) -> str:
         f"| `{c.name}` | {c.type} | {'yes' if c.nullable else 'no'} | {_cell(c.description)} |"
         for c in doc.columns
     )
+    references = "".join(f"\n- `{reference}`" for reference in doc.foreign_keys)
     return (
         f"## `{doc.name}`\n\n{doc.description}\n\n"
-        f"Grain: {doc.grain}. Key: {', '.join(f'`{k}`' for k in doc.key)}. Written by: {doc.written_by}.\n\n"
-        f"| column | type | nullable | description |\n| --- | --- | --- | --- |\n{rows}\n"
+        f"Grain: {doc.grain}. Key: {', '.join(f'`{k}`' for k in doc.key)}. Written by: {doc.written_by}. "
+        f"Owners: {', '.join(doc.owners)}.\n\n"
+        + (f"Foreign keys:\n{references}\n\n" if references else "")
+        + f"| column | type | nullable | description |\n| --- | --- | --- | --- |\n{rows}\n"
     )
 
 
@@ -94,8 +89,8 @@ def render_dictionary() -> str:
     index = "\n".join(f"- [`{d.name}`](#{d.name.replace('.', '')})" for d in docs)
     header = (
         "# Data dictionary: the curated layer\n\n"
-        "Generated from the table contracts (`lakehouse/defs/curated/contracts.py`) by "
-        "`lakehouse dictionary`; do not edit by hand. The same descriptions are the comments of the "
+        "Generated from the table specs and contracts (in the modules of `lakehouse/defs/curated/`) "
+        "by `lakehouse dictionary`; do not edit by hand. The same descriptions are the comments of the "
         "DuckDB catalog's views (`lakehouse tables --describe`). Columns starting with `_` are "
         "bookkeeping for incremental builds.\n\n"
     )

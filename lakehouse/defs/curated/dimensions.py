@@ -11,32 +11,107 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import dagster as dg
+import pandera.polars as pa
 import polars as pl
 
-from lakehouse import CODE_VERSION
-from lakehouse.defs.curated.contracts import (
-    CustomerChanges,
-    DimCustomerContract,
-    DimDateContract,
-    DimProductContract,
-    ProductChanges,
-    versions_enforced,
-)
 from lakehouse.defs.curated.lineage import lineage_metadata, refined_columns
 from lakehouse.lib.incremental import changed_since
 from lakehouse.lib.keys import UNKNOWN_KEY, date_key
-from lakehouse.lib.quality.contract import enforced
+from lakehouse.lib.quality.contract import Contract, Money, UtcTimestamp, refined_at
+from lakehouse.lib.spec import TableSpec
 from lakehouse.lib.storage import write_spec
 from lakehouse.lib.storage.scd2 import CHANGES, DELETED, IS_CURRENT, IS_DELETED, VALID_FROM, VALID_TO
 from lakehouse.lib.storage.store import DeltaStore
 
-CURATED = {"group_name": "curated", "kinds": {"delta", "polars"}, "code_version": CODE_VERSION}
 REFINED_CUSTOMERS = dg.AssetKey(["refined", "customers"])
 REFINED_PRODUCTS = dg.AssetKey(["refined", "products"])
 REFINED_ORDERS = dg.AssetKey(["refined", "orders"])
 REFINED_PAYMENTS = dg.AssetKey(["refined", "payments"])
-DIM_CUSTOMER = dg.AssetKey(["curated", "dim_customer"])
-DIM_PRODUCT = dg.AssetKey(["curated", "dim_product"])
+
+
+class Versioned(Contract):
+    """The columns the scd2 write adds to a dimension's versions (see `storage.scd2`)."""
+
+    valid_from: UtcTimestamp = pa.Field(
+        nullable=False, description="Source change time (updated_at) from which this version holds."
+    )
+    valid_to: UtcTimestamp = pa.Field(
+        nullable=True, description="When the next version starts (null: current)."
+    )
+    is_current: pl.Boolean = pa.Field(nullable=False, description="The member's newest version.")
+    is_deleted: pl.Boolean = pa.Field(
+        nullable=False, description="The member was deleted at valid_from (history columns null)."
+    )
+
+
+class ChangeEvent(Contract):
+    """What a dimension asset emits: its members' changes, which the scd2 write turns into versions."""
+
+    deleted: pl.Boolean = pa.Field(
+        nullable=False, alias="_deleted", description="The change deletes the member."
+    )
+    updated_at: UtcTimestamp = pa.Field(
+        nullable=False, description="Source change time: sequences the changes."
+    )
+
+
+class CustomerAttributes(Contract):
+    customer_id: pl.Int64 = pa.Field(nullable=False, description="The shop's customer id (-1: unknown).")
+    country: pl.String = pa.Field(
+        nullable=True,
+        description="ISO country code ('unknown' for -1); history kept (a change starts a version).",
+    )
+    email_hash: pl.String = pa.Field(
+        nullable=True, description="HMAC-SHA256 pseudonym of the email (latest)."
+    )
+    signup_date: pl.Date = pa.Field(nullable=True, description="Day the customer signed up (UTC; latest).")
+    refined_at: UtcTimestamp = refined_at("customer")
+
+
+class CustomerChanges(CustomerAttributes, ChangeEvent):
+    """Changes of customers, the input of dim_customer's scd2 write."""
+
+
+class DimCustomerContract(CustomerAttributes, Versioned):
+    customer_key: pl.Int64 = pa.Field(
+        nullable=False, description="Surrogate key of the version (-1: unknown)."
+    )
+
+
+class ProductAttributes(Contract):
+    product_id: pl.Int64 = pa.Field(nullable=False, description="The shop's product id (-1: unknown).")
+    category: pl.String = pa.Field(
+        nullable=True, description="Lower-case category ('unknown' for -1); history kept."
+    )
+    list_price_usd: Money = pa.Field(nullable=True, ge=0, description="List price in USD; history kept.")
+    sku: pl.String = pa.Field(nullable=True, description="Stock keeping unit (latest).")
+    name: pl.String = pa.Field(nullable=True, description="Product name (latest).")
+    refined_at: UtcTimestamp = refined_at("product")
+
+
+class ProductChanges(ProductAttributes, ChangeEvent):
+    """Changes of products, the input of dim_product's scd2 write."""
+
+
+class DimProductContract(ProductAttributes, Versioned):
+    product_key: pl.Int64 = pa.Field(
+        nullable=False, description="Surrogate key of the version (-1: unknown)."
+    )
+
+
+class DimDateContract(Contract):
+    date_key: pl.Int32 = pa.Field(nullable=False, description="The day as yyyymmdd.")
+    date: pl.Date = pa.Field(nullable=False, unique=True, description="The day.")
+    year: pl.Int32 = pa.Field(nullable=False, description="Calendar year.")
+    quarter: pl.Int8 = pa.Field(nullable=False, in_range={"min_value": 1, "max_value": 4}, description="1-4.")
+    month: pl.Int8 = pa.Field(nullable=False, in_range={"min_value": 1, "max_value": 12}, description="1-12.")
+    month_name: pl.String = pa.Field(nullable=False, description="January ... December.")
+    day_of_month: pl.Int8 = pa.Field(nullable=False, description="1-31.")
+    day_of_week: pl.Int8 = pa.Field(
+        nullable=False, in_range={"min_value": 1, "max_value": 7}, description="ISO weekday, 1 = Monday."
+    )
+    is_weekend: pl.Boolean = pa.Field(nullable=False, description="Saturday or Sunday.")
+
 
 # A refined row with `deleted_at` is a deleted member; it still holds the member's last state.
 # A change is sequenced by when it happened: an update, or a deletion (found later than the last
@@ -94,6 +169,44 @@ class Dimension:
 
 CUSTOMER = Dimension("customer_id", "customer_key", ["country"], "country")
 PRODUCT = Dimension("product_id", "product_key", ["category", "list_price_usd"], "category")
+DIM_CUSTOMER_TABLE = TableSpec(
+    layer="curated",
+    name="dim_customer",
+    description=(
+        "Customer dimension, SCD type 2: one row per version of a customer (history of country), "
+        "plus the unknown member (key -1). No direct PII."
+    ),
+    contract=DimCustomerContract,
+    writes=CustomerChanges,
+    key=(CUSTOMER.surrogate,),
+    grain="customer version",
+    pseudonyms=("email_hash",),
+    write=CUSTOMER.write_spec(),
+)
+DIM_PRODUCT_TABLE = TableSpec(
+    layer="curated",
+    name="dim_product",
+    description=(
+        "Product dimension, SCD type 2: one row per version of a product (history of category and list "
+        "price), plus the unknown member (key -1)."
+    ),
+    contract=DimProductContract,
+    writes=ProductChanges,
+    key=(PRODUCT.surrogate,),
+    grain="product version",
+    write=PRODUCT.write_spec(),
+)
+DIM_DATE_TABLE = TableSpec(
+    layer="curated",
+    name="dim_date",
+    description="Calendar dimension: every day from the first order to the last order or settlement.",
+    contract=DimDateContract,
+    key=("date_key",),
+    grain="day",
+)
+DIM_CUSTOMER, DIM_PRODUCT, DIM_DATE = (
+    t.asset_key for t in (DIM_CUSTOMER_TABLE, DIM_PRODUCT_TABLE, DIM_DATE_TABLE)
+)
 
 
 def taken_until(dim: pl.LazyFrame) -> datetime | None:
@@ -155,65 +268,42 @@ DATE_COLUMNS = [
 ]
 
 
-@dg.asset(
-    key=DIM_CUSTOMER,
+@DIM_CUSTOMER_TABLE.asset(
     ins={"customers": dg.AssetIn(REFINED_CUSTOMERS)},
-    description=(
-        "Customer dimension, SCD type 2: one row per version of a customer (history of country), "
-        "plus the unknown member (key -1). No direct PII."
-    ),
-    metadata={
-        **CUSTOMER.write_spec(),
-        **versions_enforced(CustomerChanges, DimCustomerContract),
-        **CUSTOMER.lineage(CUSTOMER_COLUMNS, REFINED_CUSTOMERS),
-        "grain": "customer version",
-    },
-    **CURATED,
+    metadata=CUSTOMER.lineage(CUSTOMER_COLUMNS, REFINED_CUSTOMERS),
 )
 def dim_customer(store: DeltaStore, customers: pl.LazyFrame) -> pl.LazyFrame:
     return changes(store.scan_or_none(DIM_CUSTOMER), customers, CUSTOMER_COLUMNS, CUSTOMER)
 
 
-@dg.asset(
-    key=DIM_PRODUCT,
+@DIM_PRODUCT_TABLE.asset(
     ins={"products": dg.AssetIn(REFINED_PRODUCTS)},
-    description=(
-        "Product dimension, SCD type 2: one row per version of a product (history of category and list "
-        "price), plus the unknown member (key -1)."
-    ),
-    metadata={
-        **PRODUCT.write_spec(),
-        **versions_enforced(ProductChanges, DimProductContract),
-        **PRODUCT.lineage(PRODUCT_COLUMNS, REFINED_PRODUCTS),
-        "grain": "product version",
-    },
-    **CURATED,
+    metadata=PRODUCT.lineage(PRODUCT_COLUMNS, REFINED_PRODUCTS),
 )
 def dim_product(store: DeltaStore, products: pl.LazyFrame) -> pl.LazyFrame:
     return changes(store.scan_or_none(DIM_PRODUCT), products, PRODUCT_COLUMNS, PRODUCT)
 
 
-@dg.asset(
-    key=["curated", "dim_date"],
+@DIM_DATE_TABLE.asset(
     ins={"orders": dg.AssetIn(REFINED_ORDERS), "payments": dg.AssetIn(REFINED_PAYMENTS)},
-    description="Calendar dimension: every day from the first order to the last order or settlement.",
-    metadata={
-        **write_spec.overwrite(),
-        **enforced(DimDateContract),
-        **lineage_metadata(
-            DATE_COLUMNS,
-            {
-                REFINED_ORDERS: refined_columns(REFINED_ORDERS),
-                REFINED_PAYMENTS: refined_columns(REFINED_PAYMENTS),
-            },
-            derived=CALENDAR_DAYS,
-        ),
-        "grain": "day",
-    },
-    **CURATED,
+    metadata=lineage_metadata(
+        DATE_COLUMNS,
+        {
+            REFINED_ORDERS: refined_columns(REFINED_ORDERS),
+            REFINED_PAYMENTS: refined_columns(REFINED_PAYMENTS),
+        },
+        derived=CALENDAR_DAYS,
+    ),
 )
 def dim_date(orders: pl.LazyFrame, payments: pl.LazyFrame) -> pl.LazyFrame:
     order_days, settlement_days = CALENDAR_DAYS
     days = pl.concat([orders.select(order_days), payments.select(settlement_days)])
     span = days.select(first=pl.col("date").min(), last=pl.col("date").max())
     return span.select(pl.date_ranges("first", "last").explode().alias("date")).select(DATE_COLUMNS)
+
+
+checks = [
+    *DIM_CUSTOMER_TABLE.checks(dim_customer),
+    *DIM_PRODUCT_TABLE.checks(dim_product),
+    *DIM_DATE_TABLE.checks(dim_date),
+]

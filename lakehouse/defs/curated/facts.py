@@ -14,37 +14,141 @@ Payments are converted the same way, at the rate of their settlement day (`payme
 from datetime import UTC, date, datetime
 
 import dagster as dg
+import pandera.polars as pa
 import polars as pl
 
-from lakehouse.defs.curated.contracts import (
-    DimCustomerContract,
-    DimProductContract,
-    FactOrderItemsContract,
-    FactPaymentsContract,
-)
 from lakehouse.defs.curated.dimensions import (
-    CURATED,
     DIM_CUSTOMER,
+    DIM_CUSTOMER_TABLE,
+    DIM_DATE,
     DIM_PRODUCT,
+    DIM_PRODUCT_TABLE,
     REFINED_ORDERS,
     REFINED_PAYMENTS,
 )
 from lakehouse.defs.curated.lineage import lineage_metadata, refined_columns
 from lakehouse.defs.refined.exchange_rates import EXCHANGE_RATES
+from lakehouse.defs.refined.orders import STATUSES
 from lakehouse.lib.currency import MONEY, to_usd, with_rate_of_day
 from lakehouse.lib.freshness import DAILY
 from lakehouse.lib.incremental import changed_since, days, watermarks
 from lakehouse.lib.keys import date_key, lookup_version
 from lakehouse.lib.partitions import DAY_SLICED, with_backfill
-from lakehouse.lib.quality.contract import contract_columns, enforced
+from lakehouse.lib.quality.contract import (
+    Contract,
+    Money,
+    Rate,
+    UtcTimestamp,
+    built_at,
+    contract_columns,
+    references,
+    refined_at,
+)
+from lakehouse.lib.spec import TableSpec
 from lakehouse.lib.storage import write_spec
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.lib.storage.write_spec import REPLACED_SLICES
 
 log = dg.get_dagster_logger(__name__)
 
-FACT_ORDER_ITEMS = dg.AssetKey(["curated", "fact_order_items"])
-FACT_PAYMENTS = dg.AssetKey(["curated", "fact_payments"])
+
+class FactOrderItemsContract(Contract):
+    order_id: pl.Int64 = pa.Field(nullable=False, description="The order.")
+    line_no: pl.Int64 = pa.Field(nullable=False, description="Line number within the order.")
+    order_date_key: pl.Int32 = pa.Field(
+        nullable=False,
+        description="Order day (UTC) as yyyymmdd: dim_date.",
+        metadata=references(DIM_DATE, "date_key"),
+    )
+    order_date: pl.Date = pa.Field(nullable=False, description="Order day (UTC).")
+    order_month: pl.Date = pa.Field(nullable=False, description="First day of the order's month (storage).")
+    order_at: UtcTimestamp = pa.Field(nullable=False, description="When the order was placed (UTC).")
+    customer_key: pl.Int64 = pa.Field(
+        nullable=False,
+        description="dim_customer key (-1: unknown).",
+        metadata=references(DIM_CUSTOMER, "customer_key"),
+    )
+    product_key: pl.Int64 = pa.Field(
+        nullable=False,
+        description="dim_product key (-1: unknown).",
+        metadata=references(DIM_PRODUCT, "product_key"),
+    )
+    customer_id: pl.Int64 = pa.Field(nullable=False, description="The shop's customer id.")
+    product_id: pl.Int64 = pa.Field(nullable=False, description="The shop's product id.")
+    order_status: pl.String = pa.Field(nullable=False, isin=STATUSES, description="Latest order status.")
+    channel: pl.String = pa.Field(nullable=True, description="Sales channel (web, app, ...).")
+    currency: pl.String = pa.Field(nullable=False, description="ISO currency of the order.")
+    quantity: pl.Int64 = pa.Field(nullable=False, gt=0, description="Units ordered.")
+    unit_price: Money = pa.Field(nullable=False, ge=0, description="Unit price in the order's currency.")
+    gross_amount: Money = pa.Field(nullable=False, description="quantity x unit_price, local currency.")
+    discount_amount: Money = pa.Field(nullable=False, ge=0, description="Discount, local currency.")
+    net_amount: Money = pa.Field(nullable=False, description="gross - discount, local currency.")
+    usd_rate: Rate = pa.Field(nullable=False, gt=0, description="USD per unit of the order's currency.")
+    gross_usd: Money = pa.Field(nullable=False, description="Gross in USD, rounded to cents.")
+    discount_usd: Money = pa.Field(nullable=False, description="Discount in USD, rounded to cents.")
+    net_usd: Money = pa.Field(nullable=False, description="gross_usd - discount_usd: the revenue measure.")
+    line_refined_at: UtcTimestamp = refined_at("line", "_line_refined_at")
+    order_refined_at: UtcTimestamp = refined_at("order header", "_order_refined_at")
+    built_at: UtcTimestamp = built_at()
+
+
+class FactPaymentsContract(Contract):
+    payment_id: pl.String = pa.Field(nullable=False, description="The provider's payment id.")
+    order_id: pl.Int64 = pa.Field(nullable=False, description="The order paid.")
+    customer_key: pl.Int64 = pa.Field(
+        nullable=False,
+        description="dim_customer version when the order was placed (-1: order not refined).",
+        metadata=references(DIM_CUSTOMER, "customer_key"),
+    )
+    customer_id: pl.Int64 = pa.Field(
+        nullable=True, description="The order's customer (null: order not refined)."
+    )
+    settled_date_key: pl.Int32 = pa.Field(
+        nullable=False,
+        description="Settlement day as yyyymmdd: dim_date.",
+        metadata=references(DIM_DATE, "date_key"),
+    )
+    settled_date: pl.Date = pa.Field(nullable=False, description="Settlement day (UTC).")
+    settled_at: UtcTimestamp = pa.Field(nullable=False, description="When the payment settled (UTC).")
+    method: pl.String = pa.Field(nullable=True, description="Payment method.")
+    currency: pl.String = pa.Field(nullable=False, description="ISO currency of the payment.")
+    amount: Money = pa.Field(nullable=False, description="Amount in its currency.")
+    usd_rate: Rate = pa.Field(nullable=False, gt=0, description="USD per unit of the currency.")
+    amount_usd: Money = pa.Field(nullable=False, description="Amount in USD, rounded to cents.")
+    refined_at: UtcTimestamp = refined_at("payment")
+    built_at: UtcTimestamp = built_at()
+
+
+FACT_ORDER_ITEMS_TABLE = TableSpec(
+    layer="curated",
+    name="fact_order_items",
+    description=(
+        "Order lines (grain: one order line): gross, discount and net in local currency and in USD "
+        "at the rate of the order day."
+    ),
+    contract=FactOrderItemsContract,
+    key=("order_id", "line_no"),
+    grain="order line",
+    # Stored by month: replacing a day rewrites only its month's files, and no global sort.
+    write=write_spec.overwrite_partition("order_date", partition_by=("order_month",)),
+    partitions=DAY_SLICED,
+    freshness=DAILY,
+)
+FACT_PAYMENTS_TABLE = TableSpec(
+    layer="curated",
+    name="fact_payments",
+    description=(
+        "Settled payments (grain: one payment), amount in its currency and in USD at the rate of the "
+        "settlement day, keyed to the version of the order's customer valid when the order was placed."
+    ),
+    contract=FactPaymentsContract,
+    key=("payment_id",),
+    grain="payment",
+    slice_by="settled_date",
+    partitions=DAY_SLICED,
+    freshness=DAILY,
+)
+FACT_ORDER_ITEMS, FACT_PAYMENTS = FACT_ORDER_ITEMS_TABLE.asset_key, FACT_PAYMENTS_TABLE.asset_key
 ORDER_COLUMNS = ("order_id", "customer_id", "order_at", "order_date", "status", "currency", "channel")
 LINE_WATERMARKS = ["_line_refined_at", "_order_refined_at"]
 REFINED_ITEMS = dg.AssetKey(["refined", "order_items"])
@@ -197,8 +301,7 @@ def replacing(
     )
 
 
-@dg.asset(
-    key=FACT_ORDER_ITEMS,
+@FACT_ORDER_ITEMS_TABLE.asset(
     ins={
         "items": dg.AssetIn(REFINED_ITEMS),
         "orders": dg.AssetIn(REFINED_ORDERS),
@@ -206,31 +309,17 @@ def replacing(
         "customers": dg.AssetIn(DIM_CUSTOMER),
         "products": dg.AssetIn(DIM_PRODUCT),
     },
-    description=(
-        "Order lines (grain: one order line): gross, discount and net in local currency and in USD "
-        "at the rate of the order day."
+    metadata=lineage_metadata(
+        FACT_LINE_COLUMNS,
+        {
+            REFINED_ITEMS: refined_columns(REFINED_ITEMS),
+            REFINED_ORDERS: refined_columns(REFINED_ORDERS),
+            REFINED_RATES: refined_columns(REFINED_RATES),
+            DIM_CUSTOMER: contract_columns(DIM_CUSTOMER_TABLE.contract),
+            DIM_PRODUCT: contract_columns(DIM_PRODUCT_TABLE.contract),
+        },
+        derived=[expr for step in LINE_AMOUNTS for expr in step],
     ),
-    metadata={
-        # Stored by month: replacing a day rewrites only its month's files, and no global sort.
-        **write_spec.overwrite_partition("order_date", partition_by=("order_month",)),
-        **enforced(FactOrderItemsContract),
-        **lineage_metadata(
-            FACT_LINE_COLUMNS,
-            {
-                REFINED_ITEMS: refined_columns(REFINED_ITEMS),
-                REFINED_ORDERS: refined_columns(REFINED_ORDERS),
-                REFINED_RATES: refined_columns(REFINED_RATES),
-                DIM_CUSTOMER: contract_columns(DimCustomerContract),
-                DIM_PRODUCT: contract_columns(DimProductContract),
-            },
-            derived=[expr for step in LINE_AMOUNTS for expr in step],
-        ),
-        "grain": "order line",
-        "business_keys": ["order_id", "line_no"],
-    },
-    freshness_policy=DAILY,
-    **DAY_SLICED,
-    **CURATED,
 )
 def fact_order_items(
     context: dg.AssetExecutionContext,
@@ -283,37 +372,23 @@ def payment_days_to_rebuild(
     )
 
 
-@dg.asset(
-    key=FACT_PAYMENTS,
+@FACT_PAYMENTS_TABLE.asset(
     ins={
         "payments": dg.AssetIn(REFINED_PAYMENTS),
         "rates": dg.AssetIn(REFINED_RATES),
         "orders": dg.AssetIn(REFINED_ORDERS),
         "customers": dg.AssetIn(DIM_CUSTOMER),
     },
-    description=(
-        "Settled payments (grain: one payment), amount in its currency and in USD at the rate of the "
-        "settlement day, keyed to the version of the order's customer valid when the order was placed."
+    metadata=lineage_metadata(
+        PAYMENT_COLUMNS,
+        {
+            REFINED_PAYMENTS: refined_columns(REFINED_PAYMENTS),
+            REFINED_RATES: refined_columns(REFINED_RATES),
+            REFINED_ORDERS: refined_columns(REFINED_ORDERS),
+            DIM_CUSTOMER: contract_columns(DIM_CUSTOMER_TABLE.contract),
+        },
+        derived=[SETTLED_DATE],
     ),
-    metadata={
-        **write_spec.overwrite_partition("settled_date"),
-        **enforced(FactPaymentsContract),
-        **lineage_metadata(
-            PAYMENT_COLUMNS,
-            {
-                REFINED_PAYMENTS: refined_columns(REFINED_PAYMENTS),
-                REFINED_RATES: refined_columns(REFINED_RATES),
-                REFINED_ORDERS: refined_columns(REFINED_ORDERS),
-                DIM_CUSTOMER: contract_columns(DimCustomerContract),
-            },
-            derived=[SETTLED_DATE],
-        ),
-        "grain": "payment",
-        "business_keys": ["payment_id"],
-    },
-    freshness_policy=DAILY,
-    **DAY_SLICED,
-    **CURATED,
 )
 def fact_payments(
     context: dg.AssetExecutionContext,
@@ -339,3 +414,6 @@ def fact_payments(
     keyed = lookup_version(converted.with_columns(at), customers, "customer_id", "customer_key", "_at")
     fact = keyed.select(*PAYMENT_COLUMNS, built_now()).sort("settled_date", "payment_id")
     return replacing(fact, rebuilt, {"payments_waiting_for_rate": waiting})
+
+
+checks = [*FACT_ORDER_ITEMS_TABLE.checks(fact_order_items), *FACT_PAYMENTS_TABLE.checks(fact_payments)]

@@ -13,27 +13,119 @@ stock-out days; it is one row per product, rebuilt whole when the fact or the pr
 from datetime import date, timedelta
 
 import dagster as dg
+import pandera.polars as pa
 import polars as pl
 
-from lakehouse.defs.curated.contracts import (
-    DimProductContract,
-    FactInventoryDailyContract,
-    FactOrderItemsContract,
-    MartInventoryHealthContract,
-)
-from lakehouse.defs.curated.dimensions import CURATED, DIM_PRODUCT
-from lakehouse.defs.curated.facts import FACT_ORDER_ITEMS, built_now, replacing
+from lakehouse.defs.curated.dimensions import DIM_DATE, DIM_PRODUCT, DIM_PRODUCT_TABLE
+from lakehouse.defs.curated.facts import FACT_ORDER_ITEMS, FACT_ORDER_ITEMS_TABLE, built_now, replacing
 from lakehouse.defs.curated.lineage import lineage_metadata, refined_columns
 from lakehouse.defs.curated.marts import SOLD, recorded, whole_table_marks
 from lakehouse.lib.freshness import DAILY
 from lakehouse.lib.incremental import changed_since, days, unchanged, watermarks
 from lakehouse.lib.keys import date_key, lookup_version
-from lakehouse.lib.quality.contract import contract_columns, enforced
-from lakehouse.lib.storage import write_spec
+from lakehouse.lib.quality.contract import (
+    Contract,
+    UtcTimestamp,
+    built_at,
+    contract_columns,
+    references,
+    refined_at,
+    watermark,
+)
+from lakehouse.lib.spec import TableSpec
 from lakehouse.lib.storage.store import DeltaStore
 
-FACT_INVENTORY_DAILY = dg.AssetKey(["curated", "fact_inventory_daily"])
-MART_INVENTORY_HEALTH = dg.AssetKey(["curated", "mart_inventory_health"])
+
+class FactInventoryDailyContract(Contract):
+    snapshot_date: pl.Date = pa.Field(
+        nullable=False, description="The day the stock was counted (end of day, UTC)."
+    )
+    snapshot_date_key: pl.Int32 = pa.Field(
+        nullable=False,
+        description="Snapshot day as yyyymmdd: dim_date.",
+        metadata=references(DIM_DATE, "date_key"),
+    )
+    product_id: pl.Int64 = pa.Field(nullable=False, description="The shop's product id.")
+    product_key: pl.Int64 = pa.Field(
+        nullable=False,
+        description="dim_product version valid at the end of the day (-1: unknown).",
+        metadata=references(DIM_PRODUCT, "product_key"),
+    )
+    sku: pl.String = pa.Field(
+        nullable=False, description="The product's stock-keeping unit, as the supplier reports it."
+    )
+    warehouse: pl.String = pa.Field(
+        nullable=True, description="Warehouse holding the stock (reported from September 2025)."
+    )
+    on_hand: pl.Int64 = pa.Field(nullable=False, ge=0, description="Units in stock at the end of the day.")
+    on_order: pl.Int64 = pa.Field(
+        nullable=False, ge=0, description="Units ordered from the supplier, not yet arrived."
+    )
+    units_sold: pl.Int64 = pa.Field(
+        nullable=False, ge=0, description="Units on the day's order lines (cancelled orders excluded)."
+    )
+    is_stock_out: pl.Boolean = pa.Field(nullable=False, description="Nothing in stock at the end of the day.")
+    refined_at: UtcTimestamp = refined_at("snapshot row")
+    fact_built_at: UtcTimestamp = watermark("order-line fact row", "_fact_built_at")
+    built_at: UtcTimestamp = built_at()
+
+
+class MartInventoryHealthContract(Contract):
+    product_id: pl.Int64 = pa.Field(nullable=False, description="The shop's product id.")
+    category: pl.String = pa.Field(
+        nullable=False, description="Current category ('unknown' if not in dim_product)."
+    )
+    as_of: pl.Date = pa.Field(nullable=False, description="The newest snapshot day.")
+    on_hand: pl.Int64 = pa.Field(nullable=False, ge=0, description="Units in stock on that day.")
+    on_order: pl.Int64 = pa.Field(nullable=False, ge=0, description="Units on order on that day.")
+    units_sold_28d: pl.Int64 = pa.Field(
+        nullable=False, ge=0, description="Units sold in the 28 days up to and including as_of."
+    )
+    daily_demand: pl.Float64 = pa.Field(nullable=False, ge=0, description="units_sold_28d / 28.")
+    days_of_cover: pl.Float64 = pa.Field(
+        nullable=True,
+        ge=0,
+        description="on_hand / daily_demand: days the stock lasts (null: no recent sales).",
+    )
+    stock_out_days_28d: pl.Int64 = pa.Field(
+        nullable=False, ge=0, le=28, description="Snapshot days out of stock among those 28 days."
+    )
+    status: pl.String = pa.Field(
+        nullable=False,
+        isin=["out_of_stock", "at_risk", "healthy", "no_recent_sales"],
+        description="out_of_stock (on_hand 0), at_risk (under 7 days of cover), healthy, or no_recent_sales.",
+    )
+    fact_built_at: UtcTimestamp = watermark("inventory fact row", "_fact_built_at")
+    product_refined_at: UtcTimestamp = watermark("product refinement", "_product_refined_at")
+
+
+FACT_INVENTORY_DAILY_TABLE = TableSpec(
+    layer="curated",
+    name="fact_inventory_daily",
+    description=(
+        "Supplier stock per product and day (grain: product x snapshot day) with the day's units sold, "
+        "keyed to the product version valid at the end of the day."
+    ),
+    contract=FactInventoryDailyContract,
+    key=("snapshot_date", "product_id"),
+    grain="product x snapshot day",
+    slice_by="snapshot_date",
+    freshness=DAILY,
+)
+MART_INVENTORY_HEALTH_TABLE = TableSpec(
+    layer="curated",
+    name="mart_inventory_health",
+    description=(
+        "Stock health per product on the newest snapshot day: on hand, 28-day demand, days of cover, "
+        "stock-out days and a status (out_of_stock, at_risk, healthy, no_recent_sales)."
+    ),
+    contract=MartInventoryHealthContract,
+    key=("product_id",),
+    grain="product",
+    freshness=DAILY,
+)
+FACT_INVENTORY_DAILY = FACT_INVENTORY_DAILY_TABLE.asset_key
+MART_INVENTORY_HEALTH = MART_INVENTORY_HEALTH_TABLE.asset_key
 REFINED_INVENTORY = dg.AssetKey(["refined", "supplier_inventory"])
 INVENTORY_WATERMARKS = ["_refined_at", "_fact_built_at", "_built_at"]
 DEMAND_DAYS = 28  # the window demand is averaged over
@@ -78,37 +170,24 @@ def inventory_days_to_rebuild(
     )
 
 
-@dg.asset(
-    key=FACT_INVENTORY_DAILY,
+@FACT_INVENTORY_DAILY_TABLE.asset(
     ins={
         "snapshots": dg.AssetIn(REFINED_INVENTORY),
         "lines": dg.AssetIn(FACT_ORDER_ITEMS),
         "products": dg.AssetIn(DIM_PRODUCT),
     },
-    description=(
-        "Supplier stock per product and day (grain: product x snapshot day) with the day's units sold, "
-        "keyed to the product version valid at the end of the day."
+    metadata=lineage_metadata(
+        FACT_INVENTORY_COLUMNS,
+        {
+            REFINED_INVENTORY: refined_columns(REFINED_INVENTORY),
+            FACT_ORDER_ITEMS: contract_columns(FACT_ORDER_ITEMS_TABLE.contract),
+            DIM_PRODUCT: contract_columns(DIM_PRODUCT_TABLE.contract),
+        },
+        derived=[
+            pl.col("quantity").sum().alias("units_sold"),
+            pl.col("_built_at").alias("_fact_built_at"),
+        ],
     ),
-    metadata={
-        **write_spec.overwrite_partition("snapshot_date"),
-        **enforced(FactInventoryDailyContract),
-        **lineage_metadata(
-            FACT_INVENTORY_COLUMNS,
-            {
-                REFINED_INVENTORY: refined_columns(REFINED_INVENTORY),
-                FACT_ORDER_ITEMS: contract_columns(FactOrderItemsContract),
-                DIM_PRODUCT: contract_columns(DimProductContract),
-            },
-            derived=[
-                pl.col("quantity").sum().alias("units_sold"),
-                pl.col("_built_at").alias("_fact_built_at"),
-            ],
-        ),
-        "grain": "product x snapshot day",
-        "business_keys": ["snapshot_date", "product_id"],
-    },
-    freshness_policy=DAILY,
-    **CURATED,
 )
 def fact_inventory_daily(
     store: DeltaStore, snapshots: pl.LazyFrame, lines: pl.LazyFrame, products: pl.LazyFrame
@@ -168,34 +247,15 @@ def inventory_health(fact: pl.LazyFrame, products: pl.LazyFrame) -> pl.LazyFrame
     )
 
 
-@dg.asset(
-    key=MART_INVENTORY_HEALTH,
+@MART_INVENTORY_HEALTH_TABLE.asset(
     ins={"fact": dg.AssetIn(FACT_INVENTORY_DAILY), "products": dg.AssetIn(DIM_PRODUCT)},
-    description=(
-        "Stock health per product on the newest snapshot day: on hand, 28-day demand, days of cover, "
-        "stock-out days and a status (out_of_stock, at_risk, healthy, no_recent_sales)."
+    metadata=lineage_metadata(
+        [pl.col("product_id"), pl.col("category"), *HEALTH_MEASURES, DEMAND, COVER, STATUS],
+        {
+            FACT_INVENTORY_DAILY: contract_columns(FactInventoryDailyContract),
+            DIM_PRODUCT: contract_columns(DIM_PRODUCT_TABLE.contract),
+        },
     ),
-    metadata={
-        **write_spec.overwrite(),
-        **enforced(MartInventoryHealthContract),
-        **lineage_metadata(
-            [
-                pl.col("product_id"),
-                pl.col("category"),
-                *HEALTH_MEASURES,
-                DEMAND,
-                COVER,
-                STATUS,
-            ],
-            {
-                FACT_INVENTORY_DAILY: contract_columns(FactInventoryDailyContract),
-                DIM_PRODUCT: contract_columns(DimProductContract),
-            },
-        ),
-        "grain": "product",
-    },
-    freshness_policy=DAILY,
-    **CURATED,
 )
 def mart_inventory_health(
     store: DeltaStore, fact: pl.LazyFrame, products: pl.LazyFrame
@@ -205,3 +265,9 @@ def mart_inventory_health(
         return None  # neither the fact nor the products moved since the mart was built
     mart = recorded(inventory_health(fact, products), marks)
     return mart.select(contract_columns(MartInventoryHealthContract))
+
+
+checks = [
+    *FACT_INVENTORY_DAILY_TABLE.checks(fact_inventory_daily),
+    *MART_INVENTORY_HEALTH_TABLE.checks(mart_inventory_health),
+]

@@ -9,29 +9,150 @@ when an input moved: each records the newest watermark of its inputs (`_fact_bui
 from datetime import date, timedelta
 
 import dagster as dg
+import pandera.polars as pa
 import polars as pl
 
-from lakehouse.defs.curated.contracts import (
-    DimCustomerContract,
-    DimProductContract,
-    FactOrderItemsContract,
-    MartCustomerRfmContract,
-    MartDailySalesContract,
-    MartProductPerformanceContract,
+from lakehouse.defs.curated.dimensions import DIM_CUSTOMER_TABLE, DIM_PRODUCT_TABLE
+from lakehouse.defs.curated.facts import (
+    DIM_CUSTOMER,
+    DIM_PRODUCT,
+    FACT_ORDER_ITEMS,
+    FACT_ORDER_ITEMS_TABLE,
+    replacing,
 )
-from lakehouse.defs.curated.dimensions import CURATED
-from lakehouse.defs.curated.facts import DIM_CUSTOMER, DIM_PRODUCT, FACT_ORDER_ITEMS, replacing
 from lakehouse.defs.curated.lineage import lineage_metadata
 from lakehouse.lib.freshness import DAILY
 from lakehouse.lib.incremental import changed_since, days, newest, unchanged, watermarks
 from lakehouse.lib.keys import UNKNOWN_KEY
-from lakehouse.lib.quality.contract import contract_columns, enforced
-from lakehouse.lib.storage import write_spec
+from lakehouse.lib.quality.contract import (
+    Contract,
+    MoneyTotal,
+    UtcTimestamp,
+    contract_columns,
+    refined_at,
+    watermark,
+)
+from lakehouse.lib.spec import TableSpec
 from lakehouse.lib.storage.store import DeltaStore
 
-MART_DAILY_SALES = dg.AssetKey(["curated", "mart_daily_sales"])
-MART_CUSTOMER_RFM = dg.AssetKey(["curated", "mart_customer_rfm"])
-MART_PRODUCT_PERFORMANCE = dg.AssetKey(["curated", "mart_product_performance"])
+
+class MartDailySalesContract(Contract):
+    order_date: pl.Date = pa.Field(nullable=False, description="Order day (UTC).")
+    category: pl.String = pa.Field(nullable=False, description="Product category ('unknown' if none).")
+    country: pl.String = pa.Field(nullable=False, description="Customer country ('unknown' if none).")
+    orders: pl.Int64 = pa.Field(nullable=False, gt=0, description="Distinct orders with a line here.")
+    units: pl.Int64 = pa.Field(nullable=False, gt=0, description="Units sold.")
+    gross_usd: MoneyTotal = pa.Field(nullable=False, description="Gross revenue, USD.")
+    discount_usd: MoneyTotal = pa.Field(nullable=False, description="Discounts, USD.")
+    net_usd: MoneyTotal = pa.Field(nullable=False, description="Net revenue (gross - discount), USD.")
+    fact_built_at: UtcTimestamp = pa.Field(
+        nullable=False, alias="_fact_built_at", description="Newest fact row included."
+    )
+    customer_refined_at: UtcTimestamp = refined_at("newest customer", "_customer_refined_at")
+    product_refined_at: UtcTimestamp = refined_at("newest product", "_product_refined_at")
+
+
+class MartCustomerRfmContract(Contract):
+    customer_id: pl.Int64 = pa.Field(nullable=False, description="The shop's customer id.")
+    country: pl.String = pa.Field(
+        nullable=False, description="Current country ('unknown' if not in dim_customer)."
+    )
+    as_of: pl.Date = pa.Field(
+        nullable=False, description="Newest order day in the fact: recency is measured from it."
+    )
+    first_order_date: pl.Date = pa.Field(nullable=False, description="Day of the first order (UTC).")
+    last_order_date: pl.Date = pa.Field(nullable=False, description="Day of the last order (UTC).")
+    recency_days: pl.Int64 = pa.Field(nullable=False, ge=0, description="Days from the last order to as_of.")
+    frequency: pl.Int64 = pa.Field(nullable=False, gt=0, description="Orders placed (not cancelled).")
+    monetary_usd: MoneyTotal = pa.Field(
+        nullable=False, description="Net revenue, USD, in the 365 days to as_of."
+    )
+    lifetime_value_usd: MoneyTotal = pa.Field(nullable=False, description="Net revenue, USD, all time.")
+    recency_score: pl.Int8 = pa.Field(
+        nullable=False, in_range={"min_value": 1, "max_value": 5}, description="1-5."
+    )
+    frequency_score: pl.Int8 = pa.Field(
+        nullable=False, in_range={"min_value": 1, "max_value": 5}, description="1-5."
+    )
+    monetary_score: pl.Int8 = pa.Field(
+        nullable=False, in_range={"min_value": 1, "max_value": 5}, description="1-5."
+    )
+    segment: pl.String = pa.Field(
+        nullable=False,
+        isin=["champion", "loyal", "new", "lost", "at_risk", "regular"],
+        description="champion, loyal, new, lost, at_risk or regular.",
+    )
+    fact_built_at: UtcTimestamp = watermark("fact row", "_fact_built_at")
+    customer_refined_at: UtcTimestamp = watermark("customer refinement", "_customer_refined_at")
+
+
+class MartProductPerformanceContract(Contract):
+    product_id: pl.Int64 = pa.Field(nullable=False, description="The shop's product id.")
+    category: pl.String = pa.Field(
+        nullable=False, description="Current category ('unknown' if not in dim_product)."
+    )
+    name: pl.String = pa.Field(nullable=True, description="Current product name.")
+    orders: pl.Int64 = pa.Field(nullable=False, gt=0, description="Orders with the product.")
+    units: pl.Int64 = pa.Field(nullable=False, gt=0, description="Units sold.")
+    net_usd: MoneyTotal = pa.Field(nullable=False, description="Net revenue, USD.")
+    customers: pl.Int64 = pa.Field(nullable=False, gt=0, description="Distinct customers who bought it.")
+    first_sale_date: pl.Date = pa.Field(nullable=False, description="Day of the first sale (UTC).")
+    last_sale_date: pl.Date = pa.Field(nullable=False, description="Day of the last sale (UTC).")
+    rank_in_category: pl.Int64 = pa.Field(
+        nullable=False,
+        gt=0,
+        description="1 = most net revenue in its category (ties: lower product id first).",
+    )
+    share_of_category: pl.Float64 = pa.Field(
+        nullable=True, description="Its share of the category's net revenue."
+    )
+    fact_built_at: UtcTimestamp = watermark("fact row", "_fact_built_at")
+    product_refined_at: UtcTimestamp = watermark("product refinement", "_product_refined_at")
+
+
+MART_DAILY_SALES_TABLE = TableSpec(
+    layer="curated",
+    name="mart_daily_sales",
+    description=(
+        "Daily sales by order date (UTC), product category and customer country, cancelled orders "
+        "excluded: orders, units, gross, discount and net revenue in USD."
+    ),
+    contract=MartDailySalesContract,
+    key=("order_date", "category", "country"),
+    grain="day x category x country",
+    slice_by="order_date",
+    freshness=DAILY,
+)
+MART_CUSTOMER_RFM_TABLE = TableSpec(
+    layer="curated",
+    name="mart_customer_rfm",
+    description=(
+        "Customers by recency, frequency and monetary value (cancelled orders excluded): 1-5 scores, a "
+        "segment, and lifetime value in USD, as of the newest order day. Scores are 1-5 from fixed "
+        "bounds: recency 5/4/3/2 within 30/60/90/180 days, else 1; frequency 2/3/4/5 from 2/3/4/6 "
+        "orders, else 1; monetary 2/3/4/5 from 50/150/400/1000 USD, else 1. Segments, first match: "
+        "champion (R>=4, F>=4), loyal (F>=4), new (R>=4, F=1), lost (R=1), at_risk (R<=2, F>=2), regular."
+    ),
+    contract=MartCustomerRfmContract,
+    key=("customer_id",),
+    grain="customer",
+    freshness=DAILY,
+)
+MART_PRODUCT_PERFORMANCE_TABLE = TableSpec(
+    layer="curated",
+    name="mart_product_performance",
+    description=(
+        "Products by sales (cancelled orders excluded): orders, units, net revenue in USD, customers, "
+        "first and last sale, and rank and share of revenue within the current category."
+    ),
+    contract=MartProductPerformanceContract,
+    key=("product_id",),
+    grain="product",
+    freshness=DAILY,
+)
+MART_DAILY_SALES = MART_DAILY_SALES_TABLE.asset_key
+MART_CUSTOMER_RFM = MART_CUSTOMER_RFM_TABLE.asset_key
+MART_PRODUCT_PERFORMANCE = MART_PRODUCT_PERFORMANCE_TABLE.asset_key
 SOLD = pl.col("order_status") != "cancelled"
 SALES_WATERMARKS = ["_fact_built_at", "_customer_refined_at", "_product_refined_at"]
 SALES_GRAIN = [pl.col("order_date"), pl.col("category"), pl.col("country")]
@@ -61,32 +182,20 @@ def sales_days_to_rebuild(
     )
 
 
-@dg.asset(
-    key=MART_DAILY_SALES,
+@MART_DAILY_SALES_TABLE.asset(
     ins={
         "lines": dg.AssetIn(FACT_ORDER_ITEMS),
         "customers": dg.AssetIn(DIM_CUSTOMER),
         "products": dg.AssetIn(DIM_PRODUCT),
     },
-    description=(
-        "Daily sales by order date (UTC), product category and customer country, cancelled orders "
-        "excluded: orders, units, gross, discount and net revenue in USD."
+    metadata=lineage_metadata(
+        [*SALES_GRAIN, *SALES_MEASURES],
+        {
+            FACT_ORDER_ITEMS: contract_columns(FACT_ORDER_ITEMS_TABLE.contract),
+            DIM_CUSTOMER: contract_columns(DIM_CUSTOMER_TABLE.contract),
+            DIM_PRODUCT: contract_columns(DIM_PRODUCT_TABLE.contract),
+        },
     ),
-    metadata={
-        **write_spec.overwrite_partition("order_date"),
-        **enforced(MartDailySalesContract),
-        **lineage_metadata(
-            [*SALES_GRAIN, *SALES_MEASURES],
-            {
-                FACT_ORDER_ITEMS: contract_columns(FactOrderItemsContract),
-                DIM_CUSTOMER: contract_columns(DimCustomerContract),
-                DIM_PRODUCT: contract_columns(DimProductContract),
-            },
-        ),
-        "grain": "day x category x country",
-    },
-    freshness_policy=DAILY,
-    **CURATED,
 )
 def mart_daily_sales(
     store: DeltaStore, lines: pl.LazyFrame, customers: pl.LazyFrame, products: pl.LazyFrame
@@ -174,28 +283,16 @@ SEGMENT = (
 )
 
 
-@dg.asset(
-    key=MART_CUSTOMER_RFM,
+@MART_CUSTOMER_RFM_TABLE.asset(
     ins={"lines": dg.AssetIn(FACT_ORDER_ITEMS), "customers": dg.AssetIn(DIM_CUSTOMER)},
-    description=(
-        "Customers by recency, frequency and monetary value (cancelled orders excluded): 1-5 scores, a "
-        "segment, and lifetime value in USD, as of the newest order day."
+    metadata=lineage_metadata(
+        [pl.col("customer_id"), pl.col("country"), *RFM_MEASURES, RECENCY, *RFM_SCORES, SEGMENT],
+        {
+            FACT_ORDER_ITEMS: contract_columns(FACT_ORDER_ITEMS_TABLE.contract),
+            DIM_CUSTOMER: contract_columns(DIM_CUSTOMER_TABLE.contract),
+        },
+        derived=[*RFM_MEASURES, RECENCY, *RFM_SCORES],
     ),
-    metadata={
-        **write_spec.overwrite(),
-        **enforced(MartCustomerRfmContract),
-        **lineage_metadata(
-            [pl.col("customer_id"), pl.col("country"), *RFM_MEASURES, RECENCY, *RFM_SCORES, SEGMENT],
-            {
-                FACT_ORDER_ITEMS: contract_columns(FactOrderItemsContract),
-                DIM_CUSTOMER: contract_columns(DimCustomerContract),
-            },
-            derived=[*RFM_MEASURES, RECENCY, *RFM_SCORES],
-        ),
-        "grain": "customer",
-    },
-    freshness_policy=DAILY,
-    **CURATED,
 )
 def mart_customer_rfm(store: DeltaStore, lines: pl.LazyFrame, customers: pl.LazyFrame) -> pl.LazyFrame | None:
     marks = whole_table_marks(lines, customers, "_customer_refined_at")
@@ -240,28 +337,16 @@ CATEGORY_RANK = [
 ]
 
 
-@dg.asset(
-    key=MART_PRODUCT_PERFORMANCE,
+@MART_PRODUCT_PERFORMANCE_TABLE.asset(
     ins={"lines": dg.AssetIn(FACT_ORDER_ITEMS), "products": dg.AssetIn(DIM_PRODUCT)},
-    description=(
-        "Products by sales (cancelled orders excluded): orders, units, net revenue in USD, customers, "
-        "first and last sale, and rank and share of revenue within the current category."
+    metadata=lineage_metadata(
+        [pl.col("product_id"), pl.col("category"), pl.col("name"), *PRODUCT_MEASURES, *CATEGORY_RANK],
+        {
+            FACT_ORDER_ITEMS: contract_columns(FACT_ORDER_ITEMS_TABLE.contract),
+            DIM_PRODUCT: contract_columns(DIM_PRODUCT_TABLE.contract),
+        },
+        derived=PRODUCT_MEASURES,
     ),
-    metadata={
-        **write_spec.overwrite(),
-        **enforced(MartProductPerformanceContract),
-        **lineage_metadata(
-            [pl.col("product_id"), pl.col("category"), pl.col("name"), *PRODUCT_MEASURES, *CATEGORY_RANK],
-            {
-                FACT_ORDER_ITEMS: contract_columns(FactOrderItemsContract),
-                DIM_PRODUCT: contract_columns(DimProductContract),
-            },
-            derived=PRODUCT_MEASURES,
-        ),
-        "grain": "product",
-    },
-    freshness_policy=DAILY,
-    **CURATED,
 )
 def mart_product_performance(
     store: DeltaStore, lines: pl.LazyFrame, products: pl.LazyFrame
@@ -282,3 +367,10 @@ def mart_product_performance(
         .with_columns(CATEGORY_RANK)
     )
     return recorded(mart, marks)
+
+
+checks = [
+    *MART_DAILY_SALES_TABLE.checks(mart_daily_sales),
+    *MART_CUSTOMER_RFM_TABLE.checks(mart_customer_rfm),
+    *MART_PRODUCT_PERFORMANCE_TABLE.checks(mart_product_performance),
+]

@@ -18,6 +18,7 @@ import polars as pl
 
 from lakehouse.defs.raw.ingestion import (
     RAW,
+    module_version,
     permanent_errors_fail_at_once,
     reported_problems,
     with_ingestion_columns,
@@ -118,6 +119,7 @@ def with_high_water_mark(rows: pl.DataFrame, newest_before: object | None) -> pl
 @dg.asset(
     key=RAW_EVENTS,
     **RAW,
+    code_version=module_version(__name__),
     kinds={"delta", "polars", "json"},
     description="Clickstream micro-batches (JSON lines) as they arrived; bad lines kept in `_rescued_data`.",
     metadata={**write_spec.append(), "source": f"landing/{EVENTS_FOLDER}/{BATCH_PATTERN}"},

@@ -14,7 +14,12 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from lakehouse.defs.raw.ingestion import RAW, permanent_errors_fail_at_once, with_ingestion_columns
+from lakehouse.defs.raw.ingestion import (
+    RAW,
+    module_version,
+    permanent_errors_fail_at_once,
+    with_ingestion_columns,
+)
 from lakehouse.lib.columns import now_utc
 from lakehouse.lib.freshness import DAILY
 from lakehouse.lib.storage import write_spec
@@ -55,6 +60,7 @@ def pending_window(store: DeltaStore, window: RatesWindow, published: tuple[date
 @dg.asset(
     key=RAW_EXCHANGE_RATES,
     **RAW,
+    code_version=module_version(__name__),
     freshness_policy=DAILY,
     kinds={"delta", "polars", "api"},
     description="Daily currency -> USD rates from the exchange-rate API, appended for days not yet in raw.",

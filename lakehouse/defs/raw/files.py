@@ -21,9 +21,9 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from lakehouse import CODE_VERSION
 from lakehouse.defs.raw.ingestion import (
     EXTRACTION_RETRY,
+    module_version,
     permanent_errors_fail_at_once,
     reported_problems,
     with_ingestion_columns,
@@ -203,7 +203,7 @@ def build_raw_file_asset(files: FileSet) -> dg.AssetsDefinition:
             "rejected_files": dg.AssetOut(
                 key=files.rejected_files_key,
                 group_name="quarantine",
-                code_version=CODE_VERSION,
+                code_version=module_version(__name__),
                 kinds={"delta", "polars"},
                 description=f"{files.name} files that could not be read whole, with the rule and reason.",
                 metadata=write_spec.append(),
@@ -211,7 +211,7 @@ def build_raw_file_asset(files: FileSet) -> dg.AssetsDefinition:
             "raw": dg.AssetOut(
                 key=files.raw_key,
                 group_name="raw",
-                code_version=CODE_VERSION,
+                code_version=module_version(__name__),
                 kinds={"delta", "polars", source.format},
                 freshness_policy=DAILY,
                 description=f"{source.description} As they arrived, one batch per file.",

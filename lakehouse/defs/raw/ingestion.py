@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -9,7 +10,7 @@ from datetime import datetime
 import dagster as dg
 import polars as pl
 
-from lakehouse import CODE_VERSION
+from lakehouse.lib.code_version import code_version
 from lakehouse.lib.quality.quarantine import PROBLEMS_LOGGED
 from lakehouse.sources.errors import SourceSchemaError, SourceUnavailableError
 from lakehouse.sources.landing import LandingFolderMissingError
@@ -17,8 +18,13 @@ from lakehouse.sources.landing import LandingFolderMissingError
 EXTRACTION_RETRY = dg.RetryPolicy(
     max_retries=3, delay=1, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
-# What every raw asset shares: its group, code version and the retries of extraction.
-RAW = {"group_name": "raw", "code_version": CODE_VERSION, "retry_policy": EXTRACTION_RETRY}
+# What every raw asset shares: its group and the retries of extraction.
+RAW = {"group_name": "raw", "retry_policy": EXTRACTION_RETRY}
+
+
+def module_version(module_name: str) -> str:
+    """The code version of a raw module's assets: its whole source (extraction spans its functions)."""
+    return code_version(sys.modules[module_name])
 
 
 def with_ingestion_columns(

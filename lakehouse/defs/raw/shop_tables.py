@@ -28,6 +28,7 @@ import polars as pl
 
 from lakehouse.defs.raw.ingestion import (
     RAW,
+    module_version,
     not_yet_ingested,
     permanent_errors_fail_at_once,
     with_ingestion_columns,
@@ -166,6 +167,7 @@ def build_raw_shop_asset(table: SourceTable) -> dg.AssetsDefinition:
     @dg.asset(
         key=key,
         **RAW,
+        code_version=module_version(__name__),
         freshness_policy=DAILY,
         kinds={"delta", "polars"},
         description=(

@@ -81,5 +81,7 @@ CUSTOMERS = RefinedTable(
         "deleted customers kept with `deleted_at` set."
     ),
     drop_after_validation=("email",),
+    pii=("email",),
+    pseudonyms=("email_hash",),
     derived_from={"email_hash": ("email",)},
 )

@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 import dagster as dg
 import polars as pl
 
-from lakehouse import CODE_VERSION
+from lakehouse.lib.code_version import code_version
 from lakehouse.lib.columns import RAW_LINEAGE, now_utc
 from lakehouse.lib.privacy import Pseudonymiser
-from lakehouse.lib.quality.contract import Contract, contract_columns, table_schema
+from lakehouse.lib.quality.contract import Contract, contract_columns
 from lakehouse.lib.quality.metrics import MONITORED_COLUMNS
 from lakehouse.lib.quality.quarantine import PROBLEMS_LOGGED, describe, quarantine_rows
 from lakehouse.lib.quality.validation import Validation, validate
+from lakehouse.lib.spec import TableSpec
 from lakehouse.lib.storage import write_spec
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.lib.storage.table_metadata import COLUMN_LINEAGE
@@ -35,12 +36,17 @@ Transform = Callable[[pl.LazyFrame, TransformContext], pl.LazyFrame]
 
 @dataclass(frozen=True)
 class RefinedTable:
+    """A refined table: its spec's facts (name, key, contract, description, PII) and how it is
+    refined from its raw table (transform, lookups, sequence, ...)."""
+
     name: str
     keys: tuple[str, ...]
     contract: type[Contract]
     transform: Transform
     description: str
     sequence_column: str = "updated_at"
+    pii: tuple[str, ...] = ()  # columns that identify a person
+    pseudonyms: tuple[str, ...] = ()  # keyed pseudonyms of such columns (e.g. email_hash)
     lookups: Mapping[str, dg.AssetKey] = field(default_factory=dict)
     drop_after_validation: tuple[str, ...] = ()  # e.g. the clear-text email, validated then dropped
     monitored_columns: tuple[str, ...] = ()  # numeric columns watched for distribution anomalies
@@ -49,12 +55,31 @@ class RefinedTable:
     derived_from: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
+    def spec(self) -> TableSpec:
+        return TableSpec(
+            layer="refined",
+            name=self.name,
+            description=self.description,
+            contract=self.contract,
+            key=self.keys,
+            sequence=self.sequence_column,
+            pii=self.pii,
+            pseudonyms=self.pseudonyms,
+            unstored=self.drop_after_validation,
+        )
+
+    @property
+    def code_version(self) -> str:
+        """Of the refined and the quarantine table alike: both come from the transform and contract."""
+        return code_version(self.transform, self.contract)
+
+    @property
     def raw_key(self) -> dg.AssetKey:
         return dg.AssetKey(["raw", self.name])
 
     @property
     def refined_key(self) -> dg.AssetKey:
-        return dg.AssetKey(["refined", self.name])
+        return self.spec.asset_key
 
     @property
     def quarantine_key(self) -> dg.AssetKey:
@@ -148,6 +173,12 @@ def pass_rates(rule_failures: Mapping[str, int], rows: int) -> dict[str, float]:
     return {rule: 1 - failed / rows for rule, failed in rule_failures.items()} if rows else {}
 
 
+def refined_out_args(table: RefinedTable) -> dict[str, object]:
+    """The refined output's arguments: the spec's, with the refine step's own metadata."""
+    own = {MONITORED_COLUMNS: list(table.monitored_columns), COLUMN_LINEAGE: raw_lineage(table)}
+    return table.spec.asset_args(table.code_version, own)
+
+
 def build_refined_asset(table: RefinedTable) -> dg.AssetsDefinition:
     ins = {"raw": dg.AssetIn(table.raw_key)} | {name: dg.AssetIn(key) for name, key in table.lookups.items()}
 
@@ -158,25 +189,12 @@ def build_refined_asset(table: RefinedTable) -> dg.AssetsDefinition:
             "quarantine": dg.AssetOut(
                 key=table.quarantine_key,
                 group_name="quarantine",
-                code_version=CODE_VERSION,
+                code_version=table.code_version,
                 kinds={"delta", "polars"},
                 description=f"Raw {table.name} records rejected by the contract, with the rules they broke.",
                 metadata=write_spec.append(),
             ),
-            "refined": dg.AssetOut(
-                key=table.refined_key,
-                group_name="refined",
-                code_version=CODE_VERSION,
-                kinds={"delta", "polars", "pandera"},
-                description=table.description,
-                metadata={
-                    **write_spec.merge(list(table.keys), table.sequence_column),
-                    "dagster/column_schema": table_schema(table.contract, table.drop_after_validation),
-                    MONITORED_COLUMNS: list(table.monitored_columns),
-                    COLUMN_LINEAGE: raw_lineage(table),
-                    "business_keys": list(table.keys),
-                },
-            ),
+            "refined": dg.AssetOut(**refined_out_args(table)),
         },
     )
     def refine(

@@ -11,17 +11,56 @@ rebuilt. A run that refined no event writes nothing.
 from datetime import timedelta
 
 import dagster as dg
+import pandera.polars as pa
 import polars as pl
 
-from lakehouse import CODE_VERSION
 from lakehouse.defs.refined.events import EVENTS
+from lakehouse.lib.code_version import code_version
+from lakehouse.lib.quality.contract import Contract, UtcTimestamp
+from lakehouse.lib.spec import TableSpec
 from lakehouse.lib.storage import write_spec
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.lib.storage.table_metadata import COLUMN_LINEAGE
 
 SESSION_GAP = timedelta(minutes=30)
-REFINED_SESSIONS = dg.AssetKey(["refined", "sessions"])
 WATERMARK = "_events_refined_at"
+
+
+class SessionContract(Contract):
+    """The sessions as `sessionize` builds them."""
+
+    session_id: pl.String = pa.Field(nullable=False, description="The user and the session's start time.")
+    user_key: pl.String = pa.Field(
+        nullable=False, description="customer:<id> when signed in, else visitor:<anonymous id>."
+    )
+    customer_id: pl.Int64 = pa.Field(nullable=True, description="The signed-in customer, if any.")
+    anonymous_id: pl.String = pa.Field(nullable=True, description="The anonymous visitor, if not signed in.")
+    channel: pl.String = pa.Field(nullable=True, description="Channel of the first event.")
+    session_start: UtcTimestamp = pa.Field(nullable=False, description="First event (UTC).")
+    session_end: UtcTimestamp = pa.Field(nullable=False, description="Last event (UTC).")
+    events: pl.Int64 = pa.Field(nullable=False, description="Events in the session.")
+    page_views: pl.Int64 = pa.Field(nullable=False, description="page_view events.")
+    add_to_carts: pl.Int64 = pa.Field(nullable=False, description="add_to_cart events.")
+    checkouts: pl.Int64 = pa.Field(nullable=False, description="checkout events.")
+    purchases: pl.Int64 = pa.Field(nullable=False, description="purchase events.")
+    order_id: pl.Int64 = pa.Field(nullable=True, description="The order a purchase placed, if any.")
+    session_date: pl.Date = pa.Field(nullable=False, description="Day the session started (UTC).")
+    duration_seconds: pl.Int64 = pa.Field(nullable=False, description="Last minus first event, seconds.")
+    events_refined_at: UtcTimestamp = pa.Field(
+        nullable=False, alias=WATERMARK, description="Newest event refinement the sessions include."
+    )
+
+
+SESSIONS = TableSpec(
+    layer="refined",
+    name="sessions",
+    description="Sessions: a user's events split by 30 minutes of inactivity, from all refined events.",
+    contract=SessionContract,
+    key=("session_id",),
+    grain="session",
+    write=write_spec.overwrite_partition("user_key"),
+)
+REFINED_SESSIONS = SESSIONS.asset_key
 
 
 USER = pl.coalesce(pl.format("customer:{}", "customer_id"), pl.format("visitor:{}", "anonymous_id"))
@@ -115,17 +154,10 @@ SESSION_LINEAGE = dg.TableColumnLineage(
 
 
 @dg.asset(
-    key=REFINED_SESSIONS,
     ins={"events": dg.AssetIn(EVENTS.refined_key)},
-    group_name="refined",
-    code_version=CODE_VERSION,
-    kinds={"delta", "polars"},
-    description="Sessions: a user's events split by 30 minutes of inactivity, from all refined events.",
-    metadata={
-        **write_spec.overwrite_partition("user_key"),
-        "business_keys": ["session_id"],
-        COLUMN_LINEAGE: SESSION_LINEAGE,
-    },
+    **SESSIONS.asset_args(
+        code_version(sessionize, of_users, SessionContract), {COLUMN_LINEAGE: SESSION_LINEAGE}
+    ),
 )
 def refined_sessions(store: DeltaStore, events: pl.LazyFrame) -> pl.LazyFrame | None:
     newest = events.select(pl.col("_refined_at").max()).collect().item()

@@ -10,11 +10,9 @@ from lakehouse.defs.curated.facts import FACT_ORDER_ITEMS
 from lakehouse.defs.curated.marts import MART_DAILY_SALES
 from lakehouse.defs.serving.monthly_revenue import (
     MART_MONTHLY_REVENUE,
-    MartMonthlyRevenueContract,
+    MART_MONTHLY_REVENUE_TABLE,
     mart_monthly_revenue,
 )
-from lakehouse.lib.quality.checks import key_checks, schema_change_checks
-from lakehouse.lib.quality.contract import contract_keys
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.serving.catalog import views_over
 from lakehouse.serving.resource import ServingCatalog
@@ -52,7 +50,4 @@ def revenue_reconciles(store: DeltaStore, serving_catalog: ServingCatalog) -> dg
     )
 
 
-mart_checks = [
-    *key_checks(MART_MONTHLY_REVENUE, contract_keys(MartMonthlyRevenueContract)),
-    *schema_change_checks([mart_monthly_revenue]),
-]
+mart_checks = MART_MONTHLY_REVENUE_TABLE.checks(mart_monthly_revenue)

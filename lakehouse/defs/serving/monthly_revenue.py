@@ -11,23 +11,19 @@ that has not moved.
 
 from pathlib import Path
 
-import dagster as dg
 import pandera.polars as pa
 import polars as pl
 
-from lakehouse import CODE_VERSION
-from lakehouse.defs.curated.contracts import MoneyTotal
 from lakehouse.defs.curated.facts import FACT_ORDER_ITEMS
 from lakehouse.defs.curated.marts import recorded
 from lakehouse.lib.freshness import DAILY
 from lakehouse.lib.incremental import unchanged
-from lakehouse.lib.quality.contract import Contract, UtcTimestamp, enforced
-from lakehouse.lib.storage import write_spec
+from lakehouse.lib.quality.contract import Contract, MoneyTotal, UtcTimestamp
+from lakehouse.lib.spec import TableSpec
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.serving.catalog import views_over
 from lakehouse.serving.resource import ServingCatalog
 
-MART_MONTHLY_REVENUE = dg.AssetKey(["curated", "mart_monthly_revenue"])
 SQL = Path(__file__).with_name("monthly_revenue.sql").read_text()
 FACT_VIEW = ".".join(FACT_ORDER_ITEMS.path)
 
@@ -48,23 +44,24 @@ class MartMonthlyRevenueContract(Contract):
         nullable=False, alias="_fact_built_at", description="Newest fact row included."
     )
 
-    class Config(Contract.Config):
-        unique = ["month", "currency"]  # the table's key
 
-
-@dg.asset(
-    key=MART_MONTHLY_REVENUE,
-    deps=[FACT_ORDER_ITEMS],
+MART_MONTHLY_REVENUE_TABLE = TableSpec(
+    layer="curated",
+    name="mart_monthly_revenue",
     description=(
         "Monthly sales by order currency, cancelled orders excluded: orders, customers, units, net "
         "revenue in USD and its share of the month. Defined in SQL over the catalog's curated views."
     ),
-    metadata={**write_spec.overwrite(), **enforced(MartMonthlyRevenueContract), "grain": "month x currency"},
-    freshness_policy=DAILY,
-    group_name="curated",
-    kinds={"delta", "duckdb"},
-    code_version=CODE_VERSION,
+    contract=MartMonthlyRevenueContract,
+    key=("month", "currency"),
+    grain="month x currency",
+    freshness=DAILY,
+    kinds=frozenset({"duckdb"}),
 )
+MART_MONTHLY_REVENUE = MART_MONTHLY_REVENUE_TABLE.asset_key
+
+
+@MART_MONTHLY_REVENUE_TABLE.asset(ins={}, deps=[FACT_ORDER_ITEMS])
 def mart_monthly_revenue(store: DeltaStore, serving_catalog: ServingCatalog) -> pl.DataFrame | None:
     with views_over(serving_catalog, Path(store.root), [FACT_VIEW]) as con:
         marks = {"_fact_built_at": con.sql(f"SELECT max(_built_at) FROM {FACT_VIEW}").fetchall()[0][0]}

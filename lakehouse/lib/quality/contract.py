@@ -11,13 +11,14 @@ with or without its arguments (`not_nullable` covers every non-nullable column, 
 missing column) always do.
 
 A contract is the single source of its table's schema: the column order and types written to
-Delta (`conform`), the Dagster column schema with each column's description (`table_schema`), and
-the rules checked before a write.
+Delta (`conform`), the Dagster column schema with each column's description (`table_schema`), the
+rules checked before a write, and the foreign keys (a field's `references`, see `references`).
 """
 
 from __future__ import annotations
 
-import importlib
+import functools
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Annotated
 
@@ -25,8 +26,8 @@ import dagster as dg
 import pandera.polars as pa
 import polars as pl
 
-# Definition metadata naming the contract that every write of the asset must satisfy.
-CONTRACT_KEY = "lakehouse/contract"
+# A field's metadata entry naming the table column it references: "layer/table.column".
+REFERENCES = "references"
 
 
 class Severity(StrEnum):
@@ -64,8 +65,13 @@ def contract_types(contract: type[Contract]) -> dict[str, pl.DataType]:
     return {name: column.dtype.type for name, column in contract.to_schema().columns.items()}
 
 
-def table_schema(contract: type[Contract], exclude: tuple[str, ...] = ()) -> dg.TableSchema:
-    """The Dagster column schema of a contract: names, types, descriptions, constraints."""
+def table_schema(
+    contract: type[Contract],
+    exclude: Sequence[str] = (),
+    column_tags: dict[str, dict[str, str]] | None = None,
+) -> dg.TableSchema:
+    """The Dagster column schema of a contract: names, types, descriptions, constraints, and the
+    `column_tags` given (e.g. which columns are PII)."""
     return dg.TableSchema(
         columns=[
             dg.TableColumn(
@@ -73,6 +79,7 @@ def table_schema(contract: type[Contract], exclude: tuple[str, ...] = ()) -> dg.
                 type=str(column.dtype.type),
                 description=column.description,
                 constraints=dg.TableColumnConstraints(nullable=column.nullable, unique=column.unique),
+                tags=(column_tags or {}).get(name),
             )
             for name, column in contract.to_schema().columns.items()
             if name not in exclude
@@ -80,18 +87,27 @@ def table_schema(contract: type[Contract], exclude: tuple[str, ...] = ()) -> dg.
     )
 
 
-def enforced(contract: type[Contract]) -> dict[str, object]:
-    """Definition metadata of an asset whose every write must satisfy `contract` (see `conform`)."""
-    return {
-        CONTRACT_KEY: f"{contract.__module__}:{contract.__qualname__}",
-        "dagster/column_schema": table_schema(contract),
-    }
+def references(table: dg.AssetKey, column: str) -> dict[str, str]:
+    """A field's metadata declaring a foreign key: `pa.Field(..., metadata=references(DIM, "key"))`."""
+    return {REFERENCES: f"{table.to_user_string()}.{column}"}
 
 
-def contract_named(path: str) -> type[Contract]:
-    """The contract class behind an `enforced` metadata entry (`module:Class`)."""
-    module, _, name = path.partition(":")
-    return getattr(importlib.import_module(module), name)
+def contract_references(contract: type[Contract]) -> dict[str, tuple[dg.AssetKey, str]]:
+    """The foreign keys the contract declares: column -> (referenced table, its column)."""
+    found = {}
+    for name, column in contract.to_schema().columns.items():
+        target = (column.metadata or {}).get(REFERENCES)
+        if target is not None:
+            table, _, referenced = target.rpartition(".")
+            found[name] = (dg.AssetKey.from_user_string(table), referenced)
+    return found
+
+
+@functools.cache
+def keyed(contract: type[Contract], key: tuple[str, ...]) -> type[Contract]:
+    """The contract with `key` declared unique: what a write of the table's rows must satisfy."""
+    config = type("Config", (contract.Config,), {"unique": list(key)})
+    return type(contract.__name__, (contract,), {"Config": config, "__module__": contract.__module__})
 
 
 def conform(frame: pl.DataFrame, contract: type[Contract], table: str) -> pl.DataFrame:
@@ -112,4 +128,21 @@ def conform(frame: pl.DataFrame, contract: type[Contract], table: str) -> pl.Dat
 # Column types shared by the contracts.
 UtcTimestamp = Annotated[pl.Datetime, "us", "UTC"]
 Money = Annotated[pl.Decimal, 18, 2]
+MoneyTotal = Annotated[pl.Decimal, 38, 2]
 Rate = Annotated[pl.Decimal, 18, 6]
+
+
+# Bookkeeping fields shared by the curated contracts. Their columns start with `_`, so they are
+# declared by alias (pandera treats attributes starting with `_` as private).
+def refined_at(what: str, column: str = "_refined_at") -> object:
+    return pa.Field(
+        nullable=True, alias=column, description=f"When the {what} was last refined (incremental watermark)."
+    )
+
+
+def watermark(what: str, column: str) -> object:
+    return pa.Field(nullable=True, alias=column, description=f"Newest {what} included (rebuild watermark).")
+
+
+def built_at() -> object:
+    return pa.Field(nullable=False, alias="_built_at", description="When this row was built.")

@@ -16,8 +16,6 @@ import polars as pl
 from pydantic import PrivateAttr
 
 from lakehouse.lib.quality import metrics
-from lakehouse.lib.quality.contract import CONTRACT_KEY, contract_named
-from lakehouse.lib.quality.validation import enforce
 from lakehouse.lib.storage import audit, delta_tables
 from lakehouse.lib.storage.delta_tables import WriteResult
 from lakehouse.lib.storage.store import DeltaStore
@@ -70,10 +68,6 @@ class DeltaIOManager(dg.ConfigurableIOManager):
                 self._describe(context, uri, WriteResult(delta_tables.version(uri), 0))
             return
         frame = obj.collect(engine="streaming") if isinstance(obj, pl.LazyFrame) else obj
-        table_name = ".".join(context.asset_key.path)
-        contract = context.definition_metadata.get(CONTRACT_KEY)
-        if contract is not None:
-            frame = enforce(frame, contract_named(_plain(contract)), table_name)
         spec = WriteSpec.from_metadata(context.definition_metadata)
         before = delta_tables.version(uri)
         slices = context.output_metadata.get(REPLACED_SLICES)

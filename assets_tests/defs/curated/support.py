@@ -1,0 +1,27 @@
+"""Running curated assets in tests: directly (their output, enforced by their contract), or all of them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dagster as dg
+
+from lakehouse.definitions import defs
+from lakehouse.lib.spec import CONTRACT_CHECK
+
+
+def output_of(asset: dg.AssetsDefinition, **inputs: Any) -> dg.Output:
+    """The asset's output, run directly: its rows conformed to the contract (None: nothing to write),
+    whose check must have passed."""
+    events = list(asset(**inputs))
+    checks = [(e.check_name, e.passed) for e in events if isinstance(e, dg.AssetCheckResult)]
+    assert checks == [(CONTRACT_CHECK, True)]
+    (output,) = [e for e in events if isinstance(e, dg.Output)]
+    return output
+
+
+def curated_assets() -> list[dg.AssetsDefinition]:
+    """Every curated asset, as the defs-folder loader finds them."""
+    found = (a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition))
+    curated = (a for a in found if all(key.path[0] == "curated" for key in a.keys))
+    return sorted(curated, key=lambda a: a.key.path)

@@ -1,0 +1,239 @@
+"""One spec per table, the single source of truth about it.
+
+A `TableSpec` states a table's layer and name, description, contract, key (declared once), grain,
+owners, tags, PII columns, write policy, partitioning and freshness. The foreign keys come from the
+contract (a field's `references`). Everything else about the table derives from the spec:
+
+- the asset's decorator arguments (`asset_args`): key, group, description, kinds, owners, tags,
+  code version, freshness, partitions, and the metadata (write spec, `dagster/column_schema` with
+  PII column tags, grain, business keys);
+- its checks (`checks`): the key unique and never null, each foreign key found in its table, and
+  the column-schema change check;
+- for a table built from validated data (curated), the asset itself (`asset`): its output is
+  conformed to the contract and every rule must hold, judged before it is written and reported as
+  the blocking check `contract`, returned with the materialisation;
+- its column docs (`column_docs`), for the data dictionary and the catalog's comments.
+
+The write policy is a layer default, so a table states only a difference: raw tables append,
+refined tables merge on their key, curated tables replace by slice (the slices of `slice_by`
+present in the output; the whole table when there is none).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import pkgutil
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any, Literal
+
+import dagster as dg
+import polars as pl
+
+from lakehouse.lib.code_version import code_version
+from lakehouse.lib.quality.checks import foreign_key_check, key_checks, schema_change_checks
+from lakehouse.lib.quality.contract import Contract, contract_references, keyed, table_schema
+from lakehouse.lib.quality.validation import enforce
+from lakehouse.lib.storage import write_spec
+
+Layer = Literal["raw", "refined", "curated"]
+DEFAULT_OWNERS = ("team:data-platform",)
+KINDS = {
+    "raw": {"delta", "polars"},
+    "refined": {"delta", "polars", "pandera"},
+    "curated": {"delta", "polars", "pandera"},
+}
+# Column tag (and asset tag) values: a direct identifier, or a keyed pseudonym of one.
+PII, PSEUDONYM = "direct", "pseudonym"
+CONTRACT_CHECK = "contract"
+
+
+@dataclass(frozen=True)
+class ColumnDoc:
+    name: str
+    type: str
+    nullable: bool
+    description: str
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    layer: Layer
+    name: str
+    description: str
+    contract: type[Contract]
+    key: tuple[str, ...]
+    grain: str = ""
+    owners: tuple[str, ...] = DEFAULT_OWNERS
+    tags: Mapping[str, str] = field(default_factory=dict)
+    pii: tuple[str, ...] = ()  # columns that identify a person
+    pseudonyms: tuple[str, ...] = ()  # columns that stand for one, keyed (e.g. email_hash)
+    write: Mapping[str, Any] | None = None  # a `write_spec` entry, when not the layer's default
+    slice_by: str | None = None  # curated: the column whose slices a write replaces
+    sequence: str | None = None  # refined: the column ordering a key's versions in the merge
+    partitions: Mapping[str, Any] = field(default_factory=dict)  # e.g. `partitions.DAY_SLICED`
+    freshness: dg.FreshnessPolicy | None = None
+    # What each write must satisfy when it is not the table's rows (an scd2 dimension writes
+    # change events); the table's contract, with the key unique, otherwise.
+    writes: type[Contract] | None = None
+    unstored: tuple[str, ...] = ()  # contract columns validated, then dropped (clear-text email)
+    kinds: frozenset[str] = frozenset()  # beside the layer's (e.g. duckdb, for a table built in SQL)
+
+    @property
+    def asset_key(self) -> dg.AssetKey:
+        return dg.AssetKey([self.layer, self.name])
+
+    @property
+    def table_name(self) -> str:
+        """The table as the catalog names it: `layer.table`."""
+        return f"{self.layer}.{self.name}"
+
+    @property
+    def write_contract(self) -> type[Contract]:
+        return self.writes or keyed(self.contract, self.key)
+
+    @property
+    def references(self) -> dict[str, tuple[dg.AssetKey, str]]:
+        """The foreign keys: column -> (referenced table, its column), from the contract."""
+        return contract_references(self.contract)
+
+    def write_metadata(self) -> dict[str, Any]:
+        """How the table is written: the spec's own policy, else its layer's default."""
+        if self.write is not None:
+            return dict(self.write)
+        if self.layer == "raw":
+            return write_spec.append()
+        if self.layer == "refined":
+            return write_spec.merge(list(self.key), self.sequence)
+        return write_spec.overwrite_partition(self.slice_by) if self.slice_by else write_spec.overwrite()
+
+    def column_schema(self) -> dg.TableSchema:
+        tags = {c: {"pii": PII} for c in self.pii} | {c: {"pii": PSEUDONYM} for c in self.pseudonyms}
+        return table_schema(self.contract, exclude=self.unstored, column_tags=tags)
+
+    def asset_tags(self) -> dict[str, str]:
+        pii = PII if self.pii else PSEUDONYM if self.pseudonyms else None
+        return {"layer": self.layer, **({"pii": pii} if pii else {}), **self.tags}
+
+    def metadata(self) -> dict[str, Any]:
+        """The asset's definition metadata (the IO manager writes by its write spec)."""
+        written = self.writes or self.contract
+        keys_written = set(self.key) <= set(written.to_schema().columns)
+        return {
+            **self.write_metadata(),
+            "dagster/column_schema": self.column_schema(),
+            **({"grain": self.grain} if self.grain else {}),
+            **({"business_keys": list(self.key)} if keys_written else {}),
+            **({"pii_columns": list(self.pii)} if self.pii else {}),
+        }
+
+    def asset_args(self, version: str, metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The arguments of the table's asset decorator, or of its `AssetOut` in a multi-asset;
+        `metadata`: the asset's own entries beside the spec's (e.g. its column lineage)."""
+        return {
+            "key": self.asset_key,
+            "group_name": self.layer,
+            "description": self.description,
+            "kinds": KINDS[self.layer] | self.kinds,
+            "owners": list(self.owners),
+            "tags": self.asset_tags(),
+            "metadata": {**self.metadata(), **(metadata or {})},
+            "code_version": version,
+            **({"freshness_policy": self.freshness} if self.freshness else {}),
+            **self.partitions,
+        }
+
+    def checks(self, asset: dg.AssetsDefinition | None = None) -> list[dg.AssetChecksDefinition]:
+        """The table's key unique and never null, each foreign key found, and (given the asset) a
+        warning when its columns change."""
+        found = [
+            foreign_key_check(self.asset_key, column, table, referenced)
+            for column, (table, referenced) in self.references.items()
+        ]
+        changes = [] if asset is None else list(schema_change_checks([asset]))
+        return [*key_checks(self.asset_key, self.key), *found, *changes]
+
+    def column_docs(self) -> list[ColumnDoc]:
+        return [
+            ColumnDoc(name, str(column.dtype), column.nullable, column.description or "")
+            for name, column in self.contract.to_schema().columns.items()
+            if name not in self.unstored
+        ]
+
+    def contract_check(self) -> dg.AssetCheckSpec:
+        return dg.AssetCheckSpec(
+            CONTRACT_CHECK,
+            asset=self.asset_key,
+            blocking=True,
+            description="Every row written has the contract's columns and types and keeps all its rules.",
+        )
+
+    def asset(
+        self,
+        *,
+        ins: Mapping[str, dg.AssetIn],
+        deps: Sequence[dg.AssetKey] = (),
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Callable[[Callable[..., Any]], dg.AssetsDefinition]:
+        """Decorate a transform into the table's asset, its output enforced by the contract.
+
+        The transform returns the rows to write (a frame, an `Output` of one, or None for nothing
+        to write); `deps`: tables it reads other than as inputs (SQL over the catalog's views).
+        The asset conforms them to the contract and checks every rule before they are
+        written: the result is the blocking check `contract`; a broken rule fails the asset, naming
+        the table, rule and failing rows, so nothing is written. The code version hashes the
+        transform's and the contracts' sources.
+        """
+
+        def decorate(transform: Callable[..., Any]) -> dg.AssetsDefinition:
+            contracts = [c for c in (self.contract, self.writes) if c is not None]
+            args = self.asset_args(code_version(transform, *contracts), metadata)
+            return dg.asset(ins=dict(ins), deps=list(deps), check_specs=[self.contract_check()], **args)(
+                self._enforcing(transform)
+            )
+
+        return decorate
+
+    def _enforcing(self, transform: Callable[..., Any]) -> Callable[..., Iterator[Any]]:
+        @functools.wraps(transform)
+        def enforcing(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            out = transform(*args, **kwargs)
+            output = out if isinstance(out, dg.Output) else dg.Output(out)
+            yield from self.enforced(output)
+
+        # The output's type is the contract's business, not the transform's annotation.
+        enforcing.__annotations__ = {k: v for k, v in transform.__annotations__.items() if k != "return"}
+        return enforcing
+
+    def enforced(self, output: dg.Output) -> Iterator[dg.Output | dg.AssetCheckResult]:
+        """The output conformed to the contract and the `contract` check's result; a broken rule
+        reports the failed check, then raises."""
+        if output.value is None:  # nothing to write
+            yield output
+            yield dg.AssetCheckResult(check_name=CONTRACT_CHECK, passed=True, metadata={"rows_checked": 0})
+            return
+        rows = output.value
+        frame = rows.collect(engine="streaming") if isinstance(rows, pl.LazyFrame) else rows
+        try:
+            conformed = enforce(frame, self.write_contract, self.table_name)
+        except ValueError as error:  # a ContractViolationError, or a column missing or mistyped
+            failure = {"rows_checked": frame.height, "error": dg.MetadataValue.md(f"```\n{error}\n```")}
+            yield dg.AssetCheckResult(check_name=CONTRACT_CHECK, passed=False, metadata=failure)
+            raise
+        yield dg.Output(conformed, metadata=output.metadata)
+        yield dg.AssetCheckResult(
+            check_name=CONTRACT_CHECK, passed=True, metadata={"rows_checked": conformed.height}
+        )
+
+
+def specs_in(package: ModuleType, layer: Layer) -> list[TableSpec]:
+    """The specs of a layer's tables found at module level in a package's modules, by table name:
+    found the way the defs-folder loader finds assets, so a new table module needs no list edited."""
+    found = {}
+    for module in pkgutil.iter_modules(package.__path__, f"{package.__name__}."):
+        for value in vars(importlib.import_module(module.name)).values():
+            if isinstance(value, TableSpec) and value.layer == layer:
+                found[value.name] = value
+    return [found[name] for name in sorted(found)]
