@@ -8,6 +8,7 @@ import dagster as dg
 
 from lakehouse.defs.orchestration.alerts import Alerts
 from lakehouse.lib.privacy import Pseudonymiser
+from lakehouse.lib.quality.metrics import QualityRecorder
 from lakehouse.lib.storage.io_manager import DeltaIOManager
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.settings import PROJECT_ROOT, Settings, get_settings
@@ -41,7 +42,9 @@ def resources(settings: Settings) -> dg.Definitions:
     store = DeltaStore(root=str(settings.tables_dir))
     return dg.Definitions(
         resources={
-            "io_manager": DeltaIOManager(store=store, catalog_path=str(settings.catalog_path)),
+            "io_manager": DeltaIOManager(
+                store=store, observer=QualityRecorder(store=store), catalog_path=str(settings.catalog_path)
+            ),
             "store": store,
             "shop_db": ShopDatabase(uri=_secret("LAKEHOUSE_SHOP_DB_URI", settings.shop_db_uri)),
             "landing": LandingZone(root=str(settings.landing_dir)),

@@ -170,8 +170,11 @@ DATE_COLUMNS = [
     },
     **CURATED,
 )
-def dim_customer(store: DeltaStore, customers: pl.LazyFrame) -> pl.LazyFrame:
-    return changes(store.scan_or_none(DIM_CUSTOMER), customers, CUSTOMER_COLUMNS, CUSTOMER)
+def dim_customer(
+    context: dg.AssetExecutionContext, store: DeltaStore, customers: pl.LazyFrame
+) -> pl.LazyFrame:
+    previous = store.reading(context).scan_or_none(DIM_CUSTOMER)
+    return changes(previous, customers, CUSTOMER_COLUMNS, CUSTOMER)
 
 
 @dg.asset(
@@ -189,8 +192,8 @@ def dim_customer(store: DeltaStore, customers: pl.LazyFrame) -> pl.LazyFrame:
     },
     **CURATED,
 )
-def dim_product(store: DeltaStore, products: pl.LazyFrame) -> pl.LazyFrame:
-    return changes(store.scan_or_none(DIM_PRODUCT), products, PRODUCT_COLUMNS, PRODUCT)
+def dim_product(context: dg.AssetExecutionContext, store: DeltaStore, products: pl.LazyFrame) -> pl.LazyFrame:
+    return changes(store.reading(context).scan_or_none(DIM_PRODUCT), products, PRODUCT_COLUMNS, PRODUCT)
 
 
 @dg.asset(
