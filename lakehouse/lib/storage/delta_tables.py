@@ -238,9 +238,14 @@ def write(
     return writers[spec.mode](uri, data, spec, custom)
 
 
+def as_commit_metadata(provenance: Mapping[str, Any]) -> dict[str, str]:
+    """Provenance as Delta custom commit metadata: text values, the others as JSON."""
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in provenance.items()}
+
+
 def custom_metadata(commit_metadata: Mapping[str, Any], spec: WriteSpec) -> dict[str, str]:
     """A commit's custom metadata: the caller's provenance, and the write spec it was made by."""
-    custom = {k: v if isinstance(v, str) else json.dumps(v) for k, v in commit_metadata.items()}
+    custom = as_commit_metadata(commit_metadata)
     custom[WRITE_MODE_COMMIT_KEY] = spec.mode.value
     custom[WRITE_SPEC_COMMIT_KEY] = json.dumps(spec.as_metadata()[WRITE_SPEC_KEY])
     return custom

@@ -132,7 +132,9 @@ class StepReads(TableReads):
     context: dg.AssetExecutionContext
 
     def pin(self, key: Key) -> PinnedTable:
-        pinned = self.store.pin(key, run_snapshot(self.context.instance, self.context.run.run_id))
+        # The op context's run id: an asset invoked directly (a unit test) has one too, and no run.
+        run_id = self.context.op_execution_context.run_id
+        pinned = self.store.pin(key, run_snapshot(self.context.instance, run_id))
         if pinned.exists:
             read = {READ_VERSION: pinned.version}
             self.context.log_event(dg.AssetObservation(asset_key=dg.AssetKey(key_path(key)), metadata=read))
