@@ -88,3 +88,30 @@ def test_a_commit_records_its_dagster_inputs_and_its_own_previous_version(tmp_pa
     assert second.input_versions == {"raw/numbers": 1, "curated/totals": 0}
     observed = instance.fetch_observations(TOTALS, limit=1).records[0].asset_observation
     assert observed.metadata["delta/read_version"].value == 0
+
+
+def test_a_run_reads_its_inputs_as_of_its_start_whatever_another_writer_commits_meanwhile(tmp_path, instance):
+    store = DeltaStore(root=str(tmp_path))
+    source, meddled = dg.AssetKey(["raw", "source"]), dg.AssetKey(["raw", "meddled"])
+    delta_tables.write(store.uri(source), pl.DataFrame({"n": [1]}), OVERWRITE, {})
+
+    @dg.asset(key=meddled, metadata=overwrite())
+    def meddler() -> pl.DataFrame:
+        """Runs first; meanwhile another writer (no run of ours) replaces the source."""
+        delta_tables.write(store.uri(source), pl.DataFrame({"n": [100]}), OVERWRITE, {})
+        return pl.DataFrame({"x": [1]})
+
+    ins = {"rows": dg.AssetIn(source), "_": dg.AssetIn(meddled)}
+
+    @dg.asset(key=["curated", "copy"], ins=ins, metadata=overwrite())
+    def copy(rows: pl.LazyFrame, _: pl.LazyFrame) -> pl.LazyFrame:
+        return rows
+
+    io_manager = DeltaIOManager(store=store)
+    assert dg.materialize(
+        [dg.AssetSpec(source), meddler, copy], instance=instance, resources={"io_manager": io_manager}
+    ).success
+
+    assert store.version(source) == 1
+    assert store.scan(["curated", "copy"]).collect().get_column("n").to_list() == [1]
+    assert commit_at(tmp_path, "curated/copy").input_versions == {"raw/meddled": 0, "raw/source": 0}
