@@ -50,7 +50,7 @@ def build(store: DeltaStore, asset: dg.AssetsDefinition, **refined: pl.LazyFrame
     """Build and write a dimension as the IO manager does; the rows the build emitted."""
     key = asset.key
     metadata = asset.metadata_by_key[key]
-    out = asset(store=store, **refined).collect()
+    out = asset(context=dg.build_asset_context(), store=store, **refined).collect()
     changes = enforce(out, contract_named(metadata[CONTRACT_KEY]), key.to_user_string())
     delta_tables.write(store.uri(key), changes, WriteSpec.from_metadata(metadata), {})
     return out.height

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+import dagster as dg
 import polars as pl
 
 from assets_tests.defs.curated.truth import newest_day, sold, true_order_lines
@@ -51,9 +52,18 @@ def lines() -> pl.LazyFrame:
 
 def first_build(tmp_path, lines: pl.LazyFrame) -> pl.DataFrame:
     output = mart_daily_sales(
-        store=DeltaStore(root=str(tmp_path)), lines=lines, customers=CUSTOMERS, products=PRODUCTS
+        context=dg.build_asset_context(),
+        store=DeltaStore(root=str(tmp_path)),
+        lines=lines,
+        customers=CUSTOMERS,
+        products=PRODUCTS,
     )
     return output.value.collect().select(pl.exclude("^_.*$"))
+
+
+def rfm(store: DeltaStore, lines: pl.LazyFrame, customers: pl.LazyFrame) -> pl.LazyFrame | None:
+    """The RFM mart, built directly (outside a run: it reads its previous state as it is)."""
+    return mart_customer_rfm(context=dg.build_asset_context(), store=store, lines=lines, customers=customers)
 
 
 def test_daily_sales_excludes_cancelled_orders_and_sums_exactly(tmp_path):
@@ -129,7 +139,7 @@ def test_rfm_scores_and_segments_follow_the_documented_bounds(tmp_path):
         }
     )
 
-    mart = mart_customer_rfm(store=DeltaStore(root=str(tmp_path)), lines=lines, customers=customers).collect()
+    mart = rfm(store=DeltaStore(root=str(tmp_path)), lines=lines, customers=customers).collect()
 
     assert mart.select(
         "customer_id", "country", "recency_days", "frequency", "monetary_usd", "lifetime_value_usd"
@@ -155,13 +165,13 @@ def test_whole_table_marts_write_nothing_when_no_input_moved(tmp_path):
     customers = pl.LazyFrame(
         {"customer_id": [10], "country": ["DE"], "is_current": [True], "_refined_at": [AT]}
     )
-    mart = mart_customer_rfm(store=store, lines=lines, customers=customers).collect()
+    mart = rfm(store=store, lines=lines, customers=customers).collect()
     write_spec = WriteSpec.from_metadata(mart_customer_rfm.specs_by_key[MART_CUSTOMER_RFM].metadata)
     delta_tables.write(store.uri(MART_CUSTOMER_RFM), mart, write_spec, {})
 
-    assert mart_customer_rfm(store=store, lines=lines, customers=customers) is None
+    assert rfm(store=store, lines=lines, customers=customers) is None
     later = customers.with_columns(_refined_at=pl.lit(AT + timedelta(hours=1)))
-    assert mart_customer_rfm(store=store, lines=lines, customers=later) is not None
+    assert rfm(store=store, lines=lines, customers=later) is not None
 
 
 def test_customer_and_product_marts_equal_the_simulated_sales(any_lakehouse):
