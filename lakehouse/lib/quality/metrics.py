@@ -85,9 +85,8 @@ def reported_metrics(output_metadata: Mapping[str, Any]) -> Metrics:
 
 def commit_metrics(commit: Commit) -> Metrics:
     """Every metric of a commit: the write, the rows written, the asset's report, the step's time."""
-    definition = commit.definition_metadata
-    keys = _plain(definition.get("business_keys")) or []
-    monitored = _plain(definition.get(MONITORED_COLUMNS)) or []
+    keys = commit.declared("business_keys") or []
+    monitored = commit.declared(MONITORED_COLUMNS) or []
     started = commit.step_started_at
     return {
         **write_metrics(commit.actions, commit.result),
@@ -95,11 +94,6 @@ def commit_metrics(commit: Commit) -> Metrics:
         **reported_metrics(commit.output_metadata),
         ("duration_seconds", ""): time.time() - started if started is not None else 0.0,
     }
-
-
-def _plain(entry: Any) -> Any:
-    """A metadata entry's plain value (definition metadata arrives wrapped as MetadataValues)."""
-    return getattr(entry, "value", entry)
 
 
 class QualityRecorder(CommitObserver):

@@ -31,6 +31,11 @@ class Commit:
     output_metadata: Mapping[str, Any]  # what the asset reported with its output
     step_started_at: float | None  # when the step began (Unix time), if the run recorded it
 
+    def declared(self, key: str) -> Any:
+        """The plain value of a definition metadata entry (Dagster wraps them as MetadataValues)."""
+        entry = self.definition_metadata.get(key)
+        return getattr(entry, "value", entry)
+
 
 class CommitObserver(dg.ConfigurableResource):
     """Called by the IO manager after each commit that made a new table version."""
