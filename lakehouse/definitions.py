@@ -8,6 +8,7 @@ import dagster as dg
 
 from lakehouse.defs.orchestration.alerts import Alerts
 from lakehouse.lib.privacy import Pseudonymiser
+from lakehouse.lib.quality.metrics import QualityRecorder
 from lakehouse.lib.storage.io_manager import DeltaIOManager
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.serving.resource import ServingCatalog
@@ -42,7 +43,7 @@ def resources(settings: Settings) -> dg.Definitions:
     store = DeltaStore(root=str(settings.tables_dir))
     return dg.Definitions(
         resources={
-            "io_manager": DeltaIOManager(store=store),
+            "io_manager": DeltaIOManager(store=store, observer=QualityRecorder(store=store)),
             "store": store,
             "serving_catalog": ServingCatalog(database=str(settings.catalog_path)),
             "shop_db": ShopDatabase(uri=_secret("LAKEHOUSE_SHOP_DB_URI", settings.shop_db_uri)),

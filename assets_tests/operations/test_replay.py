@@ -10,6 +10,7 @@ from assets_tests.conftest import Lakehouse, build_lakehouse
 from lakehouse.defs.refined.assets import REFINED_TABLES
 from lakehouse.defs.refined.customers import CUSTOMERS
 from lakehouse.lib.privacy import Pseudonymiser
+from lakehouse.lib.storage.history import commit_at
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.operations.replay import fix, replay, rules_summary, show
 
@@ -41,9 +42,16 @@ def test_a_fixed_record_is_replayed_into_refined_once_and_leaves_quarantine(
     quarantined_before = store.scan(CUSTOMERS.quarantine_key).select(pl.len()).collect().item()
 
     assert fix(store, CUSTOMERS, {"email": "'fixed@example.com'"}, f"customer_id = {customer}") == 1
+    fixed = store.version(CUSTOMERS.quarantine_key)
     result = replay(store, CUSTOMERS, Pseudonymiser(key=built.settings.pii_key), f"customer_id = {customer}")
 
     assert (result.candidates, result.replayed, result.still_failing) == (1, 1, 0)
+    # written by the refined asset's own spec, recording the quarantine version it replayed from
+    replayed = commit_at(built.settings.tables_dir, "refined/customers")
+    assert (replayed.operation, replayed.write_mode) == ("MERGE", "merge")
+    assert replayed.input_versions == {"quarantine/customers": fixed}
+    removed = commit_at(built.settings.tables_dir, "quarantine/customers")
+    assert (removed.version, removed.input_versions) == (fixed + 1, {"quarantine/customers": fixed})
     refined = store.scan(CUSTOMERS.refined_key).filter(pl.col("customer_id") == customer).collect()
     assert refined.height == 1
     quarantine = store.scan(CUSTOMERS.quarantine_key)

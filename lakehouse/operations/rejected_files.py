@@ -31,23 +31,25 @@ def rejected_files(store: DeltaStore, file_sets: list[FileSet]) -> pl.DataFrame:
 
 def release_file(store: DeltaStore, files: FileSet, name: str) -> int:
     """Release the quarantined file `name` (its file name) of `files`; how many rows left quarantine."""
-    uri = store.uri(files.rejected_files_key)
+    rejected = store.pin(files.rejected_files_key)
     batch = files.batch_id(Path(name))
-    rejected = store.scan_or_none(files.rejected_files_key)
-    if (
-        rejected is None
-        or rejected.filter(pl.col("_batch_id") == batch).select(pl.len()).collect().item() == 0
-    ):
+    held = rejected.scan_or_none()
+    if held is None or held.filter(pl.col("_batch_id") == batch).select(pl.len()).collect().item() == 0:
         raise ValueError(f"{name} is not in quarantine/{files.name}_files (see `lakehouse quarantine files`)")
-    metrics = DeltaTable(uri).delete(
+    read = {rejected.name: rejected.version}
+    provenance = {"lakehouse.release_file": batch, "dagster.input_versions": read}
+    metrics = DeltaTable(rejected.uri).delete(
         predicate=delta_tables.replace_predicate("_batch_id", pl.Series([batch])),
-        commit_properties=CommitProperties(app_transactions=[Transaction(batch, delta_tables.BATCH_UNDONE)]),
+        commit_properties=CommitProperties(
+            custom_metadata=delta_tables.as_commit_metadata(provenance),
+            app_transactions=[Transaction(batch, delta_tables.BATCH_UNDONE)],
+        ),
     )
     audit.record(
         store.root,
         operation="release_file",
         table="/".join(files.rejected_files_key.path),
-        version=DeltaTable(uri).version(),
+        version=DeltaTable(rejected.uri).version(),
         details={"file": batch},
     )
     return metrics["num_deleted_rows"]

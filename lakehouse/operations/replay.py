@@ -3,22 +3,27 @@
 A quarantined record is the raw record as it arrived plus the rules it broke. A data engineer
 fixes it in place (`fix`: a Delta UPDATE on the quarantine table), or relaxes a rule in the
 contract, then `replay`s it: the record goes through the table's transform and contract again;
-records that now pass are merged into refined and removed from quarantine, the others stay. Every
-fix and replay is in the audit log. Nothing is lost either way: a record is always in one place.
+records that now pass are written to refined, by the write spec the refined asset declares, and
+removed from quarantine; the others stay. Every fix and replay is in the audit log, and the replay's
+commits record the versions of the tables it read. Nothing is lost either way: a record is always
+in one place.
 """
 
 from dataclasses import dataclass
 
+import dagster as dg
 import polars as pl
-from deltalake import DeltaTable
+from deltalake import CommitProperties, DeltaTable
 
+from lakehouse.defs.refined.assets import refined_assets
 from lakehouse.defs.refined.refine import RefinedTable, TransformContext, refined_rows, transform_and_validate
 from lakehouse.lib.columns import IDENTITY
 from lakehouse.lib.privacy import Pseudonymiser
 from lakehouse.lib.quality.validation import RULES
 from lakehouse.lib.storage import audit, delta_tables
+from lakehouse.lib.storage.reads import PinnedTable
 from lakehouse.lib.storage.store import DeltaStore
-from lakehouse.lib.storage.write_spec import WriteMode, WriteSpec
+from lakehouse.lib.storage.write_spec import WriteSpec
 
 QUARANTINE_COLUMNS = (RULES, "_quarantined_at", "_quarantine_run_id")
 
@@ -69,22 +74,33 @@ def fix(store: DeltaStore, table: RefinedTable, updates: dict[str, str], where: 
     return changed
 
 
+def declared_spec(key: dg.AssetKey) -> WriteSpec:
+    """The write spec the refined asset writing `key` declares in its definition metadata."""
+    asset = next(a for a in refined_assets if key in a.keys)
+    return WriteSpec.from_metadata(asset.metadata_by_key[key])
+
+
 def replay(
     store: DeltaStore, table: RefinedTable, pseudonymiser: Pseudonymiser, where: str | None = None
 ) -> Replay:
-    """Re-validate quarantined records (those matching `where`); merge the ones that pass."""
-    quarantined = store.scan(table.quarantine_key)
+    """Re-validate quarantined records (those matching `where`); write the ones that pass."""
+    quarantine = store.pin(table.quarantine_key)
+    lookups = {name: store.pin(key) for name, key in table.lookups.items()}
+    quarantined = quarantine.scan()
     candidates = (quarantined if where is None else quarantined.filter(pl.sql_expr(where))).collect()
     raw = candidates.drop(QUARANTINE_COLUMNS)
-    lookups = {name: store.scan(key) for name, key in table.lookups.items()}
-    context = TransformContext(lookups, pseudonymiser)
+    context = TransformContext({name: t.scan() for name, t in lookups.items()}, pseudonymiser)
     checked, _ = transform_and_validate(raw.lazy(), table, context, " (replay)")
     passing = checked.valid.select(IDENTITY)
     if passing.height:
-        spec = WriteSpec(WriteMode.MERGE, keys=table.keys, sequence_column=table.sequence_column)
-        provenance = {"lakehouse.replay": {"where": where, "rows": passing.height}}
+        read = {t.name: t.version for t in [quarantine, *lookups.values()]}
+        provenance = {
+            "lakehouse.replay": {"where": where, "rows": passing.height},
+            "dagster.input_versions": read,
+        }
+        spec = declared_spec(table.refined_key)
         delta_tables.write(store.uri(table.refined_key), refined_rows(checked.valid, table), spec, provenance)
-        _remove(store.uri(table.quarantine_key), passing)
+        _remove(quarantine, passing, provenance)
     result = Replay(table.name, candidates.height, passing.height, candidates.height - passing.height)
     audit.record(
         store.root,
@@ -96,9 +112,14 @@ def replay(
     return result
 
 
-def _remove(uri: str, identities: pl.DataFrame) -> None:
+def _remove(quarantine: PinnedTable, identities: pl.DataFrame, provenance: dict[str, object]) -> None:
     """Delete the records with these (`_batch_id`, `_row_number`) from the quarantine table."""
     on = " AND ".join(f"t.{c} = s.{c}" for c in IDENTITY)
-    DeltaTable(uri).merge(
-        delta_tables.as_stream(identities), predicate=on, source_alias="s", target_alias="t"
+    custom = delta_tables.as_commit_metadata(provenance)
+    DeltaTable(quarantine.uri).merge(
+        delta_tables.as_stream(identities),
+        predicate=on,
+        source_alias="s",
+        target_alias="t",
+        commit_properties=CommitProperties(custom_metadata=custom),
     ).when_matched_delete().execute()

@@ -22,6 +22,6 @@ def output_of(asset: dg.AssetsDefinition, **inputs: Any) -> dg.Output:
 
 def curated_assets() -> list[dg.AssetsDefinition]:
     """Every curated asset, as the defs-folder loader finds them."""
-    found = (a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition))
+    found = {id(a): a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)}.values()
     curated = (a for a in found if all(key.path[0] == "curated" for key in a.keys))
     return sorted(curated, key=lambda a: a.key.path)

@@ -47,7 +47,7 @@ def customers(
 
 def build(store: DeltaStore, asset: dg.AssetsDefinition, **refined: pl.LazyFrame) -> int:
     """Build and write a dimension as the IO manager does; the rows the build emitted."""
-    changes = output_of(asset, store=store, **refined).value
+    changes = output_of(asset, context=dg.build_asset_context(), store=store, **refined).value
     delta_tables.write(
         store.uri(asset.key), changes, WriteSpec.from_metadata(asset.metadata_by_key[asset.key]), {}
     )

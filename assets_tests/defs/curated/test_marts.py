@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+import dagster as dg
 import polars as pl
 
 from assets_tests.defs.curated.support import output_of
@@ -53,12 +54,19 @@ def lines() -> pl.LazyFrame:
 def first_build(tmp_path, lines: pl.LazyFrame) -> pl.DataFrame:
     output = output_of(
         mart_daily_sales,
+        context=dg.build_asset_context(),
         store=DeltaStore(root=str(tmp_path)),
         lines=lines,
         customers=CUSTOMERS,
         products=PRODUCTS,
     )
     return output.value.select(pl.exclude("^_.*$"))
+
+
+def rfm(store: DeltaStore, lines: pl.LazyFrame, customers: pl.LazyFrame) -> pl.DataFrame | None:
+    """The RFM mart, built directly (outside a run: it reads its previous state as it is)."""
+    context = dg.build_asset_context()
+    return output_of(mart_customer_rfm, context=context, store=store, lines=lines, customers=customers).value
 
 
 def test_daily_sales_excludes_cancelled_orders_and_sums_exactly(tmp_path):
@@ -134,8 +142,7 @@ def test_rfm_scores_and_segments_follow_the_documented_bounds(tmp_path):
         }
     )
 
-    rfm = output_of(mart_customer_rfm, store=DeltaStore(root=str(tmp_path)), lines=lines, customers=customers)
-    mart = rfm.value
+    mart = rfm(store=DeltaStore(root=str(tmp_path)), lines=lines, customers=customers)
 
     assert mart.select(
         "customer_id", "country", "recency_days", "frequency", "monetary_usd", "lifetime_value_usd"
@@ -161,13 +168,13 @@ def test_whole_table_marts_write_nothing_when_no_input_moved(tmp_path):
     customers = pl.LazyFrame(
         {"customer_id": [10], "country": ["DE"], "is_current": [True], "_refined_at": [AT]}
     )
-    mart = output_of(mart_customer_rfm, store=store, lines=lines, customers=customers).value
+    mart = rfm(store=store, lines=lines, customers=customers)
     write_spec = WriteSpec.from_metadata(mart_customer_rfm.specs_by_key[MART_CUSTOMER_RFM].metadata)
     delta_tables.write(store.uri(MART_CUSTOMER_RFM), mart, write_spec, {})
 
-    assert output_of(mart_customer_rfm, store=store, lines=lines, customers=customers).value is None
+    assert rfm(store=store, lines=lines, customers=customers) is None
     later = customers.with_columns(_refined_at=pl.lit(AT + timedelta(hours=1)))
-    assert output_of(mart_customer_rfm, store=store, lines=lines, customers=later).value is not None
+    assert rfm(store=store, lines=lines, customers=later) is not None
 
 
 def test_customer_and_product_marts_equal_the_simulated_sales(any_lakehouse):

@@ -9,7 +9,8 @@ import pytest
 
 from assets_tests.conftest import Lakehouse
 from assets_tests.defs.curated.truth import sold, true_order_lines
-from lakehouse.defs.serving.monthly_revenue import SQL, MartMonthlyRevenueContract
+from lakehouse.defs.curated.monthly_revenue import MartMonthlyRevenueContract
+from lakehouse.defs.serving.monthly_revenue import SQL
 from lakehouse.lib.quality.contract import contract_columns
 
 

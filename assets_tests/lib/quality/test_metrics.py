@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import time
+
 import dagster as dg
 import polars as pl
 
-from lakehouse.lib.quality.metrics import data_metrics, reported_metrics
+from lakehouse.lib.quality.metrics import MONITORED_COLUMNS, QualityRecorder, data_metrics, reported_metrics
+from lakehouse.lib.storage import delta_tables
+from lakehouse.lib.storage.commits import Commit
+from lakehouse.lib.storage.store import DeltaStore
+from lakehouse.lib.storage.write_spec import WriteMode, WriteSpec
 
 
 def test_data_metrics_are_null_rates_distinct_keys_and_monitored_medians_of_the_rows_written():
@@ -43,3 +50,46 @@ def test_reported_numbers_and_dicts_of_numbers_become_metrics_and_the_rest_is_ig
         ("raw_rows_processed", ""): 120,
         ("rule_failures", "email:valid_email"): 3,
     }
+
+
+def test_the_commit_observer_records_every_metric_of_a_commit_and_its_audit_entry(tmp_path):
+    store = DeltaStore(root=str(tmp_path))
+    uri = store.uri(["refined", "items"])
+    spec = WriteSpec(WriteMode.MERGE, keys=("id",))
+    written = pl.DataFrame({"id": [1, 2, 2], "price": [2.0, None, 4.0]})
+    result = delta_tables.write(uri, written, spec, {})
+    commit = Commit(
+        table="refined/items",
+        run_id="run-1",
+        spec=spec,
+        result=result,
+        written=written,
+        actions=delta_tables.add_actions(uri),
+        definition_metadata={"business_keys": dg.MetadataValue.json(["id"]), MONITORED_COLUMNS: ["price"]},
+        output_metadata={"raw_rows_processed": dg.MetadataValue.int(4)},
+        step_started_at=time.time() - 30,
+    )
+
+    QualityRecorder(store=store).committed(commit)
+
+    recorded = pl.read_delta(str(tmp_path / "quality" / "metrics"))
+    assert set(recorded.get_column("run_id")) == {"run-1"}
+    values = {(m, c): value for m, c, value in recorded.select("metric", "column", "value").rows()}
+    duration = values.pop(("duration_seconds", ""))
+    assert 30 <= duration < 60
+    assert values == {
+        ("rows", ""): 3,
+        ("rows_written", ""): 3,
+        ("rows_inserted", ""): 3,
+        ("rows_updated", ""): 0,
+        ("rows_deleted", ""): 0,
+        ("null_rate", "id"): 0.0,
+        ("null_rate", "price"): 1 / 3,
+        ("distinct_keys", ""): 2,
+        ("median", "price"): 3.0,
+        ("raw_rows_processed", ""): 4,
+    }
+    log = pl.read_delta(str(tmp_path / "audit" / "log"))
+    entry = ("write", "refined/items", 0, "run-1")
+    assert log.select("operation", "table_name", "version", "run_id").rows() == [entry]
+    assert json.loads(log.item(0, "details"))["mode"] == "merge"

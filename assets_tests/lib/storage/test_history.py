@@ -52,9 +52,27 @@ def test_unknown_tables_and_versions_are_clear_errors(tables):
         commit_at(tables, "refined.b", 7)
 
 
+def test_lineage_names_a_tables_own_previous_version_without_following_it(tmp_path):
+    write(tmp_path, "raw/a", [1], "run-1")
+    write(tmp_path, "raw/a", [1, 2], "run-2", {"raw/a": 0})
+    write(tmp_path, "refined/b", [1], "run-2", {"raw/a": 1})
+    write(tmp_path, "refined/b", [1, 2], "run-3", {"raw/a": 1, "refined/b": 0})
+
+    tree = lineage(tmp_path, "refined/b")
+
+    assert [(n.commit.table, n.commit.version, n.commit.run_id) for n in tree.inputs] == [
+        ("raw/a", 1, "run-2"),
+        ("refined/b", 0, "run-2"),
+    ]
+    assert [(n.commit.table, n.commit.version) for n in tree.inputs[0].inputs] == [("raw/a", 0)]
+    assert tree.inputs[0].inputs[0].inputs == []
+    assert tree.inputs[1].inputs == []
+
+
 def test_restore_brings_back_an_old_version_as_a_new_commit_and_audits_it(tables):
     restored = restore(tables, "refined.b", 0)
     assert restored.version == 2
+    assert (restored.write_mode, restored.input_versions) == ("overwrite", {"refined/b": 0})
     assert delta_tables.scan(str(tables / "refined/b")).collect().get_column("v").to_list() == [1]
     log = pl.read_delta(str(tables / "audit/log"))
     assert log.select("operation", "table_name", "version").rows() == [("restore", "refined/b", 2)]

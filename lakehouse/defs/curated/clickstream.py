@@ -174,7 +174,7 @@ def session_days_to_rebuild(
 def fact_sessions(
     context: dg.AssetExecutionContext, store: DeltaStore, sessions: pl.LazyFrame, customers: pl.LazyFrame
 ) -> dg.Output[pl.LazyFrame]:
-    changed = session_days_to_rebuild(store.scan_or_none(FACT_SESSIONS), sessions, customers)
+    changed = session_days_to_rebuild(store.reading(context).scan_or_none(FACT_SESSIONS), sessions, customers)
     rebuilt = with_backfill(context, changed)
     if rebuilt is not None:
         sessions = sessions.filter(pl.col("session_date").is_in(rebuilt))
@@ -191,8 +191,10 @@ def fact_sessions(
         derived=FUNNEL_COUNTS,
     ),
 )
-def mart_funnel(store: DeltaStore, sessions: pl.LazyFrame) -> dg.Output[pl.LazyFrame]:
-    marks = watermarks(store.scan_or_none(MART_FUNNEL), ["_fact_built_at"])
+def mart_funnel(
+    context: dg.AssetExecutionContext, store: DeltaStore, sessions: pl.LazyFrame
+) -> dg.Output[pl.LazyFrame]:
+    marks = watermarks(store.reading(context).scan_or_none(MART_FUNNEL), ["_fact_built_at"])
     rebuilt = None
     if marks is not None:
         rebuilt = days(changed_since(sessions, marks["_fact_built_at"], "_built_at").select("session_date"))

@@ -272,16 +272,19 @@ DATE_COLUMNS = [
     ins={"customers": dg.AssetIn(REFINED_CUSTOMERS)},
     metadata=CUSTOMER.lineage(CUSTOMER_COLUMNS, REFINED_CUSTOMERS),
 )
-def dim_customer(store: DeltaStore, customers: pl.LazyFrame) -> pl.LazyFrame:
-    return changes(store.scan_or_none(DIM_CUSTOMER), customers, CUSTOMER_COLUMNS, CUSTOMER)
+def dim_customer(
+    context: dg.AssetExecutionContext, store: DeltaStore, customers: pl.LazyFrame
+) -> pl.LazyFrame:
+    previous = store.reading(context).scan_or_none(DIM_CUSTOMER)
+    return changes(previous, customers, CUSTOMER_COLUMNS, CUSTOMER)
 
 
 @DIM_PRODUCT_TABLE.asset(
     ins={"products": dg.AssetIn(REFINED_PRODUCTS)},
     metadata=PRODUCT.lineage(PRODUCT_COLUMNS, REFINED_PRODUCTS),
 )
-def dim_product(store: DeltaStore, products: pl.LazyFrame) -> pl.LazyFrame:
-    return changes(store.scan_or_none(DIM_PRODUCT), products, PRODUCT_COLUMNS, PRODUCT)
+def dim_product(context: dg.AssetExecutionContext, store: DeltaStore, products: pl.LazyFrame) -> pl.LazyFrame:
+    return changes(store.reading(context).scan_or_none(DIM_PRODUCT), products, PRODUCT_COLUMNS, PRODUCT)
 
 
 @DIM_DATE_TABLE.asset(

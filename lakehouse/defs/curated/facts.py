@@ -330,7 +330,7 @@ def fact_order_items(
     customers: pl.LazyFrame,
     products: pl.LazyFrame,
 ) -> dg.Output[pl.LazyFrame]:
-    current = store.scan_or_none(FACT_ORDER_ITEMS)
+    current = store.reading(context).scan_or_none(FACT_ORDER_ITEMS)
     rebuilt = with_backfill(
         context, order_days_to_rebuild(current, items, orders, rates, customers, products)
     )
@@ -401,7 +401,7 @@ def fact_payments(
     payments = payments.with_columns(SETTLED_DATE).join(
         orders.select(PAYMENT_ORDER), on="order_id", how="left", maintain_order="left"
     )
-    current = store.scan_or_none(FACT_PAYMENTS)
+    current = store.reading(context).scan_or_none(FACT_PAYMENTS)
     rebuilt = with_backfill(context, payment_days_to_rebuild(current, payments, rates, orders, customers))
     if rebuilt is not None:
         payments = payments.filter(pl.col("settled_date").is_in(rebuilt))

@@ -190,9 +190,14 @@ def inventory_days_to_rebuild(
     ),
 )
 def fact_inventory_daily(
-    store: DeltaStore, snapshots: pl.LazyFrame, lines: pl.LazyFrame, products: pl.LazyFrame
+    context: dg.AssetExecutionContext,
+    store: DeltaStore,
+    snapshots: pl.LazyFrame,
+    lines: pl.LazyFrame,
+    products: pl.LazyFrame,
 ) -> dg.Output[pl.LazyFrame]:
-    rebuilt = inventory_days_to_rebuild(store.scan_or_none(FACT_INVENTORY_DAILY), snapshots, lines, products)
+    previous = store.reading(context).scan_or_none(FACT_INVENTORY_DAILY)
+    rebuilt = inventory_days_to_rebuild(previous, snapshots, lines, products)
     if rebuilt is not None:
         snapshots = snapshots.filter(pl.col("snapshot_date").is_in(rebuilt))
     with_sales = snapshots.join(units_sold(lines), on=["snapshot_date", "product_id"], how="left")
@@ -258,10 +263,10 @@ def inventory_health(fact: pl.LazyFrame, products: pl.LazyFrame) -> pl.LazyFrame
     ),
 )
 def mart_inventory_health(
-    store: DeltaStore, fact: pl.LazyFrame, products: pl.LazyFrame
+    context: dg.AssetExecutionContext, store: DeltaStore, fact: pl.LazyFrame, products: pl.LazyFrame
 ) -> pl.LazyFrame | None:
     marks = whole_table_marks(fact, products, "_product_refined_at")
-    if unchanged(store.scan_or_none(MART_INVENTORY_HEALTH), marks):
+    if unchanged(store.reading(context).scan_or_none(MART_INVENTORY_HEALTH), marks):
         return None  # neither the fact nor the products moved since the mart was built
     mart = recorded(inventory_health(fact, products), marks)
     return mart.select(contract_columns(MartInventoryHealthContract))

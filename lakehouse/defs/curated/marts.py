@@ -198,9 +198,14 @@ def sales_days_to_rebuild(
     ),
 )
 def mart_daily_sales(
-    store: DeltaStore, lines: pl.LazyFrame, customers: pl.LazyFrame, products: pl.LazyFrame
+    context: dg.AssetExecutionContext,
+    store: DeltaStore,
+    lines: pl.LazyFrame,
+    customers: pl.LazyFrame,
+    products: pl.LazyFrame,
 ) -> dg.Output[pl.LazyFrame]:
-    rebuilt = sales_days_to_rebuild(store.scan_or_none(MART_DAILY_SALES), lines, customers, products)
+    previous = store.reading(context).scan_or_none(MART_DAILY_SALES)
+    rebuilt = sales_days_to_rebuild(previous, lines, customers, products)
     if rebuilt is not None:
         lines = lines.filter(pl.col("order_date").is_in(rebuilt))
     mart = (
@@ -294,9 +299,11 @@ SEGMENT = (
         derived=[*RFM_MEASURES, RECENCY, *RFM_SCORES],
     ),
 )
-def mart_customer_rfm(store: DeltaStore, lines: pl.LazyFrame, customers: pl.LazyFrame) -> pl.LazyFrame | None:
+def mart_customer_rfm(
+    context: dg.AssetExecutionContext, store: DeltaStore, lines: pl.LazyFrame, customers: pl.LazyFrame
+) -> pl.LazyFrame | None:
     marks = whole_table_marks(lines, customers, "_customer_refined_at")
-    if unchanged(store.scan_or_none(MART_CUSTOMER_RFM), marks):
+    if unchanged(store.reading(context).scan_or_none(MART_CUSTOMER_RFM), marks):
         return None
     current = customers.filter("is_current", pl.col("customer_id") != UNKNOWN_KEY).select(
         "customer_id", "country"
@@ -349,10 +356,10 @@ CATEGORY_RANK = [
     ),
 )
 def mart_product_performance(
-    store: DeltaStore, lines: pl.LazyFrame, products: pl.LazyFrame
+    context: dg.AssetExecutionContext, store: DeltaStore, lines: pl.LazyFrame, products: pl.LazyFrame
 ) -> pl.LazyFrame | None:
     marks = whole_table_marks(lines, products, "_product_refined_at")
-    if unchanged(store.scan_or_none(MART_PRODUCT_PERFORMANCE), marks):
+    if unchanged(store.reading(context).scan_or_none(MART_PRODUCT_PERFORMANCE), marks):
         return None
     current = products.filter("is_current", pl.col("product_id") != UNKNOWN_KEY).select(
         "product_id", "category", "name"

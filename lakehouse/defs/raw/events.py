@@ -26,6 +26,7 @@ from lakehouse.defs.raw.ingestion import (
 from lakehouse.lib.cleansing import utc_from_zulu
 from lakehouse.lib.columns import now_utc
 from lakehouse.lib.storage import write_spec
+from lakehouse.lib.storage.reads import TableReads
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.sources.landing import FILE_COLUMN, LandingZone, ParsedFile, read_json_lines
 
@@ -53,7 +54,7 @@ def batch_id(path: Path) -> str:
     return f"landing/{EVENTS_FOLDER}/{path.parent.name}/{path.name}"
 
 
-def pending_batches(landing: LandingZone, store: DeltaStore) -> list[Path]:
+def pending_batches(landing: LandingZone, store: TableReads) -> list[Path]:
     """Micro-batch files not yet committed to raw, in arrival (name) order."""
     files = landing.list_files(EVENTS_FOLDER, BATCH_PATTERN)
     done = store.committed_batches(RAW_EVENTS, [batch_id(f) for f in files])
@@ -85,7 +86,7 @@ def _read_chunk(files: list[Path]) -> ParsedFile:
     return ParsedFile(rows, parsed.malformed_lines, parsed.problems)
 
 
-def newest_event(store: DeltaStore) -> datetime | None:
+def newest_event(store: TableReads) -> datetime | None:
     """The newest event time in raw (None when empty), reading only the last batch appended.
 
     A row's `_high_water_mark` is the newest event time of every batch before its own, so the
@@ -94,10 +95,11 @@ def newest_event(store: DeltaStore) -> datetime | None:
     newest `_ingested_at`, whose files the log's statistics point to: no full scan, no parsing of
     millions of event times.
     """
-    if not store.exists(RAW_EVENTS):
+    raw = store.pin(RAW_EVENTS)
+    if not raw.exists:
         return None
-    last_run = store.newest(RAW_EVENTS, "_ingested_at")
-    rows = store.scan(RAW_EVENTS).filter(pl.col("_ingested_at") == last_run)
+    last_run = raw.newest("_ingested_at")
+    rows = raw.scan().filter(pl.col("_ingested_at") == last_run)
     last_batch = rows.filter(pl.col("_batch_id") == pl.col("_batch_id").max())
     newest = pl.max_horizontal(pl.col(HIGH_WATER_COLUMN).max(), utc_from_zulu("event_at").max())
     return last_batch.select(newest).collect().item()
@@ -127,14 +129,15 @@ def with_high_water_mark(rows: pl.DataFrame, newest_before: object | None) -> pl
 def raw_events(
     context: dg.AssetExecutionContext, landing: LandingZone, store: DeltaStore
 ) -> dg.Output[pl.DataFrame]:
+    reads = store.reading(context)
     with permanent_errors_fail_at_once():
-        files = pending_batches(landing, store)
+        files = pending_batches(landing, reads)
     parsed = read_batches(files)
     problems = reported_problems(context, parsed.problems)
     rows = with_ingestion_columns(
         parsed.rows, source="", batch_id="", run_id=context.run.run_id, ingested_at=now_utc()
     ).with_columns(parsed.rows.select("_source", "_batch_id"))  # the line's file, not one batch
-    newest_before = newest_event(store)
+    newest_before = newest_event(reads)
     context.log.info(f"{len(files)} new micro-batches, {rows.height} lines")
     return dg.Output(
         with_high_water_mark(rows, newest_before),

@@ -23,6 +23,7 @@ from lakehouse.defs.raw.ingestion import (
 from lakehouse.lib.columns import now_utc
 from lakehouse.lib.freshness import DAILY
 from lakehouse.lib.storage import write_spec
+from lakehouse.lib.storage.reads import TableReads
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.sources.exchange_rates import RATE_COLUMNS, RATES_PATH, ExchangeRateApi
 
@@ -43,7 +44,7 @@ class RatesWindow(dg.Config):
     )
 
 
-def pending_window(store: DeltaStore, window: RatesWindow, published: tuple[date, date]) -> tuple[date, date]:
+def pending_window(store: TableReads, window: RatesWindow, published: tuple[date, date]) -> tuple[date, date]:
     """The days to fetch: after the newest in raw (or from the first day) to the last; none if start > end.
 
     `published`: the provider's first and last day, used where `window` does not set them.
@@ -76,7 +77,7 @@ def raw_exchange_rates(
     exchange_rate_api: ExchangeRateApi,
     store: DeltaStore,
 ) -> dg.Output[pl.DataFrame]:
-    start, end = pending_window(store, config, exchange_rate_api.published_days())
+    start, end = pending_window(store.reading(context), config, exchange_rate_api.published_days())
     if start > end:
         rates = pl.DataFrame(schema=RATE_COLUMNS)
     else:

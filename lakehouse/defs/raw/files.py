@@ -31,6 +31,7 @@ from lakehouse.defs.raw.ingestion import (
 from lakehouse.lib.columns import INGESTION, now_utc
 from lakehouse.lib.freshness import DAILY
 from lakehouse.lib.storage import write_spec
+from lakehouse.lib.storage.reads import TableReads
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.sources.declared import FileSource, declarations
 from lakehouse.sources.landing import (
@@ -79,7 +80,7 @@ class FileSet:
         return f"landing/{self.source.location}/{path.name}"
 
 
-def pending_files(files: FileSet, landing: LandingZone, store: DeltaStore) -> list[Path]:
+def pending_files(files: FileSet, landing: LandingZone, store: TableReads) -> list[Path]:
     """Ready files not yet committed to raw nor quarantined, in name order."""
     source = files.source
     ready = [
@@ -170,7 +171,7 @@ def ingest(files: FileSet, paths: list[Path], known_types: dict[str, pl.DataType
     return ingestion
 
 
-def raw_types(store: DeltaStore, files: FileSet) -> dict[str, pl.DataType]:
+def raw_types(store: TableReads, files: FileSet) -> dict[str, pl.DataType]:
     """The column types raw holds (none before its first write: the first file sets them)."""
     table = store.scan_or_none(files.raw_key)
     return {} if table is None else dict(table.collect_schema())
@@ -225,9 +226,10 @@ def build_raw_file_asset(files: FileSet) -> dg.AssetsDefinition:
         },
     )
     def ingest_files(context: dg.AssetExecutionContext, landing: LandingZone, store: DeltaStore):
+        reads = store.reading(context)
         with permanent_errors_fail_at_once():
-            paths = pending_files(files, landing, store)
-        ingestion = ingest(files, paths, raw_types(store, files), context.run.run_id)
+            paths = pending_files(files, landing, reads)
+        ingestion = ingest(files, paths, raw_types(reads, files), context.run.run_id)
         rows = raw_rows(files, ingestion)
         for change in ingestion.schema_changes:
             context.log.warning(f"schema change: {change}")

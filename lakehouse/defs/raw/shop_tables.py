@@ -35,7 +35,8 @@ from lakehouse.defs.raw.ingestion import (
 )
 from lakehouse.lib.columns import now_utc
 from lakehouse.lib.freshness import DAILY
-from lakehouse.lib.storage import delta_tables, write_spec
+from lakehouse.lib.storage import write_spec
+from lakehouse.lib.storage.reads import TableReads
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.sources.errors import SourceSchemaError
 from lakehouse.sources.shop_db import ShopDatabase
@@ -49,11 +50,9 @@ RECONCILIATION = "key_reconciliation"
 INGESTION_ORDER = ["_ingested_at", "_row_number"]
 
 
-def current_watermark(store: DeltaStore, key: dg.AssetKey) -> str | None:
+def current_watermark(store: TableReads, key: dg.AssetKey) -> str | None:
     """The newest `_watermark` in raw, from the file statistics in the Delta log; None before any."""
-    if not store.exists(key):
-        return None
-    actions = delta_tables.add_actions(store.uri(key))
+    actions = store.add_actions(key)
     column = f"max.{WATERMARK}"
     return actions.get_column(column).max() if column in actions.columns else None
 
@@ -186,8 +185,9 @@ def build_raw_shop_asset(table: SourceTable) -> dg.AssetsDefinition:
     ) -> dg.Output[pl.DataFrame]:
         ingested_at = now_utc()
         at = ingested_at.strftime(WATERMARK_FORMAT)
-        raw = store.scan_or_none(key)
-        watermark = current_watermark(store, key)
+        reads = store.reading(context)
+        raw = reads.scan_or_none(key)
+        watermark = current_watermark(reads, key)
         with permanent_errors_fail_at_once():
             since = window_start(table, watermark)
             read = shop_db.extract_changes(table, since)

@@ -21,6 +21,7 @@ from lakehouse.lib.quality.quarantine import PROBLEMS_LOGGED, describe, quaranti
 from lakehouse.lib.quality.validation import Validation, validate
 from lakehouse.lib.spec import TableSpec
 from lakehouse.lib.storage import write_spec
+from lakehouse.lib.storage.reads import TableReads
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.lib.storage.table_metadata import COLUMN_LINEAGE
 
@@ -108,7 +109,7 @@ def raw_lineage(table: RefinedTable) -> dg.TableColumnLineage:
     )
 
 
-def processed_watermark(store: DeltaStore, table: RefinedTable) -> object | None:
+def processed_watermark(store: TableReads, table: RefinedTable) -> object | None:
     """The newest raw `_ingested_at` in refined (None: nothing refined yet).
 
     Only the refined table counts, because it is written last: if a run dies after quarantining a
@@ -204,7 +205,7 @@ def build_refined_asset(table: RefinedTable) -> dg.AssetsDefinition:
         raw: pl.LazyFrame,
         **lookups: pl.LazyFrame,
     ):
-        watermark = processed_watermark(store, table)
+        watermark = processed_watermark(store.reading(context), table)
         pending = raw if watermark is None else raw.filter(pl.col("_ingested_at") > watermark)
         checked, raw_rows = transform_and_validate(pending, table, TransformContext(lookups, pseudonymiser))
         rejected = quarantine_rows(pending, checked.rejected, context.run.run_id, now_utc())

@@ -159,9 +159,11 @@ SESSION_LINEAGE = dg.TableColumnLineage(
         code_version(sessionize, of_users, SessionContract), {COLUMN_LINEAGE: SESSION_LINEAGE}
     ),
 )
-def refined_sessions(store: DeltaStore, events: pl.LazyFrame) -> pl.LazyFrame | None:
+def refined_sessions(
+    context: dg.AssetExecutionContext, store: DeltaStore, events: pl.LazyFrame
+) -> pl.LazyFrame | None:
     newest = events.select(pl.col("_refined_at").max()).collect().item()
-    built = store.newest(REFINED_SESSIONS, WATERMARK)
+    built = store.reading(context).newest(REFINED_SESSIONS, WATERMARK)
     if newest is None or built == newest:
         return None  # no event refined since the sessions were built
     if built is not None:  # only the users with newly refined events, all of their events

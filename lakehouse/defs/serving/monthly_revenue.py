@@ -11,16 +11,15 @@ that has not moved.
 
 from pathlib import Path
 
-import pandera.polars as pa
+import dagster as dg
 import polars as pl
 
 from lakehouse.defs.curated.facts import FACT_ORDER_ITEMS
 from lakehouse.defs.curated.marts import recorded
-from lakehouse.lib.freshness import DAILY
+from lakehouse.defs.curated.monthly_revenue import MART_MONTHLY_REVENUE, MART_MONTHLY_REVENUE_TABLE
 from lakehouse.lib.incremental import unchanged
-from lakehouse.lib.quality.contract import Contract, MoneyTotal, UtcTimestamp
-from lakehouse.lib.spec import TableSpec
 from lakehouse.lib.storage.store import DeltaStore
+from lakehouse.lib.storage.table_metadata import COLUMN_LINEAGE
 from lakehouse.serving.catalog import views_over
 from lakehouse.serving.resource import ServingCatalog
 
@@ -28,40 +27,25 @@ SQL = Path(__file__).with_name("monthly_revenue.sql").read_text()
 FACT_VIEW = ".".join(FACT_ORDER_ITEMS.path)
 
 
-class MartMonthlyRevenueContract(Contract):
-    """Monthly sales by order currency, cancelled orders excluded, in USD (defined in SQL)."""
-
-    month: pl.Date = pa.Field(nullable=False, description="First day of the order month (UTC).")
-    currency: pl.String = pa.Field(nullable=False, description="ISO currency the orders were placed in.")
-    orders: pl.Int64 = pa.Field(nullable=False, gt=0, description="Distinct orders.")
-    customers: pl.Int64 = pa.Field(nullable=False, gt=0, description="Distinct customers who ordered.")
-    units: pl.Int64 = pa.Field(nullable=False, gt=0, description="Units sold.")
-    net_usd: MoneyTotal = pa.Field(nullable=False, description="Net revenue (gross - discount), USD.")
-    share_of_month: pl.Float64 = pa.Field(
-        nullable=True, description="Its share of the month's net revenue (null when that is zero)."
-    )
-    fact_built_at: UtcTimestamp = pa.Field(
-        nullable=False, alias="_fact_built_at", description="Newest fact row included."
-    )
-
-
-MART_MONTHLY_REVENUE_TABLE = TableSpec(
-    layer="curated",
-    name="mart_monthly_revenue",
-    description=(
-        "Monthly sales by order currency, cancelled orders excluded: orders, customers, units, net "
-        "revenue in USD and its share of the month. Defined in SQL over the catalog's curated views."
-    ),
-    contract=MartMonthlyRevenueContract,
-    key=("month", "currency"),
-    grain="month x currency",
-    freshness=DAILY,
-    kinds=frozenset({"duckdb"}),
+# Each column's source columns in the fact, as the SQL computes them (SQL carries no lineage of its own).
+SOURCES = {
+    "month": ["order_month"],
+    "currency": ["currency"],
+    "orders": ["order_id"],
+    "customers": ["customer_id"],
+    "units": ["quantity"],
+    "net_usd": ["net_usd"],
+    "share_of_month": ["net_usd", "order_month"],
+}
+LINEAGE = dg.TableColumnLineage(
+    {
+        column: [dg.TableColumnDep(asset_key=FACT_ORDER_ITEMS, column_name=s) for s in sources]
+        for column, sources in SOURCES.items()
+    }
 )
-MART_MONTHLY_REVENUE = MART_MONTHLY_REVENUE_TABLE.asset_key
 
 
-@MART_MONTHLY_REVENUE_TABLE.asset(ins={}, deps=[FACT_ORDER_ITEMS])
+@MART_MONTHLY_REVENUE_TABLE.asset(ins={}, deps=[FACT_ORDER_ITEMS], metadata={COLUMN_LINEAGE: LINEAGE})
 def mart_monthly_revenue(store: DeltaStore, serving_catalog: ServingCatalog) -> pl.DataFrame | None:
     with views_over(serving_catalog, Path(store.root), [FACT_VIEW]) as con:
         marks = {"_fact_built_at": con.sql(f"SELECT max(_built_at) FROM {FACT_VIEW}").fetchall()[0][0]}

@@ -11,10 +11,13 @@ Recorded after every committed write, each a (metric, column) pair:
   `rule_pass_rate`, keyed by rule);
 - `duration_seconds` of the step up to the write.
 
-Anomaly checks and the quality report read their history from here.
+Anomaly checks and the quality report read their history from here. `QualityRecorder`, the IO
+manager's commit observer, records them with the commit's audit-log entry.
 """
 
+import time
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +25,10 @@ from typing import Any
 import polars as pl
 from deltalake import DeltaTable, write_deltalake
 
+from lakehouse.lib.storage import audit
+from lakehouse.lib.storage.commits import Commit, CommitObserver
 from lakehouse.lib.storage.delta_tables import WriteResult, file_stats
+from lakehouse.lib.storage.store import DeltaStore
 
 METRICS_TABLE = ("quality", "metrics")
 # Definition metadata: numeric columns whose distribution (median of each write) is monitored.
@@ -75,6 +81,38 @@ def reported_metrics(output_metadata: Mapping[str, Any]) -> Metrics:
             }
             metrics.update({(name, key): number for key, number in numbers.items()})
     return metrics
+
+
+def commit_metrics(commit: Commit) -> Metrics:
+    """Every metric of a commit: the write, the rows written, the asset's report, the step's time."""
+    keys = commit.declared("business_keys") or []
+    monitored = commit.declared(MONITORED_COLUMNS) or []
+    started = commit.step_started_at
+    return {
+        **write_metrics(commit.actions, commit.result),
+        **data_metrics(commit.written, keys, monitored),
+        **reported_metrics(commit.output_metadata),
+        ("duration_seconds", ""): time.time() - started if started is not None else 0.0,
+    }
+
+
+class QualityRecorder(CommitObserver):
+    """The IO manager's commit observer: each commit's quality metrics and its audit-log entry."""
+
+    store: DeltaStore
+
+    def committed(self, commit: Commit) -> None:
+        root, version = self.store.root, commit.result.version
+        metrics = commit_metrics(commit)
+        record(root, table=commit.table, run_id=commit.run_id, version=version, metrics=metrics)
+        audit.record(
+            root,
+            operation="write",
+            table=commit.table,
+            version=version,
+            run_id=commit.run_id,
+            details={"mode": commit.spec.mode.value, **asdict(commit.result)},
+        )
 
 
 def record(tables_dir: Path | str, *, table: str, run_id: str, version: int | None, metrics: Metrics) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +17,7 @@ from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError
 
 from lakehouse.lib.storage import scd2
-from lakehouse.lib.storage.write_spec import BATCH_COLUMN, WriteMode, WriteSpec
+from lakehouse.lib.storage.write_spec import BATCH_COLUMN, WRITE_SPEC_KEY, WriteMode, WriteSpec
 
 # Files of bounded size: a slice replace or a merge rewrites only the files holding its rows.
 TARGET_FILE_SIZE = 8 * 1024 * 1024
@@ -25,6 +25,8 @@ TARGET_FILE_SIZE = 8 * 1024 * 1024
 # Concurrent writers to one table (two runs merging at once) lose the optimistic commit race now
 # and then; delta-rs retries appends itself, merges we retry from the start with backoff.
 MERGE_ATTEMPTS = 5
+# Commit metadata naming the write mode, and holding the write spec, the commit was made by.
+WRITE_MODE_COMMIT_KEY, WRITE_SPEC_COMMIT_KEY = "lakehouse.write_mode", "lakehouse.write_spec"
 
 
 @dataclass(frozen=True)
@@ -77,21 +79,52 @@ def partition_columns(uri: str) -> list[str]:
     return DeltaTable(uri).metadata().partition_columns
 
 
-def newest(uri: str, column: str) -> object | None:
+def newest(uri: str, column: str, at_version: int | None = None) -> object | None:
     """The largest value of `column` (None without rows), reading only the files that may hold it.
 
     The log's statistics keep a file's maximum, but timestamps only to the millisecond (truncated):
     the largest statistic is a floor of the true maximum, so only the files reaching it are read,
     and the maximum is then exact. Text statistics are truncated prefixes: not used.
     """
-    table = scan(uri)
+    table = scan(uri, at_version)
     stat = f"max.{column}"
-    actions = add_actions(uri)
+    actions = add_actions(uri, at_version)
     if stat in actions.columns and (actions.schema[stat].is_temporal() or actions.schema[stat].is_numeric()):
         floor = actions.get_column(stat).max()
         if floor is not None:  # the filter is exact on rows; the statistics only spare files
             table = table.filter(pl.col(column) >= floor)
     return table.select(pl.col(column).max()).collect().item()
+
+
+# Commits read at a time when looking back through a log (usually the newest one is the answer).
+HISTORY_PAGE = 8
+
+
+def commits_newest_first(uri: str) -> Iterator[dict[str, Any]]:
+    """The table's commits (their commit info), newest first, read a page at a time."""
+    table, limit, seen = DeltaTable(uri), HISTORY_PAGE, 0
+    while True:
+        commits = table.history(limit)
+        yield from commits[seen:]
+        if len(commits) < limit:
+            return
+        seen, limit = len(commits), limit * 8
+
+
+def version_for_run(uri: str, run_id: str, started_ms: int) -> int | None:
+    """The version a run reads: the newest it committed itself, else the newest committed before it
+    started (None: the table did not exist for the run).
+
+    A pure function of the table's log and the run, so a version pinned when a run reads the table
+    can be found again when the run commits what it computed from it. Commits by others after the
+    run started are not seen: every read of a run is of one snapshot, plus the run's own writes.
+    """
+    if not exists(uri):
+        return None
+    for commit in commits_newest_first(uri):
+        if commit.get("dagster.run_id") == run_id or commit["timestamp"] <= started_ms:
+            return commit["version"]
+    return None
 
 
 def files_added_since(uri: str, since: int, at_version: int) -> list[str] | None:
@@ -127,8 +160,10 @@ BATCH_COMMITTED, BATCH_UNDONE = 1, 0
 TRANSACTION_LOOKUPS = 32
 
 
-def committed_batches(uri: str, batch_ids: list[str], batch_column: str = BATCH_COLUMN) -> set[str]:
-    """The batch ids already committed to the table by an app transaction (and not undone).
+def committed_batches(
+    uri: str, batch_ids: list[str], batch_column: str = BATCH_COLUMN, at_version: int | None = None
+) -> set[str]:
+    """The batch ids already committed to the table (at a version) by an app transaction, not undone.
 
     A batch whose rows the table holds is committed (its rows came with its transaction, and a
     restore that undoes one removes the other); only the rest, a batch that brought no row, needs
@@ -136,20 +171,40 @@ def committed_batches(uri: str, batch_ids: list[str], batch_column: str = BATCH_
     """
     if not exists(uri):
         return set()
-    held = _batches(uri, batch_column) & set(batch_ids) if len(batch_ids) > TRANSACTION_LOOKUPS else set()
-    table = DeltaTable(uri)
+    many = len(batch_ids) > TRANSACTION_LOOKUPS
+    held = _batches(uri, batch_column, at_version) & set(batch_ids) if many else set()
+    table = DeltaTable(uri, version=at_version)
     return held | {b for b in batch_ids if b not in held and table.transaction_version(b) == BATCH_COMMITTED}
 
 
-def restore(uri: str, version: int, batch_column: str = BATCH_COLUMN) -> None:
-    """Roll the table back to `version`, undoing the app transactions of the batches it removes.
+def restore(uri: str, version: int, spec: WriteSpec, commit_metadata: Mapping[str, Any]) -> None:
+    """Roll the table back to `version`, as a commit carrying `commit_metadata` like every write.
 
-    Without that, a batch appended after `version` would stay marked as committed though its rows
-    are gone, and a re-run would skip it: the data would be lost.
+    An append table (by its write spec) also gets the app transactions of the batches the restore
+    removes undone: otherwise a batch appended after `version` would stay marked as committed though
+    its rows are gone, and a re-run would skip it: the data would be lost.
     """
-    removed = sorted(_batches(uri, batch_column) - _batches(uri, batch_column, version))
-    undone = [Transaction(batch, BATCH_UNDONE) for batch in removed]
-    DeltaTable(uri).restore(version, commit_properties=CommitProperties(app_transactions=undone or None))
+    undone = []
+    if spec.mode is WriteMode.APPEND:
+        removed = _batches(uri, spec.batch_column) - _batches(uri, spec.batch_column, version)
+        undone = [Transaction(batch, BATCH_UNDONE) for batch in sorted(removed)]
+    custom = custom_metadata(commit_metadata, spec)
+    properties = CommitProperties(custom_metadata=custom, app_transactions=undone or None)
+    DeltaTable(uri).restore(version, commit_properties=properties)
+
+
+def spec_of(uri: str) -> WriteSpec:
+    """The write spec the table's newest write recorded.
+
+    A table last written before commits recorded their spec has only its mode recorded: that is
+    all a restore needs of an append table; any other table is then restored as overwritten.
+    """
+    for commit in commits_newest_first(uri):
+        if WRITE_SPEC_COMMIT_KEY in commit:
+            return WriteSpec.from_metadata({WRITE_SPEC_KEY: json.loads(commit[WRITE_SPEC_COMMIT_KEY])})
+        if commit.get(WRITE_MODE_COMMIT_KEY) == WriteMode.APPEND.value:
+            return WriteSpec(WriteMode.APPEND)
+    return WriteSpec(WriteMode.OVERWRITE)
 
 
 def _batches(uri: str, batch_column: str, at_version: int | None = None) -> set[str]:
@@ -171,8 +226,7 @@ def write(
     `slices`, for `overwrite_partition`: the partition values to replace (default: those present in
     `data`). Naming them lets a slice that lost all its rows be emptied.
     """
-    custom = {k: v if isinstance(v, str) else json.dumps(v) for k, v in commit_metadata.items()}
-    custom["lakehouse.write_mode"] = spec.mode.value
+    custom = custom_metadata(commit_metadata, spec)
     if spec.mode is WriteMode.OVERWRITE_PARTITION:
         return _overwrite_partition(uri, data, spec, custom, slices)
     writers = {
@@ -182,6 +236,19 @@ def write(
         WriteMode.SCD2: _scd2,
     }
     return writers[spec.mode](uri, data, spec, custom)
+
+
+def as_commit_metadata(provenance: Mapping[str, Any]) -> dict[str, str]:
+    """Provenance as Delta custom commit metadata: text values, the others as JSON."""
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in provenance.items()}
+
+
+def custom_metadata(commit_metadata: Mapping[str, Any], spec: WriteSpec) -> dict[str, str]:
+    """A commit's custom metadata: the caller's provenance, and the write spec it was made by."""
+    custom = as_commit_metadata(commit_metadata)
+    custom[WRITE_MODE_COMMIT_KEY] = spec.mode.value
+    custom[WRITE_SPEC_COMMIT_KEY] = json.dumps(spec.as_metadata()[WRITE_SPEC_KEY])
+    return custom
 
 
 def _append(uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, str]) -> WriteResult:

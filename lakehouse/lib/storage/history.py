@@ -1,8 +1,12 @@
 """A table's change history and provenance, read from its Delta log.
 
 Every commit the lakehouse makes carries the Dagster run, asset, partition and the Delta versions
-of the inputs it read (see `io_manager`), so "what produced version N, from what" needs nothing
-but the tables themselves; lineage follows those input versions down to raw.
+of every table it read (see `io_manager` and `reads`), so "what produced version N, from what"
+needs nothing but the tables themselves; lineage follows those input versions down to raw.
+
+An incremental table reads its own previous version: lineage names it, as an input like the others,
+without following it further (its own lineage is `lineage(table, that version)`), so that the tree
+stays as deep as the layers, not as long as the table's history.
 """
 
 import json
@@ -63,7 +67,11 @@ def history(tables_dir: Path, table: str, limit: int | None = None) -> list[Comm
 
 def commit_at(tables_dir: Path, table: str, version: int | None = None) -> Commit:
     """The commit that produced `version` (default: the current version)."""
-    commits = history(tables_dir, table)
+    return _find(history(tables_dir, table), table, version)
+
+
+def _find(commits: list[Commit], table: str, version: int | None) -> Commit:
+    """The commit of `version` (default: the newest) among a table's `commits` (newest first)."""
     wanted = commits[0].version if version is None else version
     for commit in commits:
         if commit.version == wanted:
@@ -75,20 +83,36 @@ def commit_at(tables_dir: Path, table: str, version: int | None = None) -> Commi
 
 def lineage(tables_dir: Path, table: str, version: int | None = None) -> Lineage:
     """The commit behind a table version and, recursively, the input versions it was built from."""
-    commit = commit_at(tables_dir, table, version)
-    inputs = [lineage(tables_dir, name, at) for name, at in sorted(commit.input_versions.items())]
-    return Lineage(commit, inputs)
+    histories: dict[str, list[Commit]] = {}  # each table's log is read once
+
+    def commit_of(name: str, at: int | None) -> Commit:
+        if name not in histories:
+            histories[name] = history(tables_dir, name)
+        return _find(histories[name], name, at)
+
+    def build(name: str, at: int | None) -> Lineage:
+        commit = commit_of(name, at)
+        inputs = sorted(commit.input_versions.items())
+        return Lineage(
+            commit,
+            [Lineage(commit_of(i, v)) if i == commit.table else build(i, v) for i, v in inputs],
+        )
+
+    return build(table.replace(".", "/"), version)
 
 
 def restore(tables_dir: Path, table: str, version: int) -> Commit:
     """Roll the table back to `version` (a new commit with that version's content), audited.
 
-    Source batches appended after `version` are un-marked, so the next run ingests them again.
+    The restore is written by the table's own write spec, the one its commits record: an append
+    table's source batches appended after `version` are un-marked, so the next run ingests them
+    again. Its commit records the version it restored as its input, so lineage goes on from there.
     """
     commit_at(tables_dir, table, version)  # a clear error for a version that does not exist
-    delta_tables.restore(table_uri(tables_dir, table), version)
+    uri, name = table_uri(tables_dir, table), table.replace(".", "/")
+    provenance = {"lakehouse.restored_to": version, "dagster.input_versions": {name: version}}
+    delta_tables.restore(uri, version, delta_tables.spec_of(uri), provenance)
     restored = commit_at(tables_dir, table)
-    name = table.replace(".", "/")
     audit.record(
         tables_dir, operation="restore", table=name, version=restored.version, details={"to": version}
     )

@@ -1,23 +1,27 @@
 """Our Delta IO manager: assets return Polars frames; it writes them by the asset's declared mode.
 
-Inputs are lazy `pl.scan_delta` scans pinned to the version read, and every commit records the
-run, asset, partition, code version and those input versions, so "what produced version N, from
-what" is one lookup in the table's history.
+It does I/O only: it reads inputs (lazy `pl.scan_delta` scans pinned to the version the run reads,
+see `reads`), writes outputs by the declared mode, records provenance in every commit (run, asset,
+partition, code version and the versions of every table the step read) and describes the table in
+the materialisation. What else follows a commit (quality metrics, the audit log) is its observer's.
+
+It remembers nothing between reading and writing: the versions of the step's Dagster inputs are
+found again by the rule they were pinned by, and the step's other reads are its observations in the
+run's event log.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import asdict
 from typing import Any
 
 import dagster as dg
 import polars as pl
 from pydantic import PrivateAttr
 
-from lakehouse.lib.quality import metrics
-from lakehouse.lib.storage import audit, delta_tables
+from lakehouse.lib.storage import delta_tables
+from lakehouse.lib.storage.commits import Commit, CommitObserver
 from lakehouse.lib.storage.delta_tables import WriteResult
+from lakehouse.lib.storage.reads import RunSnapshot, run_snapshot, step_record
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.lib.storage.table_metadata import COLUMN_LINEAGE, materialization_metadata
 from lakehouse.lib.storage.write_spec import REPLACED_SLICES, WriteSpec
@@ -34,32 +38,26 @@ def _declared_schema(context: dg.OutputContext) -> dg.TableSchema | None:
     return getattr(declared, "schema", declared)  # a TableSchemaMetadataValue once defined
 
 
-def _step_seconds(context: dg.OutputContext) -> float:
-    """Seconds since the step started, from the run's event log (the step's duration so far)."""
-    records = context.step_context.instance.get_records_for_run(
-        context.run_id, of_type=dg.DagsterEventType.STEP_START
-    ).records
-    starts = [r.timestamp for r in records if r.event_log_entry.step_key == context.step_key]
-    return time.time() - max(starts) if starts else 0.0
-
-
 class DeltaIOManager(dg.ConfigurableIOManager):
     store: DeltaStore
+    observer: CommitObserver | None = None
 
-    # (run id, step key) -> {input table: version read}; load and store of one step share a process.
-    _inputs_read: dict[tuple[str, str], dict[str, int]] = PrivateAttr(default_factory=dict)
+    # The run it serves, as Dagster sets it up for one: the instance recording the run, and what
+    # the run reads (None outside a run: then the newest versions).
+    _instance: dg.DagsterInstance | None = PrivateAttr(default=None)
+    _snapshot: RunSnapshot | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._instance = context.instance
+        self._snapshot = run_snapshot(context.instance, context.run.run_id) if context.run else None
 
     def load_input(self, context: dg.InputContext) -> pl.LazyFrame:
-        key = context.asset_key
-        uri = self.store.uri(key)
-        at = delta_tables.version(uri)
-        if at is None:
+        table = self.store.pin(context.asset_key, self._snapshot)
+        if not table.exists:
             raise FileNotFoundError(
-                f"input table {key.to_user_string()} does not exist yet at {uri}: materialise it first"
+                f"input table {table.name} does not exist yet at {table.uri}: materialise it first"
             )
-        step = (context.step_context.run_id, context.step_context.step.key)
-        self._inputs_read.setdefault(step, {})[key.to_user_string()] = at
-        return delta_tables.scan(uri, at_version=at)
+        return table.scan()
 
     def handle_output(self, context: dg.OutputContext, obj: pl.LazyFrame | pl.DataFrame | None) -> None:
         uri = self.store.uri(context.asset_key)
@@ -72,30 +70,45 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         before = delta_tables.version(uri)
         slices = context.output_metadata.get(REPLACED_SLICES)
         slices = None if slices is None else list(_plain(slices))
-        result = delta_tables.write(uri, frame, spec, self._commit_metadata(context), slices)
+        step = step_record(self._instance, context.run_id, context.step_key)
+        inputs = self._input_versions(context) | step.reads
+        result = delta_tables.write(uri, frame, spec, self._provenance(context, inputs), slices)
         actions = self._describe(context, uri, result)
-        if result.version != before:
-            metrics.record(
-                self.store.root,
-                table=context.asset_key.to_user_string(),
-                run_id=context.run_id,
-                version=result.version,
-                metrics=self._metrics(context, frame, actions, result),
+        if result.version != before and self.observer is not None:
+            self.observer.committed(
+                Commit(
+                    table=context.asset_key.to_user_string(),
+                    run_id=context.run_id,
+                    spec=spec,
+                    result=result,
+                    written=frame,
+                    actions=actions,
+                    definition_metadata=context.definition_metadata,
+                    output_metadata=context.output_metadata,
+                    step_started_at=step.started_at,
+                )
             )
-            audit.record(
-                self.store.root,
-                operation="write",
-                table=context.asset_key.to_user_string(),
-                version=result.version,
-                run_id=context.run_id,
-                details={"mode": spec.mode.value, **asdict(result)},
-            )
+
+    def _input_versions(self, context: dg.OutputContext) -> dict[str, int]:
+        """The versions of the asset's Dagster inputs, pinned again as `load_input` pinned them."""
+        pinned = (self.store.pin(dep.asset_key, self._snapshot) for dep in context.asset_spec.deps)
+        return {table.name: table.version for table in pinned if table.exists}
+
+    @staticmethod
+    def _provenance(context: dg.OutputContext, inputs: dict[str, int]) -> dict[str, Any]:
+        return {
+            "dagster.run_id": context.run_id,
+            "dagster.asset_key": context.asset_key.to_user_string(),
+            "dagster.partition_key": context.partition_key if context.has_partition_key else "",
+            "dagster.code_version": context.asset_spec.code_version or "",
+            "dagster.input_versions": dict(sorted(inputs.items())),
+        }
 
     @staticmethod
     def _describe(context: dg.OutputContext, uri: str, result: WriteResult) -> pl.DataFrame:
         """Add the table's metadata, as `result` left it, to the materialisation; its add actions.
 
-        The log is read once, for this metadata and for the quality metrics.
+        The log is read once, for this metadata and for the commit's observer.
         """
         actions = delta_tables.add_actions(uri)
         table_name = ".".join(context.asset_key.path)
@@ -104,30 +117,3 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         if (lineage := context.definition_metadata.get(COLUMN_LINEAGE)) is not None:
             context.add_output_metadata({COLUMN_LINEAGE: lineage})
         return actions
-
-    @staticmethod
-    def _metrics(
-        context: dg.OutputContext, frame: pl.DataFrame, actions: pl.DataFrame, result: WriteResult
-    ) -> metrics.Metrics:
-        definition = context.definition_metadata
-        keys = _plain(definition.get("business_keys")) or []
-        monitored = _plain(definition.get(metrics.MONITORED_COLUMNS)) or []
-        return {
-            **metrics.write_metrics(actions, result),
-            **metrics.data_metrics(frame, keys, monitored),
-            **metrics.reported_metrics(context.output_metadata),
-            ("duration_seconds", ""): _step_seconds(context),
-        }
-
-    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        self._inputs_read.clear()
-
-    def _commit_metadata(self, context: dg.OutputContext) -> dict[str, Any]:
-        inputs = self._inputs_read.get((context.run_id, context.step_key), {})
-        return {
-            "dagster.run_id": context.run_id,
-            "dagster.asset_key": context.asset_key.to_user_string(),
-            "dagster.partition_key": context.partition_key if context.has_partition_key else "",
-            "dagster.code_version": context.asset_spec.code_version or "",
-            "dagster.input_versions": inputs,
-        }
