@@ -208,6 +208,7 @@ def test_lineage_lists_the_checks_of_the_run_that_wrote_the_version(home_cli, ho
     assert sorted(listed) == [f"  ✓ {name}" for name in checks]
 
 
+@pytest.mark.e2e  # the command in a fresh process
 def test_simulate_keeps_the_sources_alive_until_interrupted(tmp_path: Path):
     """A real `lakehouse simulate` process: it advances, serves the API, and stops cleanly on Ctrl-C."""
     import os
