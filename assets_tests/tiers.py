@@ -8,8 +8,8 @@
 - `unit`: the rest, in memory.
 
 `make test-fast` runs all but e2e. Under `--dist loadgroup` the tests of one session build share an
-xdist group (one worker builds it), and the other e2e tests are grouped by module, so a module's
-fixtures build once.
+xdist group (one worker builds it), and e2e tests that use fixtures of their module are grouped by
+module, so those fixtures build once; other tests spread over the workers one by one.
 """
 
 from __future__ import annotations
@@ -41,14 +41,19 @@ def _calls_build(function: object) -> bool:
     return not BUILD_FUNCTIONS.isdisjoint(_names(function))
 
 
+def module_fixtures(item: pytest.Item) -> list[object]:
+    """The fixtures the test uses that its own module defines."""
+    if not isinstance(item, pytest.Function):
+        return []
+    found = (getattr(item.module, name, None) for name in item.fixturenames)
+    return [fixture for fixture in found if fixture is not None]
+
+
 def builds_lakehouses(item: pytest.Item) -> bool:
     """Whether the test, or a fixture of its own module it uses, builds a lakehouse or copies a build."""
     if not isinstance(item, pytest.Function):
         return False
-    module_fixtures = (getattr(item.module, name, None) for name in item.fixturenames)
-    return _calls_build(item.function) or any(
-        _calls_build(fixture) for fixture in module_fixtures if fixture is not None
-    )
+    return _calls_build(item.function) or any(_calls_build(f) for f in module_fixtures(item))
 
 
 def tier(item: pytest.Item) -> str:
@@ -64,7 +69,7 @@ def xdist_group(item: pytest.Item) -> str | None:
     sessions = sorted({SESSION_BUILDS[name] for name in fixtures & SESSION_BUILDS.keys()})
     if sessions:
         return "+".join(sessions)
-    if "e2e" in tiers_of(item):
+    if "e2e" in tiers_of(item) and module_fixtures(item):  # built once per module, on one worker
         return item.nodeid.split("::")[0]
     return None
 
