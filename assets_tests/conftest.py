@@ -1,6 +1,7 @@
 """Shared fixtures: one Dagster instance per session, and lakehouses built from the simulator.
 
-Also assigns every test its tier (`unit`, `integration`, `e2e`) and xdist group: see `tiers.py`.
+Also assigns every test its tier (`unit`, `integration`, `e2e`) and xdist group (`tiers.py`), and
+schedules the groups under `--dist loadgroup` (`xdist_groups.py`).
 """
 
 import json
@@ -14,7 +15,7 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from assets_tests import tiers
+from assets_tests import tiers, xdist_groups
 from assets_tests.build_cache import cache_key, cached
 from assets_tests.postgres_server import empty_database, postgres_server  # noqa: F401 (fixtures for every test)
 from lakehouse import simulator
@@ -80,9 +81,22 @@ def copy_of_build(
     return Lakehouse(settings, build_definitions(settings), manifest, outcome)
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_configure(config: pytest.Config) -> None:
+    xdist_groups.name_the_run(config)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     tiers.assign(items)
+    xdist_groups.publish(config, items)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> xdist_groups.GroupScheduling | None:
+    return xdist_groups.GroupScheduling(config, log) if xdist_groups.is_controller(config) else None
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    xdist_groups.forget(session.config)
 
 
 @pytest.fixture(scope="session")
