@@ -9,8 +9,8 @@ export UV_PYTHON_DOWNLOADS := never
 # process compiles Dagster from source (about 2 s more per command).
 export UV_COMPILE_BYTECODE := 1
 
-# xdist on every core; `loadgroup` keeps each shared build on one worker (see assets_tests/tiers.py).
-PYTEST_PARALLEL := -n auto --dist loadgroup
+# xdist on every core (pyproject's `--dist loadgroup` keeps each shared build on one worker).
+PYTEST_PARALLEL := -n auto
 
 .PHONY: run test test-fast dev bench lint format clean setup
 
