@@ -24,7 +24,9 @@ def groups_file(testrunuid: str) -> Path:
 
 
 def is_controller(config: pytest.Config) -> bool:
-    return config.getoption("dist", "no") == "loadgroup" and not hasattr(config, "workerinput")
+    """Whether this process distributes tests to xdist workers by group."""
+    distributes = config.getoption("dist", "no") == "loadgroup" and bool(config.getoption("tx", None))
+    return distributes and not hasattr(config, "workerinput")
 
 
 def name_the_run(config: pytest.Config) -> None:
