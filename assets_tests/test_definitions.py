@@ -62,10 +62,11 @@ def test_everything_materialises_and_every_check_passes(any_lakehouse: Lakehouse
     # distributions of the 3 refined tables with monitored columns), plus a column-schema change
     # check on each of the 39 tables (21, plus raw, refined and quarantine exchange rates, events and
     # supplier inventory, sessions, the rejected files of payments and supplier inventory, and the 6
-    # new curated tables).
-    assert len(any_lakehouse.outcome.checks) == 124
+    # new curated tables); and for the mart defined in SQL, mart_monthly_revenue, its unique and
+    # non-null key and its column-schema check, plus the catalog's revenue reconciliation in SQL.
+    assert len(any_lakehouse.outcome.checks) == 128
     schema_checks = {c.asset for c in any_lakehouse.outcome.checks if "schema" in c.check}
-    assert len(schema_checks) == 39
+    assert len(schema_checks) == 40
 
 
 def params_of(lakehouse: Lakehouse) -> Params:

@@ -1,20 +1,22 @@
 """Every test in exactly one tier, assigned by what it uses, and grouped so xdist builds each lakehouse once.
 
 - `e2e`: uses whole built lakehouses (a session build, or `build_lakehouse` / `copy_of_build`
-  called by the test or by a fixture of its module), or is marked `e2e` explicitly (the
-  `lakehouse` command in a fresh process).
+  called by the test or by a fixture of its module or of a conftest.py), or is marked `e2e`
+  explicitly (the `lakehouse` command in a fresh process).
 - `integration`: the Dagster instance or a Dagster run, files on disk (Delta tables, simulated
   sources), a server (a fixture of those, or the test's own code naming them).
 - `unit`: the rest, in memory.
 
-`make test-fast` runs all but e2e. Under `--dist loadgroup` the tests of one session build share an
-xdist group (one worker builds it), and e2e tests that use fixtures of their module are grouped by
-module, so those fixtures build once; other tests spread over the workers one by one.
+`make test-fast` runs all but e2e. Under `--dist loadgroup` the tests of the session builds share an
+xdist group (one worker builds them); other e2e tests are grouped by the file defining the building
+fixture they use (a conftest.py, or their module), or by their module when they use its fixtures,
+so those fixtures build once; all other tests spread over the workers one by one.
 """
 
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 
 import pytest
 
@@ -41,19 +43,40 @@ def _calls_build(function: object) -> bool:
     return not BUILD_FUNCTIONS.isdisjoint(_names(function))
 
 
-def module_fixtures(item: pytest.Item) -> list[object]:
-    """The fixtures the test uses that its own module defines."""
+def fixture_sources(item: pytest.Item) -> list[tuple[Path, object]]:
+    """(defining file, fixture function) of each fixture the test uses that its own module or a
+    conftest.py of its folders (the root's included) defines, the nearest definition first."""
     if not isinstance(item, pytest.Function):
         return []
-    found = (getattr(item.module, name, None) for name in item.fixturenames)
-    return [fixture for fixture in found if fixture is not None]
+    conftests = sorted(
+        (
+            plugin
+            for plugin in item.config.pluginmanager.get_plugins()
+            if Path(getattr(plugin, "__file__", "") or "/").name == "conftest.py"
+            and item.path.is_relative_to(Path(plugin.__file__).parent)
+        ),
+        key=lambda plugin: -len(Path(plugin.__file__).parts),
+    )
+    found = []
+    for name in item.fixturenames:
+        for where in (item.module, *conftests):
+            fixture = getattr(where, name, None)
+            if fixture is not None:
+                found.append((Path(where.__file__), fixture))
+                break
+    return found
+
+
+def building_fixture_files(item: pytest.Item) -> list[Path]:
+    """The files defining the fixtures the test uses that build a lakehouse or copy a build."""
+    return [where for where, fixture in fixture_sources(item) if _calls_build(fixture)]
 
 
 def builds_lakehouses(item: pytest.Item) -> bool:
-    """Whether the test, or a fixture of its own module it uses, builds a lakehouse or copies a build."""
+    """Whether the test, or a fixture it uses, builds a lakehouse or copies a build."""
     if not isinstance(item, pytest.Function):
         return False
-    return _calls_build(item.function) or any(_calls_build(f) for f in module_fixtures(item))
+    return _calls_build(item.function) or bool(building_fixture_files(item))
 
 
 def tier(item: pytest.Item) -> str:
@@ -69,9 +92,12 @@ def xdist_group(item: pytest.Item) -> str | None:
     sessions = sorted({SESSION_BUILDS[name] for name in fixtures & SESSION_BUILDS.keys()})
     if sessions:
         return "+".join(sessions)
-    if "e2e" in tiers_of(item) and module_fixtures(item):  # built once per module, on one worker
-        return item.nodeid.split("::")[0]
-    return None
+    if "e2e" not in tiers_of(item):
+        return None
+    # built once, on one worker: by the fixtures of a conftest, or of the test's module
+    own = [where for where, _ in fixture_sources(item) if where == item.path]
+    files = building_fixture_files(item) or own
+    return str(files[0].relative_to(item.config.rootpath)) if files else None
 
 
 def assign(items: list[pytest.Item]) -> None:

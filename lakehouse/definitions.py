@@ -10,6 +10,7 @@ from lakehouse.defs.orchestration.alerts import Alerts
 from lakehouse.lib.privacy import Pseudonymiser
 from lakehouse.lib.storage.io_manager import DeltaIOManager
 from lakehouse.lib.storage.store import DeltaStore
+from lakehouse.serving.resource import ServingCatalog
 from lakehouse.settings import PROJECT_ROOT, Settings, get_settings
 from lakehouse.simulator.exchange_api import SimulatedExchangeRateApi
 from lakehouse.sources.exchange_rates import ExchangeRateApi
@@ -41,8 +42,9 @@ def resources(settings: Settings) -> dg.Definitions:
     store = DeltaStore(root=str(settings.tables_dir))
     return dg.Definitions(
         resources={
-            "io_manager": DeltaIOManager(store=store, catalog_path=str(settings.catalog_path)),
+            "io_manager": DeltaIOManager(store=store),
             "store": store,
+            "serving_catalog": ServingCatalog(database=str(settings.catalog_path)),
             "shop_db": ShopDatabase(uri=_secret("LAKEHOUSE_SHOP_DB_URI", settings.shop_db_uri)),
             "landing": LandingZone(root=str(settings.landing_dir)),
             "exchange_rate_api": exchange_rate_api(settings),

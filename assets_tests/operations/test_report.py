@@ -40,6 +40,7 @@ POLICY_ASSETS = [
     "curated.mart_daily_sales",
     "curated.mart_funnel",
     "curated.mart_inventory_health",
+    "curated.mart_monthly_revenue",
     "curated.mart_product_performance",
     "raw.customers",
     "raw.exchange_rates",

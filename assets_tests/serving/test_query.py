@@ -50,8 +50,8 @@ def published(tables_dir: Path, catalog_path: Path) -> Path:
 
 
 def test_a_missing_catalog_says_how_to_build_it(catalog_path: Path):
-    with pytest.raises(CatalogNotFoundError, match="run `make run`"):
-        connect_read_only(catalog_path)
+    with pytest.raises(CatalogNotFoundError, match="run `make run`"), connect_read_only(catalog_path):
+        pass
     with pytest.raises(CatalogNotFoundError, match=str(catalog_path)):
         run_query(catalog_path, "SELECT 1")
 
@@ -237,11 +237,10 @@ READER = """
 
     catalog_path = Path(sys.argv[1])
     sql = "SELECT count(*) FROM raw.events"
-    con = connect_read_only(catalog_path)
-    print(con.execute(sql).fetchone()[0], flush=True)
-    sys.stdin.readline()  # the test publishes meanwhile
-    print(con.execute(sql).fetchone()[0], flush=True)
-    con.close()
+    with connect_read_only(catalog_path) as con:
+        print(con.execute(sql).fetchone()[0], flush=True)
+        sys.stdin.readline()  # the test publishes meanwhile
+        print(con.execute(sql).fetchone()[0], flush=True)
     print(run_query(catalog_path, sql).column(0)[0].as_py(), flush=True)
 """
 

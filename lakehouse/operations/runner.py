@@ -1,16 +1,18 @@
 """Running the build job from the command line: progress while it runs, a summary at the end.
 
-Runs go through the project's Dagster instance (`DAGSTER_HOME`), so they appear in the UI's run
-history exactly like runs launched from the UI.
+Runs go through the instance the caller passes: `lakehouse run` passes the project's (the folder of
+its `dagster.yaml`), so they appear in the UI's run history exactly like runs launched from the UI.
 """
 
 import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import dagster as dg
 
+from lakehouse.defs.serving.catalog import CATALOG
 from lakehouse.settings import Settings
 
 Echo = Callable[[str], None]
@@ -96,13 +98,11 @@ def run_build(
     `tags` are the run's: a partition range makes it a backfill of those days.
     """
     job = definitions.resolve_job_def(BUILD_JOB).with_logger_defs({"progress": progress_logger(echo)})
-    result = job.execute_in_process(
-        run_config={"loggers": {"progress": {}}},
-        instance=instance,
-        raise_on_error=False,
-        asset_selection=selection,
-        tags=tags,
-    )
+    run = partial(job.execute_in_process, run_config={"loggers": {"progress": {}}}, instance=instance)
+    result = run(raise_on_error=False, asset_selection=selection, tags=tags)
+    if not result.success and (selection is None or CATALOG in selection):
+        # A failed run skips the catalog step, downstream of every table: publish what it did write.
+        run(raise_on_error=False, asset_selection=[CATALOG])
     checks = [
         CheckOutcome(e.asset_key.to_user_string(), e.check_name, e.passed, e.severity.value)
         for e in result.get_asset_check_evaluations()

@@ -1,10 +1,12 @@
-"""Serving: the DuckDB catalog of views over the Delta tables, and read-only SQL over it."""
+"""Serving: the DuckDB catalog of views over the Delta tables, and read-only SQL over it, every
+connection from one DuckDB resource."""
 
 from lakehouse.serving.catalog import (
     CatalogSummary,
     UnservableTableError,
     check_servable,
     publish_catalog,
+    views_over,
 )
 from lakehouse.serving.query import (
     CatalogNotFoundError,
@@ -14,10 +16,12 @@ from lakehouse.serving.query import (
     list_tables,
     run_query,
 )
+from lakehouse.serving.resource import ServingCatalog
 
 __all__ = [
     "CatalogNotFoundError",
     "CatalogSummary",
+    "ServingCatalog",
     "TableInfo",
     "UnservableTableError",
     "check_servable",
@@ -26,4 +30,5 @@ __all__ = [
     "list_tables",
     "publish_catalog",
     "run_query",
+    "views_over",
 ]

@@ -15,6 +15,10 @@ column's description as DuckDB comments (`duckdb_views()`, `duckdb_columns()`).
 
 `_catalog.tables` lists what was published: layer, table, Delta version, path, column count,
 row count (from the log's file statistics, NULL when a file has none), files, bytes, published_at.
+
+Connections come from the `ServingCatalog` resource: the publisher builds through its writable
+twin on the temporary file; `views_over` builds the same views, of a few tables, in memory, for a
+step whose SQL must read what upstream steps of its run just wrote (the catalog is published last).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import pyarrow.compute as pc
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
+from lakehouse.serving.resource import IN_MEMORY, ServingCatalog
 from lakehouse.serving.views import quote_identifier, quote_literal, view_sql
 
 if TYPE_CHECKING:
@@ -90,16 +95,22 @@ class _Table:
         return f"{self.layer}.{self.name}"
 
 
-def publish_catalog(tables_dir: Path, catalog_path: Path) -> CatalogSummary:
-    """Rebuild the catalog over the current version of every table and swap it in atomically."""
+def publish_catalog(tables_dir: Path, catalog: Path | ServingCatalog) -> CatalogSummary:
+    """Rebuild the catalog over the current version of every table and swap it in atomically.
+
+    `catalog`: the resource, or the path of a catalog with the resource's default settings.
+    """
     started = time.perf_counter()
+    serving = catalog if isinstance(catalog, ServingCatalog) else ServingCatalog(database=str(catalog))
+    catalog_path = Path(serving.database)
     catalog_path.parent.mkdir(parents=True, exist_ok=True)
     with _exclusive_lock(catalog_path.with_name(f"{catalog_path.name}.lock")):
         _remove_stale_temporaries(catalog_path)
         tables = _load_tables(tables_dir)
         temporary = catalog_path.with_name(f"{catalog_path.name}.{uuid.uuid4().hex}.tmp")
         try:
-            _build(temporary, tables, _table_docs())
+            with serving.writable(temporary).get_connection() as con:
+                _build(con, tables, _table_docs())
             os.replace(temporary, catalog_path)
         finally:
             temporary.unlink(missing_ok=True)
@@ -108,6 +119,18 @@ def publish_catalog(tables_dir: Path, catalog_path: Path) -> CatalogSummary:
         tables={table.qualified_name: table.delta.version() for table in tables},
         duration_seconds=time.perf_counter() - started,
     )
+
+
+@contextmanager
+def views_over(
+    serving: ServingCatalog, tables_dir: Path, names: list[str]
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-memory connection holding the catalog's views of `names` (`layer.table`), over their
+    current snapshots, and their `_catalog.tables` index (the versions read)."""
+    tables = [_table(tables_dir.joinpath(*name.split("."))) for name in names]
+    with serving.writable(IN_MEMORY).get_connection() as con:
+        _build(con, tables, {})
+        yield con
 
 
 def check_servable(name: str, protocol: HasReaderFeatures, configuration: Mapping[str, str]) -> None:
@@ -147,16 +170,20 @@ def _remove_stale_temporaries(catalog_path: Path) -> None:
 def _load_tables(tables_dir: Path) -> list[_Table]:
     tables = []
     for log_dir in sorted(tables_dir.glob("*/*/_delta_log")):
-        path = log_dir.parent
         try:
-            delta = DeltaTable(path)
+            tables.append(_table(log_dir.parent))
         except TableNotFoundError:  # being created: no commit yet
             continue
-        table = _Table(layer=path.parent.name, name=path.name, path=path, delta=delta)
-        configuration = delta.metadata().configuration
-        check_servable(f"{table.qualified_name} ({path})", delta.protocol(), configuration)
-        tables.append(table)
     return tables
+
+
+def _table(path: Path) -> _Table:
+    """The table at `path` (`<layer>/<table>`), at its current version, if a view can serve it."""
+    delta = DeltaTable(path)
+    table = _Table(layer=path.parent.name, name=path.name, path=path, delta=delta)
+    configuration = delta.metadata().configuration
+    check_servable(f"{table.qualified_name} ({path})", delta.protocol(), configuration)
+    return table
 
 
 def _table_docs() -> Mapping[str, TableDoc]:
@@ -177,21 +204,21 @@ def _comment(con: duckdb.DuckDBPyConnection, table: _Table, doc: TableDoc) -> No
             con.execute(f"COMMENT ON COLUMN {column_name} IS {quote_literal(column.description)}")
 
 
-def _build(database: Path, tables: list[_Table], docs: Mapping[str, TableDoc]) -> None:
-    with duckdb.connect(str(database)) as con:
-        # Every footer is read twice: to find the files' columns and to bind the view.
-        con.execute("SET parquet_metadata_cache = true")
-        con.execute("BEGIN")
-        for schema in sorted({table.layer for table in tables} | {CATALOG_SCHEMA}):
-            con.execute(f"CREATE SCHEMA {quote_identifier(schema)}")
-        for table in tables:
-            name = f"{quote_identifier(table.layer)}.{quote_identifier(table.name)}"
-            con.execute(f"CREATE VIEW {name} AS {view_sql(con, table.delta)}")
-            if (doc := docs.get(table.qualified_name)) is not None:
-                _comment(con, table, doc)
-        con.register("published_tables", _index(tables))
-        con.execute(f"CREATE TABLE {INDEX_TABLE} AS SELECT * FROM published_tables")
-        con.execute("COMMIT")
+def _build(con: duckdb.DuckDBPyConnection, tables: list[_Table], docs: Mapping[str, TableDoc]) -> None:
+    """A schema per layer, a view per table (commented when documented) and the index, at once."""
+    # Every footer is read twice: to find the files' columns and to bind the view.
+    con.execute("SET parquet_metadata_cache = true")
+    con.execute("BEGIN")
+    for schema in sorted({table.layer for table in tables} | {CATALOG_SCHEMA}):
+        con.execute(f"CREATE SCHEMA {quote_identifier(schema)}")
+    for table in tables:
+        name = f"{quote_identifier(table.layer)}.{quote_identifier(table.name)}"
+        con.execute(f"CREATE VIEW {name} AS {view_sql(con, table.delta)}")
+        if (doc := docs.get(table.qualified_name)) is not None:
+            _comment(con, table, doc)
+    con.register("published_tables", _index(tables))
+    con.execute(f"CREATE TABLE {INDEX_TABLE} AS SELECT * FROM published_tables")
+    con.execute("COMMIT")
 
 
 def _index(tables: list[_Table]) -> pa.Table:

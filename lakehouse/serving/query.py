@@ -1,9 +1,10 @@
 """Read-only SQL over the published catalog: the entry point of `lakehouse sql` and `tables`.
 
-Every call opens the catalog read-only and closes it again, so it sees the latest published
-catalog and never holds anything a publisher waits for. A connection from `connect_read_only`
-sees the catalog as it was when opened; close it after use (DuckDB also caches an open database
-by path within a process, so a second connect while the first is open returns the old catalog).
+Every call opens the catalog read-only, through the `ServingCatalog` resource the Dagster steps
+use, and closes it again, so it sees the latest published catalog and never holds anything a
+publisher waits for. A connection from `connect_read_only` sees the catalog as it was when opened
+(DuckDB also caches an open database by path within a process, so a second connect while the
+first is open returns the old catalog): it is closed on leaving its `with` block.
 
 Output formats: `table` (aligned box, at most `max_rows` rows), `csv` (RFC 4180: header, CRLF,
 minimal quoting) and `json` (an array of objects). In csv and json, decimals are written as
@@ -19,6 +20,8 @@ import csv
 import io
 import json
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, time
 from decimal import Decimal
 from pathlib import Path
@@ -29,6 +32,7 @@ import polars as pl
 import pyarrow as pa
 
 from lakehouse.serving.catalog import CATALOG_SCHEMA, INDEX_TABLE
+from lakehouse.serving.resource import ServingCatalog
 
 OutputFormat = Literal["table", "csv", "json"]
 
@@ -45,15 +49,15 @@ class TableInfo(NamedTuple):
     version: int
 
 
-def connect_read_only(catalog_path: Path) -> duckdb.DuckDBPyConnection:
-    """Open the catalog read-only, with timestamps shown in UTC."""
+@contextmanager
+def connect_read_only(catalog_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The catalog, open read-only with timestamps shown in UTC, until the `with` block ends."""
     if not catalog_path.is_file():
         raise CatalogNotFoundError(
             f"no catalog at {catalog_path}: run `make run` to build the lakehouse and publish it"
         )
-    con = duckdb.connect(str(catalog_path), read_only=True)
-    con.execute("SET TimeZone = 'UTC'")
-    return con
+    with ServingCatalog(database=str(catalog_path)).get_connection() as con:
+        yield con
 
 
 def run_query(catalog_path: Path, sql: str, params: dict[str, Any] | None = None) -> pa.Table:

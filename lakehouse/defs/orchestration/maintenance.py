@@ -6,16 +6,17 @@ import dagster as dg
 
 from lakehouse.lib.storage.io_manager import DeltaIOManager
 from lakehouse.lib.storage.maintenance import maintain
+from lakehouse.serving.catalog import publish_catalog
 
 
 @dg.op(
-    required_resource_keys={"io_manager"},
+    required_resource_keys={"io_manager", "serving_catalog"},
     description="Compact small files and vacuum files unreferenced for a week, in every table.",
 )
 def maintain_tables(context: dg.OpExecutionContext) -> dg.Output[None]:
-    io_manager: DeltaIOManager = context.resources.io_manager  # it knows the tables and the catalog
+    io_manager: DeltaIOManager = context.resources.io_manager  # it knows the tables
     results = maintain(Path(io_manager.store.root))
-    io_manager.publish_catalog()
+    publish_catalog(Path(io_manager.store.root), context.resources.serving_catalog)
     return dg.Output(
         None,
         metadata={

@@ -2,14 +2,13 @@
 
 Inputs are lazy `pl.scan_delta` scans pinned to the version read, and every commit records the
 run, asset, partition, code version and those input versions, so "what produced version N, from
-what" is one lookup in the table's history. After the run's writes the serving catalog is republished.
+what" is one lookup in the table's history.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -48,11 +47,9 @@ def _step_seconds(context: dg.OutputContext) -> float:
 
 class DeltaIOManager(dg.ConfigurableIOManager):
     store: DeltaStore
-    catalog_path: str | None = None
 
     # (run id, step key) -> {input table: version read}; load and store of one step share a process.
     _inputs_read: dict[tuple[str, str], dict[str, int]] = PrivateAttr(default_factory=dict)
-    _wrote: bool = PrivateAttr(default=False)
 
     def load_input(self, context: dg.InputContext) -> pl.LazyFrame:
         key = context.asset_key
@@ -99,7 +96,6 @@ class DeltaIOManager(dg.ConfigurableIOManager):
                 run_id=context.run_id,
                 details={"mode": spec.mode.value, **asdict(result)},
             )
-        self._wrote = True
 
     @staticmethod
     def _describe(context: dg.OutputContext, uri: str, result: WriteResult) -> pl.DataFrame:
@@ -130,14 +126,6 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         }
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        """Publish the catalog once, after the run's (or the step process's) writes.
-
-        Once per run rather than per write: publishing rebuilds every view (0.1-0.2 s), and
-        readers get one consistent snapshot of all the tables a run wrote.
-        """
-        if self._wrote:
-            self.publish_catalog()
-            self._wrote = False
         self._inputs_read.clear()
 
     def _commit_metadata(self, context: dg.OutputContext) -> dict[str, Any]:
@@ -149,10 +137,3 @@ class DeltaIOManager(dg.ConfigurableIOManager):
             "dagster.code_version": context.asset_spec.code_version or "",
             "dagster.input_versions": inputs,
         }
-
-    def publish_catalog(self) -> None:
-        """Rebuild the serving catalog over every table's current snapshot (when one is configured)."""
-        if self.catalog_path:
-            from lakehouse.serving.catalog import publish_catalog
-
-            publish_catalog(Path(self.store.root), Path(self.catalog_path))

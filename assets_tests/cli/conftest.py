@@ -1,0 +1,94 @@
+"""The command line's fixtures: commands against the session's demo lakehouse (read only), and
+against `home`, a lakehouse whose runs are recorded in an instance on disk, as `lakehouse run` does.
+
+Every command gets its folders as options (`--data-dir`, `--dagster-home`), as a user may give them.
+"""
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import polars as pl
+import pytest
+from click.testing import CliRunner, Result
+
+from assets_tests.conftest import Lakehouse, build_lakehouse
+from lakehouse.cli import main
+from lakehouse.cli.instance import open_instance
+from lakehouse.simulator import CLICKSTREAM_DEFECTS_FILE, DEFECTS_FILE, INVENTORY_DEFECTS_FILE
+
+Invoke = Callable[..., Result]
+
+# The project's dagster.yaml names its folders relative to the instance's folder, as this one does.
+INSTANCE_CONFIG = """\
+storage:
+  sqlite:
+    base_dir: data/dagster/storage
+local_artifact_storage:
+  module: dagster._core.storage.root
+  class: LocalArtifactStorage
+  config:
+    base_dir: data/dagster
+compute_logs:
+  module: dagster._core.storage.local_compute_log_manager
+  class: LocalComputeLogManager
+  config:
+    base_dir: data/dagster/compute_logs
+telemetry:
+  enabled: false
+"""
+
+
+def invoker(*group_args: str) -> Invoke:
+    """`lakehouse GROUP_ARGS ARGS…`, in this process; an unexpected exception fails the test."""
+
+    def invoke(*args: str) -> Result:
+        return CliRunner().invoke(main, [*group_args, *args], catch_exceptions=False)
+
+    return invoke
+
+
+@pytest.fixture
+def cli(lakehouse: Lakehouse) -> Invoke:
+    return invoker("--data-dir", str(lakehouse.settings.data_dir))
+
+
+@pytest.fixture(scope="package")
+def home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Lakehouse]:
+    """A lakehouse built through an instance of its own, in its folder's `data/dagster`; only read
+    (commands that change it run on a copy: `home_copy_cli`).
+
+    (The session's instance is in memory: a command cannot open it.)
+    """
+    root = tmp_path_factory.mktemp("home")
+    (root / "dagster.yaml").write_text(INSTANCE_CONFIG)
+    with open_instance(root) as instance:
+        built = build_lakehouse(root / "data", instance, scale=0.003, seed=5, days=30)
+    return root, built
+
+
+def home_invoker(root: Path) -> Invoke:
+    """Commands against the lakehouse in `root/data` whose runs are recorded in `root`'s instance."""
+    return invoker("--data-dir", str(root / "data"), "--dagster-home", str(root))
+
+
+@pytest.fixture
+def home_cli(home: tuple[Path, Lakehouse], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Invoke:
+    """Commands against `home`, started from an unrelated working directory (`tmp_path`)."""
+    monkeypatch.chdir(tmp_path)
+    return home_invoker(home[0])
+
+
+@pytest.fixture
+def home_copy(home: tuple[Path, Lakehouse], tmp_path: Path) -> Path:
+    """A copy of `home` (tables, sources and run history) of the test's own, for commands that change it."""
+    return shutil.copytree(home[0], tmp_path / "home")
+
+
+def quarantine_defects(built: Lakehouse) -> pl.DataFrame:
+    """Every defect the simulator planted that the lakehouse quarantines: records and whole files."""
+    sources = built.settings.sources_dir
+    defects = pl.read_parquet(
+        [sources / DEFECTS_FILE, sources / CLICKSTREAM_DEFECTS_FILE, sources / INVENTORY_DEFECTS_FILE]
+    )
+    return defects.filter(pl.col("handling") == "quarantine")

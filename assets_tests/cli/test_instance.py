@@ -1,0 +1,48 @@
+"""The project's Dagster instance, opened from its folder whatever the working directory."""
+
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from assets_tests.cli.conftest import INSTANCE_CONFIG
+from lakehouse.cli.instance import anchored, open_instance
+
+
+@dg.asset
+def answer() -> int:
+    return 42
+
+
+def test_the_instance_records_runs_under_its_folder_from_anywhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
+    home.mkdir()
+    elsewhere.mkdir()
+    (home / "dagster.yaml").write_text(INSTANCE_CONFIG)
+    monkeypatch.chdir(elsewhere)
+
+    with open_instance(home) as instance:
+        run_id = dg.materialize([answer], instance=instance).run_id
+    with open_instance(home) as instance:
+        assert [r.dagster_run.run_id for r in instance.get_run_records()] == [run_id]
+
+    assert (home / "data" / "dagster" / "storage" / "history" / "runs.db").is_file()
+    assert sorted(path.name for path in home.iterdir()) == ["dagster.yaml", "data"]
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_only_relative_folders_are_anchored(tmp_path: Path):
+    config = {
+        "storage": {"sqlite": {"base_dir": "data/dagster/storage"}},
+        "compute_logs": {"config": {"base_dir": "/var/logs"}},
+        "local_artifact_storage": {"config": {"base_dir": {"env": "ARTIFACTS"}}},
+        "run_queue": {"max_concurrent_runs": 1},
+    }
+    assert anchored(config, tmp_path) == {
+        "storage": {"sqlite": {"base_dir": str(tmp_path / "data/dagster/storage")}},
+        "compute_logs": {"config": {"base_dir": "/var/logs"}},
+        "local_artifact_storage": {"config": {"base_dir": {"env": "ARTIFACTS"}}},
+        "run_queue": {"max_concurrent_runs": 1},
+    }

@@ -1,0 +1,101 @@
+"""The `lakehouse` group: its options, every command's help, and no change to the process's state."""
+
+import os
+import re
+from pathlib import Path
+
+import click
+import pytest
+
+import lakehouse
+from assets_tests.cli.conftest import Invoke, home_invoker, invoker
+from assets_tests.conftest import Lakehouse
+from lakehouse.cli import main
+
+# Assigning, deleting or updating an environment variable, or changing directory.
+MUTATION = re.compile(
+    r"os\.(chdir|putenv|unsetenv)\(|del os\.environ|os\.environ\[[^]]*\]\s*=[^=]"
+    r"|os\.environ\.(setdefault|update|pop|popitem|clear)\("
+)
+
+
+def commands(group: click.Group = main, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command and group's path: ("run",), ("quarantine",), ("quarantine", "list"), …"""
+    found = []
+    for name, command in group.commands.items():
+        found.append((*path, name))
+        if isinstance(command, click.Group):
+            found += commands(command, (*path, name))
+    return found
+
+
+def test_every_command_and_option_explains_itself():
+    assert len(commands()) == 20  # 14 commands and the quarantine group's 6
+    for path in [(), *commands()]:
+        result = invoker()(*path, "--help")
+        assert result.exit_code == 0, path
+        command = main
+        for name in path:
+            command = command.commands[name]
+        short = command.get_short_help_str()  # the first sentence, as the list of commands shows it
+        assert short and (short.count("(") == short.count(")") or short.endswith("...")), (path, short)
+        undocumented = [p.name for p in command.params if isinstance(p, click.Option) and not p.help]
+        assert undocumented == [], path
+
+
+def test_the_data_dir_option_wins_over_the_environment(
+    lakehouse: Lakehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("LAKEHOUSE_DATA_DIR", str(tmp_path))
+    assert invoker()("tables").exit_code == 1  # no catalog in tmp_path
+
+    result = invoker("--data-dir", str(lakehouse.settings.data_dir))("tables")
+    assert result.exit_code == 0
+    assert len(result.output.splitlines()) == 43  # the header and the 42 tables
+
+
+def test_commands_change_neither_the_environment_nor_the_working_directory(
+    home_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """What the group resolves it passes down: nothing is pinned in the environment for later."""
+    for variable in ("DAGSTER_HOME", "LAKEHOUSE_DATA_DIR", "LAKEHOUSE_LANDING_DIR"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.chdir(tmp_path)
+    environ = dict(os.environ)
+    cli: Invoke = home_invoker(home_copy)
+
+    for args in (
+        ("backfill", "--from", "2025-01-05", "--to", "2025-01-05"),
+        ("lineage", "curated.fact_payments"),
+        ("report", "--output", "q.html"),
+    ):
+        result = cli(*args)
+        assert result.exit_code == 0, result.output
+        assert dict(os.environ) == environ, args
+        assert Path.cwd() == tmp_path, args
+
+
+def test_no_module_of_the_package_changes_the_environment_or_the_working_directory():
+    package = Path(lakehouse.__file__).parent
+    found = [
+        f"{path.relative_to(package)}:{number}: {line.strip()}"
+        for path in sorted(package.rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if MUTATION.search(line)
+    ]
+    assert found == []
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        'os.environ["DAGSTER_HOME"] = home',
+        "os.environ.setdefault('DAGSTER_HOME', home)",
+        "os.chdir(home)",
+        "os.putenv('X', '1')",
+        "del os.environ['X']",
+    ],
+)
+def test_the_scan_recognises_each_kind_of_change(line: str):
+    assert MUTATION.search(line)
+    assert not MUTATION.search('os.environ.get("X") == "1"')

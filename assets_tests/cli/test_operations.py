@@ -1,0 +1,66 @@
+"""`lakehouse report`, `restore` and `maintain`, against `home` (its run history on disk) or a copy."""
+
+from pathlib import Path
+
+from assets_tests.cli.conftest import Invoke, home_invoker, quarantine_defects
+from assets_tests.conftest import Lakehouse
+
+
+def test_report_writes_the_html_and_says_whether_the_data_is_ok(
+    home_cli: Invoke, home: tuple[Path, Lakehouse]
+):
+    _, built = home
+    result = home_cli("report")
+
+    assert result.exit_code == 0
+    path = built.settings.data_dir / "reports" / "quality.html"
+    checks = len(built.outcome.checks)
+    quarantined = quarantine_defects(built).height
+    assert result.output.splitlines() == [
+        f"OK: {checks} checks (0 failed, 0 warnings), 0 anomalies flagged, "
+        f"{quarantined:,} rows in quarantine, 0 stale assets, over 1 run",
+        f"report written to {path}",
+    ]
+    assert "<svg" in path.read_text()
+
+
+def test_report_output_is_relative_to_where_it_was_asked(home_cli: Invoke, tmp_path: Path):
+    result = home_cli("report", "--output", "out/q.html", "--runs", "1")
+
+    assert result.exit_code == 0
+    assert (tmp_path / "out" / "q.html").is_file()
+    assert result.output.splitlines()[-1] == f"report written to {tmp_path / 'out' / 'q.html'}"
+
+
+def test_report_rejects_zero_runs(home_cli: Invoke):
+    result = home_cli("report", "--runs", "0")
+    assert result.exit_code == 2
+    assert "Invalid value for '--runs'" in result.output
+
+
+def test_restore_rolls_a_fixed_table_back_in_a_new_version(home_copy: Path, home: tuple[Path, Lakehouse]):
+    _, built = home
+    cli = home_invoker(home_copy)
+    where = f"customer_id = {quarantine_defects(built).filter(table='customers')['key'][0]}"
+    email = f"select email from quarantine.customers where {where}"
+    before = cli("sql", "--format", "csv", email).output
+    fixed = cli("quarantine", "fix", "customers", "--set", "email='x@example.com'", "--where", where)
+    assert (fixed.exit_code, cli("sql", "--format", "csv", email).output) == (0, "email\nx@example.com\n")
+
+    result = cli("restore", "quarantine.customers", "--version", "0", "--yes")
+
+    assert result.output == "quarantine.customers is now version 2, with the content of version 0\n"
+    assert cli("sql", "--format", "csv", email).output == before
+    newest = cli("history", "quarantine.customers", "--limit", "1").output.splitlines()[1]
+    assert newest.split()[:4] == ["2", *newest.split()[1:3], "RESTORE"]
+
+
+def test_maintain_compacts_every_table_and_keeps_its_rows(home_copy: Path, home: tuple[Path, Lakehouse]):
+    _, built = home
+    cli = home_invoker(home_copy)
+
+    result = cli("maintain", "--retention-hours", "0")
+
+    assert result.output.splitlines()[-1] == "maintained 42 tables"
+    orders = cli("sql", "--format", "csv", "select count(*) as n from refined.orders").output
+    assert orders == f"n\n{built.manifest['clean_rows']['orders']}\n"

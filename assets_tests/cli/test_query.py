@@ -1,0 +1,120 @@
+"""`lakehouse sql`, `tables`, `dictionary`, `history` and `lineage`, against the demo lakehouse."""
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from assets_tests.cli.conftest import Invoke
+from assets_tests.conftest import Lakehouse
+from assets_tests.defs.curated.truth import true_order_lines
+from lakehouse.defs.curated import dictionary
+from lakehouse.defs.curated.contracts import MartFunnelContract
+
+
+def test_sql_prints_a_table(cli: Invoke, lakehouse: Lakehouse):
+    result = cli("sql", "select count(*) as lines from curated.fact_order_items")
+    assert result.exit_code == 0
+    assert f"{lakehouse.manifest['totals']['fact_order_items']}" in result.output
+    assert "lines" in result.output
+
+
+def test_sql_as_json_gives_exact_decimals(cli: Invoke, lakehouse: Lakehouse):
+    result = cli("sql", "--format", "json", "select sum(net_usd) as net from curated.mart_daily_sales")
+    rows = json.loads(result.output)
+    assert Decimal(rows[0]["net"]) == Decimal(lakehouse.manifest["totals"]["net_revenue_usd_excl_cancelled"])
+
+
+def test_sql_as_csv_reads_a_query_from_a_file(cli: Invoke, tmp_path: Path):
+    query = tmp_path / "q.sql"
+    query.write_text("select currency, count(*) as n from refined.orders group by 1 order by 1")
+    result = cli("sql", "--format", "csv", "--file", str(query))
+    lines = result.output.splitlines()
+    assert lines[0] == "currency,n"
+    assert [line.split(",")[0] for line in lines[1:]] == ["AUD", "CAD", "EUR", "GBP", "USD"]
+
+
+def test_sql_takes_named_parameters(cli: Invoke, lakehouse: Lakehouse):
+    truth = true_order_lines(lakehouse.settings.sources_dir)
+    day = truth["order_date"].max()
+    query = (
+        "select count(*) as n from curated.fact_order_items where order_date = $day and currency = $currency"
+    )
+
+    result = cli("sql", "--format", "json", "--param", f"day={day}", "-p", "currency=EUR", query)
+
+    expected = truth.filter(pl.col("order_date") == day, pl.col("currency") == "EUR").height
+    assert json.loads(result.output) == [{"n": expected}]
+
+
+def test_sql_rejects_a_parameter_without_a_value(cli: Invoke):
+    result = cli("sql", "--param", "day", "select $day")
+    assert result.exit_code == 2
+    assert "expected NAME=VALUE" in result.output
+
+
+def test_sql_is_read_only_and_says_why(cli: Invoke):
+    result = cli("sql", "drop view curated.dim_date")
+    assert result.exit_code == 1
+    assert "read-only" in result.output
+
+
+def test_sql_without_a_query_says_how_to_give_one(cli: Invoke):
+    result = cli("sql")
+    assert result.exit_code == 2
+    assert "give a query" in result.output
+
+
+def test_tables_lists_every_layer_with_rows_and_versions(cli: Invoke, lakehouse: Lakehouse):
+    result = cli("tables")
+    listed = {line.split()[0]: line.split() for line in result.output.splitlines()[1:]}
+    assert len(listed) == 42  # 40 tables, plus the audit log and the quality metrics
+    assert listed["raw.orders"][2] == f"{lakehouse.manifest['source_rows']['orders']:,}"
+    assert {name.split(".")[0] for name in listed} == {
+        "raw",
+        "refined",
+        "quarantine",
+        "curated",
+        "audit",
+        "quality",
+    }
+
+
+def test_tables_describe_prints_the_contracts_descriptions(cli: Invoke):
+    result = cli("tables", "--describe")
+
+    assert result.exit_code == 0
+    block = result.output.split("curated.mart_funnel")[1].split("\n\n")[0]
+    assert MartFunnelContract.__doc__.split(":")[0] in block
+    assert "conversion_rate" in block and "purchased / sessions." in block
+
+
+def test_dictionary_writes_the_data_dictionary(cli: Invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(dictionary, "DICTIONARY_PATH", tmp_path / "DATA_DICTIONARY.md")
+
+    result = cli("dictionary")
+
+    assert result.exit_code == 0
+    assert (tmp_path / "DATA_DICTIONARY.md").read_text() == dictionary.render_dictionary()
+
+
+def test_lineage_lists_the_checks_of_the_run_that_wrote_the_version(home_cli: Invoke, home):
+    _, built = home
+    result = home_cli("lineage", "refined.orders")
+
+    checks = sorted(c.check for c in built.outcome.checks if c.asset == "refined/orders")
+    listed = result.output.split("checks in that run:\n")[1].splitlines()
+    assert sorted(listed) == [f"  ✓ {name}" for name in checks]
+
+
+def test_history_shows_the_build_that_merged_every_clean_order(home_cli: Invoke, home):
+    _, built = home
+    lines = home_cli("history", "refined.orders").output.splitlines()
+
+    assert lines[0].split() == ["version", "at", "(UTC)", "operation", "mode", "rows", "+/-", "run"]
+    version, _, _, *rest = lines[1].split()
+    clean = built.manifest["clean_rows"]["orders"]
+    assert [version, *rest] == ["0", "WRITE", "merge", f"+{clean}/-0", built.outcome.run_id]
+    assert len(lines) == 2

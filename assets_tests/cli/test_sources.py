@@ -1,0 +1,70 @@
+"""`lakehouse generate` and `lakehouse simulate`: the source systems."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from assets_tests.cli.conftest import Invoke, invoker
+from lakehouse import simulator
+
+
+def test_generate_refuses_to_mix_new_sources_into_built_tables(cli: Invoke):
+    result = cli("generate", "--seed", "7")
+    assert result.exit_code == 1
+    assert "new sources would be mixed into them" in result.output
+
+
+def test_generate_rejects_impossible_arguments_without_a_traceback(tmp_path: Path):
+    cli = invoker("--data-dir", str(tmp_path))
+    for args in (["--scale", "0"], ["--days", "0"], ["--advance", "0"]):
+        result = cli("generate", *args)
+        assert result.exit_code == 2, args
+        assert "Invalid value" in result.output
+    result = cli("generate", "--advance", "1")
+    assert result.exit_code == 1
+    assert "no simulation" in result.output
+
+
+@pytest.mark.e2e  # the command in a fresh process
+def test_simulate_keeps_the_sources_alive_until_interrupted(tmp_path: Path):
+    """A real `lakehouse simulate` process: it advances, serves the API, and stops cleanly on Ctrl-C.
+
+    Its data folder comes from `LAKEHOUSE_DATA_DIR`, as a user's shell would set it.
+    """
+    sources = tmp_path / "sources"
+    simulator.generate(sources, scale=0.002, seed=3, days=10)
+    batches_before = len(list((sources / simulator.CLICKSTREAM_DIR).glob(simulator.CLICKSTREAM_BATCHES)))
+    env = {**os.environ, "LAKEHOUSE_DATA_DIR": str(tmp_path), "PYTHONUNBUFFERED": "1"}
+    command = [str(Path(sys.executable).parent / "lakehouse"), "simulate", "--interval", "0.5", "--port", "0"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = [process.stdout.readline() for _ in range(4)]  # the API, the plan, two advances
+    url = lines[0].split(" at ")[1].strip()
+    with urllib.request.urlopen(f"{url}?start=2025-01-01&end=2025-01-02", timeout=10) as answer:
+        rates = json.loads(answer.read())
+    process.send_signal(signal.SIGINT)
+    rest, errors = process.communicate(timeout=60)
+
+    assert process.returncode == 0, errors
+    assert {row["date"] for row in rates["data"]} == {"2025-01-01", "2025-01-02"}
+    assert lines[2].split(" day ")[1].startswith("11: +")
+    assert lines[3].split(" day ")[1].startswith("12: +")
+    assert "+1 inventory snapshots" in lines[3]
+    ticks = int(rest.splitlines()[-1].split("after ")[1].split(" ")[0])
+    assert ticks >= 2
+    days = simulator.read_params(sources).days
+    assert days == 10 + ticks
+    assert rest.splitlines()[-1] == f"stopped after {ticks} advance(s); the simulation holds {days} days"
+    assert "Traceback" not in errors
+    # exactly what `generate` of that many days writes
+    expected = simulator.generate(tmp_path / "expected", scale=0.002, seed=3, days=days)
+    assert json.loads((sources / "manifest.json").read_text()) == expected
+    batches = len(list((sources / simulator.CLICKSTREAM_DIR).glob(simulator.CLICKSTREAM_BATCHES)))
+    assert batches == expected["clickstream"]["batches"] > batches_before
+    snapshots = sorted((sources / simulator.INVENTORY_DIR).glob("inventory_*.parquet.done"))
+    assert len(snapshots) == expected["inventory"]["files"] == days

@@ -1,0 +1,171 @@
+"""Building the lakehouse through Dagster: `run` everything, `backfill` days, `bench` a build."""
+
+import fcntl
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from lakehouse.cli.context import DAYS, SCALE, SEED, Project, or_exit, pass_project, scale_option, seed_option
+
+if TYPE_CHECKING:
+    import dagster as dg
+
+
+@click.command()
+@scale_option("Scale factor if sources are generated.")
+@seed_option("Seed if sources are generated.")
+@pass_project
+def run(project: Project, scale: float, seed: int) -> None:
+    """Build every asset through Dagster (generating the sources first if needed), then summarise.
+
+    Safe to run again: extraction is incremental and every write idempotent, so nothing doubles.
+    Only one `lakehouse run` at a time per data folder.
+    """
+    from lakehouse import simulator
+
+    settings = project.settings
+    if not settings.manifest_path.is_file():
+        if project.has_tables:
+            raise click.ClickException(
+                f"{settings.tables_dir} holds tables but their sources are gone. "
+                "Run `make clean` to start over."
+            )
+        simulator.generate(
+            settings.sources_dir, scale=scale, seed=seed, progress=click.echo, db_uri=settings.shop_db_uri
+        )
+    existing = simulator.read_params(settings.sources_dir)
+    if (existing.scale, existing.seed) != (scale, seed):
+        raise click.ClickException(
+            f"{settings.data_dir} holds a build of scale {existing.scale}, seed {existing.seed}; "
+            f"asked for scale {scale}, seed {seed}. Run `make clean` first to start over."
+        )
+    if settings.uses_development_pii_key:
+        click.echo(
+            "note: emails are pseudonymised with the development key; set LAKEHOUSE_PII_KEY in production"
+        )
+    from lakehouse.definitions import build_definitions
+
+    _build(project, build_definitions(settings), "building the lakehouse (raw -> refined -> curated) …")
+
+
+@click.command()
+@click.option(
+    "--from", "first", required=True, type=click.DateTime(["%Y-%m-%d"]), help="First day, e.g. 2025-03-01."
+)
+@click.option("--to", "last", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Last day (included).")
+@click.option(
+    "--asset",
+    "assets",
+    multiple=True,
+    help="Only this day-partitioned asset, e.g. curated/fact_payments (repeatable; default: all of them).",
+)
+@pass_project
+def backfill(project: Project, first, last, assets: tuple[str, ...]) -> None:
+    """Rebuild the days FROM..TO of the day-partitioned facts from refined, in one run.
+
+    Each fact's slices of those days are replaced (the same as the UI's partition backfill), and
+    the marts built on them take the rebuilt days in. Refined is not re-extracted: run `lakehouse
+    run` first for new source data.
+    """
+    import dagster as dg
+
+    from lakehouse.definitions import build_definitions
+    from lakehouse.lib.partitions import range_tags
+
+    defs = build_definitions(project.settings)
+    graph = defs.resolve_asset_graph()
+    partitioned = sorted(node.key.to_user_string() for node in graph.asset_nodes if node.partitions_def)
+    unknown = sorted(set(assets) - set(partitioned))
+    if unknown:
+        raise click.BadParameter(
+            f"{', '.join(unknown)}: not one of {', '.join(partitioned)}", param_hint="--asset"
+        )
+    tags = or_exit(lambda: range_tags(first.date(), last.date()))
+    backfilled = dg.AssetSelection.assets(*(dg.AssetKey.from_user_string(a) for a in assets or partitioned))
+    selection = list(backfilled.downstream().resolve(graph))
+    header = f"backfilling {first:%Y-%m-%d}..{last:%Y-%m-%d} of {', '.join(assets or partitioned)} …"
+    _build(project, defs, header, selection, tags)
+
+
+def _build(
+    project: Project,
+    defs: "dg.Definitions",
+    header: str,
+    selection: "list[dg.AssetKey] | None" = None,
+    tags: dict[str, str] | None = None,
+) -> None:
+    """Run the build job in the project's instance, alone on the data folder; exit 1 if it failed."""
+    from lakehouse.operations.runner import run_build, summary
+
+    with _exclusive_run(project.settings.data_dir / ".run.lock"), project.instance() as instance:
+        click.echo(header)
+        outcome = run_build(defs, instance, click.echo, selection, tags)
+    click.echo(summary(project.settings, outcome))
+    sys.exit(0 if outcome.success else 1)
+
+
+@contextmanager
+def _exclusive_run(lock_path: Path) -> Iterator[None]:
+    """Refuse a second concurrent build: two runs would read the same watermarks."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as error:
+            raise click.ClickException(
+                "another `lakehouse run` is building this data folder; wait for it"
+            ) from error
+        yield
+
+
+@click.command()
+@click.option("--scale", type=SCALE, required=True, help="Scale factor (the design targets are for 1).")
+@click.option("--seed", default=42, show_default=True, type=SEED, help="Random seed: same seed, same data.")
+@click.option("--days", default=365, show_default=True, type=DAYS, help="Days of shop history to simulate.")
+@click.option("--keep", is_flag=True, help="Keep the benchmark's data dir instead of removing it.")
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the results as JSON to this file.",
+)
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the throw-away data dir is made.  [default: <data dir>/bench]",
+)
+@pass_project
+def bench(
+    project: Project,
+    scale: float,
+    seed: int,
+    days: int,
+    keep: bool,
+    json_path: Path | None,
+    root: Path | None,
+) -> None:
+    """Time a full build and a one-day incremental build, layer by layer, with peak memory.
+
+    Each layer runs through Dagster in a process of its own, in a throw-away data dir: your
+    tables and run history are not touched.
+    """
+    from lakehouse.benchmark import BenchmarkError, benchmark, format_report, write_json
+
+    try:
+        report = benchmark(root or project.settings.data_dir / "bench", scale, seed, days, keep, click.echo)
+    except BenchmarkError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(format_report(report))
+    if json_path is not None:
+        write_json(report, json_path)
+        click.echo(f"\nresults written to {json_path}")
+    if keep:
+        click.echo(f"data kept in {report.data_dir}")
+
+
+COMMANDS = (run, backfill, bench)

@@ -1,0 +1,57 @@
+"""What the commands share: the project they work on, passed down explicitly, and the option types."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+import click
+
+from lakehouse.settings import Settings
+
+if TYPE_CHECKING:
+    import dagster as dg
+
+T = TypeVar("T")
+
+SCALE = click.FloatRange(min=0, min_open=True)
+SEED = click.IntRange(min=0)
+DAYS = click.IntRange(min=1)
+
+
+@dataclass(frozen=True)
+class Project:
+    """The settings and the folder of the Dagster instance, resolved once by the `lakehouse` group
+    and handed to every command through click's context object."""
+
+    settings: Settings
+    dagster_home: Path
+
+    @property
+    def has_tables(self) -> bool:
+        return any(self.settings.tables_dir.glob("*/*/_delta_log"))
+
+    def instance(self) -> "dg.DagsterInstance":
+        """The project's Dagster instance, where `lakehouse run` and the UI record runs (close it)."""
+        from lakehouse.cli.instance import open_instance  # imports Dagster: only commands that need it
+
+        return open_instance(self.dagster_home)
+
+
+pass_project = click.make_pass_decorator(Project)
+
+
+def scale_option(help_text: str) -> Callable[[T], T]:
+    return click.option("--scale", default=0.01, show_default=True, type=SCALE, help=help_text)
+
+
+def seed_option(help_text: str) -> Callable[[T], T]:
+    return click.option("--seed", default=42, show_default=True, type=SEED, help=help_text)
+
+
+def or_exit(action: Callable[[], T]) -> T:
+    """Run `action`; an expected problem (unknown table or version) is a one-line error."""
+    try:
+        return action()
+    except (FileNotFoundError, ValueError) as error:
+        raise click.ClickException(str(error)) from error

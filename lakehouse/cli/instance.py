@@ -1,0 +1,35 @@
+"""The project's Dagster instance, opened from its folder: no `DAGSTER_HOME`, no change of directory.
+
+`dagster.yaml` names its folders relative to the project root (`data/dagster/...`), which is where
+`make dev` runs the UI. Dagster would resolve them against the working directory, so they are
+anchored to the instance's folder first: the CLI records its runs where the UI looks for them from
+wherever it is started.
+"""
+
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import yaml
+
+
+def open_instance(home: Path) -> dg.DagsterInstance:
+    """The persistent instance configured by `home/dagster.yaml` (Dagster's defaults without one)."""
+    config_file = home / "dagster.yaml"
+    config = yaml.safe_load(config_file.read_text()) if config_file.is_file() else None
+    # `local_temp` is the public constructor taking a folder and config: the folder is kept, not
+    # temporary, and the anchored sections replace the file's own.
+    return dg.DagsterInstance.local_temp(str(home), overrides=anchored(config or {}, home))
+
+
+def anchored(config: dict[str, Any], home: Path) -> dict[str, Any]:
+    """`config` with every relative `base_dir` made absolute under `home`."""
+    return {key: _anchor(key, value, home) for key, value in config.items()}
+
+
+def _anchor(key: str, value: Any, home: Path) -> Any:
+    if isinstance(value, dict):
+        return anchored(value, home)
+    if key == "base_dir" and isinstance(value, str) and not Path(value).is_absolute():
+        return str(home / value)
+    return value

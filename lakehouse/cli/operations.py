@@ -1,0 +1,92 @@
+"""Running the lakehouse day to day: the quality `report`, `restore` a table, `maintain` them all."""
+
+from pathlib import Path
+
+import click
+
+from lakehouse.cli.context import Project, or_exit, pass_project
+
+
+@click.command()
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the HTML file.  [default: <data dir>/reports/quality.html]",
+)
+@click.option(
+    "--runs",
+    default=30,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="How many of the newest runs the trends cover.",
+)
+@pass_project
+def report(project: Project, output: Path | None, runs: int) -> None:
+    """Write the data-quality report: one HTML file with charts that opens offline.
+
+    \b
+    It answers "is my data OK?" (each table, the newest check outcomes, failing first) and shows
+    the trends over the newest runs: checks passed and failed per run, quarantine by table and
+    rule, anomalies flagged with their expected range, freshness per asset against its policy,
+    and each table's rows and null rates.
+    """
+    from lakehouse.definitions import build_definitions
+    from lakehouse.operations import report_html
+    from lakehouse.operations.report import gather, summary_line
+
+    settings = project.settings
+    path = (output or settings.data_dir / "reports" / "quality.html").resolve()
+    with project.instance() as instance:
+        data = gather(settings.tables_dir, instance, build_definitions(settings), runs)
+    report_html.write(data, path)
+    click.echo(summary_line(data))
+    click.echo(f"report written to {path}")
+
+
+@click.command()
+@click.argument("table")
+@click.option("--version", "version", type=int, required=True, help="The version to roll back to.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_project
+def restore(project: Project, table: str, version: int, yes: bool) -> None:
+    """Roll a table back to an earlier version (a new commit; audited; history is kept).
+
+    Tables downstream are not rolled back: rebuild them (`make run`) or restore them too.
+    """
+    from lakehouse.lib.storage.history import restore as restore_table
+    from lakehouse.serving.catalog import publish_catalog
+
+    settings = project.settings
+    if not yes:
+        click.confirm(f"Roll {table} back to version {version}?", abort=True)
+    restored = or_exit(lambda: restore_table(settings.tables_dir, table, version))
+    publish_catalog(settings.tables_dir, settings.catalog_path)
+    click.echo(f"{table} is now version {restored.version}, with the content of version {version}")
+
+
+@click.command()
+@click.option(
+    "--retention-hours",
+    default=7 * 24,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Keep files unreferenced for less than this (older catalogs and time travel need them).",
+)
+@pass_project
+def maintain(project: Project, retention_hours: int) -> None:
+    """Compact small files and vacuum old ones in every table (audited), then republish the catalog."""
+    from lakehouse.lib.storage.maintenance import maintain as maintain_tables
+    from lakehouse.serving.catalog import publish_catalog
+
+    settings = project.settings
+    results = maintain_tables(settings.tables_dir, retention_hours)
+    for r in results:
+        if r.files_compacted or r.files_vacuumed:
+            compacted = f"{r.files_compacted} files -> {r.files_added}"
+            click.echo(f"  {r.table:<28} {compacted:>14}, {r.files_vacuumed} vacuumed")
+    publish_catalog(settings.tables_dir, settings.catalog_path)
+    click.echo(f"maintained {len(results)} tables")
+
+
+COMMANDS = (report, restore, maintain)

@@ -1,0 +1,69 @@
+"""The serving catalog as its own step: an asset downstream of every table, so it runs last.
+
+Whatever a run materialises (the build job, a sensor's or schedule's source path, a backfill of
+some days), the catalog is downstream of it and in the run's selection, and is published once
+the run's writes are done. A run that fails skips it: the catalog keeps the tables as they were
+at the last publish until the next run, or the automation below, republishes it.
+
+When some tables are materialised without it (one asset from the UI, a partition backfill from
+the UI, a run that failed after writing some tables), its eager automation condition requests a
+run of the catalog alone once none of its inputs is still being written. `dg dev`'s daemon
+evaluates it through `serving_catalog_automation`.
+"""
+
+from pathlib import Path
+
+import dagster as dg
+
+import lakehouse.defs.curated
+import lakehouse.defs.raw
+import lakehouse.defs.refined
+from lakehouse.defs.serving.monthly_revenue import MART_MONTHLY_REVENUE
+from lakehouse.lib.storage.store import DeltaStore
+from lakehouse.serving.catalog import CatalogSummary, publish_catalog
+from lakehouse.serving.resource import ServingCatalog
+
+CATALOG = dg.AssetKey(["serving", "catalog"])
+LAYERS = (lakehouse.defs.raw, lakehouse.defs.refined, lakehouse.defs.curated)
+TABLES = sorted(
+    {key for package in LAYERS for asset in dg.load_assets_from_package_module(package) for key in asset.keys}
+    | {MART_MONTHLY_REVENUE}
+)
+# Eager, except that it need not wait for every dependency to exist: a lakehouse whose sensors
+# never saw a file (or whose day-sliced facts were never run for one day) still gets its catalog.
+WHEN_ANY_TABLE_CHANGES = dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing())
+
+
+def summary_metadata(summary: CatalogSummary) -> dict[str, dg.MetadataValue]:
+    """What the UI shows of a publish: where, how many views, and each table's Delta version."""
+    rows = "\n".join(f"| `{name}` | {version} |" for name, version in sorted(summary.tables.items()))
+    return {
+        "path": dg.MetadataValue.path(str(summary.catalog_path)),
+        "views": dg.MetadataValue.int(len(summary.tables)),
+        "tables": dg.MetadataValue.md(f"| view | Delta version |\n| --- | --- |\n{rows}"),
+        "duration_seconds": dg.MetadataValue.float(round(summary.duration_seconds, 3)),
+    }
+
+
+@dg.asset(
+    key=CATALOG,
+    deps=TABLES,
+    description=(
+        "The DuckDB catalog (`lakehouse sql`, `duckdb -readonly`): a schema per layer and a view per "
+        "Delta table over its current snapshot, rebuilt and swapped in atomically."
+    ),
+    group_name="serving",
+    kinds={"duckdb"},
+    automation_condition=WHEN_ANY_TABLE_CHANGES,
+)
+def catalog(store: DeltaStore, serving_catalog: ServingCatalog) -> dg.MaterializeResult:
+    summary = publish_catalog(Path(store.root), serving_catalog)
+    return dg.MaterializeResult(metadata=summary_metadata(summary))
+
+
+serving_catalog_automation = dg.AutomationConditionSensorDefinition(
+    "serving_catalog_automation",
+    target=dg.AssetSelection.assets(CATALOG),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Republishes the catalog after tables were materialised without it.",
+)
