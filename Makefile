@@ -9,13 +9,19 @@ export UV_PYTHON_DOWNLOADS := never
 # process compiles Dagster from source (about 2 s more per command).
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: run test dev bench lint format clean setup
+# xdist on every core (pyproject's `--dist loadgroup` keeps each shared build on one worker).
+PYTEST_PARALLEL := -n auto
+
+.PHONY: run test test-fast dev bench lint format clean setup
 
 run: $(VENV)/.synced  ## generate the simulated sources and build every asset through Dagster
 	$(BIN)/lakehouse run --scale $(SCALE)
 
-test: $(VENV)/.synced  ## run the whole test suite
-	$(BIN)/pytest
+test: $(VENV)/.synced  ## run the whole test suite (what CI runs): every tier, under 4 minutes on 2 cores
+	$(BIN)/pytest $(PYTEST_PARALLEL)
+
+test-fast: $(VENV)/.synced  ## the unit and integration tiers (no whole builds), under a minute
+	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not e2e"
 
 dev: $(VENV)/.synced  ## open the Dagster UI on the same data and run history
 	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/dg dev -h 127.0.0.1 -p 3000

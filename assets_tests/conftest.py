@@ -1,6 +1,12 @@
-"""Shared fixtures: one Dagster instance per session, and lakehouses built from the simulator."""
+"""Shared fixtures: one Dagster instance per session, and lakehouses built from the simulator.
 
+Also assigns every test its tier (`unit`, `integration`, `e2e`) and xdist group (`tiers.py`), and
+schedules the groups under `--dist loadgroup` (`xdist_groups.py`).
+"""
+
+import json
 import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,6 +15,8 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from assets_tests import tiers, xdist_groups
+from assets_tests.build_cache import cache_key, cached
 from assets_tests.postgres_server import empty_database, postgres_server  # noqa: F401 (fixtures for every test)
 from lakehouse import simulator
 from lakehouse.definitions import build_definitions
@@ -51,6 +59,44 @@ def build_lakehouse(
     lakehouse = Lakehouse(settings, build_definitions(settings), manifest, outcome=None)  # type: ignore[arg-type]
     lakehouse.build(instance)
     return lakehouse
+
+
+def copy_of_build(
+    data_dir: Path, instance: dg.DagsterInstance, *, scale: float, seed: int, days: int
+) -> Lakehouse:
+    """A private copy of a cached build, for a test that changes the lakehouse.
+
+    The first caller builds it (through `instance`); later ones, in any worker or run, copy it. The
+    copy's `outcome` is its original build's, whose run is in the instance that built it. Paths
+    recorded in the data (raw rows' source files, the serving catalog's views) still name the cache.
+    """
+
+    def build(target: Path) -> BuildOutcome:
+        return build_lakehouse(target, instance, scale=scale, seed=seed, days=days).outcome
+
+    source, outcome = cached(cache_key(scale=scale, seed=seed, days=days), build)
+    shutil.copytree(source, data_dir, dirs_exist_ok=True)
+    settings = get_settings(data_dir)
+    manifest = json.loads(settings.manifest_path.read_text())
+    return Lakehouse(settings, build_definitions(settings), manifest, outcome)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    xdist_groups.name_the_run(config)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tiers.assign(items)
+    xdist_groups.publish(config, items)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> xdist_groups.GroupScheduling | None:
+    return xdist_groups.GroupScheduling(config, log) if xdist_groups.is_controller(config) else None
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    xdist_groups.forget(session.config)
 
 
 @pytest.fixture(scope="session")

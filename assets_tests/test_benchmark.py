@@ -16,6 +16,8 @@ from lakehouse import benchmark
 from lakehouse.benchmark import FULL, INCREMENTAL, LAYERS, BenchmarkError, Step
 from lakehouse.cli import main
 
+pytestmark = pytest.mark.e2e  # whole builds in fresh processes
+
 EXPECTED_STEPS = [
     (FULL, "generate"),
     *((FULL, layer) for layer in LAYERS),

@@ -8,6 +8,8 @@ import sys
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from assets_tests.cli.conftest import Invoke, invoker
 from lakehouse import simulator
 
@@ -29,6 +31,7 @@ def test_generate_rejects_impossible_arguments_without_a_traceback(tmp_path: Pat
     assert "no simulation" in result.output
 
 
+@pytest.mark.e2e  # the command in a fresh process
 def test_simulate_keeps_the_sources_alive_until_interrupted(tmp_path: Path):
     """A real `lakehouse simulate` process: it advances, serves the API, and stops cleanly on Ctrl-C.
 

@@ -6,7 +6,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from assets_tests.conftest import Lakehouse, build_lakehouse
+from assets_tests.conftest import Lakehouse, copy_of_build
 from lakehouse.defs.refined.assets import REFINED_TABLES
 from lakehouse.defs.refined.customers import CUSTOMERS
 from lakehouse.lib.privacy import Pseudonymiser
@@ -17,7 +17,8 @@ from lakehouse.operations.replay import fix, replay, rules_summary, show
 
 @pytest.fixture
 def built(tmp_path: Path, instance: dg.DagsterInstance) -> Lakehouse:
-    return build_lakehouse(tmp_path, instance, scale=0.01, seed=42, days=30)
+    """Each test changes its lakehouse: a copy of one build."""
+    return copy_of_build(tmp_path, instance, scale=0.01, seed=42, days=30)
 
 
 def test_list_and_show_quarantine_by_table_and_rule(built: Lakehouse):

@@ -14,6 +14,8 @@ import pytest
 
 from lakehouse import simulator
 
+pytestmark = pytest.mark.e2e  # whole builds in fresh processes
+
 # Runs `lakehouse run` in a process that dies (os._exit: no cleanup, like a kill -9) during, or
 # just after, the first write to raw/<table>.
 DYING_BUILD = textwrap.dedent(

@@ -1,0 +1,69 @@
+"""Built lakehouses cached on disk, so a test that changes a lakehouse copies one instead of building it.
+
+A build is keyed by scale, seed, days and a hash of the `lakehouse/` package source: any change to
+the code builds afresh. The cache (`data/test-cache/`, deleted by `make clean`) is shared by the
+xdist workers and by later runs; a lock makes the first one build while the others wait for it.
+
+What a copy does not carry is the build's Dagster run history: that lives in the instance of the
+session that built it. Tests that read the run history use the session's own builds instead.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import pickle
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from lakehouse.settings import PROJECT_ROOT
+
+CACHE_DIR = PROJECT_ROOT / "data" / "test-cache"
+PACKAGE_DIR = PROJECT_ROOT / "lakehouse"
+OUTCOME_FILE = "outcome.pickle"
+
+
+def code_hash() -> str:
+    """A hash of every source file of the package (paths and contents)."""
+    digest = hashlib.sha256()
+    for path in sorted(PACKAGE_DIR.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(PACKAGE_DIR)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def cache_key(*, scale: float, seed: int, days: int) -> str:
+    return f"scale{scale}-seed{seed}-days{days}-{code_hash()}"
+
+
+@contextmanager
+def _locked(lock_path: Path) -> Iterator[None]:
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def cached(key: str, build: Callable[[Path], object]) -> tuple[Path, object]:
+    """The cached data folder of `key` and the outcome its build returned, building it first if needed.
+
+    `build(data_dir)` builds a lakehouse into `data_dir` and returns its outcome (pickled beside it).
+    The folder is built under a temporary name and renamed when complete, so an interrupted build
+    never leaves a half-built entry.
+    """
+    entry = CACHE_DIR / key
+    with _locked(CACHE_DIR / f"{key}.lock"):
+        if not (entry / OUTCOME_FILE).is_file():
+            partial = CACHE_DIR / f"{key}.partial"
+            shutil.rmtree(partial, ignore_errors=True)
+            outcome = build(partial / "data")
+            (partial / OUTCOME_FILE).write_bytes(pickle.dumps(outcome))
+            shutil.rmtree(entry, ignore_errors=True)
+            partial.rename(entry)
+    return entry / "data", pickle.loads((entry / OUTCOME_FILE).read_bytes())

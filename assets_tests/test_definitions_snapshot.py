@@ -1,0 +1,59 @@
+"""The wiring of every asset, held to a committed snapshot: drift fails here without building anything.
+
+For each asset: key, group, dependencies, kinds, owners, code version and metadata keys, as
+`lakehouse.definitions.defs` declares them. After an intended change, regenerate the snapshot and
+commit it with the change:
+
+    LAKEHOUSE_UPDATE_SNAPSHOT=1 .venv/bin/pytest assets_tests/test_definitions_snapshot.py
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lakehouse.definitions import defs
+
+SNAPSHOT = Path(__file__).parent / "snapshots" / "asset_wiring.json"
+UPDATE_VARIABLE = "LAKEHOUSE_UPDATE_SNAPSHOT"
+
+
+def wiring() -> dict[str, dict[str, Any]]:
+    """Every asset's wiring, by asset key, in a stable order."""
+    return {
+        spec.key.to_user_string(): {
+            "group": spec.group_name,
+            "deps": sorted(dep.asset_key.to_user_string() for dep in spec.deps),
+            "kinds": sorted(spec.kinds),
+            "owners": sorted(spec.owners),
+            "code_version": spec.code_version,
+            "metadata_keys": sorted(spec.metadata),
+        }
+        for spec in sorted(defs.resolve_all_asset_specs(), key=lambda s: s.key.to_user_string())
+    }
+
+
+def as_text(snapshot: dict[str, dict[str, Any]]) -> str:
+    return json.dumps(snapshot, indent=2, sort_keys=True) + "\n"
+
+
+def test_every_assets_wiring_is_the_committed_snapshot():
+    current = as_text(wiring())
+    if os.environ.get(UPDATE_VARIABLE):
+        SNAPSHOT.write_text(current)
+    committed = SNAPSHOT.read_text() if SNAPSHOT.is_file() else ""
+
+    if current != committed:
+        diff = difflib.unified_diff(
+            committed.splitlines(), current.splitlines(), str(SNAPSHOT), "the definitions now", lineterm=""
+        )
+        pytest.fail(
+            "the asset wiring differs from the committed snapshot (- snapshot, + now); if intended, "
+            f"regenerate it with {UPDATE_VARIABLE}=1 and commit it:\n" + "\n".join(diff),
+            pytrace=False,
+        )

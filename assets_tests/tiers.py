@@ -1,0 +1,113 @@
+"""Every test in exactly one tier, assigned by what it uses, and grouped so xdist builds each lakehouse once.
+
+- `e2e`: uses whole built lakehouses (a session build, or `build_lakehouse` / `copy_of_build`
+  called by the test or by a fixture of its module or of a conftest.py), or is marked `e2e`
+  explicitly (the `lakehouse` command in a fresh process).
+- `integration`: the Dagster instance or a Dagster run, files on disk (Delta tables, simulated
+  sources), a server (a fixture of those, or the test's own code naming them).
+- `unit`: the rest, in memory.
+
+`make test-fast` runs all but e2e. Under `--dist loadgroup` the tests of the session builds share an
+xdist group (one worker builds them); other e2e tests are grouped by the file defining the building
+fixture they use (a conftest.py, or their module), or by their module when they use its fixtures,
+so those fixtures build once; all other tests spread over the workers one by one.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import pytest
+
+TIERS = ("unit", "integration", "e2e")
+# The session-scoped builds of the root conftest, and the xdist group of the tests that use them.
+SESSION_BUILDS = {"lakehouse": "lakehouse", "second_lakehouse": "lakehouse", "any_lakehouse": "lakehouse"}
+BUILD_FUNCTIONS = {"build_lakehouse", "copy_of_build"}  # of the root conftest
+INTEGRATION_FIXTURES = {"instance", "postgres_server", "empty_database", "tmp_path", "tmp_path_factory"}
+# Names whose use in a test's own code makes it integration: a server, a Dagster run or instance.
+INTEGRATION_NAMES = {"ExchangeRateServer", "materialize", "DagsterInstance"}
+
+
+def tiers_of(item: pytest.Item) -> list[str]:
+    return [mark.name for mark in item.iter_markers() if mark.name in TIERS]
+
+
+def _names(function: object) -> set[str]:
+    """The global and attribute names the function's own code uses."""
+    code = getattr(inspect.unwrap(function), "__code__", None)  # type: ignore[arg-type]
+    return set(code.co_names) if code is not None else set()
+
+
+def _calls_build(function: object) -> bool:
+    return not BUILD_FUNCTIONS.isdisjoint(_names(function))
+
+
+def fixture_sources(item: pytest.Item) -> list[tuple[Path, object]]:
+    """(defining file, fixture function) of each fixture the test uses that its own module or a
+    conftest.py of its folders (the root's included) defines, the nearest definition first."""
+    if not isinstance(item, pytest.Function):
+        return []
+    conftests = sorted(
+        (
+            plugin
+            for plugin in item.config.pluginmanager.get_plugins()
+            if Path(getattr(plugin, "__file__", "") or "/").name == "conftest.py"
+            and item.path.is_relative_to(Path(plugin.__file__).parent)
+        ),
+        key=lambda plugin: -len(Path(plugin.__file__).parts),
+    )
+    found = []
+    for name in item.fixturenames:
+        for where in (item.module, *conftests):
+            fixture = getattr(where, name, None)
+            if fixture is not None:
+                found.append((Path(where.__file__), fixture))
+                break
+    return found
+
+
+def building_fixture_files(item: pytest.Item) -> list[Path]:
+    """The files defining the fixtures the test uses that build a lakehouse or copy a build."""
+    return [where for where, fixture in fixture_sources(item) if _calls_build(fixture)]
+
+
+def builds_lakehouses(item: pytest.Item) -> bool:
+    """Whether the test, or a fixture it uses, builds a lakehouse or copies a build."""
+    if not isinstance(item, pytest.Function):
+        return False
+    return _calls_build(item.function) or bool(building_fixture_files(item))
+
+
+def tier(item: pytest.Item) -> str:
+    fixtures = set(getattr(item, "fixturenames", ()))
+    if fixtures & SESSION_BUILDS.keys() or builds_lakehouses(item):
+        return "e2e"
+    uses = _names(item.function) if isinstance(item, pytest.Function) else set()
+    return "integration" if fixtures & INTEGRATION_FIXTURES or uses & INTEGRATION_NAMES else "unit"
+
+
+def xdist_group(item: pytest.Item) -> str | None:
+    fixtures = set(getattr(item, "fixturenames", ()))
+    sessions = sorted({SESSION_BUILDS[name] for name in fixtures & SESSION_BUILDS.keys()})
+    if sessions:
+        return "+".join(sessions)
+    if "e2e" not in tiers_of(item):
+        return None
+    # built once, on one worker: by the fixtures of a conftest, or of the test's module
+    own = [where for where, _ in fixture_sources(item) if where == item.path]
+    files = building_fixture_files(item) or own
+    return str(files[0].relative_to(item.config.rootpath)) if files else None
+
+
+def assign(items: list[pytest.Item]) -> None:
+    """Mark each item with its tier (unless marked explicitly) and its xdist group."""
+    for item in items:
+        explicit = tiers_of(item)
+        if len(explicit) > 1:
+            raise pytest.UsageError(f"{item.nodeid} is marked with more than one tier: {explicit}")
+        if not explicit:
+            item.add_marker(tier(item))
+        group = xdist_group(item)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
