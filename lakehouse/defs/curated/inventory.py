@@ -23,7 +23,7 @@ from lakehouse.defs.curated.contracts import (
 )
 from lakehouse.defs.curated.dimensions import CURATED, DIM_PRODUCT
 from lakehouse.defs.curated.facts import FACT_ORDER_ITEMS, built_now, replacing
-from lakehouse.defs.curated.lineage import lineage_metadata, refined_columns
+from lakehouse.defs.curated.lineage import lineage_metadata
 from lakehouse.defs.curated.marts import SOLD, recorded, whole_table_marks
 from lakehouse.lib.freshness import DAILY
 from lakehouse.lib.incremental import changed_since, days, unchanged, watermarks
@@ -35,6 +35,8 @@ from lakehouse.lib.storage.store import DeltaStore
 FACT_INVENTORY_DAILY = dg.AssetKey(["curated", "fact_inventory_daily"])
 MART_INVENTORY_HEALTH = dg.AssetKey(["curated", "mart_inventory_health"])
 REFINED_INVENTORY = dg.AssetKey(["refined", "supplier_inventory"])
+# The columns the fact reads from the snapshots (declared by the supplier_inventory source's contract).
+SNAPSHOT_COLUMNS = ["snapshot_date", "product_id", "sku", "warehouse", "on_hand", "on_order"]
 INVENTORY_WATERMARKS = ["_refined_at", "_fact_built_at", "_built_at"]
 DEMAND_DAYS = 28  # the window demand is averaged over
 AT_RISK_DAYS = 7  # less cover than this is at risk
@@ -95,7 +97,7 @@ def inventory_days_to_rebuild(
         **lineage_metadata(
             FACT_INVENTORY_COLUMNS,
             {
-                REFINED_INVENTORY: refined_columns(REFINED_INVENTORY),
+                REFINED_INVENTORY: SNAPSHOT_COLUMNS,
                 FACT_ORDER_ITEMS: contract_columns(FactOrderItemsContract),
                 DIM_PRODUCT: contract_columns(DimProductContract),
             },
