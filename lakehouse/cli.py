@@ -518,9 +518,9 @@ def quarantine() -> None:
 
 
 def _refined_table(name: str):
-    from lakehouse.defs.refined.assets import REFINED_TABLES
+    from lakehouse.components.declared import refined_tables
 
-    tables = {t.name: t for t in REFINED_TABLES}
+    tables = {t.name: t for t in refined_tables()}
     if name.removeprefix("quarantine.") not in tables:
         raise click.BadParameter(f"one of {', '.join(tables)}", param_hint="TABLE")
     return tables[name.removeprefix("quarantine.")]
@@ -541,10 +541,10 @@ def _print_frame(frame) -> None:
 @quarantine.command("list")
 def quarantine_list() -> None:
     """Quarantined rows per table and rule."""
-    from lakehouse.defs.refined.assets import REFINED_TABLES
+    from lakehouse.components.declared import refined_tables
     from lakehouse.operations.replay import rules_summary
 
-    _print_frame(rules_summary(_store(), list(REFINED_TABLES)))
+    _print_frame(rules_summary(_store(), list(refined_tables())))
 
 
 @quarantine.command("show")
@@ -602,10 +602,10 @@ def quarantine_replay(table: str, where: str | None) -> None:
 @quarantine.command("files")
 def quarantine_files() -> None:
     """Files quarantined whole (corrupt, truncated, wrong header, changed column type), with the reason."""
-    from lakehouse.defs.raw.files import FILE_SETS
+    from lakehouse.components.declared import file_sets
     from lakehouse.operations.rejected_files import rejected_files
 
-    _print_frame(rejected_files(_store(), list(FILE_SETS.values())))
+    _print_frame(rejected_files(_store(), list(file_sets().values())))
 
 
 @quarantine.command("release-file")
@@ -616,12 +616,13 @@ def quarantine_release_file(file_set: str, file_name: str) -> None:
 
     The next run (its sensor, or `make run`) reads it like a new file.
     """
-    from lakehouse.defs.raw.files import FILE_SETS
+    from lakehouse.components.declared import file_sets
     from lakehouse.operations.rejected_files import release_file
 
-    if file_set not in FILE_SETS:
-        raise click.BadParameter(f"one of {', '.join(FILE_SETS)}", param_hint="FILE_SET")
-    _or_exit(lambda: release_file(_store(), FILE_SETS[file_set], file_name))
+    declared = file_sets()
+    if file_set not in declared:
+        raise click.BadParameter(f"one of {', '.join(declared)}", param_hint="FILE_SET")
+    _or_exit(lambda: release_file(_store(), declared[file_set], file_name))
     click.echo(f"released {file_name}: the next run of {file_set} ingests it again")
 
 

@@ -3,12 +3,13 @@
 import dagster as dg
 import pydantic
 
-from lakehouse.components.source import check_refine, source_definitions
+from lakehouse.components.source import DatabaseTableScaffolder, check_refine, source_definitions
 from lakehouse.defs.raw.shop_tables import build_raw_shop_asset
 from lakehouse.sources.declared import TableSource
 from lakehouse.sources.shop_tables import SourceTable, source_table
 
 
+@dg.scaffold_with(DatabaseTableScaffolder)
 class DatabaseTable(dg.Component, dg.Resolvable, TableSource):
     """A table of the shop database (`shop_db`): `raw/<name>`, its changed rows appended by
     `watermark` (re-reading `overlap_minutes` before it), tombstones for hard deletes with

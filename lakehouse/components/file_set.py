@@ -3,12 +3,13 @@
 import dagster as dg
 import pydantic
 
-from lakehouse.components.source import check_refine, source_definitions
+from lakehouse.components.source import FileSetScaffolder, check_refine, source_definitions
 from lakehouse.defs.orchestration.sensors import file_set_sensor
 from lakehouse.defs.raw.files import FileSet, build_raw_file_asset
 from lakehouse.sources.declared import FileSource
 
 
+@dg.scaffold_with(FileSetScaffolder)
 class LandingFileSet(dg.Component, dg.Resolvable, FileSource):
     """Files landing in a folder: `raw/<name>` (each ready file once), `quarantine/<name>_files`,
     `<name>_sensor` and/or `<name>_schedule`, and `refined/<name>` with `quarantine/<name>` when a

@@ -39,3 +39,27 @@ def source_definitions(
         assets.append(refined_asset)
         checks += refined_table_checks(refined, refined_asset)
     return dg.Definitions(assets=assets, asset_checks=checks, schedules=schedules, sensors=sensors)
+
+
+class SourceScaffolder(dg.Scaffolder):
+    """`dg scaffold defs <type> sources/<name>`: a `defs.yaml` naming the source after its folder,
+    with the fields to fill in (it does not load until they are)."""
+
+    fields: dict[str, object] = {}
+
+    def scaffold(self, request: dg.ScaffoldRequest) -> None:
+        name = request.target_path.name
+        dg.scaffold_component(request, {"name": name, "description": "", **self.fields, "primary_key": []})
+
+
+class FileSetScaffolder(SourceScaffolder):
+    fields = {
+        "location": "<folder under the landing zone>",
+        "pattern": "*.csv",
+        "format": "csv",
+        "columns": [],
+    }
+
+
+class DatabaseTableScaffolder(SourceScaffolder):
+    fields = {"columns": {"updated_at": "text"}, "watermark": "updated_at"}
