@@ -82,7 +82,9 @@ class Source(_Strict):
         raise NotImplementedError
 
     @pydantic.model_validator(mode="after")
-    def _refined_consistently(self) -> Source:
+    def _keyed_and_refined_consistently(self) -> Source:
+        if not self.primary_key:
+            raise ValueError(f"{self.name}: primary_key names no column")
         if self.refine and self.contract:
             raise ValueError(f"{self.name}: name either `refine` (built-in) or `contract` (inline), not both")
         if self.contract:
@@ -127,7 +129,7 @@ class FileSource(Source):
     ready: Literal["on_arrival", "done_marker", "stable"] = "on_arrival"
     done_suffix: str = ".done"
     stable_seconds: int = pydantic.Field(60, ge=1)
-    sensor_seconds: int | None = pydantic.Field(30, ge=5)  # None: no sensor (schedule or daily build)
+    sensor_seconds: int | None = 30  # at least 5; None: no sensor (schedule or daily build)
 
     def declared_columns(self) -> list[str] | None:
         return None if self.columns is None else [*self.columns, *self.optional_columns]
@@ -138,6 +140,8 @@ class FileSource(Source):
             raise ValueError(
                 f"{self.name}: format {self.format} needs `columns` (the fields to read, in file order)"
             )
+        if self.sensor_seconds is not None and self.sensor_seconds < 5:
+            raise ValueError(f"{self.name}: sensor_seconds is at least 5 (or null: no sensor)")
         if self.optional_columns and self.format != "parquet":
             raise ValueError(
                 f"{self.name}: `optional_columns` is for parquet ({self.format} reads `columns`)"
