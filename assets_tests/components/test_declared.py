@@ -282,3 +282,11 @@ def test_a_sensor_looks_at_most_every_five_seconds():
     assert "returns: sensor_seconds is at least 5 (or null: no sensor)" in problem(
         (LandingFileSet, returns(sensor_seconds=1))
     )
+
+
+def test_a_text_field_may_read_the_environment(monkeypatch):
+    monkeypatch.setenv("LAKEHOUSE_RETURNS_FOLDER", "warehouse/returns")
+    with create_defs_folder_sandbox() as sandbox:
+        path = declare(sandbox, LandingFileSet, returns(location="{{ env('LAKEHOUSE_RETURNS_FOLDER') }}"))
+        with sandbox.load_component_and_build_defs(defs_path=path) as (component, _):
+            assert component.location == "warehouse/returns"
