@@ -1,4 +1,4 @@
-"""Refined tables declared in sources.yaml: the YAML contract as a pandera model, and a typed transform."""
+"""Refined tables declared with a source: its inline contract as a pandera model, and a typed transform."""
 
 from __future__ import annotations
 
