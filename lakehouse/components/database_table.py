@@ -1,9 +1,8 @@
 """`DatabaseTable`: a component type for a table of the shop database, one `defs.yaml` each."""
 
 import dagster as dg
-import pydantic
 
-from lakehouse.components.source import DatabaseTableScaffolder, check_refine, source_definitions
+from lakehouse.components.source import DatabaseTableScaffolder, source_definitions
 from lakehouse.defs.raw.shop_tables import build_raw_shop_asset
 from lakehouse.sources.declared import TableSource
 from lakehouse.sources.shop_tables import SourceTable, source_table
@@ -14,11 +13,6 @@ class DatabaseTable(dg.Component, dg.Resolvable, TableSource):
     """A table of the shop database (`shop_db`): `raw/<name>`, its changed rows appended by
     `watermark` (re-reading `overlap_minutes` before it), tombstones for hard deletes with
     `reconcile_keys`; a `<name>_schedule` with `schedule`; `refined/<name>` as for file sets."""
-
-    @pydantic.model_validator(mode="after")
-    def _refines_a_built_in_table(self) -> "DatabaseTable":
-        check_refine(self)
-        return self
 
     @property
     def table(self) -> SourceTable:

@@ -36,10 +36,8 @@ def shop_tables() -> dict[str, SourceTable]:
 
 def sources() -> list[Source]:
     """Every declared source."""
-    return [
-        *_tree().get_all_components(of_type=DatabaseTable),
-        *_tree().get_all_components(of_type=LandingFileSet),
-    ]
+    tree = _tree()
+    return [*tree.get_all_components(of_type=DatabaseTable), *tree.get_all_components(of_type=LandingFileSet)]
 
 
 def refined_tables() -> tuple[RefinedTable, ...]:

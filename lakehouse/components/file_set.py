@@ -1,9 +1,8 @@
 """`LandingFileSet`: a component type for a set of files in the landing zone, one `defs.yaml` each."""
 
 import dagster as dg
-import pydantic
 
-from lakehouse.components.source import FileSetScaffolder, check_refine, source_definitions
+from lakehouse.components.source import FileSetScaffolder, source_definitions
 from lakehouse.defs.orchestration.sensors import file_set_sensor
 from lakehouse.defs.raw.files import FileSet, build_raw_file_asset
 from lakehouse.sources.declared import FileSource
@@ -14,11 +13,6 @@ class LandingFileSet(dg.Component, dg.Resolvable, FileSource):
     """Files landing in a folder: `raw/<name>` (each ready file once), `quarantine/<name>_files`,
     `<name>_sensor` and/or `<name>_schedule`, and `refined/<name>` with `quarantine/<name>` when a
     `contract` declares it (or `refine` names the built-in one). See README, "Adding a source"."""
-
-    @pydantic.model_validator(mode="after")
-    def _refines_a_built_in_table(self) -> "LandingFileSet":
-        check_refine(self)
-        return self
 
     @property
     def file_set(self) -> FileSet:

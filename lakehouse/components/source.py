@@ -14,7 +14,7 @@ from lakehouse.defs.refined.refine import build_refined_asset
 from lakehouse.sources.declared import Source
 
 
-def check_refine(source: Source) -> None:
+def _check_refine(source: Source) -> None:
     """`refine` names the built-in refined table that reads `raw/<source name>`: its own name."""
     built_in = sorted(t.name for t in REFINED_TABLES)
     if source.refine and (source.refine not in built_in or source.refine != source.name):
@@ -30,6 +30,7 @@ def source_definitions(
     sensors: Sequence[dg.SensorDefinition] = (),
 ) -> dg.Definitions:
     """The definitions of a source whose extraction is `raw` (and, for files, its `sensors`)."""
+    _check_refine(source)
     raw_keys = list(raw.keys)
     schedules = [source_schedule(source.name, raw_keys, source.schedule)] if source.schedule else []
     assets, checks = [raw], raw_table_checks([raw])

@@ -29,6 +29,10 @@ POLARS_TYPES: dict[str, pl.DataType] = {
 
 
 class _Strict(pydantic.BaseModel):
+    """A declaration: unknown fields are errors. Fields are plain types (lists, not tuples) and
+    nested models' rules are validators (not `Field` constraints): the component types resolve
+    these models from YAML with `dg.Resolvable`, which accepts no other."""
+
     model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
 
 
