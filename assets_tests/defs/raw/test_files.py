@@ -3,6 +3,7 @@ columns merged and reported, changed types refused."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -24,6 +25,15 @@ RAW_PAYMENTS = PAYMENTS.raw_key
 HEADER = "payment_id,order_id,amount,currency,method,settled_at\n"
 DAY_1 = "settlement_2025-01-01.csv"
 DAY_2 = "settlement_2025-01-02.csv"
+
+
+@pytest.fixture(scope="module")
+def instance() -> Iterator[dg.DagsterInstance]:
+    """This module's own instance: its few test files written as raw/payments and
+    raw/supplier_inventory in the session's instance would be the materialisation before the demo
+    lakehouse's, and its column-schema checks would warn of the difference."""
+    with dg.DagsterInstance.ephemeral() as own:
+        yield own
 
 
 @pytest.fixture
