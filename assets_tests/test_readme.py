@@ -1,4 +1,5 @@
-"""The README's worked example of a declared source runs as written."""
+"""The README's worked example of a declared source runs as written: scaffolded by `dg scaffold
+defs`, its `defs.yaml` filled in, loaded as `dg` loads it, its files landed and refined."""
 
 from __future__ import annotations
 
@@ -7,20 +8,17 @@ from decimal import Decimal
 from pathlib import Path
 
 import dagster as dg
-import yaml
+from dagster.components.testing import create_defs_folder_sandbox
 
-from lakehouse.defs.raw.files import FileSet, build_raw_file_asset
-from lakehouse.defs.refined.declared import declared_refined_table
-from lakehouse.defs.refined.refine import build_refined_asset
+import lakehouse.components
 from lakehouse.lib.privacy import Pseudonymiser
 from lakehouse.lib.storage.io_manager import DeltaIOManager
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.settings import PROJECT_ROOT
-from lakehouse.sources.declared import Declarations
 from lakehouse.sources.landing import LandingZone
 
 
-def example_blocks(fence: str) -> str:
+def example_block(fence: str) -> str:
     """The first block fenced as `fence` in the README's "Adding a source" section."""
     readme = (PROJECT_ROOT / "README.md").read_text()
     section = readme.split("## Adding a source", 1)[1].split("\n## ", 1)[0]
@@ -28,18 +26,21 @@ def example_blocks(fence: str) -> str:
 
 
 def test_the_worked_example_declares_a_source_whose_files_land_and_refine(instance, tmp_path: Path):
-    declarations = Declarations.model_validate(yaml.safe_load("files:\n" + example_blocks("yaml")))
-    returns = FileSet("returns", declarations.files["returns"])
+    program, scaffold, defs, type_name, defs_path = example_block("shell").split()
+    assert (program, scaffold, defs) == ("dg", "scaffold", "defs")
+    component_type = getattr(lakehouse.components, type_name.removeprefix("lakehouse.components."))
     folder = tmp_path / "landing" / "returns"
     folder.mkdir(parents=True)
-    (folder / "returns_2025-06-01.csv").write_text(example_blocks("text"))
+    (folder / "returns_2025-06-01.csv").write_text(example_block("text"))
     store = DeltaStore(root=str(tmp_path / "tables"))
 
+    with create_defs_folder_sandbox() as sandbox:
+        path = sandbox.scaffold_component(component_cls=component_type, defs_path=defs_path)
+        (path / "defs.yaml").write_text(example_block("yaml"))
+        with sandbox.build_all_defs() as defs:
+            assets = list(defs.assets)
     result = dg.materialize(
-        [
-            build_raw_file_asset(returns),
-            build_refined_asset(declared_refined_table("returns", returns.source)),
-        ],
+        assets,
         instance=instance,
         resources={
             "landing": LandingZone(root=str(tmp_path / "landing")),

@@ -7,6 +7,7 @@ import os
 import dagster as dg
 
 from lakehouse.defs.orchestration.alerts import Alerts
+from lakehouse.defs.serving.catalog import catalog_asset, table_keys
 from lakehouse.lib.privacy import Pseudonymiser
 from lakehouse.lib.quality.metrics import QualityRecorder
 from lakehouse.lib.storage.io_manager import DeltaIOManager
@@ -32,10 +33,11 @@ def exchange_rate_api(settings: Settings) -> ExchangeRateApi:
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
-    """Everything under `lakehouse/defs`, bound to the resources of `settings`."""
-    return dg.Definitions.merge(
-        dg.load_from_defs_folder(path_within_project=PROJECT_ROOT), resources(settings)
-    )
+    """Everything under `lakehouse/defs`, the catalog step over every table it holds, bound to the
+    resources of `settings`."""
+    loaded = dg.load_from_defs_folder(path_within_project=PROJECT_ROOT)
+    catalog = dg.Definitions(assets=[catalog_asset(table_keys(loaded))])
+    return dg.Definitions.merge(loaded, catalog, resources(settings))
 
 
 def resources(settings: Settings) -> dg.Definitions:

@@ -8,10 +8,14 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from assets_tests.defs.raw import test_files
 from assets_tests.defs.raw.test_files import INVENTORY, materialise, materialised_metadata, snapshot, stock
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.operations.rejected_files import rejected_files, release_file
 from lakehouse.sources.landing import LandingZone
+
+# A Dagster instance of the module's own, as test_files has (see there for why).
+instance = test_files.instance
 
 
 def test_a_repaired_file_released_from_quarantine_is_ingested_once_by_the_next_run(instance, tmp_path: Path):

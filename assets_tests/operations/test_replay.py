@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from assets_tests.conftest import Lakehouse, copy_of_build
-from lakehouse.defs.refined.assets import REFINED_TABLES
+from lakehouse.components.declared import refined_tables
 from lakehouse.defs.refined.customers import CUSTOMERS
 from lakehouse.lib.privacy import Pseudonymiser
 from lakehouse.lib.storage.history import commit_at
@@ -23,7 +23,7 @@ def built(tmp_path: Path, instance: dg.DagsterInstance) -> Lakehouse:
 
 def test_list_and_show_quarantine_by_table_and_rule(built: Lakehouse):
     store = DeltaStore(root=str(built.settings.tables_dir))
-    summary = rules_summary(store, list(REFINED_TABLES))
+    summary = rules_summary(store, list(refined_tables()))
     defects = pl.read_parquet(built.settings.sources_dir / "defects.parquet").filter(
         pl.col("table") == "customers", pl.col("handling") == "quarantine"
     )

@@ -9,10 +9,10 @@ import polars as pl
 
 from assets_tests.postgres_server import PostgresServer
 from assets_tests.simulator.helpers import payment_files
+from lakehouse.components.declared import shop_tables
 from lakehouse.simulator import DB_FILE, SCHEMAS, Params, build_state
 from lakehouse.simulator.writer import update_database, write_database
 from lakehouse.sources.shop_db import ShopDatabase
-from lakehouse.sources.shop_tables import SHOP_TABLES
 
 EXPECTED_COLUMNS = {
     "customers": [
@@ -108,7 +108,7 @@ def test_payment_files_have_a_header_and_one_file_per_day(demo: Path) -> None:
 def _contents(uri: str) -> dict[str, pl.DataFrame]:
     """Every table as a multiset of rows (sorted on every column), read back as the lakehouse does."""
     shop = ShopDatabase(uri=uri)
-    return {table: shop.extract_changes(SHOP_TABLES[table], None).sort(pl.all()) for table in SCHEMAS}
+    return {table: shop.extract_changes(shop_tables()[table], None).sort(pl.all()) for table in SCHEMAS}
 
 
 def test_write_database_replaces_any_previous_content(empty_database: str) -> None:

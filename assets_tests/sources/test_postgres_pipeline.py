@@ -20,10 +20,10 @@ import pytest
 from assets_tests.conftest import Lakehouse, build_lakehouse
 from assets_tests.postgres_server import PostgresServer
 from lakehouse import simulator
+from lakehouse.components.declared import shop_tables
 from lakehouse.definitions import build_definitions
 from lakehouse.operations.runner import BuildOutcome
 from lakehouse.settings import get_settings
-from lakehouse.sources.shop_tables import SHOP_TABLES
 
 SCALE, SEED, DAYS = 0.002, 5, 60
 LAYERS = ("raw", "refined", "quarantine", "curated")
@@ -112,8 +112,8 @@ def assert_same_lakehouse(sqlite: Lakehouse, postgresql: Lakehouse) -> None:
     assert totals(postgresql) == totals(sqlite) == manifest_totals(postgresql)
     counts = row_counts(postgresql)
     assert counts == row_counts(sqlite)
-    assert {t: counts[f"refined/{t}"] for t in SHOP_TABLES} == {
-        t: postgresql.manifest["clean_rows"][t] for t in SHOP_TABLES
+    assert {t: counts[f"refined/{t}"] for t in shop_tables()} == {
+        t: postgresql.manifest["clean_rows"][t] for t in shop_tables()
     }
     for table, key in (("customers", "customer_id"), ("products", "product_id")):
         deleted = [
@@ -161,14 +161,14 @@ def test_one_more_day_on_postgresql_appends_exactly_the_changed_rows(builds, ins
     params = simulator.read_params(postgresql.settings.sources_dir)
     before = simulator.build_state(params).sources.tables
     after = simulator.build_state(replace(params, days=params.days + 1)).sources.tables
-    raw_before = {t: read(postgresql, "raw", t) for t in SHOP_TABLES}
+    raw_before = {t: read(postgresql, "raw", t) for t in shop_tables()}
 
     for lakehouse in builds:
         lakehouse.advance(1)
         lakehouse.build(instance)
 
     appended_rows = {}
-    for table, source in SHOP_TABLES.items():
+    for table, source in shop_tables().items():
         columns = list(source.columns)
         raw = read(postgresql, "raw", table)
         appended = raw.join(raw_before[table].select("_batch_id").unique(), on="_batch_id", how="anti")

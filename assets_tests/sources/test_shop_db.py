@@ -7,6 +7,7 @@ import polars as pl
 import pytest
 
 from assets_tests.postgres_server import PASSWORD, PostgresServer
+from lakehouse.components.declared import shop_tables
 from lakehouse.sources import dialects
 from lakehouse.sources.dialects import dialect
 from lakehouse.sources.errors import (
@@ -16,10 +17,9 @@ from lakehouse.sources.errors import (
     redacted,
 )
 from lakehouse.sources.shop_db import ShopDatabase
-from lakehouse.sources.shop_tables import SHOP_TABLES
 
-PRODUCTS = SHOP_TABLES["products"]
-CUSTOMERS = SHOP_TABLES["customers"]
+PRODUCTS = shop_tables()["products"]
+CUSTOMERS = shop_tables()["customers"]
 T1, T2, T3 = (f"2025-01-0{d}T06:00:00.000000Z" for d in (1, 2, 3))
 
 # Types both databases know (SQLite reads them as INTEGER and REAL affinity).

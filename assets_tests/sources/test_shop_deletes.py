@@ -18,6 +18,7 @@ import pytest
 
 from assets_tests.postgres_server import PostgresServer
 from lakehouse import simulator
+from lakehouse.components.declared import shop_tables
 from lakehouse.defs.raw.shop_tables import build_raw_shop_asset
 from lakehouse.defs.refined.customers import CUSTOMERS
 from lakehouse.defs.refined.products import PRODUCTS
@@ -28,13 +29,12 @@ from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.simulator import writer
 from lakehouse.simulator.deletes import TEST_ID_BASE
 from lakehouse.sources.shop_db import ShopDatabase
-from lakehouse.sources.shop_tables import SHOP_TABLES
 
 SCALE, SEED, FIRST_DAYS, MORE_DAYS = 0.002, 5, 5, 5
 TABLES = {"customers": CUSTOMERS, "products": PRODUCTS}
 PURGED = TEST_ID_BASE + 1  # the test records of day 1, purged on day 8
 ASSETS = [
-    *(build_raw_shop_asset(SHOP_TABLES[name]) for name in TABLES),
+    *(build_raw_shop_asset(shop_tables()[name]) for name in TABLES),
     *(build_refined_asset(table) for table in TABLES.values()),
 ]
 

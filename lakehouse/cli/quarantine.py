@@ -26,10 +26,10 @@ def quarantine() -> None:
 @pass_project
 def quarantine_list(project: Project) -> None:
     """Quarantined rows per table and rule."""
-    from lakehouse.defs.refined.assets import REFINED_TABLES
+    from lakehouse.components.declared import refined_tables
     from lakehouse.operations.replay import rules_summary
 
-    _print_frame(rules_summary(_store(project.settings), list(REFINED_TABLES)))
+    _print_frame(rules_summary(_store(project.settings), list(refined_tables())))
 
 
 @quarantine.command("show")
@@ -95,10 +95,10 @@ def quarantine_replay(project: Project, table: str, where: str | None) -> None:
 @pass_project
 def quarantine_files(project: Project) -> None:
     """Files quarantined whole (corrupt, truncated, wrong header, changed column type), with the reason."""
-    from lakehouse.defs.raw.files import FILE_SETS
+    from lakehouse.components.declared import file_sets
     from lakehouse.operations.rejected_files import rejected_files
 
-    _print_frame(rejected_files(_store(project.settings), list(FILE_SETS.values())))
+    _print_frame(rejected_files(_store(project.settings), list(file_sets().values())))
 
 
 @quarantine.command("release-file")
@@ -110,20 +110,21 @@ def quarantine_release_file(project: Project, file_set: str, file_name: str) -> 
 
     The next run (its sensor, or `make run`) reads it like a new file.
     """
-    from lakehouse.defs.raw.files import FILE_SETS
+    from lakehouse.components.declared import file_sets
     from lakehouse.operations.rejected_files import release_file
 
-    if file_set not in FILE_SETS:
-        raise click.BadParameter(f"one of {', '.join(FILE_SETS)}", param_hint="FILE_SET")
-    or_exit(lambda: release_file(_store(project.settings), FILE_SETS[file_set], file_name))
+    declared = file_sets()
+    if file_set not in declared:
+        raise click.BadParameter(f"one of {', '.join(declared)}", param_hint="FILE_SET")
+    or_exit(lambda: release_file(_store(project.settings), declared[file_set], file_name))
     click.echo(f"released {file_name}: the next run of {file_set} ingests it again")
 
 
 def _refined_table(name: str) -> "RefinedTable":
     """The refined table TABLE names (`orders` or `quarantine.orders`); a usage error otherwise."""
-    from lakehouse.defs.refined.assets import REFINED_TABLES
+    from lakehouse.components.declared import refined_tables
 
-    tables = {t.name: t for t in REFINED_TABLES}
+    tables = {t.name: t for t in refined_tables()}
     if name.removeprefix("quarantine.") not in tables:
         raise click.BadParameter(f"one of {', '.join(tables)}", param_hint="TABLE")
     return tables[name.removeprefix("quarantine.")]

@@ -11,11 +11,9 @@ in one place.
 
 from dataclasses import dataclass
 
-import dagster as dg
 import polars as pl
 from deltalake import CommitProperties, DeltaTable
 
-from lakehouse.defs.refined.assets import refined_assets
 from lakehouse.defs.refined.refine import RefinedTable, TransformContext, refined_rows, transform_and_validate
 from lakehouse.lib.columns import IDENTITY
 from lakehouse.lib.privacy import Pseudonymiser
@@ -74,12 +72,6 @@ def fix(store: DeltaStore, table: RefinedTable, updates: dict[str, str], where: 
     return changed
 
 
-def declared_spec(key: dg.AssetKey) -> WriteSpec:
-    """The write spec the refined asset writing `key` declares in its definition metadata."""
-    asset = next(a for a in refined_assets if key in a.keys)
-    return WriteSpec.from_metadata(asset.metadata_by_key[key])
-
-
 def replay(
     store: DeltaStore, table: RefinedTable, pseudonymiser: Pseudonymiser, where: str | None = None
 ) -> Replay:
@@ -98,7 +90,7 @@ def replay(
             "lakehouse.replay": {"where": where, "rows": passing.height},
             "dagster.input_versions": read,
         }
-        spec = declared_spec(table.refined_key)
+        spec = WriteSpec.from_metadata(table.spec.write_metadata())  # the asset's own
         delta_tables.write(store.uri(table.refined_key), refined_rows(checked.valid, table), spec, provenance)
         _remove(quarantine, passing, provenance)
     result = Replay(table.name, candidates.height, passing.height, candidates.height - passing.height)

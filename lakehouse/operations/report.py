@@ -20,8 +20,7 @@ import dagster as dg
 import polars as pl
 from deltalake import DeltaTable
 
-from lakehouse.defs.raw.files import FILE_SETS
-from lakehouse.defs.refined.assets import REFINED_TABLES
+from lakehouse.components.declared import file_sets, refined_tables
 from lakehouse.lib.quality import metrics
 from lakehouse.lib.storage import audit
 from lakehouse.lib.storage.store import DeltaStore
@@ -222,9 +221,10 @@ class QuarantineTable:
 
 def quarantine_tables() -> list[QuarantineTable]:
     """Every quarantine table: rows refined tables rejected, and files raw tables could not read."""
-    rows = [QuarantineTable(t.name, t.quarantine_key, f"refined.{t.name}") for t in REFINED_TABLES]
+    rows = [QuarantineTable(t.name, t.quarantine_key, f"refined.{t.name}") for t in refined_tables()]
     files = [
-        QuarantineTable(f"{f.name}_files", f.rejected_files_key, f"raw.{f.name}") for f in FILE_SETS.values()
+        QuarantineTable(f"{f.name}_files", f.rejected_files_key, f"raw.{f.name}")
+        for f in file_sets().values()
     ]
     return rows + files
 
@@ -236,10 +236,10 @@ def quarantine_by_rule(tables_dir: Path) -> pl.DataFrame:
         frame.group_by("rule")
         .len()
         .select(pl.lit(f"{f.name}_files").alias("table"), "rule", pl.col("len").alias("rows"))
-        for f in FILE_SETS.values()
+        for f in file_sets().values()
         if (frame := store.scan_or_none(f.rejected_files_key)) is not None
     ]
-    by_rule = [rules_summary(store, list(REFINED_TABLES)), *(frame.collect() for frame in files)]
+    by_rule = [rules_summary(store, list(refined_tables())), *(frame.collect() for frame in files)]
     return pl.concat(by_rule).sort("table", "rule")
 
 

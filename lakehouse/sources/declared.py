@@ -1,22 +1,20 @@
-"""Sources declared by configuration: `lakehouse/sources.yaml`, read once and checked.
+"""What a declared source is: the fields of a `defs.yaml` under `lakehouse/defs/sources/`, checked.
 
-A file set declared there gets its raw asset, its sensor (or schedule) and, when it names a
-contract, its refined asset, with the same exactly-once, quarantine and metadata behaviour as every
-other source (see README, "Adding a source"). A mistake in the file is an error naming the source
-and the field, raised when the definitions load, not in the middle of a run.
+The component types (`lakehouse.components`: `LandingFileSet`, `DatabaseTable`) are these models:
+a file set gets its raw asset, its sensor (or schedule) and, when it names a contract, its refined
+asset, with the same exactly-once, quarantine and metadata behaviour as every other source (see
+README, "Adding a source"). A mistake is an error naming the source and the field or column,
+raised when the definitions load, not in the middle of a run.
 """
 
 from __future__ import annotations
 
-from functools import cache
-from pathlib import Path
+from difflib import get_close_matches
 from typing import Literal
 
 import polars as pl
 import pydantic
-import yaml
 
-SOURCES_FILE = Path(__file__).resolve().parent.parent / "sources.yaml"
 # Column types an inline contract may declare (decimal: 18 digits, 2 after the point; timestamp: UTC).
 ColumnType = Literal["text", "integer", "decimal", "float", "date", "timestamp", "boolean"]
 POLARS_TYPES: dict[str, pl.DataType] = {
@@ -31,12 +29,23 @@ POLARS_TYPES: dict[str, pl.DataType] = {
 
 
 class _Strict(pydantic.BaseModel):
+    """A declaration: unknown fields are errors. Fields are plain types (lists, not tuples) and
+    nested models' rules are validators (not `Field` constraints): the component types resolve
+    these models from YAML with `dg.Resolvable`, which accepts no other."""
+
     model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
 
 
 class CsvOptions(_Strict):
-    delimiter: str = pydantic.Field(",", min_length=1, max_length=1)
+    delimiter: str = ","
     header: bool = True  # False: the file has no header line; `columns` name the fields in order
+
+    @pydantic.field_validator("delimiter")
+    @classmethod
+    def _one_character(cls, delimiter: str) -> str:
+        if len(delimiter) != 1:
+            raise ValueError(f"a delimiter is one character, not {delimiter!r}")
+        return delimiter
 
 
 class ColumnRule(_Strict):
@@ -47,7 +56,7 @@ class ColumnRule(_Strict):
     nullable: bool = True
     min: int | float | None = None
     max: int | float | None = None
-    allowed: tuple[str, ...] | None = None  # for text: the only values accepted
+    allowed: list[str] | None = None  # for text: the only values accepted
 
     @property
     def dtype(self) -> pl.DataType:
@@ -63,24 +72,48 @@ class InlineContract(_Strict):
 
 
 class Source(_Strict):
-    """What every declared source has: a description, a key, when it runs, and its refined table."""
+    """What every declared source has: a name, a description, a key, when it runs, its refined table."""
 
+    name: str  # the source's tables are `raw/<name>` (and `refined/<name>`, `quarantine/<name>`)
     description: str
-    primary_key: tuple[str, ...]
+    primary_key: list[str]
     schedule: str | None = None  # a cron expression: its own schedule (besides the daily build)
     refine: str | None = None  # a built-in refined table (Python transform) of the source's name, or
     contract: InlineContract | None = None  # a refined table declared here
 
+    def declared_columns(self) -> list[str] | None:
+        """The columns the source declares (None: it does not name them)."""
+        raise NotImplementedError
+
     @pydantic.model_validator(mode="after")
-    def _refined_consistently(self) -> Source:
+    def _keyed_and_refined_consistently(self) -> Source:
+        if not self.primary_key:
+            raise ValueError(f"{self.name}: primary_key names no column")
         if self.refine and self.contract:
-            raise ValueError("name either `refine` (built-in) or `contract` (inline), not both")
+            raise ValueError(f"{self.name}: name either `refine` (built-in) or `contract` (inline), not both")
         if self.contract:
             declared = set(self.contract.columns)
             missing = [c for c in (*self.primary_key, self.contract.sequence) if c not in declared]
             if missing:
-                raise ValueError(f"contract lacks the key/sequence column(s) {', '.join(missing)}")
+                raise ValueError(
+                    f"{self.name}: contract lacks the key/sequence column(s) {', '.join(missing)}"
+                )
+            self._check_known("contract column", list(self.contract.columns))
         return self
+
+    def _check_known(self, what: str, named: list[str]) -> None:
+        """Each of `named` is a column the source declares; else an error naming it (a misspelling too)."""
+        declared = self.declared_columns()
+        if declared is None:
+            raise ValueError(f"{self.name}: a {what} needs the source's `columns` to check it against")
+        for column in named:
+            if column not in declared:
+                close = get_close_matches(column, declared, n=1)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                raise ValueError(
+                    f"{self.name}: {what} {column} is not a column of the source{hint}; "
+                    f"it declares {', '.join(declared)}"
+                )
 
 
 class FileSource(Source):
@@ -90,22 +123,39 @@ class FileSource(Source):
     pattern: str  # glob of the data files in it
     format: Literal["csv", "jsonl", "parquet"]
     csv: CsvOptions = CsvOptions()
-    columns: tuple[str, ...] | None = None  # csv / jsonl: the fields read (as text); parquet: all
+    # csv / jsonl: the fields read (as text), in file order; parquet: the columns every file has
+    # (a file lacking one is quarantined whole), the others are kept as they come.
+    columns: list[str] | None = None
+    # parquet: columns a file may lack (e.g. added from some day on: null before), for the contract.
+    optional_columns: list[str] = []
     # When a file is complete: at once (written by rename), when `<file><done_suffix>` exists, or
     # when it has not changed for `stable_seconds`.
     ready: Literal["on_arrival", "done_marker", "stable"] = "on_arrival"
     done_suffix: str = ".done"
     stable_seconds: int = pydantic.Field(60, ge=1)
-    sensor_seconds: int | None = pydantic.Field(30, ge=5)  # None: no sensor (schedule or daily build)
+    sensor_seconds: int | None = 30  # at least 5; None: no sensor (schedule or daily build)
+
+    def declared_columns(self) -> list[str] | None:
+        return None if self.columns is None else [*self.columns, *self.optional_columns]
 
     @pydantic.model_validator(mode="after")
     def _readable(self) -> FileSource:
         if self.format in ("csv", "jsonl") and not self.columns:
-            raise ValueError(f"format {self.format} needs `columns` (the fields to read, in file order)")
+            raise ValueError(
+                f"{self.name}: format {self.format} needs `columns` (the fields to read, in file order)"
+            )
+        if self.sensor_seconds is not None and self.sensor_seconds < 5:
+            raise ValueError(f"{self.name}: sensor_seconds is at least 5 (or null: no sensor)")
+        if self.optional_columns and self.format != "parquet":
+            raise ValueError(
+                f"{self.name}: `optional_columns` is for parquet ({self.format} reads `columns`)"
+            )
+        if self.columns is not None:
+            self._check_known("key column", self.primary_key)
         return self
 
 
-class DatabaseTable(Source):
+class TableSource(Source):
     """A table of the shop database (named as the source), extracted incrementally by its watermark."""
 
     columns: dict[str, Literal["integer", "real", "text"]]  # as extracted, in this order
@@ -114,56 +164,19 @@ class DatabaseTable(Source):
     deleted: str | None = None  # the column a soft delete sets (and a found hard delete too)
     reconcile_keys: bool = False  # find hard deletes by comparing the source's keys with raw's
 
+    def declared_columns(self) -> list[str]:
+        return list(self.columns)
+
     @pydantic.model_validator(mode="after")
-    def _columns_named(self) -> DatabaseTable:
+    def _columns_named(self) -> TableSource:
         named = [*self.primary_key, self.watermark, *([self.deleted] if self.deleted else [])]
         missing = [c for c in named if c not in self.columns]
         if missing:
-            raise ValueError(f"columns lack {', '.join(missing)} (named as key, watermark or deleted)")
+            raise ValueError(
+                f"{self.name}: columns lack {', '.join(missing)} (named as key, watermark or deleted)"
+            )
         if self.reconcile_keys and not self.deleted:
-            raise ValueError("reconcile_keys needs `deleted`: the column that marks a found deletion")
+            raise ValueError(
+                f"{self.name}: reconcile_keys needs `deleted`: the column that marks a found deletion"
+            )
         return self
-
-
-class Declarations(_Strict):
-    database_tables: dict[str, DatabaseTable] = {}
-    files: dict[str, FileSource] = {}
-
-    @pydantic.model_validator(mode="after")
-    def _names_unique(self) -> Declarations:
-        both = sorted(set(self.database_tables) & set(self.files))
-        if both:
-            raise ValueError(f"{', '.join(both)}: declared both as a database table and as files")
-        return self
-
-    def sources(self) -> dict[str, Source]:
-        """Every declared source by name (each gets `raw/<name>`)."""
-        return {**self.database_tables, **self.files}
-
-
-class SourcesFileError(ValueError):
-    """`sources.yaml` does not parse or breaks a rule; the message names the source and field."""
-
-
-def load_declarations(path: Path) -> Declarations:
-    """The declarations in `path`, checked; a clear error naming the source and field otherwise."""
-    try:
-        content = yaml.safe_load(path.read_text()) or {}
-        return Declarations.model_validate(content)
-    except yaml.YAMLError as error:
-        raise SourcesFileError(f"{path}: not valid YAML ({error})") from error
-    except pydantic.ValidationError as error:
-        problems = "; ".join(_problem(e) for e in error.errors(include_url=False))
-        raise SourcesFileError(f"{path}: {problems}") from error
-
-
-def _problem(error: dict) -> str:
-    """`files.returns.format: Input should be …`: where in the file, then what is wrong."""
-    where = ".".join(str(part) for part in error["loc"])
-    return f"{where}: {error['msg']}" if where else error["msg"]
-
-
-@cache
-def declarations() -> Declarations:
-    """The project's declarations, from `lakehouse/sources.yaml`."""
-    return load_declarations(SOURCES_FILE)

@@ -3,8 +3,8 @@
 The watermark column holds UTC instants as fixed-width text (`2025-01-01T06:00:00.000000Z`), so
 comparing the text compares the time. Each extraction re-reads an `overlap` before the watermark,
 so a row committed late, with an `updated_at` a little older than rows already extracted, is not
-missed (raw drops the re-read rows it already holds). The tables are declared in
-`lakehouse/sources.yaml` (`database_tables`), like every other source.
+missed (raw drops the re-read rows it already holds). Each table is declared like every other
+source, by a `DatabaseTable` component (`lakehouse/defs/sources/<table>/defs.yaml`).
 
 Customers and products are deleted in two ways. A soft delete sets `deleted_at` (the same UTC text
 form as `updated_at`, which moves with it) and keeps the row. A hard delete removes the row; the
@@ -17,7 +17,7 @@ from datetime import timedelta
 
 import polars as pl
 
-from lakehouse.sources.declared import DatabaseTable, declarations
+from lakehouse.sources.declared import TableSource
 
 # The declared column types, as extracted.
 COLUMN_TYPES: dict[str, pl.DataType] = {"integer": pl.Int64(), "real": pl.Float64(), "text": pl.String()}
@@ -42,20 +42,14 @@ class SourceTable:
         return {key: self.columns[key] for key in self.keys}
 
 
-def source_table(name: str, declared: DatabaseTable) -> SourceTable:
-    """The table as declared in `sources.yaml`."""
+def source_table(declared: TableSource) -> SourceTable:
+    """The table as declared."""
     return SourceTable(
-        name=name,
+        name=declared.name,
         columns={column: COLUMN_TYPES[kind] for column, kind in declared.columns.items()},
-        keys=declared.primary_key,
+        keys=tuple(declared.primary_key),
         watermark_column=declared.watermark,
         overlap=timedelta(minutes=declared.overlap_minutes),
         deleted_column=declared.deleted,
         reconcile_keys=declared.reconcile_keys,
     )
-
-
-# The shop's tables, declared in `lakehouse/sources.yaml` under `database_tables`.
-SHOP_TABLES: dict[str, SourceTable] = {
-    name: source_table(name, declared) for name, declared in declarations().database_tables.items()
-}

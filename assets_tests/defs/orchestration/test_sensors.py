@@ -6,11 +6,11 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from lakehouse.components.declared import file_sets
 from lakehouse.definitions import build_definitions
-from lakehouse.defs.orchestration.sensors import clickstream_sensor, file_set_sensors
+from lakehouse.defs.orchestration.sensors import clickstream_sensor
 from lakehouse.defs.raw.events import RAW_EVENTS, raw_events
 from lakehouse.defs.raw.events import batch_id as events_batch_id
-from lakehouse.defs.raw.files import FILE_SETS
 from lakehouse.defs.refined.events import EVENTS
 from lakehouse.defs.refined.refine import build_refined_asset
 from lakehouse.defs.refined.sessions import refined_sessions
@@ -22,7 +22,8 @@ from lakehouse.lib.storage.write_spec import WriteMode, WriteSpec
 from lakehouse.settings import get_settings
 from lakehouse.sources.landing import LandingZone
 
-(payments_sensor,) = [s for s in file_set_sensors if s.name == "payments_sensor"]
+# The sensor its component builds, as the definitions load it.
+(payments_sensor,) = [s for s in build_definitions(get_settings()).sensors if s.name == "payments_sensor"]
 HEADER = "payment_id,order_id,amount,currency,method,settled_at\n"
 
 
@@ -91,7 +92,7 @@ def test_no_pending_file_starts_nothing(tmp_path: Path, instance: dg.DagsterInst
 
 def test_files_already_in_raw_start_no_run(tmp_path: Path, instance: dg.DagsterInstance):
     path = land(tmp_path / "landing", "settlement_2025-01-02.csv")
-    committed = pl.DataFrame({"payment_id": ["pay_1"], "_batch_id": [FILE_SETS["payments"].batch_id(path)]})
+    committed = pl.DataFrame({"payment_id": ["pay_1"], "_batch_id": [file_sets()["payments"].batch_id(path)]})
     raw = DeltaStore(root=str(tmp_path / "tables")).uri(["raw", "payments"])
     delta_tables.write(raw, committed, WriteSpec(WriteMode.APPEND), {})
     result = tick(tmp_path, instance, cursor=None)

@@ -3,6 +3,7 @@ columns merged and reported, changed types refused."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -10,7 +11,8 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from lakehouse.defs.raw.files import FILE_SETS, FileSet, build_raw_file_asset, pending_files
+from lakehouse.components.declared import file_sets
+from lakehouse.defs.raw.files import FileSet, build_raw_file_asset, pending_files
 from lakehouse.lib.storage import delta_tables
 from lakehouse.lib.storage.io_manager import DeltaIOManager
 from lakehouse.lib.storage.store import DeltaStore
@@ -18,11 +20,20 @@ from lakehouse.lib.storage.write_spec import WriteMode, WriteSpec
 from lakehouse.sources.declared import FileSource
 from lakehouse.sources.landing import LandingZone
 
-PAYMENTS = FILE_SETS["payments"]
+PAYMENTS = file_sets()["payments"]
 RAW_PAYMENTS = PAYMENTS.raw_key
 HEADER = "payment_id,order_id,amount,currency,method,settled_at\n"
 DAY_1 = "settlement_2025-01-01.csv"
 DAY_2 = "settlement_2025-01-02.csv"
+
+
+@pytest.fixture(scope="module")
+def instance() -> Iterator[dg.DagsterInstance]:
+    """This module's own instance: its few test files written as raw/payments and
+    raw/supplier_inventory in the session's instance would be the materialisation before the demo
+    lakehouse's, and its column-schema checks would warn of the difference."""
+    with dg.DagsterInstance.ephemeral() as own:
+        yield own
 
 
 @pytest.fixture
@@ -93,7 +104,7 @@ def test_each_file_lands_once_with_rescued_lines_and_line_numbers(instance, land
     assert store.scan(RAW_PAYMENTS).select(pl.len()).collect().item() == 3
 
 
-INVENTORY = FILE_SETS["supplier_inventory"]
+INVENTORY = file_sets()["supplier_inventory"]
 
 
 def snapshot(folder: Path, day: str, frame: pl.DataFrame, done: bool = True) -> Path:
@@ -171,12 +182,13 @@ def test_a_json_lines_file_set_reads_its_declared_fields(instance, tmp_path, sto
     returns = FileSet(
         "returns",
         FileSource(
+            name="returns",
             description="Returned items.",
             location="returns",
             pattern="*.jsonl",
             format="jsonl",
-            columns=("return_id", "order_id"),
-            primary_key=("return_id",),
+            columns=["return_id", "order_id"],
+            primary_key=["return_id"],
         ),
     )
     folder = tmp_path / "landing" / "returns"

@@ -10,14 +10,14 @@ import dagster as dg
 import polars as pl
 import pytest
 
+from lakehouse.components.declared import shop_tables
 from lakehouse.defs.raw.shop_tables import build_raw_shop_asset, current_watermark, window_start
 from lakehouse.lib.storage.io_manager import DeltaIOManager
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.sources.errors import SourceSchemaError
 from lakehouse.sources.shop_db import ShopDatabase
-from lakehouse.sources.shop_tables import SHOP_TABLES
 
-PRODUCTS = SHOP_TABLES["products"]
+PRODUCTS = shop_tables()["products"]
 RAW_PRODUCTS = dg.AssetKey(["raw", "products"])
 T1, T2, T3 = (f"2025-01-0{d}T06:00:00.000000Z" for d in (1, 2, 3))
 T2_MINUS_OVERLAP = "2025-01-02T05:50:00.000000Z"  # the overlap is 10 minutes

@@ -1,4 +1,4 @@
-"""Refined tables declared in sources.yaml: the YAML contract as a pandera model, and a typed transform."""
+"""Refined tables declared with a source: its inline contract as a pandera model, and a typed transform."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from decimal import Decimal
 import polars as pl
 
 from assets_tests.defs.refined.support import raw_frame, refine, rejected_rules, utc, valid_rows
-from lakehouse.defs.refined.assets import REFINED_TABLES
+from lakehouse.components.declared import refined_tables
 from lakehouse.defs.refined.declared import contract_model, declared_transform
 from lakehouse.lib.quality.contract import contract_columns, severities, table_schema
 from lakehouse.sources.declared import InlineContract
 
-(INVENTORY,) = [t for t in REFINED_TABLES if t.name == "supplier_inventory"]
+(INVENTORY,) = [t for t in refined_tables() if t.name == "supplier_inventory"]
 
 EVERY_TYPE = InlineContract.model_validate(
     {

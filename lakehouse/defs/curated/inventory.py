@@ -18,7 +18,7 @@ import polars as pl
 
 from lakehouse.defs.curated.dimensions import DIM_DATE, DIM_PRODUCT, DIM_PRODUCT_TABLE
 from lakehouse.defs.curated.facts import FACT_ORDER_ITEMS, FACT_ORDER_ITEMS_TABLE, built_now, replacing
-from lakehouse.defs.curated.lineage import lineage_metadata, refined_columns
+from lakehouse.defs.curated.lineage import lineage_metadata
 from lakehouse.defs.curated.marts import SOLD, recorded, whole_table_marks
 from lakehouse.lib.freshness import DAILY
 from lakehouse.lib.incremental import changed_since, days, unchanged, watermarks
@@ -127,6 +127,8 @@ MART_INVENTORY_HEALTH_TABLE = TableSpec(
 FACT_INVENTORY_DAILY = FACT_INVENTORY_DAILY_TABLE.asset_key
 MART_INVENTORY_HEALTH = MART_INVENTORY_HEALTH_TABLE.asset_key
 REFINED_INVENTORY = dg.AssetKey(["refined", "supplier_inventory"])
+# The columns the fact reads from the snapshots (declared by the supplier_inventory source's contract).
+SNAPSHOT_COLUMNS = ["snapshot_date", "product_id", "sku", "warehouse", "on_hand", "on_order"]
 INVENTORY_WATERMARKS = ["_refined_at", "_fact_built_at", "_built_at"]
 DEMAND_DAYS = 28  # the window demand is averaged over
 AT_RISK_DAYS = 7  # less cover than this is at risk
@@ -179,7 +181,7 @@ def inventory_days_to_rebuild(
     metadata=lineage_metadata(
         FACT_INVENTORY_COLUMNS,
         {
-            REFINED_INVENTORY: refined_columns(REFINED_INVENTORY),
+            REFINED_INVENTORY: SNAPSHOT_COLUMNS,
             FACT_ORDER_ITEMS: contract_columns(FACT_ORDER_ITEMS_TABLE.contract),
             DIM_PRODUCT: contract_columns(DIM_PRODUCT_TABLE.contract),
         },

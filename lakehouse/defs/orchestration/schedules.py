@@ -1,10 +1,8 @@
-"""Schedules: the daily build, and those declared for sources in `sources.yaml`."""
+"""Schedules: the daily build, and the one a declared source may ask for (built by its component)."""
 
 import dagster as dg
 
 from lakehouse.defs.orchestration.jobs import build_lakehouse, source_path
-from lakehouse.defs.raw.files import FileSet
-from lakehouse.sources.declared import Declarations, FileSource, Source, declarations
 
 daily_build = dg.ScheduleDefinition(
     name="daily_build",
@@ -16,25 +14,13 @@ daily_build = dg.ScheduleDefinition(
 )
 
 
-def _raw_keys(name: str, source: Source) -> list[dg.AssetKey]:
-    """The tables a source's extraction writes."""
-    return FileSet(name, source).keys if isinstance(source, FileSource) else [dg.AssetKey(["raw", name])]
-
-
-def declared_schedules(declared: Declarations) -> list[dg.ScheduleDefinition]:
-    """`<name>_schedule` for each source that declares a cron `schedule`: its raw table and downstream."""
-    return [
-        dg.ScheduleDefinition(
-            name=f"{name}_schedule",
-            target=source_path(_raw_keys(name, source)),
-            cron_schedule=source.schedule,
-            execution_timezone="UTC",
-            default_status=dg.DefaultScheduleStatus.RUNNING,
-            description=f"Extracts {name} on the schedule declared in sources.yaml ({source.schedule}).",
-        )
-        for name, source in declared.sources().items()
-        if source.schedule
-    ]
-
-
-source_schedules = declared_schedules(declarations())
+def source_schedule(name: str, raw: list[dg.AssetKey], cron: str) -> dg.ScheduleDefinition:
+    """`<name>_schedule`: the source's extraction (writing the `raw` tables) and what depends on it."""
+    return dg.ScheduleDefinition(
+        name=f"{name}_schedule",
+        target=source_path(raw),
+        cron_schedule=cron,
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description=f"Extracts {name} on the schedule its declaration gives ({cron}).",
+    )

@@ -19,7 +19,7 @@ import dagster as dg
 
 from lakehouse.defs.orchestration.jobs import source_path
 from lakehouse.defs.raw.events import RAW_EVENTS, pending_batches
-from lakehouse.defs.raw.files import FILE_SETS, FileSet, pending_files
+from lakehouse.defs.raw.files import FileSet, pending_files
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.sources.landing import LandingZone
 
@@ -53,7 +53,8 @@ def request_pending(
 
 
 def file_set_sensor(files: FileSet, interval_seconds: int) -> dg.SensorDefinition:
-    """`<name>_sensor`: one run for the new, ready files of a declared file set."""
+    """`<name>_sensor`: one run for the new, ready files of a declared file set (built by its
+    `LandingFileSet` component)."""
 
     @dg.sensor(
         name=f"{files.name}_sensor",
@@ -69,13 +70,6 @@ def file_set_sensor(files: FileSet, interval_seconds: int) -> dg.SensorDefinitio
         return request_pending(context, files.name, names, f"no new {files.name} files")
 
     return sensor
-
-
-file_set_sensors = [
-    file_set_sensor(files, files.source.sensor_seconds)
-    for files in FILE_SETS.values()
-    if files.source.sensor_seconds is not None
-]
 
 
 @dg.sensor(

@@ -1,18 +1,26 @@
 """Checks over every raw table: volume and null-rate anomalies against its own history, and
-column changes between materialisations. Warnings, never blocking."""
+column changes between materialisations. Warnings, never blocking.
+
+The raw tables of declared sources get theirs from their component (`lakehouse.components`)."""
+
+from collections.abc import Sequence
+
+import dagster as dg
 
 from lakehouse.defs.raw.events import raw_events
 from lakehouse.defs.raw.exchange_rates import raw_exchange_rates
-from lakehouse.defs.raw.files import raw_file_assets
-from lakehouse.defs.raw.shop_tables import raw_shop_assets
 from lakehouse.lib.quality.anomaly import null_rate_anomaly_check, volume_anomaly_check
 from lakehouse.lib.quality.checks import schema_change_checks
 
-RAW_ASSETS = [*raw_shop_assets, *raw_file_assets, raw_exchange_rates, raw_events]
-RAW_KEYS = [key for asset in RAW_ASSETS for key in asset.keys if key.path[0] == "raw"]
 
-raw_checks = [
-    *(volume_anomaly_check(key) for key in RAW_KEYS),
-    *(null_rate_anomaly_check(key) for key in RAW_KEYS),
-    *schema_change_checks(RAW_ASSETS),
-]
+def raw_table_checks(assets: Sequence[dg.AssetsDefinition]) -> list[dg.AssetChecksDefinition]:
+    """The checks of the raw tables `assets` write."""
+    keys = [key for asset in assets for key in asset.keys if key.path[0] == "raw"]
+    return [
+        *(volume_anomaly_check(key) for key in keys),
+        *(null_rate_anomaly_check(key) for key in keys),
+        *schema_change_checks(assets),
+    ]
+
+
+raw_checks = raw_table_checks([raw_exchange_rates, raw_events])

@@ -1,6 +1,6 @@
 """Raw assets for declared file sets: each new file exactly once, whole files quarantined with a reason.
 
-For a file set `<name>` declared in `sources.yaml`, one multi-asset writes two tables:
+For a file set `<name>` (declared by a `LandingFileSet` component), one multi-asset writes two tables:
 
 - `raw/<name>`: the rows of every new, ready file, with the ingestion columns; its batch id is the
   file's path in the landing zone, committed with the rows in one Delta transaction, so a file
@@ -33,7 +33,7 @@ from lakehouse.lib.freshness import DAILY
 from lakehouse.lib.storage import write_spec
 from lakehouse.lib.storage.reads import TableReads
 from lakehouse.lib.storage.store import DeltaStore
-from lakehouse.sources.declared import FileSource, declarations
+from lakehouse.sources.declared import FileSource
 from lakehouse.sources.landing import (
     FileRejected,
     LandingZone,
@@ -255,7 +255,3 @@ def build_raw_file_asset(files: FileSet) -> dg.AssetsDefinition:
         )
 
     return ingest_files
-
-
-FILE_SETS = {name: FileSet(name, source) for name, source in declarations().files.items()}
-raw_file_assets = [build_raw_file_asset(files) for files in FILE_SETS.values()]

@@ -40,7 +40,7 @@ from lakehouse.lib.storage.reads import TableReads
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.sources.errors import SourceSchemaError
 from lakehouse.sources.shop_db import ShopDatabase
-from lakehouse.sources.shop_tables import SHOP_TABLES, SourceTable
+from lakehouse.sources.shop_tables import SourceTable
 
 # The shop's `updated_at` (fixed width, so text order is time order).
 WATERMARK_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -222,6 +222,3 @@ def build_raw_shop_asset(table: SourceTable) -> dg.AssetsDefinition:
         )
 
     return raw_shop_table
-
-
-raw_shop_assets = [build_raw_shop_asset(t) for t in SHOP_TABLES.values()]

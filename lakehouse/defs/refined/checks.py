@@ -1,22 +1,34 @@
 """Checks over every refined table: its key, the reconciliation of raw = refined + quarantined +
-duplicates, null-rate and distribution anomalies, and column changes between materialisations."""
+duplicates, null-rate and distribution anomalies, and column changes between materialisations.
+
+The refined tables declared with an inline contract get theirs from their component
+(`lakehouse.components`)."""
+
+import dagster as dg
 
 from lakehouse.defs.refined.assets import REFINED_TABLES, refined_assets
+from lakehouse.defs.refined.refine import RefinedTable
 from lakehouse.defs.refined.sessions import SESSIONS, refined_sessions
 from lakehouse.lib.quality.anomaly import distribution_anomaly_check, null_rate_anomaly_check
-from lakehouse.lib.quality.checks import reconciliation_check, schema_change_checks
+from lakehouse.lib.quality.checks import reconciliation_check
+
+
+def refined_table_checks(t: RefinedTable, asset: dg.AssetsDefinition) -> list[dg.AssetChecksDefinition]:
+    """The checks of one refined table, built by `asset`: its spec's (key, column changes), the
+    reconciliation with raw, and null-rate and distribution anomalies."""
+    return [
+        *t.spec.checks(asset),
+        reconciliation_check(t.raw_key, t.refined_key, t.quarantine_key, t.keys),
+        null_rate_anomaly_check(t.refined_key),
+        *([distribution_anomaly_check(t.refined_key)] if t.monitored_columns else []),
+    ]
+
 
 refined_checks = [
     *(
         check
-        for t in REFINED_TABLES
-        for check in (
-            *t.spec.checks(),
-            reconciliation_check(t.raw_key, t.refined_key, t.quarantine_key, t.keys),
-        )
+        for t, asset in zip(REFINED_TABLES, refined_assets, strict=True)
+        for check in refined_table_checks(t, asset)
     ),
-    *SESSIONS.checks(),
-    *(null_rate_anomaly_check(t.refined_key) for t in REFINED_TABLES),
-    *(distribution_anomaly_check(t.refined_key) for t in REFINED_TABLES if t.monitored_columns),
-    *schema_change_checks([*refined_assets, refined_sessions]),
+    *SESSIONS.checks(refined_sessions),
 ]

@@ -1,4 +1,4 @@
-"""Refined tables declared in `sources.yaml`: a pandera contract and a typed transform built from YAML.
+"""Refined tables declared with a source: a pandera contract and a typed transform built from its YAML.
 
 The inline contract's columns become a pandera model (types, nullability, `min`/`max`, `allowed`
 values, descriptions), and the transform casts each raw column to its declared type: text is
@@ -96,13 +96,14 @@ def declared_transform(contract: InlineContract):
     return transform
 
 
-def declared_refined_table(name: str, source: Source) -> RefinedTable:
+def declared_refined_table(source: Source) -> RefinedTable:
+    """The refined table a source declares with its inline `contract`."""
     contract = source.contract
-    assert contract is not None, f"{name} declares no contract"
+    assert contract is not None, f"{source.name} declares no contract"
     return RefinedTable(
-        name=name,
-        keys=source.primary_key,
-        contract=contract_model(name, contract),
+        name=source.name,
+        keys=tuple(source.primary_key),
+        contract=contract_model(source.name, contract),
         transform=declared_transform(contract),
         description=contract.description,
         sequence_column=contract.sequence,

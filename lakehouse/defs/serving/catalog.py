@@ -1,5 +1,8 @@
 """The serving catalog as its own step: an asset downstream of every table, so it runs last.
 
+Its dependencies are every table the loaded definitions hold (declared sources' included), so
+`lakehouse.definitions` builds it once the defs folder is loaded (`catalog_asset(table_keys(…))`).
+
 Whatever a run materialises (the build job, a sensor's or schedule's source path, a backfill of
 some days), the catalog is downstream of it and in the run's selection, and is published once
 the run's writes are done. A run that fails skips it: the catalog keeps the tables as they were
@@ -15,20 +18,12 @@ from pathlib import Path
 
 import dagster as dg
 
-import lakehouse.defs.curated
-import lakehouse.defs.raw
-import lakehouse.defs.refined
-from lakehouse.defs.serving.monthly_revenue import MART_MONTHLY_REVENUE
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.serving.catalog import CatalogSummary, publish_catalog
 from lakehouse.serving.resource import ServingCatalog
 
 CATALOG = dg.AssetKey(["serving", "catalog"])
-LAYERS = (lakehouse.defs.raw, lakehouse.defs.refined, lakehouse.defs.curated)
-TABLES = sorted(
-    {key for package in LAYERS for asset in dg.load_assets_from_package_module(package) for key in asset.keys}
-    | {MART_MONTHLY_REVENUE}
-)
+TABLE_GROUPS = ("raw", "refined", "quarantine", "curated")
 # Eager, except that it need not wait for every dependency to exist: a lakehouse whose sensors
 # never saw a file (or whose day-sliced facts were never run for one day) still gets its catalog.
 WHEN_ANY_TABLE_CHANGES = dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing())
@@ -45,20 +40,38 @@ def summary_metadata(summary: CatalogSummary) -> dict[str, dg.MetadataValue]:
     }
 
 
-@dg.asset(
-    key=CATALOG,
-    deps=TABLES,
-    description=(
-        "The DuckDB catalog (`lakehouse sql`, `duckdb -readonly`): a schema per layer and a view per "
-        "Delta table over its current snapshot, rebuilt and swapped in atomically."
-    ),
-    group_name="serving",
-    kinds={"duckdb"},
-    automation_condition=WHEN_ANY_TABLE_CHANGES,
-)
-def catalog(store: DeltaStore, serving_catalog: ServingCatalog) -> dg.MaterializeResult:
-    summary = publish_catalog(Path(store.root), serving_catalog)
-    return dg.MaterializeResult(metadata=summary_metadata(summary))
+def table_keys(definitions: dg.Definitions) -> list[dg.AssetKey]:
+    """Every Delta table the definitions hold: the assets of the raw, refined, quarantine and
+    curated groups, declared sources' (built by their components) included."""
+    specs = (spec for asset in definitions.assets or [] for spec in _specs(asset))
+    return sorted({spec.key for spec in specs if spec.group_name in TABLE_GROUPS})
+
+
+def _specs(asset: object) -> list[dg.AssetSpec]:
+    if isinstance(asset, dg.AssetsDefinition):
+        return list(asset.specs)
+    return [asset] if isinstance(asset, dg.AssetSpec) else []
+
+
+def catalog_asset(tables: list[dg.AssetKey]) -> dg.AssetsDefinition:
+    """The catalog step, downstream of `tables` (every table: see `table_keys`)."""
+
+    @dg.asset(
+        key=CATALOG,
+        deps=tables,
+        description=(
+            "The DuckDB catalog (`lakehouse sql`, `duckdb -readonly`): a schema per layer and a view per "
+            "Delta table over its current snapshot, rebuilt and swapped in atomically."
+        ),
+        group_name="serving",
+        kinds={"duckdb"},
+        automation_condition=WHEN_ANY_TABLE_CHANGES,
+    )
+    def catalog(store: DeltaStore, serving_catalog: ServingCatalog) -> dg.MaterializeResult:
+        summary = publish_catalog(Path(store.root), serving_catalog)
+        return dg.MaterializeResult(metadata=summary_metadata(summary))
+
+    return catalog
 
 
 serving_catalog_automation = dg.AutomationConditionSensorDefinition(
