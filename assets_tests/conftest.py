@@ -42,6 +42,7 @@ class Lakehouse:
     definitions: dg.Definitions
     manifest: dict[str, Any]
     outcome: BuildOutcome
+    instance: dg.DagsterInstance | None = None  # the instance of its first build
 
     def build(self, instance: dg.DagsterInstance) -> BuildOutcome:
         self.outcome = run_build(self.definitions, instance, echo=lambda _: None)
@@ -56,7 +57,7 @@ def build_lakehouse(
 ) -> Lakehouse:
     settings = get_settings(data_dir)
     manifest = simulator.generate(settings.sources_dir, scale=scale, seed=seed, days=days)
-    lakehouse = Lakehouse(settings, build_definitions(settings), manifest, outcome=None)  # type: ignore[arg-type]
+    lakehouse = Lakehouse(settings, build_definitions(settings), manifest, None, instance)  # type: ignore[arg-type]
     lakehouse.build(instance)
     return lakehouse
 
@@ -78,7 +79,7 @@ def copy_of_build(
     shutil.copytree(source, data_dir, dirs_exist_ok=True)
     settings = get_settings(data_dir)
     manifest = json.loads(settings.manifest_path.read_text())
-    return Lakehouse(settings, build_definitions(settings), manifest, outcome)
+    return Lakehouse(settings, build_definitions(settings), manifest, outcome, instance)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -107,19 +108,37 @@ def instance() -> Iterator[dg.DagsterInstance]:
 
 
 @pytest.fixture(scope="session")
-def lakehouse(tmp_path_factory: pytest.TempPathFactory, instance: dg.DagsterInstance) -> Lakehouse:
-    """The demo lakehouse (scale 0.01, seed 42, a year), built once and only read by tests."""
-    return build_lakehouse(tmp_path_factory.mktemp("demo"), instance, scale=0.01, seed=42, days=365)
+def lakehouses_instance() -> Iterator[dg.DagsterInstance]:
+    """The instance of the two session lakehouses, theirs alone (`Lakehouse.instance`).
+
+    A table's column-schema check compares it with the table's previous materialisation in the
+    instance: a shorter lakehouse (without the supplier's later `warehouse` column) or a test's small
+    files materialised in the same instance would make their checks warn, depending on test order.
+    """
+    with dg.DagsterInstance.ephemeral() as own:
+        yield own
 
 
 @pytest.fixture(scope="session")
-def second_lakehouse(tmp_path_factory: pytest.TempPathFactory, instance: dg.DagsterInstance) -> Lakehouse:
+def lakehouse(tmp_path_factory: pytest.TempPathFactory, lakehouses_instance: dg.DagsterInstance) -> Lakehouse:
+    """The demo lakehouse (scale 0.01, seed 42, a year), built once and only read by tests."""
+    return build_lakehouse(
+        tmp_path_factory.mktemp("demo"), lakehouses_instance, scale=0.01, seed=42, days=365
+    )
+
+
+@pytest.fixture(scope="session")
+def second_lakehouse(
+    tmp_path_factory: pytest.TempPathFactory, lakehouses_instance: dg.DagsterInstance
+) -> Lakehouse:
     """Another scale and seed, so the ground-truth tests hold beyond one data set.
 
     Long enough to reach the supplier snapshots' `warehouse` column (from 2025-09-01): both lakehouses
     share one instance, whose column-schema checks would otherwise see a column vanish between them.
     """
-    return build_lakehouse(tmp_path_factory.mktemp("second"), instance, scale=0.005, seed=7, days=250)
+    return build_lakehouse(
+        tmp_path_factory.mktemp("second"), lakehouses_instance, scale=0.005, seed=7, days=250
+    )
 
 
 @pytest.fixture(params=["lakehouse", "second_lakehouse"], ids=["scale0.01-seed42", "scale0.005-seed7"])

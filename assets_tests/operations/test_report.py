@@ -69,8 +69,8 @@ def trend(tmp_path_factory: pytest.TempPathFactory, instance: dg.DagsterInstance
 
 
 @pytest.fixture(scope="module")
-def demo_report(lakehouse: Lakehouse, instance: dg.DagsterInstance) -> ReportData:
-    return gather(lakehouse.settings.tables_dir, instance, lakehouse.definitions)
+def demo_report(lakehouse: Lakehouse) -> ReportData:
+    return gather(lakehouse.settings.tables_dir, lakehouse.instance, lakehouse.definitions)
 
 
 def written_tables(lakehouse: Lakehouse) -> list[str]:

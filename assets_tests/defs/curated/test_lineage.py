@@ -81,9 +81,9 @@ def test_mart_columns_trace_to_the_fact_and_the_dimensions():
     }
 
 
-def test_every_curated_asset_records_its_lineage_on_each_materialisation(lakehouse, instance):
+def test_every_curated_asset_records_its_lineage_on_each_materialisation(lakehouse):
     for asset in curated_assets():
-        event = instance.get_latest_materialization_event(asset.key)
+        event = lakehouse.instance.get_latest_materialization_event(asset.key)
         recorded = event.asset_materialization.metadata[COLUMN_LINEAGE].value
 
         assert deps(recorded) == lineage_of(asset.key)

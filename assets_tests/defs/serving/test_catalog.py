@@ -13,9 +13,9 @@ from lakehouse.defs.serving.catalog import CATALOG
 FACT_ORDER_ITEMS = dg.AssetKey(["curated", "fact_order_items"])
 
 
-def materializations(lakehouse: Lakehouse, instance: dg.DagsterInstance) -> list[dg.AssetMaterialization]:
+def materializations(lakehouse: Lakehouse) -> list[dg.AssetMaterialization]:
     """The build run's materialisations, in the order they happened."""
-    records = instance.get_records_for_run(
+    records = lakehouse.instance.get_records_for_run(
         lakehouse.outcome.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION, limit=1000
     ).records
     return [record.event_log_entry.asset_materialization for record in records]
@@ -28,10 +28,8 @@ def test_the_catalog_depends_on_every_table():
     assert set(graph.get(CATALOG).parent_keys) == tables
 
 
-def test_the_build_publishes_the_catalog_last_and_says_what_it_published(
-    lakehouse: Lakehouse, instance: dg.DagsterInstance
-):
-    events = materializations(lakehouse, instance)
+def test_the_build_publishes_the_catalog_last_and_says_what_it_published(lakehouse: Lakehouse):
+    events = materializations(lakehouse)
     assert events[-1].asset_key == CATALOG
     assert [e.asset_key for e in events].count(CATALOG) == 1
     metadata = events[-1].metadata

@@ -53,10 +53,10 @@ def test_revenue_does_not_reconcile_when_a_mart_disagrees(
     assert not reconcile(tmp_path, daily, monthly).passed
 
 
-def test_the_build_reconciles_the_manifests_revenue(lakehouse: Lakehouse, instance: dg.DagsterInstance):
+def test_the_build_reconciles_the_manifests_revenue(lakehouse: Lakehouse):
     [record] = [
         r
-        for r in instance.get_records_for_run(
+        for r in lakehouse.instance.get_records_for_run(
             lakehouse.outcome.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION, limit=1000
         ).records
         if r.event_log_entry.dagster_event.event_specific_data.check_name == "revenue_reconciles"
