@@ -54,6 +54,6 @@ $(VENV)/.synced: pyproject.toml uv.lock
 		$$UV sync --frozen --python "$$(command -v $(PYTHON))" || exit 1; \
 	else \
 		echo "==> uv unavailable: installing with pip from pyproject ranges (not the lock)"; \
-		$(PYTHON) -m venv $(VENV) && $(BIN)/pip install -q -e . pytest hypothesis ruff && $(BIN)/python -m compileall -q $(VENV)/lib || exit 1; \
+		$(PYTHON) -m venv $(VENV) && $(BIN)/pip install -q -e . pytest pytest-xdist hypothesis ruff import-linter && $(BIN)/python -m compileall -q $(VENV)/lib || exit 1; \
 	fi
 	@touch $@
