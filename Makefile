@@ -41,7 +41,7 @@ format: $(VENV)/.synced
 	$(BIN)/ruff check --fix lakehouse assets_tests && $(BIN)/ruff format lakehouse assets_tests
 
 clean:  ## delete everything the lakehouse wrote (keeps data/README.md)
-	find data -mindepth 1 ! -name README.md -exec rm -rf {} +
+	find data -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +
 
 setup: $(VENV)/.synced
 
