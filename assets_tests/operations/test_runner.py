@@ -1,6 +1,20 @@
-"""The end-of-run summary."""
+"""The build run from the command line: a failed run still publishes what it wrote; the summary."""
 
-from lakehouse.operations.runner import BuildOutcome, CheckOutcome, summary
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from lakehouse import simulator
+from lakehouse.definitions import build_definitions
+from lakehouse.operations.runner import BuildOutcome, CheckOutcome, run_build, summary
+from lakehouse.serving.query import list_tables
 from lakehouse.settings import get_settings
 
 
@@ -22,3 +36,30 @@ def test_failed_checks_and_warnings_are_listed_apart(tmp_path):
         "checks: 1 passed, 1 failed, 1 warnings\n    ✗ refined/orders:unique_key\n"
         "    ! raw/orders:volume_anomaly (warning)"
     ) in text
+
+
+@pytest.fixture
+def rejecting_api(tmp_path: Path) -> Iterator[str]:
+    """An HTTP server answering every request with 404: the exchange-rate fetch fails at once."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(SimpleHTTPRequestHandler, directory=str(tmp_path)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_a_failed_run_still_publishes_the_tables_it_wrote(
+    tmp_path: Path, instance: dg.DagsterInstance, rejecting_api: str
+):
+    settings = replace(get_settings(tmp_path / "data"), exchange_rates_url=rejecting_api)
+    simulator.generate(settings.sources_dir, scale=0.001, seed=3, days=5)
+
+    outcome = run_build(build_definitions(settings), instance, echo=lambda _: None)
+
+    assert not outcome.success  # raw/exchange_rates failed, and everything converted to USD with it
+    published = {f"{t.schema}.{t.table}": t.rows for t in list_tables(settings.catalog_path)}
+    orders = pl.scan_delta(str(settings.tables_dir / "raw" / "orders")).select(pl.len()).collect().item()
+    assert published["raw.orders"] == orders > 0
+    assert published["refined.orders"] > 0
+    assert "raw.exchange_rates" not in published
+    assert "curated.fact_order_items" not in published
