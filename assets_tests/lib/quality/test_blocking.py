@@ -4,7 +4,6 @@ from pathlib import Path
 
 import dagster as dg
 import polars as pl
-from dagster._core.events import DagsterEventType
 from deltalake import write_deltalake
 
 from assets_tests.conftest import build_lakehouse
@@ -14,7 +13,7 @@ RAW_ORDERS = dg.AssetKey(["raw", "orders"])
 
 
 def materialised(instance: dg.DagsterInstance, run_id: str) -> set[str]:
-    records = instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION).records
+    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
     return {r.event_log_entry.dagster_event.asset_key.to_user_string() for r in records}
 
 
