@@ -17,7 +17,9 @@ from typing import Any
 
 import pytest
 
-from lakehouse.definitions import defs
+from lakehouse.definitions import default_definitions
+
+defs = default_definitions()
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "asset_wiring.json"
 UPDATE_VARIABLE = "LAKEHOUSE_UPDATE_SNAPSHOT"

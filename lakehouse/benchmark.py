@@ -287,9 +287,11 @@ def _build_layer(layer: str) -> dict[str, Any]:
     started = time.perf_counter()
     import dagster as dg
 
-    from lakehouse.definitions import defs
+    from lakehouse.definitions import default_definitions
     from lakehouse.operations.runner import run_build
     from lakehouse.settings import get_settings
+
+    defs = default_definitions()
 
     with dg.DagsterInstance.local_temp(str(_instance_home(get_settings().data_dir))) as instance:
         ready = time.perf_counter()

@@ -3,6 +3,7 @@ loader, so a new module there needs no list edited), plus the resources and exec
 settings explicitly."""
 
 import os
+from functools import cache
 
 import dagster as dg
 
@@ -61,4 +62,13 @@ def resources(settings: Settings) -> dg.Definitions:
     )
 
 
-defs = build_definitions(get_settings())
+@cache
+def default_definitions() -> dg.Definitions:
+    """The definitions over the settings from the environment, built once per process."""
+    return build_definitions(get_settings())
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """What `dg` and the webserver load, built when they ask (importing this module builds nothing)."""
+    return default_definitions()

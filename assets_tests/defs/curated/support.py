@@ -6,8 +6,10 @@ from typing import Any
 
 import dagster as dg
 
-from lakehouse.definitions import defs
+from lakehouse.definitions import default_definitions
 from lakehouse.lib.spec import CONTRACT_CHECK
+
+defs = default_definitions()
 
 
 def output_of(asset: dg.AssetsDefinition, **inputs: Any) -> dg.Output:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from lakehouse.definitions import defs
+from lakehouse.definitions import default_definitions
 from lakehouse.defs.curated.dictionary import curated_specs
 from lakehouse.defs.curated.facts import FactOrderItemsContract, fact_order_items
 from lakehouse.lib.quality.contract import contract_types
 from lakehouse.lib.spec import TableSpec
 from lakehouse.lib.storage.scd2 import CHANGES
+
+defs = default_definitions()
 
 
 @pytest.mark.parametrize("spec", curated_specs(), ids=lambda s: s.name)

@@ -7,8 +7,10 @@ import dagster as dg
 import pytest
 
 from assets_tests.conftest import Lakehouse
-from lakehouse.definitions import defs
+from lakehouse.definitions import default_definitions
 from lakehouse.defs.serving.catalog import CATALOG
+
+defs = default_definitions()
 
 FACT_ORDER_ITEMS = dg.AssetKey(["curated", "fact_order_items"])
 
