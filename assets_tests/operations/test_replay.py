@@ -78,3 +78,14 @@ def test_a_record_that_still_breaks_its_rule_stays_in_quarantine(built: Lakehous
     result = replay(store, CUSTOMERS, Pseudonymiser(key=built.settings.pii_key))
     assert (result.candidates, result.replayed, result.still_failing) == (quarantined, 0, quarantined)
     assert store.scan(CUSTOMERS.quarantine_key).select(pl.len()).collect().item() == quarantined
+
+
+def test_fixing_a_column_the_table_does_not_have_is_an_error_and_changes_nothing(built: Lakehouse):
+    store = DeltaStore(root=str(built.settings.tables_dir))
+    before = store.version(CUSTOMERS.quarantine_key)
+
+    expected = r"quarantine\.customers has no column emial; its columns: _row_number, customer_id, email, "
+    with pytest.raises(ValueError, match=expected):
+        fix(store, CUSTOMERS, {"emial": "'fixed@example.com'"}, "customer_id > 0")
+
+    assert store.version(CUSTOMERS.quarantine_key) == before

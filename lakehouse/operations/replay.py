@@ -58,9 +58,20 @@ def show(store: DeltaStore, table: RefinedTable, rule: str | None = None, limit:
 
 
 def fix(store: DeltaStore, table: RefinedTable, updates: dict[str, str], where: str) -> int:
-    """Set columns (SQL expressions) of the quarantined records matching `where`; audited."""
+    """Set columns (SQL expressions) of the quarantined records matching `where`; audited.
+
+    A column the quarantine table does not have is an error naming it (delta-rs would ignore it
+    and still count the rows as updated).
+    """
     uri = store.uri(table.quarantine_key)
-    metrics = DeltaTable(uri).update(updates=updates, predicate=where)
+    quarantined = DeltaTable(uri)
+    columns = quarantined.schema().to_arrow().names
+    unknown = [column for column in updates if column not in columns]
+    if unknown:
+        raise ValueError(
+            f"quarantine.{table.name} has no column {', '.join(unknown)}; its columns: {', '.join(columns)}"
+        )
+    metrics = quarantined.update(updates=updates, predicate=where)
     changed = metrics["num_updated_rows"]
     audit.record(
         store.root,
