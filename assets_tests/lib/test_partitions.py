@@ -58,6 +58,23 @@ def test_a_backfill_replaces_exactly_the_slices_of_its_days(small: Lakehouse, in
         assert partitions == [d.isoformat() for d in DAYS], name
 
 
+def test_one_partition_rebuilds_exactly_its_day(small: Lakehouse, instance: dg.DagsterInstance):
+    """As the UI's partition dialog, or `dagster asset materialize --partition`, runs one day."""
+    day, name = date(2025, 1, 15), "fact_payments"
+    before = fact(small, name)
+    key = dg.AssetKey(["curated", name])
+
+    outcome = run_build(small.definitions, instance, lambda _: None, [key], {"dagster/partition": str(day)})
+
+    assert outcome.success
+    after, inside = fact(small, name), pl.col("settled_date") == day
+    assert after.filter(~inside).sort(pl.all()).equals(before.filter(~inside).sort(pl.all()))
+    rebuilt, old = after.filter(inside), before.filter(inside)
+    assert rebuilt.height == old.height > 0
+    assert rebuilt.get_column("_built_at").min() > old.get_column("_built_at").max()
+    assert rebuilt.drop("_built_at").sort(pl.all()).equals(old.drop("_built_at").sort(pl.all()))
+
+
 def test_a_backfill_range_must_be_a_range_of_the_history():
     with pytest.raises(ValueError, match="ends \\(2025-01-01\\) before it starts \\(2025-01-02\\)"):
         range_tags(date(2025, 1, 2), date(2025, 1, 1))

@@ -31,8 +31,9 @@ RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_p
 
 
 def backfill_days(context: dg.AssetExecutionContext) -> list[date] | None:
-    """The days a backfill run rebuilds; None in an unpartitioned (incremental) run."""
-    if not context.has_partition_key_range:
+    """The days a run for one partition or a range of them rebuilds; None in an unpartitioned
+    (incremental) run."""
+    if not (context.has_partition_key or context.has_partition_key_range):
         return None
     window = context.partition_time_window
     first, end = window.start.date(), window.end.date()
