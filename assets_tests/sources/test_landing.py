@@ -190,12 +190,19 @@ def test_header_only_file_gives_no_rows_and_no_problem(tmp_path):
     assert parsed.problems == []
 
 
-def test_non_utf8_bytes_become_the_replacement_character(tmp_path):
-    data = HEADER.encode() + b"\npay_1,101,12.50,EUR,caf\xe9,2025-01-02T06:00:00Z\n"
-    parsed = read_csv_file(write(tmp_path, data), COLUMNS)
+def test_a_file_that_is_not_utf8_is_rejected_whole_naming_its_first_bad_line(tmp_path):
+    """A latin-1 file would otherwise read `tarjeta_cr\ufffddito`: distorted, without a word."""
+    data = (
+        HEADER.encode() + b"\npay_1,101,12.50,EUR,card,2025-01-02T06:00:00Z\npay_2,102,1.00,EUR,caf\xe9,x\n"
+    )
+    with pytest.raises(FileRejected) as rejected:
+        read_csv_file(write(tmp_path, data), COLUMNS)
 
-    assert parsed.problems == []
-    assert parsed.rows.select("payment_id", "method", LINE_COLUMN).rows() == [("pay_1", "caf\ufffd", 2)]
+    assert str(rejected.value) == (
+        "settlement_2025-01-02.csv: not UTF-8 text: line 3 has the byte 0xe9 (re-send it as UTF-8) "
+        "(rule: utf8_text)"
+    )
+    assert rejected.value.rule == "utf8_text"
 
 
 def test_crlf_line_endings_leave_no_carriage_return_in_values(tmp_path):

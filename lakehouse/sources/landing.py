@@ -176,15 +176,31 @@ def _json_fields(good: pl.DataFrame, fields: tuple[str, ...]) -> pl.DataFrame:
 
 
 def _lines(path: Path) -> pl.DataFrame:
-    return _lines_of([path]).drop(FILE_COLUMN)
+    """A CSV file's lines; `FileRejected` when it is not UTF-8 (latin-1, say): decoding it anyway
+    would turn its accented letters into U+FFFD and could even merge two keys."""
+    content = path.read_bytes()
+    try:
+        text = content.decode("utf-8-sig")  # and drop a BOM
+    except UnicodeDecodeError as error:
+        line = content.count(b"\n", 0, error.start) + 1
+        reason = (
+            f"not UTF-8 text: line {line} has the byte 0x{content[error.start]:02x} (re-send it as UTF-8)"
+        )
+        raise FileRejected(path, reason, "utf8_text") from error
+    return _lines_in([text]).drop(FILE_COLUMN)
 
 
 def _lines_of(paths: list[Path]) -> pl.DataFrame:
-    """Non-empty lines with their file index and 1-based line numbers; undecodable bytes become U+FFFD."""
-    texts = [path.read_bytes().decode("utf-8-sig", errors="replace") for path in paths]  # and drop a BOM
+    """The lines of JSON-lines files; undecodable bytes become U+FFFD (in a line that is not JSON
+    anyway, it is rescued whole; inside a JSON string it stays: still to be made strict)."""
+    return _lines_in([path.read_bytes().decode("utf-8-sig", errors="replace") for path in paths])
+
+
+def _lines_in(texts: list[str]) -> pl.DataFrame:
+    """Non-empty lines of each text (a file's), with its index and 1-based line numbers."""
     return (
         pl.DataFrame(
-            {FILE_COLUMN: range(len(paths)), "line": texts}, schema={FILE_COLUMN: pl.Int64, "line": pl.String}
+            {FILE_COLUMN: range(len(texts)), "line": texts}, schema={FILE_COLUMN: pl.Int64, "line": pl.String}
         )
         .with_columns(pl.col("line").str.split("\n"))
         .explode("line")

@@ -104,6 +104,32 @@ def test_each_file_lands_once_with_rescued_lines_and_line_numbers(instance, land
     assert store.scan(RAW_PAYMENTS).select(pl.len()).collect().item() == 3
 
 
+def test_a_settlement_file_in_latin1_is_quarantined_whole_and_the_others_load(
+    instance, landing, store, tmp_path
+):
+    latin1 = "settlement_2025-01-03.csv"
+    text = HEADER + "pay_4,4,5.00,EUR,tarjeta_crédito,2025-01-03T06:00:00Z\n"
+    (tmp_path / "landing" / "payments" / latin1).write_bytes(text.encode("latin-1"))
+
+    result = materialise(instance, landing, store)
+
+    assert result.success
+    assert materialised_metadata(result)["files_ingested"].value == 2
+    loaded = store.scan(RAW_PAYMENTS).select("_batch_id").unique().sort("_batch_id").collect()
+    assert loaded.get_column("_batch_id").to_list() == [
+        "landing/payments/" + DAY_1,
+        "landing/payments/" + DAY_2,
+    ]
+    rejected = store.scan(PAYMENTS.rejected_files_key).select("_batch_id", "rule", "reason").collect()
+    assert rejected.rows() == [
+        (
+            "landing/payments/" + latin1,
+            "utf8_text",
+            "not UTF-8 text: line 2 has the byte 0xe9 (re-send it as UTF-8)",
+        )
+    ]
+
+
 INVENTORY = file_sets()["supplier_inventory"]
 
 
