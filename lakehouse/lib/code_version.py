@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import re
+import sys
 from collections.abc import Iterator
 from types import CodeType, FunctionType, ModuleType
 
@@ -28,12 +30,41 @@ def _source(part: object) -> str:
     if isinstance(part, type) and issubclass(part, pa.DataFrameModel):
         models = [c for c in part.__mro__ if issubclass(c, pa.DataFrameModel) and c is not pa.DataFrameModel]
         try:
-            return "\n".join(inspect.getsource(model) for model in models)
-        except (OSError, TypeError):
+            return "\n".join(_class_source(model) for model in models)
+        except (OSError, TypeError, LookupError):
             return repr(part.to_schema())
-    if not isinstance(part, FunctionType | ModuleType | type):
+    if isinstance(part, type):
+        return _class_source(part)
+    if not isinstance(part, FunctionType | ModuleType):
         raise TypeError(f"cannot version {part!r}: give a function, class or module")
     return inspect.getsource(part)
+
+
+def _class_source(cls: type) -> str:
+    """A class's source: from its `class` line to the next line indented no deeper.
+
+    Read from its module's text, because `inspect.getsource` parses the module with `ast` to find a
+    class, and CPython 3.11.7 can fail there ("AST constructor recursion depth mismatch",
+    python/cpython#106905, fixed in 3.11.8) when called deep in a stack, as Dagster's loaders do.
+    """
+    module = sys.modules.get(cls.__module__)
+    if module is None:
+        raise LookupError(f"the module of {cls.__qualname__} is not loaded")
+    lines = inspect.getsource(module).splitlines()
+    header = re.compile(rf"^(\s*)class {re.escape(cls.__name__)}\b")
+    start = next((i for i, line in enumerate(lines) if header.match(line)), None)
+    if start is None:
+        raise LookupError(f"no `class {cls.__name__}` line in {cls.__module__}")
+    indent = len(header.match(lines[start]).group(1))
+    end = next(
+        (
+            i
+            for i in range(start + 1, len(lines))
+            if lines[i].strip() and len(lines[i]) - len(lines[i].lstrip()) <= indent
+        ),
+        len(lines),
+    )
+    return "\n".join(lines[start:end])
 
 
 def _names(code: CodeType) -> Iterator[str]:
