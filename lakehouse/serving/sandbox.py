@@ -59,13 +59,20 @@ def check_statements(sql: str) -> None:
 
 @contextmanager
 def refusals_explained() -> Iterator[None]:
-    """DuckDB's refusal of a file outside the tables folder, as the sandbox's own error."""
+    """DuckDB's refusal of a file outside the tables folder, and of memory over the limit, as the
+    sandbox's own errors (DuckDB's advice to raise the limit does not apply: it is locked)."""
     try:
         yield
     except duckdb.PermissionException as error:
         raise SandboxError(
             "reading or writing files is not allowed in the SQL sandbox, except the lakehouse's "
             f"table files through the catalog's views ({error})"
+        ) from error
+    except duckdb.OutOfMemoryException as error:
+        first_line = str(error).splitlines()[0]
+        raise MemoryError(
+            "the query needs more memory than the SQL sandbox's limit "
+            f"(LAKEHOUSE_SQL_MEMORY_LIMIT): {first_line}"
         ) from error
 
 
