@@ -8,7 +8,7 @@
 | `LAKEHOUSE_PII_KEY` | a development key | key of the HMAC that pseudonymises emails |
 | `LAKEHOUSE_EXCHANGE_RATES_URL` | none: the simulated provider | base URL of the exchange-rate API |
 | `LAKEHOUSE_ALERT_WEBHOOK_URL` | none: alerts go to the alerts file only | where failed runs are POSTed |
-| `LAKEHOUSE_SQL_MEMORY_LIMIT` | `2GB` | memory limit of a catalog reader (`lakehouse sql`, SQL checks) |
+| `LAKEHOUSE_SQL_MEMORY_LIMIT` | `2GB` | memory limit of a catalog reader (`lakehouse sql`, `tables`) |
 | `LAKEHOUSE_SQL_THREADS` | `2` | thread limit of a catalog reader |
 | `LAKEHOUSE_SQL_TIMEOUT_SECONDS` | `300` | how long one `lakehouse sql` statement may run |
 """
