@@ -13,8 +13,10 @@ before it started waiting. Readers never take the lock.
 Views of documented tables (the curated ones, from their contracts) carry the table's and each
 column's description as DuckDB comments (`duckdb_views()`, `duckdb_columns()`).
 
-`_catalog.tables` lists what was published: layer, table, Delta version, path, column count,
-row count (from the log's file statistics, NULL when a file has none), files, bytes, published_at.
+`_catalog.tables` lists what was published: layer, table, Delta version, path (`layer/table`, in
+the tables folder: the catalog shows no absolute path it can avoid; only the views' files keep
+theirs, which DuckDB needs), column count, row count (from the log's file statistics, NULL when a
+file has none), files, bytes, published_at.
 
 Connections come from the `ServingCatalog` resource: the publisher builds through its writable
 twin on the temporary file; `views_over` builds the same views, of a few tables, in memory, for a
@@ -231,7 +233,7 @@ def _index(tables: list[_Table]) -> pa.Table:
                 "layer": table.layer,
                 "table_name": table.name,
                 "version": table.delta.version(),
-                "path": str(table.path),
+                "path": f"{table.layer}/{table.name}",
                 "column_count": len(table.delta.schema().fields),
                 "row_count": _row_count(files["num_records"]),
                 "file_count": files.num_rows,
