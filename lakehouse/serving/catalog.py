@@ -103,7 +103,7 @@ def publish_catalog(tables_dir: Path, catalog: Path | ServingCatalog) -> Catalog
     `catalog`: the resource, or the path of a catalog with the resource's default settings.
     """
     started = time.perf_counter()
-    serving = catalog if isinstance(catalog, ServingCatalog) else ServingCatalog(database=str(catalog))
+    serving = ServingCatalog.of(catalog)
     catalog_path = Path(serving.database)
     catalog_path.parent.mkdir(parents=True, exist_ok=True)
     with _exclusive_lock(catalog_path.with_name(f"{catalog_path.name}.lock")):

@@ -1,9 +1,9 @@
 """Read-only SQL over the published catalog: the entry point of `lakehouse sql` and `tables`.
 
 Every call opens the catalog read-only, through the `ServingCatalog` resource the Dagster steps
-use (its sandbox: queries only, no file outside the tables, memory, thread and time limits; see
-`sandbox.py`), and closes it again, so it sees the latest published catalog and never holds anything a
-publisher waits for. A connection from `connect_read_only` sees the catalog as it was when opened
+use (in its sandbox: queries only, no file outside the tables, memory, thread and time limits;
+see `sandbox.py`), and closes it again, so it sees the latest published catalog and never holds
+anything a publisher waits for. A connection from `connect_read_only` sees the catalog as it was when opened
 (DuckDB also caches an open database by path within a process, so a second connect while the
 first is open returns the old catalog): it is closed on leaving its `with` block.
 
@@ -59,7 +59,7 @@ Catalog = Path | ServingCatalog
 def connect_read_only(catalog: Catalog) -> Iterator[duckdb.DuckDBPyConnection]:
     """The catalog, open read-only in its sandbox with timestamps shown in UTC, until the `with`
     block ends."""
-    serving = _serving(catalog)
+    serving = ServingCatalog.of(catalog)
     if not Path(serving.database).is_file():
         raise CatalogNotFoundError(
             f"no catalog at {serving.database}: run `make run` to build the lakehouse and publish it"
@@ -77,7 +77,7 @@ def run_query(catalog: Catalog, sql: str, params: dict[str, Any] | None = None) 
     addressed and becomes its own key in json.
     """
     check_statements(sql)
-    serving = _serving(catalog)
+    serving = ServingCatalog.of(catalog)
     with (
         connect_read_only(serving) as con,
         refusals_explained(),
@@ -88,10 +88,6 @@ def run_query(catalog: Catalog, sql: str, params: dict[str, Any] | None = None) 
             return pa.table({})
         result = relation.to_arrow_table()
     return result.rename_columns(_unique_names(result.column_names))
-
-
-def _serving(catalog: Catalog) -> ServingCatalog:
-    return catalog if isinstance(catalog, ServingCatalog) else ServingCatalog(database=str(catalog))
 
 
 def list_tables(catalog: Catalog) -> list[TableInfo]:

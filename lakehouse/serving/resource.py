@@ -53,6 +53,11 @@ class ServingCatalog(DuckDBResource):
             statement_timeout_seconds=settings.sql_timeout_seconds,
         )
 
+    @classmethod
+    def of(cls, catalog: Path | ServingCatalog) -> ServingCatalog:
+        """`catalog` itself, or the catalog at that path with the default settings."""
+        return catalog if isinstance(catalog, ServingCatalog) else cls(database=str(catalog))
+
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A configured connection, closed on leaving even on an error (DuckDB caches an open
