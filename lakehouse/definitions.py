@@ -48,7 +48,7 @@ def resources(settings: Settings) -> dg.Definitions:
         resources={
             "io_manager": DeltaIOManager(store=store, observer=QualityRecorder(store=store)),
             "store": store,
-            "serving_catalog": ServingCatalog(database=str(settings.catalog_path)),
+            "serving_catalog": ServingCatalog.from_settings(settings),
             "shop_db": ShopDatabase(uri=_secret("LAKEHOUSE_SHOP_DB_URI", settings.shop_db_uri)),
             "landing": LandingZone(root=str(settings.landing_dir)),
             "exchange_rate_api": exchange_rate_api(settings),

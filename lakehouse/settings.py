@@ -8,6 +8,9 @@
 | `LAKEHOUSE_PII_KEY` | a development key | key of the HMAC that pseudonymises emails |
 | `LAKEHOUSE_EXCHANGE_RATES_URL` | none: the simulated provider | base URL of the exchange-rate API |
 | `LAKEHOUSE_ALERT_WEBHOOK_URL` | none: alerts go to the alerts file only | where failed runs are POSTed |
+| `LAKEHOUSE_SQL_MEMORY_LIMIT` | `2GB` | memory limit of a catalog reader (`lakehouse sql`, `tables`) |
+| `LAKEHOUSE_SQL_THREADS` | `2` | thread limit of a catalog reader |
+| `LAKEHOUSE_SQL_TIMEOUT_SECONDS` | `300` | how long one `lakehouse sql` statement may run |
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ class Settings:
     pii_key: str
     exchange_rates_url: str | None  # None: the simulated provider, started for each fetch
     alert_webhook_url: str | None = None  # None: alerts are only logged and written to the alerts file
+    sql_memory_limit: str = "2GB"  # DuckDB's syntax: `512MB`, `2GB`
+    sql_threads: int = 2
+    sql_timeout_seconds: float = 300.0
 
     @property
     def sources_dir(self) -> Path:
@@ -68,4 +74,9 @@ def get_settings(data_dir: Path | str | None = None) -> Settings:
         pii_key=os.environ.get("LAKEHOUSE_PII_KEY") or DEVELOPMENT_PII_KEY,
         exchange_rates_url=os.environ.get("LAKEHOUSE_EXCHANGE_RATES_URL") or None,
         alert_webhook_url=os.environ.get("LAKEHOUSE_ALERT_WEBHOOK_URL") or None,
+        sql_memory_limit=os.environ.get("LAKEHOUSE_SQL_MEMORY_LIMIT") or Settings.sql_memory_limit,
+        sql_threads=int(os.environ.get("LAKEHOUSE_SQL_THREADS") or Settings.sql_threads),
+        sql_timeout_seconds=float(
+            os.environ.get("LAKEHOUSE_SQL_TIMEOUT_SECONDS") or Settings.sql_timeout_seconds
+        ),
     )

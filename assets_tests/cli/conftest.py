@@ -15,6 +15,7 @@ from click.testing import CliRunner, Result
 from assets_tests.conftest import Lakehouse, build_lakehouse
 from lakehouse.cli import main
 from lakehouse.cli.instance import open_instance
+from lakehouse.serving import publish_catalog
 from lakehouse.simulator import CLICKSTREAM_DEFECTS_FILE, DEFECTS_FILE, INVENTORY_DEFECTS_FILE
 
 Invoke = Callable[..., Result]
@@ -81,8 +82,11 @@ def home_cli(home: tuple[Path, Lakehouse], tmp_path: Path, monkeypatch: pytest.M
 
 @pytest.fixture
 def home_copy(home: tuple[Path, Lakehouse], tmp_path: Path) -> Path:
-    """A copy of `home` (tables, sources and run history) of the test's own, for commands that change it."""
-    return shutil.copytree(home[0], tmp_path / "home")
+    """A copy of `home` (tables, sources and run history) of the test's own, for commands that change it;
+    its catalog republished, over its own tables (the SQL sandbox reads no other folder's)."""
+    copy = shutil.copytree(home[0], tmp_path / "home")
+    publish_catalog(copy / "data" / "tables", copy / "data" / "lakehouse.duckdb")
+    return copy
 
 
 def quarantine_defects(built: Lakehouse) -> pl.DataFrame:

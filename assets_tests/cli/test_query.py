@@ -6,6 +6,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from deltalake import DeltaTable
 
 from assets_tests.cli.conftest import Invoke
 from assets_tests.conftest import Lakehouse
@@ -59,6 +60,31 @@ def test_sql_is_read_only_and_says_why(cli: Invoke):
     result = cli("sql", "drop view curated.dim_date")
     assert result.exit_code == 1
     assert "read-only" in result.output
+
+
+def test_sql_cannot_overwrite_a_live_table_file_and_says_why(cli: Invoke, lakehouse: Lakehouse):
+    table = DeltaTable(lakehouse.settings.tables_dir / "curated" / "dim_date")
+    data_file = Path(table.file_uris()[0].removeprefix("file://"))
+    content = data_file.read_bytes()
+
+    result = cli("sql", f"COPY (SELECT DATE '1999-01-01' AS date) TO '{data_file}' (FORMAT parquet)")
+
+    assert result.exit_code == 1
+    assert "COPY statements are not allowed: the SQL sandbox is read-only" in result.output
+    assert data_file.read_bytes() == content
+
+
+def test_sql_cannot_read_files_outside_the_tables_and_says_why(cli: Invoke):
+    result = cli("sql", "select * from read_csv('/etc/passwd')")
+    assert result.exit_code == 1
+    assert "reading or writing files is not allowed in the SQL sandbox" in result.output
+
+
+def test_sql_stops_a_statement_at_the_configured_timeout(cli: Invoke, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("LAKEHOUSE_SQL_TIMEOUT_SECONDS", "1")
+    result = cli("sql", "select count(*) from range(1000000000) a, range(1000000) b where a.range < b.range")
+    assert result.exit_code == 1
+    assert "stopped after 1 s, the SQL sandbox's time limit (LAKEHOUSE_SQL_TIMEOUT_SECONDS)" in result.output
 
 
 def test_sql_without_a_query_says_how_to_give_one(cli: Invoke):

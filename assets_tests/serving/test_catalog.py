@@ -198,8 +198,8 @@ def test_the_index_lists_every_published_table(tables_dir: Path, catalog_path: P
     )
     published_at = rows[0][-1]
     assert [row[:-1] for row in rows] == [
-        ("curated", "empty", 0, str(tables_dir / "curated" / "empty"), 1, 0, 0, False),
-        ("raw", "events", 1, str(tables_dir / "raw" / "events"), 2, 3, 2, True),
+        ("curated", "empty", 0, "curated/empty", 1, 0, 0, False),
+        ("raw", "events", 1, "raw/events", 2, 3, 2, True),
     ]
     assert before <= published_at <= datetime.now(UTC)
 

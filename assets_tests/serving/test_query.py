@@ -10,7 +10,6 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import pytest
 from deltalake import write_deltalake
@@ -24,6 +23,7 @@ from lakehouse.serving.query import (
     list_tables,
     run_query,
 )
+from lakehouse.serving.sandbox import SandboxError
 
 RESULT = pa.table(
     {
@@ -76,7 +76,7 @@ def test_run_query_returns_an_arrow_table_and_binds_parameters(published: Path):
     ],
 )
 def test_the_catalog_cannot_be_changed_through_a_query(published: Path, statement: str):
-    with pytest.raises(duckdb.Error, match="read-only mode"):
+    with pytest.raises(SandboxError, match="statements are not allowed: the SQL sandbox is read-only"):
         run_query(published, statement)
 
     assert run_query(published, "SELECT count(*) AS n FROM curated.sales")["n"].to_pylist() == [3]

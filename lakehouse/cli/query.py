@@ -52,6 +52,7 @@ def sql(
       lakehouse sql --file lakehouse/serving/queries/top_products.sql --param category=toys
     """
     from lakehouse.serving.query import format_result, run_query
+    from lakehouse.serving.resource import ServingCatalog
 
     if query is None and query_file is None:
         raise click.UsageError(
@@ -64,8 +65,8 @@ def sql(
         raise click.UsageError("the query is empty")
     named = _named(params) or None
     try:
-        result = run_query(project.settings.catalog_path, text, named)
-    except Exception as error:  # DuckDB errors are already readable; show them without a traceback
+        result = run_query(ServingCatalog.from_settings(project.settings), text, named)
+    except Exception as error:  # DuckDB's and the sandbox's errors are readable: no traceback
         hint = "\nTables are named layer.table (e.g. curated.fact_order_items): see `lakehouse tables`."
         raise click.ClickException(str(error) + (hint if "does not exist" in str(error) else "")) from error
     rendered = format_result(result, fmt, max_rows)
@@ -89,8 +90,9 @@ def _named(params: tuple[str, ...]) -> dict[str, str]:
 def tables(project: Project, describe: bool) -> None:
     """List every queryable table: schema (layer), name, columns, rows, Delta version."""
     from lakehouse.serving.query import describe_tables, list_tables
+    from lakehouse.serving.resource import ServingCatalog
 
-    catalog = project.settings.catalog_path
+    catalog = ServingCatalog.from_settings(project.settings)
     try:
         infos = list_tables(catalog)
         described = {(d.schema, d.table): d for d in describe_tables(catalog)} if describe else {}

@@ -13,8 +13,10 @@ before it started waiting. Readers never take the lock.
 Views of documented tables (the curated ones, from their contracts) carry the table's and each
 column's description as DuckDB comments (`duckdb_views()`, `duckdb_columns()`).
 
-`_catalog.tables` lists what was published: layer, table, Delta version, path, column count,
-row count (from the log's file statistics, NULL when a file has none), files, bytes, published_at.
+`_catalog.tables` lists what was published: layer, table, Delta version, path (`layer/table`, in
+the tables folder: the catalog shows no absolute path it can avoid; only the views' files keep
+theirs, which DuckDB needs), column count, row count (from the log's file statistics, NULL when a
+file has none), files, bytes, published_at.
 
 Connections come from the `ServingCatalog` resource: the publisher builds through its writable
 twin on the temporary file; `views_over` builds the same views, of a few tables, in memory, for a
@@ -101,7 +103,7 @@ def publish_catalog(tables_dir: Path, catalog: Path | ServingCatalog) -> Catalog
     `catalog`: the resource, or the path of a catalog with the resource's default settings.
     """
     started = time.perf_counter()
-    serving = catalog if isinstance(catalog, ServingCatalog) else ServingCatalog(database=str(catalog))
+    serving = ServingCatalog.of(catalog)
     catalog_path = Path(serving.database)
     catalog_path.parent.mkdir(parents=True, exist_ok=True)
     with _exclusive_lock(catalog_path.with_name(f"{catalog_path.name}.lock")):
@@ -231,7 +233,7 @@ def _index(tables: list[_Table]) -> pa.Table:
                 "layer": table.layer,
                 "table_name": table.name,
                 "version": table.delta.version(),
-                "path": str(table.path),
+                "path": f"{table.layer}/{table.name}",
                 "column_count": len(table.delta.schema().fields),
                 "row_count": _row_count(files["num_records"]),
                 "file_count": files.num_rows,

@@ -1,8 +1,9 @@
 """Read-only SQL over the published catalog: the entry point of `lakehouse sql` and `tables`.
 
 Every call opens the catalog read-only, through the `ServingCatalog` resource the Dagster steps
-use, and closes it again, so it sees the latest published catalog and never holds anything a
-publisher waits for. A connection from `connect_read_only` sees the catalog as it was when opened
+use (in its sandbox: queries only, no file outside the tables, memory, thread and time limits;
+see `sandbox.py`), and closes it again, so it sees the latest published catalog and never holds
+anything a publisher waits for. A connection from `connect_read_only` sees the catalog as it was when opened
 (DuckDB also caches an open database by path within a process, so a second connect while the
 first is open returns the old catalog): it is closed on leaving its `with` block.
 
@@ -33,6 +34,7 @@ import pyarrow as pa
 
 from lakehouse.serving.catalog import CATALOG_SCHEMA, INDEX_TABLE
 from lakehouse.serving.resource import ServingCatalog
+from lakehouse.serving.sandbox import check_statements, refusals_explained, time_limit
 
 OutputFormat = Literal["table", "csv", "json"]
 
@@ -49,24 +51,38 @@ class TableInfo(NamedTuple):
     version: int
 
 
+Catalog = Path | ServingCatalog
+"""The resource, or the path of a catalog with the resource's default settings."""
+
+
 @contextmanager
-def connect_read_only(catalog_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The catalog, open read-only with timestamps shown in UTC, until the `with` block ends."""
-    if not catalog_path.is_file():
+def connect_read_only(catalog: Catalog) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The catalog, open read-only in its sandbox with timestamps shown in UTC, until the `with`
+    block ends."""
+    serving = ServingCatalog.of(catalog)
+    if not Path(serving.database).is_file():
         raise CatalogNotFoundError(
-            f"no catalog at {catalog_path}: run `make run` to build the lakehouse and publish it"
+            f"no catalog at {serving.database}: run `make run` to build the lakehouse and publish it"
         )
-    with ServingCatalog(database=str(catalog_path)).get_connection() as con:
+    with serving.get_connection() as con:
         yield con
 
 
-def run_query(catalog_path: Path, sql: str, params: dict[str, Any] | None = None) -> pa.Table:
+def run_query(catalog: Catalog, sql: str, params: dict[str, Any] | None = None) -> pa.Table:
     """Run `sql` (named parameters as `$name`) and return its result; empty for no statement.
 
-    Repeated column names (`SELECT a.id, b.id ...`) get DuckDB's suffixes (`id`, `id_1`), so
-    every column can be addressed and becomes its own key in json.
+    Only queries run, within the sandbox's time limit: anything else raises `SandboxError`, a
+    statement running too long `StatementTimeoutError`. Repeated column names
+    (`SELECT a.id, b.id ...`) get DuckDB's suffixes (`id`, `id_1`), so every column can be
+    addressed and becomes its own key in json.
     """
-    with connect_read_only(catalog_path) as con:
+    check_statements(sql)
+    serving = ServingCatalog.of(catalog)
+    with (
+        connect_read_only(serving) as con,
+        refusals_explained(),
+        time_limit(con, serving.statement_timeout_seconds),
+    ):
         relation = con.sql(sql, params=params)
         if relation is None:
             return pa.table({})
@@ -74,9 +90,9 @@ def run_query(catalog_path: Path, sql: str, params: dict[str, Any] | None = None
     return result.rename_columns(_unique_names(result.column_names))
 
 
-def list_tables(catalog_path: Path) -> list[TableInfo]:
+def list_tables(catalog: Catalog) -> list[TableInfo]:
     """Every published view, with its column count, row count (when known) and Delta version."""
-    with connect_read_only(catalog_path) as con:
+    with connect_read_only(catalog) as con:
         rows = con.sql(
             f"SELECT layer, table_name, column_count, row_count, version FROM {INDEX_TABLE} "
             "ORDER BY layer, table_name"
@@ -97,9 +113,9 @@ class TableDescription(NamedTuple):
     columns: list[ColumnDescription]
 
 
-def describe_tables(catalog_path: Path) -> list[TableDescription]:
+def describe_tables(catalog: Catalog) -> list[TableDescription]:
     """Every published view with its columns, and their descriptions (the views' comments)."""
-    with connect_read_only(catalog_path) as con:
+    with connect_read_only(catalog) as con:
         views = con.sql(
             "SELECT schema_name, view_name, comment FROM duckdb_views() "
             f"WHERE NOT internal AND schema_name <> '{CATALOG_SCHEMA}' ORDER BY schema_name, view_name"

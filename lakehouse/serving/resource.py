@@ -2,7 +2,8 @@
 
 One `ServingCatalog` is shared by the catalog step (which builds a new catalog through
 `writable`), the SQL checks and the SQL mart (through Dagster), and `lakehouse sql`/`tables`
-(through `query.py`). Readers always get a read-only connection; the one writer never opens the
+(through `query.py`). Readers always get a read-only connection, sandboxed (`sandbox.py`): they
+read only the tables folder, within the memory and thread limits. The one writer never opens the
 published file, only the temporary file it is building, so a reader never blocks a publish.
 """
 
@@ -17,18 +18,11 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
+from lakehouse.serving.sandbox import lock_down
+from lakehouse.settings import Settings
+
 READ_ONLY = {"access_mode": "READ_ONLY"}
 IN_MEMORY = ":memory:"
-
-
-def configure(con: duckdb.DuckDBPyConnection) -> None:
-    """The settings of every connection, readers' and writer's alike, applied once it is open.
-
-    The single place for the sandbox of the trust issue: `enable_external_access = false` with
-    `allowed_directories` (the tables folder), then `lock_configuration = true`, so ad-hoc SQL
-    can neither write files nor read outside the lakehouse (read-only mode alone allows both).
-    """
-    con.execute("SET TimeZone = 'UTC'")  # not a connect option: it needs the ICU extension loaded
 
 
 class ServingCatalog(DuckDBResource):
@@ -37,14 +31,52 @@ class ServingCatalog(DuckDBResource):
     connection_config: dict[str, Any] = Field(
         default=READ_ONLY, description="DuckDB options at connect: read-only, for readers."
     )
+    tables_dir: str | None = Field(
+        default=None,
+        description="The only folder readers may read (the Delta tables); default: `tables` next "
+        "to the catalog, as in the data folder.",
+    )
+    memory_limit: str = Field(default=Settings.sql_memory_limit, description="A reader's memory limit.")
+    threads: int = Field(default=Settings.sql_threads, description="A reader's thread limit.")
+    statement_timeout_seconds: float = Field(
+        default=Settings.sql_timeout_seconds, description="How long one ad-hoc statement may run."
+    )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ServingCatalog:
+        """The catalog of `settings`, with its sandbox's folder and limits."""
+        return cls(
+            database=str(settings.catalog_path),
+            tables_dir=str(settings.tables_dir),
+            memory_limit=settings.sql_memory_limit,
+            threads=settings.sql_threads,
+            statement_timeout_seconds=settings.sql_timeout_seconds,
+        )
+
+    @classmethod
+    def of(cls, catalog: Path | ServingCatalog) -> ServingCatalog:
+        """`catalog` itself, or the catalog at that path with the default settings."""
+        return catalog if isinstance(catalog, ServingCatalog) else cls(database=str(catalog))
 
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A configured connection, closed on leaving even on an error (DuckDB caches an open
         database by path, so a leaked connection would keep serving the old catalog)."""
         with super().get_connection() as con, con:
-            configure(con)
+            self.configure(con)
             yield con
+
+    def configure(self, con: duckdb.DuckDBPyConnection) -> None:
+        """The settings of every connection, applied once it is open; a reader's then locked in
+        the sandbox. The writer reads any table's files to build the views: it is not sandboxed,
+        and only ever runs the lakehouse's own SQL."""
+        con.execute("SET TimeZone = 'UTC'")  # not a connect option: it needs the ICU extension loaded
+        if self.connection_config.get("access_mode") == READ_ONLY["access_mode"]:
+            lock_down(con, self.readable_dir, self.memory_limit, self.threads)
+
+    @property
+    def readable_dir(self) -> Path:
+        return Path(self.tables_dir) if self.tables_dir else Path(self.database).parent / "tables"
 
     def writable(self, database: Path | str) -> ServingCatalog:
         """The same settings, read-write, on another database: a catalog being built, or
@@ -52,4 +84,10 @@ class ServingCatalog(DuckDBResource):
         if Path(database) == Path(self.database):
             raise ValueError(f"{self.database} is published: build a new catalog and swap it in")
         config = {name: value for name, value in self.connection_config.items() if name != "access_mode"}
-        return ServingCatalog(database=str(database), connection_config=config)
+        return ServingCatalog(
+            database=str(database),
+            connection_config=config,
+            memory_limit=self.memory_limit,
+            threads=self.threads,
+            statement_timeout_seconds=self.statement_timeout_seconds,
+        )
