@@ -5,6 +5,7 @@ resolves the settings and the Dagster instance's folder once and hands them to e
 command changes the environment or the working directory.
 """
 
+import warnings
 from pathlib import Path
 
 import click
@@ -39,6 +40,9 @@ def main(ctx: click.Context, data_dir: Path | None, dagster_home: Path) -> None:
       lakehouse tables                   what can be queried
       lakehouse sql "select ..."         ask the catalog (read-only)
     """
+    # Dagster's beta and preview notices (we pin its minor version) are for us, not the user; by
+    # their text, so that a command that needs no Dagster does not import it.
+    warnings.filterwarnings("ignore", message=r".* is currently in (beta|preview)")
     ctx.obj = Project(settings=get_settings(data_dir), dagster_home=dagster_home.resolve())
 
 
