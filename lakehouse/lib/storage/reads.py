@@ -16,6 +16,7 @@ rule, and the step's other reads are its observations in the run's event log (`s
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -131,10 +132,14 @@ class StepReads(TableReads):
     store: DeltaStore
     context: dg.AssetExecutionContext
 
-    def pin(self, key: Key) -> PinnedTable:
+    @functools.cached_property
+    def snapshot(self) -> RunSnapshot | None:
+        """What the step's run reads, looked up once for all its reads."""
         # The op context's run id: an asset invoked directly (a unit test) has one too, and no run.
-        run_id = self.context.op_execution_context.run_id
-        pinned = self.store.pin(key, run_snapshot(self.context.instance, run_id))
+        return run_snapshot(self.context.instance, self.context.op_execution_context.run_id)
+
+    def pin(self, key: Key) -> PinnedTable:
+        pinned = self.store.pin(key, self.snapshot)
         if pinned.exists:
             read = {READ_VERSION: pinned.version}
             self.context.log_event(dg.AssetObservation(asset_key=dg.AssetKey(key_path(key)), metadata=read))
