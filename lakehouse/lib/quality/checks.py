@@ -20,6 +20,7 @@ import polars as pl
 from lakehouse.lib.columns import IDENTITY
 from lakehouse.lib.storage import delta_tables
 from lakehouse.lib.storage.store import DeltaStore
+from lakehouse.lib.storage.write_spec import plain
 
 SAMPLE_ROWS = 5
 # Evaluations searched for the latest pass; none passing among them means judging the whole table.
@@ -50,7 +51,7 @@ def last_passed(context: dg.AssetCheckExecutionContext) -> dict[str, Any]:
     )
     evaluations = (r.evaluation for r in records if isinstance(r.evaluation, dg.AssetCheckEvaluation))
     evaluation = next((e for e in evaluations if e.passed), None)
-    return {} if evaluation is None else {k: getattr(v, "value", v) for k, v in evaluation.metadata.items()}
+    return {} if evaluation is None else {k: plain(v) for k, v in evaluation.metadata.items()}
 
 
 @dataclass(frozen=True)

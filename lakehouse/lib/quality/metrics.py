@@ -29,6 +29,7 @@ from lakehouse.lib.storage import audit
 from lakehouse.lib.storage.commits import Commit, CommitObserver
 from lakehouse.lib.storage.delta_tables import WriteResult, file_stats
 from lakehouse.lib.storage.store import DeltaStore
+from lakehouse.lib.storage.write_spec import plain
 
 METRICS_TABLE = ("quality", "metrics")
 # Definition metadata: numeric columns whose distribution (median of each write) is monitored.
@@ -72,7 +73,7 @@ def reported_metrics(output_metadata: Mapping[str, Any]) -> Metrics:
     """The numbers an asset reported with its output: plain numbers, and dicts of numbers by key."""
     metrics: Metrics = {}
     for name, entry in output_metadata.items():
-        value = getattr(entry, "value", entry)
+        value = plain(entry)
         if isinstance(value, int | float) and not isinstance(value, bool):
             metrics[(name, "")] = value
         elif isinstance(value, Mapping):

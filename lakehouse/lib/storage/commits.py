@@ -14,7 +14,7 @@ import dagster as dg
 import polars as pl
 
 from lakehouse.lib.storage.delta_tables import WriteResult
-from lakehouse.lib.storage.write_spec import WriteSpec
+from lakehouse.lib.storage.write_spec import WriteSpec, plain
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,7 @@ class Commit:
 
     def declared(self, key: str) -> Any:
         """The plain value of a definition metadata entry (Dagster wraps them as MetadataValues)."""
-        entry = self.definition_metadata.get(key)
-        return getattr(entry, "value", entry)
+        return plain(self.definition_metadata.get(key))
 
 
 class CommitObserver(dg.ConfigurableResource):

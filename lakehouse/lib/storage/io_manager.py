@@ -24,12 +24,7 @@ from lakehouse.lib.storage.delta_tables import WriteResult
 from lakehouse.lib.storage.reads import RunSnapshot, run_snapshot, step_record
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.lib.storage.table_metadata import COLUMN_LINEAGE, materialization_metadata
-from lakehouse.lib.storage.write_spec import REPLACED_SLICES, WriteSpec
-
-
-def _plain(entry: Any) -> Any:
-    """A metadata entry's plain value (definition metadata arrives wrapped as MetadataValues)."""
-    return getattr(entry, "value", entry)
+from lakehouse.lib.storage.write_spec import REPLACED_SLICES, WriteSpec, plain
 
 
 def _declared_schema(context: dg.OutputContext) -> dg.TableSchema | None:
@@ -69,7 +64,7 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         spec = WriteSpec.from_metadata(context.definition_metadata)
         before = delta_tables.version(uri)
         slices = context.output_metadata.get(REPLACED_SLICES)
-        slices = None if slices is None else list(_plain(slices))
+        slices = None if slices is None else list(plain(slices))
         step = step_record(self._instance, context.run_id, context.step_key)
         inputs = self._input_versions(context) | step.reads
         result = delta_tables.write(uri, frame, spec, self._provenance(context, inputs), slices)

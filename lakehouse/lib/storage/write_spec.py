@@ -28,6 +28,11 @@ REPLACED_SLICES = "replaced_slices"
 BATCH_COLUMN = "_batch_id"
 
 
+def plain(entry: Any) -> Any:
+    """A metadata entry's plain value: Dagster hands definition metadata over wrapped as MetadataValues."""
+    return getattr(entry, "value", entry)
+
+
 class WriteMode(StrEnum):
     APPEND = "append"
     OVERWRITE = "overwrite"
@@ -69,7 +74,7 @@ class WriteSpec:
         raw = metadata.get(WRITE_SPEC_KEY)
         if raw is None:
             raise KeyError(f"asset metadata has no '{WRITE_SPEC_KEY}' entry (how to write it)")
-        raw = dict(getattr(raw, "value", raw))  # JsonMetadataValue or plain dict
+        raw = dict(plain(raw))  # JsonMetadataValue or plain dict
         raw["mode"] = WriteMode(raw["mode"])
         raw["keys"] = tuple(raw.get("keys", ()))
         raw["partition_by"] = tuple(raw.get("partition_by", ()))
