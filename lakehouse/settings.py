@@ -11,6 +11,7 @@
 | `LAKEHOUSE_SQL_MEMORY_LIMIT` | `2GB` | memory limit of a catalog reader (`lakehouse sql`, `tables`) |
 | `LAKEHOUSE_SQL_THREADS` | `2` | thread limit of a catalog reader |
 | `LAKEHOUSE_SQL_TIMEOUT_SECONDS` | `300` | how long one `lakehouse sql` statement may run |
+| `LAKEHOUSE_PII_CLEAR_PURPOSE` | none: masked | privileged: direct PII in clear, audited |
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class Settings:
     sql_memory_limit: str = "2GB"  # DuckDB's syntax: `512MB`, `2GB`
     sql_threads: int = 2
     sql_timeout_seconds: float = 300.0
+    pii_clear_purpose: str | None = None  # privileged readers only: why they need clear PII
 
     @property
     def sources_dir(self) -> Path:
@@ -79,4 +81,5 @@ def get_settings(data_dir: Path | str | None = None) -> Settings:
         sql_timeout_seconds=float(
             os.environ.get("LAKEHOUSE_SQL_TIMEOUT_SECONDS") or Settings.sql_timeout_seconds
         ),
+        pii_clear_purpose=os.environ.get("LAKEHOUSE_PII_CLEAR_PURPOSE") or None,
     )

@@ -9,7 +9,7 @@ import pandera.polars as pa
 import polars as pl
 import pytest
 
-from lakehouse.lib.quality.contract import Contract, references
+from lakehouse.lib.quality.contract import Contract, pii, references
 from lakehouse.lib.spec import CONTRACT_CHECK, TableSpec
 from lakehouse.lib.storage.io_manager import DeltaIOManager
 from lakehouse.lib.storage.store import DeltaStore
@@ -27,9 +27,18 @@ class ThingContract(Contract):
     )
 
 
-def spec(layer: str = "curated", **fields) -> TableSpec:
+class PersonalThingContract(ThingContract):
+    """The same columns, their personal data classified."""
+
+    email: pl.String = pa.Field(nullable=True, description="Its owner's email.", metadata=pii("direct"))
+    owner_hash: pl.String = pa.Field(
+        nullable=True, description="Pseudonym of the owner.", metadata=pii("indirect")
+    )
+
+
+def spec(layer: str = "curated", contract: type[Contract] = ThingContract, **fields) -> TableSpec:
     return TableSpec(
-        layer=layer, name="things", description="Things.", contract=ThingContract, key=("thing_id",), **fields
+        layer=layer, name="things", description="Things.", contract=contract, key=("thing_id",), **fields
     )
 
 
@@ -62,14 +71,14 @@ def test_foreign_keys_and_checks_derive_from_the_spec_and_its_contract():
     ]
 
 
-def test_pii_is_tagged_on_the_asset_and_its_columns_and_unstored_columns_are_left_out():
-    things = spec(layer="refined", pii=("email",), pseudonyms=("owner_hash",), unstored=("email",))
+def test_pii_classified_in_the_contract_is_tagged_and_unstored_columns_are_left_out():
+    things = spec(layer="refined", contract=PersonalThingContract, unstored=("email",))
     args = things.asset_args("v1")
     columns = {c.name: c.tags for c in args["metadata"]["dagster/column_schema"].columns}
 
-    assert args["tags"] == {"layer": "refined", "pii": "direct"}
-    assert args["metadata"]["pii_columns"] == ["email"]
-    assert columns == {"thing_id": {}, "owner_hash": {"pii": "pseudonym"}, "thing_key": {}}
+    assert args["tags"] == {"layer": "refined", "pii": "indirect"}
+    assert args["metadata"]["pii_columns"] == {"owner_hash": "indirect"}
+    assert columns == {"thing_id": {}, "owner_hash": {"pii": "indirect"}, "thing_key": {}}
     assert [c.name for c in things.column_docs()] == ["thing_id", "owner_hash", "thing_key"]
     assert (args["key"], args["group_name"], args["code_version"]) == (
         dg.AssetKey(["refined", "things"]),
@@ -138,3 +147,15 @@ def test_a_row_breaking_a_rule_or_the_key_fails_the_check_and_the_asset_and_noth
     assert "curated.things" in error and rule in error
     assert "│ 1" in error  # the failing rows are shown
     assert not (tmp_path / "curated" / "things").exists()
+
+
+def test_stored_direct_pii_is_named_by_the_write_spec_and_tagged_direct():
+    things = spec(layer="refined", contract=PersonalThingContract)
+
+    assert things.asset_tags()["pii"] == "direct"
+    assert WriteSpec.from_metadata(things.write_metadata()).direct_pii == ("email",)
+
+
+def test_a_curated_table_may_not_hold_direct_pii():
+    with pytest.raises(ValueError, match=r"curated.things: a curated table holds no direct PII \(email\)"):
+        spec(layer="curated", contract=PersonalThingContract)

@@ -1,5 +1,6 @@
 """Quarantine workflow on a real lakehouse: fix a record, replay it, and it flows downstream."""
 
+import json
 from pathlib import Path
 
 import dagster as dg
@@ -63,6 +64,10 @@ def test_a_fixed_record_is_replayed_into_refined_once_and_leaves_quarantine(
         "fix",
         "replay",
     ]
+    fixed_details = log.filter(pl.col("operation") == "fix").item(0, "details")
+    assert json.loads(fixed_details) == {"set": ["email"], "where": f"customer_id = {customer}", "rows": 1}
+    audited = (built.settings.tables_dir / "audit" / "log").rglob("*")
+    assert not [p for p in audited if p.is_file() and b"fixed@example.com" in p.read_bytes()]
 
     # The next build carries it into the dimension, and raw still reconciles.
     outcome = built.build(instance)

@@ -333,3 +333,20 @@ def test_curated_views_carry_their_contracts_descriptions_as_comments(lakehouse)
     assert columns["amount_usd"] == "Amount in USD, rounded to cents."
     assert columns["_built_at"] == "When this row was built."
     assert refined == [(None,)]  # only the curated tables are documented in the catalog
+
+
+def test_direct_pii_named_by_the_write_spec_is_served_masked(tables_dir: Path, catalog_path: Path):
+    from lakehouse.lib.storage import delta_tables
+    from lakehouse.lib.storage.write_spec import WriteMode, WriteSpec
+    from lakehouse.serving.resource import ServingCatalog
+
+    people = pl.DataFrame({"id": [1, 2], "name": ["Ann Lee", None], "_batch_id": "b1"})
+    spec = WriteSpec(WriteMode.APPEND, direct_pii=("name",))
+    delta_tables.write(str(tables_dir / "raw" / "people"), people, spec, {})
+    publish_catalog(tables_dir, catalog_path)
+
+    sql = "SELECT id, name FROM raw.people ORDER BY id"
+    assert query(catalog_path, sql) == [(1, "***"), (2, None)]
+    privileged = ServingCatalog(database=str(catalog_path), clear_pii_purpose="a test")
+    with privileged.get_connection() as con:
+        assert con.sql(sql).fetchall() == [(1, "Ann Lee"), (2, None)]

@@ -7,12 +7,22 @@ be reversed or recomputed without the key (`LAKEHOUSE_PII_KEY`). Computed in Duc
 from __future__ import annotations
 
 import hashlib
+import re
 
 import dagster as dg
 import duckdb
 import polars as pl
 
 _BLOCK = 64  # SHA-256 block size in bytes
+# A SQL string literal ('' escapes a quote inside it).
+_SQL_STRING = re.compile(r"'(?:[^']|'')*'")
+REDACTED = "'***'"
+
+
+def redact_literals(sql: str) -> str:
+    """`sql` with every string literal replaced by `'***'`: what an audit record may keep of a
+    statement or predicate that may hold a clear value (`email = 'ann@x.com'` -> `email = '***'`)."""
+    return _SQL_STRING.sub(REDACTED, sql)
 
 
 def _pads(key: str) -> tuple[bytes, bytes]:

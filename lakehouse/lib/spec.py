@@ -1,12 +1,13 @@
 """One spec per table, the single source of truth about it.
 
 A `TableSpec` states a table's layer and name, description, contract, key (declared once), grain,
-owners, tags, PII columns, write policy, partitioning and freshness. The foreign keys come from the
-contract (a field's `references`). Everything else about the table derives from the spec:
+owners, tags, write policy, partitioning and freshness. The foreign keys and the personal data come
+from the contract (a field's `references` and `pii`). Everything else about the table derives from
+the spec:
 
 - the asset's decorator arguments (`asset_args`): key, group, description, kinds, owners, tags,
-  code version, freshness, partitions, and the metadata (write spec, `dagster/column_schema` with
-  PII column tags, grain, business keys);
+  code version, freshness, partitions, and the metadata (write spec, which names the direct PII
+  columns, `dagster/column_schema` with PII column tags, grain, business keys);
 - its checks (`checks`): the key unique and never null, each foreign key found in its table, and
   the column-schema change check;
 - for a table built from validated data (curated), the asset itself (`asset`): its output is
@@ -34,7 +35,16 @@ import polars as pl
 
 from lakehouse.lib.code_version import code_version
 from lakehouse.lib.quality.checks import foreign_key_check, key_checks, schema_change_checks
-from lakehouse.lib.quality.contract import Contract, contract_references, keyed, table_schema
+from lakehouse.lib.quality.contract import (
+    DIRECT,
+    INDIRECT,
+    PII,
+    Contract,
+    contract_pii,
+    contract_references,
+    keyed,
+    table_schema,
+)
 from lakehouse.lib.quality.validation import enforce
 from lakehouse.lib.storage import write_spec
 
@@ -45,8 +55,6 @@ KINDS = {
     "refined": {"delta", "polars", "pandera"},
     "curated": {"delta", "polars", "pandera"},
 }
-# Column tag (and asset tag) values: a direct identifier, or a keyed pseudonym of one.
-PII, PSEUDONYM = "direct", "pseudonym"
 CONTRACT_CHECK = "contract"
 
 
@@ -56,6 +64,7 @@ class ColumnDoc:
     type: str
     nullable: bool
     description: str
+    pii: str = ""  # `direct`, `indirect`, or empty: no personal data
 
 
 @dataclass(frozen=True)
@@ -68,8 +77,6 @@ class TableSpec:
     grain: str = ""
     owners: tuple[str, ...] = DEFAULT_OWNERS
     tags: Mapping[str, str] = field(default_factory=dict)
-    pii: tuple[str, ...] = ()  # columns that identify a person
-    pseudonyms: tuple[str, ...] = ()  # columns that stand for one, keyed (e.g. email_hash)
     write: Mapping[str, Any] | None = None  # a `write_spec` entry, when not the layer's default
     slice_by: str | None = None  # curated: the column whose slices a write replaces
     sequence: str | None = None  # refined: the column ordering a key's versions in the merge
@@ -80,6 +87,13 @@ class TableSpec:
     writes: type[Contract] | None = None
     unstored: tuple[str, ...] = ()  # contract columns validated, then dropped (clear-text email)
     kinds: frozenset[str] = frozenset()  # beside the layer's (e.g. duckdb, for a table built in SQL)
+
+    def __post_init__(self) -> None:
+        if self.layer == "curated" and self.direct_pii:
+            raise ValueError(
+                f"{self.table_name}: a curated table holds no direct PII ({', '.join(self.direct_pii)}): "
+                "keep a pseudonym (a keyed hash) or an id instead"
+            )
 
     @property
     def asset_key(self) -> dg.AssetKey:
@@ -95,12 +109,24 @@ class TableSpec:
         return self.writes or keyed(self.contract, self.key)
 
     @property
+    def pii(self) -> dict[str, str]:
+        """The stored columns holding personal data: column -> `direct` | `indirect` (contract)."""
+        return {c: kind for c, kind in contract_pii(self.contract).items() if c not in self.unstored}
+
+    @property
+    def direct_pii(self) -> tuple[str, ...]:
+        return tuple(c for c, kind in self.pii.items() if kind == DIRECT)
+
+    @property
     def references(self) -> dict[str, tuple[dg.AssetKey, str]]:
         """The foreign keys: column -> (referenced table, its column), from the contract."""
         return contract_references(self.contract)
 
     def write_metadata(self) -> dict[str, Any]:
         """How the table is written: the spec's own policy, else its layer's default."""
+        return write_spec.with_direct_pii(self._write_policy(), self.direct_pii)
+
+    def _write_policy(self) -> dict[str, Any]:
         if self.write is not None:
             return dict(self.write)
         if self.layer == "raw":
@@ -110,12 +136,14 @@ class TableSpec:
         return write_spec.overwrite_partition(self.slice_by) if self.slice_by else write_spec.overwrite()
 
     def column_schema(self) -> dg.TableSchema:
-        tags = {c: {"pii": PII} for c in self.pii} | {c: {"pii": PSEUDONYM} for c in self.pseudonyms}
+        tags = {column: {PII: kind} for column, kind in self.pii.items()}
         return table_schema(self.contract, exclude=self.unstored, column_tags=tags)
 
     def asset_tags(self) -> dict[str, str]:
-        pii = PII if self.pii else PSEUDONYM if self.pseudonyms else None
-        return {"layer": self.layer, **({"pii": pii} if pii else {}), **self.tags}
+        """The layer, and `pii`: the strongest class of personal data the table stores."""
+        kinds = set(self.pii.values())
+        pii = DIRECT if DIRECT in kinds else INDIRECT if kinds else None
+        return {"layer": self.layer, **({PII: pii} if pii else {}), **self.tags}
 
     def metadata(self) -> dict[str, Any]:
         """The asset's definition metadata (the IO manager writes by its write spec)."""
@@ -126,7 +154,7 @@ class TableSpec:
             "dagster/column_schema": self.column_schema(),
             **({"grain": self.grain} if self.grain else {}),
             **({"business_keys": list(self.key)} if keys_written else {}),
-            **({"pii_columns": list(self.pii)} if self.pii else {}),
+            **({"pii_columns": dict(self.pii)} if self.pii else {}),
         }
 
     def asset_args(self, version: str, metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -156,8 +184,9 @@ class TableSpec:
         return [*key_checks(self.asset_key, self.key), *found, *changes]
 
     def column_docs(self) -> list[ColumnDoc]:
+        pii = self.pii
         return [
-            ColumnDoc(name, str(column.dtype), column.nullable, column.description or "")
+            ColumnDoc(name, str(column.dtype), column.nullable, column.description or "", pii.get(name, ""))
             for name, column in self.contract.to_schema().columns.items()
             if name not in self.unstored
         ]

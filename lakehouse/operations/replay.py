@@ -16,7 +16,7 @@ from deltalake import CommitProperties, DeltaTable
 
 from lakehouse.defs.refined.refine import RefinedTable, TransformContext, refined_rows, transform_and_validate
 from lakehouse.lib.columns import IDENTITY
-from lakehouse.lib.privacy import Pseudonymiser
+from lakehouse.lib.privacy import Pseudonymiser, redact_literals
 from lakehouse.lib.quality.validation import RULES
 from lakehouse.lib.storage import audit, delta_tables
 from lakehouse.lib.storage.reads import PinnedTable
@@ -60,8 +60,11 @@ def show(store: DeltaStore, table: RefinedTable, rule: str | None = None, limit:
 def fix(store: DeltaStore, table: RefinedTable, updates: dict[str, str], where: str) -> int:
     """Set columns (SQL expressions) of the quarantined records matching `where`; audited.
 
-    A column the quarantine table does not have is an error naming it (delta-rs would ignore it
-    and still count the rows as updated).
+    The audit records which columns were fixed and the predicate with its string literals redacted,
+    never the values set: a fixed email or name is personal data.
+
+        A column the quarantine table does not have is an error naming it (delta-rs would ignore it
+        and still count the rows as updated).
     """
     uri = store.uri(table.quarantine_key)
     quarantined = DeltaTable(uri)
@@ -78,7 +81,7 @@ def fix(store: DeltaStore, table: RefinedTable, updates: dict[str, str], where: 
         operation="fix",
         table="/".join(table.quarantine_key.path),
         version=delta_tables.version(uri),
-        details={"set": updates, "where": where, "rows": changed},
+        details={"set": sorted(updates), "where": redact_literals(where), "rows": changed},
     )
     return changed
 

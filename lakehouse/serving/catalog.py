@@ -11,7 +11,8 @@ and read the Delta logs only once they hold it: the last publish reflects every 
 before it started waiting. Readers never take the lock.
 
 Views of documented tables (the curated ones, from their contracts) carry the table's and each
-column's description as DuckDB comments (`duckdb_views()`, `duckdb_columns()`).
+column's description as DuckDB comments (`duckdb_views()`, `duckdb_columns()`). Direct PII columns,
+as the table's newest write spec names them, are masked (see `views.py`).
 
 `_catalog.tables` lists what was published: layer, table, Delta version, path (`layer/table`, in
 the tables folder: the catalog shows no absolute path it can avoid; only the views' files keep
@@ -43,6 +44,7 @@ import pyarrow.compute as pc
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
+from lakehouse.lib.storage.delta_tables import spec_of
 from lakehouse.serving.resource import IN_MEMORY, ServingCatalog
 from lakehouse.serving.views import quote_identifier, quote_literal, view_sql
 
@@ -215,7 +217,8 @@ def _build(con: duckdb.DuckDBPyConnection, tables: list[_Table], docs: Mapping[s
         con.execute(f"CREATE SCHEMA {quote_identifier(schema)}")
     for table in tables:
         name = f"{quote_identifier(table.layer)}.{quote_identifier(table.name)}"
-        con.execute(f"CREATE VIEW {name} AS {view_sql(con, table.delta)}")
+        masked = spec_of(str(table.path)).direct_pii
+        con.execute(f"CREATE VIEW {name} AS {view_sql(con, table.delta, masked)}")
         if (doc := docs.get(table.qualified_name)) is not None:
             _comment(con, table, doc)
     con.register("published_tables", _index(tables))

@@ -18,6 +18,7 @@ are shown as DuckDB writes them (`3 days 02:00:00`).
 from __future__ import annotations
 
 import csv
+import getpass
 import io
 import json
 import math
@@ -32,6 +33,8 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
+from lakehouse.lib.privacy import redact_literals
+from lakehouse.lib.storage import audit
 from lakehouse.serving.catalog import CATALOG_SCHEMA, INDEX_TABLE
 from lakehouse.serving.resource import ServingCatalog
 from lakehouse.serving.sandbox import check_statements, refusals_explained, time_limit
@@ -78,6 +81,8 @@ def run_query(catalog: Catalog, sql: str, params: dict[str, Any] | None = None) 
     """
     check_statements(sql)
     serving = ServingCatalog.of(catalog)
+    if serving.clear_pii_purpose:
+        audit_clear_pii(serving, sql)
     with (
         connect_read_only(serving) as con,
         refusals_explained(),
@@ -88,6 +93,22 @@ def run_query(catalog: Catalog, sql: str, params: dict[str, Any] | None = None) 
             return pa.table({})
         result = relation.to_arrow_table()
     return result.rename_columns(_unique_names(result.column_names))
+
+
+def audit_clear_pii(serving: ServingCatalog, sql: str) -> None:
+    """Record a statement run with direct PII in clear: who, why, and the statement (its string
+    literals redacted: they may hold the very values looked up)."""
+    audit.record(
+        serving.readable_dir,
+        operation="pii_clear_access",
+        table="catalog",
+        version=None,
+        details={
+            "purpose": serving.clear_pii_purpose,
+            "user": getpass.getuser(),
+            "statement": redact_literals(sql),
+        },
+    )
 
 
 def list_tables(catalog: Catalog) -> list[TableInfo]:

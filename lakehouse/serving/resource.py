@@ -5,6 +5,9 @@ One `ServingCatalog` is shared by the catalog step (which builds a new catalog t
 (through `query.py`). Readers always get a read-only connection, sandboxed (`sandbox.py`): they
 read only the tables folder, within the memory and thread limits. The one writer never opens the
 published file, only the temporary file it is building, so a reader never blocks a publish.
+
+Readers see direct PII masked. A reader given a `clear_pii_purpose` (the privileged setting
+`LAKEHOUSE_PII_CLEAR_PURPOSE`) sees it in clear; `query.py` audits each such statement.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from lakehouse.serving.sandbox import lock_down
+from lakehouse.serving.views import CLEAR_PII
 from lakehouse.settings import Settings
 
 READ_ONLY = {"access_mode": "READ_ONLY"}
@@ -41,6 +45,10 @@ class ServingCatalog(DuckDBResource):
     statement_timeout_seconds: float = Field(
         default=Settings.sql_timeout_seconds, description="How long one ad-hoc statement may run."
     )
+    clear_pii_purpose: str | None = Field(
+        default=None,
+        description="Privileged: why this reader needs direct PII in clear (audited); None: masked.",
+    )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ServingCatalog:
@@ -51,6 +59,7 @@ class ServingCatalog(DuckDBResource):
             memory_limit=settings.sql_memory_limit,
             threads=settings.sql_threads,
             statement_timeout_seconds=settings.sql_timeout_seconds,
+            clear_pii_purpose=settings.pii_clear_purpose,
         )
 
     @classmethod
@@ -73,6 +82,8 @@ class ServingCatalog(DuckDBResource):
         con.execute("SET TimeZone = 'UTC'")  # not a connect option: it needs the ICU extension loaded
         if self.connection_config.get("access_mode") == READ_ONLY["access_mode"]:
             lock_down(con, self.readable_dir, self.memory_limit, self.threads)
+            if self.clear_pii_purpose:
+                con.execute(f"SET VARIABLE {CLEAR_PII} = true")
 
     @property
     def readable_dir(self) -> Path:

@@ -7,13 +7,23 @@ columns. The view always exposes the Delta schema, in its order and with its typ
 - files written before a column was added miss it: `union_by_name` fills it with NULL;
 - partition columns live in the paths, not the files: hive partitioning, typed from the schema;
 - a column no file has yet, or a table with no files at all, becomes a typed NULL.
+
+Direct PII columns (named by the table's write spec) are masked: `***` for a value, NULL for a
+null, unless the reading connection holds the variable `CLEAR_PII` (set only by the privileged,
+audited path of `ServingCatalog`; the sandbox refuses `SET` from users).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import duckdb
 import pyarrow as pa
 from deltalake import DeltaTable
+
+# The DuckDB variable that unmasks direct PII in the catalog's views (privileged readers only).
+CLEAR_PII = "lakehouse_clear_pii"
+MASK = "***"
 
 
 def quote_identifier(name: str) -> str:
@@ -30,15 +40,16 @@ def duckdb_types(con: duckdb.DuckDBPyConnection, schema: pa.Schema) -> dict[str,
     return {name: str(type_) for name, type_ in zip(relation.columns, relation.types, strict=True)}
 
 
-def view_sql(con: duckdb.DuckDBPyConnection, table: DeltaTable) -> str:
-    """`SELECT` of the table's current snapshot, with exactly the Delta schema's columns."""
+def view_sql(con: duckdb.DuckDBPyConnection, table: DeltaTable, masked: Collection[str] = ()) -> str:
+    """`SELECT` of the table's current snapshot, with exactly the Delta schema's columns, the
+    `masked` ones (direct PII) masked."""
     types = duckdb_types(con, pa.schema(table.schema().to_arrow()))
     files = table.file_uris()
     if not files:
         return f"SELECT {_projection(types, present=set())} WHERE false"
     source = _read_parquet(files, table.metadata().partition_columns, types)
     present = set(con.sql(f"SELECT * FROM {source}").columns)
-    return f"SELECT {_projection(types, present)} FROM {source}"
+    return f"SELECT {_projection(types, present, set(masked))} FROM {source}"
 
 
 def _read_parquet(files: list[str], partition_columns: list[str], types: dict[str, str]) -> str:
@@ -56,8 +67,18 @@ def _read_parquet(files: list[str], partition_columns: list[str], types: dict[st
     )
 
 
-def _projection(types: dict[str, str], present: set[str]) -> str:
+def _projection(types: dict[str, str], present: set[str], masked: set[str] = frozenset()) -> str:
     return ", ".join(
-        quote_identifier(name) if name in present else f"CAST(NULL AS {type_}) AS {quote_identifier(name)}"
+        (_masked(name, type_) if name in masked else quote_identifier(name))
+        if name in present
+        else f"CAST(NULL AS {type_}) AS {quote_identifier(name)}"
         for name, type_ in types.items()
     )
+
+
+def _masked(name: str, type_: str) -> str:
+    """The column in clear for a privileged reader, else `***` (text) or NULL (other types)."""
+    column = quote_identifier(name)
+    mask = quote_literal(MASK) if type_ == "VARCHAR" else "NULL"
+    clear = f"getvariable({quote_literal(CLEAR_PII)}) IS TRUE"
+    return f"CASE WHEN {clear} THEN {column} WHEN {column} IS NOT NULL THEN {mask} END AS {column}"

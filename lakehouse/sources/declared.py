@@ -80,6 +80,13 @@ class Source(_Strict):
     schedule: str | None = None  # a cron expression: its own schedule (besides the daily build)
     refine: str | None = None  # a built-in refined table (Python transform) of the source's name, or
     contract: InlineContract | None = None  # a refined table declared here
+    # Columns holding personal data, as extracted: `direct` (an email, a name: masked when served,
+    # no Delta statistics) or `indirect` (an id that leads to a person).
+    pii: dict[str, Literal["direct", "indirect"]] = {}
+
+    @property
+    def direct_pii(self) -> tuple[str, ...]:
+        return tuple(column for column, kind in self.pii.items() if kind == "direct")
 
     def declared_columns(self) -> list[str] | None:
         """The columns the source declares (None: it does not name them)."""
@@ -99,6 +106,8 @@ class Source(_Strict):
                     f"{self.name}: contract lacks the key/sequence column(s) {', '.join(missing)}"
                 )
             self._check_known("contract column", list(self.contract.columns))
+        if self.pii:
+            self._check_known("pii column", list(self.pii))
         return self
 
     def _check_known(self, what: str, named: list[str]) -> None:

@@ -32,6 +32,7 @@ class SourceTable:
     overlap: timedelta = timedelta(minutes=10)
     deleted_column: str | None = None  # set when the row was (soft or hard) deleted
     reconcile_keys: bool = False  # find hard deletes by comparing key lists
+    direct_pii: tuple[str, ...] = ()  # columns of direct personal data (masked, never indexed)
 
     def __post_init__(self) -> None:
         if self.reconcile_keys and self.deleted_column is None:
@@ -52,4 +53,5 @@ def source_table(declared: TableSource) -> SourceTable:
         overlap=timedelta(minutes=declared.overlap_minutes),
         deleted_column=declared.deleted,
         reconcile_keys=declared.reconcile_keys,
+        direct_pii=declared.direct_pii,
     )

@@ -147,3 +147,37 @@ def test_merge_takes_a_correction_with_the_same_sequence_when_ingested_later(tmp
     assert delta_tables.write(uri, correction, MERGE, {}).updated == 1
     assert delta_tables.write(uri, replay_of_old, MERGE, {}).updated == 0
     assert delta_tables.scan(uri).collect().get_column("v").to_list() == ["right"]
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        WriteSpec(WriteMode.APPEND, direct_pii=("email",)),
+        WriteSpec(WriteMode.MERGE, keys=("id",), direct_pii=("email",)),
+        WriteSpec(WriteMode.OVERWRITE, direct_pii=("email",)),
+    ],
+    ids=lambda spec: spec.mode.value,
+)
+def test_direct_pii_never_reaches_the_logs_statistics(tmp_path, spec: WriteSpec):
+    uri = str(tmp_path / "t")
+    first = pl.DataFrame({"id": [1, 2], "email": ["ann@example.com", "bob@example.com"], "_batch_id": "b1"})
+    second = pl.DataFrame({"id": [2, 3], "email": ["zoe@example.com", "cy@example.com"], "_batch_id": "b2"})
+    delta_tables.write(uri, first, spec, {})
+    delta_tables.write(uri, second, spec, {})
+
+    log = "\n".join(path.read_text() for path in sorted((tmp_path / "t" / "_delta_log").glob("*.json")))
+    stats = [json.loads(json.loads(line)["add"]["stats"]) for line in log.splitlines() if '"add"' in line]
+    assert "@example.com" not in log
+    assert {column for s in stats for column in s["minValues"]} == {"id", "_batch_id"}
+    assert DeltaTable(uri).metadata().configuration[delta_tables.STATS_COLUMNS] == "id,_batch_id"
+
+
+def test_a_table_written_before_its_pii_was_declared_stops_indexing_it(tmp_path):
+    uri = str(tmp_path / "t")
+    delta_tables.write(uri, _batch("b1", [1]).with_columns(email=pl.lit("ann@example.com")), APPEND, {})
+    declared = WriteSpec(WriteMode.APPEND, direct_pii=("email",))
+    delta_tables.write(uri, _batch("b2", [2]).with_columns(email=pl.lit("bob@example.com")), declared, {})
+
+    newest = sorted((tmp_path / "t" / "_delta_log").glob("*.json"))[-1].read_text()
+    assert "bob@example.com" not in newest
+    assert DeltaTable(uri).metadata().configuration[delta_tables.STATS_COLUMNS] == "id,_batch_id"

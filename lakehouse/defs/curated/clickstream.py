@@ -26,6 +26,7 @@ from lakehouse.lib.quality.contract import (
     UtcTimestamp,
     built_at,
     contract_columns,
+    pii,
     references,
     refined_at,
 )
@@ -45,15 +46,21 @@ class FactSessionsContract(Contract):
         nullable=False, ge=0, description="Last minus first event, seconds."
     )
     user_key: pl.String = pa.Field(
-        nullable=False, description="customer:<id> when signed in, else visitor:<anonymous id>."
+        nullable=False,
+        description="customer:<id> when signed in, else visitor:<anonymous id>.",
+        metadata=pii("indirect"),
     )
     customer_key: pl.Int64 = pa.Field(
         nullable=False,
         description="dim_customer version at the session's start (-1: anonymous or unknown).",
         metadata=references(DIM_CUSTOMER, "customer_key"),
     )
-    customer_id: pl.Int64 = pa.Field(nullable=True, description="The signed-in customer, if any.")
-    anonymous_id: pl.String = pa.Field(nullable=True, description="The anonymous visitor, if not signed in.")
+    customer_id: pl.Int64 = pa.Field(
+        nullable=True, description="The signed-in customer, if any.", metadata=pii("indirect")
+    )
+    anonymous_id: pl.String = pa.Field(
+        nullable=True, description="The anonymous visitor, if not signed in.", metadata=pii("indirect")
+    )
     channel: pl.String = pa.Field(nullable=True, description="Channel of the first event (web, mobile, ...).")
     events: pl.Int64 = pa.Field(nullable=False, gt=0, description="Events in the session.")
     page_views: pl.Int64 = pa.Field(nullable=False, ge=0, description="page_view events.")

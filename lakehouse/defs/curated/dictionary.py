@@ -70,7 +70,7 @@ def _cell(text: str) -> str:
 
 def _table_section(doc: TableDoc) -> str:
     rows = "\n".join(
-        f"| `{c.name}` | {c.type} | {'yes' if c.nullable else 'no'} | {_cell(c.description)} |"
+        f"| `{c.name}` | {c.type} | {'yes' if c.nullable else 'no'} | {c.pii} | {_cell(c.description)} |"
         for c in doc.columns
     )
     references = "".join(f"\n- `{reference}`" for reference in doc.foreign_keys)
@@ -79,7 +79,7 @@ def _table_section(doc: TableDoc) -> str:
         f"Grain: {doc.grain}. Key: {', '.join(f'`{k}`' for k in doc.key)}. Written by: {doc.written_by}. "
         f"Owners: {', '.join(doc.owners)}.\n\n"
         + (f"Foreign keys:\n{references}\n\n" if references else "")
-        + f"| column | type | nullable | description |\n| --- | --- | --- | --- |\n{rows}\n"
+        + f"| column | type | nullable | PII | description |\n| --- | --- | --- | --- | --- |\n{rows}\n"
     )
 
 
@@ -92,7 +92,8 @@ def render_dictionary() -> str:
         "Generated from the table specs and contracts (in the modules of `lakehouse/defs/curated/`) "
         "by `lakehouse dictionary`; do not edit by hand. The same descriptions are the comments of the "
         "DuckDB catalog's views (`lakehouse tables --describe`). Columns starting with `_` are "
-        "bookkeeping for incremental builds.\n\n"
+        "bookkeeping for incremental builds. PII: `indirect` marks a column that leads to a person "
+        "with other data (an id, a keyed pseudonym); no curated table holds direct PII (names, emails).\n\n"
     )
     return header + index + "\n\n" + "\n".join(_table_section(d) for d in docs)
 

@@ -17,7 +17,7 @@ import polars as pl
 from lakehouse.defs.curated.lineage import lineage_metadata, refined_columns
 from lakehouse.lib.incremental import changed_since
 from lakehouse.lib.keys import UNKNOWN_KEY, date_key
-from lakehouse.lib.quality.contract import Contract, Money, UtcTimestamp, refined_at
+from lakehouse.lib.quality.contract import Contract, Money, UtcTimestamp, pii, refined_at
 from lakehouse.lib.spec import TableSpec
 from lakehouse.lib.storage import write_spec
 from lakehouse.lib.storage.scd2 import CHANGES, DELETED, IS_CURRENT, IS_DELETED, VALID_FROM, VALID_TO
@@ -56,13 +56,15 @@ class ChangeEvent(Contract):
 
 
 class CustomerAttributes(Contract):
-    customer_id: pl.Int64 = pa.Field(nullable=False, description="The shop's customer id (-1: unknown).")
+    customer_id: pl.Int64 = pa.Field(
+        nullable=False, description="The shop's customer id (-1: unknown).", metadata=pii("indirect")
+    )
     country: pl.String = pa.Field(
         nullable=True,
         description="ISO country code ('unknown' for -1); history kept (a change starts a version).",
     )
     email_hash: pl.String = pa.Field(
-        nullable=True, description="HMAC-SHA256 pseudonym of the email (latest)."
+        nullable=True, description="HMAC-SHA256 pseudonym of the email (latest).", metadata=pii("indirect")
     )
     signup_date: pl.Date = pa.Field(nullable=True, description="Day the customer signed up (UTC; latest).")
     refined_at: UtcTimestamp = refined_at("customer")
@@ -180,7 +182,6 @@ DIM_CUSTOMER_TABLE = TableSpec(
     writes=CustomerChanges,
     key=(CUSTOMER.surrogate,),
     grain="customer version",
-    pseudonyms=("email_hash",),
     write=CUSTOMER.write_spec(),
 )
 DIM_PRODUCT_TABLE = TableSpec(

@@ -41,6 +41,7 @@ from lakehouse.lib.quality.contract import (
     UtcTimestamp,
     built_at,
     contract_columns,
+    pii,
     references,
     refined_at,
 )
@@ -73,7 +74,9 @@ class FactOrderItemsContract(Contract):
         description="dim_product key (-1: unknown).",
         metadata=references(DIM_PRODUCT, "product_key"),
     )
-    customer_id: pl.Int64 = pa.Field(nullable=False, description="The shop's customer id.")
+    customer_id: pl.Int64 = pa.Field(
+        nullable=False, description="The shop's customer id.", metadata=pii("indirect")
+    )
     product_id: pl.Int64 = pa.Field(nullable=False, description="The shop's product id.")
     order_status: pl.String = pa.Field(nullable=False, isin=STATUSES, description="Latest order status.")
     channel: pl.String = pa.Field(nullable=True, description="Sales channel (web, app, ...).")
@@ -101,7 +104,7 @@ class FactPaymentsContract(Contract):
         metadata=references(DIM_CUSTOMER, "customer_key"),
     )
     customer_id: pl.Int64 = pa.Field(
-        nullable=True, description="The order's customer (null: order not refined)."
+        nullable=True, description="The order's customer (null: order not refined).", metadata=pii("indirect")
     )
     settled_date_key: pl.Int32 = pa.Field(
         nullable=False,

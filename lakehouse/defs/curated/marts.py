@@ -29,6 +29,7 @@ from lakehouse.lib.quality.contract import (
     MoneyTotal,
     UtcTimestamp,
     contract_columns,
+    pii,
     refined_at,
     watermark,
 )
@@ -53,7 +54,9 @@ class MartDailySalesContract(Contract):
 
 
 class MartCustomerRfmContract(Contract):
-    customer_id: pl.Int64 = pa.Field(nullable=False, description="The shop's customer id.")
+    customer_id: pl.Int64 = pa.Field(
+        nullable=False, description="The shop's customer id.", metadata=pii("indirect")
+    )
     country: pl.String = pa.Field(
         nullable=False, description="Current country ('unknown' if not in dim_customer)."
     )

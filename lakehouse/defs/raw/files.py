@@ -217,7 +217,7 @@ def build_raw_file_asset(files: FileSet) -> dg.AssetsDefinition:
                 freshness_policy=DAILY,
                 description=f"{source.description} As they arrived, one batch per file.",
                 metadata={
-                    **write_spec.append(),
+                    **write_spec.with_direct_pii(write_spec.append(), source.direct_pii),
                     "source": f"landing/{source.location}/{source.pattern}",
                     "format": source.format,
                     "business_keys": list(source.primary_key),

@@ -175,7 +175,7 @@ def build_raw_shop_asset(table: SourceTable) -> dg.AssetsDefinition:
             + ("; keys gone from the source get a tombstone." if table.reconcile_keys else ".")
         ),
         metadata={
-            **write_spec.append(),
+            **write_spec.with_direct_pii(write_spec.append(), table.direct_pii),
             "source": f"shop.{table.name}",
             "business_keys": list(table.keys),
         },

@@ -15,23 +15,31 @@ from lakehouse.lib.cleansing import (
     utc_from_zulu,
 )
 from lakehouse.lib.columns import RAW_LINEAGE
-from lakehouse.lib.quality.contract import Contract, UtcTimestamp
+from lakehouse.lib.quality.contract import Contract, UtcTimestamp, pii
 
 EMAIL_PATTERN = r"^[a-z0-9._%+\-]+@[a-z0-9.\-]+\.[a-z]{2,}$"
 COUNTRIES = ["US", "DE", "FR", "GB", "CA", "AU"]
 
 
 class CustomerContract(Contract):
-    customer_id: pl.Int64 = pa.Field(nullable=False, description="The shop's customer id.")
+    customer_id: pl.Int64 = pa.Field(
+        nullable=False, description="The shop's customer id.", metadata=pii("indirect")
+    )
     email: pl.String = pa.Field(
-        nullable=False, description="Lower-cased email; validated, then dropped (never stored)."
+        nullable=False,
+        description="Lower-cased email; validated, then dropped (never stored).",
+        metadata=pii("direct"),
     )
     # derived from email, whose rules decide
     email_hash: pl.String = pa.Field(
-        nullable=True, description="HMAC-SHA256 pseudonym of the email (LAKEHOUSE_PII_KEY)."
+        nullable=True,
+        description="HMAC-SHA256 pseudonym of the email (LAKEHOUSE_PII_KEY).",
+        metadata=pii("indirect"),
     )
-    first_name: pl.String = pa.Field(nullable=True, description="First name, trimmed.")
-    last_name: pl.String = pa.Field(nullable=True, description="Last name, trimmed.")
+    first_name: pl.String = pa.Field(
+        nullable=True, description="First name, trimmed.", metadata=pii("direct")
+    )
+    last_name: pl.String = pa.Field(nullable=True, description="Last name, trimmed.", metadata=pii("direct"))
     country: pl.String = pa.Field(nullable=True, description="ISO country code, upper case.")
     signup_at: UtcTimestamp = pa.Field(nullable=True, description="When the customer signed up (UTC).")
     updated_at: UtcTimestamp = pa.Field(nullable=False, description="Last change in the shop database (UTC).")
@@ -81,7 +89,5 @@ CUSTOMERS = RefinedTable(
         "deleted customers kept with `deleted_at` set."
     ),
     drop_after_validation=("email",),
-    pii=("email",),
-    pseudonyms=("email_hash",),
     derived_from={"email_hash": ("email",)},
 )

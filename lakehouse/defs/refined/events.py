@@ -18,7 +18,7 @@ from lakehouse.defs.raw.events import HIGH_WATER_COLUMN
 from lakehouse.defs.refined.refine import RefinedTable, TransformContext
 from lakehouse.lib.cleansing import integer, trimmed, utc_from_zulu
 from lakehouse.lib.columns import RAW_LINEAGE
-from lakehouse.lib.quality.contract import Contract, UtcTimestamp
+from lakehouse.lib.quality.contract import Contract, UtcTimestamp, pii
 from lakehouse.sources.landing import RESCUED_COLUMN
 
 LATENESS = timedelta(hours=2)
@@ -32,8 +32,12 @@ class EventContract(Contract):
     )
     event_at: UtcTimestamp = pa.Field(nullable=False, description="When it happened (UTC).")
     event_date: pl.Date = pa.Field(nullable=False, description="The UTC day it happened.")
-    customer_id: pl.Int64 = pa.Field(nullable=True, description="The signed-in customer, if any.")
-    anonymous_id: pl.String = pa.Field(nullable=True, description="The visitor, when not signed in.")
+    customer_id: pl.Int64 = pa.Field(
+        nullable=True, description="The signed-in customer, if any.", metadata=pii("indirect")
+    )
+    anonymous_id: pl.String = pa.Field(
+        nullable=True, description="The visitor, when not signed in.", metadata=pii("indirect")
+    )
     channel: pl.String = pa.Field(nullable=True, description="web, mobile or marketplace.")
     page: pl.String = pa.Field(nullable=True, description="The page the event happened on.")
     product_id: pl.Int64 = pa.Field(nullable=True, description="The product viewed or added to the cart.")

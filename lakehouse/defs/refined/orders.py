@@ -15,14 +15,16 @@ from lakehouse.lib.cleansing import (
 )
 from lakehouse.lib.columns import RAW_LINEAGE
 from lakehouse.lib.currency import CURRENCIES
-from lakehouse.lib.quality.contract import Contract, UtcTimestamp
+from lakehouse.lib.quality.contract import Contract, UtcTimestamp, pii
 
 STATUSES = ["placed", "delivered", "cancelled", "returned"]
 
 
 class OrderContract(Contract):
     order_id: pl.Int64 = pa.Field(nullable=False, description="The shop's order id.")
-    customer_id: pl.Int64 = pa.Field(nullable=False, description="The customer who ordered.")
+    customer_id: pl.Int64 = pa.Field(
+        nullable=False, description="The customer who ordered.", metadata=pii("indirect")
+    )
     order_at: UtcTimestamp = pa.Field(nullable=False, description="When the order was placed (UTC).")
     order_date: pl.Date = pa.Field(nullable=False, description="Order day (UTC).")
     status: pl.String = pa.Field(

@@ -15,7 +15,7 @@ import polars as pl
 from lakehouse.lib.code_version import code_version
 from lakehouse.lib.columns import RAW_LINEAGE, now_utc
 from lakehouse.lib.privacy import Pseudonymiser
-from lakehouse.lib.quality.contract import Contract, contract_columns
+from lakehouse.lib.quality.contract import DIRECT, Contract, contract_columns, contract_pii
 from lakehouse.lib.quality.metrics import MONITORED_COLUMNS
 from lakehouse.lib.quality.quarantine import PROBLEMS_LOGGED, describe, quarantine_rows
 from lakehouse.lib.quality.validation import Validation, validate
@@ -37,8 +37,9 @@ Transform = Callable[[pl.LazyFrame, TransformContext], pl.LazyFrame]
 
 @dataclass(frozen=True)
 class RefinedTable:
-    """A refined table: its spec's facts (name, key, contract, description, PII) and how it is
-    refined from its raw table (transform, lookups, sequence, ...)."""
+    """A refined table: its spec's facts (name, key, contract, description) and how it is refined
+    from its raw table (transform, lookups, sequence, ...). Its personal data is classified in its
+    contract."""
 
     name: str
     keys: tuple[str, ...]
@@ -46,8 +47,6 @@ class RefinedTable:
     transform: Transform
     description: str
     sequence_column: str = "updated_at"
-    pii: tuple[str, ...] = ()  # columns that identify a person
-    pseudonyms: tuple[str, ...] = ()  # keyed pseudonyms of such columns (e.g. email_hash)
     lookups: Mapping[str, dg.AssetKey] = field(default_factory=dict)
     drop_after_validation: tuple[str, ...] = ()  # e.g. the clear-text email, validated then dropped
     monitored_columns: tuple[str, ...] = ()  # numeric columns watched for distribution anomalies
@@ -64,8 +63,6 @@ class RefinedTable:
             contract=self.contract,
             key=self.keys,
             sequence=self.sequence_column,
-            pii=self.pii,
-            pseudonyms=self.pseudonyms,
             unstored=self.drop_after_validation,
         )
 
@@ -85,6 +82,12 @@ class RefinedTable:
     @property
     def quarantine_key(self) -> dg.AssetKey:
         return dg.AssetKey(["quarantine", self.name])
+
+    @property
+    def quarantine_direct_pii(self) -> tuple[str, ...]:
+        """Direct PII columns of the quarantined raw records: those the contract classifies, stored
+        or not (the clear email too)."""
+        return tuple(c for c, kind in contract_pii(self.contract).items() if kind == DIRECT)
 
     @property
     def output_columns(self) -> list[str]:
@@ -193,7 +196,7 @@ def build_refined_asset(table: RefinedTable) -> dg.AssetsDefinition:
                 code_version=table.code_version,
                 kinds={"delta", "polars"},
                 description=f"Raw {table.name} records rejected by the contract, with the rules they broke.",
-                metadata=write_spec.append(),
+                metadata=write_spec.with_direct_pii(write_spec.append(), table.quarantine_direct_pii),
             ),
             "refined": dg.AssetOut(**refined_out_args(table)),
         },

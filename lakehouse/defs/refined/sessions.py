@@ -16,7 +16,7 @@ import polars as pl
 
 from lakehouse.defs.refined.events import EVENTS
 from lakehouse.lib.code_version import code_version
-from lakehouse.lib.quality.contract import Contract, UtcTimestamp
+from lakehouse.lib.quality.contract import Contract, UtcTimestamp, pii
 from lakehouse.lib.spec import TableSpec
 from lakehouse.lib.storage import write_spec
 from lakehouse.lib.storage.store import DeltaStore
@@ -31,10 +31,16 @@ class SessionContract(Contract):
 
     session_id: pl.String = pa.Field(nullable=False, description="The user and the session's start time.")
     user_key: pl.String = pa.Field(
-        nullable=False, description="customer:<id> when signed in, else visitor:<anonymous id>."
+        nullable=False,
+        description="customer:<id> when signed in, else visitor:<anonymous id>.",
+        metadata=pii("indirect"),
     )
-    customer_id: pl.Int64 = pa.Field(nullable=True, description="The signed-in customer, if any.")
-    anonymous_id: pl.String = pa.Field(nullable=True, description="The anonymous visitor, if not signed in.")
+    customer_id: pl.Int64 = pa.Field(
+        nullable=True, description="The signed-in customer, if any.", metadata=pii("indirect")
+    )
+    anonymous_id: pl.String = pa.Field(
+        nullable=True, description="The anonymous visitor, if not signed in.", metadata=pii("indirect")
+    )
     channel: pl.String = pa.Field(nullable=True, description="Channel of the first event.")
     session_start: UtcTimestamp = pa.Field(nullable=False, description="First event (UTC).")
     session_end: UtcTimestamp = pa.Field(nullable=False, description="Last event (UTC).")

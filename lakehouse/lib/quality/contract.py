@@ -12,7 +12,8 @@ missing column) always do.
 
 A contract is the single source of its table's schema: the column order and types written to
 Delta (`conform`), the Dagster column schema with each column's description (`table_schema`), the
-rules checked before a write, and the foreign keys (a field's `references`, see `references`).
+rules checked before a write, the foreign keys (a field's `references`, see `references`) and
+which columns hold personal data (a field's `pii`, see `pii`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 import dagster as dg
 import pandera.polars as pa
@@ -28,6 +29,13 @@ import polars as pl
 
 # A field's metadata entry naming the table column it references: "layer/table.column".
 REFERENCES = "references"
+# A field's metadata entry classifying its personal data (also its Dagster column tag).
+PII = "pii"
+# `direct`: identifies a person on its own (an email, a name): masked when served, never indexed in
+# the Delta log, never in a curated table. `indirect`: identifies one only with other data (a
+# customer id, a keyed pseudonym): served, and what an erasure looks for.
+PiiKind = Literal["direct", "indirect"]
+DIRECT, INDIRECT = "direct", "indirect"
 
 
 class Severity(StrEnum):
@@ -90,6 +98,20 @@ def table_schema(
 def references(table: dg.AssetKey, column: str) -> dict[str, str]:
     """A field's metadata declaring a foreign key: `pa.Field(..., metadata=references(DIM, "key"))`."""
     return {REFERENCES: f"{table.to_user_string()}.{column}"}
+
+
+def pii(kind: PiiKind) -> dict[str, str]:
+    """A field's metadata classifying its personal data: `pa.Field(..., metadata=pii("direct"))`."""
+    return {PII: kind}
+
+
+def contract_pii(contract: type[Contract]) -> dict[str, str]:
+    """The columns the contract classifies as personal data: column -> `direct` | `indirect`."""
+    return {
+        name: column.metadata[PII]
+        for name, column in contract.to_schema().columns.items()
+        if (column.metadata or {}).get(PII)
+    }
 
 
 def contract_references(contract: type[Contract]) -> dict[str, tuple[dg.AssetKey, str]]:

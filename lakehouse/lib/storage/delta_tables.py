@@ -27,6 +27,9 @@ TARGET_FILE_SIZE = 8 * 1024 * 1024
 MERGE_ATTEMPTS = 5
 # Commit metadata naming the write mode, and holding the write spec, the commit was made by.
 WRITE_MODE_COMMIT_KEY, WRITE_SPEC_COMMIT_KEY = "lakehouse.write_mode", "lakehouse.write_spec"
+# The table property naming the columns whose statistics (min, max, nulls) the log keeps: every
+# column but the direct PII ones, whose values would otherwise sit in clear in `add.stats`.
+STATS_COLUMNS = "delta.dataSkippingStatsColumns"
 
 
 @dataclass(frozen=True)
@@ -227,6 +230,7 @@ def write(
     `data`). Naming them lets a slice that lost all its rows be emptied.
     """
     custom = custom_metadata(commit_metadata, spec)
+    keep_pii_out_of_statistics(uri, data.columns, spec)
     if spec.mode is WriteMode.OVERWRITE_PARTITION:
         return _overwrite_partition(uri, data, spec, custom, slices)
     writers = {
@@ -236,6 +240,27 @@ def write(
         WriteMode.SCD2: _scd2,
     }
     return writers[spec.mode](uri, data, spec, custom)
+
+
+def stats_configuration(columns: list[str], spec: WriteSpec) -> dict[str, str] | None:
+    """The table configuration keeping the spec's direct PII columns out of the log's statistics
+    (None: the table has none, every column is indexed)."""
+    if not spec.direct_pii:
+        return None
+    return {STATS_COLUMNS: ",".join(c for c in columns if c not in spec.direct_pii)}
+
+
+def keep_pii_out_of_statistics(uri: str, columns: list[str], spec: WriteSpec) -> None:
+    """Set the statistics columns of an existing table with direct PII when they differ (a table
+    made before they were declared, or a column added since); a new table gets them at creation."""
+    if not spec.direct_pii or not exists(uri):
+        return
+    table = DeltaTable(uri)
+    stored = table.schema().to_arrow().names
+    configuration = stats_configuration([*stored, *(c for c in columns if c not in stored)], spec)
+    assert configuration is not None
+    if table.metadata().configuration.get(STATS_COLUMNS) != configuration[STATS_COLUMNS]:
+        table.alter.set_table_properties(configuration)
 
 
 def as_commit_metadata(provenance: Mapping[str, Any]) -> dict[str, str]:
@@ -265,6 +290,7 @@ def _append(uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, str
         as_stream(rows),
         mode="append",
         schema_mode="merge",
+        configuration=stats_configuration(rows.columns, spec),  # a new table's; else ignored
         target_file_size=TARGET_FILE_SIZE,  # delta-rs holds a file's rows until it is written
         commit_properties=CommitProperties(
             custom_metadata=custom,
@@ -281,6 +307,7 @@ def _overwrite(uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, 
         as_stream(data),
         mode="overwrite",
         schema_mode="overwrite",
+        configuration=stats_configuration(data.columns, spec),
         partition_by=list(spec.partition_by) or None,
         target_file_size=TARGET_FILE_SIZE,
         commit_properties=CommitProperties(custom_metadata=custom),
@@ -340,6 +367,7 @@ def _merge(uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, str]
             uri,
             as_stream(data),
             mode="append",
+            configuration=stats_configuration(data.columns, spec),
             target_file_size=TARGET_FILE_SIZE,
             commit_properties=CommitProperties(custom_metadata=custom),
         )

@@ -17,8 +17,8 @@ An asset says *what* it produces; the spec says *how* it lands:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -51,6 +51,8 @@ class WriteSpec:
     batch_column: str = BATCH_COLUMN
     tracked_columns: tuple[str, ...] = ()  # scd2: a change in these starts a new version
     surrogate_key: str | None = None  # scd2: the version's key column
+    # Columns of direct personal data: no statistics of theirs in the Delta log, masked when served.
+    direct_pii: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.mode in (WriteMode.MERGE, WriteMode.SCD2) and not self.keys:
@@ -67,6 +69,8 @@ class WriteSpec:
         spec["keys"] = list(self.keys)
         spec["partition_by"] = list(self.partition_by)
         spec["tracked_columns"] = list(self.tracked_columns)
+        if self.direct_pii:
+            spec["direct_pii"] = list(self.direct_pii)
         return {WRITE_SPEC_KEY: spec}
 
     @classmethod
@@ -79,7 +83,16 @@ class WriteSpec:
         raw["keys"] = tuple(raw.get("keys", ()))
         raw["partition_by"] = tuple(raw.get("partition_by", ()))
         raw["tracked_columns"] = tuple(raw.get("tracked_columns", ()))
+        raw["direct_pii"] = tuple(raw.get("direct_pii", ()))
         return cls(**raw)
+
+
+def with_direct_pii(metadata: Mapping[str, Any], columns: Sequence[str]) -> dict[str, Any]:
+    """A write spec's metadata entry, naming the table's direct PII columns (none: unchanged)."""
+    if not columns:
+        return dict(metadata)
+    spec = WriteSpec.from_metadata(metadata)
+    return replace(spec, direct_pii=tuple(columns)).as_metadata()
 
 
 def append() -> dict[str, Any]:

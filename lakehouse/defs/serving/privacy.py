@@ -1,0 +1,52 @@
+"""The PII scanner check: no clear email or customer name in any view the catalog serves.
+
+Run on the published catalog, as a reader without the privileged setting sees it (direct PII
+masked), so it fails when direct PII reaches a curated table (whose views are never masked: no
+curated contract may declare direct PII) or a view that fails to mask it. The names looked for are
+every first and last name the shop database ever sent (raw, the quarantined ones included).
+"""
+
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from lakehouse.defs.serving.catalog import CATALOG
+from lakehouse.lib.storage.store import DeltaStore
+from lakehouse.serving.pii_scan import scan
+from lakehouse.serving.resource import ServingCatalog
+
+RAW_CUSTOMERS = dg.AssetKey(["raw", "customers"])
+NAME_COLUMNS = ("first_name", "last_name")
+
+
+def customer_names(store: DeltaStore) -> list[str]:
+    """Every first and last name in raw customers, trimmed (none before the first extraction)."""
+    raw = store.scan_or_none(RAW_CUSTOMERS)
+    if raw is None:
+        return []
+    names = raw.select(pl.concat_list(*NAME_COLUMNS).explode().str.strip_chars().unique().drop_nulls())
+    return sorted(n for n in names.collect().to_series().to_list() if n)
+
+
+@dg.asset_check(
+    asset=CATALOG,
+    name="no_clear_pii",
+    blocking=True,
+    description=(
+        "No served view (curated ones included) holds an email address or a customer's first or last "
+        "name in clear, as a reader without the privileged setting sees it."
+    ),
+)
+def no_clear_pii(store: DeltaStore, serving_catalog: ServingCatalog) -> dg.AssetCheckResult:
+    reader = serving_catalog.model_copy(update={"clear_pii_purpose": None})
+    if not Path(reader.database).is_file():
+        return dg.AssetCheckResult(passed=True, metadata={"views_scanned": 0})
+    with reader.get_connection() as con:
+        findings = scan(con, customer_names(store))
+    rows = "".join(f"\n| `{f.view}` | `{f.column}` | {f.emails} | {f.names} |" for f in findings)
+    table = dg.MetadataValue.md(f"| view | column | emails | names |\n|---|---|---|---|{rows}")
+    return dg.AssetCheckResult(
+        passed=not findings,
+        metadata={"findings": len(findings), **({"clear_pii": table} if findings else {})},
+    )
