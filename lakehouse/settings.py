@@ -12,6 +12,7 @@
 | `LAKEHOUSE_SQL_THREADS` | `2` | thread limit of a catalog reader |
 | `LAKEHOUSE_SQL_TIMEOUT_SECONDS` | `300` | how long one `lakehouse sql` statement may run |
 | `LAKEHOUSE_PII_CLEAR_PURPOSE` | none: masked | privileged: direct PII in clear, audited |
+| `LAKEHOUSE_ERASURE_KEY` | a development key | key of the HMAC signing erasure certificates |
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class Settings:
     sql_threads: int = 2
     sql_timeout_seconds: float = 300.0
     pii_clear_purpose: str | None = None  # privileged readers only: why they need clear PII
+    erasure_key: str = "lakehouse-development-only-erasure-key"  # signs erasure certificates
 
     @property
     def sources_dir(self) -> Path:
@@ -82,4 +84,5 @@ def get_settings(data_dir: Path | str | None = None) -> Settings:
             os.environ.get("LAKEHOUSE_SQL_TIMEOUT_SECONDS") or Settings.sql_timeout_seconds
         ),
         pii_clear_purpose=os.environ.get("LAKEHOUSE_PII_CLEAR_PURPOSE") or None,
+        erasure_key=os.environ.get("LAKEHOUSE_ERASURE_KEY") or Settings.erasure_key,
     )

@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import pytest
+
 from assets_tests.cli.conftest import Invoke, home_invoker, quarantine_defects
 from assets_tests.conftest import Lakehouse
 
@@ -38,8 +40,11 @@ def test_report_rejects_zero_runs(home_cli: Invoke):
     assert "Invalid value for '--runs'" in result.output
 
 
-def test_restore_rolls_a_fixed_table_back_in_a_new_version(home_copy: Path, home: tuple[Path, Lakehouse]):
+def test_restore_rolls_a_fixed_table_back_in_a_new_version(
+    home_copy: Path, home: tuple[Path, Lakehouse], monkeypatch: pytest.MonkeyPatch
+):
     _, built = home
+    monkeypatch.setenv("LAKEHOUSE_PII_CLEAR_PURPOSE", "check the fixed email")  # emails are masked
     cli = home_invoker(home_copy)
     where = f"customer_id = {quarantine_defects(built).filter(table='customers')['key'][0]}"
     email = f"select email from quarantine.customers where {where}"

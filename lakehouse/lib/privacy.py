@@ -50,3 +50,33 @@ class Pseudonymiser(dg.ConfigurableResource):
 
     def token(self, values: pl.Series) -> pl.Series:
         return hmac_sha256(values, self.key)
+
+
+# An erased customer's facts stay, attributed to the unknown member: the dimensions' key -1.
+ERASED_CUSTOMER_ID = -1
+SUBJECT_COLUMN = "customer_id"
+
+
+def subject_tokens(ids: pl.Series, key: str) -> pl.Series:
+    """The keyed token of each customer id (as text, trimmed): what the suppression list holds, so
+    it names nobody in clear."""
+    return hmac_sha256(ids.cast(pl.String).str.strip_chars(), key)
+
+
+def suppress(rows: pl.DataFrame, tokens: set[str], key: str, *, drop: bool) -> tuple[pl.DataFrame, int]:
+    """Rows of suppressed (erased) customers: dropped (`drop`: the person's own record), else
+    attributed to the unknown member; and how many there were.
+
+    Applied at raw, so a source that still holds an erased person never brings them back.
+    """
+    if not tokens or rows.is_empty() or SUBJECT_COLUMN not in rows.columns:
+        return rows, 0
+    hit = subject_tokens(rows.get_column(SUBJECT_COLUMN), key).is_in(list(tokens)).fill_null(False)
+    count = int(hit.sum())
+    if not count:
+        return rows, 0
+    if drop:
+        return rows.filter(~hit), count
+    dtype = rows.schema[SUBJECT_COLUMN]
+    erased = pl.lit(str(ERASED_CUSTOMER_ID)).cast(dtype)
+    return rows.with_columns(pl.when(hit).then(erased).otherwise(SUBJECT_COLUMN).alias(SUBJECT_COLUMN)), count

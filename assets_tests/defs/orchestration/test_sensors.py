@@ -41,6 +41,7 @@ def tick(tmp_path: Path, instance: dg.DagsterInstance, cursor: str | None):
         definitions=build_definitions(get_settings(tmp_path)),
         resources={
             "landing": LandingZone(root=str(tmp_path / "landing")),
+            "pseudonymiser": Pseudonymiser(key="test-key"),
             "store": DeltaStore(root=str(tmp_path / "tables")),
         },
     )
@@ -101,7 +102,11 @@ def test_files_already_in_raw_start_no_run(tmp_path: Path, instance: dg.DagsterI
 
 def clickstream_tick(tmp_path: Path, instance: dg.DagsterInstance, cursor: str | None):
     store = DeltaStore(root=str(tmp_path / "tables"))
-    resources = {"landing": LandingZone(root=str(tmp_path / "landing")), "store": store}
+    resources = {
+        "landing": LandingZone(root=str(tmp_path / "landing")),
+        "store": store,
+        "pseudonymiser": Pseudonymiser(key="test-key"),
+    }
     definitions = dg.Definitions(
         assets=[raw_events, build_refined_asset(EVENTS), refined_sessions],
         sensors=[clickstream_sensor],
@@ -145,6 +150,7 @@ def test_the_requested_run_appends_the_batch_and_then_nothing_is_pending(tmp_pat
         instance=instance,
         resources={
             "landing": LandingZone(root=str(tmp_path / "landing")),
+            "pseudonymiser": Pseudonymiser(key="test-key"),
             "store": store,
             "io_manager": DeltaIOManager(store=store),
         },

@@ -17,6 +17,7 @@ from lakehouse.defs.raw.events import (
     pending_batches,
     raw_events,
 )
+from lakehouse.lib.privacy import Pseudonymiser
 from lakehouse.lib.storage.io_manager import DeltaIOManager
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.sources.landing import LandingZone
@@ -52,7 +53,12 @@ def store(tmp_path: Path) -> DeltaStore:
 
 
 def materialise(instance: dg.DagsterInstance, landing: LandingZone, store: DeltaStore):
-    resources = {"landing": landing, "store": store, "io_manager": DeltaIOManager(store=store)}
+    resources = {
+        "landing": landing,
+        "store": store,
+        "io_manager": DeltaIOManager(store=store),
+        "pseudonymiser": Pseudonymiser(key="test-key"),
+    }
     return dg.materialize([raw_events], instance=instance, resources=resources)
 
 

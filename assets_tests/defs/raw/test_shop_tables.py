@@ -12,6 +12,7 @@ import pytest
 
 from lakehouse.components.declared import shop_tables
 from lakehouse.defs.raw.shop_tables import build_raw_shop_asset, current_watermark, window_start
+from lakehouse.lib.privacy import Pseudonymiser
 from lakehouse.lib.storage.io_manager import DeltaIOManager
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.sources.errors import SourceSchemaError
@@ -57,6 +58,7 @@ def materialise(
         instance=instance,
         resources={
             "shop_db": ShopDatabase(uri=f"sqlite:///{shop_path}"),
+            "pseudonymiser": Pseudonymiser(key="test-key"),
             "store": store,
             "io_manager": DeltaIOManager(store=store),
         },
@@ -276,6 +278,7 @@ def test_a_crash_between_reconciliation_and_commit_leaves_raw_untouched(instance
         instance=instance,
         resources={
             "shop_db": ShopDatabase(uri=f"sqlite:///{shop_path}"),
+            "pseudonymiser": Pseudonymiser(key="test-key"),
             "store": store,
             "io_manager": CrashBeforeCommit(store=store),
         },

@@ -22,9 +22,11 @@ from lakehouse.defs.raw.ingestion import (
     permanent_errors_fail_at_once,
     reported_problems,
     with_ingestion_columns,
+    without_erased,
 )
 from lakehouse.lib.cleansing import utc_from_zulu
 from lakehouse.lib.columns import now_utc
+from lakehouse.lib.privacy import Pseudonymiser
 from lakehouse.lib.storage import write_spec
 from lakehouse.lib.storage.reads import TableReads
 from lakehouse.lib.storage.store import DeltaStore
@@ -127,16 +129,17 @@ def with_high_water_mark(rows: pl.DataFrame, newest_before: object | None) -> pl
     metadata={**write_spec.append(), "source": f"landing/{EVENTS_FOLDER}/{BATCH_PATTERN}"},
 )
 def raw_events(
-    context: dg.AssetExecutionContext, landing: LandingZone, store: DeltaStore
+    context: dg.AssetExecutionContext, landing: LandingZone, store: DeltaStore, pseudonymiser: Pseudonymiser
 ) -> dg.Output[pl.DataFrame]:
     reads = store.reading(context)
     with permanent_errors_fail_at_once():
         files = pending_batches(landing, reads)
     parsed = read_batches(files)
     problems = reported_problems(context, parsed.problems)
+    events, suppressed = without_erased(context, store, pseudonymiser, parsed.rows, own_records=False)
     rows = with_ingestion_columns(
-        parsed.rows, source="", batch_id="", run_id=context.run.run_id, ingested_at=now_utc()
-    ).with_columns(parsed.rows.select("_source", "_batch_id"))  # the line's file, not one batch
+        events, source="", batch_id="", run_id=context.run.run_id, ingested_at=now_utc()
+    ).with_columns(events.select("_source", "_batch_id"))  # the line's file, not one batch
     newest_before = newest_event(reads)
     context.log.info(f"{len(files)} new micro-batches, {rows.height} lines")
     return dg.Output(
@@ -145,5 +148,6 @@ def raw_events(
             "batches_ingested": len(files),
             "malformed_lines": parsed.malformed_lines,
             "problems": problems,
+            "rows_of_erased_customers": suppressed,
         },
     )

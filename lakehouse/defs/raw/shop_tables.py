@@ -32,9 +32,11 @@ from lakehouse.defs.raw.ingestion import (
     not_yet_ingested,
     permanent_errors_fail_at_once,
     with_ingestion_columns,
+    without_erased,
 )
 from lakehouse.lib.columns import now_utc
 from lakehouse.lib.freshness import DAILY
+from lakehouse.lib.privacy import Pseudonymiser
 from lakehouse.lib.storage import write_spec
 from lakehouse.lib.storage.reads import TableReads
 from lakehouse.lib.storage.store import DeltaStore
@@ -181,7 +183,10 @@ def build_raw_shop_asset(table: SourceTable) -> dg.AssetsDefinition:
         },
     )
     def raw_shop_table(
-        context: dg.AssetExecutionContext, shop_db: ShopDatabase, store: DeltaStore
+        context: dg.AssetExecutionContext,
+        shop_db: ShopDatabase,
+        store: DeltaStore,
+        pseudonymiser: Pseudonymiser,
     ) -> dg.Output[pl.DataFrame]:
         ingested_at = now_utc()
         at = ingested_at.strftime(WATERMARK_FORMAT)
@@ -192,7 +197,13 @@ def build_raw_shop_asset(table: SourceTable) -> dg.AssetsDefinition:
             since = window_start(table, watermark)
             read = shop_db.extract_changes(table, since)
             deletes = hard_deletes(shop_db, raw, table, at)
-        rows = not_yet_in_raw(read, raw, table, since)
+        rows, suppressed = without_erased(
+            context,
+            store,
+            pseudonymiser,
+            not_yet_in_raw(read, raw, table, since),
+            own_records=table.name == "customers",
+        )
         future = rows.filter(pl.col(table.watermark_column) > at).height
         context.log.info(
             f"shop.{table.name}: {read.height} rows changed after {since or 'the start'}, "
@@ -217,6 +228,7 @@ def build_raw_shop_asset(table: SourceTable) -> dg.AssetsDefinition:
                 "rows_already_in_raw": read.height - rows.height,
                 "rows_extracted": rows.height,
                 "rows_future_dated": future,
+                "rows_of_erased_customers": suppressed,
                 **reconciled,
             },
         )
