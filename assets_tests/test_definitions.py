@@ -65,8 +65,9 @@ def test_everything_materialises_and_every_check_passes(any_lakehouse: Lakehouse
     # new curated tables); and for the mart defined in SQL, mart_monthly_revenue, its unique and
     # non-null key and its column-schema check, plus the catalog's revenue reconciliation in SQL;
     # plus the blocking `contract` check of each of the 13 curated tables (returned with its
-    # materialisation).
-    assert len(any_lakehouse.outcome.checks) == 141
+    # materialisation); plus the catalog's `no_clear_pii` scan.
+    assert len(any_lakehouse.outcome.checks) == 142
+    assert [c.passed for c in any_lakehouse.outcome.checks if c.check == "no_clear_pii"] == [True]
     assert sum(c.check == "contract" for c in any_lakehouse.outcome.checks) == 13
     schema_checks = {c.asset for c in any_lakehouse.outcome.checks if "schema" in c.check}
     assert len(schema_checks) == 40
