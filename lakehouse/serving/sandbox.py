@@ -22,6 +22,8 @@ from pathlib import Path
 
 import duckdb
 
+from lakehouse.lib.storage.location import is_remote
+
 ALLOWED_STATEMENTS = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
 
 
@@ -33,9 +35,11 @@ class StatementTimeoutError(TimeoutError):
     """A statement ran longer than the sandbox's time limit."""
 
 
-def lock_down(con: duckdb.DuckDBPyConnection, readable: Path, memory_limit: str, threads: int) -> None:
-    """External access only to `readable` (a folder), the limits, then no setting can change."""
-    folder = str(readable.resolve()).rstrip("/") + "/"  # a prefix: never a sibling `tables2`
+def lock_down(con: duckdb.DuckDBPyConnection, readable: str, memory_limit: str, threads: int) -> None:
+    """External access only to `readable` (a folder or an object store's prefix), the limits,
+    then no setting can change."""
+    root = readable if is_remote(readable) else str(Path(readable).resolve())
+    folder = root.rstrip("/") + "/"  # a prefix: never a sibling `tables2`
     con.execute("SET allowed_directories = $folders", {"folders": [folder]})
     con.execute("SET enable_external_access = false")
     con.execute("SET autoinstall_known_extensions = false")
