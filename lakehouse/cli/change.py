@@ -1,4 +1,7 @@
-"""Changing the lakehouse: `plan` what a code change does to the tables, `apply` it, roll it back."""
+"""Changing the lakehouse: `plan` what a code change does to the tables, `apply` it, roll it back,
+and `backup` everything."""
+
+from pathlib import Path
 
 import click
 
@@ -67,11 +70,81 @@ def _or_exit(action):
     """Run `action`; a refused or failed apply is a one-line error, exit status 1."""
     from lakehouse.lib.storage.migrations import CastError
     from lakehouse.operations.apply import ApplyError
+    from lakehouse.operations.backup import BackupError
 
     try:
         return action()
-    except (ApplyError, CastError, ValueError) as error:
+    except (ApplyError, BackupError, CastError, ValueError) as error:
         raise click.ClickException(str(error)) from error
 
 
-COMMANDS = (plan, apply)
+@click.group()
+def backup() -> None:
+    """Back up every table (one point in time), the catalog and the run history; list; restore.
+
+    \b
+      lakehouse backup create /backups/lakehouse      incremental after the first
+      lakehouse backup list /backups/lakehouse
+      lakehouse backup restore /backups/lakehouse     refused over live tables without --force
+    """
+
+
+@backup.command()
+@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+@pass_project
+def create(project: Project, dest: Path) -> None:
+    """Write a consistent backup to DEST: new files only, after the first."""
+    from lakehouse.operations import backup as backups
+
+    made = _or_exit(lambda: backups.create(project.settings.data_dir, dest, _run_history(project)))
+    click.echo(
+        f"backup {made.id}: {len(made.tables)} tables, {made.files} files "
+        f"({made.copied_files} new, {made.copied_bytes:,} bytes copied) in {dest}"
+    )
+
+
+@backup.command(name="list")
+@click.argument("dest", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def list_backups(dest: Path) -> None:
+    """List the complete backups in DEST, oldest first."""
+    from lakehouse.operations import backup as backups
+
+    for made in _or_exit(lambda: backups.backups(dest)):
+        click.echo(
+            f"{made.id}  {made.created_at}  {len(made.tables)} tables  lakehouse {made.lakehouse_version}"
+        )
+
+
+@backup.command(name="restore")
+@click.argument("src", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--id", "backup_id", default=None, help="The backup to restore.  [default: the newest]")
+@click.option("--force", is_flag=True, help="Replace the live tables and run history.")
+@pass_project
+def restore_backup(project: Project, src: Path, backup_id: str | None, force: bool) -> None:
+    """Restore the tables, catalog and run history from a backup in SRC.
+
+    Refused over a lakehouse that has tables unless --force, and refused when the backup is
+    incomplete or from another version of the lakehouse.
+    """
+    from lakehouse.operations import backup as backups
+    from lakehouse.serving.catalog import publish_catalog
+
+    settings = project.settings
+    restored = _or_exit(
+        lambda: backups.restore(src, settings.data_dir, _run_history(project), backup_id, force)
+    )
+    publish_catalog(settings.tables_dir, settings.catalog_path)
+    click.echo(f"restored backup {restored.id}: {len(restored.tables)} tables; catalog republished")
+
+
+def _run_history(project: Project) -> Path | None:
+    """The folder of the Dagster instance's SQLite storage, as its dagster.yaml names it."""
+    import yaml
+
+    config_file = project.dagster_home / "dagster.yaml"
+    config = yaml.safe_load(config_file.read_text()) if config_file.is_file() else {}
+    base = ((config or {}).get("storage") or {}).get("sqlite", {}).get("base_dir")
+    return None if base is None else project.dagster_home / base
+
+
+COMMANDS = (plan, apply, backup)
