@@ -13,7 +13,7 @@ from assets_tests.operations.change_support import declared, renamed, retyped
 from lakehouse.lib.storage import delta_tables
 from lakehouse.lib.storage.audit import AUDIT_TABLE
 from lakehouse.lib.storage.migrations import CastError
-from lakehouse.operations.apply import DONE, ROLLED_BACK, apply, plan_now, records, rollback
+from lakehouse.operations.apply import DONE, ROLLED_BACK, apply, diffs, plan_now, records, rollback
 
 MART = "curated/mart_product_performance"
 
@@ -119,6 +119,10 @@ def test_a_changed_mart_transform_rebuilds_it_to_the_ground_truth_and_rolls_back
     )
     assert revenue.rows() == truth.rows()
     assert audit_operations(built) == [("empty", "curated/mart_daily_sales")]
+    [changed] = diffs(built.settings, list(code.values()), record)  # deterministic: no row moved
+    assert (changed.added, changed.removed, changed.changed, changed.changed_columns) == (0, 0, 0, {})
+    assert changed.headline.days_changed.is_empty()
+    assert changed.headline.total_after == truth.get_column("net_usd").sum()
 
     rollback(built.settings, lambda _: None)
 

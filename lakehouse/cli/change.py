@@ -61,9 +61,37 @@ def apply(project: Project, rollback: bool, yes: bool) -> None:
         click.confirm("Apply this plan?", abort=True)
     with project.instance() as instance:
         record = _or_exit(lambda: change.apply(settings, definitions, instance, declared, click.echo))
-    click.echo(
-        "nothing to apply" if record is None else f"apply {record.id} done (undo: lakehouse apply --rollback)"
-    )
+    if record is None:
+        click.echo("nothing to apply")
+        return
+    for changed in change.diffs(settings, declared, record):
+        click.echo(changed.text())
+    click.echo(f"apply {record.id} done (undo: lakehouse apply --rollback)")
+
+
+@click.command(name="diff")
+@click.argument("table")
+@click.option("--from", "before", type=int, required=True, help="The older version.")
+@click.option("--to", "after", type=int, default=None, help="The newer version.  [default: the newest]")
+@pass_project
+def diff_versions(project: Project, table: str, before: int, after: int | None) -> None:
+    """Compare two versions of TABLE (e.g. curated.mart_daily_sales) by its key.
+
+    \b
+    Rows added, removed and changed, the columns that changed and sample rows before and after;
+    for the sales mart, net revenue by day too. Bookkeeping columns (_...) are left out.
+    """
+    from lakehouse.definitions import build_definitions
+    from lakehouse.operations.apply import table_uri
+    from lakehouse.operations.diff import diff
+    from lakehouse.operations.plan import declared_tables
+
+    key = table.replace(".", "/")
+    found = [t for t in declared_tables(build_definitions(project.settings)) if t.key == key and t.row_key]
+    if not found:
+        raise click.BadParameter(f"{table}: not a table with a key", param_hint="TABLE")
+    uri = table_uri(project.settings, key)
+    click.echo(_or_exit(lambda: diff(uri, key, found[0].row_key, before, after)).text())
 
 
 def _or_exit(action):
@@ -147,4 +175,4 @@ def _run_history(project: Project) -> Path | None:
     return None if base is None else project.dagster_home / base
 
 
-COMMANDS = (plan, apply, backup)
+COMMANDS = (plan, apply, diff_versions, backup)

@@ -34,6 +34,7 @@ from lakehouse.defs.serving.catalog import CATALOG
 from lakehouse.lib.partitions import range_tags
 from lakehouse.lib.storage import audit, delta_tables, history, migrations
 from lakehouse.lib.storage.migrations import Migration
+from lakehouse.operations.diff import TableDiff, diff
 from lakehouse.operations.plan import DeclaredTable, Plan, TablePlan, make_plan
 from lakehouse.operations.runner import run_build
 from lakehouse.serving.catalog import publish_catalog
@@ -184,6 +185,16 @@ def _rebuild(definitions: dg.Definitions, instance: dg.DagsterInstance, plan: Pl
     outcome = run_build(definitions, instance, echo, selection, tags)
     if not outcome.success:
         raise ApplyError(f"the rebuild run {outcome.run_id} failed; fix it and run `lakehouse apply` again")
+
+
+def diffs(settings: Settings, declared: list[DeclaredTable], record: ApplyRecord) -> list[TableDiff]:
+    """The data diff of every table the apply rebuilt against its version before the apply."""
+    found = []
+    for table in (t for t in declared if t.key in record.rebuild and t.row_key):
+        before = record.versions.get(table.key)
+        if before is not None:
+            found.append(diff(table_uri(settings, table.key), table.key, table.row_key, before))
+    return found
 
 
 def rollback(settings: Settings, echo: Echo) -> ApplyRecord:

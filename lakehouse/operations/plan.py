@@ -65,6 +65,11 @@ class DeclaredTable:
     downstream: tuple[str, ...] = ()  # every asset downstream of it
     key_columns: tuple[str, ...] = ()  # the business key, naming rows in messages
 
+    @property
+    def row_key(self) -> tuple[str, ...]:
+        """What identifies one row: the business key, or an scd2 dimension's surrogate key."""
+        return (self.write.surrogate_key,) if self.write.surrogate_key else self.key_columns
+
 
 @dataclass(frozen=True)
 class StoredTable:
