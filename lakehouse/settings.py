@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -60,6 +60,13 @@ class Settings:
     @property
     def uses_development_pii_key(self) -> bool:
         return self.pii_key == DEVELOPMENT_PII_KEY
+
+    def environment(self, name: str) -> Settings:
+        """The settings of an isolated environment (`lakehouse plan --env NAME`): its own tables and
+        catalog under `<data>/envs/NAME`, the same sources."""
+        if not name or not name.replace("-", "").replace("_", "").isalnum():
+            raise ValueError(f"environment name {name!r}: use letters, digits, - and _")
+        return replace(self, data_dir=self.data_dir / "envs" / name)
 
 
 def get_settings(data_dir: Path | str | None = None) -> Settings:

@@ -9,8 +9,15 @@ from lakehouse.cli.context import Project, pass_project
 
 
 @click.command()
+@click.option(
+    "--env",
+    "env",
+    default=None,
+    help="Also build the affected tables into this isolated environment (data/envs/ENV) and diff "
+    "them against main; query it with `lakehouse sql --env ENV`.",
+)
 @pass_project
-def plan(project: Project) -> None:
+def plan(project: Project, env: str | None) -> None:
     """Show what the code's changes do to the tables; write nothing.
 
     \b
@@ -24,8 +31,28 @@ def plan(project: Project) -> None:
     from lakehouse.operations.apply import plan_now
     from lakehouse.operations.plan import declared_tables
 
-    found = plan_now(project.settings, declared_tables(build_definitions(project.settings)))
-    click.echo(found.text())
+    declared = declared_tables(build_definitions(project.settings))
+    click.echo(plan_now(project.settings, declared).text())
+    if env is not None:
+        _build_environment(project, env, declared)
+
+
+def _build_environment(project: Project, name: str, declared: list) -> None:
+    import dagster as dg
+
+    from lakehouse.definitions import build_definitions
+    from lakehouse.operations import environments
+
+    click.echo(f"\nbuilding environment {name} (unchanged tables read from main, not copied) …")
+    with dg.DagsterInstance.ephemeral() as instance:
+        built = _or_exit(
+            lambda: environments.build(
+                project.settings, name, build_definitions, declared, instance, click.echo
+            )
+        )
+    for changed in built.diffs:
+        click.echo(changed.text())
+    click.echo(f"environment {name}: {len(built.built)} tables built in {built.settings.tables_dir}")
 
 
 @click.command()
@@ -99,10 +126,11 @@ def _or_exit(action):
     from lakehouse.lib.storage.migrations import CastError
     from lakehouse.operations.apply import ApplyError
     from lakehouse.operations.backup import BackupError
+    from lakehouse.operations.environments import EnvironmentError
 
     try:
         return action()
-    except (ApplyError, BackupError, CastError, ValueError) as error:
+    except (ApplyError, BackupError, CastError, EnvironmentError, ValueError) as error:
         raise click.ClickException(str(error)) from error
 
 

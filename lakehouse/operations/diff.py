@@ -69,7 +69,13 @@ def compared_columns(old: pl.LazyFrame, new: pl.LazyFrame, key: Sequence[str]) -
 def diff(uri: str, table: str, key: Sequence[str], before: int, after: int | None = None) -> TableDiff:
     """The diff of the table at `uri` from version `before` to `after` (default: the newest), by `key`."""
     after = delta_tables.version(uri) if after is None else after
-    old, new = delta_tables.scan(uri, before), delta_tables.scan(uri, after)
+    return compare(delta_tables.scan(uri, before), delta_tables.scan(uri, after), table, key, before, after)
+
+
+def compare(
+    old: pl.LazyFrame, new: pl.LazyFrame, table: str, key: Sequence[str], before: int, after: int
+) -> TableDiff:
+    """The diff from the rows `old` (version `before`) to `new` (version `after`), by `key`."""
     keys = list(key)
     columns = compared_columns(old, new, keys)
     added = new.join(old, on=keys, how="anti", nulls_equal=True).select(pl.len()).collect().item()

@@ -36,6 +36,10 @@ class ServingCatalog(DuckDBResource):
         description="The only folder readers may read (the Delta tables); default: `tables` next "
         "to the catalog, as in the data folder.",
     )
+    also_readable: list[str] = Field(
+        default=[],
+        description="Other table folders readers may read: an environment's, the main tables it links to.",
+    )
     memory_limit: str = Field(default=Settings.sql_memory_limit, description="A reader's memory limit.")
     threads: int = Field(default=Settings.sql_threads, description="A reader's thread limit.")
     statement_timeout_seconds: float = Field(
@@ -43,11 +47,12 @@ class ServingCatalog(DuckDBResource):
     )
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ServingCatalog:
-        """The catalog of `settings`, with its sandbox's folder and limits."""
+    def from_settings(cls, settings: Settings, also_readable: tuple[Path, ...] = ()) -> ServingCatalog:
+        """The catalog of `settings`, with its sandbox's folders and limits."""
         return cls(
             database=str(settings.catalog_path),
             tables_dir=str(settings.tables_dir),
+            also_readable=[str(p) for p in also_readable],
             memory_limit=settings.sql_memory_limit,
             threads=settings.sql_threads,
             statement_timeout_seconds=settings.sql_timeout_seconds,
@@ -72,7 +77,8 @@ class ServingCatalog(DuckDBResource):
         and only ever runs the lakehouse's own SQL."""
         con.execute("SET TimeZone = 'UTC'")  # not a connect option: it needs the ICU extension loaded
         if self.connection_config.get("access_mode") == READ_ONLY["access_mode"]:
-            lock_down(con, self.readable_dir, self.memory_limit, self.threads)
+            readable = [self.readable_dir, *map(Path, self.also_readable)]
+            lock_down(con, readable, self.memory_limit, self.threads)
 
     @property
     def readable_dir(self) -> Path:

@@ -33,10 +33,10 @@ class StatementTimeoutError(TimeoutError):
     """A statement ran longer than the sandbox's time limit."""
 
 
-def lock_down(con: duckdb.DuckDBPyConnection, readable: Path, memory_limit: str, threads: int) -> None:
-    """External access only to `readable` (a folder), the limits, then no setting can change."""
-    folder = str(readable.resolve()).rstrip("/") + "/"  # a prefix: never a sibling `tables2`
-    con.execute("SET allowed_directories = $folders", {"folders": [folder]})
+def lock_down(con: duckdb.DuckDBPyConnection, readable: list[Path], memory_limit: str, threads: int) -> None:
+    """External access only to the `readable` folders, the limits, then no setting can change."""
+    folders = [str(r.resolve()).rstrip("/") + "/" for r in readable]  # prefixes: never a sibling `tables2`
+    con.execute("SET allowed_directories = $folders", {"folders": folders})
     con.execute("SET enable_external_access = false")
     con.execute("SET autoinstall_known_extensions = false")
     con.execute("SET autoload_known_extensions = false")
