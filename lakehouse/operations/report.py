@@ -21,6 +21,7 @@ import polars as pl
 from deltalake import DeltaTable
 
 from lakehouse.components.declared import file_sets, refined_tables
+from lakehouse.lib.column_lineage import ColumnLineage
 from lakehouse.lib.quality import metrics
 from lakehouse.lib.storage import audit
 from lakehouse.lib.storage.store import DeltaStore
@@ -57,6 +58,7 @@ class ReportData:
     quarantine_rules: pl.DataFrame  # table, rule, rows (a row breaking two rules counts under both)
     quarantine_runs: pl.DataFrame  # table, run_id, at, rows: rows each run quarantined
     freshness: pl.DataFrame  # table, policy, last_materialised, state
+    lineage: ColumnLineage  # every table's column lineage, as the definitions declare it
 
     @property
     def is_empty(self) -> bool:
@@ -83,6 +85,7 @@ def gather(
         quarantine_rules=quarantine_by_rule(tables_dir),
         quarantine_runs=quarantine_by_run(tables_dir),
         freshness=freshness(definitions, instance, all_runs.get_column("run_id").to_list(), now),
+        lineage=ColumnLineage.from_definitions(definitions),
     )
 
 
