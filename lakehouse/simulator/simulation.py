@@ -44,8 +44,19 @@ class State:
 
 
 def build_state(params: Params) -> State:
+    """The whole state in memory, every clickstream line included: for a small simulation."""
     world, marked, sources = _shop(params)
     clickstream = build_clickstream(world, params.scale, params.seed, params.start, params.days)
+    return _state(params, world, marked, sources, clickstream)
+
+
+def _state(
+    params: Params,
+    world: dict[str, pl.DataFrame],
+    marked: dict[str, pl.DataFrame],
+    sources: Sources,
+    clickstream: Clickstream,
+) -> State:
     inventory = build_inventory(world, params.scale, params.seed, params.start, params.days)
     manifest = {
         **build_manifest(params, marked, sources),
@@ -84,14 +95,13 @@ def generate(
     out_dir = Path(out_dir)
     params = Params(scale=scale, seed=seed, start=start, days=days)
     report(f"simulating {days} days from {start} at scale {scale} (seed {seed})")
-    state = build_state(params)
+    world, marked, sources = _shop(params)
     out_dir.mkdir(parents=True, exist_ok=True)
     writer.remove_outputs(out_dir)
     uri = writer.database_uri(out_dir, db_uri)
-    writer.write_database(uri, state.sources.tables)
-    report(f"wrote the shop database {redacted(uri)}: {_row_counts(state.sources.tables)}")
-    _write_files(out_dir, state, 0, report)
-    return state.manifest
+    writer.write_database(uri, sources.tables)
+    report(f"wrote the shop database {redacted(uri)}: {_row_counts(sources.tables)}")
+    return _write_files(out_dir, params, (world, marked, sources), 0, report)
 
 
 def advance(
@@ -109,31 +119,49 @@ def advance(
         raise ValueError(f"days must be at least 1, got {days}")
     params = replace(old_params, days=old_params.days + days)
     report(f"advancing from day {old_params.days} to day {params.days}")
-    old_tables, new = shop_tables(old_params), build_state(params)
+    old_tables = shop_tables(old_params)
+    world, marked, sources = _shop(params)
     uri = writer.database_uri(out_dir, db_uri)
-    changed = writer.update_database(uri, old_tables, new.sources.tables)
+    changed = writer.update_database(uri, old_tables, sources.tables)
+    del old_tables
     report(f"updated the shop database {redacted(uri)}, keys changed: {changed}")
-    _write_files(out_dir, new, old_params.days, report)
-    return new.manifest
+    return _write_files(out_dir, params, (world, marked, sources), old_params.days, report)
 
 
-def _write_files(out_dir: Path, state: State, first_day: int, report: Progress) -> None:
+def _write_files(
+    out_dir: Path,
+    params: Params,
+    shop: tuple[dict[str, pl.DataFrame], dict[str, pl.DataFrame], Sources],
+    first_day: int,
+    report: Progress,
+) -> dict[str, Any]:
     """The landing files of the days from `first_day` on, then the ground truth, then the state
-    file: it marks completion."""
+    file: it marks completion. Returns the manifest.
+
+    The clickstream is written chunk by chunk as it is delivered, never held whole."""
+    world, marked, sources = shop
     is_new = pl.col("day") >= first_day
-    payments = state.sources.payment_lines.filter(is_new)
-    events = state.clickstream.lines.filter(is_new)
+    payments = sources.payment_lines.filter(is_new)
     files = writer.write_payment_files(out_dir, payments)
     report(f"wrote {files} payment files ({payments.height} lines)")
-    batches = writer.write_event_batches(out_dir, json_lines(events))
-    report(f"wrote {batches} clickstream batches ({events.height} events)")
+    written: list[tuple[int, int]] = []  # batches and events of each chunk
+
+    def write_events(lines: pl.DataFrame) -> None:
+        new = lines.filter(is_new)
+        written.append((writer.write_event_batches(out_dir, json_lines(new)), new.height))
+
+    clickstream = build_clickstream(world, params.scale, params.seed, params.start, params.days, write_events)
+    batches, events = (sum(counts) for counts in zip(*written, strict=True))
+    report(f"wrote {batches} clickstream batches ({events} events)")
+    state = _state(params, world, marked, sources, clickstream)
     snapshots = write_inventory_files(out_dir, state.inventory, first_day)
     report(f"wrote {snapshots} inventory snapshots")
     writer.write_ground_truth(
-        out_dir, state.sources.defects, state.manifest, state.clickstream.defects, state.inventory.defects
+        out_dir, sources.defects, state.manifest, clickstream.defects, state.inventory.defects
     )
-    write_params(out_dir, state.params)
-    report(f"wrote {writer.MANIFEST_FILE}: {len(state.sources.defects)} defects")
+    write_params(out_dir, params)
+    report(f"wrote {writer.MANIFEST_FILE}: {len(sources.defects)} defects")
+    return state.manifest
 
 
 def _row_counts(tables: dict[str, pl.DataFrame]) -> str:
