@@ -100,7 +100,8 @@ def generate(
     writer.remove_outputs(out_dir)
     uri = writer.database_uri(out_dir, db_uri)
     writer.write_database(uri, sources.tables)
-    report(f"wrote the shop database {redacted(uri)}: {_row_counts(sources.tables)}")
+    report(f"wrote the shop database {redacted(uri)}: {_row_counts(sources.rows)}")
+    sources = sources.written()  # the tables are in the database: let them go
     return _write_files(out_dir, params, (world, marked, sources), 0, report)
 
 
@@ -119,11 +120,10 @@ def advance(
         raise ValueError(f"days must be at least 1, got {days}")
     params = replace(old_params, days=old_params.days + days)
     report(f"advancing from day {old_params.days} to day {params.days}")
-    old_tables = shop_tables(old_params)
     world, marked, sources = _shop(params)
     uri = writer.database_uri(out_dir, db_uri)
-    changed = writer.update_database(uri, old_tables, sources.tables)
-    del old_tables
+    changed = writer.update_database(uri, shop_tables(old_params), sources.tables)
+    sources = sources.written()  # the tables are in the database: let them go
     report(f"updated the shop database {redacted(uri)}, keys changed: {changed}")
     return _write_files(out_dir, params, (world, marked, sources), old_params.days, report)
 
@@ -164,8 +164,8 @@ def _write_files(
     return state.manifest
 
 
-def _row_counts(tables: dict[str, pl.DataFrame]) -> str:
-    return ", ".join(f"{table} {frame.height:,}" for table, frame in tables.items())
+def _row_counts(rows: dict[str, int]) -> str:
+    return ", ".join(f"{table} {count:,}" for table, count in rows.items() if table in writer.SCHEMAS)
 
 
 def _silent(_: str) -> None:
