@@ -21,13 +21,10 @@ from lakehouse.simulator import (
     INVENTORY_DEFECTS_FILE,
     MANIFEST_FILE,
     PAYMENTS_DIR,
-    Params,
     advance,
-    build_state,
     generate,
     read_params,
 )
-from lakehouse.simulator.simulation import shop_tables
 
 SMALL = {"scale": 0.002, "seed": 7, "start": date(2025, 3, 1)}
 
@@ -97,14 +94,6 @@ def test_advancing_over_the_inventory_defect_days_equals_generating(tmp_path: Pa
 
     assert len(inventory_files(tmp_path / "full")) == 2 * 15
     _assert_same_sources(tmp_path / "full", tmp_path / "advanced")
-
-
-def test_the_shop_tables_alone_are_those_of_the_whole_state() -> None:
-    params = Params(days=12, **SMALL)
-    tables, state = shop_tables(params), build_state(params)
-    assert list(tables) == list(state.sources.tables)
-    for table, frame in tables.items():
-        assert frame.equals(state.sources.tables[table]), table
 
 
 def test_advancing_twice_equals_advancing_once(tmp_path: Path) -> None:
