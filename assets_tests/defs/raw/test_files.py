@@ -124,10 +124,33 @@ def test_a_settlement_file_in_latin1_is_quarantined_whole_and_the_others_load(
     assert rejected.rows() == [
         (
             "landing/payments/" + latin1,
-            "utf8_text",
-            "not UTF-8 text: line 2 has the byte 0xe9 (re-send it as UTF-8)",
+            "encoding",
+            "not utf-8 text: line 2 (byte offset 81) has the byte 0xe9 "
+            "(declare the file set's encoding, or re-send it as utf-8)",
         )
     ]
+
+
+def test_a_settlement_file_set_declared_latin1_decodes_its_accented_letters(
+    instance, landing, store, tmp_path
+):
+    latin1 = PAYMENTS.source.model_copy(update={"encoding": "latin-1"})
+    text = HEADER + "pay_4,4,5.00,EUR,tarjeta_crédito,2025-01-03T06:00:00Z\n"
+    (tmp_path / "landing" / "payments" / "settlement_2025-01-03.csv").write_bytes(text.encode("latin-1"))
+
+    result = materialise(instance, landing, store, FileSet("payments", latin1))
+
+    assert materialised_metadata(result)["files_quarantined"].value == 0
+    methods = store.scan(RAW_PAYMENTS).filter(pl.col("payment_id") == "pay_4").select("method").collect()
+    assert methods.item() == "tarjeta_crédito"
+
+
+def test_an_encoding_other_than_utf8_is_for_csv_and_must_be_known():
+    declared = PAYMENTS.source.model_dump()
+    with pytest.raises(ValueError, match="encoding latin-1 is for csv"):
+        FileSource.model_validate(declared | {"format": "jsonl", "encoding": "latin-1"})
+    with pytest.raises(ValueError, match="encoding 'klingon' is not a known text encoding"):
+        FileSource.model_validate(declared | {"encoding": "klingon"})
 
 
 INVENTORY = file_sets()["supplier_inventory"]

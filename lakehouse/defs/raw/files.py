@@ -38,6 +38,7 @@ from lakehouse.sources.landing import (
     FileRejected,
     LandingZone,
     ParsedFile,
+    decoded_text,
     empty_rows,
     is_ready,
     read_csv_file,
@@ -99,8 +100,11 @@ def pending_files(files: FileSet, landing: LandingZone, store: TableReads) -> li
 def read_file(source: FileSource, path: Path) -> ParsedFile:
     """One file by its declared format; `FileRejected` when it cannot be read as a whole."""
     if source.format == "csv":
-        return read_csv_file(path, source.columns or (), source.csv.delimiter, source.csv.header)
+        return read_csv_file(
+            path, source.columns or (), source.csv.delimiter, source.csv.header, source.encoding
+        )
     if source.format == "jsonl":
+        decoded_text(path, source.encoding)  # strict: a byte that is not UTF-8 rejects the file
         parsed = read_json_lines([path], source.columns or ())
         return ParsedFile(parsed.rows.drop("_file"), parsed.malformed_lines, parsed.problems)
     rows = read_parquet_file(path)
