@@ -60,16 +60,16 @@ def test_everything_materialises_and_every_check_passes(any_lakehouse: Lakehouse
     # fact_payments in dim_customer, and the product and day keys of fact_inventory_daily), 22
     # anomaly checks (volume and null rates of the 8 raw tables, null rates of the 8 refined tables,
     # distributions of the 3 refined tables with monitored columns), plus a column-schema change
-    # check on each of the 39 tables (21, plus raw, refined and quarantine exchange rates, events and
-    # supplier inventory, sessions, the rejected files of payments and supplier inventory, and the 6
-    # new curated tables); and for the mart defined in SQL, mart_monthly_revenue, its unique and
-    # non-null key and its column-schema check, plus the catalog's revenue reconciliation in SQL;
-    # plus the blocking `contract` check of each of the 13 curated tables (returned with its
-    # materialisation).
-    assert len(any_lakehouse.outcome.checks) == 141
+    # check on each of the 41 tables (21, plus raw, refined and quarantine exchange rates, events and
+    # supplier inventory, sessions, the rejected files of payments and supplier inventory, their
+    # registries of file versions, and the 6 new curated tables); and for the mart defined in SQL,
+    # mart_monthly_revenue, its unique and non-null key and its column-schema check, plus the
+    # catalog's revenue reconciliation in SQL; plus the blocking `contract` check of each of the 13
+    # curated tables (returned with its materialisation).
+    assert len(any_lakehouse.outcome.checks) == 143
     assert sum(c.check == "contract" for c in any_lakehouse.outcome.checks) == 13
     schema_checks = {c.asset for c in any_lakehouse.outcome.checks if "schema" in c.check}
-    assert len(schema_checks) == 40
+    assert len(schema_checks) == 42
 
 
 def params_of(lakehouse: Lakehouse) -> Params:

@@ -127,6 +127,9 @@ class FileSource(Source):
     # The text encoding of csv / jsonl files (a Python codec name: utf-8, latin-1, cp1252, ...); a
     # file with bytes that do not decode is quarantined whole (rule `encoding`), never patched.
     encoding: str = "utf-8"
+    # A file re-sent under a name already ingested, with other content: a new version that corrects
+    # the earlier one's rows by key (reported), or that is quarantined whole for review.
+    on_changed_file: Literal["correct", "quarantine"] = "correct"
     # csv / jsonl: the fields read (as text), in file order; parquet: the columns every file has
     # (a file lacking one is quarantined whole), the others are kept as they come.
     columns: list[str] | None = None
