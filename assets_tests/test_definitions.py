@@ -72,6 +72,17 @@ def test_everything_materialises_and_every_check_passes(any_lakehouse: Lakehouse
     assert len(schema_checks) == 42
 
 
+def test_the_order_lines_held_back_are_a_warning_of_the_run(any_lakehouse: Lakehouse):
+    """Issue 13: held back for want of their order header, said only in the event log."""
+    refined = any_lakehouse.settings.tables_dir / "refined"
+    items, orders = (pl.scan_delta(str(refined / name)) for name in ("order_items", "orders"))
+    held = items.join(orders, on="order_id", how="anti").select(pl.len()).collect().item()
+    assert held > 0
+    assert any_lakehouse.outcome.warnings == [
+        f"curated/fact_order_items: {held:,} order lines held back: their order is not refined"
+    ]
+
+
 def params_of(lakehouse: Lakehouse) -> Params:
     return Params.from_json(lakehouse.manifest)
 
