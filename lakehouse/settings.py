@@ -11,12 +11,16 @@
 | `LAKEHOUSE_SQL_MEMORY_LIMIT` | `2GB` | memory limit of a catalog reader (`lakehouse sql`, `tables`) |
 | `LAKEHOUSE_SQL_THREADS` | `2` | thread limit of a catalog reader |
 | `LAKEHOUSE_SQL_TIMEOUT_SECONDS` | `300` | how long one `lakehouse sql` statement may run |
+| `LAKEHOUSE_SHOP_OPENED` | `2024-01-01` | the shop's first day: no business time long before it |
+| `LAKEHOUSE_PLAUSIBLE_SLACK_DAYS` | `30` | days before the shop opened still plausible (migrated history) |
+| `LAKEHOUSE_PLAUSIBLE_DAYS_AHEAD` | `1` | days after now still plausible (clock skew, time zones) |
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +40,16 @@ class Settings:
     sql_memory_limit: str = "2GB"  # DuckDB's syntax: `512MB`, `2GB`
     sql_threads: int = 2
     sql_timeout_seconds: float = 300.0
+    shop_opened: date = date(2024, 1, 1)
+    plausible_slack_days: int = 30
+    plausible_days_ahead: int = 1
+
+    def plausible_window(self, now: datetime | None = None) -> tuple[datetime, datetime]:
+        """The business times a source may carry: from shortly before the shop opened to shortly
+        after now (a timestamp in year 0001 or 9999 is a defect, not an order)."""
+        opened = datetime.combine(self.shop_opened, time(), tzinfo=UTC)
+        ahead = (now or datetime.now(UTC)) + timedelta(days=self.plausible_days_ahead)
+        return opened - timedelta(days=self.plausible_slack_days), ahead
 
     @property
     def sources_dir(self) -> Path:
@@ -85,5 +99,12 @@ def get_settings(data_dir: Path | str | None = None) -> Settings:
         sql_threads=int(os.environ.get("LAKEHOUSE_SQL_THREADS") or Settings.sql_threads),
         sql_timeout_seconds=float(
             os.environ.get("LAKEHOUSE_SQL_TIMEOUT_SECONDS") or Settings.sql_timeout_seconds
+        ),
+        shop_opened=date.fromisoformat(os.environ.get("LAKEHOUSE_SHOP_OPENED") or "2024-01-01"),
+        plausible_slack_days=int(
+            os.environ.get("LAKEHOUSE_PLAUSIBLE_SLACK_DAYS") or Settings.plausible_slack_days
+        ),
+        plausible_days_ahead=int(
+            os.environ.get("LAKEHOUSE_PLAUSIBLE_DAYS_AHEAD") or Settings.plausible_days_ahead
         ),
     )

@@ -51,7 +51,7 @@ def test_the_data_dir_option_wins_over_the_environment(
 
     result = invoker("--data-dir", str(lakehouse.settings.data_dir))("tables")
     assert result.exit_code == 0
-    assert len(result.output.splitlines()) == 43  # the header and the 42 tables
+    assert len(result.output.splitlines()) == 45  # the header and the 44 tables
 
 
 def test_commands_change_neither_the_environment_nor_the_working_directory(
