@@ -11,6 +11,7 @@
 | `LAKEHOUSE_SQL_MEMORY_LIMIT` | `2GB` | memory limit of a catalog reader (`lakehouse sql`, `tables`) |
 | `LAKEHOUSE_SQL_THREADS` | `2` | thread limit of a catalog reader |
 | `LAKEHOUSE_SQL_TIMEOUT_SECONDS` | `300` | how long one `lakehouse sql` statement may run |
+| `LAKEHOUSE_CATALOG_STORAGE_VERSION` | `v1.0.0` | oldest DuckDB release whose clients must open the catalog |
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ class Settings:
     sql_memory_limit: str = "2GB"  # DuckDB's syntax: `512MB`, `2GB`
     sql_threads: int = 2
     sql_timeout_seconds: float = 300.0
+    # DuckDB writes its newest storage format unless told otherwise, which 1.x clients (the CLI,
+    # most BI drivers) cannot read; v1.0.0 is readable by every DuckDB since 1.0.
+    catalog_storage_version: str = "v1.0.0"
 
     @property
     def sources_dir(self) -> Path:
@@ -79,4 +83,6 @@ def get_settings(data_dir: Path | str | None = None) -> Settings:
         sql_timeout_seconds=float(
             os.environ.get("LAKEHOUSE_SQL_TIMEOUT_SECONDS") or Settings.sql_timeout_seconds
         ),
+        catalog_storage_version=os.environ.get("LAKEHOUSE_CATALOG_STORAGE_VERSION")
+        or Settings.catalog_storage_version,
     )
