@@ -30,6 +30,7 @@ for _variable in (
     "LAKEHOUSE_PII_KEY",
     "LAKEHOUSE_EXCHANGE_RATES_URL",
     "LAKEHOUSE_ALERT_WEBHOOK_URL",
+    "LAKEHOUSE_CATALOG_STORAGE_VERSION",
 ):
     os.environ.pop(_variable, None)
 

@@ -14,6 +14,7 @@
 | `LAKEHOUSE_SHOP_OPENED` | `2024-01-01` | the shop's first day: no business time long before it |
 | `LAKEHOUSE_PLAUSIBLE_SLACK_DAYS` | `30` | days before the shop opened still plausible (migrated history) |
 | `LAKEHOUSE_PLAUSIBLE_DAYS_AHEAD` | `1` | days after now still plausible (clock skew, time zones) |
+| `LAKEHOUSE_CATALOG_STORAGE_VERSION` | `v1.0.0` | oldest DuckDB release whose clients must open the catalog |
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ class Settings:
         opened = datetime.combine(self.shop_opened, time(), tzinfo=UTC)
         ahead = (now or datetime.now(UTC)) + timedelta(days=self.plausible_days_ahead)
         return opened - timedelta(days=self.plausible_slack_days), ahead
+    # DuckDB writes its newest storage format unless told otherwise, which 1.x clients (the CLI,
+    # most BI drivers) cannot read; v1.0.0 is readable by every DuckDB since 1.0.
+    catalog_storage_version: str = "v1.0.0"
 
     @property
     def sources_dir(self) -> Path:
@@ -107,4 +111,6 @@ def get_settings(data_dir: Path | str | None = None) -> Settings:
         plausible_days_ahead=int(
             os.environ.get("LAKEHOUSE_PLAUSIBLE_DAYS_AHEAD") or Settings.plausible_days_ahead
         ),
+        catalog_storage_version=os.environ.get("LAKEHOUSE_CATALOG_STORAGE_VERSION")
+        or Settings.catalog_storage_version,
     )

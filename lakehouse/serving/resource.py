@@ -45,6 +45,11 @@ class ServingCatalog(DuckDBResource):
     statement_timeout_seconds: float = Field(
         default=Settings.sql_timeout_seconds, description="How long one ad-hoc statement may run."
     )
+    storage_version: str = Field(
+        default=Settings.catalog_storage_version,
+        description="The DuckDB storage compatibility version a published catalog is written in: "
+        "the oldest DuckDB release whose clients can open it.",
+    )
 
     @classmethod
     def from_settings(cls, settings: Settings, also_readable: tuple[Path, ...] = ()) -> ServingCatalog:
@@ -56,6 +61,7 @@ class ServingCatalog(DuckDBResource):
             memory_limit=settings.sql_memory_limit,
             threads=settings.sql_threads,
             statement_timeout_seconds=settings.sql_timeout_seconds,
+            storage_version=settings.catalog_storage_version,
         )
 
     @classmethod
@@ -86,14 +92,19 @@ class ServingCatalog(DuckDBResource):
 
     def writable(self, database: Path | str) -> ServingCatalog:
         """The same settings, read-write, on another database: a catalog being built, or
-        `:memory:` for a step's own views. Never the published file, which readers hold."""
+        `:memory:` for a step's own views. Never the published file, which readers hold.
+
+        A new database file is written in `storage_version`'s format, so every publish (which
+        always builds a new file) also rewrites a catalog left in a newer format."""
         if Path(database) == Path(self.database):
             raise ValueError(f"{self.database} is published: build a new catalog and swap it in")
         config = {name: value for name, value in self.connection_config.items() if name != "access_mode"}
+        config["storage_compatibility_version"] = self.storage_version
         return ServingCatalog(
             database=str(database),
             connection_config=config,
             memory_limit=self.memory_limit,
             threads=self.threads,
             statement_timeout_seconds=self.statement_timeout_seconds,
+            storage_version=self.storage_version,
         )
