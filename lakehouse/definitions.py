@@ -8,6 +8,7 @@ from functools import cache
 import dagster as dg
 
 from lakehouse.defs.orchestration.alerts import Alerts
+from lakehouse.defs.orchestration.maintenance import full_checks
 from lakehouse.defs.serving.catalog import catalog_asset, table_keys
 from lakehouse.lib.privacy import Pseudonymiser
 from lakehouse.lib.quality.metrics import QualityRecorder
@@ -38,7 +39,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     resources of `settings`."""
     loaded = dg.load_from_defs_folder(path_within_project=PROJECT_ROOT)
     catalog = dg.Definitions(assets=[catalog_asset(table_keys(loaded))])
-    return dg.Definitions.merge(loaded, catalog, resources(settings))
+    return dg.Definitions.merge(loaded, catalog, full_checks(loaded.asset_checks or []), resources(settings))
 
 
 def resources(settings: Settings) -> dg.Definitions:

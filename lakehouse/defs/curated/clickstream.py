@@ -3,7 +3,8 @@
 `fact_sessions` keys each refined session to the customer version valid when it started (anonymous
 visitors: the unknown member) and is rebuilt day by day: the days of sessions whose user got new
 events (a late event can merge or move a user's sessions anywhere in their history, so the days the
-fact holds that user's sessions on now are rebuilt too) and of customers refined since.
+fact holds that user's sessions on now are rebuilt too) and of customers refined since, from
+their change on.
 `mart_funnel` counts, per day and channel, the sessions reaching each step.
 """
 
@@ -18,7 +19,7 @@ from lakehouse.defs.curated.facts import built_now, replacing
 from lakehouse.defs.curated.lineage import lineage_metadata
 from lakehouse.defs.refined.sessions import REFINED_SESSIONS, SESSIONS, WATERMARK
 from lakehouse.lib.freshness import DAILY
-from lakehouse.lib.incremental import changed_since, days, watermarks
+from lakehouse.lib.incremental import affected, changed_members, changed_since, days, watermarks
 from lakehouse.lib.keys import date_key, lookup_version
 from lakehouse.lib.partitions import DAY_SLICED, with_backfill
 from lakehouse.lib.quality.contract import (
@@ -148,16 +149,17 @@ FUNNEL_RATES = [
 def session_days_to_rebuild(
     current: pl.LazyFrame | None, sessions: pl.LazyFrame, customers: pl.LazyFrame
 ) -> list[date] | None:
-    """Days of sessions rebuilt in refined since the fact was built, or of customers refined since."""
+    """Days of sessions rebuilt in refined since the fact was built, or of customers refined since
+    (from their change on: see `changed_members`)."""
     marks = watermarks(current, [WATERMARK, "_built_at"])
     if marks is None:
         return None
     changed = changed_since(sessions, marks[WATERMARK], WATERMARK)
-    changed_customers = changed_since(customers, marks["_built_at"]).select("customer_id")
+    changed_customers = changed_members(customers, marks["_built_at"], "customer_id")
     return days(
         changed.select("session_date"),
         current.join(changed.select("user_key"), on="user_key", how="semi").select("session_date"),
-        sessions.join(changed_customers, on="customer_id", how="semi").select("session_date"),
+        affected(sessions, changed_customers, "customer_id", pl.col("session_start")).select("session_date"),
     )
 
 
