@@ -8,6 +8,7 @@ from functools import cache
 import dagster as dg
 
 from lakehouse.defs.orchestration.alerts import Alerts
+from lakehouse.defs.orchestration.maintenance import full_checks
 from lakehouse.defs.serving.catalog import catalog_asset, table_keys
 from lakehouse.lib.freshness import DAILY
 from lakehouse.lib.privacy import Pseudonymiser
@@ -40,7 +41,10 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     resources of `settings`."""
     loaded = dg.load_from_defs_folder(path_within_project=PROJECT_ROOT)
     catalog = dg.Definitions(assets=[catalog_asset(table_keys(loaded))])
-    return with_owners_and_freshness(dg.Definitions.merge(loaded, catalog, resources(settings)))
+    checks = full_checks(loaded.asset_checks or [])
+    return with_owners_and_freshness(
+        dg.Definitions.merge(loaded, catalog, checks, resources(settings))
+    )
 
 
 def with_owners_and_freshness(defs: dg.Definitions) -> dg.Definitions:
