@@ -71,14 +71,14 @@ def with_owners_and_freshness(defs: dg.Definitions) -> dg.Definitions:
 
 def resources(settings: Settings) -> dg.Definitions:
     """The resources (sources, storage, secrets) and the executor, from `settings`."""
-    store = DeltaStore(root=str(settings.tables_dir))
+    store = DeltaStore(root=settings.tables_uri)
     return dg.Definitions(
         resources={
             "io_manager": DeltaIOManager(store=store, observer=QualityRecorder(store=store)),
             "store": store,
             "serving_catalog": ServingCatalog.from_settings(settings),
             "shop_db": ShopDatabase(uri=_secret("LAKEHOUSE_SHOP_DB_URI", settings.shop_db_uri)),
-            "landing": LandingZone(root=str(settings.landing_dir)),
+            "landing": LandingZone(root=settings.landing_uri),
             "exchange_rate_api": exchange_rate_api(settings),
             "pseudonymiser": Pseudonymiser(key=_secret("LAKEHOUSE_PII_KEY", settings.pii_key)),
             "alerts": Alerts(

@@ -152,7 +152,7 @@ def history(project: Project, table: str, limit: int) -> None:
     """
     from lakehouse.lib.storage.history import history as table_history
 
-    commits = or_exit(lambda: table_history(project.settings.tables_dir, table, limit))
+    commits = or_exit(lambda: table_history(project.settings.tables_uri, table, limit))
     click.echo(f"{'version':>7}  {'at (UTC)':<19}  {'operation':<9}  {'mode':<19}  {'rows +/-':>15}  run")
     for c in commits:
         added = c.metrics.get("num_added_rows", c.metrics.get("num_target_rows_inserted", 0))
@@ -189,7 +189,7 @@ def lineage(project: Project, table: str, version: int | None, column: str | Non
         return
     from lakehouse.lib.storage.history import lineage as table_lineage
 
-    tree = or_exit(lambda: table_lineage(project.settings.tables_dir, table, version))
+    tree = or_exit(lambda: table_lineage(project.settings.tables_uri, table, version))
     _echo_lineage(tree, depth=0)
     if tree.commit.run_id:
         _echo_checks(project, tree.commit.run_id, tree.commit.table.replace("/", "."))
