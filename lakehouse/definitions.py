@@ -42,9 +42,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     loaded = dg.load_from_defs_folder(path_within_project=PROJECT_ROOT)
     catalog = dg.Definitions(assets=[catalog_asset(table_keys(loaded))])
     checks = full_checks(loaded.asset_checks or [])
-    return with_owners_and_freshness(
-        dg.Definitions.merge(loaded, catalog, checks, resources(settings))
-    )
+    return with_owners_and_freshness(dg.Definitions.merge(loaded, catalog, checks, resources(settings)))
 
 
 def with_owners_and_freshness(defs: dg.Definitions) -> dg.Definitions:

@@ -2,7 +2,6 @@
 check of every table (the builds' checks judge only what each run wrote)."""
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import dagster as dg
 
