@@ -31,6 +31,7 @@ for _variable in (
     "LAKEHOUSE_PII_KEY",
     "LAKEHOUSE_EXCHANGE_RATES_URL",
     "LAKEHOUSE_ALERT_WEBHOOK_URL",
+    "LAKEHOUSE_CATALOG_STORAGE_VERSION",
     "LAKEHOUSE_TABLES_URI",
 ):
     os.environ.pop(_variable, None)

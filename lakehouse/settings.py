@@ -12,12 +12,17 @@
 | `LAKEHOUSE_SQL_MEMORY_LIMIT` | `2GB` | memory limit of a catalog reader (`lakehouse sql`, `tables`) |
 | `LAKEHOUSE_SQL_THREADS` | `2` | thread limit of a catalog reader |
 | `LAKEHOUSE_SQL_TIMEOUT_SECONDS` | `300` | how long one `lakehouse sql` statement may run |
+| `LAKEHOUSE_SHOP_OPENED` | `2024-01-01` | the shop's first day: no business time long before it |
+| `LAKEHOUSE_PLAUSIBLE_SLACK_DAYS` | `30` | days before the shop opened still plausible (migrated history) |
+| `LAKEHOUSE_PLAUSIBLE_DAYS_AHEAD` | `1` | days after now still plausible (clock skew, time zones) |
+| `LAKEHOUSE_CATALOG_STORAGE_VERSION` | `v1.0.0` | oldest DuckDB release whose clients must open the catalog |
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -37,7 +42,20 @@ class Settings:
     sql_memory_limit: str = "2GB"  # DuckDB's syntax: `512MB`, `2GB`
     sql_threads: int = 2
     sql_timeout_seconds: float = 300.0
+    shop_opened: date = date(2024, 1, 1)
+    plausible_slack_days: int = 30
+    plausible_days_ahead: int = 1
+    # DuckDB writes its newest storage format unless told otherwise, which 1.x clients (the CLI,
+    # most BI drivers) cannot read; v1.0.0 is readable by every DuckDB since 1.0.
+    catalog_storage_version: str = "v1.0.0"
     tables_uri_override: str | None = None  # None: the tables folder under the data folder
+
+    def plausible_window(self, now: datetime | None = None) -> tuple[datetime, datetime]:
+        """The business times a source may carry: from shortly before the shop opened to shortly
+        after now (a timestamp in year 0001 or 9999 is a defect, not an order)."""
+        opened = datetime.combine(self.shop_opened, time(), tzinfo=UTC)
+        ahead = (now or datetime.now(UTC)) + timedelta(days=self.plausible_days_ahead)
+        return opened - timedelta(days=self.plausible_slack_days), ahead
 
     @property
     def tables_uri(self) -> str:
@@ -69,6 +87,13 @@ class Settings:
     def uses_development_pii_key(self) -> bool:
         return self.pii_key == DEVELOPMENT_PII_KEY
 
+    def environment(self, name: str) -> Settings:
+        """The settings of an isolated environment (`lakehouse plan --env NAME`): its own tables and
+        catalog under `<data>/envs/NAME`, the same sources."""
+        if not name or not name.replace("-", "").replace("_", "").isalnum():
+            raise ValueError(f"environment name {name!r}: use letters, digits, - and _")
+        return replace(self, data_dir=self.data_dir / "envs" / name)
+
 
 def get_settings(data_dir: Path | str | None = None) -> Settings:
     """Settings from the environment; `data_dir` overrides `LAKEHOUSE_DATA_DIR` (tests use it)."""
@@ -87,5 +112,14 @@ def get_settings(data_dir: Path | str | None = None) -> Settings:
         sql_timeout_seconds=float(
             os.environ.get("LAKEHOUSE_SQL_TIMEOUT_SECONDS") or Settings.sql_timeout_seconds
         ),
+        shop_opened=date.fromisoformat(os.environ.get("LAKEHOUSE_SHOP_OPENED") or "2024-01-01"),
+        plausible_slack_days=int(
+            os.environ.get("LAKEHOUSE_PLAUSIBLE_SLACK_DAYS") or Settings.plausible_slack_days
+        ),
+        plausible_days_ahead=int(
+            os.environ.get("LAKEHOUSE_PLAUSIBLE_DAYS_AHEAD") or Settings.plausible_days_ahead
+        ),
+        catalog_storage_version=os.environ.get("LAKEHOUSE_CATALOG_STORAGE_VERSION")
+        or Settings.catalog_storage_version,
         tables_uri_override=os.environ.get("LAKEHOUSE_TABLES_URI", "").rstrip("/") or None,
     )

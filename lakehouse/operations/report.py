@@ -21,7 +21,9 @@ import polars as pl
 from deltalake import DeltaTable
 
 from lakehouse.components.declared import file_sets, refined_tables
+from lakehouse.lib.column_lineage import ColumnLineage
 from lakehouse.lib.quality import metrics
+from lakehouse.lib.quality.run_warnings import HELD_BACK
 from lakehouse.lib.storage import audit
 from lakehouse.lib.storage.location import join
 from lakehouse.lib.storage.store import DeltaStore
@@ -58,6 +60,7 @@ class ReportData:
     quarantine_rules: pl.DataFrame  # table, rule, rows (a row breaking two rules counts under both)
     quarantine_runs: pl.DataFrame  # table, run_id, at, rows: rows each run quarantined
     freshness: pl.DataFrame  # table, policy, last_materialised, state
+    lineage: ColumnLineage  # every table's column lineage, as the definitions declare it
 
     @property
     def is_empty(self) -> bool:
@@ -84,6 +87,7 @@ def gather(
         quarantine_rules=quarantine_by_rule(tables_root),
         quarantine_runs=quarantine_by_run(tables_root),
         freshness=freshness(definitions, instance, all_runs.get_column("run_id").to_list(), now),
+        lineage=ColumnLineage.from_definitions(definitions),
     )
 
 
@@ -357,6 +361,13 @@ def table_summary(data: ReportData) -> pl.DataFrame:
     )
 
 
+def held_back(data: ReportData) -> pl.DataFrame:
+    """Rows held back from a table now (its newest report), by reason: waiting for a rate, a header."""
+    latest = latest_metrics(data.metrics.filter(pl.col("metric") == HELD_BACK))
+    rows = pl.col("value").cast(pl.Int64).alias("rows")
+    return latest.select("table", pl.col("column").alias("reason"), rows)
+
+
 def summary_line(data: ReportData) -> str:
     """One line answering "is my data OK?"."""
     if data.is_empty:
@@ -369,6 +380,7 @@ def summary_line(data: ReportData) -> str:
     return (
         f"{verdict}: {latest.height} checks ({failed} failed, {warnings} warnings), "
         f"{latest.filter(FLAGGED).height} anomalies flagged, "
-        f"{quarantined_rows(data.quarantine_runs):,} rows in quarantine, {stale} stale assets, "
+        f"{quarantined_rows(data.quarantine_runs):,} rows in quarantine, "
+        f"{held_back(data).get_column('rows').sum():,} rows held back, {stale} stale assets, "
         f"over {data.runs.height} run{'' if data.runs.height == 1 else 's'}"
     )

@@ -37,21 +37,32 @@ class ServingCatalog(DuckDBResource):
         description="Where the Delta tables are (a folder or `s3://bucket/prefix`), the only place "
         "readers may read; default: `tables` next to the catalog, as in the data folder.",
     )
+    also_readable: list[str] = Field(
+        default=[],
+        description="Other table folders readers may read: an environment's, the main tables it links to.",
+    )
     memory_limit: str = Field(default=Settings.sql_memory_limit, description="A reader's memory limit.")
     threads: int = Field(default=Settings.sql_threads, description="A reader's thread limit.")
     statement_timeout_seconds: float = Field(
         default=Settings.sql_timeout_seconds, description="How long one ad-hoc statement may run."
     )
+    storage_version: str = Field(
+        default=Settings.catalog_storage_version,
+        description="The DuckDB storage compatibility version a published catalog is written in: "
+        "the oldest DuckDB release whose clients can open it.",
+    )
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ServingCatalog:
-        """The catalog of `settings`, with its sandbox's folder and limits."""
+    def from_settings(cls, settings: Settings, also_readable: tuple[Path, ...] = ()) -> ServingCatalog:
+        """The catalog of `settings`, with its sandbox's folders and limits."""
         return cls(
             database=str(settings.catalog_path),
             tables_uri=settings.tables_uri,
+            also_readable=[str(p) for p in also_readable],
             memory_limit=settings.sql_memory_limit,
             threads=settings.sql_threads,
             statement_timeout_seconds=settings.sql_timeout_seconds,
+            storage_version=settings.catalog_storage_version,
         )
 
     @classmethod
@@ -77,7 +88,7 @@ class ServingCatalog(DuckDBResource):
             # here, and is never downloaded at run time); s3fs takes the AWS variables.
             con.register_filesystem(filesystem(self.readable_root))
         if self.connection_config.get("access_mode") == READ_ONLY["access_mode"]:
-            lock_down(con, self.readable_root, self.memory_limit, self.threads)
+            lock_down(con, [self.readable_root, *self.also_readable], self.memory_limit, self.threads)
 
     @property
     def readable_root(self) -> str:
@@ -86,10 +97,14 @@ class ServingCatalog(DuckDBResource):
 
     def writable(self, database: Path | str) -> ServingCatalog:
         """The same settings, read-write, on another database: a catalog being built, or
-        `:memory:` for a step's own views. Never the published file, which readers hold."""
+        `:memory:` for a step's own views. Never the published file, which readers hold.
+
+        A new database file is written in `storage_version`'s format, so every publish (which
+        always builds a new file) also rewrites a catalog left in a newer format."""
         if Path(database) == Path(self.database):
             raise ValueError(f"{self.database} is published: build a new catalog and swap it in")
         config = {name: value for name, value in self.connection_config.items() if name != "access_mode"}
+        config["storage_compatibility_version"] = self.storage_version
         return ServingCatalog(
             database=str(database),
             connection_config=config,
@@ -97,4 +112,5 @@ class ServingCatalog(DuckDBResource):
             memory_limit=self.memory_limit,
             threads=self.threads,
             statement_timeout_seconds=self.statement_timeout_seconds,
+            storage_version=self.storage_version,
         )

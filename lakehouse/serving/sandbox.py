@@ -35,12 +35,12 @@ class StatementTimeoutError(TimeoutError):
     """A statement ran longer than the sandbox's time limit."""
 
 
-def lock_down(con: duckdb.DuckDBPyConnection, readable: str, memory_limit: str, threads: int) -> None:
-    """External access only to `readable` (a folder or an object store's prefix), the limits,
-    then no setting can change."""
-    root = readable if is_remote(readable) else str(Path(readable).resolve())
-    folder = root.rstrip("/") + "/"  # a prefix: never a sibling `tables2`
-    con.execute("SET allowed_directories = $folders", {"folders": [folder]})
+def lock_down(con: duckdb.DuckDBPyConnection, readable: list[str], memory_limit: str, threads: int) -> None:
+    """External access only to the `readable` places (folders or an object store's prefixes), the
+    limits, then no setting can change."""
+    roots = [r if is_remote(r) else str(Path(r).resolve()) for r in readable]
+    folders = [root.rstrip("/") + "/" for root in roots]  # prefixes: never a sibling `tables2`
+    con.execute("SET allowed_directories = $folders", {"folders": folders})
     con.execute("SET enable_external_access = false")
     con.execute("SET autoinstall_known_extensions = false")
     con.execute("SET autoload_known_extensions = false")

@@ -7,8 +7,8 @@ Recorded after every committed write, each a (metric, column) pair:
 - `null_rate` of every column and `distinct_keys`, over the rows this write brought;
 - `median` of each monitored numeric column over those rows (distribution anomalies);
 - every number the asset reported with its output (`raw_rows_processed`, `rows_quarantined_now`,
-  `duplicates_removed`, …), and each entry of its reported dicts (`rule_failures`,
-  `rule_pass_rate`, keyed by rule);
+  `duplicates_removed`, …), and each keyed number (`rule_failures/<rule>`, `rule_pass_rate/<rule>`:
+  see `keyed_metadata`) as its metric and key;
 - `duration_seconds` of the step up to the write.
 
 Anomaly checks and the quality report read their history from here. `QualityRecorder`, the IO
@@ -33,6 +33,7 @@ from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.lib.storage.write_spec import plain
 
 METRICS_TABLE = ("quality", "metrics")
+KEY_SEPARATOR = "/"  # of a keyed metadata entry: `<metric>/<key>`
 # Definition metadata: numeric columns whose distribution (median of each write) is monitored.
 MONITORED_COLUMNS = "lakehouse/monitored_columns"
 SCHEMA = {
@@ -70,13 +71,22 @@ def data_metrics(written: pl.DataFrame, keys: Sequence[str], monitored: Sequence
     return {tuple(name.split("\t")): value for name, value in row.items() if value is not None}
 
 
+def keyed_metadata(metric: str, values: Mapping[str, float]) -> dict[str, float]:
+    """One numeric metadata entry per key (`rule_failures/email:valid_email`): the UI plots each over
+    time, where a dict would be JSON text; recorded as the metric `metric` of column `key`."""
+    return {f"{metric}{KEY_SEPARATOR}{key}": value for key, value in values.items()}
+
+
 def reported_metrics(output_metadata: Mapping[str, Any]) -> Metrics:
-    """The numbers an asset reported with its output: plain numbers, and dicts of numbers by key."""
+    """The numbers an asset reported with its output: plain and keyed numbers, and dicts of numbers
+    by key. Dagster's own entries (`dagster/row_count`) are plain, not keyed."""
     metrics: Metrics = {}
     for name, entry in output_metadata.items():
         value = plain(entry)
         if isinstance(value, int | float) and not isinstance(value, bool):
-            metrics[(name, "")] = value
+            keyed = not name.startswith("dagster/")
+            metric, _, key = name.partition(KEY_SEPARATOR) if keyed else (name, "", "")
+            metrics[(metric, key)] = value
         elif isinstance(value, Mapping):
             numbers = {
                 k: v for k, v in value.items() if isinstance(v, int | float) and not isinstance(v, bool)
