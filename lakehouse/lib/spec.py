@@ -41,6 +41,13 @@ from lakehouse.lib.storage.migrations import MIGRATIONS_KEY
 
 Layer = Literal["raw", "refined", "curated"]
 DEFAULT_OWNERS = ("team:data-platform",)
+# The owners of an asset that names none, by its group (its layer); a user's questions about a table
+# go to them. Quarantine is the data-quality side of refined, the catalog the serving side.
+LAYER_OWNERS: Mapping[str, tuple[str, ...]] = dict.fromkeys(
+    ("raw", "refined", "quarantine", "curated", "serving"), DEFAULT_OWNERS
+)
+# The groups whose tables users read and rely on being current: each has a freshness policy.
+DEPENDED_ON = ("refined", "curated")
 KINDS = {
     "raw": {"delta", "polars"},
     "refined": {"delta", "polars", "pandera"},
@@ -49,6 +56,16 @@ KINDS = {
 # Column tag (and asset tag) values: a direct identifier, or a keyed pseudonym of one.
 PII, PSEUDONYM = "direct", "pseudonym"
 CONTRACT_CHECK = "contract"
+
+
+def with_layer_defaults(asset: dg.AssetSpec, freshness: dg.FreshnessPolicy) -> dg.AssetSpec:
+    """`asset` with its layer's owners when it names none, and `freshness` when it is a table users
+    depend on (`DEPENDED_ON`) and states no policy of its own."""
+    owners = list(asset.owners) or list(LAYER_OWNERS.get(asset.group_name or "", DEFAULT_OWNERS))
+    policy = asset.freshness_policy
+    if policy is None and asset.group_name in DEPENDED_ON:
+        policy = freshness
+    return asset.replace_attributes(owners=owners, freshness_policy=policy)
 
 
 @dataclass(frozen=True)
