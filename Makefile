@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 SCALE ?= 0.01
+PORT ?= 3000
 export DAGSTER_HOME := $(CURDIR)
 export UV_PYTHON_DOWNLOADS := never
 # Compile .pyc files at install: this machine sets PYTHONDONTWRITEBYTECODE, and without them every
@@ -28,8 +29,8 @@ browser:  ## Debian's chromium for the browser test (Playwright's own download i
 test-fast: $(VENV)/.synced  ## the unit and integration tiers (no whole builds), under a minute
 	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not e2e"
 
-dev: $(VENV)/.synced  ## open the Dagster UI on the same data and run history
-	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/dg dev -h 127.0.0.1 -p 3000
+dev: $(VENV)/.synced  ## open the Dagster UI on the same data and run history (Ctrl-C stops it)
+	$(BIN)/lakehouse dev --host 127.0.0.1 --port $(PORT)
 
 bench: $(VENV)/.synced  ## full build + one-day incremental run, time and peak memory per layer
 	$(BIN)/lakehouse bench --scale $(SCALE)

@@ -32,6 +32,9 @@ from lakehouse.operations.runner import BuildOutcome
 from lakehouse.simulator import CLICKSTREAM_DEFECTS_FILE, DEFECTS_FILE, INVENTORY_DEFECTS_FILE
 
 POLICY_ASSETS = [
+    "curated.dim_customer",
+    "curated.dim_date",
+    "curated.dim_product",
     "curated.fact_inventory_daily",
     "curated.fact_order_items",
     "curated.fact_payments",
@@ -49,6 +52,15 @@ POLICY_ASSETS = [
     "raw.payments",
     "raw.products",
     "raw.supplier_inventory",
+    "refined.customers",
+    "refined.events",
+    "refined.exchange_rates",
+    "refined.order_items",
+    "refined.orders",
+    "refined.payments",
+    "refined.products",
+    "refined.sessions",
+    "refined.supplier_inventory",
 ]
 
 

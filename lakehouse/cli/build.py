@@ -31,7 +31,7 @@ def run(project: Project, scale: float, seed: int) -> None:
     if not settings.manifest_path.is_file():
         if project.has_tables:
             raise click.ClickException(
-                f"{settings.tables_dir} holds tables but their sources are gone. "
+                f"{settings.tables_uri} holds tables but their sources are gone. "
                 "Run `make clean` to start over."
             )
         simulator.generate(

@@ -35,9 +35,13 @@ OUTCOME_MARKS = {"passed": "✓", "warning": "!", "failed": "✗"}
     type=click.IntRange(min=1),
     help="Rows shown in table format.",
 )
+@click.option(
+    "--env", "env", default=None, help="Query this isolated environment (see `lakehouse plan --env`)."
+)
 @pass_project
 def sql(
     project: Project,
+    env: str | None,
     query: str | None,
     query_file: Path | None,
     params: tuple[str, ...],
@@ -65,7 +69,13 @@ def sql(
         raise click.UsageError("the query is empty")
     named = _named(params) or None
     try:
-        result = run_query(ServingCatalog.from_settings(project.settings), text, named)
+        main = project.settings
+        catalog = (
+            ServingCatalog.from_settings(main)
+            if env is None
+            else ServingCatalog.from_settings(main.environment(env), also_readable=(main.tables_dir,))
+        )
+        result = run_query(catalog, text, named)
     except Exception as error:  # DuckDB's and the sandbox's errors are readable: no traceback
         hint = "\nTables are named layer.table (e.g. curated.fact_order_items): see `lakehouse tables`."
         raise click.ClickException(str(error) + (hint if "does not exist" in str(error) else "")) from error
@@ -142,7 +152,7 @@ def history(project: Project, table: str, limit: int) -> None:
     """
     from lakehouse.lib.storage.history import history as table_history
 
-    commits = or_exit(lambda: table_history(project.settings.tables_dir, table, limit))
+    commits = or_exit(lambda: table_history(project.settings.tables_uri, table, limit))
     click.echo(f"{'version':>7}  {'at (UTC)':<19}  {'operation':<9}  {'mode':<19}  {'rows +/-':>15}  run")
     for c in commits:
         added = c.metrics.get("num_added_rows", c.metrics.get("num_target_rows_inserted", 0))
@@ -179,7 +189,7 @@ def lineage(project: Project, table: str, version: int | None, column: str | Non
         return
     from lakehouse.lib.storage.history import lineage as table_lineage
 
-    tree = or_exit(lambda: table_lineage(project.settings.tables_dir, table, version))
+    tree = or_exit(lambda: table_lineage(project.settings.tables_uri, table, version))
     _echo_lineage(tree, depth=0)
     if tree.commit.run_id:
         _echo_checks(project, tree.commit.run_id, tree.commit.table.replace("/", "."))

@@ -22,6 +22,7 @@ from lakehouse.operations.report import (
     ReportData,
     anomalies,
     checks_per_run,
+    held_back,
     latest_checks,
     latest_metrics,
     summary_line,
@@ -68,6 +69,7 @@ def render(data: ReportData) -> str:
                 _summary(data),
                 _checks(data),
                 _quarantine(data),
+                _held_back(data),
                 _anomalies(data),
                 _freshness(data),
                 _trends(data),
@@ -123,6 +125,14 @@ def _quarantine(data: ReportData) -> str:
     axes.set_xlabel("rows now in quarantine (a row breaking two rules counts under both)")
     by_rule = _svg(figure, "quarantine-rules") + _html_table(rules)
     return _section("quarantine", "Quarantine", by_rule + _quarantine_over_runs(data))
+
+
+def _held_back(data: ReportData) -> str:
+    rows = held_back(data)
+    if rows.get_column("rows").sum() == 0:
+        return _section("held-back", "Rows held back", _note("No row is held back."))
+    note = _note("Rows kept out of a table for now (counted as warnings of the run), by reason.")
+    return _section("held-back", "Rows held back", note + _html_table(rows.filter(pl.col("rows") > 0)))
 
 
 def _quarantine_over_runs(data: ReportData) -> str:
