@@ -314,3 +314,18 @@ def test_the_warehouse_column_arrives_by_schema_merge_from_its_first_day(any_lak
     with_warehouse = refined.filter(pl.col(new_column["name"]).is_not_null())
     assert str(with_warehouse.get_column("snapshot_date").min()) == new_column["from_date"]
     assert with_warehouse.get_column("snapshot_date").n_unique() == new_column["files"]
+
+
+def test_every_asset_has_owners_and_every_table_users_depend_on_a_freshness_policy(tmp_path: Path):
+    from lakehouse.definitions import build_definitions
+    from lakehouse.lib.freshness import DAILY
+    from lakehouse.settings import get_settings
+
+    graph = build_definitions(get_settings(tmp_path)).resolve_asset_graph()
+    nodes = {node.key.to_user_string(): node for node in graph.asset_nodes}
+
+    assert {name for name, node in nodes.items() if not node.owners} == set()
+    depended_on = {name for name in nodes if name.split("/")[0] in ("refined", "curated")}
+    assert {name for name in depended_on if nodes[name].freshness_policy != DAILY} == set()
+    assert nodes["refined/orders"].owners == ["team:data-platform"]
+    assert nodes["quarantine/orders"].freshness_policy is None  # not read as a current table

@@ -16,6 +16,7 @@ import polars as pl
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
+from lakehouse.lib import column_lineage
 from lakehouse.operations.report import (
     IS_ANOMALY,
     ReportData,
@@ -44,6 +45,7 @@ th { background: #f4f4f4; }
 td.failed, td.stale, td.never { color: #b3261e; font-weight: 600; }
 td.warning, td.late { color: #9a6700; font-weight: 600; } td.passed, td.fresh { color: #2d7a47; }
 figure { margin: 1rem 0; } figure svg { max-width: 100%; height: auto; }
+details { margin: .4rem 0; } summary { cursor: pointer; font-weight: 600; }
 """
 ESCAPES = (["&", "<", ">", '"', "'"], ["&amp;", "&lt;", "&gt;", "&quot;", "&#x27;"])
 STATUS_COLUMNS = ("outcome", "state", "freshness")  # cells styled by their value
@@ -71,6 +73,7 @@ def render(data: ReportData) -> str:
                 _anomalies(data),
                 _freshness(data),
                 _trends(data),
+                _lineage(data),
             ]
         )
     return (
@@ -217,6 +220,21 @@ def _table_chart(data: ReportData, table: str) -> str:
     nulls_axes.set_title(f"null rate (the {NULL_RATE_COLUMNS} columns with most nulls)", fontsize="medium")
     _run_axis(nulls_axes, data.runs)
     return _svg(figure, f"trend-{table}")
+
+
+def _lineage(data: ReportData) -> str:
+    """Each curated table's column lineage down to raw, as a diagram (folded: they are large)."""
+    tables = sorted(t for t in data.lineage.deps if t.startswith("curated."))
+    parts = [
+        f"<details id='lineage-{escape(t)}'><summary>{escape(t)}</summary>"
+        f"<figure>{column_lineage.svg(data.lineage, t)}</figure></details>"
+        for t in tables
+    ]
+    note = _note(
+        "Each column, right, from the columns it is computed from, left, down to raw "
+        "(lakehouse lineage TABLE --column COLUMN prints one column's path)."
+    )
+    return _section("lineage", "Column lineage", note + "".join(parts))
 
 
 def _run_numbers(data: ReportData) -> pl.DataFrame:

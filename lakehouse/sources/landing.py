@@ -24,6 +24,8 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
+from lakehouse.lib.storage import location
+
 RESCUED_COLUMN = "_rescued_data"
 DEFAULT_ENCODING = "utf-8"
 LINE_COLUMN = "_row_number"  # the line number in the file (header = 1)
@@ -42,18 +44,26 @@ class FileRejected(ValueError):
 
 
 class LandingZone(dg.ConfigurableResource):
-    """A folder per file set; files are listed in name order (daily files sort by date)."""
+    """A folder per file set; files are listed in name order (daily files sort by date).
+
+    `root` is a folder or an object store's `s3://bucket/prefix`: files are then `UPath`s, read
+    through s3fs with the AWS variables' endpoint and credentials.
+    """
 
     root: str
 
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """A run whose landing zone is on an object store that cannot be used fails at once."""
+        location.check_reachable(self.root, "LAKEHOUSE_LANDING_DIR")
+
     def list_files(self, folder: str, pattern: str = "*.csv") -> list[Path]:
-        path = Path(self.root, folder)
+        path = location.path(self.root, folder)
         if not path.is_dir():
             raise LandingFolderMissingError(
                 f"landing folder {path} does not exist (run `lakehouse generate` or set "
                 "LAKEHOUSE_LANDING_DIR)"
             )
-        return sorted(p for p in path.glob(pattern) if p.is_file())
+        return sorted((p for p in path.glob(pattern) if p.is_file()), key=str)
 
 
 def is_ready(path: Path, ready: str, done_suffix: str = ".done", stable_seconds: int = 60) -> bool:
@@ -243,7 +253,7 @@ def read_parquet_file(path: Path) -> pl.DataFrame:
     """A Parquet file with its own types and `_row_number` (1-based); `FileRejected` when it
     cannot be read (truncated, corrupt, not Parquet)."""
     try:
-        rows = pl.read_parquet(path)
+        rows = pl.read_parquet(str(path))  # a local path or an object store's URI
     except (pl.exceptions.PolarsError, OSError) as error:
         reason = f"not a readable Parquet file ({_first_line(error)})"
         raise FileRejected(path, reason, "readable_file") from error
