@@ -112,7 +112,8 @@ def test_materialise_an_asset_and_a_partition_by_clicking(
             viewport={"width": 1400, "height": 900},
         )
         page = browser.new_page()
-        page.set_default_timeout(60_000)
+        page.set_default_timeout(WAIT_SECONDS * 1000)  # a loaded machine renders slowly
+        expect.set_options(timeout=WAIT_SECONDS * 1000)
         try:
             with _screenshot_on_failure(page):
                 _the_asset_graph_shows_the_layers(page, url)

@@ -98,7 +98,7 @@ def test_sql_without_a_query_says_how_to_give_one(cli: Invoke):
 def test_tables_lists_every_layer_with_rows_and_versions(cli: Invoke, lakehouse: Lakehouse):
     result = cli("tables")
     listed = {line.split()[0]: line.split() for line in result.output.splitlines()[1:]}
-    assert len(listed) == 42  # 40 tables, plus the audit log and the quality metrics
+    assert len(listed) == 44  # 42 tables, plus the audit log and the quality metrics
     assert listed["raw.orders"][2] == f"{lakehouse.manifest['source_rows']['orders']:,}"
     assert {name.split(".")[0] for name in listed} == {
         "raw",
