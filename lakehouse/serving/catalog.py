@@ -93,6 +93,7 @@ class CatalogSummary:
 class _Table:
     layer: str
     name: str
+    uri: str
     delta: DeltaTable
 
     @property
@@ -186,7 +187,7 @@ def _table(name: str, uri: str) -> _Table:
     """The table `<layer>/<table>` at `uri`, at its current version, if a view can serve it."""
     delta = DeltaTable(uri)
     layer, table_name = name.split("/")
-    table = _Table(layer=layer, name=table_name, delta=delta)
+    table = _Table(layer=layer, name=table_name, uri=uri, delta=delta)
     configuration = delta.metadata().configuration
     check_servable(f"{table.qualified_name} ({uri})", delta.protocol(), configuration)
     return table
@@ -219,7 +220,7 @@ def _build(con: duckdb.DuckDBPyConnection, tables: list[_Table], docs: Mapping[s
         con.execute(f"CREATE SCHEMA {quote_identifier(schema)}")
     for table in tables:
         name = f"{quote_identifier(table.layer)}.{quote_identifier(table.name)}"
-        masked = spec_of(str(table.path)).direct_pii
+        masked = spec_of(table.uri).direct_pii
         con.execute(f"CREATE VIEW {name} AS {view_sql(con, table.delta, masked)}")
         if (doc := docs.get(table.qualified_name)) is not None:
             _comment(con, table, doc)
