@@ -15,13 +15,16 @@ export UV_COMPILE_BYTECODE := 1
 # gaps (measured on 2 cores from a cold test cache: 4 min 9 s with 2 workers, 3 min 16 s with 3).
 PYTEST_PARALLEL := -n $(shell echo $$(( $$(nproc) + 1 )))
 
-.PHONY: run test test-fast dev bench lint format clean setup
+.PHONY: run test test-fast dev bench lint format clean setup browser
 
 run: $(VENV)/.synced  ## generate the simulated sources and build every asset through Dagster
 	$(BIN)/lakehouse run --scale $(SCALE)
 
-test: $(VENV)/.synced  ## run the whole test suite (what CI runs): every tier, under 4 minutes on 2 cores
+test: $(VENV)/.synced browser  ## run the whole test suite (what CI runs): every tier, under 4 minutes on 2 cores
 	$(BIN)/pytest $(PYTEST_PARALLEL)
+
+browser:  ## Debian's chromium for the browser test (Playwright's own download is not available here)
+	@.ci/install-chromium || echo "==> no chromium: the browser test (assets_tests/test_ui_browser.py) will be skipped"
 
 test-fast: $(VENV)/.synced  ## the unit and integration tiers (no whole builds), under a minute
 	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not e2e"

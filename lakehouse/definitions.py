@@ -8,6 +8,7 @@ from functools import cache
 import dagster as dg
 
 from lakehouse.defs.orchestration.alerts import Alerts
+from lakehouse.defs.orchestration.maintenance import full_checks
 from lakehouse.defs.serving.catalog import catalog_asset, table_keys
 from lakehouse.lib.freshness import DAILY
 from lakehouse.lib.privacy import Pseudonymiser
@@ -40,7 +41,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     resources of `settings`."""
     loaded = dg.load_from_defs_folder(path_within_project=PROJECT_ROOT)
     catalog = dg.Definitions(assets=[catalog_asset(table_keys(loaded))])
-    return with_owners_and_freshness(dg.Definitions.merge(loaded, catalog, resources(settings)))
+    checks = full_checks(loaded.asset_checks or [])
+    return with_owners_and_freshness(dg.Definitions.merge(loaded, catalog, checks, resources(settings)))
 
 
 def with_owners_and_freshness(defs: dg.Definitions) -> dg.Definitions:
@@ -67,14 +69,14 @@ def with_owners_and_freshness(defs: dg.Definitions) -> dg.Definitions:
 
 def resources(settings: Settings) -> dg.Definitions:
     """The resources (sources, storage, secrets) and the executor, from `settings`."""
-    store = DeltaStore(root=str(settings.tables_dir))
+    store = DeltaStore(root=settings.tables_uri)
     return dg.Definitions(
         resources={
             "io_manager": DeltaIOManager(store=store, observer=QualityRecorder(store=store)),
             "store": store,
             "serving_catalog": ServingCatalog.from_settings(settings),
             "shop_db": ShopDatabase(uri=_secret("LAKEHOUSE_SHOP_DB_URI", settings.shop_db_uri)),
-            "landing": LandingZone(root=str(settings.landing_dir)),
+            "landing": LandingZone(root=settings.landing_uri),
             "exchange_rate_api": exchange_rate_api(settings),
             "pseudonymiser": Pseudonymiser(key=_secret("LAKEHOUSE_PII_KEY", settings.pii_key)),
             "alerts": Alerts(

@@ -5,10 +5,12 @@ from datetime import UTC, date, datetime
 import polars as pl
 
 from lakehouse.defs.curated.facts import order_days_to_rebuild
-from lakehouse.lib.incremental import changed_since, days, watermarks
+from lakehouse.lib.incremental import REBUILD_FROM, changed_members, changed_since, days, watermarks
 
 T1, T2, T3 = (datetime(2025, 1, d, tzinfo=UTC) for d in (1, 2, 3))
 D1, D2, D3, D4 = (date(2025, 1, d) for d in (1, 2, 3, 4))
+SINCE_2024 = datetime(2024, 12, 1, tzinfo=UTC)
+NOON = [datetime(d.year, d.month, d.day, 12, tzinfo=UTC) for d in (D1, D2, D3, D4)]
 
 
 def orders() -> pl.LazyFrame:
@@ -17,6 +19,7 @@ def orders() -> pl.LazyFrame:
             "order_id": [1, 2, 3, 4],
             "customer_id": [10, 10, 10, 10],
             "order_date": [D1, D2, D3, D4],
+            "order_at": NOON,
             "currency": ["EUR", "EUR", "EUR", "GBP"],
             "_refined_at": [T1, T1, T2, T1],
         }
@@ -58,11 +61,31 @@ def built_fact() -> pl.LazyFrame:
     )
 
 
-def dims(products: list[int], customers_refined_at: datetime = T1) -> tuple[pl.LazyFrame, pl.LazyFrame]:
-    """Customer 10 and the products, refined at T1 (products 8 and above at T3: arrived late)."""
+def dimension(key: str, versions: dict[int, list[tuple[datetime, datetime]]]) -> pl.LazyFrame:
+    """An SCD2 dimension: per member, its versions as (valid from, refined at) of the change event
+    that started each; every version carries the member's newest refinement (type 1)."""
+    rows = [
+        {
+            key: member,
+            "valid_from": start,
+            "is_deleted": False,
+            "_changes": [{"updated_at": start, "_refined_at": refined}],
+            "_refined_at": max(r for _, r in changes),
+        }
+        for member, changes in versions.items()
+        for start, refined in changes
+    ]
+    return pl.LazyFrame(rows)
+
+
+def dims(
+    products: list[int], customer_versions: list[tuple[datetime, datetime]] = ((SINCE_2024, T1),)
+) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """Customer 10 (known since 2024, refined at T1) and the products, known since 2024 and refined
+    at T1 (products 8 and above refined at T3: arrived late)."""
     return (
-        pl.LazyFrame({"customer_id": [10], "_refined_at": [customers_refined_at]}),
-        pl.LazyFrame({"product_id": products, "_refined_at": [T3 if p >= 8 else T1 for p in products]}),
+        dimension("customer_id", {10: list(customer_versions)}),
+        dimension("product_id", {p: [(SINCE_2024, T3 if p >= 8 else T1)] for p in products}),
     )
 
 
@@ -86,13 +109,39 @@ def test_a_late_arriving_dimension_row_rebuilds_the_days_on_the_unknown_member()
     ]
 
 
-def test_a_customer_with_a_new_version_rebuilds_the_days_of_its_orders():
-    """Refined after the fact was built: its orders may now belong to another version."""
-    customers, products = dims([7], customers_refined_at=T3)
+def test_a_customer_with_a_new_version_rebuilds_the_days_of_its_orders_from_the_version_on():
+    """Refined after the fact was built, valid from day 3 noon: the orders from then on may belong to
+    it; those before keep their version, so their days are not rebuilt."""
+    customers, products = dims([7], customer_versions=[(SINCE_2024, T1), (NOON[2], T3)])
+    fact = built_fact().with_columns(
+        pl.lit(T2).alias("_line_refined_at"), pl.lit(T2).alias("_order_refined_at")
+    )
+    assert order_days_to_rebuild(fact, items(), orders(), rates(), customers, products) == [D3, D4]
+
+
+def test_a_change_dated_before_a_member_s_history_rebuilds_all_its_days():
+    """A change dated before the first known version starts the history anew: every order (older
+    ones take the first version) may point elsewhere."""
+    customers, products = dims([7], customer_versions=[(datetime(2024, 11, 1, tzinfo=UTC), T3)])
     fact = built_fact().with_columns(
         pl.lit(T2).alias("_line_refined_at"), pl.lit(T2).alias("_order_refined_at")
     )
     assert order_days_to_rebuild(fact, items(), orders(), rates(), customers, products) == [D1, D2, D3, D4]
+
+
+def test_changed_members_rebuild_from_their_earliest_new_change():
+    dim = dimension(
+        "customer_id",
+        {
+            1: [(SINCE_2024, T1), (NOON[1], T3), (NOON[2], T3)],  # two new versions: from the first
+            2: [(NOON[0], T3)],  # new member: all its facts
+            3: [(SINCE_2024, T1), (NOON[3], T1)],  # nothing new
+            -1: [(SINCE_2024, T3)],  # the unknown member is never a changed member
+        },
+    )
+    changed = changed_members(dim, T2, "customer_id").sort("customer_id").collect()
+    assert changed.rows() == [(1, NOON[1]), (2, None)]
+    assert changed.columns == ["customer_id", REBUILD_FROM]
 
 
 def test_nothing_changed_rebuilds_nothing():

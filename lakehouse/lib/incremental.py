@@ -10,6 +10,8 @@ from datetime import date, datetime
 
 import polars as pl
 
+from lakehouse.lib.storage.scd2 import CHANGES, IS_DELETED, VALID_FROM
+
 
 def watermarks(target: pl.LazyFrame | None, columns: list[str]) -> dict[str, datetime | None] | None:
     """The newest value of each watermark column in the target; None when there is no target."""
@@ -38,3 +40,39 @@ def unchanged(target: pl.LazyFrame | None, marks: dict[str, object]) -> bool:
     """Whether a table rebuilt whole would not change: it exists and records (in columns named as
     the keys) exactly the inputs' newest watermarks `marks`."""
     return target is not None and watermarks(target, list(marks)) == marks
+
+
+# A changed member's facts rebuilt from this time on (null: all of them), see `changed_members`.
+REBUILD_FROM = "_rebuild_from"
+
+
+def changed_members(dim: pl.LazyFrame, since: datetime | None, business_key: str) -> pl.LazyFrame:
+    """Members of an SCD2 dimension with change events refined after `since`, and from when their
+    facts may point to another version (`REBUILD_FROM`).
+
+    A change event at time t can start, move or merge only versions from t on, so a fact before t
+    keeps its version: only the member's facts from its earliest new event on are rebuilt, never all
+    its history. Except when that event starts the member's first live version (a new member, or a
+    change dated before its known history): a fact older than the first version takes that version
+    (see `keys.lookup_version`), so all the member's facts are rebuilt (null).
+    Every version of a changed member carries its newest `_refined_at` (a type 1 column), so the
+    versions refined after `since` are all of each changed member's.
+    """
+    versions = changed_since(dim, since).filter(pl.col(business_key) >= 0)  # not the unknown member
+    first_live = pl.col(VALID_FROM).filter(~pl.col(IS_DELETED)).min().over(business_key)
+    events = (
+        versions.select(business_key, first_live.alias("_first"), CHANGES)
+        .explode(CHANGES)
+        .select(business_key, "_first", pl.col(CHANGES).struct.field("updated_at", "_refined_at"))
+    )
+    new = events if since is None else events.filter(pl.col("_refined_at") > since)
+    earliest = new.group_by(business_key).agg(pl.col("updated_at").min(), pl.col("_first").first())
+    start = pl.when(pl.col("updated_at") > pl.col("_first")).then(pl.col("updated_at"))
+    return earliest.select(business_key, start.alias(REBUILD_FROM))
+
+
+def affected(rows: pl.LazyFrame, members: pl.LazyFrame, business_key: str, at: pl.Expr) -> pl.LazyFrame:
+    """The `rows` (facts, or their sources) of changed `members` whose time `at` is from their
+    `REBUILD_FROM` on: those that may point to another version of their member now."""
+    joined = rows.join(members, on=business_key, how="inner")
+    return joined.filter(pl.col(REBUILD_FROM).is_null() | (at >= pl.col(REBUILD_FROM))).drop(REBUILD_FROM)

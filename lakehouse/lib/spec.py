@@ -38,6 +38,7 @@ from lakehouse.lib.quality.checks import foreign_key_check, key_checks, schema_c
 from lakehouse.lib.quality.contract import Contract, contract_references, keyed, table_schema
 from lakehouse.lib.quality.validation import enforce
 from lakehouse.lib.storage import write_spec
+from lakehouse.lib.storage.migrations import MIGRATIONS_KEY
 
 Layer = Literal["raw", "refined", "curated"]
 DEFAULT_OWNERS = ("team:data-platform",)
@@ -101,6 +102,9 @@ class TableSpec:
     writes: type[Contract] | None = None
     unstored: tuple[str, ...] = ()  # contract columns validated, then dropped (clear-text email)
     kinds: frozenset[str] = frozenset()  # beside the layer's (e.g. duckdb, for a table built in SQL)
+    # Declared migrations of the stored table, applied by `lakehouse apply` (see `migrations`):
+    # e.g. ({"rename": {"cust_id": "customer_id"}}, {"cast": {"quantity": "Int32"}}).
+    migrations: tuple[Mapping[str, Mapping[str, str]], ...] = ()
 
     @property
     def asset_key(self) -> dg.AssetKey:
@@ -148,6 +152,7 @@ class TableSpec:
             **({"grain": self.grain} if self.grain else {}),
             **({"business_keys": list(self.key)} if keys_written else {}),
             **({"pii_columns": list(self.pii)} if self.pii else {}),
+            **({MIGRATIONS_KEY: [dict(m) for m in self.migrations]} if self.migrations else {}),
         }
 
     def asset_args(self, version: str, metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -85,12 +85,17 @@ def orders() -> pl.LazyFrame:
 
 
 def versions(frame: dict[str, list], valid_from: list[datetime] | None = None) -> pl.LazyFrame:
-    """Dimension rows, each its member's only version unless `valid_from` says otherwise."""
+    """Dimension rows, each its member's only version unless `valid_from` says otherwise, each with
+    the change event that started it (refined at AT)."""
     size = len(next(iter(frame.values())))
-    return pl.LazyFrame(frame).with_columns(
-        pl.Series("valid_from", valid_from or [datetime(1970, 1, 1, tzinfo=UTC)] * size),
-        is_deleted=pl.lit(False),
-        _refined_at=pl.lit(AT),
+    return (
+        pl.LazyFrame(frame)
+        .with_columns(
+            pl.Series("valid_from", valid_from or [datetime(1970, 1, 1, tzinfo=UTC)] * size),
+            is_deleted=pl.lit(False),
+            _refined_at=pl.lit(AT),
+        )
+        .with_columns(_changes=pl.concat_list(pl.struct(updated_at="valid_from", _refined_at="_refined_at")))
     )
 
 

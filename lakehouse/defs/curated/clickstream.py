@@ -1,9 +1,10 @@
 """The clickstream in the star schema: the session fact and the conversion funnel.
 
 `fact_sessions` keys each refined session to the customer version valid when it started (anonymous
-visitors: the unknown member) and is rebuilt day by day: the days of sessions whose user got new
-events (a late event can merge or move a user's sessions anywhere in their history, so the days the
-fact holds that user's sessions on now are rebuilt too) and of customers refined since.
+visitors: the unknown member) and is rebuilt day by day: the days of sessions new or changed in
+refined (a late event can merge or move a user's sessions anywhere in their history, so the days
+of the sessions the fact holds and refined no longer has are rebuilt too) and of customers refined
+since, from their change on.
 `mart_funnel` counts, per day and channel, the sessions reaching each step.
 """
 
@@ -18,7 +19,7 @@ from lakehouse.defs.curated.facts import built_now, replacing
 from lakehouse.defs.curated.lineage import lineage_metadata
 from lakehouse.defs.refined.sessions import REFINED_SESSIONS, SESSIONS, WATERMARK
 from lakehouse.lib.freshness import DAILY
-from lakehouse.lib.incremental import changed_since, days, watermarks
+from lakehouse.lib.incremental import affected, changed_members, changed_since, days, watermarks
 from lakehouse.lib.keys import date_key, lookup_version
 from lakehouse.lib.partitions import DAY_SLICED, with_backfill
 from lakehouse.lib.quality.contract import (
@@ -110,6 +111,12 @@ MART_FUNNEL_TABLE = TableSpec(
     freshness=DAILY,
 )
 FACT_SESSIONS, MART_FUNNEL = FACT_SESSIONS_TABLE.asset_key, MART_FUNNEL_TABLE.asset_key
+# What a session is, as refined builds it and the fact holds it (without keys and watermarks).
+SESSION_CONTENT = [
+    *("session_id", "user_key", "customer_id", "anonymous_id", "channel", "session_date"),
+    *("session_start", "session_end", "events", "page_views", "add_to_carts", "checkouts", "purchases"),
+    "order_id",
+]
 FACT_SESSION_COLUMNS = [
     pl.col("session_id"),
     date_key(pl.col("session_date")).alias("session_date_key"),
@@ -148,16 +155,25 @@ FUNNEL_RATES = [
 def session_days_to_rebuild(
     current: pl.LazyFrame | None, sessions: pl.LazyFrame, customers: pl.LazyFrame
 ) -> list[date] | None:
-    """Days of sessions rebuilt in refined since the fact was built, or of customers refined since."""
+    """Days of sessions that changed in refined since the fact was built, or of customers refined
+    since (from their change on: see `changed_members`).
+
+    Refined rewrites every session of a user with a new event, most of them as they were: only the
+    days of a session new or different there (`SESSION_CONTENT`), and of one the fact holds that is
+    gone from there (merged into another, or moved), are rebuilt; not all of the user's history.
+    """
     marks = watermarks(current, [WATERMARK, "_built_at"])
     if marks is None:
         return None
-    changed = changed_since(sessions, marks[WATERMARK], WATERMARK)
-    changed_customers = changed_since(customers, marks["_built_at"]).select("customer_id")
+    rewritten = changed_since(sessions, marks[WATERMARK], WATERMARK).select(SESSION_CONTENT)
+    held = current.join(rewritten.select("user_key").unique(), on="user_key", how="semi").select(
+        SESSION_CONTENT
+    )
+    changed_customers = changed_members(customers, marks["_built_at"], "customer_id")
     return days(
-        changed.select("session_date"),
-        current.join(changed.select("user_key"), on="user_key", how="semi").select("session_date"),
-        sessions.join(changed_customers, on="customer_id", how="semi").select("session_date"),
+        rewritten.join(held, on=SESSION_CONTENT, how="anti", nulls_equal=True).select("session_date"),
+        held.join(rewritten, on=SESSION_CONTENT, how="anti", nulls_equal=True).select("session_date"),
+        affected(sessions, changed_customers, "customer_id", pl.col("session_start")).select("session_date"),
     )
 
 

@@ -31,7 +31,7 @@ from lakehouse.defs.refined.exchange_rates import EXCHANGE_RATES
 from lakehouse.defs.refined.orders import STATUSES
 from lakehouse.lib.currency import MONEY, to_usd, with_rate_of_day
 from lakehouse.lib.freshness import DAILY
-from lakehouse.lib.incremental import changed_since, days, watermarks
+from lakehouse.lib.incremental import affected, changed_members, changed_since, days, watermarks
 from lakehouse.lib.keys import date_key, lookup_version
 from lakehouse.lib.partitions import DAY_SLICED, with_backfill
 from lakehouse.lib.quality.contract import (
@@ -44,6 +44,7 @@ from lakehouse.lib.quality.contract import (
     references,
     refined_at,
 )
+from lakehouse.lib.quality.run_warnings import warning_metadata
 from lakehouse.lib.spec import TableSpec
 from lakehouse.lib.storage import write_spec
 from lakehouse.lib.storage.store import DeltaStore
@@ -152,8 +153,12 @@ FACT_ORDER_ITEMS, FACT_PAYMENTS = FACT_ORDER_ITEMS_TABLE.asset_key, FACT_PAYMENT
 ORDER_COLUMNS = ("order_id", "customer_id", "order_at", "order_date", "status", "currency", "channel")
 LINE_WATERMARKS = ["_line_refined_at", "_order_refined_at"]
 REFINED_ITEMS = dg.AssetKey(["refined", "order_items"])
+ORDER_AT = pl.col("order_at")  # when a line takes its dimension versions
 REFINED_RATES = EXCHANGE_RATES.refined_key
 DAYS_SHOWN = 5  # currency-days named in the warning about orders waiting for a rate
+# Rows held back, by reason: counted as warnings of the run (summary, report), not only logged.
+ORDERS_WAITING = "orders held back: no USD rate of their day yet"
+PAYMENTS_WAITING = "payments held back: no USD rate of their day yet"
 
 # An order line's money, computed in three steps (each uses the one before).
 LINE_AMOUNTS = [
@@ -185,6 +190,7 @@ FACT_LINE_COLUMNS = [
 ]
 SETTLED_DATE = pl.col("settled_at").dt.date().alias("settled_date")
 PAYMENT_ORDER = ["order_id", "customer_id", "order_at"]  # what a payment takes from its order
+PAYMENT_AT = pl.coalesce("order_at", "settled_at")  # when a payment takes its customer's version
 PAYMENT_COLUMNS = [
     pl.col("payment_id"),
     pl.col("order_id"),
@@ -261,7 +267,8 @@ def order_days_to_rebuild(
     A rate counts as changed when refined after the fact was last built (new, restated, or the
     one a held-back line was waiting for); the days with orders in its currency are rebuilt. So does
     a customer or product refined after it (late-arriving, or with a new version): the days of its
-    orders are rebuilt, so each line points to the version valid at its order time.
+    orders from its change on (see `changed_members`) are rebuilt, so each line points to the
+    version valid at its order time.
     """
     marks = watermarks(current, [*LINE_WATERMARKS, "_built_at"])
     if marks is None:  # no fact yet: build every day
@@ -270,17 +277,22 @@ def order_days_to_rebuild(
     changed_orders = changed_since(orders, marks["_order_refined_at"])
     touched = pl.concat([changed_lines, changed_orders.select("order_id")])
     # Members refined since: new (a fact on the unknown member finds it) or with new versions.
-    changed_customers = changed_since(customers, marks["_built_at"]).select("customer_id")
-    changed_products = changed_since(products, marks["_built_at"]).select("product_id")
-    lines_of_changed_products = items.join(changed_products, on="product_id", how="semi").select("order_id")
+    changed_customers = changed_members(customers, marks["_built_at"], "customer_id")
+    changed_products = changed_members(products, marks["_built_at"], "product_id")
+    when = orders.select("order_id", "order_at", "order_date")
+    lines_of_changed_products = affected(
+        items.select("order_id", "product_id").join(when, on="order_id"),
+        changed_products,
+        "product_id",
+        ORDER_AT,
+    )
     return days(
         changed_orders.select("order_date"),
-        orders.join(pl.concat([changed_lines, lines_of_changed_products]), on="order_id", how="semi").select(
-            "order_date"
-        ),
+        orders.join(changed_lines, on="order_id", how="semi").select("order_date"),
         # the days the fact holds those orders on now: an order that moved day leaves its old one
         current.join(touched, on="order_id", how="semi").select("order_date"),
-        orders.join(changed_customers, on="customer_id", how="semi").select("order_date"),
+        lines_of_changed_products.select("order_date"),
+        affected(orders, changed_customers, "customer_id", ORDER_AT).select("order_date"),
         days_of_changed_rates(orders, rates, marks["_built_at"], "order_date"),
     )
 
@@ -331,6 +343,7 @@ def fact_order_items(
     products: pl.LazyFrame,
 ) -> dg.Output[pl.LazyFrame]:
     current = store.reading(context).scan_or_none(FACT_ORDER_ITEMS)
+    headless = items.join(orders, on="order_id", how="anti").select(pl.len()).collect().item()
     rebuilt = with_backfill(
         context, order_days_to_rebuild(current, items, orders, rates, customers, products)
     )
@@ -343,7 +356,8 @@ def fact_order_items(
     lines = lookup_version(lines, customers, "customer_id", "customer_key", "order_at")
     lines = lookup_version(lines, products, "product_id", "product_key", "order_at")
     fact = lines.select(*FACT_LINE_COLUMNS, built_now())
-    return replacing(fact, rebuilt, {"orders_waiting_for_rate": waiting})
+    held = {ORDERS_WAITING: waiting, "order lines held back: their order is not refined": headless}
+    return replacing(fact, rebuilt, {"orders_waiting_for_rate": waiting, **warning_metadata(held_back=held)})
 
 
 def payment_days_to_rebuild(
@@ -362,13 +376,13 @@ def payment_days_to_rebuild(
     # the days the fact holds those payments on now: a re-sent one may move
     held = current.join(changed.select("payment_id"), on="payment_id", how="semi")
     changed_orders = changed_since(orders, marks["_built_at"]).select("order_id")
-    changed_customers = changed_since(customers, marks["_built_at"]).select("customer_id")
+    changed_customers = changed_members(customers, marks["_built_at"], "customer_id")
     return days(
         changed.select("settled_date"),
         held.select("settled_date"),
         days_of_changed_rates(payments, rates, marks["_built_at"], "settled_date"),
         payments.join(changed_orders, on="order_id", how="semi").select("settled_date"),
-        payments.join(changed_customers, on="customer_id", how="semi").select("settled_date"),
+        affected(payments, changed_customers, "customer_id", PAYMENT_AT).select("settled_date"),
     )
 
 
@@ -410,10 +424,12 @@ def fact_payments(
         pl.col("usd_rate").is_not_null()
     )
     # a payment whose order is not refined yet has no customer: the unknown member
-    at = pl.coalesce("order_at", "settled_at").alias("_at")
-    keyed = lookup_version(converted.with_columns(at), customers, "customer_id", "customer_key", "_at")
+    keyed = lookup_version(
+        converted.with_columns(PAYMENT_AT.alias("_at")), customers, "customer_id", "customer_key", "_at"
+    )
     fact = keyed.select(*PAYMENT_COLUMNS, built_now()).sort("settled_date", "payment_id")
-    return replacing(fact, rebuilt, {"payments_waiting_for_rate": waiting})
+    held = warning_metadata(held_back={PAYMENTS_WAITING: waiting})
+    return replacing(fact, rebuilt, {"payments_waiting_for_rate": waiting, **held})
 
 
 checks = [*FACT_ORDER_ITEMS_TABLE.checks(fact_order_items), *FACT_PAYMENTS_TABLE.checks(fact_payments)]

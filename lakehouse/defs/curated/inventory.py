@@ -4,8 +4,8 @@
 the day, cancelled orders excluded) and the product version valid at the end of the day. It is
 rebuilt day by day: the snapshot days refined since it was built, the order days whose lines were
 rebuilt since (a backfill of the order-line fact reaches it that way), and the days of products
-refined since. (Not a partitioned asset itself: Dagster cannot run a partitioned asset on a
-partitioned input in an unpartitioned build.) `mart_inventory_health` judges each
+refined since, from their change on. (Not a partitioned asset itself: Dagster cannot run a
+partitioned asset on a partitioned input in an unpartitioned build.) `mart_inventory_health` judges each
 product on the newest snapshot day: stock on hand, demand over the last 28 days, days of cover,
 stock-out days; it is one row per product, rebuilt whole when the fact or the products moved.
 """
@@ -21,7 +21,7 @@ from lakehouse.defs.curated.facts import FACT_ORDER_ITEMS, FACT_ORDER_ITEMS_TABL
 from lakehouse.defs.curated.lineage import lineage_metadata
 from lakehouse.defs.curated.marts import SOLD, recorded, whole_table_marks
 from lakehouse.lib.freshness import DAILY
-from lakehouse.lib.incremental import changed_since, days, unchanged, watermarks
+from lakehouse.lib.incremental import affected, changed_members, changed_since, days, unchanged, watermarks
 from lakehouse.lib.keys import date_key, lookup_version
 from lakehouse.lib.quality.contract import (
     Contract,
@@ -145,6 +145,7 @@ FACT_INVENTORY_COLUMNS = [
 END_OF_DAY = (
     pl.col("snapshot_date").cast(pl.Datetime("us", "UTC")) + pl.duration(days=1, microseconds=-1)
 ).alias("_end_of_day")
+END_OF_DAY_AT = pl.col("_end_of_day")  # when a snapshot row takes its product's version
 
 
 def units_sold(lines: pl.LazyFrame) -> pl.LazyFrame:
@@ -160,15 +161,17 @@ def inventory_days_to_rebuild(
     current: pl.LazyFrame | None, snapshots: pl.LazyFrame, lines: pl.LazyFrame, products: pl.LazyFrame
 ) -> list[date] | None:
     """Snapshot days refined since the fact was built, order days rebuilt since, and the days of
-    products refined since (None: all)."""
+    products refined since, from their change on (None: all)."""
     marks = watermarks(current, INVENTORY_WATERMARKS)
     if marks is None:
         return None
-    changed_products = changed_since(products, marks["_built_at"]).select("product_id")
+    changed_products = changed_members(products, marks["_built_at"], "product_id")
     return days(
         changed_since(snapshots, marks["_refined_at"]).select("snapshot_date"),
         changed_since(lines, marks["_fact_built_at"], "_built_at").select(pl.col("order_date").alias("day")),
-        snapshots.join(changed_products, on="product_id", how="semi").select("snapshot_date"),
+        affected(snapshots.with_columns(END_OF_DAY), changed_products, "product_id", END_OF_DAY_AT).select(
+            "snapshot_date"
+        ),
     )
 
 

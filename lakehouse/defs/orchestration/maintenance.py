@@ -1,9 +1,12 @@
-"""The weekly maintenance job: compact and vacuum every table, then republish the catalog."""
+"""The weekly maintenance: compact and vacuum every table, then republish the catalog; and a full
+check of every table (the builds' checks judge only what each run wrote)."""
 
-from pathlib import Path
+from collections.abc import Sequence
 
 import dagster as dg
 
+from lakehouse.defs.orchestration.jobs import IN_PROCESS
+from lakehouse.lib.quality.checks import FULL, FULL_CHECK_TAG
 from lakehouse.lib.storage.io_manager import DeltaIOManager
 from lakehouse.lib.storage.maintenance import maintain
 from lakehouse.serving.catalog import publish_catalog
@@ -15,8 +18,8 @@ from lakehouse.serving.catalog import publish_catalog
 )
 def maintain_tables(context: dg.OpExecutionContext) -> dg.Output[None]:
     io_manager: DeltaIOManager = context.resources.io_manager  # it knows the tables
-    results = maintain(Path(io_manager.store.root))
-    publish_catalog(Path(io_manager.store.root), context.resources.serving_catalog)
+    results = maintain(io_manager.store.root)
+    publish_catalog(io_manager.store.root, context.resources.serving_catalog)
     return dg.Output(
         None,
         metadata={
@@ -40,3 +43,29 @@ weekly_maintenance = dg.ScheduleDefinition(
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Sundays at 03:00 UTC: compact and vacuum every table.",
 )
+
+
+def full_checks(checks: Sequence[dg.AssetChecksDefinition]) -> dg.Definitions:
+    """The `full_checks` job over the standalone `checks` (an asset's own checks, such as `contract`,
+    run with its materialisation), and its weekly schedule. Built with the definitions, which
+    know every check, rather than found in this module by the defs loader."""
+    job = dg.define_asset_job(
+        "full_checks",
+        selection=dg.AssetSelection.checks(*(key for c in checks for key in c.check_keys)),
+        tags={FULL_CHECK_TAG: FULL},
+        description=(
+            "Every asset check over whole tables: a build's checks judge only the rows it wrote (keys "
+            "and foreign keys of the written slices, the batch's reconciliation); this judges all."
+        ),
+        executor_def=dg.multi_or_in_process_executor,
+        config=IN_PROCESS,
+    )
+    schedule = dg.ScheduleDefinition(
+        name="weekly_full_checks",
+        job=job,
+        cron_schedule="0 4 * * 0",
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description="Sundays at 04:00 UTC, after the maintenance: every check over whole tables.",
+    )
+    return dg.Definitions(jobs=[job], schedules=[schedule])

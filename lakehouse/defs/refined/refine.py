@@ -54,6 +54,7 @@ class RefinedTable:
     # A refined column computed from raw columns of other names (e.g. order_date from order_at);
     # every other column comes from the raw column of its own name.
     derived_from: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    migrations: tuple[Mapping[str, Mapping[str, str]], ...] = ()  # see `TableSpec.migrations`
 
     @property
     def spec(self) -> TableSpec:
@@ -67,6 +68,7 @@ class RefinedTable:
             pii=self.pii,
             pseudonyms=self.pseudonyms,
             unstored=self.drop_after_validation,
+            migrations=self.migrations,
         )
 
     @property

@@ -28,6 +28,7 @@ from deltalake import DeltaTable, write_deltalake
 from lakehouse.lib.storage import audit
 from lakehouse.lib.storage.commits import Commit, CommitObserver
 from lakehouse.lib.storage.delta_tables import WriteResult, file_stats
+from lakehouse.lib.storage.location import join
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.lib.storage.write_spec import plain
 
@@ -126,7 +127,9 @@ class QualityRecorder(CommitObserver):
         )
 
 
-def record(tables_dir: Path | str, *, table: str, run_id: str, version: int | None, metrics: Metrics) -> None:
+def record(
+    tables_root: Path | str, *, table: str, run_id: str, version: int | None, metrics: Metrics
+) -> None:
     at = datetime.now(UTC)
     rows = {
         "at": [at] * len(metrics),
@@ -137,15 +140,15 @@ def record(tables_dir: Path | str, *, table: str, run_id: str, version: int | No
         "column": [c for _, c in metrics],
         "value": [float(v) for v in metrics.values()],
     }
-    write_deltalake(str(Path(tables_dir, *METRICS_TABLE)), pl.DataFrame(rows, schema=SCHEMA), mode="append")
+    write_deltalake(join(tables_root, *METRICS_TABLE), pl.DataFrame(rows, schema=SCHEMA), mode="append")
 
 
-def history(tables_dir: Path | str, table: str, metric: str, column: str | None = "") -> pl.DataFrame:
+def history(tables_root: Path | str, table: str, metric: str, column: str | None = "") -> pl.DataFrame:
     """(at, run_id, column, value) of one metric of one table, oldest first; empty when none.
 
     `column=None`: every column of the metric (e.g. the null rate of each column).
     """
-    uri = str(Path(tables_dir, *METRICS_TABLE))
+    uri = join(tables_root, *METRICS_TABLE)
     if not DeltaTable.is_deltatable(uri):
         return pl.DataFrame(schema={k: SCHEMA[k] for k in ("at", "run_id", "column", "value")})
     wanted = pl.col("column").is_not_null() if column is None else pl.col("column") == column
