@@ -330,3 +330,4 @@ def test_every_asset_has_owners_and_every_table_users_depend_on_a_freshness_poli
     assert {name for name in depended_on if nodes[name].freshness_policy != DAILY} == set()
     assert nodes["refined/orders"].owners == ["team:data-platform"]
     assert nodes["quarantine/orders"].freshness_policy is None  # not read as a current table
+    assert nodes["curated/dim_date"].metadata["freshness"] == "warn after 26 h, fail after 50 h"

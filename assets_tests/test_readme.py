@@ -57,3 +57,25 @@ def test_the_worked_example_declares_a_source_whose_files_land_and_refine(instan
     assert quarantined.select("return_id", "_rules").rows() == [
         ("r-2", ["refund:greater_than_or_equal_to(0)"])
     ]
+
+
+# The README's names of jobs, schedules and sensors (`<name>_sensor`, `build_lakehouse`, …); the
+# worked example's `returns_sensor` exists only once its source is declared.
+ORCHESTRATION_NAME = re.compile(r"`([a-z_]+_(?:sensor|schedule|automation|lakehouse|build|maintenance))`")
+EXAMPLE_ONLY = {"returns_sensor"}
+
+
+def test_every_job_schedule_and_sensor_the_readme_names_exists(tmp_path: Path):
+    from lakehouse.definitions import build_definitions
+    from lakehouse.settings import get_settings
+
+    defs = build_definitions(get_settings(tmp_path))
+    defined = {
+        *(job.name for job in defs.resolve_all_job_defs()),
+        *(schedule.name for schedule in defs.schedules or []),
+        *(sensor.name for sensor in defs.sensors or []),
+    }
+    named = set(ORCHESTRATION_NAME.findall((PROJECT_ROOT / "README.md").read_text())) - EXAMPLE_ONLY
+
+    assert len(named) >= 8
+    assert named - defined == set()

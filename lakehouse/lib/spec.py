@@ -34,6 +34,7 @@ import dagster as dg
 import polars as pl
 
 from lakehouse.lib.code_version import code_version
+from lakehouse.lib.freshness import describe_policy
 from lakehouse.lib.quality.checks import foreign_key_check, key_checks, schema_change_checks
 from lakehouse.lib.quality.contract import (
     DIRECT,
@@ -73,7 +74,10 @@ def with_layer_defaults(asset: dg.AssetSpec, freshness: dg.FreshnessPolicy) -> d
     policy = asset.freshness_policy
     if policy is None and asset.group_name in DEPENDED_ON:
         policy = freshness
-    return asset.replace_attributes(owners=owners, freshness_policy=policy)
+    mapped = asset.replace_attributes(owners=owners, freshness_policy=policy)
+    if getattr(policy, "fail_window", None) is None:  # none, or not a time-window policy
+        return mapped
+    return mapped.merge_attributes(metadata={"freshness": describe_policy(policy)})
 
 
 @dataclass(frozen=True)

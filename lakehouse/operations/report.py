@@ -22,6 +22,7 @@ from deltalake import DeltaTable
 
 from lakehouse.components.declared import file_sets, refined_tables
 from lakehouse.lib.column_lineage import ColumnLineage
+from lakehouse.lib.freshness import describe_policy
 from lakehouse.lib.quality import metrics
 from lakehouse.lib.quality.run_warnings import HELD_BACK
 from lakehouse.lib.storage import audit
@@ -291,8 +292,14 @@ def freshness(
             "table": list(policies),
             "warn_after": [p.warn_window and p.warn_window.to_timedelta() for p in policies.values()],
             "fail_after": [p.fail_window.to_timedelta() for p in policies.values()],
+            "policy": [describe_policy(p) for p in policies.values()],  # one per policy, not per row
         },
-        schema={"table": pl.String, "warn_after": pl.Duration("us"), "fail_after": pl.Duration("us")},
+        schema={
+            "table": pl.String,
+            "warn_after": pl.Duration("us"),
+            "fail_after": pl.Duration("us"),
+            "policy": pl.String,
+        },
     )
     newest = _newest_materialisations(instance, reversed(run_ids), set(policies))
     age = pl.lit(now, TIME) - pl.col("last_materialised")

@@ -166,16 +166,7 @@ def _anomalies(data: ReportData) -> str:
 def _freshness(data: ReportData) -> str:
     if data.freshness.is_empty():
         return _section("freshness", "Freshness", _note("No asset has a freshness policy."))
-    shown = data.freshness.select(
-        "table",
-        pl.format(
-            "warn after {} h, fail after {} h",
-            pl.col("warn_after").dt.total_hours(),
-            pl.col("fail_after").dt.total_hours(),
-        ).alias("policy"),
-        "last_materialised",
-        "state",
-    )
+    shown = data.freshness.select("table", "policy", "last_materialised", "state")
     return _section("freshness", "Freshness", _html_table(shown))
 
 

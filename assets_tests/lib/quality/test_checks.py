@@ -450,7 +450,7 @@ def test_the_schema_change_step_is_named_for_its_tables_and_warns_naming_what_ch
         return dg.MaterializeResult(metadata={"dagster/column_schema": schema})
 
     (check,) = schema_change_checks([table])
-    assert check.node_def.name == "raw_schema_demo_column_schema_change"
+    assert check.node_def.name == "raw__schema_demo_column_schema_change"
 
     def evaluate() -> dg.AssetCheckEvaluation:
         result = dg.materialize([table, check], instance=instance)

@@ -337,7 +337,8 @@ def schema_change_checks(assets: Sequence[dg.AssetsDefinition]) -> Sequence[dg.A
 
     Dagster's `build_column_schema_change_checks` does the same, in a step it names by a hash
     (`asset_check_72505df0` in a run's steps); this one step per asset definition is named for its
-    tables (`refined_orders__quarantine_orders_column_schema_change`)."""
+    tables, as Dagster names a check step
+    (`quarantine__orders_and_refined__orders_column_schema_change`)."""
     return [_schema_change_check(sorted(asset.keys)) for asset in assets]
 
 
@@ -351,7 +352,7 @@ def _schema_change_check(tables: Sequence[dg.AssetKey]) -> dg.AssetChecksDefinit
         )
         for table in tables
     ]
-    name = "__".join("_".join(table.path) for table in tables)
+    name = "_and_".join(table.to_python_identifier() for table in tables)
 
     @dg.multi_asset_check(specs=specs, name=f"{name}_{SCHEMA_CHANGE_CHECK}", can_subset=True)
     def check(context: dg.AssetCheckExecutionContext) -> Iterator[dg.AssetCheckResult]:
