@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 SCALE ?= 0.01
+PORT ?= 3000
 export DAGSTER_HOME := $(CURDIR)
 export UV_PYTHON_DOWNLOADS := never
 # Compile .pyc files at install: this machine sets PYTHONDONTWRITEBYTECODE, and without them every
@@ -14,19 +15,22 @@ export UV_COMPILE_BYTECODE := 1
 # gaps (measured on 2 cores from a cold test cache: 4 min 9 s with 2 workers, 3 min 16 s with 3).
 PYTEST_PARALLEL := -n $(shell echo $$(( $$(nproc) + 1 )))
 
-.PHONY: run test test-fast dev bench lint format clean setup
+.PHONY: run test test-fast dev bench lint format clean setup browser
 
 run: $(VENV)/.synced  ## generate the simulated sources and build every asset through Dagster
 	$(BIN)/lakehouse run --scale $(SCALE)
 
-test: $(VENV)/.synced  ## run the whole test suite (what CI runs): every tier, under 4 minutes on 2 cores
+test: $(VENV)/.synced browser  ## run the whole test suite (what CI runs): every tier, under 4 minutes on 2 cores
 	$(BIN)/pytest $(PYTEST_PARALLEL)
+
+browser:  ## Debian's chromium for the browser test (Playwright's own download is not available here)
+	@.ci/install-chromium || echo "==> no chromium: the browser test (assets_tests/test_ui_browser.py) will be skipped"
 
 test-fast: $(VENV)/.synced  ## the unit and integration tiers (no whole builds), under a minute
 	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not e2e"
 
-dev: $(VENV)/.synced  ## open the Dagster UI on the same data and run history
-	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/dg dev -h 127.0.0.1 -p 3000
+dev: $(VENV)/.synced  ## open the Dagster UI on the same data and run history (Ctrl-C stops it)
+	$(BIN)/lakehouse dev --host 127.0.0.1 --port $(PORT)
 
 bench: $(VENV)/.synced  ## full build + one-day incremental run, time and peak memory per layer
 	$(BIN)/lakehouse bench --scale $(SCALE)

@@ -17,6 +17,7 @@ import pytest
 
 from assets_tests import tiers, xdist_groups
 from assets_tests.build_cache import cache_key, cached
+from assets_tests.object_store import object_store  # noqa: F401 (a fixture for every test)
 from assets_tests.postgres_server import empty_database, postgres_server  # noqa: F401 (fixtures for every test)
 from lakehouse import simulator
 from lakehouse.definitions import build_definitions
@@ -30,6 +31,8 @@ for _variable in (
     "LAKEHOUSE_PII_KEY",
     "LAKEHOUSE_EXCHANGE_RATES_URL",
     "LAKEHOUSE_ALERT_WEBHOOK_URL",
+    "LAKEHOUSE_CATALOG_STORAGE_VERSION",
+    "LAKEHOUSE_TABLES_URI",
 ):
     os.environ.pop(_variable, None)
 

@@ -24,7 +24,14 @@ TIERS = ("unit", "integration", "e2e")
 # The session-scoped builds of the root conftest, and the xdist group of the tests that use them.
 SESSION_BUILDS = {"lakehouse": "lakehouse", "second_lakehouse": "lakehouse", "any_lakehouse": "lakehouse"}
 BUILD_FUNCTIONS = {"build_lakehouse", "copy_of_build"}  # of the root conftest
-INTEGRATION_FIXTURES = {"instance", "postgres_server", "empty_database", "tmp_path", "tmp_path_factory"}
+INTEGRATION_FIXTURES = {
+    "instance",
+    "postgres_server",
+    "object_store",
+    "empty_database",
+    "tmp_path",
+    "tmp_path_factory",
+}
 # Names whose use in a test's own code makes it integration: a server, a Dagster run or instance.
 INTEGRATION_NAMES = {"ExchangeRateServer", "materialize", "DagsterInstance"}
 

@@ -10,8 +10,10 @@ import dagster as dg
 from lakehouse.defs.orchestration.alerts import Alerts
 from lakehouse.defs.orchestration.maintenance import full_checks
 from lakehouse.defs.serving.catalog import catalog_asset, table_keys
+from lakehouse.lib.freshness import DAILY
 from lakehouse.lib.privacy import Pseudonymiser
 from lakehouse.lib.quality.metrics import QualityRecorder
+from lakehouse.lib.spec import with_layer_defaults
 from lakehouse.lib.storage.io_manager import DeltaIOManager
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.serving.resource import ServingCatalog
@@ -39,19 +41,42 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     resources of `settings`."""
     loaded = dg.load_from_defs_folder(path_within_project=PROJECT_ROOT)
     catalog = dg.Definitions(assets=[catalog_asset(table_keys(loaded))])
-    return dg.Definitions.merge(loaded, catalog, full_checks(loaded.asset_checks or []), resources(settings))
+    checks = full_checks(loaded.asset_checks or [])
+    return with_owners_and_freshness(dg.Definitions.merge(loaded, catalog, checks, resources(settings)))
+
+
+def with_owners_and_freshness(defs: dg.Definitions) -> dg.Definitions:
+    """`defs` with every asset given its layer's owners and, for the tables users depend on, the
+    daily freshness policy, unless it states its own (`with_layer_defaults`).
+
+    The defs-folder loader keeps one of each asset a module also imports (a check's target), by
+    identity; mapping would copy each import apart, so the assets are deduplicated first."""
+    unique = list({id(asset): asset for asset in defs.assets or []}.values())
+    mapped = dg.Definitions(assets=unique).map_asset_specs(func=lambda a: with_layer_defaults(a, DAILY))
+    return dg.Definitions(
+        assets=mapped.assets,
+        asset_checks=defs.asset_checks,
+        schedules=defs.schedules,
+        sensors=defs.sensors,
+        jobs=defs.jobs,
+        resources=defs.resources,
+        executor=defs.executor,
+        loggers=defs.loggers,
+        metadata=defs.metadata,
+        component_tree=defs.component_tree,
+    )
 
 
 def resources(settings: Settings) -> dg.Definitions:
     """The resources (sources, storage, secrets) and the executor, from `settings`."""
-    store = DeltaStore(root=str(settings.tables_dir))
+    store = DeltaStore(root=settings.tables_uri)
     return dg.Definitions(
         resources={
             "io_manager": DeltaIOManager(store=store, observer=QualityRecorder(store=store)),
             "store": store,
             "serving_catalog": ServingCatalog.from_settings(settings),
             "shop_db": ShopDatabase(uri=_secret("LAKEHOUSE_SHOP_DB_URI", settings.shop_db_uri)),
-            "landing": LandingZone(root=str(settings.landing_dir)),
+            "landing": LandingZone(root=settings.landing_uri),
             "exchange_rate_api": exchange_rate_api(settings),
             "pseudonymiser": Pseudonymiser(key=_secret("LAKEHOUSE_PII_KEY", settings.pii_key)),
             "alerts": Alerts(

@@ -3,20 +3,26 @@
 | variable | default | what |
 | --- | --- | --- |
 | `LAKEHOUSE_DATA_DIR` | `<project>/data` | root of everything the lakehouse writes |
+| `LAKEHOUSE_TABLES_URI` | `<data>/tables` | where the Delta tables live: a folder, or `s3://bucket/prefix` |
 | `LAKEHOUSE_SHOP_DB_URI` | `sqlite:///<data>/sources/shop.db` | the shop database (source) |
-| `LAKEHOUSE_LANDING_DIR` | `<data>/sources/landing` | landing zone for source files |
+| `LAKEHOUSE_LANDING_DIR` | `<data>/sources/landing` | the landing zone: a folder, or `s3://bucket/prefix` |
 | `LAKEHOUSE_PII_KEY` | a development key | key of the HMAC that pseudonymises emails |
 | `LAKEHOUSE_EXCHANGE_RATES_URL` | none: the simulated provider | base URL of the exchange-rate API |
 | `LAKEHOUSE_ALERT_WEBHOOK_URL` | none: alerts go to the alerts file only | where failed runs are POSTed |
 | `LAKEHOUSE_SQL_MEMORY_LIMIT` | `2GB` | memory limit of a catalog reader (`lakehouse sql`, `tables`) |
 | `LAKEHOUSE_SQL_THREADS` | `2` | thread limit of a catalog reader |
 | `LAKEHOUSE_SQL_TIMEOUT_SECONDS` | `300` | how long one `lakehouse sql` statement may run |
+| `LAKEHOUSE_SHOP_OPENED` | `2024-01-01` | the shop's first day: no business time long before it |
+| `LAKEHOUSE_PLAUSIBLE_SLACK_DAYS` | `30` | days before the shop opened still plausible (migrated history) |
+| `LAKEHOUSE_PLAUSIBLE_DAYS_AHEAD` | `1` | days after now still plausible (clock skew, time zones) |
+| `LAKEHOUSE_CATALOG_STORAGE_VERSION` | `v1.0.0` | oldest DuckDB release whose clients must open the catalog |
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -29,13 +35,32 @@ DEVELOPMENT_PII_KEY = "lakehouse-development-only-pii-key"
 class Settings:
     data_dir: Path
     shop_db_uri: str
-    landing_dir: Path
+    landing_uri: str  # a folder, or an object store's `s3://bucket/prefix`
     pii_key: str
     exchange_rates_url: str | None  # None: the simulated provider, started for each fetch
     alert_webhook_url: str | None = None  # None: alerts are only logged and written to the alerts file
     sql_memory_limit: str = "2GB"  # DuckDB's syntax: `512MB`, `2GB`
     sql_threads: int = 2
     sql_timeout_seconds: float = 300.0
+    shop_opened: date = date(2024, 1, 1)
+    plausible_slack_days: int = 30
+    plausible_days_ahead: int = 1
+    # DuckDB writes its newest storage format unless told otherwise, which 1.x clients (the CLI,
+    # most BI drivers) cannot read; v1.0.0 is readable by every DuckDB since 1.0.
+    catalog_storage_version: str = "v1.0.0"
+    tables_uri_override: str | None = None  # None: the tables folder under the data folder
+
+    def plausible_window(self, now: datetime | None = None) -> tuple[datetime, datetime]:
+        """The business times a source may carry: from shortly before the shop opened to shortly
+        after now (a timestamp in year 0001 or 9999 is a defect, not an order)."""
+        opened = datetime.combine(self.shop_opened, time(), tzinfo=UTC)
+        ahead = (now or datetime.now(UTC)) + timedelta(days=self.plausible_days_ahead)
+        return opened - timedelta(days=self.plausible_slack_days), ahead
+
+    @property
+    def tables_uri(self) -> str:
+        """Where the Delta tables live: `tables_dir`, or an object store's `s3://bucket/prefix`."""
+        return self.tables_uri_override or str(self.tables_dir)
 
     @property
     def sources_dir(self) -> Path:
@@ -43,6 +68,7 @@ class Settings:
 
     @property
     def tables_dir(self) -> Path:
+        """The local tables folder (see `tables_uri` for where the tables are)."""
         return self.data_dir / "tables"
 
     @property
@@ -61,6 +87,13 @@ class Settings:
     def uses_development_pii_key(self) -> bool:
         return self.pii_key == DEVELOPMENT_PII_KEY
 
+    def environment(self, name: str) -> Settings:
+        """The settings of an isolated environment (`lakehouse plan --env NAME`): its own tables and
+        catalog under `<data>/envs/NAME`, the same sources."""
+        if not name or not name.replace("-", "").replace("_", "").isalnum():
+            raise ValueError(f"environment name {name!r}: use letters, digits, - and _")
+        return replace(self, data_dir=self.data_dir / "envs" / name)
+
 
 def get_settings(data_dir: Path | str | None = None) -> Settings:
     """Settings from the environment; `data_dir` overrides `LAKEHOUSE_DATA_DIR` (tests use it)."""
@@ -70,7 +103,7 @@ def get_settings(data_dir: Path | str | None = None) -> Settings:
     return Settings(
         data_dir=root,
         shop_db_uri=os.environ.get("LAKEHOUSE_SHOP_DB_URI") or f"sqlite:///{sources / 'shop.db'}",
-        landing_dir=Path(os.environ.get("LAKEHOUSE_LANDING_DIR") or sources / "landing"),
+        landing_uri=(os.environ.get("LAKEHOUSE_LANDING_DIR") or str(sources / "landing")).rstrip("/"),
         pii_key=os.environ.get("LAKEHOUSE_PII_KEY") or DEVELOPMENT_PII_KEY,
         exchange_rates_url=os.environ.get("LAKEHOUSE_EXCHANGE_RATES_URL") or None,
         alert_webhook_url=os.environ.get("LAKEHOUSE_ALERT_WEBHOOK_URL") or None,
@@ -79,4 +112,14 @@ def get_settings(data_dir: Path | str | None = None) -> Settings:
         sql_timeout_seconds=float(
             os.environ.get("LAKEHOUSE_SQL_TIMEOUT_SECONDS") or Settings.sql_timeout_seconds
         ),
+        shop_opened=date.fromisoformat(os.environ.get("LAKEHOUSE_SHOP_OPENED") or "2024-01-01"),
+        plausible_slack_days=int(
+            os.environ.get("LAKEHOUSE_PLAUSIBLE_SLACK_DAYS") or Settings.plausible_slack_days
+        ),
+        plausible_days_ahead=int(
+            os.environ.get("LAKEHOUSE_PLAUSIBLE_DAYS_AHEAD") or Settings.plausible_days_ahead
+        ),
+        catalog_storage_version=os.environ.get("LAKEHOUSE_CATALOG_STORAGE_VERSION")
+        or Settings.catalog_storage_version,
+        tables_uri_override=os.environ.get("LAKEHOUSE_TABLES_URI", "").rstrip("/") or None,
     )

@@ -7,6 +7,7 @@ import pytest
 
 from assets_tests.cli.conftest import INSTANCE_CONFIG
 from lakehouse.cli.instance import anchored, open_instance
+from lakehouse.settings import PROJECT_ROOT
 
 
 @dg.asset
@@ -46,3 +47,14 @@ def test_only_relative_folders_are_anchored(tmp_path: Path):
         "local_artifact_storage": {"config": {"base_dir": {"env": "ARTIFACTS"}}},
         "run_queue": {"max_concurrent_runs": 1},
     }
+
+
+def test_the_project_instance_monitors_runs_and_fails_dead_ones():
+    """Runs that never start or finish cancelling, or still run after an hour (a dead process), are
+    marked failed by the daemon (issue 13: killed runs stayed STARTED and filled the one-run queue)."""
+    with open_instance(PROJECT_ROOT) as project:
+        assert project.run_monitoring_enabled
+        assert project.run_monitoring_start_timeout_seconds == 180
+        assert project.run_monitoring_cancel_timeout_seconds == 180
+        assert project.run_monitoring_max_resume_run_attempts == 0
+        assert project.run_monitoring_max_runtime_seconds == 3600  # catches a run whose process died

@@ -30,7 +30,7 @@ def commands(group: click.Group = main, path: tuple[str, ...] = ()) -> list[tupl
 
 
 def test_every_command_and_option_explains_itself():
-    assert len(commands()) == 20  # 14 commands and the quarantine group's 6
+    assert len(commands()) == 28  # 19 commands, the quarantine group's 6 and the backup group's 3
     for path in [(), *commands()]:
         result = invoker()(*path, "--help")
         assert result.exit_code == 0, path
@@ -51,7 +51,7 @@ def test_the_data_dir_option_wins_over_the_environment(
 
     result = invoker("--data-dir", str(lakehouse.settings.data_dir))("tables")
     assert result.exit_code == 0
-    assert len(result.output.splitlines()) == 43  # the header and the 42 tables
+    assert len(result.output.splitlines()) == 45  # the header and the 44 tables
 
 
 def test_commands_change_neither_the_environment_nor_the_working_directory(

@@ -8,11 +8,13 @@ import polars as pl
 import pytest
 from deltalake import DeltaTable
 
-from assets_tests.cli.conftest import Invoke
+from assets_tests.cli.conftest import Invoke, invoker
 from assets_tests.conftest import Lakehouse
 from assets_tests.defs.curated.truth import true_order_lines
+from lakehouse.definitions import default_definitions
 from lakehouse.defs.curated import dictionary
 from lakehouse.defs.curated.clickstream import MART_FUNNEL_TABLE
+from lakehouse.lib.column_lineage import ColumnLineage
 
 
 def test_sql_prints_a_table(cli: Invoke, lakehouse: Lakehouse):
@@ -96,7 +98,7 @@ def test_sql_without_a_query_says_how_to_give_one(cli: Invoke):
 def test_tables_lists_every_layer_with_rows_and_versions(cli: Invoke, lakehouse: Lakehouse):
     result = cli("tables")
     listed = {line.split()[0]: line.split() for line in result.output.splitlines()[1:]}
-    assert len(listed) == 42  # 40 tables, plus the audit log and the quality metrics
+    assert len(listed) == 44  # 42 tables, plus the audit log and the quality metrics
     assert listed["raw.orders"][2] == f"{lakehouse.manifest['source_rows']['orders']:,}"
     assert {name.split(".")[0] for name in listed} == {
         "raw",
@@ -123,7 +125,8 @@ def test_dictionary_writes_the_data_dictionary(cli: Invoke, tmp_path: Path, monk
     result = cli("dictionary")
 
     assert result.exit_code == 0
-    assert (tmp_path / "DATA_DICTIONARY.md").read_text() == dictionary.render_dictionary()
+    lineage = ColumnLineage.from_definitions(default_definitions())
+    assert (tmp_path / "DATA_DICTIONARY.md").read_text() == dictionary.render_dictionary(lineage)
 
 
 def test_lineage_lists_the_checks_of_the_run_that_wrote_the_version(home_cli: Invoke, home):
@@ -144,3 +147,27 @@ def test_history_shows_the_build_that_merged_every_clean_order(home_cli: Invoke,
     clean = built.manifest["clean_rows"]["orders"]
     assert [version, *rest] == ["0", "WRITE", "merge", f"+{clean}/-0", built.outcome.run_id]
     assert len(lines) == 2
+
+
+def test_lineage_of_a_column_prints_its_path_down_to_raw():
+    result = invoker()("lineage", "curated.fact_payments", "--column", "amount_usd")
+
+    assert result.exit_code == 0
+    assert result.output == (
+        "curated.fact_payments.amount_usd\n"
+        "  refined.exchange_rates.usd_rate\n"
+        "    raw.exchange_rates.usd_rate\n"
+        "  refined.payments.amount\n"
+        "    raw.payments.amount\n"
+        "\nraw columns: raw.exchange_rates.usd_rate, raw.payments.amount\n"
+    )
+
+
+def test_lineage_of_an_unknown_column_names_the_tables_columns():
+    result = invoker()("lineage", "curated.fact_payments", "--column", "amount_eur")
+
+    assert result.exit_code == 1
+    assert (
+        "curated.fact_payments has no column amount_eur with lineage; its columns: payment_id,"
+        in result.output
+    )

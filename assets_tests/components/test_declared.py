@@ -102,6 +102,7 @@ def test_a_file_set_gets_its_tables_sensor_and_checks():
     assert {key.to_user_string() for asset in defs.assets for key in asset.keys} == {
         "raw/returns",
         "quarantine/returns_files",
+        "raw/returns_file_versions",
         "refined/returns",
         "quarantine/returns",
     }
@@ -114,6 +115,7 @@ def test_a_file_set_gets_its_tables_sensor_and_checks():
     } == {
         ("raw/returns", "column_schema_change"),
         ("quarantine/returns_files", "column_schema_change"),
+        ("raw/returns_file_versions", "column_schema_change"),
         ("refined/returns", "column_schema_change"),
         ("quarantine/returns", "column_schema_change"),
         ("refined/returns", "reconciles_with_raw"),

@@ -32,6 +32,9 @@ from lakehouse.operations.runner import BuildOutcome
 from lakehouse.simulator import CLICKSTREAM_DEFECTS_FILE, DEFECTS_FILE, INVENTORY_DEFECTS_FILE
 
 POLICY_ASSETS = [
+    "curated.dim_customer",
+    "curated.dim_date",
+    "curated.dim_product",
     "curated.fact_inventory_daily",
     "curated.fact_order_items",
     "curated.fact_payments",
@@ -49,6 +52,15 @@ POLICY_ASSETS = [
     "raw.payments",
     "raw.products",
     "raw.supplier_inventory",
+    "refined.customers",
+    "refined.events",
+    "refined.exchange_rates",
+    "refined.order_items",
+    "refined.orders",
+    "refined.payments",
+    "refined.products",
+    "refined.sessions",
+    "refined.supplier_inventory",
 ]
 
 
@@ -249,9 +261,12 @@ def test_the_html_has_one_svg_per_chart_every_table_and_nothing_external(
 
     tables = table_summary(demo_report).get_column("table").sort().to_list()
     assert tables == written_tables(lakehouse)
-    # Checks per run, quarantine by rule, quarantine per run, then one trend chart per table.
-    assert tags.svgs_per_figure == [1] * (3 + len(tables))
-    assert tags.tags["svg"] == 3 + len(tables)
+    # Checks per run, quarantine by rule, quarantine per run, one trend chart per table, then one
+    # column-lineage diagram per curated table.
+    diagrams = len([t for t in demo_report.lineage.deps if t.startswith("curated.")])
+    assert diagrams == len([t for t in tables if t.startswith("curated.")])
+    assert tags.svgs_per_figure == [1] * (3 + len(tables) + diagrams)
+    assert tags.tags["svg"] == 3 + len(tables) + diagrams
     text = " ".join(tags.text)
     for table in tables:
         assert table in text
@@ -284,3 +299,23 @@ def test_a_new_lakehouse_gets_a_clear_message(
     assert summary_line(data) == "no runs have written to this lakehouse yet"
     assert "No runs have written to this lakehouse yet" in " ".join(parse(html).text)
     assert parse(html).tags["svg"] == 0
+
+
+def test_the_html_draws_each_curated_tables_column_lineage(demo_report: ReportData):
+    html = report_html.render(demo_report)
+    section = html.split("<section id='lineage'>")[1].split("</section>")[0]
+    diagram = section.split("<details id='lineage-curated.fact_payments'>")[1].split("</details>")[0]
+
+    boxes = [t.split(">")[1].split("<")[0] for t in diagram.split("font-weight='bold'")[1:]]
+    assert sorted(boxes) == [
+        "curated.dim_customer",
+        "curated.fact_payments",
+        "raw.customers",
+        "raw.exchange_rates",
+        "raw.orders",
+        "raw.payments",
+        "refined.customers",
+        "refined.exchange_rates",
+        "refined.orders",
+        "refined.payments",
+    ]

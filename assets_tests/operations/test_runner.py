@@ -38,6 +38,15 @@ def test_failed_checks_and_warnings_are_listed_apart(tmp_path):
     ) in text
 
 
+def test_rows_held_back_and_corrected_files_are_counted_as_warnings_of_the_run(tmp_path):
+    held = "curated/fact_order_items: 93 order lines held back: their order is not refined"
+    outcome = BuildOutcome("run-3", success=True, checks=[], warnings=[held])
+
+    text = summary(get_settings(tmp_path), outcome)
+
+    assert f"  checks: 0 passed, 0 failed, 0 warnings\n  warnings: 1\n    ! {held}\n" in text
+
+
 @pytest.fixture
 def rejecting_api(tmp_path: Path) -> Iterator[str]:
     """An HTTP server answering every request with 404: the exchange-rate fetch fails at once."""

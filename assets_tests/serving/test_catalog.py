@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import subprocess
 import threading
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -12,7 +13,7 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable, Field, write_deltalake
 
-from assets_tests.serving.support import column_types, query
+from assets_tests.serving.support import DUCKDB_CLI, cli_query, column_types, query
 from lakehouse.defs.curated.dimensions import DIM_CUSTOMER_TABLE
 from lakehouse.serving.catalog import UnservableTableError, check_servable, publish_catalog
 
@@ -333,3 +334,36 @@ def test_curated_views_carry_their_contracts_descriptions_as_comments(lakehouse)
     assert columns["amount_usd"] == "Amount in USD, rounded to cents."
     assert columns["_built_at"] == "When this row was built."
     assert refined == [(None,)]  # only the curated tables are documented in the catalog
+
+
+def test_a_duckdb_1x_client_opens_the_catalog_read_only(tables_dir: Path, catalog_path: Path):
+    write_deltalake(tables_dir / "raw" / "orders", pa.table({"id": [1, 2, 3]}))
+
+    publish_catalog(tables_dir, catalog_path)
+
+    assert cli_query(catalog_path, "SELECT version()") == [["v1.5.6"]]
+    assert cli_query(catalog_path, "SELECT sum(id) FROM raw.orders") == [["6"]]
+
+
+def test_a_catalog_left_in_a_newer_format_is_rewritten_by_the_next_publish(
+    tables_dir: Path, catalog_path: Path
+):
+    write_deltalake(tables_dir / "raw" / "orders", pa.table({"id": [1]}))
+    duckdb.connect(str(catalog_path)).close()  # DuckDB 2's default: the newest storage format
+    assert subprocess.run([str(DUCKDB_CLI), "-readonly", str(catalog_path), "-c", "SELECT 1"]).returncode
+
+    publish_catalog(tables_dir, catalog_path)
+
+    assert cli_query(catalog_path, "SELECT count(*) FROM raw.orders") == [["1"]]
+
+
+def test_the_duckdb_1x_client_answers_over_every_layer_of_a_built_lakehouse(lakehouse):
+    """The same answers as DuckDB 2, from a table of each layer (views over the Delta files)."""
+    sql = (
+        "SELECT (SELECT count(*) FROM raw.orders), (SELECT count(*) FROM refined.orders), "
+        "(SELECT count(*) FROM quarantine.order_items), (SELECT sum(net_usd) FROM curated.fact_order_items)"
+    )
+    expected = query(lakehouse.settings.catalog_path, sql)
+
+    assert cli_query(lakehouse.settings.catalog_path, sql) == [[str(value) for value in expected[0]]]
+    assert all(expected[0])

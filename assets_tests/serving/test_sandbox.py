@@ -156,7 +156,7 @@ def test_the_limits_are_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     serving = ServingCatalog.from_settings(settings)
 
     assert (serving.memory_limit, serving.threads, serving.statement_timeout_seconds) == ("512MB", 3, 7.5)
-    assert (serving.database, serving.readable_dir) == (str(settings.catalog_path), settings.tables_dir)
+    assert (serving.database, serving.readable_root) == (str(settings.catalog_path), str(settings.tables_dir))
 
 
 def test_the_writer_that_builds_the_catalog_is_not_sandboxed(serving: ServingCatalog, tmp_path: Path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 from pathlib import Path
 
 import adbc_driver_sqlite.dbapi as sqlite
@@ -58,3 +60,17 @@ def payment_lines(out_dir: Path) -> pl.DataFrame:
         for name, content in payment_files(out_dir).items()
     ]
     return pl.concat(frames).with_columns(fields=pl.col("line").str.split(","))
+
+
+def sources_digest(out_dir: Path) -> str:
+    """One SHA-256 over everything a simulation wrote: the landing files byte for byte, the ground
+    truth files, and the shop tables' rows in storage order."""
+    digest = hashlib.sha256()
+    files = sorted(path for path in out_dir.rglob("*") if path.is_file() and path.name != DB_FILE)
+    for path in files:
+        digest.update(str(path.relative_to(out_dir)).encode() + b"\0" + path.read_bytes())
+    for table, frame in read_tables(out_dir).items():
+        digest.update(table.encode() + b"\0")
+        frame.write_csv(buffer := io.BytesIO())
+        digest.update(buffer.getvalue())
+    return digest.hexdigest()

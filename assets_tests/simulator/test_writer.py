@@ -11,6 +11,7 @@ from assets_tests.postgres_server import PostgresServer
 from assets_tests.simulator.helpers import payment_files
 from lakehouse.components.declared import shop_tables
 from lakehouse.simulator import DB_FILE, SCHEMAS, Params, build_state
+from lakehouse.simulator.simulation import changed_keys
 from lakehouse.simulator.writer import update_database, write_database
 from lakehouse.sources.shop_db import ShopDatabase
 
@@ -128,7 +129,7 @@ def test_update_database_rewrites_only_the_changed_keys(empty_database: str) -> 
     new = new_state.sources.tables
     write_database(empty_database, old)
 
-    changed = update_database(empty_database, old, new)
+    changed = update_database(empty_database, new, changed_keys(new, new_state.manifest["deletes"], params))
 
     for table, frame in _contents(empty_database).items():
         assert frame.equals(new[table].sort(pl.all())), table

@@ -28,7 +28,8 @@ PAGES = 8  # of 40 rates
 
 
 def client(server: ExchangeRateServer, **options) -> ExchangeRateApi:
-    fast = {"timeout_seconds": 0.2, "backoff_seconds": 0.01, "max_backoff_seconds": 0.05, "page_size": 40}
+    # a timeout a loaded machine still meets on a healthy page; the slow fault sleeps past it
+    fast = {"timeout_seconds": 1.0, "backoff_seconds": 0.01, "max_backoff_seconds": 0.05, "page_size": 40}
     return ExchangeRateApi(**({"base_url": server.base_url} | fast | options))
 
 
@@ -56,7 +57,7 @@ def test_follows_every_page_and_returns_each_day_and_currency_once():
 
 def test_survives_timeouts_server_errors_and_cut_bodies_on_every_page(caplog):
     script = (Fault.SLOW, Fault.UNAVAILABLE, Fault.TRUNCATED, Fault.SERVER_ERROR)
-    with ExchangeRateServer(seed=42, faults=Faults(script=script, slow_seconds=0.5)) as server:
+    with ExchangeRateServer(seed=42, faults=Faults(script=script, slow_seconds=2.0)) as server:
         with caplog.at_level(logging.WARNING):
             rates = client(server, max_attempts=5, page_size=100).fetch_rates(START, END)
         served = server.served
@@ -65,7 +66,7 @@ def test_survives_timeouts_server_errors_and_cut_bodies_on_every_page(caplog):
     assert [s.page for s in served] == [1] * 5 + [2] * 5 + [3] * 5
     retries = [r.getMessage() for r in caplog.records if "retrying in" in r.getMessage()]
     assert len(retries) == 3 * 4
-    assert "page=1&page_size=100: no answer within 0.2 s (timeout) (attempt 1 of 5)" in retries[0]
+    assert "page=1&page_size=100: no answer within 1.0 s (timeout) (attempt 1 of 5)" in retries[0]
     assert "503 Service Unavailable (attempt 2 of 5)" in retries[1]
     assert "200 OK with a body that is not JSON" in retries[2]
     assert "500 Internal Server Error (attempt 4 of 5)" in retries[3]
@@ -106,7 +107,7 @@ def test_gives_up_after_exactly_max_attempts_naming_url_and_last_failure():
 
 
 def test_a_page_that_never_recovers_fails_the_whole_fetch():
-    faults = Faults(forever=Fault.SLOW, pages=frozenset({3}), slow_seconds=0.5)
+    faults = Faults(forever=Fault.SLOW, pages=frozenset({3}), slow_seconds=2.0)
     with ExchangeRateServer(seed=42, faults=faults) as server:
         with pytest.raises(
             ExchangeRatesUnavailableError, match=r"page=3&page_size=40: gave up after 2 attempts; "

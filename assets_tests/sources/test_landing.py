@@ -199,10 +199,17 @@ def test_a_file_that_is_not_utf8_is_rejected_whole_naming_its_first_bad_line(tmp
         read_csv_file(write(tmp_path, data), COLUMNS)
 
     assert str(rejected.value) == (
-        "settlement_2025-01-02.csv: not UTF-8 text: line 3 has the byte 0xe9 (re-send it as UTF-8) "
-        "(rule: utf8_text)"
+        "settlement_2025-01-02.csv: not utf-8 text: line 3 (byte offset 122) has the byte 0xe9 "
+        "(declare the file set's encoding, or re-send it as utf-8) (rule: encoding)"
     )
-    assert rejected.value.rule == "utf8_text"
+    assert rejected.value.rule == "encoding"
+
+
+def test_a_file_decodes_from_its_declared_encoding(tmp_path):
+    data = HEADER.encode() + "\npay_1,101,12.50,EUR,tarjeta_crédito,2025-01-02T06:00:00Z\n".encode("latin-1")
+    parsed = read_csv_file(write(tmp_path, data), COLUMNS, encoding="latin-1")
+
+    assert parsed.rows.select("payment_id", "method").rows() == [("pay_1", "tarjeta_crédito")]
 
 
 def test_crlf_line_endings_leave_no_carriage_return_in_values(tmp_path):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from lakehouse.cli import build, operations, quarantine, query, sources
+from lakehouse.cli import build, change, dev, operations, quarantine, query, sources
 from lakehouse.cli.context import Project
 from lakehouse.settings import PROJECT_ROOT, get_settings
 
@@ -39,6 +39,7 @@ def main(ctx: click.Context, data_dir: Path | None, dagster_home: Path) -> None:
       lakehouse run                      generate the sources and build everything
       lakehouse tables                   what can be queried
       lakehouse sql "select ..."         ask the catalog (read-only)
+      lakehouse dev                      open the Dagster UI
     """
     # Dagster's beta and preview notices (we pin its minor version) are for us, not the user; by
     # their text, so that a command that needs no Dagster does not import it.
@@ -46,6 +47,6 @@ def main(ctx: click.Context, data_dir: Path | None, dagster_home: Path) -> None:
     ctx.obj = Project(settings=get_settings(data_dir), dagster_home=dagster_home.resolve())
 
 
-for group in (sources, build, query, operations, quarantine):
+for group in (sources, build, query, operations, quarantine, change, dev):
     for command in group.COMMANDS:
         main.add_command(command)

@@ -31,7 +31,7 @@ def run(project: Project, scale: float, seed: int) -> None:
     if not settings.manifest_path.is_file():
         if project.has_tables:
             raise click.ClickException(
-                f"{settings.tables_dir} holds tables but their sources are gone. "
+                f"{settings.tables_uri} holds tables but their sources are gone. "
                 "Run `make clean` to start over."
             )
         simulator.generate(
@@ -123,7 +123,7 @@ def _exclusive_run(lock_path: Path) -> Iterator[None]:
 
 
 @click.command()
-@click.option("--scale", type=SCALE, required=True, help="Scale factor (the design targets are for 1).")
+@click.option("--scale", type=SCALE, default=None, help="Scale factor (the design targets are for 1).")
 @click.option("--seed", default=42, show_default=True, type=SEED, help="Random seed: same seed, same data.")
 @click.option("--days", default=365, show_default=True, type=DAYS, help="Days of shop history to simulate.")
 @click.option("--keep", is_flag=True, help="Keep the benchmark's data dir instead of removing it.")
@@ -139,21 +139,38 @@ def _exclusive_run(lock_path: Path) -> Iterator[None]:
     default=None,
     help="Where the throw-away data dir is made.  [default: <data dir>/bench]",
 )
+@click.option(
+    "--queries",
+    is_flag=True,
+    help="Instead: time analytical SQL through the built lakehouse's catalog against DuckDB native tables.",
+)
 @pass_project
 def bench(
     project: Project,
-    scale: float,
+    scale: float | None,
     seed: int,
     days: int,
     keep: bool,
     json_path: Path | None,
     root: Path | None,
+    queries: bool,
 ) -> None:
     """Time a full build and a one-day incremental build, layer by layer, with peak memory.
 
     Each layer runs through Dagster in a process of its own, in a throw-away data dir: your
     tables and run history are not touched.
+
+    \b
+    With --queries, the serving benchmark instead, over the lakehouse already built in the data
+    dir (build it first, e.g. `make clean && SCALE=0.1 make run`): the README's example queries
+    and join-heavy analytical ones, each timed through the catalog's views over Delta and against
+    the same data loaded into DuckDB native tables, with their ratio.
     """
+    if queries:
+        _bench_queries(project, json_path)
+        return
+    if scale is None:
+        raise click.UsageError("give --scale (e.g. --scale 1), or --queries")
     from lakehouse.benchmark import BenchmarkError, benchmark, format_report, write_json
 
     try:
@@ -166,6 +183,23 @@ def bench(
         click.echo(f"\nresults written to {json_path}")
     if keep:
         click.echo(f"data kept in {report.data_dir}")
+
+
+def _bench_queries(project: Project, json_path: Path | None) -> None:
+    import dataclasses
+    import json
+
+    from lakehouse.operations import serving_benchmark
+
+    catalog = project.settings.catalog_path
+    if not catalog.is_file():
+        raise click.ClickException(f"no catalog at {catalog}: build the lakehouse first (`lakehouse run`)")
+    report = serving_benchmark.run(catalog, echo=click.echo)
+    click.echo(serving_benchmark.format_report(report))
+    if json_path is not None:
+        results = {**dataclasses.asdict(report), "total_ratio": report.total_ratio}
+        json_path.write_text(json.dumps(results, indent=2))
+        click.echo(f"\nresults written to {json_path}")
 
 
 COMMANDS = (run, backfill, bench)

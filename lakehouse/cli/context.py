@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import click
 
+from lakehouse.lib.storage.location import table_uris
 from lakehouse.settings import Settings
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ class Project:
 
     @property
     def has_tables(self) -> bool:
-        return any(self.settings.tables_dir.glob("*/*/_delta_log"))
+        return bool(table_uris(self.settings.tables_uri))
 
     def instance(self) -> "dg.DagsterInstance":
         """The project's Dagster instance, where `lakehouse run` and the UI record runs (close it)."""

@@ -38,7 +38,7 @@ def report(project: Project, output: Path | None, runs: int) -> None:
     settings = project.settings
     path = (output or settings.data_dir / "reports" / "quality.html").resolve()
     with project.instance() as instance:
-        data = gather(settings.tables_dir, instance, build_definitions(settings), runs)
+        data = gather(settings.tables_uri, instance, build_definitions(settings), runs)
     report_html.write(data, path)
     click.echo(summary_line(data))
     click.echo(f"report written to {path}")
@@ -56,12 +56,13 @@ def restore(project: Project, table: str, version: int, yes: bool) -> None:
     """
     from lakehouse.lib.storage.history import restore as restore_table
     from lakehouse.serving.catalog import publish_catalog
+    from lakehouse.serving.resource import ServingCatalog
 
     settings = project.settings
     if not yes:
         click.confirm(f"Roll {table} back to version {version}?", abort=True)
-    restored = or_exit(lambda: restore_table(settings.tables_dir, table, version))
-    publish_catalog(settings.tables_dir, settings.catalog_path)
+    restored = or_exit(lambda: restore_table(settings.tables_uri, table, version))
+    publish_catalog(settings.tables_uri, ServingCatalog.from_settings(settings))
     click.echo(f"{table} is now version {restored.version}, with the content of version {version}")
 
 
@@ -78,14 +79,15 @@ def maintain(project: Project, retention_hours: int) -> None:
     """Compact small files and vacuum old ones in every table (audited), then republish the catalog."""
     from lakehouse.lib.storage.maintenance import maintain as maintain_tables
     from lakehouse.serving.catalog import publish_catalog
+    from lakehouse.serving.resource import ServingCatalog
 
     settings = project.settings
-    results = maintain_tables(settings.tables_dir, retention_hours)
+    results = maintain_tables(settings.tables_uri, retention_hours)
     for r in results:
         if r.files_compacted or r.files_vacuumed:
             compacted = f"{r.files_compacted} files -> {r.files_added}"
             click.echo(f"  {r.table:<28} {compacted:>14}, {r.files_vacuumed} vacuumed")
-    publish_catalog(settings.tables_dir, settings.catalog_path)
+    publish_catalog(settings.tables_uri, ServingCatalog.from_settings(settings))
     click.echo(f"maintained {len(results)} tables")
 
 

@@ -56,6 +56,7 @@ def quarantine_fix(project: Project, table: str, assignments: tuple[str, ...], w
     """Correct quarantined records in place (audited); then `replay` them."""
     from lakehouse.operations.replay import fix
     from lakehouse.serving.catalog import publish_catalog
+    from lakehouse.serving.resource import ServingCatalog
 
     settings = project.settings
     updates = dict(a.split("=", 1) for a in assignments if "=" in a)
@@ -63,7 +64,7 @@ def quarantine_fix(project: Project, table: str, assignments: tuple[str, ...], w
         raise click.BadParameter("each --set is COLUMN=SQL", param_hint="--set")
     refined = _refined_table(table)
     changed = _or_exit_on_bad_sql(lambda: fix(_store(settings), refined, updates, where))
-    publish_catalog(settings.tables_dir, settings.catalog_path)
+    publish_catalog(settings.tables_uri, ServingCatalog.from_settings(settings))
     click.echo(f"fixed {changed} record(s) in quarantine.{refined.name}")
 
 
@@ -79,12 +80,13 @@ def quarantine_replay(project: Project, table: str, where: str | None) -> None:
     from lakehouse.lib.privacy import Pseudonymiser
     from lakehouse.operations.replay import replay
     from lakehouse.serving.catalog import publish_catalog
+    from lakehouse.serving.resource import ServingCatalog
 
     settings = project.settings
     refined = _refined_table(table)
     pseudonymiser = Pseudonymiser(key=settings.pii_key)
     result = _or_exit_on_bad_sql(lambda: replay(_store(settings), refined, pseudonymiser, where))
-    publish_catalog(settings.tables_dir, settings.catalog_path)
+    publish_catalog(settings.tables_uri, ServingCatalog.from_settings(settings))
     click.echo(
         f"{result.candidates} record(s) replayed: {result.replayed} now in refined.{result.table}, "
         f"{result.still_failing} still failing (left in quarantine)"
@@ -133,7 +135,7 @@ def _refined_table(name: str) -> "RefinedTable":
 def _store(settings: Settings) -> "DeltaStore":
     from lakehouse.lib.storage.store import DeltaStore
 
-    return DeltaStore(root=str(settings.tables_dir))
+    return DeltaStore(root=settings.tables_uri)
 
 
 def _print_frame(frame: "pl.DataFrame") -> None:

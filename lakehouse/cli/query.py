@@ -35,9 +35,13 @@ OUTCOME_MARKS = {"passed": "✓", "warning": "!", "failed": "✗"}
     type=click.IntRange(min=1),
     help="Rows shown in table format.",
 )
+@click.option(
+    "--env", "env", default=None, help="Query this isolated environment (see `lakehouse plan --env`)."
+)
 @pass_project
 def sql(
     project: Project,
+    env: str | None,
     query: str | None,
     query_file: Path | None,
     params: tuple[str, ...],
@@ -65,7 +69,13 @@ def sql(
         raise click.UsageError("the query is empty")
     named = _named(params) or None
     try:
-        result = run_query(ServingCatalog.from_settings(project.settings), text, named)
+        main = project.settings
+        catalog = (
+            ServingCatalog.from_settings(main)
+            if env is None
+            else ServingCatalog.from_settings(main.environment(env), also_readable=(main.tables_dir,))
+        )
+        result = run_query(catalog, text, named)
     except Exception as error:  # DuckDB's and the sandbox's errors are readable: no traceback
         hint = "\nTables are named layer.table (e.g. curated.fact_order_items): see `lakehouse tables`."
         raise click.ClickException(str(error) + (hint if "does not exist" in str(error) else "")) from error
@@ -118,7 +128,15 @@ def dictionary() -> None:
     """Write the curated layer's data dictionary (Markdown) from the table contracts."""
     from lakehouse.defs.curated.dictionary import write_dictionary
 
-    click.echo(f"wrote {write_dictionary()}")
+    click.echo(f"wrote {write_dictionary(_column_lineage())}")
+
+
+def _column_lineage():
+    """The column lineage every asset of the definitions declares."""
+    from lakehouse.definitions import default_definitions
+    from lakehouse.lib.column_lineage import ColumnLineage
+
+    return ColumnLineage.from_definitions(default_definitions())
 
 
 @click.command()
@@ -134,7 +152,7 @@ def history(project: Project, table: str, limit: int) -> None:
     """
     from lakehouse.lib.storage.history import history as table_history
 
-    commits = or_exit(lambda: table_history(project.settings.tables_dir, table, limit))
+    commits = or_exit(lambda: table_history(project.settings.tables_uri, table, limit))
     click.echo(f"{'version':>7}  {'at (UTC)':<19}  {'operation':<9}  {'mode':<19}  {'rows +/-':>15}  run")
     for c in commits:
         added = c.metrics.get("num_added_rows", c.metrics.get("num_target_rows_inserted", 0))
@@ -148,15 +166,40 @@ def history(project: Project, table: str, limit: int) -> None:
 @click.command()
 @click.argument("table")
 @click.option("--version", "version", type=int, default=None, help="Table version (default: current).")
+@click.option(
+    "--column",
+    default=None,
+    metavar="COL",
+    help="Instead: the column's path down to the raw columns it is computed from (needs no build).",
+)
 @pass_project
-def lineage(project: Project, table: str, version: int | None) -> None:
-    """Which run wrote a table version, from which input versions (down to raw), with which checks."""
+def lineage(project: Project, table: str, version: int | None, column: str | None) -> None:
+    """Which run wrote a table version, from which input versions (down to raw), with which checks.
+
+    \b
+    With --column, a column's lineage instead: each column it is computed from, down to raw.
+    Examples:
+      lakehouse lineage curated.mart_daily_sales
+      lakehouse lineage curated.fact_order_items --column net_usd
+    """
+    if column is not None:
+        if version is not None:
+            raise click.UsageError("--column shows the definitions' lineage, which has no --version")
+        _echo_column_lineage(table, column)
+        return
     from lakehouse.lib.storage.history import lineage as table_lineage
 
-    tree = or_exit(lambda: table_lineage(project.settings.tables_dir, table, version))
+    tree = or_exit(lambda: table_lineage(project.settings.tables_uri, table, version))
     _echo_lineage(tree, depth=0)
     if tree.commit.run_id:
         _echo_checks(project, tree.commit.run_id, tree.commit.table.replace("/", "."))
+
+
+def _echo_column_lineage(table: str, column: str) -> None:
+    """The column's path as an indented tree (a column, then those it is computed from), then its raw ones."""
+    path = or_exit(lambda: _column_lineage().trace(table, column))
+    click.echo("\n".join(path.lines()))
+    click.echo(f"\nraw columns: {', '.join(path.leaves())}")
 
 
 def _echo_lineage(node, depth: int) -> None:

@@ -36,7 +36,7 @@ def generate(
     else:
         if project.has_tables and not force:
             raise click.ClickException(
-                f"{settings.tables_dir} holds tables built from the current sources; new sources would be "
+                f"{settings.tables_uri} holds tables built from the current sources; new sources would be "
                 "mixed into them. Run `make clean` first (or pass --force if you mean it)."
             )
         manifest = simulator.generate(

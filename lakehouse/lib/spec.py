@@ -37,9 +37,17 @@ from lakehouse.lib.quality.checks import foreign_key_check, key_checks, schema_c
 from lakehouse.lib.quality.contract import Contract, contract_references, keyed, table_schema
 from lakehouse.lib.quality.validation import enforce
 from lakehouse.lib.storage import write_spec
+from lakehouse.lib.storage.migrations import MIGRATIONS_KEY
 
 Layer = Literal["raw", "refined", "curated"]
 DEFAULT_OWNERS = ("team:data-platform",)
+# The owners of an asset that names none, by its group (its layer); a user's questions about a table
+# go to them. Quarantine is the data-quality side of refined, the catalog the serving side.
+LAYER_OWNERS: Mapping[str, tuple[str, ...]] = dict.fromkeys(
+    ("raw", "refined", "quarantine", "curated", "serving"), DEFAULT_OWNERS
+)
+# The groups whose tables users read and rely on being current: each has a freshness policy.
+DEPENDED_ON = ("refined", "curated")
 KINDS = {
     "raw": {"delta", "polars"},
     "refined": {"delta", "polars", "pandera"},
@@ -48,6 +56,16 @@ KINDS = {
 # Column tag (and asset tag) values: a direct identifier, or a keyed pseudonym of one.
 PII, PSEUDONYM = "direct", "pseudonym"
 CONTRACT_CHECK = "contract"
+
+
+def with_layer_defaults(asset: dg.AssetSpec, freshness: dg.FreshnessPolicy) -> dg.AssetSpec:
+    """`asset` with its layer's owners when it names none, and `freshness` when it is a table users
+    depend on (`DEPENDED_ON`) and states no policy of its own."""
+    owners = list(asset.owners) or list(LAYER_OWNERS.get(asset.group_name or "", DEFAULT_OWNERS))
+    policy = asset.freshness_policy
+    if policy is None and asset.group_name in DEPENDED_ON:
+        policy = freshness
+    return asset.replace_attributes(owners=owners, freshness_policy=policy)
 
 
 @dataclass(frozen=True)
@@ -80,6 +98,9 @@ class TableSpec:
     writes: type[Contract] | None = None
     unstored: tuple[str, ...] = ()  # contract columns validated, then dropped (clear-text email)
     kinds: frozenset[str] = frozenset()  # beside the layer's (e.g. duckdb, for a table built in SQL)
+    # Declared migrations of the stored table, applied by `lakehouse apply` (see `migrations`):
+    # e.g. ({"rename": {"cust_id": "customer_id"}}, {"cast": {"quantity": "Int32"}}).
+    migrations: tuple[Mapping[str, Mapping[str, str]], ...] = ()
 
     @property
     def asset_key(self) -> dg.AssetKey:
@@ -127,6 +148,7 @@ class TableSpec:
             **({"grain": self.grain} if self.grain else {}),
             **({"business_keys": list(self.key)} if keys_written else {}),
             **({"pii_columns": list(self.pii)} if self.pii else {}),
+            **({MIGRATIONS_KEY: [dict(m) for m in self.migrations]} if self.migrations else {}),
         }
 
     def asset_args(self, version: str, metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import polars as pl
 from deltalake import CommitProperties, DeltaTable, Transaction
 
 from lakehouse.defs.raw.files import FileSet
+from lakehouse.lib.file_versions import is_version_of
 from lakehouse.lib.storage import audit, delta_tables
 from lakehouse.lib.storage.store import DeltaStore
 
@@ -32,17 +33,17 @@ def rejected_files(store: DeltaStore, file_sets: list[FileSet]) -> pl.DataFrame:
 def release_file(store: DeltaStore, files: FileSet, name: str) -> int:
     """Release the quarantined file `name` (its file name) of `files`; how many rows left quarantine."""
     rejected = store.pin(files.rejected_files_key)
-    batch = files.batch_id(Path(name))
     held = rejected.scan_or_none()
-    if held is None or held.filter(pl.col("_batch_id") == batch).select(pl.len()).collect().item() == 0:
+    batches = [] if held is None else _batches_of(held, files.batch_id(Path(name)))
+    if not batches:
         raise ValueError(f"{name} is not in quarantine/{files.name}_files (see `lakehouse quarantine files`)")
     read = {rejected.name: rejected.version}
-    provenance = {"lakehouse.release_file": batch, "dagster.input_versions": read}
+    provenance = {"lakehouse.release_file": ",".join(batches), "dagster.input_versions": read}
     metrics = DeltaTable(rejected.uri).delete(
-        predicate=delta_tables.replace_predicate("_batch_id", pl.Series([batch])),
+        predicate=delta_tables.replace_predicate("_batch_id", pl.Series(batches)),
         commit_properties=CommitProperties(
             custom_metadata=delta_tables.as_commit_metadata(provenance),
-            app_transactions=[Transaction(batch, delta_tables.BATCH_UNDONE)],
+            app_transactions=[Transaction(batch, delta_tables.BATCH_UNDONE) for batch in batches],
         ),
     )
     audit.record(
@@ -50,6 +51,12 @@ def release_file(store: DeltaStore, files: FileSet, name: str) -> int:
         operation="release_file",
         table="/".join(files.rejected_files_key.path),
         version=DeltaTable(rejected.uri).version(),
-        details={"file": batch},
+        details={"file": ",".join(batches)},
     )
     return metrics["num_deleted_rows"]
+
+
+def _batches_of(rejected: pl.LazyFrame, batch: str) -> list[str]:
+    """The quarantined batches of a file: its own and those of its versions (`…@sha256:<digest>`)."""
+    versions = rejected.filter(is_version_of(batch)).select(pl.col("_batch_id").unique().sort())
+    return versions.collect().get_column("_batch_id").to_list()

@@ -21,8 +21,11 @@ import polars as pl
 from deltalake import DeltaTable
 
 from lakehouse.components.declared import file_sets, refined_tables
+from lakehouse.lib.column_lineage import ColumnLineage
 from lakehouse.lib.quality import metrics
+from lakehouse.lib.quality.run_warnings import HELD_BACK
 from lakehouse.lib.storage import audit
+from lakehouse.lib.storage.location import join
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.operations.replay import rules_summary
 
@@ -57,6 +60,7 @@ class ReportData:
     quarantine_rules: pl.DataFrame  # table, rule, rows (a row breaking two rules counts under both)
     quarantine_runs: pl.DataFrame  # table, run_id, at, rows: rows each run quarantined
     freshness: pl.DataFrame  # table, policy, last_materialised, state
+    lineage: ColumnLineage  # every table's column lineage, as the definitions declare it
 
     @property
     def is_empty(self) -> bool:
@@ -64,14 +68,14 @@ class ReportData:
 
 
 def gather(
-    tables_dir: Path,
+    tables_root: Path | str,
     instance: dg.DagsterInstance,
     definitions: dg.Definitions,
     runs: int = 30,
     now: datetime | None = None,
 ) -> ReportData:
-    """The report's data over the newest `runs` runs of the lakehouse in `tables_dir`."""
-    all_runs = lakehouse_runs(tables_dir)
+    """The report's data over the newest `runs` runs of the lakehouse in `tables_root`."""
+    all_runs = lakehouse_runs(tables_root)
     window = all_runs.tail(runs)
     run_ids = window.get_column("run_id").to_list()
     now = now or datetime.now(UTC)
@@ -79,10 +83,11 @@ def gather(
         generated_at=now,
         runs=window,
         checks=check_results(instance, run_ids),
-        metrics=metric_history(tables_dir, run_ids),
-        quarantine_rules=quarantine_by_rule(tables_dir),
-        quarantine_runs=quarantine_by_run(tables_dir),
+        metrics=metric_history(tables_root, run_ids),
+        quarantine_rules=quarantine_by_rule(tables_root),
+        quarantine_runs=quarantine_by_run(tables_root),
         freshness=freshness(definitions, instance, all_runs.get_column("run_id").to_list(), now),
+        lineage=ColumnLineage.from_definitions(definitions),
     )
 
 
@@ -91,9 +96,9 @@ def _table_name(column: str) -> pl.Expr:
     return pl.col(column).str.replace_all("/", ".", literal=True)
 
 
-def lakehouse_runs(tables_dir: Path) -> pl.DataFrame:
+def lakehouse_runs(tables_root: Path | str) -> pl.DataFrame:
     """Every run that wrote to the lakehouse (from its audit log), at its first write, oldest first."""
-    uri = str(Path(tables_dir, *audit.AUDIT_TABLE))
+    uri = join(tables_root, *audit.AUDIT_TABLE)
     if not DeltaTable.is_deltatable(uri):
         return pl.DataFrame(schema=RUNS_SCHEMA)
     return (
@@ -185,9 +190,9 @@ def anomalies(checks: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def metric_history(tables_dir: Path, run_ids: list[str]) -> pl.DataFrame:
+def metric_history(tables_root: Path | str, run_ids: list[str]) -> pl.DataFrame:
     """The quality metrics recorded by the given runs (any metric name), oldest first."""
-    uri = str(Path(tables_dir, *metrics.METRICS_TABLE))
+    uri = join(tables_root, *metrics.METRICS_TABLE)
     if not DeltaTable.is_deltatable(uri):
         return pl.DataFrame(schema=metrics.SCHEMA).rename({"table_name": "table"})
     return (
@@ -229,9 +234,9 @@ def quarantine_tables() -> list[QuarantineTable]:
     return rows + files
 
 
-def quarantine_by_rule(tables_dir: Path) -> pl.DataFrame:
+def quarantine_by_rule(tables_root: Path | str) -> pl.DataFrame:
     """Rows now in quarantine per table and rule; files quarantined whole count as rows of `<set>_files`."""
-    store = DeltaStore(root=str(tables_dir))
+    store = DeltaStore(root=str(tables_root))
     files = [
         frame.group_by("rule")
         .len()
@@ -243,12 +248,12 @@ def quarantine_by_rule(tables_dir: Path) -> pl.DataFrame:
     return pl.concat(by_rule).sort("table", "rule")
 
 
-def quarantine_by_run(tables_dir: Path) -> pl.DataFrame:
+def quarantine_by_run(tables_root: Path | str) -> pl.DataFrame:
     """Rows now in quarantine per table and the run that quarantined them, oldest first.
 
     Records replayed out of quarantine no longer count: this is what is left to deal with.
     """
-    store = DeltaStore(root=str(tables_dir))
+    store = DeltaStore(root=str(tables_root))
     per_run = [
         rows.group_by(pl.col("_quarantine_run_id").alias("run_id"))
         .agg(pl.col("_quarantined_at").min().alias("at"), pl.len().alias("rows"))
@@ -356,6 +361,13 @@ def table_summary(data: ReportData) -> pl.DataFrame:
     )
 
 
+def held_back(data: ReportData) -> pl.DataFrame:
+    """Rows held back from a table now (its newest report), by reason: waiting for a rate, a header."""
+    latest = latest_metrics(data.metrics.filter(pl.col("metric") == HELD_BACK))
+    rows = pl.col("value").cast(pl.Int64).alias("rows")
+    return latest.select("table", pl.col("column").alias("reason"), rows)
+
+
 def summary_line(data: ReportData) -> str:
     """One line answering "is my data OK?"."""
     if data.is_empty:
@@ -368,6 +380,7 @@ def summary_line(data: ReportData) -> str:
     return (
         f"{verdict}: {latest.height} checks ({failed} failed, {warnings} warnings), "
         f"{latest.filter(FLAGGED).height} anomalies flagged, "
-        f"{quarantined_rows(data.quarantine_runs):,} rows in quarantine, {stale} stale assets, "
+        f"{quarantined_rows(data.quarantine_runs):,} rows in quarantine, "
+        f"{held_back(data).get_column('rows').sum():,} rows held back, {stale} stale assets, "
         f"over {data.runs.height} run{'' if data.runs.height == 1 else 's'}"
     )

@@ -16,11 +16,13 @@ import polars as pl
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
+from lakehouse.lib import column_lineage
 from lakehouse.operations.report import (
     IS_ANOMALY,
     ReportData,
     anomalies,
     checks_per_run,
+    held_back,
     latest_checks,
     latest_metrics,
     summary_line,
@@ -43,6 +45,7 @@ th { background: #f4f4f4; }
 td.failed, td.stale, td.never { color: #b3261e; font-weight: 600; }
 td.warning, td.late { color: #9a6700; font-weight: 600; } td.passed, td.fresh { color: #2d7a47; }
 figure { margin: 1rem 0; } figure svg { max-width: 100%; height: auto; }
+details { margin: .4rem 0; } summary { cursor: pointer; font-weight: 600; }
 """
 ESCAPES = (["&", "<", ">", '"', "'"], ["&amp;", "&lt;", "&gt;", "&quot;", "&#x27;"])
 STATUS_COLUMNS = ("outcome", "state", "freshness")  # cells styled by their value
@@ -66,9 +69,11 @@ def render(data: ReportData) -> str:
                 _summary(data),
                 _checks(data),
                 _quarantine(data),
+                _held_back(data),
                 _anomalies(data),
                 _freshness(data),
                 _trends(data),
+                _lineage(data),
             ]
         )
     return (
@@ -120,6 +125,14 @@ def _quarantine(data: ReportData) -> str:
     axes.set_xlabel("rows now in quarantine (a row breaking two rules counts under both)")
     by_rule = _svg(figure, "quarantine-rules") + _html_table(rules)
     return _section("quarantine", "Quarantine", by_rule + _quarantine_over_runs(data))
+
+
+def _held_back(data: ReportData) -> str:
+    rows = held_back(data)
+    if rows.get_column("rows").sum() == 0:
+        return _section("held-back", "Rows held back", _note("No row is held back."))
+    note = _note("Rows kept out of a table for now (counted as warnings of the run), by reason.")
+    return _section("held-back", "Rows held back", note + _html_table(rows.filter(pl.col("rows") > 0)))
 
 
 def _quarantine_over_runs(data: ReportData) -> str:
@@ -207,6 +220,21 @@ def _table_chart(data: ReportData, table: str) -> str:
     nulls_axes.set_title(f"null rate (the {NULL_RATE_COLUMNS} columns with most nulls)", fontsize="medium")
     _run_axis(nulls_axes, data.runs)
     return _svg(figure, f"trend-{table}")
+
+
+def _lineage(data: ReportData) -> str:
+    """Each curated table's column lineage down to raw, as a diagram (folded: they are large)."""
+    tables = sorted(t for t in data.lineage.deps if t.startswith("curated."))
+    parts = [
+        f"<details id='lineage-{escape(t)}'><summary>{escape(t)}</summary>"
+        f"<figure>{column_lineage.svg(data.lineage, t)}</figure></details>"
+        for t in tables
+    ]
+    note = _note(
+        "Each column, right, from the columns it is computed from, left, down to raw "
+        "(lakehouse lineage TABLE --column COLUMN prints one column's path)."
+    )
+    return _section("lineage", "Column lineage", note + "".join(parts))
 
 
 def _run_numbers(data: ReportData) -> pl.DataFrame:

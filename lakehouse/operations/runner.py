@@ -7,12 +7,13 @@ its `dagster.yaml`), so they appear in the UI's run history exactly like runs la
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 import dagster as dg
 
 from lakehouse.defs.serving.catalog import CATALOG
+from lakehouse.lib.quality.run_warnings import warnings_of
 from lakehouse.settings import Settings
 
 Echo = Callable[[str], None]
@@ -84,6 +85,16 @@ class BuildOutcome:
     run_id: str
     success: bool
     checks: list[CheckOutcome]
+    warnings: list[str] = field(default_factory=list)  # `asset: what` (rows held back, files corrected)
+
+
+def run_warnings(result: dg.ExecuteInProcessResult) -> list[str]:
+    """The warnings the run's assets reported with their outputs (`lakehouse.lib.quality.run_warnings`)."""
+    return [
+        f"{event.asset_key.to_user_string()}: {line}"
+        for event in result.get_asset_materialization_events()
+        for line in warnings_of(event.materialization.metadata)
+    ]
 
 
 def run_build(
@@ -107,7 +118,7 @@ def run_build(
         CheckOutcome(e.asset_key.to_user_string(), e.check_name, e.passed, e.severity.value)
         for e in result.get_asset_check_evaluations()
     ]
-    return BuildOutcome(result.run_id, result.success, checks)
+    return BuildOutcome(result.run_id, result.success, checks, run_warnings(result))
 
 
 def summary(settings: Settings, outcome: BuildOutcome) -> str:
@@ -134,6 +145,7 @@ def summary(settings: Settings, outcome: BuildOutcome) -> str:
         f"  checks: {passed} passed, {len(failed)} failed, {len(warned)} warnings"
         + "".join(f"\n    ✗ {c.asset}:{c.check}" for c in failed)
         + "".join(f"\n    ! {c.asset}:{c.check} (warning)" for c in warned),
+        f"  warnings: {len(outcome.warnings)}" + "".join(f"\n    ! {w}" for w in outcome.warnings),
         f"  rows in quarantine: {sum(t.rows for t in quarantine):,}"
         + "".join(f"\n    quarantine.{t.table}: {t.rows:,}" for t in quarantine),
     ]

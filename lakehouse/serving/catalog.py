@@ -1,8 +1,9 @@
 """Publish the DuckDB serving catalog: one schema per layer, one view per Delta table.
 
-Delta tables live at `<tables_dir>/<layer>/<table>/`. Each view reads the files of the table's
-current snapshot (see `views.py`), so the catalog must be republished after every write; it is
-cheap (milliseconds per table) because only Delta logs and Parquet footers are read.
+Delta tables live at `<tables root>/<layer>/<table>/`, in a folder or on an object store. Each
+view reads the files of the table's current snapshot (see `views.py`), so the catalog must be
+republished after every write; it is cheap (milliseconds per table) because only Delta logs and
+Parquet footers are read.
 
 Publishing builds a complete catalog in a temporary file next to the target and swaps it in with
 `os.replace`, so a reader opens either the old or the new catalog, never a half-built one, and
@@ -43,6 +44,7 @@ import pyarrow.compute as pc
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
+from lakehouse.lib.storage.location import join, table_uris
 from lakehouse.serving.resource import IN_MEMORY, ServingCatalog
 from lakehouse.serving.views import quote_identifier, quote_literal, view_sql
 
@@ -89,7 +91,6 @@ class CatalogSummary:
 class _Table:
     layer: str
     name: str
-    path: Path
     delta: DeltaTable
 
     @property
@@ -97,7 +98,7 @@ class _Table:
         return f"{self.layer}.{self.name}"
 
 
-def publish_catalog(tables_dir: Path, catalog: Path | ServingCatalog) -> CatalogSummary:
+def publish_catalog(tables_root: Path | str, catalog: Path | ServingCatalog) -> CatalogSummary:
     """Rebuild the catalog over the current version of every table and swap it in atomically.
 
     `catalog`: the resource, or the path of a catalog with the resource's default settings.
@@ -108,7 +109,7 @@ def publish_catalog(tables_dir: Path, catalog: Path | ServingCatalog) -> Catalog
     catalog_path.parent.mkdir(parents=True, exist_ok=True)
     with _exclusive_lock(catalog_path.with_name(f"{catalog_path.name}.lock")):
         _remove_stale_temporaries(catalog_path)
-        tables = _load_tables(tables_dir)
+        tables = _load_tables(tables_root)
         temporary = catalog_path.with_name(f"{catalog_path.name}.{uuid.uuid4().hex}.tmp")
         try:
             with serving.writable(temporary).get_connection() as con:
@@ -125,11 +126,11 @@ def publish_catalog(tables_dir: Path, catalog: Path | ServingCatalog) -> Catalog
 
 @contextmanager
 def views_over(
-    serving: ServingCatalog, tables_dir: Path, names: list[str]
+    serving: ServingCatalog, tables_root: Path | str, names: list[str]
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """An in-memory connection holding the catalog's views of `names` (`layer.table`), over their
     current snapshots, and their `_catalog.tables` index (the versions read)."""
-    tables = [_table(tables_dir.joinpath(*name.split("."))) for name in names]
+    tables = [_table(name.replace(".", "/"), join(tables_root, *name.split("."))) for name in names]
     with serving.writable(IN_MEMORY).get_connection() as con:
         _build(con, tables, {})
         yield con
@@ -169,22 +170,23 @@ def _remove_stale_temporaries(catalog_path: Path) -> None:
         stale.unlink(missing_ok=True)
 
 
-def _load_tables(tables_dir: Path) -> list[_Table]:
+def _load_tables(tables_root: Path | str) -> list[_Table]:
     tables = []
-    for log_dir in sorted(tables_dir.glob("*/*/_delta_log")):
+    for name, uri in table_uris(tables_root).items():
         try:
-            tables.append(_table(log_dir.parent))
+            tables.append(_table(name, uri))
         except TableNotFoundError:  # being created: no commit yet
             continue
     return tables
 
 
-def _table(path: Path) -> _Table:
-    """The table at `path` (`<layer>/<table>`), at its current version, if a view can serve it."""
-    delta = DeltaTable(path)
-    table = _Table(layer=path.parent.name, name=path.name, path=path, delta=delta)
+def _table(name: str, uri: str) -> _Table:
+    """The table `<layer>/<table>` at `uri`, at its current version, if a view can serve it."""
+    delta = DeltaTable(uri)
+    layer, table_name = name.split("/")
+    table = _Table(layer=layer, name=table_name, delta=delta)
     configuration = delta.metadata().configuration
-    check_servable(f"{table.qualified_name} ({path})", delta.protocol(), configuration)
+    check_servable(f"{table.qualified_name} ({uri})", delta.protocol(), configuration)
     return table
 
 

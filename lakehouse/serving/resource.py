@@ -18,6 +18,7 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
+from lakehouse.lib.storage.location import filesystem, is_remote
 from lakehouse.serving.sandbox import lock_down
 from lakehouse.settings import Settings
 
@@ -31,26 +32,37 @@ class ServingCatalog(DuckDBResource):
     connection_config: dict[str, Any] = Field(
         default=READ_ONLY, description="DuckDB options at connect: read-only, for readers."
     )
-    tables_dir: str | None = Field(
+    tables_uri: str | None = Field(
         default=None,
-        description="The only folder readers may read (the Delta tables); default: `tables` next "
-        "to the catalog, as in the data folder.",
+        description="Where the Delta tables are (a folder or `s3://bucket/prefix`), the only place "
+        "readers may read; default: `tables` next to the catalog, as in the data folder.",
+    )
+    also_readable: list[str] = Field(
+        default=[],
+        description="Other table folders readers may read: an environment's, the main tables it links to.",
     )
     memory_limit: str = Field(default=Settings.sql_memory_limit, description="A reader's memory limit.")
     threads: int = Field(default=Settings.sql_threads, description="A reader's thread limit.")
     statement_timeout_seconds: float = Field(
         default=Settings.sql_timeout_seconds, description="How long one ad-hoc statement may run."
     )
+    storage_version: str = Field(
+        default=Settings.catalog_storage_version,
+        description="The DuckDB storage compatibility version a published catalog is written in: "
+        "the oldest DuckDB release whose clients can open it.",
+    )
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ServingCatalog:
-        """The catalog of `settings`, with its sandbox's folder and limits."""
+    def from_settings(cls, settings: Settings, also_readable: tuple[Path, ...] = ()) -> ServingCatalog:
+        """The catalog of `settings`, with its sandbox's folders and limits."""
         return cls(
             database=str(settings.catalog_path),
-            tables_dir=str(settings.tables_dir),
+            tables_uri=settings.tables_uri,
+            also_readable=[str(p) for p in also_readable],
             memory_limit=settings.sql_memory_limit,
             threads=settings.sql_threads,
             statement_timeout_seconds=settings.sql_timeout_seconds,
+            storage_version=settings.catalog_storage_version,
         )
 
     @classmethod
@@ -71,23 +83,34 @@ class ServingCatalog(DuckDBResource):
         the sandbox. The writer reads any table's files to build the views: it is not sandboxed,
         and only ever runs the lakehouse's own SQL."""
         con.execute("SET TimeZone = 'UTC'")  # not a connect option: it needs the ICU extension loaded
+        if is_remote(self.readable_root):
+            # DuckDB reads the object store through s3fs (its httpfs extension is not installed
+            # here, and is never downloaded at run time); s3fs takes the AWS variables.
+            con.register_filesystem(filesystem(self.readable_root))
         if self.connection_config.get("access_mode") == READ_ONLY["access_mode"]:
-            lock_down(con, self.readable_dir, self.memory_limit, self.threads)
+            lock_down(con, [self.readable_root, *self.also_readable], self.memory_limit, self.threads)
 
     @property
-    def readable_dir(self) -> Path:
-        return Path(self.tables_dir) if self.tables_dir else Path(self.database).parent / "tables"
+    def readable_root(self) -> str:
+        """Where the tables are: the only place a reader may read."""
+        return self.tables_uri or str(Path(self.database).parent / "tables")
 
     def writable(self, database: Path | str) -> ServingCatalog:
         """The same settings, read-write, on another database: a catalog being built, or
-        `:memory:` for a step's own views. Never the published file, which readers hold."""
+        `:memory:` for a step's own views. Never the published file, which readers hold.
+
+        A new database file is written in `storage_version`'s format, so every publish (which
+        always builds a new file) also rewrites a catalog left in a newer format."""
         if Path(database) == Path(self.database):
             raise ValueError(f"{self.database} is published: build a new catalog and swap it in")
         config = {name: value for name, value in self.connection_config.items() if name != "access_mode"}
+        config["storage_compatibility_version"] = self.storage_version
         return ServingCatalog(
             database=str(database),
             connection_config=config,
+            tables_uri=self.tables_uri,
             memory_limit=self.memory_limit,
             threads=self.threads,
             statement_timeout_seconds=self.statement_timeout_seconds,
+            storage_version=self.storage_version,
         )

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import duckdb
 
+from lakehouse.lib.storage.location import is_remote
+
 ALLOWED_STATEMENTS = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
 
 
@@ -33,10 +35,12 @@ class StatementTimeoutError(TimeoutError):
     """A statement ran longer than the sandbox's time limit."""
 
 
-def lock_down(con: duckdb.DuckDBPyConnection, readable: Path, memory_limit: str, threads: int) -> None:
-    """External access only to `readable` (a folder), the limits, then no setting can change."""
-    folder = str(readable.resolve()).rstrip("/") + "/"  # a prefix: never a sibling `tables2`
-    con.execute("SET allowed_directories = $folders", {"folders": [folder]})
+def lock_down(con: duckdb.DuckDBPyConnection, readable: list[str], memory_limit: str, threads: int) -> None:
+    """External access only to the `readable` places (folders or an object store's prefixes), the
+    limits, then no setting can change."""
+    roots = [r if is_remote(r) else str(Path(r).resolve()) for r in readable]
+    folders = [root.rstrip("/") + "/" for root in roots]  # prefixes: never a sibling `tables2`
+    con.execute("SET allowed_directories = $folders", {"folders": folders})
     con.execute("SET enable_external_access = false")
     con.execute("SET autoinstall_known_extensions = false")
     con.execute("SET autoload_known_extensions = false")

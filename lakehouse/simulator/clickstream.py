@@ -37,6 +37,7 @@ recorded as `very_late_event` only when it is beyond the window by that rule (ot
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -76,10 +77,13 @@ EVENT_FIELDS = (
 EVENT_TYPES = ("page_view", "add_to_cart", "checkout", "purchase")
 PAGE_VIEW, ADD_TO_CART, CHECKOUT, PURCHASE = range(4)
 
+CHUNK_DAYS = 30  # days of events generated and delivered at a time
+
 _MS = 1_000  # microseconds
 _MINUTE = 60_000 * _MS
 _BATCH_MICROS = BATCH_HOURS * 60 * _MINUTE
 _LATENESS_MICROS = int(LATENESS.total_seconds()) * 1_000_000
+_NO_HIGH_WATER = np.iinfo(np.int64).min + _LATENESS_MICROS  # before the first batch: nothing is beyond
 _GAP_MS = (10_000, 300_000)  # between consecutive events of a session
 
 CLICKSTREAM_DEFECT_KINDS = (
@@ -100,20 +104,51 @@ _DELAYS = {
 class Clickstream:
     """The micro-batch lines written for the first `days` days, and their ground truth."""
 
-    lines: pl.DataFrame  # day, batch, file, arrival, defect, copy + EVENT_FIELDS (typed)
+    lines: pl.DataFrame  # day, batch, file, arrival, defect, copy + EVENT_FIELDS (typed), if kept
     defects: pl.DataFrame  # DEFECTS_SCHEMA, one row per injected defect written
     truth: dict[str, Any]  # the manifest's `clickstream` entry
 
 
+Sink = Callable[[pl.DataFrame], None]
+
+
 def build_clickstream(
-    world: dict[str, pl.DataFrame], scale: float, seed: int, start: date, days: int
+    world: dict[str, pl.DataFrame], scale: float, seed: int, start: date, days: int, sink: Sink | None = None
 ) -> Clickstream:
+    """The clickstream of the first `days` days, delivered `CHUNK_DAYS` days at a time.
+
+    Each chunk of lines goes to `sink` as it is delivered (a writer: memory stays bounded by a
+    chunk, whatever the history); without a sink the lines are kept, all of them, in `lines`.
+    """
+    kept: list[pl.DataFrame] = []
+    tally = _Tally()
+    for lines in _deliveries(world, scale, seed, start, days):
+        tally.add(lines)
+        (sink or kept.append)(lines)
+    all_lines = pl.concat(kept) if kept else pl.DataFrame()
+    return Clickstream(all_lines, tally.defects(), tally.truth())
+
+
+def _deliveries(
+    world: dict[str, pl.DataFrame], scale: float, seed: int, start: date, days: int
+) -> Iterator[pl.DataFrame]:
+    """The lines of the batch files, chunk by chunk of arrival days, in file order.
+
+    An event arrives on its own day or later (a very late one two days later, a duplicate's copy
+    in the next batch): the lines that arrive after a chunk wait for the next one, and the newest
+    event time of the batches delivered (the lateness window's high water) carries over.
+    """
     orders, items = _order_arrays(world["orders"]), _item_arrays(world["order_items"])
     sizes = Sizes.for_scale(scale)
-    draws = [_day_events(orders, items, sizes, seed, start, day) for day in range(days)]
-    lines = _deliver(_frame(_concat(draws)), start, days)
-    defects = _defect_records(lines)
-    return Clickstream(lines, defects, _truth(lines, defects))
+    waiting: list[pl.DataFrame] = []
+    high_water = _NO_HIGH_WATER
+    for first in range(0, days, CHUNK_DAYS):
+        end = min(first + CHUNK_DAYS, days)
+        draws = [_day_events(orders, items, sizes, seed, start, day) for day in range(first, end)]
+        arrivals = pl.concat([*waiting, _arrivals(_frame(_concat(draws)), start)])
+        waiting = [arrivals.filter(pl.col("day") >= end)]
+        lines, high_water = _deliver(arrivals.filter(pl.col("day") < end), start, high_water)
+        yield lines
 
 
 Arrays = dict[str, np.ndarray]
@@ -309,8 +344,9 @@ def _frame(events: Arrays) -> pl.DataFrame:
     )
 
 
-def _deliver(events: pl.DataFrame, start: date, days: int) -> pl.DataFrame:
-    """The lines of the batch files of the first `days` days, in arrival order, with their file."""
+def _arrivals(events: pl.DataFrame, start: date) -> pl.DataFrame:
+    """Every line the collector receives (originals and duplicates' copies), with its arrival
+    time, batch and day (of arrival)."""
     origin = day_start(start, 0)
     batch = (pl.col("arrival") - origin) // _BATCH_MICROS
     originals = events.with_columns(arrival=pl.col("at") + pl.col("delay"), copy=pl.lit(False))
@@ -320,16 +356,22 @@ def _deliver(events: pl.DataFrame, start: date, days: int) -> pl.DataFrame:
     copies = events.filter(pl.col("defect") == "duplicate_event").with_columns(
         arrival=next_batch + (pl.col("unit") * room).cast(pl.Int64), copy=pl.lit(True)
     )
-    lines = (
+    return (
         pl.concat([originals, copies])
         .with_columns(batch=batch)
         .with_columns(day=pl.col("batch") // BATCHES_PER_DAY)
-        .filter(pl.col("day") < days)
-        .sort("arrival", "event_id", "copy")
+        .drop("delay", "unit")
     )
-    beyond = lines.get_column("at").to_numpy() < _high_water(lines) - _LATENESS_MICROS
+
+
+def _deliver(arrivals: pl.DataFrame, start: date, high_water: int) -> tuple[pl.DataFrame, int]:
+    """The lines of some consecutive days' batch files in arrival order, with their file; and the
+    high water after them. `high_water`: the newest event time of the batches before them."""
+    lines = arrivals.sort("arrival", "event_id", "copy")
+    before = _high_water(lines, high_water)
+    beyond = lines.get_column("at").to_numpy() < before - _LATENESS_MICROS
     late_kind = pl.when(pl.Series(beyond)).then(pl.lit("very_late_event")).otherwise(pl.lit("late_event"))
-    return lines.with_columns(
+    delivered = lines.with_columns(
         defect=pl.when(pl.col("defect") == "very_late_event").then(late_kind).otherwise("defect"),
         file=pl.format(
             "{}/batch-{}.jsonl",
@@ -337,20 +379,21 @@ def _deliver(events: pl.DataFrame, start: date, days: int) -> pl.DataFrame:
             (pl.col("batch") % BATCHES_PER_DAY).cast(pl.String).str.zfill(4),
         ),
         event_at=pl.from_epoch("at", time_unit="us").dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ"),
-    ).drop("delay", "unit")
+    )
+    newest = lines.get_column("at").max()
+    return delivered, high_water if newest is None else max(high_water, int(newest))
 
 
-def _high_water(lines: pl.DataFrame) -> np.ndarray:
-    """For each line (sorted by batch): the newest event time of the batches before its own."""
+def _high_water(lines: pl.DataFrame, initial: int) -> np.ndarray:
+    """For each line (sorted by batch): the newest event time of the batches before its own,
+    `initial` (that of the batches before these lines) included."""
     batch = lines.get_column("batch").to_numpy()
     at = lines.get_column("at").to_numpy()
     if not len(at):
         return at
     starts = np.flatnonzero(np.diff(batch, prepend=batch[0] - 1))  # first line of each batch
-    batch_max = np.maximum.reduceat(at, starts)
-    before = np.concatenate(
-        [[np.iinfo(np.int64).min + _LATENESS_MICROS], np.maximum.accumulate(batch_max)[:-1]]
-    )
+    batch_max = np.maximum.accumulate(np.maximum(np.maximum.reduceat(at, starts), initial))
+    before = np.concatenate([[initial], batch_max[:-1]])
     return np.repeat(before, np.diff(np.append(starts, len(at))))
 
 
@@ -377,32 +420,54 @@ def accepted_events(lines: pl.DataFrame) -> pl.DataFrame:
     return lines.filter(~pl.col("copy"), pl.col("defect").fill_null("") != "very_late_event")
 
 
-def count_sessions(events: pl.DataFrame) -> int:
-    """Sessions among `events`: per user (customer, else anonymous id), a gap over SESSION_GAP splits."""
-    user = events.select(
-        pl.coalesce(pl.format("c{}", "customer_id"), pl.format("a{}", "anonymous_id"))
-    ).to_series()
-    codes = user.cast(pl.Categorical).to_physical().to_numpy()
-    at = events.get_column("at").to_numpy()
-    order = np.lexsort((at, codes))
-    codes, at = codes[order], at[order]
-    new_user = np.diff(codes, prepend=-1) != 0
+def session_keys(events: pl.DataFrame) -> pl.DataFrame:
+    """user, at: what counting sessions needs of each event, as integers (a customer by its id, an
+    anonymous visitor by minus its number): a sixteenth of the events' memory."""
+    visitor = pl.col("anonymous_id").str.strip_prefix("anon-").cast(pl.Int64)
+    return events.select(user=pl.coalesce("customer_id", -visitor), at="at")
+
+
+def count_sessions(keys: pl.DataFrame) -> int:
+    """Sessions among events (`session_keys`): per user, a gap over SESSION_GAP splits."""
+    users, at = keys.get_column("user").to_numpy(), keys.get_column("at").to_numpy()
+    order = np.lexsort((at, users))
+    users, at = users[order], at[order]
+    new_user = np.diff(users, prepend=users[:1] - 1) != 0
     gap = np.diff(at, prepend=at[:1]) > int(SESSION_GAP.total_seconds()) * 1_000_000
     return int((new_user | gap).sum())
 
 
-def _truth(lines: pl.DataFrame, defects: pl.DataFrame) -> dict[str, Any]:
-    accepted = accepted_events(lines)
-    counts = dict(defects.group_by("defect").len().iter_rows())
-    return {
-        "batches": lines.get_column("file").n_unique(),
-        "lines": lines.height,
-        "events": lines.get_column("event_id").n_unique(),
-        "accepted_events": accepted.height,
-        "sessions": count_sessions(accepted),
-        "lateness_hours": LATENESS.total_seconds() / 3600,
-        "defect_counts": {kind.defect: counts.get(kind.defect, 0) for kind in CLICKSTREAM_DEFECT_KINDS},
-    }
+class _Tally:
+    """The ground truth of the lines delivered so far, added chunk by chunk."""
+
+    def __init__(self) -> None:
+        self.batches = self.lines = self.events = 0
+        self.accepted: list[pl.DataFrame] = []  # session keys of the accepted events
+        self.records: list[pl.DataFrame] = []  # defect records
+
+    def add(self, lines: pl.DataFrame) -> None:
+        # A batch's lines are all in one chunk; an event's original is written before its copy.
+        self.batches += lines.get_column("file").n_unique()
+        self.lines += lines.height
+        self.events += lines.height - int(lines.get_column("copy").sum())
+        self.accepted.append(session_keys(accepted_events(lines)))
+        self.records.append(_defect_records(lines))
+
+    def defects(self) -> pl.DataFrame:
+        return pl.concat(self.records)
+
+    def truth(self) -> dict[str, Any]:
+        keys = pl.concat(self.accepted)
+        counts = dict(self.defects().group_by("defect").len().iter_rows())
+        return {
+            "batches": self.batches,
+            "lines": self.lines,
+            "events": self.events,
+            "accepted_events": keys.height,
+            "sessions": count_sessions(keys),
+            "lateness_hours": LATENESS.total_seconds() / 3600,
+            "defect_counts": {kind.defect: counts.get(kind.defect, 0) for kind in CLICKSTREAM_DEFECT_KINDS},
+        }
 
 
 def json_lines(lines: pl.DataFrame) -> pl.DataFrame:

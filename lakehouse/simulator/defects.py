@@ -41,7 +41,7 @@ Each defect is recorded with its `table`, `key` (the id; `<order_id>-<line_no>` 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import polars as pl
@@ -120,9 +120,14 @@ def kinds_of(table: str) -> list[DefectKind]:
 class Sources:
     """What the source systems hold: the shop tables, the payment files and the ground truth."""
 
-    tables: dict[str, pl.DataFrame]  # shop database tables, exactly as written
+    tables: dict[str, pl.DataFrame]  # shop database tables, exactly as written (empty once written)
     payment_lines: pl.DataFrame  # file, day, line: the data lines of the settlement files
     defects: pl.DataFrame  # one row per injected defect, DEFECTS_SCHEMA
+    rows: dict[str, int]  # rows written per table, the payment files' data lines as `payments`
+
+    def written(self) -> Sources:
+        """These sources once their tables are in the database: their rows are no longer held."""
+        return replace(self, tables={})
 
 
 def mark(world: dict[str, pl.DataFrame], seed: int, days: int) -> dict[str, pl.DataFrame]:
@@ -160,12 +165,12 @@ def corrupt(marked: dict[str, pl.DataFrame]) -> Sources:
     records = [_records(marked[table], table) for table in tables]
     records.append(_payment_records(payments))
     defects = pl.concat(records).join(_kinds_frame(), on=["table", "defect"], maintain_order="left")
+    written = {name: with_duplicates(frame).drop("day", "defect", "noise") for name, frame in tables.items()}
     return Sources(
-        tables={
-            table: with_duplicates(frame).drop("day", "defect", "noise") for table, frame in tables.items()
-        },
+        tables=written,
         payment_lines=payments.select("file", "day", "line"),
         defects=defects.select(list(DEFECTS_SCHEMA)).cast(DEFECTS_SCHEMA),
+        rows={**{table: frame.height for table, frame in written.items()}, "payments": payments.height},
     )
 
 

@@ -271,9 +271,11 @@ def _truth(
     whole_file = files.filter(pl.col("defect").is_not_null())
     keep = np.ones(clean.height, dtype=bool)
     keep[_row_marks(marks).filter(pl.col("defect").is_in(quarantined)).get_column("row").to_numpy()] = False
-    clean_rows = clean.filter(keep, ~pl.col("day").is_in(whole_file.get_column("day").implode()))
-    corrupt_days = whole_file.filter(pl.col("defect") == "corrupt_file").get_column("day").implode()
-    last = clean_rows.filter(pl.col("day") == pl.col("day").max())
+    # Counted lazily: a filtered copy of every snapshot would double the memory of the simulation.
+    clean_rows = clean.lazy().filter(keep, ~pl.col("day").is_in(whole_file.get_column("day").implode()))
+    corrupt_days = whole_file.filter(pl.col("defect") == "corrupt_file").get_column("day")
+    last = clean_rows.filter(pl.col("day") == pl.col("day").max()).collect()
+    clean_counts = clean_rows.select(rows=pl.len(), stockouts=(pl.col("on_hand") == 0).sum()).collect().row(0)
     counts = dict(marks.group_by("defect").len().iter_rows())
     new_column_files = clean.filter(pl.col(NEW_COLUMN).is_not_null()).get_column("day").n_unique()
 
@@ -293,10 +295,10 @@ def _truth(
         "corrupt_file": file_of("corrupt_file"),
         "changed_type_file": file_of("changed_type"),
         "rows_written": rows.height,
-        "readable_rows": rows.filter(~pl.col("day").is_in(corrupt_days)).height,
-        "clean_rows": clean_rows.height,
+        "readable_rows": rows.height - int(rows.get_column("day").is_in(corrupt_days.implode()).sum()),
+        "clean_rows": clean_counts[0],
         "defect_counts": {kind.defect: counts.get(kind.defect, 0) for kind in INVENTORY_DEFECT_KINDS},
-        "stockout_product_days": clean_rows.filter(pl.col("on_hand") == 0).height,
+        "stockout_product_days": clean_counts[1],
         "last_clean_day": {
             "date": last.get_column("snapshot_date")[0].isoformat(),
             "file": files.get_column("file")[last.get_column("day")[0]],
@@ -312,16 +314,17 @@ def write_files(out_dir: Path, inventory: Inventory, first_day: int = 0) -> int:
     """Write the files of the days from `first_day` on, each then its marker; returns how many."""
     directory = out_dir / INVENTORY_DIR
     directory.mkdir(parents=True, exist_ok=True)
-    rows = inventory.rows.filter(pl.col("day") >= first_day)
-    parts = rows.partition_by("day", as_dict=True, maintain_order=True)
-    for (day,), part in parts.items():
+    days = inventory.files.height
+    bounds = np.searchsorted(inventory.rows.get_column("day").to_numpy(), np.arange(first_day, days + 1))
+    for day, low, high in zip(range(first_day, days), bounds[:-1], bounds[1:], strict=True):
+        part = inventory.rows.slice(low, high - low)  # rows are by day: a view, not a copy
         _, name, defect = inventory.files.row(day)
         path = directory / name
         partial = path.with_name(path.name + ".tmp")
         partial.write_bytes(_file_bytes(part, defect))
         os.replace(partial, path)
         path.with_name(path.name + DONE_SUFFIX).write_bytes(b"")
-    return len(parts)
+    return days - first_day
 
 
 def _file_bytes(rows: pl.DataFrame, defect: str | None) -> bytes:

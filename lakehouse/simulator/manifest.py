@@ -36,11 +36,10 @@ from lakehouse.simulator.state import Params
 
 
 def build_manifest(params: Params, marked: dict[str, pl.DataFrame], sources: Sources) -> dict[str, Any]:
-    written = {table: frame.height for table, frame in sources.tables.items()}
     return {
         **params.to_json(),
         "defect_rates": {table: {kind.defect: kind.rate for kind in kinds_of(table)} for table in TABLES},
-        "source_rows": {**written, "payments": sources.payment_lines.height},
+        "source_rows": sources.rows,
         "clean_rows": {table: present(marked)[table].filter(~_quarantined(table)).height for table in TABLES},
         "defect_counts": _defect_counts(sources.defects),
         "totals": _totals(marked, params),

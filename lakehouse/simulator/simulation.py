@@ -1,10 +1,9 @@
 """Generating a simulation and advancing it day by day.
 
 The written sources are a pure function of (scale, seed, start, days): `build_state`. Advancing
-by k days builds the state for n + k days, and for n days only the shop tables (`shop_tables`:
-neither clickstream, inventory nor manifest), and writes the difference: the changed keys of each
-database table (new rows and orders whose status moved on), the new payment files, the new
-clickstream micro-batches and the new inventory snapshots.
+by k days builds the state for n + k days and writes the difference: the changed keys of each
+database table (`changed_keys`: new rows, orders whose status moved on, deletes), the new payment
+files, the new clickstream micro-batches and the new inventory snapshots.
 So `generate(days=n + k)` and `generate(days=n)` then `advance(days=k)` write the same sources.
 """
 
@@ -20,8 +19,9 @@ import polars as pl
 
 from lakehouse.simulator import writer
 from lakehouse.simulator.clickstream import Clickstream, build_clickstream, json_lines
+from lakehouse.simulator.clock import day_start, utc_system_time
 from lakehouse.simulator.defects import Sources, corrupt, mark
-from lakehouse.simulator.deletes import present, with_soft_deletes, with_test_records
+from lakehouse.simulator.deletes import deleted_keys, present, with_soft_deletes, with_test_records
 from lakehouse.simulator.inventory import Inventory, build_inventory
 from lakehouse.simulator.inventory import write_files as write_inventory_files
 from lakehouse.simulator.manifest import build_manifest
@@ -44,8 +44,19 @@ class State:
 
 
 def build_state(params: Params) -> State:
+    """The whole state in memory, every clickstream line included: for a small simulation."""
     world, marked, sources = _shop(params)
     clickstream = build_clickstream(world, params.scale, params.seed, params.start, params.days)
+    return _state(params, world, marked, sources, clickstream)
+
+
+def _state(
+    params: Params,
+    world: dict[str, pl.DataFrame],
+    marked: dict[str, pl.DataFrame],
+    sources: Sources,
+    clickstream: Clickstream,
+) -> State:
     inventory = build_inventory(world, params.scale, params.seed, params.start, params.days)
     manifest = {
         **build_manifest(params, marked, sources),
@@ -53,11 +64,6 @@ def build_state(params: Params) -> State:
         "inventory": inventory.truth,
     }
     return State(params, sources, manifest, clickstream, inventory)
-
-
-def shop_tables(params: Params) -> dict[str, pl.DataFrame]:
-    """The shop database tables of `build_state(params)`, without building the rest of the state."""
-    return _shop(params)[2].tables
 
 
 def _shop(params: Params) -> tuple[dict[str, pl.DataFrame], dict[str, pl.DataFrame], Sources]:
@@ -84,14 +90,14 @@ def generate(
     out_dir = Path(out_dir)
     params = Params(scale=scale, seed=seed, start=start, days=days)
     report(f"simulating {days} days from {start} at scale {scale} (seed {seed})")
-    state = build_state(params)
+    world, marked, sources = _shop(params)
     out_dir.mkdir(parents=True, exist_ok=True)
     writer.remove_outputs(out_dir)
     uri = writer.database_uri(out_dir, db_uri)
-    writer.write_database(uri, state.sources.tables)
-    report(f"wrote the shop database {redacted(uri)}: {_row_counts(state.sources.tables)}")
-    _write_files(out_dir, state, 0, report)
-    return state.manifest
+    writer.write_database(uri, sources.tables)
+    report(f"wrote the shop database {redacted(uri)}: {_row_counts(sources.rows)}")
+    sources = sources.written()  # the tables are in the database: let them go
+    return _write_files(out_dir, params, (world, marked, sources), 0, report)
 
 
 def advance(
@@ -109,35 +115,74 @@ def advance(
         raise ValueError(f"days must be at least 1, got {days}")
     params = replace(old_params, days=old_params.days + days)
     report(f"advancing from day {old_params.days} to day {params.days}")
-    old_tables, new = shop_tables(old_params), build_state(params)
+    world, marked, sources = _shop(params)
     uri = writer.database_uri(out_dir, db_uri)
-    changed = writer.update_database(uri, old_tables, new.sources.tables)
+    changed = writer.update_database(
+        uri, sources.tables, changed_keys(sources.tables, deleted_keys(marked), old_params)
+    )
+    sources = sources.written()  # the tables are in the database: let them go
     report(f"updated the shop database {redacted(uri)}, keys changed: {changed}")
-    _write_files(out_dir, new, old_params.days, report)
-    return new.manifest
+    return _write_files(out_dir, params, (world, marked, sources), old_params.days, report)
 
 
-def _write_files(out_dir: Path, state: State, first_day: int, report: Progress) -> None:
+def changed_keys(
+    tables: dict[str, pl.DataFrame], deletes: dict[str, dict[str, dict[str, Any]]], old: Params
+) -> dict[str, pl.DataFrame]:
+    """The keys of each shop table whose rows changed after the `old` simulation's days.
+
+    Found without rebuilding the old tables (that doubled the memory and time of an advance): every
+    change moves a row's `updated_at` into the new days (a new row, an order's final status, a soft
+    delete), except a purge, which the `deletes` (`deletes.deleted_keys`) date.
+    """
+    since = pl.select(utc_system_time(pl.lit(day_start(old.start, old.days)))).item()
+    changed = {}
+    for table, keys in writer.KEY_COLUMNS.items():
+        touched = tables[table].filter(pl.col("updated_at") >= since).select(keys)
+        hard = deletes.get(table, {}).get("hard", {})
+        purged = [int(key) for key, day in hard.items() if day >= old.days]  # single-column keys
+        purged_keys = pl.DataFrame({keys[0]: purged}, schema={keys[0]: pl.Int64})
+        changed[table] = pl.concat([touched, purged_keys], how="diagonal").unique().sort(keys)
+    return changed
+
+
+def _write_files(
+    out_dir: Path,
+    params: Params,
+    shop: tuple[dict[str, pl.DataFrame], dict[str, pl.DataFrame], Sources],
+    first_day: int,
+    report: Progress,
+) -> dict[str, Any]:
     """The landing files of the days from `first_day` on, then the ground truth, then the state
-    file: it marks completion."""
+    file: it marks completion. Returns the manifest.
+
+    The clickstream is written chunk by chunk as it is delivered, never held whole."""
+    world, marked, sources = shop
     is_new = pl.col("day") >= first_day
-    payments = state.sources.payment_lines.filter(is_new)
-    events = state.clickstream.lines.filter(is_new)
+    payments = sources.payment_lines.filter(is_new)
     files = writer.write_payment_files(out_dir, payments)
     report(f"wrote {files} payment files ({payments.height} lines)")
-    batches = writer.write_event_batches(out_dir, json_lines(events))
-    report(f"wrote {batches} clickstream batches ({events.height} events)")
+    written: list[tuple[int, int]] = []  # batches and events of each chunk
+
+    def write_events(lines: pl.DataFrame) -> None:
+        new = lines.filter(is_new)
+        written.append((writer.write_event_batches(out_dir, json_lines(new)), new.height))
+
+    clickstream = build_clickstream(world, params.scale, params.seed, params.start, params.days, write_events)
+    batches, events = (sum(counts) for counts in zip(*written, strict=True))
+    report(f"wrote {batches} clickstream batches ({events} events)")
+    state = _state(params, world, marked, sources, clickstream)
     snapshots = write_inventory_files(out_dir, state.inventory, first_day)
     report(f"wrote {snapshots} inventory snapshots")
     writer.write_ground_truth(
-        out_dir, state.sources.defects, state.manifest, state.clickstream.defects, state.inventory.defects
+        out_dir, sources.defects, state.manifest, clickstream.defects, state.inventory.defects
     )
-    write_params(out_dir, state.params)
-    report(f"wrote {writer.MANIFEST_FILE}: {len(state.sources.defects)} defects")
+    write_params(out_dir, params)
+    report(f"wrote {writer.MANIFEST_FILE}: {len(sources.defects)} defects")
+    return state.manifest
 
 
-def _row_counts(tables: dict[str, pl.DataFrame]) -> str:
-    return ", ".join(f"{table} {frame.height:,}" for table, frame in tables.items())
+def _row_counts(rows: dict[str, int]) -> str:
+    return ", ".join(f"{table} {count:,}" for table, count in rows.items() if table in writer.SCHEMAS)
 
 
 def _silent(_: str) -> None:

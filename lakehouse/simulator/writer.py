@@ -8,9 +8,9 @@ reader that lists only the final names never sees half a batch.
 
 The shop database is a legacy system: its tables have no primary key (duplicates survive) and
 `updated_at` is its system column. Updating it to a later day deletes every business key whose
-rows changed and inserts that key's new rows, in one transaction: an update interrupted before
-the state file is written can simply be run again. A key purged on those days (a hard delete)
-has no new rows: it is deleted and nothing is inserted.
+rows changed (the simulation says which) and inserts that key's new rows, in one transaction: an
+update interrupted before the state file is written can simply be run again. A key purged on
+those days (a hard delete) has no new rows: it is deleted and nothing is inserted.
 """
 
 from __future__ import annotations
@@ -120,23 +120,26 @@ def write_database(uri: str, tables: dict[str, pl.DataFrame]) -> None:
         connection.commit()
 
 
-def update_database(uri: str, old: dict[str, pl.DataFrame], new: dict[str, pl.DataFrame]) -> dict[str, int]:
-    """Turn the database holding `old` into one holding `new`; returns the keys changed per table."""
-    changed = {}
+def update_database(
+    uri: str, tables: dict[str, pl.DataFrame], changed: dict[str, pl.DataFrame]
+) -> dict[str, int]:
+    """Rewrite the `changed` keys of each table with their rows in `tables` (none: the key is
+    gone), in one transaction; returns how many keys of each table were rewritten."""
+    counts = {}
     with dialect(uri).connect() as connection, connection.cursor() as cursor:
         for table, keys in KEY_COLUMNS.items():
-            changed_keys = _changed_keys(old[table], new[table], keys)
-            changed[table] = changed_keys.height
+            changed_keys = changed[table]
+            counts[table] = changed_keys.height
             if changed_keys.is_empty():
                 continue
             cursor.adbc_ingest("changed_keys", changed_keys.to_arrow(), mode="create", temporary=True)
             key_list = ", ".join(keys)
             cursor.execute(f"DELETE FROM {table} WHERE ({key_list}) IN (SELECT {key_list} FROM changed_keys)")
             cursor.execute("DROP TABLE changed_keys")  # the temporary table shadows any other
-            rows = new[table].join(changed_keys, on=keys, how="semi", maintain_order="left")
+            rows = tables[table].join(changed_keys, on=keys, how="semi", maintain_order="left")
             _insert(cursor, table, rows)
         connection.commit()
-    return changed
+    return counts
 
 
 def _definition(database: Dialect, table: str) -> str:
@@ -145,18 +148,6 @@ def _definition(database: Dialect, table: str) -> str:
 
 def _insert(cursor, table: str, rows: pl.DataFrame) -> None:
     cursor.adbc_ingest(table, rows.select(list(SCHEMAS[table])).to_arrow(), mode="append")
-
-
-def _changed_keys(old: pl.DataFrame, new: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
-    """The keys whose multiset of rows differs between `old` and `new`."""
-    columns = new.columns
-    rows = (
-        old.group_by(columns)
-        .len("old")
-        .join(new.group_by(columns).len("new"), on=columns, how="full", nulls_equal=True, coalesce=True)
-    )
-    differs = pl.col("old").fill_null(0) != pl.col("new").fill_null(0)
-    return rows.filter(differs).select(keys).unique().sort(keys)
 
 
 def write_payment_files(out_dir: Path, lines: pl.DataFrame) -> int:

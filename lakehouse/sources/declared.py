@@ -9,6 +9,7 @@ raised when the definitions load, not in the middle of a run.
 
 from __future__ import annotations
 
+import codecs
 from difflib import get_close_matches
 from typing import Literal
 
@@ -123,6 +124,12 @@ class FileSource(Source):
     pattern: str  # glob of the data files in it
     format: Literal["csv", "jsonl", "parquet"]
     csv: CsvOptions = CsvOptions()
+    # The text encoding of csv / jsonl files (a Python codec name: utf-8, latin-1, cp1252, ...); a
+    # file with bytes that do not decode is quarantined whole (rule `encoding`), never patched.
+    encoding: str = "utf-8"
+    # A file re-sent under a name already ingested, with other content: a new version that corrects
+    # the earlier one's rows by key (reported), or that is quarantined whole for review.
+    on_changed_file: Literal["correct", "quarantine"] = "correct"
     # csv / jsonl: the fields read (as text), in file order; parquet: the columns every file has
     # (a file lacking one is quarantined whole), the others are kept as they come.
     columns: list[str] | None = None
@@ -152,7 +159,18 @@ class FileSource(Source):
             )
         if self.columns is not None:
             self._check_known("key column", self.primary_key)
+        self._check_encoding()
         return self
+
+    def _check_encoding(self) -> None:
+        """A known codec; other than UTF-8 only for CSV (JSON text is UTF-8 by definition)."""
+        try:
+            codec = codecs.lookup(self.encoding).name
+        except LookupError:
+            unknown = f"{self.name}: encoding {self.encoding!r} is not a known text encoding"
+            raise ValueError(unknown) from None
+        if codec != "utf-8" and self.format != "csv":
+            raise ValueError(f"{self.name}: encoding {self.encoding} is for csv ({self.format} is UTF-8)")
 
 
 class TableSource(Source):

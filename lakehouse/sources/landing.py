@@ -13,6 +13,7 @@ their JSON). Parquet keeps its own types.
 
 from __future__ import annotations
 
+import codecs
 import io
 import re
 import time
@@ -23,7 +24,10 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
+from lakehouse.lib.storage import location
+
 RESCUED_COLUMN = "_rescued_data"
+DEFAULT_ENCODING = "utf-8"
 LINE_COLUMN = "_row_number"  # the line number in the file (header = 1)
 
 
@@ -40,18 +44,26 @@ class FileRejected(ValueError):
 
 
 class LandingZone(dg.ConfigurableResource):
-    """A folder per file set; files are listed in name order (daily files sort by date)."""
+    """A folder per file set; files are listed in name order (daily files sort by date).
+
+    `root` is a folder or an object store's `s3://bucket/prefix`: files are then `UPath`s, read
+    through s3fs with the AWS variables' endpoint and credentials.
+    """
 
     root: str
 
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """A run whose landing zone is on an object store that cannot be used fails at once."""
+        location.check_reachable(self.root, "LAKEHOUSE_LANDING_DIR")
+
     def list_files(self, folder: str, pattern: str = "*.csv") -> list[Path]:
-        path = Path(self.root, folder)
+        path = location.path(self.root, folder)
         if not path.is_dir():
             raise LandingFolderMissingError(
                 f"landing folder {path} does not exist (run `lakehouse generate` or set "
                 "LAKEHOUSE_LANDING_DIR)"
             )
-        return sorted(p for p in path.glob(pattern) if p.is_file())
+        return sorted((p for p in path.glob(pattern) if p.is_file()), key=str)
 
 
 def is_ready(path: Path, ready: str, done_suffix: str = ".done", stable_seconds: int = 60) -> bool:
@@ -72,13 +84,18 @@ class ParsedFile:
 
 
 def read_csv_file(
-    path: Path, expected_columns: tuple[str, ...], delimiter: str = ",", header: bool = True
+    path: Path,
+    expected_columns: tuple[str, ...],
+    delimiter: str = ",",
+    header: bool = True,
+    encoding: str = DEFAULT_ENCODING,
 ) -> ParsedFile:
     """All data lines of a CSV file as strings: good lines parsed, bad lines rescued whole.
 
-    Without a header line, `expected_columns` name the fields in file order.
+    Without a header line, `expected_columns` name the fields in file order. The file is decoded
+    from its declared `encoding` (`FileRejected` under rule `encoding` when it does not decode).
     """
-    lines = _lines(path)
+    lines = _lines_in([decoded_text(path, encoding)]).drop(FILE_COLUMN)
     if lines.is_empty():
         return ParsedFile(empty_rows(expected_columns), 0, [f"{path.name}: empty file"])
     columns = lines.get_column("line")[0].split(delimiter) if header else list(expected_columns)
@@ -175,19 +192,24 @@ def _json_fields(good: pl.DataFrame, fields: tuple[str, ...]) -> pl.DataFrame:
         return good.select(line.str.json_path_match(f"$.{name}").alias(name) for name in fields)
 
 
-def _lines(path: Path) -> pl.DataFrame:
-    """A CSV file's lines; `FileRejected` when it is not UTF-8 (latin-1, say): decoding it anyway
-    would turn its accented letters into U+FFFD and could even merge two keys."""
+def decoded_text(path: Path, encoding: str = DEFAULT_ENCODING) -> str:
+    """A file's text in its declared encoding (a UTF-8 byte-order mark dropped); `FileRejected`
+    under rule `encoding` when a byte does not decode: replacing it would turn a latin-1 file's
+    accented letters into U+FFFD and could even merge two keys, without a word."""
     content = path.read_bytes()
     try:
-        text = content.decode("utf-8-sig")  # and drop a BOM
+        return content.decode("utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding)
     except UnicodeDecodeError as error:
-        line = content.count(b"\n", 0, error.start) + 1
-        reason = (
-            f"not UTF-8 text: line {line} has the byte 0x{content[error.start]:02x} (re-send it as UTF-8)"
-        )
-        raise FileRejected(path, reason, "utf8_text") from error
-    return _lines_in([text]).drop(FILE_COLUMN)
+        raise FileRejected(path, undecodable(content, error, encoding), "encoding") from error
+
+
+def undecodable(content: bytes, error: UnicodeDecodeError, encoding: str) -> str:
+    """Where a file stops decoding: its line, the byte's offset in the file and its value."""
+    line = content.count(b"\n", 0, error.start) + 1
+    return (
+        f"not {encoding} text: line {line} (byte offset {error.start}) has the byte "
+        f"0x{content[error.start]:02x} (declare the file set's encoding, or re-send it as {encoding})"
+    )
 
 
 def _lines_of(paths: list[Path]) -> pl.DataFrame:
@@ -231,7 +253,7 @@ def read_parquet_file(path: Path) -> pl.DataFrame:
     """A Parquet file with its own types and `_row_number` (1-based); `FileRejected` when it
     cannot be read (truncated, corrupt, not Parquet)."""
     try:
-        rows = pl.read_parquet(path)
+        rows = pl.read_parquet(str(path))  # a local path or an object store's URI
     except (pl.exceptions.PolarsError, OSError) as error:
         reason = f"not a readable Parquet file ({_first_line(error)})"
         raise FileRejected(path, reason, "readable_file") from error

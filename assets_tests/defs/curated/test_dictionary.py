@@ -1,11 +1,16 @@
 """The data dictionary is generated from the table specs, and the committed one is up to date."""
 
-from assets_tests.defs.curated.support import curated_assets
+from assets_tests.defs.curated.support import curated_assets, defs
 from lakehouse.defs.curated.dictionary import DICTIONARY_PATH, curated_docs, render_dictionary
+from lakehouse.lib.column_lineage import ColumnLineage
+
+LINEAGE = ColumnLineage.from_definitions(defs)
 
 
 def test_the_committed_data_dictionary_is_up_to_date():
-    assert DICTIONARY_PATH.read_text() == render_dictionary(), "run `lakehouse dictionary` and commit it"
+    assert DICTIONARY_PATH.read_text() == render_dictionary(LINEAGE), (
+        "run `lakehouse dictionary` and commit it"
+    )
 
 
 def test_every_curated_table_and_column_is_documented():
@@ -18,7 +23,7 @@ def test_every_curated_table_and_column_is_documented():
 
 
 def test_the_dictionary_shows_a_tables_key_grain_and_columns():
-    section = render_dictionary().split("## `curated.fact_payments`")[1].split("## ")[0]
+    section = render_dictionary(LINEAGE).split("## `curated.fact_payments`")[1].split("## ")[0]
 
     assert "Grain: payment. Key: `payment_id`. Written by: overwrite_partition." in section
     assert "- `customer_key -> curated.dim_customer.customer_key`" in section
@@ -26,3 +31,19 @@ def test_the_dictionary_shows_a_tables_key_grain_and_columns():
     assert (
         "| `amount_usd` | Decimal(precision=18, scale=2) | no | Amount in USD, rounded to cents. |" in section
     )
+
+
+def test_the_dictionary_draws_each_tables_column_lineage_down_to_raw():
+    section = render_dictionary(LINEAGE).split("## `curated.fact_payments`")[1].split("## ")[0]
+    diagram = section.split("```mermaid\n")[1].split("```")[0]
+
+    assert diagram.startswith("flowchart LR\n")
+    # amount_usd from the settlement amount and the day's rate, each back to its raw column
+    for edge in [
+        "refined__payments__amount --> curated__fact_payments__amount_usd",
+        "refined__exchange_rates__usd_rate --> curated__fact_payments__amount_usd",
+        "raw__payments__amount --> refined__payments__amount",
+        "raw__exchange_rates__usd_rate --> refined__exchange_rates__usd_rate",
+    ]:
+        assert f"  {edge}\n" in diagram
+    assert '  subgraph raw__payments["raw.payments"]' in diagram

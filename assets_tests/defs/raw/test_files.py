@@ -3,6 +3,7 @@ columns merged and reported, changed types refused."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -17,6 +18,7 @@ from lakehouse.lib.storage import delta_tables
 from lakehouse.lib.storage.io_manager import DeltaIOManager
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.lib.storage.write_spec import WriteMode, WriteSpec
+from lakehouse.operations.rejected_files import release_file
 from lakehouse.sources.declared import FileSource
 from lakehouse.sources.landing import LandingZone
 
@@ -124,10 +126,33 @@ def test_a_settlement_file_in_latin1_is_quarantined_whole_and_the_others_load(
     assert rejected.rows() == [
         (
             "landing/payments/" + latin1,
-            "utf8_text",
-            "not UTF-8 text: line 2 has the byte 0xe9 (re-send it as UTF-8)",
+            "encoding",
+            "not utf-8 text: line 2 (byte offset 81) has the byte 0xe9 "
+            "(declare the file set's encoding, or re-send it as utf-8)",
         )
     ]
+
+
+def test_a_settlement_file_set_declared_latin1_decodes_its_accented_letters(
+    instance, landing, store, tmp_path
+):
+    latin1 = PAYMENTS.source.model_copy(update={"encoding": "latin-1"})
+    text = HEADER + "pay_4,4,5.00,EUR,tarjeta_crédito,2025-01-03T06:00:00Z\n"
+    (tmp_path / "landing" / "payments" / "settlement_2025-01-03.csv").write_bytes(text.encode("latin-1"))
+
+    result = materialise(instance, landing, store, FileSet("payments", latin1))
+
+    assert materialised_metadata(result)["files_quarantined"].value == 0
+    methods = store.scan(RAW_PAYMENTS).filter(pl.col("payment_id") == "pay_4").select("method").collect()
+    assert methods.item() == "tarjeta_crédito"
+
+
+def test_an_encoding_other_than_utf8_is_for_csv_and_must_be_known():
+    declared = PAYMENTS.source.model_dump()
+    with pytest.raises(ValueError, match="encoding latin-1 is for csv"):
+        FileSource.model_validate(declared | {"format": "jsonl", "encoding": "latin-1"})
+    with pytest.raises(ValueError, match="encoding 'klingon' is not a known text encoding"):
+        FileSource.model_validate(declared | {"encoding": "klingon"})
 
 
 INVENTORY = file_sets()["supplier_inventory"]
@@ -245,3 +270,106 @@ def test_a_parquet_set_without_files_writes_nothing_so_its_first_file_sets_the_t
 
     assert materialised_metadata(first, INVENTORY.raw_key)["files_quarantined"].value == 0
     assert store.scan(INVENTORY.raw_key).collect_schema()["on_hand"] == pl.Int64
+
+
+def settlement(payments: int, changed: range = range(0)) -> str:
+    """A settlement file of `payments` lines; the lines in `changed` with another amount."""
+    lines = [
+        f"pay_{i},{i},{'99.00' if i in changed else '10.00'},EUR,card,2025-01-03T06:00:00Z"
+        for i in range(1, payments + 1)
+    ]
+    return HEADER + "\n".join(lines) + "\n"
+
+
+def versions(store: DeltaStore, files: FileSet = PAYMENTS) -> list[tuple]:
+    registry = store.scan(files.versions_key).sort("_ingested_at", "file")
+    return registry.select("file", "rows", "replaces").collect().rows()
+
+
+def test_a_resent_file_with_changed_content_is_a_new_version_that_corrects_the_earlier_one(
+    instance, landing, store, tmp_path
+):
+    """Issue 13: the provider re-sends a settlement file under its name with 4 rows changed and
+    1 added; it was skipped as already ingested, silently."""
+    path = tmp_path / "landing" / "payments" / "settlement_2025-01-03.csv"
+    path.write_text(settlement(10))
+    materialise(instance, landing, store)
+    first = "landing/payments/settlement_2025-01-03.csv"
+
+    path.write_text(settlement(11, changed=range(1, 5)))
+    resent = materialise(instance, landing, store)
+
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    metadata = materialised_metadata(resent)
+    assert metadata["files_ingested"].value == 1
+    assert metadata["files_corrected"].value == 1
+    assert metadata["run_warnings"].value == [
+        f"settlement_2025-01-03.csv: new version (sha256:{digest[:12]}) corrects {first}: "
+        "4 row(s) changed, 1 added, 0 removed"
+    ]
+    second = store.scan(RAW_PAYMENTS).filter(pl.col("_batch_id") == f"{first}@sha256:{digest}")
+    assert second.select(pl.len()).collect().item() == 11
+    assert versions(store)[-1] == ("settlement_2025-01-03.csv", 11, first)
+
+    again = materialise(instance, landing, store)  # the same content again: nothing to do
+    assert materialised_metadata(again)["files_ingested"].value == 0
+    assert pending_files(PAYMENTS, landing, store) == []
+
+
+def test_a_resent_file_under_the_quarantine_policy_is_held_for_review_as_its_version(
+    instance, landing, store, tmp_path
+):
+    review = FileSet("payments", PAYMENTS.source.model_copy(update={"on_changed_file": "quarantine"}))
+    path = tmp_path / "landing" / "payments" / "settlement_2025-01-03.csv"
+    path.write_text(settlement(10))
+    materialise(instance, landing, store, review)
+    path.write_text(settlement(11, changed=range(1, 5)))
+
+    resent = materialise(instance, landing, store, review)
+
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert materialised_metadata(resent)["files_quarantined"].value == 1
+    rejected = store.scan(review.rejected_files_key).select("_batch_id", "rule", "reason").collect()
+    assert rejected.rows() == [
+        (
+            f"landing/payments/settlement_2025-01-03.csv@sha256:{digest}",
+            "changed_file",
+            "content changed since it was ingested as landing/payments/settlement_2025-01-03.csv: "
+            "held for review (on_changed_file: quarantine)",
+        )
+    ]
+    assert store.scan(RAW_PAYMENTS).select(pl.len()).collect().item() == 3 + 10
+    assert pending_files(review, landing, store) == []
+
+    assert release_file(store, review, path.name) == 1  # reviewed: let it correct the earlier one
+    released = materialise(instance, landing, store, review)
+    assert materialised_metadata(released)["files_corrected"].value == 1
+    assert store.scan(RAW_PAYMENTS).select(pl.len()).collect().item() == 3 + 10 + 11
+
+
+def test_empty_and_header_only_files_are_recorded_as_ingested_so_they_are_not_pending_again(
+    instance, landing, store, tmp_path
+):
+    folder = tmp_path / "landing" / "payments"
+    (folder / "settlement_2025-01-03.csv").write_text("")
+    (folder / "settlement_2025-01-04.csv").write_text(HEADER)
+
+    materialise(instance, landing, store)
+
+    assert versions(store) == [(DAY_1, 1, None), (DAY_2, 2, None), *[(n, 0, None) for n in EMPTY_FILES]]
+    assert pending_files(PAYMENTS, landing, store) == []
+
+
+EMPTY_FILES = ["settlement_2025-01-03.csv", "settlement_2025-01-04.csv"]
+
+
+def test_a_file_in_raw_but_not_in_the_registry_is_registered_not_ingested_again(instance, landing, store):
+    """A crash between the raw commit and the registry's: the next run registers what raw holds."""
+    done = pl.DataFrame({"payment_id": ["pay_1"], "_batch_id": ["landing/payments/" + DAY_1]})
+    delta_tables.write(store.uri(RAW_PAYMENTS), done, WriteSpec(WriteMode.APPEND), {})
+
+    result = materialise(instance, landing, store)
+
+    assert materialised_metadata(result)["files_ingested"].value == 1
+    assert versions(store) == [(DAY_1, None, None), (DAY_2, 2, None)]
+    assert pending_files(PAYMENTS, landing, store) == []

@@ -69,8 +69,8 @@ def test_event_time_is_utc_and_typed(built):
 def test_the_beyond_window_count_is_in_the_rule_failures(built, instance: dg.DagsterInstance):
     _, _, defects = built
     record = instance.get_latest_materialization_event(EVENTS.refined_key)
-    failures = record.asset_materialization.metadata["rule_failures"].value
-    assert failures == {"event_at:within_lateness": len(keys(defects, "very_late_event"))}
+    failures = record.asset_materialization.metadata["rule_failures/event_at:within_lateness"]
+    assert failures == dg.IntMetadataValue(len(keys(defects, "very_late_event")))
 
 
 def test_refining_again_changes_nothing(built, tmp_path: Path, instance: dg.DagsterInstance):

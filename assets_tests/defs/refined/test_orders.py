@@ -74,3 +74,17 @@ def test_unknown_currency_is_quarantined_not_fatal():
 
     assert valid_rows(checked) == [1]
     assert rejected_rules(checked) == {2: [f"currency:isin({list(USD_RATES)})"]}
+
+
+def test_orders_dated_in_year_1_or_9999_are_quarantined_as_implausible_times():
+    """Issue 13: they were accepted, then vanished from the facts (no rate of their day) and grew
+    dim_date to 3.6 million days."""
+    raw = orders(
+        order_id=[1, 2, 3],
+        order_at=["0001-01-01T00:00:00+00:00", "2025-06-01T10:00:00+00:00", "9999-12-31T23:59:59+00:00"],
+    )
+
+    checked = refine(transform, OrderContract, raw)
+
+    assert valid_rows(checked) == [2]
+    assert rejected_rules(checked) == {1: ["order_at:plausible_time"], 3: ["order_at:plausible_time"]}

@@ -99,3 +99,20 @@ def test_payments_need_no_exchange_rates_to_refine():
 
 def test_payments_are_keyed_by_payment_id_and_sequenced_by_settlement():
     assert (PAYMENTS.keys, PAYMENTS.sequence_column) == (("payment_id",), "settled_at")
+
+
+def test_a_settlement_time_outside_the_plausible_window_is_quarantined(monkeypatch):
+    monkeypatch.setenv("LAKEHOUSE_SHOP_OPENED", "2025-01-10")
+    monkeypatch.setenv("LAKEHOUSE_PLAUSIBLE_SLACK_DAYS", "7")
+    raw = payments(
+        [
+            ("pay_1", "101", "1.00", "EUR", "card", "2025-01-02T23:59:59Z"),  # 8 days before it opened
+            ("pay_2", "102", "1.00", "EUR", "card", "2025-01-03T00:00:00Z"),  # 7 days before: plausible
+            ("pay_3", "103", "1.00", "EUR", "card", "9999-12-31T00:00:00Z"),
+        ]
+    )
+
+    checked = refine(transform, PaymentContract, raw)
+
+    assert valid_rows(checked) == [2]
+    assert rejected_rules(checked) == {1: ["settled_at:plausible_time"], 3: ["settled_at:plausible_time"]}

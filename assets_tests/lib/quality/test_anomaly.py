@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
+import dagster as dg
 import polars as pl
 
 from lakehouse.lib.quality.anomaly import (
@@ -47,6 +48,10 @@ def test_a_run_ten_times_the_usual_volume_is_flagged_as_a_warning_with_its_expec
     assert result.severity.value == "WARN"
     # The initial load (10,046) does not move the median: 55 ± 5 x 5.5 (10% floor).
     assert result.metadata["expected_range"].value == "28 .. 82"
+    assert (result.metadata["expected_low"], result.metadata["expected_high"]) == (
+        dg.FloatMetadataValue(27.5),
+        dg.FloatMetadataValue(82.5),
+    )
     assert result.metadata["rows_written"].value == 550.0
 
 

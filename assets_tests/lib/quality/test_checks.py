@@ -9,7 +9,12 @@ import polars as pl
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
-from lakehouse.lib.quality.checks import foreign_key_check, key_checks, reconciliation_check
+from lakehouse.lib.quality.checks import (
+    foreign_key_check,
+    key_checks,
+    reconciliation_check,
+    schema_change_checks,
+)
 from lakehouse.lib.storage import delta_tables
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.lib.storage.write_spec import WriteMode, WriteSpec
@@ -432,3 +437,30 @@ def test_reconciliation_compares_text_keys_trimmed(store):
 
     assert result.passed
     assert values(result)["equation"] == "1 raw = 1 refined + 0 quarantined + 0 duplicates"
+
+
+def test_the_schema_change_step_is_named_for_its_tables_and_warns_naming_what_changed(
+    instance: dg.DagsterInstance,
+):
+    columns = {"id": "int"}
+
+    @dg.asset(key=["raw", "schema_demo"])
+    def table() -> dg.MaterializeResult:
+        schema = dg.TableSchema(columns=[dg.TableColumn(name, type_) for name, type_ in columns.items()])
+        return dg.MaterializeResult(metadata={"dagster/column_schema": schema})
+
+    (check,) = schema_change_checks([table])
+    assert check.node_def.name == "raw_schema_demo_column_schema_change"
+
+    def evaluate() -> dg.AssetCheckEvaluation:
+        result = dg.materialize([table, check], instance=instance)
+        (evaluation,) = result.get_asset_check_evaluations()
+        return evaluation
+
+    assert evaluate().passed
+    assert evaluate().passed  # the same columns
+    columns.update(id="bigint", name="string")
+    changed = evaluate()
+    assert not changed.passed
+    assert changed.severity == dg.AssetCheckSeverity.WARN
+    assert changed.description == "added: name; type changed: id: int -> bigint"

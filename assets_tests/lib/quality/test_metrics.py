@@ -8,7 +8,13 @@ import time
 import dagster as dg
 import polars as pl
 
-from lakehouse.lib.quality.metrics import MONITORED_COLUMNS, QualityRecorder, data_metrics, reported_metrics
+from lakehouse.lib.quality.metrics import (
+    MONITORED_COLUMNS,
+    QualityRecorder,
+    data_metrics,
+    keyed_metadata,
+    reported_metrics,
+)
 from lakehouse.lib.storage import delta_tables
 from lakehouse.lib.storage.commits import Commit
 from lakehouse.lib.storage.store import DeltaStore
@@ -41,6 +47,8 @@ def test_reported_numbers_and_dicts_of_numbers_become_metrics_and_the_rest_is_ig
     reported = {
         "raw_rows_processed": dg.MetadataValue.int(120),
         "rule_failures": dg.MetadataValue.json({"email:valid_email": 3, "note": "text"}),
+        **keyed_metadata("rule_pass_rate", {"email:valid_email": 0.97}),
+        "dagster/row_count": 500,
         "days_rebuilt": "all",
         "replaced_slices": ["2025-01-01"],
         "flag": True,
@@ -49,6 +57,8 @@ def test_reported_numbers_and_dicts_of_numbers_become_metrics_and_the_rest_is_ig
     assert reported_metrics(reported) == {
         ("raw_rows_processed", ""): 120,
         ("rule_failures", "email:valid_email"): 3,
+        ("rule_pass_rate", "email:valid_email"): 0.97,
+        ("dagster/row_count", ""): 500,
     }
 
 

@@ -2,7 +2,10 @@
 Markdown data dictionary (`lakehouse dictionary` writes `DATA_DICTIONARY.md` next to this module).
 
 Each table is described by its spec's description, each column by its contract field's
-description; bookkeeping columns (`_…`) are documented too, as the contract declares them.
+description; bookkeeping columns (`_…`) are documented too, as the contract declares them. The
+dictionary also draws each table's column lineage down to raw as a Mermaid diagram (GitHub and most
+Markdown viewers render it): the lineage is passed in, since the assets that declare it (a mart
+defined in SQL, say) live in layers above this one.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import lakehouse.defs.curated
+from lakehouse.lib.column_lineage import ColumnLineage, mermaid
 from lakehouse.lib.spec import ColumnDoc, TableSpec, specs_in
 from lakehouse.lib.storage.scd2 import CHANGES
 from lakehouse.lib.storage.write_spec import WriteMode, WriteSpec
@@ -68,7 +72,7 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def _table_section(doc: TableDoc) -> str:
+def _table_section(doc: TableDoc, lineage: ColumnLineage) -> str:
     rows = "\n".join(
         f"| `{c.name}` | {c.type} | {'yes' if c.nullable else 'no'} | {_cell(c.description)} |"
         for c in doc.columns
@@ -80,11 +84,23 @@ def _table_section(doc: TableDoc) -> str:
         f"Owners: {', '.join(doc.owners)}.\n\n"
         + (f"Foreign keys:\n{references}\n\n" if references else "")
         + f"| column | type | nullable | description |\n| --- | --- | --- | --- |\n{rows}\n"
+        + _lineage_section(doc.name, lineage)
     )
 
 
-def render_dictionary() -> str:
-    """The Markdown data dictionary of the curated tables."""
+def _lineage_section(table: str, lineage: ColumnLineage) -> str:
+    """The table's column lineage down to raw, as a Mermaid flowchart (nothing when it has none)."""
+    if not lineage.edges(table):
+        return ""
+    return (
+        "\nColumn lineage (each column from the columns it is computed from, down to raw; "
+        f"`lakehouse lineage {table} --column COLUMN` prints one column's path):\n\n"
+        f"```mermaid\n{mermaid(lineage, table)}\n```\n"
+    )
+
+
+def render_dictionary(lineage: ColumnLineage) -> str:
+    """The Markdown data dictionary of the curated tables, with their column `lineage`."""
     docs = curated_docs().values()
     index = "\n".join(f"- [`{d.name}`](#{d.name.replace('.', '')})" for d in docs)
     header = (
@@ -94,11 +110,11 @@ def render_dictionary() -> str:
         "DuckDB catalog's views (`lakehouse tables --describe`). Columns starting with `_` are "
         "bookkeeping for incremental builds.\n\n"
     )
-    return header + index + "\n\n" + "\n".join(_table_section(d) for d in docs)
+    return header + index + "\n\n" + "\n".join(_table_section(d, lineage) for d in docs)
 
 
-def write_dictionary(path: Path | None = None) -> Path:
+def write_dictionary(lineage: ColumnLineage, path: Path | None = None) -> Path:
     """Write the dictionary (by default to DATA_DICTIONARY.md in this package); its path."""
     path = path or DICTIONARY_PATH
-    path.write_text(render_dictionary())
+    path.write_text(render_dictionary(lineage))
     return path

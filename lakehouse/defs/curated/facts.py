@@ -44,6 +44,7 @@ from lakehouse.lib.quality.contract import (
     references,
     refined_at,
 )
+from lakehouse.lib.quality.run_warnings import warning_metadata
 from lakehouse.lib.spec import TableSpec
 from lakehouse.lib.storage import write_spec
 from lakehouse.lib.storage.store import DeltaStore
@@ -155,6 +156,9 @@ REFINED_ITEMS = dg.AssetKey(["refined", "order_items"])
 ORDER_AT = pl.col("order_at")  # when a line takes its dimension versions
 REFINED_RATES = EXCHANGE_RATES.refined_key
 DAYS_SHOWN = 5  # currency-days named in the warning about orders waiting for a rate
+# Rows held back, by reason: counted as warnings of the run (summary, report), not only logged.
+ORDERS_WAITING = "orders held back: no USD rate of their day yet"
+PAYMENTS_WAITING = "payments held back: no USD rate of their day yet"
 
 # An order line's money, computed in three steps (each uses the one before).
 LINE_AMOUNTS = [
@@ -339,6 +343,7 @@ def fact_order_items(
     products: pl.LazyFrame,
 ) -> dg.Output[pl.LazyFrame]:
     current = store.reading(context).scan_or_none(FACT_ORDER_ITEMS)
+    headless = items.join(orders, on="order_id", how="anti").select(pl.len()).collect().item()
     rebuilt = with_backfill(
         context, order_days_to_rebuild(current, items, orders, rates, customers, products)
     )
@@ -351,7 +356,8 @@ def fact_order_items(
     lines = lookup_version(lines, customers, "customer_id", "customer_key", "order_at")
     lines = lookup_version(lines, products, "product_id", "product_key", "order_at")
     fact = lines.select(*FACT_LINE_COLUMNS, built_now())
-    return replacing(fact, rebuilt, {"orders_waiting_for_rate": waiting})
+    held = {ORDERS_WAITING: waiting, "order lines held back: their order is not refined": headless}
+    return replacing(fact, rebuilt, {"orders_waiting_for_rate": waiting, **warning_metadata(held_back=held)})
 
 
 def payment_days_to_rebuild(
@@ -422,7 +428,8 @@ def fact_payments(
         converted.with_columns(PAYMENT_AT.alias("_at")), customers, "customer_id", "customer_key", "_at"
     )
     fact = keyed.select(*PAYMENT_COLUMNS, built_now()).sort("settled_date", "payment_id")
-    return replacing(fact, rebuilt, {"payments_waiting_for_rate": waiting})
+    held = warning_metadata(held_back={PAYMENTS_WAITING: waiting})
+    return replacing(fact, rebuilt, {"payments_waiting_for_rate": waiting, **held})
 
 
 checks = [*FACT_ORDER_ITEMS_TABLE.checks(fact_order_items), *FACT_PAYMENTS_TABLE.checks(fact_payments)]

@@ -2,7 +2,6 @@
 check of every table (the builds' checks judge only what each run wrote)."""
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import dagster as dg
 
@@ -19,8 +18,8 @@ from lakehouse.serving.catalog import publish_catalog
 )
 def maintain_tables(context: dg.OpExecutionContext) -> dg.Output[None]:
     io_manager: DeltaIOManager = context.resources.io_manager  # it knows the tables
-    results = maintain(Path(io_manager.store.root))
-    publish_catalog(Path(io_manager.store.root), context.resources.serving_catalog)
+    results = maintain(io_manager.store.root)
+    publish_catalog(io_manager.store.root, context.resources.serving_catalog)
     return dg.Output(
         None,
         metadata={

@@ -19,7 +19,7 @@ import dagster as dg
 
 from lakehouse.defs.orchestration.jobs import source_path
 from lakehouse.defs.raw.events import RAW_EVENTS, pending_batches
-from lakehouse.defs.raw.files import FileSet, pending_files
+from lakehouse.defs.raw.files import FileSet, file_versions
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.sources.landing import LandingZone
 
@@ -66,7 +66,9 @@ def file_set_sensor(files: FileSet, interval_seconds: int) -> dg.SensorDefinitio
     def sensor(
         context: dg.SensorEvaluationContext, landing: LandingZone, store: DeltaStore
     ) -> dg.SensorResult | dg.SkipReason:
-        names = [path.name for path in pending_files(files, landing, store)]
+        # the version's batch id names it: a re-sent file with new content is a new set, a new run
+        versions = file_versions(files, landing, store)
+        names = [f.batch_id.rsplit("/", 1)[-1] for f in versions if not f.registered_only]
         return request_pending(context, files.name, names, f"no new {files.name} files")
 
     return sensor

@@ -9,12 +9,24 @@ For a file set `<name>` (declared by a `LandingFileSet` component), one multi-as
   corrupt, a CSV header without the expected columns, a column whose type differs from what raw
   holds), with the rule and the reason. The file is counted as handled, and the other files load.
 
+- `raw/<name>_file_versions`: the registry of the file versions ingested, one row each: name,
+  bytes, SHA-256, rows and batch id (0 rows for an empty or header-only file, so that it is not
+  listed as pending again).
+
 Schema evolution: a column that appears in a later file is added to the raw table (Delta schema
 merge) and reported in the metadata (`schema_changes`) and the log; a column whose type changed is
 never cast silently: the file is quarantined under rule `column_type`.
+
+A file re-sent under a name already ingested, with other content (another SHA-256), is a new
+version (`lakehouse.lib.file_versions`), handled by the file set's `on_changed_file` policy:
+`correct` ingests it under its own batch id, so that its rows replace the earlier version's by key
+in refined, and reports how many rows changed, were added or removed (run summary and metadata);
+`quarantine` puts it in `quarantine/<name>_files` (rule `changed_file`) for review, and releasing
+it (`lakehouse quarantine release-file`) lets the next run ingest it as a correction. The same name
+with the same content is skipped, as before.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -23,21 +35,27 @@ import polars as pl
 
 from lakehouse.defs.raw.ingestion import (
     EXTRACTION_RETRY,
+    REGISTRY,
     module_version,
     permanent_errors_fail_at_once,
     reported_problems,
     with_ingestion_columns,
 )
 from lakehouse.lib.columns import INGESTION, now_utc
+from lakehouse.lib.file_versions import VersionChanges, sha256_of, version_batch_id, version_changes
 from lakehouse.lib.freshness import DAILY
+from lakehouse.lib.quality.run_warnings import warning_metadata
 from lakehouse.lib.storage import write_spec
 from lakehouse.lib.storage.reads import TableReads
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.sources.declared import FileSource
 from lakehouse.sources.landing import (
+    LINE_COLUMN,
+    RESCUED_COLUMN,
     FileRejected,
     LandingZone,
     ParsedFile,
+    decoded_text,
     empty_rows,
     is_ready,
     read_csv_file,
@@ -53,6 +71,16 @@ REJECTED_FILE_SCHEMA = {
     "reason": pl.String,
     "_quarantined_at": pl.Datetime("us", "UTC"),
     "_quarantine_run_id": pl.String,
+}
+FILE_VERSION_SCHEMA = {
+    "_batch_id": pl.String,
+    "file": pl.String,
+    "bytes": pl.Int64,
+    "sha256": pl.String,
+    "rows": pl.Int64,
+    "replaces": pl.String,  # the batch id of the version it replaced (null: the file's first)
+    "_ingested_at": pl.Datetime("us", "UTC"),
+    "_run_id": pl.String,
 }
 
 
@@ -72,35 +100,88 @@ class FileSet:
         return dg.AssetKey(["quarantine", f"{self.name}_files"])
 
     @property
+    def versions_key(self) -> dg.AssetKey:
+        return dg.AssetKey(["raw", f"{self.name}_file_versions"])
+
+    @property
     def keys(self) -> list[dg.AssetKey]:
         """The tables its ingestion writes."""
-        return [self.raw_key, self.rejected_files_key]
+        return [self.raw_key, self.rejected_files_key, self.versions_key]
 
     def batch_id(self, path: Path) -> str:
         return f"landing/{self.source.location}/{path.name}"
 
 
-def pending_files(files: FileSet, landing: LandingZone, store: TableReads) -> list[Path]:
-    """Ready files not yet committed to raw nor quarantined, in name order."""
+@dataclass(frozen=True)
+class PendingFile:
+    """A ready file version to ingest (or, `registered_only`, only to record in the registry)."""
+
+    path: Path
+    batch_id: str
+    sha256: str
+    replaces: str | None = None  # the batch id of the earlier version of a file whose content changed
+    registered_only: bool = False  # in raw already, missing from the registry (a crash between them)
+    released: bool = False  # quarantined for review, then released (`lakehouse quarantine release-file`)
+
+
+def latest_versions(files: FileSet, store: TableReads) -> dict[str, tuple[str, str]]:
+    """Per file name, the batch id and SHA-256 of the newest version the registry holds."""
+    registry = store.scan_or_none(files.versions_key)
+    if registry is None:
+        return {}
+    newest = registry.sort("_ingested_at").unique("file", keep="last").select("file", "_batch_id", "sha256")
+    return {name: (batch, digest) for name, batch, digest in newest.collect().iter_rows()}
+
+
+def file_versions(files: FileSet, landing: LandingZone, store: TableReads) -> list[PendingFile]:
+    """The ready files' versions to handle, in name order: each file not ingested yet, and each
+    whose content changed since its newest ingested version (not handled yet either)."""
     source = files.source
     ready = [
         path
         for path in landing.list_files(source.location, source.pattern)
         if is_ready(path, source.ready, source.done_suffix, source.stable_seconds)
     ]
-    ids = [files.batch_id(path) for path in ready]
-    done = {
-        *store.committed_batches(files.raw_key, ids),
-        *store.committed_batches(files.rejected_files_key, ids),
-    }
-    return [path for path, batch in zip(ready, ids, strict=True) if batch not in done]
+    known = latest_versions(files, store)
+    candidates = [_candidate(files, path, known.get(path.name)) for path in ready]
+    candidates = [c for c in candidates if c is not None]
+    ids = [c.batch_id for c in candidates]
+    in_raw = store.committed_batches(files.raw_key, ids)
+    registered = store.committed_batches(files.versions_key, ids)
+    handled = in_raw | registered | store.committed_batches(files.rejected_files_key, ids)
+    unregistered = in_raw - registered  # a crash between the raw commit and the registry's
+    released = store.pin(files.rejected_files_key).undone_batches([i for i in ids if i not in handled])
+    return [
+        replace(c, registered_only=c.batch_id in handled, released=c.batch_id in released)
+        for c in candidates
+        if c.batch_id not in handled or c.batch_id in unregistered
+    ]
+
+
+def _candidate(files: FileSet, path: Path, known: tuple[str, str] | None) -> PendingFile | None:
+    """The file's version to handle unless the registry holds this very content as its newest."""
+    digest = sha256_of(path)
+    if known is None:
+        return PendingFile(path, files.batch_id(path), digest)
+    batch, newest = known
+    if newest == digest:
+        return None
+    return PendingFile(path, version_batch_id(files.batch_id(path), digest), digest, replaces=batch)
+
+
+def pending_files(files: FileSet, landing: LandingZone, store: TableReads) -> list[Path]:
+    """Ready files with a version not yet committed to raw nor quarantined, in name order."""
+    return [f.path for f in file_versions(files, landing, store) if not f.registered_only]
 
 
 def read_file(source: FileSource, path: Path) -> ParsedFile:
     """One file by its declared format; `FileRejected` when it cannot be read as a whole."""
     if source.format == "csv":
-        return read_csv_file(path, source.columns or (), source.csv.delimiter, source.csv.header)
+        return read_csv_file(
+            path, source.columns or (), source.csv.delimiter, source.csv.header, source.encoding
+        )
     if source.format == "jsonl":
+        decoded_text(path, source.encoding)  # strict: a byte that is not UTF-8 rejects the file
         parsed = read_json_lines([path], source.columns or ())
         return ParsedFile(parsed.rows.drop("_file"), parsed.malformed_lines, parsed.problems)
     rows = read_parquet_file(path)
@@ -120,6 +201,20 @@ class Ingestion:
     schema_changes: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     malformed_lines: int = 0
+    versions: list[dict[str, object]] = field(default_factory=list)  # the registry's new rows
+    corrections: list[str] = field(default_factory=list)  # each new version ingested, what it changed
+
+    def register(self, pending: PendingFile, rows: int | None) -> None:
+        self.versions.append(
+            {
+                "_batch_id": pending.batch_id,
+                "file": pending.path.name,
+                "bytes": pending.path.stat().st_size,
+                "sha256": pending.sha256,
+                "rows": rows,
+                "replaces": pending.replaces,
+            }
+        )
 
     def admit(self, path: Path, rows: pl.DataFrame) -> None:
         """Raise `FileRejected` for a column whose type differs from what raw holds; note new ones."""
@@ -149,26 +244,51 @@ class Ingestion:
         )
 
 
-def ingest(files: FileSet, paths: list[Path], known_types: dict[str, pl.DataType], run_id: str) -> Ingestion:
-    """Read every file; each lands in a raw batch or, whole, in the rejected files."""
-    ingestion = Ingestion(dict(known_types))
+def ingest(files: FileSet, pending: list[PendingFile], reads: TableReads, run_id: str) -> Ingestion:
+    """Read every file version; each lands in a raw batch or, whole, in the rejected files, and the
+    ones that land are registered (with their rows, 0 for an empty file)."""
+    ingestion = Ingestion(raw_types(reads, files))
     ingested_at = now_utc()
-    for path in paths:
-        batch_id = files.batch_id(path)
-        try:
-            parsed = read_file(files.source, path)
-            ingestion.admit(path, parsed.rows)
-        except FileRejected as error:
-            ingestion.reject(path, batch_id, error)
+    for file in pending:
+        if file.registered_only:
+            ingestion.register(file, None)
             continue
+        try:
+            parsed = _read_version(files, file)
+            ingestion.admit(file.path, parsed.rows)
+        except FileRejected as error:
+            ingestion.reject(file.path, file.batch_id, error)
+            continue
+        if file.replaces is not None:
+            ingestion.corrections.append(_correction(files, file, parsed.rows, reads))
         ingestion.problems += parsed.problems
         ingestion.malformed_lines += parsed.malformed_lines
-        ingestion.batches.append(
-            with_ingestion_columns(
-                parsed.rows, source=str(path), batch_id=batch_id, run_id=run_id, ingested_at=ingested_at
-            )
-        )
+        ingestion.register(file, parsed.rows.height)
+        batch = {"batch_id": file.batch_id, "run_id": run_id, "ingested_at": ingested_at}
+        ingestion.batches.append(with_ingestion_columns(parsed.rows, source=str(file.path), **batch))
     return ingestion
+
+
+def _read_version(files: FileSet, file: PendingFile) -> ParsedFile:
+    """The file's rows; a changed version under the `quarantine` policy is rejected for review."""
+    if file.replaces is not None and files.source.on_changed_file == "quarantine" and not file.released:
+        reason = (
+            f"content changed since it was ingested as {file.replaces}: held for review "
+            "(on_changed_file: quarantine)"
+        )
+        raise FileRejected(file.path, reason, "changed_file")
+    return read_file(files.source, file.path)
+
+
+def _correction(files: FileSet, file: PendingFile, rows: pl.DataFrame, reads: TableReads) -> str:
+    """What a new version changes against the one it replaces, as a line for the run summary."""
+    earlier = reads.scan(files.raw_key).filter(pl.col("_batch_id") == file.replaces)
+    columns = [c for c in rows.columns if c not in (*INGESTION, RESCUED_COLUMN, LINE_COLUMN)]
+    changes: VersionChanges = version_changes(earlier, rows.lazy(), files.source.primary_key, columns)
+    return (
+        f"{file.path.name}: new version (sha256:{file.sha256[:12]}) corrects {file.replaces}: "
+        f"{changes.describe()}"
+    )
 
 
 def raw_types(store: TableReads, files: FileSet) -> dict[str, pl.DataType]:
@@ -180,6 +300,11 @@ def raw_types(store: TableReads, files: FileSet) -> dict[str, pl.DataType]:
 def rejected_rows(ingestion: Ingestion, run_id: str, at: datetime) -> pl.DataFrame:
     rows = [r | {"_quarantined_at": at, "_quarantine_run_id": run_id} for r in ingestion.rejected]
     return pl.DataFrame(rows, schema=REJECTED_FILE_SCHEMA)
+
+
+def version_rows(ingestion: Ingestion, run_id: str, at: datetime) -> pl.DataFrame:
+    rows = [r | {"_ingested_at": at, "_run_id": run_id} for r in ingestion.versions]
+    return pl.DataFrame(rows, schema=FILE_VERSION_SCHEMA)
 
 
 def raw_rows(files: FileSet, ingestion: Ingestion) -> pl.DataFrame | None:
@@ -223,22 +348,37 @@ def build_raw_file_asset(files: FileSet) -> dg.AssetsDefinition:
                     "business_keys": list(source.primary_key),
                 },
             ),
+            "file_versions": dg.AssetOut(
+                key=files.versions_key,
+                group_name="raw",
+                code_version=module_version(__name__),
+                kinds={"delta", "polars"},
+                description=(
+                    f"The {files.name} file versions ingested, one row each: name, bytes, SHA-256, "
+                    "rows (0: an empty file) and batch id; a file re-sent with other content is a "
+                    "new version."
+                ),
+                metadata={**write_spec.append(), REGISTRY: True},
+            ),
         },
     )
     def ingest_files(context: dg.AssetExecutionContext, landing: LandingZone, store: DeltaStore):
         reads = store.reading(context)
         with permanent_errors_fail_at_once():
-            paths = pending_files(files, landing, reads)
-        ingestion = ingest(files, paths, raw_types(reads, files), context.run.run_id)
+            pending = file_versions(files, landing, reads)
+        ingestion = ingest(files, pending, reads, context.run.run_id)
         rows = raw_rows(files, ingestion)
         for change in ingestion.schema_changes:
             context.log.warning(f"schema change: {change}")
+        for correction in ingestion.corrections:
+            context.log.warning(f"corrected: {correction}")
         context.log.info(
-            f"{files.name}: {len(paths)} new file(s), {len(ingestion.batches)} loaded "
+            f"{files.name}: {len(pending)} new file version(s), {len(ingestion.batches)} loaded "
             f"({sum(batch.height for batch in ingestion.batches)} rows), "
             f"{len(ingestion.rejected)} quarantined whole"
         )
-        rejected = rejected_rows(ingestion, context.run.run_id, now_utc())
+        at = now_utc()
+        rejected = rejected_rows(ingestion, context.run.run_id, at)
         yield dg.Output(rejected, "rejected_files", metadata={"files_quarantined_now": rejected.height})
         yield dg.Output(
             rows,
@@ -246,12 +386,17 @@ def build_raw_file_asset(files: FileSet) -> dg.AssetsDefinition:
             metadata={
                 "files_ingested": len(ingestion.batches),
                 "files_quarantined": len(ingestion.rejected),
+                "files_corrected": len(ingestion.corrections),
                 "malformed_lines": ingestion.malformed_lines,
                 "schema_changes": dg.MetadataValue.md(
                     "\n".join(f"- {c}" for c in ingestion.schema_changes) or "none"
                 ),
                 "problems": reported_problems(context, ingestion.problems),
+                **warning_metadata(ingestion.corrections),
             },
         )
+        # after raw: a version is registered once its rows are committed (a crash in between is
+        # repaired by the next run, which registers what raw holds and the registry lacks)
+        yield dg.Output(version_rows(ingestion, context.run.run_id, at), "file_versions")
 
     return ingest_files

@@ -18,6 +18,8 @@ from lakehouse.sources.landing import LandingFolderMissingError
 EXTRACTION_RETRY = dg.RetryPolicy(
     max_retries=3, delay=1, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
+# Definition metadata of a raw table that records what was ingested (not source data): no anomaly checks.
+REGISTRY = "lakehouse/registry"
 # What every raw asset shares: its group and the retries of extraction.
 RAW = {"group_name": "raw", "retry_policy": EXTRACTION_RETRY}
 

@@ -15,7 +15,7 @@ from lakehouse.lib.cleansing import (
     utc_from_zulu,
 )
 from lakehouse.lib.columns import RAW_LINEAGE
-from lakehouse.lib.quality.contract import Contract, UtcTimestamp
+from lakehouse.lib.quality.contract import Contract, UtcTimestamp, plausible_times
 
 EMAIL_PATTERN = r"^[a-z0-9._%+\-]+@[a-z0-9.\-]+\.[a-z]{2,}$"
 COUNTRIES = ["US", "DE", "FR", "GB", "CA", "AU"]
@@ -51,8 +51,17 @@ class CustomerContract(Contract):
     def known_country(cls, data: PolarsData) -> pl.LazyFrame:
         return data.lazyframe.select(pl.col(data.key).is_in(COUNTRIES))
 
+    plausible = plausible_times("signup_at", "updated_at", "deleted_at")
+
     class Config(Contract.Config):
-        metadata = {"severity": {"not_nullable": "drop", "valid_email": "drop", "known_country": "warn"}}
+        metadata = {
+            "severity": {
+                "plausible_time": "drop",
+                "not_nullable": "drop",
+                "valid_email": "drop",
+                "known_country": "warn",
+            }
+        }
 
 
 def transform(raw: pl.LazyFrame, context: TransformContext) -> pl.LazyFrame:

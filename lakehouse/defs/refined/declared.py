@@ -13,7 +13,7 @@ import polars as pl
 from lakehouse.defs.refined.refine import RefinedTable, TransformContext
 from lakehouse.lib.cleansing import money_text, trimmed, utc_from_zulu
 from lakehouse.lib.columns import RAW_LINEAGE
-from lakehouse.lib.quality.contract import Contract, Money, UtcTimestamp
+from lakehouse.lib.quality.contract import Contract, Money, UtcTimestamp, plausible_times
 from lakehouse.sources.declared import ColumnRule, InlineContract, Source
 
 # Pandera column annotations by declared type.
@@ -33,6 +33,7 @@ _SEVERITIES = {
     "greater_than_or_equal_to": "drop",
     "less_than_or_equal_to": "drop",
     "isin": "drop",
+    "plausible_time": "drop",
 }
 
 
@@ -45,6 +46,9 @@ def contract_model(name: str, contract: InlineContract) -> type[Contract]:
         "Config": type("Config", (Contract.Config,), {"metadata": {"severity": _SEVERITIES}}),
     }
     attributes |= {column: _field(rule) for column, rule in contract.columns.items()}
+    timestamps = [column for column, rule in contract.columns.items() if rule.type == "timestamp"]
+    if timestamps:  # a business time outside the plausible window is a defect: quarantined
+        attributes["plausible"] = plausible_times(*timestamps)
     class_name = "".join(part.title() for part in name.split("_")) + "Contract"
     return type(class_name, (Contract,), attributes)
 

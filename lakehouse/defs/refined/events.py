@@ -18,7 +18,7 @@ from lakehouse.defs.raw.events import HIGH_WATER_COLUMN
 from lakehouse.defs.refined.refine import RefinedTable, TransformContext
 from lakehouse.lib.cleansing import integer, trimmed, utc_from_zulu
 from lakehouse.lib.columns import RAW_LINEAGE
-from lakehouse.lib.quality.contract import Contract, UtcTimestamp
+from lakehouse.lib.quality.contract import Contract, UtcTimestamp, plausible_times
 from lakehouse.sources.landing import RESCUED_COLUMN
 
 LATENESS = timedelta(hours=2)
@@ -54,9 +54,12 @@ class EventContract(Contract):
         """The line was a JSON object (nothing had to be rescued)."""
         return data.lazyframe.select(pl.col(data.key).is_null())
 
+    plausible = plausible_times("event_at")
+
     class Config(Contract.Config):
         metadata = {
             "severity": {
+                "plausible_time": "drop",
                 "not_nullable": "drop",
                 "isin": "drop",
                 "within_lateness": "drop",

@@ -10,7 +10,7 @@ from pandera.api.polars.types import PolarsData
 from lakehouse.defs.refined.refine import RefinedTable, TransformContext
 from lakehouse.lib.cleansing import integer, money, utc_from_zulu
 from lakehouse.lib.columns import RAW_LINEAGE
-from lakehouse.lib.quality.contract import Contract, Money, UtcTimestamp
+from lakehouse.lib.quality.contract import Contract, Money, UtcTimestamp, plausible_times
 
 KNOWN_PRODUCT = "_known_product"
 
@@ -33,9 +33,12 @@ class OrderItemContract(Contract):
         """The product exists in the shop's catalogue (any version ever extracted)."""
         return data.lazyframe.select(pl.col(KNOWN_PRODUCT))
 
+    plausible = plausible_times("updated_at")
+
     class Config(Contract.Config):
         metadata = {
             "severity": {
+                "plausible_time": "drop",
                 "not_nullable": "drop",
                 "positive_quantity": "drop",
                 "known_product": "drop",

@@ -15,7 +15,7 @@ from lakehouse.lib.cleansing import (
 )
 from lakehouse.lib.columns import RAW_LINEAGE
 from lakehouse.lib.currency import CURRENCIES
-from lakehouse.lib.quality.contract import Contract, UtcTimestamp
+from lakehouse.lib.quality.contract import Contract, UtcTimestamp, plausible_times
 
 STATUSES = ["placed", "delivered", "cancelled", "returned"]
 
@@ -34,8 +34,10 @@ class OrderContract(Contract):
     channel: pl.String = pa.Field(nullable=True, description="Sales channel, lower case.")
     updated_at: UtcTimestamp = pa.Field(nullable=False, description="Last change in the shop database (UTC).")
 
+    plausible = plausible_times("order_at", "updated_at")
+
     class Config(Contract.Config):
-        metadata = {"severity": {"not_nullable": "drop", "isin": "drop"}}
+        metadata = {"severity": {"plausible_time": "drop", "not_nullable": "drop", "isin": "drop"}}
 
 
 def transform(raw: pl.LazyFrame, context: TransformContext) -> pl.LazyFrame:

@@ -15,7 +15,7 @@ from lakehouse.defs.refined.refine import RefinedTable, TransformContext
 from lakehouse.lib.cleansing import code, integer, money_text, trimmed, utc_from_zulu
 from lakehouse.lib.columns import RAW_LINEAGE
 from lakehouse.lib.currency import CURRENCIES
-from lakehouse.lib.quality.contract import Contract, Money, UtcTimestamp
+from lakehouse.lib.quality.contract import Contract, Money, UtcTimestamp, plausible_times
 from lakehouse.sources.landing import RESCUED_COLUMN
 
 
@@ -39,9 +39,12 @@ class PaymentContract(Contract):
         """The source line parsed into the expected fields (nothing had to be rescued)."""
         return data.lazyframe.select(pl.col(data.key).is_null())
 
+    plausible = plausible_times("settled_at")
+
     class Config(Contract.Config):
         metadata = {
             "severity": {
+                "plausible_time": "drop",
                 "not_nullable": "drop",
                 "isin": "drop",
                 "well_formed_line": "drop",

@@ -8,7 +8,7 @@ import polars as pl
 from lakehouse.defs.refined.refine import RefinedTable, TransformContext
 from lakehouse.lib.cleansing import integer, money, trimmed, utc_from_zulu
 from lakehouse.lib.columns import RAW_LINEAGE
-from lakehouse.lib.quality.contract import Contract, Money, UtcTimestamp
+from lakehouse.lib.quality.contract import Contract, Money, UtcTimestamp, plausible_times
 
 
 class ProductContract(Contract):
@@ -26,8 +26,12 @@ class ProductContract(Contract):
         ),
     )
 
+    plausible = plausible_times("updated_at", "deleted_at")
+
     class Config(Contract.Config):
-        metadata = {"severity": {"not_nullable": "drop", "greater_than_or_equal_to": "drop"}}
+        metadata = {
+            "severity": {"plausible_time": "drop", "not_nullable": "drop", "greater_than_or_equal_to": "drop"}
+        }
 
 
 def transform(raw: pl.LazyFrame, context: TransformContext) -> pl.LazyFrame:

@@ -16,7 +16,7 @@ from lakehouse.lib.code_version import code_version
 from lakehouse.lib.columns import RAW_LINEAGE, now_utc
 from lakehouse.lib.privacy import Pseudonymiser
 from lakehouse.lib.quality.contract import Contract, contract_columns
-from lakehouse.lib.quality.metrics import MONITORED_COLUMNS
+from lakehouse.lib.quality.metrics import MONITORED_COLUMNS, keyed_metadata
 from lakehouse.lib.quality.quarantine import PROBLEMS_LOGGED, describe, quarantine_rows
 from lakehouse.lib.quality.validation import Validation, validate
 from lakehouse.lib.spec import TableSpec
@@ -54,6 +54,7 @@ class RefinedTable:
     # A refined column computed from raw columns of other names (e.g. order_date from order_at);
     # every other column comes from the raw column of its own name.
     derived_from: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    migrations: tuple[Mapping[str, Mapping[str, str]], ...] = ()  # see `TableSpec.migrations`
 
     @property
     def spec(self) -> TableSpec:
@@ -67,6 +68,7 @@ class RefinedTable:
             pii=self.pii,
             pseudonyms=self.pseudonyms,
             unstored=self.drop_after_validation,
+            migrations=self.migrations,
         )
 
     @property
@@ -225,9 +227,9 @@ def build_refined_asset(table: RefinedTable) -> dg.AssetsDefinition:
                 "raw_rows_processed": raw_rows,
                 "rows_quarantined_now": rejected.height,
                 "duplicates_removed": valid_rows - refined.height,
-                "rule_failures": dg.MetadataValue.json(checked.rule_failures),
-                "rule_pass_rate": dg.MetadataValue.json(pass_rates(checked.rule_failures, raw_rows)),
-                "rule_warnings": dg.MetadataValue.json(checked.warnings),
+                **keyed_metadata("rule_failures", checked.rule_failures),
+                **keyed_metadata("rule_pass_rate", pass_rates(checked.rule_failures, raw_rows)),
+                **keyed_metadata("rule_warnings", checked.warnings),
             },
         )
 

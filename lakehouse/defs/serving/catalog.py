@@ -14,8 +14,6 @@ run of the catalog alone once none of its inputs is still being written. `dg dev
 evaluates it through `serving_catalog_automation`.
 """
 
-from pathlib import Path
-
 import dagster as dg
 
 from lakehouse.lib.storage.store import DeltaStore
@@ -68,7 +66,7 @@ def catalog_asset(tables: list[dg.AssetKey]) -> dg.AssetsDefinition:
         automation_condition=WHEN_ANY_TABLE_CHANGES,
     )
     def catalog(store: DeltaStore, serving_catalog: ServingCatalog) -> dg.MaterializeResult:
-        summary = publish_catalog(Path(store.root), serving_catalog)
+        summary = publish_catalog(store.root, serving_catalog)
         return dg.MaterializeResult(metadata=summary_metadata(summary))
 
     return catalog

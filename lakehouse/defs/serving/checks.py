@@ -2,8 +2,6 @@
 views of the revenue tables, at their current snapshots (as `views_over` builds them: the catalog
 itself is published only at the end of the run, and a run of one layer has none)."""
 
-from pathlib import Path
-
 import dagster as dg
 
 from lakehouse.defs.curated.facts import FACT_ORDER_ITEMS
@@ -38,7 +36,7 @@ SELECT
     ),
 )
 def revenue_reconciles(store: DeltaStore, serving_catalog: ServingCatalog) -> dg.AssetCheckResult:
-    with views_over(serving_catalog, Path(store.root), REVENUE_TABLES) as con:
+    with views_over(serving_catalog, store.root, REVENUE_TABLES) as con:
         fact, daily, monthly = con.sql(REVENUE_TOTALS).fetchall()[0]
     return dg.AssetCheckResult(
         passed=fact == daily == monthly,

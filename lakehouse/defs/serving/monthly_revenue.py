@@ -47,7 +47,7 @@ LINEAGE = dg.TableColumnLineage(
 
 @MART_MONTHLY_REVENUE_TABLE.asset(ins={}, deps=[FACT_ORDER_ITEMS], metadata={COLUMN_LINEAGE: LINEAGE})
 def mart_monthly_revenue(store: DeltaStore, serving_catalog: ServingCatalog) -> pl.DataFrame | None:
-    with views_over(serving_catalog, Path(store.root), [FACT_VIEW]) as con:
+    with views_over(serving_catalog, store.root, [FACT_VIEW]) as con:
         marks = {"_fact_built_at": con.sql(f"SELECT max(_built_at) FROM {FACT_VIEW}").fetchall()[0][0]}
         if unchanged(store.scan_or_none(MART_MONTHLY_REVENUE), marks):
             return None

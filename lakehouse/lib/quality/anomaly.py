@@ -117,6 +117,8 @@ def volume_verdict(written: pl.DataFrame, run_id: str) -> dg.AssetCheckResult:
         metadata={
             "rows_written": value,
             "expected_range": f"{max(expected.low, 0):,.0f} .. {expected.high:,.0f}",
+            "expected_low": float(max(expected.low, 0)),
+            "expected_high": float(expected.high),
             "median": expected.median,
             "history_runs": len(past),
         },
@@ -167,6 +169,7 @@ def _columns_result(judged: Sequence[tuple], columns: int) -> dg.AssetCheckResul
         metadata["flagged"] = markdown(flagged)
         first = flagged.row(0, named=True)
         metadata["expected_range"] = f"{first['column']}: {first['low']} .. {first['high']}"
+        metadata["expected_low"], metadata["expected_high"] = float(first["low"]), float(first["high"])
         metadata["value"] = first["value"]
     return dg.AssetCheckResult(
         passed=flagged.is_empty(), severity=dg.AssetCheckSeverity.WARN, metadata=metadata

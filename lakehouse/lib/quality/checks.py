@@ -9,8 +9,7 @@ millions of rows judged before; their first evaluation, one after the table was 
 in a run tagged `FULL_CHECK_TAG` (the weekly `full_checks` job) judges it all.
 """
 
-import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -329,8 +328,68 @@ def _reconciliation(
     return dg.AssetCheckResult(passed=passed, metadata=metadata)
 
 
+SCHEMA_CHANGE_CHECK = "column_schema_change"
+COLUMN_SCHEMA = "dagster/column_schema"
+
+
 def schema_change_checks(assets: Sequence[dg.AssetsDefinition]) -> Sequence[dg.AssetChecksDefinition]:
-    """Checks that warn when a table's columns change between materialisations (`dagster/column_schema`)."""
-    with warnings.catch_warnings():  # beta in Dagster 1.13; we pin the minor version
-        warnings.simplefilter("ignore", dg.BetaWarning)
-        return dg.build_column_schema_change_checks(assets=assets)
+    """Checks that warn when a table's columns change between materialisations (`dagster/column_schema`).
+
+    Dagster's `build_column_schema_change_checks` does the same, in a step it names by a hash
+    (`asset_check_72505df0` in a run's steps); this one step per asset definition is named for its
+    tables (`refined_orders__quarantine_orders_column_schema_change`)."""
+    return [_schema_change_check(sorted(asset.keys)) for asset in assets]
+
+
+def _schema_change_check(tables: Sequence[dg.AssetKey]) -> dg.AssetChecksDefinition:
+    specs = [
+        dg.AssetCheckSpec(
+            SCHEMA_CHANGE_CHECK,
+            asset=table,
+            description="Warns when the table's columns or their types changed since its previous "
+            "materialisation.",
+        )
+        for table in tables
+    ]
+    name = "__".join("_".join(table.path) for table in tables)
+
+    @dg.multi_asset_check(specs=specs, name=f"{name}_{SCHEMA_CHANGE_CHECK}", can_subset=True)
+    def check(context: dg.AssetCheckExecutionContext) -> Iterator[dg.AssetCheckResult]:
+        for check_key in context.selected_asset_check_keys:
+            yield schema_change_result(context.instance, check_key.asset_key)
+
+    return check
+
+
+def schema_change_result(instance: dg.DagsterInstance, table: dg.AssetKey) -> dg.AssetCheckResult:
+    """Passed unless the newest two materialisations of `table` have different columns or types."""
+    records = instance.fetch_materializations(table, limit=2).records
+    schemas = [
+        plain(record.asset_materialization.metadata.get(COLUMN_SCHEMA))
+        for record in records
+        if record.asset_materialization is not None
+    ]
+    if len(schemas) < 2 or None in schemas:
+        return _schema_result(table, True, "fewer than two materialisations with a column schema")
+    new, old = ({column.name: column.type for column in schema.columns} for schema in schemas)
+    added = sorted(new.keys() - old.keys())
+    removed = sorted(old.keys() - new.keys())
+    retyped = sorted(
+        f"{name}: {old[name]} -> {new[name]}" for name in new.keys() & old.keys() if old[name] != new[name]
+    )
+    changes = [
+        f"{what}: {', '.join(names)}"
+        for what, names in (("added", added), ("removed", removed), ("type changed", retyped))
+        if names
+    ]
+    return _schema_result(table, not changes, "; ".join(changes) or "no column changed")
+
+
+def _schema_result(table: dg.AssetKey, passed: bool, description: str) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        asset_key=table,
+        check_name=SCHEMA_CHANGE_CHECK,
+        passed=passed,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=description,
+    )

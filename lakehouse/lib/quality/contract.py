@@ -25,6 +25,9 @@ from typing import Annotated
 import dagster as dg
 import pandera.polars as pa
 import polars as pl
+from pandera.api.polars.types import PolarsData
+
+from lakehouse.settings import get_settings
 
 # A field's metadata entry naming the table column it references: "layer/table.column".
 REFERENCES = "references"
@@ -123,6 +126,22 @@ def conform(frame: pl.DataFrame, contract: type[Contract], table: str) -> pl.Dat
         return frame.select(pl.col(name).cast(dtype, strict=True) for name, dtype in types.items())
     except pl.exceptions.InvalidOperationError as error:
         raise ValueError(f"{table}: output does not fit the contract's column types ({error})") from error
+
+
+PLAUSIBLE_TIME = "plausible_time"
+
+
+def plausible_times(*columns: str) -> classmethod:
+    """A contract check (`<column>:plausible_time`): each of `columns`, when set, lies in the
+    plausible window of the settings (`Settings.plausible_window`, read when rows are validated).
+    Declare it in a contract as `plausible = plausible_times("order_at")`, severity `drop`."""
+
+    def plausible_time(cls, data: PolarsData) -> pl.LazyFrame:
+        earliest, latest = get_settings().plausible_window()
+        column = pl.col(data.key)
+        return data.lazyframe.select(column.is_null() | column.is_between(earliest, latest))
+
+    return pa.check(*columns, name=PLAUSIBLE_TIME)(plausible_time)
 
 
 # Column types shared by the contracts.

@@ -7,8 +7,8 @@ Recorded after every committed write, each a (metric, column) pair:
 - `null_rate` of every column and `distinct_keys`, over the rows this write brought;
 - `median` of each monitored numeric column over those rows (distribution anomalies);
 - every number the asset reported with its output (`raw_rows_processed`, `rows_quarantined_now`,
-  `duplicates_removed`, …), and each entry of its reported dicts (`rule_failures`,
-  `rule_pass_rate`, keyed by rule);
+  `duplicates_removed`, …), and each keyed number (`rule_failures/<rule>`, `rule_pass_rate/<rule>`:
+  see `keyed_metadata`) as its metric and key;
 - `duration_seconds` of the step up to the write.
 
 Anomaly checks and the quality report read their history from here. `QualityRecorder`, the IO
@@ -28,10 +28,12 @@ from deltalake import DeltaTable, write_deltalake
 from lakehouse.lib.storage import audit
 from lakehouse.lib.storage.commits import Commit, CommitObserver
 from lakehouse.lib.storage.delta_tables import WriteResult, file_stats
+from lakehouse.lib.storage.location import join
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.lib.storage.write_spec import plain
 
 METRICS_TABLE = ("quality", "metrics")
+KEY_SEPARATOR = "/"  # of a keyed metadata entry: `<metric>/<key>`
 # Definition metadata: numeric columns whose distribution (median of each write) is monitored.
 MONITORED_COLUMNS = "lakehouse/monitored_columns"
 SCHEMA = {
@@ -69,13 +71,22 @@ def data_metrics(written: pl.DataFrame, keys: Sequence[str], monitored: Sequence
     return {tuple(name.split("\t")): value for name, value in row.items() if value is not None}
 
 
+def keyed_metadata(metric: str, values: Mapping[str, float]) -> dict[str, float]:
+    """One numeric metadata entry per key (`rule_failures/email:valid_email`): the UI plots each over
+    time, where a dict would be JSON text; recorded as the metric `metric` of column `key`."""
+    return {f"{metric}{KEY_SEPARATOR}{key}": value for key, value in values.items()}
+
+
 def reported_metrics(output_metadata: Mapping[str, Any]) -> Metrics:
-    """The numbers an asset reported with its output: plain numbers, and dicts of numbers by key."""
+    """The numbers an asset reported with its output: plain and keyed numbers, and dicts of numbers
+    by key. Dagster's own entries (`dagster/row_count`) are plain, not keyed."""
     metrics: Metrics = {}
     for name, entry in output_metadata.items():
         value = plain(entry)
         if isinstance(value, int | float) and not isinstance(value, bool):
-            metrics[(name, "")] = value
+            keyed = not name.startswith("dagster/")
+            metric, _, key = name.partition(KEY_SEPARATOR) if keyed else (name, "", "")
+            metrics[(metric, key)] = value
         elif isinstance(value, Mapping):
             numbers = {
                 k: v for k, v in value.items() if isinstance(v, int | float) and not isinstance(v, bool)
@@ -116,7 +127,9 @@ class QualityRecorder(CommitObserver):
         )
 
 
-def record(tables_dir: Path | str, *, table: str, run_id: str, version: int | None, metrics: Metrics) -> None:
+def record(
+    tables_root: Path | str, *, table: str, run_id: str, version: int | None, metrics: Metrics
+) -> None:
     at = datetime.now(UTC)
     rows = {
         "at": [at] * len(metrics),
@@ -127,15 +140,15 @@ def record(tables_dir: Path | str, *, table: str, run_id: str, version: int | No
         "column": [c for _, c in metrics],
         "value": [float(v) for v in metrics.values()],
     }
-    write_deltalake(str(Path(tables_dir, *METRICS_TABLE)), pl.DataFrame(rows, schema=SCHEMA), mode="append")
+    write_deltalake(join(tables_root, *METRICS_TABLE), pl.DataFrame(rows, schema=SCHEMA), mode="append")
 
 
-def history(tables_dir: Path | str, table: str, metric: str, column: str | None = "") -> pl.DataFrame:
+def history(tables_root: Path | str, table: str, metric: str, column: str | None = "") -> pl.DataFrame:
     """(at, run_id, column, value) of one metric of one table, oldest first; empty when none.
 
     `column=None`: every column of the metric (e.g. the null rate of each column).
     """
-    uri = str(Path(tables_dir, *METRICS_TABLE))
+    uri = join(tables_root, *METRICS_TABLE)
     if not DeltaTable.is_deltatable(uri):
         return pl.DataFrame(schema={k: SCHEMA[k] for k in ("at", "run_id", "column", "value")})
     wanted = pl.col("column").is_not_null() if column is None else pl.col("column") == column

@@ -12,6 +12,8 @@ from typing import Any
 import polars as pl
 from deltalake import write_deltalake
 
+from lakehouse.lib.storage.location import join
+
 AUDIT_TABLE = ("audit", "log")
 SCHEMA = {
     "at": pl.Datetime("us", "UTC"),
@@ -24,7 +26,7 @@ SCHEMA = {
 
 
 def record(
-    tables_dir: Path | str,
+    tables_root: Path | str,
     *,
     operation: str,
     table: str,
@@ -40,4 +42,4 @@ def record(
         "run_id": [run_id],
         "details": [json.dumps(details or {}, default=str, sort_keys=True)],
     }
-    write_deltalake(str(Path(tables_dir, *AUDIT_TABLE)), pl.DataFrame(row, schema=SCHEMA), mode="append")
+    write_deltalake(join(tables_root, *AUDIT_TABLE), pl.DataFrame(row, schema=SCHEMA), mode="append")

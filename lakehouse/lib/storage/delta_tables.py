@@ -177,6 +177,14 @@ def committed_batches(
     return held | {b for b in batch_ids if b not in held and table.transaction_version(b) == BATCH_COMMITTED}
 
 
+def undone_batches(uri: str, batch_ids: list[str], at_version: int | None = None) -> set[str]:
+    """The batch ids once committed to the table and then undone (a restore, a released file)."""
+    if not exists(uri):
+        return set()
+    table = DeltaTable(uri, version=at_version)
+    return {b for b in batch_ids if table.transaction_version(b) == BATCH_UNDONE}
+
+
 def restore(uri: str, version: int, spec: WriteSpec, commit_metadata: Mapping[str, Any]) -> None:
     """Roll the table back to `version`, as a commit carrying `commit_metadata` like every write.
 

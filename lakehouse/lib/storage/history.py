@@ -18,6 +18,7 @@ from typing import Any
 from deltalake import DeltaTable
 
 from lakehouse.lib.storage import audit, delta_tables
+from lakehouse.lib.storage.location import join
 
 
 @dataclass(frozen=True)
@@ -38,12 +39,12 @@ class Lineage:
     inputs: list["Lineage"] = field(default_factory=list)
 
 
-def table_uri(tables_dir: Path, table: str) -> str:
+def table_uri(tables_root: Path | str, table: str) -> str:
     """`refined.orders` or `refined/orders` -> the table's folder; a clear error if unknown."""
-    path = Path(tables_dir, *table.replace(".", "/").split("/"))
-    if not DeltaTable.is_deltatable(str(path)):
-        raise FileNotFoundError(f"no table {table} at {path} (see `lakehouse tables`)")
-    return str(path)
+    uri = join(tables_root, *table.replace(".", "/").split("/"))
+    if not DeltaTable.is_deltatable(uri):
+        raise FileNotFoundError(f"no table {table} at {uri} (see `lakehouse tables`)")
+    return uri
 
 
 def _commit(table: str, entry: dict[str, Any]) -> Commit:
@@ -59,15 +60,15 @@ def _commit(table: str, entry: dict[str, Any]) -> Commit:
     )
 
 
-def history(tables_dir: Path, table: str, limit: int | None = None) -> list[Commit]:
+def history(tables_root: Path | str, table: str, limit: int | None = None) -> list[Commit]:
     """The table's commits, newest first."""
     name = table.replace(".", "/")
-    return [_commit(name, entry) for entry in DeltaTable(table_uri(tables_dir, table)).history(limit)]
+    return [_commit(name, entry) for entry in DeltaTable(table_uri(tables_root, table)).history(limit)]
 
 
-def commit_at(tables_dir: Path, table: str, version: int | None = None) -> Commit:
+def commit_at(tables_root: Path | str, table: str, version: int | None = None) -> Commit:
     """The commit that produced `version` (default: the current version)."""
-    return _find(history(tables_dir, table), table, version)
+    return _find(history(tables_root, table), table, version)
 
 
 def _find(commits: list[Commit], table: str, version: int | None) -> Commit:
@@ -81,13 +82,13 @@ def _find(commits: list[Commit], table: str, version: int | None) -> Commit:
     )
 
 
-def lineage(tables_dir: Path, table: str, version: int | None = None) -> Lineage:
+def lineage(tables_root: Path | str, table: str, version: int | None = None) -> Lineage:
     """The commit behind a table version and, recursively, the input versions it was built from."""
     histories: dict[str, list[Commit]] = {}  # each table's log is read once
 
     def commit_of(name: str, at: int | None) -> Commit:
         if name not in histories:
-            histories[name] = history(tables_dir, name)
+            histories[name] = history(tables_root, name)
         return _find(histories[name], name, at)
 
     def build(name: str, at: int | None) -> Lineage:
@@ -101,19 +102,19 @@ def lineage(tables_dir: Path, table: str, version: int | None = None) -> Lineage
     return build(table.replace(".", "/"), version)
 
 
-def restore(tables_dir: Path, table: str, version: int) -> Commit:
+def restore(tables_root: Path | str, table: str, version: int) -> Commit:
     """Roll the table back to `version` (a new commit with that version's content), audited.
 
     The restore is written by the table's own write spec, the one its commits record: an append
     table's source batches appended after `version` are un-marked, so the next run ingests them
     again. Its commit records the version it restored as its input, so lineage goes on from there.
     """
-    commit_at(tables_dir, table, version)  # a clear error for a version that does not exist
-    uri, name = table_uri(tables_dir, table), table.replace(".", "/")
+    commit_at(tables_root, table, version)  # a clear error for a version that does not exist
+    uri, name = table_uri(tables_root, table), table.replace(".", "/")
     provenance = {"lakehouse.restored_to": version, "dagster.input_versions": {name: version}}
     delta_tables.restore(uri, version, delta_tables.spec_of(uri), provenance)
-    restored = commit_at(tables_dir, table)
+    restored = commit_at(tables_root, table)
     audit.record(
-        tables_dir, operation="restore", table=name, version=restored.version, details={"to": version}
+        tables_root, operation="restore", table=name, version=restored.version, details={"to": version}
     )
     return restored

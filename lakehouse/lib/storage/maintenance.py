@@ -13,6 +13,7 @@ from deltalake import DeltaTable
 
 from lakehouse.lib.storage import audit
 from lakehouse.lib.storage.delta_tables import TARGET_FILE_SIZE
+from lakehouse.lib.storage.location import table_uris
 
 RETENTION_HOURS = 7 * 24
 
@@ -25,12 +26,11 @@ class Maintained:
     files_vacuumed: int
 
 
-def maintain(tables_dir: Path, retention_hours: int = RETENTION_HOURS) -> list[Maintained]:
-    """Compact and vacuum every table under `tables_dir`; each operation is audited."""
+def maintain(tables_root: Path | str, retention_hours: int = RETENTION_HOURS) -> list[Maintained]:
+    """Compact and vacuum every table under `tables_root`; each operation is audited."""
     results = []
-    for log in sorted(Path(tables_dir).glob("*/*/_delta_log")):
-        name = f"{log.parent.parent.name}/{log.parent.name}"
-        table = DeltaTable(str(log.parent))
+    for name, uri in table_uris(tables_root).items():
+        table = DeltaTable(uri)
         compacted = table.optimize.compact(target_size=TARGET_FILE_SIZE)
         vacuumed = table.vacuum(
             retention_hours=retention_hours, dry_run=False, enforce_retention_duration=False
@@ -38,10 +38,10 @@ def maintain(tables_dir: Path, retention_hours: int = RETENTION_HOURS) -> list[M
         result = Maintained(name, compacted["numFilesRemoved"], compacted["numFilesAdded"], len(vacuumed))
         if result.files_compacted or result.files_vacuumed:
             audit.record(
-                tables_dir,
+                tables_root,
                 operation="maintenance",
                 table=name,
-                version=DeltaTable(str(log.parent)).version(),
+                version=DeltaTable(uri).version(),
                 details={"retention_hours": retention_hours, **result.__dict__},
             )
         results.append(result)

@@ -73,6 +73,11 @@ class PinnedTable:
             return set()
         return delta_tables.committed_batches(self.uri, batch_ids, at_version=self.version)
 
+    def undone_batches(self, batch_ids: list[str]) -> set[str]:
+        if not self.exists:
+            return set()
+        return delta_tables.undone_batches(self.uri, batch_ids, at_version=self.version)
+
     def add_actions(self) -> pl.DataFrame:
         """The pinned version's files with their statistics (empty when the table does not exist)."""
         return delta_tables.add_actions(self.uri, self.version) if self.exists else pl.DataFrame()

@@ -6,11 +6,10 @@ Reads go through pins (see `reads`): the store's own reads are of each table's n
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import dagster as dg
 
-from lakehouse.lib.storage import delta_tables
+from lakehouse.lib.storage import delta_tables, location
+from lakehouse.lib.storage.location import join
 from lakehouse.lib.storage.reads import (
     Key,
     PinnedTable,
@@ -23,12 +22,17 @@ from lakehouse.lib.storage.reads import (
 
 
 class DeltaStore(TableReads, dg.ConfigurableResource):
-    """Delta tables under `root`, one per asset: asset key `refined/orders` -> `<root>/refined/orders`."""
+    """Delta tables under `root` (a folder or `s3://bucket/prefix`), one per asset: asset key
+    `refined/orders` -> `<root>/refined/orders`."""
 
     root: str
 
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """A run on an object store that cannot be used fails at once, saying what to check."""
+        location.check_reachable(self.root)
+
     def uri(self, key: Key) -> str:
-        return str(Path(self.root, *key_path(key)))
+        return join(self.root, *key_path(key))
 
     def pin(self, key: Key, snapshot: RunSnapshot | None = None) -> PinnedTable:
         """The table at the version `snapshot`'s run reads; without one, at its newest version."""

@@ -1,0 +1,156 @@
+"""Migrating a stored Delta table to the columns its code declares, in one atomic commit.
+
+A contract change reaches a table that already holds rows. Additive changes (a new column) could
+be merged in by any write, but a write never removes a column nor renames one: a misspelled
+column, once fixed, would stay in the table all-null beside the right one. So a migration
+rewrites the table once, to exactly the declared columns in the declared order (then the
+bookkeeping columns the table holds, `_…`, that the contract does not declare):
+
+- a column renamed by a declared `{"rename": {old: new}}` keeps its values under its new name;
+- a column retyped by a declared `{"cast": {column: type}}` is cast, and every row must cast: a
+  value that does not fit stops the migration before anything is written (`CastError`, naming the
+  rows by the table's key);
+- a new column is added, null until the table is rebuilt;
+- a column the code no longer declares is dropped.
+
+The rewrite is a single Delta overwrite commit: readers see the table before or after it, never
+between, and Delta's restore to the version before undoes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+from deltalake import CommitProperties, DeltaTable, write_deltalake
+
+from lakehouse.lib.storage import delta_tables
+
+# The asset definition metadata entry listing a table's declared migrations.
+MIGRATIONS_KEY = "lakehouse/migrations"
+RENAME, CAST = "rename", "cast"
+SAMPLE_ROWS = 10
+
+
+@dataclass(frozen=True)
+class Declared:
+    """A table's declared migrations: renames (old -> new) and casts (column -> type text)."""
+
+    renames: dict[str, str] = field(default_factory=dict)
+    casts: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, entries: Sequence[Mapping[str, Mapping[str, str]]]) -> Declared:
+        """From `[{"rename": {old: new}}, {"cast": {column: type}}]`; anything else is an error."""
+        renames, casts = {}, {}
+        for entry in entries:
+            unknown = set(entry) - {RENAME, CAST}
+            if unknown:
+                raise ValueError(f"unknown migration {sorted(unknown)}: use 'rename' or 'cast'")
+            renames |= dict(entry.get(RENAME, {}))
+            casts |= dict(entry.get(CAST, {}))
+        return cls(renames, casts)
+
+
+@dataclass(frozen=True)
+class Migration:
+    """What rewriting one table does: `columns` are the declared ones, in order, with their types."""
+
+    columns: dict[str, str]
+    renames: dict[str, str] = field(default_factory=dict)
+    casts: tuple[str, ...] = ()  # declared columns whose values are cast
+    added: tuple[str, ...] = ()  # declared columns the table lacks: null until rebuilt
+    dropped: tuple[str, ...] = ()  # stored columns the code no longer declares
+
+    @property
+    def changes_anything(self) -> bool:
+        return bool(self.renames or self.casts or self.added or self.dropped)
+
+    def describe(self) -> list[str]:
+        """The migration's steps, one line each, as the plan prints them."""
+        return [
+            *(f"rename {old} -> {new}" for old, new in self.renames.items()),
+            *(f"cast {c} to {self.columns[c]}" for c in self.casts),
+            *(f"add {c} {self.columns[c]} (null until rebuilt)" for c in self.added),
+            *(f"drop {c}" for c in self.dropped),
+        ]
+
+
+class CastError(ValueError):
+    """A declared cast that does not hold for every row; nothing was written."""
+
+
+def dtype(text: str) -> pl.DataType:
+    """A Polars type from its text as contracts and schemas print it, e.g.
+    `Datetime(time_unit='us', time_zone='UTC')` or `Decimal(precision=18, scale=2)`."""
+    namespace = {name: value for name, value in vars(pl).items() if isinstance(value, type)}
+    try:
+        parsed = eval(text, {"__builtins__": {}}, namespace)
+    except Exception as error:
+        raise ValueError(f"not a Polars type: {text!r}") from error
+    return parsed() if isinstance(parsed, type) else parsed
+
+
+def migrated(table: pl.LazyFrame, migration: Migration) -> pl.LazyFrame:
+    """The table's rows with the declared columns in order (renamed, cast, added), then the
+    undeclared bookkeeping columns it holds; dropped columns left out."""
+    renamed = table.rename(migration.renames)
+    stored = renamed.collect_schema().names()
+
+    def column(name: str) -> pl.Expr:
+        if name in migration.added:
+            return pl.lit(None, dtype=dtype(migration.columns[name])).alias(name)
+        if name in migration.casts:
+            return pl.col(name).cast(dtype(migration.columns[name]), strict=True)
+        return pl.col(name)
+
+    kept = [c for c in stored if c not in migration.columns and c not in migration.dropped]
+    return renamed.select(*(column(c) for c in migration.columns), *kept)
+
+
+def failed_casts(table: pl.LazyFrame, migration: Migration, key: Sequence[str]) -> pl.DataFrame:
+    """The rows (key, column, value) whose value does not cast to its declared type, first few."""
+    renamed = table.rename(migration.renames)
+    failures = [
+        renamed.filter(
+            pl.col(c).is_not_null() & pl.col(c).cast(dtype(migration.columns[c]), strict=False).is_null()
+        ).select(
+            *(pl.col(k) for k in key), pl.lit(c).alias("column"), pl.col(c).cast(pl.String).alias("value")
+        )
+        for c in migration.casts
+    ]
+    if not failures:
+        return pl.DataFrame()
+    return pl.concat(failures).head(SAMPLE_ROWS).collect()
+
+
+def check_casts(uri: str, table_name: str, migration: Migration, key: Sequence[str]) -> None:
+    """Raise `CastError` naming the rows when a declared cast fails for any of them."""
+    failed = failed_casts(delta_tables.scan(uri), migration, key)
+    if not failed.is_empty():
+        raise CastError(
+            f"{table_name}: a declared cast fails for some rows; nothing was written. "
+            f"First of them:\n{failed}"
+        )
+
+
+def rewrite(uri: str, migration: Migration, commit_metadata: Mapping[str, Any], emptied: bool = False) -> int:
+    """Rewrite the table as `migration` says, in one overwrite commit carrying `commit_metadata`
+    (and the table's write spec, as every commit does); its new version. `emptied`: keep no row,
+    so that an incremental table's next build rebuilds it whole."""
+    partitions = delta_tables.partition_columns(uri)
+    rows = migrated(delta_tables.scan(uri), migration)
+    rows = (rows.head(0) if emptied else rows).collect(engine="streaming")
+    custom = delta_tables.custom_metadata(commit_metadata, delta_tables.spec_of(uri))
+    write_deltalake(
+        uri,
+        delta_tables.as_stream(rows),
+        mode="overwrite",
+        schema_mode="overwrite",
+        partition_by=partitions or None,
+        target_file_size=delta_tables.TARGET_FILE_SIZE,
+        commit_properties=CommitProperties(custom_metadata=custom),
+    )
+    return DeltaTable(uri).version()
