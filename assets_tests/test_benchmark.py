@@ -121,7 +121,8 @@ def test_every_asset_s_cost_is_reported(report: dict[str, Any]) -> None:
         costs = {c["what"]: c for step in layers for c in step["costs"]}
         for step in layers:
             assert step["rows_written"] == sum(c["rows_written"] for c in step["costs"])
-            assert all(c["peak_mb"] <= step["peak_mb"] and c["seconds"] >= 0 for c in step["costs"])
+            # sampled VmRSS may pass VmHWM by a fraction of a MB: the kernel syncs its counters lazily
+            assert all(0 < c["peak_mb"] <= step["peak_mb"] + 1 and c["seconds"] >= 0 for c in step["costs"])
         fact = costs["curated/fact_order_items"]
         # its inputs: refined order items, orders and exchange rates, and the two dimensions
         inputs = ["refined/order_items", "refined/orders", "refined/exchange_rates"]

@@ -23,7 +23,7 @@ from lakehouse.lib.storage.commits import Commit, CommitObserver
 from lakehouse.lib.storage.delta_tables import WriteResult
 from lakehouse.lib.storage.reads import RunSnapshot, run_snapshot, step_record
 from lakehouse.lib.storage.store import DeltaStore
-from lakehouse.lib.storage.table_metadata import COLUMN_LINEAGE, materialization_metadata
+from lakehouse.lib.storage.table_metadata import COLUMN_LINEAGE, column_schema, materialization_metadata
 from lakehouse.lib.storage.write_spec import REPLACED_SLICES, WriteSpec, plain
 
 
@@ -69,6 +69,8 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         inputs = self._input_versions(context) | step.reads
         result = delta_tables.write(uri, frame, spec, self._provenance(context, inputs), slices)
         actions = self._describe(context, uri, result)
+        if result.version != before:
+            _record_partitions(context, spec, frame, slices, column_schema(uri, _declared_schema(context)))
         if result.version != before and self.observer is not None:
             self.observer.committed(
                 Commit(
@@ -112,3 +114,26 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         if (lineage := context.definition_metadata.get(COLUMN_LINEAGE)) is not None:
             context.add_output_metadata({COLUMN_LINEAGE: lineage})
         return actions
+
+
+def _record_partitions(
+    context: dg.OutputContext,
+    spec: WriteSpec,
+    frame: pl.DataFrame,
+    slices: list[Any] | None,
+    schema: dg.TableSchema,
+) -> None:
+    """In a run without a partition, record the slices a day-sliced, partitioned asset replaced as
+    materialisations of their partitions, so Dagster's partition status shows what the table holds
+    (a partitioned run's partitions Dagster records itself). Each carries the table's column schema:
+    the column-schema check compares the asset's two newest materialisations, whichever they are."""
+    partitions = context.asset_spec.partitions_def
+    if partitions is None or context.has_partition_key or spec.partition_column is None:
+        return
+    written = frame.get_column(spec.partition_column).unique().to_list() if slices is None else slices
+    keys = set(partitions.get_partition_keys()) & {str(s) for s in written}
+    for key in sorted(keys):
+        metadata = {"dagster/column_schema": schema}
+        context.log_event(
+            dg.AssetMaterialization(asset_key=context.asset_key, partition=key, metadata=metadata)
+        )
