@@ -53,6 +53,8 @@ class Settings:
     # most BI drivers) cannot read; v1.0.0 is readable by every DuckDB since 1.0.
     catalog_storage_version: str = "v1.0.0"
     tables_uri_override: str | None = None  # None: the tables folder under the data folder
+    # An environment's: the main tables folder its unchanged tables link to (readable, never written)
+    linked_tables_dir: Path | None = None
 
     def plausible_window(self, now: datetime | None = None) -> tuple[datetime, datetime]:
         """The business times a source may carry: from shortly before the shop opened to shortly
@@ -96,7 +98,7 @@ class Settings:
         catalog under `<data>/envs/NAME`, the same sources."""
         if not name or not name.replace("-", "").replace("_", "").isalnum():
             raise ValueError(f"environment name {name!r}: use letters, digits, - and _")
-        return replace(self, data_dir=self.data_dir / "envs" / name)
+        return replace(self, data_dir=self.data_dir / "envs" / name, linked_tables_dir=self.tables_dir)
 
 
 def get_settings(data_dir: Path | str | None = None) -> Settings:

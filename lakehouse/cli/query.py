@@ -70,11 +70,7 @@ def sql(
     named = _named(params) or None
     try:
         main = project.settings
-        catalog = (
-            ServingCatalog.from_settings(main)
-            if env is None
-            else ServingCatalog.from_settings(main.environment(env), also_readable=(main.tables_dir,))
-        )
+        catalog = ServingCatalog.from_settings(main if env is None else main.environment(env))
         result = run_query(catalog, text, named)
     except Exception as error:  # DuckDB's and the sandbox's errors are readable: no traceback
         hint = "\nTables are named layer.table (e.g. curated.fact_order_items): see `lakehouse tables`."

@@ -74,7 +74,11 @@ def build(
         selection = [dg.AssetKey.from_user_string(t) for t in sorted(own)] + [CATALOG]
         outcome = run_build(definitions(env), instance, echo, selection)
         if not outcome.success:
-            raise EnvironmentError(f"the build of environment {name} failed (run {outcome.run_id})")
+            failed = [f"{c.asset} {c.check}" for c in outcome.checks if not c.passed and not c.warned]
+            raise EnvironmentError(
+                f"the build of environment {name} failed (run {outcome.run_id})"
+                + (f"; failed checks: {', '.join(failed)}" if failed else "")
+            )
     keys = {t.key: t.row_key for t in declared}
     diffs = [_diff(main, env, table, keys[table]) for table in sorted(own) if keys.get(table)]
     return EnvironmentBuild(name, env, plan, sorted(own), [d for d in diffs if d is not None])

@@ -99,7 +99,7 @@ def audit_clear_pii(serving: ServingCatalog, sql: str) -> None:
     """Record a statement run with direct PII in clear: who, why, and the statement (its string
     literals redacted: they may hold the very values looked up)."""
     audit.record(
-        serving.readable_dir,
+        serving.readable_root,
         operation="pii_clear_access",
         table="catalog",
         version=None,

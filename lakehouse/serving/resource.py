@@ -66,7 +66,7 @@ class ServingCatalog(DuckDBResource):
         return cls(
             database=str(settings.catalog_path),
             tables_uri=settings.tables_uri,
-            also_readable=[str(p) for p in also_readable],
+            also_readable=[str(p) for p in (*also_readable, *_linked(settings))],
             memory_limit=settings.sql_memory_limit,
             threads=settings.sql_threads,
             statement_timeout_seconds=settings.sql_timeout_seconds,
@@ -125,3 +125,8 @@ class ServingCatalog(DuckDBResource):
             statement_timeout_seconds=self.statement_timeout_seconds,
             storage_version=self.storage_version,
         )
+
+
+def _linked(settings: Settings) -> tuple[Path, ...]:
+    """An environment's link to the main tables, which its readers may read too."""
+    return (settings.linked_tables_dir,) if settings.linked_tables_dir else ()

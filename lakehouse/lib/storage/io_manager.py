@@ -128,7 +128,7 @@ def _record_partitions(
     (a partitioned run's partitions Dagster records itself). Each carries the table's column schema:
     the column-schema check compares the asset's two newest materialisations, whichever they are."""
     partitions = context.asset_spec.partitions_def
-    if partitions is None or context.has_partition_key or spec.partition_column is None:
+    if partitions is None or context.has_asset_partitions or spec.partition_column is None:
         return
     written = frame.get_column(spec.partition_column).unique().to_list() if slices is None else slices
     keys = set(partitions.get_partition_keys()) & {str(s) for s in written}

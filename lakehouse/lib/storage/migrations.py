@@ -111,7 +111,8 @@ def migrated(table: pl.LazyFrame, migration: Migration) -> pl.LazyFrame:
 
 
 def failed_casts(table: pl.LazyFrame, migration: Migration, key: Sequence[str]) -> pl.DataFrame:
-    """The rows (key, column, value) whose value does not cast to its declared type, first few."""
+    """The rows (key, column, value) whose value does not cast to its declared type: the first few
+    by key, the same on every run whatever order the table's files are read in."""
     renamed = table.rename(migration.renames)
     failures = [
         renamed.filter(
@@ -123,7 +124,7 @@ def failed_casts(table: pl.LazyFrame, migration: Migration, key: Sequence[str]) 
     ]
     if not failures:
         return pl.DataFrame()
-    return pl.concat(failures).head(SAMPLE_ROWS).collect()
+    return pl.concat(failures).sort([*key, "column"]).head(SAMPLE_ROWS).collect()
 
 
 def check_casts(uri: str, table_name: str, migration: Migration, key: Sequence[str]) -> None:

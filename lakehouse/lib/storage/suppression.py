@@ -14,12 +14,13 @@ import polars as pl
 from deltalake import write_deltalake
 
 from lakehouse.lib.storage import delta_tables
+from lakehouse.lib.storage.location import join
 
 SUPPRESSION_TABLE = ("privacy", "suppression")
 
 
 def suppression_uri(tables_dir: Path | str) -> str:
-    return str(Path(tables_dir, *SUPPRESSION_TABLE))
+    return join(tables_dir, *SUPPRESSION_TABLE)
 
 
 def suppressed_tokens(tables_dir: Path | str) -> set[str]:
