@@ -26,6 +26,7 @@ from lakehouse.defs.raw.ingestion import (
 )
 from lakehouse.lib.cleansing import utc_from_zulu
 from lakehouse.lib.columns import now_utc
+from lakehouse.lib.data_version import ingested_data_version
 from lakehouse.lib.privacy import Pseudonymiser
 from lakehouse.lib.storage import write_spec
 from lakehouse.lib.storage.reads import TableReads
@@ -144,6 +145,7 @@ def raw_events(
     context.log.info(f"{len(files)} new micro-batches, {rows.height} lines")
     return dg.Output(
         with_high_water_mark(rows, newest_before),
+        data_version=ingested_data_version(context, RAW_EVENTS, rows),
         metadata={
             "batches_ingested": len(files),
             "malformed_lines": parsed.malformed_lines,

@@ -36,6 +36,7 @@ from lakehouse.defs.raw.ingestion import (
     without_erased,
 )
 from lakehouse.lib.columns import now_utc
+from lakehouse.lib.data_version import ingested_data_version
 from lakehouse.lib.freshness import DAILY
 from lakehouse.lib.privacy import Pseudonymiser
 from lakehouse.lib.storage import write_spec
@@ -228,6 +229,7 @@ def build_raw_shop_asset(table: SourceTable) -> dg.AssetsDefinition:
         reconciled = {"rows_hard_deleted": deletes.height} if table.reconcile_keys else {}
         return dg.Output(
             batch,
+            data_version=ingested_data_version(context, key, batch),
             metadata={
                 "watermark_from": watermark or "",
                 "window_from": since or "",
