@@ -21,7 +21,7 @@ from assets_tests.object_store import object_store  # noqa: F401 (a fixture for 
 from assets_tests.postgres_server import empty_database, postgres_server  # noqa: F401 (fixtures for every test)
 from lakehouse import simulator
 from lakehouse.definitions import build_definitions
-from lakehouse.operations.runner import BuildOutcome, run_build
+from lakehouse.operations.runner import BuildOutcome, Echo, run_build
 from lakehouse.settings import Settings, get_settings
 
 # Settings come from the environment; tests must not pick up a developer's real sources.
@@ -47,8 +47,8 @@ class Lakehouse:
     outcome: BuildOutcome
     instance: dg.DagsterInstance | None = None  # the instance of its first build
 
-    def build(self, instance: dg.DagsterInstance) -> BuildOutcome:
-        self.outcome = run_build(self.definitions, instance, echo=lambda _: None)
+    def build(self, instance: dg.DagsterInstance, echo: Echo = lambda _: None) -> BuildOutcome:
+        self.outcome = run_build(self.definitions, instance, echo=echo)
         return self.outcome
 
     def advance(self, days: int = 1) -> None:
@@ -56,12 +56,18 @@ class Lakehouse:
 
 
 def build_lakehouse(
-    data_dir: Path, instance: dg.DagsterInstance, *, scale: float, seed: int, days: int
+    data_dir: Path,
+    instance: dg.DagsterInstance,
+    *,
+    scale: float,
+    seed: int,
+    days: int,
+    echo: Echo = lambda _: None,
 ) -> Lakehouse:
     settings = get_settings(data_dir)
     manifest = simulator.generate(settings.sources_dir, scale=scale, seed=seed, days=days)
     lakehouse = Lakehouse(settings, build_definitions(settings), manifest, None, instance)  # type: ignore[arg-type]
-    lakehouse.build(instance)
+    lakehouse.build(instance, echo)
     return lakehouse
 
 

@@ -168,7 +168,12 @@ def test_every_commit_records_its_run_and_input_versions(lakehouse: Lakehouse):
 
 
 def test_running_again_changes_nothing(tmp_path: Path, instance: dg.DagsterInstance):
-    lakehouse = build_lakehouse(tmp_path, instance, scale=0.003, seed=5, days=60)
+    progress: list[str] = []
+    lakehouse = build_lakehouse(tmp_path, instance, scale=0.003, seed=5, days=60, echo=progress.append)
+    # The progress shows each day-sliced fact's days on its one line, not a line per day.
+    fact_lines = [line for line in progress if "curated/fact_order_items" in line]
+    assert len(fact_lines) == 1
+    assert fact_lines[0].endswith("rows (60 partitions: 2025-01-01 .. 2025-03-01)")
     before = versions(lakehouse)
     facts = table(lakehouse, "curated", "fact_order_items").sort("order_id", "line_no")
     assert lakehouse.build(instance).success

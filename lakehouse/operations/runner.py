@@ -22,11 +22,15 @@ DAGSTER_RECORD_ATTRIBUTE = "dagster_meta"
 
 
 class _ProgressHandler(logging.Handler):
-    """One line per finished asset, failed check or failed step; nothing else."""
+    """One line per finished asset, failed check or failed step; nothing else.
+
+    The partitions an asset's step materialised (a backfill's days, or the days an incremental run
+    rebuilt) are summed up on its line, not listed one a line: a year's backfill is one line."""
 
     def __init__(self, echo: Echo) -> None:
         super().__init__(logging.DEBUG)
         self.echo = echo
+        self.partitions: dict[str, list[str]] = {}  # per asset, those materialised since its last line
 
     def emit(self, record: logging.LogRecord) -> None:
         # Dagster's log manager attaches the structured event to each record it hands a logger.
@@ -35,16 +39,34 @@ class _ProgressHandler(logging.Handler):
             return
         if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
             materialization = event.event_specific_data.materialization
+            asset = materialization.asset_key.to_user_string()
+            if materialization.partition:
+                self.partitions.setdefault(asset, []).append(materialization.partition)
+                return
             rows = materialization.metadata.get("dagster/row_count")
-            shown = f"{rows.value:>10,} rows" if rows is not None else ""
-            day = f" ({materialization.partition})" if materialization.partition else ""
-            self.echo(f"  ✓ {materialization.asset_key.to_user_string():<32}{shown}{day}")
+            self._line(asset, f"{rows.value:>10,} rows" if rows is not None else "")
+        elif event.event_type == dg.DagsterEventType.STEP_SUCCESS:
+            for asset in list(self.partitions):  # a partitioned run's assets: partitions only
+                self._line(asset, "")
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = event.event_specific_data
             if not evaluation.passed:
                 self.echo(f"  ✗ check {evaluation.asset_key.to_user_string()}:{evaluation.check_name} failed")
         elif event.event_type == dg.DagsterEventType.STEP_FAILURE:
             self.echo(f"  ✗ step {event.step_key} failed: {_root_cause(event.event_specific_data.error)}")
+
+    def _line(self, asset: str, shown: str) -> None:
+        self.echo(f"  ✓ {asset:<32}{shown}{partition_summary(self.partitions.pop(asset, []))}")
+
+
+def partition_summary(partitions: list[str]) -> str:
+    """` (2025-03-01)`, ` (365 partitions: 2025-01-01 .. 2025-12-31)`, or nothing."""
+    if not partitions:
+        return ""
+    if len(partitions) == 1:
+        return f" ({partitions[0]})"
+    ordered = sorted(partitions)
+    return f" ({len(ordered)} partitions: {ordered[0]} .. {ordered[-1]})"
 
 
 def _root_cause(error) -> str:
