@@ -18,6 +18,7 @@
 | `LAKEHOUSE_PLAUSIBLE_SLACK_DAYS` | `30` | days before the shop opened still plausible (migrated history) |
 | `LAKEHOUSE_PLAUSIBLE_DAYS_AHEAD` | `1` | days after now still plausible (clock skew, time zones) |
 | `LAKEHOUSE_CATALOG_STORAGE_VERSION` | `v1.0.0` | oldest DuckDB release whose clients must open the catalog |
+| `LAKEHOUSE_SIMULATOR` | `on` | `off`: generate nothing; load only the declared sources' assets |
 """
 
 from __future__ import annotations
@@ -55,6 +56,9 @@ class Settings:
     tables_uri_override: str | None = None  # None: the tables folder under the data folder
     # An environment's: the main tables folder its unchanged tables link to (readable, never written)
     linked_tables_dir: Path | None = None
+    # False (LAKEHOUSE_SIMULATOR=off): a team's own sources only: nothing is generated, and only the
+    # declared sources' assets are loaded (not the simulated shop's star schema)
+    simulator: bool = True
 
     def plausible_window(self, now: datetime | None = None) -> tuple[datetime, datetime]:
         """The business times a source may carry: from shortly before the shop opened to shortly
@@ -130,4 +134,18 @@ def get_settings(data_dir: Path | str | None = None) -> Settings:
         catalog_storage_version=os.environ.get("LAKEHOUSE_CATALOG_STORAGE_VERSION")
         or Settings.catalog_storage_version,
         tables_uri_override=os.environ.get("LAKEHOUSE_TABLES_URI", "").rstrip("/") or None,
+        simulator=_switch("LAKEHOUSE_SIMULATOR", default=True),
     )
+
+
+_SWITCH_VALUES = {"on": True, "off": False}
+
+
+def _switch(variable: str, default: bool) -> bool:
+    """An on/off setting; anything else is an error naming the variable and its values."""
+    value = os.environ.get(variable, "").strip().lower()
+    if not value:
+        return default
+    if value not in _SWITCH_VALUES:
+        raise ValueError(f"{variable}={os.environ[variable]!r}: use on or off")
+    return _SWITCH_VALUES[value]

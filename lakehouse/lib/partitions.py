@@ -24,10 +24,19 @@ warnings.filterwarnings("ignore", message=".*backfill_policy.*", category=dg.Bet
 
 # The first day of the shop's history, where the partitions start.
 HISTORY_START = "2025-01-01"
+# As declared: up to today (real sources deliver every day). The definitions end it where the
+# data ends when they know where (`ending`).
 DAILY_PARTITIONS = dg.DailyPartitionsDefinition(start_date=HISTORY_START, end_offset=1)
 # Partitioned, as the day-sliced tables are (spread into their asset decorators).
 DAY_SLICED = {"partitions_def": DAILY_PARTITIONS, "backfill_policy": dg.BackfillPolicy.single_run()}
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+
+
+def ending(end: date | None) -> dg.DailyPartitionsDefinition:
+    """The daily partitions up to the day before `end` (None: up to today, as declared)."""
+    if end is None:
+        return DAILY_PARTITIONS
+    return dg.DailyPartitionsDefinition(start_date=HISTORY_START, end_date=end.isoformat())
 
 
 def backfill_days(context: dg.AssetExecutionContext) -> list[date] | None:
