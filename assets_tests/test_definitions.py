@@ -359,3 +359,19 @@ def test_every_asset_has_owners_and_every_table_users_depend_on_a_freshness_poli
     assert nodes["refined/orders"].owners == ["team:data-platform"]
     assert nodes["quarantine/orders"].freshness_policy is None  # not read as a current table
     assert nodes["curated/dim_date"].metadata["freshness"] == "warn after 26 h, fail after 50 h"
+
+
+def test_every_bookkeeping_column_of_every_table_is_described(lakehouse: Lakehouse):
+    """In the column schema the UI shows with each table's latest materialisation."""
+    assert lakehouse.instance is not None
+    undescribed, seen = [], set()
+    for key in lakehouse.definitions.resolve_asset_graph().get_all_asset_keys():
+        records = lakehouse.instance.fetch_materializations(key, limit=1).records
+        schema = records[0].asset_materialization.metadata.get("dagster/column_schema") if records else None
+        for column in schema.value.columns if schema else []:
+            if column.name.startswith("_"):
+                seen.add(column.name)
+                if not column.description:
+                    undescribed.append(f"{key.to_user_string()}.{column.name}")
+    assert undescribed == []
+    assert {"_ingested_at", "_batch_id", "_row_number", "_refined_at", "_rules", "_built_at"} <= seen

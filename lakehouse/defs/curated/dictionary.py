@@ -15,8 +15,8 @@ from pathlib import Path
 
 import lakehouse.defs.curated
 from lakehouse.lib.column_lineage import ColumnLineage, mermaid
+from lakehouse.lib.columns import BOOKKEEPING, CHANGES
 from lakehouse.lib.spec import ColumnDoc, TableSpec, specs_in
-from lakehouse.lib.storage.scd2 import CHANGES
 from lakehouse.lib.storage.write_spec import WriteMode, WriteSpec
 
 DICTIONARY_PATH = Path(__file__).with_name("DATA_DICTIONARY.md")
@@ -35,9 +35,7 @@ class TableDoc:
 
 
 # The column the scd2 write adds to every version, beside those its contract declares.
-SCD2_CHANGES = ColumnDoc(
-    CHANGES, "List(Struct)", False, "The change events this version was built from (SCD2)."
-)
+SCD2_CHANGES = ColumnDoc(CHANGES, "List(Struct)", False, BOOKKEEPING[CHANGES])
 
 
 def curated_specs() -> list[TableSpec]:
