@@ -23,8 +23,26 @@ def run(project: Project, scale: float, seed: int) -> None:
     """Build every asset through Dagster (generating the sources first if needed), then summarise.
 
     Safe to run again: extraction is incremental and every write idempotent, so nothing doubles.
-    Only one `lakehouse run` at a time per data folder.
+    Only one `lakehouse run` at a time per data folder. With LAKEHOUSE_SIMULATOR=off nothing is
+    generated and only the declared sources are built (--scale and --seed do not apply).
     """
+    from lakehouse.definitions import build_definitions
+
+    settings = project.settings
+    if not settings.simulator:
+        header = "LAKEHOUSE_SIMULATOR=off: building the declared sources only (nothing is generated) …"
+        _build(project, build_definitions(settings), header)
+        return
+    _simulated_sources(project, scale, seed)
+    if settings.uses_development_pii_key:
+        click.echo(
+            "note: emails are pseudonymised with the development key; set LAKEHOUSE_PII_KEY in production"
+        )
+    _build(project, build_definitions(settings), "building the lakehouse (raw -> refined -> curated) …")
+
+
+def _simulated_sources(project: Project, scale: float, seed: int) -> None:
+    """Generate the simulated sources unless there are some; those there must be of `scale`, `seed`."""
     from lakehouse import simulator
 
     settings = project.settings
@@ -43,13 +61,6 @@ def run(project: Project, scale: float, seed: int) -> None:
             f"{settings.data_dir} holds a build of scale {existing.scale}, seed {existing.seed}; "
             f"asked for scale {scale}, seed {seed}. Run `make clean` first to start over."
         )
-    if settings.uses_development_pii_key:
-        click.echo(
-            "note: emails are pseudonymised with the development key; set LAKEHOUSE_PII_KEY in production"
-        )
-    from lakehouse.definitions import build_definitions
-
-    _build(project, build_definitions(settings), "building the lakehouse (raw -> refined -> curated) …")
 
 
 @click.command()
