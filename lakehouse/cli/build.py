@@ -18,8 +18,16 @@ if TYPE_CHECKING:
 @click.command()
 @scale_option("Scale factor if sources are generated.")
 @seed_option("Seed if sources are generated.")
+@click.option(
+    "--select",
+    "selection",
+    default=None,
+    metavar="SELECTION",
+    help="Only these assets, in Dagster's selection syntax: 'group:raw', 'key:curated/fact_payments+' "
+    "(and what it feeds), 'tag:pii'.  [default: every asset]",
+)
 @pass_project
-def run(project: Project, scale: float, seed: int) -> None:
+def run(project: Project, scale: float, seed: int, selection: str | None) -> None:
     """Build every asset through Dagster (generating the sources first if needed), then summarise.
 
     Safe to run again: extraction is incremental and every write idempotent, so nothing doubles.
@@ -29,16 +37,20 @@ def run(project: Project, scale: float, seed: int) -> None:
     from lakehouse.definitions import build_definitions
 
     settings = project.settings
-    if not settings.simulator:
+    if settings.simulator:
+        _simulated_sources(project, scale, seed)
+        header = "building the lakehouse (raw -> refined -> curated) …"
+    else:
         header = "LAKEHOUSE_SIMULATOR=off: building the declared sources only (nothing is generated) …"
-        _build(project, build_definitions(settings), header)
-        return
-    _simulated_sources(project, scale, seed)
     if settings.uses_development_pii_key:
         click.echo(
             "note: emails are pseudonymised with the development key; set LAKEHOUSE_PII_KEY in production"
         )
-    _build(project, build_definitions(settings), "building the lakehouse (raw -> refined -> curated) …")
+    defs = build_definitions(settings)
+    if selection is None:
+        _build(project, defs, header)
+    else:
+        _build(project, defs, f"building {selection} …", _selected(defs, selection))
 
 
 def _simulated_sources(project: Project, scale: float, seed: int) -> None:
@@ -61,6 +73,25 @@ def _simulated_sources(project: Project, scale: float, seed: int) -> None:
             f"{settings.data_dir} holds a build of scale {existing.scale}, seed {existing.seed}; "
             f"asked for scale {scale}, seed {seed}. Run `make clean` first to start over."
         )
+
+
+def _selected(defs: "dg.Definitions", selection: str) -> "list[dg.AssetKey]":
+    """The assets a selection string names, with the rest of any multi-asset they belong to, and the
+    serving catalog, so that what the run wrote is queryable when it ends."""
+    import dagster as dg
+
+    from lakehouse.defs.serving.catalog import CATALOG
+
+    graph = defs.resolve_asset_graph()
+    try:
+        keys = dg.AssetSelection.from_string(selection).required_multi_asset_neighbors().resolve(graph)
+    except Exception as error:  # Dagster raises several types for a malformed or unknown selection
+        raise click.BadParameter(f"{selection!r}: {error}", param_hint="--select") from error
+    if not keys:
+        raise click.BadParameter(
+            f"{selection!r} selects no asset (see `lakehouse tables` for their names)", param_hint="--select"
+        )
+    return sorted(keys | {CATALOG})
 
 
 @click.command()
