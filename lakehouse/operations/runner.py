@@ -108,6 +108,7 @@ class BuildOutcome:
     success: bool
     checks: list[CheckOutcome]
     warnings: list[str] = field(default_factory=list)  # `asset: what` (rows held back, files corrected)
+    skipped: int = 0  # checks the run planned that had nothing to examine (no result)
 
 
 def run_warnings(result: dg.ExecuteInProcessResult) -> list[str]:
@@ -136,11 +137,20 @@ def run_build(
     if not result.success and (selection is None or CATALOG in selection):
         # A failed run skips the catalog step, downstream of every table: publish what it did write.
         run(raise_on_error=False, asset_selection=[CATALOG])
+    evaluations = result.get_asset_check_evaluations()
     checks = [
         CheckOutcome(e.asset_key.to_user_string(), e.check_name, e.passed, e.severity.value)
-        for e in result.get_asset_check_evaluations()
+        for e in evaluations
     ]
-    return BuildOutcome(result.run_id, result.success, checks, run_warnings(result))
+    # (recorded when the run was created, so in the instance's log, not among the run's own events)
+    planned_type = dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED
+    planned = {
+        entry.dagster_event.event_specific_data.asset_check_key
+        for entry in instance.all_logs(result.run_id, of_type=planned_type)
+        if entry.dagster_event is not None
+    }
+    skipped = len(planned - {e.asset_check_key for e in evaluations})
+    return BuildOutcome(result.run_id, result.success, checks, run_warnings(result), skipped)
 
 
 def summary(settings: Settings, outcome: BuildOutcome) -> str:
@@ -165,6 +175,7 @@ def summary(settings: Settings, outcome: BuildOutcome) -> str:
     lines += [
         "",
         f"  checks: {passed} passed, {len(failed)} failed, {len(warned)} warnings"
+        + (f", {outcome.skipped} skipped (nothing new to examine)" if outcome.skipped else "")
         + "".join(f"\n    ✗ {c.asset}:{c.check}" for c in failed)
         + "".join(f"\n    ! {c.asset}:{c.check} (warning)" for c in warned),
         f"  warnings: {len(outcome.warnings)}" + "".join(f"\n    ! {w}" for w in outcome.warnings),

@@ -11,6 +11,7 @@ written since, they report no result, which Dagster shows as *skipped* (`skippab
 pass over 0 rows.
 """
 
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -48,6 +49,18 @@ def _result(failing: pl.LazyFrame, label: str, metadata: dict | None = None) -> 
 
 
 Judge = Callable[[dg.AssetCheckExecutionContext, DeltaStore], dg.AssetCheckResult | None]
+# Dagster's executor warns on its own logger (not the run's) for each skipped blocking check and
+# each step downstream of it: that is what a skipped check means here, and it would be a dozen
+# lines of every `lakehouse run` with nothing new. That warning alone is filtered out.
+_EXECUTOR_LOGGER = "dagster._core.execution.plan.active"
+
+
+class _SkippedBlockingCheckFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "emitted no result in step" not in record.getMessage()
+
+
+logging.getLogger(_EXECUTOR_LOGGER).addFilter(_SkippedBlockingCheckFilter())
 
 
 def skippable_check(spec: dg.AssetCheckSpec, judge: Judge) -> dg.AssetChecksDefinition:
