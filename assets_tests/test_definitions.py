@@ -188,11 +188,23 @@ def test_running_again_changes_nothing(tmp_path: Path, instance: dg.DagsterInsta
     # examine, so they gave no result (Dagster shows them skipped).
     assert lakehouse.build(instance).success
     assert data_versions_changed(instance, lakehouse.outcome.run_id) == ["serving/catalog"]
+    assert tables_changed(instance, lakehouse.outcome.run_id) == {"curated/dim_date"}  # rewritten as it was
     judged = {c.check for c in lakehouse.outcome.checks if not c.asset.startswith("curated/dim_date")}
     # Of 144 checks, 59 gave a result: the 42 column-schema checks, the 13 curated contracts, the
     # mart's SQL reconciliation and the PII scan; and the calendar's keys (it is rewritten).
     assert (len(lakehouse.outcome.checks), lakehouse.outcome.skipped) == (59, 85)
     assert judged == {"column_schema_change", "contract", "revenue_reconciles", "no_clear_pii"}
+
+
+def tables_changed(instance: dg.DagsterInstance, run_id: str) -> set[str]:
+    """The tables whose materialisation in `run_id` says the run committed to them (`table_changed`)."""
+    events = instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+    materializations = [e.asset_materialization for e in events if e.asset_materialization is not None]
+    return {
+        m.asset_key.to_user_string()
+        for m in materializations
+        if "table_changed" in m.metadata and m.metadata["table_changed"].value
+    }
 
 
 def data_versions_changed(instance: dg.DagsterInstance, run_id: str) -> list[str]:
