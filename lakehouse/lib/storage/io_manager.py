@@ -105,9 +105,9 @@ class DeltaIOManager(dg.ConfigurableIOManager):
     def _describe(context: dg.OutputContext, uri: str, result: WriteResult, changed: bool) -> pl.DataFrame:
         """Add the table's metadata, as `result` left it, to the materialisation; its add actions.
 
-        `table_changed` says whether the run committed to the table: the UI shows it with each
-        materialisation (the data version says the same, but the UI does not show it). The log is
-        read once, for this metadata and for the commit's observer.
+        `table_changed` says whether the run committed to the table, plainly among the metadata the
+        UI shows (the data version, among the event's tags, says whether its content changed). The
+        log is read once, for this metadata and for the commit's observer.
         """
         actions = delta_tables.add_actions(uri)
         table_name = ".".join(context.asset_key.path)
