@@ -126,7 +126,8 @@ def backfill(project: Project, first, last, assets: tuple[str, ...]) -> None:
         raise click.BadParameter(
             f"{', '.join(unknown)}: not one of {', '.join(partitioned)}", param_hint="--asset"
         )
-    tags = or_exit(lambda: range_tags(first.date(), last.date()))
+    days = next(node.partitions_def for node in graph.asset_nodes if node.partitions_def)
+    tags = or_exit(lambda: range_tags(first.date(), last.date(), days))
     backfilled = dg.AssetSelection.assets(*(dg.AssetKey.from_user_string(a) for a in assets or partitioned))
     selection = list(backfilled.downstream().resolve(graph))
     header = f"backfilling {first:%Y-%m-%d}..{last:%Y-%m-%d} of {', '.join(assets or partitioned)} …"

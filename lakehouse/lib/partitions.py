@@ -61,10 +61,14 @@ def with_backfill(context: dg.AssetExecutionContext, changed: list[date] | None)
     return sorted(set(changed) | set(asked))
 
 
-def range_tags(first: date, last: date) -> dict[str, str]:
-    """The tags that make one run cover the days `first`..`last` of every partitioned asset it runs."""
+def range_tags(first: date, last: date, days: dg.DailyPartitionsDefinition | None = None) -> dict[str, str]:
+    """The tags that make one run cover the days `first`..`last` of every partitioned asset it runs
+    (of `days`, when given: the range must end by their last day, where the data ends)."""
     if last < first:
         raise ValueError(f"backfill range ends ({last}) before it starts ({first})")
     if first < date.fromisoformat(HISTORY_START):
         raise ValueError(f"backfill range starts ({first}) before the history does ({HISTORY_START})")
+    newest = days.get_last_partition_key() if days is not None else None
+    if newest is not None and last.isoformat() > newest:
+        raise ValueError(f"backfill range ends ({last}) after the data does ({newest})")
     return {RANGE_START: first.isoformat(), RANGE_END: last.isoformat()}
