@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from deltalake import write_deltalake
+from deltalake import DeltaTable, write_deltalake
 
 from lakehouse.lib.storage.location import join
 
@@ -43,3 +43,12 @@ def record(
         "details": [json.dumps(details or {}, default=str, sort_keys=True)],
     }
     write_deltalake(join(tables_root, *AUDIT_TABLE), pl.DataFrame(row, schema=SCHEMA), mode="append")
+
+
+def tables_with(tables_root: Path | str, operation: str) -> set[str]:
+    """The tables (`layer/table`) the log records `operation` on (none without a log)."""
+    uri = join(tables_root, *AUDIT_TABLE)
+    if not DeltaTable.is_deltatable(uri):
+        return set()
+    rows = pl.scan_delta(uri).filter(pl.col("operation") == operation).select("table_name").unique()
+    return set(rows.collect().get_column("table_name").to_list())

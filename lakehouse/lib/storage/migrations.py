@@ -14,19 +14,24 @@ bookkeeping columns the table holds, `_…`, that the contract does not declare)
 - a column the code no longer declares is dropped.
 
 The rewrite is a single Delta overwrite commit: readers see the table before or after it, never
-between, and Delta's restore to the version before undoes it.
+between, and Delta's restore to the version before undoes it. It is streamed a partition at a time
+(see `rewrite`), so a table of any size migrates in bounded memory.
 """
 
 from __future__ import annotations
 
+import json
+import time
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
-from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake import CommitProperties, DeltaTable
+from deltalake.transaction import AddAction
 
-from lakehouse.lib.storage import delta_tables
+from lakehouse.lib.storage import delta_tables, location
 
 # The asset definition metadata entry listing a table's declared migrations.
 MIGRATIONS_KEY = "lakehouse/migrations"
@@ -140,18 +145,83 @@ def check_casts(uri: str, table_name: str, migration: Migration, key: Sequence[s
 def rewrite(uri: str, migration: Migration, commit_metadata: Mapping[str, Any], emptied: bool = False) -> int:
     """Rewrite the table as `migration` says, in one overwrite commit carrying `commit_metadata`
     (and the table's write spec, as every commit does); its new version. `emptied`: keep no row,
-    so that an incremental table's next build rebuilds it whole."""
-    partitions = delta_tables.partition_columns(uri)
+    so that the table's next build rebuilds it whole (an append table's batches marked undone).
+
+    Memory stays bounded whatever the table's size: each partition (the whole table, unpartitioned)
+    is streamed from the old files into a new Parquet file, and one commit then swaps every new
+    file in for every old one. A rewrite killed before its commit leaves the table as it was (its
+    files are unreferenced, and vacuum removes them); a failing cast raises before the commit.
+    """
+    table = DeltaTable(uri)
+    spec = delta_tables.spec_of(uri)
+    partitions = table.metadata().partition_columns
     rows = migrated(delta_tables.scan(uri), migration)
-    rows = (rows.head(0) if emptied else rows).collect(engine="streaming")
-    custom = delta_tables.custom_metadata(commit_metadata, delta_tables.spec_of(uri))
-    write_deltalake(
-        uri,
-        delta_tables.as_stream(rows),
+    schema = rows.head(0).collect().to_arrow().schema
+    slices = [] if emptied else _slices(rows, partitions)
+    actions = [_write_file(uri, rows, partitions, values) for values in slices]
+    custom = delta_tables.custom_metadata(commit_metadata, spec)
+    undone = delta_tables.undo_every_batch(uri, spec) if emptied else []
+    table.create_write_transaction(
+        actions,
         mode="overwrite",
-        schema_mode="overwrite",
+        schema=schema,
         partition_by=partitions or None,
-        target_file_size=delta_tables.TARGET_FILE_SIZE,
+        commit_properties=CommitProperties(custom_metadata=custom, app_transactions=undone or None),
+    )
+    return DeltaTable(uri).version()
+
+
+def record_code_version(uri: str, commit_metadata: Mapping[str, Any]) -> int:
+    """A commit adding no row, carrying `commit_metadata` (the code version now governing the
+    table, when its rebuild had nothing to write); its version."""
+    table = DeltaTable(uri)
+    custom = delta_tables.custom_metadata(commit_metadata, delta_tables.spec_of(uri))
+    schema = table.schema().to_arrow()
+    table.create_write_transaction(
+        [],
+        mode="append",
+        schema=schema,
+        partition_by=table.metadata().partition_columns or None,
         commit_properties=CommitProperties(custom_metadata=custom),
     )
     return DeltaTable(uri).version()
+
+
+def _slices(rows: pl.LazyFrame, partitions: list[str]) -> list[dict[str, Any]]:
+    """The partition values present (one empty slice for an unpartitioned table)."""
+    if not partitions:
+        return [{}]
+    return rows.select(partitions).unique().sort(partitions).collect().rows(named=True)
+
+
+def _write_file(uri: str, rows: pl.LazyFrame, partitions: list[str], values: Mapping[str, Any]) -> AddAction:
+    """One slice's rows streamed into a new Parquet file under the table (partition columns in the
+    path, as Delta stores them), and the add action naming it: its rows and null counts as
+    statistics (no min/max: files without them are read by every query, never skipped wrongly)."""
+    folder = [f"{c}={_partition_text(values[c])}" for c in partitions]
+    relative = "/".join([*folder, f"part-migrated-{uuid.uuid4().hex}.parquet"])
+    selected = rows
+    for column in partitions:
+        value = values[column]
+        selected = selected.filter(pl.col(column).is_null() if value is None else pl.col(column) == value)
+    selected = selected.drop(partitions)
+    target = location.join(uri, *relative.split("/"))
+    filesystem = location.filesystem(uri)
+    filesystem.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+    selected.sink_parquet(target, engine="streaming")
+    stats = pl.scan_parquet(target).select(pl.len().alias("rows"), pl.all().null_count()).collect()
+    counts = stats.row(0, named=True)
+    rows_written = counts.pop("rows")
+    return AddAction(
+        path=relative,
+        size=filesystem.size(target),
+        partition_values={c: None if values[c] is None else _partition_text(values[c]) for c in partitions},
+        modification_time=int(time.time() * 1000),
+        data_change=True,
+        stats=json.dumps({"numRecords": rows_written, "nullCount": counts}),
+    )
+
+
+def _partition_text(value: Any) -> str:
+    """A partition value as Delta writes it in paths and add actions (dates as ISO text)."""
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
