@@ -203,4 +203,45 @@ def _run_history(project: Project) -> Path | None:
     return None if base is None else project.dagster_home / base
 
 
-COMMANDS = (plan, apply, diff_versions, backup)
+@click.group(name="env")
+def environment() -> None:
+    """The isolated environments `lakehouse plan --env NAME` builds: list them, delete one.
+
+    \b
+      lakehouse env list
+      lakehouse env delete NAME      its own tables and catalog; main's are never touched
+    """
+
+
+@environment.command(name="list")
+@pass_project
+def list_environments(project: Project) -> None:
+    """Each environment: its tables built (its own) and linked (main's), and its size on disk."""
+    from lakehouse.operations import environments
+
+    found = environments.environments(project.settings)
+    if not found:
+        click.echo("no environments (build one with `lakehouse plan --env NAME`)")
+    for folder in found:
+        summary = environments.summary(folder)
+        click.echo(
+            f"{folder.name}  {summary.own} own tables, {summary.linked} linked to main  "
+            f"{summary.bytes / 1e6:,.1f} MB of its own  ({folder})"
+        )
+
+
+@environment.command(name="delete")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_project
+def delete_environment(project: Project, name: str, yes: bool) -> None:
+    """Delete environment NAME: its own tables and catalog (main's tables are only linked)."""
+    from lakehouse.operations import environments
+
+    if not yes:
+        click.confirm(f"Delete environment {name} and its own tables?", abort=True)
+    folder = _or_exit(lambda: environments.delete(project.settings, name))
+    click.echo(f"environment {name} deleted ({folder})")
+
+
+COMMANDS = (plan, apply, diff_versions, backup, environment)

@@ -226,7 +226,8 @@ def diffs(settings: Settings, declared: list[DeclaredTable], record: ApplyRecord
     for table in (t for t in declared if t.key in record.rebuild and t.row_key):
         before = record.versions.get(table.key)
         if before is not None:
-            found.append(diff(table_uri(settings, table.key), table.key, table.row_key, before))
+            uri = table_uri(settings, table.key)
+            found.append(diff(uri, table.key, table.row_key, before, renames=table.migrations.renames))
     return found
 
 
