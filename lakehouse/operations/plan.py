@@ -31,7 +31,8 @@ changed silently. Nothing here writes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -48,6 +49,8 @@ from lakehouse.lib.storage.write_spec import WRITE_SPEC_KEY, WriteMode, WriteSpe
 # can when its inputs are append tables (see the module's docstring).
 REBUILT_WHOLE = (WriteMode.OVERWRITE, WriteMode.OVERWRITE_PARTITION)
 REPLAY_OPERATION = "replay"
+# Operations after which an append table may no longer hold every batch it was given.
+ROW_LOSING_OPERATIONS = {"DELETE", "RESTORE", "WRITE Overwrite", "MERGE"}
 
 NEW_TABLE, ADDED, REMOVED, RENAMED, RETYPED = (
     "new table",
@@ -296,7 +299,11 @@ def make_plan(
         if t.key in pending:
             changes[t.key].append(Change(UPSTREAM, "an interrupted apply had still to rebuild it"))
     replayed = audit.tables_with(tables_root, REPLAY_OPERATION)
-    whole = {t.key: rebuilt_whole(t, by_key, replayed) for t in tables}
+    lost = functools.cache(lambda key: lost_rows(join(tables_root, *key.split("/"))))
+    whole = {
+        t.key: rebuilt_whole(t, by_key, replayed, lost) if _rebuilds(changes[t.key]) else (True, "")
+        for t in tables
+    }
     for t in tables:
         if _rebuilds(changes[t.key]) and whole[t.key][0] and stored[t.key] is not None:
             reset = Change(RESET_WITH, f"{t.key.replace('/', '.')} (rebuilt whole)")
@@ -333,10 +340,13 @@ def _rebuilds(changes: list[Change]) -> bool:
 
 
 def rebuilt_whole(
-    table: DeclaredTable, by_key: dict[str, DeclaredTable], replayed: set[str]
+    table: DeclaredTable,
+    by_key: dict[str, DeclaredTable],
+    replayed: set[str],
+    lost: Callable[[str], str],
 ) -> tuple[bool, str]:
     """Whether a rebuild of `table` recomputes every row from its inputs, and if it could but does
-    not, why (see the module's docstring)."""
+    not, why (see the module's docstring). `lost(input)`: how an input lost rows ("" if it did not)."""
     if table.write.mode in REBUILT_WHOLE:
         return True, ""
     inputs = [by_key.get(i) for i in table.inputs]
@@ -348,7 +358,17 @@ def rebuilt_whole(
             "it holds records replayed from quarantine after a manual fix, which live only in it: "
             "a rebuild from raw would quarantine them again"
         )
+    for name in table.inputs:
+        if how := lost(name):
+            return False, f"{name.replace('/', '.')} no longer holds every batch ({how}): rows would be lost"
     return True, ""
+
+
+def lost_rows(uri: str) -> str:
+    """How an append table lost rows since it was made (a delete, a restore, an overwrite: retention
+    or an erasure), as its log's operations; "" when it holds every batch it was given."""
+    operations = delta_tables.operations_since(uri, -1) if delta_tables.exists(uri) else set()
+    return ", ".join(sorted(operations & ROW_LOSING_OPERATIONS))
 
 
 def _graph_order(plan: TablePlan) -> tuple[int, str]:

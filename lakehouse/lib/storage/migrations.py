@@ -154,21 +154,34 @@ def rewrite(uri: str, migration: Migration, commit_metadata: Mapping[str, Any], 
     """
     table = DeltaTable(uri)
     spec = delta_tables.spec_of(uri)
-    partitions = table.metadata().partition_columns
     rows = migrated(delta_tables.scan(uri), migration)
-    schema = rows.head(0).collect().to_arrow().schema
-    slices = [] if emptied else _slices(rows, partitions)
-    actions = [_write_file(uri, rows, partitions, values) for values in slices]
-    custom = delta_tables.custom_metadata(commit_metadata, spec)
+    actions = [] if emptied else stage(uri, migration)
     undone = delta_tables.undo_every_batch(uri, spec) if emptied else []
     table.create_write_transaction(
         actions,
         mode="overwrite",
-        schema=schema,
-        partition_by=partitions or None,
-        commit_properties=CommitProperties(custom_metadata=custom, app_transactions=undone or None),
+        schema=rows.head(0).collect().to_arrow().schema,
+        partition_by=table.metadata().partition_columns or None,
+        commit_properties=CommitProperties(
+            custom_metadata=delta_tables.custom_metadata(commit_metadata, spec),
+            app_transactions=undone or None,
+        ),
     )
     return DeltaTable(uri).version()
+
+
+def stage(uri: str, migration: Migration) -> list[AddAction]:
+    """The migrated rows written into new files under the table, a slice at a time, none of them
+    part of the table yet (what a rewrite killed before its commit leaves); their add actions.
+
+    A slice is a partition of the table's files, else a slice of its write spec (a fact's day),
+    else the whole table: each is streamed from the old files into one new file."""
+    partitions = delta_tables.partition_columns(uri)
+    slice_column = delta_tables.spec_of(uri).partition_column
+    rows = migrated(delta_tables.scan(uri), migration)
+    held = rows.collect_schema().names()
+    sliced_by = partitions or ([slice_column] if slice_column in held else [])  # renamed: unsliced
+    return [_write_file(uri, rows, partitions, values) for values in _slices(rows, sliced_by)]
 
 
 def record_code_version(uri: str, commit_metadata: Mapping[str, Any]) -> int:
@@ -187,21 +200,22 @@ def record_code_version(uri: str, commit_metadata: Mapping[str, Any]) -> int:
     return DeltaTable(uri).version()
 
 
-def _slices(rows: pl.LazyFrame, partitions: list[str]) -> list[dict[str, Any]]:
-    """The partition values present (one empty slice for an unpartitioned table)."""
-    if not partitions:
+def _slices(rows: pl.LazyFrame, columns: list[str]) -> list[dict[str, Any]]:
+    """The values of `columns` present (one empty slice without columns)."""
+    if not columns:
         return [{}]
-    return rows.select(partitions).unique().sort(partitions).collect().rows(named=True)
+    return rows.select(columns).unique().sort(columns, nulls_last=True).collect().rows(named=True)
 
 
 def _write_file(uri: str, rows: pl.LazyFrame, partitions: list[str], values: Mapping[str, Any]) -> AddAction:
-    """One slice's rows streamed into a new Parquet file under the table (partition columns in the
-    path, as Delta stores them), and the add action naming it: its rows and null counts as
-    statistics (no min/max: files without them are read by every query, never skipped wrongly)."""
+    """One slice's rows (`values`: its columns' values) streamed into a new Parquet file under the
+    table (partition columns in the path, as Delta stores them, not in the file), and the add
+    action naming it: its rows and null counts as statistics (no min/max: files without them are
+    read by every query, never skipped wrongly)."""
     folder = [f"{c}={_partition_text(values[c])}" for c in partitions]
     relative = "/".join([*folder, f"part-migrated-{uuid.uuid4().hex}.parquet"])
     selected = rows
-    for column in partitions:
+    for column in values:
         value = values[column]
         selected = selected.filter(pl.col(column).is_null() if value is None else pl.col(column) == value)
     selected = selected.drop(partitions)
