@@ -139,20 +139,38 @@ def backup() -> None:
     """Back up every table (one point in time), the catalog and the run history; list; restore.
 
     \b
+    DEST is a folder or an object store's prefix (s3://bucket/prefix; endpoint and credentials
+    from the AWS variables, as for LAKEHOUSE_TABLES_URI):
       lakehouse backup create /backups/lakehouse      incremental after the first
       lakehouse backup list /backups/lakehouse
       lakehouse backup restore /backups/lakehouse     refused over live tables without --force
     """
 
 
+def _destination(dest: str) -> str:
+    """An object store's URI as given, a folder made absolute."""
+    from lakehouse.lib.storage.location import is_remote
+
+    return dest if is_remote(dest) else str(Path(dest).resolve())
+
+
 @backup.command()
-@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("dest")
 @pass_project
-def create(project: Project, dest: Path) -> None:
-    """Write a consistent backup to DEST: new files only, after the first."""
+def create(project: Project, dest: str) -> None:
+    """Write a consistent backup to DEST: new files only, after the first.
+
+    The tables' versions are read while no run writes: `lakehouse run` is held off by the data
+    folder's lock, and runs launched from the UI, a schedule or a sensor are waited for.
+    """
     from lakehouse.operations import backup as backups
 
-    made = _or_exit(lambda: backups.create(project.settings.data_dir, dest, _run_history(project)))
+    with project.instance() as instance:
+        made = _or_exit(
+            lambda: backups.create(
+                project.settings, _destination(dest), _run_history(project), instance, click.echo
+            )
+        )
     click.echo(
         f"backup {made.id}: {len(made.tables)} tables, {made.files} files "
         f"({made.copied_files} new, {made.copied_bytes:,} bytes copied) in {dest}"
@@ -160,23 +178,26 @@ def create(project: Project, dest: Path) -> None:
 
 
 @backup.command(name="list")
-@click.argument("dest", type=click.Path(exists=True, file_okay=False, path_type=Path))
-def list_backups(dest: Path) -> None:
+@click.argument("dest")
+def list_backups(dest: str) -> None:
     """List the complete backups in DEST, oldest first."""
     from lakehouse.operations import backup as backups
 
-    for made in _or_exit(lambda: backups.backups(dest)):
+    found = _or_exit(lambda: backups.backups(_destination(dest)))
+    if not found:
+        click.echo(f"no complete backup in {dest}")
+    for made in found:
         click.echo(
             f"{made.id}  {made.created_at}  {len(made.tables)} tables  lakehouse {made.lakehouse_version}"
         )
 
 
 @backup.command(name="restore")
-@click.argument("src", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("src")
 @click.option("--id", "backup_id", default=None, help="The backup to restore.  [default: the newest]")
 @click.option("--force", is_flag=True, help="Replace the live tables and run history.")
 @pass_project
-def restore_backup(project: Project, src: Path, backup_id: str | None, force: bool) -> None:
+def restore_backup(project: Project, src: str, backup_id: str | None, force: bool) -> None:
     """Restore the tables, catalog and run history from a backup in SRC.
 
     Refused over a lakehouse that has tables unless --force, and refused when the backup is
@@ -184,12 +205,13 @@ def restore_backup(project: Project, src: Path, backup_id: str | None, force: bo
     """
     from lakehouse.operations import backup as backups
     from lakehouse.serving.catalog import publish_catalog
+    from lakehouse.serving.resource import ServingCatalog
 
     settings = project.settings
     restored = _or_exit(
-        lambda: backups.restore(src, settings.data_dir, _run_history(project), backup_id, force)
+        lambda: backups.restore(settings, _destination(src), _run_history(project), backup_id, force)
     )
-    publish_catalog(settings.tables_dir, settings.catalog_path)
+    publish_catalog(settings.tables_uri, ServingCatalog.from_settings(settings))
     click.echo(f"restored backup {restored.id}: {len(restored.tables)} tables; catalog republished")
 
 
