@@ -118,7 +118,8 @@ def diff_versions(project: Project, table: str, before: int, after: int | None) 
     if not found:
         raise click.BadParameter(f"{table}: not a table with a key", param_hint="TABLE")
     uri = table_uri(project.settings, key)
-    click.echo(_or_exit(lambda: diff(uri, key, found[0].row_key, before, after)).text())
+    renames = found[0].migrations.renames  # a renamed column compared under its new name
+    click.echo(_or_exit(lambda: diff(uri, key, found[0].row_key, before, after, renames)).text())
 
 
 def _or_exit(action):
