@@ -14,8 +14,8 @@ bookkeeping columns the table holds, `_…`, that the contract does not declare)
 - a column the code no longer declares is dropped.
 
 The rewrite is a single Delta overwrite commit: readers see the table before or after it, never
-between, and Delta's restore to the version before undoes it. It is streamed a partition at a time
-(see `rewrite`), so a table of any size migrates in bounded memory.
+between, and Delta's restore to the version before undoes it. It is streamed a file at a time (see
+`stage`), so a table of any size migrates in bounded memory, each file read once.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import polars as pl
@@ -147,10 +148,10 @@ def rewrite(uri: str, migration: Migration, commit_metadata: Mapping[str, Any], 
     (and the table's write spec, as every commit does); its new version. `emptied`: keep no row,
     so that the table's next build rebuilds it whole (an append table's batches marked undone).
 
-    Memory stays bounded whatever the table's size: each partition (the whole table, unpartitioned)
-    is streamed from the old files into a new Parquet file, and one commit then swaps every new
-    file in for every old one. A rewrite killed before its commit leaves the table as it was (its
-    files are unreferenced, and vacuum removes them); a failing cast raises before the commit.
+    Memory stays bounded whatever the table's size: each old file is streamed into a new one (see
+    `stage`), and one commit then swaps every new file in for every old one. A rewrite killed
+    before its commit leaves the table as it was (its files are unreferenced, and vacuum removes
+    them); a failing cast raises before the commit.
     """
     table = DeltaTable(uri)
     spec = delta_tables.spec_of(uri)
@@ -171,17 +172,27 @@ def rewrite(uri: str, migration: Migration, commit_metadata: Mapping[str, Any], 
 
 
 def stage(uri: str, migration: Migration) -> list[AddAction]:
-    """The migrated rows written into new files under the table, a slice at a time, none of them
-    part of the table yet (what a rewrite killed before its commit leaves); their add actions.
+    """The migrated rows written into new files under the table, none of them part of the table
+    yet (what a rewrite killed before its commit leaves); their add actions.
 
-    A slice is a partition of the table's files, else a slice of its write spec (a fact's day),
-    else the whole table: each is streamed from the old files into one new file."""
-    partitions = delta_tables.partition_columns(uri)
-    slice_column = delta_tables.spec_of(uri).partition_column
-    rows = migrated(delta_tables.scan(uri), migration)
-    held = rows.collect_schema().names()
-    sliced_by = partitions or ([slice_column] if slice_column in held else [])  # renamed: unsliced
-    return [_write_file(uri, rows, partitions, values) for values in _slices(rows, sliced_by)]
+    One old file becomes one new file, streamed: each old file is read once, whatever the table's
+    size or layout, and memory holds one file at a time. A new file keeps its old file's partition
+    (folder and values); its statistics are computed from its rows (see `_statistics`)."""
+    table = DeltaTable(uri)
+    schema = pl.Schema(delta_tables.scan(uri).collect_schema())
+    partitions = table.metadata().partition_columns
+    touched = set(partitions) & {*migration.renames, *migration.casts, *migration.dropped}
+    if touched:
+        raise ValueError(
+            f"{uri}: a migration cannot rename, cast or drop a partition column ({sorted(touched)})"
+        )
+    stats_columns = table.metadata().configuration.get(delta_tables.STATS_COLUMNS)
+    indexed = None if stats_columns is None else set(stats_columns.split(","))
+    files = pl.DataFrame(table.get_add_actions(flatten=True))
+    return [
+        _write_file(uri, _file_rows(uri, old, schema, partitions), migration, partitions, old, indexed)
+        for old in files.iter_rows(named=True)
+    ]
 
 
 def record_code_version(uri: str, commit_metadata: Mapping[str, Any]) -> int:
@@ -200,40 +211,81 @@ def record_code_version(uri: str, commit_metadata: Mapping[str, Any]) -> int:
     return DeltaTable(uri).version()
 
 
-def _slices(rows: pl.LazyFrame, columns: list[str]) -> list[dict[str, Any]]:
-    """The values of `columns` present (one empty slice without columns)."""
-    if not columns:
-        return [{}]
-    return rows.select(columns).unique().sort(columns, nulls_last=True).collect().rows(named=True)
+def _file_rows(uri: str, action: dict[str, Any], schema: pl.Schema, partitions: list[str]) -> pl.LazyFrame:
+    """One data file's rows with the table's columns, as a Delta reader gives them: its partition
+    values from the log, a column added to the table after the file was written as nulls."""
+    rows = pl.scan_parquet(location.join(uri, *action["path"].split("/")))
+    held = rows.collect_schema()
+
+    def column(name: str, dtype: pl.DataType) -> pl.Expr:
+        if name in partitions:
+            return pl.lit(action[f"partition.{name}"], dtype=dtype).alias(name)
+        return pl.col(name).cast(dtype) if name in held else pl.lit(None, dtype=dtype).alias(name)
+
+    return rows.select(column(name, dtype) for name, dtype in schema.items())
 
 
-def _write_file(uri: str, rows: pl.LazyFrame, partitions: list[str], values: Mapping[str, Any]) -> AddAction:
-    """One slice's rows (`values`: its columns' values) streamed into a new Parquet file under the
-    table (partition columns in the path, as Delta stores them, not in the file), and the add
-    action naming it: its rows and null counts as statistics (no min/max: files without them are
-    read by every query, never skipped wrongly)."""
-    folder = [f"{c}={_partition_text(values[c])}" for c in partitions]
-    relative = "/".join([*folder, f"part-migrated-{uuid.uuid4().hex}.parquet"])
-    selected = rows
-    for column in values:
-        value = values[column]
-        selected = selected.filter(pl.col(column).is_null() if value is None else pl.col(column) == value)
-    selected = selected.drop(partitions)
+def _write_file(
+    uri: str,
+    rows: pl.LazyFrame,
+    migration: Migration,
+    partitions: list[str],
+    old: Mapping[str, Any],
+    indexed: set[str] | None,
+) -> AddAction:
+    """The migrated rows of one old file streamed into a new file in the same partition folder
+    (partition columns in the path, as Delta stores them, not in the file); its add action."""
+    folder = old["path"].rsplit("/", 1)[0] if "/" in old["path"] else ""
+    relative = "/".join(p for p in (folder, f"part-migrated-{uuid.uuid4().hex}.parquet") if p)
     target = location.join(uri, *relative.split("/"))
     filesystem = location.filesystem(uri)
     filesystem.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
-    selected.sink_parquet(target, engine="streaming")
-    stats = pl.scan_parquet(target).select(pl.len().alias("rows"), pl.all().null_count()).collect()
-    counts = stats.row(0, named=True)
-    rows_written = counts.pop("rows")
+    migrated(rows, migration).drop(partitions).sink_parquet(target, engine="streaming")
+    values = {c: old[f"partition.{c}"] for c in partitions}
     return AddAction(
         path=relative,
         size=filesystem.size(target),
-        partition_values={c: None if values[c] is None else _partition_text(values[c]) for c in partitions},
+        partition_values={c: None if v is None else _partition_text(v) for c, v in values.items()},
         modification_time=int(time.time() * 1000),
         data_change=True,
-        stats=json.dumps({"numRecords": rows_written, "nullCount": counts}),
+        stats=json.dumps(_statistics(pl.scan_parquet(target), indexed)),
     )
+
+
+def _exact_range(dtype: pl.DataType) -> bool:
+    """Whether the log holds a min and max of the type exactly as JSON: integers, dates, text.
+    Timestamps (millisecond text in the log), decimals and floats (JSON numbers, NaN) could make a
+    reader skip a file wrongly, so they get none (a reader then reads the file)."""
+    return dtype.is_integer() or dtype in (pl.Date, pl.String)
+
+
+def _statistics(rows: pl.LazyFrame, indexed: set[str] | None) -> dict[str, Any]:
+    """A new file's statistics, as delta-rs writes them: its rows, each column's nulls, and the
+    min and max of the columns whose type the log holds exactly (`indexed`: the table's
+    statistics columns, None for all; direct PII is never among them)."""
+    schema = rows.collect_schema()
+    columns = [c for c in schema if indexed is None or c in indexed]
+    ranged = [c for c in columns if _exact_range(schema[c])]
+    found = (
+        rows.select(
+            pl.len().alias("__rows"),
+            *(pl.col(c).null_count().alias(f"nulls {c}") for c in columns),
+            *(pl.col(c).min().alias(f"min {c}") for c in ranged),
+            *(pl.col(c).max().alias(f"max {c}") for c in ranged),
+        )
+        .collect()
+        .row(0, named=True)
+    )
+
+    def text(value: Any) -> Any:
+        return value.isoformat() if isinstance(value, date) else value
+
+    return {
+        "numRecords": found["__rows"],
+        "nullCount": {c: found[f"nulls {c}"] for c in columns},
+        "minValues": {c: text(found[f"min {c}"]) for c in ranged if found[f"min {c}"] is not None},
+        "maxValues": {c: text(found[f"max {c}"]) for c in ranged if found[f"max {c}"] is not None},
+    }
 
 
 def _partition_text(value: Any) -> str:
