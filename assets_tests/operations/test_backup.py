@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -10,7 +11,8 @@ import pytest
 
 from assets_tests.conftest import Lakehouse, copy_of_build
 from lakehouse.lib.storage import delta_tables
-from lakehouse.operations.backup import BackupError, backups, create, live_tables, restore
+from lakehouse.lib.storage.write_spec import WriteMode, WriteSpec
+from lakehouse.operations.backup import BackupError, backups, create, live_tables, prune, restore
 
 
 @pytest.fixture
@@ -74,3 +76,30 @@ def test_an_incomplete_backup_or_one_of_another_version_is_refused(built: Lakeho
     with pytest.raises(BackupError, match=r"is of format 0 from lakehouse .*: restore it with that version"):
         restore(dest, built.settings.data_dir, None, None, force=True)
     assert live_tables(built.settings.tables_dir)  # nothing was touched
+
+
+def test_backups_past_their_retention_go_with_the_files_only_they_need(tmp_path: Path):
+    """Two backups of a one-table lakehouse, the table overwritten between them: 36 days on, the
+    first goes (35 days kept) with the data file only it lists; the newest always stays."""
+    data, dest = tmp_path / "data", tmp_path / "backups"
+    uri = str(data / "tables" / "raw" / "orders")
+    write = WriteSpec(WriteMode.OVERWRITE)
+    delta_tables.write(uri, pl.DataFrame({"_batch_id": ["b0"], "_row_number": [0]}), write, {})
+    first = create(data, dest, None)
+    delta_tables.write(uri, pl.DataFrame({"_batch_id": ["b1"], "_row_number": [0]}), write, {})
+    second = create(data, dest, None)
+    pooled = sorted(p.name for p in (dest / "files").rglob("*.parquet"))
+    later = datetime.now(UTC) + timedelta(days=36)
+
+    preview = prune(dest, 35, later, dry_run=True)
+    assert (preview.backups, preview.files, preview.kept) == ([first.id], 1, 1)
+    assert [b.id for b in backups(dest)] == [first.id, second.id]
+
+    prune(dest, 35, later)
+
+    assert [b.id for b in backups(dest)] == [second.id]
+    assert len(pooled) == 2 and sorted(p.name for p in (dest / "files").rglob("*.parquet")) == [
+        Path(f).name for f in second.tables["raw/orders"]["files"] if f.endswith(".parquet")
+    ]
+    restore(dest, tmp_path / "restored", None, None, force=False)  # the kept backup is whole
+    assert prune(dest, 35, later + timedelta(days=100)).backups == []  # the newest is never pruned
