@@ -86,4 +86,30 @@ def maintain(project: Project) -> None:
     click.echo(f"maintained {len(results)} tables")
 
 
-COMMANDS = (report, restore, maintain)
+@click.group()
+def runs() -> None:
+    """The Dagster instance's runs: `lakehouse runs reap` ends runs whose process died."""
+
+
+@runs.command()
+@pass_project
+def reap(project: Project) -> None:
+    """Mark failed every STARTED run whose process is gone (killed, crashed), and alert for each.
+
+    What the daemon's `reap_dead_runs` sensor does every 30 seconds: a dead run left STARTED holds
+    the run queue's one slot, so nothing queued would start. Safe to run any time: a run whose
+    process is alive, or runs on another host, are left alone.
+    """
+    from lakehouse.defs.orchestration.alerts import Alerts
+    from lakehouse.defs.orchestration.reaper import reap as reap_runs
+
+    settings = project.settings
+    alerts = Alerts(alerts_path=str(settings.alerts_path), webhook_url=settings.alert_webhook_url or "")
+    with project.instance() as instance:
+        reaped = reap_runs(instance, alerts)
+    for run in reaped:
+        click.echo(run.message)
+    click.echo(f"reaped {len(reaped)} dead run(s); alerts in {settings.alerts_path}")
+
+
+COMMANDS = (report, restore, maintain, runs)
