@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from assets_tests.cli.conftest import home_invoker
+from assets_tests.cli.conftest import home_invoker, invoker
 from lakehouse.definitions import build_definitions
 from lakehouse.defs.orchestration.retention import RETENTION_POLICIES
 from lakehouse.lib.storage import delta_tables, expiry
@@ -80,3 +80,12 @@ def test_retention_previews_expires_quarantine_with_raw_and_holds_a_fix(home_cop
     applied = cli("retention", "apply")  # now: nothing more is due; the catalog is republished
     assert applied.exit_code == 0
     assert applied.output.splitlines()[-1].startswith(f"{len(versions)} tables: 0 rows")
+
+
+def test_show_prints_every_declared_policy_and_the_backups():
+    shown = invoker()("retention", "show").output.splitlines()
+
+    orders = "rows: 90 days by _quarantined_at (with their records in raw/orders); history: 7 days"
+    assert f"  {'quarantine/orders':<28} {orders}" in shown
+    assert shown[-1] == f"  {'backups':<28} 35 days (the newest is always kept)"
+    assert len(shown) == len(RETENTION_POLICIES.tables) + 1
