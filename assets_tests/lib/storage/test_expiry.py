@@ -110,3 +110,29 @@ def test_history_past_its_retention_is_vacuumed_and_audited(tmp_path: Path):
     assert len(list(Path(uri).glob("*.parquet"))) == 1
     log = pl.read_delta(str(tmp_path / "audit" / "log"))
     assert json.loads(log.filter(pl.col("operation") == "retention")["details"][0])["files_vacuumed"] == 2
+
+
+def test_a_table_without_row_identities_expires_by_its_date_column(tmp_path: Path):
+    """The audit log (no `_batch_id`): entries older than its 730 days go, the others stay."""
+    uri = str(tmp_path / "audit" / "log")
+    at = [DAY - timedelta(days=800), DAY - timedelta(days=700), DAY]
+    operations = ["write", "fix", "replay"]
+    entries = pl.DataFrame(
+        {
+            "at": at,
+            "operation": operations,
+            "table_name": "refined/orders",
+            "version": 1,
+            "run_id": "",
+            "details": "",
+        },
+        schema=audit.SCHEMA,
+    )
+    delta_tables.write(uri, entries, WriteSpec(WriteMode.OVERWRITE), {})
+    policies = RetentionPolicies({"audit/log": Retention(rows_days=730, date_column="at")}, backup_days=35)
+
+    (result,) = expiry.apply(tmp_path, policies, now=DAY)
+
+    assert (result.rows, result.records) == (1, {})
+    kept = pl.read_delta(uri).filter(pl.col("operation") != "retention")  # the deletion's own entry
+    assert sorted(kept["operation"].to_list()) == ["fix", "replay"]

@@ -130,13 +130,13 @@ def _expire_rows(
     if cutoff is None or policy.date_column not in table.collect_schema():
         return unchanged
     expired = table.filter(pl.col(policy.date_column) < cutoff)
-    identities = expired.select(*(c for c in IDENTITY if c in table.collect_schema())).collect()
-    if not identities.height:
+    rows = expired.select(pl.len()).collect().item()
+    if not rows:
         return unchanged
+    # The identities of the expired rows, for the tables whose records go with them.
+    identities = expired.select(*IDENTITY).collect() if policy.expires_with else pl.DataFrame()
     records = {other: _matching(join(root, *other.split("/")), identities) for other in policy.expires_with}
-    result = TableRetention(
-        name, policy.describe(), cutoff, identities.height, records, 0, _by_rule(expired), held
-    )
+    result = TableRetention(name, policy.describe(), cutoff, rows, records, 0, _by_rule(expired), held)
     if held or dry_run:
         return result
     provenance = {"lakehouse.retention": {"cutoff": cutoff.isoformat(), "date_column": policy.date_column}}
