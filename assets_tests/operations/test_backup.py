@@ -4,6 +4,7 @@ import json
 import shutil
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -13,7 +14,9 @@ import pytest
 from assets_tests.conftest import Lakehouse, copy_of_build
 from assets_tests.object_store import ObjectStore
 from lakehouse.lib.storage import audit, delta_tables
-from lakehouse.operations.backup import BackupError, backups, create, live_tables, restore
+from lakehouse.lib.storage.write_spec import WriteMode, WriteSpec
+from lakehouse.operations.backup import BackupError, backups, create, live_tables, prune, restore
+from lakehouse.settings import get_settings
 
 
 @pytest.fixture
@@ -119,3 +122,30 @@ def test_a_backup_waits_for_a_run_launched_outside_the_cli(built: Lakehouse, tmp
 
     assert made.tables["audit/log"]["version"] == version + 1  # the run's commit is in
     assert said[0].startswith("waiting for run ")
+
+
+def test_backups_past_their_retention_go_with_the_files_only_they_need(tmp_path: Path):
+    """Two backups of a one-table lakehouse, the table overwritten between them: 36 days on, the
+    first goes (35 days kept) with the data file only it lists; the newest always stays."""
+    settings, dest = get_settings(tmp_path / "data"), tmp_path / "backups"
+    uri = str(settings.tables_dir / "raw" / "orders")
+    write = WriteSpec(WriteMode.OVERWRITE)
+    delta_tables.write(uri, pl.DataFrame({"_batch_id": ["b0"], "_row_number": [0]}), write, {})
+    first = create(settings, dest, None)
+    delta_tables.write(uri, pl.DataFrame({"_batch_id": ["b1"], "_row_number": [0]}), write, {})
+    second = create(settings, dest, None)
+    pooled = sorted(p.name for p in (dest / "files").rglob("*.parquet"))
+    later = datetime.now(UTC) + timedelta(days=36)
+
+    preview = prune(dest, 35, later, dry_run=True)
+    assert (preview.backups, preview.files, preview.kept) == ([first.id], 1, 1)
+    assert [b.id for b in backups(dest)] == [first.id, second.id]
+
+    prune(dest, 35, later)
+
+    assert [b.id for b in backups(dest)] == [second.id]
+    assert len(pooled) == 2 and sorted(p.name for p in (dest / "files").rglob("*.parquet")) == [
+        Path(f).name for f in second.tables["raw/orders"]["files"] if f.endswith(".parquet")
+    ]
+    restore(get_settings(tmp_path / "restored"), dest, None, None, force=False)  # the kept backup is whole
+    assert prune(dest, 35, later + timedelta(days=100)).backups == []  # the newest is never pruned

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from lakehouse.cli import build, change, dev, operations, privacy, quarantine, query, sources
+from lakehouse.cli import build, change, dev, operations, privacy, quarantine, query, retention, sources
 from lakehouse.cli.context import Project
 from lakehouse.settings import PROJECT_ROOT, get_settings
 
@@ -47,6 +47,6 @@ def main(ctx: click.Context, data_dir: Path | None, dagster_home: Path) -> None:
     ctx.obj = Project(settings=get_settings(data_dir), dagster_home=dagster_home.resolve())
 
 
-for group in (sources, build, query, operations, quarantine, privacy, change, dev):
+for group in (sources, build, query, operations, quarantine, privacy, retention, change, dev):
     for command in group.COMMANDS:
         main.add_command(command)

@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -359,3 +359,31 @@ def restore(
             shutil.rmtree(run_history, ignore_errors=True)
             _copy_sqlite(Path(staging_history), run_history)
     return backup
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """Backups past their retention, and the pool files no kept backup needs (removed or, dry, not)."""
+
+    backups: list[str]
+    files: int
+    kept: int
+
+
+def prune(dest: Path, keep_days: int, now: datetime | None = None, dry_run: bool = False) -> Pruned:
+    """Remove the backups older than `keep_days` (never the newest one), then every pooled file that
+    no remaining backup lists; the manifest goes first, so an interrupted prune leaves no backup
+    that points at missing files."""
+    found = backups(dest)
+    cutoff = (now or datetime.now(UTC)) - timedelta(days=keep_days)
+    expired = [b for b in found[:-1] if datetime.fromisoformat(b.created_at) < cutoff]
+    kept = [b for b in found if b not in expired]
+    needed = {dest / "files" / name / f for b in kept for name, t in b.tables.items() for f in t["files"]}
+    unneeded = [p for p in (dest / "files").rglob("*") if p.is_file() and p not in needed] if expired else []
+    if not dry_run:
+        for backup in expired:
+            (dest / "backups" / backup.id / MANIFEST).unlink()
+            shutil.rmtree(dest / "backups" / backup.id)
+        for path in unneeded:
+            path.unlink()
+    return Pruned([b.id for b in expired], len(unneeded), len(kept))

@@ -14,8 +14,11 @@ from deltalake import DeltaTable
 
 from lakehouse.lib.storage.delta_tables import append_to_log
 from lakehouse.lib.storage.location import join
+from lakehouse.lib.storage.retention import Retention
 
 AUDIT_TABLE = ("audit", "log")
+# Two years: a yearly audit sees the previous year whole.
+RETENTION = Retention(rows_days=730, date_column="at")
 SCHEMA = {
     "at": pl.Datetime("us", "UTC"),
     "operation": pl.String,
