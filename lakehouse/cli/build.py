@@ -27,6 +27,7 @@ def run(project: Project, scale: float, seed: int) -> None:
     """
     from lakehouse import simulator
 
+    project.check_instance()  # before generating: a deployment fault stops the command at once
     settings = project.settings
     if not settings.manifest_path.is_file():
         if project.has_tables:
