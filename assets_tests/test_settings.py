@@ -7,7 +7,7 @@ import pytest
 
 from lakehouse.settings import PROJECT_ROOT, SettingsError, get_settings
 
-PG_URL = "postgresql://dagster:s3cret@db.internal:5432/dagster"
+PG_URL = "postgresql+psycopg2://dagster:s3cret@db.internal:5432/dagster"
 
 
 @pytest.fixture
@@ -53,6 +53,16 @@ def test_production_names_every_missing_variable(environment: pytest.MonkeyPatch
         "LAKEHOUSE_PII_KEY",
         "LAKEHOUSE_ERASURE_KEY",
     ]
+
+
+def test_the_instance_url_must_name_the_psycopg2_driver(environment: pytest.MonkeyPatch):
+    environment.setenv("LAKEHOUSE_PROFILE", "production")
+    environment.setenv("LAKEHOUSE_DAGSTER_PG_URL", "postgresql://dagster:s3cret@db.internal/dagster")
+    problem = get_settings(Path("data")).deployment_problems()[0]
+    assert problem.startswith(
+        "LAKEHOUSE_DAGSTER_PG_URL starts with postgresql://: write postgresql+psycopg2://... "
+    )
+    assert "s3cret" not in problem
 
 
 def test_a_database_url_the_embedded_profile_would_ignore_is_refused(environment: pytest.MonkeyPatch):

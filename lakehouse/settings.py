@@ -19,7 +19,7 @@
 | `LAKEHOUSE_PLAUSIBLE_DAYS_AHEAD` | `1` | days after now still plausible (clock skew, time zones) |
 | `LAKEHOUSE_CATALOG_STORAGE_VERSION` | `v1.0.0` | oldest DuckDB release whose clients must open the catalog |
 | `LAKEHOUSE_PROFILE` | `embedded` | the deployment shape: `embedded` (SQLite instance) or `production` |
-| `LAKEHOUSE_DAGSTER_PG_URL` | none | production: the Dagster instance's PostgreSQL database (a secret) |
+| `LAKEHOUSE_DAGSTER_PG_URL` | none | production: the Dagster instance's database, `postgresql+psycopg2://…` |
 
 The profile picks the Dagster instance's folder (`DAGSTER_HOME`, its `dagster.yaml`): the project
 root for `embedded`, `deploy/production` for `production`, whose instance keeps runs, events and
@@ -42,6 +42,9 @@ DEVELOPMENT_ERASURE_KEY = "lakehouse-development-only-erasure-key"
 EMBEDDED, PRODUCTION = "embedded", "production"
 PROFILES = (EMBEDDED, PRODUCTION)
 DAGSTER_PG_URL_VARIABLE = "LAKEHOUSE_DAGSTER_PG_URL"
+# SQLAlchemy 2.1 reads a bare `postgresql://` as psycopg 3, which dagster-postgres does not support
+# (its webserver connections break): the instance's URL names psycopg2, the driver it ships with.
+DAGSTER_PG_SCHEME = "postgresql+psycopg2://"
 
 
 class SettingsError(ValueError):
@@ -108,8 +111,14 @@ class Settings:
         if not self.dagster_pg_url:
             problems.append(
                 f"{DAGSTER_PG_URL_VARIABLE} is not set: the production instance records runs, events "
-                "and schedules in PostgreSQL (postgresql://user@host:5432/database, password in the URL "
-                "or in PGPASSWORD)"
+                f"and schedules in PostgreSQL ({DAGSTER_PG_SCHEME}user@host:5432/database, password in "
+                "the URL or in PGPASSWORD)"
+            )
+        elif not self.dagster_pg_url.startswith(DAGSTER_PG_SCHEME):
+            scheme = self.dagster_pg_url.split("://", 1)[0]
+            problems.append(
+                f"{DAGSTER_PG_URL_VARIABLE} starts with {scheme}://: write {DAGSTER_PG_SCHEME}... "
+                "(dagster-postgres runs on psycopg2; SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3)"
             )
         if self.uses_development_pii_key:
             problems.append("LAKEHOUSE_PII_KEY is the development key: set it to a secret of your own")

@@ -16,6 +16,11 @@ from lakehouse.operations.deployment import (
 from lakehouse.settings import get_settings
 
 
+def instance_url(uri: str) -> str:
+    """The server's URI as the Dagster instance takes it: SQLAlchemy's psycopg2 driver named."""
+    return uri.replace("postgresql://", "postgresql+psycopg2://", 1)
+
+
 def _port_where_nothing_listens() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -24,11 +29,12 @@ def _port_where_nothing_listens() -> int:
 
 def test_a_server_that_is_down_is_named_with_its_url_without_the_password():
     port = _port_where_nothing_listens()
-    problem = instance_database_problem(f"postgresql://dagster:{PASSWORD}@127.0.0.1:{port}/dagster")
+    problem = instance_database_problem(f"postgresql+psycopg2://dagster:{PASSWORD}@127.0.0.1:{port}/dagster")
 
     assert problem is not None
     assert problem.startswith(
-        f"the Dagster instance database (PostgreSQL) at postgresql://dagster:***@127.0.0.1:{port}/dagster, "
+        "the Dagster instance database (PostgreSQL) at "
+        f"postgresql+psycopg2://dagster:***@127.0.0.1:{port}/dagster, "
         "from LAKEHOUSE_DAGSTER_PG_URL, cannot be used ("
     )
     assert f"port {port} failed: Connection refused" in problem
@@ -51,7 +57,7 @@ def test_the_check_list_of_a_production_deployment(
     postgres_server: PostgresServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ):
     monkeypatch.setenv("LAKEHOUSE_PROFILE", "production")
-    monkeypatch.setenv("LAKEHOUSE_DAGSTER_PG_URL", postgres_server.uri("postgres"))
+    monkeypatch.setenv("LAKEHOUSE_DAGSTER_PG_URL", instance_url(postgres_server.uri("postgres")))
     monkeypatch.setenv("LAKEHOUSE_PII_KEY", "a-real-key")
     monkeypatch.setenv("LAKEHOUSE_ERASURE_KEY", "another-real-key")
     checks = check_deployment(get_settings(tmp_path))
@@ -63,7 +69,9 @@ def test_the_check_list_of_a_production_deployment(
     ]
     assert PASSWORD not in repr(checks)
 
-    monkeypatch.setenv("LAKEHOUSE_DAGSTER_PG_URL", postgres_server.uri("postgres", password="wrong"))
+    monkeypatch.setenv(
+        "LAKEHOUSE_DAGSTER_PG_URL", instance_url(postgres_server.uri("postgres", password="wrong"))
+    )
     monkeypatch.delenv("LAKEHOUSE_ERASURE_KEY")
     with pytest.raises(DeploymentError) as raised:
         check_deployment(get_settings(tmp_path))
@@ -72,7 +80,9 @@ def test_the_check_list_of_a_production_deployment(
         "the deployment cannot run:",  # every problem at once: a deployment is fixed in one go
         "- LAKEHOUSE_ERASURE_KEY is the development key: set it to a secret of your own",
     ]
-    assert lines[2].startswith("- the Dagster instance database (PostgreSQL) at postgresql://lakehouse:***@")
+    assert lines[2].startswith(
+        "- the Dagster instance database (PostgreSQL) at postgresql+psycopg2://lakehouse:***@"
+    )
     assert 'password authentication failed for user "lakehouse"' in lines[2]
     assert len(lines) == 3
 

@@ -37,9 +37,10 @@ def instance_database_problem(url: str) -> str | None:
     connection opens. libpq reads a password missing from the URL from PGPASSWORD or ~/.pgpass."""
     import adbc_driver_postgresql.dbapi as postgresql
 
+    libpq_url = "postgresql://" + url.split("://", 1)[-1]  # the same URL without SQLAlchemy's driver
     separator = "&" if "?" in url else "?"
     try:
-        postgresql.connect(f"{url}{separator}connect_timeout={CONNECT_TIMEOUT_SECONDS}").close()
+        postgresql.connect(f"{libpq_url}{separator}connect_timeout={CONNECT_TIMEOUT_SECONDS}").close()
     except Exception as error:  # the driver's errors share no base with OSError
         reason = " ".join(redacted(str(error)).removeprefix("IO: [libpq] ").split())
         return (
