@@ -4,6 +4,7 @@ line naming the service, its URL without the password, and what to check."""
 import socket
 from pathlib import Path
 
+import adbc_driver_postgresql.dbapi as postgresql
 import pytest
 
 from assets_tests.postgres_server import PASSWORD, PostgresServer
@@ -11,6 +12,7 @@ from lakehouse.operations.deployment import (
     DeploymentError,
     check_deployment,
     instance_database_problem,
+    instance_fault,
     service_command,
 )
 from lakehouse.settings import get_settings
@@ -111,3 +113,39 @@ def test_each_service_is_dagsters_own_command(tmp_path: Path):
         "-p",
         "4001",
     ]
+
+
+def _allow_connections(server: PostgresServer, database: str, allowed: bool) -> None:
+    """Open or close `database` to new connections, and end its open ones: the instance's database
+    going away while the rest of the server (other tests' databases) stays up."""
+    with postgresql.connect(server.uri()) as connection:
+        connection.adbc_connection.set_autocommit(True)
+        with connection.cursor() as cursor:
+            cursor.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS {str(allowed).lower()}')
+            cursor.execute(
+                f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'"
+            )
+
+
+def test_a_run_that_raised_because_the_database_went_away_is_explained(
+    postgres_server: PostgresServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    url = instance_url(postgres_server.create_database("dagster_instance_goes_away"))
+    monkeypatch.setenv("LAKEHOUSE_PROFILE", "production")
+    monkeypatch.setenv("LAKEHOUSE_DAGSTER_PG_URL", url)
+    settings = get_settings(tmp_path)
+    assert instance_fault(settings) is None  # it answers: the run failed for another reason
+
+    _allow_connections(postgres_server, "dagster_instance_goes_away", allowed=False)
+    try:
+        fault = instance_fault(settings)
+    finally:
+        _allow_connections(postgres_server, "dagster_instance_goes_away", allowed=True)
+
+    assert fault is not None
+    assert fault.startswith(
+        "the run stopped mid-way: the Dagster instance database (PostgreSQL) at postgresql+psycopg2://lakehouse:***@"
+    )
+    assert 'database "dagster_instance_goes_away" is not currently accepting connections' in fault
+    assert "run the same command again" in fault
+    assert PASSWORD not in fault

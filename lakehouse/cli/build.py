@@ -104,7 +104,11 @@ def _build(
 
     with _exclusive_run(project.settings.data_dir / ".run.lock"), project.instance() as instance:
         click.echo(header)
-        outcome = run_build(defs, instance, click.echo, selection, tags)
+        try:
+            outcome = run_build(defs, instance, click.echo, selection, tags)
+        except Exception:
+            project.explain_instance_fault()
+            raise
     click.echo(summary(project.settings, outcome))
     sys.exit(0 if outcome.success else 1)
 

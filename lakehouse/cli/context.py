@@ -49,6 +49,15 @@ class Project:
         except DeploymentError as error:
             raise click.ClickException(str(error)) from None
 
+    def explain_instance_fault(self) -> None:
+        """After a run raised: exit with the reason when the instance's database stopped answering
+        (Dagster's own error only counts its connection retries); else return, to re-raise."""
+        from lakehouse.operations.deployment import instance_fault
+
+        fault = instance_fault(self.settings)
+        if fault is not None:
+            raise click.ClickException(fault)
+
 
 pass_project = click.make_pass_decorator(Project)
 

@@ -68,6 +68,22 @@ def check_instance(settings: Settings) -> None:
         raise DeploymentError(_listed(problems))
 
 
+def instance_fault(settings: Settings) -> str | None:
+    """Why a run that raised stopped, when the cause is the instance's database no longer answering
+    (checked after the fact: Dagster's own error is a retry count); None for any other cause."""
+    if settings.profile != PRODUCTION or not settings.dagster_pg_url:
+        return None
+    problem = instance_database_problem(settings.dagster_pg_url)
+    if problem is None:
+        return None
+    return (
+        f"the run stopped mid-way: {problem}. Each table write is one atomic Delta commit, so no table "
+        "holds part of a step; once the database answers, run the same command again: it picks up "
+        "from what was committed and doubles nothing. The interrupted run may show as STARTED until "
+        "run monitoring fails it (max_runtime_seconds) or it is terminated in the UI"
+    )
+
+
 def check_deployment(settings: Settings) -> list[Check]:
     """The check-list of `settings`' profile, every item passed; raises `DeploymentError` listing
     every problem found (all of them, not only the first: a deployment is fixed in one go)."""
