@@ -72,8 +72,10 @@ def production_home(tmp_path: Path) -> Path:
 def test_the_production_instance_records_runs_in_postgresql(
     postgres_server: PostgresServer, production_home: Path, monkeypatch: pytest.MonkeyPatch
 ):
+    """With the password in PGPASSWORD, not in the URL: libpq reads it for Dagster."""
     url = postgres_server.create_database("dagster_instance_runs")
-    _production_environment(monkeypatch, instance_url(url))
+    _production_environment(monkeypatch, instance_url(url).replace(f":{PASSWORD}@", "@"))
+    monkeypatch.setenv("PGPASSWORD", PASSWORD)
 
     with open_instance(production_home) as instance:
         run_id = dg.materialize([answer], instance=instance).run_id
