@@ -80,7 +80,9 @@ def test_the_production_instance_records_runs_in_postgresql(
     with open_instance(production_home) as instance:
         run_id = dg.materialize([answer], instance=instance).run_id
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
-        assert instance.run_coordinator.get_run_queue_config().max_concurrent_runs == 4
+        concurrency = instance.get_concurrency_config()
+        assert concurrency.run_queue_config.max_concurrent_runs == 4
+        assert concurrency.pool_config.default_pool_limit == 1  # one writer per table
 
     assert _count(url, "runs") == 1
     assert _count(url, f"event_logs WHERE run_id = '{run_id}'") > 0
