@@ -57,6 +57,7 @@ def _simulated_sources(project: Project, scale: float, seed: int) -> None:
     """Generate the simulated sources unless there are some; those there must be of `scale`, `seed`."""
     from lakehouse import simulator
 
+    project.check_instance()  # before generating: a deployment fault stops the command at once
     settings = project.settings
     if not settings.manifest_path.is_file():
         if project.has_tables:
@@ -146,7 +147,11 @@ def _build(
 
     with _exclusive_run(project.settings.data_dir / ".run.lock"), project.instance() as instance:
         click.echo(header)
-        outcome = run_build(defs, instance, click.echo, selection, tags)
+        try:
+            outcome = run_build(defs, instance, click.echo, selection, tags)
+        except Exception:
+            project.explain_instance_fault()
+            raise
     click.echo(summary(project.settings, outcome))
     sys.exit(0 if outcome.success else 1)
 
