@@ -25,6 +25,7 @@ import polars as pl
 
 from lakehouse.simulator.clickstream import Collector
 from lakehouse.simulator.defects import DEFECTS_SCHEMA
+from lakehouse.simulator.deletes import Deletions
 from lakehouse.simulator.inventory import Supplier
 from lakehouse.simulator.state import Params
 
@@ -41,26 +42,26 @@ class Carry:
     defects: pl.DataFrame  # the defect records of the orders, order lines and payments so far
     collector: Collector
     supplier: Supplier
+    deletions: Deletions  # of the customers and products, drawn so far
 
     @classmethod
-    def start(cls, params: Params, products: pl.DataFrame) -> Carry:
-        """Nothing simulated yet."""
+    def start(cls, params: Params, products: pl.DataFrame, deletions: Deletions) -> Carry:
+        """Nothing simulated yet but the customers and products (`deletions`)."""
         return cls(
             ledger=pl.DataFrame(),
             defects=pl.DataFrame(schema=DEFECTS_SCHEMA),
             collector=Collector(),
             supplier=Supplier(products, params.scale, params.seed, params.start, params.days),
+            deletions=deletions,
         )
 
     @classmethod
-    def read(cls, out_dir: Path, old: Params, params: Params, products: pl.DataFrame) -> Carry:
-        """The carry the simulation of `old` left in `out_dir`, to go on to `params`' days."""
-        folder = carry_dir(out_dir, old.days)
-        if not folder.is_dir():
-            raise FileNotFoundError(
-                f"no carry state for day {old.days} in {out_dir} ({folder.name} is missing): "
-                "generate the simulation again with this version of the simulator"
-            )
+    def read(
+        cls, out_dir: Path, old: Params, params: Params, products: pl.DataFrame, deletions: Deletions
+    ) -> Carry:
+        """The carry the simulation of `old` left in `out_dir`, to go on to `params`' days, with
+        the customers' and products' `deletions` drawn up to them."""
+        folder = _existing(out_dir, old.days)
         values = json.loads((folder / _VALUES).read_text())
         frames = {path.stem: pl.read_parquet(path) for path in folder.glob("*.parquet")}
         stock = {
@@ -74,6 +75,7 @@ class Carry:
             supplier=Supplier(
                 products, params.scale, params.seed, params.start, params.days, (stock, values["inventory"])
             ),
+            deletions=deletions,
         )
 
     def write(self, out_dir: Path, days: int) -> None:
@@ -88,6 +90,10 @@ class Carry:
             "defects": self.defects,
             **clickstream_frames,
             _STOCK.removesuffix(".parquet"): pl.DataFrame({name: stock[name] for name in _STOCK_COLUMNS}),
+            **{
+                f"{table}{_DELETIONS}": pl.DataFrame({"day": day, "instant": instant})
+                for table, (day, instant) in self.deletions.items()
+            },
         }
         for name, frame in frames.items():
             if frame is not None:
@@ -97,10 +103,34 @@ class Carry:
 
 
 _STOCK_COLUMNS = ("stock", "pending", "arrival")
+_DELETIONS = "_deletions"
 
 
 def carry_dir(out_dir: Path, days: int) -> Path:
     return Path(out_dir) / f"carry-{days}"
+
+
+def read_deletions(out_dir: Path, days: int) -> Deletions:
+    """The customers' and products' deletions drawn in the first `days` days."""
+    folder = _existing(out_dir, days)
+    deletions = {}
+    for path in folder.glob(f"*{_DELETIONS}.parquet"):
+        frame = pl.read_parquet(path)
+        deletions[path.stem.removesuffix(_DELETIONS)] = (
+            frame.get_column("day").to_numpy(),
+            frame.get_column("instant").to_numpy(),
+        )
+    return deletions
+
+
+def _existing(out_dir: Path, days: int) -> Path:
+    folder = carry_dir(out_dir, days)
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"no carry state for day {days} in {out_dir} ({folder.name} is missing): "
+            "generate the simulation again with this version of the simulator"
+        )
+    return folder
 
 
 def remove_stale(out_dir: Path, days: int) -> None:

@@ -130,6 +130,10 @@ class Sizes:
             orders_per_year=max(1, round(1_000_000 * scale)),
         )
 
+    def orders_before(self, day: int) -> int:
+        """Orders placed before day `day` begins: the first order of that day is this + 1."""
+        return self.orders_per_year * day // DAYS_PER_YEAR
+
     def customers_before(self, day: int) -> int:
         """Customers signed up before day `day` begins: the ones an order on that day picks from."""
         return self.initial_customers + self.new_customers_per_year * day // DAYS_PER_YEAR
@@ -349,7 +353,7 @@ def _draw_orders(seed: int, sizes: Sizes, start: date, first: int, end: int) -> 
             }
         )
     orders = _concat(parts)
-    before = sizes.orders_per_year * first // DAYS_PER_YEAR  # the orders of the days before `first`
+    before = sizes.orders_before(first)
     orders["order_id"] = np.arange(before + 1, before + len(orders["day"]) + 1)
     return orders
 

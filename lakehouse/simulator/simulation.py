@@ -24,15 +24,22 @@ from typing import Any
 import polars as pl
 
 from lakehouse.simulator import writer
-from lakehouse.simulator.carry import Carry, remove_stale
+from lakehouse.simulator.carry import Carry, read_deletions, remove_stale
 from lakehouse.simulator.clickstream import CHUNK_DAYS, Clickstream, build_clickstream, day_ranges, json_lines
 from lakehouse.simulator.clock import day_start, utc_system_time
 from lakehouse.simulator.defects import TABLES, Sources, corrupt, mark
-from lakehouse.simulator.deletes import deleted_keys, present, with_soft_deletes, with_test_records
+from lakehouse.simulator.deletes import (
+    Deletions,
+    deleted_keys,
+    present,
+    with_soft_deletes,
+    with_test_records,
+)
 from lakehouse.simulator.inventory import write_files as write_inventory_files
 from lakehouse.simulator.manifest import PEOPLE, build_manifest, day_ledger
 from lakehouse.simulator.model import (
     STATUS_DELAY_DAYS,
+    Sizes,
     build_days,
     build_people,
     build_world,
@@ -56,7 +63,7 @@ class State:
 
 def build_state(params: Params) -> State:
     """The whole state in memory, every table and clickstream line included: for a small simulation."""
-    world = with_soft_deletes(build_world(params.scale, params.seed, params.start, params.days), params)
+    world, _ = with_soft_deletes(build_world(params.scale, params.seed, params.start, params.days), params)
     marked = with_test_records(mark(world, params.seed, params.days), params)
     sources = corrupt(present(marked))
     clickstream = build_clickstream(world, params.scale, params.seed, params.start, params.days)
@@ -75,12 +82,15 @@ class _People:
     world: dict[str, pl.DataFrame]
     marked: dict[str, pl.DataFrame]
     sources: Sources
+    deletions: Deletions
 
 
-def _people(params: Params) -> _People:
-    world = with_soft_deletes(build_people(params.scale, params.seed, params.start, params.days), params)
+def _people(params: Params, carried: tuple[int, Deletions] | None = None) -> _People:
+    """The customers and products after `params.days` days (`carried`: the deletions drawn before)."""
+    people = build_people(params.scale, params.seed, params.start, params.days)
+    world, deletions = with_soft_deletes(people, params, carried)
     marked = with_test_records(mark(world, params.seed, params.days), params)
-    return _People(world, marked, corrupt(present(marked)))
+    return _People(world, marked, corrupt(present(marked)), deletions)
 
 
 def chunk_days(scale: float) -> int:
@@ -109,7 +119,7 @@ def generate(
     out_dir.mkdir(parents=True, exist_ok=True)
     writer.remove_outputs(out_dir)
     uri = writer.database_uri(out_dir, db_uri)
-    carry = Carry.start(params, people.world["products"])
+    carry = Carry.start(params, people.world["products"], people.deletions)
     with writer.open_database(uri, must_exist=False) as database:
         database.create()
         for table in PEOPLE:
@@ -134,8 +144,8 @@ def advance(
         raise ValueError(f"days must be at least 1, got {days}")
     params = replace(old_params, days=old_params.days + days)
     report(f"advancing from day {old_params.days} to day {params.days}")
-    people = _people(params)
-    carry = Carry.read(out_dir, old_params, params, people.world["products"])
+    people = _people(params, (old_params.days, read_deletions(out_dir, old_params.days)))
+    carry = Carry.read(out_dir, old_params, params, people.world["products"], people.deletions)
     uri = writer.database_uri(out_dir, db_uri)
     with writer.open_database(uri) as database:
         changed = changed_keys(people.sources.tables, deleted_keys(people.marked), old_params)
@@ -188,7 +198,7 @@ def _simulate_days(
         world = build_days(countries, params.scale, params.seed, params.start, params.days, low, end)
         marked = mark(world, params.seed, params.days)
         sources = corrupt(marked)
-        keys = _write_rows(database, sources, old)
+        keys = _write_rows(database, sources, params, old, low)
         carry.ledger = _with_days(carry.ledger, day_ledger(params, marked, low, end), low)
         is_new = pl.col("day") >= first
         carry.defects = pl.concat([carry.defects, sources.defects.filter(is_new)])
@@ -205,17 +215,24 @@ def _simulate_days(
         )
 
 
-def _write_rows(database: writer.ShopDatabase, sources: Sources, old: Params | None) -> str:
-    """The orders and order lines into the database: appended (generating), or their changed keys
-    rewritten (advancing: new rows, and orders whose status moved on). Returns what was written."""
-    tables = {table: sources.tables[table] for table in ("orders", "order_items")}
+def _write_rows(
+    database: writer.ShopDatabase, sources: Sources, params: Params, old: Params | None, low: int
+) -> str:
+    """The orders and order lines of days `low` on into the database: appended (generating), or
+    (advancing) the orders from day `low` on and the lines of the new days replaced, so that an
+    advance run again after a failure writes them once. Returns what was written."""
+    orders, items = sources.tables["orders"], sources.tables["order_items"]
     if old is None:
-        for table, rows in tables.items():
-            database.insert(table, rows)
-        return ", ".join(f"{rows.height:,} {table}" for table, rows in tables.items())
-    changed = changed_keys(tables, {}, old)
-    counts = {table: database.rewrite(table, tables[table], changed[table]) for table in tables}
-    return " and ".join(f"{count:,} {table}" for table, count in counts.items()) + " rewritten"
+        database.insert("orders", orders)
+        database.insert("order_items", items)
+        return f"{orders.height:,} orders, {items.height:,} order lines"
+    sizes = Sizes.for_scale(params.scale)
+    first_new = sizes.orders_before(old.days) + 1
+    written = database.rewrite_from("orders", "order_id", sizes.orders_before(low) + 1, orders)
+    lines = database.rewrite_from(
+        "order_items", "order_id", first_new, items.filter(pl.col("order_id") >= first_new)
+    )
+    return f"{written:,} orders (from day {low + 1}) and {lines:,} order lines rewritten"
 
 
 def _with_days(ledger: pl.DataFrame, days: pl.DataFrame, first: int) -> pl.DataFrame:

@@ -146,6 +146,13 @@ class ShopDatabase:
         self.insert(table, rows.join(changed_keys, on=keys, how="semi", maintain_order="left"))
         return changed_keys.height
 
+    def rewrite_from(self, table: str, column: str, first: int, rows: pl.DataFrame) -> int:
+        """Replace the rows whose `column` is `first` or more by `rows` (a day range's new rows:
+        run again, the same rows replace them); returns how many were inserted."""
+        self.cursor.execute(f"DELETE FROM {table} WHERE {column} >= {int(first)}")
+        self.insert(table, rows)
+        return rows.height
+
 
 @contextmanager
 def open_database(uri: str, must_exist: bool = True) -> Iterator[ShopDatabase]:
