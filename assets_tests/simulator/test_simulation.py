@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -141,6 +142,18 @@ def test_advance_needs_at_least_one_day(tmp_path: Path) -> None:
     generate(tmp_path, days=3, **SMALL)
     with pytest.raises(ValueError, match="at least 1"):
         advance(tmp_path, days=0)
+
+
+def test_the_carry_state_follows_the_days_and_an_advance_needs_it(tmp_path: Path) -> None:
+    """`advance` goes on from the carry state of the last run (never the history): one folder,
+    named by the days simulated; without it the error says what to do."""
+    generate(tmp_path, days=3, **SMALL)
+    advance(tmp_path)
+    assert sorted(path.name for path in tmp_path.glob("carry-*")) == ["carry-4"]
+
+    shutil.rmtree(tmp_path / "carry-4")
+    with pytest.raises(FileNotFoundError, match=r"no carry state for day 4 .* generate the simulation again"):
+        advance(tmp_path)
 
 
 def test_progress_reports_each_step(tmp_path: Path) -> None:
