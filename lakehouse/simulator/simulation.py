@@ -125,6 +125,7 @@ def generate(
         for table in PEOPLE:
             database.insert(table, people.sources.tables[table])
         report(f"wrote the shop's {_row_counts(people.sources.rows)} to {redacted(uri)}")
+        people = replace(people, sources=people.sources.written())  # in the database: let them go
         _simulate_days(out_dir, params, None, people, carry, database, report)
     return _finish(out_dir, params, people, carry, report)
 
@@ -153,6 +154,7 @@ def advance(
             table: database.rewrite(table, people.sources.tables[table], changed[table]) for table in PEOPLE
         }
         report(f"updated the shop database {redacted(uri)}, keys changed: {counts}")
+        people = replace(people, sources=people.sources.written())
         _simulate_days(out_dir, params, old_params, people, carry, database, report)
     return _finish(out_dir, params, people, carry, report)
 
