@@ -8,7 +8,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from assets_tests.conftest import Lakehouse, build_lakehouse
+from assets_tests.conftest import Lakehouse, copy_of_build
 from lakehouse.lib.partitions import range_tags
 from lakehouse.operations.runner import run_build
 
@@ -18,7 +18,7 @@ DAYS = [date(2025, 1, 10), date(2025, 1, 11)]
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory: pytest.TempPathFactory, instance: dg.DagsterInstance) -> Lakehouse:
-    return build_lakehouse(tmp_path_factory.mktemp("partitions"), instance, scale=0.002, seed=3, days=30)
+    return copy_of_build(tmp_path_factory.mktemp("partitions"), instance, scale=0.002, seed=3, days=20)
 
 
 def fact(lakehouse: Lakehouse, name: str) -> pl.DataFrame:
