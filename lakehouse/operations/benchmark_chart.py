@@ -43,6 +43,7 @@ def draw(results: list[dict[str, Any]], path: Path) -> Path:
     """Work seconds and peak memory of each phase against scale (log-log), saved to `path`
     (the format from its suffix: .png, .svg, .pdf)."""
     from matplotlib.figure import Figure  # only drawing needs it
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     if not results:
         raise ValueError("no recorded benchmark results to draw: run `lakehouse bench --scale S --record`")
@@ -59,9 +60,13 @@ def draw(results: list[dict[str, Any]], path: Path) -> Path:
         axes.set_title(title)
         axes.set_xticks(scales, [f"{s:g}" for s in scales])
         axes.grid(True, which="major", alpha=0.3)
+        axes.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+        axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+        axes.yaxis.set_minor_formatter(NullFormatter())
     seconds.legend(fontsize="small")
     figure.suptitle(
-        "lakehouse bench: a year of history, full build and one-day incremental", fontsize="medium"
+        "lakehouse bench: a year of history, then one more day (load averages in docs/benchmark.json)",
+        fontsize="medium",
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110, metadata=_NO_DATE.get(path.suffix.lower(), {}))
