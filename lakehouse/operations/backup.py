@@ -370,20 +370,24 @@ class Pruned:
     kept: int
 
 
-def prune(dest: Path, keep_days: int, now: datetime | None = None, dry_run: bool = False) -> Pruned:
+def prune(dest: str | Path, keep_days: int, now: datetime | None = None, dry_run: bool = False) -> Pruned:
     """Remove the backups older than `keep_days` (never the newest one), then every pooled file that
     no remaining backup lists; the manifest goes first, so an interrupted prune leaves no backup
-    that points at missing files."""
+    that points at missing files. `dest`: a folder or an object store's prefix."""
+    dest = str(dest)
     found = backups(dest)
     cutoff = (now or datetime.now(UTC)) - timedelta(days=keep_days)
     expired = [b for b in found[:-1] if datetime.fromisoformat(b.created_at) < cutoff]
     kept = [b for b in found if b not in expired]
-    needed = {dest / "files" / name / f for b in kept for name, t in b.tables.items() for f in t["files"]}
-    unneeded = [p for p in (dest / "files").rglob("*") if p.is_file() and p not in needed] if expired else []
+    needed = {f"{name}/{f}" for b in kept for name, t in b.tables.items() for f in t["files"]}
+    unneeded = [f for f in _listing(join(dest, "files")) if f not in needed] if expired else []
     if not dry_run:
+        files = _files(dest)
         for backup in expired:
-            (dest / "backups" / backup.id / MANIFEST).unlink()
-            shutil.rmtree(dest / "backups" / backup.id)
-        for path in unneeded:
-            path.unlink()
+            folder = join(dest, "backups", backup.id)
+            files.rm(join(folder, MANIFEST))
+            if files.exists(folder):
+                files.rm(folder, recursive=True)
+        if unneeded:
+            files.rm([join(dest, "files", *f.split("/")) for f in unneeded])
     return Pruned([b.id for b in expired], len(unneeded), len(kept))
