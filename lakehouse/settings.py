@@ -18,6 +18,7 @@
 | `LAKEHOUSE_PLAUSIBLE_SLACK_DAYS` | `30` | days before the shop opened still plausible (migrated history) |
 | `LAKEHOUSE_PLAUSIBLE_DAYS_AHEAD` | `1` | days after now still plausible (clock skew, time zones) |
 | `LAKEHOUSE_CATALOG_STORAGE_VERSION` | `v1.0.0` | oldest DuckDB release whose clients must open the catalog |
+| `LAKEHOUSE_SIMULATOR` | `on` | `off`: generate nothing; load only the declared sources' assets |
 | `LAKEHOUSE_PROFILE` | `embedded` | the deployment shape: `embedded` (SQLite instance) or `production` |
 | `LAKEHOUSE_DAGSTER_PG_URL` | none | production: the Dagster instance's database, `postgresql+psycopg2://…` |
 
@@ -73,6 +74,9 @@ class Settings:
     tables_uri_override: str | None = None  # None: the tables folder under the data folder
     # An environment's: the main tables folder its unchanged tables link to (readable, never written)
     linked_tables_dir: Path | None = None
+    # False (LAKEHOUSE_SIMULATOR=off): a team's own sources only: nothing is generated, and only the
+    # declared sources' assets are loaded (not the simulated shop's star schema)
+    simulator: bool = True
     profile: str = EMBEDDED  # the deployment shape (`PROFILES`): picks the Dagster instance
     # production: the instance's PostgreSQL database; a secret (its password), so kept out of repr
     dagster_pg_url: str | None = field(default=None, repr=False)
@@ -188,9 +192,23 @@ def get_settings(data_dir: Path | str | None = None) -> Settings:
         catalog_storage_version=os.environ.get("LAKEHOUSE_CATALOG_STORAGE_VERSION")
         or Settings.catalog_storage_version,
         tables_uri_override=os.environ.get("LAKEHOUSE_TABLES_URI", "").rstrip("/") or None,
+        simulator=_switch("LAKEHOUSE_SIMULATOR", default=True),
         profile=_profile(),
         dagster_pg_url=os.environ.get(DAGSTER_PG_URL_VARIABLE) or None,
     )
+
+
+_SWITCH_VALUES = {"on": True, "off": False}
+
+
+def _switch(variable: str, default: bool) -> bool:
+    """An on/off setting; anything else is an error naming the variable and its values."""
+    value = os.environ.get(variable, "").strip().lower()
+    if not value:
+        return default
+    if value not in _SWITCH_VALUES:
+        raise SettingsError(f"{variable}={os.environ[variable]!r}: use on or off")
+    return _SWITCH_VALUES[value]
 
 
 def _profile() -> str:

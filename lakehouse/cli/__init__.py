@@ -10,7 +10,18 @@ from pathlib import Path
 
 import click
 
-from lakehouse.cli import build, change, deployment, dev, operations, privacy, quarantine, query, sources
+from lakehouse.cli import (
+    build,
+    change,
+    deployment,
+    dev,
+    operations,
+    privacy,
+    quarantine,
+    query,
+    retention,
+    sources,
+)
 from lakehouse.cli.context import Project
 from lakehouse.settings import SettingsError, get_settings
 
@@ -52,6 +63,6 @@ def main(ctx: click.Context, data_dir: Path | None, dagster_home: Path | None) -
     ctx.obj = Project(settings=settings, dagster_home=(dagster_home or settings.dagster_home).resolve())
 
 
-for group in (sources, build, query, operations, quarantine, privacy, change, dev, deployment):
+for group in (sources, build, query, operations, quarantine, privacy, retention, change, dev, deployment):
     for command in group.COMMANDS:
         main.add_command(command)
