@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from assets_tests.conftest import Lakehouse, copy_of_build
+from lakehouse.lib import partitions
 from lakehouse.lib.partitions import range_tags
 from lakehouse.operations.runner import run_build
 
@@ -80,3 +81,5 @@ def test_a_backfill_range_must_be_a_range_of_the_history():
         range_tags(date(2025, 1, 2), date(2025, 1, 1))
     with pytest.raises(ValueError, match="before the history does \\(2025-01-01\\)"):
         range_tags(date(2024, 12, 31), date(2025, 1, 1))
+    with pytest.raises(ValueError, match=r"ends \(2025-02-01\) after the data does \(2025-01-31\)"):
+        range_tags(date(2025, 1, 1), date(2025, 2, 1), partitions.ending(date(2025, 2, 1)))

@@ -33,8 +33,31 @@ def run(project: Project, scale: float, seed: int, selection: str | None) -> Non
     """Build every asset through Dagster (generating the sources first if needed), then summarise.
 
     Safe to run again: extraction is incremental and every write idempotent, so nothing doubles.
-    Only one `lakehouse run` at a time per data folder.
+    Only one `lakehouse run` at a time per data folder. With LAKEHOUSE_SIMULATOR=off nothing is
+    generated and only the declared sources are built (--scale and --seed do not apply).
     """
+    from lakehouse.definitions import build_definitions
+
+    project.check_instance()  # first: a deployment fault stops the command before it does anything
+    settings = project.settings
+    if settings.simulator:
+        _simulated_sources(project, scale, seed)
+        header = "building the lakehouse (raw -> refined -> curated) …"
+    else:
+        header = "LAKEHOUSE_SIMULATOR=off: building the declared sources only (nothing is generated) …"
+    if settings.uses_development_pii_key:
+        click.echo(
+            "note: emails are pseudonymised with the development key; set LAKEHOUSE_PII_KEY in production"
+        )
+    defs = build_definitions(settings)
+    if selection is None:
+        _build(project, defs, header)
+    else:
+        _build(project, defs, f"building {selection} …", _selected(defs, selection))
+
+
+def _simulated_sources(project: Project, scale: float, seed: int) -> None:
+    """Generate the simulated sources unless there are some; those there must be of `scale`, `seed`."""
     from lakehouse import simulator
 
     settings = project.settings
@@ -53,17 +76,6 @@ def run(project: Project, scale: float, seed: int, selection: str | None) -> Non
             f"{settings.data_dir} holds a build of scale {existing.scale}, seed {existing.seed}; "
             f"asked for scale {scale}, seed {seed}. Run `make clean` first to start over."
         )
-    if settings.uses_development_pii_key:
-        click.echo(
-            "note: emails are pseudonymised with the development key; set LAKEHOUSE_PII_KEY in production"
-        )
-    from lakehouse.definitions import build_definitions
-
-    defs = build_definitions(settings)
-    if selection is None:
-        _build(project, defs, "building the lakehouse (raw -> refined -> curated) …")
-    else:
-        _build(project, defs, f"building {selection} …", _selected(defs, selection))
 
 
 def _selected(defs: "dg.Definitions", selection: str) -> "list[dg.AssetKey]":
@@ -117,7 +129,8 @@ def backfill(project: Project, first, last, assets: tuple[str, ...]) -> None:
         raise click.BadParameter(
             f"{', '.join(unknown)}: not one of {', '.join(partitioned)}", param_hint="--asset"
         )
-    tags = or_exit(lambda: range_tags(first.date(), last.date()))
+    days = next(node.partitions_def for node in graph.asset_nodes if node.partitions_def)
+    tags = or_exit(lambda: range_tags(first.date(), last.date(), days))
     backfilled = dg.AssetSelection.assets(*(dg.AssetKey.from_user_string(a) for a in assets or partitioned))
     selection = list(backfilled.downstream().resolve(graph))
     header = f"backfilling {first:%Y-%m-%d}..{last:%Y-%m-%d} of {', '.join(assets or partitioned)} …"
@@ -136,7 +149,11 @@ def _build(
 
     with _exclusive_run(project.settings.data_dir / ".run.lock"), project.instance() as instance:
         click.echo(header)
-        outcome = run_build(defs, instance, click.echo, selection, tags)
+        try:
+            outcome = run_build(defs, instance, click.echo, selection, tags)
+        except Exception:
+            project.explain_instance_fault()
+            raise
     click.echo(summary(project.settings, outcome))
     sys.exit(0 if outcome.success else 1)
 
