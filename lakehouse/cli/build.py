@@ -1,15 +1,17 @@
 """Building the lakehouse through Dagster: `run` everything, `backfill` days, `bench` a build."""
 
 import fcntl
+import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from lakehouse.cli.context import DAYS, SCALE, SEED, Project, or_exit, pass_project, scale_option, seed_option
+from lakehouse.operations.benchmark_chart import RESULTS_FILE
 
 if TYPE_CHECKING:
     import dagster as dg
@@ -36,6 +38,7 @@ def run(project: Project, scale: float, seed: int, selection: str | None) -> Non
     """
     from lakehouse.definitions import build_definitions
 
+    project.check_instance()  # first: a deployment fault stops the command before it does anything
     settings = project.settings
     if settings.simulator:
         _simulated_sources(project, scale, seed)
@@ -146,7 +149,11 @@ def _build(
 
     with _exclusive_run(project.settings.data_dir / ".run.lock"), project.instance() as instance:
         click.echo(header)
-        outcome = run_build(defs, instance, click.echo, selection, tags)
+        try:
+            outcome = run_build(defs, instance, click.echo, selection, tags)
+        except Exception:
+            project.explain_instance_fault()
+            raise
     click.echo(summary(project.settings, outcome))
     sys.exit(0 if outcome.success else 1)
 
@@ -187,6 +194,26 @@ def _exclusive_run(lock_path: Path) -> Iterator[None]:
     is_flag=True,
     help="Instead: time analytical SQL through the built lakehouse's catalog against DuckDB native tables.",
 )
+@click.option("--record", is_flag=True, help="Keep this run's figures as its scale's in the results file.")
+@click.option(
+    "--record-json",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Instead of running: keep the figures of an earlier run's --json file in the results file.",
+)
+@click.option(
+    "--chart",
+    "chart_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Draw time and peak memory against scale from the results file into this image (.png, .svg).",
+)
+@click.option(
+    "--results",
+    "results_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=RESULTS_FILE,
+    show_default=True,
+    help="The recorded results, one run per scale (committed: the README quotes them).",
+)
 @pass_project
 def bench(
     project: Project,
@@ -197,11 +224,20 @@ def bench(
     json_path: Path | None,
     root: Path | None,
     queries: bool,
+    record: bool,
+    record_json: Path | None,
+    chart_path: Path | None,
+    results_path: Path,
 ) -> None:
     """Time a full build and a one-day incremental build, layer by layer, with peak memory.
 
     Each layer runs through Dagster in a process of its own, in a throw-away data dir: your
     tables and run history are not touched.
+
+    \b
+    The figures of each scale are kept (--record, or --record-json for a saved --json run) in a
+    small committed file, and --chart draws them: e.g. `lakehouse bench --scale 1 --record` then
+    `lakehouse bench --chart docs/benchmark.png`.
 
     \b
     With --queries, the serving benchmark instead, over the lakehouse already built in the data
@@ -212,20 +248,57 @@ def bench(
     if queries:
         _bench_queries(project, json_path)
         return
-    if scale is None:
-        raise click.UsageError("give --scale (e.g. --scale 1), or --queries")
-    from lakehouse.benchmark import BenchmarkError, benchmark, format_report, write_json
+    if record_json is not None:
+        _record(results_path, json.loads(record_json.read_text()))
+    elif scale is not None:
+        results = _bench_run(project, scale, seed, days, keep, json_path, root)
+        if record:
+            _record(results_path, results)
+    elif chart_path is None:
+        raise click.UsageError("give --scale (e.g. --scale 1), --chart FILE, --record-json FILE or --queries")
+    if chart_path is not None:
+        from lakehouse.operations import benchmark_chart
+
+        try:
+            benchmark_chart.draw(benchmark_chart.read_results(results_path), chart_path)
+        except ValueError as error:
+            raise click.ClickException(f"{results_path}: {error}") from error
+        click.echo(f"chart of {results_path} drawn to {chart_path}")
+
+
+def _bench_run(
+    project: Project,
+    scale: float,
+    seed: int,
+    days: int,
+    keep: bool,
+    json_path: Path | None,
+    root: Path | None,
+) -> dict[str, Any]:
+    """Run the benchmark and report it; returns its results (`Report.to_json`)."""
+    from lakehouse.benchmark import BenchmarkError, benchmark, format_report
 
     try:
         report = benchmark(root or project.settings.data_dir / "bench", scale, seed, days, keep, click.echo)
     except BenchmarkError as error:
         raise click.ClickException(str(error)) from error
     click.echo(format_report(report))
+    results = report.to_json()
     if json_path is not None:
-        write_json(report, json_path)
+        json_path.write_text(json.dumps(results, indent=2) + "\n")
         click.echo(f"\nresults written to {json_path}")
     if keep:
         click.echo(f"data kept in {report.data_dir}")
+    return results
+
+
+def _record(path: Path, results: dict[str, Any]) -> None:
+    from lakehouse.benchmark import summary
+    from lakehouse.operations.benchmark_chart import record
+
+    kept = record(path, summary(results))
+    scales = ", ".join(f"{result['scale']:g}" for result in kept)
+    click.echo(f"scale {results['scale']:g} recorded in {path} (recorded scales: {scales})")
 
 
 def _bench_queries(project: Project, json_path: Path | None) -> None:

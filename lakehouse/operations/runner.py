@@ -12,6 +12,7 @@ from functools import partial
 
 import dagster as dg
 
+from lakehouse.defs.orchestration.reaper import liveness_tags
 from lakehouse.defs.serving.catalog import CATALOG
 from lakehouse.lib.quality.run_warnings import warnings_of
 from lakehouse.settings import Settings
@@ -129,11 +130,12 @@ def run_build(
 ) -> BuildOutcome:
     """Materialise every asset (or `selection`) with all checks, printing progress.
 
-    `tags` are the run's: a partition range makes it a backfill of those days.
+    `tags` are the run's: a partition range makes it a backfill of those days. The run is also
+    tagged with this process (`liveness_tags`): killed, it is reaped rather than left STARTED.
     """
     job = definitions.resolve_job_def(BUILD_JOB).with_logger_defs({"progress": progress_logger(echo)})
     run = partial(job.execute_in_process, run_config={"loggers": {"progress": {}}}, instance=instance)
-    result = run(raise_on_error=False, asset_selection=selection, tags=tags)
+    result = run(raise_on_error=False, asset_selection=selection, tags={**(tags or {}), **liveness_tags()})
     if not result.success and (selection is None or CATALOG in selection):
         # A failed run skips the catalog step, downstream of every table: publish what it did write.
         run(raise_on_error=False, asset_selection=[CATALOG])

@@ -32,6 +32,7 @@ class TableDoc:
     columns: list[ColumnDoc]
     foreign_keys: list[str] = field(default_factory=list)  # "column -> layer.table.column"
     owners: list[str] = field(default_factory=list)
+    retention: str = ""  # how long its rows and history are kept (`Retention.describe`)
 
 
 # The column the scd2 write adds to every version, beside those its contract declares.
@@ -58,6 +59,7 @@ def table_doc(spec: TableSpec) -> TableDoc:
             for column, (table, referenced) in spec.references.items()
         ],
         owners=list(spec.owners),
+        retention=spec.retention.describe(),
     )
 
 
@@ -79,7 +81,7 @@ def _table_section(doc: TableDoc, lineage: ColumnLineage) -> str:
     return (
         f"## `{doc.name}`\n\n{doc.description}\n\n"
         f"Grain: {doc.grain}. Key: {', '.join(f'`{k}`' for k in doc.key)}. Written by: {doc.written_by}. "
-        f"Owners: {', '.join(doc.owners)}.\n\n"
+        f"Owners: {', '.join(doc.owners)}. Retention: {doc.retention}.\n\n"
         + (f"Foreign keys:\n{references}\n\n" if references else "")
         + f"| column | type | nullable | PII | description |\n| --- | --- | --- | --- | --- |\n{rows}\n"
         + _lineage_section(doc.name, lineage)
