@@ -23,7 +23,7 @@ def run(project: Project, scale: float, seed: int) -> None:
     """Build every asset through Dagster (generating the sources first if needed), then summarise.
 
     Safe to run again: extraction is incremental and every write idempotent, so nothing doubles.
-    Only one `lakehouse run` at a time per data folder.
+    Runs may overlap (here, in the UI, from sensors): two steps never write one table at once.
     """
     from lakehouse import simulator
 
@@ -98,10 +98,15 @@ def _build(
     selection: "list[dg.AssetKey] | None" = None,
     tags: dict[str, str] | None = None,
 ) -> None:
-    """Run the build job in the project's instance, alone on the data folder; exit 1 if it failed."""
+    """Run the build job in the project's instance; exit 1 if it failed.
+
+    Other runs may go on meanwhile: each table's writer takes its concurrency pool's slot in the
+    instance, as the daemon's and the UI's runs do (`lakehouse.lib.pools`). The data folder's lock is
+    held shared, so an erasure or a backup (which hold it alone) waits for the builds, and they for it.
+    """
     from lakehouse.operations.runner import run_build, summary
 
-    with _exclusive_run(project.settings.data_dir / ".run.lock"), project.instance() as instance:
+    with _shared_run(project.settings.data_dir / ".run.lock"), project.instance() as instance:
         click.echo(header)
         outcome = run_build(defs, instance, click.echo, selection, tags)
     click.echo(summary(project.settings, outcome))
@@ -110,15 +115,26 @@ def _build(
 
 @contextmanager
 def _exclusive_run(lock_path: Path) -> Iterator[None]:
-    """Refuse a second concurrent build: two runs would read the same watermarks."""
+    """Hold the data folder alone (an erasure): refused while a `lakehouse run` builds it."""
+    with _folder_lock(lock_path, fcntl.LOCK_EX, "a `lakehouse run` is building this data folder"):
+        yield
+
+
+@contextmanager
+def _shared_run(lock_path: Path) -> Iterator[None]:
+    """Hold the data folder beside other builds: refused while an erasure or a backup holds it."""
+    with _folder_lock(lock_path, fcntl.LOCK_SH, "an erasure or a backup holds this data folder"):
+        yield
+
+
+@contextmanager
+def _folder_lock(lock_path: Path, mode: int, holder: str) -> Iterator[None]:
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_path.open("w") as lock:
+    with lock_path.open("a") as lock:
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(lock, mode | fcntl.LOCK_NB)
         except BlockingIOError as error:
-            raise click.ClickException(
-                "another `lakehouse run` is building this data folder; wait for it"
-            ) from error
+            raise click.ClickException(f"{holder}; wait for it") from error
         yield
 
 
