@@ -2,7 +2,7 @@
 
 import fcntl
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -106,11 +106,28 @@ def _build(
     """
     from lakehouse.operations.runner import run_build, summary
 
+    launched = _launched_job(project)
     with _shared_run(project.settings.data_dir / ".run.lock"), project.instance() as instance:
         click.echo(header)
-        outcome = run_build(defs, instance, click.echo, selection, tags)
+        outcome = run_build(defs, instance, click.echo, selection, tags, launched)
     click.echo(summary(project.settings, outcome))
     sys.exit(0 if outcome.success else 1)
+
+
+def _launched_job(project: Project) -> "Callable[[], dg.JobDefinition] | None":
+    """The build job for other processes to load, when LAKEHOUSE_EXECUTOR runs steps elsewhere (a
+    Dask cluster); None: in this process. Those processes take their settings from the environment."""
+    if project.settings.executor == "in_process":
+        return None
+    from lakehouse.definitions import build_job
+    from lakehouse.settings import get_settings
+
+    if get_settings() != project.settings:
+        raise click.UsageError(
+            f"LAKEHOUSE_EXECUTOR={project.settings.executor} runs steps in other processes, which read "
+            "their settings from the environment: set LAKEHOUSE_DATA_DIR instead of --data-dir"
+        )
+    return build_job
 
 
 @contextmanager

@@ -31,20 +31,25 @@ class _ProgressHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         # Dagster's log manager attaches the structured event to each record it hands a logger.
         event = (getattr(record, DAGSTER_RECORD_ATTRIBUTE, None) or {}).get("dagster_event")
-        if event is None:
-            return
-        if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
-            materialization = event.event_specific_data.materialization
-            rows = materialization.metadata.get("dagster/row_count")
-            shown = f"{rows.value:>10,} rows" if rows is not None else ""
-            day = f" ({materialization.partition})" if materialization.partition else ""
-            self.echo(f"  ✓ {materialization.asset_key.to_user_string():<32}{shown}{day}")
-        elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
-            evaluation = event.event_specific_data
-            if not evaluation.passed:
-                self.echo(f"  ✗ check {evaluation.asset_key.to_user_string()}:{evaluation.check_name} failed")
-        elif event.event_type == dg.DagsterEventType.STEP_FAILURE:
-            self.echo(f"  ✗ step {event.step_key} failed: {_root_cause(event.event_specific_data.error)}")
+        if event is not None and (line := progress_line(event)) is not None:
+            self.echo(line)
+
+
+def progress_line(event: dg.DagsterEvent) -> str | None:
+    """The line shown for a finished asset, a failed check or a failed step (None: nothing)."""
+    if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
+        materialization = event.event_specific_data.materialization
+        rows = materialization.metadata.get("dagster/row_count")
+        shown = f"{rows.value:>10,} rows" if rows is not None else ""
+        day = f" ({materialization.partition})" if materialization.partition else ""
+        return f"  ✓ {materialization.asset_key.to_user_string():<32}{shown}{day}"
+    if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+        evaluation = event.event_specific_data
+        if not evaluation.passed:
+            return f"  ✗ check {evaluation.asset_key.to_user_string()}:{evaluation.check_name} failed"
+    elif event.event_type == dg.DagsterEventType.STEP_FAILURE:
+        return f"  ✗ step {event.step_key} failed: {_root_cause(event.event_specific_data.error)}"
+    return None
 
 
 def _root_cause(error) -> str:
@@ -88,7 +93,7 @@ class BuildOutcome:
     warnings: list[str] = field(default_factory=list)  # `asset: what` (rows held back, files corrected)
 
 
-def run_warnings(result: dg.ExecuteInProcessResult) -> list[str]:
+def run_warnings(result: dg.ExecuteInProcessResult | dg.JobExecutionResult) -> list[str]:
     """The warnings the run's assets reported with their outputs (`lakehouse.lib.quality.run_warnings`)."""
     return [
         f"{event.asset_key.to_user_string()}: {line}"
@@ -103,14 +108,20 @@ def run_build(
     echo: Echo,
     selection: list[dg.AssetKey] | None = None,
     tags: dict[str, str] | None = None,
+    launched: Callable[[], dg.JobDefinition] | None = None,
 ) -> BuildOutcome:
     """Materialise every asset (or `selection`) with all checks, printing progress.
 
-    `tags` are the run's: a partition range makes it a backfill of those days.
+    `tags` are the run's: a partition range makes it a backfill of those days. `launched`: the
+    module-level function giving the build job as other processes load it, to run the steps by its
+    executor (a Dask cluster, say) rather than in this process; progress is printed when it ends.
     """
     job = definitions.resolve_job_def(BUILD_JOB).with_logger_defs({"progress": progress_logger(echo)})
     run = partial(job.execute_in_process, run_config={"loggers": {"progress": {}}}, instance=instance)
-    result = run(raise_on_error=False, asset_selection=selection, tags=tags)
+    if launched is None:
+        result = run(raise_on_error=False, asset_selection=selection, tags=tags)
+    else:
+        result = _launch(launched, instance, echo, selection, tags)
     if not result.success and (selection is None or CATALOG in selection):
         # A failed run skips the catalog step, downstream of every table: publish what it did write.
         run(raise_on_error=False, asset_selection=[CATALOG])
@@ -119,6 +130,24 @@ def run_build(
         for e in result.get_asset_check_evaluations()
     ]
     return BuildOutcome(result.run_id, result.success, checks, run_warnings(result))
+
+
+def _launch(
+    job: Callable[[], dg.JobDefinition],
+    instance: dg.DagsterInstance,
+    echo: Echo,
+    selection: list[dg.AssetKey] | None,
+    tags: dict[str, str] | None,
+) -> dg.JobExecutionResult:
+    """Run `job` by its own executor, then print its progress lines."""
+    target = dg.reconstructable(job)
+    with dg.execute_job(
+        target, instance, asset_selection=selection, tags=tags, raise_on_error=False
+    ) as result:
+        for event in result.all_events:
+            if (line := progress_line(event)) is not None:
+                echo(line)
+        return result
 
 
 def summary(settings: Settings, outcome: BuildOutcome) -> str:
