@@ -1,8 +1,10 @@
 """`lakehouse run` and `lakehouse backfill` (`lakehouse bench`: assets_tests/test_benchmark.py)."""
 
+from datetime import date
 from pathlib import Path
 
 from assets_tests.cli.conftest import Invoke, home_invoker
+from lakehouse.cli.build import split_days
 from lakehouse.cli.instance import open_instance
 
 
@@ -39,3 +41,32 @@ def test_backfill_names_what_it_cannot_do(home_cli: Invoke):
     backwards = home_cli("backfill", "--from", "2025-01-06", "--to", "2025-01-05")
     assert backwards.exit_code == 1
     assert "backfill range ends (2025-01-05) before it starts (2025-01-06)" in backwards.output
+
+
+def test_a_backfill_in_runs_at_once_rebuilds_each_range_in_its_own_run_then_the_marts(home_copy: Path):
+    days = ("--from", "2025-01-05", "--to", "2025-01-08")
+    result = home_invoker(home_copy)("backfill", *days, "--asset", "curated/fact_payments", "--runs", "2")
+
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "backfilling 2025-01-05..2025-01-08 of curated/fact_payments … in 2 runs at once"
+    for first, days in (("2025-01-05..2025-01-06", ("05", "06")), ("2025-01-07..2025-01-08", ("07", "08"))):
+        rebuilt = [line for line in lines if line.startswith(f"[{first}]   ✓ curated/fact_payments")]
+        assert [line[-11:-1] for line in rebuilt] == [f"2025-01-{day}" for day in days]
+        assert any(line.startswith(f"[{first}] Run ") and line.endswith(": succeeded") for line in lines)
+    assert "building what depends on the rebuilt days …" in lines
+    with open_instance(home_copy) as instance:
+        assert len(instance.get_run_records()) == 4  # the build, two ranges, what depends on them
+
+
+def test_days_are_split_into_nearly_equal_consecutive_ranges():
+    assert split_days(date(2025, 1, 1), date(2025, 12, 31), 4) == [  # 92 days, the last 89
+        (date(2025, 1, 1), date(2025, 4, 2)),
+        (date(2025, 4, 3), date(2025, 7, 3)),
+        (date(2025, 7, 4), date(2025, 10, 3)),
+        (date(2025, 10, 4), date(2025, 12, 31)),
+    ]
+    assert split_days(date(2025, 1, 1), date(2025, 1, 2), 4) == [
+        (date(2025, 1, 1), date(2025, 1, 1)),
+        (date(2025, 1, 2), date(2025, 1, 2)),
+    ]

@@ -1,9 +1,12 @@
 """Building the lakehouse through Dagster: `run` everything, `backfill` days, `bench` a build."""
 
 import fcntl
+import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -63,13 +66,28 @@ def run(project: Project, scale: float, seed: int) -> None:
     multiple=True,
     help="Only this day-partitioned asset, e.g. curated/fact_payments (repeatable; default: all of them).",
 )
+@click.option(
+    "--runs",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 12),
+    help="Split the days into this many runs going at once (a process each), then build the marts once.",
+)
+@click.option(
+    "--days-only", is_flag=True, hidden=True, help="Only the day-partitioned assets (one of --runs)."
+)
 @pass_project
-def backfill(project: Project, first, last, assets: tuple[str, ...]) -> None:
+def backfill(project: Project, first, last, assets: tuple[str, ...], runs: int, days_only: bool) -> None:
     """Rebuild the days FROM..TO of the day-partitioned facts from refined, in one run.
 
     Each fact's slices of those days are replaced (the same as the UI's partition backfill), and
     the marts built on them take the rebuilt days in. Refined is not re-extracted: run `lakehouse
     run` first for new source data.
+
+    \b
+    With --runs N, the days are split into N ranges rebuilt by N runs at once (their output lines
+    prefixed with their range); runs writing different days of one fact commit side by side.
+    Then one run builds what depends on the facts.
     """
     import dagster as dg
 
@@ -85,10 +103,62 @@ def backfill(project: Project, first, last, assets: tuple[str, ...]) -> None:
             f"{', '.join(unknown)}: not one of {', '.join(partitioned)}", param_hint="--asset"
         )
     tags = or_exit(lambda: range_tags(first.date(), last.date()))
-    backfilled = dg.AssetSelection.assets(*(dg.AssetKey.from_user_string(a) for a in assets or partitioned))
-    selection = list(backfilled.downstream().resolve(graph))
+    facts = {dg.AssetKey.from_user_string(a) for a in assets or partitioned}
+    dependents = dg.AssetSelection.assets(*facts).downstream().resolve(graph)
     header = f"backfilling {first:%Y-%m-%d}..{last:%Y-%m-%d} of {', '.join(assets or partitioned)} …"
-    _build(project, defs, header, selection, tags)
+    if runs == 1:
+        _build(project, defs, header, sorted(facts if days_only else dependents), tags)
+        return
+    click.echo(f"{header} in {runs} runs at once")
+    _split_backfill(project, split_days(first.date(), last.date(), runs), assets)
+    _build(project, defs, "building what depends on the rebuilt days …", sorted(dependents - facts))
+
+
+# `lakehouse backfill` in a process of its own (the `lakehouse` script may not be on the PATH).
+BACKFILL = (sys.executable, "-c", "from lakehouse.cli import main; main()")
+
+
+def split_days(first: date, last: date, parts: int) -> list[tuple[date, date]]:
+    """`first`..`last` in at most `parts` consecutive ranges of nearly equal length."""
+    days = (last - first).days + 1
+    size = -(-days // parts)
+    return [(first + timedelta(d), min(last, first + timedelta(d + size - 1))) for d in range(0, days, size)]
+
+
+def _split_backfill(project: Project, ranges: list[tuple[date, date]], assets: tuple[str, ...]) -> None:
+    """Backfill each range in a `lakehouse backfill --days-only` process of its own, all at once,
+    echoing their lines prefixed with their range; fail naming the ranges whose run failed."""
+    common = [
+        "--data-dir",
+        str(project.settings.data_dir),
+        "--dagster-home",
+        str(project.dagster_home),
+        "backfill",
+    ]
+    only = [arg for asset in assets for arg in ("--asset", asset)]
+    children = {
+        f"{a}..{b}": subprocess.Popen(
+            [*BACKFILL, *common, "--from", a.isoformat(), "--to", b.isoformat(), *only, "--days-only"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for a, b in ranges
+    }
+    echoes = [threading.Thread(target=_echo_lines, args=(name, child)) for name, child in children.items()]
+    for echo in echoes:
+        echo.start()
+    for echo in echoes:
+        echo.join()
+    failed = [name for name, child in children.items() if child.wait() != 0]
+    if failed:
+        raise click.ClickException(f"the backfill of {', '.join(failed)} failed (see its lines above)")
+
+
+def _echo_lines(name: str, child: subprocess.Popen) -> None:
+    assert child.stdout is not None
+    for line in child.stdout:
+        click.echo(f"[{name}] {line.rstrip()}")
 
 
 def _build(
