@@ -12,6 +12,7 @@ from functools import partial
 
 import dagster as dg
 
+from lakehouse.defs.orchestration.reaper import liveness_tags
 from lakehouse.defs.serving.catalog import CATALOG
 from lakehouse.lib.quality.run_warnings import warnings_of
 from lakehouse.settings import Settings
@@ -22,34 +23,53 @@ DAGSTER_RECORD_ATTRIBUTE = "dagster_meta"
 
 
 class _ProgressHandler(logging.Handler):
-    """One line per finished asset, failed check or failed step; nothing else."""
+    """One line per finished asset, failed check or failed step; nothing else.
+
+    The partitions an asset's step materialised (a backfill's days, or the days an incremental run
+    rebuilt) are summed up on its line, not listed one a line: a year's backfill is one line."""
 
     def __init__(self, echo: Echo) -> None:
         super().__init__(logging.DEBUG)
         self.echo = echo
+        self.partitions: dict[str, list[str]] = {}  # per asset, those materialised since its last line
 
     def emit(self, record: logging.LogRecord) -> None:
         # Dagster's log manager attaches the structured event to each record it hands a logger.
         event = (getattr(record, DAGSTER_RECORD_ATTRIBUTE, None) or {}).get("dagster_event")
-        if event is not None and (line := progress_line(event)) is not None:
-            self.echo(line)
+        if event is not None:
+            self.handle_event(event)
+
+    def handle_event(self, event: dg.DagsterEvent) -> None:
+        if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
+            materialization = event.event_specific_data.materialization
+            asset = materialization.asset_key.to_user_string()
+            if materialization.partition:
+                self.partitions.setdefault(asset, []).append(materialization.partition)
+                return
+            rows = materialization.metadata.get("dagster/row_count")
+            self._line(asset, f"{rows.value:>10,} rows" if rows is not None else "")
+        elif event.event_type == dg.DagsterEventType.STEP_SUCCESS:
+            for asset in list(self.partitions):  # a partitioned run's assets: partitions only
+                self._line(asset, "")
+        elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+            evaluation = event.event_specific_data
+            if not evaluation.passed:
+                self.echo(f"  ✗ check {evaluation.asset_key.to_user_string()}:{evaluation.check_name} failed")
+        elif event.event_type == dg.DagsterEventType.STEP_FAILURE:
+            self.echo(f"  ✗ step {event.step_key} failed: {_root_cause(event.event_specific_data.error)}")
+
+    def _line(self, asset: str, shown: str) -> None:
+        self.echo(f"  ✓ {asset:<32}{shown}{partition_summary(self.partitions.pop(asset, []))}")
 
 
-def progress_line(event: dg.DagsterEvent) -> str | None:
-    """The line shown for a finished asset, a failed check or a failed step (None: nothing)."""
-    if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
-        materialization = event.event_specific_data.materialization
-        rows = materialization.metadata.get("dagster/row_count")
-        shown = f"{rows.value:>10,} rows" if rows is not None else ""
-        day = f" ({materialization.partition})" if materialization.partition else ""
-        return f"  ✓ {materialization.asset_key.to_user_string():<32}{shown}{day}"
-    if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
-        evaluation = event.event_specific_data
-        if not evaluation.passed:
-            return f"  ✗ check {evaluation.asset_key.to_user_string()}:{evaluation.check_name} failed"
-    elif event.event_type == dg.DagsterEventType.STEP_FAILURE:
-        return f"  ✗ step {event.step_key} failed: {_root_cause(event.event_specific_data.error)}"
-    return None
+def partition_summary(partitions: list[str]) -> str:
+    """` (2025-03-01)`, ` (365 partitions: 2025-01-01 .. 2025-12-31)`, or nothing."""
+    if not partitions:
+        return ""
+    if len(partitions) == 1:
+        return f" ({partitions[0]})"
+    ordered = sorted(partitions)
+    return f" ({len(ordered)} partitions: {ordered[0]} .. {ordered[-1]})"
 
 
 def _root_cause(error) -> str:
@@ -91,6 +111,7 @@ class BuildOutcome:
     success: bool
     checks: list[CheckOutcome]
     warnings: list[str] = field(default_factory=list)  # `asset: what` (rows held back, files corrected)
+    skipped: int = 0  # checks the run planned that had nothing to examine (no result)
 
 
 def run_warnings(result: dg.ExecuteInProcessResult | dg.JobExecutionResult) -> list[str]:
@@ -112,12 +133,15 @@ def run_build(
 ) -> BuildOutcome:
     """Materialise every asset (or `selection`) with all checks, printing progress.
 
-    `tags` are the run's: a partition range makes it a backfill of those days. `launched`: the
-    module-level function giving the build job as other processes load it, to run the steps by its
-    executor (a Dask cluster, say) rather than in this process; progress is printed when it ends.
+    `tags` are the run's: a partition range makes it a backfill of those days. The run is also
+    tagged with this process (`liveness_tags`): killed, it is reaped rather than left STARTED.
+    `launched`: the module-level function giving the build job as other processes load it, to run
+    the steps by its executor (a Dask cluster, say) rather than in this process; its progress is
+    printed when it ends.
     """
     job = definitions.resolve_job_def(BUILD_JOB).with_logger_defs({"progress": progress_logger(echo)})
     run = partial(job.execute_in_process, run_config={"loggers": {"progress": {}}}, instance=instance)
+    tags = {**(tags or {}), **liveness_tags()}
     if launched is None:
         result = run(raise_on_error=False, asset_selection=selection, tags=tags)
     else:
@@ -125,11 +149,20 @@ def run_build(
     if not result.success and (selection is None or CATALOG in selection):
         # A failed run skips the catalog step, downstream of every table: publish what it did write.
         run(raise_on_error=False, asset_selection=[CATALOG])
+    evaluations = result.get_asset_check_evaluations()
     checks = [
         CheckOutcome(e.asset_key.to_user_string(), e.check_name, e.passed, e.severity.value)
-        for e in result.get_asset_check_evaluations()
+        for e in evaluations
     ]
-    return BuildOutcome(result.run_id, result.success, checks, run_warnings(result))
+    # (recorded when the run was created, so in the instance's log, not among the run's own events)
+    planned_type = dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED
+    planned = {
+        entry.dagster_event.event_specific_data.asset_check_key
+        for entry in instance.all_logs(result.run_id, of_type=planned_type)
+        if entry.dagster_event is not None
+    }
+    skipped = len(planned - {e.asset_check_key for e in evaluations})
+    return BuildOutcome(result.run_id, result.success, checks, run_warnings(result), skipped)
 
 
 def _launch(
@@ -137,16 +170,14 @@ def _launch(
     instance: dg.DagsterInstance,
     echo: Echo,
     selection: list[dg.AssetKey] | None,
-    tags: dict[str, str] | None,
+    tags: dict[str, str],
 ) -> dg.JobExecutionResult:
     """Run `job` by its own executor, then print its progress lines."""
-    target = dg.reconstructable(job)
-    with dg.execute_job(
-        target, instance, asset_selection=selection, tags=tags, raise_on_error=False
-    ) as result:
+    progress = _ProgressHandler(echo)
+    launch = partial(dg.execute_job, dg.reconstructable(job), instance, raise_on_error=False)
+    with launch(asset_selection=selection, tags=tags) as result:
         for event in result.all_events:
-            if (line := progress_line(event)) is not None:
-                echo(line)
+            progress.handle_event(event)
         return result
 
 
@@ -172,6 +203,7 @@ def summary(settings: Settings, outcome: BuildOutcome) -> str:
     lines += [
         "",
         f"  checks: {passed} passed, {len(failed)} failed, {len(warned)} warnings"
+        + (f", {outcome.skipped} skipped (nothing new to examine)" if outcome.skipped else "")
         + "".join(f"\n    ✗ {c.asset}:{c.check}" for c in failed)
         + "".join(f"\n    ! {c.asset}:{c.check} (warning)" for c in warned),
         f"  warnings: {len(outcome.warnings)}" + "".join(f"\n    ! {w}" for w in outcome.warnings),

@@ -24,9 +24,10 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
+from lakehouse.lib.columns import RESCUED_DATA
 from lakehouse.lib.storage import location
 
-RESCUED_COLUMN = "_rescued_data"
+RESCUED_COLUMN = RESCUED_DATA
 DEFAULT_ENCODING = "utf-8"
 LINE_COLUMN = "_row_number"  # the line number in the file (header = 1)
 

@@ -25,7 +25,8 @@ from lakehouse.defs.raw.ingestion import (
     without_erased,
 )
 from lakehouse.lib.cleansing import utc_from_zulu
-from lakehouse.lib.columns import now_utc
+from lakehouse.lib.columns import HIGH_WATER_MARK, now_utc
+from lakehouse.lib.data_version import ingested_data_version
 from lakehouse.lib.pools import table_pool
 from lakehouse.lib.privacy import Pseudonymiser
 from lakehouse.lib.storage import write_spec
@@ -48,7 +49,7 @@ EVENT_COLUMNS = (
 EVENTS_FOLDER = "clickstream"
 BATCH_PATTERN = "*/batch-*.jsonl"  # final names only: never a `.tmp` still being written
 FILES_PER_PARSE = 100  # about 90k lines at scale 1
-HIGH_WATER_COLUMN = "_high_water_mark"
+HIGH_WATER_COLUMN = HIGH_WATER_MARK
 RAW_EVENTS = dg.AssetKey(["raw", "events"])
 _UTC = pl.Datetime("us", "UTC")
 
@@ -146,6 +147,7 @@ def raw_events(
     context.log.info(f"{len(files)} new micro-batches, {rows.height} lines")
     return dg.Output(
         with_high_water_mark(rows, newest_before),
+        data_version=ingested_data_version(context, RAW_EVENTS, rows),
         metadata={
             "batches_ingested": len(files),
             "malformed_lines": parsed.malformed_lines,

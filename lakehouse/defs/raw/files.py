@@ -42,6 +42,7 @@ from lakehouse.defs.raw.ingestion import (
     with_ingestion_columns,
 )
 from lakehouse.lib.columns import INGESTION, now_utc
+from lakehouse.lib.data_version import ingested_data_version
 from lakehouse.lib.file_versions import VersionChanges, sha256_of, version_batch_id, version_changes
 from lakehouse.lib.freshness import DAILY
 from lakehouse.lib.pools import table_pool
@@ -381,10 +382,16 @@ def build_raw_file_asset(files: FileSet) -> dg.AssetsDefinition:
         )
         at = now_utc()
         rejected = rejected_rows(ingestion, context.run.run_id, at)
-        yield dg.Output(rejected, "rejected_files", metadata={"files_quarantined_now": rejected.height})
+        yield dg.Output(
+            rejected,
+            "rejected_files",
+            data_version=ingested_data_version(context, files.rejected_files_key, rejected),
+            metadata={"files_quarantined_now": rejected.height},
+        )
         yield dg.Output(
             rows,
             "raw",
+            data_version=ingested_data_version(context, files.raw_key, rows),
             metadata={
                 "files_ingested": len(ingestion.batches),
                 "files_quarantined": len(ingestion.rejected),
@@ -399,6 +406,8 @@ def build_raw_file_asset(files: FileSet) -> dg.AssetsDefinition:
         )
         # after raw: a version is registered once its rows are committed (a crash in between is
         # repaired by the next run, which registers what raw holds and the registry lacks)
-        yield dg.Output(version_rows(ingestion, context.run.run_id, at), "file_versions")
+        versions = version_rows(ingestion, context.run.run_id, at)
+        data_version = ingested_data_version(context, files.versions_key, versions)
+        yield dg.Output(versions, "file_versions", data_version=data_version)
 
     return ingest_files

@@ -33,6 +33,7 @@ REPLACED_SLICES_COMMIT_KEY = "lakehouse.replaced_slices"
 ROW_NEUTRAL_OPERATIONS = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END", "SET TBLPROPERTIES"})
 # Commit metadata naming the write mode, and holding the write spec, the commit was made by.
 WRITE_MODE_COMMIT_KEY, WRITE_SPEC_COMMIT_KEY = "lakehouse.write_mode", "lakehouse.write_spec"
+CODE_VERSION_COMMIT_KEY = "dagster.code_version"  # the IO manager records it in every commit
 # The table property naming the columns whose statistics (min, max, nulls) the log keeps: every
 # column but the direct PII ones, whose values would otherwise sit in clear in `add.stats`.
 STATS_COLUMNS = "delta.dataSkippingStatsColumns"
@@ -135,6 +136,20 @@ def commits_newest_first(uri: str) -> Iterator[dict[str, Any]]:
         if len(commits) < limit:
             return
         seen, limit = len(commits), limit * 8
+
+
+def newest_code_version(uri: str) -> str:
+    """The code version the table's newest commit that records one was made by ("" if none)."""
+    commits = commits_newest_first(uri)
+    return next((c[CODE_VERSION_COMMIT_KEY] for c in commits if c.get(CODE_VERSION_COMMIT_KEY)), "")
+
+
+def undo_every_batch(uri: str, spec: WriteSpec) -> list[Transaction]:
+    """App transactions marking every batch an append table holds undone: with them, a commit
+    emptying the table lets the same batches be appended again."""
+    if spec.mode is not WriteMode.APPEND:
+        return []
+    return [Transaction(batch, BATCH_UNDONE) for batch in sorted(_batches(uri, spec.batch_column))]
 
 
 def version_for_run(uri: str, run_id: str, started_ms: int) -> int | None:
