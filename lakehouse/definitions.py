@@ -11,6 +11,8 @@ import dagster as dg
 
 from lakehouse.components.declared import standalone_source_tables
 from lakehouse.defs.orchestration.alerts import Alerts
+from lakehouse.defs.orchestration.executors import run_executor
+from lakehouse.defs.orchestration.jobs import build_lakehouse
 from lakehouse.defs.orchestration.maintenance import full_checks
 from lakehouse.defs.serving.catalog import CATALOG, catalog_asset, table_keys
 from lakehouse.lib import partitions
@@ -141,7 +143,7 @@ def resources(settings: Settings) -> dg.Definitions:
                 webhook_url=_secret("LAKEHOUSE_ALERT_WEBHOOK_URL", settings.alert_webhook_url or ""),
             ),
         },
-        executor=dg.in_process_executor,
+        executor=run_executor(settings),
     )
 
 
@@ -149,6 +151,12 @@ def resources(settings: Settings) -> dg.Definitions:
 def default_definitions() -> dg.Definitions:
     """The definitions over the settings from the environment, built once per process."""
     return build_definitions(get_settings())
+
+
+def build_job() -> dg.JobDefinition:
+    """The build job as another process loads it: `dg.reconstructable(build_job)` launches a run whose
+    steps run elsewhere (a Dask worker rebuilds the job from the same module and environment)."""
+    return default_definitions().resolve_job_def(build_lakehouse.name)
 
 
 @dg.definitions

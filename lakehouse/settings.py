@@ -18,6 +18,9 @@
 | `LAKEHOUSE_PLAUSIBLE_SLACK_DAYS` | `30` | days before the shop opened still plausible (migrated history) |
 | `LAKEHOUSE_PLAUSIBLE_DAYS_AHEAD` | `1` | days after now still plausible (clock skew, time zones) |
 | `LAKEHOUSE_CATALOG_STORAGE_VERSION` | `v1.0.0` | oldest DuckDB release whose clients must open the catalog |
+| `LAKEHOUSE_EXECUTOR` | `in_process` | where a run's steps run: `in_process`, `multiprocess` or `dask` |
+| `LAKEHOUSE_DASK_SCHEDULER` | none: a local cluster per run | a Dask scheduler's address, `tcp://host:8786` |
+| `LAKEHOUSE_DASK_WORKERS` | `2` | worker processes of the local cluster (no scheduler address) |
 | `LAKEHOUSE_SIMULATOR` | `on` | `off`: generate nothing; load only the declared sources' assets |
 | `LAKEHOUSE_PROFILE` | `embedded` | the deployment shape: `embedded` (SQLite instance) or `production` |
 | `LAKEHOUSE_DAGSTER_PG_URL` | none | production: the Dagster instance's database, `postgresql+psycopg2://…` |
@@ -35,6 +38,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+EXECUTORS = ("in_process", "multiprocess", "dask")
 
 # Only for local development and tests: production sets LAKEHOUSE_PII_KEY to a real secret.
 DEVELOPMENT_PII_KEY = "lakehouse-development-only-pii-key"
@@ -74,6 +78,14 @@ class Settings:
     tables_uri_override: str | None = None  # None: the tables folder under the data folder
     # An environment's: the main tables folder its unchanged tables link to (readable, never written)
     linked_tables_dir: Path | None = None
+    executor: str = "in_process"  # one of EXECUTORS: where the steps of a launched run run
+    dask_scheduler: str | None = None  # None: each Dask run starts a local cluster of `dask_workers`
+    dask_workers: int = 2
+
+    def __post_init__(self) -> None:
+        if self.executor not in EXECUTORS:
+            raise ValueError(f"LAKEHOUSE_EXECUTOR={self.executor!r}: use one of {', '.join(EXECUTORS)}")
+
     # False (LAKEHOUSE_SIMULATOR=off): a team's own sources only: nothing is generated, and only the
     # declared sources' assets are loaded (not the simulated shop's star schema)
     simulator: bool = True
@@ -192,6 +204,9 @@ def get_settings(data_dir: Path | str | None = None) -> Settings:
         catalog_storage_version=os.environ.get("LAKEHOUSE_CATALOG_STORAGE_VERSION")
         or Settings.catalog_storage_version,
         tables_uri_override=os.environ.get("LAKEHOUSE_TABLES_URI", "").rstrip("/") or None,
+        executor=os.environ.get("LAKEHOUSE_EXECUTOR") or Settings.executor,
+        dask_scheduler=os.environ.get("LAKEHOUSE_DASK_SCHEDULER") or None,
+        dask_workers=int(os.environ.get("LAKEHOUSE_DASK_WORKERS") or Settings.dask_workers),
         simulator=_switch("LAKEHOUSE_SIMULATOR", default=True),
         profile=_profile(),
         dagster_pg_url=os.environ.get(DAGSTER_PG_URL_VARIABLE) or None,

@@ -1,8 +1,10 @@
 """`lakehouse run` and `lakehouse backfill` (`lakehouse bench`: assets_tests/test_benchmark.py)."""
 
+from datetime import date
 from pathlib import Path
 
 from assets_tests.cli.conftest import Invoke, home_invoker
+from lakehouse.cli.build import split_days
 from lakehouse.cli.instance import open_instance
 
 
@@ -52,3 +54,33 @@ def test_backfill_names_what_it_cannot_do(home_cli: Invoke):
     beyond = home_cli("backfill", "--from", "2025-01-29", "--to", "2025-02-02")  # 30 days were simulated
     assert beyond.exit_code == 1
     assert "backfill range ends (2025-02-02) after the data does (2025-01-30)" in beyond.output
+
+
+def test_a_backfill_in_runs_at_once_rebuilds_each_range_in_its_own_run_then_the_marts(home_copy: Path):
+    days = ("--from", "2025-01-05", "--to", "2025-01-08")
+    result = home_invoker(home_copy)("backfill", *days, "--asset", "curated/fact_payments", "--runs", "2")
+
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "backfilling 2025-01-05..2025-01-08 of curated/fact_payments … in 2 runs at once"
+    for days in ("2025-01-05..2025-01-06", "2025-01-07..2025-01-08"):
+        first, last = days.split("..")
+        rebuilt = f"[{days}]   ✓ curated/fact_payments            (2 partitions: {first} .. {last})"
+        assert rebuilt in lines
+        assert any(line.startswith(f"[{days}] Run ") and line.endswith(": succeeded") for line in lines)
+    assert "building what depends on the rebuilt days …" in lines
+    with open_instance(home_copy) as instance:
+        assert len(instance.get_run_records()) == 4  # the build, two ranges, what depends on them
+
+
+def test_days_are_split_into_nearly_equal_consecutive_ranges():
+    assert split_days(date(2025, 1, 1), date(2025, 12, 31), 4) == [  # 92 days, the last 89
+        (date(2025, 1, 1), date(2025, 4, 2)),
+        (date(2025, 4, 3), date(2025, 7, 3)),
+        (date(2025, 7, 4), date(2025, 10, 3)),
+        (date(2025, 10, 4), date(2025, 12, 31)),
+    ]
+    assert split_days(date(2025, 1, 1), date(2025, 1, 2), 4) == [
+        (date(2025, 1, 1), date(2025, 1, 1)),
+        (date(2025, 1, 2), date(2025, 1, 2)),
+    ]

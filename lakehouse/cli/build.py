@@ -2,9 +2,12 @@
 
 import fcntl
 import json
+import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,8 +36,9 @@ def run(project: Project, scale: float, seed: int, selection: str | None) -> Non
     """Build every asset through Dagster (generating the sources first if needed), then summarise.
 
     Safe to run again: extraction is incremental and every write idempotent, so nothing doubles.
-    Only one `lakehouse run` at a time per data folder. With LAKEHOUSE_SIMULATOR=off nothing is
-    generated and only the declared sources are built (--scale and --seed do not apply).
+    Runs may overlap (here, in the UI, from sensors): two steps never write one table at once.
+    With LAKEHOUSE_SIMULATOR=off nothing is generated and only the declared sources are built
+    (--scale and --seed do not apply).
     """
     from lakehouse.definitions import build_definitions
 
@@ -108,13 +112,28 @@ def _selected(defs: "dg.Definitions", selection: str) -> "list[dg.AssetKey]":
     multiple=True,
     help="Only this day-partitioned asset, e.g. curated/fact_payments (repeatable; default: all of them).",
 )
+@click.option(
+    "--runs",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 12),
+    help="Split the days into this many runs going at once (a process each), then build the marts once.",
+)
+@click.option(
+    "--days-only", is_flag=True, hidden=True, help="Only the day-partitioned assets (one of --runs)."
+)
 @pass_project
-def backfill(project: Project, first, last, assets: tuple[str, ...]) -> None:
+def backfill(project: Project, first, last, assets: tuple[str, ...], runs: int, days_only: bool) -> None:
     """Rebuild the days FROM..TO of the day-partitioned facts from refined, in one run.
 
     Each fact's slices of those days are replaced (the same as the UI's partition backfill), and
     the marts built on them take the rebuilt days in. Refined is not re-extracted: run `lakehouse
     run` first for new source data.
+
+    \b
+    With --runs N, the days are split into N ranges rebuilt by N runs at once (their output lines
+    prefixed with their range); runs writing different days of one fact commit side by side.
+    Then one run builds what depends on the facts.
     """
     import dagster as dg
 
@@ -131,10 +150,62 @@ def backfill(project: Project, first, last, assets: tuple[str, ...]) -> None:
         )
     days = next(node.partitions_def for node in graph.asset_nodes if node.partitions_def)
     tags = or_exit(lambda: range_tags(first.date(), last.date(), days))
-    backfilled = dg.AssetSelection.assets(*(dg.AssetKey.from_user_string(a) for a in assets or partitioned))
-    selection = list(backfilled.downstream().resolve(graph))
+    facts = {dg.AssetKey.from_user_string(a) for a in assets or partitioned}
+    dependents = dg.AssetSelection.assets(*facts).downstream().resolve(graph)
     header = f"backfilling {first:%Y-%m-%d}..{last:%Y-%m-%d} of {', '.join(assets or partitioned)} …"
-    _build(project, defs, header, selection, tags)
+    if runs == 1:
+        _build(project, defs, header, sorted(facts if days_only else dependents), tags)
+        return
+    click.echo(f"{header} in {runs} runs at once")
+    _split_backfill(project, split_days(first.date(), last.date(), runs), assets)
+    _build(project, defs, "building what depends on the rebuilt days …", sorted(dependents - facts))
+
+
+# `lakehouse backfill` in a process of its own (the `lakehouse` script may not be on the PATH).
+BACKFILL = (sys.executable, "-c", "from lakehouse.cli import main; main()")
+
+
+def split_days(first: date, last: date, parts: int) -> list[tuple[date, date]]:
+    """`first`..`last` in at most `parts` consecutive ranges of nearly equal length."""
+    days = (last - first).days + 1
+    size = -(-days // parts)
+    return [(first + timedelta(d), min(last, first + timedelta(d + size - 1))) for d in range(0, days, size)]
+
+
+def _split_backfill(project: Project, ranges: list[tuple[date, date]], assets: tuple[str, ...]) -> None:
+    """Backfill each range in a `lakehouse backfill --days-only` process of its own, all at once,
+    echoing their lines prefixed with their range; fail naming the ranges whose run failed."""
+    common = [
+        "--data-dir",
+        str(project.settings.data_dir),
+        "--dagster-home",
+        str(project.dagster_home),
+        "backfill",
+    ]
+    only = [arg for asset in assets for arg in ("--asset", asset)]
+    children = {
+        f"{a}..{b}": subprocess.Popen(
+            [*BACKFILL, *common, "--from", a.isoformat(), "--to", b.isoformat(), *only, "--days-only"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for a, b in ranges
+    }
+    echoes = [threading.Thread(target=_echo_lines, args=(name, child)) for name, child in children.items()]
+    for echo in echoes:
+        echo.start()
+    for echo in echoes:
+        echo.join()
+    failed = [name for name, child in children.items() if child.wait() != 0]
+    if failed:
+        raise click.ClickException(f"the backfill of {', '.join(failed)} failed (see its lines above)")
+
+
+def _echo_lines(name: str, child: subprocess.Popen) -> None:
+    assert child.stdout is not None
+    for line in child.stdout:
+        click.echo(f"[{name}] {line.rstrip()}")
 
 
 def _build(
@@ -144,13 +215,19 @@ def _build(
     selection: "list[dg.AssetKey] | None" = None,
     tags: dict[str, str] | None = None,
 ) -> None:
-    """Run the build job in the project's instance, alone on the data folder; exit 1 if it failed."""
+    """Run the build job in the project's instance; exit 1 if it failed.
+
+    Other runs may go on meanwhile: each table's writer takes its concurrency pool's slot in the
+    instance, as the daemon's and the UI's runs do (`lakehouse.lib.pools`). The data folder's lock is
+    held shared, so an erasure or a backup (which hold it alone) waits for the builds, and they for it.
+    """
     from lakehouse.operations.runner import run_build, summary
 
-    with _exclusive_run(project.settings.data_dir / ".run.lock"), project.instance() as instance:
+    launched = _launched_job(project)
+    with _shared_run(project.settings.data_dir / ".run.lock"), project.instance() as instance:
         click.echo(header)
         try:
-            outcome = run_build(defs, instance, click.echo, selection, tags)
+            outcome = run_build(defs, instance, click.echo, selection, tags, launched)
         except Exception:
             project.explain_instance_fault()
             raise
@@ -158,17 +235,44 @@ def _build(
     sys.exit(0 if outcome.success else 1)
 
 
+def _launched_job(project: Project) -> "Callable[[], dg.JobDefinition] | None":
+    """The build job for other processes to load, when LAKEHOUSE_EXECUTOR runs steps elsewhere (a
+    Dask cluster); None: in this process. Those processes take their settings from the environment."""
+    if project.settings.executor == "in_process":
+        return None
+    from lakehouse.definitions import build_job
+    from lakehouse.settings import get_settings
+
+    if get_settings() != project.settings:
+        raise click.UsageError(
+            f"LAKEHOUSE_EXECUTOR={project.settings.executor} runs steps in other processes, which read "
+            "their settings from the environment: set LAKEHOUSE_DATA_DIR instead of --data-dir"
+        )
+    return build_job
+
+
 @contextmanager
 def _exclusive_run(lock_path: Path) -> Iterator[None]:
-    """Refuse a second concurrent build: two runs would read the same watermarks."""
+    """Hold the data folder alone (an erasure): refused while a `lakehouse run` builds it."""
+    with _folder_lock(lock_path, fcntl.LOCK_EX, "a `lakehouse run` is building this data folder"):
+        yield
+
+
+@contextmanager
+def _shared_run(lock_path: Path) -> Iterator[None]:
+    """Hold the data folder beside other builds: refused while an erasure or a backup holds it."""
+    with _folder_lock(lock_path, fcntl.LOCK_SH, "an erasure or a backup holds this data folder"):
+        yield
+
+
+@contextmanager
+def _folder_lock(lock_path: Path, mode: int, holder: str) -> Iterator[None]:
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_path.open("w") as lock:
+    with lock_path.open("a") as lock:
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(lock, mode | fcntl.LOCK_NB)
         except BlockingIOError as error:
-            raise click.ClickException(
-                "another `lakehouse run` is building this data folder; wait for it"
-            ) from error
+            raise click.ClickException(f"{holder}; wait for it") from error
         yield
 
 

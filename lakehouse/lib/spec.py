@@ -35,6 +35,7 @@ import polars as pl
 
 from lakehouse.lib.code_version import code_version
 from lakehouse.lib.freshness import describe_policy
+from lakehouse.lib.pools import writer_pool
 from lakehouse.lib.quality.checks import foreign_key_check, key_checks, schema_change_checks
 from lakehouse.lib.quality.contract import (
     DIRECT,
@@ -250,7 +251,9 @@ class TableSpec:
         def decorate(transform: Callable[..., Any]) -> dg.AssetsDefinition:
             contracts = [c for c in (self.contract, self.writes) if c is not None]
             args = self.asset_args(code_version(transform, *contracts), metadata)
-            return dg.asset(ins=dict(ins), deps=list(deps), check_specs=[self.contract_check()], **args)(
+            pool = writer_pool(self.asset_key, self.partitions)
+            checks = [self.contract_check()]
+            return dg.asset(ins=dict(ins), deps=list(deps), check_specs=checks, pool=pool, **args)(
                 self._enforcing(transform)
             )
 

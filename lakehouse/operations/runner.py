@@ -36,8 +36,10 @@ class _ProgressHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         # Dagster's log manager attaches the structured event to each record it hands a logger.
         event = (getattr(record, DAGSTER_RECORD_ATTRIBUTE, None) or {}).get("dagster_event")
-        if event is None:
-            return
+        if event is not None:
+            self.handle_event(event)
+
+    def handle_event(self, event: dg.DagsterEvent) -> None:
         if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
             materialization = event.event_specific_data.materialization
             asset = materialization.asset_key.to_user_string()
@@ -112,7 +114,7 @@ class BuildOutcome:
     skipped: int = 0  # checks the run planned that had nothing to examine (no result)
 
 
-def run_warnings(result: dg.ExecuteInProcessResult) -> list[str]:
+def run_warnings(result: dg.ExecuteInProcessResult | dg.JobExecutionResult) -> list[str]:
     """The warnings the run's assets reported with their outputs (`lakehouse.lib.quality.run_warnings`)."""
     return [
         f"{event.asset_key.to_user_string()}: {line}"
@@ -127,15 +129,23 @@ def run_build(
     echo: Echo,
     selection: list[dg.AssetKey] | None = None,
     tags: dict[str, str] | None = None,
+    launched: Callable[[], dg.JobDefinition] | None = None,
 ) -> BuildOutcome:
     """Materialise every asset (or `selection`) with all checks, printing progress.
 
     `tags` are the run's: a partition range makes it a backfill of those days. The run is also
     tagged with this process (`liveness_tags`): killed, it is reaped rather than left STARTED.
+    `launched`: the module-level function giving the build job as other processes load it, to run
+    the steps by its executor (a Dask cluster, say) rather than in this process; its progress is
+    printed when it ends.
     """
     job = definitions.resolve_job_def(BUILD_JOB).with_logger_defs({"progress": progress_logger(echo)})
     run = partial(job.execute_in_process, run_config={"loggers": {"progress": {}}}, instance=instance)
-    result = run(raise_on_error=False, asset_selection=selection, tags={**(tags or {}), **liveness_tags()})
+    tags = {**(tags or {}), **liveness_tags()}
+    if launched is None:
+        result = run(raise_on_error=False, asset_selection=selection, tags=tags)
+    else:
+        result = _launch(launched, instance, echo, selection, tags)
     if not result.success and (selection is None or CATALOG in selection):
         # A failed run skips the catalog step, downstream of every table: publish what it did write.
         run(raise_on_error=False, asset_selection=[CATALOG])
@@ -153,6 +163,22 @@ def run_build(
     }
     skipped = len(planned - {e.asset_check_key for e in evaluations})
     return BuildOutcome(result.run_id, result.success, checks, run_warnings(result), skipped)
+
+
+def _launch(
+    job: Callable[[], dg.JobDefinition],
+    instance: dg.DagsterInstance,
+    echo: Echo,
+    selection: list[dg.AssetKey] | None,
+    tags: dict[str, str],
+) -> dg.JobExecutionResult:
+    """Run `job` by its own executor, then print its progress lines."""
+    progress = _ProgressHandler(echo)
+    launch = partial(dg.execute_job, dg.reconstructable(job), instance, raise_on_error=False)
+    with launch(asset_selection=selection, tags=tags) as result:
+        for event in result.all_events:
+            progress.handle_event(event)
+        return result
 
 
 def summary(settings: Settings, outcome: BuildOutcome) -> str:

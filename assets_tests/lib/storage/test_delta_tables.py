@@ -181,3 +181,48 @@ def test_a_table_written_before_its_pii_was_declared_stops_indexing_it(tmp_path)
     newest = sorted((tmp_path / "t" / "_delta_log").glob("*.json"))[-1].read_text()
     assert "bob@example.com" not in newest
     assert DeltaTable(uri).metadata().configuration[delta_tables.STATS_COLUMNS] == "id,_batch_id"
+
+
+# Day slices stored by month, as the order-line fact is: the month's one file holds every day.
+BY_MONTH = WriteSpec(WriteMode.OVERWRITE_PARTITION, partition_column="day", partition_by=("month",))
+JAN_1, JAN_2, JAN_3 = date(2025, 1, 1), date(2025, 1, 2), date(2025, 1, 3)
+
+
+def _days(days: list[date], n: int) -> pl.DataFrame:
+    return pl.DataFrame({"day": days, "month": [d.replace(day=1) for d in days], "n": [n] * len(days)})
+
+
+def test_two_writers_of_different_days_both_commit_though_they_share_a_file(tmp_path):
+    """Two runs read version 0 and replace different days of one month: the second loses delta-rs'
+    race (the first rewrote the month's file) and commits again, since the first replaced another day."""
+    uri = str(tmp_path / "fact")
+    delta_tables.write(uri, _days([JAN_1, JAN_2, JAN_3], 0), BY_MONTH, {})
+    delta_tables.write(uri, _days([JAN_1], 1), BY_MONTH, {}, read_version=0)
+    delta_tables.write(uri, _days([JAN_2], 2), BY_MONTH, {}, read_version=0)  # read before the first
+    rows = delta_tables.scan(uri).sort("day").select("day", "n").collect().rows()
+    assert rows == [(JAN_1, 1), (JAN_2, 2), (JAN_3, 0)]
+    slices = [c.get(delta_tables.REPLACED_SLICES_COMMIT_KEY) for c in DeltaTable(uri).history()]
+    assert slices[:2] == ['["2025-01-02"]', '["2025-01-01"]']  # newest first: the retried commit last
+
+
+def test_a_writer_of_a_day_another_replaced_since_its_read_is_refused(tmp_path):
+    """Both computed 2 January from version 0: the later commit would undo the earlier's, so it is
+    refused (the IO manager runs the step again, reading the new version)."""
+    uri = str(tmp_path / "fact")
+    delta_tables.write(uri, _days([JAN_1, JAN_2, JAN_3], 0), BY_MONTH, {})
+    delta_tables.write(uri, _days([JAN_2, JAN_3], 1), BY_MONTH, {}, read_version=0)
+    with pytest.raises(
+        delta_tables.SliceConflictError, match=r"slice\(s\) 2025-01-02 were replaced .* version 0"
+    ):
+        delta_tables.write(uri, _days([JAN_1, JAN_2], 2), BY_MONTH, {}, read_version=0)
+    rows = delta_tables.scan(uri).sort("day").select("day", "n").collect().rows()
+    assert rows == [(JAN_1, 0), (JAN_2, 1), (JAN_3, 1)]
+
+
+def test_a_commit_of_another_kind_since_the_read_counts_as_touching_every_slice(tmp_path):
+    uri = str(tmp_path / "fact")
+    delta_tables.write(uri, _days([JAN_1, JAN_2], 0), BY_MONTH, {})
+    delta_tables.write(uri, _days([JAN_1, JAN_2], 1), WriteSpec(WriteMode.OVERWRITE), {})
+    assert delta_tables.slices_replaced_since(uri, 0, ["2025-01-02"]) == ["2025-01-02"]
+    DeltaTable(uri).optimize.compact()  # changes no row
+    assert delta_tables.slices_replaced_since(uri, 1, ["2025-01-02"]) == []

@@ -4,17 +4,11 @@ import dagster as dg
 
 from lakehouse.defs.refined.assets import REFINED_TABLES
 
-# In-process by default: on a small machine the multiprocess executor costs seconds per step.
-# The launchpad can switch a run to `multiprocess` by editing the `execution` config.
-IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
-
 build_lakehouse = dg.define_asset_job(
     "build_lakehouse",
     selection=dg.AssetSelection.all(),
     description="Extract every source, refine, quarantine, build the star schema and marts; run all checks.",
-    executor_def=dg.multi_or_in_process_executor,
-    config=IN_PROCESS,
-)
+)  # its executor is the definitions' (`executors.run_executor`: LAKEHOUSE_EXECUTOR)
 
 
 def source_path(raw: list[dg.AssetKey]) -> dg.AssetSelection:

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 
 import dagster as dg
 
-from lakehouse.defs.orchestration.jobs import IN_PROCESS
 from lakehouse.defs.orchestration.retention import RETENTION_POLICIES
 from lakehouse.lib.quality.checks import FULL, FULL_CHECK_TAG
 from lakehouse.lib.storage import expiry
@@ -67,8 +66,6 @@ def full_checks(checks: Sequence[dg.AssetChecksDefinition]) -> dg.Definitions:
             "Every asset check over whole tables: a build's checks judge only the rows it wrote (keys "
             "and foreign keys of the written slices, the batch's reconciliation); this judges all."
         ),
-        executor_def=dg.multi_or_in_process_executor,
-        config=IN_PROCESS,
     )
     schedule = dg.ScheduleDefinition(
         name="weekly_full_checks",

@@ -80,7 +80,8 @@ def dead_runs(instance: dg.DagsterInstance) -> list[tuple[dg.RunRecord, int]]:
 
 
 def reap(instance: dg.DagsterInstance, alerts: Alerts) -> list[Reaped]:
-    """Mark every dead run failed (freeing its queue slot) and alert for each."""
+    """Mark every dead run failed (freeing its queue slot and the pool slots its steps held: the
+    tables they were writing, `lakehouse.lib.pools`) and alert for each."""
     reaped = []
     for record, pid in dead_runs(instance):
         run = record.dagster_run
@@ -90,6 +91,8 @@ def reap(instance: dg.DagsterInstance, alerts: Alerts) -> list[Reaped]:
             "failed so queued runs go on. Re-run it: every write is idempotent."
         )
         instance.report_run_failed(run, message=message)
+        if instance.event_log_storage.supports_global_concurrency_limits:  # its tables' pool slots
+            instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
         alerts.send(
             {
                 "at": datetime.now(UTC).isoformat(),

@@ -27,6 +27,7 @@ from lakehouse.defs.raw.ingestion import (
 from lakehouse.lib.cleansing import utc_from_zulu
 from lakehouse.lib.columns import HIGH_WATER_MARK, now_utc
 from lakehouse.lib.data_version import ingested_data_version
+from lakehouse.lib.pools import table_pool
 from lakehouse.lib.privacy import Pseudonymiser
 from lakehouse.lib.storage import write_spec
 from lakehouse.lib.storage.reads import TableReads
@@ -124,6 +125,7 @@ def with_high_water_mark(rows: pl.DataFrame, newest_before: object | None) -> pl
 @dg.asset(
     key=RAW_EVENTS,
     **RAW,
+    pool=table_pool(RAW_EVENTS),
     code_version=module_version(__name__),
     kinds={"delta", "polars", "json"},
     description="Clickstream micro-batches (JSON lines) as they arrived; bad lines kept in `_rescued_data`.",

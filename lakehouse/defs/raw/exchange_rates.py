@@ -23,6 +23,7 @@ from lakehouse.defs.raw.ingestion import (
 from lakehouse.lib.columns import now_utc
 from lakehouse.lib.data_version import ingested_data_version
 from lakehouse.lib.freshness import DAILY
+from lakehouse.lib.pools import table_pool
 from lakehouse.lib.storage import write_spec
 from lakehouse.lib.storage.reads import TableReads
 from lakehouse.lib.storage.store import DeltaStore
@@ -62,6 +63,7 @@ def pending_window(store: TableReads, window: RatesWindow, published: tuple[date
 @dg.asset(
     key=RAW_EXCHANGE_RATES,
     **RAW,
+    pool=table_pool(RAW_EXCHANGE_RATES),
     code_version=module_version(__name__),
     freshness_policy=DAILY,
     kinds={"delta", "polars", "api"},

@@ -45,6 +45,7 @@ from lakehouse.lib.columns import INGESTION, now_utc
 from lakehouse.lib.data_version import ingested_data_version
 from lakehouse.lib.file_versions import VersionChanges, sha256_of, version_batch_id, version_changes
 from lakehouse.lib.freshness import DAILY
+from lakehouse.lib.pools import table_pool
 from lakehouse.lib.quality.run_warnings import warning_metadata
 from lakehouse.lib.storage import write_spec
 from lakehouse.lib.storage.reads import TableReads
@@ -326,6 +327,7 @@ def build_raw_file_asset(files: FileSet) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name=f"ingest_{files.name}",
         retry_policy=EXTRACTION_RETRY,
+        pool=table_pool(files.raw_key),  # and its rejected files and versions, written by the same step
         outs={
             "rejected_files": dg.AssetOut(
                 key=files.rejected_files_key,

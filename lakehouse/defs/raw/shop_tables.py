@@ -38,6 +38,7 @@ from lakehouse.defs.raw.ingestion import (
 from lakehouse.lib.columns import WATERMARK, now_utc
 from lakehouse.lib.data_version import ingested_data_version
 from lakehouse.lib.freshness import DAILY
+from lakehouse.lib.pools import table_pool
 from lakehouse.lib.privacy import Pseudonymiser
 from lakehouse.lib.storage import write_spec
 from lakehouse.lib.storage.reads import TableReads
@@ -179,6 +180,7 @@ def build_raw_shop_asset(table: SourceTable) -> dg.AssetsDefinition:
     @dg.asset(
         key=key,
         **RAW,
+        pool=table_pool(key),
         code_version=module_version(__name__),
         freshness_policy=DAILY,
         kinds={"delta", "polars"},

@@ -14,6 +14,7 @@ import polars as pl
 
 from lakehouse.lib.code_version import code_version
 from lakehouse.lib.columns import RAW_LINEAGE, now_utc
+from lakehouse.lib.pools import table_pool
 from lakehouse.lib.privacy import Pseudonymiser
 from lakehouse.lib.quality import quarantine
 from lakehouse.lib.quality.contract import DIRECT, Contract, contract_columns, contract_pii
@@ -204,6 +205,7 @@ def build_refined_asset(table: RefinedTable) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name=f"refine_{table.name}",
         ins=ins,
+        pool=table_pool(table.spec.asset_key),  # and its quarantine, written by the same step
         outs={
             "quarantine": dg.AssetOut(
                 key=table.quarantine_key,

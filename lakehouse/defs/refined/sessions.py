@@ -16,6 +16,7 @@ import polars as pl
 
 from lakehouse.defs.refined.events import EVENTS
 from lakehouse.lib.code_version import code_version
+from lakehouse.lib.pools import table_pool
 from lakehouse.lib.quality.contract import Contract, UtcTimestamp, pii
 from lakehouse.lib.spec import TableSpec
 from lakehouse.lib.storage import write_spec
@@ -161,6 +162,7 @@ SESSION_LINEAGE = dg.TableColumnLineage(
 
 @dg.asset(
     ins={"events": dg.AssetIn(EVENTS.refined_key)},
+    pool=table_pool(SESSIONS.asset_key),
     **SESSIONS.asset_args(
         code_version(sessionize, of_users, SessionContract), {COLUMN_LINEAGE: SESSION_LINEAGE}
     ),

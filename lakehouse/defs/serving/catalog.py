@@ -16,6 +16,7 @@ evaluates it through `serving_catalog_automation`.
 
 import dagster as dg
 
+from lakehouse.lib.pools import table_pool
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.serving.catalog import CatalogSummary, publish_catalog
 from lakehouse.serving.resource import ServingCatalog
@@ -57,6 +58,7 @@ def catalog_asset(tables: list[dg.AssetKey]) -> dg.AssetsDefinition:
     @dg.asset(
         key=CATALOG,
         deps=tables,
+        pool=table_pool(CATALOG),
         description=(
             "The DuckDB catalog (`lakehouse sql`, `duckdb -readonly`): a schema per layer and a view per "
             "Delta table over its current snapshot, rebuilt and swapped in atomically."

@@ -25,12 +25,23 @@ TARGET_FILE_SIZE = 8 * 1024 * 1024
 # Concurrent writers to one table (two runs merging at once) lose the optimistic commit race now
 # and then; delta-rs retries appends itself, merges we retry from the start with backoff.
 MERGE_ATTEMPTS = 5
+# A slice replace that lost the race to a writer of other slices is committed again, at most this often.
+SLICE_ATTEMPTS = 5
+# Commit metadata naming the slices an `overwrite_partition` commit replaced (a JSON list of text).
+REPLACED_SLICES_COMMIT_KEY = "lakehouse.replaced_slices"
+# Operations that change no row: one committed meanwhile never invalidates a slice replace.
+ROW_NEUTRAL_OPERATIONS = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END", "SET TBLPROPERTIES"})
 # Commit metadata naming the write mode, and holding the write spec, the commit was made by.
 WRITE_MODE_COMMIT_KEY, WRITE_SPEC_COMMIT_KEY = "lakehouse.write_mode", "lakehouse.write_spec"
 CODE_VERSION_COMMIT_KEY = "dagster.code_version"  # the IO manager records it in every commit
 # The table property naming the columns whose statistics (min, max, nulls) the log keeps: every
 # column but the direct PII ones, whose values would otherwise sit in clear in `add.stats`.
 STATS_COLUMNS = "delta.dataSkippingStatsColumns"
+
+
+class SliceConflictError(RuntimeError):
+    """Another writer replaced some of the slices a write replaces after the write's step read the
+    table: the step must compute them again from the newer version (the IO manager retries it)."""
 
 
 @dataclass(frozen=True)
@@ -258,16 +269,19 @@ def write(
     spec: WriteSpec,
     commit_metadata: Mapping[str, Any],
     slices: list[Any] | None = None,
+    read_version: int | None = None,
 ) -> WriteResult:
     """Write `data` by the spec's mode; every commit carries `commit_metadata`.
 
     `slices`, for `overwrite_partition`: the partition values to replace (default: those present in
-    `data`). Naming them lets a slice that lost all its rows be emptied.
+    `data`). Naming them lets a slice that lost all its rows be emptied. `read_version`: the version
+    the data was computed from (default: the newest); a slice replace is checked against the commits
+    made since (`SliceConflictError`).
     """
     custom = custom_metadata(commit_metadata, spec)
     keep_pii_out_of_statistics(uri, data.columns, spec)
     if spec.mode is WriteMode.OVERWRITE_PARTITION:
-        return _overwrite_partition(uri, data, spec, custom, slices)
+        return _overwrite_partition(uri, data, spec, custom, slices, read_version)
     writers = {
         WriteMode.APPEND: _append,
         WriteMode.OVERWRITE: _overwrite,
@@ -351,7 +365,12 @@ def _overwrite(uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, 
 
 
 def _overwrite_partition(
-    uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, str], slices: list[Any] | None
+    uri: str,
+    data: pl.DataFrame,
+    spec: WriteSpec,
+    custom: dict[str, str],
+    slices: list[Any] | None,
+    read_version: int | None,
 ) -> WriteResult:
     column = spec.partition_column
     dtype = data.schema[column]
@@ -365,16 +384,55 @@ def _overwrite_partition(
         return WriteResult(version(uri), 0)
     values = values.sort()
     deleted = scan(uri).filter(pl.col(column).is_in(values.implode())).select(pl.len()).collect().item()
-    write_deltalake(
-        uri,
-        as_stream(data),
-        mode="overwrite",
-        predicate=replace_predicate(column, values),
-        partition_by=list(spec.partition_by) or None,
-        target_file_size=TARGET_FILE_SIZE,
-        commit_properties=CommitProperties(custom_metadata=custom),
-    )
+    custom = {**custom, REPLACED_SLICES_COMMIT_KEY: json.dumps([str(v) for v in values.to_list()])}
+    table = DeltaTable(uri, version=read_version)
+    for attempt in range(1, SLICE_ATTEMPTS + 1):
+        try:
+            write_deltalake(
+                table,
+                as_stream(data),
+                mode="overwrite",
+                predicate=replace_predicate(column, values),
+                partition_by=list(spec.partition_by) or None,
+                target_file_size=TARGET_FILE_SIZE,
+                commit_properties=CommitProperties(custom_metadata=custom),
+            )
+            break
+        except CommitFailedError:
+            table = _newest_if_slices_untouched(uri, table.version(), values, attempt)
     return WriteResult(version(uri), data.height, inserted=data.height, deleted=deleted)
+
+
+def _newest_if_slices_untouched(uri: str, read: int, values: pl.Series, attempt: int) -> DeltaTable:
+    """After a slice replace lost the commit race: the newest table to commit it against, when every
+    commit since version `read` replaced other slices (delta-rs also refuses a commit when the winner
+    only rewrote a file shared with other slices, a month's say); else `SliceConflictError`."""
+    touched = slices_replaced_since(uri, read, [str(v) for v in values.to_list()])
+    if touched:
+        raise SliceConflictError(
+            f"{uri}: slice(s) {', '.join(touched[:5])} were replaced by another writer after this step "
+            f"read version {read}: they must be computed again from the new version"
+        )
+    if attempt == SLICE_ATTEMPTS:
+        raise SliceConflictError(f"{uri}: {SLICE_ATTEMPTS} commits lost the race to other writers")
+    time.sleep(0.1 * 2**attempt)
+    return DeltaTable(uri)
+
+
+def slices_replaced_since(uri: str, since: int, slices: list[str]) -> list[str]:
+    """Which of `slices` the commits after version `since` may have changed: those a slice replace
+    named; all of them after a commit of another kind (a merge, a whole overwrite, a restore)."""
+    touched: set[str] = set()
+    for commit in commits_newest_first(uri):
+        if commit["version"] <= since:
+            break
+        if commit.get("operation") in ROW_NEUTRAL_OPERATIONS:
+            continue
+        replaced = commit.get(REPLACED_SLICES_COMMIT_KEY)
+        if replaced is None:
+            return sorted(slices)
+        touched |= set(slices) & set(json.loads(replaced))
+    return sorted(touched)
 
 
 def _typed(values: pl.Series, dtype: pl.DataType) -> pl.Series:

@@ -20,11 +20,14 @@ from pydantic import PrivateAttr
 
 from lakehouse.lib.storage import delta_tables
 from lakehouse.lib.storage.commits import Commit, CommitObserver
-from lakehouse.lib.storage.delta_tables import WriteResult
-from lakehouse.lib.storage.reads import RunSnapshot, run_snapshot, step_record
+from lakehouse.lib.storage.delta_tables import SliceConflictError, WriteResult
+from lakehouse.lib.storage.reads import RunSnapshot, run_snapshot, step_record, table_name
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.lib.storage.table_metadata import COLUMN_LINEAGE, column_schema, materialization_metadata
 from lakehouse.lib.storage.write_spec import REPLACED_SLICES, WriteSpec, plain
+
+# A day-sliced step whose days another run replaced meanwhile runs again (reading the new version).
+SLICE_CONFLICT_RETRIES = 3
 
 
 def _declared_schema(context: dg.OutputContext) -> dg.TableSchema | None:
@@ -67,7 +70,11 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         slices = None if slices is None else list(plain(slices))
         step = step_record(self._instance, context.run_id, context.step_key)
         inputs = self._input_versions(context) | step.reads
-        result = delta_tables.write(uri, frame, spec, self._provenance(context, inputs), slices)
+        own = step.reads.get(table_name(context.asset_key))  # the version the step computed from
+        try:
+            result = delta_tables.write(uri, frame, spec, self._provenance(context, inputs), slices, own)
+        except SliceConflictError as conflict:  # another run replaced the same days meanwhile
+            raise dg.RetryRequested(max_retries=SLICE_CONFLICT_RETRIES, seconds_to_wait=1) from conflict
         actions = self._describe(context, uri, result, changed=result.version != before)
         if result.version != before:
             _record_partitions(context, spec, frame, slices, column_schema(uri, _declared_schema(context)))

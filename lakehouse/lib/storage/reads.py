@@ -8,6 +8,10 @@ committed batches, file statistics) is of that version. Readers get pins two way
 - `StepReads`, a store as one step of a Dagster run reads it (`DeltaStore.reading(context)`), pins
   the version the run reads (`delta_tables.version_for_run`: the run's own newest write, else the
   newest version from before the run started) and logs it as an `AssetObservation` of the table.
+  A table the step itself writes is pinned at its newest version instead: runs go in parallel, and
+  its watermark (what is already in it) must include what a run that wrote it meanwhile committed.
+  The step is the table's only writer meanwhile (its concurrency pool, `lakehouse.lib.pools`), or,
+  for a day-sliced fact, its commit is checked against that version (`delta_tables.write`).
 
 Within a run the IO manager pins the same way, so the versions a commit was computed from need
 no memory between reading and committing: the Dagster inputs' versions are found again by the same
@@ -143,8 +147,14 @@ class StepReads(TableReads):
         # The op context's run id: an asset invoked directly (a unit test) has one too, and no run.
         return run_snapshot(self.context.instance, self.context.op_execution_context.run_id)
 
+    @functools.cached_property
+    def own_tables(self) -> set[dg.AssetKey]:
+        """The tables the step writes: read at their newest version, not the run's snapshot."""
+        return set(self.context.selected_asset_keys)
+
     def pin(self, key: Key) -> PinnedTable:
-        pinned = self.store.pin(key, self.snapshot)
+        own = dg.AssetKey(key_path(key)) in self.own_tables
+        pinned = self.store.pin(key, None if own else self.snapshot)
         if pinned.exists:
             read = {READ_VERSION: pinned.version}
             self.context.log_event(dg.AssetObservation(asset_key=dg.AssetKey(key_path(key)), metadata=read))
