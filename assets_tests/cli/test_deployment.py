@@ -81,7 +81,7 @@ def test_the_production_instance_records_runs_in_postgresql(
         run_id = dg.materialize([answer], instance=instance).run_id
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         concurrency = instance.get_concurrency_config()
-        assert concurrency.run_queue_config.max_concurrent_runs == 1  # until every writer has a pool
+        assert concurrency.run_queue_config.max_concurrent_runs == 4  # every table's writer in a pool
         assert concurrency.pool_config.default_pool_limit == 1  # one writer per table
 
     assert _count(url, "runs") == 1
