@@ -144,6 +144,14 @@ def _exclusive_run(lock_path: Path) -> Iterator[None]:
     is_flag=True,
     help="Instead: time analytical SQL through the built lakehouse's catalog against DuckDB native tables.",
 )
+@click.option(
+    "--big-file",
+    "big_file_mb",
+    type=click.FloatRange(min=1),
+    default=None,
+    metavar="SIZE_MB",
+    help="Instead: ingest a synthetic CSV of SIZE_MB through a declared file set, against a plain read.",
+)
 @pass_project
 def bench(
     project: Project,
@@ -154,6 +162,7 @@ def bench(
     json_path: Path | None,
     root: Path | None,
     queries: bool,
+    big_file_mb: float | None,
 ) -> None:
     """Time a full build and a one-day incremental build, layer by layer, with peak memory.
 
@@ -165,12 +174,20 @@ def bench(
     dir (build it first, e.g. `make clean && SCALE=0.1 make run`): the README's example queries
     and join-heavy analytical ones, each timed through the catalog's views over Delta and against
     the same data loaded into DuckDB native tables, with their ratio.
+
+    \b
+    With --big-file SIZE_MB, the large-file benchmark instead: a synthetic settlement CSV of
+    SIZE_MB ingested through the declared file set `payments` (time and peak memory), against a
+    plain `pl.read_csv` of the same file.
     """
+    if big_file_mb is not None:
+        _bench_big_file(project, big_file_mb, root, keep, json_path)
+        return
     if queries:
         _bench_queries(project, json_path)
         return
     if scale is None:
-        raise click.UsageError("give --scale (e.g. --scale 1), or --queries")
+        raise click.UsageError("give --scale (e.g. --scale 1), --queries or --big-file SIZE_MB")
     from lakehouse.benchmark import BenchmarkError, benchmark, format_report, write_json
 
     try:
@@ -183,6 +200,23 @@ def bench(
         click.echo(f"\nresults written to {json_path}")
     if keep:
         click.echo(f"data kept in {report.data_dir}")
+
+
+def _bench_big_file(
+    project: Project, size_mb: float, root: Path | None, keep: bool, json_path: Path | None
+) -> None:
+    import json
+
+    from lakehouse.operations import file_benchmark
+
+    try:
+        report = file_benchmark.run(root or project.settings.data_dir / "bench", size_mb, keep, click.echo)
+    except RuntimeError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(file_benchmark.format_report(report))
+    if json_path is not None:
+        json_path.write_text(json.dumps(file_benchmark.to_json(report), indent=2))
+        click.echo(f"\nresults written to {json_path}")
 
 
 def _bench_queries(project: Project, json_path: Path | None) -> None:
