@@ -17,8 +17,10 @@ import codecs
 import io
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import dagster as dg
 import numpy as np
@@ -29,6 +31,8 @@ from lakehouse.lib.storage import location
 RESCUED_COLUMN = "_rescued_data"
 DEFAULT_ENCODING = "utf-8"
 LINE_COLUMN = "_row_number"  # the line number in the file (header = 1)
+# How much of a file is read at a time: memory follows this, not the file's size.
+DEFAULT_BATCH_BYTES = 32 * 1024 * 1024
 
 
 class LandingFolderMissingError(FileNotFoundError):
@@ -51,6 +55,7 @@ class LandingZone(dg.ConfigurableResource):
     """
 
     root: str
+    batch_bytes: int = DEFAULT_BATCH_BYTES  # how much of a file is read at a time
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         """A run whose landing zone is on an object store that cannot be used fails at once."""
@@ -89,34 +94,175 @@ def read_csv_file(
     delimiter: str = ",",
     header: bool = True,
     encoding: str = DEFAULT_ENCODING,
+    batch_bytes: int = DEFAULT_BATCH_BYTES,
 ) -> ParsedFile:
-    """All data lines of a CSV file as strings: good lines parsed, bad lines rescued whole.
+    """All data lines of a CSV file as strings, at once (see `open_csv_file` for a file of any size)."""
+    return concatenated(open_csv_file(path, expected_columns, delimiter, header, encoding, batch_bytes))
 
-    Without a header line, `expected_columns` name the fields in file order. The file is decoded
-    from its declared `encoding` (`FileRejected` under rule `encoding` when it does not decode).
+
+@dataclass(frozen=True)
+class CsvFile:
+    """A CSV file checked whole (it decodes, its header has the expected columns), read in batches.
+
+    Each batch is a block of about `batch_bytes` of the file, cut at a line end, so a file of any
+    size is read in bounded memory; lines keep their numbers in the file, and each batch is parsed
+    and rescued exactly as the whole file would be (a line never spans two batches).
     """
-    lines = _lines_in([decoded_text(path, encoding)]).drop(FILE_COLUMN)
-    if lines.is_empty():
-        return ParsedFile(empty_rows(expected_columns), 0, [f"{path.name}: empty file"])
-    columns = lines.get_column("line")[0].split(delimiter) if header else list(expected_columns)
-    missing = [c for c in expected_columns if c not in columns]
-    if missing:
-        raise FileRejected(path, f"header lacks {', '.join(missing)}", "expected_columns")
-    body = lines.slice(1) if header else lines
-    field = _field(delimiter)
-    sep = re.escape(delimiter)
-    well_formed = pl.col("line").str.contains(f"^{field}(?:{sep}{field}){{{len(columns) - 1}}}$")
-    good, bad = body.filter(well_formed), body.filter(~well_formed)
-    problems = [
-        f"{path.name} line {n}: expected {len(columns)} fields (rule: well_formed_line)"
-        for n in bad.get_column(LINE_COLUMN).to_list()
-    ]
-    parsed = _parse(columns, good, delimiter)
-    return ParsedFile(
-        pl.concat([parsed, _rescued(bad, expected_columns)], how="diagonal_relaxed").sort(LINE_COLUMN),
-        bad.height,
-        problems,
+
+    path: Path
+    columns: tuple[str, ...]  # the header's names (without a header: the expected columns)
+    expected_columns: tuple[str, ...]
+    delimiter: str
+    header_line: int | None  # the header's line number (None: the file has no header)
+    encoding: str
+    batch_bytes: int
+    empty: bool  # no line at all
+
+    @property
+    def schema(self) -> pl.Schema:
+        """The columns of every batch: the fields as text, the line number and the rescued line."""
+        return pl.Schema(
+            dict.fromkeys(self.columns, pl.String) | {LINE_COLUMN: pl.Int64, RESCUED_COLUMN: pl.String}
+        )
+
+    def batches(self) -> Iterator[ParsedFile]:
+        """The file's rows a block at a time (one batch with a problem for an empty file)."""
+        if self.empty:
+            yield ParsedFile(
+                empty_rows(self.expected_columns).select(self.schema.names()),
+                0,
+                [f"{self.path.name}: empty file"],
+            )
+            return
+        for first_line, text in text_blocks(self.path, self.encoding, self.batch_bytes):
+            yield self._parsed(_lines_in([text], first_line).drop(FILE_COLUMN))
+
+    def _parsed(self, lines: pl.DataFrame) -> ParsedFile:
+        body = lines if self.header_line is None else lines.filter(pl.col(LINE_COLUMN) != self.header_line)
+        field, sep = _field(self.delimiter), re.escape(self.delimiter)
+        pattern = f"^{field}(?:{sep}{field}){{{len(self.columns) - 1}}}$"
+        well_formed = pl.col("line").str.contains(pattern)
+        good, bad = body.filter(well_formed), body.filter(~well_formed)
+        problems = [
+            f"{self.path.name} line {n}: expected {len(self.columns)} fields (rule: well_formed_line)"
+            for n in bad.get_column(LINE_COLUMN).to_list()
+        ]
+        parsed = _parse(list(self.columns), good, self.delimiter)
+        rows = pl.concat([parsed, _rescued(bad, self.expected_columns)], how="diagonal_relaxed")
+        return ParsedFile(rows.sort(LINE_COLUMN).select(self.schema.names()), bad.height, problems)
+
+
+def open_csv_file(
+    path: Path,
+    expected_columns: tuple[str, ...],
+    delimiter: str = ",",
+    header: bool = True,
+    encoding: str = DEFAULT_ENCODING,
+    batch_bytes: int = DEFAULT_BATCH_BYTES,
+) -> CsvFile:
+    """A CSV file to read in batches, checked whole first, so that reading it cannot fail half-way.
+
+    One pass decodes the whole file from its declared `encoding` (`FileRejected` under rule
+    `encoding` when a byte does not decode) and finds its header, the first line that is not empty
+    (`FileRejected` under rule `expected_columns` when it lacks one). Without a header,
+    `expected_columns` name the fields in file order.
+    """
+    first = first_line(path, encoding, batch_bytes)
+    empty = first is None
+    columns = tuple(expected_columns)
+    if header and first is not None:
+        columns = tuple(first[1].split(delimiter))
+        missing = [c for c in expected_columns if c not in columns]
+        if missing:
+            raise FileRejected(path, f"header lacks {', '.join(missing)}", "expected_columns")
+    header_line = first[0] if header and first is not None else None
+    return CsvFile(
+        path, columns, tuple(expected_columns), delimiter, header_line, encoding, batch_bytes, empty
     )
+
+
+class LandingFile(Protocol):
+    """A landing file checked whole, read a batch at a time (rows of `schema`)."""
+
+    @property
+    def schema(self) -> pl.Schema: ...
+
+    def batches(self) -> Iterator[ParsedFile]: ...
+
+
+@dataclass(frozen=True)
+class WholeFile:
+    """A file read at once (Parquet: compressed, read whole), as one batch."""
+
+    parsed: ParsedFile
+
+    @property
+    def schema(self) -> pl.Schema:
+        return self.parsed.rows.schema
+
+    def batches(self) -> Iterator[ParsedFile]:
+        yield self.parsed
+
+
+def concatenated(file: LandingFile) -> ParsedFile:
+    """A file's batches as one (for small files and tests: holds the whole file)."""
+    batches = list(file.batches())
+    rows = pl.concat([b.rows for b in batches]) if batches else pl.DataFrame(schema=file.schema)
+    return ParsedFile(rows, sum(b.malformed_lines for b in batches), [p for b in batches for p in b.problems])
+
+
+def first_line(path: Path, encoding: str, batch_bytes: int) -> tuple[int, str] | None:
+    """The number and text of the file's first line that is not empty (None: none is), having
+    decoded the whole file: `FileRejected` under rule `encoding` when a byte does not decode."""
+    found = None
+    for lines_before, text in text_blocks(path, encoding, batch_bytes):
+        if found is None:
+            found = _first_in(text, lines_before)
+    return found
+
+
+def _first_in(text: str, lines_before: int) -> tuple[int, str] | None:
+    """The first line of a block that is not empty (as `_lines_in` tells lines), and its number."""
+    start, number = 0, lines_before + 1
+    while start < len(text):
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end
+        line = text[start:end].removesuffix("\r")
+        if line:
+            return number, line
+        start, number = end + 1, number + 1
+    return None
+
+
+def text_blocks(path: Path, encoding: str, batch_bytes: int) -> Iterator[tuple[int, str]]:
+    """The file's text in blocks of about `batch_bytes`, each ending at a line end (the last at the
+    file's end), with the number of lines before it. Decoded strictly from `encoding` (a UTF-8
+    byte-order mark dropped): `FileRejected` under rule `encoding`, naming the first bad byte."""
+    decoder = codecs.getincrementaldecoder(_codec(encoding))()
+    carry, lines_before, offset, newlines = "", 0, 0, 0
+    with path.open("rb") as stream:
+        while True:
+            block = stream.read(batch_bytes)
+            pending = decoder.getstate()[0]
+            try:
+                text = carry + decoder.decode(block, final=not block)
+            except UnicodeDecodeError as error:
+                at = offset - len(pending) + error.start
+                line = newlines - pending.count(b"\n") + error.object.count(b"\n", 0, error.start) + 1
+                reason = undecodable_at(line, at, error.object[error.start], encoding)
+                raise FileRejected(path, reason, "encoding") from error
+            offset, newlines = offset + len(block), newlines + block.count(b"\n")
+            cut = len(text) if not block else text.rfind("\n") + 1
+            if cut:
+                yield lines_before, text[:cut]
+                lines_before += text.count("\n", 0, cut)
+            carry = text[cut:]
+            if not block:
+                return
+
+
+def _codec(encoding: str) -> str:
+    return "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
 
 
 FILE_COLUMN = "_file"  # which of the files read a line comes from (its index)
@@ -130,27 +276,86 @@ def read_json_lines(paths: list[Path], fields: tuple[str, ...]) -> ParsedFile:
     reader at once (measured: 6x faster and a fraction of the memory); any other input is read line
     by line, so that each bad line is rescued with its number and nothing is lost.
     """
-    well_formed = _read_well_formed(paths, fields)
-    return well_formed if well_formed is not None else _read_line_by_line(paths, fields)
+    return parse_json_lines([path.read_bytes() for path in paths], [path.name for path in paths], fields)
 
 
-def _read_well_formed(paths: list[Path], fields: tuple[str, ...]) -> ParsedFile | None:
-    """The files parsed in one call, or None when any of them is not plainly well formed."""
-    contents = [path.read_bytes() for path in paths]
+def parse_json_lines(
+    contents: list[bytes], names: list[str], fields: tuple[str, ...], lines_before: int = 0
+) -> ParsedFile:
+    """`read_json_lines` of files' contents (named `names`), the first line of each numbered
+    `lines_before + 1` (a block of a larger file)."""
+    well_formed = _read_well_formed(contents, fields, lines_before)
+    if well_formed is not None:
+        return well_formed
+    return _read_line_by_line(contents, names, fields, lines_before)
+
+
+@dataclass(frozen=True)
+class JsonLinesFile:
+    """A JSON-lines file checked whole (it decodes), read in blocks of about `batch_bytes` cut at
+    line ends, each parsed as the whole file would be, lines keeping their numbers in the file."""
+
+    path: Path
+    fields: tuple[str, ...]
+    batch_bytes: int
+
+    @property
+    def schema(self) -> pl.Schema:
+        return pl.Schema(
+            dict.fromkeys(self.fields, pl.String) | {RESCUED_COLUMN: pl.String, LINE_COLUMN: pl.Int64}
+        )
+
+    def batches(self) -> Iterator[ParsedFile]:
+        lines_before = 0
+        for block in byte_blocks(self.path, self.batch_bytes):
+            parsed = parse_json_lines([block], [self.path.name], self.fields, lines_before)
+            yield ParsedFile(parsed.rows.drop(FILE_COLUMN), parsed.malformed_lines, parsed.problems)
+            lines_before += block.count(b"\n")
+
+
+def open_json_lines_file(
+    path: Path,
+    fields: tuple[str, ...],
+    encoding: str = DEFAULT_ENCODING,
+    batch_bytes: int = DEFAULT_BATCH_BYTES,
+) -> JsonLinesFile:
+    """A JSON-lines file to read in batches, decoded whole first (strict: `FileRejected` under rule
+    `encoding` when a byte does not decode), so that reading it cannot fail half-way."""
+    for _ in text_blocks(path, encoding, batch_bytes):
+        pass
+    return JsonLinesFile(path, fields, batch_bytes)
+
+
+def byte_blocks(path: Path, batch_bytes: int) -> Iterator[bytes]:
+    """The file's bytes in blocks of about `batch_bytes`, each ending at a line end (the last at
+    the file's end)."""
+    carry = b""
+    with path.open("rb") as stream:
+        while block := stream.read(batch_bytes):
+            data = carry + block
+            cut = data.rfind(b"\n") + 1
+            if cut:
+                yield data[:cut]
+            carry = data[cut:]
+    if carry:
+        yield carry
+
+
+def _read_well_formed(contents: list[bytes], fields: tuple[str, ...], lines_before: int) -> ParsedFile | None:
+    """The contents parsed in one call, or None when any of them is not plainly well formed."""
     if any(_needs_care(content) for content in contents):
         return None
     counts = [content.count(b"\n") for content in contents]
     joined = b"".join(contents)
-    del contents
     try:
         rows = pl.read_ndjson(io.BytesIO(joined), schema=dict.fromkeys(fields, pl.String))
     except pl.exceptions.ComputeError:  # a line that is not a JSON object, or not UTF-8
         return None
     if rows.height != sum(counts):
         return None
-    files = pl.Series(FILE_COLUMN, np.repeat(np.arange(len(paths), dtype=np.int64), counts))
+    files = pl.Series(FILE_COLUMN, np.repeat(np.arange(len(contents), dtype=np.int64), counts))
     located = pl.DataFrame([files]).with_columns(
-        (pl.int_range(pl.len()).over(FILE_COLUMN) + 1).cast(pl.Int64).alias(LINE_COLUMN)
+        (pl.int_range(pl.len()).over(FILE_COLUMN) + 1 + lines_before).cast(pl.Int64).alias(LINE_COLUMN)
     )
     rows = rows.with_columns(pl.lit(None, pl.String).alias(RESCUED_COLUMN), *located.get_columns())
     return ParsedFile(rows.select(*fields, RESCUED_COLUMN, LINE_COLUMN, FILE_COLUMN), 0, [])
@@ -167,13 +372,15 @@ def _needs_care(content: bytes) -> bool:
     )
 
 
-def _read_line_by_line(paths: list[Path], fields: tuple[str, ...]) -> ParsedFile:
-    lines = _lines_of(paths)
+def _read_line_by_line(
+    contents: list[bytes], names: list[str], fields: tuple[str, ...], lines_before: int
+) -> ParsedFile:
+    lines = _lines_of(contents, lines_before)
     line = pl.col("line")
     is_object = line.str.strip_chars().str.starts_with("{") & line.str.json_path_match("$").is_not_null()
     good, bad = lines.filter(is_object), lines.filter(~is_object)
     problems = [
-        f"{paths[index].name} line {n}: not a JSON object (rule: well_formed_line)"
+        f"{names[index]} line {n}: not a JSON object (rule: well_formed_line)"
         for index, n in bad.select(FILE_COLUMN, LINE_COLUMN).iter_rows()
     ]
     parsed = _json_fields(good, fields).with_columns(good.select(LINE_COLUMN, FILE_COLUMN))
@@ -198,7 +405,7 @@ def decoded_text(path: Path, encoding: str = DEFAULT_ENCODING) -> str:
     accented letters into U+FFFD and could even merge two keys, without a word."""
     content = path.read_bytes()
     try:
-        return content.decode("utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding)
+        return content.decode(_codec(encoding))
     except UnicodeDecodeError as error:
         raise FileRejected(path, undecodable(content, error, encoding), "encoding") from error
 
@@ -206,20 +413,25 @@ def decoded_text(path: Path, encoding: str = DEFAULT_ENCODING) -> str:
 def undecodable(content: bytes, error: UnicodeDecodeError, encoding: str) -> str:
     """Where a file stops decoding: its line, the byte's offset in the file and its value."""
     line = content.count(b"\n", 0, error.start) + 1
+    return undecodable_at(line, error.start, content[error.start], encoding)
+
+
+def undecodable_at(line: int, offset: int, byte: int, encoding: str) -> str:
     return (
-        f"not {encoding} text: line {line} (byte offset {error.start}) has the byte "
-        f"0x{content[error.start]:02x} (declare the file set's encoding, or re-send it as {encoding})"
+        f"not {encoding} text: line {line} (byte offset {offset}) has the byte "
+        f"0x{byte:02x} (declare the file set's encoding, or re-send it as {encoding})"
     )
 
 
-def _lines_of(paths: list[Path]) -> pl.DataFrame:
-    """The lines of JSON-lines files; undecodable bytes become U+FFFD (in a line that is not JSON
+def _lines_of(contents: list[bytes], lines_before: int = 0) -> pl.DataFrame:
+    """The lines of JSON-lines contents; undecodable bytes become U+FFFD (in a line that is not JSON
     anyway, it is rescued whole; inside a JSON string it stays: still to be made strict)."""
-    return _lines_in([path.read_bytes().decode("utf-8-sig", errors="replace") for path in paths])
+    return _lines_in([content.decode("utf-8-sig", errors="replace") for content in contents], lines_before)
 
 
-def _lines_in(texts: list[str]) -> pl.DataFrame:
-    """Non-empty lines of each text (a file's), with its index and 1-based line numbers."""
+def _lines_in(texts: list[str], lines_before: int = 0) -> pl.DataFrame:
+    """Non-empty lines of each text (a file's), with its index and line numbers (the first line of
+    each text is `lines_before + 1`)."""
     return (
         pl.DataFrame(
             {FILE_COLUMN: range(len(texts)), "line": texts}, schema={FILE_COLUMN: pl.Int64, "line": pl.String}
@@ -228,7 +440,7 @@ def _lines_in(texts: list[str]) -> pl.DataFrame:
         .explode("line")
         .with_columns(
             pl.col("line").str.strip_suffix("\r"),
-            (pl.int_range(pl.len()).over(FILE_COLUMN) + 1).cast(pl.Int64).alias(LINE_COLUMN),
+            (pl.int_range(pl.len()).over(FILE_COLUMN) + 1 + lines_before).cast(pl.Int64).alias(LINE_COLUMN),
         )
         .filter(pl.col("line") != "")
     )
@@ -242,10 +454,8 @@ def _field(delimiter: str) -> str:
 def _parse(columns: list[str], good: pl.DataFrame, delimiter: str) -> pl.DataFrame:
     if good.is_empty():
         return pl.DataFrame(schema=dict.fromkeys(columns, pl.String) | {LINE_COLUMN: pl.Int64})
-    text = good.select(pl.col("line").str.join("\n")).item()
-    parsed = pl.read_csv(
-        io.StringIO(text), has_header=False, new_columns=columns, separator=delimiter, infer_schema=False
-    )
+    text = good.select(pl.col("line").str.join("\n")).item().encode()  # bytes: read 3x faster
+    parsed = pl.read_csv(text, has_header=False, new_columns=columns, separator=delimiter, infer_schema=False)
     return parsed.with_columns(good.get_column(LINE_COLUMN))
 
 

@@ -59,15 +59,21 @@ def write_metrics(actions: pl.DataFrame, result: WriteResult) -> Metrics:
     }
 
 
-def data_metrics(written: pl.DataFrame, keys: Sequence[str], monitored: Sequence[str]) -> Metrics:
-    """Null rates, distinct keys and monitored medians of the rows written, in one pass."""
-    if written.is_empty():
-        return {}
-    exprs = [pl.col(c).null_count().truediv(pl.len()).alias(f"null_rate\t{c}") for c in written.columns]
+def data_metrics(
+    written: pl.DataFrame | pl.LazyFrame, keys: Sequence[str], monitored: Sequence[str]
+) -> Metrics:
+    """Null rates, distinct keys and monitored medians of the rows written, in one pass (a lazy
+    frame, rows written a batch at a time and read back, by the streaming engine)."""
+    columns = written.collect_schema().names()
+    exprs = [pl.col(c).null_count().truediv(pl.len()).alias(f"null_rate\t{c}") for c in columns]
     if keys:
         exprs.append(pl.struct(list(keys)).n_unique().alias("distinct_keys\t"))
     exprs += [pl.col(c).cast(pl.Float64).median().alias(f"median\t{c}") for c in monitored]
-    row = written.select(exprs).row(0, named=True)
+    row = (
+        written.lazy().select(pl.len().alias("rows\t"), *exprs).collect(engine="streaming").row(0, named=True)
+    )
+    if not row.pop("rows\t"):
+        return {}
     return {tuple(name.split("\t")): value for name, value in row.items() if value is not None}
 
 

@@ -25,7 +25,7 @@ class Commit:
     run_id: str
     spec: WriteSpec
     result: WriteResult
-    written: pl.DataFrame  # the rows the asset output
+    written: pl.DataFrame | pl.LazyFrame  # the rows the asset output (lazy: read back, streamed)
     actions: pl.DataFrame  # the table's files after the commit, with their statistics
     definition_metadata: Mapping[str, Any]  # the asset's (keys, monitored columns, …)
     output_metadata: Mapping[str, Any]  # what the asset reported with its output
