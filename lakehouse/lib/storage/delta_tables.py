@@ -323,40 +323,67 @@ def append_batches(
     batches (those already committed are skipped, as by `append`); memory follows a batch.
 
     No commit when no row is left (unless the table does not exist yet: then it is made, empty).
+    An error of the rows' source half-way commits nothing and is raised as it was (delta-rs would
+    wrap it in a `DeltaError` of its own).
     """
     custom = custom_metadata(commit_metadata, spec)
     keep_pii_out_of_statistics(uri, rows.schema.names(), spec)
     done = committed_batches(uri, rows.source_batches, spec.batch_column)
-    new_batches = [b for b in rows.source_batches if b not in done]
-    conformed = read_ahead(rows.conformed())
-    frames = (f.filter(~pl.col(spec.batch_column).is_in(list(done))) if done else f for f in conformed)
-    frames = (f for f in frames if f.height)
-    first = next(frames, None)
-    if first is None and exists(uri):
+    feed = _Feed(read_ahead(rows.conformed()), spec.batch_column, done)
+    if not feed.has_rows() and exists(uri):
         return WriteResult(version(uri), 0, skipped_batches=sorted(done))
-    written = [0]
+    new_batches = [b for b in rows.source_batches if b not in done]
+    try:
+        write_deltalake(
+            uri,
+            pa.RecordBatchReader.from_batches(arrow_schema(rows.schema), feed.batches(rows.schema)),
+            mode="append",
+            schema_mode="merge",
+            configuration=stats_configuration(rows.schema.names(), spec),
+            target_file_size=TARGET_FILE_SIZE,
+            commit_properties=CommitProperties(
+                custom_metadata=custom,
+                app_transactions=[Transaction(batch, BATCH_COMMITTED) for batch in new_batches],
+            ),
+        )
+    except Exception as error:
+        if feed.error is not None:
+            raise feed.error from error
+        raise
+    return WriteResult(version(uri), feed.rows, inserted=feed.rows, skipped_batches=sorted(done))
 
-    def counted(frame: pl.DataFrame) -> Iterator[pa.RecordBatch]:
-        written[0] += frame.height
-        yield from arrow_batches(frame)
 
-    batches = itertools.chain.from_iterable(
-        counted(f)
-        for f in itertools.chain([first if first is not None else pl.DataFrame(schema=rows.schema)], frames)
-    )
-    write_deltalake(
-        uri,
-        pa.RecordBatchReader.from_batches(arrow_schema(rows.schema), batches),
-        mode="append",
-        schema_mode="merge",
-        configuration=stats_configuration(rows.schema.names(), spec),
-        target_file_size=TARGET_FILE_SIZE,
-        commit_properties=CommitProperties(
-            custom_metadata=custom,
-            app_transactions=[Transaction(batch, BATCH_COMMITTED) for batch in new_batches],
-        ),
-    )
-    return WriteResult(version(uri), written[0], inserted=written[0], skipped_batches=sorted(done))
+class _Feed:
+    """The frames an append hands to delta-rs as Arrow batches: rows of committed source batches
+    left out, empty frames skipped, rows counted, and the source's error kept for the caller."""
+
+    def __init__(self, frames: Iterator[pl.DataFrame], batch_column: str, done: set[str]) -> None:
+        self._frames = frames
+        self._batch_column, self._done = batch_column, list(done)
+        self._first: pl.DataFrame | None = None
+        self.rows = 0
+        self.error: BaseException | None = None
+
+    def has_rows(self) -> bool:
+        """Whether any row is left to write (reads up to the first frame with one)."""
+        self._first = next(self._new_rows(), None)
+        return self._first is not None
+
+    def batches(self, schema: pl.Schema) -> Iterator[pa.RecordBatch]:
+        first = self._first if self._first is not None else pl.DataFrame(schema=schema)
+        try:
+            for frame in itertools.chain([first], self._new_rows()):
+                self.rows += frame.height
+                yield from arrow_batches(frame)
+        except BaseException as error:
+            self.error = error
+            raise
+
+    def _new_rows(self) -> Iterator[pl.DataFrame]:
+        for frame in self._frames:
+            kept = frame.filter(~pl.col(self._batch_column).is_in(self._done)) if self._done else frame
+            if kept.height:
+                yield kept
 
 
 def _overwrite(uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, str]) -> WriteResult:
