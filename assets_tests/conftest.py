@@ -147,3 +147,26 @@ def second_lakehouse(
 @pytest.fixture(params=["lakehouse", "second_lakehouse"], ids=["scale0.01-seed42", "scale0.005-seed7"])
 def any_lakehouse(request: pytest.FixtureRequest) -> Lakehouse:
     return request.getfixturevalue(request.param)
+
+
+@dataclass
+class IncrementalBuilds:
+    """A lakehouse built over 30 days then one more day (`incremental`), and one built over the
+    31 days at once (`full`): the incremental one must hold what the full one holds."""
+
+    incremental: Lakehouse
+    full: Lakehouse
+
+
+@pytest.fixture(scope="session")
+def incremental_builds(tmp_path_factory: pytest.TempPathFactory) -> IncrementalBuilds:
+    """Built on an instance of their own: a month of history lacks the supplier snapshots' later
+    `warehouse` column, which the shared instance's column-schema checks would then see vanish
+    (a warning) when the demo lakehouse is built after them. Only read by tests."""
+    root = tmp_path_factory.mktemp("incremental_builds")
+    with dg.DagsterInstance.ephemeral() as instance:
+        incremental = build_lakehouse(root / "incremental", instance, scale=0.003, seed=11, days=30)
+        incremental.advance(1)
+        assert incremental.build(instance).success
+        full = build_lakehouse(root / "full", instance, scale=0.003, seed=11, days=31)
+    return IncrementalBuilds(incremental, full)

@@ -5,6 +5,10 @@ id, which pytest 9.2 no longer lets it change (pytest-xdist issue #1386, fix pen
 are silently ignored, and every worker builds every shared lakehouse. Until that is fixed, the
 workers write each grouped test's group to a file named after the test run, and the controller's
 scheduler (xdist's own scope scheduler) reads its scopes from there.
+
+The same file names the e2e tests: the scheduler hands those out first (longest work first), so
+that the quick unit and integration tests fill the workers' gaps at the end instead of one whole
+build starting last and running alone.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import os
 import tempfile
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from xdist.scheduler import LoadScopeScheduling
@@ -45,9 +50,10 @@ def publish(config: pytest.Config, items: list[pytest.Item]) -> None:
         names = sorted({str(mark.args[0]) for mark in item.iter_markers("xdist_group")})
         if names:
             groups[item.nodeid] = "+".join(names)
+    e2e = [item.nodeid for item in items if item.get_closest_marker("e2e")]
     path = groups_file(workerinput["testrunuid"])
     partial = path.with_suffix(f".{os.getpid()}.partial")
-    partial.write_text(json.dumps(groups))
+    partial.write_text(json.dumps({"groups": groups, "e2e": e2e}))
     partial.replace(path)
 
 
@@ -58,14 +64,28 @@ def forget(config: pytest.Config) -> None:
 
 
 class GroupScheduling(LoadScopeScheduling):
-    """xdist's scope scheduler with a test's scope its group (or the test alone when it has none).
+    """xdist's scope scheduler with a test's scope its group (or the test alone when it has none),
+    and the scopes holding e2e tests handed out before the others.
 
     Scopes are asked for once every worker has collected, so the file is written by then.
     """
 
-    _groups: dict[str, str] | None = None
+    _published: dict[str, Any] | None = None
+
+    @property
+    def published(self) -> dict[str, Any]:
+        if self._published is None:
+            self._published = json.loads(groups_file(self.config.option.testrunuid).read_text())
+        return self._published
 
     def _split_scope(self, nodeid: str) -> str:
-        if self._groups is None:
-            self._groups = json.loads(groups_file(self.config.option.testrunuid).read_text())
-        return self._groups.get(nodeid, nodeid)
+        return self.published["groups"].get(nodeid, nodeid)
+
+    def schedule(self) -> None:
+        first_time = self.collection is None
+        super().schedule()  # orders the scopes by their number of tests, and starts the first ones
+        if first_time and self.collection:
+            e2e = set(self.published["e2e"])
+            scopes = sorted(self.workqueue.items(), key=lambda scope: e2e.isdisjoint(scope[1]))
+            self.workqueue.clear()
+            self.workqueue.update(scopes)

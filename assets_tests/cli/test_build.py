@@ -13,6 +13,16 @@ def test_run_refuses_to_mix_sources_of_another_scale(cli: Invoke):
     assert "make clean" in result.output
 
 
+def test_run_names_a_selection_that_selects_nothing_and_builds_nothing(cli: Invoke):
+    unknown = cli("run", "--scale", "0.01", "--select", "group:curatedd")
+    malformed = cli("run", "--scale", "0.01", "--select", "key:(")
+
+    assert unknown.exit_code == malformed.exit_code == 2
+    assert "'group:curatedd' selects no asset" in unknown.output
+    assert "Invalid value for --select: 'key:('" in malformed.output
+    assert "building" not in unknown.output + malformed.output
+
+
 def test_backfill_rebuilds_the_days_asked_for_and_says_which(home_copy: Path):
     result = home_invoker(home_copy)(
         "backfill", "--from", "2025-01-05", "--to", "2025-01-06", "--asset", "curated/fact_payments"

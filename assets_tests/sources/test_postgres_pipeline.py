@@ -17,7 +17,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from assets_tests.conftest import Lakehouse, build_lakehouse
+from assets_tests.conftest import Lakehouse, copy_of_build
 from assets_tests.postgres_server import PostgresServer
 from lakehouse import simulator
 from lakehouse.components.declared import shop_tables
@@ -25,7 +25,7 @@ from lakehouse.definitions import build_definitions
 from lakehouse.operations.runner import BuildOutcome
 from lakehouse.settings import get_settings
 
-SCALE, SEED, DAYS = 0.002, 5, 60
+SCALE, SEED, DAYS = 0.002, 3, 20  # the cached build `lib/quality/test_blocking.py` copies too
 LAYERS = ("raw", "refined", "quarantine", "curated")
 
 
@@ -63,7 +63,7 @@ def build_on_postgresql(data_dir: Path, instance: dg.DagsterInstance, uri: str) 
 def builds(
     tmp_path_factory: pytest.TempPathFactory, instance: dg.DagsterInstance, postgres_server: PostgresServer
 ) -> tuple[Lakehouse, PostgresLakehouse]:
-    sqlite = build_lakehouse(tmp_path_factory.mktemp("sqlite"), instance, scale=SCALE, seed=SEED, days=DAYS)
+    sqlite = copy_of_build(tmp_path_factory.mktemp("sqlite"), instance, scale=SCALE, seed=SEED, days=DAYS)
     uri = postgres_server.create_database("shop_pipeline")
     return sqlite, build_on_postgresql(tmp_path_factory.mktemp("postgresql"), instance, uri)
 

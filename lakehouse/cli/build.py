@@ -18,8 +18,16 @@ if TYPE_CHECKING:
 @click.command()
 @scale_option("Scale factor if sources are generated.")
 @seed_option("Seed if sources are generated.")
+@click.option(
+    "--select",
+    "selection",
+    default=None,
+    metavar="SELECTION",
+    help="Only these assets, in Dagster's selection syntax: 'group:raw', 'key:curated/fact_payments+' "
+    "(and what it feeds), 'tag:pii'.  [default: every asset]",
+)
 @pass_project
-def run(project: Project, scale: float, seed: int) -> None:
+def run(project: Project, scale: float, seed: int, selection: str | None) -> None:
     """Build every asset through Dagster (generating the sources first if needed), then summarise.
 
     Safe to run again: extraction is incremental and every write idempotent, so nothing doubles.
@@ -49,7 +57,30 @@ def run(project: Project, scale: float, seed: int) -> None:
         )
     from lakehouse.definitions import build_definitions
 
-    _build(project, build_definitions(settings), "building the lakehouse (raw -> refined -> curated) …")
+    defs = build_definitions(settings)
+    if selection is None:
+        _build(project, defs, "building the lakehouse (raw -> refined -> curated) …")
+    else:
+        _build(project, defs, f"building {selection} …", _selected(defs, selection))
+
+
+def _selected(defs: "dg.Definitions", selection: str) -> "list[dg.AssetKey]":
+    """The assets a selection string names, with the rest of any multi-asset they belong to, and the
+    serving catalog, so that what the run wrote is queryable when it ends."""
+    import dagster as dg
+
+    from lakehouse.defs.serving.catalog import CATALOG
+
+    graph = defs.resolve_asset_graph()
+    try:
+        keys = dg.AssetSelection.from_string(selection).required_multi_asset_neighbors().resolve(graph)
+    except Exception as error:  # Dagster raises several types for a malformed or unknown selection
+        raise click.BadParameter(f"{selection!r}: {error}", param_hint="--select") from error
+    if not keys:
+        raise click.BadParameter(
+            f"{selection!r} selects no asset (see `lakehouse tables` for their names)", param_hint="--select"
+        )
+    return sorted(keys | {CATALOG})
 
 
 @click.command()

@@ -6,7 +6,7 @@ import dagster as dg
 import polars as pl
 from deltalake import write_deltalake
 
-from assets_tests.conftest import build_lakehouse
+from assets_tests.conftest import copy_of_build
 from lakehouse.operations.runner import run_build
 
 RAW_ORDERS = dg.AssetKey(["raw", "orders"])
@@ -20,7 +20,7 @@ def materialised(instance: dg.DagsterInstance, run_id: str) -> set[str]:
 def test_a_duplicated_refined_key_blocks_the_facts_built_from_it(
     tmp_path: Path, instance: dg.DagsterInstance
 ):
-    lakehouse = build_lakehouse(tmp_path, instance, scale=0.002, seed=3, days=20)
+    lakehouse = copy_of_build(tmp_path, instance, scale=0.002, seed=3, days=20)
     orders = str(lakehouse.settings.tables_dir / "refined" / "orders")
     write_deltalake(orders, pl.read_delta(orders).head(1), mode="append")  # a second copy of one key
 
@@ -45,7 +45,7 @@ def test_a_duplicated_refined_key_blocks_the_facts_built_from_it(
 def test_a_volume_anomaly_warns_without_blocking_anything_downstream(
     tmp_path: Path, instance: dg.DagsterInstance
 ):
-    lakehouse = build_lakehouse(tmp_path, instance, scale=0.002, seed=11, days=20)
+    lakehouse = copy_of_build(tmp_path, instance, scale=0.002, seed=3, days=20)
     for _ in range(5):  # a history of ordinary days (extracting raw orders is enough to make it)
         lakehouse.advance(1)
         normal = run_build(lakehouse.definitions, instance, echo=lambda _: None, selection=[RAW_ORDERS])

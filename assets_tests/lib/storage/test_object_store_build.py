@@ -20,7 +20,7 @@ from lakehouse.serving.query import run_query
 from lakehouse.serving.resource import ServingCatalog
 from lakehouse.settings import get_settings
 
-SMALL = {"scale": 0.002, "seed": 5, "days": 20}
+SMALL = {"scale": 0.002, "seed": 3, "days": 20}  # the build `lib/quality/test_blocking.py` copies too
 # Bookkeeping columns (`_…`: where, when and by which run a row was written) differ by nature;
 # these few say what a row is, and must be equal too.
 KEPT_BOOKKEEPING = {"_rules", "_rescued_data", "_row_number"}

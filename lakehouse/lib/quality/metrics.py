@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from deltalake import DeltaTable, write_deltalake
+from deltalake import DeltaTable
 
 from lakehouse.lib.storage import audit
 from lakehouse.lib.storage.commits import Commit, CommitObserver
-from lakehouse.lib.storage.delta_tables import WriteResult, file_stats
+from lakehouse.lib.storage.delta_tables import WriteResult, append_to_log, file_stats
 from lakehouse.lib.storage.location import join
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.lib.storage.write_spec import plain
@@ -146,7 +146,7 @@ def record(
         "column": [c for _, c in metrics],
         "value": [float(v) for v in metrics.values()],
     }
-    write_deltalake(join(tables_root, *METRICS_TABLE), pl.DataFrame(rows, schema=SCHEMA), mode="append")
+    append_to_log(join(tables_root, *METRICS_TABLE), pl.DataFrame(rows, schema=SCHEMA))
 
 
 def history(tables_root: Path | str, table: str, metric: str, column: str | None = "") -> pl.DataFrame:

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from deltalake import write_deltalake
 
+from lakehouse.lib.storage.delta_tables import append_to_log
 from lakehouse.lib.storage.location import join
 
 AUDIT_TABLE = ("audit", "log")
@@ -42,4 +42,4 @@ def record(
         "run_id": [run_id],
         "details": [json.dumps(details or {}, default=str, sort_keys=True)],
     }
-    write_deltalake(join(tables_root, *AUDIT_TABLE), pl.DataFrame(row, schema=SCHEMA), mode="append")
+    append_to_log(join(tables_root, *AUDIT_TABLE), pl.DataFrame(row, schema=SCHEMA))

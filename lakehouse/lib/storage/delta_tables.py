@@ -44,6 +44,18 @@ class WriteResult:
     skipped_batches: list[str] = field(default_factory=list)
 
 
+# The bookkeeping logs (the audit log, the quality metrics) take a commit per asset and run, and
+# every append first replays the log since its last checkpoint: on object storage one request per
+# commit file. A checkpoint every 10 commits (delta-rs' default is 100) keeps that short.
+LOG_CHECKPOINT_INTERVAL = 10
+
+
+def append_to_log(uri: str, rows: pl.DataFrame) -> None:
+    """Append rows to a bookkeeping log, creating it with its short checkpoint interval."""
+    interval = {"delta.checkpointInterval": str(LOG_CHECKPOINT_INTERVAL)}
+    write_deltalake(uri, rows, mode="append", configuration=interval)
+
+
 def as_stream(data: pl.DataFrame, rows_per_batch: int = 250_000) -> pa.RecordBatchReader:
     """The frame as Arrow batches converted one slice at a time.
 
