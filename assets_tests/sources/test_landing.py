@@ -298,7 +298,8 @@ def test_a_bad_line_is_rescued_with_its_number_and_the_good_lines_read_the_same(
 
 
 # A file of every kind of line: a blank line before the header, quoted fields with separators and
-# escaped quotes, a short line, a long line, CRLF endings and a blank line inside.
+# escaped quotes, a short line, a long line, CRLF endings, a blank line inside, an empty field and
+# spaces kept. A block without a quote is parsed by splitting, one with quotes by the CSV reader.
 MIXED_CSV = (
     "\n"
     f"{HEADER}\r\n"
@@ -307,6 +308,7 @@ MIXED_CSV = (
     "\r\n"
     "pay_3,103,12,50,EUR,card,2025-01-02T08:00:00Z\n"
     'pay_4,104,2.00,EUR,"open quote,2025-01-02T09:00:00Z\n'
+    "pay_6,106,,USD, card ,2025-01-02T11:00:00Z\n"
     "pay_5,105,3.00,USD,card,2025-01-02T10:00:00Z"
 )
 
@@ -332,7 +334,8 @@ def test_a_csv_file_read_in_many_batches_gives_the_rows_line_numbers_and_problem
         (None, None, None, 4),
         (None, None, None, 6),
         (None, None, None, 7),
-        ("pay_5", "3.00", "card", 8),
+        ("pay_6", None, " card ", 8),
+        ("pay_5", "3.00", "card", 9),
     ]
 
 

@@ -135,21 +135,45 @@ class CsvFile:
             )
             return
         for first_line, text in text_blocks(self.path, self.encoding, self.batch_bytes):
-            yield self._parsed(_lines_in([text], first_line).drop(FILE_COLUMN))
+            lines = _lines_in([text], first_line).drop(FILE_COLUMN)
+            yield self._parsed(lines) if '"' in text else self._parsed_unquoted(lines)
 
     def _parsed(self, lines: pl.DataFrame) -> ParsedFile:
-        body = lines if self.header_line is None else lines.filter(pl.col(LINE_COLUMN) != self.header_line)
+        body = self._body(lines)
         field, sep = _field(self.delimiter), re.escape(self.delimiter)
         pattern = f"^{field}(?:{sep}{field}){{{len(self.columns) - 1}}}$"
         well_formed = pl.col("line").str.contains(pattern)
         good, bad = body.filter(well_formed), body.filter(~well_formed)
+        parsed = _parse(list(self.columns), good, self.delimiter)
+        rows = pl.concat([parsed, _rescued(bad, self.expected_columns)], how="diagonal_relaxed")
+        return self._result(rows.sort(LINE_COLUMN), bad)
+
+    def _parsed_unquoted(self, lines: pl.DataFrame) -> ParsedFile:
+        """`_parsed` of lines without a quote (most files), 2-3x cheaper: a line is then well formed
+        when it has as many separators as the header, and its fields are what lies between them
+        (an empty one null, as Polars' CSV reader reads it)."""
+        body = self._body(lines)
+        line, n = pl.col("line"), len(self.columns)
+        well_formed = line.str.count_matches(self.delimiter, literal=True) == n - 1
+        fields = line.str.split_exact(self.delimiter, n - 1).struct.rename_fields(list(self.columns))
+        rows = body.with_columns(well_formed.alias("_well_formed")).select(
+            pl.when("_well_formed").then(fields).alias("_fields"),
+            pl.col(LINE_COLUMN),
+            pl.when(~pl.col("_well_formed")).then(line).alias(RESCUED_COLUMN),
+        )
+        rows = rows.unnest("_fields").with_columns(pl.col(c).replace("", None) for c in self.columns)
+        bad = body.filter(rows.get_column(RESCUED_COLUMN).is_not_null())
+        return self._result(rows, bad)
+
+    def _body(self, lines: pl.DataFrame) -> pl.DataFrame:
+        return lines if self.header_line is None else lines.filter(pl.col(LINE_COLUMN) != self.header_line)
+
+    def _result(self, rows: pl.DataFrame, bad: pl.DataFrame) -> ParsedFile:
         problems = [
             f"{self.path.name} line {n}: expected {len(self.columns)} fields (rule: well_formed_line)"
             for n in bad.get_column(LINE_COLUMN).to_list()
         ]
-        parsed = _parse(list(self.columns), good, self.delimiter)
-        rows = pl.concat([parsed, _rescued(bad, self.expected_columns)], how="diagonal_relaxed")
-        return ParsedFile(rows.sort(LINE_COLUMN).select(self.schema.names()), bad.height, problems)
+        return ParsedFile(rows.select(self.schema.names()), bad.height, problems)
 
 
 def open_csv_file(
