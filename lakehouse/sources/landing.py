@@ -238,11 +238,34 @@ def concatenated(file: LandingFile) -> ParsedFile:
 def first_line(path: Path, encoding: str, batch_bytes: int) -> tuple[int, str] | None:
     """The number and text of the file's first line that is not empty (None: none is), having
     decoded the whole file: `FileRejected` under rule `encoding` when a byte does not decode."""
-    found = None
-    for lines_before, text in text_blocks(path, encoding, batch_bytes):
-        if found is None:
-            found = _first_in(text, lines_before)
-    return found
+    found, carry, lines_before = None, "", 0
+    for text in decoded_blocks(path, encoding, batch_bytes):
+        if found is None:  # the text up to the last line end of what was read, lines numbered
+            text, cut = carry + text, (carry + text).rfind("\n") + 1
+            found = _first_in(text[:cut], lines_before)
+            carry, lines_before = text[cut:], lines_before + text.count("\n", 0, cut)
+    return found if found is not None else _first_in(carry, lines_before)
+
+
+def decoded_blocks(path: Path, encoding: str, batch_bytes: int) -> Iterator[str]:
+    """The file's text, `batch_bytes` at a time (cut anywhere); `FileRejected` under rule
+    `encoding`, naming the first byte that does not decode (a UTF-8 byte-order mark dropped)."""
+    decoder = codecs.getincrementaldecoder(_codec(encoding))()
+    offset, newlines = 0, 0
+    with path.open("rb") as stream:
+        while True:
+            block = stream.read(batch_bytes)
+            pending = decoder.getstate()[0]
+            try:
+                yield decoder.decode(block, final=not block)
+            except UnicodeDecodeError as error:
+                at = offset - len(pending) + error.start
+                line = newlines - pending.count(b"\n") + error.object.count(b"\n", 0, error.start) + 1
+                reason = undecodable_at(line, at, error.object[error.start], encoding)
+                raise FileRejected(path, reason, "encoding") from error
+            if not block:
+                return
+            offset, newlines = offset + len(block), newlines + block.count(b"\n")
 
 
 def _first_in(text: str, lines_before: int) -> tuple[int, str] | None:
@@ -260,29 +283,17 @@ def _first_in(text: str, lines_before: int) -> tuple[int, str] | None:
 
 def text_blocks(path: Path, encoding: str, batch_bytes: int) -> Iterator[tuple[int, str]]:
     """The file's text in blocks of about `batch_bytes`, each ending at a line end (the last at the
-    file's end), with the number of lines before it. Decoded strictly from `encoding` (a UTF-8
-    byte-order mark dropped): `FileRejected` under rule `encoding`, naming the first bad byte."""
-    decoder = codecs.getincrementaldecoder(_codec(encoding))()
-    carry, lines_before, offset, newlines = "", 0, 0, 0
-    with path.open("rb") as stream:
-        while True:
-            block = stream.read(batch_bytes)
-            pending = decoder.getstate()[0]
-            try:
-                text = carry + decoder.decode(block, final=not block)
-            except UnicodeDecodeError as error:
-                at = offset - len(pending) + error.start
-                line = newlines - pending.count(b"\n") + error.object.count(b"\n", 0, error.start) + 1
-                reason = undecodable_at(line, at, error.object[error.start], encoding)
-                raise FileRejected(path, reason, "encoding") from error
-            offset, newlines = offset + len(block), newlines + block.count(b"\n")
-            cut = len(text) if not block else text.rfind("\n") + 1
-            if cut:
-                yield lines_before, text[:cut]
-                lines_before += text.count("\n", 0, cut)
-            carry = text[cut:]
-            if not block:
-                return
+    file's end), with the number of lines before it (decoded as by `decoded_blocks`)."""
+    carry, lines_before = "", 0
+    for decoded in decoded_blocks(path, encoding, batch_bytes):
+        text = carry + decoded
+        cut = text.rfind("\n") + 1
+        if cut:
+            yield lines_before, text[:cut]
+            lines_before += text.count("\n", 0, cut)
+        carry = text[cut:]
+    if carry:  # the last line, without a line end
+        yield lines_before, carry
 
 
 def _codec(encoding: str) -> str:
@@ -345,7 +356,7 @@ def open_json_lines_file(
 ) -> JsonLinesFile:
     """A JSON-lines file to read in batches, decoded whole first (strict: `FileRejected` under rule
     `encoding` when a byte does not decode), so that reading it cannot fail half-way."""
-    for _ in text_blocks(path, encoding, batch_bytes):
+    for _ in decoded_blocks(path, encoding, batch_bytes):
         pass
     return JsonLinesFile(path, fields, batch_bytes)
 

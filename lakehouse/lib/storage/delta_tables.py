@@ -18,7 +18,7 @@ from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError
 
 from lakehouse.lib.storage import scd2
-from lakehouse.lib.storage.row_batches import RowBatches, read_ahead
+from lakehouse.lib.storage.row_batches import RowBatches, Tally, read_ahead
 from lakehouse.lib.storage.write_spec import BATCH_COLUMN, WRITE_SPEC_KEY, WriteMode, WriteSpec
 
 # Files of bounded size: a slice replace or a merge rewrites only the files holding its rows.
@@ -341,7 +341,7 @@ def append_batches(
     custom = custom_metadata(commit_metadata, spec)
     keep_pii_out_of_statistics(uri, rows.schema.names(), spec)
     done = committed_batches(uri, rows.source_batches, spec.batch_column)
-    feed = _Feed(read_ahead(rows.conformed()), spec.batch_column, done)
+    feed = _Feed(read_ahead(rows.conformed()), spec.batch_column, done, rows.written)
     if not feed.has_rows() and exists(uri):
         return WriteResult(version(uri), 0, skipped_batches=sorted(done))
     new_batches = [b for b in rows.source_batches if b not in done]
@@ -362,18 +362,21 @@ def append_batches(
         if feed.error is not None:
             raise feed.error from error
         raise
-    return WriteResult(version(uri), feed.rows, inserted=feed.rows, skipped_batches=sorted(done))
+    written = rows.written.rows
+    return WriteResult(version(uri), written, inserted=written, skipped_batches=sorted(done))
 
 
 class _Feed:
     """The frames an append hands to delta-rs as Arrow batches: rows of committed source batches
-    left out, empty frames skipped, rows counted, and the source's error kept for the caller."""
+    left out, empty frames skipped, what is written tallied, and the source's error kept."""
 
-    def __init__(self, frames: Iterator[pl.DataFrame], batch_column: str, done: set[str]) -> None:
+    def __init__(
+        self, frames: Iterator[pl.DataFrame], batch_column: str, done: set[str], tally: Tally
+    ) -> None:
         self._frames = frames
         self._batch_column, self._done = batch_column, list(done)
         self._first: pl.DataFrame | None = None
-        self.rows = 0
+        self._tally = tally
         self.error: BaseException | None = None
 
     def has_rows(self) -> bool:
@@ -385,7 +388,7 @@ class _Feed:
         first = self._first if self._first is not None else pl.DataFrame(schema=schema)
         try:
             for frame in itertools.chain([first], self._new_rows()):
-                self.rows += frame.height
+                self._tally.add(frame)
                 yield from arrow_batches(frame)
         except BaseException as error:
             self.error = error

@@ -98,6 +98,7 @@ class DeltaIOManager(dg.ConfigurableIOManager):
                     definition_metadata=context.definition_metadata,
                     output_metadata=output_metadata,
                     step_started_at=step.started_at,
+                    written_nulls=obj.written.nulls if isinstance(obj, RowBatches) else None,
                 )
             )
 

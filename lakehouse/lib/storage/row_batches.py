@@ -20,6 +20,20 @@ import polars as pl
 _DONE = object()
 
 
+@dataclass
+class Tally:
+    """What was written of the batches, counted as they passed: rows and nulls per column (the
+    quality metrics' null rates, with no second read of the rows)."""
+
+    rows: int = 0
+    nulls: dict[str, int] = field(default_factory=dict)
+
+    def add(self, frame: pl.DataFrame) -> None:
+        self.rows += frame.height
+        for name, count in frame.null_count().row(0, named=True).items():
+            self.nulls[name] = self.nulls.get(name, 0) + count
+
+
 @dataclass(frozen=True)
 class RowBatches:
     """Rows of `schema`, a batch at a time; `source_batches` the source batch ids among them (the
@@ -30,6 +44,7 @@ class RowBatches:
     batches: Iterable[pl.DataFrame]
     source_batches: list[str]
     report: Callable[[], Mapping[str, Any]] = field(default=dict)
+    written: Tally = field(default_factory=Tally)  # filled in as the batches are written
 
     def conformed(self) -> Iterator[pl.DataFrame]:
         """Each batch with the schema's columns, in its order and types (a column a batch lacks,
