@@ -135,7 +135,7 @@ class CsvFile:
             )
             return
         for first_line, text in text_blocks(self.path, self.encoding, self.batch_bytes):
-            lines = _lines_in([text], first_line).drop(FILE_COLUMN)
+            lines = _lines_of_block(text, first_line)
             yield self._parsed(lines) if '"' in text else self._parsed_unquoted(lines)
 
     def _parsed(self, lines: pl.DataFrame) -> ParsedFile:
@@ -462,6 +462,16 @@ def _lines_of(contents: list[bytes], lines_before: int = 0) -> pl.DataFrame:
     """The lines of JSON-lines contents; undecodable bytes become U+FFFD (in a line that is not JSON
     anyway, it is rescued whole; inside a JSON string it stays: still to be made strict)."""
     return _lines_in([content.decode("utf-8-sig", errors="replace") for content in contents], lines_before)
+
+
+def _lines_of_block(text: str, lines_before: int) -> pl.DataFrame:
+    """`_lines_in` of one block of a file (no file index), in a third of its time: numbered by
+    position, CR ends stripped only when there are some."""
+    lines = pl.Series("line", [text]).str.split("\n").explode().to_frame()
+    if "\r" in text:
+        lines = lines.with_columns(pl.col("line").str.strip_suffix("\r"))
+    numbered = lines.with_row_index(LINE_COLUMN, offset=lines_before + 1)
+    return numbered.with_columns(pl.col(LINE_COLUMN).cast(pl.Int64)).filter(pl.col("line") != "")
 
 
 def _lines_in(texts: list[str], lines_before: int = 0) -> pl.DataFrame:
