@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 SCALE ?= 0.01
 PORT ?= 3000
-export DAGSTER_HOME := $(CURDIR)
+# No DAGSTER_HOME here: `lakehouse` picks the instance's folder from LAKEHOUSE_PROFILE (the project
+# root for embedded, deploy/production for production) unless DAGSTER_HOME is set.
 export UV_PYTHON_DOWNLOADS := never
 # Compile .pyc files at install: this machine sets PYTHONDONTWRITEBYTECODE, and without them every
 # process compiles Dagster from source (about 2 s more per command).

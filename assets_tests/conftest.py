@@ -33,6 +33,8 @@ for _variable in (
     "LAKEHOUSE_ALERT_WEBHOOK_URL",
     "LAKEHOUSE_CATALOG_STORAGE_VERSION",
     "LAKEHOUSE_TABLES_URI",
+    "LAKEHOUSE_PROFILE",
+    "LAKEHOUSE_DAGSTER_PG_URL",
 ):
     os.environ.pop(_variable, None)
 

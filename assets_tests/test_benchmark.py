@@ -155,3 +155,47 @@ def test_the_data_dir_is_removed_unless_kept(
     result = CliRunner().invoke(main, ["bench", "--scale", "0.001", "--root", str(tmp_path)])
     assert result.exit_code == (1 if fails else 0), result.output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_recorded_results_keep_one_run_per_scale_and_draw_a_chart(report: dict[str, Any], tmp_path: Path):
+    """`--record-json` keeps a run's figures under its scale in the results file; a later run of
+    the same scale replaces them, another scale adds to them; `--chart` draws them all."""
+    results, chart = tmp_path / "docs" / "benchmark.json", tmp_path / "benchmark.png"
+    saved = tmp_path / "run.json"
+    saved.write_text(json.dumps(report))
+    other_scale = tmp_path / "other.json"
+    other_scale.write_text(json.dumps({**report, "scale": 0.002}))
+    for run in (saved, other_scale, saved):
+        result = CliRunner().invoke(main, ["bench", "--record-json", str(run), "--results", str(results)])
+        assert result.exit_code == 0, result.output
+
+    recorded = json.loads(results.read_text())["results"]
+    assert [r["scale"] for r in recorded] == [0.001, 0.002]
+    totals = report["totals"]
+    assert recorded[0]["full"]["seconds"] == round(totals[FULL]["seconds"], 1)
+    assert recorded[0]["full"]["peak_mb"] == round(totals[FULL]["peak_mb"])
+    assert recorded[0]["incremental"]["layers"] == {
+        layer: round(steps(report, INCREMENTAL)[layer]["seconds"], 1) for layer in LAYERS
+    }
+    assert recorded[0]["advance"]["peak_mb"] == round(steps(report, INCREMENTAL)["advance"]["peak_mb"])
+    result = CliRunner().invoke(main, ["bench", "--chart", str(chart), "--results", str(results)])
+    assert result.exit_code == 0, result.output
+    assert chart.read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_chart_without_results_names_the_file_and_how_to_record(tmp_path: Path) -> None:
+    results = tmp_path / "none.json"
+    result = CliRunner().invoke(
+        main, ["bench", "--chart", str(tmp_path / "c.png"), "--results", str(results)]
+    )
+    assert result.exit_code == 1
+    assert str(results) in result.output and "--record" in result.output
+
+
+def test_layer_rows_follow_the_tables_uri_onto_the_object_store(object_store) -> None:
+    """The rows a step reports are read from where the tables live: `LAKEHOUSE_TABLES_URI`."""
+    from deltalake import write_deltalake
+
+    root = f"s3://{object_store.create_bucket()}/lake"
+    write_deltalake(f"{root}/raw/orders", pl.DataFrame({"id": [1, 2, 3]}).to_arrow())
+    assert benchmark.layer_rows(root, ["raw/orders", "refined/orders"]) == {"raw/orders": 3}

@@ -26,6 +26,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -145,6 +146,8 @@ class Report:
     def to_json(self) -> dict[str, Any]:
         return {
             **asdict(self),
+            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+            "load_average": [round(load, 1) for load in os.getloadavg()],
             "totals": {phase: asdict(self.total(phase)) for phase in (FULL, INCREMENTAL)},
             "targets": [{**asdict(t), "met": t.met} for t in self.targets()],
         }
@@ -189,7 +192,6 @@ def _run_step(phase: str, name: str, params: dict[str, Any], env: dict[str, str]
     if not result.pop("success"):
         raise BenchmarkError(f"{phase}: {name} failed; see its output above")
     if name in LAYERS:
-        result["tables"] = layer_rows(Path(env["LAKEHOUSE_DATA_DIR"]) / "tables", result.pop("selected"))
         result["rows"] = sum(result["tables"].values())
     step = Step(phase=phase, name=name, wall_seconds=wall, **result)
     echo(f"  {name}: {step.seconds:.1f} s ({wall:.1f} s with process start), peak {step.peak_mb:,.0f} MB")
@@ -212,16 +214,14 @@ def _run_child(name: str, params: dict[str, Any], env: dict[str, str]) -> tuple[
     return json.loads(done.stdout.strip().splitlines()[-1]), wall
 
 
-def layer_rows(tables_dir: Path, tables: list[str]) -> dict[str, int]:
-    """Rows of these Delta tables (`raw/orders`, …), from the Delta logs (no data file is read)."""
+def layer_rows(tables_uri: str, tables: list[str]) -> dict[str, int]:
+    """Rows of these Delta tables (`raw/orders`, …) under `tables_uri` (a folder or an object
+    store's prefix), from the Delta logs (no data file is read)."""
+    from lakehouse.lib.storage import location
     from lakehouse.lib.storage.delta_tables import add_actions, exists, file_stats
 
-    paths = {table: tables_dir.joinpath(*table.split("/")) for table in sorted(tables)}
-    return {
-        table: file_stats(add_actions(str(path)))["rows"]
-        for table, path in paths.items()
-        if exists(str(path))
-    }
+    uris = {table: location.join(tables_uri, *table.split("/")) for table in sorted(tables)}
+    return {table: file_stats(add_actions(uri))["rows"] for table, uri in uris.items() if exists(uri)}
 
 
 # --- the report ---------------------------------------------------------------------------------
@@ -302,6 +302,33 @@ def write_json(report: Report, path: Path) -> None:
     path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
 
 
+def summary(results: dict[str, Any]) -> dict[str, Any]:
+    """What `benchmark_chart.record` keeps of a run (`Report.to_json`): per phase its work
+    seconds and peak memory, the layers' seconds, and the machine's load (times are noisy under it)."""
+    steps = {(step["phase"], step["name"]): step for step in results["steps"]}
+
+    def phase(name: str) -> dict[str, Any]:
+        total = results["totals"][name]
+        layers = {layer: round(steps[name, layer]["seconds"], 1) for layer in LAYERS}
+        return {"seconds": round(total["seconds"], 1), "peak_mb": round(total["peak_mb"]), "layers": layers}
+
+    def simulator(step: dict[str, Any]) -> dict[str, Any]:
+        return {"seconds": round(step["seconds"], 1), "peak_mb": round(step["peak_mb"])}
+
+    return {
+        "scale": results["scale"],
+        "days": results["days"],
+        "seed": results["seed"],
+        "recorded": results.get("finished", ""),
+        "load_average": results.get("load_average"),
+        "generate": simulator(steps[FULL, "generate"]),
+        "full": phase(FULL),
+        "advance": simulator(steps[INCREMENTAL, "advance"]),
+        "incremental": phase(INCREMENTAL),
+        "targets": {t["name"]: {"value": round(t["value"], 1), "met": t["met"]} for t in results["targets"]},
+    }
+
+
 # --- the children: one step each, one JSON line on stdout at the end ---------------------------
 
 
@@ -327,6 +354,8 @@ def _generate(scale: float, seed: int, days: int) -> dict[str, Any]:
 def _advance(days: int) -> dict[str, Any]:
     """Source rows after advancing; written = how many rows the sources grew by."""
     started = time.perf_counter()
+    import adbc_driver_sqlite.dbapi  # noqa: F401  the driver's imports (pyarrow, pandas): setup, not work
+
     from lakehouse import simulator
     from lakehouse.settings import get_settings
 
@@ -359,7 +388,8 @@ def _build_layer(layer: str) -> dict[str, Any]:
         with MemorySampler() as sampler:
             outcome = run_build(defs, instance, _progress, selection=selection)
         finished = time.perf_counter()
-        costs = step_costs(instance, outcome.run_id, defs, DeltaStore(root=str(settings.tables_dir)), sampler)
+        costs = step_costs(instance, outcome.run_id, defs, DeltaStore(root=settings.tables_uri), sampler)
+        selected = [key.to_user_string() for key in selection]
         return _result(
             started,
             ready,
@@ -367,7 +397,7 @@ def _build_layer(layer: str) -> dict[str, Any]:
             success=outcome.success,
             rows_written=_rows_written(instance, outcome.run_id),
             failed_checks=[f"{c.asset}:{c.check}" for c in outcome.checks if not c.passed],
-            selected=[key.to_user_string() for key in selection],
+            tables=layer_rows(settings.tables_uri, selected),
             costs=[asdict(c) for c in costs],
         )
 

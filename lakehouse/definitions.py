@@ -3,14 +3,19 @@ loader, so a new module there needs no list edited), plus the resources and exec
 settings explicitly."""
 
 import os
+from collections.abc import Iterable
+from datetime import date
 from functools import cache
 
 import dagster as dg
 
+from lakehouse.components.declared import standalone_source_tables
 from lakehouse.defs.orchestration.alerts import Alerts
 from lakehouse.defs.orchestration.maintenance import full_checks
-from lakehouse.defs.serving.catalog import catalog_asset, table_keys
+from lakehouse.defs.serving.catalog import CATALOG, catalog_asset, table_keys
+from lakehouse.lib import partitions
 from lakehouse.lib.freshness import DAILY
+from lakehouse.lib.partitions import DAILY_PARTITIONS
 from lakehouse.lib.privacy import Pseudonymiser
 from lakehouse.lib.quality.metrics import QualityRecorder
 from lakehouse.lib.spec import with_layer_defaults
@@ -19,6 +24,7 @@ from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.serving.resource import ServingCatalog
 from lakehouse.settings import PROJECT_ROOT, Settings, get_settings
 from lakehouse.simulator.exchange_api import SimulatedExchangeRateApi
+from lakehouse.simulator.state import STATE_FILE, read_params
 from lakehouse.sources.exchange_rates import ExchangeRateApi
 from lakehouse.sources.landing import LandingZone
 from lakehouse.sources.shop_db import ShopDatabase
@@ -40,31 +46,82 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     """Everything under `lakehouse/defs`, the catalog step over every table it holds, bound to the
     resources of `settings`."""
     loaded = dg.load_from_defs_folder(path_within_project=PROJECT_ROOT)
+    if not settings.simulator:
+        loaded = only_tables(loaded, {*standalone_source_tables(), CATALOG})
     catalog = dg.Definitions(assets=[catalog_asset(table_keys(loaded))])
     checks = full_checks(loaded.asset_checks or [])
-    return with_owners_and_freshness(dg.Definitions.merge(loaded, catalog, checks, resources(settings)))
+    merged = dg.Definitions.merge(loaded, catalog, checks, resources(settings))
+    return with_project_specs(merged, partitions.ending(partitions_end(settings)))
 
 
-def with_owners_and_freshness(defs: dg.Definitions) -> dg.Definitions:
+def only_tables(defs: dg.Definitions, tables: set[dg.AssetKey]) -> dg.Definitions:
+    """`defs` with only the assets of `tables`, the checks of those, and the sensors whose targets
+    are among them (LAKEHOUSE_SIMULATOR=off: the declared sources without the simulated shop)."""
+    assets = [a for a in _unique(defs.assets) if set(a.keys) <= tables]
+    checks = [c for c in defs.asset_checks or [] if {k.asset_key for k in c.check_keys} <= tables]
+    sensors = [s for s in defs.sensors or [] if _targets_only(s.asset_selection, assets)]
+    return _replaced(defs, assets=assets, asset_checks=checks, sensors=sensors)
+
+
+def _targets_only(selection: dg.AssetSelection | None, assets: list[dg.AssetsDefinition]) -> bool:
+    """Whether `selection` (None: the sensor targets no asset) names only some of `assets`."""
+    if selection is None:
+        return True
+    try:
+        selection.resolve(assets)
+    except dg.DagsterInvalidSubsetError:
+        return False
+    return True
+
+
+def partitions_end(settings: Settings) -> date | None:
+    """Where the data ends, so that the day partitions end there too: the day after the simulated
+    sources' last day (None with real sources, or none generated yet: up to today). The UI reads it
+    when it loads the definitions: reload them after `lakehouse advance` to see the new days."""
+    if not settings.simulator or not (settings.sources_dir / STATE_FILE).is_file():
+        return None
+    return read_params(settings.sources_dir).end
+
+
+def with_project_specs(defs: dg.Definitions, days: dg.DailyPartitionsDefinition) -> dg.Definitions:
     """`defs` with every asset given its layer's owners and, for the tables users depend on, the
-    daily freshness policy, unless it states its own (`with_layer_defaults`).
+    daily freshness policy, unless it states its own (`with_layer_defaults`); the day-partitioned
+    assets partitioned by `days`.
 
     The defs-folder loader keeps one of each asset a module also imports (a check's target), by
     identity; mapping would copy each import apart, so the assets are deduplicated first."""
-    unique = list({id(asset): asset for asset in defs.assets or []}.values())
-    mapped = dg.Definitions(assets=unique).map_asset_specs(func=lambda a: with_layer_defaults(a, DAILY))
-    return dg.Definitions(
-        assets=mapped.assets,
-        asset_checks=defs.asset_checks,
-        schedules=defs.schedules,
-        sensors=defs.sensors,
-        jobs=defs.jobs,
-        resources=defs.resources,
-        executor=defs.executor,
-        loggers=defs.loggers,
-        metadata=defs.metadata,
-        component_tree=defs.component_tree,
-    )
+
+    def project_spec(spec: dg.AssetSpec) -> dg.AssetSpec:
+        spec = with_layer_defaults(spec, DAILY)
+        return (
+            spec.replace_attributes(partitions_def=days) if spec.partitions_def == DAILY_PARTITIONS else spec
+        )
+
+    mapped = dg.Definitions(assets=_unique(defs.assets)).map_asset_specs(func=project_spec)
+    return _replaced(defs, assets=mapped.assets)
+
+
+def _unique(assets: Iterable | None) -> list:
+    """The assets, each once: the defs-folder loader holds an asset a module also imports (a
+    check's target) twice, by identity."""
+    return list({id(asset): asset for asset in assets or []}.values())
+
+
+def _replaced(defs: dg.Definitions, **replaced: object) -> dg.Definitions:
+    """`defs` with some of its parts (assets, checks, sensors) replaced."""
+    parts = {
+        "assets": defs.assets,
+        "asset_checks": defs.asset_checks,
+        "schedules": defs.schedules,
+        "sensors": defs.sensors,
+        "jobs": defs.jobs,
+        "resources": defs.resources,
+        "executor": defs.executor,
+        "loggers": defs.loggers,
+        "metadata": defs.metadata,
+        "component_tree": defs.component_tree,
+    }
+    return dg.Definitions(**(parts | replaced))  # type: ignore[arg-type]
 
 
 def resources(settings: Settings) -> dg.Definitions:

@@ -19,12 +19,19 @@
 | `LAKEHOUSE_PLAUSIBLE_DAYS_AHEAD` | `1` | days after now still plausible (clock skew, time zones) |
 | `LAKEHOUSE_READ_BATCH_MB` | `32` | how much of a landing file is read (and held) at a time |
 | `LAKEHOUSE_CATALOG_STORAGE_VERSION` | `v1.0.0` | oldest DuckDB release whose clients must open the catalog |
+| `LAKEHOUSE_SIMULATOR` | `on` | `off`: generate nothing; load only the declared sources' assets |
+| `LAKEHOUSE_PROFILE` | `embedded` | the deployment shape: `embedded` (SQLite instance) or `production` |
+| `LAKEHOUSE_DAGSTER_PG_URL` | none | production: the Dagster instance's database, `postgresql+psycopg2://…` |
+
+The profile picks the Dagster instance's folder (`DAGSTER_HOME`, its `dagster.yaml`): the project
+root for `embedded`, `deploy/production` for `production`, whose instance keeps runs, events and
+schedules in PostgreSQL (`LAKEHOUSE_DAGSTER_PG_URL`, read by Dagster itself from the environment).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
@@ -32,6 +39,18 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # Only for local development and tests: production sets LAKEHOUSE_PII_KEY to a real secret.
 DEVELOPMENT_PII_KEY = "lakehouse-development-only-pii-key"
+DEVELOPMENT_ERASURE_KEY = "lakehouse-development-only-erasure-key"
+
+EMBEDDED, PRODUCTION = "embedded", "production"
+PROFILES = (EMBEDDED, PRODUCTION)
+DAGSTER_PG_URL_VARIABLE = "LAKEHOUSE_DAGSTER_PG_URL"
+# SQLAlchemy 2.1 reads a bare `postgresql://` as psycopg 3, which dagster-postgres does not support
+# (its webserver connections break): the instance's URL names psycopg2, the driver it ships with.
+DAGSTER_PG_SCHEME = "postgresql+psycopg2://"
+
+
+class SettingsError(ValueError):
+    """The environment describes no deployment the lakehouse can run as (names the variables)."""
 
 
 @dataclass(frozen=True)
@@ -46,7 +65,7 @@ class Settings:
     sql_threads: int = 2
     sql_timeout_seconds: float = 300.0
     pii_clear_purpose: str | None = None  # privileged readers only: why they need clear PII
-    erasure_key: str = "lakehouse-development-only-erasure-key"  # signs erasure certificates
+    erasure_key: str = DEVELOPMENT_ERASURE_KEY  # signs erasure certificates
     shop_opened: date = date(2024, 1, 1)
     plausible_slack_days: int = 30
     plausible_days_ahead: int = 1
@@ -57,6 +76,12 @@ class Settings:
     tables_uri_override: str | None = None  # None: the tables folder under the data folder
     # An environment's: the main tables folder its unchanged tables link to (readable, never written)
     linked_tables_dir: Path | None = None
+    # False (LAKEHOUSE_SIMULATOR=off): a team's own sources only: nothing is generated, and only the
+    # declared sources' assets are loaded (not the simulated shop's star schema)
+    simulator: bool = True
+    profile: str = EMBEDDED  # the deployment shape (`PROFILES`): picks the Dagster instance
+    # production: the instance's PostgreSQL database; a secret (its password), so kept out of repr
+    dagster_pg_url: str | None = field(default=None, repr=False)
 
     def plausible_window(self, now: datetime | None = None) -> tuple[datetime, datetime]:
         """The business times a source may carry: from shortly before the shop opened to shortly
@@ -69,6 +94,43 @@ class Settings:
     def tables_uri(self) -> str:
         """Where the Delta tables live: `tables_dir`, or an object store's `s3://bucket/prefix`."""
         return self.tables_uri_override or str(self.tables_dir)
+
+    @property
+    def dagster_home(self) -> Path:
+        """The Dagster instance's folder (its `dagster.yaml`) of this profile: what `DAGSTER_HOME`
+        is set to for the UI, the daemon and `lakehouse run`, unless given explicitly."""
+        return PROJECT_ROOT if self.profile == EMBEDDED else PROJECT_ROOT / "deploy" / self.profile
+
+    def deployment_problems(self) -> list[str]:
+        """What keeps this profile from running as it should, one line each naming the variable;
+        empty when nothing does. Production refuses development keys and needs the instance's
+        database; the embedded profile refuses a PostgreSQL URL it would silently ignore."""
+        if self.profile == EMBEDDED:
+            if self.dagster_pg_url:
+                return [
+                    f"{DAGSTER_PG_URL_VARIABLE} is set, but LAKEHOUSE_PROFILE is {EMBEDDED!r}, whose "
+                    "Dagster instance is SQLite under data/dagster: set LAKEHOUSE_PROFILE=production "
+                    f"to record runs in PostgreSQL, or unset {DAGSTER_PG_URL_VARIABLE}"
+                ]
+            return []
+        problems = []
+        if not self.dagster_pg_url:
+            problems.append(
+                f"{DAGSTER_PG_URL_VARIABLE} is not set: the production instance records runs, events "
+                f"and schedules in PostgreSQL ({DAGSTER_PG_SCHEME}user@host:5432/database, password in "
+                "the URL or in PGPASSWORD)"
+            )
+        elif not self.dagster_pg_url.startswith(DAGSTER_PG_SCHEME):
+            scheme = self.dagster_pg_url.split("://", 1)[0]
+            problems.append(
+                f"{DAGSTER_PG_URL_VARIABLE} starts with {scheme}://: write {DAGSTER_PG_SCHEME}... "
+                "(dagster-postgres runs on psycopg2; SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3)"
+            )
+        if self.uses_development_pii_key:
+            problems.append("LAKEHOUSE_PII_KEY is the development key: set it to a secret of your own")
+        if self.erasure_key == DEVELOPMENT_ERASURE_KEY:
+            problems.append("LAKEHOUSE_ERASURE_KEY is the development key: set it to a secret of your own")
+        return problems
 
     @property
     def sources_dir(self) -> Path:
@@ -132,5 +194,28 @@ def get_settings(data_dir: Path | str | None = None) -> Settings:
         catalog_storage_version=os.environ.get("LAKEHOUSE_CATALOG_STORAGE_VERSION")
         or Settings.catalog_storage_version,
         tables_uri_override=os.environ.get("LAKEHOUSE_TABLES_URI", "").rstrip("/") or None,
+        simulator=_switch("LAKEHOUSE_SIMULATOR", default=True),
+        profile=_profile(),
+        dagster_pg_url=os.environ.get(DAGSTER_PG_URL_VARIABLE) or None,
         read_batch_bytes=int(float(os.environ.get("LAKEHOUSE_READ_BATCH_MB") or 32) * 1024 * 1024),
     )
+
+
+_SWITCH_VALUES = {"on": True, "off": False}
+
+
+def _switch(variable: str, default: bool) -> bool:
+    """An on/off setting; anything else is an error naming the variable and its values."""
+    value = os.environ.get(variable, "").strip().lower()
+    if not value:
+        return default
+    if value not in _SWITCH_VALUES:
+        raise SettingsError(f"{variable}={os.environ[variable]!r}: use on or off")
+    return _SWITCH_VALUES[value]
+
+
+def _profile() -> str:
+    profile = (os.environ.get("LAKEHOUSE_PROFILE") or EMBEDDED).strip().lower()
+    if profile not in PROFILES:
+        raise SettingsError(f"LAKEHOUSE_PROFILE={profile!r}: use one of {', '.join(PROFILES)}")
+    return profile

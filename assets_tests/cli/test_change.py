@@ -32,8 +32,9 @@ def test_backup_list_and_restore_after_the_tables_are_lost(home_copy: Path, tmp_
     shutil.rmtree(home_copy / "data" / "tables")
     restored = cli("backup", "restore", dest)
 
-    assert created.exit_code == 0 and " 0 new" not in created.output
-    backup_id = created.output.split()[1].rstrip(":")
+    copying, done = created.output.splitlines()
+    assert created.exit_code == 0 and copying.startswith("copying ") and " 0 new" not in done
+    backup_id = done.split()[1].rstrip(":")
     assert cli("backup", "list", dest).output.split()[0] == backup_id
     assert refused.exit_code == 1 and "pass --force to do so" in refused.output
     assert restored.exit_code == 0 and f"restored backup {backup_id}" in restored.output

@@ -8,7 +8,8 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from assets_tests.conftest import Lakehouse, build_lakehouse
+from assets_tests.conftest import Lakehouse, copy_of_build
+from lakehouse.lib import partitions
 from lakehouse.lib.partitions import range_tags
 from lakehouse.operations.runner import run_build
 
@@ -18,7 +19,7 @@ DAYS = [date(2025, 1, 10), date(2025, 1, 11)]
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory: pytest.TempPathFactory, instance: dg.DagsterInstance) -> Lakehouse:
-    return build_lakehouse(tmp_path_factory.mktemp("partitions"), instance, scale=0.002, seed=3, days=30)
+    return copy_of_build(tmp_path_factory.mktemp("partitions"), instance, scale=0.002, seed=3, days=20)
 
 
 def fact(lakehouse: Lakehouse, name: str) -> pl.DataFrame:
@@ -80,3 +81,5 @@ def test_a_backfill_range_must_be_a_range_of_the_history():
         range_tags(date(2025, 1, 2), date(2025, 1, 1))
     with pytest.raises(ValueError, match="before the history does \\(2025-01-01\\)"):
         range_tags(date(2024, 12, 31), date(2025, 1, 1))
+    with pytest.raises(ValueError, match=r"ends \(2025-02-01\) after the data does \(2025-01-31\)"):
+        range_tags(date(2025, 1, 1), date(2025, 2, 1), partitions.ending(date(2025, 2, 1)))

@@ -6,6 +6,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 import pytest
+from deltalake import DeltaTable
 
 from assets_tests.conftest import Lakehouse, copy_of_build
 from assets_tests.defs.curated.truth import true_order_lines
@@ -24,8 +25,10 @@ from lakehouse.operations.apply import (
     records,
     rollback,
 )
+from lakehouse.operations.plan import RESET_WITH, TRANSFORM_CHANGED
 
 MART = "curated/mart_product_performance"
+PAYMENTS, QUARANTINE = "refined/payments", "quarantine/payments"
 
 
 @pytest.fixture
@@ -167,3 +170,82 @@ def test_an_apply_killed_before_its_rebuild_is_finished_by_a_rerun(
         .equals(good.select(business).sort("product_id"))
     )
     assert plan_now(built.settings, code.values()).tables == []
+
+
+def test_a_changed_refined_transform_rebuilds_it_whole_from_raw_with_its_quarantine(
+    built: Lakehouse, instance: dg.DagsterInstance
+):
+    """Refined, its quarantine and the reconciliation are reset together: every raw row is refined
+    or quarantined once again, the same rows as before, and the (blocking) reconciliation passes."""
+    code = declared(built.settings)
+    for name in (PAYMENTS, QUARANTINE):  # one step writes both: one code version
+        code[name] = replace(code[name], code_version="0123456789ab")
+    business = pl.exclude("^_.*$")
+    refined_before = table(built, PAYMENTS).select(business).sort("payment_id")
+    quarantined_before = table(built, QUARANTINE).select("_batch_id", "_row_number").sort(pl.all())
+
+    plans = {t.table: t for t in plan_now(built.settings, code.values()).tables}
+    assert [c.kind for c in plans[QUARANTINE].changes] == [TRANSFORM_CHANGED, RESET_WITH]
+    assert plans[PAYMENTS].emptied_first and plans[QUARANTINE].emptied_first
+    assert plans["curated/fact_payments"].days is not None  # downstream, over its days
+    record = apply(built.settings, built.definitions, instance, list(code.values()), lambda _: None)
+
+    assert record.state == DONE
+    assert table(built, PAYMENTS).select(business).sort("payment_id").equals(refined_before)
+    assert (
+        table(built, QUARANTINE).select("_batch_id", "_row_number").sort(pl.all()).equals(quarantined_before)
+    )
+    emptied = [t for op, t in audit_operations(built) if op == "empty"]
+    assert sorted(emptied) == sorted([PAYMENTS, QUARANTINE, "curated/dim_date"])
+    assert plan_now(built.settings, code.values()).tables == []  # the code version recorded
+
+
+def test_a_refined_table_whose_raw_lost_rows_is_not_rebuilt_whole(built: Lakehouse):
+    """A delete in raw (retention, an erasure) means raw no longer holds all refined was built from."""
+    code = declared(built.settings)
+    code[PAYMENTS] = replace(code[PAYMENTS], code_version="0123456789ab")
+    raw = str(built.settings.tables_dir / "raw" / "payments")
+    expired = pl.read_delta(raw).get_column("payment_id").min()
+    DeltaTable(raw).delete(f"payment_id = '{expired}'")  # as retention or an erasure would
+
+    plans = {t.table: t for t in plan_now(built.settings, code.values()).tables}
+
+    assert not plans[PAYMENTS].emptied_first and QUARANTINE not in plans
+    assert plans[PAYMENTS].rebuild_text() == (
+        "rebuild incrementally: rows written from now on take the change "
+        "(raw.payments no longer holds every batch (DELETE): rows would be lost)"
+    )
+
+
+def test_a_fact_migrates_a_file_at_a_time_in_one_commit_keeping_its_statistics(
+    built: Lakehouse, instance: dg.DagsterInstance
+):
+    """Each old file streamed into a new one, all swapped in by one commit, with statistics that
+    still let a reader skip files by day. An apply killed while writing them leaves the table as it
+    was (the files are in no commit), and runs again."""
+    fact = "curated/fact_payments"
+    uri = str(built.settings.tables_dir / fact)
+    before = table(built, fact).sort("payment_id")
+    old_files = delta_tables.add_actions(uri)
+    version = delta_tables.version(uri)
+    code = declared(built.settings)
+    code[fact] = renamed(code[fact], "method", "payment_method")
+    [plan] = [t for t in plan_now(built.settings, code.values()).tables if t.table == fact]
+
+    killed = migrations.stage(uri, plan.migration)  # written, never committed
+
+    assert delta_tables.version(uri) == version and table(built, fact).sort("payment_id").equals(before)
+    apply(built.settings, built.definitions, instance, list(code.values()), lambda _: None)
+
+    after = table(built, fact).sort("payment_id")
+    assert delta_tables.version(uri) == version + 1  # one commit (a rename rebuilds nothing)
+    assert after.get_column("payment_method").equals(before.get_column("method"), check_names=False)
+    assert after.drop("payment_method").equals(before.drop("method"))
+    new_files = delta_tables.add_actions(uri)
+    assert len(killed) == new_files.height == old_files.height  # a new file for each old one
+    assert new_files.get_column("path").str.contains("part-migrated-").all()
+    assert not {a.path for a in killed} & set(new_files.get_column("path"))  # the killed files: in no commit
+    by_day = ["num_records", "min.settled_date", "max.settled_date", "null_count.payment_method"]
+    assert new_files.select(by_day).sort(by_day).rows() == (
+        old_files.select(*by_day[:-1], pl.col("null_count.method")).sort(by_day[:-1]).rows()
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import dagster as dg
@@ -14,7 +15,13 @@ import pytest
 from deltalake import DeltaTable
 
 from assets_tests.conftest import Lakehouse, copy_of_build
+from assets_tests.object_store import ObjectStore
+from lakehouse.lib.privacy import hmac_sha256
+from lakehouse.lib.storage import delta_tables, location
+from lakehouse.lib.storage.write_spec import WriteMode, WriteSpec
 from lakehouse.operations.erasure import erase_and_certify, traces, verify
+from lakehouse.operations.erasure_journal import open_requests
+from lakehouse.settings import get_settings
 
 # Totals an erasure must not change: the person's facts stay, with the unknown member.
 TOTALS = {
@@ -96,3 +103,71 @@ def test_an_erased_customer_is_nowhere_and_stays_out(built: Lakehouse, instance:
     assert [f"{c.asset}:{c.check}" for c in outcome.checks if not c.passed] == []
     assert rows_of(tables, customer_id) == {}
     assert list(traces(tables, identifiers)) == []
+
+
+def test_an_erasure_stopped_midway_is_finished_by_running_it_again(built: Lakehouse):
+    """A data file of dim_customer goes missing while the person is erased: raw, refined and
+    quarantine are done, dim_customer fails. With the file back, erasing again (raw no longer holds
+    them) resumes the journaled request and finishes it."""
+    tables, data_dir = built.settings.tables_dir, built.settings.data_dir
+    customer_id = pl.read_delta(str(tables / "refined" / "customers"))["customer_id"][0]
+    dim = DeltaTable(str(tables / "curated" / "dim_customer"))
+    holding = next(
+        Path(f)
+        for f in dim.file_uris()
+        if pl.read_parquet(f).filter(pl.col("customer_id") == customer_id).height
+    )
+    moved = holding.rename(holding.with_suffix(".away"))
+
+    with pytest.raises(Exception, match="parquet"):
+        erase_and_certify(built.settings, customer_id, None)
+
+    (journal,) = open_requests(data_dir)
+    assert list(journal.tables) == ["raw/customers", "refined/customers", "quarantine/customers"]
+    assert journal.path.stat().st_mode & 0o777 == 0o600
+    moved.rename(holding)
+    dim_now = pl.read_delta(str(tables / "curated" / "dim_customer"))
+    assert dim_now.filter(pl.col("customer_id") == customer_id).height >= 1  # not erased yet
+
+    path, certificate = erase_and_certify(built.settings, customer_id, None)
+
+    assert certificate["request_id"] == journal.request_id and open_requests(data_dir) == []
+    by_table = {t["table"]: t for t in certificate["tables"]}
+    assert by_table["raw/customers"]["rows_affected"] >= 1  # as the first attempt journaled it
+    assert by_table["curated/dim_customer"]["rows_affected"] >= 1
+    assert by_table["raw/customers"]["log_entries_purged"] >= 1  # its old versions purged too
+    assert {t["verification"]["result"] for t in certificate["tables"]} == {0}
+    assert verify(json.loads(path.read_text()), built.settings.erasure_key)
+
+
+def test_an_erasure_on_object_storage_leaves_no_trace_in_the_bucket(
+    object_store: ObjectStore, tmp_path: Path
+):
+    """Tables on an S3-compatible store (moto's server): the person's rows go, the older file that
+    still held them is purged, and no object in the bucket holds their email or its hash."""
+    bucket = object_store.create_bucket()
+    settings = replace(get_settings(tmp_path), tables_uri_override=f"s3://{bucket}/lake")
+    root = settings.tables_uri
+    email, other = "ada.lovelace7@example.org", "alan.turing8@example.org"
+    hashes = hmac_sha256(pl.Series([email, other]), settings.pii_key).to_list()
+    customers = pl.DataFrame({"customer_id": [7, 8], "email": [email, other], "_batch_id": ["b1", "b1"]})
+    orders = pl.DataFrame({"order_id": [1, 2, 3], "customer_id": [7, 7, 8], "_batch_id": ["b1"] * 3})
+    spec = WriteSpec(WriteMode.APPEND, direct_pii=("email",))
+    delta_tables.write(location.join(root, "raw", "customers"), customers, spec, {})
+    delta_tables.write(location.join(root, "raw", "orders"), orders, WriteSpec(WriteMode.APPEND), {})
+    refined = customers.select("customer_id", pl.Series("email_hash", hashes))
+    delta_tables.write(
+        location.join(root, "refined", "customers"), refined, WriteSpec(WriteMode.OVERWRITE), {}
+    )
+    assert len(list(traces(root, (email, hashes[0])))) >= 2
+
+    path, certificate = erase_and_certify(settings, None, email)
+
+    affected = {t["table"]: t["rows_affected"] for t in certificate["tables"] if t["rows_affected"]}
+    assert affected == {"raw/customers": 1, "refined/customers": 1, "raw/orders": 2}
+    assert certificate["files_holding_identifiers"] == 0
+    assert list(traces(root, (email, hashes[0]))) == []
+    orders_left = pl.read_delta(location.join(root, "raw", "orders")).sort("order_id")
+    assert orders_left["customer_id"].to_list() == [-1, -1, 8]
+    assert pl.read_delta(location.join(root, "raw", "customers"))["email"].to_list() == [other]
+    assert verify(json.loads(path.read_text()), settings.erasure_key)

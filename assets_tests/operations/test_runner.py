@@ -3,6 +3,7 @@
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import date
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -13,7 +14,8 @@ import pytest
 
 from lakehouse import simulator
 from lakehouse.definitions import build_definitions
-from lakehouse.operations.runner import BuildOutcome, CheckOutcome, run_build, summary
+from lakehouse.lib.partitions import range_tags
+from lakehouse.operations.runner import BuildOutcome, CheckOutcome, progress_logger, run_build, summary
 from lakehouse.serving.query import list_tables
 from lakehouse.settings import get_settings
 
@@ -72,3 +74,22 @@ def test_a_failed_run_still_publishes_the_tables_it_wrote(
     assert published["refined.orders"] > 0
     assert "raw.exchange_rates" not in published
     assert "curated.fact_order_items" not in published
+
+
+def test_a_year_of_partitions_is_one_progress_line():
+    """A backfill of a year prints one line per asset, summing up its days, not 365 lines."""
+    days = dg.DailyPartitionsDefinition(start_date="2025-01-01", end_date="2026-01-01")
+
+    @dg.asset(partitions_def=days, backfill_policy=dg.BackfillPolicy.single_run())
+    def daily_fact() -> dg.MaterializeResult:
+        return dg.MaterializeResult()
+
+    lines: list[str] = []
+    job = dg.Definitions(assets=[daily_fact], jobs=[dg.define_asset_job("backfill")]).resolve_job_def(
+        "backfill"
+    )
+    job.with_logger_defs({"progress": progress_logger(lines.append)}).execute_in_process(
+        run_config={"loggers": {"progress": {}}}, tags=range_tags(date(2025, 1, 1), date(2025, 12, 31))
+    )
+
+    assert lines == ["  ✓ daily_fact                       (365 partitions: 2025-01-01 .. 2025-12-31)"]

@@ -64,9 +64,16 @@ def payment_lines(out_dir: Path) -> pl.DataFrame:
 
 def sources_digest(out_dir: Path) -> str:
     """One SHA-256 over everything a simulation wrote: the landing files byte for byte, the ground
-    truth files, and the shop tables' rows in storage order."""
+    truth files, and the shop tables' rows in storage order. Not the simulator's own carry state
+    (`carry-<days>/`): neither a source nor the truth."""
     digest = hashlib.sha256()
-    files = sorted(path for path in out_dir.rglob("*") if path.is_file() and path.name != DB_FILE)
+    files = sorted(
+        path
+        for path in out_dir.rglob("*")
+        if path.is_file()
+        and path.name != DB_FILE
+        and not path.relative_to(out_dir).parts[0].startswith("carry-")
+    )
     for path in files:
         digest.update(str(path.relative_to(out_dir)).encode() + b"\0" + path.read_bytes())
     for table, frame in read_tables(out_dir).items():

@@ -10,9 +10,20 @@ from pathlib import Path
 
 import click
 
-from lakehouse.cli import build, change, dev, operations, privacy, quarantine, query, sources
+from lakehouse.cli import (
+    build,
+    change,
+    deployment,
+    dev,
+    operations,
+    privacy,
+    quarantine,
+    query,
+    retention,
+    sources,
+)
 from lakehouse.cli.context import Project
-from lakehouse.settings import PROJECT_ROOT, get_settings
+from lakehouse.settings import SettingsError, get_settings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -26,12 +37,13 @@ from lakehouse.settings import PROJECT_ROOT, get_settings
     "--dagster-home",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     envvar="DAGSTER_HOME",
-    default=PROJECT_ROOT,
+    default=None,
     help="The Dagster instance's folder (its dagster.yaml), where runs are recorded for the UI.  "
-    "[default: $DAGSTER_HOME, else <project>]",
+    "[default: $DAGSTER_HOME, else the profile's: <project> for embedded, <project>/deploy/production "
+    "for LAKEHOUSE_PROFILE=production]",
 )
 @click.pass_context
-def main(ctx: click.Context, data_dir: Path | None, dagster_home: Path) -> None:
+def main(ctx: click.Context, data_dir: Path | None, dagster_home: Path | None) -> None:
     """lakehouse: simulated shop sources -> raw -> refined -> curated Delta tables, served by DuckDB.
 
     \b
@@ -44,9 +56,13 @@ def main(ctx: click.Context, data_dir: Path | None, dagster_home: Path) -> None:
     # Dagster's beta and preview notices (we pin its minor version) are for us, not the user; by
     # their text, so that a command that needs no Dagster does not import it.
     warnings.filterwarnings("ignore", message=r".* is currently in (beta|preview)")
-    ctx.obj = Project(settings=get_settings(data_dir), dagster_home=dagster_home.resolve())
+    try:
+        settings = get_settings(data_dir)
+    except SettingsError as error:
+        raise click.UsageError(str(error)) from error
+    ctx.obj = Project(settings=settings, dagster_home=(dagster_home or settings.dagster_home).resolve())
 
 
-for group in (sources, build, query, operations, quarantine, privacy, change, dev):
+for group in (sources, build, query, operations, quarantine, privacy, retention, change, dev, deployment):
     for command in group.COMMANDS:
         main.add_command(command)

@@ -1,15 +1,17 @@
 """Building the lakehouse through Dagster: `run` everything, `backfill` days, `bench` a build."""
 
 import fcntl
+import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from lakehouse.cli.context import DAYS, SCALE, SEED, Project, or_exit, pass_project, scale_option, seed_option
+from lakehouse.operations.benchmark_chart import RESULTS_FILE
 
 if TYPE_CHECKING:
     import dagster as dg
@@ -31,10 +33,33 @@ def run(project: Project, scale: float, seed: int, selection: str | None) -> Non
     """Build every asset through Dagster (generating the sources first if needed), then summarise.
 
     Safe to run again: extraction is incremental and every write idempotent, so nothing doubles.
-    Only one `lakehouse run` at a time per data folder.
+    Only one `lakehouse run` at a time per data folder. With LAKEHOUSE_SIMULATOR=off nothing is
+    generated and only the declared sources are built (--scale and --seed do not apply).
     """
+    from lakehouse.definitions import build_definitions
+
+    settings = project.settings
+    if settings.simulator:
+        _simulated_sources(project, scale, seed)
+        header = "building the lakehouse (raw -> refined -> curated) …"
+    else:
+        header = "LAKEHOUSE_SIMULATOR=off: building the declared sources only (nothing is generated) …"
+    if settings.uses_development_pii_key:
+        click.echo(
+            "note: emails are pseudonymised with the development key; set LAKEHOUSE_PII_KEY in production"
+        )
+    defs = build_definitions(settings)
+    if selection is None:
+        _build(project, defs, header)
+    else:
+        _build(project, defs, f"building {selection} …", _selected(defs, selection))
+
+
+def _simulated_sources(project: Project, scale: float, seed: int) -> None:
+    """Generate the simulated sources unless there are some; those there must be of `scale`, `seed`."""
     from lakehouse import simulator
 
+    project.check_instance()  # before generating: a deployment fault stops the command at once
     settings = project.settings
     if not settings.manifest_path.is_file():
         if project.has_tables:
@@ -51,17 +76,6 @@ def run(project: Project, scale: float, seed: int, selection: str | None) -> Non
             f"{settings.data_dir} holds a build of scale {existing.scale}, seed {existing.seed}; "
             f"asked for scale {scale}, seed {seed}. Run `make clean` first to start over."
         )
-    if settings.uses_development_pii_key:
-        click.echo(
-            "note: emails are pseudonymised with the development key; set LAKEHOUSE_PII_KEY in production"
-        )
-    from lakehouse.definitions import build_definitions
-
-    defs = build_definitions(settings)
-    if selection is None:
-        _build(project, defs, "building the lakehouse (raw -> refined -> curated) …")
-    else:
-        _build(project, defs, f"building {selection} …", _selected(defs, selection))
 
 
 def _selected(defs: "dg.Definitions", selection: str) -> "list[dg.AssetKey]":
@@ -115,7 +129,8 @@ def backfill(project: Project, first, last, assets: tuple[str, ...]) -> None:
         raise click.BadParameter(
             f"{', '.join(unknown)}: not one of {', '.join(partitioned)}", param_hint="--asset"
         )
-    tags = or_exit(lambda: range_tags(first.date(), last.date()))
+    days = next(node.partitions_def for node in graph.asset_nodes if node.partitions_def)
+    tags = or_exit(lambda: range_tags(first.date(), last.date(), days))
     backfilled = dg.AssetSelection.assets(*(dg.AssetKey.from_user_string(a) for a in assets or partitioned))
     selection = list(backfilled.downstream().resolve(graph))
     header = f"backfilling {first:%Y-%m-%d}..{last:%Y-%m-%d} of {', '.join(assets or partitioned)} …"
@@ -134,7 +149,11 @@ def _build(
 
     with _exclusive_run(project.settings.data_dir / ".run.lock"), project.instance() as instance:
         click.echo(header)
-        outcome = run_build(defs, instance, click.echo, selection, tags)
+        try:
+            outcome = run_build(defs, instance, click.echo, selection, tags)
+        except Exception:
+            project.explain_instance_fault()
+            raise
     click.echo(summary(project.settings, outcome))
     sys.exit(0 if outcome.success else 1)
 
@@ -183,6 +202,26 @@ def _exclusive_run(lock_path: Path) -> Iterator[None]:
     metavar="SIZE_MB",
     help="Instead: ingest a synthetic CSV of SIZE_MB through a declared file set, against a plain read.",
 )
+@click.option("--record", is_flag=True, help="Keep this run's figures as its scale's in the results file.")
+@click.option(
+    "--record-json",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Instead of running: keep the figures of an earlier run's --json file in the results file.",
+)
+@click.option(
+    "--chart",
+    "chart_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Draw time and peak memory against scale from the results file into this image (.png, .svg).",
+)
+@click.option(
+    "--results",
+    "results_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=RESULTS_FILE,
+    show_default=True,
+    help="The recorded results, one run per scale (committed: the README quotes them).",
+)
 @pass_project
 def bench(
     project: Project,
@@ -194,11 +233,20 @@ def bench(
     root: Path | None,
     queries: bool,
     big_file_mb: float | None,
+    record: bool,
+    record_json: Path | None,
+    chart_path: Path | None,
+    results_path: Path,
 ) -> None:
     """Time a full build and a one-day incremental build, layer by layer, with peak memory.
 
     Each layer runs through Dagster in a process of its own, in a throw-away data dir: your
     tables and run history are not touched.
+
+    \b
+    The figures of each scale are kept (--record, or --record-json for a saved --json run) in a
+    small committed file, and --chart draws them: e.g. `lakehouse bench --scale 1 --record` then
+    `lakehouse bench --chart docs/benchmark.png`.
 
     \b
     With --queries, the serving benchmark instead, over the lakehouse already built in the data
@@ -208,8 +256,8 @@ def bench(
 
     \b
     With --big-file SIZE_MB, the large-file benchmark instead: a synthetic settlement CSV of
-    SIZE_MB ingested through the declared file set `payments` (time and peak memory), against a
-    plain `pl.read_csv` of the same file.
+    SIZE_MB ingested through the declared file set `payments` (time, CPU time and peak memory),
+    against a plain `pl.read_csv` of the same file, alone and followed by one Delta write.
     """
     if big_file_mb is not None:
         _bench_big_file(project, big_file_mb, root, keep, json_path)
@@ -217,27 +265,64 @@ def bench(
     if queries:
         _bench_queries(project, json_path)
         return
-    if scale is None:
-        raise click.UsageError("give --scale (e.g. --scale 1), --queries or --big-file SIZE_MB")
-    from lakehouse.benchmark import BenchmarkError, benchmark, format_report, write_json
+    if record_json is not None:
+        _record(results_path, json.loads(record_json.read_text()))
+    elif scale is not None:
+        results = _bench_run(project, scale, seed, days, keep, json_path, root)
+        if record:
+            _record(results_path, results)
+    elif chart_path is None:
+        raise click.UsageError(
+            "give --scale (e.g. --scale 1), --chart FILE, --record-json FILE, --queries or --big-file SIZE_MB"
+        )
+    if chart_path is not None:
+        from lakehouse.operations import benchmark_chart
+
+        try:
+            benchmark_chart.draw(benchmark_chart.read_results(results_path), chart_path)
+        except ValueError as error:
+            raise click.ClickException(f"{results_path}: {error}") from error
+        click.echo(f"chart of {results_path} drawn to {chart_path}")
+
+
+def _bench_run(
+    project: Project,
+    scale: float,
+    seed: int,
+    days: int,
+    keep: bool,
+    json_path: Path | None,
+    root: Path | None,
+) -> dict[str, Any]:
+    """Run the benchmark and report it; returns its results (`Report.to_json`)."""
+    from lakehouse.benchmark import BenchmarkError, benchmark, format_report
 
     try:
         report = benchmark(root or project.settings.data_dir / "bench", scale, seed, days, keep, click.echo)
     except BenchmarkError as error:
         raise click.ClickException(str(error)) from error
     click.echo(format_report(report))
+    results = report.to_json()
     if json_path is not None:
-        write_json(report, json_path)
+        json_path.write_text(json.dumps(results, indent=2) + "\n")
         click.echo(f"\nresults written to {json_path}")
     if keep:
         click.echo(f"data kept in {report.data_dir}")
+    return results
+
+
+def _record(path: Path, results: dict[str, Any]) -> None:
+    from lakehouse.benchmark import summary
+    from lakehouse.operations.benchmark_chart import record
+
+    kept = record(path, summary(results))
+    scales = ", ".join(f"{result['scale']:g}" for result in kept)
+    click.echo(f"scale {results['scale']:g} recorded in {path} (recorded scales: {scales})")
 
 
 def _bench_big_file(
     project: Project, size_mb: float, root: Path | None, keep: bool, json_path: Path | None
 ) -> None:
-    import json
-
     from lakehouse.operations import file_benchmark
 
     try:

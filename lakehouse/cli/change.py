@@ -118,7 +118,8 @@ def diff_versions(project: Project, table: str, before: int, after: int | None) 
     if not found:
         raise click.BadParameter(f"{table}: not a table with a key", param_hint="TABLE")
     uri = table_uri(project.settings, key)
-    click.echo(_or_exit(lambda: diff(uri, key, found[0].row_key, before, after)).text())
+    renames = found[0].migrations.renames  # a renamed column compared under its new name
+    click.echo(_or_exit(lambda: diff(uri, key, found[0].row_key, before, after, renames)).text())
 
 
 def _or_exit(action):
@@ -139,20 +140,38 @@ def backup() -> None:
     """Back up every table (one point in time), the catalog and the run history; list; restore.
 
     \b
+    DEST is a folder or an object store's prefix (s3://bucket/prefix; endpoint and credentials
+    from the AWS variables, as for LAKEHOUSE_TABLES_URI):
       lakehouse backup create /backups/lakehouse      incremental after the first
       lakehouse backup list /backups/lakehouse
       lakehouse backup restore /backups/lakehouse     refused over live tables without --force
     """
 
 
+def _destination(dest: str) -> str:
+    """An object store's URI as given, a folder made absolute."""
+    from lakehouse.lib.storage.location import is_remote
+
+    return dest if is_remote(dest) else str(Path(dest).resolve())
+
+
 @backup.command()
-@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("dest")
 @pass_project
-def create(project: Project, dest: Path) -> None:
-    """Write a consistent backup to DEST: new files only, after the first."""
+def create(project: Project, dest: str) -> None:
+    """Write a consistent backup to DEST: new files only, after the first.
+
+    The tables' versions are read while no run writes: `lakehouse run` is held off by the data
+    folder's lock, and runs launched from the UI, a schedule or a sensor are waited for.
+    """
     from lakehouse.operations import backup as backups
 
-    made = _or_exit(lambda: backups.create(project.settings.data_dir, dest, _run_history(project)))
+    with project.instance() as instance:
+        made = _or_exit(
+            lambda: backups.create(
+                project.settings, _destination(dest), _run_history(project), instance, click.echo
+            )
+        )
     click.echo(
         f"backup {made.id}: {len(made.tables)} tables, {made.files} files "
         f"({made.copied_files} new, {made.copied_bytes:,} bytes copied) in {dest}"
@@ -160,23 +179,26 @@ def create(project: Project, dest: Path) -> None:
 
 
 @backup.command(name="list")
-@click.argument("dest", type=click.Path(exists=True, file_okay=False, path_type=Path))
-def list_backups(dest: Path) -> None:
+@click.argument("dest")
+def list_backups(dest: str) -> None:
     """List the complete backups in DEST, oldest first."""
     from lakehouse.operations import backup as backups
 
-    for made in _or_exit(lambda: backups.backups(dest)):
+    found = _or_exit(lambda: backups.backups(_destination(dest)))
+    if not found:
+        click.echo(f"no complete backup in {dest}")
+    for made in found:
         click.echo(
             f"{made.id}  {made.created_at}  {len(made.tables)} tables  lakehouse {made.lakehouse_version}"
         )
 
 
 @backup.command(name="restore")
-@click.argument("src", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("src")
 @click.option("--id", "backup_id", default=None, help="The backup to restore.  [default: the newest]")
 @click.option("--force", is_flag=True, help="Replace the live tables and run history.")
 @pass_project
-def restore_backup(project: Project, src: Path, backup_id: str | None, force: bool) -> None:
+def restore_backup(project: Project, src: str, backup_id: str | None, force: bool) -> None:
     """Restore the tables, catalog and run history from a backup in SRC.
 
     Refused over a lakehouse that has tables unless --force, and refused when the backup is
@@ -184,12 +206,13 @@ def restore_backup(project: Project, src: Path, backup_id: str | None, force: bo
     """
     from lakehouse.operations import backup as backups
     from lakehouse.serving.catalog import publish_catalog
+    from lakehouse.serving.resource import ServingCatalog
 
     settings = project.settings
     restored = _or_exit(
-        lambda: backups.restore(src, settings.data_dir, _run_history(project), backup_id, force)
+        lambda: backups.restore(settings, _destination(src), _run_history(project), backup_id, force)
     )
-    publish_catalog(settings.tables_dir, settings.catalog_path)
+    publish_catalog(settings.tables_uri, ServingCatalog.from_settings(settings))
     click.echo(f"restored backup {restored.id}: {len(restored.tables)} tables; catalog republished")
 
 
@@ -203,4 +226,45 @@ def _run_history(project: Project) -> Path | None:
     return None if base is None else project.dagster_home / base
 
 
-COMMANDS = (plan, apply, diff_versions, backup)
+@click.group(name="env")
+def environment() -> None:
+    """The isolated environments `lakehouse plan --env NAME` builds: list them, delete one.
+
+    \b
+      lakehouse env list
+      lakehouse env delete NAME      its own tables and catalog; main's are never touched
+    """
+
+
+@environment.command(name="list")
+@pass_project
+def list_environments(project: Project) -> None:
+    """Each environment: its tables built (its own) and linked (main's), and its size on disk."""
+    from lakehouse.operations import environments
+
+    found = environments.environments(project.settings)
+    if not found:
+        click.echo("no environments (build one with `lakehouse plan --env NAME`)")
+    for folder in found:
+        summary = environments.summary(folder)
+        click.echo(
+            f"{folder.name}  {summary.own} own tables, {summary.linked} linked to main  "
+            f"{summary.bytes / 1e6:,.1f} MB of its own  ({folder})"
+        )
+
+
+@environment.command(name="delete")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_project
+def delete_environment(project: Project, name: str, yes: bool) -> None:
+    """Delete environment NAME: its own tables and catalog (main's tables are only linked)."""
+    from lakehouse.operations import environments
+
+    if not yes:
+        click.confirm(f"Delete environment {name} and its own tables?", abort=True)
+    folder = _or_exit(lambda: environments.delete(project.settings, name))
+    click.echo(f"environment {name} deleted ({folder})")
+
+
+COMMANDS = (plan, apply, diff_versions, backup, environment)

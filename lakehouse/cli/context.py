@@ -33,10 +33,30 @@ class Project:
         return bool(table_uris(self.settings.tables_uri))
 
     def instance(self) -> "dg.DagsterInstance":
-        """The project's Dagster instance, where `lakehouse run` and the UI record runs (close it)."""
+        """The project's Dagster instance, where `lakehouse run` and the UI record runs (close it);
+        a profile whose instance cannot open (its database is down) is a one-line error."""
         from lakehouse.cli.instance import open_instance  # imports Dagster: only commands that need it
 
+        self.check_instance()
         return open_instance(self.dagster_home)
+
+    def check_instance(self) -> None:
+        """Exit with the reason when the profile's Dagster instance cannot be opened."""
+        from lakehouse.operations.deployment import DeploymentError, check_instance
+
+        try:
+            check_instance(self.settings)
+        except DeploymentError as error:
+            raise click.ClickException(str(error)) from None
+
+    def explain_instance_fault(self) -> None:
+        """After a run raised: exit with the reason when the instance's database stopped answering
+        (Dagster's own error only counts its connection retries); else return, to re-raise."""
+        from lakehouse.operations.deployment import instance_fault
+
+        fault = instance_fault(self.settings)
+        if fault is not None:
+            raise click.ClickException(fault)
 
 
 pass_project = click.make_pass_decorator(Project)

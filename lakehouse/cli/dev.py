@@ -23,6 +23,7 @@ def dev(project: Project, host: str, port: int) -> None:
     """
     from lakehouse.operations.dev_server import dev_command, dev_environment, serve
 
+    project.check_instance()
     click.echo(f"Dagster UI: http://{host}:{port}  (Ctrl-C stops it)")
     code = serve(dev_command(host, port), PROJECT_ROOT, dev_environment(project.dagster_home), click.echo)
     sys.exit(code)

@@ -67,28 +67,49 @@ def restore(project: Project, table: str, version: int, yes: bool) -> None:
 
 
 @click.command()
-@click.option(
-    "--retention-hours",
-    default=7 * 24,
-    show_default=True,
-    type=click.IntRange(min=0),
-    help="Keep files unreferenced for less than this (older catalogs and time travel need them).",
-)
 @pass_project
-def maintain(project: Project, retention_hours: int) -> None:
-    """Compact small files and vacuum old ones in every table (audited), then republish the catalog."""
+def maintain(project: Project) -> None:
+    """Compact small files, then enforce the retention policies (`lakehouse retention show`) in every
+    table (audited), and republish the catalog: what the weekly maintenance job does."""
+    from lakehouse.defs.orchestration.retention import RETENTION_POLICIES
     from lakehouse.lib.storage.maintenance import maintain as maintain_tables
     from lakehouse.serving.catalog import publish_catalog
     from lakehouse.serving.resource import ServingCatalog
 
     settings = project.settings
-    results = maintain_tables(settings.tables_uri, retention_hours)
+    results = maintain_tables(settings.tables_uri, RETENTION_POLICIES)
     for r in results:
-        if r.files_compacted or r.files_vacuumed:
+        if r.files_compacted or r.retention.changes:
             compacted = f"{r.files_compacted} files -> {r.files_added}"
-            click.echo(f"  {r.table:<28} {compacted:>14}, {r.files_vacuumed} vacuumed")
+            click.echo(f"  {r.table:<28} {compacted:>14}; {r.retention.describe(dry_run=False)}")
     publish_catalog(settings.tables_uri, ServingCatalog.from_settings(settings))
     click.echo(f"maintained {len(results)} tables")
 
 
-COMMANDS = (report, restore, maintain)
+@click.group()
+def runs() -> None:
+    """The Dagster instance's runs: `lakehouse runs reap` ends runs whose process died."""
+
+
+@runs.command()
+@pass_project
+def reap(project: Project) -> None:
+    """Mark failed every STARTED run whose process is gone (killed, crashed), and alert for each.
+
+    What the daemon's `reap_dead_runs` sensor does every 30 seconds: a dead run left STARTED holds
+    the run queue's one slot, so nothing queued would start. Safe to run any time: a run whose
+    process is alive, or runs on another host, are left alone.
+    """
+    from lakehouse.defs.orchestration.alerts import Alerts
+    from lakehouse.defs.orchestration.reaper import reap as reap_runs
+
+    settings = project.settings
+    alerts = Alerts(alerts_path=str(settings.alerts_path), webhook_url=settings.alert_webhook_url or "")
+    with project.instance() as instance:
+        reaped = reap_runs(instance, alerts)
+    for run in reaped:
+        click.echo(run.message)
+    click.echo(f"reaped {len(reaped)} dead run(s); alerts in {settings.alerts_path}")
+
+
+COMMANDS = (report, restore, maintain, runs)

@@ -40,6 +40,25 @@ def sources() -> list[Source]:
     return [*tree.get_all_components(of_type=DatabaseTable), *tree.get_all_components(of_type=LandingFileSet)]
 
 
+def standalone_source_tables() -> set[dg.AssetKey]:
+    """The tables of the declared sources that stand alone: every source but those linked to a
+    built-in refined table of the simulated shop (`refine`). Their raw tables (a file set's with its
+    rejected files and its registry of file versions) and, with an inline contract, their refined
+    and quarantine tables."""
+    keys: set[dg.AssetKey] = set()
+    for source in sources():
+        if source.refine:
+            continue
+        if isinstance(source, LandingFileSet):
+            keys |= set(source.file_set.keys)
+        else:
+            keys.add(dg.AssetKey(["raw", source.name]))  # a database table's (`build_raw_shop_asset`)
+        if source.contract:
+            refined = declared_refined_table(source)
+            keys |= {refined.refined_key, refined.quarantine_key}
+    return keys
+
+
 def refined_tables() -> tuple[RefinedTable, ...]:
     """Every refined table: those with a Python transform, then those declared with a source."""
     declared = sorted((s for s in sources() if s.contract), key=lambda s: s.name)

@@ -24,10 +24,19 @@ warnings.filterwarnings("ignore", message=".*backfill_policy.*", category=dg.Bet
 
 # The first day of the shop's history, where the partitions start.
 HISTORY_START = "2025-01-01"
+# As declared: up to today (real sources deliver every day). The definitions end it where the
+# data ends when they know where (`ending`).
 DAILY_PARTITIONS = dg.DailyPartitionsDefinition(start_date=HISTORY_START, end_offset=1)
 # Partitioned, as the day-sliced tables are (spread into their asset decorators).
 DAY_SLICED = {"partitions_def": DAILY_PARTITIONS, "backfill_policy": dg.BackfillPolicy.single_run()}
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+
+
+def ending(end: date | None) -> dg.DailyPartitionsDefinition:
+    """The daily partitions up to the day before `end` (None: up to today, as declared)."""
+    if end is None:
+        return DAILY_PARTITIONS
+    return dg.DailyPartitionsDefinition(start_date=HISTORY_START, end_date=end.isoformat())
 
 
 def backfill_days(context: dg.AssetExecutionContext) -> list[date] | None:
@@ -52,10 +61,14 @@ def with_backfill(context: dg.AssetExecutionContext, changed: list[date] | None)
     return sorted(set(changed) | set(asked))
 
 
-def range_tags(first: date, last: date) -> dict[str, str]:
-    """The tags that make one run cover the days `first`..`last` of every partitioned asset it runs."""
+def range_tags(first: date, last: date, days: dg.DailyPartitionsDefinition | None = None) -> dict[str, str]:
+    """The tags that make one run cover the days `first`..`last` of every partitioned asset it runs
+    (of `days`, when given: the range must end by their last day, where the data ends)."""
     if last < first:
         raise ValueError(f"backfill range ends ({last}) before it starts ({first})")
     if first < date.fromisoformat(HISTORY_START):
         raise ValueError(f"backfill range starts ({first}) before the history does ({HISTORY_START})")
+    newest = days.get_last_partition_key() if days is not None else None
+    if newest is not None and last.isoformat() > newest:
+        raise ValueError(f"backfill range ends ({last}) after the data does ({newest})")
     return {RANGE_START: first.isoformat(), RANGE_END: last.isoformat()}

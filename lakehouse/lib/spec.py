@@ -1,7 +1,7 @@
 """One spec per table, the single source of truth about it.
 
 A `TableSpec` states a table's layer and name, description, contract, key (declared once), grain,
-owners, tags, write policy, partitioning and freshness. The foreign keys and the personal data come
+owners, tags, write policy, partitioning, freshness and retention. The foreign keys and the personal data come
 from the contract (a field's `references` and `pii`). Everything else about the table derives from
 the spec:
 
@@ -49,6 +49,8 @@ from lakehouse.lib.quality.contract import (
 from lakehouse.lib.quality.validation import enforce
 from lakehouse.lib.storage import write_spec
 from lakehouse.lib.storage.migrations import MIGRATIONS_KEY
+from lakehouse.lib.storage.retention import DEFAULT as DEFAULT_RETENTION
+from lakehouse.lib.storage.retention import RETENTION_KEY, Retention
 
 Layer = Literal["raw", "refined", "curated"]
 DEFAULT_OWNERS = ("team:data-platform",)
@@ -112,6 +114,8 @@ class TableSpec:
     # Declared migrations of the stored table, applied by `lakehouse apply` (see `migrations`):
     # e.g. ({"rename": {"cust_id": "customer_id"}}, {"cast": {"quantity": "Int32"}}).
     migrations: tuple[Mapping[str, Mapping[str, str]], ...] = ()
+    # How long its rows (by a date column) and its Delta history are kept (`retention`).
+    retention: Retention = DEFAULT_RETENTION
 
     def __post_init__(self) -> None:
         if self.layer == "curated" and self.direct_pii:
@@ -181,6 +185,7 @@ class TableSpec:
             **({"business_keys": list(self.key)} if keys_written else {}),
             **({"pii_columns": dict(self.pii)} if self.pii else {}),
             **({MIGRATIONS_KEY: [dict(m) for m in self.migrations]} if self.migrations else {}),
+            RETENTION_KEY: self.retention.describe(),
         }
 
     def asset_args(self, version: str, metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:

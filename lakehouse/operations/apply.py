@@ -33,11 +33,13 @@ import dagster as dg
 from lakehouse.defs.serving.catalog import CATALOG
 from lakehouse.lib.partitions import range_tags
 from lakehouse.lib.storage import audit, delta_tables, history, migrations
+from lakehouse.lib.storage.location import join
 from lakehouse.lib.storage.migrations import Migration
 from lakehouse.operations.diff import TableDiff, diff
 from lakehouse.operations.plan import DeclaredTable, Plan, TablePlan, make_plan
 from lakehouse.operations.runner import run_build
 from lakehouse.serving.catalog import publish_catalog
+from lakehouse.serving.resource import ServingCatalog
 from lakehouse.settings import Settings
 
 Echo = Callable[[str], None]
@@ -89,13 +91,14 @@ def unfinished(data_dir: Path) -> ApplyRecord | None:
 
 
 def table_uri(settings: Settings, table: str) -> str:
-    return str(Path(settings.tables_dir, *table.split("/")))
+    """Where `layer/table` lives: under the tables folder or the object store's prefix."""
+    return join(settings.tables_uri, *table.split("/"))
 
 
 def plan_now(settings: Settings, declared: Iterable[DeclaredTable]) -> Plan:
     """The plan against the tables as they are, with what an interrupted apply has still to rebuild."""
     pending = unfinished(settings.data_dir)
-    return make_plan(settings.tables_dir, declared, pending.rebuild if pending else ())
+    return make_plan(settings.tables_uri, declared, pending.rebuild if pending else ())
 
 
 def apply(
@@ -127,7 +130,9 @@ def apply(
     record.state = MIGRATED
     record.save(settings.data_dir)
     if plan.rebuilt:
-        _rebuild(definitions, instance, plan, echo)
+        _rebuild(definitions, instance, plan, declared, echo)
+        for table in plan.rebuilt:
+            _record_code_version(settings, record, table)
     record.state = DONE
     record.save(settings.data_dir)
     return record
@@ -163,23 +168,51 @@ def _migrate(settings: Settings, record: ApplyRecord, table: TablePlan) -> None:
     version = migrations.rewrite(uri, table.migration, _provenance(record, table, version_after))
     details = {"change": record.id, "steps": table.migration.describe(), "from_version": table.version}
     audit.record(
-        settings.tables_dir, operation="migrate", table=table.table, version=version, details=details
+        settings.tables_uri, operation="migrate", table=table.table, version=version, details=details
     )
 
 
 def _empty(settings: Settings, record: ApplyRecord, table: TablePlan) -> None:
-    """One commit emptying the table (its columns kept), so that its build recomputes every row."""
+    """One commit emptying the table (its columns kept), so that its build recomputes every row.
+
+    An append table's batches are marked undone in the same commit: its rebuild appends them again
+    (a quarantine re-filled by its refined table's rebuild from raw)."""
     uri = table_uri(settings, table.table)
     current = replace(table, version=delta_tables.version(uri))
     provenance = _provenance(record, current, table.recorded_code_version)
     version = migrations.rewrite(uri, Migration(columns={}), provenance, emptied=True)
     details = {"change": record.id, "why": "rebuilt whole", "from_version": current.version}
-    audit.record(settings.tables_dir, operation="empty", table=table.table, version=version, details=details)
+    audit.record(settings.tables_uri, operation="empty", table=table.table, version=version, details=details)
 
 
-def _rebuild(definitions: dg.Definitions, instance: dg.DagsterInstance, plan: Plan, echo: Echo) -> None:
-    """One run of the rebuilt tables and the catalog; day-partitioned ones over the plan's days."""
-    selection = [dg.AssetKey.from_user_string(t.table) for t in plan.rebuilt] + [CATALOG]
+def _record_code_version(settings: Settings, record: ApplyRecord, table: TablePlan) -> None:
+    """After the rebuild: a table it wrote nothing to (an incremental table with no new input)
+    gets an empty commit recording the code version, so the plan no longer shows its transform as
+    changed; the code now governs it, from its next write on."""
+    uri = table_uri(settings, table.table)
+    held = delta_tables.newest_code_version(uri) if delta_tables.exists(uri) else None
+    if held is None or held == table.code_version:
+        return
+    provenance = _provenance(record, replace(table, version=delta_tables.version(uri)), table.code_version)
+    version = migrations.record_code_version(uri, provenance)
+    details = {"change": record.id, "code_version": table.code_version, "rows_written": 0}
+    audit.record(
+        settings.tables_uri, operation="code_version", table=table.table, version=version, details=details
+    )
+
+
+def _rebuild(
+    definitions: dg.Definitions,
+    instance: dg.DagsterInstance,
+    plan: Plan,
+    declared: list[DeclaredTable],
+    echo: Echo,
+) -> None:
+    """One run of the rebuilt tables (with the tables their steps write beside them) and the
+    catalog; day-partitioned ones over the plan's days."""
+    rebuilt = {t.table for t in plan.rebuilt}
+    rebuilt |= {s for t in declared if t.key in rebuilt for s in t.written_with}
+    selection = [dg.AssetKey.from_user_string(t) for t in sorted(rebuilt)] + [CATALOG]
     days: tuple[date, date] | None = plan.days
     tags = range_tags(*days) if days else None
     outcome = run_build(definitions, instance, echo, selection, tags)
@@ -193,7 +226,8 @@ def diffs(settings: Settings, declared: list[DeclaredTable], record: ApplyRecord
     for table in (t for t in declared if t.key in record.rebuild and t.row_key):
         before = record.versions.get(table.key)
         if before is not None:
-            found.append(diff(table_uri(settings, table.key), table.key, table.row_key, before))
+            uri = table_uri(settings, table.key)
+            found.append(diff(uri, table.key, table.row_key, before, renames=table.migrations.renames))
     return found
 
 
@@ -207,11 +241,11 @@ def rollback(settings: Settings, echo: Echo) -> ApplyRecord:
         uri = table_uri(settings, table)
         if version is None or delta_tables.version(uri) == version:
             continue
-        restored = history.restore(settings.tables_dir, table, version)
+        restored = history.restore(settings.tables_uri, table, version)
         echo(
             f"  {table.replace('/', '.')}: version {restored.version}, with the content of version {version}"
         )
-    publish_catalog(settings.tables_dir, settings.catalog_path)
+    publish_catalog(settings.tables_uri, ServingCatalog.from_settings(settings))
     record.state = ROLLED_BACK
     record.save(settings.data_dir)
     return record

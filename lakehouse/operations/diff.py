@@ -9,7 +9,7 @@ figure too: net revenue by day, the days whose total moved and the total before 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -66,16 +66,33 @@ def compared_columns(old: pl.LazyFrame, new: pl.LazyFrame, key: Sequence[str]) -
     return [c for c in before if c in after and c not in key and not c.startswith("_")]
 
 
-def diff(uri: str, table: str, key: Sequence[str], before: int, after: int | None = None) -> TableDiff:
+def diff(
+    uri: str,
+    table: str,
+    key: Sequence[str],
+    before: int,
+    after: int | None = None,
+    renames: Mapping[str, str] | None = None,
+) -> TableDiff:
     """The diff of the table at `uri` from version `before` to `after` (default: the newest), by `key`."""
     after = delta_tables.version(uri) if after is None else after
-    return compare(delta_tables.scan(uri, before), delta_tables.scan(uri, after), table, key, before, after)
+    old, new = delta_tables.scan(uri, before), delta_tables.scan(uri, after)
+    return compare(old, new, table, key, before, after, renames)
 
 
 def compare(
-    old: pl.LazyFrame, new: pl.LazyFrame, table: str, key: Sequence[str], before: int, after: int
+    old: pl.LazyFrame,
+    new: pl.LazyFrame,
+    table: str,
+    key: Sequence[str],
+    before: int,
+    after: int,
+    renames: Mapping[str, str] | None = None,
 ) -> TableDiff:
-    """The diff from the rows `old` (version `before`) to `new` (version `after`), by `key`."""
+    """The diff from the rows `old` (version `before`) to `new` (version `after`), by `key`; a
+    column renamed since (`renames`, old -> new) is compared under its new name."""
+    held = old.collect_schema().names()
+    old = old.rename({o: n for o, n in (renames or {}).items() if o in held and n not in held})
     keys = list(key)
     columns = compared_columns(old, new, keys)
     added = new.join(old, on=keys, how="anti", nulls_equal=True).select(pl.len()).collect().item()

@@ -17,6 +17,11 @@ requires), and exactly the unreferenced data files that still hold the person ar
 interlock: the CLI runs an erasure under the run lock (no build writes meanwhile), and the catalog
 is republished before any file goes, so a new query never reads a purged file.
 
+A request journal (`erasure_journal`) records the person and each table's result as it goes: an
+erasure interrupted midway (a crash, a failing table) is finished by running it again, even after
+raw no longer holds the person. The tables may be in a folder or on an object store
+(`LAKEHOUSE_TABLES_URI`): every path goes through `location`.
+
 The customer's keyed token joins the suppression list, which raw ingestion applies, so a source
 that still holds the person never brings them back. The certificate lists each table, its Delta
 version after the erasure, rows deleted or anonymised, and each verification query with its
@@ -28,12 +33,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import json
 import re
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -41,8 +46,11 @@ import polars as pl
 from deltalake import CommitProperties, DeltaTable
 
 from lakehouse.lib.privacy import ERASED_CUSTOMER_ID, SUBJECT_COLUMN, hmac_sha256, subject_tokens
-from lakehouse.lib.storage import audit, delta_tables, suppression
+from lakehouse.lib.storage import audit, delta_tables, location, suppression
+from lakehouse.operations import erasure_journal
+from lakehouse.operations.erasure_journal import Journal
 from lakehouse.serving.catalog import publish_catalog
+from lakehouse.serving.resource import ServingCatalog
 from lakehouse.settings import Settings
 
 ERASED_MEMBER = f"customer:{ERASED_CUSTOMER_ID}"
@@ -98,33 +106,61 @@ class Subject:
         """The texts that identify the person on their own, searched for in every file afterwards."""
         return (*self.emails, *self.email_hashes)
 
+    @classmethod
+    def of(cls, journal: Journal) -> Subject:
+        found = journal.subject
+        return cls(found["customer_id"], tuple(found["emails"]), tuple(found["email_hashes"]))
+
+
+def _uri(root: Path | str, table: str) -> str:
+    return location.join(root, *table.split("/"))
+
 
 def erase_and_certify(settings: Settings, customer_id: int | None, email: str | None) -> tuple[Path, dict]:
     """The whole erasure of one person (by id or email): erase, republish the catalog so readers
     leave the old snapshots, purge, verify, sign, audit; the certificate's path and content.
 
-    The caller holds the run lock (no build writes meanwhile).
+    The caller holds the run lock (no build writes meanwhile). An open request for the same person
+    (an earlier attempt that stopped midway) is resumed and finished.
     """
-    tables = settings.tables_dir
-    subject = find_subject(tables, settings.pii_key, customer_id, email)
-    body = erase(tables, subject, settings.pii_key)
-    publish_catalog(tables, settings.catalog_path)
+    tables = settings.tables_uri
+    journal = _open_request(settings, customer_id, email)
+    subject = Subject.of(journal)
+    body = erase(tables, subject, settings.pii_key, journal)
+    serving = ServingCatalog.from_settings(settings)  # reads the tables where they are
+    publish_catalog(tables, serving)
     certificate = purge_and_certify(tables, subject, body, settings.erasure_key)
     record(tables, certificate)
-    publish_catalog(tables, settings.catalog_path)
+    publish_catalog(tables, serving)
     path = settings.data_dir / "erasure" / f"{certificate['request_id']}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(certificate, indent=2, sort_keys=True, default=str) + "\n")
+    journal.close()
     return path, certificate
 
 
-def find_subject(tables_dir: Path, pii_key: str, customer_id: int | None, email: str | None) -> Subject:
+def _open_request(settings: Settings, customer_id: int | None, email: str | None) -> Journal:
+    """The open request for this person, else a new one (the person found in raw)."""
+    email_hash = None if email is None else _email_hash(email, settings.pii_key)
+    journal = erasure_journal.find_open(settings.data_dir, customer_id, email_hash)
+    if journal is not None:
+        return journal
+    subject = find_subject(settings.tables_uri, settings.pii_key, customer_id, email)
+    request_id = f"erasure-{uuid.uuid4().hex[:12]}"
+    return erasure_journal.start(settings.data_dir, request_id, asdict(subject))
+
+
+def _email_hash(email: str, pii_key: str) -> str:
+    return hmac_sha256(pl.Series([email.strip().lower()]), pii_key).item()
+
+
+def find_subject(root: Path | str, pii_key: str, customer_id: int | None, email: str | None) -> Subject:
     """The person to erase, by id or by email (matched as refined stores it: its keyed hash)."""
-    raw = delta_tables.scan(str(tables_dir / "raw" / "customers"))
+    raw = delta_tables.scan(_uri(root, "raw/customers"))
     if email is not None:
         normalised = email.strip().lower()
-        token = hmac_sha256(pl.Series([normalised]), pii_key).item()
-        refined = delta_tables.scan(str(tables_dir / "refined" / "customers"))
+        token = _email_hash(email, pii_key)
+        refined = delta_tables.scan(_uri(root, "refined/customers"))
         by_hash = refined.filter(pl.col("email_hash") == token).select(SUBJECT_COLUMN)
         by_email = raw.filter(pl.col("email").str.strip_chars().str.to_lowercase() == normalised)
         ids = pl.concat([by_hash, by_email.select(SUBJECT_COLUMN)]).unique().collect().to_series()
@@ -140,48 +176,47 @@ def find_subject(tables_dir: Path, pii_key: str, customer_id: int | None, email:
     return Subject(customer_id, tuple(sorted(emails)), tuple(hashes))
 
 
-def erase(tables_dir: Path, subject: Subject, pii_key: str) -> dict:
-    """Erase `subject` from every table's current version and suppress them; the certificate's
-    body (unsigned: `purge_and_certify` completes it)."""
-    request_id = f"erasure-{uuid.uuid4().hex[:12]}"
+def erase(root: Path | str, subject: Subject, pii_key: str, journal: Journal) -> dict:
+    """Erase `subject` from every table's current version and suppress them, each table's result
+    journaled as it is committed (tables the journal has are done); the certificate's body
+    (unsigned: `purge_and_certify` completes it)."""
+    request_id = journal.request_id
     token = subject_tokens(pl.Series([subject.customer_id]), pii_key).item()
     commit = {ERASURE_COMMIT_KEY: request_id}
-    tables = [
-        result
-        for rule in RULES
-        if (result := _apply(tables_dir, rule, subject.customer_id, commit)) is not None
-    ]
-    tables.append(_scrub_audit(tables_dir, subject, request_id, commit))
-    suppression.add(tables_dir, token, request_id)
+    for rule in RULES:
+        if rule.table not in journal.tables:
+            journal.record(rule.table, _apply(root, rule, subject.customer_id, commit))
+    if AUDIT_TABLE not in journal.tables:
+        journal.record(AUDIT_TABLE, _scrub_audit(root, subject, request_id, commit))
+    suppression.add(root, token, request_id)
     return {
         "request_id": request_id,
         "subject_token": token,
-        "erased_at": datetime.now(UTC).isoformat(),
+        "erased_at": journal.started_at,
         "decision": "own records deleted; facts kept, attributed to the unknown member (-1)",
-        "tables": tables,
+        "tables": [dict(result) for result in journal.tables.values() if result is not None],
     }
 
 
-def purge_and_certify(tables_dir: Path, subject: Subject, body: dict, erasure_key: str) -> dict:
+def purge_and_certify(root: Path | str, subject: Subject, body: dict, erasure_key: str) -> dict:
     """Purge the old versions and files of the tables the erasure touched, verify, then sign.
 
     Call once the catalog no longer serves the pre-erasure snapshots (the CLI republishes first).
     """
     touched = [t for t in body["tables"] if t["rows_affected"]]
     for table in touched:
-        table["files_purged"], table["log_entries_purged"] = _purge(
-            tables_dir / table["table"], _holding(table["table"], subject)
-        )
-        table["version_after"] = DeltaTable(str(tables_dir / table["table"])).version()
+        uri = _uri(root, table["table"])
+        table["files_purged"], table["log_entries_purged"] = _purge(uri, _holding(table["table"], subject))
+        table["version_after"] = DeltaTable(uri).version()
     for table in body["tables"]:
-        table["verification"]["result"] = _verify(tables_dir, table, subject)
-    body["files_holding_identifiers"] = len(list(traces(tables_dir, subject.identifiers())))
+        table["verification"]["result"] = _verify(root, table, subject)
+    body["files_holding_identifiers"] = len(list(traces(root, subject.identifiers())))
     body["signature"] = sign(body, erasure_key)
     return body
 
 
-def _apply(tables_dir: Path, rule: Rule, customer_id: int, commit: dict[str, str]) -> dict | None:
-    uri = str(tables_dir / rule.table)
+def _apply(root: Path | str, rule: Rule, customer_id: int, commit: dict[str, str]) -> dict | None:
+    uri = _uri(root, rule.table)
     if not delta_tables.exists(uri):
         return None
     table = DeltaTable(uri)
@@ -198,7 +233,18 @@ def _apply(tables_dir: Path, rule: Rule, customer_id: int, commit: dict[str, str
         rows = table.update(updates=updates, predicate=predicate, commit_properties=properties)[
             "num_updated_rows"
         ]
+    rows = rows or _erased_before(uri, commit[ERASURE_COMMIT_KEY])
     return _result(rule.table, rule.action, rows, uri, "count(*) WHERE customer_id = $customer_id")
+
+
+def _erased_before(uri: str, request_id: str) -> int:
+    """Rows this request erased in an attempt that stopped before journaling it: its commit is the
+    table's newest (no build writes while an erasure holds the run lock)."""
+    newest = next(delta_tables.commits_newest_first(uri), {})
+    if newest.get(ERASURE_COMMIT_KEY) != request_id:
+        return 0
+    metrics = newest.get("operationMetrics", {})
+    return int(metrics.get("num_deleted_rows") or metrics.get("num_updated_rows") or 0)
 
 
 def _keeping_spec(uri: str, commit: dict[str, str]) -> CommitProperties:
@@ -216,10 +262,10 @@ def _match(table: DeltaTable, customer_id: int) -> str | None:
     return f"{SUBJECT_COLUMN} = '{customer_id}'" if text else f"{SUBJECT_COLUMN} = {customer_id}"
 
 
-def _scrub_audit(tables_dir: Path, subject: Subject, request_id: str, commit: dict[str, str]) -> dict:
+def _scrub_audit(root: Path | str, subject: Subject, request_id: str, commit: dict[str, str]) -> dict:
     """Audit entries naming the person keep their operation, table and time; their details become
     the erasure's request id."""
-    uri = str(tables_dir / AUDIT_TABLE)
+    uri = _uri(root, AUDIT_TABLE)
     rows = 0
     if delta_tables.exists(uri):
         predicate = " OR ".join(f"regexp_like(details, '{p}')" for p in _audit_patterns(subject))
@@ -257,27 +303,28 @@ def _holding(table: str, subject: Subject) -> pl.Expr:
     return pl.col(SUBJECT_COLUMN).cast(pl.String) == str(subject.customer_id)
 
 
-def _verify(tables_dir: Path, table: dict, subject: Subject) -> int:
+def _verify(root: Path | str, table: dict, subject: Subject) -> int:
     """The verification query's result over the table's current version: rows still holding them."""
-    uri = str(tables_dir / table["table"])
+    uri = _uri(root, table["table"])
     if not delta_tables.exists(uri):
         return 0
     return delta_tables.scan(uri).filter(_holding(table["table"], subject)).select(pl.len()).collect().item()
 
 
-def _purge(path: Path, holding: pl.Expr) -> tuple[int, int]:
+def _purge(uri: str, holding: pl.Expr) -> tuple[int, int]:
     """Delete the unreferenced data files that hold the person, then checkpoint the table and
     delete its log entries before the checkpoint: (files purged, log entries purged)."""
-    table = DeltaTable(str(path))
+    table = DeltaTable(uri)
     candidates = table.vacuum(retention_hours=0, dry_run=True, enforce_retention_duration=False)
-    holding_files = [f for f in map(path.joinpath, candidates) if f.exists() and _file_holds(f, holding)]
+    files = [location.path(uri, candidate) for candidate in candidates]
+    holding_files = [f for f in files if f.exists() and _file_holds(f.read_bytes(), holding)]
     for file in holding_files:
         file.unlink()
     table.create_checkpoint()
     current = table.version()
     old_logs = [
         entry
-        for entry in (path / "_delta_log").iterdir()
+        for entry in location.path(uri, "_delta_log").iterdir()
         if entry.is_file() and entry.name[:20].isdigit() and int(entry.name[:20]) < current
     ]
     for entry in old_logs:
@@ -285,28 +332,29 @@ def _purge(path: Path, holding: pl.Expr) -> tuple[int, int]:
     return len(holding_files), len(old_logs)
 
 
-def _file_holds(file: Path, holding: pl.Expr) -> bool:
-    return (
-        pl.scan_parquet(file, hive_partitioning=False).filter(holding).select(pl.len()).collect().item() > 0
-    )
+def _file_holds(parquet: bytes, holding: pl.Expr) -> bool:
+    return pl.read_parquet(io.BytesIO(parquet)).filter(holding).height > 0
 
 
-def traces(tables_dir: Path, identifiers: tuple[str, ...]) -> Iterator[Path]:
-    """Every file under the tables folder holding one of `identifiers`: Delta log JSON by its bytes,
-    Parquet (data files and checkpoints) by its bytes and by its decoded text values."""
+def traces(root: Path | str, identifiers: tuple[str, ...]) -> Iterator[str]:
+    """Every file under the tables' root (a folder or an object store's prefix) holding one of
+    `identifiers`: Delta log JSON by its bytes, Parquet (data files and checkpoints) by its bytes and
+    by its decoded text values."""
     needles = [i.encode() for i in identifiers if i]
-    for file in sorted(tables_dir.rglob("*")):
-        if not file.is_file() or not needles:
+    if not needles:
+        return
+    for file in sorted(location.path(root).rglob("*"), key=str):
+        if not file.is_file():
             continue
         data = file.read_bytes()
         if any(n in data for n in needles) or (
-            file.suffix == ".parquet" and _parquet_holds(file, identifiers)
+            file.suffix == ".parquet" and _parquet_holds(data, identifiers)
         ):
-            yield file
+            yield str(file)
 
 
-def _parquet_holds(file: Path, identifiers: tuple[str, ...]) -> bool:
-    frame = pl.read_parquet(file, hive_partitioning=False)
+def _parquet_holds(data: bytes, identifiers: tuple[str, ...]) -> bool:
+    frame = pl.read_parquet(io.BytesIO(data))
     text = [c for c, t in frame.schema.items() if t == pl.String]
     return bool(text) and frame.select(pl.any_horizontal(pl.col(text).is_in(list(identifiers))).any()).item()
 
@@ -323,10 +371,10 @@ def verify(certificate: dict, key: str) -> bool:
     return hmac.compare_digest(certificate.get("signature", ""), sign(certificate, key))
 
 
-def record(tables_dir: Path, certificate: dict) -> None:
+def record(root: Path | str, certificate: dict) -> None:
     """Audit the erasure: its request id, the tables and rows, never the person."""
     audit.record(
-        tables_dir,
+        root,
         operation="erasure",
         table="*",
         version=None,

@@ -15,13 +15,24 @@ table, and names for each affected table:
   transform, new key) and, when the change is breaking, every table downstream; for a
   day-partitioned table, the days it holds.
 
+A table is rebuilt whole when its inputs hold everything it was built from: an overwritten table
+(from any input), and a merge table whose every input is an append table (a refined table: raw
+keeps every batch). A refined table is reset together with the tables its step writes beside it
+(its quarantine), so the rebuild re-refines every raw row once and quarantines each rejected one
+once; the reconciliation check sees the reset (a non-adding commit) and judges everything again.
+A refined table with records replayed from quarantine after a manual fix is not rebuilt whole:
+the fix lives only in it, and raw would send those records back to quarantine; the plan says so.
+Append and scd2 tables hold history no input holds any more: they take a change from their next
+write on.
+
 A retype with no declared cast is a problem the plan reports, and `apply` refuses: a type is never
 changed silently. Nothing here writes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -29,15 +40,17 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from lakehouse.lib.storage import delta_tables
+from lakehouse.lib.storage import audit, delta_tables
+from lakehouse.lib.storage.location import join
 from lakehouse.lib.storage.migrations import MIGRATIONS_KEY, Declared, Migration
 from lakehouse.lib.storage.write_spec import WRITE_SPEC_KEY, WriteMode, WriteSpec, plain
 
-CODE_VERSION_COMMIT_KEY = "dagster.code_version"
-# Write modes whose tables can be emptied and rebuilt whole from their inputs; the others keep
-# history no input holds any more (an append table's batches, a merge's newest rows per key, an
-# scd2 dimension's versions): they take a change incrementally, from their next build on.
+# Write modes whose tables can always be emptied and rebuilt whole from their inputs; a merge table
+# can when its inputs are append tables (see the module's docstring).
 REBUILT_WHOLE = (WriteMode.OVERWRITE, WriteMode.OVERWRITE_PARTITION)
+REPLAY_OPERATION = "replay"
+# Operations after which an append table may no longer hold every batch it was given.
+ROW_LOSING_OPERATIONS = {"DELETE", "RESTORE", "WRITE Overwrite", "MERGE"}
 
 NEW_TABLE, ADDED, REMOVED, RENAMED, RETYPED = (
     "new table",
@@ -47,9 +60,10 @@ NEW_TABLE, ADDED, REMOVED, RENAMED, RETYPED = (
     "column retyped",
 )
 KEY_CHANGED, TRANSFORM_CHANGED, UPSTREAM = "key changed", "transform changed", "upstream changed"
+RESET_WITH = "reset with"
 LAYERS = ["raw", "refined", "quarantine", "curated", "audit", "quality"]
-NON_BREAKING = {ADDED, UPSTREAM}
-REBUILDS_ITSELF = {NEW_TABLE, ADDED, KEY_CHANGED, TRANSFORM_CHANGED}
+NON_BREAKING = {ADDED, UPSTREAM, RESET_WITH}
+REBUILDS_ITSELF = {NEW_TABLE, ADDED, KEY_CHANGED, TRANSFORM_CHANGED, RESET_WITH}
 
 
 @dataclass(frozen=True)
@@ -64,6 +78,8 @@ class DeclaredTable:
     partitioned: bool = False
     downstream: tuple[str, ...] = ()  # every asset downstream of it
     key_columns: tuple[str, ...] = ()  # the business key, naming rows in messages
+    inputs: tuple[str, ...] = ()  # the assets it reads
+    written_with: tuple[str, ...] = ()  # the other tables its step writes (a refined's quarantine)
 
     @property
     def row_key(self) -> tuple[str, ...]:
@@ -100,6 +116,8 @@ class TablePlan:
     migration: Migration | None = None
     rebuild: bool = False
     write_mode: WriteMode = WriteMode.OVERWRITE
+    whole: bool = True  # a rebuild recomputes every row from its inputs (else: incrementally)
+    why_not_whole: str = ""  # when it could be rebuilt whole but is not
     days: tuple[date, date] | None = None  # the partitions rebuilt, for a day-partitioned table
     problems: list[str] = field(default_factory=list)
     recorded_code_version: str = ""  # what wrote the stored table
@@ -112,12 +130,7 @@ class TablePlan:
     @property
     def emptied_first(self) -> bool:
         """Rebuilt whole by emptying it first (an unpartitioned table its next build fills)."""
-        return (
-            self.rebuild
-            and self.version is not None
-            and self.days is None
-            and self.write_mode in REBUILT_WHOLE
-        )
+        return self.rebuild and self.version is not None and self.days is None and self.whole
 
     def rebuild_text(self) -> str:
         if not self.rebuild:
@@ -127,9 +140,8 @@ class TablePlan:
             return f"rebuild partitions {first}..{last} ({(last - first).days + 1} days)"
         if self.version is None or self.emptied_first:
             return "rebuild the whole table"
-        return (
-            f"rebuild incrementally ({self.write_mode.value} table: rows written from now on take the change)"
-        )
+        why = self.why_not_whole or f"{self.write_mode.value} table: its inputs do not hold all it holds"
+        return f"rebuild incrementally: rows written from now on take the change ({why})"
 
 
 @dataclass(frozen=True)
@@ -184,6 +196,7 @@ def declared_tables(definitions: dg.Definitions) -> list[DeclaredTable]:
         schema = spec.metadata.get("dagster/column_schema")
         schema = getattr(schema, "schema", schema)
         downstream = dg.AssetSelection.assets(spec.key).downstream(include_self=False).resolve(graph)
+        step_keys = definitions.resolve_assets_def(spec.key).keys
         declared.append(
             DeclaredTable(
                 key=spec.key.to_user_string(),
@@ -194,24 +207,19 @@ def declared_tables(definitions: dg.Definitions) -> list[DeclaredTable]:
                 partitioned=spec.partitions_def is not None,
                 downstream=tuple(sorted(k.to_user_string() for k in downstream)),
                 key_columns=tuple(plain(spec.metadata.get("business_keys")) or ()),
+                inputs=tuple(sorted(k.to_user_string() for k in graph.get(spec.key).parent_keys)),
+                written_with=tuple(sorted(k.to_user_string() for k in step_keys if k != spec.key)),
             )
         )
     return declared
 
 
-def stored_table(tables_dir: Path, table: DeclaredTable) -> StoredTable | None:
-    """What the table's log records (None: no table yet)."""
-    uri = str(Path(tables_dir, *table.key.split("/")))
+def stored_table(tables_root: str | Path, table: DeclaredTable) -> StoredTable | None:
+    """What the table's log records (None: no table yet); `tables_root` a folder or `s3://` URI."""
+    uri = join(tables_root, *table.key.split("/"))
     if not delta_tables.exists(uri):
         return None
-    code_version = next(
-        (
-            c[CODE_VERSION_COMMIT_KEY]
-            for c in delta_tables.commits_newest_first(uri)
-            if c.get(CODE_VERSION_COMMIT_KEY)
-        ),
-        "",
-    )
+    code_version = delta_tables.newest_code_version(uri)
     scan = delta_tables.scan(uri)
     columns = {name: str(dtype) for name, dtype in scan.collect_schema().items()}
     days = None
@@ -273,38 +281,51 @@ def own_changes(
     return changes, migration, problems
 
 
-def make_plan(tables_dir: Path, declared: Iterable[DeclaredTable], pending: Iterable[str] = ()) -> Plan:
-    """The plan of the code's `declared` tables against those in `tables_dir`; `pending`: tables an
-    interrupted apply still has to rebuild."""
+def make_plan(
+    tables_root: str | Path, declared: Iterable[DeclaredTable], pending: Iterable[str] = ()
+) -> Plan:
+    """The plan of the code's `declared` tables against those under `tables_root`; `pending`: tables
+    an interrupted apply still has to rebuild."""
     tables = list(declared)
-    stored = {t.key: stored_table(tables_dir, t) for t in tables}
+    by_key = {t.key: t for t in tables}
+    stored = {t.key: stored_table(tables_root, t) for t in tables}
     own = {t.key: own_changes(t, stored[t.key]) for t in tables}
-    upstream_of: dict[str, list[str]] = {}
+    changes = {t.key: list(own[t.key][0]) for t in tables}
     for t in tables:
-        changes = own[t.key][0]
-        if any(c.breaking for c in changes):
+        name = t.key.replace("/", ".")
+        if any(c.breaking for c in own[t.key][0]):
             for below in t.downstream:
-                upstream_of.setdefault(below, []).append(t.key)
+                changes.setdefault(below, []).append(Change(UPSTREAM, f"{name} (breaking)"))
+        if t.key in pending:
+            changes[t.key].append(Change(UPSTREAM, "an interrupted apply had still to rebuild it"))
+    replayed = audit.tables_with(tables_root, REPLAY_OPERATION)
+    lost = functools.cache(lambda key: lost_rows(join(tables_root, *key.split("/"))))
+    whole = {
+        t.key: rebuilt_whole(t, by_key, replayed, lost) if _rebuilds(changes[t.key]) else (True, "")
+        for t in tables
+    }
+    for t in tables:
+        if _rebuilds(changes[t.key]) and whole[t.key][0] and stored[t.key] is not None:
+            reset = Change(RESET_WITH, f"{t.key.replace('/', '.')} (rebuilt whole)")
+            for sibling in t.written_with:
+                changes.setdefault(sibling, []).append(reset)
     plans = []
     for t in tables:
-        changes, migration, problems = own[t.key]
-        changes = changes + [
-            Change(UPSTREAM, f"{u.replace('/', '.')} (breaking)") for u in upstream_of.get(t.key, [])
-        ]
-        if t.key in pending:
-            changes.append(Change(UPSTREAM, "an interrupted apply had still to rebuild it"))
-        if not changes and migration is None:
+        _, migration, problems = own[t.key]
+        if not changes[t.key] and migration is None:
             continue
-        rebuild = any(c.kind in REBUILDS_ITSELF or c.kind == UPSTREAM for c in changes)
-        held = stored[t.key]
+        rebuild, held = _rebuilds(changes[t.key]), stored[t.key]
+        reset = any(c.kind == RESET_WITH for c in changes[t.key])
         plans.append(
             TablePlan(
                 table=t.key,
                 version=None if held is None else held.version,
-                changes=changes,
+                changes=changes[t.key],
                 migration=migration,
                 rebuild=rebuild,
                 write_mode=t.write.mode,
+                whole=reset or whole[t.key][0],
+                why_not_whole=whole[t.key][1],
                 days=held.days if rebuild and held is not None else None,
                 problems=problems,
                 recorded_code_version="" if held is None else held.code_version,
@@ -312,6 +333,42 @@ def make_plan(tables_dir: Path, declared: Iterable[DeclaredTable], pending: Iter
             )
         )
     return Plan(sorted(plans, key=_graph_order))
+
+
+def _rebuilds(changes: list[Change]) -> bool:
+    return any(c.kind in REBUILDS_ITSELF or c.kind == UPSTREAM for c in changes)
+
+
+def rebuilt_whole(
+    table: DeclaredTable,
+    by_key: dict[str, DeclaredTable],
+    replayed: set[str],
+    lost: Callable[[str], str],
+) -> tuple[bool, str]:
+    """Whether a rebuild of `table` recomputes every row from its inputs, and if it could but does
+    not, why (see the module's docstring). `lost(input)`: how an input lost rows ("" if it did not)."""
+    if table.write.mode in REBUILT_WHOLE:
+        return True, ""
+    inputs = [by_key.get(i) for i in table.inputs]
+    from_append_tables = bool(inputs) and all(i and i.write.mode is WriteMode.APPEND for i in inputs)
+    if table.write.mode is not WriteMode.MERGE or not from_append_tables:
+        return False, ""
+    if table.key in replayed:
+        return False, (
+            "it holds records replayed from quarantine after a manual fix, which live only in it: "
+            "a rebuild from raw would quarantine them again"
+        )
+    for name in table.inputs:
+        if how := lost(name):
+            return False, f"{name.replace('/', '.')} no longer holds every batch ({how}): rows would be lost"
+    return True, ""
+
+
+def lost_rows(uri: str) -> str:
+    """How an append table lost rows since it was made (a delete, a restore, an overwrite: retention
+    or an erasure), as its log's operations; "" when it holds every batch it was given."""
+    operations = delta_tables.operations_since(uri, -1) if delta_tables.exists(uri) else set()
+    return ", ".join(sorted(operations & ROW_LOSING_OPERATIONS))
 
 
 def _graph_order(plan: TablePlan) -> tuple[int, str]:

@@ -12,6 +12,7 @@ from functools import partial
 
 import dagster as dg
 
+from lakehouse.defs.orchestration.reaper import liveness_tags
 from lakehouse.defs.serving.catalog import CATALOG
 from lakehouse.lib.quality.run_warnings import warnings_of
 from lakehouse.settings import Settings
@@ -22,11 +23,15 @@ DAGSTER_RECORD_ATTRIBUTE = "dagster_meta"
 
 
 class _ProgressHandler(logging.Handler):
-    """One line per finished asset, failed check or failed step; nothing else."""
+    """One line per finished asset, failed check or failed step; nothing else.
+
+    The partitions an asset's step materialised (a backfill's days, or the days an incremental run
+    rebuilt) are summed up on its line, not listed one a line: a year's backfill is one line."""
 
     def __init__(self, echo: Echo) -> None:
         super().__init__(logging.DEBUG)
         self.echo = echo
+        self.partitions: dict[str, list[str]] = {}  # per asset, those materialised since its last line
 
     def emit(self, record: logging.LogRecord) -> None:
         # Dagster's log manager attaches the structured event to each record it hands a logger.
@@ -35,16 +40,34 @@ class _ProgressHandler(logging.Handler):
             return
         if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
             materialization = event.event_specific_data.materialization
+            asset = materialization.asset_key.to_user_string()
+            if materialization.partition:
+                self.partitions.setdefault(asset, []).append(materialization.partition)
+                return
             rows = materialization.metadata.get("dagster/row_count")
-            shown = f"{rows.value:>10,} rows" if rows is not None else ""
-            day = f" ({materialization.partition})" if materialization.partition else ""
-            self.echo(f"  ✓ {materialization.asset_key.to_user_string():<32}{shown}{day}")
+            self._line(asset, f"{rows.value:>10,} rows" if rows is not None else "")
+        elif event.event_type == dg.DagsterEventType.STEP_SUCCESS:
+            for asset in list(self.partitions):  # a partitioned run's assets: partitions only
+                self._line(asset, "")
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = event.event_specific_data
             if not evaluation.passed:
                 self.echo(f"  ✗ check {evaluation.asset_key.to_user_string()}:{evaluation.check_name} failed")
         elif event.event_type == dg.DagsterEventType.STEP_FAILURE:
             self.echo(f"  ✗ step {event.step_key} failed: {_root_cause(event.event_specific_data.error)}")
+
+    def _line(self, asset: str, shown: str) -> None:
+        self.echo(f"  ✓ {asset:<32}{shown}{partition_summary(self.partitions.pop(asset, []))}")
+
+
+def partition_summary(partitions: list[str]) -> str:
+    """` (2025-03-01)`, ` (365 partitions: 2025-01-01 .. 2025-12-31)`, or nothing."""
+    if not partitions:
+        return ""
+    if len(partitions) == 1:
+        return f" ({partitions[0]})"
+    ordered = sorted(partitions)
+    return f" ({len(ordered)} partitions: {ordered[0]} .. {ordered[-1]})"
 
 
 def _root_cause(error) -> str:
@@ -86,6 +109,7 @@ class BuildOutcome:
     success: bool
     checks: list[CheckOutcome]
     warnings: list[str] = field(default_factory=list)  # `asset: what` (rows held back, files corrected)
+    skipped: int = 0  # checks the run planned that had nothing to examine (no result)
 
 
 def run_warnings(result: dg.ExecuteInProcessResult) -> list[str]:
@@ -106,19 +130,29 @@ def run_build(
 ) -> BuildOutcome:
     """Materialise every asset (or `selection`) with all checks, printing progress.
 
-    `tags` are the run's: a partition range makes it a backfill of those days.
+    `tags` are the run's: a partition range makes it a backfill of those days. The run is also
+    tagged with this process (`liveness_tags`): killed, it is reaped rather than left STARTED.
     """
     job = definitions.resolve_job_def(BUILD_JOB).with_logger_defs({"progress": progress_logger(echo)})
     run = partial(job.execute_in_process, run_config={"loggers": {"progress": {}}}, instance=instance)
-    result = run(raise_on_error=False, asset_selection=selection, tags=tags)
+    result = run(raise_on_error=False, asset_selection=selection, tags={**(tags or {}), **liveness_tags()})
     if not result.success and (selection is None or CATALOG in selection):
         # A failed run skips the catalog step, downstream of every table: publish what it did write.
         run(raise_on_error=False, asset_selection=[CATALOG])
+    evaluations = result.get_asset_check_evaluations()
     checks = [
         CheckOutcome(e.asset_key.to_user_string(), e.check_name, e.passed, e.severity.value)
-        for e in result.get_asset_check_evaluations()
+        for e in evaluations
     ]
-    return BuildOutcome(result.run_id, result.success, checks, run_warnings(result))
+    # (recorded when the run was created, so in the instance's log, not among the run's own events)
+    planned_type = dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED
+    planned = {
+        entry.dagster_event.event_specific_data.asset_check_key
+        for entry in instance.all_logs(result.run_id, of_type=planned_type)
+        if entry.dagster_event is not None
+    }
+    skipped = len(planned - {e.asset_check_key for e in evaluations})
+    return BuildOutcome(result.run_id, result.success, checks, run_warnings(result), skipped)
 
 
 def summary(settings: Settings, outcome: BuildOutcome) -> str:
@@ -143,6 +177,7 @@ def summary(settings: Settings, outcome: BuildOutcome) -> str:
     lines += [
         "",
         f"  checks: {passed} passed, {len(failed)} failed, {len(warned)} warnings"
+        + (f", {outcome.skipped} skipped (nothing new to examine)" if outcome.skipped else "")
         + "".join(f"\n    ✗ {c.asset}:{c.check}" for c in failed)
         + "".join(f"\n    ! {c.asset}:{c.check} (warning)" for c in warned),
         f"  warnings: {len(outcome.warnings)}" + "".join(f"\n    ! {w}" for w in outcome.warnings),

@@ -37,7 +37,6 @@ recorded as `very_late_event` only when it is beyond the window by that rule (ot
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -85,6 +84,9 @@ _BATCH_MICROS = BATCH_HOURS * 60 * _MINUTE
 _LATENESS_MICROS = int(LATENESS.total_seconds()) * 1_000_000
 _NO_HIGH_WATER = np.iinfo(np.int64).min + _LATENESS_MICROS  # before the first batch: nothing is beyond
 _GAP_MS = (10_000, 300_000)  # between consecutive events of a session
+_GAP_MICROS = int(SESSION_GAP.total_seconds()) * 1_000_000
+_LATEST_ARRIVAL = 2 * MICROS_PER_DAY  # an event arrives less than this after it happens
+_NO_CUTOFF, _NO_END = np.iinfo(np.int64).min, np.iinfo(np.int64).max
 
 CLICKSTREAM_DEFECT_KINDS = (
     DefectKind("events", "duplicate_event", 0.01, "deduplicate"),
@@ -109,46 +111,73 @@ class Clickstream:
     truth: dict[str, Any]  # the manifest's `clickstream` entry
 
 
-Sink = Callable[[pl.DataFrame], None]
+class Collector:
+    """The collector, fed range of days after range of days (from day 0, without gaps): it
+    delivers the lines of the batch files of the range's arrival days and tallies the truth.
+
+    An event arrives on its own day or later (a very late one two days later, a duplicate's copy
+    in the next batch): the lines that arrive after the range wait for the next one, and the
+    newest event time of the batches delivered (the lateness window's high water) carries over.
+    Everything it carries (`carried`) is bounded by a few days of events, whatever the history.
+    """
+
+    def __init__(
+        self,
+        waiting: pl.DataFrame | None = None,
+        high_water: int = _NO_HIGH_WATER,
+        tally: Tally | None = None,
+    ) -> None:
+        self.waiting = waiting
+        self.high_water = high_water
+        self.tally = tally or Tally()
+
+    def deliver(
+        self,
+        orders: pl.DataFrame,
+        items: pl.DataFrame,
+        scale: float,
+        seed: int,
+        start: date,
+        first: int,
+        end: int,
+    ) -> pl.DataFrame:
+        """The lines of the batch files of arrival days `first` to `end` (excluded), in file order,
+        from the orders and order lines (the world's) of those days."""
+        order_arrays, item_arrays, sizes = _order_arrays(orders), _item_arrays(items), Sizes.for_scale(scale)
+        draws = [_day_events(order_arrays, item_arrays, sizes, seed, start, day) for day in range(first, end)]
+        arrivals = _arrivals(_frame(_concat(draws)), start)
+        if self.waiting is not None:
+            arrivals = pl.concat([self.waiting, arrivals])
+        self.waiting = arrivals.filter(pl.col("day") >= end)
+        lines, self.high_water = _deliver(arrivals.filter(pl.col("day") < end), start, self.high_water)
+        self.tally.add(lines, day_start(start, end))
+        return lines
+
+    def carried(self) -> tuple[dict[str, pl.DataFrame], dict[str, Any]]:
+        """What the next range needs: frames, and values for JSON."""
+        frames = {"waiting": self.waiting, **self.tally.frames()}
+        return frames, {"high_water": self.high_water, **self.tally.values()}
+
+    @classmethod
+    def resumed(cls, frames: dict[str, pl.DataFrame], values: dict[str, Any]) -> Collector:
+        return cls(frames["waiting"], values["high_water"], Tally.resumed(frames, values))
 
 
 def build_clickstream(
-    world: dict[str, pl.DataFrame], scale: float, seed: int, start: date, days: int, sink: Sink | None = None
-) -> Clickstream:
-    """The clickstream of the first `days` days, delivered `CHUNK_DAYS` days at a time.
-
-    Each chunk of lines goes to `sink` as it is delivered (a writer: memory stays bounded by a
-    chunk, whatever the history); without a sink the lines are kept, all of them, in `lines`.
-    """
-    kept: list[pl.DataFrame] = []
-    tally = _Tally()
-    for lines in _deliveries(world, scale, seed, start, days):
-        tally.add(lines)
-        (sink or kept.append)(lines)
-    all_lines = pl.concat(kept) if kept else pl.DataFrame()
-    return Clickstream(all_lines, tally.defects(), tally.truth())
-
-
-def _deliveries(
     world: dict[str, pl.DataFrame], scale: float, seed: int, start: date, days: int
-) -> Iterator[pl.DataFrame]:
-    """The lines of the batch files, chunk by chunk of arrival days, in file order.
+) -> Clickstream:
+    """The clickstream of the first `days` days, every line kept: for a small simulation."""
+    collector = Collector()
+    lines = pl.concat(
+        collector.deliver(world["orders"], world["order_items"], scale, seed, start, first, end)
+        for first, end in day_ranges(0, days, CHUNK_DAYS)
+    )
+    return Clickstream(lines, collector.tally.defects(), collector.tally.truth())
 
-    An event arrives on its own day or later (a very late one two days later, a duplicate's copy
-    in the next batch): the lines that arrive after a chunk wait for the next one, and the newest
-    event time of the batches delivered (the lateness window's high water) carries over.
-    """
-    orders, items = _order_arrays(world["orders"]), _item_arrays(world["order_items"])
-    sizes = Sizes.for_scale(scale)
-    waiting: list[pl.DataFrame] = []
-    high_water = _NO_HIGH_WATER
-    for first in range(0, days, CHUNK_DAYS):
-        end = min(first + CHUNK_DAYS, days)
-        draws = [_day_events(orders, items, sizes, seed, start, day) for day in range(first, end)]
-        arrivals = pl.concat([*waiting, _arrivals(_frame(_concat(draws)), start)])
-        waiting = [arrivals.filter(pl.col("day") >= end)]
-        lines, high_water = _deliver(arrivals.filter(pl.col("day") < end), start, high_water)
-        yield lines
+
+def day_ranges(first: int, end: int, size: int) -> list[tuple[int, int]]:
+    """[first, end) cut into ranges of `size` days."""
+    return [(low, min(low + size, end)) for low in range(first, end, size)]
 
 
 Arrays = dict[str, np.ndarray]
@@ -429,45 +458,80 @@ def session_keys(events: pl.DataFrame) -> pl.DataFrame:
 
 def count_sessions(keys: pl.DataFrame) -> int:
     """Sessions among events (`session_keys`): per user, a gap over SESSION_GAP splits."""
-    users, at = keys.get_column("user").to_numpy(), keys.get_column("at").to_numpy()
-    order = np.lexsort((at, users))
-    users, at = users[order], at[order]
-    new_user = np.diff(users, prepend=users[:1] - 1) != 0
-    gap = np.diff(at, prepend=at[:1]) > int(SESSION_GAP.total_seconds()) * 1_000_000
-    return int((new_user | gap).sum())
+    return _session_starts(keys, _NO_CUTOFF, _NO_END)
 
 
-class _Tally:
-    """The ground truth of the lines delivered so far, added chunk by chunk."""
+class Tally:
+    """The ground truth of the lines delivered so far, added range by range.
+
+    Sessions are counted as they become final: an accepted event arrives less than
+    `_LATEST_ARRIVAL` after it happens, so once the lines arriving before instant T are delivered,
+    every event before T - `_LATEST_ARRIVAL` is known and so is whether it starts a session (that
+    depends only on the same user's previous event). Only the events from `SESSION_GAP` before
+    that cut-off on are kept (`tail`), so the memory does not grow with the history.
+    """
 
     def __init__(self) -> None:
-        self.batches = self.lines = self.events = 0
-        self.accepted: list[pl.DataFrame] = []  # session keys of the accepted events
+        self.batches = self.lines = self.events = self.accepted = self.sessions = 0
+        self.counted_to = _NO_CUTOFF  # sessions starting before this instant are in `sessions`
+        self.tail = pl.DataFrame(schema={"user": pl.Int64, "at": pl.Int64})  # session keys from then on
         self.records: list[pl.DataFrame] = []  # defect records
 
-    def add(self, lines: pl.DataFrame) -> None:
-        # A batch's lines are all in one chunk; an event's original is written before its copy.
+    def add(self, lines: pl.DataFrame, delivered_to: int) -> None:
+        """Tally `lines`, the lines arriving before instant `delivered_to` not tallied yet."""
+        # A batch's lines are all in one range; an event's original is written before its copy.
         self.batches += lines.get_column("file").n_unique()
         self.lines += lines.height
         self.events += lines.height - int(lines.get_column("copy").sum())
-        self.accepted.append(session_keys(accepted_events(lines)))
+        keys = session_keys(accepted_events(lines))
+        self.accepted += keys.height
         self.records.append(_defect_records(lines))
+        cutoff = delivered_to - _LATEST_ARRIVAL
+        keys = pl.concat([self.tail, keys])
+        self.sessions += _session_starts(keys, self.counted_to, cutoff)
+        self.counted_to = cutoff
+        self.tail = keys.filter(pl.col("at") >= cutoff - _GAP_MICROS)
 
     def defects(self) -> pl.DataFrame:
-        return pl.concat(self.records)
+        return pl.concat(self.records) if self.records else pl.DataFrame(schema=DEFECTS_SCHEMA)
 
     def truth(self) -> dict[str, Any]:
-        keys = pl.concat(self.accepted)
         counts = dict(self.defects().group_by("defect").len().iter_rows())
         return {
             "batches": self.batches,
             "lines": self.lines,
             "events": self.events,
-            "accepted_events": keys.height,
-            "sessions": count_sessions(keys),
+            "accepted_events": self.accepted,
+            "sessions": self.sessions + _session_starts(self.tail, self.counted_to, _NO_END),
             "lateness_hours": LATENESS.total_seconds() / 3600,
             "defect_counts": {kind.defect: counts.get(kind.defect, 0) for kind in CLICKSTREAM_DEFECT_KINDS},
         }
+
+    def frames(self) -> dict[str, pl.DataFrame]:
+        return {"session_tail": self.tail, "clickstream_defects": self.defects()}
+
+    def values(self) -> dict[str, int]:
+        names = ("batches", "lines", "events", "accepted", "sessions", "counted_to")
+        return {name: getattr(self, name) for name in names}
+
+    @classmethod
+    def resumed(cls, frames: dict[str, pl.DataFrame], values: dict[str, Any]) -> Tally:
+        tally = cls()
+        for name, value in values.items():
+            if name != "high_water":
+                setattr(tally, name, value)
+        tally.tail, tally.records = frames["session_tail"], [frames["clickstream_defects"]]
+        return tally
+
+
+def _session_starts(keys: pl.DataFrame, low: int, high: int) -> int:
+    """Sessions (`count_sessions`'s rule) among `keys` starting at an instant in [low, high)."""
+    users, at = keys.get_column("user").to_numpy(), keys.get_column("at").to_numpy()
+    order = np.lexsort((at, users))
+    users, at = users[order], at[order]
+    new_user = np.diff(users, prepend=users[:1] - 1) != 0
+    gap = np.diff(at, prepend=at[:1]) > _GAP_MICROS
+    return int(((new_user | gap) & (at >= low) & (at < high)).sum())
 
 
 def json_lines(lines: pl.DataFrame) -> pl.DataFrame:

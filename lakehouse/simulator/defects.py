@@ -140,7 +140,9 @@ def _mark(frame: pl.DataFrame, table: str, seed: int, days: int) -> pl.DataFrame
     clean = len(kinds)  # the code of "no defect"
     rates = [kind.rate for kind in kinds]
     codes, noise = [], []
-    for day, size in enumerate(np.bincount(frame["day"].to_numpy(), minlength=days)):
+    counts = np.bincount(frame["day"].to_numpy(), minlength=days)
+    first = int(frame["day"].min() or 0)  # a frame may hold a range of days: draw only theirs
+    for day, size in enumerate(counts[first:], start=first):
         rng = day_rng(seed, DEFECT_STREAM_OFFSET + _STREAMS[table], day)
         code = rng.choice(clean + 1, size=size, p=[*rates, 1 - sum(rates)])
         for index, kind in enumerate(kinds):
@@ -154,23 +156,22 @@ def _mark(frame: pl.DataFrame, table: str, seed: int, days: int) -> pl.DataFrame
 
 
 def corrupt(marked: dict[str, pl.DataFrame]) -> Sources:
-    """Apply the marked defects: the sources as written, and the record of every defect."""
-    tables = {
-        "customers": _corrupt_customers(marked["customers"]),
-        "products": _corrupt_products(marked["products"]),
-        "orders": _corrupt_orders(marked["orders"]),
-        "order_items": _corrupt_order_items(marked["order_items"]),
-    }
-    payments = _payment_lines(marked["payments"])
-    records = [_records(marked[table], table) for table in tables]
-    records.append(_payment_records(payments))
+    """Apply the marked defects: the sources as written, and the record of every defect. `marked`
+    may hold any of the tables (the shop's people, or a range of days' orders and payments)."""
+    shop = [table for table in _CORRUPTIONS if table in marked]
+    tables = {table: _CORRUPTIONS[table](marked[table]) for table in shop}
+    records = [_records(marked[table], table) for table in shop]
+    payments = _payment_lines(marked["payments"]) if "payments" in marked else None
+    if payments is not None:
+        records.append(_payment_records(payments))
     defects = pl.concat(records).join(_kinds_frame(), on=["table", "defect"], maintain_order="left")
     written = {name: with_duplicates(frame).drop("day", "defect", "noise") for name, frame in tables.items()}
+    rows = {table: frame.height for table, frame in written.items()}
     return Sources(
         tables=written,
-        payment_lines=payments.select("file", "day", "line"),
+        payment_lines=_NO_LINES if payments is None else payments.select("file", "day", "line"),
         defects=defects.select(list(DEFECTS_SCHEMA)).cast(DEFECTS_SCHEMA),
-        rows={**{table: frame.height for table, frame in written.items()}, "payments": payments.height},
+        rows=rows if payments is None else {**rows, "payments": payments.height},
     )
 
 
@@ -219,6 +220,15 @@ def _corrupt_order_items(frame: pl.DataFrame) -> pl.DataFrame:
 def _lowercase_currency() -> pl.Expr:
     currency = pl.col("currency")
     return pl.when(_is("lowercase_currency")).then(currency.str.to_lowercase()).otherwise(currency)
+
+
+_CORRUPTIONS = {
+    "customers": _corrupt_customers,
+    "products": _corrupt_products,
+    "orders": _corrupt_orders,
+    "order_items": _corrupt_order_items,
+}
+_NO_LINES = pl.DataFrame(schema={"file": pl.String, "day": pl.Int64, "line": pl.String})
 
 
 def _payment_lines(frame: pl.DataFrame) -> pl.DataFrame:

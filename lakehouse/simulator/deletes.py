@@ -39,37 +39,61 @@ TEST_ID_BASE = 900_000_000
 PURGED_DAY = "purged_day"
 
 
-def with_soft_deletes(world: dict[str, pl.DataFrame], params: Params) -> dict[str, pl.DataFrame]:
-    """The world with `deleted_at` on customers and products, set on the deleted ones."""
+Deletions = dict[str, tuple[np.ndarray, np.ndarray]]  # table: each row's deletion day and instant
+
+
+def with_soft_deletes(
+    world: dict[str, pl.DataFrame], params: Params, carried: tuple[int, Deletions] | None = None
+) -> tuple[dict[str, pl.DataFrame], Deletions]:
+    """The world with `deleted_at` on customers and products, set on the deleted ones; and the
+    deletions drawn (`deletion_days`), which a later run can go on from (`carried`: the days
+    they cover, and them)."""
     customers, products = world["customers"], world["products"]
-    closed = deletion_days(
-        params,
-        Stream.CUSTOMERS,
-        Sizes.for_scale(params.scale).customers_before,
-        CLOSE_RATE_PER_YEAR,
-        customers.height,
-    )
-    discontinued = deletion_days(
-        params, Stream.PRODUCTS, lambda _: products.height, DISCONTINUE_RATE_PER_YEAR, products.height
-    )
-    return {
-        **world,
-        "customers": soft_deleted(customers, *closed),
-        "products": soft_deleted(products, *discontinued),
+    since, drawn = carried or (0, {})
+    deletions = {
+        "customers": deletion_days(
+            params,
+            Stream.CUSTOMERS,
+            Sizes.for_scale(params.scale).customers_before,
+            CLOSE_RATE_PER_YEAR,
+            customers.height,
+            since,
+            drawn.get("customers"),
+        ),
+        "products": deletion_days(
+            params,
+            Stream.PRODUCTS,
+            lambda _: products.height,
+            DISCONTINUE_RATE_PER_YEAR,
+            products.height,
+            since,
+            drawn.get("products"),
+        ),
     }
+    world = {**world, **{table: soft_deleted(world[table], *deletions[table]) for table in deletions}}
+    return world, deletions
 
 
 def deletion_days(
-    params: Params, stream: Stream, existing: Callable[[int], int], rate_per_year: float, size: int
+    params: Params,
+    stream: Stream,
+    existing: Callable[[int], int],
+    rate_per_year: float,
+    size: int,
+    since: int = 0,
+    drawn: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """For rows 0..size-1: the day each is deleted (-1: never) and the instant, drawn day by day.
+    """For rows 0..size-1: the day each is deleted (-1: never) and the instant, drawn day by day,
+    from day `since` on (`drawn`: those of the days before, for the rows that existed then).
 
     Row i exists on day d when i < existing(d). On `FORCED_DAY`, when no row is drawn, the one
     with the smallest draw is deleted.
     """
     deleted_day = np.full(size, -1)
     instant = np.zeros(size, dtype=np.int64)
-    for day in range(params.days):
+    if drawn is not None:
+        deleted_day[: len(drawn[0])], instant[: len(drawn[1])] = drawn
+    for day in range(since, params.days):
         rng = day_rng(params.seed, DELETES_STREAM + stream, day)
         candidates = np.flatnonzero(deleted_day[: existing(day)] < 0)
         draws = rng.random(len(candidates))

@@ -103,34 +103,153 @@ INVENTORY_DEFECT_KINDS = (
 )
 
 
-@dataclass(frozen=True)
-class Inventory:
-    """The snapshot files of the first `days` days, and their ground truth."""
+class Supplier:
+    """The supplier's snapshots, range of days after range of days (from day 0, without gaps),
+    and their ground truth. It carries each product's stock, pending order and its arrival day,
+    and the truth's counters (`carried`): a few numbers a product, whatever the history."""
 
-    rows: pl.DataFrame  # day + COLUMN_TYPES: the rows as written, row defects in (by day, then product)
-    files: pl.DataFrame  # day, file, defect: each day's file name and the defect of the whole file
-    defects: pl.DataFrame  # DEFECTS_SCHEMA, one row per injected defect
-    truth: dict[str, Any]  # the manifest's `inventory` entry
+    def __init__(
+        self,
+        products: pl.DataFrame,
+        scale: float,
+        seed: int,
+        start: date,
+        days: int,
+        carried: tuple[dict[str, np.ndarray], dict[str, Any]] | None = None,
+    ) -> None:
+        self.products, self.seed, self.start = products, seed, start
+        self.day_zero = day_rng(seed, INVENTORY_STREAM, 0)
+        self.policy = _policy(self.day_zero, seed, scale)  # drawn before day 0's lead times
+        self.marks = _marks(products.height, seed, days)
+        self.files = (
+            pl.DataFrame({"day": np.arange(days)})
+            .with_columns(
+                file=pl.format("inventory_{}.parquet", _snapshot_date(start).dt.strftime("%Y-%m-%d"))
+            )
+            .join(
+                self.marks.filter(pl.col("row").is_null()).select("day", "defect"),
+                on="day",
+                how="left",
+                maintain_order="left",
+            )
+        )
+        size = products.height
+        stock, counts = carried or (
+            {
+                "stock": self.policy["initial"],
+                "pending": np.zeros(size, np.int64),
+                "arrival": np.full(size, -1),
+            },
+            {name: 0 for name in _COUNTERS} | {"last_clean_day": None},
+        )
+        self.stock, self.counts = stock, counts
+
+    def snapshots(self, items: pl.DataFrame, first: int, end: int) -> pl.DataFrame:
+        """day + COLUMN_TYPES: the rows written for days `first` to `end` (excluded), row defects
+        in (by day, then product), from the world's order lines of those days."""
+        size = self.products.height
+        rngs = [
+            self.day_zero if day == 0 else day_rng(self.seed, INVENTORY_STREAM, day)
+            for day in range(first, end)
+        ]
+        on_hand, on_order = self._step(_units_sold(items, size, first, end), rngs, first)
+        clean = _snapshots(self.products, self.policy["warehouse"], on_hand, on_order, self.start, first)
+        marks = self.marks.filter(pl.col("day").is_between(first, end - 1)).with_columns(
+            row=pl.col("row") - first * size
+        )
+        rows = _with_row_defects(clean, marks)
+        self._tally(clean, rows, marks)
+        return rows
+
+    def _step(
+        self, sold: np.ndarray, rngs: list[np.random.Generator], first: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """End-of-day on_hand and on_order (days x products): one vectorised step a day."""
+        on_hand, on_order = np.empty_like(sold), np.empty_like(sold)
+        stock, pending, arrival = self.stock["stock"], self.stock["pending"], self.stock["arrival"]
+        for index, rng in enumerate(rngs):
+            day = first + index
+            lead = rng.integers(LEAD_DAYS[0], LEAD_DAYS[1] + 1, len(stock))
+            arrives = arrival == day
+            stock = np.maximum(stock - sold[index], 0) + np.where(arrives, pending, 0)
+            pending = np.where(arrives, 0, pending)
+            orders = (pending == 0) & (stock < self.policy["reorder_point"])
+            pending = np.where(orders, self.policy["quantity"], pending)
+            arrival = np.where(orders, day + lead, arrival)
+            on_hand[index], on_order[index] = stock, pending
+        self.stock = {"stock": stock, "pending": pending, "arrival": arrival}
+        return on_hand, on_order
+
+    def _tally(self, clean: pl.DataFrame, rows: pl.DataFrame, marks: pl.DataFrame) -> None:
+        """Add the range's rows to the truth's counters."""
+        quarantined = [kind.defect for kind in INVENTORY_DEFECT_KINDS if kind.handling == "quarantine"]
+        whole_file = self.files.filter(pl.col("defect").is_not_null())
+        keep = np.ones(clean.height, dtype=bool)
+        keep[_row_marks(marks).filter(pl.col("defect").is_in(quarantined)).get_column("row").to_numpy()] = (
+            False
+        )
+        # Counted lazily: a filtered copy of the snapshots would double the memory.
+        clean_rows = clean.lazy().filter(keep, ~pl.col("day").is_in(whole_file.get_column("day").implode()))
+        corrupt_days = whole_file.filter(pl.col("defect") == "corrupt_file").get_column("day")
+        counts = clean_rows.select(rows=pl.len(), stockouts=(pl.col("on_hand") == 0).sum()).collect().row(0)
+        last = clean_rows.filter(pl.col("day") == pl.col("day").max()).collect()
+        self.counts["rows_written"] += rows.height
+        self.counts["readable_rows"] += rows.height - int(
+            rows.get_column("day").is_in(corrupt_days.implode()).sum()
+        )
+        self.counts["clean_rows"] += counts[0]
+        self.counts["stockout_product_days"] += counts[1]
+        self.counts["new_column_files"] += (
+            clean.filter(pl.col(NEW_COLUMN).is_not_null()).get_column("day").n_unique()
+        )
+        if last.height:
+            self.counts["last_clean_day"] = {
+                "date": last.get_column("snapshot_date")[0].isoformat(),
+                "file": self.files.get_column("file")[last.get_column("day")[0]],
+                "products": last.height,
+                "on_hand": int(last.get_column("on_hand").sum()),
+                "on_order": int(last.get_column("on_order").sum()),
+                "stockout_products": last.filter(pl.col("on_hand") == 0).height,
+            }
+
+    def defects(self) -> pl.DataFrame:
+        """DEFECTS_SCHEMA, one row per injected defect."""
+        return _defect_records(self.marks, self.products.get_column("sku"), self.files)
+
+    def truth(self) -> dict[str, Any]:
+        """The manifest's `inventory` entry."""
+        whole_file = self.files.filter(pl.col("defect").is_not_null())
+        counts = dict(self.marks.group_by("defect").len().iter_rows())
+
+        def file_of(defect: str) -> str | None:
+            names = whole_file.filter(pl.col("defect") == defect).get_column("file")
+            return names[0] if len(names) else None
+
+        return {
+            "directory": INVENTORY_DIR.as_posix(),
+            "files": self.files.height,
+            "columns": COLUMN_TYPES,
+            "new_column": {
+                "name": NEW_COLUMN,
+                "from_date": WAREHOUSE_FROM.isoformat(),
+                "files": self.counts["new_column_files"],
+            },
+            "corrupt_file": file_of("corrupt_file"),
+            "changed_type_file": file_of("changed_type"),
+            "rows_written": self.counts["rows_written"],
+            "readable_rows": self.counts["readable_rows"],
+            "clean_rows": self.counts["clean_rows"],
+            "defect_counts": {kind.defect: counts.get(kind.defect, 0) for kind in INVENTORY_DEFECT_KINDS},
+            "stockout_product_days": self.counts["stockout_product_days"],
+            "last_clean_day": self.counts["last_clean_day"],
+        }
+
+    def carried(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """What the next range needs: the stock arrays and the truth's counters."""
+        return self.stock, self.counts
 
 
-def build_inventory(
-    world: dict[str, pl.DataFrame], scale: float, seed: int, start: date, days: int
-) -> Inventory:
-    products = world["products"]
-    rngs = [day_rng(seed, INVENTORY_STREAM, day) for day in range(days)]
-    policy = _policy(rngs[0], seed, scale)  # drawn before day 0's lead times
-    on_hand, on_order = _stock(_units_sold(world["order_items"], products.height, days), policy, rngs)
-    clean = _snapshots(products, policy["warehouse"], on_hand, on_order, start)
-    marks = _marks(products.height, seed, days)
-    file_defects = marks.filter(pl.col("row").is_null()).select("day", "defect")
-    files = (
-        pl.DataFrame({"day": np.arange(days)})
-        .with_columns(file=pl.format("inventory_{}.parquet", _snapshot_date(start).dt.strftime("%Y-%m-%d")))
-        .join(file_defects, on="day", how="left", maintain_order="left")
-    )
-    defects = _defect_records(marks, clean, files)
-    rows = _with_row_defects(clean, marks)
-    return Inventory(rows, files, defects, _truth(clean, rows, marks, files))
+_COUNTERS = ("rows_written", "readable_rows", "clean_rows", "stockout_product_days", "new_column_files")
 
 
 def _snapshot_date(start: date) -> pl.Expr:
@@ -152,43 +271,35 @@ def _policy(rng: np.random.Generator, seed: int, scale: float) -> dict[str, np.n
     }
 
 
-def _units_sold(items: pl.DataFrame, products: int, days: int) -> np.ndarray:
-    """Units of each product (column: product_id - 1) in the order lines placed each day (row)."""
-    cell = items.get_column("day").to_numpy() * products + items.get_column("product_id").to_numpy() - 1
+def _units_sold(items: pl.DataFrame, products: int, first: int, end: int) -> np.ndarray:
+    """Units of each product (column: product_id - 1) in the order lines placed each day (row:
+    day - first) from `first` to `end` (excluded)."""
+    days = end - first
+    cell = (
+        (items.get_column("day").to_numpy() - first) * products
+        + items.get_column("product_id").to_numpy()
+        - 1
+    )
     units = np.bincount(cell, weights=items.get_column("quantity").to_numpy(), minlength=days * products)
     return units.astype(np.int64).reshape(days, products)
 
 
-def _stock(
-    sold: np.ndarray, policy: dict[str, np.ndarray], rngs: list[np.random.Generator]
-) -> tuple[np.ndarray, np.ndarray]:
-    """End-of-day on_hand and on_order (days x products): one vectorised step a day."""
-    on_hand, on_order = np.empty_like(sold), np.empty_like(sold)
-    stock = policy["initial"]
-    pending = np.zeros_like(stock)
-    arrival = np.full_like(stock, -1)
-    for day, rng in enumerate(rngs):
-        lead = rng.integers(LEAD_DAYS[0], LEAD_DAYS[1] + 1, len(stock))
-        arrives = arrival == day
-        stock = np.maximum(stock - sold[day], 0) + np.where(arrives, pending, 0)
-        pending = np.where(arrives, 0, pending)
-        orders = (pending == 0) & (stock < policy["reorder_point"])
-        pending = np.where(orders, policy["quantity"], pending)
-        arrival = np.where(orders, day + lead, arrival)
-        on_hand[day], on_order[day] = stock, pending
-    return on_hand, on_order
-
-
 def _snapshots(
-    products: pl.DataFrame, warehouse: np.ndarray, on_hand: np.ndarray, on_order: np.ndarray, start: date
+    products: pl.DataFrame,
+    warehouse: np.ndarray,
+    on_hand: np.ndarray,
+    on_order: np.ndarray,
+    start: date,
+    first: int,
 ) -> pl.DataFrame:
-    """day + COLUMN_TYPES: every product on every day, `warehouse` null before WAREHOUSE_FROM."""
+    """day + COLUMN_TYPES: every product on every day from `first`, `warehouse` null before
+    WAREHOUSE_FROM."""
     days, size = on_hand.shape
     product = np.tile(np.arange(size), days)
     snapshot_date = _snapshot_date(start)
     return pl.DataFrame(
         {
-            "day": np.repeat(np.arange(days), size),
+            "day": np.repeat(np.arange(first, first + days), size),
             "product_id": products.get_column("product_id").gather(product),
             "sku": products.get_column("sku").gather(product),
             "on_hand": on_hand.ravel(),
@@ -239,15 +350,14 @@ def _with_row_defects(clean: pl.DataFrame, marks: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _defect_records(marks: pl.DataFrame, clean: pl.DataFrame, files: pl.DataFrame) -> pl.DataFrame:
+def _defect_records(marks: pl.DataFrame, skus: pl.Series, files: pl.DataFrame) -> pl.DataFrame:
     kinds = pl.DataFrame(
         [(kind.defect, kind.handling, kind.rule, kind.whole_file) for kind in INVENTORY_DEFECT_KINDS],
         schema={"defect": pl.String, "handling": pl.String, "rule": pl.String, "whole_file": pl.Boolean},
         orient="row",
     )
-    skus = clean.get_column("sku")
     row = pl.col("row")
-    sku = pl.when(row.is_not_null()).then(pl.lit(skus).gather(row.fill_null(0)))
+    sku = pl.when(row.is_not_null()).then(pl.lit(skus).gather(row.fill_null(0) % len(skus)))
     return (
         marks.join(files.drop("defect"), on="day")
         .join(kinds, on="defect")
@@ -263,68 +373,21 @@ def _defect_records(marks: pl.DataFrame, clean: pl.DataFrame, files: pl.DataFram
     )
 
 
-def _truth(
-    clean: pl.DataFrame, rows: pl.DataFrame, marks: pl.DataFrame, files: pl.DataFrame
-) -> dict[str, Any]:
-    """The manifest's `inventory` entry, from the clean snapshots, the rows written and the marks."""
-    quarantined = [kind.defect for kind in INVENTORY_DEFECT_KINDS if kind.handling == "quarantine"]
-    whole_file = files.filter(pl.col("defect").is_not_null())
-    keep = np.ones(clean.height, dtype=bool)
-    keep[_row_marks(marks).filter(pl.col("defect").is_in(quarantined)).get_column("row").to_numpy()] = False
-    # Counted lazily: a filtered copy of every snapshot would double the memory of the simulation.
-    clean_rows = clean.lazy().filter(keep, ~pl.col("day").is_in(whole_file.get_column("day").implode()))
-    corrupt_days = whole_file.filter(pl.col("defect") == "corrupt_file").get_column("day")
-    last = clean_rows.filter(pl.col("day") == pl.col("day").max()).collect()
-    clean_counts = clean_rows.select(rows=pl.len(), stockouts=(pl.col("on_hand") == 0).sum()).collect().row(0)
-    counts = dict(marks.group_by("defect").len().iter_rows())
-    new_column_files = clean.filter(pl.col(NEW_COLUMN).is_not_null()).get_column("day").n_unique()
-
-    def file_of(defect: str) -> str | None:
-        names = whole_file.filter(pl.col("defect") == defect).get_column("file")
-        return names[0] if len(names) else None
-
-    return {
-        "directory": INVENTORY_DIR.as_posix(),
-        "files": files.height,
-        "columns": COLUMN_TYPES,
-        "new_column": {
-            "name": NEW_COLUMN,
-            "from_date": WAREHOUSE_FROM.isoformat(),
-            "files": new_column_files,
-        },
-        "corrupt_file": file_of("corrupt_file"),
-        "changed_type_file": file_of("changed_type"),
-        "rows_written": rows.height,
-        "readable_rows": rows.height - int(rows.get_column("day").is_in(corrupt_days.implode()).sum()),
-        "clean_rows": clean_counts[0],
-        "defect_counts": {kind.defect: counts.get(kind.defect, 0) for kind in INVENTORY_DEFECT_KINDS},
-        "stockout_product_days": clean_counts[1],
-        "last_clean_day": {
-            "date": last.get_column("snapshot_date")[0].isoformat(),
-            "file": files.get_column("file")[last.get_column("day")[0]],
-            "products": last.height,
-            "on_hand": int(last.get_column("on_hand").sum()),
-            "on_order": int(last.get_column("on_order").sum()),
-            "stockout_products": last.filter(pl.col("on_hand") == 0).height,
-        },
-    }
-
-
-def write_files(out_dir: Path, inventory: Inventory, first_day: int = 0) -> int:
-    """Write the files of the days from `first_day` on, each then its marker; returns how many."""
+def write_files(out_dir: Path, rows: pl.DataFrame, files: pl.DataFrame, first: int, end: int) -> int:
+    """Write the files of days `first` to `end` (excluded) from their `rows` (`Supplier.snapshots`),
+    each then its marker; returns how many."""
     directory = out_dir / INVENTORY_DIR
     directory.mkdir(parents=True, exist_ok=True)
-    days = inventory.files.height
-    bounds = np.searchsorted(inventory.rows.get_column("day").to_numpy(), np.arange(first_day, days + 1))
-    for day, low, high in zip(range(first_day, days), bounds[:-1], bounds[1:], strict=True):
-        part = inventory.rows.slice(low, high - low)  # rows are by day: a view, not a copy
-        _, name, defect = inventory.files.row(day)
+    bounds = np.searchsorted(rows.get_column("day").to_numpy(), np.arange(first, end + 1))
+    for day, low, high in zip(range(first, end), bounds[:-1], bounds[1:], strict=True):
+        part = rows.slice(low, high - low)  # rows are by day: a view, not a copy
+        _, name, defect = files.row(day)
         path = directory / name
         partial = path.with_name(path.name + ".tmp")
         partial.write_bytes(_file_bytes(part, defect))
         os.replace(partial, path)
         path.with_name(path.name + DONE_SUFFIX).write_bytes(b"")
-    return days - first_day
+    return end - first
 
 
 def _file_bytes(rows: pl.DataFrame, defect: str | None) -> bytes:

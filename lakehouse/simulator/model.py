@@ -130,6 +130,10 @@ class Sizes:
             orders_per_year=max(1, round(1_000_000 * scale)),
         )
 
+    def orders_before(self, day: int) -> int:
+        """Orders placed before day `day` begins: the first order of that day is this + 1."""
+        return self.orders_per_year * day // DAYS_PER_YEAR
+
     def customers_before(self, day: int) -> int:
         """Customers signed up before day `day` begins: the ones an order on that day picks from."""
         return self.initial_customers + self.new_customers_per_year * day // DAYS_PER_YEAR
@@ -137,20 +141,46 @@ class Sizes:
 
 def build_world(scale: float, seed: int, start: date, days: int) -> dict[str, pl.DataFrame]:
     """The clean truth, by table: every entity as the shop knows it at the end of the last day."""
+    people = build_people(scale, seed, start, days)
+    return {
+        **people,
+        **build_days(customer_countries(people["customers"]), scale, seed, start, days, 0, days),
+    }
+
+
+def build_people(scale: float, seed: int, start: date, days: int) -> dict[str, pl.DataFrame]:
+    """The customers and products: small tables, always built whole (orders look up their customer)."""
     sizes = Sizes.for_scale(scale)
     customers = _draw_customers(seed, sizes, start, days)
     products = _draw_products(seed, sizes.products, start)
-    orders = _draw_orders(seed, sizes, start, days)
-    orders["country"] = customers["country"][orders["customer_id"] - 1]
-    items = _draw_items(seed, days, orders, products)
-    payments = _draw_payments(seed, start, days, orders, items)
+    return {"customers": _customer_frame(customers), "products": _product_frame(products)}
+
+
+def build_days(
+    country: np.ndarray, scale: float, seed: int, start: date, days: int, first: int, end: int
+) -> dict[str, pl.DataFrame]:
+    """The orders, order lines and payments of days `first` to `end` (excluded), as the shop knows
+    them at the end of the simulation's `days` days: each day's draws, whatever the range.
+    `country`: each customer's (`customer_countries`)."""
+    sizes = Sizes.for_scale(scale)
+    products = _draw_products(seed, sizes.products, start)
+    since = max(first - 1, 0)  # a day's payments settle the orders of the day before
+    orders = _draw_orders(seed, sizes, start, since, end)
+    orders["country"] = country[orders["customer_id"] - 1]
+    items = _draw_items(seed, since, end, orders, products)
+    payments = _draw_payments(seed, start, first, end, orders, items)
+    is_new = pl.col("day") >= first
     return {
-        "customers": _customer_frame(customers),
-        "products": _product_frame(products),
-        "orders": _order_frame(orders, days),
-        "order_items": _item_frame(items),
+        "orders": _order_frame(orders, days).filter(is_new),
+        "order_items": _item_frame(items).filter(is_new),
         "payments": _payment_frame(payments, start),
     }
+
+
+def customer_countries(customers: pl.DataFrame) -> np.ndarray:
+    """Each customer's country index (index: customer_id - 1)."""
+    codes = {code: index for index, code in enumerate(COUNTRIES)}
+    return customers.get_column("country").replace_strict(codes, return_dtype=pl.Int64).to_numpy()
 
 
 _COUNTRY_CODES = list(COUNTRIES)
@@ -305,10 +335,10 @@ def _product_frame(draws: dict[str, np.ndarray]) -> pl.DataFrame:
     )
 
 
-def _draw_orders(seed: int, sizes: Sizes, start: date, days: int) -> dict[str, np.ndarray]:
+def _draw_orders(seed: int, sizes: Sizes, start: date, first: int, end: int) -> dict[str, np.ndarray]:
     parts = []
-    counts = per_day(sizes.orders_per_year, days)
-    for day in range(days):
+    counts = per_day(sizes.orders_per_year, end)
+    for day in range(first, end):
         rng = day_rng(seed, Stream.ORDERS, day)
         size = counts[day]
         parts.append(
@@ -323,7 +353,8 @@ def _draw_orders(seed: int, sizes: Sizes, start: date, days: int) -> dict[str, n
             }
         )
     orders = _concat(parts)
-    orders["order_id"] = np.arange(1, len(orders["day"]) + 1)
+    before = sizes.orders_before(first)
+    orders["order_id"] = np.arange(before + 1, before + len(orders["day"]) + 1)
     return orders
 
 
@@ -357,10 +388,10 @@ def _order_frame(draws: dict[str, np.ndarray], days: int) -> pl.DataFrame:
 
 
 def _draw_items(
-    seed: int, days: int, orders: dict[str, np.ndarray], products: dict[str, np.ndarray]
+    seed: int, first: int, end: int, orders: dict[str, np.ndarray], products: dict[str, np.ndarray]
 ) -> dict[str, np.ndarray]:
     lines, parts = [], []
-    for day, size in enumerate(np.bincount(orders["day"], minlength=days)):
+    for day, size in enumerate(np.bincount(orders["day"], minlength=end)[first:], start=first):
         rng = day_rng(seed, Stream.ORDER_ITEMS, day)
         lines.append(rng.integers(1, MAX_LINES_PER_ORDER + 1, size))
         total = int(lines[-1].sum())
@@ -417,15 +448,17 @@ def _item_frame(draws: dict[str, np.ndarray]) -> pl.DataFrame:
 def _draw_payments(
     seed: int,
     start: date,
-    days: int,
+    first: int,
+    end: int,
     orders: dict[str, np.ndarray],
     items: dict[str, np.ndarray],
 ) -> dict[str, np.ndarray]:
-    """One payment per order, settled on the day after the order: none on day 0."""
-    orders_per_day = np.bincount(orders["day"], minlength=days)
+    """One payment per order, settled on the day after the order: none on day 0. `orders` and
+    `items` begin on day `first - 1` (or 0)."""
+    orders_per_day = np.bincount(orders["day"], minlength=end)
     settled_per_day = np.concatenate([[0], orders_per_day[:-1]])
     parts = []
-    for day, size in enumerate(settled_per_day):
+    for day, size in enumerate(settled_per_day[first:end], start=first):
         rng = day_rng(seed, Stream.PAYMENTS, day)
         parts.append(
             {
@@ -435,8 +468,9 @@ def _draw_payments(
             }
         )
     payments = _concat(parts)
-    paid = len(payments["day"])  # orders are sorted by day, so the paid ones come first
-    amounts = np.bincount(items["order_id"] - 1, weights=items["net_cents"], minlength=paid)
+    paid = len(payments["day"])  # orders are sorted by day from first - 1: the paid ones come first
+    first_id = orders["order_id"][0] if len(orders["order_id"]) else 1
+    amounts = np.bincount(items["order_id"] - first_id, weights=items["net_cents"], minlength=paid)
     payments["order_id"] = orders["order_id"][:paid]
     payments["currency"] = _CURRENCY_OF_COUNTRY[orders["country"][:paid]]
     payments["amount_cents"] = amounts[:paid].astype(np.int64)  # sums of integers: exact

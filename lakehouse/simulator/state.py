@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,11 @@ class Params:
             raise ValueError(f"seed must be non-negative, got {self.seed}")
         if self.days < 1:
             raise ValueError(f"days must be at least 1, got {self.days}")
+
+    @property
+    def end(self) -> date:
+        """The day after the last simulated day."""
+        return self.start + timedelta(days=self.days)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -17,11 +17,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from lakehouse.simulator.carry import CARRY_DIRS
 from lakehouse.simulator.defects import PAYMENT_FIELDS
 from lakehouse.simulator.inventory import INVENTORY_DEFECTS_FILE, INVENTORY_DIR, INVENTORY_FILES
 from lakehouse.simulator.state import STATE_FILE
@@ -98,6 +102,8 @@ def remove_outputs(out_dir: Path) -> None:
         path.unlink()
     for path in (out_dir / PAYMENTS_DIR).glob("settlement_*.csv"):
         path.unlink()
+    for path in out_dir.glob(CARRY_DIRS):
+        shutil.rmtree(path)
     for path in (out_dir / CLICKSTREAM_DIR).glob(CLICKSTREAM_BATCHES):
         path.unlink()
         if not any(path.parent.iterdir()):
@@ -109,15 +115,60 @@ def database_uri(out_dir: Path, db_uri: str | None) -> str:
     return db_uri or f"sqlite:///{Path(out_dir).resolve() / DB_FILE}"
 
 
+class ShopDatabase:
+    """An open transaction on the shop database: tables created, rows appended or keys rewritten,
+    all committed together when the `open_database` block ends without an error."""
+
+    def __init__(self, database: Dialect, cursor) -> None:
+        self.database, self.cursor = database, cursor
+
+    def create(self) -> None:
+        """Create the shop tables from scratch, empty (replacing any)."""
+        for table in SCHEMAS:
+            self.cursor.execute(f"DROP TABLE IF EXISTS {table}")
+            self.cursor.execute(f"CREATE TABLE {table} ({_definition(self.database, table)})")
+
+    def insert(self, table: str, rows: pl.DataFrame) -> None:
+        _insert(self.cursor, table, rows)
+
+    def rewrite(self, table: str, rows: pl.DataFrame, changed_keys: pl.DataFrame) -> int:
+        """Delete the `changed_keys` and insert their rows in `rows` (none: the key is gone);
+        returns how many keys were rewritten."""
+        if changed_keys.is_empty():
+            return 0
+        keys = KEY_COLUMNS[table]
+        self.cursor.adbc_ingest("changed_keys", changed_keys.to_arrow(), mode="create", temporary=True)
+        key_list = ", ".join(keys)
+        self.cursor.execute(
+            f"DELETE FROM {table} WHERE ({key_list}) IN (SELECT {key_list} FROM changed_keys)"
+        )
+        self.cursor.execute("DROP TABLE changed_keys")  # the temporary table shadows any other
+        self.insert(table, rows.join(changed_keys, on=keys, how="semi", maintain_order="left"))
+        return changed_keys.height
+
+    def rewrite_from(self, table: str, column: str, first: int, rows: pl.DataFrame) -> int:
+        """Replace the rows whose `column` is `first` or more by `rows` (a day range's new rows:
+        run again, the same rows replace them); returns how many were inserted."""
+        self.cursor.execute(f"DELETE FROM {table} WHERE {column} >= {int(first)}")
+        self.insert(table, rows)
+        return rows.height
+
+
+@contextmanager
+def open_database(uri: str, must_exist: bool = True) -> Iterator[ShopDatabase]:
+    """One transaction on the shop database at `uri`, committed at the end of the block."""
+    database = dialect(uri, must_exist=must_exist)
+    with database.connect() as connection, connection.cursor() as cursor:
+        yield ShopDatabase(database, cursor)
+        connection.commit()
+
+
 def write_database(uri: str, tables: dict[str, pl.DataFrame]) -> None:
     """Create the shop tables from scratch (replacing any) with the given contents, in one transaction."""
-    database = dialect(uri, must_exist=False)
-    with database.connect() as connection, connection.cursor() as cursor:
+    with open_database(uri, must_exist=False) as database:
+        database.create()
         for table in SCHEMAS:
-            cursor.execute(f"DROP TABLE IF EXISTS {table}")
-            cursor.execute(f"CREATE TABLE {table} ({_definition(database, table)})")
-            _insert(cursor, table, tables[table])
-        connection.commit()
+            database.insert(table, tables[table])
 
 
 def update_database(
@@ -125,21 +176,8 @@ def update_database(
 ) -> dict[str, int]:
     """Rewrite the `changed` keys of each table with their rows in `tables` (none: the key is
     gone), in one transaction; returns how many keys of each table were rewritten."""
-    counts = {}
-    with dialect(uri).connect() as connection, connection.cursor() as cursor:
-        for table, keys in KEY_COLUMNS.items():
-            changed_keys = changed[table]
-            counts[table] = changed_keys.height
-            if changed_keys.is_empty():
-                continue
-            cursor.adbc_ingest("changed_keys", changed_keys.to_arrow(), mode="create", temporary=True)
-            key_list = ", ".join(keys)
-            cursor.execute(f"DELETE FROM {table} WHERE ({key_list}) IN (SELECT {key_list} FROM changed_keys)")
-            cursor.execute("DROP TABLE changed_keys")  # the temporary table shadows any other
-            rows = tables[table].join(changed_keys, on=keys, how="semi", maintain_order="left")
-            _insert(cursor, table, rows)
-        connection.commit()
-    return counts
+    with open_database(uri) as database:
+        return {table: database.rewrite(table, tables[table], changed[table]) for table in KEY_COLUMNS}
 
 
 def _definition(database: Dialect, table: str) -> str:

@@ -58,10 +58,17 @@ class ColumnRule(_Strict):
     min: int | float | None = None
     max: int | float | None = None
     allowed: list[str] | None = None  # for text: the only values accepted
+    trim: bool = True  # for text: leading and trailing white space removed (false: kept as sent)
 
     @property
     def dtype(self) -> pl.DataType:
         return POLARS_TYPES[self.type]
+
+    @pydantic.model_validator(mode="after")
+    def _trim_is_for_text(self) -> ColumnRule:
+        if not self.trim and self.type != "text":
+            raise ValueError(f"trim: false is for text columns, not {self.type} (parsed from trimmed text)")
+        return self
 
 
 class InlineContract(_Strict):

@@ -26,9 +26,10 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
+from lakehouse.lib.columns import RESCUED_DATA
 from lakehouse.lib.storage import location
 
-RESCUED_COLUMN = "_rescued_data"
+RESCUED_COLUMN = RESCUED_DATA
 DEFAULT_ENCODING = "utf-8"
 LINE_COLUMN = "_row_number"  # the line number in the file (header = 1)
 # How much of a file is read at a time: memory follows this, not the file's size.
@@ -117,6 +118,7 @@ class CsvFile:
     encoding: str
     batch_bytes: int
     empty: bool  # no line at all
+    has_rows: bool  # a line besides the header
 
     @property
     def schema(self) -> pl.Schema:
@@ -191,18 +193,16 @@ def open_csv_file(
     (`FileRejected` under rule `expected_columns` when it lacks one). Without a header,
     `expected_columns` name the fields in file order.
     """
-    first = first_line(path, encoding, batch_bytes)
-    empty = first is None
+    lines = first_lines(path, encoding, batch_bytes)
     columns = tuple(expected_columns)
-    if header and first is not None:
-        columns = tuple(first[1].split(delimiter))
+    if header and lines:
+        columns = tuple(lines[0][1].split(delimiter))
         missing = [c for c in expected_columns if c not in columns]
         if missing:
             raise FileRejected(path, f"header lacks {', '.join(missing)}", "expected_columns")
-    header_line = first[0] if header and first is not None else None
-    return CsvFile(
-        path, columns, tuple(expected_columns), delimiter, header_line, encoding, batch_bytes, empty
-    )
+    header_line = lines[0][0] if header and lines else None
+    expected, body = tuple(expected_columns), len(lines) > (1 if header else 0)
+    return CsvFile(path, columns, expected, delimiter, header_line, encoding, batch_bytes, not lines, body)
 
 
 class LandingFile(Protocol):
@@ -210,6 +210,9 @@ class LandingFile(Protocol):
 
     @property
     def schema(self) -> pl.Schema: ...
+
+    @property
+    def has_rows(self) -> bool: ...  # known before reading: whether the file gives any row
 
     def batches(self) -> Iterator[ParsedFile]: ...
 
@@ -224,6 +227,10 @@ class WholeFile:
     def schema(self) -> pl.Schema:
         return self.parsed.rows.schema
 
+    @property
+    def has_rows(self) -> bool:
+        return self.parsed.rows.height > 0
+
     def batches(self) -> Iterator[ParsedFile]:
         yield self.parsed
 
@@ -235,16 +242,19 @@ def concatenated(file: LandingFile) -> ParsedFile:
     return ParsedFile(rows, sum(b.malformed_lines for b in batches), [p for b in batches for p in b.problems])
 
 
-def first_line(path: Path, encoding: str, batch_bytes: int) -> tuple[int, str] | None:
-    """The number and text of the file's first line that is not empty (None: none is), having
-    decoded the whole file: `FileRejected` under rule `encoding` when a byte does not decode."""
-    found, carry, lines_before = None, "", 0
+def first_lines(path: Path, encoding: str, batch_bytes: int, wanted: int = 2) -> list[tuple[int, str]]:
+    """The number and text of the file's first `wanted` lines that are not empty (fewer: the file
+    has fewer), having decoded the whole file: `FileRejected` under rule `encoding` when a byte
+    does not decode."""
+    found: list[tuple[int, str]] = []
+    carry, lines_before = "", 0
     for text in decoded_blocks(path, encoding, batch_bytes):
-        if found is None:  # the text up to the last line end of what was read, lines numbered
-            text, cut = carry + text, (carry + text).rfind("\n") + 1
-            found = _first_in(text[:cut], lines_before)
+        if len(found) < wanted:  # the text up to the last line end read so far, lines numbered
+            text = carry + text
+            cut = text.rfind("\n") + 1
+            found += _nonempty_lines(text[:cut], lines_before, wanted - len(found))
             carry, lines_before = text[cut:], lines_before + text.count("\n", 0, cut)
-    return found if found is not None else _first_in(carry, lines_before)
+    return found + _nonempty_lines(carry, lines_before, wanted - len(found))
 
 
 def decoded_blocks(path: Path, encoding: str, batch_bytes: int) -> Iterator[str]:
@@ -268,17 +278,18 @@ def decoded_blocks(path: Path, encoding: str, batch_bytes: int) -> Iterator[str]
             offset, newlines = offset + len(block), newlines + block.count(b"\n")
 
 
-def _first_in(text: str, lines_before: int) -> tuple[int, str] | None:
-    """The first line of a block that is not empty (as `_lines_in` tells lines), and its number."""
+def _nonempty_lines(text: str, lines_before: int, wanted: int) -> list[tuple[int, str]]:
+    """The first `wanted` lines of a block that are not empty (as `_lines_in` tells lines), with
+    their numbers."""
+    found: list[tuple[int, str]] = []
     start, number = 0, lines_before + 1
-    while start < len(text):
+    while start < len(text) and len(found) < wanted:
         end = text.find("\n", start)
         end = len(text) if end < 0 else end
-        line = text[start:end].removesuffix("\r")
-        if line:
-            return number, line
+        if line := text[start:end].removesuffix("\r"):
+            found.append((number, line))
         start, number = end + 1, number + 1
-    return None
+    return found
 
 
 def text_blocks(path: Path, encoding: str, batch_bytes: int) -> Iterator[tuple[int, str]]:
@@ -333,6 +344,7 @@ class JsonLinesFile:
     path: Path
     fields: tuple[str, ...]
     batch_bytes: int
+    has_rows: bool = True  # a line that is not empty
 
     @property
     def schema(self) -> pl.Schema:
@@ -356,9 +368,8 @@ def open_json_lines_file(
 ) -> JsonLinesFile:
     """A JSON-lines file to read in batches, decoded whole first (strict: `FileRejected` under rule
     `encoding` when a byte does not decode), so that reading it cannot fail half-way."""
-    for _ in decoded_blocks(path, encoding, batch_bytes):
-        pass
-    return JsonLinesFile(path, fields, batch_bytes)
+    has_rows = bool(first_lines(path, encoding, batch_bytes, wanted=1))
+    return JsonLinesFile(path, fields, batch_bytes, has_rows)
 
 
 def byte_blocks(path: Path, batch_bytes: int) -> Iterator[bytes]:

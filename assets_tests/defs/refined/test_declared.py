@@ -6,12 +6,14 @@ from datetime import date
 from decimal import Decimal
 
 import polars as pl
+import pydantic
+import pytest
 
 from assets_tests.defs.refined.support import raw_frame, refine, rejected_rules, utc, valid_rows
 from lakehouse.components.declared import refined_tables
 from lakehouse.defs.refined.declared import contract_model, declared_transform
 from lakehouse.lib.quality.contract import contract_columns, severities, table_schema
-from lakehouse.sources.declared import InlineContract
+from lakehouse.sources.declared import ColumnRule, InlineContract
 
 (INVENTORY,) = [t for t in refined_tables() if t.name == "supplier_inventory"]
 
@@ -111,3 +113,27 @@ def test_a_typed_parquet_source_is_cast_and_a_column_later_files_bring_is_null_b
         3: ["on_hand:greater_than_or_equal_to(0)"],
     }
     assert checked.valid.get_column("warehouse").to_list() == [None]
+
+
+def test_text_is_trimmed_unless_its_column_says_trim_false():
+    padded = InlineContract.model_validate(
+        {
+            "description": "Codes whose padding means something.",
+            "sequence": "id",
+            "columns": {
+                "id": {"type": "integer", "nullable": False, "description": "Id."},
+                "name": {"type": "text", "description": "Trimmed."},
+                "code": {"type": "text", "trim": False, "description": "Fixed width, kept as sent."},
+            },
+        }
+    )
+    raw = raw_frame({"id": ["1", "2"], "name": ["  Ada ", "Bo"], "code": [" A1 ", "B2  "]})
+
+    checked = refine(declared_transform(padded), contract_model("padded", padded), raw)
+
+    assert checked.valid.select("id", "name", "code").rows() == [(1, "Ada", " A1 "), (2, "Bo", "B2  ")]
+
+
+def test_trim_false_is_for_text_columns_only():
+    with pytest.raises(pydantic.ValidationError, match="trim: false is for text columns, not integer"):
+        ColumnRule.model_validate({"type": "integer", "trim": False, "description": "Id."})

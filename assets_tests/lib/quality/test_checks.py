@@ -54,8 +54,18 @@ def append(store: DeltaStore, key: dg.AssetKey, frame: pl.DataFrame) -> None:
     write_deltalake(store.uri(key), frame.to_arrow(), mode="append")
 
 
+def evaluate(check: dg.AssetChecksDefinition, store: DeltaStore) -> dg.AssetCheckResult | None:
+    """The check's result; None when it gave none (Dagster shows it skipped)."""
+    context = dg.build_asset_check_context(resources={"store": store}, instance=INSTANCE)
+    results = list(check(context))
+    assert len(results) <= 1
+    return results[0] if results else None
+
+
 def run(check: dg.AssetChecksDefinition, store: DeltaStore) -> dg.AssetCheckResult:
-    return check(dg.build_asset_check_context(resources={"store": store}, instance=INSTANCE))
+    result = evaluate(check, store)
+    assert result is not None, "the check was skipped"
+    return result
 
 
 def record(check: dg.AssetChecksDefinition, result: dg.AssetCheckResult) -> None:
@@ -145,6 +155,28 @@ def test_key_checks_after_a_pass_examine_only_the_rows_written_since(store):
 
     assert values(run(unique, store)) == {"duplicated_keys": 0, "rows_examined": 2, **state(store, FACT)}
     assert values(run(not_null, store)) == {"rows_with_null_key": 0, "rows_examined": 2, **state(store, FACT)}
+
+
+def test_key_checks_with_nothing_written_since_a_pass_give_no_result_and_judge_the_next_rows(store):
+    """No result: Dagster shows the check skipped; the next rows are judged against the last pass."""
+    put(store, FACT, order_lines([1, 2], [1, 1]))
+    unique, not_null = key_checks(FACT, ["order_id", "line_no"])
+    for check in (unique, not_null):
+        record(check, run(check, store))
+
+    assert [evaluate(check, store) for check in (unique, not_null)] == [None, None]
+
+    append(store, FACT, order_lines([2], [1]))
+    assert values(run(unique, store))["duplicated_keys"] == 1
+
+
+def test_key_checks_run_in_a_step_named_like_dagsters_check_steps():
+    unique, not_null = key_checks(FACT, ["order_id", "line_no"])
+
+    assert [c.node_def.name for c in (unique, not_null)] == [
+        "curated__fact_order_items_unique_key",
+        "curated__fact_order_items_key_not_null",
+    ]
 
 
 def test_unique_key_catches_a_new_row_repeating_a_key_judged_before(store):
@@ -237,6 +269,15 @@ def test_foreign_key_check_passes_when_unknowns_point_at_the_unknown_member(stor
     assert (spec.key.name, spec.blocking) == ("customer_key_in_dim_customer", True)
 
 
+def test_foreign_key_check_with_no_fact_row_written_since_a_pass_gives_no_result(store):
+    put(store, DIM, pl.DataFrame({"customer_key": [-1, 1]}))
+    put(store, FACT, facts_with_customer_keys([1, -1]))
+    check = foreign_key_check(FACT, "customer_key", DIM, "customer_key")
+    record(check, run(check, store))
+
+    assert evaluate(check, store) is None
+
+
 def test_a_null_foreign_key_is_an_orphan(store):
     put(store, DIM, pl.DataFrame({"customer_key": [-1, 1]}))
     put(store, FACT, facts_with_customer_keys([1, None]))
@@ -308,6 +349,15 @@ def test_reconciliation_passes_on_a_consistent_trio_counting_only_processed_raw_
         "raw_rows_ingested_after": "",
         **reconciled_state(consistent, T1),
     }
+
+
+def test_reconciliation_gives_no_result_while_no_table_changed_since_its_pass(consistent):
+    record(CHECK, run(CHECK, consistent))
+
+    assert evaluate(CHECK, consistent) is None
+
+    refine_later_batches(consistent, [5, 6, 7, 8])
+    assert run(CHECK, consistent).passed
 
 
 def refine_later_batches(store: DeltaStore, refined_ids: list[int]) -> None:

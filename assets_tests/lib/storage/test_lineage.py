@@ -8,7 +8,7 @@ import dagster as dg
 import pytest
 from click.testing import CliRunner
 
-from assets_tests.conftest import build_lakehouse
+from assets_tests.conftest import copy_of_build
 from lakehouse.cli import main
 from lakehouse.lib.storage.history import Commit, history, lineage
 from lakehouse.settings import Settings
@@ -24,7 +24,7 @@ class Incremental:
 @pytest.fixture(scope="module")
 def incremental(tmp_path_factory: pytest.TempPathFactory, instance: dg.DagsterInstance) -> Incremental:
     """A lakehouse built, advanced a day and built again (incrementally)."""
-    lakehouse = build_lakehouse(tmp_path_factory.mktemp("lineage"), instance, scale=0.002, seed=5, days=20)
+    lakehouse = copy_of_build(tmp_path_factory.mktemp("lineage"), instance, scale=0.002, seed=3, days=20)
     first_run_id = lakehouse.outcome.run_id
     lakehouse.advance(1)
     outcome = lakehouse.build(instance)

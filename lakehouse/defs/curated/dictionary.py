@@ -15,8 +15,8 @@ from pathlib import Path
 
 import lakehouse.defs.curated
 from lakehouse.lib.column_lineage import ColumnLineage, mermaid
+from lakehouse.lib.columns import BOOKKEEPING, CHANGES
 from lakehouse.lib.spec import ColumnDoc, TableSpec, specs_in
-from lakehouse.lib.storage.scd2 import CHANGES
 from lakehouse.lib.storage.write_spec import WriteMode, WriteSpec
 
 DICTIONARY_PATH = Path(__file__).with_name("DATA_DICTIONARY.md")
@@ -32,12 +32,11 @@ class TableDoc:
     columns: list[ColumnDoc]
     foreign_keys: list[str] = field(default_factory=list)  # "column -> layer.table.column"
     owners: list[str] = field(default_factory=list)
+    retention: str = ""  # how long its rows and history are kept (`Retention.describe`)
 
 
 # The column the scd2 write adds to every version, beside those its contract declares.
-SCD2_CHANGES = ColumnDoc(
-    CHANGES, "List(Struct)", False, "The change events this version was built from (SCD2)."
-)
+SCD2_CHANGES = ColumnDoc(CHANGES, "List(Struct)", False, BOOKKEEPING[CHANGES])
 
 
 def curated_specs() -> list[TableSpec]:
@@ -60,6 +59,7 @@ def table_doc(spec: TableSpec) -> TableDoc:
             for column, (table, referenced) in spec.references.items()
         ],
         owners=list(spec.owners),
+        retention=spec.retention.describe(),
     )
 
 
@@ -81,7 +81,7 @@ def _table_section(doc: TableDoc, lineage: ColumnLineage) -> str:
     return (
         f"## `{doc.name}`\n\n{doc.description}\n\n"
         f"Grain: {doc.grain}. Key: {', '.join(f'`{k}`' for k in doc.key)}. Written by: {doc.written_by}. "
-        f"Owners: {', '.join(doc.owners)}.\n\n"
+        f"Owners: {', '.join(doc.owners)}. Retention: {doc.retention}.\n\n"
         + (f"Foreign keys:\n{references}\n\n" if references else "")
         + f"| column | type | nullable | PII | description |\n| --- | --- | --- | --- | --- |\n{rows}\n"
         + _lineage_section(doc.name, lineage)

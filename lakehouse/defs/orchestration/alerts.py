@@ -14,6 +14,7 @@ import dagster as dg
 import requests
 
 WEBHOOK_TIMEOUT_SECONDS = 10
+REAPED = "Reaped"  # the first word of the failure message of a run whose process died (`reaper`)
 
 
 class Alerts(dg.ConfigurableResource):
@@ -65,6 +66,8 @@ def _root_cause(error: Any) -> Any:
     description="Alerts on every failed run: log, alerts file, webhook when configured.",
 )
 def run_failure_alert_sensor(context: dg.RunFailureSensorContext, alerts: Alerts) -> None:
+    if (context.failure_event.message or "").startswith(REAPED):
+        return  # the reaper alerted already, saying what happened
     alert = run_failure_alert(context)
     context.log.error(f"run {alert['run_id']} ({alert['job']}) failed: {alert['error']}")
     try:

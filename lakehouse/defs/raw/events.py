@@ -26,7 +26,8 @@ from lakehouse.defs.raw.ingestion import (
     with_ingestion_columns,
 )
 from lakehouse.lib.cleansing import utc_from_zulu
-from lakehouse.lib.columns import now_utc
+from lakehouse.lib.columns import HIGH_WATER_MARK, now_utc
+from lakehouse.lib.data_version import data_version_after
 from lakehouse.lib.privacy import Pseudonymiser, suppress
 from lakehouse.lib.storage import write_spec
 from lakehouse.lib.storage.reads import TableReads
@@ -57,7 +58,7 @@ EVENT_COLUMNS = (
 EVENTS_FOLDER = "clickstream"
 BATCH_PATTERN = "*/batch-*.jsonl"  # final names only: never a `.tmp` still being written
 FILES_PER_PARSE = 100  # about 90k lines at scale 1
-HIGH_WATER_COLUMN = "_high_water_mark"
+HIGH_WATER_COLUMN = HIGH_WATER_MARK
 RAW_EVENTS = dg.AssetKey(["raw", "events"])
 _UTC = pl.Datetime("us", "UTC")
 
@@ -210,4 +211,9 @@ def raw_events(
         }
 
     # written a chunk of files at a time: memory follows a chunk, not the clickstream's backlog
-    return dg.Output(replace(stream.rows(), report=report), metadata={"batches_ingested": len(files)})
+    wrote = any(f.stat().st_size for f in files)  # every line of a batch file lands, parsed or rescued
+    return dg.Output(
+        replace(stream.rows(), report=report),
+        data_version=data_version_after(context, RAW_EVENTS, wrote_rows=wrote),
+        metadata={"batches_ingested": len(files)},
+    )

@@ -21,6 +21,7 @@ from lakehouse.defs.raw.ingestion import (
     with_ingestion_columns,
 )
 from lakehouse.lib.columns import now_utc
+from lakehouse.lib.data_version import ingested_data_version
 from lakehouse.lib.freshness import DAILY
 from lakehouse.lib.storage import write_spec
 from lakehouse.lib.storage.reads import TableReads
@@ -95,6 +96,7 @@ def raw_exchange_rates(
     )
     return dg.Output(
         batch,
+        data_version=ingested_data_version(context, context.asset_key, batch),
         metadata={
             "window_from": start.isoformat(),
             "window_to": end.isoformat(),

@@ -44,6 +44,7 @@ from lakehouse.defs.raw.ingestion import (
     with_ingestion_columns,
 )
 from lakehouse.lib.columns import INGESTION, now_utc
+from lakehouse.lib.data_version import data_version_after, ingested_data_version
 from lakehouse.lib.file_versions import VersionChanges, sha256_of, version_batch_id, version_changes
 from lakehouse.lib.freshness import DAILY
 from lakehouse.lib.quality.run_warnings import warning_metadata
@@ -450,13 +451,22 @@ def build_raw_file_asset(files: FileSet) -> dg.AssetsDefinition:
         }
         if not isinstance(rows, RowBatches):
             metadata |= read_report()
+        wrote = any(a.file.has_rows for a in ingestion.admitted)
+        raw_version = data_version_after(context, files.raw_key, wrote_rows=wrote)
         # raw first: its files are read as they are written, and only then is all known
-        yield dg.Output(rows, "raw", metadata=metadata)
+        yield dg.Output(rows, "raw", data_version=raw_version, metadata=metadata)
         at = now_utc()
         rejected = rejected_rows(ingestion, context.run.run_id, at)
-        yield dg.Output(rejected, "rejected_files", metadata={"files_quarantined_now": rejected.height})
+        yield dg.Output(
+            rejected,
+            "rejected_files",
+            data_version=ingested_data_version(context, files.rejected_files_key, rejected),
+            metadata={"files_quarantined_now": rejected.height},
+        )
         # after raw: a version is registered once its rows are committed (a crash in between is
         # repaired by the next run, which registers what raw holds and the registry lacks)
-        yield dg.Output(version_rows(ingestion, pending, context.run.run_id, at), "file_versions")
+        versions = version_rows(ingestion, pending, context.run.run_id, at)
+        data_version = ingested_data_version(context, files.versions_key, versions)
+        yield dg.Output(versions, "file_versions", data_version=data_version)
 
     return ingest_files

@@ -35,7 +35,8 @@ from lakehouse.defs.raw.ingestion import (
     with_ingestion_columns,
     without_erased,
 )
-from lakehouse.lib.columns import now_utc
+from lakehouse.lib.columns import WATERMARK, now_utc
+from lakehouse.lib.data_version import ingested_data_version
 from lakehouse.lib.freshness import DAILY
 from lakehouse.lib.privacy import Pseudonymiser
 from lakehouse.lib.storage import write_spec
@@ -48,7 +49,6 @@ from lakehouse.sources.shop_tables import SourceTable
 # The shop's `updated_at` (fixed width, so text order is time order).
 WATERMARK_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 # Raw's column holding a row's `updated_at` when it counts towards the watermark (else null).
-WATERMARK = "_watermark"
 RECONCILIATION = "key_reconciliation"
 INGESTION_ORDER = ["_ingested_at", "_row_number"]
 
@@ -228,6 +228,7 @@ def build_raw_shop_asset(table: SourceTable) -> dg.AssetsDefinition:
         reconciled = {"rows_hard_deleted": deletes.height} if table.reconcile_keys else {}
         return dg.Output(
             batch,
+            data_version=ingested_data_version(context, key, batch),
             metadata={
                 "watermark_from": watermark or "",
                 "window_from": since or "",

@@ -2,7 +2,8 @@
 
 The inline contract's columns become a pandera model (types, nullability, `min`/`max`, `allowed`
 values, descriptions), and the transform casts each raw column to its declared type: text is
-trimmed, timestamps are read as ISO 8601 UTC, other text values are cast without guessing. A value
+trimmed (unless its column says `trim: false`), timestamps are read as ISO 8601 UTC, other text
+values are cast without guessing. A value
 that does not fit its type becomes null and the row is quarantined (`<column>:parseable`); every
 rule a declared table breaks drops the row to quarantine, none fails the asset.
 """
@@ -66,7 +67,7 @@ def _field(rule: ColumnRule) -> object:
 def typed(column: str, rule: ColumnRule, source_type: pl.DataType) -> pl.Expr:
     """The raw column as its declared type; text that does not fit becomes null."""
     if rule.type == "text":
-        return trimmed(column)
+        return trimmed(column) if rule.trim else pl.col(column)
     if source_type != pl.String:  # a typed source (Parquet) is cast, not parsed
         return pl.col(column).cast(rule.dtype, strict=False).alias(column)
     text = pl.col(column).str.strip_chars()

@@ -7,7 +7,7 @@ records to `quarantine/<table>`, keeps the newest version of each business key a
 """
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import dagster as dg
 import polars as pl
@@ -15,6 +15,7 @@ import polars as pl
 from lakehouse.lib.code_version import code_version
 from lakehouse.lib.columns import RAW_LINEAGE, now_utc
 from lakehouse.lib.privacy import Pseudonymiser
+from lakehouse.lib.quality import quarantine
 from lakehouse.lib.quality.contract import DIRECT, Contract, contract_columns, contract_pii
 from lakehouse.lib.quality.metrics import MONITORED_COLUMNS, keyed_metadata
 from lakehouse.lib.quality.quarantine import PROBLEMS_LOGGED, describe, quarantine_rows
@@ -22,6 +23,8 @@ from lakehouse.lib.quality.validation import Validation, validate
 from lakehouse.lib.spec import TableSpec
 from lakehouse.lib.storage import write_spec
 from lakehouse.lib.storage.reads import TableReads
+from lakehouse.lib.storage.retention import DEFAULT as DEFAULT_RETENTION
+from lakehouse.lib.storage.retention import RETENTION_KEY, Retention
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.lib.storage.table_metadata import COLUMN_LINEAGE
 
@@ -54,6 +57,8 @@ class RefinedTable:
     # every other column comes from the raw column of its own name.
     derived_from: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     migrations: tuple[Mapping[str, Mapping[str, str]], ...] = ()  # see `TableSpec.migrations`
+    retention: Retention = DEFAULT_RETENTION  # of the refined table (see `TableSpec.retention`)
+    quarantine_retention: Retention = quarantine.RETENTION  # its rejected records, with their raw ones
 
     @property
     def spec(self) -> TableSpec:
@@ -66,6 +71,7 @@ class RefinedTable:
             sequence=self.sequence_column,
             unstored=self.drop_after_validation,
             migrations=self.migrations,
+            retention=self.retention,
         )
 
     @property
@@ -84,6 +90,13 @@ class RefinedTable:
     @property
     def quarantine_key(self) -> dg.AssetKey:
         return dg.AssetKey(["quarantine", self.name])
+
+    @property
+    def quarantine_policy(self) -> Retention:
+        """The quarantine's retention: an expired record goes with its raw record, so that the
+        reconciliation (raw = refined + quarantined + duplicates) still holds."""
+        raw = "/".join(self.raw_key.path)
+        return replace(self.quarantine_retention, expires_with=(raw,))
 
     @property
     def quarantine_direct_pii(self) -> tuple[str, ...]:
@@ -198,7 +211,10 @@ def build_refined_asset(table: RefinedTable) -> dg.AssetsDefinition:
                 code_version=table.code_version,
                 kinds={"delta", "polars"},
                 description=f"Raw {table.name} records rejected by the contract, with the rules they broke.",
-                metadata=write_spec.with_direct_pii(write_spec.append(), table.quarantine_direct_pii),
+                metadata={
+                    **write_spec.with_direct_pii(write_spec.append(), table.quarantine_direct_pii),
+                    RETENTION_KEY: table.quarantine_policy.describe(),
+                },
             ),
             "refined": dg.AssetOut(**refined_out_args(table)),
         },

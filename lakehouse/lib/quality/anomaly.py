@@ -19,7 +19,7 @@ import dagster as dg
 import polars as pl
 
 from lakehouse.lib.quality import metrics
-from lakehouse.lib.quality.checks import markdown
+from lakehouse.lib.quality.checks import markdown, skippable_check
 from lakehouse.lib.storage.store import DeltaStore
 
 THRESHOLD = 5.0
@@ -47,7 +47,8 @@ def expected_range(past: list[float], min_spread: float = MIN_ROWS_SPREAD) -> Ex
     return Expected(centre, centre - THRESHOLD * spread, centre + THRESHOLD * spread)
 
 
-Verdict = Callable[[pl.DataFrame, str], dg.AssetCheckResult]
+# None: the run wrote no rows to judge (the check is then skipped, not passed)
+Verdict = Callable[[pl.DataFrame, str], dg.AssetCheckResult | None]
 
 
 def _anomaly_check(
@@ -56,11 +57,10 @@ def _anomaly_check(
     """A warning check judging this run's `metric` of `table` against the table's history."""
     table_name = "/".join(table.path)
 
-    @dg.asset_check(asset=table, name=name, blocking=False, description=description)
-    def anomaly(context: dg.AssetCheckExecutionContext, store: DeltaStore) -> dg.AssetCheckResult:
+    def anomaly(context: dg.AssetCheckExecutionContext, store: DeltaStore) -> dg.AssetCheckResult | None:
         return verdict(metrics.history(store.root, table_name, metric, column), context.run.run_id)
 
-    return anomaly
+    return skippable_check(dg.AssetCheckSpec(name, asset=table, description=description), anomaly)
 
 
 def volume_anomaly_check(table: dg.AssetKey) -> dg.AssetChecksDefinition:
@@ -99,11 +99,12 @@ def distribution_anomaly_check(table: dg.AssetKey) -> dg.AssetChecksDefinition:
     )
 
 
-def volume_verdict(written: pl.DataFrame, run_id: str) -> dg.AssetCheckResult:
-    """Judge the rows written by `run_id` against the earlier runs in `written` (at, run_id, value)."""
+def volume_verdict(written: pl.DataFrame, run_id: str) -> dg.AssetCheckResult | None:
+    """Judge the rows written by `run_id` against the earlier runs in `written` (at, run_id, value);
+    None when it wrote none."""
     this_run = written.filter(pl.col("run_id") == run_id)
     if this_run.is_empty():
-        return dg.AssetCheckResult(passed=True, metadata={"note": "no new rows in this run"})
+        return None
     value = this_run.get_column("value")[-1]
     earlier = written.filter(pl.col("run_id") != run_id, pl.col("value") > 0)
     past = earlier.get_column("value").to_list()[-HISTORY_RUNS:]
@@ -125,11 +126,11 @@ def volume_verdict(written: pl.DataFrame, run_id: str) -> dg.AssetCheckResult:
     )
 
 
-def null_rate_verdict(rates: pl.DataFrame, run_id: str) -> dg.AssetCheckResult:
+def null_rate_verdict(rates: pl.DataFrame, run_id: str) -> dg.AssetCheckResult | None:
     return columns_verdict(rates, run_id, MIN_RATE_SPREAD, low_bound=0.0, high_bound=1.0)
 
 
-def distribution_verdict(medians: pl.DataFrame, run_id: str) -> dg.AssetCheckResult:
+def distribution_verdict(medians: pl.DataFrame, run_id: str) -> dg.AssetCheckResult | None:
     return columns_verdict(medians, run_id, MIN_MEDIAN_SPREAD)
 
 
@@ -139,11 +140,12 @@ def columns_verdict(
     min_spread: float,
     low_bound: float | None = None,
     high_bound: float | None = None,
-) -> dg.AssetCheckResult:
-    """Judge each column's value in `run_id` against its earlier runs (at, run_id, column, value)."""
+) -> dg.AssetCheckResult | None:
+    """Judge each column's value in `run_id` against its earlier runs (at, run_id, column, value);
+    None when the run wrote no rows."""
     this_run = history.filter(pl.col("run_id") == run_id).group_by("column").agg(pl.col("value").last())
     if this_run.is_empty():
-        return dg.AssetCheckResult(passed=True, metadata={"note": "no rows written in this run"})
+        return None
     earlier = history.filter(pl.col("run_id") != run_id)
     judged = []
     for column, value in this_run.sort("column").iter_rows():  # one row per column, not per data row

@@ -6,10 +6,13 @@ Checks whose failure means wrong data downstream are blocking: they stop downstr
 Key, foreign-key and reconciliation checks judge only what was written since their last passing
 evaluation (whose metadata records where it stopped), so an incremental build does not re-scan
 millions of rows judged before; their first evaluation, one after the table was replaced, or one
-in a run tagged `FULL_CHECK_TAG` (the weekly `full_checks` job) judges it all.
+in a run tagged `FULL_CHECK_TAG` (the weekly `full_checks` job) judges it all. When nothing was
+written since, they report no result, which Dagster shows as *skipped* (`skippable_check`), not a
+pass over 0 rows.
 """
 
-from collections.abc import Iterator, Sequence
+import logging
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -45,6 +48,41 @@ def _result(failing: pl.LazyFrame, label: str, metadata: dict | None = None) -> 
     return dg.AssetCheckResult(passed=count == 0, metadata={label: count, **(metadata or {}), **extra})
 
 
+Judge = Callable[[dg.AssetCheckExecutionContext, DeltaStore], dg.AssetCheckResult | None]
+# Dagster's executor warns on its own logger (not the run's) for each skipped blocking check and
+# each step downstream of it: that is what a skipped check means here, and it would be a dozen
+# lines of every `lakehouse run` with nothing new. That warning alone is filtered out.
+_EXECUTOR_LOGGER = "dagster._core.execution.plan.active"
+
+
+class _SkippedBlockingCheckFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "emitted no result in step" not in record.getMessage()
+
+
+logging.getLogger(_EXECUTOR_LOGGER).addFilter(_SkippedBlockingCheckFilter())
+
+
+def skippable_check(spec: dg.AssetCheckSpec, judge: Judge) -> dg.AssetChecksDefinition:
+    """The check `spec`, judged by `judge`, which returns None when there is nothing to examine.
+
+    Dagster shows a check that was planned in a run but gave no result as *skipped*; only a check
+    whose result is optional may give none: a `multi_asset_check` that can subset. Its step is
+    named as Dagster names an `@asset_check`'s (`curated__fact_order_items_unique_key`)."""
+
+    @dg.multi_asset_check(
+        specs=[spec], name=spec.get_python_identifier(), description=spec.description, can_subset=True
+    )
+    def check(context: dg.AssetCheckExecutionContext, store: DeltaStore) -> Iterator[dg.AssetCheckResult]:
+        result = judge(context, store)
+        if result is None:
+            context.log.info(f"{spec.key.to_user_string()}: nothing to examine in this run, skipped")
+            return
+        yield result
+
+    return check
+
+
 def last_passed(context: dg.AssetCheckExecutionContext) -> dict[str, Any]:
     """The metadata of this check's latest passing evaluation (empty when it never passed, or in a
     full-check run: nothing is vouched for then)."""
@@ -76,9 +114,10 @@ class Written:
 
 def written_since_passed(
     context: dg.AssetCheckExecutionContext, store: DeltaStore, table: dg.AssetKey, columns: list[str]
-) -> Written:
+) -> Written | None:
     """The scope of a check of `columns`; whole when they include a partition column (its values
-    are in the log, not in the data files read)."""
+    are in the log, not in the data files read). None when no data file was added since the version
+    the last pass vouched for: there is nothing new to judge."""
     uri = store.uri(table)
     version, table_id = delta_tables.version(uri), delta_tables.table_id(uri)
     snapshot = delta_tables.scan(uri, version)
@@ -87,12 +126,13 @@ def written_since_passed(
     in_files = not set(columns) & set(delta_tables.partition_columns(uri))
     if in_files and vouched.get("table_id") == table_id and "table_version" in vouched:
         added = delta_tables.files_added_since(uri, int(vouched["table_version"]), version)
-    if added is None:
-        rows = snapshot
-    elif added:
-        rows = pl.scan_parquet(added, missing_columns="insert", extra_columns="ignore")
-    else:
-        rows = snapshot.clear()
+    if added == []:
+        return None
+    rows = (
+        snapshot
+        if added is None
+        else pl.scan_parquet(added, missing_columns="insert", extra_columns="ignore")
+    )
     metadata = {"table_version": version, "table_id": table_id}
     return Written(snapshot, rows, added is None, metadata)
 
@@ -109,15 +149,11 @@ def key_checks(table: dg.AssetKey, keys: Sequence[str]) -> list[dg.AssetChecksDe
     only), and a new row repeating an old row's key is caught as surely as two new rows sharing one.
     """
     columns = list(keys)
+    listed = ", ".join(columns)
 
-    @dg.asset_check(
-        asset=table,
-        name="unique_key",
-        blocking=True,
-        description=f"No two rows share ({', '.join(columns)}).",
-    )
-    def unique_key(context: dg.AssetCheckExecutionContext, store: DeltaStore) -> dg.AssetCheckResult:
-        scope = written_since_passed(context, store, table, columns)
+    def unique_key(context: dg.AssetCheckExecutionContext, store: DeltaStore) -> dg.AssetCheckResult | None:
+        if (scope := written_since_passed(context, store, table, columns)) is None:
+            return None
         candidates = scope.table.select(columns)
         if not scope.whole:
             new_keys = scope.rows.select(columns).unique()
@@ -126,18 +162,24 @@ def key_checks(table: dg.AssetKey, keys: Sequence[str]) -> list[dg.AssetChecksDe
         examined = {"rows_examined": _count(scope.rows), **scope.metadata}
         return _result(copies.filter(pl.col("copies") > 1), "duplicated_keys", examined)
 
-    @dg.asset_check(
-        asset=table,
-        name="key_not_null",
-        blocking=True,
-        description=f"({', '.join(columns)}) never null.",
-    )
-    def key_not_null(context: dg.AssetCheckExecutionContext, store: DeltaStore) -> dg.AssetCheckResult:
-        scope = written_since_passed(context, store, table, columns)
+    def key_not_null(context: dg.AssetCheckExecutionContext, store: DeltaStore) -> dg.AssetCheckResult | None:
+        if (scope := written_since_passed(context, store, table, columns)) is None:
+            return None
         nulls = scope.rows.filter(pl.any_horizontal(pl.col(columns).is_null()))
         return _result(nulls, "rows_with_null_key", {"rows_examined": _count(scope.rows), **scope.metadata})
 
-    return [unique_key, key_not_null]
+    return [
+        skippable_check(_blocking(table, "unique_key", f"No two rows share ({listed})."), unique_key),
+        skippable_check(_blocking(table, "key_not_null", f"({listed}) never null."), key_not_null),
+    ]
+
+
+def _blocking(
+    table: dg.AssetKey, name: str, description: str, additional_deps: Sequence[dg.AssetKey] = ()
+) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
+        name, asset=table, description=description, blocking=True, additional_deps=additional_deps
+    )
 
 
 def foreign_key_check(
@@ -150,22 +192,17 @@ def foreign_key_check(
     (see `incremental.changed_members`). The weekly full check judges every row.
     """
 
-    @dg.asset_check(
-        asset=fact,
-        name=f"{column}_in_{dim.path[-1]}",
-        blocking=True,
-        additional_deps=[dim],
-        description=f"Every {column} is a {dim.to_user_string()}.{dim_column}.",
-    )
-    def foreign_key(context: dg.AssetCheckExecutionContext, store: DeltaStore) -> dg.AssetCheckResult:
-        scope = written_since_passed(context, store, fact, [column])
+    def foreign_key(context: dg.AssetCheckExecutionContext, store: DeltaStore) -> dg.AssetCheckResult | None:
+        if (scope := written_since_passed(context, store, fact, [column])) is None:
+            return None
         facts = scope.rows.select(column)
         orphans = facts.join(store.scan(dim).select(pl.col(dim_column).alias(column)), on=column, how="anti")
         counts = _counts(examined=facts, unknown=facts.filter(pl.col(column) == -1))
         examined = {"rows_examined": counts["examined"], "rows_on_unknown_member": counts["unknown"]}
         return _result(orphans, "orphan_rows", {**examined, **scope.metadata})
 
-    return foreign_key
+    description = f"Every {column} is a {dim.to_user_string()}.{dim_column}."
+    return skippable_check(_blocking(fact, f"{column}_in_{dim.path[-1]}", description, [dim]), foreign_key)
 
 
 def _comparable_keys(raw: pl.LazyFrame, refined: pl.LazyFrame, keys: Sequence[str]) -> list[pl.Expr]:
@@ -209,8 +246,9 @@ def _window(
     store: DeltaStore,
     tables: Sequence[dg.AssetKey],
     until: datetime | None,
-) -> Window:
-    """From the last passing evaluation, if the tables are the same and only grew since."""
+) -> Window | None:
+    """From the last passing evaluation, if the tables are the same and only grew since; None
+    when none of them changed since (nothing to judge)."""
     refined, quarantine = tables[1:]
     state: dict[str, Any] = {"processed_until": "" if until is None else until.isoformat()}
     for key in tables:
@@ -218,6 +256,8 @@ def _window(
         state |= {f"{name} id": store.table_id(key), f"{name} version": store.version(key)}
     whole = Window(None, None, state)
     vouched = last_passed(context)
+    if vouched and all(vouched.get(k) == v for k, v in state.items()):
+        return None
     same_tables = all(vouched.get(k) == v for k, v in state.items() if k.endswith(" id"))
     if until is None or not same_tables or not vouched.get("processed_until"):
         return whole
@@ -243,19 +283,16 @@ def reconciliation_check(
     only one of the window. In a window, `refined_rows` counts the window's keys found in refined.
     """
 
-    @dg.asset_check(
-        asset=refined,
-        name="reconciles_with_raw",
-        blocking=True,
-        additional_deps=[raw, quarantine],
-        description="Every raw row processed is refined, quarantined or a duplicate of a refined key.",
-    )
-    def reconciles_with_raw(context: dg.AssetCheckExecutionContext, store: DeltaStore) -> dg.AssetCheckResult:
+    def reconciles_with_raw(
+        context: dg.AssetCheckExecutionContext, store: DeltaStore
+    ) -> dg.AssetCheckResult | None:
         refined_rows, quarantined = store.scan(refined), store.scan(quarantine)
         # Only raw rows a refine run has seen: a raw batch may land while this check runs.
         newest = (store.newest(key, "_ingested_at") for key in (refined, quarantine))
         until = max(filter(None, newest), default=None)
         window = _window(context, store, [raw, refined, quarantine], until)
+        if window is None:
+            return None
         raw_rows = store.scan(raw).filter(pl.col("_ingested_at") <= until)
         comparable = _comparable_keys(raw_rows, refined_rows, keys)
         refined_keys = window_refined = refined_rows.select(comparable)
@@ -279,7 +316,9 @@ def reconciliation_check(
             growth = _growth(store.uri(refined), window.refined_version, n["new_keys"])
         return _reconciliation(n, growth, window, missing, invented)
 
-    return reconciles_with_raw
+    description = "Every raw row processed is refined, quarantined or a duplicate of a refined key."
+    spec = _blocking(refined, "reconciles_with_raw", description, [raw, quarantine])
+    return skippable_check(spec, reconciles_with_raw)
 
 
 def _growth(uri: str, since: int, new_keys: int) -> dict[str, int]:

@@ -29,10 +29,13 @@ from lakehouse.lib.storage import audit
 from lakehouse.lib.storage.commits import Commit, CommitObserver
 from lakehouse.lib.storage.delta_tables import WriteResult, append_to_log, file_stats
 from lakehouse.lib.storage.location import join
+from lakehouse.lib.storage.retention import Retention
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.lib.storage.write_spec import plain
 
 METRICS_TABLE = ("quality", "metrics")
+# Over a year: anomaly checks judge a run against earlier runs, the report draws trends.
+RETENTION = Retention(rows_days=400, date_column="at")
 KEY_SEPARATOR = "/"  # of a keyed metadata entry: `<metric>/<key>`
 # Definition metadata: numeric columns whose distribution (median of each write) is monitored.
 MONITORED_COLUMNS = "lakehouse/monitored_columns"

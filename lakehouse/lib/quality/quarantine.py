@@ -13,8 +13,13 @@ import polars as pl
 
 from lakehouse.lib.columns import IDENTITY
 from lakehouse.lib.quality.validation import RULES
+from lakehouse.lib.storage.retention import Retention
 
 PROBLEMS_LOGGED = 20  # problem lines written to the run log per asset; the rest are counted
+QUARANTINED_AT = "_quarantined_at"
+# A rejected record not fixed within three months is reported, then dropped with its raw record
+# (the reconciliation then counts neither): quarantined records hold raw personal data.
+RETENTION = Retention(rows_days=90, date_column=QUARANTINED_AT)
 
 
 def quarantine_rows(
@@ -31,7 +36,7 @@ def quarantine_rows(
     )
     matched = candidates.join(reasons.lazy(), on=list(IDENTITY), how="inner").collect(engine="streaming")
     return matched.with_columns(
-        pl.lit(at, pl.Datetime("us", "UTC")).alias("_quarantined_at"),
+        pl.lit(at, pl.Datetime("us", "UTC")).alias(QUARANTINED_AT),
         pl.lit(run_id).alias("_quarantine_run_id"),
     )
 

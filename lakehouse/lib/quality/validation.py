@@ -8,10 +8,10 @@ import numpy as np
 import pandera.polars as pa
 import polars as pl
 
+from lakehouse.lib.columns import RULES
 from lakehouse.lib.quality.contract import Contract, Severity, conform, severities
 
 POSITION = "_position"
-RULES = "_rules"
 _SAMPLE_ROWS = 10
 
 

@@ -10,11 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from deltalake import DeltaTable
 
 from lakehouse.lib.storage.delta_tables import append_to_log
 from lakehouse.lib.storage.location import join
+from lakehouse.lib.storage.retention import Retention
 
 AUDIT_TABLE = ("audit", "log")
+# Two years: a yearly audit sees the previous year whole.
+RETENTION = Retention(rows_days=730, date_column="at")
 SCHEMA = {
     "at": pl.Datetime("us", "UTC"),
     "operation": pl.String,
@@ -43,3 +47,12 @@ def record(
         "details": [json.dumps(details or {}, default=str, sort_keys=True)],
     }
     append_to_log(join(tables_root, *AUDIT_TABLE), pl.DataFrame(row, schema=SCHEMA))
+
+
+def tables_with(tables_root: Path | str, operation: str) -> set[str]:
+    """The tables (`layer/table`) the log records `operation` on (none without a log)."""
+    uri = join(tables_root, *AUDIT_TABLE)
+    if not DeltaTable.is_deltatable(uri):
+        return set()
+    rows = pl.scan_delta(uri).filter(pl.col("operation") == operation).select("table_name").unique()
+    return set(rows.collect().get_column("table_name").to_list())

@@ -29,6 +29,7 @@ TARGET_FILE_SIZE = 8 * 1024 * 1024
 MERGE_ATTEMPTS = 5
 # Commit metadata naming the write mode, and holding the write spec, the commit was made by.
 WRITE_MODE_COMMIT_KEY, WRITE_SPEC_COMMIT_KEY = "lakehouse.write_mode", "lakehouse.write_spec"
+CODE_VERSION_COMMIT_KEY = "dagster.code_version"  # the IO manager records it in every commit
 # The table property naming the columns whose statistics (min, max, nulls) the log keeps: every
 # column but the direct PII ones, whose values would otherwise sit in clear in `add.stats`.
 STATS_COLUMNS = "delta.dataSkippingStatsColumns"
@@ -132,6 +133,20 @@ def commits_newest_first(uri: str) -> Iterator[dict[str, Any]]:
         if len(commits) < limit:
             return
         seen, limit = len(commits), limit * 8
+
+
+def newest_code_version(uri: str) -> str:
+    """The code version the table's newest commit that records one was made by ("" if none)."""
+    commits = commits_newest_first(uri)
+    return next((c[CODE_VERSION_COMMIT_KEY] for c in commits if c.get(CODE_VERSION_COMMIT_KEY)), "")
+
+
+def undo_every_batch(uri: str, spec: WriteSpec) -> list[Transaction]:
+    """App transactions marking every batch an append table holds undone: with them, a commit
+    emptying the table lets the same batches be appended again."""
+    if spec.mode is not WriteMode.APPEND:
+        return []
+    return [Transaction(batch, BATCH_UNDONE) for batch in sorted(_batches(uri, spec.batch_column))]
 
 
 def version_for_run(uri: str, run_id: str, started_ms: int) -> int | None:

@@ -61,7 +61,7 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         uri = self.store.uri(context.asset_key)
         if obj is None:  # nothing to write: the metadata still describes the table as it is
             if delta_tables.exists(uri):
-                self._describe(context, uri, WriteResult(delta_tables.version(uri), 0))
+                self._describe(context, uri, WriteResult(delta_tables.version(uri), 0), changed=False)
             return
         spec = WriteSpec.from_metadata(context.definition_metadata)
         before = delta_tables.version(uri)
@@ -83,7 +83,7 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         else:
             written = obj.collect(engine="streaming") if isinstance(obj, pl.LazyFrame) else obj
             result = delta_tables.write(uri, written, spec, provenance, slices)
-        actions = self._describe(context, uri, result)
+        actions = self._describe(context, uri, result, changed=result.version != before)
         if result.version != before:
             _record_partitions(context, spec, written, slices, column_schema(uri, _declared_schema(context)))
         if result.version != before and self.observer is not None:
@@ -118,15 +118,18 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         }
 
     @staticmethod
-    def _describe(context: dg.OutputContext, uri: str, result: WriteResult) -> pl.DataFrame:
+    def _describe(context: dg.OutputContext, uri: str, result: WriteResult, changed: bool) -> pl.DataFrame:
         """Add the table's metadata, as `result` left it, to the materialisation; its add actions.
 
-        The log is read once, for this metadata and for the commit's observer.
+        `table_changed` says whether the run committed to the table, plainly among the metadata the
+        UI shows (the data version, among the event's tags, says whether its content changed). The
+        log is read once, for this metadata and for the commit's observer.
         """
         actions = delta_tables.add_actions(uri)
         table_name = ".".join(context.asset_key.path)
         declared = _declared_schema(context)
         context.add_output_metadata(materialization_metadata(uri, table_name, result, actions, declared))
+        context.add_output_metadata({"table_changed": changed})
         if (lineage := context.definition_metadata.get(COLUMN_LINEAGE)) is not None:
             context.add_output_metadata({COLUMN_LINEAGE: lineage})
         return actions

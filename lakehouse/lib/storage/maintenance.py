@@ -1,21 +1,23 @@
-"""Table maintenance: compact small files and vacuum files no longer referenced.
+"""Table maintenance: compact small files, then enforce the retention policies.
 
 Appends and merges leave many small files (a settlement file a day is a file a day); compaction
 rewrites them into files of about `TARGET_FILE_SIZE`, so scans and catalog publishing stay fast.
-Vacuum then deletes files unreferenced for longer than the retention, which is kept at a week:
-readers holding an older catalog, and time travel to recent versions, keep working.
+Each compaction commit carries the table's write spec, like every other commit: the catalog masks
+a table's direct PII by the newest spec-carrying commit, and log cleanup must never leave a table
+with none. Retention (`expiry.apply`) then expires old rows and vacuums files unreferenced for
+longer than each table's history.
 """
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
-from deltalake import DeltaTable
+from deltalake import CommitProperties, DeltaTable
 
-from lakehouse.lib.storage import audit
+from lakehouse.lib.storage import audit, delta_tables, expiry
 from lakehouse.lib.storage.delta_tables import TARGET_FILE_SIZE
 from lakehouse.lib.storage.location import table_uris
-
-RETENTION_HOURS = 7 * 24
+from lakehouse.lib.storage.retention import RetentionPolicies
 
 
 @dataclass(frozen=True)
@@ -23,26 +25,36 @@ class Maintained:
     table: str
     files_compacted: int
     files_added: int
-    files_vacuumed: int
+    retention: expiry.TableRetention
 
 
-def maintain(tables_root: Path | str, retention_hours: int = RETENTION_HOURS) -> list[Maintained]:
-    """Compact and vacuum every table under `tables_root`; each operation is audited."""
-    results = []
+def compact(uri: str) -> dict:
+    """Compact one table by a commit carrying its write spec; delta-rs's optimize metrics."""
+    custom = delta_tables.custom_metadata({"lakehouse.maintenance": "compact"}, delta_tables.spec_of(uri))
+    properties = CommitProperties(custom_metadata=custom)
+    return DeltaTable(uri).optimize.compact(target_size=TARGET_FILE_SIZE, commit_properties=properties)
+
+
+def maintain(
+    tables_root: Path | str,
+    policies: RetentionPolicies,
+    *,
+    now: datetime | None = None,
+    run_id: str = "",
+) -> list[Maintained]:
+    """Compact every table under `tables_root`, then enforce `policies`; each change is audited."""
+    compacted = {}
     for name, uri in table_uris(tables_root).items():
-        table = DeltaTable(uri)
-        compacted = table.optimize.compact(target_size=TARGET_FILE_SIZE)
-        vacuumed = table.vacuum(
-            retention_hours=retention_hours, dry_run=False, enforce_retention_duration=False
-        )
-        result = Maintained(name, compacted["numFilesRemoved"], compacted["numFilesAdded"], len(vacuumed))
-        if result.files_compacted or result.files_vacuumed:
+        metrics = compact(uri)
+        compacted[name] = (metrics["numFilesRemoved"], metrics["numFilesAdded"])
+        if metrics["numFilesRemoved"]:
             audit.record(
                 tables_root,
                 operation="maintenance",
                 table=name,
                 version=DeltaTable(uri).version(),
-                details={"retention_hours": retention_hours, **result.__dict__},
+                run_id=run_id,
+                details=dict(zip(("files_compacted", "files_added"), compacted[name], strict=True)),
             )
-        results.append(result)
-    return results
+    expired = expiry.apply(tables_root, policies, now=now, run_id=run_id)
+    return [Maintained(r.table, *compacted.get(r.table, (0, 0)), r) for r in expired]

@@ -16,8 +16,10 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from lakehouse.lib.columns import CHANGES
+
 VALID_FROM, VALID_TO, IS_CURRENT, IS_DELETED = "valid_from", "valid_to", "is_current", "is_deleted"
-DELETED, CHANGES = "_deleted", "_changes"
+DELETED = "_deleted"
 
 
 def versions(

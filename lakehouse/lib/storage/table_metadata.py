@@ -9,15 +9,18 @@ import polars as pl
 import pyarrow as pa
 from deltalake import DeltaTable
 
+from lakehouse.lib.columns import BOOKKEEPING
 from lakehouse.lib.storage.delta_tables import WriteResult, file_stats
 
 COLUMN_LINEAGE = "dagster/column_lineage"  # declared on a definition, copied onto each materialisation
 
 
 def column_schema(uri: str, declared: dg.TableSchema | None = None) -> dg.TableSchema:
-    """The table's columns as stored, described as its contract (`declared`) describes them."""
+    """The table's columns as stored, described as its contract (`declared`) describes them, and
+    the bookkeeping columns the contract does not describe as `columns.BOOKKEEPING` does."""
     schema = pa.schema(DeltaTable(uri).schema().to_arrow())
-    described = {c.name: c.description for c in declared.columns} if declared else {}
+    own = {c.name: c.description for c in declared.columns if c.description} if declared else {}
+    described = BOOKKEEPING | own
     return dg.TableSchema(
         columns=[
             dg.TableColumn(
