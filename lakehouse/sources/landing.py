@@ -218,21 +218,22 @@ class LandingFile(Protocol):
 
 
 @dataclass(frozen=True)
-class WholeFile:
-    """A file read at once (Parquet: compressed, read whole), as one batch."""
+class ParquetFile:
+    """A Parquet file (compressed: read whole, as one batch), checked readable when opened and
+    read again when its batch is taken, so that a run holds one file's rows at a time."""
 
-    parsed: ParsedFile
-
-    @property
-    def schema(self) -> pl.Schema:
-        return self.parsed.rows.schema
-
-    @property
-    def has_rows(self) -> bool:
-        return self.parsed.rows.height > 0
+    path: Path
+    schema: pl.Schema
+    has_rows: bool
 
     def batches(self) -> Iterator[ParsedFile]:
-        yield self.parsed
+        yield ParsedFile(read_parquet_file(self.path), 0, [])
+
+
+def open_parquet_file(path: Path) -> ParquetFile:
+    """`FileRejected` when the file cannot be read (truncated, corrupt, not Parquet)."""
+    rows = read_parquet_file(path)
+    return ParquetFile(path, rows.schema, rows.height > 0)
 
 
 def concatenated(file: LandingFile) -> ParsedFile:

@@ -61,12 +61,11 @@ from lakehouse.sources.landing import (
     LandingFile,
     LandingZone,
     ParsedFile,
-    WholeFile,
     empty_rows,
     is_ready,
     open_csv_file,
     open_json_lines_file,
-    read_parquet_file,
+    open_parquet_file,
 )
 
 REJECTED_FILE_SCHEMA = {
@@ -189,11 +188,11 @@ def open_file(source: FileSource, path: Path, batch_bytes: int = DEFAULT_BATCH_B
         )
     if source.format == "jsonl":
         return open_json_lines_file(path, source.columns or (), source.encoding, batch_bytes)
-    rows = read_parquet_file(path)
-    missing = [c for c in (*source.primary_key, *(source.columns or ())) if c not in rows.columns]
+    parquet = open_parquet_file(path)
+    missing = [c for c in (*source.primary_key, *(source.columns or ())) if c not in parquet.schema]
     if missing:
         raise FileRejected(path, f"lacks column(s) {', '.join(missing)}", "expected_columns")
-    return WholeFile(ParsedFile(rows, 0, []))
+    return parquet
 
 
 @dataclass(frozen=True)
