@@ -6,9 +6,13 @@ A line that does not parse (wrong number of fields, not a JSON object) is kept w
 the file's good lines still land. A file that cannot be read at all (a CSV header without the
 expected columns, a Parquet file that is truncated or corrupt) raises `FileRejected`, so that the
 file is quarantined whole and the others still load. Parsing is vectorised: CSV lines are
-classified with one regex and parsed by Polars' CSV reader; JSON-lines files are read by Polars'
-JSON reader when they are well formed, else line by line; every value as text (nested values as
-their JSON). Parquet keeps its own types.
+classified with one regex and parsed by Polars' CSV reader (or, in a block without quotes, split
+on the separator); JSON-lines files are read by Polars' JSON reader when they are well formed,
+else line by line; every value as text (nested values as their JSON). Parquet keeps its own types.
+
+Files of any size: a file is checked whole first (it decodes, its header has the expected
+columns), then read a block of `batch_bytes` at a time, cut at line ends, so memory follows the
+block, not the file, and a file is loaded whole or rejected whole.
 """
 
 from __future__ import annotations
@@ -260,7 +264,10 @@ def first_lines(path: Path, encoding: str, batch_bytes: int, wanted: int = 2) ->
 
 def decoded_blocks(path: Path, encoding: str, batch_bytes: int) -> Iterator[str]:
     """The file's text, `batch_bytes` at a time (cut anywhere); `FileRejected` under rule
-    `encoding`, naming the first byte that does not decode (a UTF-8 byte-order mark dropped)."""
+    `encoding`, naming the first byte that does not decode (a UTF-8 byte-order mark dropped).
+
+    Never replaced: that would turn a latin-1 file's accented letters into U+FFFD and could even
+    merge two keys, without a word."""
     decoder = codecs.getincrementaldecoder(_codec(encoding))()
     offset, newlines = 0, 0
     with path.open("rb") as stream:
@@ -446,24 +453,8 @@ def _json_fields(good: pl.DataFrame, fields: tuple[str, ...]) -> pl.DataFrame:
         return good.select(line.str.json_path_match(f"$.{name}").alias(name) for name in fields)
 
 
-def decoded_text(path: Path, encoding: str = DEFAULT_ENCODING) -> str:
-    """A file's text in its declared encoding (a UTF-8 byte-order mark dropped); `FileRejected`
-    under rule `encoding` when a byte does not decode: replacing it would turn a latin-1 file's
-    accented letters into U+FFFD and could even merge two keys, without a word."""
-    content = path.read_bytes()
-    try:
-        return content.decode(_codec(encoding))
-    except UnicodeDecodeError as error:
-        raise FileRejected(path, undecodable(content, error, encoding), "encoding") from error
-
-
-def undecodable(content: bytes, error: UnicodeDecodeError, encoding: str) -> str:
-    """Where a file stops decoding: its line, the byte's offset in the file and its value."""
-    line = content.count(b"\n", 0, error.start) + 1
-    return undecodable_at(line, error.start, content[error.start], encoding)
-
-
 def undecodable_at(line: int, offset: int, byte: int, encoding: str) -> str:
+    """Where a file stops decoding: its line, the byte's offset in the file and its value."""
     return (
         f"not {encoding} text: line {line} (byte offset {offset}) has the byte "
         f"0x{byte:02x} (declare the file set's encoding, or re-send it as {encoding})"
