@@ -13,6 +13,11 @@ For a file set `<name>` (declared by a `LandingFileSet` component), one multi-as
   bytes, SHA-256, rows and batch id (0 rows for an empty or header-only file, so that it is not
   listed as pending again).
 
+Files of any size: every pending file is first checked whole (`open_file`: it decodes, its header
+or columns are there, its types match raw's), so rejections are known before anything is written;
+then the admitted files are read a block at a time and appended to raw as they are parsed, in one
+commit (`RowBatches`), so memory follows the block, not the files.
+
 Schema evolution: a column that appears in a later file is added to the raw table (Delta schema
 merge) and reported in the metadata (`schema_changes`) and the log; a column whose type changed is
 never cast silently: the file is quarantined under rule `column_type`.
