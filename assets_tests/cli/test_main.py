@@ -30,7 +30,9 @@ def commands(group: click.Group = main, path: tuple[str, ...] = ()) -> list[tupl
 
 
 def test_every_command_and_option_explains_itself():
-    assert len(commands()) == 37  # 23 commands; quarantine's 6, backup's 3, env's 2, retention's 2, runs' 1
+    assert (
+        len(commands()) == 40
+    )  # 24 commands; quarantine's 6, backup's 3, env's 2, retention's 2, deployment's 2, runs' 1
     for path in [(), *commands()]:
         result = invoker()(*path, "--help")
         assert result.exit_code == 0, path
