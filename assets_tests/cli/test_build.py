@@ -31,7 +31,7 @@ def test_backfill_rebuilds_the_days_asked_for_and_says_which(home_copy: Path):
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[0] == "backfilling 2025-01-05..2025-01-06 of curated/fact_payments …"
     assert "  ✓ curated/fact_payments" in result.output
-    assert "(2025-01-05)" in result.output and "(2025-01-06)" in result.output
+    assert "✓ curated/fact_payments            (2 partitions: 2025-01-05 .. 2025-01-06)" in result.output
     assert "succeeded" in result.output
     # recorded where the UI looks: the instance of --dagster-home, after the build's run
     with open_instance(home_copy) as instance:
@@ -49,3 +49,6 @@ def test_backfill_names_what_it_cannot_do(home_cli: Invoke):
     backwards = home_cli("backfill", "--from", "2025-01-06", "--to", "2025-01-05")
     assert backwards.exit_code == 1
     assert "backfill range ends (2025-01-05) before it starts (2025-01-06)" in backwards.output
+    beyond = home_cli("backfill", "--from", "2025-01-29", "--to", "2025-02-02")  # 30 days were simulated
+    assert beyond.exit_code == 1
+    assert "backfill range ends (2025-02-02) after the data does (2025-01-30)" in beyond.output

@@ -81,7 +81,7 @@ def test_the_production_instance_records_runs_in_postgresql(
         run_id = dg.materialize([answer], instance=instance).run_id
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         concurrency = instance.get_concurrency_config()
-        assert concurrency.run_queue_config.max_concurrent_runs == 4
+        assert concurrency.run_queue_config.max_concurrent_runs == 1  # until every writer has a pool
         assert concurrency.pool_config.default_pool_limit == 1  # one writer per table
 
     assert _count(url, "runs") == 1
@@ -89,7 +89,7 @@ def test_the_production_instance_records_runs_in_postgresql(
     assert not list(production_home.rglob("*.db"))  # no SQLite anywhere
 
 
-def test_a_database_that_is_down_stops_run_before_it_generates_anything(
+def test_a_database_that_is_down_stops_run_dev_and_serve_before_they_do_anything(
     production_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     port = _free_port()
@@ -97,7 +97,7 @@ def test_a_database_that_is_down_stops_run_before_it_generates_anything(
     data = tmp_path / "data"
     cli = invoker("--data-dir", str(data), "--dagster-home", str(production_home))
 
-    for args in (("run", "--scale", "0.001"), ("deployment", "serve", "daemon")):
+    for args in (("run", "--scale", "0.001"), ("dev",), ("deployment", "serve", "daemon")):
         result = cli(*args)
         assert result.exit_code == 1, args
         assert result.output.startswith(

@@ -38,6 +38,7 @@ def run(project: Project, scale: float, seed: int, selection: str | None) -> Non
     """
     from lakehouse.definitions import build_definitions
 
+    project.check_instance()  # first: a deployment fault stops the command before it does anything
     settings = project.settings
     if settings.simulator:
         _simulated_sources(project, scale, seed)
@@ -59,7 +60,6 @@ def _simulated_sources(project: Project, scale: float, seed: int) -> None:
     """Generate the simulated sources unless there are some; those there must be of `scale`, `seed`."""
     from lakehouse import simulator
 
-    project.check_instance()  # before generating: a deployment fault stops the command at once
     settings = project.settings
     if not settings.manifest_path.is_file():
         if project.has_tables:

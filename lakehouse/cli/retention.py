@@ -26,9 +26,10 @@ def show() -> None:
     """Print every table's policy (tables not listed keep rows for ever, history a week)."""
     from lakehouse.defs.orchestration.retention import RETENTION_POLICIES
 
+    width = max(map(len, RETENTION_POLICIES.tables))
     for table, policy in sorted(RETENTION_POLICIES.tables.items()):
-        click.echo(f"  {table:<28} {policy.describe()}")
-    click.echo(f"  {'backups':<28} {RETENTION_POLICIES.backup_days} days (the newest is always kept)")
+        click.echo(f"  {table:<{width}}  {policy.describe()}")
+    click.echo(f"  {'backups':<{width}}  {RETENTION_POLICIES.backup_days} days (the newest is always kept)")
 
 
 @retention.command()

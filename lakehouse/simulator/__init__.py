@@ -10,7 +10,9 @@ appends the next days to it:
 - `landing/inventory/inventory_YYYY-MM-DD.parquet` (+ an empty `.done` marker): each day's stock;
 - `manifest.json`, `defects.parquet`, `clickstream_defects.parquet` and
   `inventory_defects.parquet`: the ground truth (rows, defects, expected totals);
-- `state.json`: the parameters, all that `advance` needs.
+- `state.json`: the parameters; `carry-<days>/`: what the next day depends on from the days
+  before (stock, clickstream lines on their way, running counts: see `carry`), so that `advance`
+  simulates only the new days.
 
 Same (scale, seed, start, days), same content; see `model` for the entities, `defects` for the
 defects and their rates, `clickstream` for the events, `inventory` for the stock snapshots,

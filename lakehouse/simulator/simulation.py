@@ -212,8 +212,9 @@ def _simulate_days(
         write_inventory_files(out_dir, snapshots, carry.supplier.files, first, end)
         days = f"day {end}" if end == first + 1 else f"days {first + 1}-{end}"
         report(
-            f"{days} of {params.days}: {keys}, {payments} payment files, "
-            f"{batches} clickstream batches ({lines.height:,} lines), {end - first} inventory snapshots"
+            f"{days} of {params.days}: {keys}, {_count(payments, 'payment file')}, "
+            f"{_count(batches, 'clickstream batch', 'es')} ({lines.height:,} lines), "
+            f"{_count(end - first, 'inventory snapshot')}"
         )
 
 
@@ -267,6 +268,10 @@ def _shop_defects(people: pl.DataFrame, days: pl.DataFrame) -> pl.DataFrame:
 
 def _row_counts(rows: dict[str, int]) -> str:
     return ", ".join(f"{table} {count:,}" for table, count in rows.items() if table in writer.SCHEMAS)
+
+
+def _count(count: int, noun: str, plural: str = "s") -> str:
+    return f"{count:,} {noun}{'' if count == 1 else plural}"
 
 
 def _silent(_: str) -> None:

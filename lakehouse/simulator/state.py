@@ -1,7 +1,7 @@
 """The simulator's state file, `state.json`: the parameters of the simulation written so far.
 
-The written sources are a pure function of these four values, so they are all `advance` needs to
-rebuild what was written and append the next days.
+The written sources are a pure function of these four values; `advance` goes on from them and
+from the carry state beside them (`carry`), without simulating the history again.
 """
 
 from __future__ import annotations
