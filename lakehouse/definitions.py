@@ -135,7 +135,7 @@ def resources(settings: Settings) -> dg.Definitions:
             "store": store,
             "serving_catalog": ServingCatalog.from_settings(settings),
             "shop_db": ShopDatabase(uri=_secret("LAKEHOUSE_SHOP_DB_URI", settings.shop_db_uri)),
-            "landing": LandingZone(root=settings.landing_uri),
+            "landing": LandingZone(root=settings.landing_uri, batch_bytes=settings.read_batch_bytes),
             "exchange_rate_api": exchange_rate_api(settings),
             "pseudonymiser": Pseudonymiser(key=_secret("LAKEHOUSE_PII_KEY", settings.pii_key)),
             "alerts": Alerts(

@@ -17,6 +17,7 @@
 | `LAKEHOUSE_SHOP_OPENED` | `2024-01-01` | the shop's first day: no business time long before it |
 | `LAKEHOUSE_PLAUSIBLE_SLACK_DAYS` | `30` | days before the shop opened still plausible (migrated history) |
 | `LAKEHOUSE_PLAUSIBLE_DAYS_AHEAD` | `1` | days after now still plausible (clock skew, time zones) |
+| `LAKEHOUSE_READ_BATCH_MB` | `32` | how much of a landing file is read (and held) at a time |
 | `LAKEHOUSE_CATALOG_STORAGE_VERSION` | `v1.0.0` | oldest DuckDB release whose clients must open the catalog |
 | `LAKEHOUSE_EXECUTOR` | `in_process` | where a run's steps run: `in_process`, `multiprocess` or `dask` |
 | `LAKEHOUSE_DASK_SCHEDULER` | none: a local cluster per run | a Dask scheduler's address, `tcp://host:8786` |
@@ -75,6 +76,7 @@ class Settings:
     # DuckDB writes its newest storage format unless told otherwise, which 1.x clients (the CLI,
     # most BI drivers) cannot read; v1.0.0 is readable by every DuckDB since 1.0.
     catalog_storage_version: str = "v1.0.0"
+    read_batch_bytes: int = 32 * 1024 * 1024  # of a landing file, read at a time: memory follows it
     tables_uri_override: str | None = None  # None: the tables folder under the data folder
     # An environment's: the main tables folder its unchanged tables link to (readable, never written)
     linked_tables_dir: Path | None = None
@@ -210,6 +212,7 @@ def get_settings(data_dir: Path | str | None = None) -> Settings:
         simulator=_switch("LAKEHOUSE_SIMULATOR", default=True),
         profile=_profile(),
         dagster_pg_url=os.environ.get(DAGSTER_PG_URL_VARIABLE) or None,
+        read_batch_bytes=int(float(os.environ.get("LAKEHOUSE_READ_BATCH_MB") or 32) * 1024 * 1024),
     )
 
 

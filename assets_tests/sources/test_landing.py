@@ -14,9 +14,11 @@ from lakehouse.sources.landing import (
     LINE_COLUMN,
     RESCUED_COLUMN,
     FileRejected,
+    JsonLinesFile,
     LandingFolderMissingError,
     LandingZone,
     is_ready,
+    open_csv_file,
     read_csv_file,
     read_json_lines,
     read_parquet_file,
@@ -293,3 +295,89 @@ def test_a_bad_line_is_rescued_with_its_number_and_the_good_lines_read_the_same(
         ("e5", None, 4),
     ]
     assert parsed.problems == ["b.jsonl line 2: not a JSON object (rule: well_formed_line)"]
+
+
+# A file of every kind of line: a blank line before the header, quoted fields with separators and
+# escaped quotes, a short line, a long line, CRLF endings, a blank line inside, an empty field and
+# spaces kept. A block without a quote is parsed by splitting, one with quotes by the CSV reader.
+MIXED_CSV = (
+    "\n"
+    f"{HEADER}\r\n"
+    'pay_1,101,"1,50",EUR,"say ""hi""",2025-01-02T06:00:00Z\r\n'
+    "pay_2,102,1.00,EUR,card\r\n"
+    "\r\n"
+    "pay_3,103,12,50,EUR,card,2025-01-02T08:00:00Z\n"
+    'pay_4,104,2.00,EUR,"open quote,2025-01-02T09:00:00Z\n'
+    "pay_6,106,,USD, card ,2025-01-02T11:00:00Z\n"
+    "pay_5,105,3.00,USD,card,2025-01-02T10:00:00Z"
+)
+
+
+@pytest.mark.parametrize("batch_bytes", [1, 7, 40, 64])
+def test_a_csv_file_read_in_many_batches_gives_the_rows_line_numbers_and_problems_of_one(
+    tmp_path, batch_bytes
+):
+    """Blocks are cut at line ends whatever their size (1 byte: a block a line), so every line
+    is parsed or rescued as in one read, under its number in the file."""
+    path = write(tmp_path, MIXED_CSV)
+
+    whole = read_csv_file(path, COLUMNS)
+    batched = open_csv_file(path, COLUMNS, batch_bytes=batch_bytes)
+    parts = list(batched.batches())
+
+    assert len(parts) > 1
+    assert pl.concat([p.rows for p in parts]).equals(whole.rows)
+    assert [problem for p in parts for problem in p.problems] == whole.problems
+    assert sum(p.malformed_lines for p in parts) == whole.malformed_lines == 3
+    assert whole.rows.select("payment_id", "amount", "method", LINE_COLUMN).rows() == [
+        ("pay_1", "1,50", 'say "hi"', 3),
+        (None, None, None, 4),
+        (None, None, None, 6),
+        (None, None, None, 7),
+        ("pay_6", None, " card ", 8),
+        ("pay_5", "3.00", "card", 9),
+    ]
+
+
+def test_a_bad_byte_in_a_later_block_rejects_the_file_before_any_row_is_read(tmp_path):
+    """The whole file is decoded before the first batch: a file is loaded whole or not at all."""
+    good = "pay_1,101,12.50,EUR,card,2025-01-02T06:00:00Z\n" * 20
+    path = write(tmp_path, (HEADER + "\n" + good).encode() + b"pay_2,102,1.00,EUR,caf\xe9,x\n")
+
+    with pytest.raises(FileRejected) as rejected:
+        open_csv_file(path, COLUMNS, batch_bytes=50)
+
+    assert rejected.value.reason == (
+        f"not utf-8 text: line 22 (byte offset {len(HEADER) + 1 + len(good) + 22}) has the byte 0xe9 "
+        "(declare the file set's encoding, or re-send it as utf-8)"
+    )
+    with pytest.raises(FileRejected) as whole:
+        read_csv_file(path, COLUMNS)
+    assert whole.value.reason == rejected.value.reason
+
+
+def test_a_multibyte_letter_cut_by_a_block_end_still_decodes(tmp_path):
+    path = write(tmp_path, f"{HEADER}\npay_1,101,1.00,EUR,tarjeta_crédito,x\n")
+
+    for batch_bytes in range(1, 12):
+        parsed = read_csv_file(path, COLUMNS, batch_bytes=batch_bytes)
+        assert parsed.rows.get_column("method").to_list() == ["tarjeta_crédito"]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        GOOD_BATCH.encode() * 3,
+        b'{"event_id": "e4"}\nnot json \xff\n\n{"event_id": "e5"}\n' + GOOD_BATCH.encode(),
+    ],
+    ids=["well_formed", "bad_lines"],
+)
+def test_a_json_lines_file_read_in_many_batches_gives_the_rows_of_one(tmp_path, content):
+    path = write(tmp_path, content, "b.jsonl")
+    whole = read_json_lines([path], EVENT_FIELDS)
+
+    parts = list(JsonLinesFile(path, EVENT_FIELDS, batch_bytes=30).batches())
+
+    assert len(parts) > 2
+    assert pl.concat([p.rows for p in parts]).equals(whole.rows.drop(FILE_COLUMN))
+    assert [problem for p in parts for problem in p.problems] == whole.problems

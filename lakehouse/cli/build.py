@@ -298,6 +298,14 @@ def _folder_lock(lock_path: Path, mode: int, holder: str) -> Iterator[None]:
     is_flag=True,
     help="Instead: time analytical SQL through the built lakehouse's catalog against DuckDB native tables.",
 )
+@click.option(
+    "--big-file",
+    "big_file_mb",
+    type=click.FloatRange(min=1),
+    default=None,
+    metavar="SIZE_MB",
+    help="Instead: ingest a synthetic CSV of SIZE_MB through a declared file set, against a plain read.",
+)
 @click.option("--record", is_flag=True, help="Keep this run's figures as its scale's in the results file.")
 @click.option(
     "--record-json",
@@ -328,6 +336,7 @@ def bench(
     json_path: Path | None,
     root: Path | None,
     queries: bool,
+    big_file_mb: float | None,
     record: bool,
     record_json: Path | None,
     chart_path: Path | None,
@@ -348,7 +357,15 @@ def bench(
     dir (build it first, e.g. `make clean && SCALE=0.1 make run`): the README's example queries
     and join-heavy analytical ones, each timed through the catalog's views over Delta and against
     the same data loaded into DuckDB native tables, with their ratio.
+
+    \b
+    With --big-file SIZE_MB, the large-file benchmark instead: a synthetic settlement CSV of
+    SIZE_MB ingested through the declared file set `payments` (time, CPU time and peak memory),
+    against a plain `pl.read_csv` of the same file, alone and followed by one Delta write.
     """
+    if big_file_mb is not None:
+        _bench_big_file(project, big_file_mb, root, keep, json_path)
+        return
     if queries:
         _bench_queries(project, json_path)
         return
@@ -359,7 +376,9 @@ def bench(
         if record:
             _record(results_path, results)
     elif chart_path is None:
-        raise click.UsageError("give --scale (e.g. --scale 1), --chart FILE, --record-json FILE or --queries")
+        raise click.UsageError(
+            "give --scale (e.g. --scale 1), --chart FILE, --record-json FILE, --queries or --big-file SIZE_MB"
+        )
     if chart_path is not None:
         from lakehouse.operations import benchmark_chart
 
@@ -403,6 +422,21 @@ def _record(path: Path, results: dict[str, Any]) -> None:
     kept = record(path, summary(results))
     scales = ", ".join(f"{result['scale']:g}" for result in kept)
     click.echo(f"scale {results['scale']:g} recorded in {path} (recorded scales: {scales})")
+
+
+def _bench_big_file(
+    project: Project, size_mb: float, root: Path | None, keep: bool, json_path: Path | None
+) -> None:
+    from lakehouse.operations import file_benchmark
+
+    try:
+        report = file_benchmark.run(root or project.settings.data_dir / "bench", size_mb, keep, click.echo)
+    except RuntimeError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(file_benchmark.format_report(report))
+    if json_path is not None:
+        json_path.write_text(json.dumps(file_benchmark.to_json(report), indent=2))
+        click.echo(f"\nresults written to {json_path}")
 
 
 def _bench_queries(project: Project, json_path: Path | None) -> None:

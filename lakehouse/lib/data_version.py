@@ -21,7 +21,14 @@ def ingested_data_version(
 ) -> dg.DataVersion:
     """The data version of `key` after this run writes `rows`: this run's when it writes any (or
     when the table has none yet), else the version of its latest materialisation."""
-    if rows is None or rows.is_empty():
+    return data_version_after(context, key, wrote_rows=rows is not None and not rows.is_empty())
+
+
+def data_version_after(
+    context: dg.AssetExecutionContext, key: dg.AssetKey, wrote_rows: bool
+) -> dg.DataVersion:
+    """`ingested_data_version` of a run that writes rows as it reads them (known beforehand)."""
+    if not wrote_rows:
         previous = latest_data_version(context.instance, key)
         if previous is not None:
             return previous

@@ -6,9 +6,13 @@ A line that does not parse (wrong number of fields, not a JSON object) is kept w
 the file's good lines still land. A file that cannot be read at all (a CSV header without the
 expected columns, a Parquet file that is truncated or corrupt) raises `FileRejected`, so that the
 file is quarantined whole and the others still load. Parsing is vectorised: CSV lines are
-classified with one regex and parsed by Polars' CSV reader; JSON-lines files are read by Polars'
-JSON reader when they are well formed, else line by line; every value as text (nested values as
-their JSON). Parquet keeps its own types.
+classified with one regex and parsed by Polars' CSV reader (or, in a block without quotes, split
+on the separator); JSON-lines files are read by Polars' JSON reader when they are well formed,
+else line by line; every value as text (nested values as their JSON). Parquet keeps its own types.
+
+Files of any size: a file is checked whole first (it decodes, its header has the expected
+columns), then read a block of `batch_bytes` at a time, cut at line ends, so memory follows the
+block, not the file, and a file is loaded whole or rejected whole.
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ import codecs
 import io
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import dagster as dg
 import numpy as np
@@ -30,6 +36,8 @@ from lakehouse.lib.storage import location
 RESCUED_COLUMN = RESCUED_DATA
 DEFAULT_ENCODING = "utf-8"
 LINE_COLUMN = "_row_number"  # the line number in the file (header = 1)
+# How much of a file is read at a time: memory follows this, not the file's size.
+DEFAULT_BATCH_BYTES = 32 * 1024 * 1024
 
 
 class LandingFolderMissingError(FileNotFoundError):
@@ -52,6 +60,7 @@ class LandingZone(dg.ConfigurableResource):
     """
 
     root: str
+    batch_bytes: int = DEFAULT_BATCH_BYTES  # how much of a file is read at a time
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         """A run whose landing zone is on an object store that cannot be used fails at once."""
@@ -90,34 +99,224 @@ def read_csv_file(
     delimiter: str = ",",
     header: bool = True,
     encoding: str = DEFAULT_ENCODING,
+    batch_bytes: int = DEFAULT_BATCH_BYTES,
 ) -> ParsedFile:
-    """All data lines of a CSV file as strings: good lines parsed, bad lines rescued whole.
+    """All data lines of a CSV file as strings, at once (see `open_csv_file` for a file of any size)."""
+    return concatenated(open_csv_file(path, expected_columns, delimiter, header, encoding, batch_bytes))
 
-    Without a header line, `expected_columns` name the fields in file order. The file is decoded
-    from its declared `encoding` (`FileRejected` under rule `encoding` when it does not decode).
+
+@dataclass(frozen=True)
+class CsvFile:
+    """A CSV file checked whole (it decodes, its header has the expected columns), read in batches.
+
+    Each batch is a block of about `batch_bytes` of the file, cut at a line end, so a file of any
+    size is read in bounded memory; lines keep their numbers in the file, and each batch is parsed
+    and rescued exactly as the whole file would be (a line never spans two batches).
     """
-    lines = _lines_in([decoded_text(path, encoding)]).drop(FILE_COLUMN)
-    if lines.is_empty():
-        return ParsedFile(empty_rows(expected_columns), 0, [f"{path.name}: empty file"])
-    columns = lines.get_column("line")[0].split(delimiter) if header else list(expected_columns)
-    missing = [c for c in expected_columns if c not in columns]
-    if missing:
-        raise FileRejected(path, f"header lacks {', '.join(missing)}", "expected_columns")
-    body = lines.slice(1) if header else lines
-    field = _field(delimiter)
-    sep = re.escape(delimiter)
-    well_formed = pl.col("line").str.contains(f"^{field}(?:{sep}{field}){{{len(columns) - 1}}}$")
-    good, bad = body.filter(well_formed), body.filter(~well_formed)
-    problems = [
-        f"{path.name} line {n}: expected {len(columns)} fields (rule: well_formed_line)"
-        for n in bad.get_column(LINE_COLUMN).to_list()
-    ]
-    parsed = _parse(columns, good, delimiter)
-    return ParsedFile(
-        pl.concat([parsed, _rescued(bad, expected_columns)], how="diagonal_relaxed").sort(LINE_COLUMN),
-        bad.height,
-        problems,
-    )
+
+    path: Path
+    columns: tuple[str, ...]  # the header's names (without a header: the expected columns)
+    expected_columns: tuple[str, ...]
+    delimiter: str
+    header_line: int | None  # the header's line number (None: the file has no header)
+    encoding: str
+    batch_bytes: int
+    empty: bool  # no line at all
+    has_rows: bool  # a line besides the header
+
+    @property
+    def schema(self) -> pl.Schema:
+        """The columns of every batch: the fields as text, the line number and the rescued line."""
+        return pl.Schema(
+            dict.fromkeys(self.columns, pl.String) | {LINE_COLUMN: pl.Int64, RESCUED_COLUMN: pl.String}
+        )
+
+    def batches(self) -> Iterator[ParsedFile]:
+        """The file's rows a block at a time (one batch with a problem for an empty file)."""
+        if self.empty:
+            yield ParsedFile(
+                empty_rows(self.expected_columns).select(self.schema.names()),
+                0,
+                [f"{self.path.name}: empty file"],
+            )
+            return
+        for first_line, text in text_blocks(self.path, self.encoding, self.batch_bytes):
+            lines = _lines_of_block(text, first_line)
+            yield self._parsed(lines) if '"' in text else self._parsed_unquoted(lines)
+
+    def _parsed(self, lines: pl.DataFrame) -> ParsedFile:
+        body = self._body(lines)
+        field, sep = _field(self.delimiter), re.escape(self.delimiter)
+        pattern = f"^{field}(?:{sep}{field}){{{len(self.columns) - 1}}}$"
+        well_formed = pl.col("line").str.contains(pattern)
+        good, bad = body.filter(well_formed), body.filter(~well_formed)
+        parsed = _parse(list(self.columns), good, self.delimiter)
+        rows = pl.concat([parsed, _rescued(bad, self.expected_columns)], how="diagonal_relaxed")
+        return self._result(rows.sort(LINE_COLUMN), bad)
+
+    def _parsed_unquoted(self, lines: pl.DataFrame) -> ParsedFile:
+        """`_parsed` of lines without a quote (most files), 2-3x cheaper: a line is then well formed
+        when it has as many separators as the header, and its fields are what lies between them
+        (an empty one null, as Polars' CSV reader reads it)."""
+        body = self._body(lines)
+        line, n = pl.col("line"), len(self.columns)
+        well_formed = line.str.count_matches(self.delimiter, literal=True) == n - 1
+        fields = line.str.split_exact(self.delimiter, n - 1).struct.rename_fields(list(self.columns))
+        rows = body.with_columns(well_formed.alias("_well_formed")).select(
+            pl.when("_well_formed").then(fields).alias("_fields"),
+            pl.col(LINE_COLUMN),
+            pl.when(~pl.col("_well_formed")).then(line).alias(RESCUED_COLUMN),
+        )
+        rows = rows.unnest("_fields").with_columns(pl.col(c).replace("", None) for c in self.columns)
+        bad = body.filter(rows.get_column(RESCUED_COLUMN).is_not_null())
+        return self._result(rows, bad)
+
+    def _body(self, lines: pl.DataFrame) -> pl.DataFrame:
+        return lines if self.header_line is None else lines.filter(pl.col(LINE_COLUMN) != self.header_line)
+
+    def _result(self, rows: pl.DataFrame, bad: pl.DataFrame) -> ParsedFile:
+        problems = [
+            f"{self.path.name} line {n}: expected {len(self.columns)} fields (rule: well_formed_line)"
+            for n in bad.get_column(LINE_COLUMN).to_list()
+        ]
+        return ParsedFile(rows.select(self.schema.names()), bad.height, problems)
+
+
+def open_csv_file(
+    path: Path,
+    expected_columns: tuple[str, ...],
+    delimiter: str = ",",
+    header: bool = True,
+    encoding: str = DEFAULT_ENCODING,
+    batch_bytes: int = DEFAULT_BATCH_BYTES,
+) -> CsvFile:
+    """A CSV file to read in batches, checked whole first, so that reading it cannot fail half-way.
+
+    One pass decodes the whole file from its declared `encoding` (`FileRejected` under rule
+    `encoding` when a byte does not decode) and finds its header, the first line that is not empty
+    (`FileRejected` under rule `expected_columns` when it lacks one). Without a header,
+    `expected_columns` name the fields in file order.
+    """
+    lines = first_lines(path, encoding, batch_bytes)
+    columns = tuple(expected_columns)
+    if header and lines:
+        columns = tuple(lines[0][1].split(delimiter))
+        missing = [c for c in expected_columns if c not in columns]
+        if missing:
+            raise FileRejected(path, f"header lacks {', '.join(missing)}", "expected_columns")
+    header_line = lines[0][0] if header and lines else None
+    expected, body = tuple(expected_columns), len(lines) > (1 if header else 0)
+    return CsvFile(path, columns, expected, delimiter, header_line, encoding, batch_bytes, not lines, body)
+
+
+class LandingFile(Protocol):
+    """A landing file checked whole, read a batch at a time (rows of `schema`)."""
+
+    @property
+    def schema(self) -> pl.Schema: ...
+
+    @property
+    def has_rows(self) -> bool: ...  # known before reading: whether the file gives any row
+
+    def batches(self) -> Iterator[ParsedFile]: ...
+
+
+@dataclass(frozen=True)
+class ParquetFile:
+    """A Parquet file (compressed: read whole, as one batch), checked readable when opened and
+    read again when its batch is taken, so that a run holds one file's rows at a time."""
+
+    path: Path
+    schema: pl.Schema
+    has_rows: bool
+
+    def batches(self) -> Iterator[ParsedFile]:
+        yield ParsedFile(read_parquet_file(self.path), 0, [])
+
+
+def open_parquet_file(path: Path) -> ParquetFile:
+    """`FileRejected` when the file cannot be read (truncated, corrupt, not Parquet)."""
+    rows = read_parquet_file(path)
+    return ParquetFile(path, rows.schema, rows.height > 0)
+
+
+def concatenated(file: LandingFile) -> ParsedFile:
+    """A file's batches as one (for small files and tests: holds the whole file)."""
+    batches = list(file.batches())
+    rows = pl.concat([b.rows for b in batches]) if batches else pl.DataFrame(schema=file.schema)
+    return ParsedFile(rows, sum(b.malformed_lines for b in batches), [p for b in batches for p in b.problems])
+
+
+def first_lines(path: Path, encoding: str, batch_bytes: int, wanted: int = 2) -> list[tuple[int, str]]:
+    """The number and text of the file's first `wanted` lines that are not empty (fewer: the file
+    has fewer), having decoded the whole file: `FileRejected` under rule `encoding` when a byte
+    does not decode."""
+    found: list[tuple[int, str]] = []
+    carry, lines_before = "", 0
+    for text in decoded_blocks(path, encoding, batch_bytes):
+        if len(found) < wanted:  # the text up to the last line end read so far, lines numbered
+            text = carry + text
+            cut = text.rfind("\n") + 1
+            found += _nonempty_lines(text[:cut], lines_before, wanted - len(found))
+            carry, lines_before = text[cut:], lines_before + text.count("\n", 0, cut)
+    return found + _nonempty_lines(carry, lines_before, wanted - len(found))
+
+
+def decoded_blocks(path: Path, encoding: str, batch_bytes: int) -> Iterator[str]:
+    """The file's text, `batch_bytes` at a time (cut anywhere); `FileRejected` under rule
+    `encoding`, naming the first byte that does not decode (a UTF-8 byte-order mark dropped).
+
+    Never replaced: that would turn a latin-1 file's accented letters into U+FFFD and could even
+    merge two keys, without a word."""
+    decoder = codecs.getincrementaldecoder(_codec(encoding))()
+    offset, newlines = 0, 0
+    with path.open("rb") as stream:
+        while True:
+            block = stream.read(batch_bytes)
+            pending = decoder.getstate()[0]
+            try:
+                yield decoder.decode(block, final=not block)
+            except UnicodeDecodeError as error:
+                at = offset - len(pending) + error.start
+                line = newlines - pending.count(b"\n") + error.object.count(b"\n", 0, error.start) + 1
+                reason = undecodable_at(line, at, error.object[error.start], encoding)
+                raise FileRejected(path, reason, "encoding") from error
+            if not block:
+                return
+            offset, newlines = offset + len(block), newlines + block.count(b"\n")
+
+
+def _nonempty_lines(text: str, lines_before: int, wanted: int) -> list[tuple[int, str]]:
+    """The first `wanted` lines of a block that are not empty (as `_lines_in` tells lines), with
+    their numbers."""
+    found: list[tuple[int, str]] = []
+    start, number = 0, lines_before + 1
+    while start < len(text) and len(found) < wanted:
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end
+        if line := text[start:end].removesuffix("\r"):
+            found.append((number, line))
+        start, number = end + 1, number + 1
+    return found
+
+
+def text_blocks(path: Path, encoding: str, batch_bytes: int) -> Iterator[tuple[int, str]]:
+    """The file's text in blocks of about `batch_bytes`, each ending at a line end (the last at the
+    file's end), with the number of lines before it (decoded as by `decoded_blocks`)."""
+    carry, lines_before = "", 0
+    for decoded in decoded_blocks(path, encoding, batch_bytes):
+        text = carry + decoded
+        cut = text.rfind("\n") + 1
+        if cut:
+            yield lines_before, text[:cut]
+            lines_before += text.count("\n", 0, cut)
+        carry = text[cut:]
+    if carry:  # the last line, without a line end
+        yield lines_before, carry
+
+
+def _codec(encoding: str) -> str:
+    return "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
 
 
 FILE_COLUMN = "_file"  # which of the files read a line comes from (its index)
@@ -131,27 +330,86 @@ def read_json_lines(paths: list[Path], fields: tuple[str, ...]) -> ParsedFile:
     reader at once (measured: 6x faster and a fraction of the memory); any other input is read line
     by line, so that each bad line is rescued with its number and nothing is lost.
     """
-    well_formed = _read_well_formed(paths, fields)
-    return well_formed if well_formed is not None else _read_line_by_line(paths, fields)
+    return parse_json_lines([path.read_bytes() for path in paths], [path.name for path in paths], fields)
 
 
-def _read_well_formed(paths: list[Path], fields: tuple[str, ...]) -> ParsedFile | None:
-    """The files parsed in one call, or None when any of them is not plainly well formed."""
-    contents = [path.read_bytes() for path in paths]
+def parse_json_lines(
+    contents: list[bytes], names: list[str], fields: tuple[str, ...], lines_before: int = 0
+) -> ParsedFile:
+    """`read_json_lines` of files' contents (named `names`), the first line of each numbered
+    `lines_before + 1` (a block of a larger file)."""
+    well_formed = _read_well_formed(contents, fields, lines_before)
+    if well_formed is not None:
+        return well_formed
+    return _read_line_by_line(contents, names, fields, lines_before)
+
+
+@dataclass(frozen=True)
+class JsonLinesFile:
+    """A JSON-lines file checked whole (it decodes), read in blocks of about `batch_bytes` cut at
+    line ends, each parsed as the whole file would be, lines keeping their numbers in the file."""
+
+    path: Path
+    fields: tuple[str, ...]
+    batch_bytes: int
+    has_rows: bool = True  # a line that is not empty
+
+    @property
+    def schema(self) -> pl.Schema:
+        return pl.Schema(
+            dict.fromkeys(self.fields, pl.String) | {RESCUED_COLUMN: pl.String, LINE_COLUMN: pl.Int64}
+        )
+
+    def batches(self) -> Iterator[ParsedFile]:
+        lines_before = 0
+        for block in byte_blocks(self.path, self.batch_bytes):
+            parsed = parse_json_lines([block], [self.path.name], self.fields, lines_before)
+            yield ParsedFile(parsed.rows.drop(FILE_COLUMN), parsed.malformed_lines, parsed.problems)
+            lines_before += block.count(b"\n")
+
+
+def open_json_lines_file(
+    path: Path,
+    fields: tuple[str, ...],
+    encoding: str = DEFAULT_ENCODING,
+    batch_bytes: int = DEFAULT_BATCH_BYTES,
+) -> JsonLinesFile:
+    """A JSON-lines file to read in batches, decoded whole first (strict: `FileRejected` under rule
+    `encoding` when a byte does not decode), so that reading it cannot fail half-way."""
+    has_rows = bool(first_lines(path, encoding, batch_bytes, wanted=1))
+    return JsonLinesFile(path, fields, batch_bytes, has_rows)
+
+
+def byte_blocks(path: Path, batch_bytes: int) -> Iterator[bytes]:
+    """The file's bytes in blocks of about `batch_bytes`, each ending at a line end (the last at
+    the file's end)."""
+    carry = b""
+    with path.open("rb") as stream:
+        while block := stream.read(batch_bytes):
+            data = carry + block
+            cut = data.rfind(b"\n") + 1
+            if cut:
+                yield data[:cut]
+            carry = data[cut:]
+    if carry:
+        yield carry
+
+
+def _read_well_formed(contents: list[bytes], fields: tuple[str, ...], lines_before: int) -> ParsedFile | None:
+    """The contents parsed in one call, or None when any of them is not plainly well formed."""
     if any(_needs_care(content) for content in contents):
         return None
     counts = [content.count(b"\n") for content in contents]
     joined = b"".join(contents)
-    del contents
     try:
         rows = pl.read_ndjson(io.BytesIO(joined), schema=dict.fromkeys(fields, pl.String))
     except pl.exceptions.ComputeError:  # a line that is not a JSON object, or not UTF-8
         return None
     if rows.height != sum(counts):
         return None
-    files = pl.Series(FILE_COLUMN, np.repeat(np.arange(len(paths), dtype=np.int64), counts))
+    files = pl.Series(FILE_COLUMN, np.repeat(np.arange(len(contents), dtype=np.int64), counts))
     located = pl.DataFrame([files]).with_columns(
-        (pl.int_range(pl.len()).over(FILE_COLUMN) + 1).cast(pl.Int64).alias(LINE_COLUMN)
+        (pl.int_range(pl.len()).over(FILE_COLUMN) + 1 + lines_before).cast(pl.Int64).alias(LINE_COLUMN)
     )
     rows = rows.with_columns(pl.lit(None, pl.String).alias(RESCUED_COLUMN), *located.get_columns())
     return ParsedFile(rows.select(*fields, RESCUED_COLUMN, LINE_COLUMN, FILE_COLUMN), 0, [])
@@ -168,13 +426,15 @@ def _needs_care(content: bytes) -> bool:
     )
 
 
-def _read_line_by_line(paths: list[Path], fields: tuple[str, ...]) -> ParsedFile:
-    lines = _lines_of(paths)
+def _read_line_by_line(
+    contents: list[bytes], names: list[str], fields: tuple[str, ...], lines_before: int
+) -> ParsedFile:
+    lines = _lines_of(contents, lines_before)
     line = pl.col("line")
     is_object = line.str.strip_chars().str.starts_with("{") & line.str.json_path_match("$").is_not_null()
     good, bad = lines.filter(is_object), lines.filter(~is_object)
     problems = [
-        f"{paths[index].name} line {n}: not a JSON object (rule: well_formed_line)"
+        f"{names[index]} line {n}: not a JSON object (rule: well_formed_line)"
         for index, n in bad.select(FILE_COLUMN, LINE_COLUMN).iter_rows()
     ]
     parsed = _json_fields(good, fields).with_columns(good.select(LINE_COLUMN, FILE_COLUMN))
@@ -193,34 +453,33 @@ def _json_fields(good: pl.DataFrame, fields: tuple[str, ...]) -> pl.DataFrame:
         return good.select(line.str.json_path_match(f"$.{name}").alias(name) for name in fields)
 
 
-def decoded_text(path: Path, encoding: str = DEFAULT_ENCODING) -> str:
-    """A file's text in its declared encoding (a UTF-8 byte-order mark dropped); `FileRejected`
-    under rule `encoding` when a byte does not decode: replacing it would turn a latin-1 file's
-    accented letters into U+FFFD and could even merge two keys, without a word."""
-    content = path.read_bytes()
-    try:
-        return content.decode("utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding)
-    except UnicodeDecodeError as error:
-        raise FileRejected(path, undecodable(content, error, encoding), "encoding") from error
-
-
-def undecodable(content: bytes, error: UnicodeDecodeError, encoding: str) -> str:
+def undecodable_at(line: int, offset: int, byte: int, encoding: str) -> str:
     """Where a file stops decoding: its line, the byte's offset in the file and its value."""
-    line = content.count(b"\n", 0, error.start) + 1
     return (
-        f"not {encoding} text: line {line} (byte offset {error.start}) has the byte "
-        f"0x{content[error.start]:02x} (declare the file set's encoding, or re-send it as {encoding})"
+        f"not {encoding} text: line {line} (byte offset {offset}) has the byte "
+        f"0x{byte:02x} (declare the file set's encoding, or re-send it as {encoding})"
     )
 
 
-def _lines_of(paths: list[Path]) -> pl.DataFrame:
-    """The lines of JSON-lines files; undecodable bytes become U+FFFD (in a line that is not JSON
+def _lines_of(contents: list[bytes], lines_before: int = 0) -> pl.DataFrame:
+    """The lines of JSON-lines contents; undecodable bytes become U+FFFD (in a line that is not JSON
     anyway, it is rescued whole; inside a JSON string it stays: still to be made strict)."""
-    return _lines_in([path.read_bytes().decode("utf-8-sig", errors="replace") for path in paths])
+    return _lines_in([content.decode("utf-8-sig", errors="replace") for content in contents], lines_before)
 
 
-def _lines_in(texts: list[str]) -> pl.DataFrame:
-    """Non-empty lines of each text (a file's), with its index and 1-based line numbers."""
+def _lines_of_block(text: str, lines_before: int) -> pl.DataFrame:
+    """`_lines_in` of one block of a file (no file index), in a third of its time: numbered by
+    position, CR ends stripped only when there are some."""
+    lines = pl.Series("line", [text]).str.split("\n").explode().to_frame()
+    if "\r" in text:
+        lines = lines.with_columns(pl.col("line").str.strip_suffix("\r"))
+    numbered = lines.with_row_index(LINE_COLUMN, offset=lines_before + 1)
+    return numbered.with_columns(pl.col(LINE_COLUMN).cast(pl.Int64)).filter(pl.col("line") != "")
+
+
+def _lines_in(texts: list[str], lines_before: int = 0) -> pl.DataFrame:
+    """Non-empty lines of each text (a file's), with its index and line numbers (the first line of
+    each text is `lines_before + 1`)."""
     return (
         pl.DataFrame(
             {FILE_COLUMN: range(len(texts)), "line": texts}, schema={FILE_COLUMN: pl.Int64, "line": pl.String}
@@ -229,7 +488,7 @@ def _lines_in(texts: list[str]) -> pl.DataFrame:
         .explode("line")
         .with_columns(
             pl.col("line").str.strip_suffix("\r"),
-            (pl.int_range(pl.len()).over(FILE_COLUMN) + 1).cast(pl.Int64).alias(LINE_COLUMN),
+            (pl.int_range(pl.len()).over(FILE_COLUMN) + 1 + lines_before).cast(pl.Int64).alias(LINE_COLUMN),
         )
         .filter(pl.col("line") != "")
     )
@@ -243,10 +502,8 @@ def _field(delimiter: str) -> str:
 def _parse(columns: list[str], good: pl.DataFrame, delimiter: str) -> pl.DataFrame:
     if good.is_empty():
         return pl.DataFrame(schema=dict.fromkeys(columns, pl.String) | {LINE_COLUMN: pl.Int64})
-    text = good.select(pl.col("line").str.join("\n")).item()
-    parsed = pl.read_csv(
-        io.StringIO(text), has_header=False, new_columns=columns, separator=delimiter, infer_schema=False
-    )
+    text = good.select(pl.col("line").str.join("\n")).item().encode()  # bytes: read 3x faster
+    parsed = pl.read_csv(text, has_header=False, new_columns=columns, separator=delimiter, infer_schema=False)
     return parsed.with_columns(good.get_column(LINE_COLUMN))
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 import pytest
+from deltalake import DeltaTable
 
 from lakehouse.defs.raw import events as events_module
 from lakehouse.defs.raw.events import (
@@ -133,3 +134,34 @@ def test_files_read_a_chunk_at_a_time_give_the_same_lines(landing: LandingZone, 
     assert by_file.rows["_batch_id"].unique().len() == 2
     assert (by_file.malformed_lines, by_file.problems) == (at_once.malformed_lines, at_once.problems)
     assert by_file.malformed_lines == 1
+
+
+def test_batches_written_a_file_at_a_time_land_as_at_once_marks_carried_across_chunks(
+    instance, tmp_path: Path, monkeypatch
+):
+    """Written one file per chunk, in one commit: the same rows and high-water marks as one chunk
+    (a chunk's marks start from the newest event of the chunks before it)."""
+    root = tmp_path / "chunks"
+    land(root, "batch-0000.jsonl", (event("e1", "2025-01-01T05:00:00.000Z") + "\n").encode())
+    land(root, "batch-0001.jsonl", (event("e2", "2025-01-01T03:00:00.000Z") + "\nnot json\n").encode())
+    land(root, "batch-0002.jsonl", (event("e3", "2025-01-01T04:00:00.000Z") + "\n").encode())
+    at_once, by_file = DeltaStore(root=str(root / "one")), DeltaStore(root=str(root / "many"))
+
+    assert materialise(instance, LandingZone(root=str(root)), at_once).success
+    monkeypatch.setattr(events_module, "FILES_PER_PARSE", 1)
+    assert materialise(instance, LandingZone(root=str(root)), by_file).success
+
+    def table(store: DeltaStore) -> pl.DataFrame:
+        return (
+            store.scan(RAW_EVENTS).drop("_ingested_at", "_run_id").sort("_batch_id", "_row_number").collect()
+        )
+
+    assert table(by_file).equals(table(at_once))
+    marks = table(by_file).select("event_id", HIGH_WATER_COLUMN).rows()
+    assert [(e, m.isoformat() if m else None) for e, m in marks] == [
+        ("e1", None),
+        ("e2", "2025-01-01T05:00:00+00:00"),
+        (None, "2025-01-01T05:00:00+00:00"),
+        ("e3", "2025-01-01T05:00:00+00:00"),
+    ]
+    assert DeltaTable(by_file.uri(RAW_EVENTS)).version() == 0

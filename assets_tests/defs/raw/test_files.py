@@ -11,6 +11,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 import pytest
+from deltalake import DeltaTable
 
 from lakehouse.components.declared import file_sets
 from lakehouse.defs.raw.files import FileSet, build_raw_file_asset, pending_files
@@ -373,3 +374,32 @@ def test_a_file_in_raw_but_not_in_the_registry_is_registered_not_ingested_again(
     assert materialised_metadata(result)["files_ingested"].value == 1
     assert versions(store) == [(DAY_1, None, None), (DAY_2, 2, None)]
     assert pending_files(PAYMENTS, landing, store) == []
+
+
+def test_a_file_read_in_many_batches_lands_as_in_one_in_a_single_commit(instance, tmp_path, store):
+    """A tiny read batch (16 bytes: about a line each) gives the same raw rows, line numbers and
+    rescued lines as one read, and the run still commits raw once: all of it or nothing."""
+    lines = [f"pay_{i},{i},{i}.00,EUR,card,2025-01-02T06:00:00Z" for i in range(1, 6)]
+    lines[2] = "pay_3,3,12,50,EUR,card,2025-01-02T07:00:00Z"  # a decimal comma: rescued
+    folder = tmp_path / "landing" / "payments"
+    folder.mkdir(parents=True)
+    (folder / DAY_1).write_text(HEADER + "\n".join(lines) + "\n")
+    (folder / DAY_2).write_text(HEADER)  # header only: a version of 0 rows
+    landing = tmp_path / "landing"
+    one = DeltaStore(root=str(tmp_path / "one"))
+
+    whole = materialise(instance, LandingZone(root=str(landing)), one)
+    batched = materialise(instance, LandingZone(root=str(landing), batch_bytes=16), store)
+
+    def table(at: DeltaStore, key: dg.AssetKey, *drop: str) -> pl.DataFrame:
+        return at.scan(key).drop("_ingested_at", "_run_id", *drop).sort("_batch_id").collect()
+
+    assert whole.success and batched.success
+    assert table(store, RAW_PAYMENTS).sort("_row_number").equals(table(one, RAW_PAYMENTS).sort("_row_number"))
+    assert table(store, RAW_PAYMENTS).filter(pl.col("_rescued_data").is_not_null()).select(
+        "_row_number", "_rescued_data"
+    ).rows() == [(4, lines[2])]
+    versions = table(store, PAYMENTS.versions_key).select("file", "rows").rows()
+    assert versions == [(DAY_1, 5), (DAY_2, 0)]
+    assert materialised_metadata(batched)["malformed_lines"].value == 1
+    assert DeltaTable(store.uri(RAW_PAYMENTS)).version() == 0

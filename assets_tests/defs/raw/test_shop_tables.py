@@ -9,12 +9,14 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 import pytest
+from deltalake import DeltaTable
 
 from lakehouse.components.declared import shop_tables
 from lakehouse.defs.raw.shop_tables import build_raw_shop_asset, current_watermark, window_start
 from lakehouse.lib.privacy import Pseudonymiser
 from lakehouse.lib.storage.io_manager import DeltaIOManager
 from lakehouse.lib.storage.store import DeltaStore
+from lakehouse.sources import dialects
 from lakehouse.sources.errors import SourceSchemaError
 from lakehouse.sources.shop_db import ShopDatabase
 
@@ -287,3 +289,39 @@ def test_a_crash_between_reconciliation_and_commit_leaves_raw_untouched(instance
     assert (metadata(recovered)["rows_extracted"], metadata(recovered)["rows_hard_deleted"]) == (1, 1)
     # deleted as of the snapshot that also brought product 3: its newest change
     assert tombstones(store).select("product_id", "deleted_at").rows() == [(1, T3)]
+
+
+def test_a_first_extraction_read_in_many_batches_lands_as_in_one_in_a_single_commit(
+    instance, shop_path, tmp_path, monkeypatch
+):
+    """The first extraction streams the table (ADBC batches of 2 rows here): the same rows, row
+    numbers, watermarks, batch window and counts as one batch, in one commit."""
+    insert(
+        shop_path,
+        *[(n, f"SKU-{n}", "Cup", "kitchen", 1.0 + n, T1) for n in range(3, 8)],
+        (8, "S8", "x", "y", 1.0, FUTURE),
+    )
+    one = DeltaStore(root=str(tmp_path / "one"))
+    whole = materialise(instance, shop_path, one)
+    monkeypatch.setattr(dialects, "BATCH_ROWS", 2)
+    assert len(list(ShopDatabase(uri=f"sqlite:///{shop_path}").stream_changes(PRODUCTS, None))) >= 4
+    many = DeltaStore(root=str(tmp_path / "many"))
+
+    batched = materialise(instance, shop_path, many)
+
+    def table(store: DeltaStore) -> pl.DataFrame:
+        return (
+            store.scan(RAW_PRODUCTS)
+            .drop("_ingested_at", "_run_id", "_batch_id")
+            .sort("_row_number")
+            .collect()
+        )
+
+    assert table(many).equals(table(one))
+    assert table(many).height == 8
+    assert table(many).get_column("_row_number").to_list() == list(range(1, 9))
+    assert table(many).get_column("_watermark").null_count() == 1  # the future-dated row
+    assert raw_rows(many) == raw_rows(one)
+    assert counts(batched) == counts(whole) == (8, 0, 8)
+    assert metadata(batched)["rows_future_dated"] == 1
+    assert DeltaTable(many.uri(RAW_PRODUCTS)).version() == 0

@@ -17,6 +17,7 @@ from lakehouse.lib.quality.metrics import (
 )
 from lakehouse.lib.storage import delta_tables
 from lakehouse.lib.storage.commits import Commit
+from lakehouse.lib.storage.row_batches import Tally
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.lib.storage.write_spec import WriteMode, WriteSpec
 
@@ -103,3 +104,16 @@ def test_the_commit_observer_records_every_metric_of_a_commit_and_its_audit_entr
     entry = ("write", "refined/items", 0, "run-1")
     assert log.select("operation", "table_name", "version", "run_id").rows() == [entry]
     assert json.loads(log.item(0, "details"))["mode"] == "merge"
+
+
+def test_null_rates_tallied_while_streaming_equal_those_read_back():
+    """A streamed write counts nulls batch by batch; reading the rows back is then only for keys."""
+    rows = pl.DataFrame({"id": [1, 2, 2, None], "note": [None, "a", None, None]})
+    tally = Tally()
+    for batch in rows.iter_slices(3):
+        tally.add(batch)
+
+    streamed = data_metrics(rows.lazy(), ["id"], [], tally.nulls)
+
+    assert streamed == data_metrics(rows, ["id"], [])
+    assert streamed == {("null_rate", "id"): 0.25, ("null_rate", "note"): 0.75, ("distinct_keys", ""): 3}

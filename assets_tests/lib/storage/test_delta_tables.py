@@ -10,6 +10,7 @@ import pytest
 from deltalake import DeltaTable
 
 from lakehouse.lib.storage import delta_tables
+from lakehouse.lib.storage.row_batches import RowBatches
 from lakehouse.lib.storage.write_spec import WriteMode, WriteSpec
 
 APPEND = WriteSpec(WriteMode.APPEND)
@@ -226,3 +227,56 @@ def test_a_commit_of_another_kind_since_the_read_counts_as_touching_every_slice(
     assert delta_tables.slices_replaced_since(uri, 0, ["2025-01-02"]) == ["2025-01-02"]
     DeltaTable(uri).optimize.compact()  # changes no row
     assert delta_tables.slices_replaced_since(uri, 1, ["2025-01-02"]) == []
+
+
+def _batches(*frames: pl.DataFrame, fail_after: int | None = None) -> RowBatches:
+    """Frames as `RowBatches`; with `fail_after`, the source breaks after that many."""
+
+    def produce():
+        for n, frame in enumerate(frames):
+            if n == fail_after:
+                raise OSError("the landing disk went away")
+            yield frame
+
+    ids = sorted({b for f in frames for b in f.get_column("_batch_id").to_list()})
+    return RowBatches(schema=frames[0].schema, batches=produce(), source_batches=ids)
+
+
+def test_append_batches_writes_every_batch_in_one_commit_and_skips_committed_ones_again(tmp_path):
+    uri = str(tmp_path / "t")
+    delta_tables.write(uri, _batch("b0", [0]), APPEND, {})
+
+    first = delta_tables.append_batches(uri, _batches(_batch("b1", [1, 2]), _batch("b2", [3])), APPEND, {})
+    again = delta_tables.append_batches(uri, _batches(_batch("b1", [1, 2]), _batch("b2", [3])), APPEND, {})
+
+    assert (first.version, first.rows_written) == (1, 3)
+    assert (again.version, again.rows_written, again.skipped_batches) == (1, 0, ["b1", "b2"])
+    assert delta_tables.scan(uri).select("id").collect().get_column("id").sort().to_list() == [0, 1, 2, 3]
+    assert delta_tables.committed_batches(uri, ["b1", "b2"]) == {"b1", "b2"}
+
+
+def test_append_batches_that_break_half_way_commit_nothing_and_a_retry_writes_them_once(tmp_path):
+    uri = str(tmp_path / "t")
+    delta_tables.write(uri, _batch("b0", [0]), APPEND, {})
+    frames = (_batch("b1", [1, 2]), _batch("b1", [3]), _batch("b2", [4]))
+
+    with pytest.raises(OSError, match="the landing disk went away"):
+        delta_tables.append_batches(uri, _batches(*frames, fail_after=2), APPEND, {})
+
+    assert DeltaTable(uri).version() == 0
+    assert delta_tables.committed_batches(uri, ["b1", "b2"]) == set()
+    retried = delta_tables.append_batches(uri, _batches(*frames), APPEND, {})
+    assert retried.rows_written == 4
+    assert delta_tables.scan(uri).select("id").collect().get_column("id").sort().to_list() == [0, 1, 2, 3, 4]
+
+
+def test_append_batches_conform_each_batch_to_the_schema(tmp_path):
+    """A later file's new column is null in the earlier files' rows; every row has every column."""
+    uri = str(tmp_path / "t")
+    schema = pl.Schema({"id": pl.Int64, "_batch_id": pl.String, "warehouse": pl.String})
+    later = _batch("b2", [2]).with_columns(warehouse=pl.lit("EU-1"))
+    rows = RowBatches(schema=schema, batches=iter([_batch("b1", [1]), later]), source_batches=["b1", "b2"])
+
+    delta_tables.append_batches(uri, rows, APPEND, {})
+
+    assert delta_tables.scan(uri).sort("id").collect().rows() == [(1, "b1", None), (2, "b2", "EU-1")]

@@ -13,6 +13,11 @@ For a file set `<name>` (declared by a `LandingFileSet` component), one multi-as
   bytes, SHA-256, rows and batch id (0 rows for an empty or header-only file, so that it is not
   listed as pending again).
 
+Files of any size: every pending file is first checked whole (`open_file`: it decodes, its header
+or columns are there, its types match raw's), so rejections are known before anything is written;
+then the admitted files are read a block at a time and appended to raw as they are parsed, in one
+commit (`RowBatches`), so memory follows the block, not the files.
+
 Schema evolution: a column that appears in a later file is added to the raw table (Delta schema
 merge) and reported in the metadata (`schema_changes`) and the log; a column whose type changed is
 never cast silently: the file is quarantined under rule `column_type`.
@@ -26,6 +31,8 @@ it (`lakehouse quarantine release-file`) lets the next run ingest it as a correc
 with the same content is skipped, as before.
 """
 
+import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -42,27 +49,29 @@ from lakehouse.defs.raw.ingestion import (
     with_ingestion_columns,
 )
 from lakehouse.lib.columns import INGESTION, now_utc
-from lakehouse.lib.data_version import ingested_data_version
+from lakehouse.lib.data_version import data_version_after, ingested_data_version
 from lakehouse.lib.file_versions import VersionChanges, sha256_of, version_batch_id, version_changes
 from lakehouse.lib.freshness import DAILY
 from lakehouse.lib.pools import table_pool
 from lakehouse.lib.quality.run_warnings import warning_metadata
 from lakehouse.lib.storage import write_spec
 from lakehouse.lib.storage.reads import TableReads
+from lakehouse.lib.storage.row_batches import RowBatches
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.sources.declared import FileSource
 from lakehouse.sources.landing import (
+    DEFAULT_BATCH_BYTES,
     LINE_COLUMN,
     RESCUED_COLUMN,
     FileRejected,
+    LandingFile,
     LandingZone,
     ParsedFile,
-    decoded_text,
     empty_rows,
     is_ready,
-    read_csv_file,
-    read_json_lines,
-    read_parquet_file,
+    open_csv_file,
+    open_json_lines_file,
+    open_parquet_file,
 )
 
 REJECTED_FILE_SCHEMA = {
@@ -176,51 +185,46 @@ def pending_files(files: FileSet, landing: LandingZone, store: TableReads) -> li
     return [f.path for f in file_versions(files, landing, store) if not f.registered_only]
 
 
-def read_file(source: FileSource, path: Path) -> ParsedFile:
-    """One file by its declared format; `FileRejected` when it cannot be read as a whole."""
+def open_file(source: FileSource, path: Path, batch_bytes: int = DEFAULT_BATCH_BYTES) -> LandingFile:
+    """One file by its declared format, checked whole and ready to be read in batches;
+    `FileRejected` when it cannot be read as a whole."""
     if source.format == "csv":
-        return read_csv_file(
-            path, source.columns or (), source.csv.delimiter, source.csv.header, source.encoding
+        return open_csv_file(
+            path, source.columns or (), source.csv.delimiter, source.csv.header, source.encoding, batch_bytes
         )
     if source.format == "jsonl":
-        decoded_text(path, source.encoding)  # strict: a byte that is not UTF-8 rejects the file
-        parsed = read_json_lines([path], source.columns or ())
-        return ParsedFile(parsed.rows.drop("_file"), parsed.malformed_lines, parsed.problems)
-    rows = read_parquet_file(path)
-    missing = [c for c in (*source.primary_key, *(source.columns or ())) if c not in rows.columns]
+        return open_json_lines_file(path, source.columns or (), source.encoding, batch_bytes)
+    parquet = open_parquet_file(path)
+    missing = [c for c in (*source.primary_key, *(source.columns or ())) if c not in parquet.schema]
     if missing:
         raise FileRejected(path, f"lacks column(s) {', '.join(missing)}", "expected_columns")
-    return ParsedFile(rows, 0, [])
+    return parquet
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """A file version checked whole, to be read in batches into raw."""
+
+    pending: PendingFile
+    file: LandingFile
 
 
 @dataclass
 class Ingestion:
-    """What one run read: the batches for raw, the rejected files, and what it noticed."""
+    """What one run read: the files admitted to raw, the rejected files, and what it noticed."""
 
     known_types: dict[str, pl.DataType]
-    batches: list[pl.DataFrame] = field(default_factory=list)
+    admitted: list[Admitted] = field(default_factory=list)
     rejected: list[dict[str, object]] = field(default_factory=list)
     schema_changes: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     malformed_lines: int = 0
-    versions: list[dict[str, object]] = field(default_factory=list)  # the registry's new rows
+    rows: dict[str, int] = field(default_factory=dict)  # rows read of each file version, by batch id
     corrections: list[str] = field(default_factory=list)  # each new version ingested, what it changed
 
-    def register(self, pending: PendingFile, rows: int | None) -> None:
-        self.versions.append(
-            {
-                "_batch_id": pending.batch_id,
-                "file": pending.path.name,
-                "bytes": pending.path.stat().st_size,
-                "sha256": pending.sha256,
-                "rows": rows,
-                "replaces": pending.replaces,
-            }
-        )
-
-    def admit(self, path: Path, rows: pl.DataFrame) -> None:
+    def admit(self, path: Path, schema: pl.Schema) -> None:
         """Raise `FileRejected` for a column whose type differs from what raw holds; note new ones."""
-        data_columns = {n: t for n, t in rows.schema.items() if n not in INGESTION}
+        data_columns = {n: t for n, t in schema.items() if n not in INGESTION}
         changed = [
             f"{name} is {dtype}, raw holds {self.known_types[name]}"
             for name, dtype in data_columns.items()
@@ -245,48 +249,99 @@ class Ingestion:
             }
         )
 
+    def counted(self, batch_id: str, parsed: ParsedFile) -> pl.DataFrame:
+        """A batch's rows, its rows, lines rescued and problems counted."""
+        self.rows[batch_id] = self.rows.get(batch_id, 0) + parsed.rows.height
+        self.malformed_lines += parsed.malformed_lines
+        self.problems += parsed.problems
+        return parsed.rows
 
-def ingest(files: FileSet, pending: list[PendingFile], reads: TableReads, run_id: str) -> Ingestion:
-    """Read every file version; each lands in a raw batch or, whole, in the rejected files, and the
-    ones that land are registered (with their rows, 0 for an empty file)."""
+    @property
+    def rows_read(self) -> int:
+        return sum(self.rows.values())
+
+    def versions(self, pending: list[PendingFile]) -> list[dict[str, object]]:
+        """The registry's new rows, in file order: every version loaded (with its rows, 0 for an
+        empty file) or found in raw but not registered (a crash between the two commits)."""
+        return [
+            {
+                "_batch_id": file.batch_id,
+                "file": file.path.name,
+                "bytes": file.path.stat().st_size,
+                "sha256": file.sha256,
+                "rows": None if file.registered_only else self.rows.get(file.batch_id, 0),
+                "replaces": file.replaces,
+            }
+            for file in pending
+            if file.registered_only or file.batch_id in self.rows
+        ]
+
+
+def ingest(
+    files: FileSet, pending: list[PendingFile], reads: TableReads, batch_bytes: int = DEFAULT_BATCH_BYTES
+) -> Ingestion:
+    """Check every file version whole: each is admitted to raw or, whole, rejected with its rule.
+    Nothing is read into memory here: the admitted files are read in batches as raw is written."""
     ingestion = Ingestion(raw_types(reads, files))
-    ingested_at = now_utc()
     for file in pending:
         if file.registered_only:
-            ingestion.register(file, None)
             continue
         try:
-            parsed = _read_version(files, file)
-            ingestion.admit(file.path, parsed.rows)
+            opened = _open_version(files, file, batch_bytes)
+            ingestion.admit(file.path, opened.schema)
         except FileRejected as error:
             ingestion.reject(file.path, file.batch_id, error)
             continue
-        if file.replaces is not None:
-            ingestion.corrections.append(_correction(files, file, parsed.rows, reads))
-        ingestion.problems += parsed.problems
-        ingestion.malformed_lines += parsed.malformed_lines
-        ingestion.register(file, parsed.rows.height)
-        batch = {"batch_id": file.batch_id, "run_id": run_id, "ingested_at": ingested_at}
-        ingestion.batches.append(with_ingestion_columns(parsed.rows, source=str(file.path), **batch))
+        ingestion.admitted.append(Admitted(file, opened))
     return ingestion
 
 
-def _read_version(files: FileSet, file: PendingFile) -> ParsedFile:
-    """The file's rows; a changed version under the `quarantine` policy is rejected for review."""
+def _open_version(files: FileSet, file: PendingFile, batch_bytes: int) -> LandingFile:
+    """The file, checked; a changed version under the `quarantine` policy is rejected for review."""
     if file.replaces is not None and files.source.on_changed_file == "quarantine" and not file.released:
         reason = (
             f"content changed since it was ingested as {file.replaces}: held for review "
             "(on_changed_file: quarantine)"
         )
         raise FileRejected(file.path, reason, "changed_file")
-    return read_file(files.source, file.path)
+    return open_file(files.source, file.path, batch_bytes)
 
 
-def _correction(files: FileSet, file: PendingFile, rows: pl.DataFrame, reads: TableReads) -> str:
-    """What a new version changes against the one it replaces, as a line for the run summary."""
-    earlier = reads.scan(files.raw_key).filter(pl.col("_batch_id") == file.replaces)
-    columns = [c for c in rows.columns if c not in (*INGESTION, RESCUED_COLUMN, LINE_COLUMN)]
-    changes: VersionChanges = version_changes(earlier, rows.lazy(), files.source.primary_key, columns)
+def raw_batches(ingestion: Ingestion, run_id: str) -> RowBatches:
+    """The admitted files' rows a batch at a time, with their ingestion columns (each file its own
+    source batch), counted into `ingestion` as they are read."""
+    ingested_at = now_utc()
+    schema: dict[str, pl.DataType] = {}
+    for admitted in ingestion.admitted:
+        schema |= {n: t for n, t in admitted.file.schema.items() if n not in schema}
+
+    def rows(admitted: Admitted) -> Iterator[pl.DataFrame]:
+        file = admitted.pending
+        batch = {"batch_id": file.batch_id, "run_id": run_id, "ingested_at": ingested_at}
+        ingestion.rows[file.batch_id] = 0  # an empty file is a version with 0 rows
+        for parsed in admitted.file.batches():
+            yield with_ingestion_columns(
+                ingestion.counted(file.batch_id, parsed), source=str(file.path), **batch
+            )
+
+    empty = with_ingestion_columns(
+        pl.DataFrame(schema=schema), source="", batch_id="", run_id="", ingested_at=ingested_at
+    )
+    return RowBatches(
+        schema=empty.schema,
+        batches=itertools.chain.from_iterable(rows(a) for a in ingestion.admitted),
+        source_batches=[a.pending.batch_id for a in ingestion.admitted],
+    )
+
+
+def _correction(files: FileSet, admitted: Admitted, reads: TableReads) -> str:
+    """What a new version changes against the one it replaces, as a line for the run summary (read
+    back from raw once both are there)."""
+    file, raw = admitted.pending, reads.scan(files.raw_key)
+    earlier, newer = (raw.filter(pl.col("_batch_id") == batch) for batch in (file.replaces, file.batch_id))
+    schema = admitted.file.schema
+    columns = [c for c in schema if c not in (*INGESTION, RESCUED_COLUMN, LINE_COLUMN)]
+    changes: VersionChanges = version_changes(earlier, newer, files.source.primary_key, columns)
     return (
         f"{file.path.name}: new version (sha256:{file.sha256[:12]}) corrects {file.replaces}: "
         f"{changes.describe()}"
@@ -304,17 +359,17 @@ def rejected_rows(ingestion: Ingestion, run_id: str, at: datetime) -> pl.DataFra
     return pl.DataFrame(rows, schema=REJECTED_FILE_SCHEMA)
 
 
-def version_rows(ingestion: Ingestion, run_id: str, at: datetime) -> pl.DataFrame:
-    rows = [r | {"_ingested_at": at, "_run_id": run_id} for r in ingestion.versions]
+def version_rows(ingestion: Ingestion, pending: list[PendingFile], run_id: str, at: datetime) -> pl.DataFrame:
+    rows = [r | {"_ingested_at": at, "_run_id": run_id} for r in ingestion.versions(pending)]
     return pl.DataFrame(rows, schema=FILE_VERSION_SCHEMA)
 
 
-def raw_rows(files: FileSet, ingestion: Ingestion) -> pl.DataFrame | None:
-    """The run's rows. With no file: no rows of the declared text columns (so that raw exists for
-    refined), except for Parquet, whose types only its files know: then nothing is written, since
-    a guessed type would make every later file look retyped."""
-    if ingestion.batches:
-        return pl.concat(ingestion.batches, how="diagonal_relaxed")
+def raw_rows(files: FileSet, ingestion: Ingestion, run_id: str) -> RowBatches | pl.DataFrame | None:
+    """The run's rows, read in batches as they are written. With no file: no rows of the declared
+    text columns (so that raw exists for refined), except for Parquet, whose types only its files
+    know: then nothing is written, since a guessed type would make every later file look retyped."""
+    if ingestion.admitted:
+        return raw_batches(ingestion, run_id)
     if files.source.format == "parquet":
         return None
     empty = empty_rows(files.source.columns or ())
@@ -369,17 +424,43 @@ def build_raw_file_asset(files: FileSet) -> dg.AssetsDefinition:
         reads = store.reading(context)
         with permanent_errors_fail_at_once():
             pending = file_versions(files, landing, reads)
-        ingestion = ingest(files, pending, reads, context.run.run_id)
-        rows = raw_rows(files, ingestion)
+        ingestion = ingest(files, pending, reads, landing.batch_bytes)
         for change in ingestion.schema_changes:
             context.log.warning(f"schema change: {change}")
-        for correction in ingestion.corrections:
-            context.log.warning(f"corrected: {correction}")
-        context.log.info(
-            f"{files.name}: {len(pending)} new file version(s), {len(ingestion.batches)} loaded "
-            f"({sum(batch.height for batch in ingestion.batches)} rows), "
-            f"{len(ingestion.rejected)} quarantined whole"
-        )
+
+        def read_report() -> dict[str, object]:
+            """What reading the files found, once raw holds their rows (corrections compare them)."""
+            corrected = [a for a in ingestion.admitted if a.pending.replaces is not None]
+            ingestion.corrections += [_correction(files, a, reads) for a in corrected]
+            for correction in ingestion.corrections:
+                context.log.warning(f"corrected: {correction}")
+            context.log.info(
+                f"{files.name}: {len(pending)} new file version(s), {len(ingestion.admitted)} loaded "
+                f"({ingestion.rows_read} rows), {len(ingestion.rejected)} quarantined whole"
+            )
+            return {
+                "malformed_lines": ingestion.malformed_lines,
+                "problems": reported_problems(context, ingestion.problems),
+                **warning_metadata(ingestion.corrections),
+            }
+
+        rows = raw_rows(files, ingestion, context.run.run_id)
+        if isinstance(rows, RowBatches):
+            rows = replace(rows, report=read_report)
+        metadata = {
+            "files_ingested": len(ingestion.admitted),
+            "files_quarantined": len(ingestion.rejected),
+            "files_corrected": sum(a.pending.replaces is not None for a in ingestion.admitted),
+            "schema_changes": dg.MetadataValue.md(
+                "\n".join(f"- {c}" for c in ingestion.schema_changes) or "none"
+            ),
+        }
+        if not isinstance(rows, RowBatches):
+            metadata |= read_report()
+        wrote = any(a.file.has_rows for a in ingestion.admitted)
+        raw_version = data_version_after(context, files.raw_key, wrote_rows=wrote)
+        # raw first: its files are read as they are written, and only then is all known
+        yield dg.Output(rows, "raw", data_version=raw_version, metadata=metadata)
         at = now_utc()
         rejected = rejected_rows(ingestion, context.run.run_id, at)
         yield dg.Output(
@@ -388,25 +469,9 @@ def build_raw_file_asset(files: FileSet) -> dg.AssetsDefinition:
             data_version=ingested_data_version(context, files.rejected_files_key, rejected),
             metadata={"files_quarantined_now": rejected.height},
         )
-        yield dg.Output(
-            rows,
-            "raw",
-            data_version=ingested_data_version(context, files.raw_key, rows),
-            metadata={
-                "files_ingested": len(ingestion.batches),
-                "files_quarantined": len(ingestion.rejected),
-                "files_corrected": len(ingestion.corrections),
-                "malformed_lines": ingestion.malformed_lines,
-                "schema_changes": dg.MetadataValue.md(
-                    "\n".join(f"- {c}" for c in ingestion.schema_changes) or "none"
-                ),
-                "problems": reported_problems(context, ingestion.problems),
-                **warning_metadata(ingestion.corrections),
-            },
-        )
         # after raw: a version is registered once its rows are committed (a crash in between is
         # repaired by the next run, which registers what raw holds and the registry lacks)
-        versions = version_rows(ingestion, context.run.run_id, at)
+        versions = version_rows(ingestion, pending, context.run.run_id, at)
         data_version = ingested_data_version(context, files.versions_key, versions)
         yield dg.Output(versions, "file_versions", data_version=data_version)
 

@@ -22,6 +22,7 @@ crash in between leaves nothing half-written, and a re-run finds no key newly go
 """
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 
 import dagster as dg
@@ -36,13 +37,15 @@ from lakehouse.defs.raw.ingestion import (
     without_erased,
 )
 from lakehouse.lib.columns import WATERMARK, now_utc
-from lakehouse.lib.data_version import ingested_data_version
+from lakehouse.lib.data_version import data_version_after, ingested_data_version
 from lakehouse.lib.freshness import DAILY
 from lakehouse.lib.pools import table_pool
-from lakehouse.lib.privacy import Pseudonymiser
+from lakehouse.lib.privacy import Pseudonymiser, suppress
 from lakehouse.lib.storage import write_spec
 from lakehouse.lib.storage.reads import TableReads
+from lakehouse.lib.storage.row_batches import RowBatches
 from lakehouse.lib.storage.store import DeltaStore
+from lakehouse.lib.storage.suppression import suppressed_tokens
 from lakehouse.sources.errors import SourceSchemaError
 from lakehouse.sources.shop_db import ShopDatabase
 from lakehouse.sources.shop_tables import SourceTable
@@ -85,15 +88,63 @@ def not_yet_in_raw(
     return not_yet_ingested(rows, held)
 
 
-def batch_id(table: SourceTable, since: str | None, rows: pl.DataFrame, ingested_at: datetime) -> str:
-    """The window, its newest row and the ingestion instant: unique per extraction, so two
-    different late arrivals in one window never share an id.
+def batch_id(table: SourceTable, since: str | None, newest: str | None, ingested_at: datetime) -> str:
+    """The window, its newest row's change time and the ingestion instant: unique per extraction,
+    so two different late arrivals in one window never share an id.
 
     No digest of the rows is needed for idempotency: a step that runs again after its batch was
     committed re-reads rows raw already holds, drops them, and finds no key newly gone.
     """
-    until = rows.get_column(table.watermark_column).max() or "no rows"
+    until = newest or "no rows"
     return f"shop.{table.name}:{since or 'start'}..{until}@{ingested_at.strftime(WATERMARK_FORMAT)}"
+
+
+@dataclass
+class FirstExtraction:
+    """The first extraction of a table (raw holds none of it): the whole table, read twice a batch
+    at a time, so that no step holds it: once to learn what the batch is (its newest change names
+    it, its counts are reported), once to write it. Nothing to compare with raw, no key gone.
+
+    Rows a source changes between the two reads land as read the second time (the next extraction
+    starts from the watermark they set); only the batch's name may then understate its newest.
+    """
+
+    shop_db: ShopDatabase
+    table: SourceTable
+    erased: set[str]  # the suppression list's tokens
+    pseudonymiser_key: str
+    at: str  # the ingestion instant, as a watermark
+    rows_read: int = 0
+    rows_extracted: int = 0
+    rows_future_dated: int = 0
+    suppressed: int = 0
+    newest: str | None = None
+
+    def survey(self) -> None:
+        """Count the rows and find the newest change (the first read)."""
+        updated = pl.col(self.table.watermark_column)
+        for read, rows, suppressed in self._kept():
+            self.rows_read, self.suppressed = self.rows_read + read, self.suppressed + suppressed
+            self.rows_extracted += rows.height
+            self.rows_future_dated += rows.filter(updated > self.at).height
+            newest = rows.get_column(self.table.watermark_column).max()
+            self.newest = max(filter(None, [self.newest, newest]), default=None)
+
+    def batches(self, batch: str, run_id: str, ingested_at: datetime) -> Iterator[pl.DataFrame]:
+        """The rows as raw holds them, a batch at a time (the second read), numbered in order."""
+        numbered, no_deletes = 0, pl.DataFrame(schema=self.table.columns)
+        for _, rows, _ in self._kept():
+            ready = raw_batch(rows, no_deletes, self.table, batch, run_id, ingested_at)
+            yield ready.with_columns(pl.col("_row_number") + numbered)
+            numbered += rows.height
+
+    def _kept(self) -> Iterator[tuple[int, pl.DataFrame, int]]:
+        """Each batch's rows read, those kept and those of erased customers (their own records
+        dropped, their facts attributed to the unknown member)."""
+        own_records = self.table.name == "customers"
+        for rows in self.shop_db.stream_changes(self.table, None):
+            kept, suppressed = suppress(rows, self.erased, self.pseudonymiser_key, drop=own_records)
+            yield rows.height, kept, suppressed
 
 
 def live_keys(raw: pl.LazyFrame, table: SourceTable) -> pl.DataFrame:
@@ -200,11 +251,13 @@ def build_raw_shop_asset(table: SourceTable) -> dg.AssetsDefinition:
         shop_db: ShopDatabase,
         store: DeltaStore,
         pseudonymiser: Pseudonymiser,
-    ) -> dg.Output[pl.DataFrame]:
+    ) -> dg.Output:
         ingested_at = now_utc()
         at = ingested_at.strftime(WATERMARK_FORMAT)
         reads = store.reading(context)
         raw = reads.scan_or_none(key)
+        if raw is None:
+            return _first_extraction(context, shop_db, store, pseudonymiser, ingested_at)
         watermark = current_watermark(reads, key)
         with permanent_errors_fail_at_once():
             since = window_start(table, watermark)
@@ -224,8 +277,9 @@ def build_raw_shop_asset(table: SourceTable) -> dg.AssetsDefinition:
                 f"shop.{table.name}: {future} row(s) have a {table.watermark_column} after {ingested_at} "
                 "(future-dated): ingested, but not counted towards the watermark"
             )
+        newest = rows.get_column(table.watermark_column).max()
         batch = raw_batch(
-            rows, deletes, table, batch_id(table, since, rows, ingested_at), context.run.run_id, ingested_at
+            rows, deletes, table, batch_id(table, since, newest, ingested_at), context.run.run_id, ingested_at
         )
         reconciled = {"rows_hard_deleted": deletes.height} if table.reconcile_keys else {}
         return dg.Output(
@@ -234,12 +288,63 @@ def build_raw_shop_asset(table: SourceTable) -> dg.AssetsDefinition:
             metadata={
                 "watermark_from": watermark or "",
                 "window_from": since or "",
-                "newest_extracted": rows.get_column(table.watermark_column).max() or "",
+                "newest_extracted": newest or "",
                 "rows_read": read.height,
                 "rows_already_in_raw": read.height - rows.height,
                 "rows_extracted": rows.height,
                 "rows_future_dated": future,
                 "rows_of_erased_customers": suppressed,
+                **reconciled,
+            },
+        )
+
+    def _first_extraction(
+        context: dg.AssetExecutionContext,
+        shop_db: ShopDatabase,
+        store: DeltaStore,
+        pseudonymiser: Pseudonymiser,
+        ingested_at: datetime,
+    ) -> dg.Output[RowBatches]:
+        """The whole table into a raw table that does not exist yet, a batch at a time."""
+        at = ingested_at.strftime(WATERMARK_FORMAT)
+        extraction = FirstExtraction(shop_db, table, suppressed_tokens(store.root), pseudonymiser.key, at)
+        with permanent_errors_fail_at_once():
+            extraction.survey()
+        if extraction.suppressed:
+            context.log.info(
+                f"{extraction.suppressed} row(s) of erased customers suppressed (privacy/suppression)"
+            )
+        context.log.info(
+            f"shop.{table.name}: first extraction, {extraction.rows_read} rows, written a batch at a time"
+        )
+        if extraction.rows_future_dated:
+            context.log.warning(
+                f"shop.{table.name}: {extraction.rows_future_dated} row(s) have a {table.watermark_column} "
+                f"after {ingested_at} (future-dated): ingested, but not counted towards the watermark"
+            )
+        batch = batch_id(table, None, extraction.newest, ingested_at)
+        empty = raw_batch(
+            pl.DataFrame(schema=table.columns),
+            pl.DataFrame(schema=table.columns),
+            table,
+            batch,
+            "",
+            ingested_at,
+        )
+        rows = RowBatches(empty.schema, extraction.batches(batch, context.run.run_id, ingested_at), [batch])
+        reconciled = {"rows_hard_deleted": 0} if table.reconcile_keys else {}
+        return dg.Output(
+            rows,
+            data_version=data_version_after(context, key, wrote_rows=extraction.rows_extracted > 0),
+            metadata={
+                "watermark_from": "",
+                "window_from": "",
+                "newest_extracted": extraction.newest or "",
+                "rows_read": extraction.rows_read,
+                "rows_already_in_raw": extraction.rows_read - extraction.rows_extracted,
+                "rows_extracted": extraction.rows_extracted,
+                "rows_future_dated": extraction.rows_future_dated,
+                "rows_of_erased_customers": extraction.suppressed,
                 **reconciled,
             },
         )

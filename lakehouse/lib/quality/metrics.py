@@ -62,16 +62,29 @@ def write_metrics(actions: pl.DataFrame, result: WriteResult) -> Metrics:
     }
 
 
-def data_metrics(written: pl.DataFrame, keys: Sequence[str], monitored: Sequence[str]) -> Metrics:
-    """Null rates, distinct keys and monitored medians of the rows written, in one pass."""
-    if written.is_empty():
-        return {}
-    exprs = [pl.col(c).null_count().truediv(pl.len()).alias(f"null_rate\t{c}") for c in written.columns]
+def data_metrics(
+    written: pl.DataFrame | pl.LazyFrame,
+    keys: Sequence[str],
+    monitored: Sequence[str],
+    nulls: Mapping[str, int] | None = None,
+) -> Metrics:
+    """Null rates, distinct keys and monitored medians of the rows written, in one pass (a lazy
+    frame, rows written a batch at a time and read back, by the streaming engine). `nulls`, the
+    null counts tallied as a stream was written, spare reading every column back."""
+    columns = [] if nulls is not None else written.collect_schema().names()
+    exprs = [pl.col(c).null_count().alias(f"nulls\t{c}") for c in columns]
     if keys:
         exprs.append(pl.struct(list(keys)).n_unique().alias("distinct_keys\t"))
     exprs += [pl.col(c).cast(pl.Float64).median().alias(f"median\t{c}") for c in monitored]
-    row = written.select(exprs).row(0, named=True)
-    return {tuple(name.split("\t")): value for name, value in row.items() if value is not None}
+    row = (
+        written.lazy().select(pl.len().alias("rows\t"), *exprs).collect(engine="streaming").row(0, named=True)
+    )
+    rows = row.pop("rows\t")
+    if not rows:
+        return {}
+    counted = {name.split("\t")[1]: row.pop(name) for name in list(row) if name.startswith("nulls\t")}
+    null_rates = {("null_rate", c): n / rows for c, n in (nulls if nulls is not None else counted).items()}
+    return null_rates | {tuple(name.split("\t")): value for name, value in row.items() if value is not None}
 
 
 def keyed_metadata(metric: str, values: Mapping[str, float]) -> dict[str, float]:
@@ -105,7 +118,7 @@ def commit_metrics(commit: Commit) -> Metrics:
     started = commit.step_started_at
     return {
         **write_metrics(commit.actions, commit.result),
-        **data_metrics(commit.written, keys, monitored),
+        **data_metrics(commit.written, keys, monitored, commit.written_nulls),
         **reported_metrics(commit.output_metadata),
         ("duration_seconds", ""): time.time() - started if started is not None else 0.0,
     }

@@ -25,11 +25,12 @@ class Commit:
     run_id: str
     spec: WriteSpec
     result: WriteResult
-    written: pl.DataFrame  # the rows the asset output
+    written: pl.DataFrame | pl.LazyFrame  # the rows the asset output (lazy: read back, streamed)
     actions: pl.DataFrame  # the table's files after the commit, with their statistics
     definition_metadata: Mapping[str, Any]  # the asset's (keys, monitored columns, …)
     output_metadata: Mapping[str, Any]  # what the asset reported with its output
     step_started_at: float | None  # when the step began (Unix time), if the run recorded it
+    written_nulls: Mapping[str, int] | None = None  # nulls per column, counted as a stream was written
 
     def declared(self, key: str) -> Any:
         """The plain value of a definition metadata entry (Dagster wraps them as MetadataValues)."""

@@ -5,6 +5,7 @@ Pure functions over a table URI and a Polars frame; no Dagster here (the IO mana
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -17,6 +18,7 @@ from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError
 
 from lakehouse.lib.storage import scd2
+from lakehouse.lib.storage.row_batches import RowBatches, Tally, read_ahead
 from lakehouse.lib.storage.write_spec import BATCH_COLUMN, WRITE_SPEC_KEY, WriteMode, WriteSpec
 
 # Files of bounded size: a slice replace or a merge rewrites only the files holding its rows.
@@ -75,13 +77,19 @@ def as_stream(data: pl.DataFrame, rows_per_batch: int = 250_000) -> pa.RecordBat
     converted to `large_string` they were a second copy of the table (3.9M raw events: 950 MB
     more at the peak, against 90 MB). Readers are unaffected: Polars and DuckDB read both.
     """
+    return pa.RecordBatchReader.from_batches(arrow_schema(data.schema), arrow_batches(data, rows_per_batch))
+
+
+def arrow_schema(schema: pl.Schema) -> pa.Schema:
+    """The Arrow schema of frames of `schema`, text as `string_view` (see `as_stream`)."""
+    return pl.DataFrame(schema=schema).to_arrow(compat_level=pl.CompatLevel.newest()).schema
+
+
+def arrow_batches(data: pl.DataFrame, rows_per_batch: int = 250_000) -> Iterator[pa.RecordBatch]:
+    """The frame as Arrow record batches, converted one slice at a time."""
     views = pl.CompatLevel.newest()
-    schema = data.head(0).to_arrow(compat_level=views).schema
-    slices = range(0, data.height, rows_per_batch)
-    batches = (
-        b for i in slices for b in data.slice(i, rows_per_batch).to_arrow(compat_level=views).to_batches()
-    )
-    return pa.RecordBatchReader.from_batches(schema, batches)
+    for start in range(0, data.height, rows_per_batch):
+        yield from data.slice(start, rows_per_batch).to_arrow(compat_level=views).to_batches()
 
 
 def exists(uri: str) -> bool:
@@ -347,6 +355,79 @@ def _append(uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, str
         ),
     )
     return WriteResult(version(uri), rows.height, inserted=rows.height, skipped_batches=sorted(done))
+
+
+def append_batches(
+    uri: str, rows: RowBatches, spec: WriteSpec, commit_metadata: Mapping[str, Any]
+) -> WriteResult:
+    """Append rows a batch at a time, in one commit with the app transactions of their source
+    batches (those already committed are skipped, as by `append`); memory follows a batch.
+
+    No commit when no row is left (unless the table does not exist yet: then it is made, empty).
+    An error of the rows' source half-way commits nothing and is raised as it was (delta-rs would
+    wrap it in a `DeltaError` of its own).
+    """
+    custom = custom_metadata(commit_metadata, spec)
+    keep_pii_out_of_statistics(uri, rows.schema.names(), spec)
+    done = committed_batches(uri, rows.source_batches, spec.batch_column)
+    feed = _Feed(read_ahead(rows.conformed()), spec.batch_column, done, rows.written)
+    if not feed.has_rows() and exists(uri):
+        return WriteResult(version(uri), 0, skipped_batches=sorted(done))
+    new_batches = [b for b in rows.source_batches if b not in done]
+    try:
+        write_deltalake(
+            uri,
+            pa.RecordBatchReader.from_batches(arrow_schema(rows.schema), feed.batches(rows.schema)),
+            mode="append",
+            schema_mode="merge",
+            configuration=stats_configuration(rows.schema.names(), spec),
+            target_file_size=TARGET_FILE_SIZE,
+            commit_properties=CommitProperties(
+                custom_metadata=custom,
+                app_transactions=[Transaction(batch, BATCH_COMMITTED) for batch in new_batches],
+            ),
+        )
+    except Exception as error:
+        if feed.error is not None:
+            raise feed.error from error
+        raise
+    written = rows.written.rows
+    return WriteResult(version(uri), written, inserted=written, skipped_batches=sorted(done))
+
+
+class _Feed:
+    """The frames an append hands to delta-rs as Arrow batches: rows of committed source batches
+    left out, empty frames skipped, what is written tallied, and the source's error kept."""
+
+    def __init__(
+        self, frames: Iterator[pl.DataFrame], batch_column: str, done: set[str], tally: Tally
+    ) -> None:
+        self._frames = frames
+        self._batch_column, self._done = batch_column, list(done)
+        self._first: pl.DataFrame | None = None
+        self._tally = tally
+        self.error: BaseException | None = None
+
+    def has_rows(self) -> bool:
+        """Whether any row is left to write (reads up to the first frame with one)."""
+        self._first = next(self._new_rows(), None)
+        return self._first is not None
+
+    def batches(self, schema: pl.Schema) -> Iterator[pa.RecordBatch]:
+        first = self._first if self._first is not None else pl.DataFrame(schema=schema)
+        try:
+            for frame in itertools.chain([first], self._new_rows()):
+                self._tally.add(frame)
+                yield from arrow_batches(frame)
+        except BaseException as error:
+            self.error = error
+            raise
+
+    def _new_rows(self) -> Iterator[pl.DataFrame]:
+        for frame in self._frames:
+            kept = frame.filter(~pl.col(self._batch_column).is_in(self._done)) if self._done else frame
+            if kept.height:
+                yield kept
 
 
 def _overwrite(uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, str]) -> WriteResult:

@@ -22,6 +22,7 @@ from lakehouse.lib.storage import delta_tables
 from lakehouse.lib.storage.commits import Commit, CommitObserver
 from lakehouse.lib.storage.delta_tables import SliceConflictError, WriteResult
 from lakehouse.lib.storage.reads import RunSnapshot, run_snapshot, step_record, table_name
+from lakehouse.lib.storage.row_batches import RowBatches
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.lib.storage.table_metadata import COLUMN_LINEAGE, column_schema, materialization_metadata
 from lakehouse.lib.storage.write_spec import REPLACED_SLICES, WriteSpec, plain
@@ -57,27 +58,41 @@ class DeltaIOManager(dg.ConfigurableIOManager):
             )
         return table.scan()
 
-    def handle_output(self, context: dg.OutputContext, obj: pl.LazyFrame | pl.DataFrame | None) -> None:
+    def handle_output(
+        self, context: dg.OutputContext, obj: pl.LazyFrame | pl.DataFrame | RowBatches | None
+    ) -> None:
         uri = self.store.uri(context.asset_key)
         if obj is None:  # nothing to write: the metadata still describes the table as it is
             if delta_tables.exists(uri):
                 self._describe(context, uri, WriteResult(delta_tables.version(uri), 0), changed=False)
             return
-        frame = obj.collect(engine="streaming") if isinstance(obj, pl.LazyFrame) else obj
         spec = WriteSpec.from_metadata(context.definition_metadata)
         before = delta_tables.version(uri)
         slices = context.output_metadata.get(REPLACED_SLICES)
         slices = None if slices is None else list(plain(slices))
         step = step_record(self._instance, context.run_id, context.step_key)
-        inputs = self._input_versions(context) | step.reads
-        own = step.reads.get(table_name(context.asset_key))  # the version the step computed from
-        try:
-            result = delta_tables.write(uri, frame, spec, self._provenance(context, inputs), slices, own)
-        except SliceConflictError as conflict:  # another run replaced the same days meanwhile
-            raise dg.RetryRequested(max_retries=SLICE_CONFLICT_RETRIES, seconds_to_wait=1) from conflict
+        provenance = self._provenance(context, self._input_versions(context) | step.reads)
+        output_metadata: dict[str, Any] = dict(context.output_metadata)
+        if isinstance(obj, RowBatches):
+            result = delta_tables.append_batches(uri, obj, spec, provenance)
+            reported = dict(obj.report())
+            context.add_output_metadata(reported)
+            output_metadata |= reported
+            written: pl.DataFrame | pl.LazyFrame = delta_tables.scan(uri, result.version).filter(
+                pl.col(spec.batch_column).is_in(
+                    [b for b in obj.source_batches if b not in result.skipped_batches]
+                )
+            )
+        else:
+            written = obj.collect(engine="streaming") if isinstance(obj, pl.LazyFrame) else obj
+            own = step.reads.get(table_name(context.asset_key))  # the version the step computed from
+            try:
+                result = delta_tables.write(uri, written, spec, provenance, slices, own)
+            except SliceConflictError as conflict:  # another run replaced the same days meanwhile
+                raise dg.RetryRequested(max_retries=SLICE_CONFLICT_RETRIES, seconds_to_wait=1) from conflict
         actions = self._describe(context, uri, result, changed=result.version != before)
         if result.version != before:
-            _record_partitions(context, spec, frame, slices, column_schema(uri, _declared_schema(context)))
+            _record_partitions(context, spec, written, slices, column_schema(uri, _declared_schema(context)))
         if result.version != before and self.observer is not None:
             self.observer.committed(
                 Commit(
@@ -85,11 +100,12 @@ class DeltaIOManager(dg.ConfigurableIOManager):
                     run_id=context.run_id,
                     spec=spec,
                     result=result,
-                    written=frame,
+                    written=written,
                     actions=actions,
                     definition_metadata=context.definition_metadata,
-                    output_metadata=context.output_metadata,
+                    output_metadata=output_metadata,
                     step_started_at=step.started_at,
+                    written_nulls=obj.written.nulls if isinstance(obj, RowBatches) else None,
                 )
             )
 
@@ -129,7 +145,7 @@ class DeltaIOManager(dg.ConfigurableIOManager):
 def _record_partitions(
     context: dg.OutputContext,
     spec: WriteSpec,
-    frame: pl.DataFrame,
+    written: pl.DataFrame | pl.LazyFrame,
     slices: list[Any] | None,
     schema: dg.TableSchema,
 ) -> None:
@@ -140,8 +156,10 @@ def _record_partitions(
     partitions = context.asset_spec.partitions_def
     if partitions is None or context.has_asset_partitions or spec.partition_column is None:
         return
-    written = frame.get_column(spec.partition_column).unique().to_list() if slices is None else slices
-    keys = set(partitions.get_partition_keys()) & {str(s) for s in written}
+    if slices is None:
+        values = written.lazy().select(pl.col(spec.partition_column).unique()).collect()
+        slices = values.get_column(spec.partition_column).to_list()
+    keys = set(partitions.get_partition_keys()) & {str(s) for s in slices}
     for key in sorted(keys):
         metadata = {"dagster/column_schema": schema}
         context.log_event(
