@@ -16,11 +16,13 @@ from deltalake import DeltaTable
 
 from assets_tests.conftest import Lakehouse, copy_of_build
 from assets_tests.object_store import ObjectStore
+from assets_tests.operations.change_support import declared
 from lakehouse.lib.privacy import hmac_sha256
 from lakehouse.lib.storage import delta_tables, location
 from lakehouse.lib.storage.write_spec import WriteMode, WriteSpec
 from lakehouse.operations.erasure import erase_and_certify, traces, verify
 from lakehouse.operations.erasure_journal import open_requests
+from lakehouse.operations.plan import make_plan
 from lakehouse.settings import get_settings
 
 # Totals an erasure must not change: the person's facts stay, with the unknown member.
@@ -90,6 +92,8 @@ def test_an_erased_customer_is_nowhere_and_stays_out(built: Lakehouse, instance:
     assert verify(stored, built.settings.erasure_key)
     assert not verify({**stored, "tables": stored["tables"][1:]}, built.settings.erasure_key)
     assert not verify(stored, "another key")
+    # The purge left no older commit, yet every table still names the code that wrote it.
+    assert make_plan(tables, declared(built.settings).values()).tables == []
 
     # The shop database still holds the person and sends them again: raw keeps them out.
     with sqlite3.connect(built.settings.sources_dir / "shop.db") as db:

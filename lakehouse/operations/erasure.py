@@ -248,9 +248,15 @@ def _erased_before(uri: str, request_id: str) -> int:
 
 
 def _keeping_spec(uri: str, commit: dict[str, str]) -> CommitProperties:
-    """The erasure's commit metadata, with the table's write spec: the purge deletes the older
-    commits, and the spec is what names the columns the catalog masks."""
-    return CommitProperties(custom_metadata=delta_tables.custom_metadata(commit, delta_tables.spec_of(uri)))
+    """The erasure's commit metadata, with the table's write spec and code version: the purge
+    deletes the older commits, and the spec is what names the columns the catalog masks, the code
+    version what `lakehouse plan` compares with the code (without it, every erased table would
+    show as changed)."""
+    custom = delta_tables.custom_metadata(commit, delta_tables.spec_of(uri))
+    code_version = delta_tables.newest_code_version(uri)
+    if code_version:
+        custom[delta_tables.CODE_VERSION_COMMIT_KEY] = code_version
+    return CommitProperties(custom_metadata=custom)
 
 
 def _match(table: DeltaTable, customer_id: int) -> str | None:
