@@ -129,7 +129,10 @@ def test_a_backfill_runs_its_steps_on_the_dask_workers_each_bounded_by_its_days(
     backfill, before = dask_backfill
     assert backfill.result.success
     started = [e for e in backfill.events if e.dagster_event_type == dg.DagsterEventType.STEP_START]
-    assert {e.dagster_event.pid for e in started} == backfill.worker_pids  # both workers, no other process
+    # on the cluster's workers, no other process (which worker takes a step is Dask's choice: the
+    # steps wait for one another, so all may go to the one that finished first)
+    assert {e.dagster_event.pid for e in started} <= backfill.worker_pids
+    assert len(backfill.worker_pids) == 2 and started
     days = {(FIRST + timedelta(days=n)).isoformat() for n in range((LAST - FIRST).days + 1)}
     materialized = {
         e.asset_materialization.partition
