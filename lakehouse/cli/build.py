@@ -1,6 +1,5 @@
 """Building the lakehouse through Dagster: `run` everything, `backfill` days, `bench` a build."""
 
-import fcntl
 import json
 import subprocess
 import sys
@@ -224,7 +223,7 @@ def _build(
     from lakehouse.operations.runner import run_build, summary
 
     launched = _launched_job(project)
-    with _shared_run(project.settings.data_dir / ".run.lock"), project.instance() as instance:
+    with _run_lock(project.settings.data_dir, exclusive=False), project.instance() as instance:
         click.echo(header)
         try:
             outcome = run_build(defs, instance, click.echo, selection, tags, launched)
@@ -252,28 +251,21 @@ def _launched_job(project: Project) -> "Callable[[], dg.JobDefinition] | None":
 
 
 @contextmanager
-def _exclusive_run(lock_path: Path) -> Iterator[None]:
-    """Hold the data folder alone (an erasure): refused while a `lakehouse run` builds it."""
-    with _folder_lock(lock_path, fcntl.LOCK_EX, "a `lakehouse run` is building this data folder"):
+def exclusive_run(data_dir: Path) -> Iterator[None]:
+    """Hold the data folder alone (an erasure, a retention pass): refused while a build holds it."""
+    with _run_lock(data_dir, exclusive=True):
         yield
 
 
 @contextmanager
-def _shared_run(lock_path: Path) -> Iterator[None]:
-    """Hold the data folder beside other builds: refused while an erasure or a backup holds it."""
-    with _folder_lock(lock_path, fcntl.LOCK_SH, "an erasure or a backup holds this data folder"):
-        yield
+def _run_lock(data_dir: Path, exclusive: bool) -> Iterator[None]:
+    from lakehouse.lib.run_lock import FolderBusyError, holding
 
-
-@contextmanager
-def _folder_lock(lock_path: Path, mode: int, holder: str) -> Iterator[None]:
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_path.open("a") as lock:
-        try:
-            fcntl.flock(lock, mode | fcntl.LOCK_NB)
-        except BlockingIOError as error:
-            raise click.ClickException(f"{holder}; wait for it") from error
-        yield
+    try:
+        with holding(data_dir, exclusive=exclusive):
+            yield
+    except FolderBusyError as error:
+        raise click.ClickException(str(error)) from error
 
 
 @click.command()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from lakehouse.cli.build import _exclusive_run
+from lakehouse.cli.build import exclusive_run
 from lakehouse.cli.context import Project, or_exit, pass_project
 
 
@@ -41,7 +41,7 @@ def erase(project: Project, customer: int | None, email: str | None, certificate
         raise click.UsageError("name the person with exactly one of --customer or --email")
     from lakehouse.operations.erasure import erase_and_certify
 
-    with _exclusive_run(settings.data_dir / ".run.lock"):
+    with exclusive_run(settings.data_dir):
         path, certificate = or_exit(lambda: erase_and_certify(settings, customer, email))
     for table in certificate["tables"]:
         if table["rows_affected"]:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from lakehouse.cli.build import _exclusive_run
+from lakehouse.cli.build import exclusive_run
 from lakehouse.cli.context import Project, pass_project
 
 
@@ -65,7 +65,7 @@ def apply(project: Project, dry_run: bool, as_of: datetime | None, backups_dir: 
 
     settings = project.settings
     now = as_of.replace(tzinfo=UTC) if as_of else datetime.now(UTC)
-    with _exclusive_run(settings.data_dir / ".run.lock"):
+    with exclusive_run(settings.data_dir):
         results = expiry.apply(settings.tables_uri, RETENTION_POLICIES, now=now, dry_run=dry_run)
         if not dry_run:
             publish_catalog(settings.tables_uri, ServingCatalog.from_settings(settings))

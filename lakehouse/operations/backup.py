@@ -25,7 +25,6 @@ an object store has no atomic swap of a folder.
 
 from __future__ import annotations
 
-import fcntl
 import functools
 import json
 import os
@@ -34,8 +33,7 @@ import shutil
 import sqlite3
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import version as package_version
@@ -45,6 +43,7 @@ from typing import TYPE_CHECKING, TypeVar
 import dagster as dg
 from deltalake import DeltaTable
 
+from lakehouse.lib import run_lock
 from lakehouse.lib.storage import delta_tables
 from lakehouse.lib.storage.location import filesystem, is_remote, join, table_uris
 from lakehouse.settings import Settings
@@ -91,19 +90,6 @@ def lakehouse_version() -> str:
 def live_tables(tables_root: str | Path) -> list[str]:
     """The tables under a tables folder or prefix, `layer/table`, by name."""
     return list(table_uris(tables_root))
-
-
-@contextmanager
-def no_build_running(data_dir: Path) -> Iterator[None]:
-    """Hold the data folder's run lock: `lakehouse run` cannot commit meanwhile (waits for one that is)."""
-    lock_path = data_dir / ".run.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_path.open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def between_runs(
@@ -223,7 +209,7 @@ def create(
     versions are read between the runs of `instance` (see the module's docstring)."""
     dest, tables_root = str(dest), settings.tables_uri
     uris = table_uris(tables_root)
-    with no_build_running(settings.data_dir):
+    with run_lock.holding(settings.data_dir, exclusive=True, wait=True):  # waits for running builds
         versions = between_runs(instance, lambda: {n: delta_tables.version(u) for n, u in uris.items()}, echo)
     if not versions:
         raise BackupError(f"no tables in {tables_root} to back up")
