@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import dagster as dg
 
 from lakehouse.defs.orchestration.retention import RETENTION_POLICIES
+from lakehouse.defs.orchestration.schedules import running_schedule
 from lakehouse.lib.quality.checks import FULL, FULL_CHECK_TAG
 from lakehouse.lib.storage import expiry
 from lakehouse.lib.storage.io_manager import DeltaIOManager
@@ -44,13 +45,11 @@ def maintain_lakehouse() -> None:
     maintain_tables()
 
 
-weekly_maintenance = dg.ScheduleDefinition(
-    name="weekly_maintenance",
+weekly_maintenance = running_schedule(
+    "weekly_maintenance",
+    "0 3 * * 0",
+    "Sundays at 03:00 UTC: compact every table, expire rows and history past their retention.",
     job=maintain_lakehouse,
-    cron_schedule="0 3 * * 0",
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Sundays at 03:00 UTC: compact every table, expire rows and history past their retention.",
 )
 
 
@@ -67,12 +66,10 @@ def full_checks(checks: Sequence[dg.AssetChecksDefinition]) -> dg.Definitions:
             "and foreign keys of the written slices, the batch's reconciliation); this judges all."
         ),
     )
-    schedule = dg.ScheduleDefinition(
-        name="weekly_full_checks",
+    schedule = running_schedule(
+        "weekly_full_checks",
+        "0 4 * * 0",
+        "Sundays at 04:00 UTC, after the maintenance: every check over whole tables.",
         job=job,
-        cron_schedule="0 4 * * 0",
-        execution_timezone="UTC",
-        default_status=dg.DefaultScheduleStatus.RUNNING,
-        description="Sundays at 04:00 UTC, after the maintenance: every check over whole tables.",
     )
     return dg.Definitions(jobs=[job], schedules=[schedule])
