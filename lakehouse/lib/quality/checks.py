@@ -119,11 +119,12 @@ def written_since_passed(
     are in the log, not in the data files read). None when no data file was added since the version
     the last pass vouched for: there is nothing new to judge."""
     uri = store.uri(table)
-    version, table_id = delta_tables.version(uri), delta_tables.table_id(uri)
+    state = delta_tables.state(uri)
+    version, table_id = state.version, state.table_id
     snapshot = delta_tables.scan(uri, version)
     vouched = last_passed(context)
     added = None
-    in_files = not set(columns) & set(delta_tables.partition_columns(uri))
+    in_files = not set(columns) & set(state.partition_columns)
     if in_files and vouched.get("table_id") == table_id and "table_version" in vouched:
         added = delta_tables.files_added_since(uri, int(vouched["table_version"]), version)
     if added == []:

@@ -15,7 +15,7 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
-from deltalake.exceptions import CommitFailedError
+from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
 from lakehouse.lib.storage import scd2
 from lakehouse.lib.storage.row_batches import RowBatches, Tally, read_ahead
@@ -96,22 +96,40 @@ def exists(uri: str) -> bool:
     return DeltaTable.is_deltatable(uri)
 
 
+def opened(uri: str, at_version: int | None = None) -> DeltaTable | None:
+    """The table (at a version) from one read of its log; None when there is no table at `uri`.
+
+    One read, not `exists` and then a load: on an object store each is a listing and more requests.
+    """
+    try:
+        return DeltaTable(uri, version=at_version)
+    except TableNotFoundError:
+        return None
+
+
 def version(uri: str) -> int | None:
-    return DeltaTable(uri).version() if exists(uri) else None
+    table = opened(uri)
+    return None if table is None else table.version()
+
+
+@dataclass(frozen=True)
+class TableState:
+    """What a check needs of a table's newest version, from one read of its log."""
+
+    version: int
+    table_id: str  # drawn when the table was created: a table deleted and made again gets a new one
+    partition_columns: list[str]
+
+
+def state(uri: str) -> TableState:
+    table = DeltaTable(uri)
+    metadata = table.metadata()
+    return TableState(table.version(), metadata.id, metadata.partition_columns)
 
 
 def scan(uri: str, at_version: int | None = None) -> pl.LazyFrame:
     """Lazy scan with predicate and projection pushdown (never pyarrow datasets: string_view)."""
     return pl.scan_delta(uri, version=at_version)
-
-
-def table_id(uri: str) -> str:
-    """The table's id, drawn when it was created: a table deleted and made again gets a new one."""
-    return DeltaTable(uri).metadata().id
-
-
-def partition_columns(uri: str) -> list[str]:
-    return DeltaTable(uri).metadata().partition_columns
 
 
 def newest(uri: str, column: str, at_version: int | None = None) -> object | None:
@@ -135,9 +153,9 @@ def newest(uri: str, column: str, at_version: int | None = None) -> object | Non
 HISTORY_PAGE = 8
 
 
-def commits_newest_first(uri: str) -> Iterator[dict[str, Any]]:
+def commits_newest_first(table: str | DeltaTable) -> Iterator[dict[str, Any]]:
     """The table's commits (their commit info), newest first, read a page at a time."""
-    table, limit, seen = DeltaTable(uri), HISTORY_PAGE, 0
+    table, limit, seen = DeltaTable(table) if isinstance(table, str) else table, HISTORY_PAGE, 0
     while True:
         commits = table.history(limit)
         yield from commits[seen:]
@@ -168,9 +186,10 @@ def version_for_run(uri: str, run_id: str, started_ms: int) -> int | None:
     can be found again when the run commits what it computed from it. Commits by others after the
     run started are not seen: every read of a run is of one snapshot, plus the run's own writes.
     """
-    if not exists(uri):
+    table = opened(uri)
+    if table is None:
         return None
-    for commit in commits_newest_first(uri):
+    for commit in commits_newest_first(table):
         if commit.get("dagster.run_id") == run_id or commit["timestamp"] <= started_ms:
             return commit["version"]
     return None
@@ -218,19 +237,19 @@ def committed_batches(
     restore that undoes one removes the other); only the rest, a batch that brought no row, needs
     its transaction looked up.
     """
-    if not exists(uri):
+    table = opened(uri, at_version)
+    if table is None:
         return set()
     many = len(batch_ids) > TRANSACTION_LOOKUPS
     held = _batches(uri, batch_column, at_version) & set(batch_ids) if many else set()
-    table = DeltaTable(uri, version=at_version)
     return held | {b for b in batch_ids if b not in held and table.transaction_version(b) == BATCH_COMMITTED}
 
 
 def undone_batches(uri: str, batch_ids: list[str], at_version: int | None = None) -> set[str]:
     """The batch ids once committed to the table and then undone (a restore, a released file)."""
-    if not exists(uri):
+    table = opened(uri, at_version)
+    if table is None:
         return set()
-    table = DeltaTable(uri, version=at_version)
     return {b for b in batch_ids if table.transaction_version(b) == BATCH_UNDONE}
 
 
@@ -250,13 +269,13 @@ def restore(uri: str, version: int, spec: WriteSpec, commit_metadata: Mapping[st
     DeltaTable(uri).restore(version, commit_properties=properties)
 
 
-def spec_of(uri: str) -> WriteSpec:
-    """The write spec the table's newest write recorded.
+def spec_of(table: str | DeltaTable) -> WriteSpec:
+    """The write spec the table's (a URI's, or an opened table's) newest write recorded.
 
     A table last written before commits recorded their spec has only its mode recorded: that is
     all a restore needs of an append table; any other table is then restored as overwritten.
     """
-    for commit in commits_newest_first(uri):
+    for commit in commits_newest_first(table):
         if WRITE_SPEC_COMMIT_KEY in commit:
             return WriteSpec.from_metadata({WRITE_SPEC_KEY: json.loads(commit[WRITE_SPEC_COMMIT_KEY])})
         if commit.get(WRITE_MODE_COMMIT_KEY) == WriteMode.APPEND.value:
@@ -661,14 +680,17 @@ def _with_commit_retries(commit: Callable[[], dict[str, Any]]) -> dict[str, Any]
 
 def row_count(uri: str, at_version: int | None = None) -> int:
     """Rows of the table (at a version), from the log."""
-    if not exists(uri):
-        return 0
-    return file_stats(add_actions(uri, at_version))["rows"]
+    table = opened(uri, at_version)
+    return 0 if table is None else file_stats(actions_of(table))["rows"]
 
 
 def add_actions(uri: str, at_version: int | None = None) -> pl.DataFrame:
     """A snapshot's files with their statistics, from the log (no data file is read)."""
-    return pl.DataFrame(DeltaTable(uri, version=at_version).get_add_actions(flatten=True))
+    return actions_of(DeltaTable(uri, version=at_version))
+
+
+def actions_of(table: DeltaTable) -> pl.DataFrame:
+    return pl.DataFrame(table.get_add_actions(flatten=True))
 
 
 def file_stats(actions: pl.DataFrame) -> dict[str, int]:
