@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from assets_tests.cli.conftest import Invoke, invoker
+from assets_tests.object_store import ObjectStore
 from lakehouse import simulator
+from lakehouse.lib.storage.location import filesystem
 
 
 def test_generate_refuses_to_mix_new_sources_into_built_tables(cli: Invoke):
@@ -68,3 +70,30 @@ def test_simulate_keeps_the_sources_alive_until_interrupted(tmp_path: Path):
     assert batches == expected["clickstream"]["batches"] > batches_before
     snapshots = sorted((sources / simulator.INVENTORY_DIR).glob("inventory_*.parquet.done"))
     assert len(snapshots) == expected["inventory"]["files"] == days
+
+
+def landing_files(root: str) -> dict[str, int]:
+    """The files under a landing zone (a folder or `s3://…`), by path within it, with their sizes."""
+    store, bare = filesystem(root), root.removeprefix("s3://")
+    found = store.find(bare, detail=True)
+    return {path.removeprefix(f"{bare}/"): info["size"] for path, info in found.items()}
+
+
+def test_generate_writes_the_landing_files_to_the_landing_zone_on_the_object_store(
+    object_store: ObjectStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Generate, advance, then generate afresh: the zone holds exactly the simulation's landing
+    files each time (the stale ones removed), and a declared file set's folder is left alone."""
+    landing = f"s3://{object_store.create_bucket()}/lakehouse/landing"
+    theirs = f"{landing}/suppliers/stock.csv".removeprefix("s3://")
+    filesystem(landing).pipe_file(theirs, b"sku,qty\n")
+    monkeypatch.setenv("LAKEHOUSE_LANDING_DIR", landing)
+    cli, simulated = invoker("--data-dir", str(tmp_path)), str(tmp_path / "sources" / "landing")
+
+    for args in (["--days", "3"], ["--advance", "1"], ["--days", "2"]):
+        result = cli("generate", "--scale", "0.002", "--seed", "3", *args)
+        assert result.exit_code == 0, result.output
+        assert landing_files(landing) == {**landing_files(simulated), "suppliers/stock.csv": 8}, args
+        assert f"landing files to {landing}" in result.output
+
+    assert len([f for f in landing_files(landing) if f.startswith("payments/")]) == 1  # settled from day 2 on
