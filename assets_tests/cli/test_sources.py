@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import urllib.request
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -83,17 +84,21 @@ def test_generate_writes_the_landing_files_to_the_landing_zone_on_the_object_sto
     object_store: ObjectStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     """Generate, advance, then generate afresh: the zone holds exactly the simulation's landing
-    files each time (the stale ones removed), and a declared file set's folder is left alone."""
+    files each time (the ground truth's counts; the stale ones removed), none is left behind in
+    the simulator's folder, and a declared file set's folder in the zone is left alone."""
     landing = f"s3://{object_store.create_bucket()}/lakehouse/landing"
     theirs = f"{landing}/suppliers/stock.csv".removeprefix("s3://")
     filesystem(landing).pipe_file(theirs, b"sku,qty\n")
     monkeypatch.setenv("LAKEHOUSE_LANDING_DIR", landing)
-    cli, simulated = invoker("--data-dir", str(tmp_path)), str(tmp_path / "sources" / "landing")
+    cli, sources = invoker("--data-dir", str(tmp_path)), tmp_path / "sources"
 
-    for args in (["--days", "3"], ["--advance", "1"], ["--days", "2"]):
+    for args, days in ((["--days", "3"], 3), (["--advance", "1"], 4), (["--days", "2"], 2)):
         result = cli("generate", "--scale", "0.002", "--seed", "3", *args)
         assert result.exit_code == 0, result.output
-        assert landing_files(landing) == {**landing_files(simulated), "suppliers/stock.csv": 8}, args
+        manifest = json.loads((sources / "manifest.json").read_text())
+        folders = Counter(name.split("/")[0] for name in landing_files(landing))
+        inventory = manifest["inventory"]["files"]
+        expected = {"payments": days - 1, "clickstream": manifest["clickstream"]["batches"], "suppliers": 1}
+        assert folders == {**expected, "inventory": 2 * inventory}, args  # with their markers
+        assert not [f for f in (sources / "landing").rglob("*") if f.is_file()], args
         assert f"landing files to {landing}" in result.output
-
-    assert len([f for f in landing_files(landing) if f.startswith("payments/")]) == 1  # settled from day 2 on

@@ -1,25 +1,23 @@
-"""The simulation's landing files, published to the landing zone the lakehouse reads.
+"""The simulation's landing files, moved to the landing zone the lakehouse reads.
 
 The simulator writes its landing files into its own folder (`out_dir/landing`). When the landing
 zone (`LAKEHOUSE_LANDING_DIR`, `Settings.landing_uri`) is elsewhere, another folder or an object
-store's `s3://bucket/prefix`, `generate` and `advance` copy them there: only the files the zone
-lacks or holds at another size, so an advance copies its new days. A file goes before its `.done`
+store's `s3://bucket/prefix`, `generate` and `advance` move them there: each is copied, then
+removed from the simulator's folder, so an advance moves only its new days, and a file the
+landing retention deleted from the zone is not brought back. A file goes before its `.done`
 marker, so a reader that waits for the marker never sees the data file half there (a put to an
-object store is whole or absent; a local copy is not). A generation from scratch first removes the
-simulator's own folders from the zone (a declared file set's folder is left alone), as it does locally.
+object store is whole or absent; a local copy is not). A generation from scratch first removes
+the simulator's own folders from the zone (a declared file set's folder is left alone), as it
+does locally.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from lakehouse.lib.storage.location import check_reachable, filesystem, is_remote, join
 from lakehouse.simulator.inventory import DONE_SUFFIX, INVENTORY_DIR
 from lakehouse.simulator.writer import CLICKSTREAM_DIR, LANDING_DIR, PAYMENTS_DIR
-
-if TYPE_CHECKING:
-    import fsspec
 
 # The landing zone's folders the simulator writes, relative to the zone.
 SIMULATED_FOLDERS = [
@@ -36,9 +34,9 @@ def is_elsewhere(out_dir: Path, landing_uri: str | None) -> bool:
 
 
 def publish(out_dir: Path, landing_uri: str | None, fresh: bool) -> int:
-    """Copy the simulation's landing files that the zone at `landing_uri` lacks (or holds at
-    another size) there; `fresh`: a new simulation, whose folders in the zone are emptied first.
-    Returns the number of files copied (0 when the zone is the simulator's own folder)."""
+    """Move the simulation's landing files to the zone at `landing_uri`; `fresh`: a new simulation,
+    whose folders in the zone are emptied first. Returns the number of files moved (0 when the
+    zone is the simulator's own folder)."""
     if not is_elsewhere(out_dir, landing_uri):
         return 0
     assert landing_uri is not None
@@ -48,28 +46,17 @@ def publish(out_dir: Path, landing_uri: str | None, fresh: bool) -> int:
         for folder in SIMULATED_FOLDERS:
             if store.exists(f"{zone}/{folder}"):
                 store.rm(f"{zone}/{folder}", recursive=True)
-    held = {_relative(path, zone): size for path, size in _sizes(store, zone).items()}
     local = Path(out_dir) / LANDING_DIR
     files = [f for f in local.rglob("*") if f.is_file() and not f.name.endswith(UNFINISHED_SUFFIX)]
-    wanted = [f for f in files if held.get(f.relative_to(local).as_posix()) != f.stat().st_size]
-    wanted.sort(key=lambda f: (f.name.endswith(DONE_SUFFIX), f.as_posix()))  # markers last
-    for file in wanted:
-        target = join(landing_uri, *file.relative_to(local).parts)
-        store.makedirs(str(Path(_bare(target)).parent), exist_ok=True)
-        store.put_file(str(file), _bare(target))
-    return len(wanted)
+    files.sort(key=lambda f: (f.name.endswith(DONE_SUFFIX), f.as_posix()))  # markers last
+    for file in files:
+        target = _bare(join(landing_uri, *file.relative_to(local).parts))
+        store.makedirs(str(Path(target).parent), exist_ok=True)
+        store.put_file(str(file), target)
+        file.unlink()
+    return len(files)
 
 
 def _bare(uri: str) -> str:
     """A path as fsspec names it: `bucket/key` on the object store, absolute locally."""
     return uri.removeprefix("s3://") if is_remote(uri) else str(Path(uri).resolve())
-
-
-def _sizes(store: fsspec.AbstractFileSystem, zone: str) -> dict[str, int]:
-    if not store.exists(zone):
-        return {}
-    return {path: info["size"] for path, info in store.find(zone, detail=True).items()}
-
-
-def _relative(path: str, zone: str) -> str:
-    return path.removeprefix(zone.rstrip("/") + "/")

@@ -111,8 +111,8 @@ def generate(
     """Write a simulation of `days` days from scratch into `out_dir`; returns its manifest.
 
     The shop database goes to `db_uri` (e.g. `postgresql://…`), by default to `out_dir/shop.db`;
-    the landing files to `landing_uri` too (a folder or `s3://…`: see `landing`), by default only
-    to `out_dir/landing`.
+    the landing files to `landing_uri` (a folder or `s3://…`: moved there, see `landing`), by
+    default to `out_dir/landing`.
     """
     report = progress or _silent
     out_dir = Path(out_dir)
@@ -145,7 +145,7 @@ def advance(
     """Append the next `days` days to the simulation in `out_dir`; returns the new manifest.
 
     `db_uri` names the shop database `generate` wrote to (not kept in `state.json`: it may hold a
-    password), `landing_uri` the landing zone it copied its files to.
+    password), `landing_uri` the landing zone it moved its files to.
     """
     report = progress or _silent
     out_dir = Path(out_dir)
@@ -172,7 +172,7 @@ def advance(
 
 def _publish(out_dir: Path, landing_uri: str | None, fresh: bool, report: Progress) -> None:
     if landing.is_elsewhere(out_dir, landing_uri):
-        report(f"copied {landing.publish(out_dir, landing_uri, fresh):,} landing files to {landing_uri}")
+        report(f"moved {landing.publish(out_dir, landing_uri, fresh):,} landing files to {landing_uri}")
 
 
 def changed_keys(
