@@ -42,10 +42,7 @@ def test_a_build_on_the_object_store_equals_the_local_build(
     bucket = object_store.create_bucket()
     tables, landing = f"s3://{bucket}/lakehouse/tables", f"s3://{bucket}/lakehouse/landing"
     settings = get_settings(tmp_path / "remote")
-    simulator.generate(settings.sources_dir, **SMALL)
-    location.filesystem(landing).put(
-        f"{settings.sources_dir / 'landing'}/", landing.removeprefix("s3://"), recursive=True
-    )
+    simulator.generate(settings.sources_dir, **SMALL, landing_uri=landing)
     monkeypatch.setenv("LAKEHOUSE_TABLES_URI", tables)
     monkeypatch.setenv("LAKEHOUSE_LANDING_DIR", landing)
     settings = get_settings(tmp_path / "remote")

@@ -5,6 +5,7 @@ Pure functions over a table URI and a Polars frame; no Dagster here (the IO mana
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import time
@@ -195,19 +196,41 @@ def version_for_run(uri: str, run_id: str, started_ms: int) -> int | None:
     return None
 
 
-def files_added_since(uri: str, since: int, at_version: int) -> list[str] | None:
+def _loaded(uri: str, at_version: int | None) -> DeltaTable | None:
+    """The table at a version; None when that version can no longer be loaded (its log is gone)."""
+    try:
+        return DeltaTable(uri, version=at_version)
+    except Exception:  # delta-rs raises several types for a version whose log is gone
+        return None
+
+
+def _digest(table: DeltaTable) -> str:
+    paths = pl.DataFrame(table.get_add_actions(flatten=True)).get_column("path", default=pl.Series([]))
+    return hashlib.sha256("\n".join(sorted(paths.to_list())).encode()).hexdigest()[:32]
+
+
+def content(uri: str, at_version: int | None = None) -> str | None:
+    """What identifies the rows of a version, where its number does not: a digest of its data files'
+    paths within the table (Delta never writes two files of one name). A backup restored in place
+    brings older version numbers back under the same table id, and the commits after it make those
+    numbers again with other files. Relative paths: a copy of the table elsewhere has the same
+    content. None when the version can no longer be loaded."""
+    table = _loaded(uri, at_version)
+    return None if table is None else _digest(table)
+
+
+def files_added_since(uri: str, since: int, since_content: str, at_version: int) -> list[str] | None:
     """Data files of version `at_version` that version `since` did not have (absolute URIs).
 
     Delta files are immutable, so every row of `at_version` outside these files was in `since`.
-    None when `since` can no longer be loaded (its log was cleaned up) or is not older.
+    None when `since` is not older, can no longer be loaded (its log was cleaned up), or no longer
+    holds `since_content` (`content`: a backup was restored and that version number made again).
     """
-    if since > at_version:
+    before = None if since > at_version else _loaded(uri, since)
+    if before is None or _digest(before) != since_content:
         return None
-    try:
-        before = set(DeltaTable(uri, version=since).file_uris())
-    except Exception:  # delta-rs raises several types for a version whose log is gone
-        return None
-    return [f for f in DeltaTable(uri, version=at_version).file_uris() if f not in before]
+    held = set(before.file_uris())
+    return [f for f in DeltaTable(uri, version=at_version).file_uris() if f not in held]
 
 
 def operations_since(uri: str, since: int) -> set[str]:

@@ -152,14 +152,19 @@ def _record_partitions(
     """In a run without a partition, record the slices a day-sliced, partitioned asset replaced as
     materialisations of their partitions, so Dagster's partition status shows what the table holds
     (a partitioned run's partitions Dagster records itself). Each carries the table's column schema:
-    the column-schema check compares the asset's two newest materialisations, whichever they are."""
+    the column-schema check compares the asset's two newest materialisations, whichever they are.
+
+    Days past the partitions' last one are recorded too: the partitions end where the data ended
+    when the code location loaded, and new data does not reload it (see `partitions`). Dagster keeps
+    them, and shows them materialised once the location is reloaded and its partitions reach them."""
     partitions = context.asset_spec.partitions_def
     if partitions is None or context.has_asset_partitions or spec.partition_column is None:
         return
     if slices is None:
         values = written.lazy().select(pl.col(spec.partition_column).unique()).collect()
         slices = values.get_column(spec.partition_column).to_list()
-    keys = set(partitions.get_partition_keys()) & {str(s) for s in slices}
+    first = partitions.get_first_partition_key()
+    keys = {str(s) for s in slices if first is not None and str(s) >= first}  # ISO days sort as text
     for key in sorted(keys):
         metadata = {"dagster/column_schema": schema}
         context.log_event(
