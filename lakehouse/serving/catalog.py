@@ -213,8 +213,6 @@ def _comment(con: duckdb.DuckDBPyConnection, table: _Table, doc: TableDoc) -> No
 
 def _build(con: duckdb.DuckDBPyConnection, tables: list[_Table], docs: Mapping[str, TableDoc]) -> None:
     """A schema per layer, a view per table (commented when documented) and the index, at once."""
-    # Every footer is read twice: to find the files' columns and to bind the view.
-    con.execute("SET parquet_metadata_cache = true")
     con.execute("BEGIN")
     for schema in sorted({table.layer for table in tables} | {CATALOG_SCHEMA}):
         con.execute(f"CREATE SCHEMA {quote_identifier(schema)}")

@@ -231,8 +231,8 @@ def _counts(**frames: pl.LazyFrame) -> dict[str, int]:
 
 # Commits after which the rows judged before still stand: appends and merges add or replace rows
 # of raw batches; an overwrite, DELETE, UPDATE or RESTORE (a replay, a fix, a roll-back) may
-# move any row.
-_ADDING_OPERATIONS = {"WRITE Append", "MERGE"}
+# move any row. A compaction (OPTIMIZE) keeps every row as it was.
+_ADDING_OPERATIONS = {"WRITE Append", "MERGE", "OPTIMIZE"}
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ Pure functions over a table URI and a Polars frame; no Dagster here (the IO mana
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -19,11 +20,9 @@ from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
 from lakehouse.lib.storage import scd2
+from lakehouse.lib.storage.layout import TARGET_FILE_SIZE, compact_touched, touched_partitions
 from lakehouse.lib.storage.row_batches import RowBatches, Tally, read_ahead
 from lakehouse.lib.storage.write_spec import BATCH_COLUMN, WRITE_SPEC_KEY, WriteMode, WriteSpec
-
-# Files of bounded size: a slice replace or a merge rewrites only the files holding its rows.
-TARGET_FILE_SIZE = 8 * 1024 * 1024
 
 # Concurrent writers to one table (two runs merging at once) lose the optimistic commit race now
 # and then; delta-rs retries appends itself, merges we retry from the start with backoff.
@@ -331,14 +330,32 @@ def write(
     custom = custom_metadata(commit_metadata, spec)
     keep_pii_out_of_statistics(uri, data.columns, spec)
     if spec.mode is WriteMode.OVERWRITE_PARTITION:
-        return _overwrite_partition(uri, data, spec, custom, slices, read_version)
-    writers = {
-        WriteMode.APPEND: _append,
-        WriteMode.OVERWRITE: _overwrite,
-        WriteMode.MERGE: _merge,
-        WriteMode.SCD2: _scd2,
-    }
-    return writers[spec.mode](uri, data, spec, custom)
+        result = _overwrite_partition(uri, data, spec, custom, slices, read_version)
+    else:
+        writers = {
+            WriteMode.APPEND: _append,
+            WriteMode.OVERWRITE: _overwrite,
+            WriteMode.MERGE: _merge,
+            WriteMode.SCD2: _scd2,
+        }
+        result = writers[spec.mode](uri, data, spec, custom)
+    if spec.mode in SLICE_WRITES and result.rows_written:
+        return _compacted(uri, result, touched_partitions(data, spec.partition_by), custom)
+    return result
+
+
+# The writes that add files beside the table's others (not a merge's rewrite or a whole overwrite):
+# small files pile up under them, a day at a time.
+SLICE_WRITES = frozenset({WriteMode.APPEND, WriteMode.OVERWRITE_PARTITION})
+
+
+def _compacted(
+    uri: str, result: WriteResult, partitions: dict[str, list[Any]], custom: dict[str, str]
+) -> WriteResult:
+    """The write's result, at the compaction's version when the partitions it touched were compacted."""
+    if compact_touched(uri, partitions, custom):
+        return dataclasses.replace(result, version=version(uri))
+    return result
 
 
 def stats_configuration(columns: list[str], spec: WriteSpec) -> dict[str, str] | None:
@@ -434,7 +451,9 @@ def append_batches(
             raise feed.error from error
         raise
     written = rows.written.rows
-    return WriteResult(version(uri), written, inserted=written, skipped_batches=sorted(done))
+    result = WriteResult(version(uri), written, inserted=written, skipped_batches=sorted(done))
+    # the values written are not kept: a partitioned table's every partition is considered
+    return _compacted(uri, result, {}, custom) if written else result
 
 
 class _Feed:
