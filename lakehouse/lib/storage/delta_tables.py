@@ -395,6 +395,41 @@ def append_batches(
     return WriteResult(version(uri), written, inserted=written, skipped_batches=sorted(done))
 
 
+def merge_batches(
+    uri: str, rows: RowBatches, spec: WriteSpec, commit_metadata: Mapping[str, Any]
+) -> WriteResult:
+    """Merge rows given a batch at a time, in one commit; the rows hold each key at most once.
+
+    A new table is made from the batches as they come, so memory follows a batch (a full build's
+    refined tables). Into an existing table, the rows are merged as one frame by `_merge`, whose
+    key-range predicate spares the files outside the rows' keys: a merge holds the rows it brings,
+    which after the first build are the new raw rows' (a day's), not the table's.
+    """
+    custom = custom_metadata(commit_metadata, spec)
+    keep_pii_out_of_statistics(uri, rows.schema.names(), spec)
+    if exists(uri):
+        frames = list(rows.conformed())
+        for frame in frames:
+            rows.written.add(frame)
+        return _merge(uri, pl.concat(frames) if frames else pl.DataFrame(schema=rows.schema), spec, custom)
+    feed = _Feed(read_ahead(rows.conformed()), spec.batch_column, set(), rows.written)
+    try:
+        write_deltalake(
+            uri,
+            pa.RecordBatchReader.from_batches(arrow_schema(rows.schema), feed.batches(rows.schema)),
+            mode="append",
+            configuration=stats_configuration(rows.schema.names(), spec),
+            target_file_size=TARGET_FILE_SIZE,
+            commit_properties=CommitProperties(custom_metadata=custom),
+        )
+    except Exception as error:
+        if feed.error is not None:
+            raise feed.error from error
+        raise
+    written = rows.written.rows
+    return WriteResult(version(uri), written, inserted=written)
+
+
 class _Feed:
     """The frames an append hands to delta-rs as Arrow batches: rows of committed source batches
     left out, empty frames skipped, what is written tallied, and the source's error kept."""

@@ -26,6 +26,9 @@ class DeltaStore(TableReads, dg.ConfigurableResource):
     `refined/orders` -> `<root>/refined/orders`."""
 
     root: str
+    # Rows of a large input a step holds at a time: refined transforms a full build's new raw rows
+    # in windows of this many, so its memory follows the window, not the table.
+    batch_rows: int = 500_000
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         """A run on an object store that cannot be used fails at once, saying what to check."""
