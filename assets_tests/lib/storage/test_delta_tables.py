@@ -299,3 +299,24 @@ def test_merge_batches_make_a_table_in_one_commit_then_merge_as_a_frame_merge_do
     assert (made.version, made.inserted) == (0, 3)
     assert (merged.version, merged.inserted, merged.updated) == (1, 1, 1)
     assert delta_tables.scan(uri).sort("id").collect().get_column("v").to_list() == ["a", "B", "c", "d"]
+
+
+def test_replace_batches_make_a_table_then_replace_named_slices_in_one_commit_each(tmp_path):
+    uri = str(tmp_path / "t")
+
+    def rows(*frames: pl.DataFrame) -> RowBatches:
+        return RowBatches(schema=frames[0].schema, batches=list(frames), source_batches=[])
+
+    made = delta_tables.replace_batches(
+        uri, rows(pl.DataFrame({"id": [1, 2]}), pl.DataFrame({"id": [3]})), REPLACE_BY_ID, {}
+    )
+    replaced = delta_tables.replace_batches(
+        uri, rows(pl.DataFrame({"id": [2, 2]})), REPLACE_BY_ID, {}, slices=[2, 3]
+    )
+
+    assert (made.version, made.inserted) == (0, 3)
+    assert (replaced.version, replaced.inserted, replaced.deleted) == (1, 2, 2)
+    assert delta_tables.scan(uri).sort("id").collect().get_column("id").to_list() == [1, 2, 2]
+    with pytest.raises(ValueError, match="1 rows fall outside the slices"):
+        delta_tables.replace_batches(uri, rows(pl.DataFrame({"id": [4]})), REPLACE_BY_ID, {}, slices=[2])
+    assert DeltaTable(uri).version() == 1

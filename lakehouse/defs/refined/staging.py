@@ -18,7 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from lakehouse.lib.columns import BATCH_ID
-from lakehouse.lib.storage.row_batches import RowBatches
+from lakehouse.lib.storage.row_batches import Reread, RowBatches
 
 _BUCKET = "_bucket"
 
@@ -52,7 +52,7 @@ class SpilledFrames:
         """The frames as an append's row batches, with the source batch ids among them."""
         assert self.schema is not None, "no frame was added"
         ids = self.scan().select(pl.col(BATCH_ID).unique().sort()).collect().get_column(BATCH_ID).to_list()
-        return RowBatches(self.schema, _Reread(self.frames), ids, rows=self.scan())
+        return RowBatches(self.schema, Reread(self.frames), ids, rows=self.scan())
 
 
 @dataclass
@@ -86,13 +86,3 @@ class KeyBuckets:
         if out.schema is None and self.schema is not None:  # no rows at all: the schema still
             out.add(reduce(pl.DataFrame(schema=self.schema)))
         return out
-
-
-@dataclass(frozen=True)
-class _Reread:
-    """An iterable that reads its frames again on every pass (a retried commit reads them twice)."""
-
-    frames: Callable[[], Iterator[pl.DataFrame]]
-
-    def __iter__(self) -> Iterator[pl.DataFrame]:
-        return self.frames()

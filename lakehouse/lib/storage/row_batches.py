@@ -59,6 +59,17 @@ class RowBatches:
             )
 
 
+@dataclass(frozen=True)
+class Reread:
+    """Batches that are produced again on every pass: a write retried after losing a commit race
+    streams them a second time."""
+
+    frames: Callable[[], Iterator[pl.DataFrame]]
+
+    def __iter__(self) -> Iterator[pl.DataFrame]:
+        return self.frames()
+
+
 def read_ahead(items: Iterator[Any], depth: int = 1) -> Iterator[Any]:
     """The items, the next `depth` produced in a thread while the current one is consumed.
 
