@@ -456,6 +456,126 @@ def append_batches(
     return _compacted(uri, result, {}, custom) if written else result
 
 
+def merge_batches(
+    uri: str, rows: RowBatches, spec: WriteSpec, commit_metadata: Mapping[str, Any]
+) -> WriteResult:
+    """Merge rows given a batch at a time, in one commit; the rows hold each key at most once.
+
+    A new table is made from the batches as they come, so memory follows a batch (a full build's
+    refined tables). Into an existing table, the rows are merged as one frame by `_merge`, whose
+    key-range predicate spares the files outside the rows' keys: a merge holds the rows it brings,
+    which after the first build are the new raw rows' (a day's), not the table's.
+    """
+    custom = custom_metadata(commit_metadata, spec)
+    keep_pii_out_of_statistics(uri, rows.schema.names(), spec)
+    if exists(uri):
+        frames = list(rows.conformed())
+        for frame in frames:
+            rows.written.add(frame)
+        return _merge(uri, pl.concat(frames) if frames else pl.DataFrame(schema=rows.schema), spec, custom)
+    feed = _Feed(read_ahead(rows.conformed()), spec.batch_column, set(), rows.written)
+    try:
+        write_deltalake(
+            uri,
+            pa.RecordBatchReader.from_batches(arrow_schema(rows.schema), feed.batches(rows.schema)),
+            mode="append",
+            configuration=stats_configuration(rows.schema.names(), spec),
+            target_file_size=TARGET_FILE_SIZE,
+            commit_properties=CommitProperties(custom_metadata=custom),
+        )
+    except Exception as error:
+        if feed.error is not None:
+            raise feed.error from error
+        raise
+    written = rows.written.rows
+    return WriteResult(version(uri), written, inserted=written)
+
+
+def replace_batches(
+    uri: str,
+    rows: RowBatches,
+    spec: WriteSpec,
+    commit_metadata: Mapping[str, Any],
+    slices: list[Any] | None = None,
+    read_version: int | None = None,
+) -> WriteResult:
+    """Replace slices (`overwrite_partition`) with rows given a batch at a time, in one commit:
+    memory follows a batch (a full build's facts, built a few days at a time).
+
+    A new table is made from the batches as they come. An existing table's named `slices` are
+    replaced by streaming the batches, again on each attempt (`rows.batches` must be re-iterable),
+    retried as `_overwrite_partition` does. Without named slices the rows are held and written by
+    `write`: which slices they replace only they tell.
+    """
+    if exists(uri) and slices is None:
+        frames = list(rows.conformed())
+        for frame in frames:
+            rows.written.add(frame)
+        data = pl.concat(frames) if frames else pl.DataFrame(schema=rows.schema)
+        return write(uri, data, spec, commit_metadata, None, read_version)
+    column = spec.partition_column
+    values = None if slices is None else _typed(pl.Series(column, slices), rows.schema[column]).sort()
+    custom = custom_metadata(commit_metadata, spec)
+    keep_pii_out_of_statistics(uri, rows.schema.names(), spec)
+    if not exists(uri):
+        _stream_overwrite(uri, rows, spec, custom, values)
+        return WriteResult(version(uri), rows.written.rows, inserted=rows.written.rows)
+    if values.is_empty():
+        return WriteResult(version(uri), 0)
+    deleted = scan(uri).filter(pl.col(column).is_in(values.implode())).select(pl.len()).collect().item()
+    custom = {**custom, REPLACED_SLICES_COMMIT_KEY: json.dumps([str(v) for v in values.to_list()])}
+    table = DeltaTable(uri, version=read_version)
+    for attempt in range(1, SLICE_ATTEMPTS + 1):
+        try:
+            _stream_overwrite(table, rows, spec, custom, values)
+            break
+        except CommitFailedError:
+            table = _newest_if_slices_untouched(uri, table.version(), values, attempt)
+    return WriteResult(version(uri), rows.written.rows, inserted=rows.written.rows, deleted=deleted)
+
+
+def _stream_overwrite(
+    target: str | DeltaTable,
+    rows: RowBatches,
+    spec: WriteSpec,
+    custom: dict[str, str],
+    values: pl.Series | None,
+) -> None:
+    """Overwrite a new table (`target` a URI), or an existing one's slices `values`, with the rows
+    streamed; each batch checked to hold only rows of those slices. A source error is raised as it was."""
+    column, uri = spec.partition_column, str(target if isinstance(target, str) else target.table_uri)
+    rows.written.rows, rows.written.nulls = 0, {}  # counted again on a retry
+
+    def within() -> Iterator[pl.DataFrame]:
+        for frame in rows.conformed():
+            if values is not None and (
+                outside := frame.filter(~pl.col(column).is_in(values.implode())).height
+            ):
+                raise ValueError(f"{uri}: {outside} rows fall outside the slices being replaced")
+            yield frame
+
+    feed = _Feed(read_ahead(within()), "", set(), rows.written)
+    new = isinstance(target, str)
+    try:
+        write_deltalake(
+            target,
+            pa.RecordBatchReader.from_batches(arrow_schema(rows.schema), feed.batches(rows.schema)),
+            mode="overwrite",
+            schema_mode="overwrite" if new else None,
+            predicate=None if new else replace_predicate(column, values),
+            configuration=stats_configuration(rows.schema.names(), spec) if new else None,
+            partition_by=list(spec.partition_by) or None,
+            target_file_size=TARGET_FILE_SIZE,
+            commit_properties=CommitProperties(custom_metadata=custom),
+        )
+    except CommitFailedError:
+        raise
+    except Exception as error:
+        if feed.error is not None:
+            raise feed.error from error
+        raise
+
+
 class _Feed:
     """The frames an append hands to delta-rs as Arrow batches: rows of committed source batches
     left out, empty frames skipped, what is written tallied, and the source's error kept."""
