@@ -30,7 +30,7 @@ EXPECTED_STEPS = [
 def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("bench")
     out = root / "bench.json"
-    args = ["bench", "--scale", "0.001", "--days", "30", "--root", str(root), "--keep", "--json", str(out)]
+    args = ["bench", "--scale", "0.001", "--days", "10", "--root", str(root), "--keep", "--json", str(out)]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert "design targets" in result.output
