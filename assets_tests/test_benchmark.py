@@ -1,6 +1,6 @@
 """`lakehouse bench` at a tiny scale: what it measures and reports, not how fast anything is.
 
-One real run (about 45 s: eight child processes, six of them importing Dagster) feeds every test.
+One real run (eight child processes forked from a server that imported Dagster once) feeds every test.
 """
 
 import json
