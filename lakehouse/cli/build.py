@@ -71,7 +71,7 @@ def _simulated_sources(project: Project, scale: float, seed: int) -> None:
                 "Run `make clean` to start over."
             )
         simulator.generate(
-            settings.sources_dir, scale=scale, seed=seed, progress=click.echo, db_uri=settings.shop_db_uri
+            settings.sources_dir, scale=scale, seed=seed, progress=click.echo, **project.source_systems
         )
     existing = simulator.read_params(settings.sources_dir)
     if (existing.scale, existing.seed) != (scale, seed):

@@ -218,7 +218,7 @@ def _build(con: duckdb.DuckDBPyConnection, tables: list[_Table], docs: Mapping[s
         con.execute(f"CREATE SCHEMA {quote_identifier(schema)}")
     for table in tables:
         name = f"{quote_identifier(table.layer)}.{quote_identifier(table.name)}"
-        masked = spec_of(table.uri).direct_pii
+        masked = spec_of(table.delta).direct_pii
         con.execute(f"CREATE VIEW {name} AS {view_sql(con, table.delta, masked)}")
         if (doc := docs.get(table.qualified_name)) is not None:
             _comment(con, table, doc)

@@ -18,14 +18,14 @@ import dagster as dg
 import polars as pl
 from pydantic import PrivateAttr
 
-from lakehouse.lib.storage import delta_tables
+from lakehouse.lib.storage import delta_tables, location
 from lakehouse.lib.storage.commits import Commit, CommitObserver
 from lakehouse.lib.storage.delta_tables import SliceConflictError, WriteResult
 from lakehouse.lib.storage.reads import RunSnapshot, run_snapshot, step_record, table_name
 from lakehouse.lib.storage.row_batches import RowBatches
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.lib.storage.table_metadata import COLUMN_LINEAGE, column_schema, materialization_metadata
-from lakehouse.lib.storage.write_spec import REPLACED_SLICES, WriteSpec, plain
+from lakehouse.lib.storage.write_spec import REPLACED_SLICES, WriteMode, WriteSpec, plain
 
 # A day-sliced step whose days another run replaced meanwhile runs again (reading the new version).
 SLICE_CONFLICT_RETRIES = 3
@@ -51,7 +51,8 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         self._snapshot = run_snapshot(context.instance, context.run.run_id) if context.run else None
 
     def load_input(self, context: dg.InputContext) -> pl.LazyFrame:
-        table = self.store.pin(context.asset_key, self._snapshot)
+        with location.outage_explained(self.store.root, f"reading {table_name(context.asset_key)}"):
+            table = self.store.pin(context.asset_key, self._snapshot)
         if not table.exists:
             raise FileNotFoundError(
                 f"input table {table.name} does not exist yet at {table.uri}: materialise it first"
@@ -61,6 +62,11 @@ class DeltaIOManager(dg.ConfigurableIOManager):
     def handle_output(
         self, context: dg.OutputContext, obj: pl.LazyFrame | pl.DataFrame | RowBatches | None
     ) -> None:
+        with location.outage_explained(self.store.root, f"writing {table_name(context.asset_key)}"):
+            self._write(context, obj)
+
+    def _write(self, context: dg.OutputContext, obj: pl.LazyFrame | pl.DataFrame | RowBatches | None) -> None:
+        """Write `obj` to the asset's table by its write mode; report what the commit did."""
         uri = self.store.uri(context.asset_key)
         if obj is None:  # nothing to write: the metadata still describes the table as it is
             if delta_tables.exists(uri):
@@ -73,19 +79,17 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         step = step_record(self._instance, context.run_id, context.step_key)
         provenance = self._provenance(context, self._input_versions(context) | step.reads)
         output_metadata: dict[str, Any] = dict(context.output_metadata)
+        own = step.reads.get(table_name(context.asset_key))  # the version the step computed from
         if isinstance(obj, RowBatches):
-            result = delta_tables.append_batches(uri, obj, spec, provenance)
+            try:
+                result, written = _write_batches(uri, obj, spec, provenance, slices, own)
+            except SliceConflictError as conflict:
+                raise dg.RetryRequested(max_retries=SLICE_CONFLICT_RETRIES, seconds_to_wait=1) from conflict
             reported = dict(obj.report())
             context.add_output_metadata(reported)
             output_metadata |= reported
-            written: pl.DataFrame | pl.LazyFrame = delta_tables.scan(uri, result.version).filter(
-                pl.col(spec.batch_column).is_in(
-                    [b for b in obj.source_batches if b not in result.skipped_batches]
-                )
-            )
         else:
             written = obj.collect(engine="streaming") if isinstance(obj, pl.LazyFrame) else obj
-            own = step.reads.get(table_name(context.asset_key))  # the version the step computed from
             try:
                 result = delta_tables.write(uri, written, spec, provenance, slices, own)
             except SliceConflictError as conflict:  # another run replaced the same days meanwhile
@@ -142,6 +146,33 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         return actions
 
 
+def _write_batches(
+    uri: str,
+    rows: RowBatches,
+    spec: WriteSpec,
+    provenance: dict[str, Any],
+    slices: list[Any] | None,
+    read_version: int | None,
+) -> tuple[WriteResult, pl.DataFrame | pl.LazyFrame]:
+    """Write row batches by the spec's mode (append, merge or slice replace); the result and the
+    rows written, lazily: a merge's from where its rows were staged, a slice replace's and an
+    append's read back from the table (by their slices, by their batch ids)."""
+    if spec.mode is WriteMode.MERGE:
+        if rows.rows is None:
+            raise ValueError(f"a merge of row batches into {uri} needs the rows again (RowBatches.rows)")
+        return delta_tables.merge_batches(uri, rows, spec, provenance), rows.rows
+    if spec.mode is WriteMode.OVERWRITE_PARTITION:
+        result = delta_tables.replace_batches(uri, rows, spec, provenance, slices, read_version)
+        table = delta_tables.scan(uri, result.version)
+        if slices is None:
+            return result, table
+        replaced = pl.col(spec.partition_column).cast(pl.String).is_in([str(s) for s in slices])
+        return result, table.filter(replaced)
+    result = delta_tables.append_batches(uri, rows, spec, provenance)
+    new_batches = [b for b in rows.source_batches if b not in result.skipped_batches]
+    return result, delta_tables.scan(uri, result.version).filter(pl.col(spec.batch_column).is_in(new_batches))
+
+
 def _record_partitions(
     context: dg.OutputContext,
     spec: WriteSpec,
@@ -152,14 +183,19 @@ def _record_partitions(
     """In a run without a partition, record the slices a day-sliced, partitioned asset replaced as
     materialisations of their partitions, so Dagster's partition status shows what the table holds
     (a partitioned run's partitions Dagster records itself). Each carries the table's column schema:
-    the column-schema check compares the asset's two newest materialisations, whichever they are."""
+    the column-schema check compares the asset's two newest materialisations, whichever they are.
+
+    Days past the partitions' last one are recorded too: the partitions end where the data ended
+    when the code location loaded, and new data does not reload it (see `partitions`). Dagster keeps
+    them, and shows them materialised once the location is reloaded and its partitions reach them."""
     partitions = context.asset_spec.partitions_def
     if partitions is None or context.has_asset_partitions or spec.partition_column is None:
         return
     if slices is None:
         values = written.lazy().select(pl.col(spec.partition_column).unique()).collect()
         slices = values.get_column(spec.partition_column).to_list()
-    keys = set(partitions.get_partition_keys()) & {str(s) for s in slices}
+    first = partitions.get_first_partition_key()
+    keys = {str(s) for s in slices if first is not None and str(s) >= first}  # ISO days sort as text
     for key in sorted(keys):
         metadata = {"dagster/column_schema": schema}
         context.log_event(
