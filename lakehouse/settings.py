@@ -77,6 +77,7 @@ class Settings:
     # most BI drivers) cannot read; v1.0.0 is readable by every DuckDB since 1.0.
     catalog_storage_version: str = "v1.0.0"
     read_batch_bytes: int = 32 * 1024 * 1024  # of a landing file, read at a time: memory follows it
+    batch_rows: int = 500_000  # of a step's new raw rows, transformed at a time: memory follows it
     tables_uri_override: str | None = None  # None: the tables folder under the data folder
     # An environment's: the main tables folder its unchanged tables link to (readable, never written)
     linked_tables_dir: Path | None = None
@@ -213,6 +214,7 @@ def get_settings(data_dir: Path | str | None = None) -> Settings:
         profile=_profile(),
         dagster_pg_url=os.environ.get(DAGSTER_PG_URL_VARIABLE) or None,
         read_batch_bytes=int(float(os.environ.get("LAKEHOUSE_READ_BATCH_MB") or 32) * 1024 * 1024),
+        batch_rows=int(os.environ.get("LAKEHOUSE_BATCH_ROWS") or Settings.batch_rows),
     )
 
 

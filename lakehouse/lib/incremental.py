@@ -6,10 +6,12 @@ quarantine) are the changes; the days they touch are rebuilt and replaced as who
 (`overwrite_partition`), so the result equals a full rebuild. The first build builds everything.
 """
 
+from collections.abc import Callable
 from datetime import date, datetime
 
 import polars as pl
 
+from lakehouse.lib.storage.row_batches import Reread, RowBatches
 from lakehouse.lib.storage.scd2 import CHANGES, IS_DELETED, VALID_FROM
 
 
@@ -29,6 +31,21 @@ def days(*frames: pl.LazyFrame) -> list[date]:
     """The distinct days in the single column of each frame, sorted."""
     stacked = pl.concat([f.select(pl.first().alias("day")) for f in frames])
     return stacked.unique().sort("day").collect().get_column("day").to_list()
+
+
+def day_batches(
+    build: Callable[[list[date]], pl.LazyFrame], chosen: list[date], rows_per_day: float, batch_rows: int
+) -> RowBatches:
+    """The rows of the `chosen` days, computed a few days at a time: `build(days)` plans the rows
+    of some days, collected for as many days as make about `batch_rows` rows (by `rows_per_day`,
+    from the source), so a full build's memory follows the batch, not the history. Batches come
+    in day order: a plan sorted by day first gives its rows in the same order as one plan."""
+    per_batch = max(1, int(batch_rows // max(rows_per_day, 1)))
+    batches = [chosen[i : i + per_batch] for i in range(0, len(chosen), per_batch)] or [[]]
+    schema = build(batches[0]).collect_schema()
+    return RowBatches(
+        schema, Reread(lambda: (build(b).collect(engine="streaming") for b in batches)), source_batches=[]
+    )
 
 
 def newest(frame: pl.LazyFrame) -> pl.Expr:

@@ -445,3 +445,22 @@ def test_a_rate_that_arrives_or_is_restated_rebuilds_its_days_like_a_full_rebuil
     ]
     # Nothing changed since: nothing is rebuilt.
     assert build(store, now).metadata[REPLACED_SLICES].value == []
+
+
+def test_a_fact_built_a_day_at_a_time_equals_one_build(tmp_path):
+    """Batches of one row's worth of days (one day each): the same lines as one batch."""
+    two_days = orders().with_columns(
+        pl.when(pl.col("order_id") == 1).then(pl.lit(DAY2)).otherwise("order_date").alias("order_date")
+    )
+
+    def fact(store: DeltaStore) -> pl.DataFrame:
+        inputs = {"items": items(), "orders": two_days, "rates": RATES, "customers": CUSTOMERS}
+        output = output_of(
+            fact_order_items, context=dg.build_asset_context(), store=store, products=PRODUCTS, **inputs
+        )
+        return output.value.drop("_built_at").sort("order_id", "line_no")
+
+    days_apart = fact(DeltaStore(root=str(tmp_path / "days"), batch_rows=1))
+
+    assert days_apart.get_column("order_date").n_unique() == 2
+    assert days_apart.equals(fact(DeltaStore(root=str(tmp_path / "whole"))))

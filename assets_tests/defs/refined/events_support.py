@@ -20,8 +20,9 @@ SMALL = {"scale": 0.003, "seed": 11}
 ASSETS = [raw_events, build_refined_asset(EVENTS), refined_sessions]
 
 
-def build(root: Path, instance: dg.DagsterInstance) -> DeltaStore:
-    store = DeltaStore(root=str(root / "tables"))
+def build(root: Path, instance: dg.DagsterInstance, **options: int) -> DeltaStore:
+    """Build the clickstream tables; `options`: the store's (`batch_rows`)."""
+    store = DeltaStore(root=str(root / "tables"), **options)
     resources = {
         "landing": LandingZone(root=str(root / "sources" / "landing")),
         "store": store,

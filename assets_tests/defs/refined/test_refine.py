@@ -250,3 +250,39 @@ def test_every_refined_column_the_ui_shows_is_described_by_its_contract():
         schema = asset.metadata_by_key[key]["dagster/column_schema"]
 
         assert all(column.description for column in schema.columns), key
+
+
+def test_refining_in_windows_of_two_rows_equals_one_window(instance, tmp_path):
+    """A key's versions in different windows (customer 1's first and newest rows), a rejected row:
+    windows of two raw rows refine, quarantine and count exactly as one window, in one commit each."""
+    batch = raw_customers(
+        "b1",
+        T1,
+        [
+            (1, "ann@example.com", "2025-01-02T06:00:00.000000Z"),
+            (2, "not-an-email", "2025-01-02T06:00:00.000000Z"),
+            (3, "cy@example.com", "2025-01-02T06:00:00.000000Z"),
+            (1, "ann.new@example.com", "2025-01-02T07:00:00.000000Z"),  # newer version of 1
+            (5, "ed@example.com", "2025-01-02T06:00:00.000000Z"),
+        ],
+    )
+    outcomes = []
+    for batch_rows in (2, 1000):
+        store = DeltaStore(root=str(tmp_path / str(batch_rows)), batch_rows=batch_rows)
+        land_raw(store, batch)
+        result = refine_customers(instance, store)
+        assert result.success
+        counts = ("raw_rows_processed", "rows_quarantined_now", "duplicates_removed")
+        refined = store.scan(CUSTOMERS.refined_key).drop("_refined_at").sort("customer_id").collect()
+        quarantine = store.scan(CUSTOMERS.quarantine_key).drop("_quarantined_at", "_quarantine_run_id")
+        versions = [
+            delta_tables.version(store.uri(k)) for k in (CUSTOMERS.refined_key, CUSTOMERS.quarantine_key)
+        ]
+        metadata = refined_metadata(result)
+        outcomes.append((refined, quarantine.collect(), [metadata[k] for k in counts], versions))
+
+    (refined, quarantine, counts, versions), whole = outcomes
+    assert refined.equals(whole[0]) and quarantine.equals(whole[1])
+    assert refined.select("customer_id", "_row_number").rows() == [(1, 4), (3, 3), (5, 5)]
+    assert counts == whole[2] == [5, 1, 1]
+    assert versions == [0, 0]

@@ -17,8 +17,9 @@ from .events_support import build, simulate
 
 
 def test_sessions_count_is_the_simulators_independent_count(tmp_path, instance: dg.DagsterInstance):
+    """Built in small batches: events refined 500 at a time, sessions a few users at a time."""
     manifest = simulate(tmp_path, days=40)
-    store = build(tmp_path, instance)
+    store = build(tmp_path, instance, batch_rows=500)
     sessions = store.scan(REFINED_SESSIONS).collect()
     assert sessions.height == manifest["clickstream"]["sessions"]
     assert sessions["session_id"].is_unique().all()

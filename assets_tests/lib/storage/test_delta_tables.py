@@ -280,3 +280,43 @@ def test_append_batches_conform_each_batch_to_the_schema(tmp_path):
     delta_tables.append_batches(uri, rows, APPEND, {})
 
     assert delta_tables.scan(uri).sort("id").collect().rows() == [(1, "b1", None), (2, "b2", "EU-1")]
+
+
+def test_merge_batches_make_a_table_in_one_commit_then_merge_as_a_frame_merge_does(tmp_path):
+    uri = str(tmp_path / "t")
+    start = [
+        pl.DataFrame({"id": [1, 2], "v": ["a", "b"], "updated_at": [1, 1]}),
+        pl.DataFrame({"id": [3], "v": ["c"], "updated_at": [1]}),
+    ]
+    change = pl.DataFrame({"id": [2, 3, 4], "v": ["B", "stale", "d"], "updated_at": [2, 0, 1]})
+
+    def rows(*frames: pl.DataFrame) -> RowBatches:
+        return RowBatches(schema=frames[0].schema, batches=iter(frames), source_batches=[])
+
+    made = delta_tables.merge_batches(uri, rows(*start), MERGE, {})
+    merged = delta_tables.merge_batches(uri, rows(change[:1], change[1:]), MERGE, {})
+
+    assert (made.version, made.inserted) == (0, 3)
+    assert (merged.version, merged.inserted, merged.updated) == (1, 1, 1)
+    assert delta_tables.scan(uri).sort("id").collect().get_column("v").to_list() == ["a", "B", "c", "d"]
+
+
+def test_replace_batches_make_a_table_then_replace_named_slices_in_one_commit_each(tmp_path):
+    uri = str(tmp_path / "t")
+
+    def rows(*frames: pl.DataFrame) -> RowBatches:
+        return RowBatches(schema=frames[0].schema, batches=list(frames), source_batches=[])
+
+    made = delta_tables.replace_batches(
+        uri, rows(pl.DataFrame({"id": [1, 2]}), pl.DataFrame({"id": [3]})), REPLACE_BY_ID, {}
+    )
+    replaced = delta_tables.replace_batches(
+        uri, rows(pl.DataFrame({"id": [2, 2]})), REPLACE_BY_ID, {}, slices=[2, 3]
+    )
+
+    assert (made.version, made.inserted) == (0, 3)
+    assert (replaced.version, replaced.inserted, replaced.deleted) == (1, 2, 2)
+    assert delta_tables.scan(uri).sort("id").collect().get_column("id").to_list() == [1, 2, 2]
+    with pytest.raises(ValueError, match="1 rows fall outside the slices"):
+        delta_tables.replace_batches(uri, rows(pl.DataFrame({"id": [4]})), REPLACE_BY_ID, {}, slices=[2])
+    assert DeltaTable(uri).version() == 1

@@ -58,10 +58,7 @@ def remote_build(
     bucket = object_store.create_bucket()
     tables, landing = f"s3://{bucket}/lakehouse/tables", f"s3://{bucket}/lakehouse/landing"
     settings = get_settings(root / "remote")
-    simulator.generate(settings.sources_dir, **SMALL)
-    location.filesystem(landing).put(
-        f"{settings.sources_dir / 'landing'}/", landing.removeprefix("s3://"), recursive=True
-    )
+    simulator.generate(settings.sources_dir, **SMALL, landing_uri=landing)
     with pytest.MonkeyPatch.context() as env:
         env.setenv("LAKEHOUSE_TABLES_URI", tables)
         env.setenv("LAKEHOUSE_LANDING_DIR", landing)

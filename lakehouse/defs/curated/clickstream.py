@@ -15,7 +15,7 @@ import pandera.polars as pa
 import polars as pl
 
 from lakehouse.defs.curated.dimensions import DIM_CUSTOMER, DIM_CUSTOMER_TABLE
-from lakehouse.defs.curated.facts import built_now, replacing
+from lakehouse.defs.curated.facts import built_now, replacing, replacing_by_days
 from lakehouse.defs.curated.lineage import lineage_metadata
 from lakehouse.defs.refined.sessions import REFINED_SESSIONS, SESSIONS, WATERMARK
 from lakehouse.lib.freshness import DAILY
@@ -32,6 +32,7 @@ from lakehouse.lib.quality.contract import (
     refined_at,
 )
 from lakehouse.lib.spec import TableSpec
+from lakehouse.lib.storage.row_batches import RowBatches
 from lakehouse.lib.storage.store import DeltaStore
 
 
@@ -196,14 +197,20 @@ def session_days_to_rebuild(
 )
 def fact_sessions(
     context: dg.AssetExecutionContext, store: DeltaStore, sessions: pl.LazyFrame, customers: pl.LazyFrame
-) -> dg.Output[pl.LazyFrame]:
+) -> dg.Output[RowBatches]:
     changed = session_days_to_rebuild(store.reading(context).scan_or_none(FACT_SESSIONS), sessions, customers)
     rebuilt = with_backfill(context, changed)
     if rebuilt is not None:
         sessions = sessions.filter(pl.col("session_date").is_in(rebuilt))
-    keyed = lookup_version(sessions, customers, "customer_id", "customer_key", "session_start")
-    fact = keyed.select(*FACT_SESSION_COLUMNS, built_now()).sort("session_date", "session_id")
-    return replacing(fact, rebuilt)
+    built = built_now()
+
+    def sessions_of(days: list[date]) -> pl.LazyFrame:
+        of_days = sessions.filter(pl.col("session_date").is_in(days))
+        keyed = lookup_version(of_days, customers, "customer_id", "customer_key", "session_start")
+        return keyed.select(*FACT_SESSION_COLUMNS, built).sort("session_date", "session_id")
+
+    source = (sessions.select("session_date"), sessions)
+    return replacing_by_days(sessions_of, rebuilt, source, store.batch_rows)
 
 
 @MART_FUNNEL_TABLE.asset(

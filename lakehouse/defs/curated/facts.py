@@ -11,6 +11,7 @@ the run that brings the rate rebuilds the day, since rates refined after the fac
 Payments are converted the same way, at the rate of their settlement day (`payments_waiting_for_rate`).
 """
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 
 import dagster as dg
@@ -31,7 +32,7 @@ from lakehouse.defs.refined.exchange_rates import EXCHANGE_RATES
 from lakehouse.defs.refined.orders import STATUSES
 from lakehouse.lib.currency import MONEY, to_usd, with_rate_of_day
 from lakehouse.lib.freshness import DAILY
-from lakehouse.lib.incremental import affected, changed_members, changed_since, days, watermarks
+from lakehouse.lib.incremental import affected, changed_members, changed_since, day_batches, days, watermarks
 from lakehouse.lib.keys import date_key, lookup_version
 from lakehouse.lib.partitions import DAY_SLICED, with_backfill
 from lakehouse.lib.quality.contract import (
@@ -48,6 +49,7 @@ from lakehouse.lib.quality.contract import (
 from lakehouse.lib.quality.run_warnings import warning_metadata
 from lakehouse.lib.spec import TableSpec
 from lakehouse.lib.storage import write_spec
+from lakehouse.lib.storage.row_batches import RowBatches
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.lib.storage.write_spec import REPLACED_SLICES
 
@@ -301,8 +303,8 @@ def order_days_to_rebuild(
 
 
 def replacing(
-    frame: pl.LazyFrame, rebuilt: list[date] | None, metadata: dict[str, object] | None = None
-) -> dg.Output[pl.LazyFrame]:
+    frame: pl.LazyFrame | RowBatches, rebuilt: list[date] | None, metadata: dict[str, object] | None = None
+) -> dg.Output:
     """The output of a day-by-day rebuild: all days, or exactly the `rebuilt` ones."""
     if rebuilt is None:
         return dg.Output(frame, metadata={"days_rebuilt": "all", **(metadata or {})})
@@ -314,6 +316,22 @@ def replacing(
             **(metadata or {}),
         },
     )
+
+
+def replacing_by_days(
+    build: Callable[[list[date]], pl.LazyFrame],
+    rebuilt: list[date] | None,
+    source: tuple[pl.LazyFrame, pl.LazyFrame],
+    batch_rows: int,
+    metadata: dict[str, object] | None = None,
+) -> dg.Output[RowBatches]:
+    """The output of a day-by-day rebuild: every day, or exactly the `rebuilt` ones, built by `build`
+    a few days at a time (`day_batches`). `source`: the days (one column) and a frame with about as
+    many rows as the fact, which size the batches."""
+    every, rows = days(source[0]), source[1].select(pl.len()).collect().item()
+    rows_per_day = rows / max(1, len(every))
+    batches = day_batches(build, every if rebuilt is None else rebuilt, rows_per_day, batch_rows)
+    return replacing(batches, rebuilt, metadata)
 
 
 @FACT_ORDER_ITEMS_TABLE.asset(
@@ -344,23 +362,28 @@ def fact_order_items(
     rates: pl.LazyFrame,
     customers: pl.LazyFrame,
     products: pl.LazyFrame,
-) -> dg.Output[pl.LazyFrame]:
+) -> dg.Output[RowBatches]:
     current = store.reading(context).scan_or_none(FACT_ORDER_ITEMS)
     headless = items.join(orders, on="order_id", how="anti").select(pl.len()).collect().item()
     rebuilt = with_backfill(
         context, order_days_to_rebuild(current, items, orders, rates, customers, products)
     )
-    if rebuilt is not None:
-        orders = orders.filter(pl.col("order_date").is_in(rebuilt))
-        order_ids = orders.select("order_id").collect().get_column("order_id")
-        items = items.filter(pl.col("order_id").is_in(order_ids.implode()))
-    waiting = held_back(orders, rates, "order_date", "orders")
-    lines = order_lines(items, orders, rates)
-    lines = lookup_version(lines, customers, "customer_id", "customer_key", "order_at")
-    lines = lookup_version(lines, products, "product_id", "product_key", "order_at")
-    fact = lines.select(*FACT_LINE_COLUMNS, built_now())
+    chosen = orders if rebuilt is None else orders.filter(pl.col("order_date").is_in(rebuilt))
+    waiting = held_back(chosen, rates, "order_date", "orders")
+    built = built_now()
+
+    def lines_of(days: list[date]) -> pl.LazyFrame:
+        day_orders = orders.filter(pl.col("order_date").is_in(days))
+        order_ids = day_orders.select("order_id").collect().get_column("order_id")
+        lines = order_lines(items.filter(pl.col("order_id").is_in(order_ids.implode())), day_orders, rates)
+        lines = lookup_version(lines, customers, "customer_id", "customer_key", "order_at")
+        lines = lookup_version(lines, products, "product_id", "product_key", "order_at")
+        return lines.select(*FACT_LINE_COLUMNS, built)
+
     held = {ORDERS_WAITING: waiting, "order lines held back: their order is not refined": headless}
-    return replacing(fact, rebuilt, {"orders_waiting_for_rate": waiting, **warning_metadata(held_back=held)})
+    metadata = {"orders_waiting_for_rate": waiting, **warning_metadata(held_back=held)}
+    source = (orders.select("order_date"), items)
+    return replacing_by_days(lines_of, rebuilt, source, store.batch_rows, metadata)
 
 
 def payment_days_to_rebuild(
@@ -414,7 +437,7 @@ def fact_payments(
     rates: pl.LazyFrame,
     orders: pl.LazyFrame,
     customers: pl.LazyFrame,
-) -> dg.Output[pl.LazyFrame]:
+) -> dg.Output[RowBatches]:
     payments = payments.with_columns(SETTLED_DATE).join(
         orders.select(PAYMENT_ORDER), on="order_id", how="left", maintain_order="left"
     )
@@ -423,16 +446,23 @@ def fact_payments(
     if rebuilt is not None:
         payments = payments.filter(pl.col("settled_date").is_in(rebuilt))
     waiting = held_back(payments, rates, "settled_date", "payments")
-    converted = with_rate_of_day(payments, rates, pl.col("settled_date")).filter(
-        pl.col("usd_rate").is_not_null()
-    )
-    # a payment whose order is not refined yet has no customer: the unknown member
-    keyed = lookup_version(
-        converted.with_columns(PAYMENT_AT.alias("_at")), customers, "customer_id", "customer_key", "_at"
-    )
-    fact = keyed.select(*PAYMENT_COLUMNS, built_now()).sort("settled_date", "payment_id")
+    built = built_now()
+
+    def payments_of(days: list[date]) -> pl.LazyFrame:
+        of_days = payments.filter(pl.col("settled_date").is_in(days))
+        converted = with_rate_of_day(of_days, rates, pl.col("settled_date")).filter(
+            pl.col("usd_rate").is_not_null()
+        )
+        # a payment whose order is not refined yet has no customer: the unknown member
+        keyed = lookup_version(
+            converted.with_columns(PAYMENT_AT.alias("_at")), customers, "customer_id", "customer_key", "_at"
+        )
+        return keyed.select(*PAYMENT_COLUMNS, built).sort("settled_date", "payment_id")
+
     held = warning_metadata(held_back={PAYMENTS_WAITING: waiting})
-    return replacing(fact, rebuilt, {"payments_waiting_for_rate": waiting, **held})
+    metadata = {"payments_waiting_for_rate": waiting, **held}
+    source = (payments.select("settled_date"), payments)
+    return replacing_by_days(payments_of, rebuilt, source, store.batch_rows, metadata)
 
 
 checks = [*FACT_ORDER_ITEMS_TABLE.checks(fact_order_items), *FACT_PAYMENTS_TABLE.checks(fact_payments)]

@@ -17,7 +17,12 @@ import pandera.polars as pa
 import polars as pl
 
 from lakehouse.defs.curated.dimensions import DIM_DATE, DIM_PRODUCT, DIM_PRODUCT_TABLE
-from lakehouse.defs.curated.facts import FACT_ORDER_ITEMS, FACT_ORDER_ITEMS_TABLE, built_now, replacing
+from lakehouse.defs.curated.facts import (
+    FACT_ORDER_ITEMS,
+    FACT_ORDER_ITEMS_TABLE,
+    built_now,
+    replacing_by_days,
+)
 from lakehouse.defs.curated.lineage import lineage_metadata
 from lakehouse.defs.curated.marts import SOLD, recorded, whole_table_marks
 from lakehouse.lib.freshness import DAILY
@@ -33,6 +38,7 @@ from lakehouse.lib.quality.contract import (
     watermark,
 )
 from lakehouse.lib.spec import TableSpec
+from lakehouse.lib.storage.row_batches import RowBatches
 from lakehouse.lib.storage.store import DeltaStore
 
 
@@ -200,17 +206,24 @@ def fact_inventory_daily(
     snapshots: pl.LazyFrame,
     lines: pl.LazyFrame,
     products: pl.LazyFrame,
-) -> dg.Output[pl.LazyFrame]:
+) -> dg.Output[RowBatches]:
     previous = store.reading(context).scan_or_none(FACT_INVENTORY_DAILY)
     rebuilt = inventory_days_to_rebuild(previous, snapshots, lines, products)
     if rebuilt is not None:
         snapshots = snapshots.filter(pl.col("snapshot_date").is_in(rebuilt))
-    with_sales = snapshots.join(units_sold(lines), on=["snapshot_date", "product_id"], how="left")
-    keyed = lookup_version(
-        with_sales.with_columns(END_OF_DAY), products, "product_id", "product_key", "_end_of_day"
-    )
-    fact = keyed.select(*FACT_INVENTORY_COLUMNS, built_now()).sort("snapshot_date", "product_id")
-    return replacing(fact, rebuilt)
+    built = built_now()
+
+    def snapshots_of(days: list[date]) -> pl.LazyFrame:
+        sales = units_sold(lines.filter(pl.col("order_date").is_in(days)))
+        of_days = snapshots.filter(pl.col("snapshot_date").is_in(days))
+        with_sales = of_days.join(sales, on=["snapshot_date", "product_id"], how="left")
+        keyed = lookup_version(
+            with_sales.with_columns(END_OF_DAY), products, "product_id", "product_key", "_end_of_day"
+        )
+        return keyed.select(*FACT_INVENTORY_COLUMNS, built).sort("snapshot_date", "product_id")
+
+    source = (snapshots.select("snapshot_date"), snapshots)
+    return replacing_by_days(snapshots_of, rebuilt, source, store.batch_rows)
 
 
 NEWEST_DAY = pl.col("snapshot_date") == pl.col("snapshot_date").max()

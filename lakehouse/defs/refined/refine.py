@@ -6,12 +6,17 @@ records to `quarantine/<table>`, keeps the newest version of each business key a
 `refined/<table>`. Every raw row ends up refined, quarantined or counted as a duplicate.
 """
 
-from collections.abc import Callable, Mapping
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
 
+from lakehouse.defs.refined.staging import KeyBuckets, SpilledFrames
 from lakehouse.lib.code_version import code_version
 from lakehouse.lib.columns import RAW_LINEAGE, now_utc
 from lakehouse.lib.pools import table_pool
@@ -178,14 +183,65 @@ def transform_and_validate(
     return checked, transformed.height
 
 
-def refined_rows(valid: pl.DataFrame, table: RefinedTable) -> pl.DataFrame:
-    """Valid rows as the refined table stores them: newest per key, stamped `_refined_at`.
+def refined_rows(valid: pl.DataFrame, table: RefinedTable, at: datetime | None = None) -> pl.DataFrame:
+    """Valid rows as the refined table stores them: newest per key, stamped `_refined_at` (`at`,
+    default now).
 
     `_refined_at` tells curated what changed; it is distinct from `_ingested_at` (which raw batch a
     row came from, the refine watermark) because a row replayed from quarantine is refined later.
     """
     newest = newest_per_key(valid.select(table.output_columns), table.keys, table.sequence_column)
-    return newest.with_columns(pl.lit(now_utc(), pl.Datetime("us", "UTC")).alias("_refined_at"))
+    return newest.with_columns(pl.lit(at or now_utc(), pl.Datetime("us", "UTC")).alias("_refined_at"))
+
+
+def pending_rows(pending: pl.LazyFrame) -> int:
+    return pending.select(pl.len()).collect(engine="streaming").item()
+
+
+def windows(pending: pl.LazyFrame, batch_rows: int) -> Iterator[pl.DataFrame]:
+    """The pending raw rows, `batch_rows` at a time, in raw order, from one streaming scan; at
+    least one window (empty when nothing is pending: the outputs' schemas come from it)."""
+    empty = True
+    for window in pending.collect_batches(chunk_size=batch_rows):
+        empty = False
+        yield window
+    if empty:
+        yield pending.clear().collect()
+
+
+@dataclass
+class Refinement:
+    """A refine step's outcome, summed over the windows of raw rows it went through: the valid
+    rows spilled by key (`staging.KeyBuckets`), the rejected raw records spilled, the counts."""
+
+    table: RefinedTable
+    valid: KeyBuckets
+    rejected: SpilledFrames
+    raw_rows: int = 0
+    valid_rows: int = 0
+    rule_failures: Counter[str] = field(default_factory=Counter)
+    warnings: Counter[str] = field(default_factory=Counter)
+    problems: list[str] = field(default_factory=list)  # the first quarantined records, described
+
+    @classmethod
+    def start(cls, table: RefinedTable, staging: Path, rows: int, batch_rows: int) -> "Refinement":
+        """Spilling under `staging`, in about as many key buckets as there are windows."""
+        buckets = max(1, -(-rows // batch_rows))
+        valid = KeyBuckets(staging / "valid", table.keys, buckets)
+        return cls(table, valid, SpilledFrames(staging / "rejected"))
+
+    def add(self, window: pl.DataFrame, context: TransformContext, run_id: str, at: datetime) -> None:
+        """Transform and validate one window of raw rows; spill what is valid and what is not."""
+        checked, raw_rows = transform_and_validate(window.lazy(), self.table, context)
+        rejected = quarantine_rows(window, checked.rejected, run_id, at)
+        self.raw_rows += raw_rows
+        self.valid_rows += checked.valid.height
+        self.rule_failures.update(checked.rule_failures)
+        self.warnings.update(checked.warnings)
+        if (room := PROBLEMS_LOGGED - len(self.problems)) > 0:
+            self.problems += describe(rejected, f"raw.{self.table.name}", room)
+        self.rejected.add(rejected)
+        self.valid.add(checked.valid.select(self.table.output_columns))
 
 
 def pass_rates(rule_failures: Mapping[str, int], rows: int) -> dict[str, float]:
@@ -230,28 +286,33 @@ def build_refined_asset(table: RefinedTable) -> dg.AssetsDefinition:
     ):
         watermark = processed_watermark(store.reading(context), table)
         pending = raw if watermark is None else raw.filter(pl.col("_ingested_at") > watermark)
-        checked, raw_rows = transform_and_validate(pending, table, TransformContext(lookups, pseudonymiser))
-        rejected = quarantine_rows(pending, checked.rejected, context.run.run_id, now_utc())
-        valid_rows = checked.valid.height
-        refined = refined_rows(checked.valid, table)
-        for line in describe(rejected, f"raw.{table.name}", PROBLEMS_LOGGED):
-            context.log.warning(f"quarantined: {line}")
-        context.log.info(
-            f"{table.name}: {raw_rows} raw rows -> {refined.height} refined, "
-            f"{rejected.height} quarantined, {valid_rows - refined.height} duplicates"
-        )
-        yield dg.Output(rejected, "quarantine", metadata={"rows_quarantined_now": rejected.height})
-        yield dg.Output(
-            refined,
-            "refined",
-            metadata={
-                "raw_rows_processed": raw_rows,
-                "rows_quarantined_now": rejected.height,
-                "duplicates_removed": valid_rows - refined.height,
-                **keyed_metadata("rule_failures", checked.rule_failures),
-                **keyed_metadata("rule_pass_rate", pass_rates(checked.rule_failures, raw_rows)),
-                **keyed_metadata("rule_warnings", checked.warnings),
-            },
-        )
+        at = now_utc()
+        with tempfile.TemporaryDirectory(prefix=f"refine-{table.name}-") as folder:
+            staging = Path(folder)
+            done = Refinement.start(table, staging, pending_rows(pending), store.batch_rows)
+            for window in windows(pending, store.batch_rows):
+                done.add(window, TransformContext(lookups, pseudonymiser), context.run.run_id, at)
+            refined = done.valid.reduced(lambda rows: refined_rows(rows, table, at), staging / "refined")
+            for line in done.problems:
+                context.log.warning(f"quarantined: {line}")
+            quarantined, duplicates = done.rejected.rows, done.valid_rows - refined.rows
+            context.log.info(
+                f"{table.name}: {done.raw_rows} raw rows -> {refined.rows} refined, "
+                f"{quarantined} quarantined, {duplicates} duplicates ({done.valid.windows} windows)"
+            )
+            quarantine_metadata = {"rows_quarantined_now": quarantined}
+            yield dg.Output(done.rejected.batches(), "quarantine", metadata=quarantine_metadata)
+            yield dg.Output(
+                refined.batches(),
+                "refined",
+                metadata={
+                    "raw_rows_processed": done.raw_rows,
+                    "rows_quarantined_now": quarantined,
+                    "duplicates_removed": duplicates,
+                    **keyed_metadata("rule_failures", done.rule_failures),
+                    **keyed_metadata("rule_pass_rate", pass_rates(done.rule_failures, done.raw_rows)),
+                    **keyed_metadata("rule_warnings", done.warnings),
+                },
+            )
 
     return refine

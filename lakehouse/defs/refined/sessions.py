@@ -8,6 +8,7 @@ user's history, so only a rebuild of the user is exact, and only the users with 
 rebuilt. A run that refined no event writes nothing.
 """
 
+from collections.abc import Callable
 from datetime import timedelta
 
 import dagster as dg
@@ -20,6 +21,7 @@ from lakehouse.lib.pools import table_pool
 from lakehouse.lib.quality.contract import Contract, UtcTimestamp, pii
 from lakehouse.lib.spec import TableSpec
 from lakehouse.lib.storage import write_spec
+from lakehouse.lib.storage.row_batches import Reread, RowBatches
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.lib.storage.table_metadata import COLUMN_LINEAGE
 
@@ -169,11 +171,29 @@ SESSION_LINEAGE = dg.TableColumnLineage(
 )
 def refined_sessions(
     context: dg.AssetExecutionContext, store: DeltaStore, events: pl.LazyFrame
-) -> pl.LazyFrame | None:
+) -> RowBatches | None:
     newest = events.select(pl.col("_refined_at").max()).collect().item()
     built = store.reading(context).newest(REFINED_SESSIONS, WATERMARK)
     if newest is None or built == newest:
         return None  # no event refined since the sessions were built
     if built is not None:  # only the users with newly refined events, all of their events
         events = events.filter(of_users(events.filter(pl.col("_refined_at") > built)))
-    return sessionize(events).with_columns(pl.lit(newest, pl.Datetime("us", "UTC")).alias(WATERMARK))
+    watermark = pl.lit(newest, pl.Datetime("us", "UTC")).alias(WATERMARK)
+    return users_apart(events, store.batch_rows, lambda some: sessionize(some).with_columns(watermark))
+
+
+def users_apart(
+    events: pl.LazyFrame, batch_rows: int, build: Callable[[pl.LazyFrame], pl.LazyFrame]
+) -> RowBatches:
+    """`build` of the events, a group of users at a time: users split by a hash of their id into
+    groups of about `batch_rows` events, so a full build's sort of every event by user is a
+    group's. A session is one user's, so the groups' sessions together are all sessions."""
+    groups = max(1, -(-events.select(pl.len()).collect(engine="streaming").item() // batch_rows))
+    customer, visitor = pl.col("customer_id"), pl.col("anonymous_id")
+    user = pl.when(customer.is_not_null()).then(customer.hash(seed=0)).otherwise(visitor.hash(seed=0))
+
+    def group(number: int) -> pl.LazyFrame:
+        return build(events.filter(user % groups == number))
+
+    batches = Reread(lambda: (group(n).collect(engine="streaming") for n in range(groups)))
+    return RowBatches(group(0).collect_schema(), batches, source_batches=[])

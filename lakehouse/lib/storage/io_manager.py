@@ -25,7 +25,7 @@ from lakehouse.lib.storage.reads import RunSnapshot, run_snapshot, step_record, 
 from lakehouse.lib.storage.row_batches import RowBatches
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.lib.storage.table_metadata import COLUMN_LINEAGE, column_schema, materialization_metadata
-from lakehouse.lib.storage.write_spec import REPLACED_SLICES, WriteSpec, plain
+from lakehouse.lib.storage.write_spec import REPLACED_SLICES, WriteMode, WriteSpec, plain
 
 # A day-sliced step whose days another run replaced meanwhile runs again (reading the new version).
 SLICE_CONFLICT_RETRIES = 3
@@ -79,19 +79,17 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         step = step_record(self._instance, context.run_id, context.step_key)
         provenance = self._provenance(context, self._input_versions(context) | step.reads)
         output_metadata: dict[str, Any] = dict(context.output_metadata)
+        own = step.reads.get(table_name(context.asset_key))  # the version the step computed from
         if isinstance(obj, RowBatches):
-            result = delta_tables.append_batches(uri, obj, spec, provenance)
+            try:
+                result, written = _write_batches(uri, obj, spec, provenance, slices, own)
+            except SliceConflictError as conflict:
+                raise dg.RetryRequested(max_retries=SLICE_CONFLICT_RETRIES, seconds_to_wait=1) from conflict
             reported = dict(obj.report())
             context.add_output_metadata(reported)
             output_metadata |= reported
-            written: pl.DataFrame | pl.LazyFrame = delta_tables.scan(uri, result.version).filter(
-                pl.col(spec.batch_column).is_in(
-                    [b for b in obj.source_batches if b not in result.skipped_batches]
-                )
-            )
         else:
             written = obj.collect(engine="streaming") if isinstance(obj, pl.LazyFrame) else obj
-            own = step.reads.get(table_name(context.asset_key))  # the version the step computed from
             try:
                 result = delta_tables.write(uri, written, spec, provenance, slices, own)
             except SliceConflictError as conflict:  # another run replaced the same days meanwhile
@@ -148,6 +146,33 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         return actions
 
 
+def _write_batches(
+    uri: str,
+    rows: RowBatches,
+    spec: WriteSpec,
+    provenance: dict[str, Any],
+    slices: list[Any] | None,
+    read_version: int | None,
+) -> tuple[WriteResult, pl.DataFrame | pl.LazyFrame]:
+    """Write row batches by the spec's mode (append, merge or slice replace); the result and the
+    rows written, lazily: a merge's from where its rows were staged, a slice replace's and an
+    append's read back from the table (by their slices, by their batch ids)."""
+    if spec.mode is WriteMode.MERGE:
+        if rows.rows is None:
+            raise ValueError(f"a merge of row batches into {uri} needs the rows again (RowBatches.rows)")
+        return delta_tables.merge_batches(uri, rows, spec, provenance), rows.rows
+    if spec.mode is WriteMode.OVERWRITE_PARTITION:
+        result = delta_tables.replace_batches(uri, rows, spec, provenance, slices, read_version)
+        table = delta_tables.scan(uri, result.version)
+        if slices is None:
+            return result, table
+        replaced = pl.col(spec.partition_column).cast(pl.String).is_in([str(s) for s in slices])
+        return result, table.filter(replaced)
+    result = delta_tables.append_batches(uri, rows, spec, provenance)
+    new_batches = [b for b in rows.source_batches if b not in result.skipped_batches]
+    return result, delta_tables.scan(uri, result.version).filter(pl.col(spec.batch_column).is_in(new_batches))
+
+
 def _record_partitions(
     context: dg.OutputContext,
     spec: WriteSpec,
@@ -158,14 +183,19 @@ def _record_partitions(
     """In a run without a partition, record the slices a day-sliced, partitioned asset replaced as
     materialisations of their partitions, so Dagster's partition status shows what the table holds
     (a partitioned run's partitions Dagster records itself). Each carries the table's column schema:
-    the column-schema check compares the asset's two newest materialisations, whichever they are."""
+    the column-schema check compares the asset's two newest materialisations, whichever they are.
+
+    Days past the partitions' last one are recorded too: the partitions end where the data ended
+    when the code location loaded, and new data does not reload it (see `partitions`). Dagster keeps
+    them, and shows them materialised once the location is reloaded and its partitions reach them."""
     partitions = context.asset_spec.partitions_def
     if partitions is None or context.has_asset_partitions or spec.partition_column is None:
         return
     if slices is None:
         values = written.lazy().select(pl.col(spec.partition_column).unique()).collect()
         slices = values.get_column(spec.partition_column).to_list()
-    keys = set(partitions.get_partition_keys()) & {str(s) for s in slices}
+    first = partitions.get_first_partition_key()
+    keys = {str(s) for s in slices if first is not None and str(s) >= first}  # ISO days sort as text
     for key in sorted(keys):
         metadata = {"dagster/column_schema": schema}
         context.log_event(

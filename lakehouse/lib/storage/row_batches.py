@@ -1,4 +1,4 @@
-"""An asset output too large to hold at once: rows produced a batch at a time, appended as they come.
+"""An asset output too large to hold at once: rows produced a batch at a time, written as they come.
 
 An asset returns `RowBatches` instead of a frame when its rows follow the size of a source (a
 landing file of any size): the IO manager hands the batches to delta-rs one at a time, in one
@@ -45,6 +45,9 @@ class RowBatches:
     source_batches: list[str]
     report: Callable[[], Mapping[str, Any]] = field(default=dict)
     written: Tally = field(default_factory=Tally)  # filled in as the batches are written
+    # The same rows again, lazily, where they can be read again (a merge's: staged files), for
+    # what follows the commit; None: an append's, read back from the table by their batch ids.
+    rows: pl.LazyFrame | None = None
 
     def conformed(self) -> Iterator[pl.DataFrame]:
         """Each batch with the schema's columns, in its order and types (a column a batch lacks,
@@ -54,6 +57,17 @@ class RowBatches:
                 pl.col(name).cast(dtype) if name in batch.columns else pl.lit(None, dtype).alias(name)
                 for name, dtype in self.schema.items()
             )
+
+
+@dataclass(frozen=True)
+class Reread:
+    """Batches that are produced again on every pass: a write retried after losing a commit race
+    streams them a second time."""
+
+    frames: Callable[[], Iterator[pl.DataFrame]]
+
+    def __iter__(self) -> Iterator[pl.DataFrame]:
+        return self.frames()
 
 
 def read_ahead(items: Iterator[Any], depth: int = 1) -> Iterator[Any]:

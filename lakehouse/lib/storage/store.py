@@ -19,6 +19,7 @@ from lakehouse.lib.storage.reads import (
     key_path,
     table_name,
 )
+from lakehouse.settings import Settings
 
 
 class DeltaStore(TableReads, dg.ConfigurableResource):
@@ -26,6 +27,9 @@ class DeltaStore(TableReads, dg.ConfigurableResource):
     `refined/orders` -> `<root>/refined/orders`."""
 
     root: str
+    # Rows of a large input a step holds at a time: refined transforms a full build's new raw rows
+    # in windows of this many, so its memory follows the window, not the table.
+    batch_rows: int = Settings.batch_rows
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         """A run on an object store that cannot be used fails at once, saying what to check."""
@@ -45,5 +49,5 @@ class DeltaStore(TableReads, dg.ConfigurableResource):
         return StepReads(self, context)
 
     def table_id(self, key: Key) -> str | None:
-        uri = self.uri(key)
-        return delta_tables.table_id(uri) if delta_tables.exists(uri) else None
+        table = delta_tables.opened(self.uri(key))
+        return None if table is None else table.metadata().id

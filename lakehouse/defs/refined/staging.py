@@ -1,0 +1,88 @@
+"""A refine step's rows held on disk, not in memory, until they are written in one commit.
+
+A full build refines millions of raw rows. The step transforms them a window at a time (memory
+follows the window), but a business key's newest version may be in any window, and nothing may be
+committed before every window is through (a crash half-way must leave the tables as they were).
+So each window's valid rows are spilled to Parquet in buckets by a hash of their key: every
+version of a key lands in one bucket. Once all windows are through, each bucket (about a window's
+rows) is read back and reduced to the newest row per key, and the buckets are handed to the IO
+manager one at a time (`RowBatches`). The rejected records are spilled the same way, unbucketed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from lakehouse.lib.columns import BATCH_ID
+from lakehouse.lib.storage.row_batches import Reread, RowBatches
+
+_BUCKET = "_bucket"
+
+
+@dataclass
+class SpilledFrames:
+    """Frames of one schema written to `folder` in order, read back a file at a time."""
+
+    folder: Path
+    schema: pl.Schema | None = None
+    rows: int = 0
+    files: list[Path] = field(default_factory=list)
+
+    def add(self, frame: pl.DataFrame) -> None:
+        self.schema = self.schema or frame.schema
+        if frame.is_empty():
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"{len(self.files):06d}.parquet"
+        frame.write_parquet(path)
+        self.files.append(path)
+        self.rows += frame.height
+
+    def frames(self) -> Iterator[pl.DataFrame]:
+        return (pl.read_parquet(path) for path in self.files)
+
+    def scan(self) -> pl.LazyFrame:
+        return pl.scan_parquet(self.files) if self.files else pl.LazyFrame(schema=self.schema)
+
+    def batches(self) -> RowBatches:
+        """The frames as an append's row batches, with the source batch ids among them."""
+        assert self.schema is not None, "no frame was added"
+        ids = self.scan().select(pl.col(BATCH_ID).unique().sort()).collect().get_column(BATCH_ID).to_list()
+        return RowBatches(self.schema, Reread(self.frames), ids, rows=self.scan())
+
+
+@dataclass
+class KeyBuckets:
+    """Rows spilled by a hash of `keys` into `buckets` buckets, then reduced bucket by bucket."""
+
+    folder: Path
+    keys: tuple[str, ...]
+    buckets: int
+    windows: int = 0
+    schema: pl.Schema | None = None
+
+    def add(self, rows: pl.DataFrame) -> None:
+        """Spill one window's rows, each to its key's bucket (windows kept in order)."""
+        self.schema = self.schema or rows.schema
+        bucket = pl.struct(list(self.keys)).hash(seed=0) % self.buckets
+        parts = rows.with_columns(bucket.alias(_BUCKET)).partition_by(
+            _BUCKET, as_dict=True, include_key=False
+        )
+        for (number,), part in parts.items():
+            folder = self.folder / f"bucket-{number:05d}"
+            folder.mkdir(parents=True, exist_ok=True)
+            part.write_parquet(folder / f"window-{self.windows:06d}.parquet")
+        self.windows += 1
+
+    def reduced(self, reduce: Callable[[pl.DataFrame], pl.DataFrame], into: Path) -> SpilledFrames:
+        """Each bucket's rows (in window order) reduced, spilled again to `into`."""
+        out = SpilledFrames(into)
+        for folder in sorted(self.folder.glob("bucket-*")):
+            out.add(reduce(pl.read_parquet(sorted(folder.glob("*.parquet")))))
+        if out.schema is None and self.schema is not None:  # no rows at all: the schema still
+            out.add(reduce(pl.DataFrame(schema=self.schema)))
+        return out
