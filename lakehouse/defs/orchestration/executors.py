@@ -21,7 +21,8 @@ meanwhile fails (the run's failure alert says so) rather than running again: a r
 A worker that dies while it runs a step (killed, out of memory, its machine gone) fails the run with
 `DaskWorkerDiedError`, naming the worker: Dask would hand the step to another worker (up to the
 scheduler's `allowed-failures`), but a step that may have written part of its work is not run twice
-behind Dagster's back. Each table write is one Delta commit, so the dead step's table is unchanged
+behind Dagster's back. Dask also runs again the finished steps whose results the dead worker held;
+those have nothing left to do. Each table write is one Delta commit, so the dead step's table is unchanged
 and running the job again is safe.
 """
 
@@ -159,11 +160,21 @@ def step_on_dask_worker(request: StepRequest, after: Sequence[Any]) -> Any:
     refused when an earlier worker died running it (Dask gives a dead worker's tasks to another)."""
     r, step = request, [request.step_key]
     with dg.DagsterInstance.from_ref(r.instance_ref) as instance:
+        if step_ended(instance, r):  # its result, kept by a worker that died since, asked for again
+            return []
         announce_worker(instance, r)
         with pool_slot(instance, r.pool, r.run.run_id, step):
             return query_on_dask_worker(
                 after, r.recon_job, r.run, r.run_config, step, r.instance_ref, r.known_state
             )
+
+
+def step_ended(instance: dg.DagsterInstance, request: StepRequest) -> bool:
+    """Whether the step already ran to its end in the run. Dask runs a finished task again when the
+    worker holding its result died and a later step still waits for it: nothing is left to do."""
+    ends = {dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE}
+    records = instance.get_records_for_run(request.run.run_id, of_type=ends).records
+    return any(record.event_log_entry.step_key == request.step_key for record in records)
 
 
 def announce_worker(instance: dg.DagsterInstance, request: StepRequest) -> None:
