@@ -483,8 +483,8 @@ def _step(step: str, params: dict[str, Any]) -> dict[str, Any]:
 
 def _child(step: str, params: dict[str, Any], env: dict[str, str], results: Connection) -> None:
     """A forked child: the step in the environment the parent gave (the forkserver's is older)."""
-    os.environ.clear()
-    os.environ.update(env)
+    os.environ.clear()  # forked child: its own environment
+    os.environ.update(env)  # forked child: its own environment
     results.send(_step(step, params))
     results.close()
 
