@@ -169,13 +169,15 @@ class IncrementalBuilds:
 
 @pytest.fixture(scope="session")
 def incremental_builds(tmp_path_factory: pytest.TempPathFactory) -> IncrementalBuilds:
-    """Built on an instance of their own: a month of history lacks the supplier snapshots' later
+    """The incremental one starts from a copy of the cached month (built once for many tests).
+
+    Built on an instance of their own: a month of history lacks the supplier snapshots' later
     `warehouse` column, which the shared instance's column-schema checks would then see vanish
     (a warning) when the demo lakehouse is built after them. Only read by tests."""
     root = tmp_path_factory.mktemp("incremental_builds")
     with dg.DagsterInstance.ephemeral() as instance:
-        incremental = build_lakehouse(root / "incremental", instance, scale=0.003, seed=11, days=30)
+        incremental = copy_of_build(root / "incremental", instance, scale=0.01, seed=42, days=30)
         incremental.advance(1)
         assert incremental.build(instance).success
-        full = build_lakehouse(root / "full", instance, scale=0.003, seed=11, days=31)
+        full = build_lakehouse(root / "full", instance, scale=0.01, seed=42, days=31)
     return IncrementalBuilds(incremental, full)

@@ -12,15 +12,42 @@ import os
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "lakehouse-test", "AWS_SECRET_ACCESS_KEY": "lakehouse-test-secret"}
+
+# A TCP relay to the store that goes down (exits, dropping every connection; then nothing listens)
+# when a request holds `marker`: an outage at a known point, while the store keeps its data.
+RELAY = textwrap.dedent(
+    """
+    import os, socket, sys, threading
+
+    port, target, marker = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3].encode()
+
+    def pipe(source, sink, watched):
+        while data := source.recv(65536):
+            if watched and marker and marker in data:
+                os._exit(0)
+            sink.sendall(data)
+        sink.close()
+
+    server = socket.create_server(("127.0.0.1", port))
+    print("listening", flush=True)
+    while True:
+        client, _ = server.accept()
+        upstream = socket.create_connection(("127.0.0.1", target))
+        threading.Thread(target=pipe, args=(client, upstream, True), daemon=True).start()
+        threading.Thread(target=pipe, args=(upstream, client, False), daemon=True).start()
+    """
+)
 
 
 @dataclass(frozen=True)
@@ -35,11 +62,26 @@ class ObjectStore:
         boto3.client("s3").create_bucket(Bucket=name)
         return name
 
+    @contextmanager
+    def relay(self, port: int, down_at: str = "") -> Iterator[str]:
+        """The store through a relay on `port`, which goes down for good at the first request
+        holding `down_at` (never without one); yields the relay's endpoint."""
+        target = int(self.endpoint.rsplit(":", 1)[1])
+        relay = subprocess.Popen(
+            [sys.executable, "-c", RELAY, str(port), str(target), down_at], stdout=subprocess.PIPE, text=True
+        )
+        try:
+            assert relay.stdout is not None and relay.stdout.readline() == "listening\n"
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            relay.kill()
+            relay.wait()
+
 
 @pytest.fixture(scope="session")
 def object_store() -> Iterator[ObjectStore]:
     """moto's S3 server on a free port, and the AWS variables naming it (restored at the end)."""
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
@@ -67,7 +109,7 @@ def object_store() -> Iterator[ObjectStore]:
                 os.environ[name] = value
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]

@@ -194,6 +194,11 @@ def test_running_again_changes_nothing(tmp_path: Path, instance: dg.DagsterInsta
     # mart's SQL reconciliation and the PII scan; and the calendar's keys (it is rewritten).
     assert (len(lakehouse.outcome.checks), lakehouse.outcome.skipped) == (59, 85)
     assert judged == {"column_schema_change", "contract", "revenue_reconciles", "no_clear_pii"}
+    # The PII scan judged again only the views whose files changed: the calendar's and the two
+    # bookkeeping tables' (the audit log and the quality metrics grow with every run).
+    pii_scan = dg.AssetCheckKey(dg.AssetKey(["serving", "catalog"]), "no_clear_pii")
+    (record,) = instance.event_log_storage.get_asset_check_execution_history(pii_scan, limit=1)
+    assert record.evaluation.metadata["views_scanned"].value == 3
 
 
 def tables_changed(instance: dg.DagsterInstance, run_id: str) -> set[str]:

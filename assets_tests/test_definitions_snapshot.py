@@ -59,3 +59,14 @@ def test_every_assets_wiring_is_the_committed_snapshot():
             f"regenerate it with {UPDATE_VARIABLE}=1 and commit it:\n" + "\n".join(diff),
             pytrace=False,
         )
+
+
+def test_every_run_the_daemon_or_the_ui_launches_runs_in_process_by_default():
+    """Dagster's own default is a process per step, seconds each on a small machine: every job,
+    the asset job behind the UI's *Materialize* and the sensors' asset selections, and the schedules'
+    jobs take the definitions' executor, in process unless `LAKEHOUSE_EXECUTOR` says otherwise."""
+    repository = defs.get_repository_def()
+    executors = {job.name: job.executor_def.name for job in repository.get_all_jobs()}
+    assert set(executors.values()) == {"in_process"}
+    assert "__ASSET_JOB" in executors  # the UI's Materialize and the sensors' asset selections
+    assert {schedule.job_name for schedule in repository.schedule_defs} <= executors.keys()

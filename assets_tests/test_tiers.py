@@ -43,3 +43,17 @@ def test_the_tier_follows_what_the_test_uses(pytester: pytest.Pytester):
 
     found = {item.nodeid: tiers_of(item) for item in items if item.nodeid in KNOWN}
     assert found == {test: [tier] for test, tier in KNOWN.items()}
+
+
+def test_each_session_build_is_the_group_of_the_tests_using_it(pytester: pytest.Pytester):
+    """Two groups, so two workers build the two session lakehouses at once."""
+    items, _ = pytester.inline_genitems(
+        str(PROJECT_ROOT / "assets_tests/defs/curated/test_dimensions.py"), "-p", "no:cacheprovider"
+    )
+
+    groups = {
+        (item.nodeid.split("[")[1][:16], str(item.get_closest_marker("xdist_group").args[0]))
+        for item in items
+        if "[scale" in item.nodeid
+    }
+    assert groups == {("scale0.01-seed42", "lakehouse"), ("scale0.005-seed7", "second_lakehouse")}

@@ -7,10 +7,11 @@
   sources), a server (a fixture of those, or the test's own code naming them).
 - `unit`: the rest, in memory.
 
-`make test-fast` runs all but e2e. Under `--dist loadgroup` the tests of the session builds share an
-xdist group (one worker builds them); other e2e tests are grouped by the file defining the building
-fixture they use (a conftest.py, or their module), or by their module when they use its fixtures,
-so those fixtures build once; all other tests spread over the workers one by one.
+`make test-fast` runs all but e2e. Under `--dist loadgroup` each session build is the xdist group of
+the tests using it (one worker builds it, two build the two at once); other e2e tests are grouped
+by the file defining the building fixture they use (a conftest.py, or their module), or by their
+module when they use its fixtures, so those fixtures build once; all other tests spread over the
+workers one by one.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from pathlib import Path
 import pytest
 
 TIERS = ("unit", "integration", "e2e")
-# The session-scoped builds of the root conftest, and the xdist group of the tests that use them.
-SESSION_BUILDS = {"lakehouse": "lakehouse", "second_lakehouse": "lakehouse", "any_lakehouse": "lakehouse"}
+# The session-scoped builds of the root conftest: a test using one is in its xdist group, so the two
+# builds (and their tests) run on two workers at once. `any_lakehouse` is the one its parameter names.
+SESSION_BUILDS = {"lakehouse", "second_lakehouse", "any_lakehouse"}
 BUILD_FUNCTIONS = {"build_lakehouse", "copy_of_build"}  # of the root conftest
 INTEGRATION_FIXTURES = {
     "instance",
@@ -88,15 +90,22 @@ def builds_lakehouses(item: pytest.Item) -> bool:
 
 def tier(item: pytest.Item) -> str:
     fixtures = set(getattr(item, "fixturenames", ()))
-    if fixtures & SESSION_BUILDS.keys() or builds_lakehouses(item):
+    if fixtures & SESSION_BUILDS or builds_lakehouses(item):
         return "e2e"
     uses = _names(item.function) if isinstance(item, pytest.Function) else set()
     return "integration" if fixtures & INTEGRATION_FIXTURES or uses & INTEGRATION_NAMES else "unit"
 
 
+def session_builds(item: pytest.Item) -> list[str]:
+    """The session builds the test uses (`any_lakehouse`: the one of its parameter)."""
+    fixtures = set(getattr(item, "fixturenames", ())) & SESSION_BUILDS
+    if "any_lakehouse" in fixtures:
+        fixtures = (fixtures - {"any_lakehouse"}) | {item.callspec.params["any_lakehouse"]}  # type: ignore[attr-defined]
+    return sorted(fixtures)
+
+
 def xdist_group(item: pytest.Item) -> str | None:
-    fixtures = set(getattr(item, "fixturenames", ()))
-    sessions = sorted({SESSION_BUILDS[name] for name in fixtures & SESSION_BUILDS.keys()})
+    sessions = session_builds(item)
     if sessions:
         return "+".join(sessions)
     if "e2e" not in tiers_of(item):

@@ -1,9 +1,12 @@
 """The benchmark: a full build and a one-day incremental build, time and peak memory per layer.
 
 Every step (generating the sources, each layer's Dagster run, advancing the simulation) runs in a
-child process of its own, `python -m lakehouse.benchmark STEP [PARAMS]`, so the peak memory it
-reports (`VmHWM`) is that step's alone. A child prints one JSON line at the end; the parent adds
-the wall time of the whole process and the rows the step's tables hold, read from the Delta logs.
+child process of its own, so the peak memory it reports (`VmHWM`) is that step's alone. Children are
+forked from a server process that has imported Dagster, Polars and the lakehouse's modules once
+(`multiprocessing`'s forkserver): each would otherwise spend seconds importing them (the peak still
+counts them, as in any process that runs the step). A child sends its result back at the end; the
+parent adds the wall time of the whole process and the rows the step's tables hold, read from the
+Delta logs. `python -m lakehouse.benchmark STEP [PARAMS]` runs one step alone.
 
 A layer's child also reports what each Dagster step of its run cost (`operations.costs`): work
 seconds, rows read, rows written and peak memory per asset (and per check), and the report ends
@@ -18,9 +21,9 @@ judge only what was written since their last pass).
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +36,8 @@ from typing import TYPE_CHECKING, Any
 from lakehouse.operations.costs import StepCost, peak_rss_mb, top
 
 if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
     import dagster as dg
 
 Echo = Callable[[str], None]
@@ -198,20 +203,28 @@ def _run_step(phase: str, name: str, params: dict[str, Any], env: dict[str, str]
     return step
 
 
+# What the forkserver imports once, before it forks the steps' children.
+PRELOADED = ["dagster", "polars", "deltalake", "lakehouse.definitions", "lakehouse.operations.runner"]
+
+
 def _run_child(name: str, params: dict[str, Any], env: dict[str, str]) -> tuple[dict[str, Any], float]:
-    """The child's result (its last stdout line) and its wall time; its stderr goes to ours."""
+    """The child's result and its wall time; its output (progress, logs) goes to our stderr."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(PRELOADED)
+    receiving, sending = context.Pipe(duplex=False)
     started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "lakehouse.benchmark", name, json.dumps(params)],
-        env=env,
-        stdout=subprocess.PIPE,
-        text=True,
-        check=False,
-    )
+    child = context.Process(target=_child, args=(name, params, env, sending), name=f"benchmark {name}")
+    child.start()
+    sending.close()  # the child holds the only sending end: its exit ends the pipe
+    try:
+        result = receiving.recv()
+    except EOFError:
+        result = None
+    child.join()
     wall = time.perf_counter() - started
-    if done.returncode != 0:
-        raise BenchmarkError(f"{name} failed (exit code {done.returncode}); see its output above")
-    return json.loads(done.stdout.strip().splitlines()[-1]), wall
+    if child.exitcode != 0 or result is None:
+        raise BenchmarkError(f"{name} failed (exit code {child.exitcode}); see its output above")
+    return result, wall
 
 
 def layer_rows(tables_uri: str, tables: list[str]) -> dict[str, int]:
@@ -460,15 +473,25 @@ def _result(started: float, ready: float, finished: float, **values: Any) -> dic
     }
 
 
+def _step(step: str, params: dict[str, Any]) -> dict[str, Any]:
+    if step == "generate":
+        return _generate(**params)
+    if step == "advance":
+        return _advance(**params)
+    return _build_layer(step)
+
+
+def _child(step: str, params: dict[str, Any], env: dict[str, str], results: Connection) -> None:
+    """A forked child: the step in the environment the parent gave (the forkserver's is older)."""
+    os.environ.clear()
+    os.environ.update(env)
+    results.send(_step(step, params))
+    results.close()
+
+
 def _child_main(argv: list[str]) -> None:
     step, params = argv[0], json.loads(argv[1]) if len(argv) > 1 else {}
-    if step == "generate":
-        result = _generate(**params)
-    elif step == "advance":
-        result = _advance(**params)
-    else:
-        result = _build_layer(step)
-    print(json.dumps(result), flush=True)
+    print(json.dumps(_step(step, params)), flush=True)
 
 
 if __name__ == "__main__":

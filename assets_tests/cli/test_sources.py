@@ -6,12 +6,15 @@ import signal
 import subprocess
 import sys
 import urllib.request
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from assets_tests.cli.conftest import Invoke, invoker
+from assets_tests.object_store import ObjectStore
 from lakehouse import simulator
+from lakehouse.lib.storage.location import filesystem
 
 
 def test_generate_refuses_to_mix_new_sources_into_built_tables(cli: Invoke):
@@ -68,3 +71,34 @@ def test_simulate_keeps_the_sources_alive_until_interrupted(tmp_path: Path):
     assert batches == expected["clickstream"]["batches"] > batches_before
     snapshots = sorted((sources / simulator.INVENTORY_DIR).glob("inventory_*.parquet.done"))
     assert len(snapshots) == expected["inventory"]["files"] == days
+
+
+def landing_files(root: str) -> dict[str, int]:
+    """The files under a landing zone (a folder or `s3://…`), by path within it, with their sizes."""
+    store, bare = filesystem(root), root.removeprefix("s3://")
+    found = store.find(bare, detail=True)
+    return {path.removeprefix(f"{bare}/"): info["size"] for path, info in found.items()}
+
+
+def test_generate_writes_the_landing_files_to_the_landing_zone_on_the_object_store(
+    object_store: ObjectStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Generate, advance, then generate afresh: the zone holds exactly the simulation's landing
+    files each time (the ground truth's counts; the stale ones removed), none is left behind in
+    the simulator's folder, and a declared file set's folder in the zone is left alone."""
+    landing = f"s3://{object_store.create_bucket()}/lakehouse/landing"
+    theirs = f"{landing}/suppliers/stock.csv".removeprefix("s3://")
+    filesystem(landing).pipe_file(theirs, b"sku,qty\n")
+    monkeypatch.setenv("LAKEHOUSE_LANDING_DIR", landing)
+    cli, sources = invoker("--data-dir", str(tmp_path)), tmp_path / "sources"
+
+    for args, days in ((["--days", "3"], 3), (["--advance", "1"], 4), (["--days", "2"], 2)):
+        result = cli("generate", "--scale", "0.002", "--seed", "3", *args)
+        assert result.exit_code == 0, result.output
+        manifest = json.loads((sources / "manifest.json").read_text())
+        folders = Counter(name.split("/")[0] for name in landing_files(landing))
+        inventory = manifest["inventory"]["files"]
+        expected = {"payments": days - 1, "clickstream": manifest["clickstream"]["batches"], "suppliers": 1}
+        assert folders == {**expected, "inventory": 2 * inventory}, args  # with their markers
+        assert not [f for f in (sources / "landing").rglob("*") if f.is_file()], args
+        assert f"landing files to {landing}" in result.output

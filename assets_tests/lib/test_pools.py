@@ -97,8 +97,6 @@ def parallel_runs(tmp_path_factory: pytest.TempPathFactory, instance: dg.Dagster
     home.mkdir()
     barrier.mkdir()
     shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")  # pools, concurrency
-    with open_instance(home):  # its storage made once: two processes making it at once race (alembic)
-        pass
     fact = lakehouse.settings.tables_dir / "curated" / "fact_order_items"
     before = pl.read_delta(str(fact)).group_by("order_date").len().sort("order_date")
     raw_orders = pl.read_delta(str(lakehouse.settings.tables_dir / "raw" / "orders"))

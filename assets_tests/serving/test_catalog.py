@@ -64,6 +64,27 @@ def test_a_column_added_later_is_null_in_older_files(tables_dir: Path, catalog_p
     ]
 
 
+def test_a_view_reads_its_files_by_name_only_when_their_columns_differ(tables_dir: Path, catalog_path: Path):
+    # by name, DuckDB opens every file's footer whenever a query binds the view
+    same, evolved = tables_dir / "raw" / "orders", tables_dir / "raw" / "customers"
+    for day in (1, 2):
+        pl.DataFrame({"id": [day], "day": [day]}).write_delta(same, mode="append")
+    pl.DataFrame({"id": [1]}).write_delta(evolved)
+    pl.DataFrame({"id": [2], "tier": [7]}).write_delta(
+        evolved, mode="append", delta_write_options={"schema_mode": "merge"}
+    )
+
+    publish_catalog(tables_dir, catalog_path)
+
+    with duckdb.connect(str(catalog_path), read_only=True) as con:
+        views = dict(
+            con.execute("SELECT view_name, sql FROM duckdb_views() WHERE schema_name = 'raw'").fetchall()
+        )
+    assert "union_by_name = false" in views["orders"] and "union_by_name = true" in views["customers"]
+    assert query(catalog_path, "SELECT id, day FROM raw.orders ORDER BY id") == [(1, 1), (2, 2)]
+    assert query(catalog_path, "SELECT id, tier FROM raw.customers ORDER BY id") == [(1, None), (2, 7)]
+
+
 def test_a_column_in_no_file_yet_is_a_typed_null(tables_dir: Path, catalog_path: Path):
     path = tables_dir / "refined" / "products"
     write_deltalake(path, pa.table({"id": [1, 2]}))

@@ -71,7 +71,7 @@ def _simulated_sources(project: Project, scale: float, seed: int) -> None:
                 "Run `make clean` to start over."
             )
         simulator.generate(
-            settings.sources_dir, scale=scale, seed=seed, progress=click.echo, db_uri=settings.shop_db_uri
+            settings.sources_dir, scale=scale, seed=seed, progress=click.echo, **project.source_systems
         )
     existing = simulator.read_params(settings.sources_dir)
     if (existing.scale, existing.seed) != (scale, seed):
@@ -436,14 +436,16 @@ def _bench_queries(project: Project, json_path: Path | None) -> None:
     import json
 
     from lakehouse.operations import serving_benchmark
+    from lakehouse.serving.resource import ServingCatalog
 
     catalog = project.settings.catalog_path
     if not catalog.is_file():
         raise click.ClickException(f"no catalog at {catalog}: build the lakehouse first (`lakehouse run`)")
-    report = serving_benchmark.run(catalog, echo=click.echo)
+    report = serving_benchmark.run(ServingCatalog.from_settings(project.settings), echo=click.echo)
     click.echo(serving_benchmark.format_report(report))
     if json_path is not None:
-        results = {**dataclasses.asdict(report), "total_ratio": report.total_ratio}
+        ratios = {"total_ratio": report.total_ratio, "total_cpu_ratio": report.total_cpu_ratio}
+        results = {**dataclasses.asdict(report), **ratios}
         json_path.write_text(json.dumps(results, indent=2))
         click.echo(f"\nresults written to {json_path}")
 

@@ -32,6 +32,11 @@ class Project:
     def has_tables(self) -> bool:
         return bool(table_uris(self.settings.tables_uri))
 
+    @property
+    def source_systems(self) -> dict[str, str]:
+        """Where the simulator writes the shop database and the landing files (its keyword arguments)."""
+        return {"db_uri": self.settings.shop_db_uri, "landing_uri": self.settings.landing_uri}
+
     def instance(self) -> "dg.DagsterInstance":
         """The project's Dagster instance, where `lakehouse run` and the UI record runs (close it);
         a profile whose instance cannot open (its database is down) is a one-line error."""

@@ -70,8 +70,9 @@ def restore(project: Project, table: str, version: int, yes: bool) -> None:
 @pass_project
 def maintain(project: Project) -> None:
     """Compact small files, then enforce the retention policies (`lakehouse retention show`) in every
-    table (audited), and republish the catalog: what the weekly maintenance job does."""
+    table and the landing zone (audited), and republish the catalog: what the weekly maintenance job does."""
     from lakehouse.defs.orchestration.retention import RETENTION_POLICIES
+    from lakehouse.lib.storage import landing_expiry
     from lakehouse.lib.storage.maintenance import maintain as maintain_tables
     from lakehouse.serving.catalog import publish_catalog
     from lakehouse.serving.resource import ServingCatalog
@@ -82,6 +83,10 @@ def maintain(project: Project) -> None:
         if r.files_compacted or r.retention.changes:
             compacted = f"{r.files_compacted} files -> {r.files_added}"
             click.echo(f"  {r.table:<28} {compacted:>14}; {r.retention.describe(dry_run=False)}")
+    days = RETENTION_POLICIES.landing_days
+    for folder in landing_expiry.expire(settings.landing_uri, settings.tables_uri, days):
+        if folder.files or folder.held:
+            click.echo(f"  {folder.describe(dry_run=False)}")
     publish_catalog(settings.tables_uri, ServingCatalog.from_settings(settings))
     click.echo(f"maintained {len(results)} tables")
 

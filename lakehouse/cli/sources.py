@@ -32,7 +32,7 @@ def generate(
     if advance_days is not None:
         if not settings.manifest_path.is_file():
             raise click.ClickException(f"no simulation in {out} to advance: run `lakehouse generate` first")
-        manifest = simulator.advance(out, advance_days, progress=click.echo, db_uri=settings.shop_db_uri)
+        manifest = simulator.advance(out, advance_days, progress=click.echo, **project.source_systems)
     else:
         if project.has_tables and not force:
             raise click.ClickException(
@@ -40,7 +40,7 @@ def generate(
                 "mixed into them. Run `make clean` first (or pass --force if you mean it)."
             )
         manifest = simulator.generate(
-            out, scale=scale, seed=seed, days=days, progress=click.echo, db_uri=settings.shop_db_uri
+            out, scale=scale, seed=seed, days=days, progress=click.echo, **project.source_systems
         )
     rows = ", ".join(f"{table} {count:,}" for table, count in manifest["source_rows"].items())
     click.echo(f"sources in {out}: {rows}")
@@ -81,7 +81,7 @@ def simulate(
     settings = project.settings
     out = settings.sources_dir
     if not settings.manifest_path.is_file():
-        simulator.generate(out, scale=scale, seed=seed, progress=click.echo, db_uri=settings.shop_db_uri)
+        simulator.generate(out, scale=scale, seed=seed, progress=click.echo, **project.source_systems)
     params = simulator.read_params(out)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop as cleanly as on Ctrl-C
     ticks = 0
@@ -92,7 +92,7 @@ def simulate(
             while True:
                 time.sleep(interval)
                 before = _source_counts(out)
-                manifest = simulator.advance(out, days_per_tick, db_uri=settings.shop_db_uri)
+                manifest = simulator.advance(out, days_per_tick, **project.source_systems)
                 ticks += 1
                 click.echo(_advance_line(manifest, before, _source_counts(out)))
         except KeyboardInterrupt:

@@ -16,6 +16,7 @@ from pathlib import Path
 import polars as pl
 
 CHUNK_BYTES = 1 << 20
+VERSION_MARK = "@sha256:"  # between a file's batch id and a later version's digest
 
 
 def sha256_of(path: Path) -> str:
@@ -26,13 +27,13 @@ def sha256_of(path: Path) -> str:
 
 def version_batch_id(batch_id: str, digest: str) -> str:
     """The batch id of a later version of a file: `landing/payments/x.csv@sha256:<digest>`."""
-    return f"{batch_id}@sha256:{digest}"
+    return f"{batch_id}{VERSION_MARK}{digest}"
 
 
 def is_version_of(batch_id: str) -> pl.Expr:
     """Whether `_batch_id` names the file of `batch_id`, in any version."""
     column = pl.col("_batch_id")
-    return (column == batch_id) | column.str.starts_with(f"{batch_id}@sha256:")
+    return (column == batch_id) | column.str.starts_with(f"{batch_id}{VERSION_MARK}")
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,9 @@ warnings.filterwarnings("ignore", message=".*backfill_policy.*", category=dg.Bet
 # The first day of the shop's history, where the partitions start.
 HISTORY_START = "2025-01-01"
 # As declared: up to today (real sources deliver every day). The definitions end it where the
-# data ends when they know where (`ending`).
+# data ends when they know where (`ending`), as of their load: Dagster's time-window partitions
+# end at a fixed day or follow the clock, so new simulated days appear once the code location is
+# reloaded (runs that write them record their partitions meanwhile: `io_manager`).
 DAILY_PARTITIONS = dg.DailyPartitionsDefinition(start_date=HISTORY_START, end_offset=1)
 # Partitioned, as the day-sliced tables are (spread into their asset decorators).
 DAY_SLICED = {"partitions_def": DAILY_PARTITIONS, "backfill_policy": dg.BackfillPolicy.single_run()}

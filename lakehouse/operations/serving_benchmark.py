@@ -19,6 +19,8 @@ from pathlib import Path
 
 import duckdb
 
+from lakehouse.serving.resource import ServingCatalog
+
 QUERIES_DIR = Path(__file__).parents[1] / "serving" / "queries"
 LAYERS = {"raw", "refined", "curated"}  # the schemas whose tables the queries read
 PARAMS = {"day": "2025-01-15"}  # the README queries' parameter: a day every demo build holds
@@ -99,10 +101,18 @@ class QueryTiming:
     native_seconds: float  # the same data in DuckDB native tables
     rows: int  # rows of the answer
     same_answer: bool  # the catalog and the native tables gave the same rows
+    # CPU seconds of the process (every DuckDB thread's) in the same best runs: on a loaded shared
+    # machine the steadier figure, as wall time includes waiting for a core.
+    catalog_cpu_seconds: float = 0.0
+    native_cpu_seconds: float = 0.0
 
     @property
     def ratio(self) -> float:
-        return self.catalog_seconds / self.native_seconds if self.native_seconds else float("inf")
+        return _ratio(self.catalog_seconds, self.native_seconds)
+
+    @property
+    def cpu_ratio(self) -> float:
+        return _ratio(self.catalog_cpu_seconds, self.native_cpu_seconds)
 
 
 @dataclass(frozen=True)
@@ -113,8 +123,19 @@ class ServingReport:
     @property
     def total_ratio(self) -> float:
         """All queries' catalog time over their native time."""
-        native = sum(t.native_seconds for t in self.timings)
-        return sum(t.catalog_seconds for t in self.timings) / native if native else float("inf")
+        return _ratio(self._total("catalog_seconds"), self._total("native_seconds"))
+
+    @property
+    def total_cpu_ratio(self) -> float:
+        """All queries' catalog CPU time over their native CPU time."""
+        return _ratio(self._total("catalog_cpu_seconds"), self._total("native_cpu_seconds"))
+
+    def _total(self, field: str) -> float:
+        return sum(getattr(timing, field) for timing in self.timings)
+
+
+def _ratio(catalog: float, native: float) -> float:
+    return catalog / native if native else float("inf")
 
 
 def queries() -> dict[str, str]:
@@ -123,14 +144,21 @@ def queries() -> dict[str, str]:
     return {**examples, **ANALYTICAL}
 
 
-def run(catalog: Path, repeats: int = 3, echo: Callable[[str], None] = print) -> ServingReport:
-    """Time every query through the catalog at `catalog` and against native copies of its tables."""
+def run(
+    catalog: Path | ServingCatalog, repeats: int = 3, echo: Callable[[str], None] = print
+) -> ServingReport:
+    """Time every query through the catalog (a reader's connection, as `lakehouse sql` opens it:
+    sandboxed, with its thread and memory limits) and against native copies of its tables (a
+    connection with the same limits)."""
+    serving = ServingCatalog.of(catalog)
     named = queries()
-    with duckdb.connect(str(catalog), read_only=True) as views:
+    with serving.get_connection() as views:
         served = {name: _best(views, sql, repeats) for name, sql in named.items()}
     with duckdb.connect() as native:
+        native.execute("SET threads = $threads", {"threads": serving.threads})
+        native.execute("SET memory_limit = $limit", {"limit": serving.memory_limit})
         started = time.perf_counter()
-        _load_native(native, catalog, _tables_used(named.values()))
+        _load_native(native, Path(serving.database), _tables_used(named.values()))
         load_seconds = time.perf_counter() - started
         echo(f"native tables loaded in {load_seconds:.1f} s")
         loaded = {name: _best(native, sql, repeats) for name, sql in named.items()}
@@ -138,9 +166,19 @@ def run(catalog: Path, repeats: int = 3, echo: Callable[[str], None] = print) ->
     return ServingReport(timings, load_seconds)
 
 
-def _timing(name: str, served: tuple[float, list], loaded: tuple[float, list]) -> QueryTiming:
-    """A query's timing from its (seconds, answer) through the catalog and from native tables."""
-    return QueryTiming(name, served[0], loaded[0], len(served[1]), served[1] == loaded[1])
+@dataclass(frozen=True)
+class _Best:
+    seconds: float
+    cpu_seconds: float
+    answer: list[tuple]
+
+
+def _timing(name: str, served: _Best, loaded: _Best) -> QueryTiming:
+    """A query's timing through the catalog and from native tables."""
+    same = served.answer == loaded.answer
+    return QueryTiming(
+        name, served.seconds, loaded.seconds, len(served.answer), same, served.cpu_seconds, loaded.cpu_seconds
+    )
 
 
 def _tables_used(sqls) -> list[str]:
@@ -162,23 +200,29 @@ def _load_native(con: duckdb.DuckDBPyConnection, catalog: Path, tables: list[str
     con.execute("DETACH served")
 
 
-def _best(con: duckdb.DuckDBPyConnection, sql: str, repeats: int) -> tuple[float, list[tuple]]:
-    """The query's best time of `repeats` runs, after one warm-up run, and its answer."""
+def _best(con: duckdb.DuckDBPyConnection, sql: str, repeats: int) -> _Best:
+    """The query's best wall and CPU times of `repeats` runs, after one warm-up run, and its answer."""
     answer = con.execute(sql, PARAMS if "$day" in sql else None).fetchall()
-    times = []
+    walls, cpus = [], []
     for _ in range(repeats):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         con.execute(sql, PARAMS if "$day" in sql else None).fetchall()
-        times.append(time.perf_counter() - started)
-    return min(times), answer
+        walls.append(time.perf_counter() - started)
+        cpus.append(time.process_time() - cpu_started)
+    return _Best(min(walls), min(cpus), answer)
 
 
 def format_report(report: ServingReport) -> str:
-    lines = [f"{'query':<40}{'catalog s':>11}{'native s':>11}{'ratio':>8}"]
+    head = f"{'query':<38}{'catalog s':>10}{'native s':>10}{'ratio':>8}{'cpu s':>9}{'native':>9}{'ratio':>8}"
+    lines = [head]
     lines += [
-        f"{t.name:<40}{t.catalog_seconds:>11.4f}{t.native_seconds:>11.4f}{t.ratio:>7.2f}x"
+        f"{t.name:<38}{t.catalog_seconds:>10.4f}{t.native_seconds:>10.4f}{t.ratio:>7.2f}x"
+        f"{t.catalog_cpu_seconds:>9.4f}{t.native_cpu_seconds:>9.4f}{t.cpu_ratio:>7.2f}x"
         + ("" if t.same_answer else "  ANSWERS DIFFER")
         for t in report.timings
     ]
-    lines.append(f"{'all queries':<40}{'':>22}{report.total_ratio:>7.2f}x  (catalog time / native time)")
+    lines.append(
+        f"{'all queries':<38}{'':>20}{report.total_ratio:>7.2f}x{'':>18}{report.total_cpu_ratio:>7.2f}x"
+        "  (catalog / native: wall, CPU)"
+    )
     return "\n".join(lines)

@@ -213,14 +213,12 @@ def _comment(con: duckdb.DuckDBPyConnection, table: _Table, doc: TableDoc) -> No
 
 def _build(con: duckdb.DuckDBPyConnection, tables: list[_Table], docs: Mapping[str, TableDoc]) -> None:
     """A schema per layer, a view per table (commented when documented) and the index, at once."""
-    # Every footer is read twice: to find the files' columns and to bind the view.
-    con.execute("SET parquet_metadata_cache = true")
     con.execute("BEGIN")
     for schema in sorted({table.layer for table in tables} | {CATALOG_SCHEMA}):
         con.execute(f"CREATE SCHEMA {quote_identifier(schema)}")
     for table in tables:
         name = f"{quote_identifier(table.layer)}.{quote_identifier(table.name)}"
-        masked = spec_of(table.uri).direct_pii
+        masked = spec_of(table.delta).direct_pii
         con.execute(f"CREATE VIEW {name} AS {view_sql(con, table.delta, masked)}")
         if (doc := docs.get(table.qualified_name)) is not None:
             _comment(con, table, doc)

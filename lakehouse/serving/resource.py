@@ -92,6 +92,8 @@ class ServingCatalog(DuckDBResource):
         the sandbox. The writer reads any table's files to build the views: it is not sandboxed,
         and only ever runs the lakehouse's own SQL."""
         con.execute("SET TimeZone = 'UTC'")  # not a connect option: it needs the ICU extension loaded
+        # Parquet footers read once per connection, not per query (a file never changes in place).
+        con.execute("SET parquet_metadata_cache = true")
         if is_remote(self.readable_root):
             # DuckDB reads the object store through s3fs (its httpfs extension is not installed
             # here, and is never downloaded at run time); s3fs takes the AWS variables.

@@ -47,22 +47,42 @@ def view_sql(con: duckdb.DuckDBPyConnection, table: DeltaTable, masked: Collecti
     files = table.file_uris()
     if not files:
         return f"SELECT {_projection(types, present=set())} WHERE false"
-    source = _read_parquet(files, table.metadata().partition_columns, types)
+    partition_columns = table.metadata().partition_columns
+    same_columns = _same_columns(con, files)
+    source = _read_parquet(files, partition_columns, types, union_by_name=not same_columns)
     present = set(con.sql(f"SELECT * FROM {source}").columns)
     return f"SELECT {_projection(types, present, set(masked))} FROM {source}"
 
 
-def _read_parquet(files: list[str], partition_columns: list[str], types: dict[str, str]) -> str:
+def _same_columns(con: duckdb.DuckDBPyConnection, files: list[str]) -> bool:
+    """Whether every file has the same columns, in the same order, of the same types.
+
+    Only then may a view read the files without `union_by_name`, which makes DuckDB open every
+    file's footer each time a query binds the view (a year of daily files: most of a small
+    query's time); with it off, DuckDB takes the first file's schema and opens only the files
+    the query's filters leave."""
+    signatures = con.execute(
+        "SELECT count(DISTINCT columns) FROM (SELECT list((name, duckdb_type) ORDER BY column_id) "
+        "AS columns FROM parquet_schema($files) WHERE column_id > 0 GROUP BY file_name)",
+        {"files": files},
+    ).fetchall()
+    return signatures[0][0] == 1
+
+
+def _read_parquet(
+    files: list[str], partition_columns: list[str], types: dict[str, str], union_by_name: bool
+) -> str:
     file_list = ", ".join(quote_literal(file) for file in files)
+    union = str(union_by_name).lower()
     # Hive partitioning is explicit both ways: DuckDB would otherwise guess it from any
     # `key=value` folder in the path.
     if not partition_columns:
-        return f"read_parquet([{file_list}], union_by_name=true, hive_partitioning=false)"
+        return f"read_parquet([{file_list}], union_by_name={union}, hive_partitioning=false)"
     hive_types = ", ".join(
         f"{quote_literal(name)}: {quote_literal(types[name])}" for name in partition_columns
     )
     return (
-        f"read_parquet([{file_list}], union_by_name=true, hive_partitioning=true, "
+        f"read_parquet([{file_list}], union_by_name={union}, hive_partitioning=true, "
         f"hive_types={{{hive_types}}})"
     )
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import polars as pl
 
-from lakehouse.simulator import writer
+from lakehouse.simulator import landing, writer
 from lakehouse.simulator.carry import Carry, read_deletions, remove_stale
 from lakehouse.simulator.clickstream import CHUNK_DAYS, Clickstream, build_clickstream, day_ranges, json_lines
 from lakehouse.simulator.clock import day_start, utc_system_time
@@ -106,10 +106,13 @@ def generate(
     start: date = date(2025, 1, 1),
     progress: Progress | None = None,
     db_uri: str | None = None,
+    landing_uri: str | None = None,
 ) -> dict[str, Any]:
     """Write a simulation of `days` days from scratch into `out_dir`; returns its manifest.
 
-    The shop database goes to `db_uri` (e.g. `postgresql://…`), by default to `out_dir/shop.db`.
+    The shop database goes to `db_uri` (e.g. `postgresql://…`), by default to `out_dir/shop.db`;
+    the landing files to `landing_uri` (a folder or `s3://…`: moved there, see `landing`), by
+    default to `out_dir/landing`.
     """
     report = progress or _silent
     out_dir = Path(out_dir)
@@ -127,16 +130,22 @@ def generate(
         report(f"wrote the shop's {_row_counts(people.sources.rows)} to {redacted(uri)}")
         people = replace(people, sources=people.sources.written())  # in the database: let them go
         _simulate_days(out_dir, params, None, people, carry, database, report)
-    return _finish(out_dir, params, people, carry, report)
+    manifest = _finish(out_dir, params, people, carry, report)
+    _publish(out_dir, landing_uri, fresh=True, report=report)
+    return manifest
 
 
 def advance(
-    out_dir: Path, days: int = 1, progress: Progress | None = None, db_uri: str | None = None
+    out_dir: Path,
+    days: int = 1,
+    progress: Progress | None = None,
+    db_uri: str | None = None,
+    landing_uri: str | None = None,
 ) -> dict[str, Any]:
     """Append the next `days` days to the simulation in `out_dir`; returns the new manifest.
 
     `db_uri` names the shop database `generate` wrote to (not kept in `state.json`: it may hold a
-    password).
+    password), `landing_uri` the landing zone it moved its files to.
     """
     report = progress or _silent
     out_dir = Path(out_dir)
@@ -156,7 +165,14 @@ def advance(
         report(f"updated the shop database {redacted(uri)}, keys changed: {counts}")
         people = replace(people, sources=people.sources.written())
         _simulate_days(out_dir, params, old_params, people, carry, database, report)
-    return _finish(out_dir, params, people, carry, report)
+    manifest = _finish(out_dir, params, people, carry, report)
+    _publish(out_dir, landing_uri, fresh=False, report=report)
+    return manifest
+
+
+def _publish(out_dir: Path, landing_uri: str | None, fresh: bool, report: Progress) -> None:
+    if landing.is_elsewhere(out_dir, landing_uri):
+        report(f"moved {landing.publish(out_dir, landing_uri, fresh):,} landing files to {landing_uri}")
 
 
 def changed_keys(

@@ -32,8 +32,9 @@ from lakehouse.simulator.state import STATE_FILE
 from lakehouse.sources.dialects import Dialect, dialect
 
 DB_FILE = "shop.db"
-PAYMENTS_DIR = Path("landing") / "payments"
-CLICKSTREAM_DIR = Path("landing") / "clickstream"
+LANDING_DIR = Path("landing")  # the simulation's landing files (see `landing` for the zone's)
+PAYMENTS_DIR = LANDING_DIR / "payments"
+CLICKSTREAM_DIR = LANDING_DIR / "clickstream"
 CLICKSTREAM_BATCHES = "*/batch-*.jsonl"
 MANIFEST_FILE = "manifest.json"
 DEFECTS_FILE = "defects.parquet"

@@ -1,14 +1,15 @@
 """A backfill whose steps run on a real Dask cluster of two worker processes (`LocalCluster`), launched
 as the daemon launches a run (`execute_job` of the reconstructable build job) in a real instance
-with the project's pools."""
+with the project's pools; then a worker killed in the middle of a step, and the run again."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 import pytest
+from deltalake import DeltaTable
 from distributed import Client, LocalCluster
 
 from assets_tests.conftest import Lakehouse, copy_of_build
@@ -39,6 +41,20 @@ class DaskBackfill:
     worker_pids: set[int]
     released_at: float  # when the other run freed the mart's slot (after the fact step succeeded)
     pool_after: object  # the mart pool's concurrency info after the run
+    killed: KilledWorker
+
+
+@dataclass(frozen=True)
+class KilledWorker:
+    """The mart rebuilt again, its worker killed mid-step; then the same run once more."""
+
+    pid: int  # the worker process killed while its step read the fact
+    failed: dg.JobExecutionResult
+    error: str  # the failed run's error, as the run's events record it
+    versions: tuple[int, int]  # the mart's Delta version before the killed run and after it
+    marts: tuple[pl.DataFrame, pl.DataFrame]  # the mart's rows before the kill and after the re-run
+    rerun: dg.JobExecutionResult
+    pool_after: object
 
 
 def days_of(lakehouse: Lakehouse) -> pl.DataFrame:
@@ -65,6 +81,76 @@ def hold_mart_slot_until_the_fact_is_built(home: Path, released: list[float]) ->
         time.sleep(HELD_AFTER_FACT)
         released.append(time.time())
         storage.free_concurrency_slot_for_step("another-run", "its-step")
+
+
+def hang_reads_of(table: Path) -> Callable[[], None]:
+    """Every data file of `table` replaced by a named pipe, so that a step reading it hangs in the
+    middle (as on a stalled disk or network share) until its process dies; returns the undo."""
+    files = [Path(uri.removeprefix("file://")) for uri in DeltaTable(str(table)).file_uris()]
+    for file in files:
+        file.rename(file.with_name(file.name + ".held"))
+        os.mkfifo(file)
+
+    def restore() -> None:
+        for file in files:
+            file.unlink()
+            file.with_name(file.name + ".held").rename(file)
+
+    return restore
+
+
+def kill_the_worker_of(home: Path, step_key: str, killed: list[int], restore: Callable[[], None]) -> None:
+    """Once `step_key` has started in a run of `home`, kill the worker process that runs it; then
+    let reads through again (so that nothing waits forever, whatever happens next)."""
+    with open_instance(home) as dagster:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and not killed:
+            for run in dagster.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
+                records = dagster.get_records_for_run(
+                    run.dagster_run.run_id, of_type=dg.DagsterEventType.STEP_START
+                ).records
+                started = [r.event_log_entry for r in records if r.event_log_entry.step_key == step_key]
+                if started:
+                    killed.append(started[0].dagster_event.pid)
+                    os.kill(killed[0], signal.SIGKILL)
+            time.sleep(0.2)
+    restore()
+
+
+def run_error(dagster: dg.DagsterInstance, run_id: str) -> str:
+    """The error messages the run's events hold (the run's failure and the engine's)."""
+    messages = []
+    for record in dagster.get_records_for_run(run_id).records:
+        error = getattr(record.event_log_entry.dagster_event, "event_specific_data", None)
+        error = getattr(error, "error", None)
+        if error is not None:
+            messages.append(error.message)
+    return "\n".join(messages)
+
+
+def kill_a_worker_mid_step(lakehouse: Lakehouse, home: Path, dagster: dg.DagsterInstance) -> KilledWorker:
+    """The mart's days again, its worker killed while the step reads the fact; then once more."""
+    mart = lakehouse.settings.tables_dir / "curated" / "mart_daily_sales"
+    before, version = pl.read_delta(str(mart)), DeltaTable(str(mart)).version()
+    job, killed = dg.reconstructable(definitions.build_job), []
+    restore = hang_reads_of(lakehouse.settings.tables_dir / "curated" / "fact_order_items")
+    saboteur = threading.Thread(target=kill_the_worker_of, args=(home, MART_STEP, killed, restore))
+    saboteur.start()
+    failed = dg.execute_job(
+        job, dagster, asset_selection=[MART], tags=range_tags(FIRST, LAST), raise_on_error=False
+    )
+    saboteur.join()
+    after_kill = DeltaTable(str(mart)).version()
+    rerun = dg.execute_job(job, dagster, asset_selection=[MART], tags=range_tags(FIRST, LAST))
+    return KilledWorker(
+        pid=killed[0],
+        failed=failed,
+        error=run_error(dagster, failed.run_id),
+        versions=(version, after_kill),
+        marts=(before, pl.read_delta(str(mart))),
+        rerun=rerun,
+        pool_after=dagster.event_log_storage.get_concurrency_info(MART.to_user_string()),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -103,8 +189,9 @@ def dask_backfill(
             events = [r.event_log_entry for r in dagster.get_records_for_run(result.run_id).records]
             pids = set(client.run(os.getpid).values())
             pool_after = dagster.event_log_storage.get_concurrency_info(MART.to_user_string())
+            killed = kill_a_worker_mid_step(lakehouse, home, dagster)
         definitions.default_definitions.cache_clear()
-    yield DaskBackfill(lakehouse, result, events, pids, released[0], pool_after), before
+    yield DaskBackfill(lakehouse, result, events, pids, released[0], pool_after, killed), before
 
 
 def test_the_executor_is_chosen_by_the_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -153,3 +240,24 @@ def test_a_dask_step_waits_for_its_pool_slot_and_frees_it(dask_backfill):
     )
     assert mart_started >= backfill.released_at  # ready seconds before, it waited for the other run
     assert (backfill.pool_after.slot_count, backfill.pool_after.claimed_slots) == (1, [])
+
+
+def test_a_worker_killed_mid_step_fails_the_run_naming_the_worker_and_changes_no_table(dask_backfill):
+    killed = dask_backfill[0].killed
+    assert not killed.failed.success
+    assert (
+        f"(pid {killed.pid}) died while it ran step {MART_STEP} of run {killed.failed.run_id}, so the run "
+        "failed. The step's table is unchanged"
+    ) in killed.error
+    assert "Dask worker tcp://127.0.0.1:" in killed.error and "Check that worker's log" in killed.error
+    before, after_kill = killed.versions
+    assert after_kill == before  # no commit, whole or partial
+
+
+def test_the_run_again_after_a_killed_worker_completes_with_nothing_lost_or_doubled(dask_backfill):
+    killed = dask_backfill[0].killed
+    assert killed.rerun.success
+    assert {e.asset_key for e in killed.rerun.get_asset_materialization_events()} == {MART}
+    sales_before, sales_after = killed.marts
+    assert sales_after.sort(sales_after.columns).equals(sales_before.sort(sales_before.columns))
+    assert (killed.pool_after.slot_count, killed.pool_after.claimed_slots) == (1, [])  # the dead step's freed

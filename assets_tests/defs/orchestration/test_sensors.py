@@ -91,6 +91,19 @@ def test_no_pending_file_starts_nothing(tmp_path: Path, instance: dg.DagsterInst
     assert result.skip_message == "no new payments files"
 
 
+def test_before_anything_landed_the_sensors_skip_naming_the_folder(tmp_path: Path, instance):
+    """A fresh data folder (no `lakehouse generate` yet, no build): a skip, not a failed tick."""
+    for result, folder in (
+        (tick(tmp_path, instance, cursor=None), "payments"),
+        (clickstream_tick(tmp_path, instance, cursor=None), "clickstream"),
+    ):
+        assert result.run_requests == []
+        assert result.skip_message == (
+            f"nothing landed yet: landing folder {tmp_path / 'landing' / folder} does not exist "
+            "(run `lakehouse generate` or set LAKEHOUSE_LANDING_DIR)"
+        )
+
+
 def test_files_already_in_raw_start_no_run(tmp_path: Path, instance: dg.DagsterInstance):
     path = land(tmp_path / "landing", "settlement_2025-01-02.csv")
     committed = pl.DataFrame({"payment_id": ["pay_1"], "_batch_id": [file_sets()["payments"].batch_id(path)]})

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -18,6 +20,8 @@ from lakehouse.lib.quality.checks import (
 from lakehouse.lib.storage import delta_tables
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.lib.storage.write_spec import WriteMode, WriteSpec
+from lakehouse.operations.backup import create, restore
+from lakehouse.settings import Settings, get_settings
 
 OVERWRITE = WriteSpec(WriteMode.OVERWRITE)
 APPEND = WriteSpec(WriteMode.APPEND)
@@ -31,8 +35,20 @@ T2 = datetime(2025, 1, 4, tzinfo=UTC)
 
 
 @pytest.fixture
-def store(tmp_path) -> DeltaStore:
-    return DeltaStore(root=str(tmp_path))
+def settings(tmp_path) -> Settings:
+    return get_settings(tmp_path / "data")
+
+
+@pytest.fixture
+def store(settings: Settings) -> DeltaStore:
+    """The tables of a lakehouse in a temporary folder (so that it can be backed up and restored)."""
+    return DeltaStore(root=settings.tables_uri)
+
+
+def back_up(settings: Settings, tmp_path: Path) -> Callable[[], None]:
+    """Back up the tables now (a real backup); calling the result restores it in place."""
+    create(settings, tmp_path / "backups", None)
+    return lambda: restore(settings, tmp_path / "backups", None, None, force=True)
 
 
 def put(store: DeltaStore, key: dg.AssetKey, frame: pl.DataFrame, spec: WriteSpec = OVERWRITE) -> None:
@@ -83,7 +99,12 @@ def values(result: dg.AssetCheckResult) -> dict:
 
 def state(store: DeltaStore, key: dg.AssetKey) -> dict:
     """The metadata a key check records for the next evaluation: the table judged."""
-    return {"table_version": store.version(key), "table_id": store.table_id(key)}
+    uri = store.uri(key)
+    return {
+        "table_version": store.version(key),
+        "table_id": store.table_id(key),
+        "table_content": delta_tables.content(uri),
+    }
 
 
 # --- key checks -------------------------------------------------------------------------------
@@ -227,6 +248,24 @@ def test_key_checks_judge_a_replaced_table_whole(store):
     assert values(run(unique, store))["rows_examined"] == 3
 
 
+def test_key_checks_judge_whole_a_version_number_a_restored_backup_made_again(store, settings, tmp_path):
+    """A backup restored in place brings version 0 back under the same table id; the next commit
+    is version 1 again, holding other rows than the version 1 the last pass vouched for."""
+    put(store, FACT, order_lines([1, 2], [1, 1]))
+    restore_backup = back_up(settings, tmp_path)
+    append(store, FACT, order_lines([3], [1]))
+    unique, _ = key_checks(FACT, ["order_id", "line_no"])
+    record(unique, run(unique, store))
+    restore_backup()
+    append(store, FACT, order_lines([1], [1]))
+
+    result = run(unique, store)
+
+    assert store.version(FACT) == 1
+    assert not result.passed
+    assert (values(result)["duplicated_keys"], values(result)["rows_examined"]) == (1, 3)
+
+
 # --- foreign keys -----------------------------------------------------------------------------
 
 
@@ -331,6 +370,7 @@ def reconciled_state(store: DeltaStore, until: datetime) -> dict:
         "processed_until": until.isoformat(),
         **{f"{name} id": store.table_id(key) for name, key in tables.items()},
         **{f"{name} version": store.version(key) for name, key in tables.items()},
+        **{f"{name} content": delta_tables.content(store.uri(key)) for name, key in tables.items()},
     }
 
 
@@ -431,6 +471,23 @@ def test_reconciliation_catches_a_copy_of_a_row_judged_before(consistent):
     assert not result.passed
     found = values(result)
     assert (found["refined_rows_added"], found["new_keys"], found["raw_rows"]) == (5, 4, 5)
+
+
+def test_reconciliation_judges_everything_again_when_a_restored_backup_made_its_versions_again(
+    consistent, settings, tmp_path
+):
+    """The same versions, ids and newest ingestion as the last pass, but other rows: key 8 lost."""
+    restore_backup = back_up(settings, tmp_path)
+    refine_later_batches(consistent, [5, 6, 7, 8])
+    record(CHECK, run(CHECK, consistent))
+    restore_backup()
+    refine_later_batches(consistent, [5, 6, 7])
+
+    found = values(run(CHECK, consistent))
+
+    assert found["equation"] == "10 raw = 6 refined + 1 quarantined + 2 duplicates"
+    assert (found["raw_rows_ingested_after"], found["keys_missing_from_refined"]) == ("", 1)
+    assert "| 8           | missing from refined |" in found["sample"]
 
 
 def test_reconciliation_judges_everything_again_after_a_delete(consistent):

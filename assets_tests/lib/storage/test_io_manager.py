@@ -106,6 +106,26 @@ def test_one_partition_materialised_again_changes_only_its_slice(store, instance
     assert commit["dagster.partition_key"] == "2025-01-02"
 
 
+def test_an_unpartitioned_run_records_the_days_it_wrote_even_past_the_last_partition(store, instance):
+    """The partitions end where the data ended when the definitions loaded: a day written since
+    (2025-01-05, after DAYS' last, 2025-01-03) is recorded for when they are reloaded; a day before
+    the first partition is not a partition."""
+
+    @dg.asset(partitions_def=DAYS, metadata=write_spec.overwrite_partition("day"))
+    def days_written() -> pl.DataFrame:
+        days = [date(2024, 12, 31), date(2025, 1, 2), date(2025, 1, 5)]
+        return pl.DataFrame({"day": days, "n": [1, 2, 3]})
+
+    assert dg.materialize(
+        [days_written], instance=instance, resources={"io_manager": DeltaIOManager(store=store)}
+    ).success
+    reloaded = dg.DailyPartitionsDefinition(start_date="2025-01-01", end_date="2025-01-06")
+
+    recorded = instance.get_materialized_partitions(days_written.key)
+    assert recorded == {"2025-01-02", "2025-01-05"}
+    assert recorded <= set(reloaded.get_partition_keys())
+
+
 def test_a_merge_upserts_on_its_keys_and_never_moves_a_row_back_in_time(store, instance):
     source = Source({"id": [1, 2, 3], "v": ["a", "b", "c"], "updated_at": [1, 1, 1]})
     items = table_asset("items", write_spec.merge(["id"], sequence_column="updated_at"), source)

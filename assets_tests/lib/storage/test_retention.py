@@ -72,6 +72,12 @@ def test_every_contradiction_is_listed_at_once():
     assert str(refused.value).count("\n  - ") == 2
 
 
+def test_landing_files_are_kept_at_least_a_day():
+    with pytest.raises(RetentionConflict, match="landing files kept 0 days: keep them at least a day"):
+        RetentionPolicies({}, backup_days=35, landing_days=0)
+    assert RetentionPolicies({}, backup_days=35).landing_days == 30
+
+
 def test_a_row_retention_needs_a_date_column():
     with pytest.raises(ValueError, match="needs at least 1 day and a date column"):
         Retention(rows_days=30)

@@ -17,10 +17,17 @@ needs (both found in dagster-dask 0.29's source):
 A step's work is its own partition or range of days: a backfill's facts rebuild only those days.
 Dagster's Dask executor does not retry steps, so a day-sliced step whose days another run replaced
 meanwhile fails (the run's failure alert says so) rather than running again: a re-run is safe.
+
+A worker that dies while it runs a step (killed, out of memory, its machine gone) fails the run with
+`DaskWorkerDiedError`, naming the worker: Dask would hand the step to another worker (up to the
+scheduler's `allowed-failures`), but a step that may have written part of its work is not run twice
+behind Dagster's back. Each table write is one Delta commit, so the dead step's table is unchanged
+and running the job again is safe.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -33,6 +40,24 @@ from dagster_dask.executor import DaskExecutor, get_dask_resource_requirements, 
 from lakehouse.settings import Settings
 
 POOL_POLL_SECONDS = 0.5
+ON_WORKER = "step runs on Dask worker "  # the engine event each step's task reports first
+
+
+class DaskWorkerDiedError(RuntimeError):
+    """A Dask worker died while it ran a step of the run."""
+
+    def __init__(self, step_key: str, run_id: str, worker: str) -> None:
+        self.step_key, self.run_id, self.worker = step_key, run_id, worker
+        super().__init__(
+            f"Dask worker {worker} died while it ran step {step_key} of run {run_id}, so the run "
+            "failed. The step's table is unchanged (each table write is one Delta commit). Check "
+            "that worker's log and its machine's memory (a worker killed by the OS or by its nanny "
+            "for using too much memory is the usual cause) and that the cluster's workers are "
+            "running (the scheduler's dashboard), then run the same job again."
+        )
+
+    def __reduce__(self) -> tuple[type, tuple[str, str, str]]:  # raised on a worker, pickled back
+        return type(self), (self.step_key, self.run_id, self.worker)
 
 
 def run_executor(settings: Settings) -> dg.ExecutorDefinition:
@@ -98,8 +123,22 @@ class PooledDaskExecutor(DaskExecutor):
                         key=f"{run.run_id}.{step.key}",
                         resources=get_dask_resource_requirements(step.tags),
                     )
-            for _future, events in dask.distributed.as_completed(list(futures.values()), with_results=True):
-                yield from events
+            done = dask.distributed.as_completed(list(futures.values()), with_results=True)
+            try:
+                for _future, events in done:
+                    yield from events
+            except (dask.distributed.KilledWorker, DaskWorkerDiedError) as error:
+                died = error if isinstance(error, DaskWorkerDiedError) else killed(error, run.run_id)
+                storage = plan_context.instance.event_log_storage
+                if storage.supports_global_concurrency_limits:  # the dead step's slot, if it held one
+                    storage.free_concurrency_slot_for_step(run.run_id, died.step_key)
+                raise died from error
+
+
+def killed(error: Any, run_id: str) -> DaskWorkerDiedError:
+    """Dask's `KilledWorker` (the scheduler gave up handing the step to another worker), as ours."""
+    step_key = str(error.task).removeprefix(f"{run_id}.")
+    return DaskWorkerDiedError(step_key, run_id, str(error.last_worker.address))
 
 
 @dataclass(frozen=True)
@@ -116,15 +155,34 @@ class StepRequest:
 
 
 def step_on_dask_worker(request: StepRequest, after: Sequence[Any]) -> Any:
-    """Run one step on a Dask worker (once the steps `after` are done), holding its pool's slot."""
+    """Run one step on a Dask worker (once the steps `after` are done), holding its pool's slot;
+    refused when an earlier worker died running it (Dask gives a dead worker's tasks to another)."""
     r, step = request, [request.step_key]
-    with (
-        dg.DagsterInstance.from_ref(r.instance_ref) as instance,
-        pool_slot(instance, r.pool, r.run.run_id, step),
-    ):
-        return query_on_dask_worker(
-            after, r.recon_job, r.run, r.run_config, step, r.instance_ref, r.known_state
-        )
+    with dg.DagsterInstance.from_ref(r.instance_ref) as instance:
+        announce_worker(instance, r)
+        with pool_slot(instance, r.pool, r.run.run_id, step):
+            return query_on_dask_worker(
+                after, r.recon_job, r.run, r.run_config, step, r.instance_ref, r.known_state
+            )
+
+
+def announce_worker(instance: dg.DagsterInstance, request: StepRequest) -> None:
+    """Record in the run which worker runs the step; raise when a worker already did (it died)."""
+    from dask.distributed import get_worker
+
+    records = instance.get_records_for_run(
+        request.run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT
+    ).records
+    entries = [record.event_log_entry for record in records]
+    earlier = [
+        e.message.removeprefix(ON_WORKER)
+        for e in entries
+        if e.step_key == request.step_key and e.message.startswith(ON_WORKER)
+    ]
+    if earlier:
+        raise DaskWorkerDiedError(request.step_key, request.run.run_id, earlier[-1])
+    worker = f"{get_worker().address} (pid {os.getpid()})"
+    instance.report_engine_event(ON_WORKER + worker, request.run, step_key=request.step_key)
 
 
 @contextmanager

@@ -1,6 +1,6 @@
-"""The weekly maintenance: compact every table and enforce the retention policies (expire rows,
-vacuum history), then republish the catalog; and a full check of every table (the builds' checks
-judge only what each run wrote)."""
+"""The weekly maintenance: compact every table and enforce the retention policies (expire rows and
+landing files, vacuum history), then republish the catalog; and a full check of every table (the
+builds' checks judge only what each run wrote)."""
 
 from collections.abc import Sequence
 
@@ -9,22 +9,29 @@ import dagster as dg
 from lakehouse.defs.orchestration.retention import RETENTION_POLICIES
 from lakehouse.defs.orchestration.schedules import running_schedule
 from lakehouse.lib.quality.checks import FULL, FULL_CHECK_TAG
-from lakehouse.lib.storage import expiry
+from lakehouse.lib.storage import expiry, landing_expiry
 from lakehouse.lib.storage.io_manager import DeltaIOManager
 from lakehouse.lib.storage.maintenance import maintain
 from lakehouse.serving.catalog import publish_catalog
 
 
 @dg.op(
-    required_resource_keys={"io_manager", "serving_catalog"},
-    description="Compact small files, expire rows past their retention, vacuum history: every table.",
+    required_resource_keys={"io_manager", "serving_catalog", "landing"},
+    description="Compact small files, expire rows and landing files past their retention, vacuum "
+    "history: every table.",
 )
 def maintain_tables(context: dg.OpExecutionContext) -> dg.Output[None]:
     io_manager: DeltaIOManager = context.resources.io_manager  # it knows the tables
-    results = maintain(io_manager.store.root, RETENTION_POLICIES, run_id=context.run_id)
+    root = io_manager.store.root
+    results = maintain(root, RETENTION_POLICIES, run_id=context.run_id)
     for r in results:
         if r.retention.rows:  # quarantined records reported as they go, held rows with the reason
             context.log.warning(r.retention.describe(dry_run=False))
+    days, landing_root = RETENTION_POLICIES.landing_days, context.resources.landing.root
+    landing = landing_expiry.expire(landing_root, root, days, run_id=context.run_id)
+    for folder in landing:
+        if folder.files or folder.held:
+            context.log.info(folder.describe(dry_run=False))
     publish_catalog(io_manager.store.root, context.resources.serving_catalog)
     totals = expiry.summary([r.retention for r in results])
     return dg.Output(
@@ -36,6 +43,7 @@ def maintain_tables(context: dg.OpExecutionContext) -> dg.Output[None]:
             "rows_expired": totals["rows"],
             "records_expired_with_them": totals["records"],
             "tables_held": totals["held"],
+            "landing_files_expired": sum(f.files for f in landing),
         },
     )
 

@@ -8,6 +8,9 @@ the set is unchanged and nothing more is requested (a second tick, or a second e
 the same cursor, asks for the same run key, which Dagster runs once); a new file changes the set
 and starts one run. The raw asset skips files already committed, so each file lands in raw once.
 
+Before anything has landed (a fresh data folder, a declared file set whose folder is not made yet)
+a sensor skips, naming the folder it waits for: it does not fail its tick.
+
 Micro-batches are only seen under their final name (`batch-NNNN.jsonl`): a batch still being
 written (`*.tmp`) is not picked up half. The clickstream sensor looks every 15 seconds, so a
 batch reaches raw well within a minute of its arrival.
@@ -21,7 +24,7 @@ from lakehouse.defs.orchestration.jobs import source_path
 from lakehouse.defs.raw.events import RAW_EVENTS, pending_batches
 from lakehouse.defs.raw.files import FileSet, file_versions
 from lakehouse.lib.storage.store import DeltaStore
-from lakehouse.sources.landing import LandingZone
+from lakehouse.sources.landing import LandingFolderMissingError, LandingZone
 
 _TAGGED_NAMES = 1000  # characters of file names shown in the run's tag
 CLICKSTREAM_PATH = dg.AssetSelection.assets(RAW_EVENTS).downstream()
@@ -52,6 +55,11 @@ def request_pending(
     )
 
 
+def not_landed(missing: LandingFolderMissingError) -> dg.SkipReason:
+    """The skip of a sensor whose landing folder is not there yet: nothing can be pending."""
+    return dg.SkipReason(f"nothing landed yet: {missing}")
+
+
 def file_set_sensor(files: FileSet, interval_seconds: int) -> dg.SensorDefinition:
     """`<name>_sensor`: one run for the new, ready files of a declared file set (built by its
     `LandingFileSet` component)."""
@@ -67,7 +75,10 @@ def file_set_sensor(files: FileSet, interval_seconds: int) -> dg.SensorDefinitio
         context: dg.SensorEvaluationContext, landing: LandingZone, store: DeltaStore
     ) -> dg.SensorResult | dg.SkipReason:
         # the version's batch id names it: a re-sent file with new content is a new set, a new run
-        versions = file_versions(files, landing, store)
+        try:
+            versions = file_versions(files, landing, store)
+        except LandingFolderMissingError as missing:
+            return not_landed(missing)
         names = [f.batch_id.rsplit("/", 1)[-1] for f in versions if not f.registered_only]
         return request_pending(context, files.name, names, f"no new {files.name} files")
 
@@ -84,5 +95,8 @@ def file_set_sensor(files: FileSet, interval_seconds: int) -> dg.SensorDefinitio
 def clickstream_sensor(
     context: dg.SensorEvaluationContext, landing: LandingZone, store: DeltaStore
 ) -> dg.SensorResult | dg.SkipReason:
-    names = [f"{path.parent.name}/{path.name}" for path in pending_batches(landing, store)]
+    try:
+        names = [f"{path.parent.name}/{path.name}" for path in pending_batches(landing, store)]
+    except LandingFolderMissingError as missing:
+        return not_landed(missing)
     return request_pending(context, "clickstream", names, "no new clickstream batches")

@@ -103,7 +103,8 @@ class Written:
 
     `rows` are those of the data files added since the version a passing evaluation vouched for
     (Delta files are immutable: every other row was in that version, whose keys were unique and
-    not null), or all rows when none did. `metadata` records the version judged, for the next one.
+    not null), or all rows when none did, or when that version no longer holds what it held then (a
+    backup restored in place). `metadata` records the version judged and its content, for the next one.
     """
 
     table: pl.LazyFrame
@@ -119,13 +120,15 @@ def written_since_passed(
     are in the log, not in the data files read). None when no data file was added since the version
     the last pass vouched for: there is nothing new to judge."""
     uri = store.uri(table)
-    version, table_id = delta_tables.version(uri), delta_tables.table_id(uri)
+    state = delta_tables.state(uri)
+    version, table_id = state.version, state.table_id
     snapshot = delta_tables.scan(uri, version)
     vouched = last_passed(context)
     added = None
-    in_files = not set(columns) & set(delta_tables.partition_columns(uri))
-    if in_files and vouched.get("table_id") == table_id and "table_version" in vouched:
-        added = delta_tables.files_added_since(uri, int(vouched["table_version"]), version)
+    in_files = not set(columns) & set(state.partition_columns)
+    if in_files and vouched.get("table_id") == table_id and "table_content" in vouched:
+        since, since_content = int(vouched["table_version"]), vouched["table_content"]
+        added = delta_tables.files_added_since(uri, since, since_content, version)
     if added == []:
         return None
     rows = (
@@ -133,7 +136,8 @@ def written_since_passed(
         if added is None
         else pl.scan_parquet(added, missing_columns="insert", extra_columns="ignore")
     )
-    metadata = {"table_version": version, "table_id": table_id}
+    content = delta_tables.content(uri, version)
+    metadata = {"table_version": version, "table_id": table_id, "table_content": content}
     return Written(snapshot, rows, added is None, metadata)
 
 
@@ -227,8 +231,8 @@ def _counts(**frames: pl.LazyFrame) -> dict[str, int]:
 
 # Commits after which the rows judged before still stand: appends and merges add or replace rows
 # of raw batches; an overwrite, DELETE, UPDATE or RESTORE (a replay, a fix, a roll-back) may
-# move any row.
-_ADDING_OPERATIONS = {"WRITE Append", "MERGE"}
+# move any row. A compaction (OPTIMIZE) keeps every row as it was.
+_ADDING_OPERATIONS = {"WRITE Append", "MERGE", "OPTIMIZE"}
 
 
 @dataclass(frozen=True)
@@ -252,14 +256,14 @@ def _window(
     refined, quarantine = tables[1:]
     state: dict[str, Any] = {"processed_until": "" if until is None else until.isoformat()}
     for key in tables:
-        name = key.to_user_string()
-        state |= {f"{name} id": store.table_id(key), f"{name} version": store.version(key)}
+        name, version = key.to_user_string(), store.version(key)
+        state |= {f"{name} id": store.table_id(key), f"{name} version": version}
+        state[f"{name} content"] = None if version is None else delta_tables.content(store.uri(key), version)
     whole = Window(None, None, state)
     vouched = last_passed(context)
     if vouched and all(vouched.get(k) == v for k, v in state.items()):
         return None
-    same_tables = all(vouched.get(k) == v for k, v in state.items() if k.endswith(" id"))
-    if until is None or not same_tables or not vouched.get("processed_until"):
+    if until is None or not vouched.get("processed_until") or not _same_tables(store, tables, vouched, state):
         return whole
     versions = {key: int(vouched[f"{key.to_user_string()} version"]) for key in (refined, quarantine)}
     for key, version in versions.items():
@@ -267,6 +271,21 @@ def _window(
             return whole
     since = datetime.fromisoformat(vouched["processed_until"])
     return Window(since, versions[refined], state) if since <= until else whole
+
+
+def _same_tables(
+    store: DeltaStore, tables: Sequence[dg.AssetKey], vouched: dict[str, Any], state: dict[str, Any]
+) -> bool:
+    """Whether the tables a pass vouched for are these ones (same ids), and each version it judged
+    still holds the rows it judged (a backup restored in place makes version numbers again)."""
+    for key in tables:
+        name = key.to_user_string()
+        if vouched.get(f"{name} id") != state[f"{name} id"] or not vouched.get(f"{name} content"):
+            return False
+        judged = delta_tables.content(store.uri(key), int(vouched[f"{name} version"]))
+        if judged != vouched[f"{name} content"]:
+            return False
+    return True
 
 
 def reconciliation_check(

@@ -5,6 +5,8 @@ Pure functions over a table URI and a Polars frame; no Dagster here (the IO mana
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import itertools
 import json
 import time
@@ -15,14 +17,12 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
-from deltalake.exceptions import CommitFailedError
+from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
 from lakehouse.lib.storage import scd2
+from lakehouse.lib.storage.layout import TARGET_FILE_SIZE, compact_touched, touched_partitions
 from lakehouse.lib.storage.row_batches import RowBatches, Tally, read_ahead
 from lakehouse.lib.storage.write_spec import BATCH_COLUMN, WRITE_SPEC_KEY, WriteMode, WriteSpec
-
-# Files of bounded size: a slice replace or a merge rewrites only the files holding its rows.
-TARGET_FILE_SIZE = 8 * 1024 * 1024
 
 # Concurrent writers to one table (two runs merging at once) lose the optimistic commit race now
 # and then; delta-rs retries appends itself, merges we retry from the start with backoff.
@@ -96,22 +96,40 @@ def exists(uri: str) -> bool:
     return DeltaTable.is_deltatable(uri)
 
 
+def opened(uri: str, at_version: int | None = None) -> DeltaTable | None:
+    """The table (at a version) from one read of its log; None when there is no table at `uri`.
+
+    One read, not `exists` and then a load: on an object store each is a listing and more requests.
+    """
+    try:
+        return DeltaTable(uri, version=at_version)
+    except TableNotFoundError:
+        return None
+
+
 def version(uri: str) -> int | None:
-    return DeltaTable(uri).version() if exists(uri) else None
+    table = opened(uri)
+    return None if table is None else table.version()
+
+
+@dataclass(frozen=True)
+class TableState:
+    """What a check needs of a table's newest version, from one read of its log."""
+
+    version: int
+    table_id: str  # drawn when the table was created: a table deleted and made again gets a new one
+    partition_columns: list[str]
+
+
+def state(uri: str) -> TableState:
+    table = DeltaTable(uri)
+    metadata = table.metadata()
+    return TableState(table.version(), metadata.id, metadata.partition_columns)
 
 
 def scan(uri: str, at_version: int | None = None) -> pl.LazyFrame:
     """Lazy scan with predicate and projection pushdown (never pyarrow datasets: string_view)."""
     return pl.scan_delta(uri, version=at_version)
-
-
-def table_id(uri: str) -> str:
-    """The table's id, drawn when it was created: a table deleted and made again gets a new one."""
-    return DeltaTable(uri).metadata().id
-
-
-def partition_columns(uri: str) -> list[str]:
-    return DeltaTable(uri).metadata().partition_columns
 
 
 def newest(uri: str, column: str, at_version: int | None = None) -> object | None:
@@ -135,9 +153,9 @@ def newest(uri: str, column: str, at_version: int | None = None) -> object | Non
 HISTORY_PAGE = 8
 
 
-def commits_newest_first(uri: str) -> Iterator[dict[str, Any]]:
+def commits_newest_first(table: str | DeltaTable) -> Iterator[dict[str, Any]]:
     """The table's commits (their commit info), newest first, read a page at a time."""
-    table, limit, seen = DeltaTable(uri), HISTORY_PAGE, 0
+    table, limit, seen = DeltaTable(table) if isinstance(table, str) else table, HISTORY_PAGE, 0
     while True:
         commits = table.history(limit)
         yield from commits[seen:]
@@ -168,27 +186,50 @@ def version_for_run(uri: str, run_id: str, started_ms: int) -> int | None:
     can be found again when the run commits what it computed from it. Commits by others after the
     run started are not seen: every read of a run is of one snapshot, plus the run's own writes.
     """
-    if not exists(uri):
+    table = opened(uri)
+    if table is None:
         return None
-    for commit in commits_newest_first(uri):
+    for commit in commits_newest_first(table):
         if commit.get("dagster.run_id") == run_id or commit["timestamp"] <= started_ms:
             return commit["version"]
     return None
 
 
-def files_added_since(uri: str, since: int, at_version: int) -> list[str] | None:
+def _loaded(uri: str, at_version: int | None) -> DeltaTable | None:
+    """The table at a version; None when that version can no longer be loaded (its log is gone)."""
+    try:
+        return DeltaTable(uri, version=at_version)
+    except Exception:  # delta-rs raises several types for a version whose log is gone
+        return None
+
+
+def _digest(table: DeltaTable) -> str:
+    paths = pl.DataFrame(table.get_add_actions(flatten=True)).get_column("path", default=pl.Series([]))
+    return hashlib.sha256("\n".join(sorted(paths.to_list())).encode()).hexdigest()[:32]
+
+
+def content(uri: str, at_version: int | None = None) -> str | None:
+    """What identifies the rows of a version, where its number does not: a digest of its data files'
+    paths within the table (Delta never writes two files of one name). A backup restored in place
+    brings older version numbers back under the same table id, and the commits after it make those
+    numbers again with other files. Relative paths: a copy of the table elsewhere has the same
+    content. None when the version can no longer be loaded."""
+    table = _loaded(uri, at_version)
+    return None if table is None else _digest(table)
+
+
+def files_added_since(uri: str, since: int, since_content: str, at_version: int) -> list[str] | None:
     """Data files of version `at_version` that version `since` did not have (absolute URIs).
 
     Delta files are immutable, so every row of `at_version` outside these files was in `since`.
-    None when `since` can no longer be loaded (its log was cleaned up) or is not older.
+    None when `since` is not older, can no longer be loaded (its log was cleaned up), or no longer
+    holds `since_content` (`content`: a backup was restored and that version number made again).
     """
-    if since > at_version:
+    before = None if since > at_version else _loaded(uri, since)
+    if before is None or _digest(before) != since_content:
         return None
-    try:
-        before = set(DeltaTable(uri, version=since).file_uris())
-    except Exception:  # delta-rs raises several types for a version whose log is gone
-        return None
-    return [f for f in DeltaTable(uri, version=at_version).file_uris() if f not in before]
+    held = set(before.file_uris())
+    return [f for f in DeltaTable(uri, version=at_version).file_uris() if f not in held]
 
 
 def operations_since(uri: str, since: int) -> set[str]:
@@ -218,19 +259,19 @@ def committed_batches(
     restore that undoes one removes the other); only the rest, a batch that brought no row, needs
     its transaction looked up.
     """
-    if not exists(uri):
+    table = opened(uri, at_version)
+    if table is None:
         return set()
     many = len(batch_ids) > TRANSACTION_LOOKUPS
     held = _batches(uri, batch_column, at_version) & set(batch_ids) if many else set()
-    table = DeltaTable(uri, version=at_version)
     return held | {b for b in batch_ids if b not in held and table.transaction_version(b) == BATCH_COMMITTED}
 
 
 def undone_batches(uri: str, batch_ids: list[str], at_version: int | None = None) -> set[str]:
     """The batch ids once committed to the table and then undone (a restore, a released file)."""
-    if not exists(uri):
+    table = opened(uri, at_version)
+    if table is None:
         return set()
-    table = DeltaTable(uri, version=at_version)
     return {b for b in batch_ids if table.transaction_version(b) == BATCH_UNDONE}
 
 
@@ -250,13 +291,13 @@ def restore(uri: str, version: int, spec: WriteSpec, commit_metadata: Mapping[st
     DeltaTable(uri).restore(version, commit_properties=properties)
 
 
-def spec_of(uri: str) -> WriteSpec:
-    """The write spec the table's newest write recorded.
+def spec_of(table: str | DeltaTable) -> WriteSpec:
+    """The write spec the table's (a URI's, or an opened table's) newest write recorded.
 
     A table last written before commits recorded their spec has only its mode recorded: that is
     all a restore needs of an append table; any other table is then restored as overwritten.
     """
-    for commit in commits_newest_first(uri):
+    for commit in commits_newest_first(table):
         if WRITE_SPEC_COMMIT_KEY in commit:
             return WriteSpec.from_metadata({WRITE_SPEC_KEY: json.loads(commit[WRITE_SPEC_COMMIT_KEY])})
         if commit.get(WRITE_MODE_COMMIT_KEY) == WriteMode.APPEND.value:
@@ -289,14 +330,32 @@ def write(
     custom = custom_metadata(commit_metadata, spec)
     keep_pii_out_of_statistics(uri, data.columns, spec)
     if spec.mode is WriteMode.OVERWRITE_PARTITION:
-        return _overwrite_partition(uri, data, spec, custom, slices, read_version)
-    writers = {
-        WriteMode.APPEND: _append,
-        WriteMode.OVERWRITE: _overwrite,
-        WriteMode.MERGE: _merge,
-        WriteMode.SCD2: _scd2,
-    }
-    return writers[spec.mode](uri, data, spec, custom)
+        result = _overwrite_partition(uri, data, spec, custom, slices, read_version)
+    else:
+        writers = {
+            WriteMode.APPEND: _append,
+            WriteMode.OVERWRITE: _overwrite,
+            WriteMode.MERGE: _merge,
+            WriteMode.SCD2: _scd2,
+        }
+        result = writers[spec.mode](uri, data, spec, custom)
+    if spec.mode in SLICE_WRITES and result.rows_written:
+        return _compacted(uri, result, touched_partitions(data, spec.partition_by), custom)
+    return result
+
+
+# The writes that add files beside the table's others (not a merge's rewrite or a whole overwrite):
+# small files pile up under them, a day at a time.
+SLICE_WRITES = frozenset({WriteMode.APPEND, WriteMode.OVERWRITE_PARTITION})
+
+
+def _compacted(
+    uri: str, result: WriteResult, partitions: dict[str, list[Any]], custom: dict[str, str]
+) -> WriteResult:
+    """The write's result, at the compaction's version when the partitions it touched were compacted."""
+    if compact_touched(uri, partitions, custom):
+        return dataclasses.replace(result, version=version(uri))
+    return result
 
 
 def stats_configuration(columns: list[str], spec: WriteSpec) -> dict[str, str] | None:
@@ -392,7 +451,9 @@ def append_batches(
             raise feed.error from error
         raise
     written = rows.written.rows
-    return WriteResult(version(uri), written, inserted=written, skipped_batches=sorted(done))
+    result = WriteResult(version(uri), written, inserted=written, skipped_batches=sorted(done))
+    # the values written are not kept: a partitioned table's every partition is considered
+    return _compacted(uri, result, {}, custom) if written else result
 
 
 def merge_batches(
@@ -774,14 +835,17 @@ def _with_commit_retries(commit: Callable[[], dict[str, Any]]) -> dict[str, Any]
 
 def row_count(uri: str, at_version: int | None = None) -> int:
     """Rows of the table (at a version), from the log."""
-    if not exists(uri):
-        return 0
-    return file_stats(add_actions(uri, at_version))["rows"]
+    table = opened(uri, at_version)
+    return 0 if table is None else file_stats(actions_of(table))["rows"]
 
 
 def add_actions(uri: str, at_version: int | None = None) -> pl.DataFrame:
     """A snapshot's files with their statistics, from the log (no data file is read)."""
-    return pl.DataFrame(DeltaTable(uri, version=at_version).get_add_actions(flatten=True))
+    return actions_of(DeltaTable(uri, version=at_version))
+
+
+def actions_of(table: DeltaTable) -> pl.DataFrame:
+    return pl.DataFrame(table.get_add_actions(flatten=True))
 
 
 def file_stats(actions: pl.DataFrame) -> dict[str, int]:

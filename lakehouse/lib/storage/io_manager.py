@@ -18,7 +18,7 @@ import dagster as dg
 import polars as pl
 from pydantic import PrivateAttr
 
-from lakehouse.lib.storage import delta_tables
+from lakehouse.lib.storage import delta_tables, location
 from lakehouse.lib.storage.commits import Commit, CommitObserver
 from lakehouse.lib.storage.delta_tables import SliceConflictError, WriteResult
 from lakehouse.lib.storage.reads import RunSnapshot, run_snapshot, step_record, table_name
@@ -51,7 +51,8 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         self._snapshot = run_snapshot(context.instance, context.run.run_id) if context.run else None
 
     def load_input(self, context: dg.InputContext) -> pl.LazyFrame:
-        table = self.store.pin(context.asset_key, self._snapshot)
+        with location.outage_explained(self.store.root, f"reading {table_name(context.asset_key)}"):
+            table = self.store.pin(context.asset_key, self._snapshot)
         if not table.exists:
             raise FileNotFoundError(
                 f"input table {table.name} does not exist yet at {table.uri}: materialise it first"
@@ -61,6 +62,11 @@ class DeltaIOManager(dg.ConfigurableIOManager):
     def handle_output(
         self, context: dg.OutputContext, obj: pl.LazyFrame | pl.DataFrame | RowBatches | None
     ) -> None:
+        with location.outage_explained(self.store.root, f"writing {table_name(context.asset_key)}"):
+            self._write(context, obj)
+
+    def _write(self, context: dg.OutputContext, obj: pl.LazyFrame | pl.DataFrame | RowBatches | None) -> None:
+        """Write `obj` to the asset's table by its write mode; report what the commit did."""
         uri = self.store.uri(context.asset_key)
         if obj is None:  # nothing to write: the metadata still describes the table as it is
             if delta_tables.exists(uri):
@@ -180,14 +186,19 @@ def _record_partitions(
     """In a run without a partition, record the slices a day-sliced, partitioned asset replaced as
     materialisations of their partitions, so Dagster's partition status shows what the table holds
     (a partitioned run's partitions Dagster records itself). Each carries the table's column schema:
-    the column-schema check compares the asset's two newest materialisations, whichever they are."""
+    the column-schema check compares the asset's two newest materialisations, whichever they are.
+
+    Days past the partitions' last one are recorded too: the partitions end where the data ended
+    when the code location loaded, and new data does not reload it (see `partitions`). Dagster keeps
+    them, and shows them materialised once the location is reloaded and its partitions reach them."""
     partitions = context.asset_spec.partitions_def
     if partitions is None or context.has_asset_partitions or spec.partition_column is None:
         return
     if slices is None:
         values = written.lazy().select(pl.col(spec.partition_column).unique()).collect()
         slices = values.get_column(spec.partition_column).to_list()
-    keys = set(partitions.get_partition_keys()) & {str(s) for s in slices}
+    first = partitions.get_first_partition_key()
+    keys = {str(s) for s in slices if first is not None and str(s) >= first}  # ISO days sort as text
     for key in sorted(keys):
         metadata = {"dagster/column_schema": schema}
         context.log_event(

@@ -16,6 +16,8 @@ rename (`AWS_S3_ALLOW_UNSAFE_RENAME`) is never used: it loses commits under conc
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -100,3 +102,23 @@ def check_reachable(root: str | Path, variable: str = "LAKEHOUSE_TABLES_URI") ->
             f"{where} is unreachable ({type(error).__name__}): check AWS_ENDPOINT_URL and that the "
             "service is running"
         ) from error
+
+
+@contextmanager
+def outage_explained(root: str, doing: str) -> Iterator[None]:
+    """Re-raise an error of the block as an `ObjectStoreError` when the object store holding `root`
+    no longer answers (delta-rs' and Polars' own errors name neither the service nor what to do)."""
+    try:
+        yield
+    except Exception as error:
+        if not is_remote(root) or isinstance(error, ObjectStoreError):
+            raise
+        try:
+            check_reachable(root)
+        except ObjectStoreError as down:
+            raise ObjectStoreError(
+                f"{down}. It stopped answering while {doing}; no table holds part of the step (a "
+                "Delta commit is written last and whole), so once the store answers, run the same "
+                "command again"
+            ) from error
+        raise

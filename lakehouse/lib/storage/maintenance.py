@@ -15,7 +15,7 @@ from pathlib import Path
 from deltalake import CommitProperties, DeltaTable
 
 from lakehouse.lib.storage import audit, delta_tables, expiry
-from lakehouse.lib.storage.delta_tables import TARGET_FILE_SIZE
+from lakehouse.lib.storage.layout import TARGET_FILE_SIZE
 from lakehouse.lib.storage.location import table_uris
 from lakehouse.lib.storage.retention import RetentionPolicies
 

@@ -12,6 +12,9 @@ the definitions load, a policy that contradicts another or a promise:
 - a looked-up table (exchange rates) dropping rows a quarantine still holding records may replay;
 - backups kept longer than the shortest row retention (expired rows would live on in them).
 
+Landing files have one policy (`landing_days`): kept that long after they landed, then deleted
+once raw holds them (`landing_expiry`, with its interlocks).
+
 `expiry.apply` enforces them.
 """
 
@@ -65,6 +68,8 @@ class Retention:
 
 
 DEFAULT = Retention()
+# Landing files: a month for a re-read or an audit, then raw is the only copy (`landing_expiry`).
+LANDING_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,8 @@ class RetentionPolicies:
     backup_days: int
     reconciled: frozenset[str] = frozenset()
     lookups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Landing files are kept this long after they landed, once raw holds them (`landing_expiry`).
+    landing_days: int = LANDING_DAYS
 
     def __post_init__(self) -> None:
         problems = self.contradictions()
@@ -111,6 +118,8 @@ class RetentionPolicies:
                         f"{looked_up}: rows kept {kept} days, but {user} keeps records "
                         f"{needed or 'for ever'} days and a replay converts them with {looked_up}"
                     )
+        if self.landing_days < 1:
+            problems.append(f"landing files kept {self.landing_days} days: keep them at least a day")
         shortest = min((p.rows_days for p in self.tables.values() if p.rows_days), default=None)
         if self.backup_days < 1:
             problems.append(f"backups kept {self.backup_days} days: keep the newest at least a day")

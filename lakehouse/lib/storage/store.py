@@ -49,5 +49,5 @@ class DeltaStore(TableReads, dg.ConfigurableResource):
         return StepReads(self, context)
 
     def table_id(self, key: Key) -> str | None:
-        uri = self.uri(key)
-        return delta_tables.table_id(uri) if delta_tables.exists(uri) else None
+        table = delta_tables.opened(self.uri(key))
+        return None if table is None else table.metadata().id
