@@ -469,10 +469,7 @@ def merge_batches(
     custom = custom_metadata(commit_metadata, spec)
     keep_pii_out_of_statistics(uri, rows.schema.names(), spec)
     if exists(uri):
-        frames = list(rows.conformed())
-        for frame in frames:
-            rows.written.add(frame)
-        return _merge(uri, pl.concat(frames) if frames else pl.DataFrame(schema=rows.schema), spec, custom)
+        return _merge(uri, rows.collect(), spec, custom)
     feed = _Feed(read_ahead(rows.conformed()), spec.batch_column, set(), rows.written)
     try:
         write_deltalake(
@@ -504,15 +501,11 @@ def replace_batches(
 
     A new table is made from the batches as they come. An existing table's named `slices` are
     replaced by streaming the batches, again on each attempt (`rows.batches` must be re-iterable),
-    retried as `_overwrite_partition` does. Without named slices the rows are held and written by
-    `write`: which slices they replace only they tell.
+    retried as `_overwrite_partition` does. (Into an existing table without named slices, which
+    slices the rows replace only they tell: hold them, `rows.collect()`, and `write` them.)
     """
     if exists(uri) and slices is None:
-        frames = list(rows.conformed())
-        for frame in frames:
-            rows.written.add(frame)
-        data = pl.concat(frames) if frames else pl.DataFrame(schema=rows.schema)
-        return write(uri, data, spec, commit_metadata, None, read_version)
+        raise ValueError(f"{uri}: name the slices a stream of rows replaces in an existing table")
     column = spec.partition_column
     values = None if slices is None else _typed(pl.Series(column, slices), rows.schema[column]).sort()
     custom = custom_metadata(commit_metadata, spec)

@@ -162,9 +162,12 @@ def _write_batches(
             raise ValueError(f"a merge of row batches into {uri} needs the rows again (RowBatches.rows)")
         return delta_tables.merge_batches(uri, rows, spec, provenance), rows.rows
     if spec.mode is WriteMode.OVERWRITE_PARTITION:
+        if slices is None and delta_tables.exists(uri):  # the slices only the rows tell: hold them
+            data = rows.collect()
+            return delta_tables.write(uri, data, spec, provenance, None, read_version), data
         result = delta_tables.replace_batches(uri, rows, spec, provenance, slices, read_version)
         table = delta_tables.scan(uri, result.version)
-        if slices is None:
+        if slices is None:  # a new table: all of it
             return result, table
         replaced = pl.col(spec.partition_column).cast(pl.String).is_in([str(s) for s in slices])
         return result, table.filter(replaced)

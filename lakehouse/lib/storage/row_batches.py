@@ -49,6 +49,13 @@ class RowBatches:
     # what follows the commit; None: an append's, read back from the table by their batch ids.
     rows: pl.LazyFrame | None = None
 
+    def collect(self) -> pl.DataFrame:
+        """Every batch as one frame, tallied as written (for a write that needs all rows at once)."""
+        frames = list(self.conformed())
+        for frame in frames:
+            self.written.add(frame)
+        return pl.concat(frames) if frames else pl.DataFrame(schema=self.schema)
+
     def conformed(self) -> Iterator[pl.DataFrame]:
         """Each batch with the schema's columns, in its order and types (a column a batch lacks,
         say one that only later files have, as nulls)."""
