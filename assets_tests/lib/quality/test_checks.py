@@ -571,3 +571,30 @@ def test_the_schema_change_step_is_named_for_its_tables_and_warns_naming_what_ch
     assert not changed.passed
     assert changed.severity == dg.AssetCheckSeverity.WARN
     assert changed.description == "added: name; type changed: id: int -> bigint"
+
+
+def test_a_schema_change_is_caught_when_the_run_recorded_the_tables_days_before_it(
+    instance: dg.DagsterInstance,
+):
+    """A run writing a day-sliced table records each day it replaced as a materialisation, just
+    before the table's own (the IO manager's partition record): the check looks past them."""
+    columns = {"id": "int"}
+
+    @dg.asset(key=["curated", "days_demo"])
+    def table(context) -> dg.MaterializeResult:
+        for day in ("2025-01-01", "2025-01-02"):
+            context.log_event(dg.AssetMaterialization(asset_key=context.asset_key, partition=day))
+        schema = dg.TableSchema(columns=[dg.TableColumn(name, type_) for name, type_ in columns.items()])
+        return dg.MaterializeResult(metadata={"dagster/column_schema": schema})
+
+    (check,) = schema_change_checks([table])
+
+    def evaluate() -> dg.AssetCheckEvaluation:
+        (evaluation,) = dg.materialize([table, check], instance=instance).get_asset_check_evaluations()
+        return evaluation
+
+    assert evaluate().description == "fewer than two materialisations with a column schema"
+    assert evaluate().description == "no column changed"
+    columns.update(id="bigint")
+    changed = evaluate()
+    assert (changed.passed, changed.description) == (False, "type changed: id: int -> bigint")

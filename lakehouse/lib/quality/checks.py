@@ -421,8 +421,16 @@ def _schema_change_check(tables: Sequence[dg.AssetKey]) -> dg.AssetChecksDefinit
 
 
 def schema_change_result(instance: dg.DagsterInstance, table: dg.AssetKey) -> dg.AssetCheckResult:
-    """Passed unless the newest two materialisations of `table` have different columns or types."""
-    records = instance.fetch_materializations(table, limit=2).records
+    """Passed unless `table`'s newest materialisation has other columns or types than the newest one
+    of an earlier run. Not simply the newest two: a run that writes a day-sliced table records its
+    days as materialisations too, just before the table's own."""
+    records = instance.fetch_materializations(table, limit=1).records
+    if records:
+        run_started = instance.get_records_for_run(
+            records[0].run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION, limit=1, ascending=True
+        ).records[0]
+        earlier = dg.AssetRecordsFilter(asset_key=table, before_storage_id=run_started.storage_id)
+        records = [*records, *instance.fetch_materializations(earlier, limit=1).records]
     schemas = [
         plain(record.asset_materialization.metadata.get(COLUMN_SCHEMA))
         for record in records

@@ -24,7 +24,7 @@ from lakehouse.lib.storage.delta_tables import SliceConflictError, WriteResult
 from lakehouse.lib.storage.reads import RunSnapshot, run_snapshot, step_record, table_name
 from lakehouse.lib.storage.row_batches import RowBatches
 from lakehouse.lib.storage.store import DeltaStore
-from lakehouse.lib.storage.table_metadata import COLUMN_LINEAGE, column_schema, materialization_metadata
+from lakehouse.lib.storage.table_metadata import COLUMN_LINEAGE, materialization_metadata
 from lakehouse.lib.storage.write_spec import REPLACED_SLICES, WriteMode, WriteSpec, plain
 
 # A day-sliced step whose days another run replaced meanwhile runs again (reading the new version).
@@ -96,7 +96,7 @@ class DeltaIOManager(dg.ConfigurableIOManager):
                 raise dg.RetryRequested(max_retries=SLICE_CONFLICT_RETRIES, seconds_to_wait=1) from conflict
         actions = self._describe(context, uri, result, changed=result.version != before)
         if result.version != before:
-            _record_partitions(context, spec, written, slices, column_schema(uri, _declared_schema(context)))
+            _record_partitions(context, spec, written, slices)
         if result.version != before and self.observer is not None:
             self.observer.committed(
                 Commit(
@@ -181,12 +181,11 @@ def _record_partitions(
     spec: WriteSpec,
     written: pl.DataFrame | pl.LazyFrame,
     slices: list[Any] | None,
-    schema: dg.TableSchema,
 ) -> None:
     """In a run without a partition, record the slices a day-sliced, partitioned asset replaced as
     materialisations of their partitions, so Dagster's partition status shows what the table holds
-    (a partitioned run's partitions Dagster records itself). Each carries the table's column schema:
-    the column-schema check compares the asset's two newest materialisations, whichever they are.
+    (a partitioned run's partitions Dagster records itself). They carry no metadata: a year of days
+    is 365 events, and the table's own materialisation that follows them describes the table.
 
     Days past the partitions' last one are recorded too: the partitions end where the data ended
     when the code location loaded, and new data does not reload it (see `partitions`). Dagster keeps
@@ -200,7 +199,4 @@ def _record_partitions(
     first = partitions.get_first_partition_key()
     keys = {str(s) for s in slices if first is not None and str(s) >= first}  # ISO days sort as text
     for key in sorted(keys):
-        metadata = {"dagster/column_schema": schema}
-        context.log_event(
-            dg.AssetMaterialization(asset_key=context.asset_key, partition=key, metadata=metadata)
-        )
+        context.log_event(dg.AssetMaterialization(asset_key=context.asset_key, partition=key))
