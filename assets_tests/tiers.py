@@ -33,6 +33,7 @@ INTEGRATION_FIXTURES = {
     "empty_database",
     "tmp_path",
     "tmp_path_factory",
+    "demo",  # the simulated sources on disk (simulator/conftest.py)
 }
 # Names whose use in a test's own code makes it integration: a server, a Dagster run or instance.
 INTEGRATION_NAMES = {"ExchangeRateServer", "materialize", "DagsterInstance"}

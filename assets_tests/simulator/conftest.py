@@ -6,14 +6,20 @@ from typing import Any
 
 import pytest
 
+from assets_tests.build_cache import cached, code_hash
 from lakehouse.simulator import generate
 
 
 @pytest.fixture(scope="session")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The default demo simulation: scale 0.01, seed 42, 365 days."""
-    out_dir = tmp_path_factory.mktemp("demo")
-    generate(out_dir, scale=0.01, seed=42, days=365)
+def demo() -> Path:
+    """The default demo simulation: scale 0.01, seed 42, 365 days. Only read by tests.
+
+    Generated once into the test cache (keyed by the package's code) and shared by every xdist
+    worker and later run, instead of once per worker."""
+    out_dir, _ = cached(
+        f"sources-scale0.01-seed42-days365-{code_hash()}",
+        lambda target: generate(target, scale=0.01, seed=42, days=365),
+    )
     return out_dir
 
 
