@@ -121,14 +121,13 @@ def written_since_passed(
     the last pass vouched for: there is nothing new to judge."""
     uri = store.uri(table)
     state = delta_tables.state(uri)
-    version, table_id = state.version, state.table_id
-    snapshot = delta_tables.scan(uri, version)
+    snapshot = delta_tables.scan(uri, state.version)
     vouched = last_passed(context)
     added = None
     in_files = not set(columns) & set(state.partition_columns)
-    if in_files and vouched.get("table_id") == table_id and "table_content" in vouched:
+    if in_files and vouched.get("table_id") == state.table_id and "table_content" in vouched:
         since, since_content = int(vouched["table_version"]), vouched["table_content"]
-        added = delta_tables.files_added_since(uri, since, since_content, version)
+        added = delta_tables.files_added_since(uri, since, since_content, state)
     if added == []:
         return None
     rows = (
@@ -136,8 +135,7 @@ def written_since_passed(
         if added is None
         else pl.scan_parquet(added, missing_columns="insert", extra_columns="ignore")
     )
-    content = delta_tables.content(uri, version)
-    metadata = {"table_version": version, "table_id": table_id, "table_content": content}
+    metadata = {"table_version": state.version, "table_id": state.table_id, "table_content": state.content}
     return Written(snapshot, rows, added is None, metadata)
 
 

@@ -119,12 +119,16 @@ class TableState:
     version: int
     table_id: str  # drawn when the table was created: a table deleted and made again gets a new one
     partition_columns: list[str]
+    content: str  # see `content`
+    file_uris: list[str]
 
 
 def state(uri: str) -> TableState:
     table = DeltaTable(uri)
     metadata = table.metadata()
-    return TableState(table.version(), metadata.id, metadata.partition_columns)
+    return TableState(
+        table.version(), metadata.id, metadata.partition_columns, _digest(table), table.file_uris()
+    )
 
 
 def scan(uri: str, at_version: int | None = None) -> pl.LazyFrame:
@@ -218,18 +222,18 @@ def content(uri: str, at_version: int | None = None) -> str | None:
     return None if table is None else _digest(table)
 
 
-def files_added_since(uri: str, since: int, since_content: str, at_version: int) -> list[str] | None:
-    """Data files of version `at_version` that version `since` did not have (absolute URIs).
+def files_added_since(uri: str, since: int, since_content: str, now: TableState) -> list[str] | None:
+    """Data files of the table as it is `now` that version `since` did not have (absolute URIs).
 
-    Delta files are immutable, so every row of `at_version` outside these files was in `since`.
-    None when `since` is not older, can no longer be loaded (its log was cleaned up), or no longer
-    holds `since_content` (`content`: a backup was restored and that version number made again).
+    Delta files are immutable, so every row of `now` outside these files was in `since`. None when
+    `since` is not older, can no longer be loaded (its log was cleaned up), or no longer holds
+    `since_content` (`content`: a backup was restored and that version number made again).
     """
-    before = None if since > at_version else _loaded(uri, since)
+    before = None if since > now.version else _loaded(uri, since)
     if before is None or _digest(before) != since_content:
         return None
     held = set(before.file_uris())
-    return [f for f in DeltaTable(uri, version=at_version).file_uris() if f not in held]
+    return [f for f in now.file_uris if f not in held]
 
 
 def operations_since(uri: str, since: int) -> set[str]:
