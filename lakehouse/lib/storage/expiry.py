@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 from deltalake import CommitProperties, DeltaTable
@@ -101,14 +102,7 @@ def apply(
         # History first: the files this run's deletes unreference are kept for the whole history.
         files = _vacuum(uri, policy, now, dry_run)
         if files and not dry_run:
-            audit.record(
-                tables_root,
-                operation=AUDIT_OPERATION,
-                table=name,
-                version=delta_tables.version(uri),
-                run_id=run_id,
-                details={"policy": policy.describe(), "files_vacuumed": files},
-            )
+            _audit(tables_root, name, uri, run_id, {"policy": policy.describe(), "files_vacuumed": files})
         expired = _expire_rows(tables_root, name, uri, policy, now, held.get(name, ""), dry_run, run_id)
         results.append(TableRetention(**{**expired.__dict__, "files": files}))
     return results
@@ -143,13 +137,12 @@ def _expire_rows(
     for other in policy.expires_with:  # first: a crash midway leaves the expired rows to find again
         _delete_identities(join(root, *other.split("/")), identities, provenance)
     _delete_before(uri, policy.date_column, cutoff, provenance)
-    audit.record(
+    _audit(
         root,
-        operation=AUDIT_OPERATION,
-        table=name,
-        version=delta_tables.version(uri),
-        run_id=run_id,
-        details={
+        name,
+        uri,
+        run_id,
+        {
             "policy": policy.describe(),
             "cutoff": cutoff.isoformat(),
             "rows_deleted": result.rows,
@@ -158,6 +151,18 @@ def _expire_rows(
         },
     )
     return result
+
+
+def _audit(root: Path | str, name: str, uri: str, run_id: str, details: dict[str, Any]) -> None:
+    """One retention entry in the audit log, at the table's version after it."""
+    audit.record(
+        root,
+        operation=AUDIT_OPERATION,
+        table=name,
+        version=delta_tables.version(uri),
+        run_id=run_id,
+        details=details,
+    )
 
 
 def _by_rule(expired: pl.LazyFrame) -> dict[str, int]:
