@@ -18,6 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from lakehouse.lib.columns import BATCH_ID
+from lakehouse.lib.key_buckets import bucket_of
 from lakehouse.lib.storage.row_batches import Reread, RowBatches
 
 _BUCKET = "_bucket"
@@ -68,7 +69,7 @@ class KeyBuckets:
     def add(self, rows: pl.DataFrame) -> None:
         """Spill one window's rows, each to its key's bucket (windows kept in order)."""
         self.schema = self.schema or rows.schema
-        bucket = pl.struct(list(self.keys)).hash(seed=0) % self.buckets
+        bucket = bucket_of(self.keys, self.buckets)
         parts = rows.with_columns(bucket.alias(_BUCKET)).partition_by(
             _BUCKET, as_dict=True, include_key=False
         )
