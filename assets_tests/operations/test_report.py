@@ -13,7 +13,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from assets_tests.conftest import Lakehouse, build_lakehouse
+from assets_tests.conftest import Lakehouse, copy_of_build
 from lakehouse.operations import report_html
 from lakehouse.operations.report import (
     ReportData,
@@ -66,7 +66,7 @@ POLICY_ASSETS = [
 
 @dataclass
 class Trend:
-    """A small lakehouse built, advanced one day and built again: a history of two runs."""
+    """A small lakehouse advanced a day and built, twice: a history of two runs in this instance."""
 
     lakehouse: Lakehouse
     outcomes: list[BuildOutcome]
@@ -74,10 +74,13 @@ class Trend:
 
 @pytest.fixture(scope="module")
 def trend(tmp_path_factory: pytest.TempPathFactory, instance: dg.DagsterInstance) -> Trend:
-    lakehouse = build_lakehouse(tmp_path_factory.mktemp("trend"), instance, scale=0.003, seed=5, days=60)
-    first = lakehouse.outcome
-    lakehouse.advance(1)
-    return Trend(lakehouse, [first, lakehouse.build(instance)])
+    """From a copy of a cached build (whose own run is in another instance): two one-day builds."""
+    lakehouse = copy_of_build(tmp_path_factory.mktemp("trend"), instance, scale=0.002, seed=3, days=20)
+    outcomes = []
+    for _ in range(2):
+        lakehouse.advance(1)
+        outcomes.append(lakehouse.build(instance))
+    return Trend(lakehouse, outcomes)
 
 
 @pytest.fixture(scope="module")
