@@ -14,6 +14,9 @@ from assets_tests.simulator.helpers import event_files, read_tables
 from lakehouse.simulator import CLICKSTREAM_DEFECTS_FILE
 from lakehouse.simulator.clickstream import BATCH_HOURS, EVENT_FIELDS, LATENESS
 
+# One worker makes the module's fixtures for every test here (each xdist worker would make its own).
+pytestmark = pytest.mark.xdist_group(__name__)
+
 
 @pytest.fixture(scope="module")
 def events(demo: Path) -> pl.DataFrame:

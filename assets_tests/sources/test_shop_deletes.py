@@ -30,7 +30,7 @@ from lakehouse.simulator import writer
 from lakehouse.simulator.deletes import TEST_ID_BASE
 from lakehouse.sources.shop_db import ShopDatabase
 
-# One worker builds the shops for every test here (under xdist each worker would build its own).
+# One worker builds the shops for every test here (each xdist worker would build its own).
 pytestmark = pytest.mark.xdist_group(__name__)
 
 SCALE, SEED, FIRST_DAYS, MORE_DAYS = 0.002, 5, 5, 5
