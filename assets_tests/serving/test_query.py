@@ -209,7 +209,7 @@ def test_queries_succeed_while_another_process_republishes(tables_dir: Path, cat
     publish_catalog(tables_dir, catalog_path)
     rounds = 20
     publisher = _python(PUBLISHER, tables_dir, catalog_path, rounds)
-    assert publisher.stdout.readline() == "ready\n"  # its imports done: no query waits on those
+    assert publisher.stdout.readline() == "ready\n"  # from here on it publishes: query meanwhile
     seen = []
     while True:
         finished = publisher.poll() is not None
