@@ -27,23 +27,25 @@ PYTEST_PARALLEL := -n $(shell echo $$(( $$(nproc) + 1 )))
 run: $(VENV)/.synced  ## generate the simulated sources and build every asset through Dagster
 	$(BIN)/lakehouse run --scale $(SCALE)
 
-test: $(VENV)/.synced browser  ## run the whole test suite (what CI runs): every tier; budget 4 minutes on 2 cores, now about 7
-	$(BIN)/pytest $(PYTEST_PARALLEL)
+# The tests' temporary files (each test's tmp_path: Dagster instances, SQLite, DuckDB and PostgreSQL
+# files, copies of built lakehouses: about half a gigabyte at the peak) on tmpfs when the machine has
+# one with room. Those sync to disk at every commit, and on a busy disk that costs more wall time than
+# the tests' CPU (five new Dagster instances: 14 s on /tmp, 3.6 s on /dev/shm). The cached builds
+# stay in data/test-cache, on disk.
+TEST_TMPDIR := $(shell [ -w /dev/shm ] && [ $$(df -Pk /dev/shm | awk 'NR==2 {print $$4}') -gt 2000000 ] && echo /dev/shm || echo $${TMPDIR:-/tmp})
+PYTEST := TMPDIR=$(TEST_TMPDIR) $(BIN)/pytest $(PYTEST_PARALLEL)
+
+test: $(VENV)/.synced browser  ## run the whole test suite (what CI runs): every tier; budget 4 minutes on 2 cores
+	$(PYTEST)
 
 browser:  ## Debian's chromium for the browser test (Playwright's own download is not available here)
 	@.ci/install-chromium || echo "==> no chromium: the browser test (assets_tests/test_ui_browser.py) will be skipped"
 
-# The fast tier's temporary files (each test's tmp_path: Dagster instances, SQLite and DuckDB files)
-# on tmpfs when the machine has one. Those sync to disk at every commit, and on a busy disk that
-# costs more wall time than the tests' CPU (five new Dagster instances: 14 s on /tmp, 3.6 s on
-# /dev/shm). The e2e tier keeps the disk: its builds and copies hold about half a gigabyte.
-FAST_TMPDIR := $(shell test -d /dev/shm -a -w /dev/shm && echo /dev/shm || echo $${TMPDIR:-/tmp})
-
 test-fast: $(VENV)/.synced  ## the unit and integration tiers (no whole builds), under a minute
-	TMPDIR=$(FAST_TMPDIR) $(BIN)/pytest $(PYTEST_PARALLEL) -m "not e2e"
+	$(PYTEST) -m "not e2e"
 
 test-costs: $(VENV)/.synced  ## the whole suite, then the CPU seconds of its costliest tests (ARGS=... narrows it)
-	$(BIN)/pytest $(PYTEST_PARALLEL) -p assets_tests.cpu_costs $(ARGS)
+	$(PYTEST) -p assets_tests.cpu_costs $(ARGS)
 
 dev: $(VENV)/.synced  ## open the Dagster UI on the same data and run history (Ctrl-C stops it)
 	$(BIN)/lakehouse dev --host 127.0.0.1 --port $(PORT)

@@ -320,3 +320,15 @@ def test_replace_batches_make_a_table_then_replace_named_slices_in_one_commit_ea
     with pytest.raises(ValueError, match="1 rows fall outside the slices"):
         delta_tables.replace_batches(uri, rows(pl.DataFrame({"id": [4]})), REPLACE_BY_ID, {}, slices=[2])
     assert DeltaTable(uri).version() == 1
+
+
+def test_a_bookkeeping_log_keeps_every_row_in_a_bounded_number_of_files(tmp_path):
+    """A commit per append, its small files compacted every `LOG_CHECKPOINT_INTERVAL` commits."""
+    uri = str(tmp_path / "log")
+    for n in range(25):
+        delta_tables.append_to_log(uri, pl.DataFrame({"n": [n]}))
+
+    table = DeltaTable(uri)
+    assert sorted(pl.read_delta(uri).get_column("n").to_list()) == list(range(25))
+    # 25 appends and 2 compactions (at versions 10 and 20): one compacted file, the 5 appends since
+    assert (table.version(), len(table.file_uris())) == (26, 6)
