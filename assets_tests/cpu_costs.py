@@ -2,8 +2,9 @@
 
 A pytest plugin (`-p assets_tests.cpu_costs`). Each worker records, per test, the CPU seconds of its
 own process (every thread) and of the child processes it waited for, setup and teardown included
-(so a shared fixture is charged to the first test that needs it); the controller prints the
-costliest tests and the total at the end. Wall seconds would say more about the machine's load.
+(so a shared fixture is charged to the first test that needs it; the session's teardown after a
+worker's last test is a line of its own); the controller prints the costliest tests and the total
+at the end. Wall seconds would say more about the machine's load.
 """
 
 from __future__ import annotations
@@ -38,14 +39,36 @@ def pytest_configure(config: pytest.Config) -> None:
             old.unlink()
 
 
+# The last test's teardown on a worker also ends the session's fixtures: moto's server is a child
+# process waited for then, so its CPU (seconds, for the requests of every test) would be that test's.
+SESSION_END = pytest.StashKey[tuple[float, float]]()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    if nextitem is not None:
+        yield
+        return
+    own, children = _cpu_seconds()
+    yield
+    own_after, children_after = _cpu_seconds()
+    item.stash[SESSION_END] = (own_after - own, children_after - children)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
     own, children = _cpu_seconds()
     yield
     own_after, children_after = _cpu_seconds()
-    cost = {"test": item.nodeid, "own": own_after - own, "children": children_after - children}
+    end_own, end_children = item.stash.get(SESSION_END, (0.0, 0.0))
+    _record(item, item.nodeid, own_after - own - end_own, children_after - children - end_children)
+    if SESSION_END in item.stash:
+        _record(item, f"(session teardown after {item.nodeid}: servers' CPU)", end_own, end_children)
+
+
+def _record(item: pytest.Item, test: str, own: float, children: float) -> None:
     with _costs_file(item.config).open("a") as out:
-        out.write(json.dumps(cost) + "\n")
+        out.write(json.dumps({"test": test, "own": own, "children": children}) + "\n")
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:

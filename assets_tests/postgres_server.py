@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import adbc_driver_postgresql.dbapi as postgresql
 import pytest
 
 BIN_DIR = Path(os.environ.get("LAKEHOUSE_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
@@ -37,6 +36,9 @@ class PostgresServer:
 
     def create_database(self, name: str) -> str:
         """A new, empty database (dropped first if a previous test left it); returns its URI."""
+        # Imported here: every test process imports this module, few create a database (0.5 s).
+        import adbc_driver_postgresql.dbapi as postgresql
+
         with postgresql.connect(self.uri()) as connection:
             connection.adbc_connection.set_autocommit(True)  # CREATE DATABASE refuses transactions
             with connection.cursor() as cursor:

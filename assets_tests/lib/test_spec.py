@@ -64,7 +64,7 @@ def test_foreign_keys_and_checks_derive_from_the_spec_and_its_contract():
     things = spec()
 
     assert things.references == {"thing_key": (DIM, "thing_key")}
-    assert [key.name for check in things.checks() for key in check.check_keys] == [
+    assert [check.spec.key.name for check in things.checks()] == [
         "unique_key",
         "key_not_null",
         "thing_key_in_dim_thing",

@@ -196,6 +196,7 @@ PUBLISHER = """
     from lakehouse.serving.catalog import publish_catalog
 
     tables_dir, catalog_path, rounds = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+    print("ready", flush=True)
     for _ in range(rounds):
         write_deltalake(tables_dir / "raw" / "events", pa.table({"id": [1] * 10}), mode="append")
         publish_catalog(tables_dir, catalog_path)
@@ -208,6 +209,7 @@ def test_queries_succeed_while_another_process_republishes(tables_dir: Path, cat
     publish_catalog(tables_dir, catalog_path)
     rounds = 20
     publisher = _python(PUBLISHER, tables_dir, catalog_path, rounds)
+    assert publisher.stdout.readline() == "ready\n"  # from here on it publishes: query meanwhile
     seen = []
     while True:
         finished = publisher.poll() is not None

@@ -30,6 +30,9 @@ from lakehouse.simulator import writer
 from lakehouse.simulator.deletes import TEST_ID_BASE
 from lakehouse.sources.shop_db import ShopDatabase
 
+# One worker builds the shops for every test here (each xdist worker would build its own).
+pytestmark = pytest.mark.xdist_group(__name__)
+
 SCALE, SEED, FIRST_DAYS, MORE_DAYS = 0.002, 5, 5, 5
 TABLES = {"customers": CUSTOMERS, "products": PRODUCTS}
 PURGED = TEST_ID_BASE + 1  # the test records of day 1, purged on day 8

@@ -38,7 +38,7 @@ def source_definitions(
         refined = declared_refined_table(source)
         refined_asset = build_refined_asset(refined)
         assets.append(refined_asset)
-        checks += refined_table_checks(refined, refined_asset)
+        checks.append(refined_table_checks(refined, refined_asset))
     return dg.Definitions(assets=assets, asset_checks=checks, schedules=schedules, sensors=sensors)
 
 

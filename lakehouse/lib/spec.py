@@ -36,7 +36,13 @@ import polars as pl
 from lakehouse.lib.code_version import code_version
 from lakehouse.lib.freshness import describe_policy
 from lakehouse.lib.pools import writer_pool
-from lakehouse.lib.quality.checks import foreign_key_check, key_checks, schema_change_checks
+from lakehouse.lib.quality.checks import (
+    TableCheck,
+    checks_step,
+    foreign_key_check,
+    key_checks,
+    schema_change_checks,
+)
 from lakehouse.lib.quality.contract import (
     DIRECT,
     INDIRECT,
@@ -207,15 +213,19 @@ class TableSpec:
             **self.partitions,
         }
 
-    def checks(self, asset: dg.AssetsDefinition | None = None) -> list[dg.AssetChecksDefinition]:
+    def checks(self, asset: dg.AssetsDefinition | None = None) -> list[TableCheck]:
         """The table's key unique and never null, each foreign key found, and (given the asset) a
-        warning when its columns change."""
+        warning when the columns of any table it writes change."""
         found = [
             foreign_key_check(self.asset_key, column, table, referenced)
             for column, (table, referenced) in self.references.items()
         ]
-        changes = [] if asset is None else list(schema_change_checks([asset]))
+        changes = [] if asset is None else schema_change_checks(asset.keys)
         return [*key_checks(self.asset_key, self.key), *found, *changes]
+
+    def check_step(self, asset: dg.AssetsDefinition, *more: TableCheck) -> dg.AssetChecksDefinition:
+        """The table's checks (and `more`) in one step, named for `asset`, the step writing it."""
+        return checks_step(asset.node_def.name, [*self.checks(asset), *more])
 
     def column_docs(self) -> list[ColumnDoc]:
         pii = self.pii

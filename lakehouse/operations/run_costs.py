@@ -7,6 +7,7 @@ from typing import Any
 
 import dagster as dg
 
+from lakehouse.lib.quality.checks import CHECKS_STEP
 from lakehouse.lib.storage import delta_tables
 from lakehouse.lib.storage.reads import READ_VERSION, RunSnapshot, run_snapshot, table_name
 from lakehouse.lib.storage.store import DeltaStore
@@ -96,10 +97,12 @@ def _tables_read(graph: Any, step: _Step) -> set[str]:
 
 
 def _what(step_key: str, step: _Step) -> str:
+    """The assets a step wrote; for a step of checks, `check <step>` (its checks may all have been
+    skipped, with no evaluation to name them)."""
     if step.assets:
         return ", ".join(sorted({a.to_user_string() for a in step.assets}))
-    if step.checks:
-        return ", ".join(f"check {c.asset_key.to_user_string()}:{c.name}" for c in step.checks)
+    if step.checks or step_key.endswith(CHECKS_STEP):
+        return f"check {step_key}"
     return step_key
 
 

@@ -16,6 +16,9 @@ from lakehouse.simulator import clickstream as simulated
 
 from .events_support import build, simulate
 
+# One worker makes the module's fixtures for every test here (each xdist worker would make its own).
+pytestmark = pytest.mark.xdist_group(__name__)
+
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory, instance: dg.DagsterInstance):

@@ -8,6 +8,7 @@ from deltalake import write_deltalake
 
 from assets_tests.conftest import copy_of_build
 from lakehouse.operations.runner import run_build
+from lakehouse.serving.query import list_tables
 
 RAW_ORDERS = dg.AssetKey(["raw", "orders"])
 
@@ -17,11 +18,17 @@ def materialised(instance: dg.DagsterInstance, run_id: str) -> set[str]:
     return {r.event_log_entry.dagster_event.asset_key.to_user_string() for r in records}
 
 
+def published_rows(catalog: Path) -> int | None:
+    """The rows of refined/orders as the serving catalog last published them."""
+    return next(t.rows for t in list_tables(catalog) if (t.schema, t.table) == ("refined", "orders"))
+
+
 def test_a_duplicated_refined_key_blocks_the_facts_built_from_it(
     tmp_path: Path, instance: dg.DagsterInstance
 ):
     lakehouse = copy_of_build(tmp_path, instance, scale=0.002, seed=3, days=20)
     orders = str(lakehouse.settings.tables_dir / "refined" / "orders")
+    before = published_rows(lakehouse.settings.catalog_path)
     write_deltalake(orders, pl.read_delta(orders).head(1), mode="append")  # a second copy of one key
 
     outcome = lakehouse.build(instance)
@@ -40,6 +47,8 @@ def test_a_duplicated_refined_key_blocks_the_facts_built_from_it(
         "curated/dim_date",
     }
     assert not blocked & built
+    # The failed run still published what is there: the catalog now counts the copied key.
+    assert published_rows(lakehouse.settings.catalog_path) == before + 1 == pl.read_delta(orders).height
 
 
 def test_a_volume_anomaly_warns_without_blocking_anything_downstream(

@@ -12,6 +12,8 @@ import pytest
 from deltalake import DeltaTable, write_deltalake
 
 from lakehouse.lib.quality.checks import (
+    TableCheck,
+    checks_step,
     foreign_key_check,
     key_checks,
     reconciliation_check,
@@ -70,25 +72,28 @@ def append(store: DeltaStore, key: dg.AssetKey, frame: pl.DataFrame) -> None:
     write_deltalake(store.uri(key), frame.to_arrow(), mode="append")
 
 
-def evaluate(check: dg.AssetChecksDefinition, store: DeltaStore) -> dg.AssetCheckResult | None:
-    """The check's result; None when it gave none (Dagster shows it skipped)."""
+def evaluate(check: TableCheck, store: DeltaStore) -> dg.AssetCheckResult | None:
+    """The check's result, evaluated in a step of its own; None when it gave none (Dagster shows it
+    skipped)."""
     context = dg.build_asset_check_context(resources={"store": store}, instance=INSTANCE)
-    results = list(check(context))
+    results = list(checks_step("demo", [check])(context))
     assert len(results) <= 1
     return results[0] if results else None
 
 
-def run(check: dg.AssetChecksDefinition, store: DeltaStore) -> dg.AssetCheckResult:
+def run(check: TableCheck, store: DeltaStore) -> dg.AssetCheckResult:
     result = evaluate(check, store)
     assert result is not None, "the check was skipped"
     return result
 
 
-def record(check: dg.AssetChecksDefinition, result: dg.AssetCheckResult) -> None:
+def record(check: TableCheck, result: dg.AssetCheckResult) -> None:
     """Store the evaluation in the instance, as a run does."""
-    (spec,) = check.check_specs
     evaluation = dg.AssetCheckEvaluation(
-        asset_key=spec.asset_key, check_name=spec.name, passed=result.passed, metadata=result.metadata
+        asset_key=check.spec.asset_key,
+        check_name=check.spec.name,
+        passed=result.passed,
+        metadata=result.metadata,
     )
     INSTANCE.report_runless_asset_event(evaluation)
 
@@ -119,11 +124,11 @@ def order_lines(order_ids: list, line_nos: list) -> pl.DataFrame:
 def test_key_checks_are_blocking_and_named_for_the_table():
     unique, not_null = key_checks(FACT, ["order_id", "line_no"])
 
-    assert [spec.key for spec in (*unique.check_specs, *not_null.check_specs)] == [
+    assert [check.spec.key for check in (unique, not_null)] == [
         dg.AssetCheckKey(FACT, "unique_key"),
         dg.AssetCheckKey(FACT, "key_not_null"),
     ]
-    assert all(spec.blocking for spec in (*unique.check_specs, *not_null.check_specs))
+    assert all(check.spec.blocking for check in (unique, not_null))
 
 
 def test_unique_key_passes_on_distinct_composite_keys(store):
@@ -191,13 +196,32 @@ def test_key_checks_with_nothing_written_since_a_pass_give_no_result_and_judge_t
     assert values(run(unique, store))["duplicated_keys"] == 1
 
 
-def test_key_checks_run_in_a_step_named_like_dagsters_check_steps():
-    unique, not_null = key_checks(FACT, ["order_id", "line_no"])
+def test_a_tables_checks_run_in_one_step_named_for_its_asset_each_with_its_own_result(store):
+    put(store, FACT, order_lines([1, 1], [1, 1]))
+    step = checks_step("curated__fact_order_items", key_checks(FACT, ["order_id", "line_no"]))
+    context = dg.build_asset_check_context(resources={"store": store}, instance=INSTANCE)
 
-    assert [c.node_def.name for c in (unique, not_null)] == [
-        "curated__fact_order_items_unique_key",
-        "curated__fact_order_items_key_not_null",
-    ]
+    assert step.node_def.name == "curated__fact_order_items_checks"
+    assert {result.check_name: result.passed for result in step(context)} == {
+        "unique_key": False,
+        "key_not_null": True,
+    }
+
+
+def test_a_check_that_raises_fails_its_step_once_the_others_have_their_results(store):
+    put(store, FACT, order_lines([1], [1]))
+
+    def broken(context: dg.AssetCheckExecutionContext, store: DeltaStore) -> dg.AssetCheckResult:
+        raise ValueError("the judge broke")
+
+    unique, _ = key_checks(FACT, ["order_id", "line_no"])
+    step = checks_step("demo", [TableCheck(dg.AssetCheckSpec("broken", asset=FACT), broken), unique])
+    context = dg.build_asset_check_context(resources={"store": store}, instance=INSTANCE)
+    results = []
+
+    with pytest.raises(ValueError, match="the judge broke"):
+        results.extend(step(context))
+    assert [(result.check_name, result.passed) for result in results] == [("unique_key", True)]
 
 
 def test_unique_key_catches_a_new_row_repeating_a_key_judged_before(store):
@@ -304,8 +328,7 @@ def test_foreign_key_check_passes_when_unknowns_point_at_the_unknown_member(stor
         "rows_on_unknown_member": 2,
         **state(store, FACT),
     }
-    (spec,) = check.check_specs
-    assert (spec.key.name, spec.blocking) == ("customer_key_in_dim_customer", True)
+    assert (check.spec.key.name, check.spec.blocking) == ("customer_key_in_dim_customer", True)
 
 
 def test_foreign_key_check_with_no_fact_row_written_since_a_pass_gives_no_result(store):
@@ -546,9 +569,7 @@ def test_reconciliation_compares_text_keys_trimmed(store):
     assert values(result)["equation"] == "1 raw = 1 refined + 0 quarantined + 0 duplicates"
 
 
-def test_the_schema_change_step_is_named_for_its_tables_and_warns_naming_what_changed(
-    instance: dg.DagsterInstance,
-):
+def test_the_schema_change_check_warns_naming_what_changed(instance: dg.DagsterInstance, store):
     columns = {"id": "int"}
 
     @dg.asset(key=["raw", "schema_demo"])
@@ -556,11 +577,10 @@ def test_the_schema_change_step_is_named_for_its_tables_and_warns_naming_what_ch
         schema = dg.TableSchema(columns=[dg.TableColumn(name, type_) for name, type_ in columns.items()])
         return dg.MaterializeResult(metadata={"dagster/column_schema": schema})
 
-    (check,) = schema_change_checks([table])
-    assert check.node_def.name == "raw__schema_demo_column_schema_change"
+    step = checks_step(table.node_def.name, schema_change_checks(table.keys))
 
     def evaluate() -> dg.AssetCheckEvaluation:
-        result = dg.materialize([table, check], instance=instance)
+        result = dg.materialize([table, step], instance=instance, resources={"store": store})
         (evaluation,) = result.get_asset_check_evaluations()
         return evaluation
 
@@ -574,7 +594,7 @@ def test_the_schema_change_step_is_named_for_its_tables_and_warns_naming_what_ch
 
 
 def test_a_schema_change_is_caught_when_the_run_recorded_the_tables_days_before_it(
-    instance: dg.DagsterInstance,
+    instance: dg.DagsterInstance, store
 ):
     """A run writing a day-sliced table records each day it replaced as a materialisation, just
     before the table's own (the IO manager's partition record): the check looks past them."""
@@ -587,10 +607,11 @@ def test_a_schema_change_is_caught_when_the_run_recorded_the_tables_days_before_
         schema = dg.TableSchema(columns=[dg.TableColumn(name, type_) for name, type_ in columns.items()])
         return dg.MaterializeResult(metadata={"dagster/column_schema": schema})
 
-    (check,) = schema_change_checks([table])
+    step = checks_step(table.node_def.name, schema_change_checks(table.keys))
 
     def evaluate() -> dg.AssetCheckEvaluation:
-        (evaluation,) = dg.materialize([table, check], instance=instance).get_asset_check_evaluations()
+        result = dg.materialize([table, step], instance=instance, resources={"store": store})
+        (evaluation,) = result.get_asset_check_evaluations()
         return evaluation
 
     assert evaluate().description == "fewer than two materialisations with a column schema"

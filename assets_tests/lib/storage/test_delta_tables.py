@@ -320,3 +320,25 @@ def test_replace_batches_make_a_table_then_replace_named_slices_in_one_commit_ea
     with pytest.raises(ValueError, match="1 rows fall outside the slices"):
         delta_tables.replace_batches(uri, rows(pl.DataFrame({"id": [4]})), REPLACE_BY_ID, {}, slices=[2])
     assert DeltaTable(uri).version() == 1
+
+
+def test_a_bookkeeping_log_keeps_every_row_in_a_bounded_number_of_files(tmp_path):
+    """A commit per append, its small files compacted every `LOG_CHECKPOINT_INTERVAL` commits."""
+    uri = str(tmp_path / "log")
+    for n in range(25):
+        delta_tables.append_to_log(uri, pl.DataFrame({"n": [n]}))
+
+    table = DeltaTable(uri)
+    assert sorted(pl.read_delta(uri).get_column("n").to_list()) == list(range(25))
+    # 25 appends and 2 compactions (at versions 10 and 20): one compacted file, the 5 appends since
+    assert (table.version(), len(table.file_uris())) == (26, 6)
+
+
+@pytest.mark.parametrize("spec", [APPEND, MERGE, REPLACE_BY_ID], ids=lambda spec: spec.mode.value)
+def test_a_new_table_keeps_its_target_file_size_for_later_merges(tmp_path, spec: WriteSpec):
+    """A MERGE takes its file size from the table alone: without it, the file holding the newest
+    keys absorbed every day merged into it (refined/events: 1.2M rows rewritten to merge 10k)."""
+    uri = str(tmp_path / "t")
+    delta_tables.write(uri, _batch("b1", [1, 2]).with_columns(updated_at=pl.lit(1)), spec, {})
+    configuration = DeltaTable(uri).metadata().configuration
+    assert configuration[delta_tables.TARGET_FILE_SIZE_PROPERTY] == str(delta_tables.TARGET_FILE_SIZE)

@@ -238,4 +238,4 @@ def mart_funnel(
     return replacing(mart, rebuilt)
 
 
-checks = [*FACT_SESSIONS_TABLE.checks(fact_sessions), *MART_FUNNEL_TABLE.checks(mart_funnel)]
+checks = [FACT_SESSIONS_TABLE.check_step(fact_sessions), MART_FUNNEL_TABLE.check_step(mart_funnel)]

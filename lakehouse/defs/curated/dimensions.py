@@ -307,7 +307,7 @@ def dim_date(orders: pl.LazyFrame, payments: pl.LazyFrame) -> pl.LazyFrame:
 
 
 checks = [
-    *DIM_CUSTOMER_TABLE.checks(dim_customer),
-    *DIM_PRODUCT_TABLE.checks(dim_product),
-    *DIM_DATE_TABLE.checks(dim_date),
+    DIM_CUSTOMER_TABLE.check_step(dim_customer),
+    DIM_PRODUCT_TABLE.check_step(dim_product),
+    DIM_DATE_TABLE.check_step(dim_date),
 ]

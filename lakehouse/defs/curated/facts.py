@@ -465,4 +465,4 @@ def fact_payments(
     return replacing_by_days(payments_of, rebuilt, source, store.batch_rows, metadata)
 
 
-checks = [*FACT_ORDER_ITEMS_TABLE.checks(fact_order_items), *FACT_PAYMENTS_TABLE.checks(fact_payments)]
+checks = [FACT_ORDER_ITEMS_TABLE.check_step(fact_order_items), FACT_PAYMENTS_TABLE.check_step(fact_payments)]

@@ -291,6 +291,6 @@ def mart_inventory_health(
 
 
 checks = [
-    *FACT_INVENTORY_DAILY_TABLE.checks(fact_inventory_daily),
-    *MART_INVENTORY_HEALTH_TABLE.checks(mart_inventory_health),
+    FACT_INVENTORY_DAILY_TABLE.check_step(fact_inventory_daily),
+    MART_INVENTORY_HEALTH_TABLE.check_step(mart_inventory_health),
 ]

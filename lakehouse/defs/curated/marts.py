@@ -377,7 +377,7 @@ def mart_product_performance(
 
 
 checks = [
-    *MART_DAILY_SALES_TABLE.checks(mart_daily_sales),
-    *MART_CUSTOMER_RFM_TABLE.checks(mart_customer_rfm),
-    *MART_PRODUCT_PERFORMANCE_TABLE.checks(mart_product_performance),
+    MART_DAILY_SALES_TABLE.check_step(mart_daily_sales),
+    MART_CUSTOMER_RFM_TABLE.check_step(mart_customer_rfm),
+    MART_PRODUCT_PERFORMANCE_TABLE.check_step(mart_product_performance),
 ]

@@ -11,22 +11,24 @@ from lakehouse.defs.raw.events import raw_events
 from lakehouse.defs.raw.exchange_rates import raw_exchange_rates
 from lakehouse.defs.raw.ingestion import REGISTRY
 from lakehouse.lib.quality.anomaly import null_rate_anomaly_check, volume_anomaly_check
-from lakehouse.lib.quality.checks import schema_change_checks
+from lakehouse.lib.quality.checks import TableCheck, checks_step, schema_change_checks
 
 
 def raw_table_checks(assets: Sequence[dg.AssetsDefinition]) -> list[dg.AssetChecksDefinition]:
-    """The checks of the raw tables `assets` write: anomalies on source data, not on a registry of
-    what was ingested (a file set's versions), whose columns' changes are still watched."""
+    """The checks of the raw tables `assets` write, one step per asset: anomalies on source data,
+    not on a registry of what was ingested (a file set's versions), whose columns' changes are
+    still watched."""
+    return [checks_step(asset.node_def.name, _checks(asset)) for asset in assets]
+
+
+def _checks(asset: dg.AssetsDefinition) -> list[TableCheck]:
     keys = [
-        key
-        for asset in assets
-        for key in asset.keys
-        if key.path[0] == "raw" and not asset.metadata_by_key[key].get(REGISTRY)
+        key for key in asset.keys if key.path[0] == "raw" and not asset.metadata_by_key[key].get(REGISTRY)
     ]
     return [
         *(volume_anomaly_check(key) for key in keys),
         *(null_rate_anomaly_check(key) for key in keys),
-        *schema_change_checks(assets),
+        *schema_change_checks(asset.keys),
     ]
 
 

@@ -13,22 +13,18 @@ from lakehouse.lib.quality.anomaly import distribution_anomaly_check, null_rate_
 from lakehouse.lib.quality.checks import reconciliation_check
 
 
-def refined_table_checks(t: RefinedTable, asset: dg.AssetsDefinition) -> list[dg.AssetChecksDefinition]:
-    """The checks of one refined table, built by `asset`: its spec's (key, column changes), the
-    reconciliation with raw, and null-rate and distribution anomalies."""
-    return [
-        *t.spec.checks(asset),
+def refined_table_checks(t: RefinedTable, asset: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
+    """The checks of one refined table, built by `asset`, in one step: its spec's (key, column
+    changes), the reconciliation with raw, and null-rate and distribution anomalies."""
+    return t.spec.check_step(
+        asset,
         reconciliation_check(t.raw_key, t.refined_key, t.quarantine_key, t.keys),
         null_rate_anomaly_check(t.refined_key),
         *([distribution_anomaly_check(t.refined_key)] if t.monitored_columns else []),
-    ]
+    )
 
 
 refined_checks = [
-    *(
-        check
-        for t, asset in zip(REFINED_TABLES, refined_assets, strict=True)
-        for check in refined_table_checks(t, asset)
-    ),
-    *SESSIONS.checks(refined_sessions),
+    *(refined_table_checks(t, asset) for t, asset in zip(REFINED_TABLES, refined_assets, strict=True)),
+    SESSIONS.check_step(refined_sessions),
 ]

@@ -22,6 +22,9 @@ from lakehouse.lib.key_buckets import bucket_of
 from lakehouse.lib.storage.row_batches import Reread, RowBatches
 
 _BUCKET = "_bucket"
+# Staged files live for one step and are read once or twice: LZ4 costs a third less CPU than the
+# default zstd to write, for files about a third larger.
+SPILL_COMPRESSION = "lz4"
 
 
 @dataclass
@@ -39,7 +42,7 @@ class SpilledFrames:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"{len(self.files):06d}.parquet"
-        frame.write_parquet(path)
+        frame.write_parquet(path, compression=SPILL_COMPRESSION)
         self.files.append(path)
         self.rows += frame.height
 
@@ -76,7 +79,7 @@ class KeyBuckets:
         for (number,), part in parts.items():
             folder = self.folder / f"bucket-{number:05d}"
             folder.mkdir(parents=True, exist_ok=True)
-            part.write_parquet(folder / f"window-{self.windows:06d}.parquet")
+            part.write_parquet(folder / f"window-{self.windows:06d}.parquet", compression=SPILL_COMPRESSION)
         self.windows += 1
 
     def reduced(self, reduce: Callable[[pl.DataFrame], pl.DataFrame], into: Path) -> SpilledFrames:

@@ -48,4 +48,4 @@ def revenue_reconciles(store: DeltaStore, serving_catalog: ServingCatalog) -> dg
     )
 
 
-mart_checks = MART_MONTHLY_REVENUE_TABLE.checks(mart_monthly_revenue)
+mart_checks = [MART_MONTHLY_REVENUE_TABLE.check_step(mart_monthly_revenue)]

@@ -19,7 +19,7 @@ import dagster as dg
 import polars as pl
 
 from lakehouse.lib.quality import metrics
-from lakehouse.lib.quality.checks import markdown, skippable_check
+from lakehouse.lib.quality.checks import TableCheck, markdown
 from lakehouse.lib.storage.store import DeltaStore
 
 THRESHOLD = 5.0
@@ -53,17 +53,17 @@ Verdict = Callable[[pl.DataFrame, str], dg.AssetCheckResult | None]
 
 def _anomaly_check(
     table: dg.AssetKey, name: str, description: str, metric: str, column: str | None, verdict: Verdict
-) -> dg.AssetChecksDefinition:
+) -> TableCheck:
     """A warning check judging this run's `metric` of `table` against the table's history."""
     table_name = "/".join(table.path)
 
     def anomaly(context: dg.AssetCheckExecutionContext, store: DeltaStore) -> dg.AssetCheckResult | None:
         return verdict(metrics.history(store.root, table_name, metric, column), context.run.run_id)
 
-    return skippable_check(dg.AssetCheckSpec(name, asset=table, description=description), anomaly)
+    return TableCheck(dg.AssetCheckSpec(name, asset=table, description=description), anomaly)
 
 
-def volume_anomaly_check(table: dg.AssetKey) -> dg.AssetChecksDefinition:
+def volume_anomaly_check(table: dg.AssetKey) -> TableCheck:
     """Rows this run wrote to `table`, against the runs before it that wrote any."""
     return _anomaly_check(
         table,
@@ -75,7 +75,7 @@ def volume_anomaly_check(table: dg.AssetKey) -> dg.AssetChecksDefinition:
     )
 
 
-def null_rate_anomaly_check(table: dg.AssetKey) -> dg.AssetChecksDefinition:
+def null_rate_anomaly_check(table: dg.AssetKey) -> TableCheck:
     """Each column's null rate among the rows this run wrote, against earlier runs."""
     return _anomaly_check(
         table,
@@ -87,7 +87,7 @@ def null_rate_anomaly_check(table: dg.AssetKey) -> dg.AssetChecksDefinition:
     )
 
 
-def distribution_anomaly_check(table: dg.AssetKey) -> dg.AssetChecksDefinition:
+def distribution_anomaly_check(table: dg.AssetKey) -> TableCheck:
     """The median of each monitored numeric column among this run's rows, against earlier runs."""
     return _anomaly_check(
         table,
