@@ -624,7 +624,7 @@ def test_a_schema_change_is_caught_when_the_run_recorded_the_tables_days_before_
 # --- a bucket of keys at a time ----------------------------------------------------------------
 
 
-def judged_by_buckets(check: dg.AssetChecksDefinition, store: DeltaStore) -> tuple[dict, dict]:
+def judged_by_buckets(check: TableCheck, store: DeltaStore) -> tuple[dict, dict]:
     """The check's findings over whole tables and over buckets of two rows' keys (the tables split
     into several): samples compared as their sets of lines, in whatever order the buckets came."""
 
