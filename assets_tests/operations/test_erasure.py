@@ -17,13 +17,13 @@ from deltalake import DeltaTable
 from assets_tests.conftest import Lakehouse, copy_of_build
 from assets_tests.object_store import ObjectStore
 from assets_tests.operations.change_support import declared
+from assets_tests.selected_build import build_selected, reached_from
 from lakehouse.lib.privacy import hmac_sha256
 from lakehouse.lib.storage import delta_tables, location
 from lakehouse.lib.storage.write_spec import WriteMode, WriteSpec
 from lakehouse.operations.erasure import erase_and_certify, traces, verify
 from lakehouse.operations.erasure_journal import open_requests
 from lakehouse.operations.plan import make_plan
-from lakehouse.operations.runner import run_build
 from lakehouse.settings import get_settings
 
 # Totals an erasure must not change: the person's facts stay, with the unknown member.
@@ -103,9 +103,7 @@ def test_an_erased_customer_is_nowhere_and_stays_out(built: Lakehouse, instance:
             "UPDATE customers SET updated_at = (SELECT max(updated_at) FROM customers) WHERE customer_id = ?",
             (customer_id,),
         )
-    reached = dg.AssetSelection.assets(dg.AssetKey(["raw", "customers"])).downstream()
-    selection = list(reached.resolve(built.definitions.resolve_asset_graph()))
-    outcome = run_build(built.definitions, instance, echo=lambda _: None, selection=selection)
+    outcome = build_selected(built, instance, reached_from("raw/customers"))
 
     assert outcome.success
     assert [f"{c.asset}:{c.check}" for c in outcome.checks if not c.passed] == []
