@@ -23,4 +23,13 @@ def build_selected(
 
 def reached_from(*tables: str) -> dg.AssetSelection:
     """The tables (`layer/name`) and every asset downstream of them."""
-    return dg.AssetSelection.assets(*(dg.AssetKey(table.split("/")) for table in tables)).downstream()
+    return _tables(tables).downstream()
+
+
+def feeding(*tables: str) -> dg.AssetSelection:
+    """The tables (`layer/name`) and every asset upstream of them."""
+    return _tables(tables).upstream()
+
+
+def _tables(tables: tuple[str, ...]) -> dg.AssetSelection:
+    return dg.AssetSelection.assets(*(dg.AssetKey(table.split("/")) for table in tables))
