@@ -53,20 +53,32 @@ def _calls_build(function: object) -> bool:
     return not BUILD_FUNCTIONS.isdisjoint(_names(function))
 
 
+# Per folder, its conftest modules: looked up once, not for each of the ~1,000 tests (2 s a worker).
+_CONFTESTS = pytest.StashKey[dict[Path, list[object]]]()
+
+
+def _conftests(config: pytest.Config, folder: Path) -> list[object]:
+    """The conftest.py modules of `folder` and the folders above it, the nearest first."""
+    cache = config.stash.setdefault(_CONFTESTS, {})
+    if folder not in cache:
+        cache[folder] = sorted(
+            (
+                plugin
+                for plugin in config.pluginmanager.get_plugins()
+                if Path(getattr(plugin, "__file__", "") or "/").name == "conftest.py"
+                and folder.is_relative_to(Path(plugin.__file__).parent)
+            ),
+            key=lambda plugin: -len(Path(plugin.__file__).parts),
+        )
+    return cache[folder]
+
+
 def fixture_sources(item: pytest.Item) -> list[tuple[Path, object]]:
     """(defining file, fixture function) of each fixture the test uses that its own module or a
     conftest.py of its folders (the root's included) defines, the nearest definition first."""
     if not isinstance(item, pytest.Function):
         return []
-    conftests = sorted(
-        (
-            plugin
-            for plugin in item.config.pluginmanager.get_plugins()
-            if Path(getattr(plugin, "__file__", "") or "/").name == "conftest.py"
-            and item.path.is_relative_to(Path(plugin.__file__).parent)
-        ),
-        key=lambda plugin: -len(Path(plugin.__file__).parts),
-    )
+    conftests = _conftests(item.config, item.path.parent)
     found = []
     for name in item.fixturenames:
         for where in (item.module, *conftests):

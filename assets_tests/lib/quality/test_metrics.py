@@ -7,6 +7,7 @@ import time
 
 import dagster as dg
 import polars as pl
+import pytest
 
 from lakehouse.lib.quality.metrics import (
     MONITORED_COLUMNS,
@@ -20,15 +21,20 @@ from lakehouse.lib.storage.commits import Commit
 from lakehouse.lib.storage.row_batches import Tally
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.lib.storage.write_spec import WriteMode, WriteSpec
+from lakehouse.settings import Settings
 
 
-def test_data_metrics_are_null_rates_distinct_keys_and_monitored_medians_of_the_rows_written():
+@pytest.mark.parametrize("key_bucket_rows", [Settings.key_bucket_rows, 1])
+def test_data_metrics_are_null_rates_distinct_keys_and_monitored_medians_of_the_rows_written(
+    key_bucket_rows: int,
+):
+    """The same when distinct keys are counted one row's keys at a time (`key_buckets`)."""
     written = pl.DataFrame(
         {"id": [1, 1, 2, 3], "line": [1, 2, 1, 1], "price": [1.0, None, 3.0, 10.0], "note": [None] * 4},
         schema_overrides={"note": pl.String},
     )
 
-    metrics = data_metrics(written, keys=["id"], monitored=["price"])
+    metrics = data_metrics(written, keys=["id"], monitored=["price"], key_bucket_rows=key_bucket_rows)
 
     assert metrics == {
         ("null_rate", "id"): 0.0,

@@ -332,3 +332,13 @@ def test_a_bookkeeping_log_keeps_every_row_in_a_bounded_number_of_files(tmp_path
     assert sorted(pl.read_delta(uri).get_column("n").to_list()) == list(range(25))
     # 25 appends and 2 compactions (at versions 10 and 20): one compacted file, the 5 appends since
     assert (table.version(), len(table.file_uris())) == (26, 6)
+
+
+@pytest.mark.parametrize("spec", [APPEND, MERGE, REPLACE_BY_ID], ids=lambda spec: spec.mode.value)
+def test_a_new_table_keeps_its_target_file_size_for_later_merges(tmp_path, spec: WriteSpec):
+    """A MERGE takes its file size from the table alone: without it, the file holding the newest
+    keys absorbed every day merged into it (refined/events: 1.2M rows rewritten to merge 10k)."""
+    uri = str(tmp_path / "t")
+    delta_tables.write(uri, _batch("b1", [1, 2]).with_columns(updated_at=pl.lit(1)), spec, {})
+    configuration = DeltaTable(uri).metadata().configuration
+    assert configuration[delta_tables.TARGET_FILE_SIZE_PROPERTY] == str(delta_tables.TARGET_FILE_SIZE)

@@ -4,7 +4,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
-from deltalake import DeltaTable
+from deltalake import CommitProperties, DeltaTable, write_deltalake
 
 from lakehouse.lib.storage import delta_tables
 from lakehouse.lib.storage.maintenance import maintain
@@ -43,3 +43,19 @@ def test_maintenance_compacts_small_files_vacuums_old_ones_and_keeps_every_row(t
         ("maintenance", "raw/payments"),
         ("retention", "raw/payments"),
     ]
+
+
+def test_maintenance_gives_a_merged_table_made_before_it_its_target_file_size(tmp_path):
+    """Tables made before new tables carried their file size: their merges grew one file for ever."""
+    uri = str(tmp_path / "refined" / "orders")
+    spec = WriteSpec(WriteMode.MERGE, keys=("id",))
+    legacy = CommitProperties(custom_metadata=delta_tables.custom_metadata({}, spec))
+    write_deltalake(uri, pl.DataFrame({"id": [1, 2]}).to_arrow(), commit_properties=legacy)
+    assert delta_tables.TARGET_FILE_SIZE_PROPERTY not in DeltaTable(uri).metadata().configuration
+
+    maintain(tmp_path, RetentionPolicies({}, backup_days=35))
+
+    configuration = DeltaTable(uri).metadata().configuration
+    assert configuration[delta_tables.TARGET_FILE_SIZE_PROPERTY] == str(delta_tables.TARGET_FILE_SIZE)
+    assert delta_tables.spec_of(uri) == spec  # the commit carries the write spec, as compaction's
+    assert sorted(delta_tables.scan(uri).collect().get_column("id").to_list()) == [1, 2]

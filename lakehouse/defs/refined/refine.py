@@ -19,6 +19,7 @@ import polars as pl
 from lakehouse.defs.refined.staging import KeyBuckets, SpilledFrames
 from lakehouse.lib.code_version import code_version
 from lakehouse.lib.columns import RAW_LINEAGE, now_utc
+from lakehouse.lib.key_buckets import bucket_count
 from lakehouse.lib.pools import table_pool
 from lakehouse.lib.privacy import Pseudonymiser
 from lakehouse.lib.quality import quarantine
@@ -226,7 +227,7 @@ class Refinement:
     @classmethod
     def start(cls, table: RefinedTable, staging: Path, rows: int, batch_rows: int) -> "Refinement":
         """Spilling under `staging`, in about as many key buckets as there are windows."""
-        buckets = max(1, -(-rows // batch_rows))
+        buckets = bucket_count(rows, batch_rows)
         valid = KeyBuckets(staging / "valid", table.keys, buckets)
         return cls(table, valid, SpilledFrames(staging / "rejected"))
 

@@ -22,6 +22,7 @@ import dagster as dg
 import polars as pl
 
 from lakehouse.lib.columns import IDENTITY
+from lakehouse.lib.key_buckets import key_buckets, summed
 from lakehouse.lib.storage import delta_tables
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.lib.storage.write_spec import plain
@@ -46,8 +47,18 @@ def markdown(rows: pl.DataFrame) -> dg.MetadataValue:
 
 
 def _result(failing: pl.LazyFrame, label: str, metadata: dict | None = None) -> dg.AssetCheckResult:
-    count = failing.select(pl.len()).collect().item()
-    extra = {"sample": markdown(failing.head(SAMPLE_ROWS).collect())} if count else {}
+    return _bucketed_result([failing], label, metadata)
+
+
+def _bucketed_result(
+    failing: Sequence[pl.LazyFrame], label: str, metadata: dict | None = None
+) -> dg.AssetCheckResult:
+    """Passed when no bucket has a failing row; the count is summed, the sample from the first
+    buckets that have any (each bucket computed alone: `key_buckets`)."""
+    counts = [frame.select(pl.len()).collect(engine="streaming").item() for frame in failing]
+    with_rows = [frame.head(SAMPLE_ROWS) for frame, count in zip(failing, counts, strict=True) if count]
+    extra = {"sample": markdown(pl.concat(with_rows).head(SAMPLE_ROWS).collect())} if with_rows else {}
+    count = sum(counts)
     return dg.AssetCheckResult(passed=count == 0, metadata={label: count, **(metadata or {}), **extra})
 
 
@@ -189,13 +200,12 @@ def key_checks(table: dg.AssetKey, keys: Sequence[str]) -> list[TableCheck]:
     def unique_key(context: dg.AssetCheckExecutionContext, store: DeltaStore) -> dg.AssetCheckResult | None:
         if (scope := written_since_passed(context, store, unique.key, columns)) is None:
             return None
-        candidates = scope.table.select(columns)
-        if not scope.whole:
-            new_keys = scope.rows.select(columns).unique()
-            candidates = candidates.join(new_keys, on=columns, how="semi", nulls_equal=True)
-        copies = candidates.group_by(columns).agg(pl.len().alias("copies"))
-        examined = {"rows_examined": _count(scope.rows), **scope.metadata}
-        return _result(copies.filter(pl.col("copies") > 1), "duplicated_keys", examined)
+        examined = _count(scope.rows)
+        duplicated = [
+            _duplicated_keys(scope, columns, in_bucket)
+            for in_bucket in key_buckets(columns, examined, store.key_bucket_rows)
+        ]
+        return _bucketed_result(duplicated, "duplicated_keys", {"rows_examined": examined, **scope.metadata})
 
     def key_not_null(context: dg.AssetCheckExecutionContext, store: DeltaStore) -> dg.AssetCheckResult | None:
         if (scope := written_since_passed(context, store, not_null.key, columns)) is None:
@@ -204,6 +214,17 @@ def key_checks(table: dg.AssetKey, keys: Sequence[str]) -> list[TableCheck]:
         return _result(nulls, "rows_with_null_key", {"rows_examined": _count(scope.rows), **scope.metadata})
 
     return [TableCheck(unique, unique_key), TableCheck(not_null, key_not_null)]
+
+
+def _duplicated_keys(scope: Written, columns: list[str], in_bucket: pl.Expr) -> pl.LazyFrame:
+    """The keys of one bucket held by more than one row of the table, with their copies; of the
+    keys written since the last pass when the table was judged before."""
+    candidates = scope.table.select(columns).filter(in_bucket)
+    if not scope.whole:
+        new_keys = scope.rows.select(columns).filter(in_bucket).unique()
+        candidates = candidates.join(new_keys, on=columns, how="semi", nulls_equal=True)
+    copies = candidates.group_by(columns).agg(pl.len().alias("copies"))
+    return copies.filter(pl.col("copies") > 1)
 
 
 def _blocking(
@@ -336,37 +357,87 @@ def reconciliation_check(
     def reconciles_with_raw(
         context: dg.AssetCheckExecutionContext, store: DeltaStore
     ) -> dg.AssetCheckResult | None:
-        refined_rows, quarantined = store.scan(refined), store.scan(quarantine)
         # Only raw rows a refine run has seen: a raw batch may land while this check runs.
         newest = (store.newest(key, "_ingested_at") for key in (refined, quarantine))
         until = max(filter(None, newest), default=None)
         window = _window(context, spec.key, store, [raw, refined, quarantine], until)
         if window is None:
             return None
-        raw_rows = store.scan(raw).filter(pl.col("_ingested_at") <= until)
-        comparable = _comparable_keys(raw_rows, refined_rows, keys)
-        refined_keys = window_refined = refined_rows.select(comparable)
+        sides = _Sides.judged(store, (raw, refined, quarantine), keys, window, until)
+        n, problems = sides.counted(store.key_bucket_rows)
+        growth = {}
         if window.since is not None:
-            after = pl.col("_ingested_at") > window.since
-            raw_rows, quarantined = raw_rows.filter(after), quarantined.filter(after)
-            window_refined = refined_rows.filter(after).select(comparable)
-        valid = raw_rows.join(quarantined.select(IDENTITY), on=list(IDENTITY), how="anti")
-        expected_keys = valid.select(comparable).unique()
-        missing = expected_keys.join(refined_keys, on=list(keys), how="anti")
-        invented = window_refined.join(expected_keys, on=list(keys), how="anti")
-        frames = {"raw": raw_rows, "quarantined": quarantined, "valid": valid, "expected": expected_keys}
-        frames |= {"missing": missing, "invented": invented}
-        if window.since is None:
-            n = _counts(**frames, refined=refined_keys)
-            growth = {}
-        else:
-            before = delta_tables.scan(store.uri(refined), window.refined_version).select(comparable)
-            n = _counts(**frames, new_keys=expected_keys.join(before, on=list(keys), how="anti"))
             n["refined"] = n["expected"] - n["missing"]
             growth = _growth(store.uri(refined), window.refined_version, n["new_keys"])
-        return _reconciliation(n, growth, window, missing, invented)
+        return _reconciliation(n, growth, window, problems)
 
     return TableCheck(spec, reconciles_with_raw)
+
+
+@dataclass(frozen=True)
+class _Sides:
+    """What a reconciliation sets against each other, keys made comparable (`_comparable_keys`)."""
+
+    keys: Sequence[str]
+    comparable: list[pl.Expr]
+    raw: pl.LazyFrame  # the raw rows judged
+    quarantined: pl.LazyFrame  # the identity of those of them quarantined (not split by key)
+    refined: pl.LazyFrame  # refined's keys
+    window_refined: pl.LazyFrame  # refined's keys of rows ingested with the raw rows judged
+    before: pl.LazyFrame | None  # refined's keys as the last pass left them; None: judged whole
+
+    @classmethod
+    def judged(
+        cls,
+        store: DeltaStore,
+        tables: tuple[dg.AssetKey, dg.AssetKey, dg.AssetKey],
+        keys: Sequence[str],
+        window: Window,
+        until: datetime | None,
+    ) -> "_Sides":
+        """The (raw, refined, quarantine) `tables` as the reconciliation judges them in `window`."""
+        raw, refined, quarantine = tables
+        refined_rows, quarantined = store.scan(refined), store.scan(quarantine)
+        raw_rows = store.scan(raw).filter(pl.col("_ingested_at") <= until)
+        comparable = _comparable_keys(raw_rows, refined_rows, keys)
+        whole = window.since is None
+        after = pl.lit(True) if whole else pl.col("_ingested_at") > window.since
+        before = None if whole else delta_tables.scan(store.uri(refined), window.refined_version)
+        return cls(
+            keys,
+            comparable,
+            raw_rows.filter(after),
+            quarantined.filter(after).select(IDENTITY),
+            refined_rows.select(comparable),
+            refined_rows.filter(after).select(comparable),
+            None if before is None else before.select(comparable),
+        )
+
+    def counted(self, bucket_rows: int) -> tuple[dict[str, int], list[dict[str, pl.LazyFrame]]]:
+        """The counts summed over buckets of keys of about `bucket_rows` raw rows, and the frames
+        of the buckets with problem keys (to sample)."""
+        buckets = [self.bucket(b) for b in key_buckets(self.comparable, _count(self.raw), bucket_rows)]
+        counted = [_counts(**frames) for frames in buckets]
+        problems = [f for f, c in zip(buckets, counted, strict=True) if c["missing"] or c["invented"]]
+        return summed(counted) | {"quarantined": _count(self.quarantined)}, problems
+
+    def bucket(self, in_bucket: pl.Expr) -> dict[str, pl.LazyFrame]:
+        """The frames counted, over one bucket of keys (`in_bucket` of the comparable keys); the
+        quarantined rows are not split by key (raw keys are found in it by their identity)."""
+        keys = list(self.keys)
+        raw = self.raw.filter(in_bucket)
+        valid = raw.join(self.quarantined, on=list(IDENTITY), how="anti")
+        expected = valid.select(self.comparable).unique()
+        frames = {
+            "raw": raw,
+            "valid": valid,
+            "expected": expected,
+            "missing": expected.join(self.refined.filter(in_bucket), on=keys, how="anti"),
+            "invented": self.window_refined.filter(in_bucket).join(expected, on=keys, how="anti"),
+        }
+        if self.before is None:
+            return frames | {"refined": self.refined.filter(in_bucket)}
+        return frames | {"new_keys": expected.join(self.before.filter(in_bucket), on=keys, how="anti")}
 
 
 def _growth(uri: str, since: int, new_keys: int) -> dict[str, int]:
@@ -381,10 +452,10 @@ def _reconciliation(
     n: dict[str, int],
     growth: dict[str, int],
     window: Window,
-    missing: pl.LazyFrame,
-    invented: pl.LazyFrame,
+    problems: Sequence[dict[str, pl.LazyFrame]],
 ) -> dg.AssetCheckResult:
-    """The verdict on the counts `n`, the equation and, when it fails, sample problem keys."""
+    """The verdict on the counts `n`, the equation and, when it fails, sample problem keys from
+    the buckets that have any."""
     duplicates = n["valid"] - n["expected"]
     balanced = n["raw"] == n["refined"] + n["quarantined"] + duplicates
     grew_by_new_keys = growth.get("refined_rows_added") == growth.get("new_keys")
@@ -405,13 +476,13 @@ def _reconciliation(
         **window.state,
     }
     if not passed:
-        problems = pl.concat(
-            [
-                missing.with_columns(problem=pl.lit("missing from refined")),
-                invented.with_columns(problem=pl.lit("not in raw")),
-            ]
-        )
-        metadata["sample"] = markdown(problems.head(SAMPLE_ROWS).collect())
+        labelled = [
+            frames[name].head(SAMPLE_ROWS).with_columns(problem=pl.lit(problem))
+            for frames in problems
+            for name, problem in (("missing", "missing from refined"), ("invented", "not in raw"))
+        ]
+        sample = pl.concat(labelled).head(SAMPLE_ROWS).collect() if labelled else pl.DataFrame()
+        metadata["sample"] = markdown(sample)
     return dg.AssetCheckResult(passed=passed, metadata=metadata)
 
 

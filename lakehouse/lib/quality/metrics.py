@@ -4,7 +4,8 @@ Recorded after every committed write, each a (metric, column) pair:
 
 - `rows` (the table, from the Delta log), `rows_written`, `rows_inserted`, `rows_updated`,
   `rows_deleted`;
-- `null_rate` of every column and `distinct_keys`, over the rows this write brought;
+- `null_rate` of every column and `distinct_keys`, over the rows this write brought (the keys
+  counted a bucket at a time: `key_buckets`);
 - `median` of each monitored numeric column over those rows (distribution anomalies);
 - every number the asset reported with its output (`raw_rows_processed`, `rows_quarantined_now`,
   `duplicates_removed`, …), and each keyed number (`rule_failures/<rule>`, `rule_pass_rate/<rule>`:
@@ -25,6 +26,7 @@ from typing import Any
 import polars as pl
 from deltalake import DeltaTable
 
+from lakehouse.lib.key_buckets import distinct_keys
 from lakehouse.lib.storage import audit
 from lakehouse.lib.storage.commits import Commit, CommitObserver
 from lakehouse.lib.storage.delta_tables import WriteResult, append_to_log, file_stats
@@ -32,6 +34,7 @@ from lakehouse.lib.storage.location import join
 from lakehouse.lib.storage.retention import Retention
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.lib.storage.write_spec import plain
+from lakehouse.settings import Settings
 
 METRICS_TABLE = ("quality", "metrics")
 # Over a year: anomaly checks judge a run against earlier runs, the report draws trends.
@@ -67,24 +70,25 @@ def data_metrics(
     keys: Sequence[str],
     monitored: Sequence[str],
     nulls: Mapping[str, int] | None = None,
+    key_bucket_rows: int = Settings.key_bucket_rows,
 ) -> Metrics:
-    """Null rates, distinct keys and monitored medians of the rows written, in one pass (a lazy
-    frame, rows written a batch at a time and read back, by the streaming engine). `nulls`, the
-    null counts tallied as a stream was written, spare reading every column back."""
-    columns = [] if nulls is not None else written.collect_schema().names()
+    """Null rates, distinct keys and monitored medians of the rows written, by the streaming engine
+    (a lazy frame: rows written a batch at a time and read back). `nulls`, the null counts tallied
+    as a stream was written, spare reading every column back. Distinct keys are counted in a second
+    pass over the key columns, `key_bucket_rows` rows' keys at a time (`key_buckets`)."""
+    frame = written.lazy()
+    columns = [] if nulls is not None else frame.collect_schema().names()
     exprs = [pl.col(c).null_count().alias(f"nulls\t{c}") for c in columns]
-    if keys:
-        exprs.append(pl.struct(list(keys)).n_unique().alias("distinct_keys\t"))
     exprs += [pl.col(c).cast(pl.Float64).median().alias(f"median\t{c}") for c in monitored]
-    row = (
-        written.lazy().select(pl.len().alias("rows\t"), *exprs).collect(engine="streaming").row(0, named=True)
-    )
+    row = frame.select(pl.len().alias("rows\t"), *exprs).collect(engine="streaming").row(0, named=True)
     rows = row.pop("rows\t")
     if not rows:
         return {}
     counted = {name.split("\t")[1]: row.pop(name) for name in list(row) if name.startswith("nulls\t")}
     null_rates = {("null_rate", c): n / rows for c, n in (nulls if nulls is not None else counted).items()}
-    return null_rates | {tuple(name.split("\t")): value for name, value in row.items() if value is not None}
+    medians = {tuple(name.split("\t")): value for name, value in row.items() if value is not None}
+    distinct = {("distinct_keys", ""): distinct_keys(frame, keys, rows, key_bucket_rows)} if keys else {}
+    return null_rates | distinct | medians
 
 
 def keyed_metadata(metric: str, values: Mapping[str, float]) -> dict[str, float]:
@@ -111,14 +115,14 @@ def reported_metrics(output_metadata: Mapping[str, Any]) -> Metrics:
     return metrics
 
 
-def commit_metrics(commit: Commit) -> Metrics:
+def commit_metrics(commit: Commit, key_bucket_rows: int) -> Metrics:
     """Every metric of a commit: the write, the rows written, the asset's report, the step's time."""
     keys = commit.declared("business_keys") or []
     monitored = commit.declared(MONITORED_COLUMNS) or []
     started = commit.step_started_at
     return {
         **write_metrics(commit.actions, commit.result),
-        **data_metrics(commit.written, keys, monitored, commit.written_nulls),
+        **data_metrics(commit.written, keys, monitored, commit.written_nulls, key_bucket_rows),
         **reported_metrics(commit.output_metadata),
         ("duration_seconds", ""): time.time() - started if started is not None else 0.0,
     }
@@ -131,7 +135,7 @@ class QualityRecorder(CommitObserver):
 
     def committed(self, commit: Commit) -> None:
         root, version = self.store.root, commit.result.version
-        metrics = commit_metrics(commit)
+        metrics = commit_metrics(commit, self.store.key_bucket_rows)
         record(root, table=commit.table, run_id=commit.run_id, version=version, metrics=metrics)
         audit.record(
             root,

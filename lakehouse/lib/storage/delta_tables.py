@@ -39,6 +39,7 @@ CODE_VERSION_COMMIT_KEY = "dagster.code_version"  # the IO manager records it in
 # The table property naming the columns whose statistics (min, max, nulls) the log keeps: every
 # column but the direct PII ones, whose values would otherwise sit in clear in `add.stats`.
 STATS_COLUMNS = "delta.dataSkippingStatsColumns"
+TARGET_FILE_SIZE_PROPERTY = "delta.targetFileSize"
 
 
 class SliceConflictError(RuntimeError):
@@ -375,12 +376,18 @@ def _compacted(
     return result
 
 
-def stats_configuration(columns: list[str], spec: WriteSpec) -> dict[str, str] | None:
-    """The table configuration keeping the spec's direct PII columns out of the log's statistics
-    (None: the table has none, every column is indexed)."""
-    if not spec.direct_pii:
-        return None
-    return {STATS_COLUMNS: ",".join(c for c in columns if c not in spec.direct_pii)}
+def table_configuration(columns: list[str], spec: WriteSpec) -> dict[str, str]:
+    """A new table's configuration: the target file size, which a MERGE honours only from here (so
+    a day's merge rewrites the few bounded files holding its keys, not one file grown by every day
+    merged before), and the statistics columns keeping the spec's direct PII out of the log."""
+    configuration = {TARGET_FILE_SIZE_PROPERTY: str(TARGET_FILE_SIZE)}
+    if spec.direct_pii:
+        configuration[STATS_COLUMNS] = _stats_columns(columns, spec)
+    return configuration
+
+
+def _stats_columns(columns: list[str], spec: WriteSpec) -> str:
+    return ",".join(c for c in columns if c not in spec.direct_pii)
 
 
 def keep_pii_out_of_statistics(uri: str, columns: list[str], spec: WriteSpec) -> None:
@@ -390,10 +397,9 @@ def keep_pii_out_of_statistics(uri: str, columns: list[str], spec: WriteSpec) ->
         return
     table = DeltaTable(uri)
     stored = table.schema().to_arrow().names
-    configuration = stats_configuration([*stored, *(c for c in columns if c not in stored)], spec)
-    assert configuration is not None
-    if table.metadata().configuration.get(STATS_COLUMNS) != configuration[STATS_COLUMNS]:
-        table.alter.set_table_properties(configuration)
+    stats_columns = _stats_columns([*stored, *(c for c in columns if c not in stored)], spec)
+    if table.metadata().configuration.get(STATS_COLUMNS) != stats_columns:
+        table.alter.set_table_properties({STATS_COLUMNS: stats_columns})
 
 
 def as_commit_metadata(provenance: Mapping[str, Any]) -> dict[str, str]:
@@ -423,7 +429,7 @@ def _append(uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, str
         as_stream(rows),
         mode="append",
         schema_mode="merge",
-        configuration=stats_configuration(rows.columns, spec),  # a new table's; else ignored
+        configuration=table_configuration(rows.columns, spec),  # a new table's; else ignored
         target_file_size=TARGET_FILE_SIZE,  # delta-rs holds a file's rows until it is written
         commit_properties=CommitProperties(
             custom_metadata=custom,
@@ -456,7 +462,7 @@ def append_batches(
             pa.RecordBatchReader.from_batches(arrow_schema(rows.schema), feed.batches(rows.schema)),
             mode="append",
             schema_mode="merge",
-            configuration=stats_configuration(rows.schema.names(), spec),
+            configuration=table_configuration(rows.schema.names(), spec),
             target_file_size=TARGET_FILE_SIZE,
             commit_properties=CommitProperties(
                 custom_metadata=custom,
@@ -493,7 +499,7 @@ def merge_batches(
             uri,
             pa.RecordBatchReader.from_batches(arrow_schema(rows.schema), feed.batches(rows.schema)),
             mode="append",
-            configuration=stats_configuration(rows.schema.names(), spec),
+            configuration=table_configuration(rows.schema.names(), spec),
             target_file_size=TARGET_FILE_SIZE,
             commit_properties=CommitProperties(custom_metadata=custom),
         )
@@ -573,7 +579,7 @@ def _stream_overwrite(
             mode="overwrite",
             schema_mode="overwrite" if new else None,
             predicate=None if new else replace_predicate(column, values),
-            configuration=stats_configuration(rows.schema.names(), spec) if new else None,
+            configuration=table_configuration(rows.schema.names(), spec) if new else None,
             partition_by=list(spec.partition_by) or None,
             target_file_size=TARGET_FILE_SIZE,
             commit_properties=CommitProperties(custom_metadata=custom),
@@ -628,7 +634,7 @@ def _overwrite(uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, 
         as_stream(data),
         mode="overwrite",
         schema_mode="overwrite",
-        configuration=stats_configuration(data.columns, spec),
+        configuration=table_configuration(data.columns, spec),
         partition_by=list(spec.partition_by) or None,
         target_file_size=TARGET_FILE_SIZE,
         commit_properties=CommitProperties(custom_metadata=custom),
@@ -732,7 +738,7 @@ def _merge(uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, str]
             uri,
             as_stream(data),
             mode="append",
-            configuration=stats_configuration(data.columns, spec),
+            configuration=table_configuration(data.columns, spec),
             target_file_size=TARGET_FILE_SIZE,
             commit_properties=CommitProperties(custom_metadata=custom),
         )

@@ -30,6 +30,8 @@ class DeltaStore(TableReads, dg.ConfigurableResource):
     # Rows of a large input a step holds at a time: refined transforms a full build's new raw rows
     # in windows of this many, so its memory follows the window, not the table.
     batch_rows: int = Settings.batch_rows
+    # Rows whose keys a check or metric over every key of a table holds at a time (`key_buckets`).
+    key_bucket_rows: int = Settings.key_bucket_rows
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         """A run on an object store that cannot be used fails at once, saying what to check."""
