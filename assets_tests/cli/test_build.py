@@ -3,21 +3,33 @@
 from datetime import date
 from pathlib import Path
 
-from assets_tests.cli.conftest import Invoke, home_invoker
+import pytest
+
+from assets_tests.cli.conftest import Invoke, home_invoker, invoker
+from lakehouse import simulator
 from lakehouse.cli.build import split_days
 from lakehouse.cli.instance import open_instance
+from lakehouse.settings import get_settings
 
 
-def test_run_refuses_to_mix_sources_of_another_scale(cli: Invoke):
-    result = cli("run", "--scale", "0.5")
+@pytest.fixture
+def sources_cli(tmp_path: Path) -> Invoke:
+    """Commands against a data folder holding only simulated sources (scale 0.002, seed 3, a day):
+    all `run` looks at before it refuses to build."""
+    simulator.generate(get_settings(tmp_path).sources_dir, scale=0.002, seed=3, days=1)
+    return invoker("--data-dir", str(tmp_path))
+
+
+def test_run_refuses_to_mix_sources_of_another_scale(sources_cli: Invoke):
+    result = sources_cli("run", "--scale", "0.5")
     assert result.exit_code == 1
-    assert "holds a build of scale 0.01, seed 42" in result.output
+    assert "holds a build of scale 0.002, seed 3" in result.output
     assert "make clean" in result.output
 
 
-def test_run_names_a_selection_that_selects_nothing_and_builds_nothing(cli: Invoke):
-    unknown = cli("run", "--scale", "0.01", "--select", "group:curatedd")
-    malformed = cli("run", "--scale", "0.01", "--select", "key:(")
+def test_run_names_a_selection_that_selects_nothing_and_builds_nothing(sources_cli: Invoke):
+    unknown = sources_cli("run", "--scale", "0.002", "--seed", "3", "--select", "group:curatedd")
+    malformed = sources_cli("run", "--scale", "0.002", "--seed", "3", "--select", "key:(")
 
     assert unknown.exit_code == malformed.exit_code == 2
     assert "'group:curatedd' selects no asset" in unknown.output

@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from assets_tests.conftest import copy_of_build
+from assets_tests.selected_build import build_selected, feeding
 from lakehouse.cli import main
 from lakehouse.lib.storage.history import Commit, history, lineage
 from lakehouse.settings import Settings
@@ -23,11 +24,13 @@ class Incremental:
 
 @pytest.fixture(scope="module")
 def incremental(tmp_path_factory: pytest.TempPathFactory, instance: dg.DagsterInstance) -> Incremental:
-    """A lakehouse built, advanced a day and built again (incrementally)."""
+    """A lakehouse built, advanced a day and built again (incrementally): what the fact judged here
+    is built from (the tests follow its lineage, and refined/orders', down to raw), and the calendar
+    its date key check reads."""
     lakehouse = copy_of_build(tmp_path_factory.mktemp("lineage"), instance, scale=0.002, seed=3, days=20)
     first_run_id = lakehouse.outcome.run_id
     lakehouse.advance(1)
-    outcome = lakehouse.build(instance)
+    outcome = build_selected(lakehouse, instance, feeding("curated/fact_order_items", "curated/dim_date"))
     assert outcome.success
     return Incremental(lakehouse.settings, first_run_id, outcome.run_id)
 
