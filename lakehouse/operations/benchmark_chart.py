@@ -61,7 +61,9 @@ def draw(results: list[dict[str, Any]], path: Path) -> Path:
         axes.set_xticks(scales, [f"{s:g}" for s in scales])
         axes.grid(True, which="major", alpha=0.3)
         axes.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
-        axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+        axes.yaxis.set_major_formatter(
+            FuncFormatter(lambda value, _: f"{value:,.0f}" if value >= 1 else f"{value:g}")
+        )
         axes.yaxis.set_minor_formatter(NullFormatter())
     seconds.legend(fontsize="small")
     figure.suptitle(
