@@ -90,8 +90,8 @@ def checks_step(name: str, checks: Sequence[TableCheck]) -> dg.AssetChecksDefini
     """`checks` in one step, `<name>_checks` (`refine_orders_checks`), evaluated in turn.
 
     One step per check cost each check about 0.1 s of Dagster's own bookkeeping (step events,
-    resources, input versions): 12 of the 37 seconds of a one-day build at scale 1 went on 109
-    check steps. A judge that returns None has nothing to examine: its check gives no result, which
+    resources, input versions): a quiet one-day build at scale 1 spent 12.4 s in 109 check steps,
+    and spends 7.2 s in 31 of these. A judge that returns None has nothing to examine: its check gives no result, which
     Dagster shows as *skipped* (only a `multi_asset_check` that can subset may give none). A judge
     that raises fails the step once the other checks have given their results.
     """
