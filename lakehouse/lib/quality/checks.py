@@ -101,13 +101,13 @@ def checks_step(name: str, checks: Sequence[TableCheck]) -> dg.AssetChecksDefini
         specs=[check.spec for check in checks], name=f"{name}{CHECKS_STEP}", can_subset=True
     )
     def step(context: dg.AssetCheckExecutionContext, store: DeltaStore) -> Iterator[dg.AssetCheckResult]:
-        errors = []
+        failure: Exception | None = None  # the first judge's that raised
         for key in (k for k in judges if k in context.selected_asset_check_keys):
             try:
                 result = judges[key](context, store)
             except Exception as error:
                 context.log.error(f"{key.to_user_string()} could not be evaluated: {error!r}")
-                errors.append(error)
+                failure = failure or error
                 continue
             if result is None:
                 context.log.info(f"{key.to_user_string()}: nothing to examine in this run, skipped")
@@ -120,8 +120,8 @@ def checks_step(name: str, checks: Sequence[TableCheck]) -> dg.AssetChecksDefini
                 metadata=result.metadata,
                 description=result.description,
             )
-        if errors:
-            raise errors[0]
+        if failure is not None:
+            raise failure
 
     return step
 
