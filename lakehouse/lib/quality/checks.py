@@ -163,6 +163,8 @@ def written_since_passed(
     the last pass vouched for: there is nothing new to judge."""
     uri = store.uri(check.asset_key)
     state = delta_tables.state(uri)
+    if state is None:
+        raise FileNotFoundError(f"{check.to_user_string()}: there is no table at {uri} to judge")
     snapshot = delta_tables.scan(uri, state.version)
     vouched = last_passed(context, check)
     added = None
@@ -306,9 +308,10 @@ def _window(
     refined, quarantine = tables[1:]
     state: dict[str, Any] = {"processed_until": "" if until is None else until.isoformat()}
     for key in tables:
-        name, version = key.to_user_string(), store.version(key)
-        state |= {f"{name} id": store.table_id(key), f"{name} version": version}
-        state[f"{name} content"] = None if version is None else delta_tables.content(store.uri(key), version)
+        name, now = key.to_user_string(), delta_tables.state(store.uri(key))
+        state[f"{name} id"] = None if now is None else now.table_id
+        state[f"{name} version"] = None if now is None else now.version
+        state[f"{name} content"] = None if now is None else now.content
     whole = Window(None, None, state)
     vouched = last_passed(context, check)
     if vouched and all(vouched.get(k) == v for k, v in state.items()):

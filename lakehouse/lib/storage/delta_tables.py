@@ -137,8 +137,11 @@ class TableState:
     file_uris: list[str]
 
 
-def state(uri: str) -> TableState:
-    table = DeltaTable(uri)
+def state(uri: str) -> TableState | None:
+    """The table's newest version as a check sees it; None when there is no table at `uri`."""
+    table = opened(uri)
+    if table is None:
+        return None
     metadata = table.metadata()
     return TableState(
         table.version(), metadata.id, metadata.partition_columns, _digest(table), table.file_uris()
