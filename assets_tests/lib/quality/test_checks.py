@@ -569,6 +569,21 @@ def test_reconciliation_compares_text_keys_trimmed(store):
     assert values(result)["equation"] == "1 raw = 1 refined + 0 quarantined + 0 duplicates"
 
 
+def schema_change_evaluator(
+    table: dg.AssetsDefinition, instance: dg.DagsterInstance, store: DeltaStore
+) -> Callable[[], dg.AssetCheckEvaluation]:
+    """Materialises `table` with its column-schema check in the table's step of checks, and gives
+    that check's evaluation."""
+    step = checks_step(table.node_def.name, schema_change_checks(table.keys))
+
+    def evaluate() -> dg.AssetCheckEvaluation:
+        result = dg.materialize([table, step], instance=instance, resources={"store": store})
+        (evaluation,) = result.get_asset_check_evaluations()
+        return evaluation
+
+    return evaluate
+
+
 def test_the_schema_change_check_warns_naming_what_changed(instance: dg.DagsterInstance, store):
     columns = {"id": "int"}
 
@@ -577,12 +592,7 @@ def test_the_schema_change_check_warns_naming_what_changed(instance: dg.DagsterI
         schema = dg.TableSchema(columns=[dg.TableColumn(name, type_) for name, type_ in columns.items()])
         return dg.MaterializeResult(metadata={"dagster/column_schema": schema})
 
-    step = checks_step(table.node_def.name, schema_change_checks(table.keys))
-
-    def evaluate() -> dg.AssetCheckEvaluation:
-        result = dg.materialize([table, step], instance=instance, resources={"store": store})
-        (evaluation,) = result.get_asset_check_evaluations()
-        return evaluation
+    evaluate = schema_change_evaluator(table, instance, store)
 
     assert evaluate().passed
     assert evaluate().passed  # the same columns
@@ -607,12 +617,7 @@ def test_a_schema_change_is_caught_when_the_run_recorded_the_tables_days_before_
         schema = dg.TableSchema(columns=[dg.TableColumn(name, type_) for name, type_ in columns.items()])
         return dg.MaterializeResult(metadata={"dagster/column_schema": schema})
 
-    step = checks_step(table.node_def.name, schema_change_checks(table.keys))
-
-    def evaluate() -> dg.AssetCheckEvaluation:
-        result = dg.materialize([table, step], instance=instance, resources={"store": store})
-        (evaluation,) = result.get_asset_check_evaluations()
-        return evaluation
+    evaluate = schema_change_evaluator(table, instance, store)
 
     assert evaluate().description == "fewer than two materialisations with a column schema"
     assert evaluate().description == "no column changed"
