@@ -181,10 +181,10 @@ def test_a_text_column_that_starts_with_many_nulls_is_still_extracted(empty_data
 @pytest.mark.parametrize("since", [None, "2024-12-31T00:00:00.000000Z"], ids=["full", "incremental"])
 def test_large_tables_stream_in_bounded_batches_and_arrive_whole(empty_database, monkeypatch, since):
     """Small batches: many round trips, none larger than asked, every row once, typed."""
-    monkeypatch.setattr(dialects, "BATCH_ROWS", 100)
     monkeypatch.setattr(dialects, "BATCH_BYTES", 4096)
     rows = [(i, f"SKU-{i}", f"item {i}", "home", i / 100, T1, None) for i in range(1, 2001)]
-    shop = database(empty_database, PRODUCTS_DDL, rows)
+    database(empty_database, PRODUCTS_DDL, rows)
+    shop = ShopDatabase(uri=empty_database, batch_rows=100)
 
     batches = list(shop.stream_changes(PRODUCTS, since))
 
@@ -195,10 +195,10 @@ def test_large_tables_stream_in_bounded_batches_and_arrive_whole(empty_database,
 
 def test_the_key_list_streams_every_key_typed_in_bounded_batches(empty_database, monkeypatch):
     """What key reconciliation reads: key columns only, every row's key (a duplicate twice)."""
-    monkeypatch.setattr(dialects, "BATCH_ROWS", 100)
     monkeypatch.setattr(dialects, "BATCH_BYTES", 4096)
     rows = [(i, f"SKU-{i}", None, None, 1.0, T1, None) for i in range(1, 1001)]
-    shop = database(empty_database, PRODUCTS_DDL, [*rows, rows[0]])
+    database(empty_database, PRODUCTS_DDL, [*rows, rows[0]])
+    shop = ShopDatabase(uri=empty_database, batch_rows=100)
 
     batches = list(shop.stream_keys(PRODUCTS))
 

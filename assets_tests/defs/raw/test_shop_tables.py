@@ -16,7 +16,7 @@ from lakehouse.defs.raw.shop_tables import build_raw_shop_asset, current_waterma
 from lakehouse.lib.privacy import Pseudonymiser
 from lakehouse.lib.storage.io_manager import DeltaIOManager
 from lakehouse.lib.storage.store import DeltaStore
-from lakehouse.sources import dialects
+from lakehouse.settings import Settings
 from lakehouse.sources.errors import SourceSchemaError
 from lakehouse.sources.shop_db import ShopDatabase
 
@@ -53,13 +53,16 @@ def insert(shop_path: Path, *rows: tuple) -> None:
 
 
 def materialise(
-    instance: dg.DagsterInstance, shop_path: Path, store: DeltaStore
+    instance: dg.DagsterInstance,
+    shop_path: Path,
+    store: DeltaStore,
+    batch_rows: int = Settings.extract_batch_rows,
 ) -> dg.ExecuteInProcessResult:
     result = dg.materialize(
         [build_raw_shop_asset(PRODUCTS)],
         instance=instance,
         resources={
-            "shop_db": ShopDatabase(uri=f"sqlite:///{shop_path}"),
+            "shop_db": ShopDatabase(uri=f"sqlite:///{shop_path}", batch_rows=batch_rows),
             "pseudonymiser": Pseudonymiser(key="test-key"),
             "store": store,
             "io_manager": DeltaIOManager(store=store),
@@ -292,7 +295,7 @@ def test_a_crash_between_reconciliation_and_commit_leaves_raw_untouched(instance
 
 
 def test_a_first_extraction_read_in_many_batches_lands_as_in_one_in_a_single_commit(
-    instance, shop_path, tmp_path, monkeypatch
+    instance, shop_path, tmp_path
 ):
     """The first extraction streams the table (ADBC batches of 2 rows here): the same rows, row
     numbers, watermarks, batch window and counts as one batch, in one commit."""
@@ -303,11 +306,13 @@ def test_a_first_extraction_read_in_many_batches_lands_as_in_one_in_a_single_com
     )
     one = DeltaStore(root=str(tmp_path / "one"))
     whole = materialise(instance, shop_path, one)
-    monkeypatch.setattr(dialects, "BATCH_ROWS", 2)
-    assert len(list(ShopDatabase(uri=f"sqlite:///{shop_path}").stream_changes(PRODUCTS, None))) >= 4
+    assert (
+        len(list(ShopDatabase(uri=f"sqlite:///{shop_path}", batch_rows=2).stream_changes(PRODUCTS, None)))
+        >= 4
+    )
     many = DeltaStore(root=str(tmp_path / "many"))
 
-    batched = materialise(instance, shop_path, many)
+    batched = materialise(instance, shop_path, many, batch_rows=2)
 
     def table(store: DeltaStore) -> pl.DataFrame:
         return (
