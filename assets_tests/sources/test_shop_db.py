@@ -20,7 +20,7 @@ from lakehouse.sources.shop_db import ShopDatabase
 
 PRODUCTS = shop_tables()["products"]
 CUSTOMERS = shop_tables()["customers"]
-T1, T2, T3 = (f"2025-01-0{d}T06:00:00.000000Z" for d in (1, 2, 3))
+T1, T2, T3, T4 = (f"2025-01-0{d}T06:00:00.000000Z" for d in (1, 2, 3, 4))
 
 # Types both databases know (SQLite reads them as INTEGER and REAL affinity).
 PRODUCTS_DDL = (
@@ -206,6 +206,38 @@ def test_the_key_list_streams_every_key_typed_in_bounded_batches(empty_database,
     keys = pl.concat(batches)
     assert dict(keys.schema) == {"product_id": pl.Int64}
     assert keys.sort("product_id").get_column("product_id").to_list() == [1, *range(1, 1001)]
+
+
+@pytest.mark.parametrize(
+    ("since", "expected"),
+    [(None, [[1, 2], [3, 4, 5, 6, 7], [8, 9, 10], [11, 12]]), (T1, [[7], [8, 9, 10], [11, 12]])],
+    ids=["full", "incremental"],
+)
+def test_changes_in_order_come_in_batches_that_never_split_a_change_time(empty_database, since, expected):
+    """Batches of 3 rows, cut where the change time changes: a time held by 4 rows fills a larger
+    batch; rows without a time come first; ties are ordered by the other columns."""
+    times = [
+        None,
+        None,
+        T1,
+        T1,
+        T1,
+        T1,
+        T2,
+        T3,
+        T3,
+        T3,
+        "2025-01-04T06:00:00.000000Z",
+        "2025-01-04T06:00:00.000000Z",
+    ]
+    rows = [(n, f"SKU-{n}", None, "home", 1.0, time, None) for n, time in enumerate(times, start=1)]
+    database(empty_database, PRODUCTS_DDL, rows[::-1])
+    shop = ShopDatabase(uri=empty_database, batch_rows=3)
+
+    batches = list(shop.stream_changes_in_order(PRODUCTS, since))
+
+    assert [batch.get_column("product_id").to_list() for batch in batches] == expected
+    assert all(dict(batch.schema) == PRODUCTS.columns for batch in batches)
 
 
 def test_a_watermark_holding_a_quote_is_a_literal_not_sql(shop):
