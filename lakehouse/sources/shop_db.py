@@ -120,24 +120,28 @@ class ShopDatabase(dg.ConfigurableResource):
 
 
 def change_time_batches(batches: Iterator[pl.DataFrame], column: str) -> Iterator[pl.DataFrame]:
-    """Batches of rows in order of `column`, closed at its value's boundaries: each batch's rows of
-    its last value are carried into the next, so no value spans two batches (a value held by more
-    rows than a batch makes its batch that much larger).
+    """Batches of rows in order of `column`, closed at its value's boundaries: each batch read is
+    held until the next one comes, and takes that one's first rows while they hold its last value,
+    so no value spans two batches (a value held by more rows than a batch makes a larger one).
 
     What makes a batch comparable on its own with the rows already extracted: identical rows share
     their change time, so all copies of a row are in one batch.
     """
-    carried: pl.DataFrame | None = None
+    held: pl.DataFrame | None = None
     for batch in batches:
-        rows = batch if carried is None else pl.concat([carried, batch])
-        if rows.is_empty():
+        if batch.is_empty():
             continue
-        last = pl.col(column).eq_missing(rows.get_column(column)[-1])
-        carried = rows.filter(last)
-        if (complete := rows.filter(~last)).height:
-            yield complete
-    if carried is not None and carried.height:
-        yield carried
+        if held is None:
+            held = batch
+            continue
+        same_time = pl.col(column).eq_missing(held.get_column(column)[-1])
+        if (continued := batch.filter(same_time)).height == batch.height:
+            held = pl.concat([held, batch])
+            continue
+        yield pl.concat([held, continued])
+        held = batch.filter(~same_time)
+    if held is not None:
+        yield held
 
 
 def _after(table: SourceTable, since: str | None) -> str | None:
