@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 import shutil
 import sqlite3
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from lakehouse.components.declared import shop_tables
 from lakehouse.defs.raw.shop_tables import build_raw_shop_asset, current_watermark, window_start
 from lakehouse.lib.privacy import Pseudonymiser
 from lakehouse.lib.storage.io_manager import DeltaIOManager
+from lakehouse.lib.storage.row_batches import RowBatches
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.settings import Settings, get_settings
 from lakehouse.sources.errors import SourceSchemaError
@@ -379,6 +381,7 @@ def extract(
     data_dir: Path,
     tables: tuple[str, ...] = SHOP,
     batch_rows: int = Settings.extract_batch_rows,
+    io_manager: type[DeltaIOManager] = DeltaIOManager,
 ) -> dg.ExecuteInProcessResult:
     """Materialise the raw shop tables of the lakehouse in `data_dir`, reading `batch_rows` at a time."""
     settings = get_settings(data_dir)
@@ -390,7 +393,7 @@ def extract(
             "shop_db": ShopDatabase(uri=settings.shop_db_uri, batch_rows=batch_rows),
             "pseudonymiser": Pseudonymiser(key=settings.pii_key),
             "store": store,
-            "io_manager": DeltaIOManager(store=store),
+            "io_manager": io_manager(store=store),
         },
         raise_on_error=False,
     )
@@ -463,3 +466,44 @@ def test_after_a_pause_an_extraction_in_small_batches_lands_exactly_as_in_one(pa
         assert batches[0] == 1 and batches[1] >= 3 if one_says["rows_read"] else batches == (0, 0), name
         assert many_says == one_says, name
         assert one_says["rows_extracted"] == changes.height, name
+
+
+class CrashBetweenBatches(DeltaIOManager):
+    """Dies once the Delta write has taken two batches of the rows, before its commit."""
+
+    def handle_output(self, context: dg.OutputContext, obj: RowBatches) -> None:
+        def dying() -> Iterator[pl.DataFrame]:
+            for number, batch in enumerate(obj.batches):
+                if number == 2:
+                    raise dg.Failure(description="crashed between batches", allow_retries=False)
+                yield batch
+
+        super().handle_output(context, replace(obj, batches=dying()))
+
+
+def test_a_crash_between_batches_leaves_raw_as_it_was_and_the_run_again_lands_each_change_once(
+    paused, instance, tmp_path
+):
+    data_dir = paused.copy(tmp_path / "crashed")
+    before = raw_table(data_dir, "customers")
+
+    crashed = extract(instance, data_dir, ("customers",), batch_rows=3, io_manager=CrashBetweenBatches)
+    assert not crashed.success
+    assert raw_table(data_dir, "customers").equals(before)
+    [failure] = crashed.get_step_failure_events()
+    assert "crashed between batches" in failure.step_failure_data.user_failure_data.description
+
+    rerun = extract(instance, data_dir, ("customers",), batch_rows=3)
+    again = extract(instance, data_dir, ("customers",), batch_rows=3)
+
+    assert rerun.success and again.success
+    landed = appended(data_dir, "customers", rerun.run_id)
+    changes = changes_during_the_pause(paused, "customers")
+    assert landed.filter(~TOMBSTONE).select(changes.columns).sort(pl.all()).equals(changes)
+    assert landed.filter(TOMBSTONE).get_column("customer_id").to_list() == purged_during_the_pause(
+        paused, "customers"
+    )
+    assert raw_table(data_dir, "customers").height == before.height + landed.height
+    said = reported(again, "customers")
+    assert (said["rows_extracted"], said["rows_hard_deleted"]) == (0, 0)
+    assert said["data_version"] == reported(rerun, "customers")["data_version"] == rerun.run_id
