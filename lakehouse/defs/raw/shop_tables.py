@@ -7,7 +7,7 @@ version lands exactly once, even one committed late with an `updated_at` inside 
 However long the pause since the last run, no step holds its changes at once: they are read in
 order of change, `LAKEHOUSE_EXTRACT_BATCH_ROWS` at a time, in batches that never split one
 `updated_at` value, and each batch is compared with raw's rows of its own change times
-(`Extraction`). All the batches land in one commit.
+and spilled to disk until all are read (`Extraction`). All the batches land in one commit.
 
 The watermark is raw's newest `_watermark`: a row's `updated_at` when it counts towards the
 watermark, null when it does not. Rows dated after the moment they were ingested (a clock gone
@@ -26,9 +26,11 @@ keys (measured at scale 1: 0.1-0.3 s for 100k customers). Changed rows and tombs
 commit, so a crash in between leaves nothing half-written, and a re-run finds no key newly gone.
 """
 
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -48,6 +50,7 @@ from lakehouse.lib.privacy import Pseudonymiser, suppress
 from lakehouse.lib.storage import write_spec
 from lakehouse.lib.storage.reads import TableReads
 from lakehouse.lib.storage.row_batches import RowBatches
+from lakehouse.lib.storage.spill import SpilledFrames
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.lib.storage.suppression import suppressed_tokens
 from lakehouse.sources.errors import SourceSchemaError
@@ -119,19 +122,17 @@ class Batch:
 
 @dataclass
 class Extraction:
-    """One extraction of a table's changes after `since` (every row when None), read twice a batch
-    at a time so that no step holds them, whatever the pause since the last run: a survey first
-    (what the batch is: its newest change names it, its counts are reported and its data version
-    known before any row is written; the keys gone from the source are found), then the write.
+    """One extraction of a table's changes after `since` (every row when None), read once a batch
+    at a time, so that no step holds them whatever the pause since the last run. Each batch's rows
+    are spilled to `staging` as they come: what the batch is (its newest change names it, its counts
+    are reported, its data version says whether it brings anything) is known before any row is
+    written, and what is written is exactly what was read.
 
     The first extraction (`raw` None) takes the rows as the database reads them: nothing to compare
     with. A later one reads them in order of change, in batches closed at change-time boundaries
     (`stream_changes_in_order`), each compared with raw's rows of its change times only
-    (`not_yet_in_raw`). Tombstones follow the rows, as the last batch.
-
-    The write reads up to the newest change the survey read: rows a source changes in between are
-    the next extraction's (it starts from the watermark), so what is written is what was surveyed
-    but for a late commit inside the window.
+    (`not_yet_in_raw`). The keys gone from the source are found once the rows are read (the
+    snapshot's time is their newest change); their tombstones are written as the last batch.
     """
 
     shop_db: ShopDatabase
@@ -141,59 +142,57 @@ class Extraction:
     erased: set[str]  # the suppression list's tokens
     pseudonymiser_key: str
     at: str  # the ingestion instant, as a watermark
+    staging: SpilledFrames  # the rows to append, a batch a file
     batches_read: int = 0
     rows_read: int = 0
-    rows_extracted: int = 0
     rows_future_dated: int = 0
     suppressed: int = 0
     newest: str | None = None  # of the rows extracted (future-dated ones included)
     newest_fresh: str | None = None  # of the rows raw lacks, future-dated ones aside
-    read_until: str = ""  # the newest change read ("": none, or only nulls)
     deletes: pl.DataFrame | None = None  # the tombstones
 
     @property
     def since(self) -> str | None:
         return window_start(self.table, self.watermark)
 
-    def survey(self) -> None:
-        """Count the rows, find the newest change and the keys gone (the first read)."""
-        updated = pl.col(self.table.watermark_column)
-        for batch in self._batches(until=None):
+    @property
+    def rows_extracted(self) -> int:
+        return self.staging.rows
+
+    def read(self) -> None:
+        """Read the changes a batch at a time, spill the rows to append, count them; find the keys gone."""
+        column = self.table.watermark_column
+        for batch in self._batches():
             self.batches_read += 1
             self.rows_read += batch.read.height
             self.suppressed += batch.suppressed
-            self.rows_extracted += batch.kept.height
-            self.rows_future_dated += batch.kept.filter(updated > self.at).height
-            self.newest = _newest(self.newest, batch.kept.get_column(self.table.watermark_column))
-            fresh = batch.fresh.get_column(self.table.watermark_column)
+            self.staging.add(batch.kept)
+            self.rows_future_dated += batch.kept.filter(pl.col(column) > self.at).height
+            self.newest = _newest(self.newest, batch.kept.get_column(column))
+            fresh = batch.fresh.get_column(column)
             self.newest_fresh = _newest(self.newest_fresh, fresh.filter(fresh <= self.at))
-            self.read_until = _newest(self.read_until, batch.read.get_column(self.table.watermark_column))
         self.deletes = hard_deletes(self.shop_db, self.raw, self.table, self._snapshot_time())
 
     def rows(self, batch: str, run_id: str, ingested_at: datetime) -> Iterator[pl.DataFrame]:
-        """The rows as raw holds them, a batch at a time (the second read), numbered in order, then
-        the tombstones."""
+        """The rows as raw holds them, a spilled batch at a time, numbered in order, then the tombstones."""
         numbered = 0
-        for each in self._batches(until=self.read_until) if self.rows_read else ():
-            yield raw_batch(each.kept, self.table, batch, run_id, ingested_at, first_row=numbered + 1)
-            numbered += each.kept.height
+        for rows in self.staging.frames():
+            yield raw_batch(rows, self.table, batch, run_id, ingested_at, first_row=numbered + 1)
+            numbered += rows.height
         if self.deletes is not None and self.deletes.height:
             yield raw_batch(
                 self.deletes, self.table, batch, run_id, ingested_at, first_row=numbered + 1, tombstones=True
             )
 
-    def _batches(self, until: str | None) -> Iterator[Batch]:
-        """Each batch read (up to the change time `until`, nulls included, when given), its rows
-        raw lacks and those kept: erased customers' own records dropped, their facts attributed to
-        the unknown member."""
+    def _batches(self) -> Iterator[Batch]:
+        """Each batch read, its rows raw lacks and those kept: erased customers' own records
+        dropped, their facts attributed to the unknown member."""
         if self.raw is None:
             reads = self.shop_db.stream_changes(self.table, self.since)
         else:
             reads = self.shop_db.stream_changes_in_order(self.table, self.since)
         own_records = self.table.name == "customers"
         for read in reads:
-            if until is not None:
-                read = read.filter((pl.col(self.table.watermark_column) <= until).fill_null(True))
             fresh = not_yet_in_raw(read, self.raw, self.table)
             yield Batch(read, fresh, *suppress(fresh, self.erased, self.pseudonymiser_key, drop=own_records))
 
@@ -328,33 +327,34 @@ def build_raw_shop_asset(table: SourceTable) -> dg.AssetsDefinition:
         shop_db: ShopDatabase,
         store: DeltaStore,
         pseudonymiser: Pseudonymiser,
-    ) -> dg.Output[RowBatches]:
+    ) -> Iterator[dg.Output[RowBatches]]:
         ingested_at = now_utc()
         reads = store.reading(context)
         raw = reads.scan_or_none(key)
         watermark = None if raw is None else current_watermark(reads, key)
         at = ingested_at.strftime(WATERMARK_FORMAT)
-        extraction = Extraction(
-            shop_db, table, raw, watermark, suppressed_tokens(store.root), pseudonymiser.key, at
-        )
-        with permanent_errors_fail_at_once():
-            extraction.survey()
-        _log(context, extraction, ingested_at)
-        batch = batch_id(table, extraction.since, extraction.newest, ingested_at)
-        empty = raw_batch(pl.DataFrame(schema=table.columns), table, batch, "", ingested_at)
-        rows = RowBatches(empty.schema, extraction.rows(batch, context.run.run_id, ingested_at), [batch])
-        wrote_rows = extraction.rows_extracted + extraction.deletes.height > 0
-        return dg.Output(
-            rows,
-            data_version=data_version_after(context, key, wrote_rows=wrote_rows),
-            metadata=extraction.metadata(),
-        )
+        with tempfile.TemporaryDirectory(prefix=f"extract-{table.name}-") as folder:
+            staging = SpilledFrames(Path(folder))
+            tokens = suppressed_tokens(store.root)
+            extraction = Extraction(shop_db, table, raw, watermark, tokens, pseudonymiser.key, at, staging)
+            with permanent_errors_fail_at_once():
+                extraction.read()
+            _log(context, extraction, ingested_at)
+            batch = batch_id(table, extraction.since, extraction.newest, ingested_at)
+            empty = raw_batch(pl.DataFrame(schema=table.columns), table, batch, "", ingested_at)
+            rows = RowBatches(empty.schema, extraction.rows(batch, context.run.run_id, ingested_at), [batch])
+            wrote_rows = extraction.rows_extracted + extraction.deletes.height > 0
+            yield dg.Output(
+                rows,
+                data_version=data_version_after(context, key, wrote_rows=wrote_rows),
+                metadata=extraction.metadata(),
+            )
 
     return raw_shop_table
 
 
 def _log(context: dg.AssetExecutionContext, extraction: Extraction, ingested_at: datetime) -> None:
-    """What the survey found: the rows, those suppressed and those dated after the ingestion."""
+    """What the extraction read: the rows, those suppressed and those dated after the ingestion."""
     table = extraction.table
     if extraction.suppressed:
         context.log.info(
@@ -363,7 +363,7 @@ def _log(context: dg.AssetExecutionContext, extraction: Extraction, ingested_at:
     context.log.info(
         f"shop.{table.name}: {extraction.rows_read} rows changed after {extraction.since or 'the start'} "
         f"(read in {extraction.batches_read} batches), {extraction.rows_extracted} not yet in raw, "
-        f"{extraction.deletes.height} keys gone from the source; written a batch at a time"
+        f"{extraction.deletes.height} keys gone from the source"
     )
     if extraction.rows_future_dated:
         context.log.warning(
