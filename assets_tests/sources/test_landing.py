@@ -17,7 +17,6 @@ from lakehouse.sources.landing import (
     JsonLinesFile,
     LandingFolderMissingError,
     LandingZone,
-    concatenated,
     is_ready,
     open_csv_file,
     read_csv_file,
@@ -338,36 +337,6 @@ def test_a_csv_file_read_in_many_batches_gives_the_rows_line_numbers_and_problem
         ("pay_6", None, " card ", 8),
         ("pay_5", "3.00", "card", 9),
     ]
-
-
-# Lines without quotes: a block of them is classified by separator counts on its bytes, and its
-# well-formed lines go to Polars' CSV reader at once. A short line next to a long one leaves the
-# block's count of separators right: each line is still judged on its own.
-UNQUOTED_CSV = (
-    f"{HEADER}\n"
-    "pay_1,101,1.50,EUR,card,2025-01-02T06:00:00Z\n"
-    "pay_2,102,1.00,EUR,card\n"
-    "pay_3,103,12,50,EUR,card,2025-01-02T08:00:00Z\n"
-    "pay_4,104,,USD, card ,2025-01-02T09:00:00Z\n"
-    "   ,,,,,\n"
-    "pay_5,105,3.00,USD,card,2025-01-02T10:00:00Z"
-)
-
-
-@pytest.mark.parametrize("batch_bytes", [1, 60, 1000])
-def test_unquoted_blocks_give_the_same_rows_whatever_their_size(tmp_path, batch_bytes):
-    """A block a line (1), blocks of a few lines (60), the whole file in one block (1000)."""
-    parsed = concatenated(open_csv_file(write(tmp_path, UNQUOTED_CSV), COLUMNS, batch_bytes=batch_bytes))
-
-    assert parsed.rows.select("payment_id", "amount", "method", LINE_COLUMN, RESCUED_COLUMN).rows() == [
-        ("pay_1", "1.50", "card", 2, None),
-        (None, None, None, 3, "pay_2,102,1.00,EUR,card"),
-        (None, None, None, 4, "pay_3,103,12,50,EUR,card,2025-01-02T08:00:00Z"),
-        ("pay_4", None, " card ", 5, None),
-        ("   ", None, None, 6, None),
-        ("pay_5", "3.00", "card", 7, None),
-    ]
-    assert parsed.malformed_lines == 2
 
 
 def test_a_bad_byte_in_a_later_block_rejects_the_file_before_any_row_is_read(tmp_path):

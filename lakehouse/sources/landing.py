@@ -141,10 +141,8 @@ class CsvFile:
             )
             return
         for first_line, text in text_blocks(self.path, self.encoding, self.batch_bytes):
-            if '"' in text or len(self.delimiter.encode()) != 1:
-                yield self._parsed(_lines_of_block(text, first_line))
-            else:
-                yield self._parsed_unquoted(text, first_line)
+            lines = _lines_of_block(text, first_line)
+            yield self._parsed(lines) if '"' in text else self._parsed_unquoted(lines)
 
     def _parsed(self, lines: pl.DataFrame) -> ParsedFile:
         body = self._body(lines)
@@ -156,51 +154,22 @@ class CsvFile:
         rows = pl.concat([parsed, _rescued(bad, self.expected_columns)], how="diagonal_relaxed")
         return self._result(rows.sort(LINE_COLUMN), bad)
 
-    def _parsed_unquoted(self, text: str, lines_before: int) -> ParsedFile:
-        """`_parsed` of a block without a quote (most files), several times cheaper: a line is then
-        well formed when it has as many separators as the header, its fields are what lies between
-        them, and Polars' CSV reader reads every well-formed line at once.
-
-        The lines are found and classified on the block's bytes (numpy: a line's separators are the
-        difference of a running count at its two ends); only the malformed ones become strings.
-        """
-        if "\r" in text:  # CRLF line ends: the lines without their CR, as `_lines_of_block` gives
-            text = text.replace("\r\n", "\n").removesuffix("\r")
-        data = np.frombuffer(text.encode(), dtype=np.uint8)
-        ends = np.flatnonzero(data == ord("\n"))
-        if data.size and data[-1] != ord("\n"):  # the file's last line, without a line end
-            ends = np.append(ends, data.size)
-        starts = np.concatenate(([0], ends[:-1] + 1))[: ends.size]
-        before = np.concatenate(([0], np.cumsum(data == ord(self.delimiter))))
-        numbers = np.arange(lines_before + 1, lines_before + 1 + ends.size, dtype=np.int64)
-        present = (ends > starts) & (numbers != (self.header_line or 0))  # not empty, not the header
-        good = present & (before[ends] - before[starts] == len(self.columns) - 1)
-        bad = present & ~good
-        kept = data[np.repeat(good, np.diff(np.append(starts, data.size)))].tobytes()
-        rows = (
-            pl.read_csv(
-                kept,
-                has_header=False,
-                schema=dict.fromkeys(self.columns, pl.String),
-                separator=self.delimiter,
-            )
-            if kept
-            else pl.DataFrame(schema=dict.fromkeys(self.columns, pl.String))
+    def _parsed_unquoted(self, lines: pl.DataFrame) -> ParsedFile:
+        """`_parsed` of lines without a quote (most files), 2-3x cheaper: a line is then well formed
+        when it has as many separators as the header, and its fields are what lies between them
+        (an empty one null, as Polars' CSV reader reads it)."""
+        body = self._body(lines)
+        line, n = pl.col("line"), len(self.columns)
+        well_formed = line.str.count_matches(self.delimiter, literal=True) == n - 1
+        fields = line.str.split_exact(self.delimiter, n - 1).struct.rename_fields(list(self.columns))
+        rows = body.with_columns(well_formed.alias("_well_formed")).select(
+            pl.when("_well_formed").then(fields).alias("_fields"),
+            pl.col(LINE_COLUMN),
+            pl.when(~pl.col("_well_formed")).then(line).alias(RESCUED_COLUMN),
         )
-        rows = rows.with_columns(
-            pl.Series(LINE_COLUMN, numbers[good]), pl.lit(None, pl.String).alias(RESCUED_COLUMN)
-        )
-        malformed = pl.DataFrame(
-            {
-                "line": [bytes(data[s:e]).decode() for s, e in zip(starts[bad], ends[bad], strict=True)],
-                LINE_COLUMN: numbers[bad],
-            },
-            schema={"line": pl.String, LINE_COLUMN: pl.Int64},
-        )
-        if malformed.height:
-            rows = pl.concat([rows, _rescued(malformed, self.expected_columns)], how="diagonal_relaxed")
-            rows = rows.sort(LINE_COLUMN)
-        return self._result(rows, malformed)
+        rows = rows.unnest("_fields").with_columns(pl.col(c).replace("", None) for c in self.columns)
+        bad = body.filter(rows.get_column(RESCUED_COLUMN).is_not_null())
+        return self._result(rows, bad)
 
     def _body(self, lines: pl.DataFrame) -> pl.DataFrame:
         return lines if self.header_line is None else lines.filter(pl.col(LINE_COLUMN) != self.header_line)
