@@ -14,7 +14,8 @@ run's). A run that refined no event, or changed no session, writes nothing.
 
 The full build writes the sessions in day order (built a group of users at a time, spilled to
 files sorted by day, read back a few days at a time), so each file of the table holds a range of
-days, and replacing a day later rewrites only the files holding it.
+nearby days (delta-rs writes a stream in two interleaved halves: neighbouring files overlap), and
+replacing a day later rewrites only the files holding it, not every file.
 """
 
 import tempfile
