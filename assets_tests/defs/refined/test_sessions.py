@@ -120,6 +120,7 @@ def test_late_events_replace_the_days_they_move_sessions_between():
         *(event(1, 1, 23, m) for m in (0, 20)),  # a session on the 1st
         event(1, 2, 0, 5),  # 45 minutes later: a session on the 2nd
         *(event(2, d, 12, 0) for d in (1, 2, 3)),  # untouched: a session a day
+        event("anon-w", 1, 15, 0),  # untouched visitor
     ]
     late = [event("anon-v", 1, 23, 50, refined=1), event(1, 1, 23, 40, refined=1)]
     every = pl.DataFrame(
@@ -136,6 +137,7 @@ def test_late_events_replace_the_days_they_move_sessions_between():
         ("customer:1@2025-01-01T23:00:00.000Z", 4, datetime(2025, 1, 2, 0, 5, tzinfo=UTC)),
         ("customer:2@2025-01-01T12:00:00.000Z", 1, datetime(2025, 1, 1, 12, tzinfo=UTC)),
         ("visitor:anon-v@2025-01-01T23:50:00.000Z", 3, datetime(2025, 1, 2, 0, 20, tzinfo=UTC)),
+        ("visitor:anon-w@2025-01-01T15:00:00.000Z", 1, datetime(2025, 1, 1, 15, tzinfo=UTC)),
         ("customer:2@2025-01-02T12:00:00.000Z", 1, datetime(2025, 1, 2, 12, tzinfo=UTC)),
     ]
     assert (rows[WATERMARK] == datetime(2025, 2, 1, 1, tzinfo=UTC)).all()
