@@ -114,7 +114,7 @@ def event(user: int | str, day: int, hour: int, minute: int, refined: int = 0) -
 def test_late_events_replace_the_days_they_move_sessions_between():
     """Before midnight, late: a visitor's session moves to the day before, and a customer's two
     sessions join into one across midnight. Both days are replaced, with the untouched customer's
-    sessions of those days as they were; the day after is not."""
+    and visitor's sessions of those days as they were; the day after is not."""
     held_events = [
         *(event("anon-v", 2, 0, m) for m in (10, 20)),  # a session on the 2nd
         *(event(1, 1, 23, m) for m in (0, 20)),  # a session on the 1st
