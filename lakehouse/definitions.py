@@ -136,7 +136,10 @@ def resources(settings: Settings) -> dg.Definitions:
             "io_manager": DeltaIOManager(store=store, observer=QualityRecorder(store=store)),
             "store": store,
             "serving_catalog": ServingCatalog.from_settings(settings),
-            "shop_db": ShopDatabase(uri=_secret("LAKEHOUSE_SHOP_DB_URI", settings.shop_db_uri)),
+            "shop_db": ShopDatabase(
+                uri=_secret("LAKEHOUSE_SHOP_DB_URI", settings.shop_db_uri),
+                batch_rows=settings.extract_batch_rows,
+            ),
             "landing": LandingZone(root=settings.landing_uri, batch_bytes=settings.read_batch_bytes),
             "exchange_rate_api": exchange_rate_api(settings),
             "pseudonymiser": Pseudonymiser(key=_secret("LAKEHOUSE_PII_KEY", settings.pii_key)),

@@ -26,6 +26,7 @@ from lakehouse.simulator import (
     generate,
     read_params,
 )
+from lakehouse.simulator.clickstream import CHUNK_DAYS
 
 SMALL = {"scale": 0.002, "seed": 7, "start": date(2025, 3, 1)}
 
@@ -66,8 +67,9 @@ def test_another_seed_writes_other_sources(tmp_path: Path) -> None:
     assert event_files(tmp_path / "a") != event_files(tmp_path / "b")
 
 
-@pytest.mark.parametrize("more_days", [1, 3])
+@pytest.mark.parametrize("more_days", [1, 3, CHUNK_DAYS + 1])
 def test_advancing_equals_generating_the_longer_simulation(tmp_path: Path, more_days: int) -> None:
+    """Also over more days than one chunk simulates: each chunk writes its own days' order lines."""
     expected = generate(tmp_path / "full", days=20 + more_days, **SMALL)
     generate(tmp_path / "advanced", days=20, **SMALL)
     before = sorted_tables(tmp_path / "advanced")

@@ -20,7 +20,7 @@ from lakehouse.sources.shop_db import ShopDatabase
 
 PRODUCTS = shop_tables()["products"]
 CUSTOMERS = shop_tables()["customers"]
-T1, T2, T3 = (f"2025-01-0{d}T06:00:00.000000Z" for d in (1, 2, 3))
+T1, T2, T3, T4 = (f"2025-01-0{d}T06:00:00.000000Z" for d in (1, 2, 3, 4))
 
 # Types both databases know (SQLite reads them as INTEGER and REAL affinity).
 PRODUCTS_DDL = (
@@ -181,10 +181,10 @@ def test_a_text_column_that_starts_with_many_nulls_is_still_extracted(empty_data
 @pytest.mark.parametrize("since", [None, "2024-12-31T00:00:00.000000Z"], ids=["full", "incremental"])
 def test_large_tables_stream_in_bounded_batches_and_arrive_whole(empty_database, monkeypatch, since):
     """Small batches: many round trips, none larger than asked, every row once, typed."""
-    monkeypatch.setattr(dialects, "BATCH_ROWS", 100)
     monkeypatch.setattr(dialects, "BATCH_BYTES", 4096)
     rows = [(i, f"SKU-{i}", f"item {i}", "home", i / 100, T1, None) for i in range(1, 2001)]
-    shop = database(empty_database, PRODUCTS_DDL, rows)
+    database(empty_database, PRODUCTS_DDL, rows)
+    shop = ShopDatabase(uri=empty_database, batch_rows=100)
 
     batches = list(shop.stream_changes(PRODUCTS, since))
 
@@ -195,10 +195,10 @@ def test_large_tables_stream_in_bounded_batches_and_arrive_whole(empty_database,
 
 def test_the_key_list_streams_every_key_typed_in_bounded_batches(empty_database, monkeypatch):
     """What key reconciliation reads: key columns only, every row's key (a duplicate twice)."""
-    monkeypatch.setattr(dialects, "BATCH_ROWS", 100)
     monkeypatch.setattr(dialects, "BATCH_BYTES", 4096)
     rows = [(i, f"SKU-{i}", None, None, 1.0, T1, None) for i in range(1, 1001)]
-    shop = database(empty_database, PRODUCTS_DDL, [*rows, rows[0]])
+    database(empty_database, PRODUCTS_DDL, [*rows, rows[0]])
+    shop = ShopDatabase(uri=empty_database, batch_rows=100)
 
     batches = list(shop.stream_keys(PRODUCTS))
 
@@ -206,6 +206,28 @@ def test_the_key_list_streams_every_key_typed_in_bounded_batches(empty_database,
     keys = pl.concat(batches)
     assert dict(keys.schema) == {"product_id": pl.Int64}
     assert keys.sort("product_id").get_column("product_id").to_list() == [1, *range(1, 1001)]
+
+
+@pytest.mark.parametrize(
+    ("since", "expected"), [(None, range(1, 13)), (T1, range(7, 13))], ids=["full", "incremental"]
+)
+def test_changes_in_order_come_in_batches_that_never_split_a_change_time(empty_database, since, expected):
+    """Read 3 rows at a time: every row once, in order of change (rows without a time first, ties
+    by the other columns), and each change time in one batch (T1's 4 rows make a larger one)."""
+    times = [None, None, T1, T1, T1, T1, T2, T3, T3, T3, T4, T4]
+    rows = [(n, f"SKU-{n}", None, "home", 1.0, time, None) for n, time in enumerate(times, start=1)]
+    database(empty_database, PRODUCTS_DDL, rows[::-1])
+    shop = ShopDatabase(uri=empty_database, batch_rows=3)
+
+    batches = list(shop.stream_changes_in_order(PRODUCTS, since))
+
+    assert pl.concat(batches).get_column("product_id").to_list() == list(expected)
+    assert len(batches) >= 2 and all(dict(batch.schema) == PRODUCTS.columns for batch in batches)
+    spans = pl.concat(b.select("updated_at").unique().with_columns(batch=i) for i, b in enumerate(batches))
+    assert not spans.get_column("updated_at").is_duplicated().any()
+    # beyond the rows of its last change time, a batch holds at most the 3 rows of one read
+    last_time = pl.col("updated_at").ne_missing(pl.col("updated_at").last())
+    assert max(batch.filter(last_time).height for batch in batches) <= 3
 
 
 def test_a_watermark_holding_a_quote_is_a_literal_not_sql(shop):

@@ -1,9 +1,10 @@
 """Deletes in the shop database reach refined customers and products, from SQLite and PostgreSQL alike.
 
-Five simulated days are extracted and refined, then five more: on those days customers close their
-accounts and products are discontinued (soft deletes), and the test customer and test product of
-day 1 are purged on day 8 (hard deletes, found by key reconciliation). Refined must then hold
-exactly the manifest's deleted keys, marked deleted, and a re-run must change nothing.
+Five simulated days are extracted (ten rows read at a time) and refined, then five more: on those
+days customers close their accounts and products are discontinued (soft deletes), and the test
+customer and test product of day 1 are purged on day 8 (hard deletes, found by key
+reconciliation). Refined must then hold exactly the manifest's deleted keys, marked deleted, and a
+re-run must change nothing.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from lakehouse.sources.shop_db import ShopDatabase
 pytestmark = pytest.mark.xdist_group(__name__)
 
 SCALE, SEED, FIRST_DAYS, MORE_DAYS = 0.002, 5, 5, 5
+BATCH_ROWS = 10  # rows read at a time: each extraction in many batches, on both databases
 TABLES = {"customers": CUSTOMERS, "products": PRODUCTS}
 PURGED = TEST_ID_BASE + 1  # the test records of day 1, purged on day 8
 ASSETS = [
@@ -57,7 +59,7 @@ class Shop:
             ASSETS,
             instance=instance,
             resources={
-                "shop_db": ShopDatabase(uri=self.uri),
+                "shop_db": ShopDatabase(uri=self.uri, batch_rows=BATCH_ROWS),
                 "store": store,
                 "io_manager": DeltaIOManager(store=store),
                 "pseudonymiser": Pseudonymiser(key="test-key"),

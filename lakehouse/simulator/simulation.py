@@ -246,7 +246,7 @@ def _write_rows(
         database.insert("order_items", items)
         return f"{orders.height:,} orders, {items.height:,} order lines"
     sizes = Sizes.for_scale(params.scale)
-    first_new = sizes.orders_before(old.days) + 1
+    first_new = sizes.orders_before(max(low, old.days)) + 1  # this chunk's new days' first order
     written = database.rewrite_from("orders", "order_id", sizes.orders_before(low) + 1, orders)
     lines = database.rewrite_from(
         "order_items", "order_id", first_new, items.filter(pl.col("order_id") >= first_new)

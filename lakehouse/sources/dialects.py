@@ -14,7 +14,6 @@ from typing import Any
 
 from lakehouse.sources.errors import SourceConnectionError, SourceUnavailableError, redacted
 
-BATCH_ROWS = 100_000  # rows per Arrow batch read from SQLite
 BATCH_BYTES = 16 * 1024 * 1024  # bytes per Arrow batch read from PostgreSQL (the driver's hint)
 
 
@@ -22,7 +21,9 @@ BATCH_BYTES = 16 * 1024 * 1024  # bytes per Arrow batch read from PostgreSQL (th
 class Dialect:
     name: str
     connect: Callable[[], Any]  # an ADBC DBAPI connection, in a transaction (autocommit off)
-    statement_options: dict[str, str]  # batch size of streamed results
+    # The statement options that stream a result in batches of about so many rows (PostgreSQL's
+    # driver takes a size in bytes, `BATCH_BYTES`: its batches are cut to the rows by the reader).
+    statement_options: Callable[[int], dict[str, str]]
     column_types: dict[str, str]  # the simulator's declared types (SQLite affinities) -> this dialect's
 
     def ddl_type(self, declared: str) -> str:
@@ -56,7 +57,7 @@ def _sqlite(uri: str, path: Path, must_exist: bool) -> Dialect:
     return Dialect(
         name="sqlite",
         connect=connect,
-        statement_options={"adbc.sqlite.query.batch_rows": str(BATCH_ROWS)},
+        statement_options=lambda rows: {"adbc.sqlite.query.batch_rows": str(rows)},
         column_types={},
     )
 
@@ -76,7 +77,7 @@ def _postgresql(uri: str) -> Dialect:
     return Dialect(
         name="postgresql",
         connect=connect,
-        statement_options={"adbc.postgresql.batch_size_hint_bytes": str(BATCH_BYTES)},
+        statement_options=lambda _: {"adbc.postgresql.batch_size_hint_bytes": str(BATCH_BYTES)},
         # SQLite's REAL is 8 bytes, PostgreSQL's 4: keep every value exactly.
         column_types={"INTEGER": "BIGINT", "REAL": "DOUBLE PRECISION"},
     )

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import dagster as dg
 import polars as pl
 
+from lakehouse.settings import Settings
 from lakehouse.sources.dialects import dialect
 from lakehouse.sources.errors import SourceSchemaError
 from lakehouse.sources.shop_tables import SourceTable
@@ -25,6 +26,7 @@ class ShopDatabase(dg.ConfigurableResource):
     """The shop's relational database, read incrementally by each table's watermark column."""
 
     uri: str
+    batch_rows: int = Settings.extract_batch_rows  # rows read (and held) at a time
 
     def extract_changes(self, table: SourceTable, since: str | None) -> pl.DataFrame:
         """Rows whose watermark is after `since` (all rows when None), typed as the table declares."""
@@ -32,9 +34,20 @@ class ShopDatabase(dg.ConfigurableResource):
         return pl.concat(batches) if batches else pl.DataFrame(schema=table.columns)
 
     def stream_changes(self, table: SourceTable, since: str | None) -> Iterator[pl.DataFrame]:
-        """The same rows, one typed Arrow batch at a time, as the database streams them."""
-        where = None if since is None else f"{table.watermark_column} > {_text_literal(since)}"
-        return self._stream(table, table.columns, where)
+        """The same rows, a typed batch of at most `batch_rows` at a time, as the database reads them."""
+        return self._stream(table, table.columns, _after(table, since))
+
+    def stream_changes_in_order(self, table: SourceTable, since: str | None) -> Iterator[pl.DataFrame]:
+        """The same rows in order of change, in batches closed at change-time boundaries: every row
+        of one watermark value is in one batch (`change_time_batches`).
+
+        Ordered by the watermark, then by every column, nulls first: one order, whatever the batch
+        size and the database, so the rows are numbered alike however they are batched.
+        """
+        watermark = table.watermark_column
+        order = [watermark, *(c for c in table.columns if c != watermark)]
+        rows = self._stream(table, table.columns, _after(table, since), order)
+        return change_time_batches(rows, watermark)
 
     def stream_keys(self, table: SourceTable) -> Iterator[pl.DataFrame]:
         """Every key the table holds now (key columns only, duplicates included), batch by batch.
@@ -45,9 +58,14 @@ class ShopDatabase(dg.ConfigurableResource):
         return self._stream(table, table.key_columns, None)
 
     def _stream(
-        self, table: SourceTable, columns: dict[str, pl.DataType], where: str | None
+        self,
+        table: SourceTable,
+        columns: dict[str, pl.DataType],
+        where: str | None,
+        order: list[str] | None = None,
     ) -> Iterator[pl.DataFrame]:
-        """`columns` of the rows matching `where`, one typed Arrow batch at a time.
+        """`columns` of the rows matching `where` (in `order`), a typed batch of at most
+        `batch_rows` at a time.
 
         SQLite's ADBC driver infers a column's type from the first batch of rows, so a column that
         starts with NULLs and later holds a REAL (or text) would fail. So the query's first row is
@@ -63,14 +81,15 @@ class ShopDatabase(dg.ConfigurableResource):
         database = dialect(self.uri)
         with database.connect() as conn, conn.cursor() as cursor:
             self._check_columns(cursor, table)
-            cursor.adbc_statement.set_options(**database.statement_options)
+            cursor.adbc_statement.set_options(**database.statement_options(self.batch_rows))
             sentinel = ", ".join(f"{SENTINELS[dtype]} AS {c}" for c, dtype in columns.items())
             rows = f"SELECT {', '.join(columns)}, 0 FROM {table.name}{_where(where)}"
             try:
-                cursor.execute(f"SELECT {sentinel}, 1 AS {SENTINEL} UNION ALL {rows}")
+                cursor.execute(f"SELECT {sentinel}, 1 AS {SENTINEL} UNION ALL {rows}{_order_by(order)}")
                 for batch in cursor.fetch_record_batch():
                     frame = pl.from_arrow(batch)
-                    yield typed(frame.filter(pl.col(SENTINEL) == 0).drop(SENTINEL), table, columns)
+                    typed_rows = typed(frame.filter(pl.col(SENTINEL) == 0).drop(SENTINEL), table, columns)
+                    yield from typed_rows.iter_slices(self.batch_rows)
             except Exception:
                 conn.rollback()  # PostgreSQL refuses any statement in a failed transaction
                 self._raise_unfit(cursor, table, columns, where)
@@ -100,8 +119,45 @@ class ShopDatabase(dg.ConfigurableResource):
             )
 
 
+def change_time_batches(batches: Iterator[pl.DataFrame], column: str) -> Iterator[pl.DataFrame]:
+    """Batches of rows in order of `column`, closed at its value's boundaries: each batch read is
+    held until the next one comes, and takes that one's first rows while they hold its last value,
+    so no value spans two batches (a value held by more rows than a batch makes a larger one).
+
+    What makes a batch comparable on its own with the rows already extracted: identical rows share
+    their change time, so all copies of a row are in one batch.
+    """
+    held: pl.DataFrame | None = None
+    for batch in batches:
+        if batch.is_empty():
+            continue
+        if held is None:
+            held = batch
+            continue
+        same_time = pl.col(column).eq_missing(held.get_column(column)[-1])
+        if (continued := batch.filter(same_time)).height == batch.height:
+            held = pl.concat([held, batch])
+            continue
+        yield pl.concat([held, continued])
+        held = batch.filter(~same_time)
+    if held is not None:
+        yield held
+
+
+def _after(table: SourceTable, since: str | None) -> str | None:
+    """The condition of rows changed after `since` (None: every row)."""
+    return None if since is None else f"{table.watermark_column} > {_text_literal(since)}"
+
+
 def _where(condition: str | None) -> str:
     return "" if condition is None else f" WHERE {condition}"
+
+
+def _order_by(columns: list[str] | None) -> str:
+    """The sentinel first, then `columns` ascending, nulls first (PostgreSQL puts them last unless told)."""
+    if columns is None:
+        return ""
+    return f" ORDER BY {SENTINEL} DESC, " + ", ".join(f"{c} NULLS FIRST" for c in columns)
 
 
 def _text_literal(value: str) -> str:

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import re
+import shutil
 import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import polars as pl
 import pytest
 from deltalake import DeltaTable
 
+from assets_tests.conftest import copy_of_build
 from lakehouse.components.declared import shop_tables
 from lakehouse.defs.raw.shop_tables import build_raw_shop_asset, current_watermark, window_start
 from lakehouse.lib.privacy import Pseudonymiser
 from lakehouse.lib.storage.io_manager import DeltaIOManager
+from lakehouse.lib.storage.row_batches import RowBatches
 from lakehouse.lib.storage.store import DeltaStore
-from lakehouse.sources import dialects
+from lakehouse.settings import Settings, get_settings
 from lakehouse.sources.errors import SourceSchemaError
 from lakehouse.sources.shop_db import ShopDatabase
 
@@ -53,13 +59,16 @@ def insert(shop_path: Path, *rows: tuple) -> None:
 
 
 def materialise(
-    instance: dg.DagsterInstance, shop_path: Path, store: DeltaStore
+    instance: dg.DagsterInstance,
+    shop_path: Path,
+    store: DeltaStore,
+    batch_rows: int = Settings.extract_batch_rows,
 ) -> dg.ExecuteInProcessResult:
     result = dg.materialize(
         [build_raw_shop_asset(PRODUCTS)],
         instance=instance,
         resources={
-            "shop_db": ShopDatabase(uri=f"sqlite:///{shop_path}"),
+            "shop_db": ShopDatabase(uri=f"sqlite:///{shop_path}", batch_rows=batch_rows),
             "pseudonymiser": Pseudonymiser(key="test-key"),
             "store": store,
             "io_manager": DeltaIOManager(store=store),
@@ -147,16 +156,22 @@ def test_nothing_doubles_when_run_again(instance, shop_path, store):
     assert counts(again) == counts(once_more) == (1, 1, 0)  # product 3, inside the overlap, dropped
 
 
-def test_identical_source_rows_land_once_each_even_when_one_commits_late(instance, shop_path, store):
-    """The legacy tables have no key: two identical rows are two rows, in raw as in the source."""
+@pytest.mark.parametrize("batch_rows", [Settings.extract_batch_rows, 1], ids=["whole", "row-by-row"])
+def test_identical_source_rows_land_once_each_even_when_one_commits_late(
+    instance, shop_path, store, batch_rows
+):
+    """The legacy tables have no key: two identical rows are two rows, in raw as in the source.
+
+    Read a row at a time, the copies still meet raw's in one batch: it closes where the change
+    time changes (were they compared apart, each would find raw's two and the late one be lost)."""
     duplicate = (5, "SKU-5", "Vase", "home", 15.0, T2)
     insert(shop_path, duplicate, duplicate)
-    materialise(instance, shop_path, store)
+    materialise(instance, shop_path, store, batch_rows)
     assert [row[0] for row in raw_rows(store)].count(5) == 2
 
     insert(shop_path, duplicate)  # a third copy, committed late with the same updated_at
-    materialise(instance, shop_path, store)
-    materialise(instance, shop_path, store)
+    materialise(instance, shop_path, store, batch_rows)
+    materialise(instance, shop_path, store, batch_rows)
 
     assert [row[0] for row in raw_rows(store)].count(5) == 3
     assert len(raw_rows(store)) == 5
@@ -292,7 +307,7 @@ def test_a_crash_between_reconciliation_and_commit_leaves_raw_untouched(instance
 
 
 def test_a_first_extraction_read_in_many_batches_lands_as_in_one_in_a_single_commit(
-    instance, shop_path, tmp_path, monkeypatch
+    instance, shop_path, tmp_path
 ):
     """The first extraction streams the table (ADBC batches of 2 rows here): the same rows, row
     numbers, watermarks, batch window and counts as one batch, in one commit."""
@@ -303,11 +318,13 @@ def test_a_first_extraction_read_in_many_batches_lands_as_in_one_in_a_single_com
     )
     one = DeltaStore(root=str(tmp_path / "one"))
     whole = materialise(instance, shop_path, one)
-    monkeypatch.setattr(dialects, "BATCH_ROWS", 2)
-    assert len(list(ShopDatabase(uri=f"sqlite:///{shop_path}").stream_changes(PRODUCTS, None))) >= 4
+    assert (
+        len(list(ShopDatabase(uri=f"sqlite:///{shop_path}", batch_rows=2).stream_changes(PRODUCTS, None)))
+        >= 4
+    )
     many = DeltaStore(root=str(tmp_path / "many"))
 
-    batched = materialise(instance, shop_path, many)
+    batched = materialise(instance, shop_path, many, batch_rows=2)
 
     def table(store: DeltaStore) -> pl.DataFrame:
         return (
@@ -325,3 +342,168 @@ def test_a_first_extraction_read_in_many_batches_lands_as_in_one_in_a_single_com
     assert counts(batched) == counts(whole) == (8, 0, 8)
     assert metadata(batched)["rows_future_dated"] == 1
     assert DeltaTable(many.uri(RAW_PRODUCTS)).version() == 0
+
+
+# --- An extraction after a pause of days, read in small batches ---------------------------------
+
+SHOP = ("customers", "products", "orders", "order_items")
+PAUSE_DAYS = 7  # days 32-38: the test records of day 31 are purged on day 38 (a hard delete)
+TOMBSTONE = pl.col("_source").str.ends_with(":key_reconciliation")
+# What an extraction reports of what it read (the table's own description aside).
+EXTRACTION_METADATA = (
+    "batches_read",
+    "watermark_from",
+    "window_from",
+    "newest_extracted",
+    "rows_read",
+    "rows_already_in_raw",
+    "rows_extracted",
+    "rows_future_dated",
+    "rows_of_erased_customers",
+    "rows_hard_deleted",
+)
+
+
+@dataclass(frozen=True)
+class PausedShop:
+    """A lakehouse whose shop tables were last extracted after day 32, its shop 7 days further on."""
+
+    data_dir: Path
+    last_extracted: dict[str, pl.DataFrame]  # each source table as the last extraction found it
+    manifest: dict[str, Any]
+
+    def copy(self, target: Path) -> Path:
+        return Path(shutil.copytree(self.data_dir, target))
+
+
+def extract(
+    instance: dg.DagsterInstance,
+    data_dir: Path,
+    tables: tuple[str, ...] = SHOP,
+    batch_rows: int = Settings.extract_batch_rows,
+    io_manager: type[DeltaIOManager] = DeltaIOManager,
+) -> dg.ExecuteInProcessResult:
+    """Materialise the raw shop tables of the lakehouse in `data_dir`, reading `batch_rows` at a time."""
+    settings = get_settings(data_dir)
+    store = DeltaStore(root=settings.tables_uri)
+    return dg.materialize(
+        [build_raw_shop_asset(shop_tables()[name]) for name in tables],
+        instance=instance,
+        resources={
+            "shop_db": ShopDatabase(uri=settings.shop_db_uri, batch_rows=batch_rows),
+            "pseudonymiser": Pseudonymiser(key=settings.pii_key),
+            "store": store,
+            "io_manager": io_manager(store=store),
+        },
+        raise_on_error=False,
+    )
+
+
+def source_rows(data_dir: Path, name: str) -> pl.DataFrame:
+    return ShopDatabase(uri=get_settings(data_dir).shop_db_uri).extract_changes(shop_tables()[name], None)
+
+
+@pytest.fixture(scope="module")
+def paused(tmp_path_factory: pytest.TempPathFactory, instance: dg.DagsterInstance) -> PausedShop:
+    lakehouse = copy_of_build(tmp_path_factory.mktemp("paused"), instance, scale=0.01, seed=42, days=30)
+    lakehouse.advance(2)  # the test records of day 31 appear, and are extracted
+    assert extract(instance, lakehouse.settings.data_dir).success
+    last_extracted = {name: source_rows(lakehouse.settings.data_dir, name) for name in SHOP}
+    lakehouse.advance(PAUSE_DAYS)
+    return PausedShop(lakehouse.settings.data_dir, last_extracted, lakehouse.manifest)
+
+
+def raw_table(data_dir: Path, name: str) -> pl.DataFrame:
+    return DeltaStore(root=get_settings(data_dir).tables_uri).scan(dg.AssetKey(["raw", name])).collect()
+
+
+def appended(data_dir: Path, name: str, run_id: str) -> pl.DataFrame:
+    """What the run appended to raw/<name>, in order, without the run's own id and instant."""
+    rows = raw_table(data_dir, name).filter(pl.col("_run_id") == run_id).sort("_row_number")
+    window = pl.col("_batch_id").str.replace(r"@[0-9TZ:.\-]+$", "")
+    return rows.with_columns(window).drop("_ingested_at", "_run_id")
+
+
+def changes_during_the_pause(paused: PausedShop, name: str) -> pl.DataFrame:
+    """The rows the simulator's source holds now and did not at the last extraction (copies counted)."""
+    now = source_rows(paused.data_dir, name)
+    copy = pl.int_range(pl.len()).over(now.columns).alias("_copy")
+    before = paused.last_extracted[name].with_columns(copy)
+    new = now.with_columns(copy).join(before, on=[*now.columns, "_copy"], how="anti", nulls_equal=True)
+    return new.drop("_copy").sort(pl.all())
+
+
+def purged_during_the_pause(paused: PausedShop, name: str) -> list[int]:
+    if not shop_tables()[name].reconcile_keys:
+        return []
+    hard = paused.manifest["deletes"][name]["hard"]
+    return sorted(int(key) for key, day in hard.items() if day >= paused.manifest["days"] - PAUSE_DAYS)
+
+
+def reported(result: dg.ExecuteInProcessResult, name: str) -> dict[str, object]:
+    """What the extraction of raw/<name> reported, and its materialisation's data version."""
+    [event] = result.asset_materializations_for_node(f"raw__{name}")
+    values = {key: event.metadata[key].value for key in EXTRACTION_METADATA if key in event.metadata}
+    return {**values, "data_version": event.tags["dagster/data_version"]}
+
+
+def test_after_a_pause_an_extraction_in_small_batches_lands_exactly_as_in_one(paused, instance, tmp_path):
+    whole = extract(instance, paused.copy(tmp_path / "whole"))
+    batched = extract(instance, paused.copy(tmp_path / "batched"), batch_rows=3)
+
+    assert whole.success and batched.success
+    for name in SHOP:
+        one = appended(tmp_path / "whole", name, whole.run_id)
+        many = appended(tmp_path / "batched", name, batched.run_id)
+        assert many.equals(one), name  # the same rows, numbers, watermarks and batch window
+        changes = changes_during_the_pause(paused, name)
+        assert many.filter(~TOMBSTONE).select(changes.columns).sort(pl.all()).equals(changes), name
+        key = shop_tables()[name].keys[0]
+        assert many.filter(TOMBSTONE).get_column(key).to_list() == purged_during_the_pause(paused, name)
+        one_says, many_says = reported(whole, name), reported(batched, name)
+        assert (one_says.pop("data_version"), many_says.pop("data_version")) == (whole.run_id, batched.run_id)
+        batches = one_says.pop("batches_read"), many_says.pop("batches_read")
+        assert batches[0] == 1 and batches[1] >= 3 if one_says["rows_read"] else batches == (0, 0), name
+        assert many_says == one_says, name
+        assert one_says["rows_extracted"] == changes.height, name
+
+
+class CrashBetweenBatches(DeltaIOManager):
+    """Dies once the Delta write has taken two batches of the rows, before its commit."""
+
+    def handle_output(self, context: dg.OutputContext, obj: RowBatches) -> None:
+        def dying() -> Iterator[pl.DataFrame]:
+            for number, batch in enumerate(obj.batches):
+                if number == 2:
+                    raise dg.Failure(description="crashed between batches", allow_retries=False)
+                yield batch
+
+        super().handle_output(context, replace(obj, batches=dying()))
+
+
+def test_a_crash_between_batches_leaves_raw_as_it_was_and_the_run_again_lands_each_change_once(
+    paused, instance, tmp_path
+):
+    data_dir = paused.copy(tmp_path / "crashed")
+    before = raw_table(data_dir, "customers")
+
+    crashed = extract(instance, data_dir, ("customers",), batch_rows=3, io_manager=CrashBetweenBatches)
+    assert not crashed.success
+    assert raw_table(data_dir, "customers").equals(before)
+    [failure] = crashed.get_step_failure_events()
+    assert "crashed between batches" in failure.step_failure_data.user_failure_data.description
+
+    rerun = extract(instance, data_dir, ("customers",), batch_rows=3)
+    again = extract(instance, data_dir, ("customers",), batch_rows=3)
+
+    assert rerun.success and again.success
+    landed = appended(data_dir, "customers", rerun.run_id)
+    changes = changes_during_the_pause(paused, "customers")
+    assert landed.filter(~TOMBSTONE).select(changes.columns).sort(pl.all()).equals(changes)
+    assert landed.filter(TOMBSTONE).get_column("customer_id").to_list() == purged_during_the_pause(
+        paused, "customers"
+    )
+    assert raw_table(data_dir, "customers").height == before.height + landed.height
+    said = reported(again, "customers")
+    assert (said["rows_extracted"], said["rows_hard_deleted"]) == (0, 0)
+    assert said["data_version"] == reported(rerun, "customers")["data_version"] == rerun.run_id

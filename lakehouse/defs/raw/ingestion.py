@@ -11,10 +11,7 @@ import dagster as dg
 import polars as pl
 
 from lakehouse.lib.code_version import code_version
-from lakehouse.lib.privacy import Pseudonymiser, suppress
 from lakehouse.lib.quality.quarantine import PROBLEMS_LOGGED
-from lakehouse.lib.storage.store import DeltaStore
-from lakehouse.lib.storage.suppression import suppressed_tokens
 from lakehouse.sources.errors import SourceSchemaError, SourceUnavailableError
 from lakehouse.sources.landing import LandingFolderMissingError
 
@@ -92,23 +89,3 @@ def permanent_errors_fail_at_once() -> Iterator[None]:
         yield
     except (SourceUnavailableError, SourceSchemaError, LandingFolderMissingError) as error:
         raise dg.Failure(description=str(error), allow_retries=False) from error
-
-
-def without_erased(
-    context: dg.AssetExecutionContext,
-    store: DeltaStore,
-    pseudonymiser: Pseudonymiser,
-    rows: pl.DataFrame,
-    *,
-    own_records: bool,
-) -> tuple[pl.DataFrame, int]:
-    """The rows, erased customers kept out (the suppression list): their own records dropped
-    (`own_records`), their facts attributed to the unknown member; and how many rows that was.
-
-    A source that still holds an erased person never brings them back into the lakehouse.
-    """
-    tokens = suppressed_tokens(store.root)
-    kept, suppressed = suppress(rows, tokens, pseudonymiser.key, drop=own_records)
-    if suppressed:
-        context.log.info(f"{suppressed} row(s) of erased customers suppressed (privacy/suppression)")
-    return kept, suppressed

@@ -4,6 +4,11 @@ Each run reads the rows changed after `watermark - overlap`, drops the re-read o
 holds (comparing only with raw's rows in that window), and appends the rest: every source row
 version lands exactly once, even one committed late with an `updated_at` inside the overlap.
 
+However long the pause since the last run, no step holds its changes at once: they are read in
+order of change, `LAKEHOUSE_EXTRACT_BATCH_ROWS` at a time, in batches that never split one
+`updated_at` value, and each batch is compared with raw's rows of its own change times
+and spilled to disk until all are read (`Extraction`). All the batches land in one commit.
+
 The watermark is raw's newest `_watermark`: a row's `updated_at` when it counts towards the
 watermark, null when it does not. Rows dated after the moment they were ingested (a clock gone
 wrong) are kept but do not count: a single `updated_at` in 2099 would otherwise stop every later
@@ -14,16 +19,18 @@ none: it is extracted in full once more, and the anti-join against raw drops wha
 Tables declared with `reconcile_keys` also get hard deletes: the keys raw holds as live (their
 newest raw row is not a tombstone) that the source's key list lacks get a tombstone, their last raw
 version with `deleted_at` (unless already set) and `updated_at` at the source snapshot's time (its
-newest change: see `snapshot_time`; not the wall clock, so that runs over the same sources agree) and
-`_source` `shop.<table>:key_reconciliation`. Refined then sees a hard delete as it sees a soft one.
-Reconciliation runs on every extraction: it reads the key column only and raw's keys (measured at
-scale 1: 0.1-0.3 s for 100k customers). Changed rows and tombstones land in one commit, so a
-crash in between leaves nothing half-written, and a re-run finds no key newly gone.
+newest change: see `Extraction._snapshot_time`; not the wall clock, so that runs over the same
+sources agree) and `_source` `shop.<table>:key_reconciliation`. Refined then sees a hard delete as
+it sees a soft one. Reconciliation runs on every extraction: it reads the key column only and raw's
+keys (measured at scale 1: 0.1-0.3 s for 100k customers). Changed rows and tombstones land in one
+commit, so a crash in between leaves nothing half-written, and a re-run finds no key newly gone.
 """
 
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -34,16 +41,16 @@ from lakehouse.defs.raw.ingestion import (
     not_yet_ingested,
     permanent_errors_fail_at_once,
     with_ingestion_columns,
-    without_erased,
 )
 from lakehouse.lib.columns import WATERMARK, now_utc
-from lakehouse.lib.data_version import data_version_after, ingested_data_version
+from lakehouse.lib.data_version import data_version_after
 from lakehouse.lib.freshness import DAILY
 from lakehouse.lib.pools import table_pool
 from lakehouse.lib.privacy import Pseudonymiser, suppress
 from lakehouse.lib.storage import write_spec
 from lakehouse.lib.storage.reads import TableReads
 from lakehouse.lib.storage.row_batches import RowBatches
+from lakehouse.lib.storage.spill import SpilledFrames
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.lib.storage.suppression import suppressed_tokens
 from lakehouse.sources.errors import SourceSchemaError
@@ -78,14 +85,17 @@ def window_start(table: SourceTable, watermark: str | None) -> str | None:
     return (instant - table.overlap).strftime(WATERMARK_FORMAT)
 
 
-def not_yet_in_raw(
-    rows: pl.DataFrame, raw: pl.LazyFrame | None, table: SourceTable, since: str | None
-) -> pl.DataFrame:
-    """The extracted rows raw lacks, compared with raw's rows in the extraction window only."""
-    if raw is None:
+def not_yet_in_raw(rows: pl.DataFrame, raw: pl.LazyFrame | None, table: SourceTable) -> pl.DataFrame:
+    """The rows of one change-time batch that raw lacks, compared with raw's rows of the batch's
+    change times only (its [min, max], and nulls when it has any): every row of those change times
+    is in the batch, so the comparison is exact batch by batch."""
+    if raw is None or rows.is_empty():
         return rows
-    held = raw if since is None else raw.filter(pl.col(table.watermark_column) > since)
-    return not_yet_ingested(rows, held)
+    updated = rows.get_column(table.watermark_column)
+    held = pl.col(table.watermark_column).is_between(pl.lit(updated.min()), pl.lit(updated.max()))
+    if updated.has_nulls():
+        held = held | pl.col(table.watermark_column).is_null()
+    return not_yet_ingested(rows, raw.filter(held))
 
 
 def batch_id(table: SourceTable, since: str | None, newest: str | None, ingested_at: datetime) -> str:
@@ -99,52 +109,119 @@ def batch_id(table: SourceTable, since: str | None, newest: str | None, ingested
     return f"shop.{table.name}:{since or 'start'}..{until}@{ingested_at.strftime(WATERMARK_FORMAT)}"
 
 
-@dataclass
-class FirstExtraction:
-    """The first extraction of a table (raw holds none of it): the whole table, read twice a batch
-    at a time, so that no step holds it: once to learn what the batch is (its newest change names
-    it, its counts are reported), once to write it. Nothing to compare with raw, no key gone.
+@dataclass(frozen=True)
+class Batch:
+    """One batch of an extraction: the rows read, those raw lacks, these as raw keeps them (erased
+    customers kept out) and how many rows that suppressed."""
 
-    Rows a source changes between the two reads land as read the second time (the next extraction
-    starts from the watermark they set); only the batch's name may then understate its newest.
+    read: pl.DataFrame
+    fresh: pl.DataFrame
+    kept: pl.DataFrame
+    suppressed: int
+
+
+@dataclass
+class Extraction:
+    """One extraction of a table's changes after `since` (every row when None), read once a batch
+    at a time, so that no step holds them whatever the pause since the last run. Each batch's rows
+    are spilled to `staging` as they come: what the batch is (its newest change names it, its counts
+    are reported, its data version says whether it brings anything) is known before any row is
+    written, and what is written is exactly what was read.
+
+    The first extraction (`raw` None) takes the rows as the database reads them: nothing to compare
+    with. A later one reads them in order of change, in batches closed at change-time boundaries
+    (`stream_changes_in_order`), each compared with raw's rows of its change times only
+    (`not_yet_in_raw`). The keys gone from the source are found once the rows are read (the
+    snapshot's time is their newest change); their tombstones are written as the last batch.
     """
 
     shop_db: ShopDatabase
     table: SourceTable
+    raw: pl.LazyFrame | None  # None: the first extraction
+    watermark: str | None
     erased: set[str]  # the suppression list's tokens
     pseudonymiser_key: str
     at: str  # the ingestion instant, as a watermark
+    staging: SpilledFrames  # the rows to append, a batch a file
+    batches_read: int = 0
     rows_read: int = 0
-    rows_extracted: int = 0
     rows_future_dated: int = 0
     suppressed: int = 0
-    newest: str | None = None
+    newest: str | None = None  # of the rows extracted (future-dated ones included)
+    newest_fresh: str | None = None  # of the rows raw lacks, future-dated ones aside
+    deletes: pl.DataFrame | None = None  # the tombstones
 
-    def survey(self) -> None:
-        """Count the rows and find the newest change (the first read)."""
-        updated = pl.col(self.table.watermark_column)
-        for read, rows, suppressed in self._kept():
-            self.rows_read, self.suppressed = self.rows_read + read, self.suppressed + suppressed
-            self.rows_extracted += rows.height
-            self.rows_future_dated += rows.filter(updated > self.at).height
-            newest = rows.get_column(self.table.watermark_column).max()
-            self.newest = max(filter(None, [self.newest, newest]), default=None)
+    @property
+    def since(self) -> str | None:
+        return window_start(self.table, self.watermark)
 
-    def batches(self, batch: str, run_id: str, ingested_at: datetime) -> Iterator[pl.DataFrame]:
-        """The rows as raw holds them, a batch at a time (the second read), numbered in order."""
-        numbered, no_deletes = 0, pl.DataFrame(schema=self.table.columns)
-        for _, rows, _ in self._kept():
-            ready = raw_batch(rows, no_deletes, self.table, batch, run_id, ingested_at)
-            yield ready.with_columns(pl.col("_row_number") + numbered)
+    @property
+    def rows_extracted(self) -> int:
+        return self.staging.rows
+
+    def read(self) -> None:
+        """Read the changes a batch at a time, spill the rows to append, count them; find the keys gone."""
+        column = self.table.watermark_column
+        for batch in self._batches():
+            self.batches_read += 1
+            self.rows_read += batch.read.height
+            self.suppressed += batch.suppressed
+            self.staging.add(batch.kept)
+            self.rows_future_dated += batch.kept.filter(pl.col(column) > self.at).height
+            self.newest = _newest(self.newest, batch.kept.get_column(column))
+            fresh = batch.fresh.get_column(column)
+            self.newest_fresh = _newest(self.newest_fresh, fresh.filter(fresh <= self.at))
+        self.deletes = hard_deletes(self.shop_db, self.raw, self.table, self._snapshot_time())
+
+    def rows(self, batch: str, run_id: str, ingested_at: datetime) -> Iterator[pl.DataFrame]:
+        """The rows as raw holds them, a spilled batch at a time, numbered in order, then the tombstones."""
+        numbered = 0
+        for rows in self.staging.frames():
+            yield raw_batch(rows, self.table, batch, run_id, ingested_at, first_row=numbered + 1)
             numbered += rows.height
+        if self.deletes is not None and self.deletes.height:
+            yield raw_batch(
+                self.deletes, self.table, batch, run_id, ingested_at, first_row=numbered + 1, tombstones=True
+            )
 
-    def _kept(self) -> Iterator[tuple[int, pl.DataFrame, int]]:
-        """Each batch's rows read, those kept and those of erased customers (their own records
-        dropped, their facts attributed to the unknown member)."""
+    def _batches(self) -> Iterator[Batch]:
+        """Each batch read, its rows raw lacks and those kept: erased customers' own records
+        dropped, their facts attributed to the unknown member."""
+        if self.raw is None:
+            reads = self.shop_db.stream_changes(self.table, self.since)
+        else:
+            reads = self.shop_db.stream_changes_in_order(self.table, self.since)
         own_records = self.table.name == "customers"
-        for rows in self.shop_db.stream_changes(self.table, None):
-            kept, suppressed = suppress(rows, self.erased, self.pseudonymiser_key, drop=own_records)
-            yield rows.height, kept, suppressed
+        for read in reads:
+            fresh = not_yet_in_raw(read, self.raw, self.table)
+            yield Batch(read, fresh, *suppress(fresh, self.erased, self.pseudonymiser_key, drop=own_records))
+
+    def _snapshot_time(self) -> str:
+        """The time the source's snapshot stands at: its newest change (raw's watermark or a row just
+        extracted, future-dated ones aside), the time of a hard delete found in it. Not the wall
+        clock: two runs over the same sources give the same tombstones (`at` only when the source
+        has no change at all yet)."""
+        return max(filter(None, [self.watermark, self.newest_fresh]), default=self.at)
+
+    def metadata(self) -> dict[str, object]:
+        reconciled = {"rows_hard_deleted": self.deletes.height} if self.table.reconcile_keys else {}
+        return {
+            "watermark_from": self.watermark or "",
+            "window_from": self.since or "",
+            "newest_extracted": self.newest or "",
+            "batches_read": self.batches_read,
+            "rows_read": self.rows_read,
+            "rows_already_in_raw": self.rows_read - self.rows_extracted,
+            "rows_extracted": self.rows_extracted,
+            "rows_future_dated": self.rows_future_dated,
+            "rows_of_erased_customers": self.suppressed,
+            **reconciled,
+        }
+
+
+def _newest(newest: str | None, values: pl.Series) -> str | None:
+    """The later of `newest` and the largest of `values` (nulls and no values aside)."""
+    return max(filter(None, [newest, values.max()]), default=newest)
 
 
 def live_keys(raw: pl.LazyFrame, table: SourceTable) -> pl.DataFrame:
@@ -182,16 +259,6 @@ def tombstones(raw: pl.LazyFrame, gone: pl.DataFrame, table: SourceTable, at: st
     )
 
 
-def snapshot_time(table: SourceTable, watermark: str | None, rows: pl.DataFrame, now: str) -> str:
-    """The time the source's snapshot stands at: its newest change (raw's watermark or a row just
-    extracted, future-dated ones aside), the time of a hard delete found in it. Not the wall
-    clock: two runs over the same sources give the same tombstones (`now` only when the source has
-    no change at all yet)."""
-    updated = rows.get_column(table.watermark_column)
-    newest = updated.filter(updated <= now).max()
-    return max(filter(None, [watermark, newest]), default=now)
-
-
 def reconciliation_source(table: SourceTable) -> str:
     return f"shop.{table.name}:{RECONCILIATION}"
 
@@ -207,21 +274,30 @@ def hard_deletes(
 
 
 def raw_batch(
-    rows: pl.DataFrame, deletes: pl.DataFrame, table: SourceTable, batch: str, run_id: str, at: datetime
+    rows: pl.DataFrame,
+    table: SourceTable,
+    batch: str,
+    run_id: str,
+    at: datetime,
+    *,
+    first_row: int = 1,
+    tombstones: bool = False,
 ) -> pl.DataFrame:
-    """Extracted rows then tombstones, one batch: ingestion columns, `_source` and `_watermark`."""
-    ingested = with_ingestion_columns(
-        pl.concat([rows, deletes]), source=f"shop.{table.name}", batch_id=batch, run_id=run_id, ingested_at=at
+    """Extracted rows (or `tombstones`) as raw holds them: ingestion columns, rows numbered from
+    `first_row`, `_source` and `_watermark` (a tombstone's and a future-dated row's null)."""
+    numbered = rows.with_row_index("_row_number", offset=first_row).with_columns(
+        pl.col("_row_number").cast(pl.Int64)
     )
-    is_tombstone = pl.col("_row_number") > rows.height
+    ingested = with_ingestion_columns(
+        numbered, source=f"shop.{table.name}", batch_id=batch, run_id=run_id, ingested_at=at
+    )
+    if tombstones:
+        return ingested.with_columns(
+            pl.lit(reconciliation_source(table)).alias("_source"), pl.lit(None, pl.String).alias(WATERMARK)
+        )
     updated = pl.col(table.watermark_column)
-    counts = ~is_tombstone & (updated <= at.strftime(WATERMARK_FORMAT))
     return ingested.with_columns(
-        pl.when(is_tombstone)
-        .then(pl.lit(reconciliation_source(table)))
-        .otherwise("_source")
-        .alias("_source"),
-        pl.when(counts).then(updated).alias(WATERMARK),
+        pl.when(updated <= at.strftime(WATERMARK_FORMAT)).then(updated).alias(WATERMARK)
     )
 
 
@@ -251,102 +327,46 @@ def build_raw_shop_asset(table: SourceTable) -> dg.AssetsDefinition:
         shop_db: ShopDatabase,
         store: DeltaStore,
         pseudonymiser: Pseudonymiser,
-    ) -> dg.Output:
+    ) -> Iterator[dg.Output[RowBatches]]:
         ingested_at = now_utc()
-        at = ingested_at.strftime(WATERMARK_FORMAT)
         reads = store.reading(context)
         raw = reads.scan_or_none(key)
-        if raw is None:
-            return _first_extraction(context, shop_db, store, pseudonymiser, ingested_at)
-        watermark = current_watermark(reads, key)
-        with permanent_errors_fail_at_once():
-            since = window_start(table, watermark)
-            read = shop_db.extract_changes(table, since)
-            fresh = not_yet_in_raw(read, raw, table, since)
-            deletes = hard_deletes(shop_db, raw, table, snapshot_time(table, watermark, fresh, at))
-        rows, suppressed = without_erased(
-            context, store, pseudonymiser, fresh, own_records=table.name == "customers"
-        )
-        future = rows.filter(pl.col(table.watermark_column) > at).height
-        context.log.info(
-            f"shop.{table.name}: {read.height} rows changed after {since or 'the start'}, "
-            f"{rows.height} not yet in raw, {deletes.height} keys gone from the source"
-        )
-        if future:
-            context.log.warning(
-                f"shop.{table.name}: {future} row(s) have a {table.watermark_column} after {ingested_at} "
-                "(future-dated): ingested, but not counted towards the watermark"
-            )
-        newest = rows.get_column(table.watermark_column).max()
-        batch = raw_batch(
-            rows, deletes, table, batch_id(table, since, newest, ingested_at), context.run.run_id, ingested_at
-        )
-        reconciled = {"rows_hard_deleted": deletes.height} if table.reconcile_keys else {}
-        return dg.Output(
-            batch,
-            data_version=ingested_data_version(context, key, batch),
-            metadata={
-                "watermark_from": watermark or "",
-                "window_from": since or "",
-                "newest_extracted": newest or "",
-                "rows_read": read.height,
-                "rows_already_in_raw": read.height - rows.height,
-                "rows_extracted": rows.height,
-                "rows_future_dated": future,
-                "rows_of_erased_customers": suppressed,
-                **reconciled,
-            },
-        )
-
-    def _first_extraction(
-        context: dg.AssetExecutionContext,
-        shop_db: ShopDatabase,
-        store: DeltaStore,
-        pseudonymiser: Pseudonymiser,
-        ingested_at: datetime,
-    ) -> dg.Output[RowBatches]:
-        """The whole table into a raw table that does not exist yet, a batch at a time."""
+        watermark = None if raw is None else current_watermark(reads, key)
         at = ingested_at.strftime(WATERMARK_FORMAT)
-        extraction = FirstExtraction(shop_db, table, suppressed_tokens(store.root), pseudonymiser.key, at)
-        with permanent_errors_fail_at_once():
-            extraction.survey()
-        if extraction.suppressed:
-            context.log.info(
-                f"{extraction.suppressed} row(s) of erased customers suppressed (privacy/suppression)"
+        with tempfile.TemporaryDirectory(prefix=f"extract-{table.name}-") as folder:
+            staging = SpilledFrames(Path(folder))
+            tokens = suppressed_tokens(store.root)
+            extraction = Extraction(shop_db, table, raw, watermark, tokens, pseudonymiser.key, at, staging)
+            with permanent_errors_fail_at_once():
+                extraction.read()
+            _log(context, extraction, ingested_at)
+            batch = batch_id(table, extraction.since, extraction.newest, ingested_at)
+            empty = raw_batch(pl.DataFrame(schema=table.columns), table, batch, "", ingested_at)
+            rows = RowBatches(empty.schema, extraction.rows(batch, context.run.run_id, ingested_at), [batch])
+            wrote_rows = extraction.rows_extracted + extraction.deletes.height > 0
+            yield dg.Output(
+                rows,
+                data_version=data_version_after(context, key, wrote_rows=wrote_rows),
+                metadata=extraction.metadata(),
             )
-        context.log.info(
-            f"shop.{table.name}: first extraction, {extraction.rows_read} rows, written a batch at a time"
-        )
-        if extraction.rows_future_dated:
-            context.log.warning(
-                f"shop.{table.name}: {extraction.rows_future_dated} row(s) have a {table.watermark_column} "
-                f"after {ingested_at} (future-dated): ingested, but not counted towards the watermark"
-            )
-        batch = batch_id(table, None, extraction.newest, ingested_at)
-        empty = raw_batch(
-            pl.DataFrame(schema=table.columns),
-            pl.DataFrame(schema=table.columns),
-            table,
-            batch,
-            "",
-            ingested_at,
-        )
-        rows = RowBatches(empty.schema, extraction.batches(batch, context.run.run_id, ingested_at), [batch])
-        reconciled = {"rows_hard_deleted": 0} if table.reconcile_keys else {}
-        return dg.Output(
-            rows,
-            data_version=data_version_after(context, key, wrote_rows=extraction.rows_extracted > 0),
-            metadata={
-                "watermark_from": "",
-                "window_from": "",
-                "newest_extracted": extraction.newest or "",
-                "rows_read": extraction.rows_read,
-                "rows_already_in_raw": extraction.rows_read - extraction.rows_extracted,
-                "rows_extracted": extraction.rows_extracted,
-                "rows_future_dated": extraction.rows_future_dated,
-                "rows_of_erased_customers": extraction.suppressed,
-                **reconciled,
-            },
-        )
 
     return raw_shop_table
+
+
+def _log(context: dg.AssetExecutionContext, extraction: Extraction, ingested_at: datetime) -> None:
+    """What the extraction read: the rows, those suppressed and those dated after the ingestion."""
+    table = extraction.table
+    if extraction.suppressed:
+        context.log.info(
+            f"{extraction.suppressed} row(s) of erased customers suppressed (privacy/suppression)"
+        )
+    context.log.info(
+        f"shop.{table.name}: {extraction.rows_read} rows changed after {extraction.since or 'the start'} "
+        f"(read in {extraction.batches_read} batches), {extraction.rows_extracted} not yet in raw, "
+        f"{extraction.deletes.height} keys gone from the source"
+    )
+    if extraction.rows_future_dated:
+        context.log.warning(
+            f"shop.{table.name}: {extraction.rows_future_dated} row(s) have a {table.watermark_column} "
+            f"after {ingested_at} (future-dated): ingested, but not counted towards the watermark"
+        )
