@@ -16,7 +16,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from lakehouse.defs.refined.staging import KeyBuckets, SpilledFrames
+from lakehouse.defs.refined.staging import KeyBuckets
 from lakehouse.lib.code_version import code_version
 from lakehouse.lib.columns import RAW_LINEAGE, now_utc
 from lakehouse.lib.key_buckets import bucket_count
@@ -32,6 +32,7 @@ from lakehouse.lib.storage import write_spec
 from lakehouse.lib.storage.reads import TableReads
 from lakehouse.lib.storage.retention import DEFAULT as DEFAULT_RETENTION
 from lakehouse.lib.storage.retention import RETENTION_KEY, Retention
+from lakehouse.lib.storage.spill import SpilledFrames
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.lib.storage.table_metadata import COLUMN_LINEAGE
 

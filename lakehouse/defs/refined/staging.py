@@ -15,70 +15,19 @@ merge 10k). The rejected records are spilled the same way, unbucketed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
-from lakehouse.lib.columns import BATCH_ID
 from lakehouse.lib.key_buckets import bucket_of, range_bounds, range_of
-from lakehouse.lib.storage.row_batches import Reread, RowBatches
+from lakehouse.lib.storage.spill import SPILL_COMPRESSION, SpilledFrames
 
-_BUCKET, _RANGE = "_bucket", "_range"
+_BUCKET = "_bucket"
 # Keys kept of each window to set the key ranges by: a bucket's range is then found to well
 # within a percent of its rows.
 SAMPLE_PER_WINDOW = 1024
-# Staged files live for one step and are read once or twice: LZ4 costs a third less CPU than the
-# default zstd to write, for files about a third larger.
-SPILL_COMPRESSION = "lz4"
-
-
-@dataclass
-class SpilledFrames:
-    """Frames of one schema written to `folder` in order, read back a file at a time."""
-
-    folder: Path
-    schema: pl.Schema | None = None
-    rows: int = 0
-    files: list[Path] = field(default_factory=list)  # a file, or a folder of a range's files
-    order: tuple[str, ...] = ()  # the columns each frame is sorted by as it is read back
-
-    def add(self, frame: pl.DataFrame) -> None:
-        self.schema = self.schema or frame.schema
-        if frame.is_empty():
-            return
-        self.folder.mkdir(parents=True, exist_ok=True)
-        path = self.folder / f"{len(self.files):06d}.parquet"
-        frame.write_parquet(path, compression=SPILL_COMPRESSION)
-        self.files.append(path)
-        self.rows += frame.height
-
-    def add_by_range(self, frame: pl.DataFrame, by: pl.Expr, name: str) -> None:
-        """Spill a frame split by `by` (a range number), each range's part as `name` in the range's
-        folder: a frame read back is then a whole range, from every frame added."""
-        self.schema = self.schema or frame.schema
-        parts = frame.with_columns(by.alias(_RANGE)).partition_by(_RANGE, as_dict=True, include_key=False)
-        for (number,), part in parts.items():
-            folder = self.folder / f"range-{number:05d}"
-            folder.mkdir(parents=True, exist_ok=True)
-            part.write_parquet(folder / f"{name}.parquet", compression=SPILL_COMPRESSION)
-            self.rows += part.height
-        self.files = sorted({*self.files, *(self.folder / f"range-{n:05d}" for (n,) in parts)})
-
-    def frames(self) -> Iterator[pl.DataFrame]:
-        for path in self.files:
-            frame = pl.read_parquet(path)
-            yield frame.sort(self.order) if self.order else frame
-
-    def scan(self) -> pl.LazyFrame:
-        return pl.scan_parquet(self.files) if self.files else pl.LazyFrame(schema=self.schema)
-
-    def batches(self) -> RowBatches:
-        """The frames as an append's row batches, with the source batch ids among them."""
-        assert self.schema is not None, "no frame was added"
-        ids = self.scan().select(pl.col(BATCH_ID).unique().sort()).collect().get_column(BATCH_ID).to_list()
-        return RowBatches(self.schema, Reread(self.frames), ids, rows=self.scan())
 
 
 @dataclass

@@ -4,6 +4,7 @@ A step whose rows follow the size of a source (an extraction after a pause of da
 batch at a time, but must know what it read (counts, the newest change, whether anything is new)
 before its output is written: it spills each batch to Parquet as it goes, then hands the files
 back a file at a time. The folder is the step's (a temporary one, removed when the step ends).
+A refine step's staging (`defs/refined/staging.py`) spills the same way, by key range too.
 """
 
 from __future__ import annotations
@@ -14,20 +15,27 @@ from pathlib import Path
 
 import polars as pl
 
-# Spilled files live for one step and are read once: LZ4 costs a third less CPU than the default
-# zstd to write, for files about a third larger.
+from lakehouse.lib.columns import BATCH_ID
+from lakehouse.lib.storage.row_batches import Reread, RowBatches
+
+# Spilled files live for one step and are read once or twice: LZ4 costs a third less CPU than the
+# default zstd to write, for files about a third larger.
 SPILL_COMPRESSION = "lz4"
+_RANGE = "_range"
 
 
 @dataclass
 class SpilledFrames:
-    """Frames written to `folder` in order (empty ones skipped), read back a file at a time."""
+    """Frames of one schema written to `folder` in order, read back a file at a time."""
 
     folder: Path
+    schema: pl.Schema | None = None
     rows: int = 0
-    files: list[Path] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)  # a file, or a folder of a range's files
+    order: tuple[str, ...] = ()  # the columns each frame is sorted by as it is read back
 
     def add(self, frame: pl.DataFrame) -> None:
+        self.schema = self.schema or frame.schema
         if frame.is_empty():
             return
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -36,5 +44,28 @@ class SpilledFrames:
         self.files.append(path)
         self.rows += frame.height
 
+    def add_by_range(self, frame: pl.DataFrame, by: pl.Expr, name: str) -> None:
+        """Spill a frame split by `by` (a range number), each range's part as `name` in the range's
+        folder: a frame read back is then a whole range, from every frame added."""
+        self.schema = self.schema or frame.schema
+        parts = frame.with_columns(by.alias(_RANGE)).partition_by(_RANGE, as_dict=True, include_key=False)
+        for (number,), part in parts.items():
+            folder = self.folder / f"range-{number:05d}"
+            folder.mkdir(parents=True, exist_ok=True)
+            part.write_parquet(folder / f"{name}.parquet", compression=SPILL_COMPRESSION)
+            self.rows += part.height
+        self.files = sorted({*self.files, *(self.folder / f"range-{n:05d}" for (n,) in parts)})
+
     def frames(self) -> Iterator[pl.DataFrame]:
-        return (pl.read_parquet(path) for path in self.files)
+        for path in self.files:
+            frame = pl.read_parquet(path)
+            yield frame.sort(self.order) if self.order else frame
+
+    def scan(self) -> pl.LazyFrame:
+        return pl.scan_parquet(self.files) if self.files else pl.LazyFrame(schema=self.schema)
+
+    def batches(self) -> RowBatches:
+        """The frames as an append's row batches, with the source batch ids among them."""
+        assert self.schema is not None, "no frame was added"
+        ids = self.scan().select(pl.col(BATCH_ID).unique().sort()).collect().get_column(BATCH_ID).to_list()
+        return RowBatches(self.schema, Reread(self.frames), ids, rows=self.scan())
