@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime
 import polars as pl
 
 from lakehouse.defs.curated.facts import order_days_to_rebuild
-from lakehouse.lib.incremental import REBUILD_FROM, changed_members, changed_since, days, watermarks
+from lakehouse.lib.incremental import REBUILD_FROM, changed_members, changed_since, days, on_days, watermarks
 
 T1, T2, T3 = (datetime(2025, 1, d, tzinfo=UTC) for d in (1, 2, 3))
 D1, D2, D3, D4 = (date(2025, 1, d) for d in (1, 2, 3, 4))
@@ -183,3 +183,13 @@ def test_an_order_that_moved_day_rebuilds_its_old_day_too():
     )
     # Order 1 was on day 1 in the fact and is now on day 3: both days are rebuilt.
     assert order_days_to_rebuild(built_fact(), items(), moved, rates(), customers, products) == [D1, D2, D3]
+
+
+def test_on_days_keeps_exactly_the_chosen_days_and_none_for_none():
+    rows = pl.LazyFrame({"day": [date(2025, 1, d) for d in (1, 2, 3, 4, 5)], "n": [1, 2, 3, 4, 5]})
+
+    assert rows.filter(on_days("day", [date(2025, 1, 4), date(2025, 1, 2)])).collect()["n"].to_list() == [
+        2,
+        4,
+    ]
+    assert rows.filter(on_days("day", [])).collect().height == 0

@@ -33,6 +33,13 @@ def days(*frames: pl.LazyFrame) -> list[date]:
     return stacked.unique().sort("day").collect().get_column("day").to_list()
 
 
+def on_days(column: str, chosen: list[date]) -> pl.Expr:
+    """Rows whose `column` is one of the `chosen` days; their range too, which lets a scan skip a
+    table's other files by their statistics (a list of values alone does not)."""
+    of_days = pl.col(column).is_in(chosen)
+    return of_days & pl.col(column).is_between(min(chosen), max(chosen)) if chosen else of_days
+
+
 def day_batches(
     build: Callable[[list[date]], pl.LazyFrame], chosen: list[date], rows_per_day: float, batch_rows: int
 ) -> RowBatches:

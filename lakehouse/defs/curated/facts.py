@@ -32,7 +32,15 @@ from lakehouse.defs.refined.exchange_rates import EXCHANGE_RATES
 from lakehouse.defs.refined.orders import STATUSES
 from lakehouse.lib.currency import MONEY, to_usd, with_rate_of_day
 from lakehouse.lib.freshness import DAILY
-from lakehouse.lib.incremental import affected, changed_members, changed_since, day_batches, days, watermarks
+from lakehouse.lib.incremental import (
+    affected,
+    changed_members,
+    changed_since,
+    day_batches,
+    days,
+    on_days,
+    watermarks,
+)
 from lakehouse.lib.keys import date_key, lookup_version
 from lakehouse.lib.partitions import DAY_SLICED, with_backfill
 from lakehouse.lib.quality.contract import (
@@ -368,12 +376,12 @@ def fact_order_items(
     rebuilt = with_backfill(
         context, order_days_to_rebuild(current, items, orders, rates, customers, products)
     )
-    chosen = orders if rebuilt is None else orders.filter(pl.col("order_date").is_in(rebuilt))
+    chosen = orders if rebuilt is None else orders.filter(on_days("order_date", rebuilt))
     waiting = held_back(chosen, rates, "order_date", "orders")
     built = built_now()
 
     def lines_of(days: list[date]) -> pl.LazyFrame:
-        day_orders = orders.filter(pl.col("order_date").is_in(days))
+        day_orders = orders.filter(on_days("order_date", days))
         order_ids = day_orders.select("order_id").collect().get_column("order_id")
         lines = order_lines(items.filter(pl.col("order_id").is_in(order_ids.implode())), day_orders, rates)
         lines = lookup_version(lines, customers, "customer_id", "customer_key", "order_at")
@@ -444,12 +452,12 @@ def fact_payments(
     current = store.reading(context).scan_or_none(FACT_PAYMENTS)
     rebuilt = with_backfill(context, payment_days_to_rebuild(current, payments, rates, orders, customers))
     if rebuilt is not None:
-        payments = payments.filter(pl.col("settled_date").is_in(rebuilt))
+        payments = payments.filter(on_days("settled_date", rebuilt))
     waiting = held_back(payments, rates, "settled_date", "payments")
     built = built_now()
 
     def payments_of(days: list[date]) -> pl.LazyFrame:
-        of_days = payments.filter(pl.col("settled_date").is_in(days))
+        of_days = payments.filter(on_days("settled_date", days))
         converted = with_rate_of_day(of_days, rates, pl.col("settled_date")).filter(
             pl.col("usd_rate").is_not_null()
         )

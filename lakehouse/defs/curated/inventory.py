@@ -26,7 +26,15 @@ from lakehouse.defs.curated.facts import (
 from lakehouse.defs.curated.lineage import lineage_metadata
 from lakehouse.defs.curated.marts import SOLD, recorded, whole_table_marks
 from lakehouse.lib.freshness import DAILY
-from lakehouse.lib.incremental import affected, changed_members, changed_since, days, unchanged, watermarks
+from lakehouse.lib.incremental import (
+    affected,
+    changed_members,
+    changed_since,
+    days,
+    on_days,
+    unchanged,
+    watermarks,
+)
 from lakehouse.lib.keys import date_key, lookup_version
 from lakehouse.lib.quality.contract import (
     Contract,
@@ -210,12 +218,12 @@ def fact_inventory_daily(
     previous = store.reading(context).scan_or_none(FACT_INVENTORY_DAILY)
     rebuilt = inventory_days_to_rebuild(previous, snapshots, lines, products)
     if rebuilt is not None:
-        snapshots = snapshots.filter(pl.col("snapshot_date").is_in(rebuilt))
+        snapshots = snapshots.filter(on_days("snapshot_date", rebuilt))
     built = built_now()
 
     def snapshots_of(days: list[date]) -> pl.LazyFrame:
-        sales = units_sold(lines.filter(pl.col("order_date").is_in(days)))
-        of_days = snapshots.filter(pl.col("snapshot_date").is_in(days))
+        sales = units_sold(lines.filter(on_days("order_date", days)))
+        of_days = snapshots.filter(on_days("snapshot_date", days))
         with_sales = of_days.join(sales, on=["snapshot_date", "product_id"], how="left")
         keyed = lookup_version(
             with_sales.with_columns(END_OF_DAY), products, "product_id", "product_key", "_end_of_day"

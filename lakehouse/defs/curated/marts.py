@@ -22,7 +22,7 @@ from lakehouse.defs.curated.facts import (
 )
 from lakehouse.defs.curated.lineage import lineage_metadata
 from lakehouse.lib.freshness import DAILY
-from lakehouse.lib.incremental import changed_since, days, newest, unchanged, watermarks
+from lakehouse.lib.incremental import changed_since, days, newest, on_days, unchanged, watermarks
 from lakehouse.lib.keys import UNKNOWN_KEY
 from lakehouse.lib.quality.contract import (
     Contract,
@@ -169,13 +169,6 @@ SALES_MEASURES = [
 ]
 
 
-def on_days(days: list[date]) -> pl.Expr:
-    """Lines of these order days; their range too, which skips the fact's other files by their
-    statistics (a list of days alone does not)."""
-    chosen = pl.col("order_date").is_in(days)
-    return chosen & pl.col("order_date").is_between(min(days), max(days)) if days else chosen
-
-
 def sales_days_to_rebuild(current: pl.LazyFrame | None, lines: pl.LazyFrame) -> list[date] | None:
     """Days whose fact lines were rebuilt since the mart was (None: all).
 
@@ -223,7 +216,7 @@ def mart_daily_sales(
 
     def sales_of(days: list[date]) -> pl.LazyFrame:
         return (
-            lines.filter(on_days(days), SOLD)
+            lines.filter(on_days("order_date", days), SOLD)
             .join(customers.select("customer_key", "country"), on="customer_key", how="left")
             .join(products.select("product_key", "category"), on="product_key", how="left")
             .group_by(SALES_GRAIN)
