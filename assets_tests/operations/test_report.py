@@ -88,6 +88,12 @@ def demo_report(lakehouse: Lakehouse) -> ReportData:
     return gather(lakehouse.settings.tables_dir, lakehouse.instance, lakehouse.definitions)
 
 
+@pytest.fixture(scope="module")
+def demo_html(demo_report: ReportData) -> str:
+    """The demo lakehouse's report, rendered once for the tests that only read it (~3 s a render)."""
+    return report_html.render(demo_report)
+
+
 def written_tables(lakehouse: Lakehouse) -> list[str]:
     """Every table the build wrote through Dagster: all but the audit log and the metrics themselves."""
     logs = lakehouse.settings.tables_dir.glob("*/*/_delta_log")
@@ -258,9 +264,9 @@ def parse(html: str) -> Tags:
 
 
 def test_the_html_has_one_svg_per_chart_every_table_and_nothing_external(
-    demo_report: ReportData, lakehouse: Lakehouse
+    demo_report: ReportData, demo_html: str, lakehouse: Lakehouse
 ):
-    html = report_html.render(demo_report)
+    html = demo_html
     tags = parse(html)
 
     tables = table_summary(demo_report).get_column("table").sort().to_list()
@@ -305,9 +311,8 @@ def test_a_new_lakehouse_gets_a_clear_message(
     assert parse(html).tags["svg"] == 0
 
 
-def test_the_html_draws_each_curated_tables_column_lineage(demo_report: ReportData):
-    html = report_html.render(demo_report)
-    section = html.split("<section id='lineage'>")[1].split("</section>")[0]
+def test_the_html_draws_each_curated_tables_column_lineage(demo_html: str):
+    section = demo_html.split("<section id='lineage'>")[1].split("</section>")[0]
     diagram = section.split("<details id='lineage-curated.fact_payments'>")[1].split("</details>")[0]
 
     boxes = [t.split(">")[1].split("<")[0] for t in diagram.split("font-weight='bold'")[1:]]
