@@ -190,7 +190,8 @@ class IncrementalBuilds:
 
 @pytest.fixture(scope="session")
 def incremental_builds(tmp_path_factory: pytest.TempPathFactory) -> IncrementalBuilds:
-    """The incremental one starts from a copy of the cached month (built once for many tests).
+    """The incremental one starts from a copy of the cached month (built once for many tests); the
+    full one is a cached build too (only its tables are compared: ~12 s saved when the cache is warm).
 
     Built on an instance of their own: a month of history lacks the supplier snapshots' later
     `warehouse` column, which the shared instance's column-schema checks would then see vanish
@@ -202,5 +203,5 @@ def incremental_builds(tmp_path_factory: pytest.TempPathFactory) -> IncrementalB
         incremental = copy_of_build(root / "incremental", instance, scale=0.01, seed=42, days=30)
         incremental.advance(1)
         assert incremental.build(instance).success
-        full = build_lakehouse(root / "full", instance, scale=0.01, seed=42, days=31)
+        full = copy_of_build(root / "full", instance, scale=0.01, seed=42, days=31)
     return IncrementalBuilds(incremental, full)
