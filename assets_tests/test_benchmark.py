@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
+from assets_tests.conftest import IncrementalBuilds
 from lakehouse import benchmark
 from lakehouse.benchmark import FULL, INCREMENTAL, LAYERS, BenchmarkError, Step
 from lakehouse.cli import main
@@ -157,6 +158,43 @@ def test_the_data_dir_is_removed_unless_kept(
     result = CliRunner().invoke(main, ["bench", "--scale", "0.001", "--root", str(tmp_path)])
     assert result.exit_code == (1 if fails else 0), result.output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_verify_compares_the_incremental_build_with_a_full_rebuild(incremental_builds: IncrementalBuilds):
+    """`--verify`'s comparison, in its own process as the benchmark runs it, on the test suite's
+    incremental and full builds of the same 31 days: no curated table differs."""
+    built, rebuilt = (
+        incremental_builds.incremental.settings.data_dir,
+        incremental_builds.full.settings.data_dir,
+    )
+
+    assert benchmark.compare_builds(built, rebuilt, echo=lambda _: None) == {}
+
+
+def test_verify_fails_naming_the_tables_that_differ(
+    report: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The builds are stubbed (the comparison is tested above): the rebuild is one more day, and a
+    difference fails the command with the tables it names and what differs."""
+    rebuilt: list[tuple[str, int]] = []
+
+    def fake_build(phase: str, data_dir: Path, scale: float, seed: int, days: int, echo: Any) -> list[Step]:
+        rebuilt.append((phase, days))
+        return []
+
+    monkeypatch.setattr(benchmark, "run_steps", lambda *_: [Step(**s) for s in report["steps"]])
+    monkeypatch.setattr(benchmark, "build_steps", fake_build)
+    monkeypatch.setattr(benchmark, "compare_builds", lambda *_: {"curated/fact_payments": "12 rows differ"})
+    args = ["bench", "--scale", "0.001", "--days", "10", "--verify", "--root", str(tmp_path)]
+    result = CliRunner().invoke(main, args)
+
+    assert rebuilt == [(benchmark.REBUILD, 11)]
+    assert result.exit_code == 1
+    assert (
+        "✗ the incremental build differs from a full rebuild in 1 curated table(s):\n12 rows differ"
+        in result.output
+    )
+    assert "differs from a full rebuild in curated/fact_payments (above)" in result.output
 
 
 def test_recorded_results_keep_one_run_per_scale_and_draw_a_chart(report: dict[str, Any], tmp_path: Path):

@@ -49,7 +49,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "refined": ("refined", "quarantine"),
     "curated": ("curated",),
 }
-FULL, INCREMENTAL = "full build", "incremental"
+FULL, INCREMENTAL, REBUILD = "full build", "incremental", "full rebuild"
 
 # Design targets, set for scale factor 1 (issue 11).
 FULL_BUILD_SECONDS = 45.0
@@ -99,6 +99,12 @@ class Report:
     data_dir: str
     kept: bool
     steps: list[Step]
+    # --verify: the curated tables where the incremental build differs from a full rebuild of the
+    # same sources, with what differs (empty: none); None when not verified
+    differences: dict[str, str] | None = None
+
+    def phases(self) -> list[str]:
+        return [phase for phase in (FULL, INCREMENTAL, REBUILD) if self.phase(phase)]
 
     def phase(self, phase: str) -> list[Step]:
         return [s for s in self.steps if s.phase == phase]
@@ -153,7 +159,7 @@ class Report:
             **asdict(self),
             "finished": datetime.now(UTC).isoformat(timespec="seconds"),
             "load_average": [round(load, 1) for load in os.getloadavg()],
-            "totals": {phase: asdict(self.total(phase)) for phase in (FULL, INCREMENTAL)},
+            "totals": {phase: asdict(self.total(phase)) for phase in self.phases()},
             "targets": [{**asdict(t), "met": t.met} for t in self.targets()],
         }
 
@@ -161,27 +167,52 @@ class Report:
 # --- the parent: run the steps, one child process each ---------------------------------------
 
 
-def benchmark(root: Path, scale: float, seed: int, days: int, keep: bool, echo: Echo) -> Report:
-    """Run the benchmark in a fresh data dir under `root`, removed at the end unless `keep`."""
+def benchmark(
+    root: Path, scale: float, seed: int, days: int, keep: bool, echo: Echo, verify: bool = False
+) -> Report:
+    """Run the benchmark in a fresh data dir under `root`, removed at the end unless `keep`.
+
+    `verify`: then also rebuild the lakehouse from scratch, in a data dir of its own, over the
+    sources as the incremental found them (`days` + 1 days generated at once, as the simulator is
+    deterministic), and compare every curated table with the incremental build's."""
     root.mkdir(parents=True, exist_ok=True)
     data_dir = Path(tempfile.mkdtemp(prefix="run-", dir=root))
+    differences = None
     try:
         echo(f"benchmark data dir: {data_dir}")
         steps = run_steps(data_dir, scale, seed, days, echo)
+        if verify:
+            rebuilt = data_dir / "rebuild"
+            rebuilt.mkdir()
+            steps += build_steps(REBUILD, rebuilt, scale, seed, days + 1, echo)
+            differences = compare_builds(data_dir, rebuilt, echo)
     finally:
         if not keep:
             shutil.rmtree(data_dir, ignore_errors=True)
-    return Report(scale, seed, days, str(data_dir), keep, steps)
+    return Report(scale, seed, days, str(data_dir), keep, steps, differences)
 
 
 def run_steps(data_dir: Path, scale: float, seed: int, days: int, echo: Echo) -> list[Step]:
     """Generate, build layer by layer, advance one day, build again layer by layer."""
     env = _child_env(data_dir)
-    steps = [_run_step(FULL, "generate", {"scale": scale, "seed": seed, "days": days}, env, echo)]
-    steps += [_run_step(FULL, layer, {}, env, echo) for layer in LAYERS]
+    steps = build_steps(FULL, data_dir, scale, seed, days, echo)
     steps.append(_run_step(INCREMENTAL, "advance", {"days": 1}, env, echo))
     steps += [_run_step(INCREMENTAL, layer, {}, env, echo) for layer in LAYERS]
     return steps
+
+
+def build_steps(phase: str, data_dir: Path, scale: float, seed: int, days: int, echo: Echo) -> list[Step]:
+    """Generate the sources in `data_dir` and build them layer by layer."""
+    env = _child_env(data_dir)
+    steps = [_run_step(phase, "generate", {"scale": scale, "seed": seed, "days": days}, env, echo)]
+    return steps + [_run_step(phase, layer, {}, env, echo) for layer in LAYERS]
+
+
+def compare_builds(built: Path, rebuilt: Path, echo: Echo) -> dict[str, str]:
+    """The curated tables where the two data dirs' lakehouses differ (`rebuild_check`)."""
+    echo(f"\n{REBUILD}: comparing every curated table with the incremental build's …")
+    result, _ = _run_child("compare", {"built": str(built), "rebuilt": str(rebuilt)}, _child_env(built))
+    return result["differences"]
 
 
 def _child_env(data_dir: Path) -> dict[str, str]:
@@ -255,7 +286,7 @@ def format_report(report: Report) -> str:
         "  wall s: the whole child process; rows: what the step's tables hold afterwards\n",
         _ROW.format("phase", "step", "rows", "written", "work s", "setup s", "wall s", "peak MB"),
     ]
-    for phase in (FULL, INCREMENTAL):
+    for phase in report.phases():
         for step in [*report.phase(phase), report.total(phase)]:
             lines.append(_format_step(step))
         lines.append("")
@@ -263,12 +294,22 @@ def format_report(report: Report) -> str:
         lines += [*format_costs(report, phase), ""]
     for phase in (FULL, INCREMENTAL):
         lines += [f"top five costs, {phase}:", *(_format_cost(c) for c in report.top(phase)), ""]
+    if report.differences is not None:
+        lines += [_format_verification(report.differences), ""]
     lines.append("design targets (set for scale 1):")
     for target in report.targets():
         lines.append(f"  {'✓' if target.met else '✗'} {target.name:<32}{target.value:>10,.1f}")
     failed = [f"{s.phase} {s.name}: {c}" for s in report.steps for c in s.failed_checks]
     lines += ["", f"failed checks: {', '.join(failed) if failed else 'none'}"]
     return "\n".join(lines)
+
+
+def _format_verification(differences: dict[str, str]) -> str:
+    if not differences:
+        return "✓ the incremental build equals a full rebuild of the same sources: every curated table"
+    found = "\n".join(differences.values())
+    tables = f"{len(differences)} curated table(s)"
+    return f"✗ the incremental build differs from a full rebuild in {tables}:\n{found}"
 
 
 def _format_step(step: Step) -> str:
@@ -473,11 +514,21 @@ def _result(started: float, ready: float, finished: float, **values: Any) -> dic
     }
 
 
+def _compare(built: str, rebuilt: str) -> dict[str, Any]:
+    from lakehouse.operations.rebuild_check import differences
+    from lakehouse.settings import get_settings
+
+    tables = (get_settings(data_dir).tables_uri for data_dir in (built, rebuilt))
+    return {"differences": differences(*tables)}
+
+
 def _step(step: str, params: dict[str, Any]) -> dict[str, Any]:
     if step == "generate":
         return _generate(**params)
     if step == "advance":
         return _advance(**params)
+    if step == "compare":
+        return _compare(**params)
     return _build_layer(step)
 
 

@@ -2,7 +2,7 @@
 
 import polars as pl
 
-from lakehouse.lib.key_buckets import distinct_keys, key_buckets, summed
+from lakehouse.lib.key_buckets import distinct_keys, key_buckets, range_bounds, range_of, summed
 
 LINES = pl.DataFrame(
     {
@@ -39,3 +39,13 @@ def test_distinct_keys_counted_a_bucket_at_a_time_equal_the_whole_count():
 
 def test_counts_are_summed_name_by_name():
     assert summed([{"raw": 2, "missing": 0}, {"raw": 3, "missing": 1}]) == {"raw": 5, "missing": 1}
+
+
+def test_ranges_split_keys_in_order_by_bounds_from_a_sample():
+    sample = pl.Series([7, 1, 3, 9, 5, 5, None, 11])
+    bounds = range_bounds(sample, 3)
+    keys = pl.DataFrame({"order_id": [0, 4, 5, 6, 7, 12]})
+
+    assert bounds.to_list() == [5, 7]  # of 1 3 | 5 5 | 7 9 11
+    assert keys.select(range_of("order_id", bounds)).to_series().to_list() == [0, 0, 1, 1, 2, 2]
+    assert range_bounds(sample, 1).is_empty() and range_bounds(pl.Series([1, 1, 1]), 3).to_list() == [1]

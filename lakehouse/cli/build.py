@@ -274,6 +274,11 @@ def _run_lock(data_dir: Path, exclusive: bool) -> Iterator[None]:
 @click.option("--days", default=365, show_default=True, type=DAYS, help="Days of shop history to simulate.")
 @click.option("--keep", is_flag=True, help="Keep the benchmark's data dir instead of removing it.")
 @click.option(
+    "--verify",
+    is_flag=True,
+    help="Then build the same sources from scratch: every curated table must equal the incremental build's.",
+)
+@click.option(
     "--json",
     "json_path",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -325,6 +330,7 @@ def bench(
     seed: int,
     days: int,
     keep: bool,
+    verify: bool,
     json_path: Path | None,
     root: Path | None,
     queries: bool,
@@ -338,6 +344,11 @@ def bench(
 
     Each layer runs through Dagster in a process of its own, in a throw-away data dir: your
     tables and run history are not touched.
+
+    \b
+    With --verify, the sources as the incremental found them are then built again from scratch in
+    a data dir of their own, and every curated table is compared with the incremental build's (by
+    key, bookkeeping columns aside): it fails, naming the tables and rows, if they differ.
 
     \b
     The figures of each scale are kept (--record, or --record-json for a saved --json run) in a
@@ -364,7 +375,7 @@ def bench(
     if record_json is not None:
         _record(results_path, json.loads(record_json.read_text()))
     elif scale is not None:
-        results = _bench_run(project, scale, seed, days, keep, json_path, root)
+        results = _bench_run(project, scale, seed, days, keep, verify, json_path, root)
         if record:
             _record(results_path, results)
     elif chart_path is None:
@@ -387,14 +398,16 @@ def _bench_run(
     seed: int,
     days: int,
     keep: bool,
+    verify: bool,
     json_path: Path | None,
     root: Path | None,
 ) -> dict[str, Any]:
     """Run the benchmark and report it; returns its results (`Report.to_json`)."""
     from lakehouse.benchmark import BenchmarkError, benchmark, format_report
 
+    root = root or project.settings.data_dir / "bench"
     try:
-        report = benchmark(root or project.settings.data_dir / "bench", scale, seed, days, keep, click.echo)
+        report = benchmark(root, scale, seed, days, keep, click.echo, verify=verify)
     except BenchmarkError as error:
         raise click.ClickException(str(error)) from error
     click.echo(format_report(report))
@@ -404,6 +417,9 @@ def _bench_run(
         click.echo(f"\nresults written to {json_path}")
     if keep:
         click.echo(f"data kept in {report.data_dir}")
+    if report.differences:
+        tables = ", ".join(report.differences)
+        raise click.ClickException(f"the incremental build differs from a full rebuild in {tables} (above)")
     return results
 
 

@@ -6,6 +6,10 @@ every key at once: 38M event ids at scale 10 took 3.5 GB to count distinct, 4.2 
 types, same hash), so a key's rows, its duplicates and its match in another table are all in one
 bucket: counts made bucket by bucket and summed are the whole table's. Up to one bucket's rows,
 there is one bucket and no filter: small tables are read once, as before.
+
+Ranges split rows by key too, but keep keys in order: their bounds come from a sample of the keys,
+so that rows written range after range, each sorted, lay a table out in files of disjoint key
+ranges (a merge then rewrites only the files holding the keys it brings).
 """
 
 from collections import Counter
@@ -50,3 +54,16 @@ def distinct_keys(frame: pl.LazyFrame, keys: Sequence[str], rows: int, bucket_ro
         frame.filter(in_bucket).select(key.n_unique()).collect(engine="streaming").item()
         for in_bucket in key_buckets(keys, rows, bucket_rows)
     )
+
+
+def range_bounds(sample: pl.Series, ranges: int) -> pl.Series:
+    """Up to `ranges - 1` sorted, distinct values splitting keys like the `sample` into `ranges`
+    ranges of about equal rows (fewer when the sample has fewer distinct values)."""
+    ordered = sample.drop_nulls().sort()
+    picks = [ordered.len() * number // ranges for number in range(1, ranges)]
+    return ordered.gather(picks).unique(maintain_order=True) if ordered.len() else ordered
+
+
+def range_of(key: str, bounds: pl.Series) -> pl.Expr:
+    """The range (0 .. len(bounds)) of each row's `key`: how many bounds are at most it."""
+    return pl.lit(bounds).search_sorted(pl.col(key), side="right")

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, time
+
 import polars as pl
 
 from assets_tests.conftest import Lakehouse
 from assets_tests.defs.curated.truth import simulated_sessions
+from lakehouse.defs.curated.clickstream import session_days_to_rebuild
+from lakehouse.defs.refined.sessions import WATERMARK
+from lakehouse.lib.columns import CHANGES
+from lakehouse.lib.storage.scd2 import IS_DELETED, VALID_FROM
+
+UTC_TIME = pl.Datetime("us", "UTC")
 
 
 def table(lakehouse: Lakehouse, name: str) -> pl.DataFrame:
@@ -43,3 +51,35 @@ def test_mart_funnel_equals_the_funnel_of_the_simulated_sessions(any_lakehouse: 
     day = mart.row(0, named=True)
     assert day["conversion_rate"] == day["purchased"] / day["sessions"]
     assert day["view_to_cart"] == day["carted"] / day["viewed"]
+
+
+def test_the_fact_rebuilds_the_days_refined_replaced_or_emptied():
+    """Refined replaced the 1st (its sessions carry a newer watermark), emptied the 2nd (a session
+    moved to the 1st), added the 4th, and left the 3rd as it was."""
+    at = [datetime(2025, 2, 1, hour, tzinfo=UTC) for hour in (0, 1)]
+    day = [date(2025, 1, d) for d in (1, 2, 3, 4)]
+    fact = pl.LazyFrame(
+        {"session_date": day[:3], WATERMARK: [at[0]] * 3, "_built_at": [at[0]] * 3},
+        schema_overrides={WATERMARK: UTC_TIME, "_built_at": UTC_TIME},
+    )
+    sessions = pl.LazyFrame(
+        {
+            "session_date": [day[0], day[2], day[3]],
+            "session_start": [datetime.combine(d, time(23), UTC) for d in (day[0], day[2], day[3])],
+            "customer_id": [1, 2, 3],
+            WATERMARK: [at[1], at[0], at[1]],
+        },
+        schema_overrides={WATERMARK: UTC_TIME},
+    )
+    no_customer_changed = pl.LazyFrame(
+        schema={
+            "customer_id": pl.Int64,
+            "_refined_at": UTC_TIME,
+            VALID_FROM: UTC_TIME,
+            IS_DELETED: pl.Boolean,
+            CHANGES: pl.List(pl.Struct({"updated_at": UTC_TIME, "_refined_at": UTC_TIME})),
+        }
+    )
+
+    assert session_days_to_rebuild(fact, sessions, no_customer_changed) == [day[0], day[1], day[3]]
+    assert session_days_to_rebuild(None, sessions, no_customer_changed) is None

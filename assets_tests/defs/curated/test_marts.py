@@ -14,6 +14,7 @@ from lakehouse.defs.curated.marts import MART_CUSTOMER_RFM, mart_customer_rfm, m
 from lakehouse.lib.storage import delta_tables
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.lib.storage.write_spec import WriteSpec
+from lakehouse.settings import Settings
 
 MONEY = pl.Decimal(18, 2)
 D1, D2 = date(2025, 1, 1), date(2025, 1, 2)
@@ -51,11 +52,12 @@ def lines() -> pl.LazyFrame:
     return frame.lazy().with_columns(_built_at=pl.lit(AT))
 
 
-def first_build(tmp_path, lines: pl.LazyFrame) -> pl.DataFrame:
+def first_build(tmp_path, lines: pl.LazyFrame, batch_rows: int = Settings.batch_rows) -> pl.DataFrame:
+    store = DeltaStore(root=str(tmp_path), batch_rows=batch_rows)
     output = output_of(
         mart_daily_sales,
         context=dg.build_asset_context(),
-        store=DeltaStore(root=str(tmp_path)),
+        store=store,
         lines=lines,
         customers=CUSTOMERS,
         products=PRODUCTS,
@@ -88,6 +90,14 @@ def test_daily_sales_excludes_cancelled_orders_and_sums_exactly(tmp_path):
         "discount_usd",
         "net_usd",
     ]
+
+
+def test_daily_sales_built_a_day_at_a_time_equal_one_build(tmp_path):
+    """Batches of one line's worth of days (a day each): the same mart as one batch."""
+    days_apart = first_build(tmp_path / "days", lines(), batch_rows=1)
+
+    assert days_apart.get_column("order_date").n_unique() == 2
+    assert days_apart.equals(first_build(tmp_path / "whole", lines()))
 
 
 def test_a_day_with_only_cancelled_orders_has_no_row(tmp_path):

@@ -33,5 +33,6 @@ def build(root: Path, instance: dg.DagsterInstance, **options: int) -> DeltaStor
     return store
 
 
-def simulate(root: Path, days: int) -> dict:
-    return simulator.generate(root / "sources", days=days, **SMALL)
+def simulate(root: Path, days: int, **options: float) -> dict:
+    """The sources of `days` days, SMALL unless `options` say otherwise (`scale`, `seed`)."""
+    return simulator.generate(root / "sources", days=days, **(SMALL | options))

@@ -1,8 +1,10 @@
-"""Sessions: the simulator's count, and late events merged in equal a full rebuild."""
+"""Sessions: the simulator's count, and late events merged in equal a full rebuild, replacing only
+the days they change."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+from datetime import UTC, date, datetime
 
 import dagster as dg
 import polars as pl
@@ -10,8 +12,20 @@ import pytest
 
 from lakehouse import simulator
 from lakehouse.defs.refined.events import EVENTS
-from lakehouse.defs.refined.sessions import REFINED_SESSIONS, SESSION_SOURCES, of_users, sessionize
+from lakehouse.defs.refined.sessions import (
+    REFINED_SESSIONS,
+    SESSION_SOURCES,
+    WATERMARK,
+    day_slices,
+    in_day_order,
+    of_users,
+    sessionize,
+    users_apart,
+)
 from lakehouse.lib.quality.contract import contract_types
+from lakehouse.lib.storage import delta_tables
+from lakehouse.lib.storage.delta_tables import REPLACED_SLICES_COMMIT_KEY
+from lakehouse.lib.storage.write_spec import REPLACED_SLICES
 
 from .events_support import build, simulate
 
@@ -31,16 +45,45 @@ def sessions_of(store) -> pl.DataFrame:
     return store.scan(REFINED_SESSIONS).select(pl.exclude("^_.*$")).collect().sort("session_id")
 
 
+def days_differing(before: pl.DataFrame, after: pl.DataFrame) -> list[str]:
+    """The days of the sessions in one table and not the other."""
+    gone, new = (
+        before.join(after, on=before.columns, how="anti", nulls_equal=True),
+        after.join(before, on=before.columns, how="anti", nulls_equal=True),
+    )
+    return sorted({d.isoformat() for d in pl.concat([gone, new])["session_date"]})
+
+
+def newest_slices_replaced(store) -> list[str]:
+    """The days the table's newest slice replace named (a compaction may have followed it)."""
+    commits = delta_tables.commits_newest_first(store.uri(REFINED_SESSIONS))
+    return json.loads(next(c for c in commits if REPLACED_SLICES_COMMIT_KEY in c)[REPLACED_SLICES_COMMIT_KEY])
+
+
+# Big enough for late events to reach the day before: on the 10th and the 12th, some events of the
+# day before arrive (10 to 100 minutes late, after midnight) and change its sessions.
+LATE_ACROSS_MIDNIGHT = {"scale": 0.03}
+
+
 def test_advancing_day_by_day_equals_a_full_rebuild(tmp_path, instance: dg.DagsterInstance):
-    simulate(tmp_path / "full", days=12)
+    """Each day, exactly the days whose sessions changed are replaced (the new day, and the day
+    before when late events reach it), and the sessions are the simulator's count."""
+    simulate(tmp_path / "full", days=12, **LATE_ACROSS_MIDNIGHT)
     full = sessions_of(build(tmp_path / "full", instance))
 
-    simulate(tmp_path / "stream", days=9)
-    build(tmp_path / "stream", instance)
+    simulate(tmp_path / "stream", days=9, **LATE_ACROSS_MIDNIGHT)
+    store = build(tmp_path / "stream", instance)
+    replaced = []
     for _ in range(3):  # late events of earlier days arrive with each new day
-        simulator.advance(tmp_path / "stream" / "sources")
+        before = sessions_of(store)
+        manifest = simulator.advance(tmp_path / "stream" / "sources")
         store = build(tmp_path / "stream", instance)
+        after = sessions_of(store)
+        assert after.height == manifest["clickstream"]["sessions"]
+        assert newest_slices_replaced(store) == days_differing(before, after)
+        replaced.append(newest_slices_replaced(store))
     assert sessions_of(store).equals(full)
+    assert replaced == [["2025-01-09", "2025-01-10"], ["2025-01-11"], ["2025-01-11", "2025-01-12"]]
 
 
 def test_a_run_that_refined_no_event_does_not_rewrite_the_sessions(tmp_path, instance: dg.DagsterInstance):
@@ -51,6 +94,89 @@ def test_a_run_that_refined_no_event_does_not_rewrite_the_sessions(tmp_path, ins
     build(tmp_path, instance)
 
     assert store.version(REFINED_SESSIONS) == version
+
+
+def event(user: int | str, day: int, hour: int, minute: int, refined: int = 0) -> dict:
+    """A page view by customer `user` (or visitor, given text) at that time of 2025-01-`day`,
+    refined at hour `refined` of 2025-02-01."""
+    customer, visitor = (user, None) if isinstance(user, int) else (None, user)
+    return {
+        "customer_id": customer,
+        "anonymous_id": visitor,
+        "channel": "web",
+        "event_type": "page_view",
+        "event_at": datetime(2025, 1, day, hour, minute, tzinfo=UTC),
+        "order_id": None,
+        "_refined_at": datetime(2025, 2, 1, refined, tzinfo=UTC),
+    }
+
+
+def test_late_events_replace_the_days_they_move_sessions_between():
+    """Before midnight, late: a visitor's session moves to the day before, and a customer's two
+    sessions join into one across midnight. Both days are replaced, with the untouched customer's
+    sessions of those days as they were; the day after is not."""
+    held_events = [
+        *(event("anon-v", 2, 0, m) for m in (10, 20)),  # a session on the 2nd
+        *(event(1, 1, 23, m) for m in (0, 20)),  # a session on the 1st
+        event(1, 2, 0, 5),  # 45 minutes later: a session on the 2nd
+        *(event(2, d, 12, 0) for d in (1, 2, 3)),  # untouched: a session a day
+    ]
+    late = [event("anon-v", 1, 23, 50, refined=1), event(1, 1, 23, 40, refined=1)]
+    every = pl.DataFrame(
+        [*held_events, *late], schema_overrides={"anonymous_id": pl.String, "order_id": pl.Int64}
+    )
+    old, new = (pl.lit(datetime(2025, 2, 1, h, tzinfo=UTC)).alias(WATERMARK) for h in (0, 1))
+    held = sessionize(every.head(len(held_events)).lazy()).with_columns(old)
+
+    out = day_slices(every.lazy(), held, datetime(2025, 2, 1, tzinfo=UTC), new)
+
+    assert out.metadata[REPLACED_SLICES].value == ["2025-01-01", "2025-01-02"]
+    rows = out.value.collect()
+    assert rows.select("session_id", "events", "session_end").rows() == [
+        ("customer:1@2025-01-01T23:00:00.000Z", 4, datetime(2025, 1, 2, 0, 5, tzinfo=UTC)),
+        ("customer:2@2025-01-01T12:00:00.000Z", 1, datetime(2025, 1, 1, 12, tzinfo=UTC)),
+        ("visitor:anon-v@2025-01-01T23:50:00.000Z", 3, datetime(2025, 1, 2, 0, 20, tzinfo=UTC)),
+        ("customer:2@2025-01-02T12:00:00.000Z", 1, datetime(2025, 1, 2, 12, tzinfo=UTC)),
+    ]
+    assert (rows[WATERMARK] == datetime(2025, 2, 1, 1, tzinfo=UTC)).all()
+    untouched = held.filter(pl.col("session_date") == date(2025, 1, 3)).collect()
+    assert (
+        pl.concat([untouched, rows])
+        .drop(WATERMARK)
+        .sort("session_id")
+        .equals(sessionize(every.lazy()).collect().sort("session_id"))
+    )
+
+
+def test_the_full_build_gives_every_session_in_day_order(tmp_path):
+    """Users apart in groups, read back a few days at a time: delta-rs then writes files of
+    nearby days, and a day replaced later rewrites only the files holding it."""
+    events = pl.DataFrame(
+        [
+            event(user, day, hour, 0)
+            for user in (1, 2, "anon-a", "anon-b")
+            for day in (3, 1, 2)
+            for hour in (9, 20)
+        ]
+    )
+    build = lambda some: sessionize(some)  # noqa: E731
+    batches = in_day_order(users_apart(events.lazy(), 6, build), tmp_path, batch_rows=3)
+
+    frames = list(batches.batches)
+    assert [f.height for f in frames] == [8, 8, 8]  # a day a batch: 3 rows' worth is one day
+    assert pl.concat(frames).equals(sessionize(events.lazy()).collect().sort("session_date", "session_id"))
+    assert len(list(tmp_path.iterdir())) == 4  # 24 events, 6 a group
+
+
+def test_events_that_change_no_session_replace_no_day():
+    """A late event already held (refined again, say) changes no session: nothing is written."""
+    events = pl.DataFrame([event(1, 1, 10, 0), event(1, 1, 10, 5, refined=1)])
+    held = sessionize(events.lazy()).with_columns(pl.lit(datetime(2025, 2, 1, tzinfo=UTC)).alias(WATERMARK))
+
+    out = day_slices(events.lazy(), held, datetime(2025, 2, 1, tzinfo=UTC), pl.lit(None).alias(WATERMARK))
+
+    assert out.value is None
+    assert out.metadata["days_replaced"].value == 0
 
 
 def at(minute: int) -> datetime:

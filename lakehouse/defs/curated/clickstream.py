@@ -1,10 +1,9 @@
 """The clickstream in the star schema: the session fact and the conversion funnel.
 
 `fact_sessions` keys each refined session to the customer version valid when it started (anonymous
-visitors: the unknown member) and is rebuilt day by day: the days of sessions new or changed in
-refined (a late event can merge or move a user's sessions anywhere in their history, so the days
-of the sessions the fact holds and refined no longer has are rebuilt too) and of customers refined
-since, from their change on.
+visitors: the unknown member) and is rebuilt day by day: the days refined replaced since (refined
+replaces whole days, every session of one carrying the run's watermark; a day it emptied the fact
+still holds) and the days of customers refined since, from their change on.
 `mart_funnel` counts, per day and channel, the sessions reaching each step.
 """
 
@@ -119,12 +118,6 @@ MART_FUNNEL_TABLE = TableSpec(
     freshness=DAILY,
 )
 FACT_SESSIONS, MART_FUNNEL = FACT_SESSIONS_TABLE.asset_key, MART_FUNNEL_TABLE.asset_key
-# What a session is, as refined builds it and the fact holds it (without keys and watermarks).
-SESSION_CONTENT = [
-    *("session_id", "user_key", "customer_id", "anonymous_id", "channel", "session_date"),
-    *("session_start", "session_end", "events", "page_views", "add_to_carts", "checkouts", "purchases"),
-    "order_id",
-]
 FACT_SESSION_COLUMNS = [
     pl.col("session_id"),
     date_key(pl.col("session_date")).alias("session_date_key"),
@@ -163,24 +156,21 @@ FUNNEL_RATES = [
 def session_days_to_rebuild(
     current: pl.LazyFrame | None, sessions: pl.LazyFrame, customers: pl.LazyFrame
 ) -> list[date] | None:
-    """Days of sessions that changed in refined since the fact was built, or of customers refined
-    since (from their change on: see `changed_members`).
+    """The days refined replaced since the fact was built, or of customers refined since (from
+    their change on: see `changed_members`); None: every day (no fact yet).
 
-    Refined rewrites every session of a user with a new event, most of them as they were: only the
-    days of a session new or different there (`SESSION_CONTENT`), and of one the fact holds that is
-    gone from there (merged into another, or moved), are rebuilt; not all of the user's history.
+    Refined replaces whole days, every session of a replaced day carrying the run's watermark: the
+    days with a session newer than the fact's are those it replaced, and the days the fact holds
+    that refined no longer has, those it emptied (a session moved to the day before, say).
     """
     marks = watermarks(current, [WATERMARK, "_built_at"])
     if marks is None:
         return None
-    rewritten = changed_since(sessions, marks[WATERMARK], WATERMARK).select(SESSION_CONTENT)
-    held = current.join(rewritten.select("user_key").unique(), on="user_key", how="semi").select(
-        SESSION_CONTENT
-    )
+    held_days = current.select("session_date").unique()
     changed_customers = changed_members(customers, marks["_built_at"], "customer_id")
     return days(
-        rewritten.join(held, on=SESSION_CONTENT, how="anti", nulls_equal=True).select("session_date"),
-        held.join(rewritten, on=SESSION_CONTENT, how="anti", nulls_equal=True).select("session_date"),
+        changed_since(sessions, marks[WATERMARK], WATERMARK).select("session_date"),
+        held_days.join(sessions.select("session_date").unique(), on="session_date", how="anti"),
         affected(sessions, changed_customers, "customer_id", pl.col("session_start")).select("session_date"),
     )
 

@@ -18,7 +18,7 @@ from lakehouse.defs.curated.facts import (
     DIM_PRODUCT,
     FACT_ORDER_ITEMS,
     FACT_ORDER_ITEMS_TABLE,
-    replacing,
+    replacing_by_days,
 )
 from lakehouse.defs.curated.lineage import lineage_metadata
 from lakehouse.lib.freshness import DAILY
@@ -34,6 +34,7 @@ from lakehouse.lib.quality.contract import (
     watermark,
 )
 from lakehouse.lib.spec import TableSpec
+from lakehouse.lib.storage.row_batches import RowBatches
 from lakehouse.lib.storage.store import DeltaStore
 
 
@@ -168,6 +169,13 @@ SALES_MEASURES = [
 ]
 
 
+def on_days(days: list[date]) -> pl.Expr:
+    """Lines of these order days; their range too, which skips the fact's other files by their
+    statistics (a list of days alone does not)."""
+    chosen = pl.col("order_date").is_in(days)
+    return chosen & pl.col("order_date").is_between(min(days), max(days)) if days else chosen
+
+
 def sales_days_to_rebuild(current: pl.LazyFrame | None, lines: pl.LazyFrame) -> list[date] | None:
     """Days whose fact lines were rebuilt since the mart was (None: all).
 
@@ -203,23 +211,28 @@ def mart_daily_sales(
     lines: pl.LazyFrame,
     customers: pl.LazyFrame,
     products: pl.LazyFrame,
-) -> dg.Output[pl.LazyFrame]:
+) -> dg.Output[RowBatches]:
+    """Built a few days at a time (`replacing_by_days`): grouped over every line at once, the
+    distinct orders per group held the whole fact (scale 10: 4.4 GB for 30M lines)."""
     previous = store.reading(context).scan_or_none(MART_DAILY_SALES)
     rebuilt = sales_days_to_rebuild(previous, lines)
-    if rebuilt is not None:
-        lines = lines.filter(pl.col("order_date").is_in(rebuilt))
-    mart = (
-        lines.filter(SOLD)
-        .join(customers.select("customer_key", "country"), on="customer_key", how="left")
-        .join(products.select("product_key", "category"), on="product_key", how="left")
-        .group_by(SALES_GRAIN)
-        .agg(*SALES_MEASURES, pl.col("_built_at").max().alias("_fact_built_at"))
-        .with_columns(
-            newest(customers).alias("_customer_refined_at"), newest(products).alias("_product_refined_at")
+    refined_at = [
+        newest(customers).alias("_customer_refined_at"),
+        newest(products).alias("_product_refined_at"),
+    ]
+
+    def sales_of(days: list[date]) -> pl.LazyFrame:
+        return (
+            lines.filter(on_days(days), SOLD)
+            .join(customers.select("customer_key", "country"), on="customer_key", how="left")
+            .join(products.select("product_key", "category"), on="product_key", how="left")
+            .group_by(SALES_GRAIN)
+            .agg(*SALES_MEASURES, pl.col("_built_at").max().alias("_fact_built_at"))
+            .with_columns(refined_at)
+            .sort("order_date", "category", "country")
         )
-        .sort("order_date", "category", "country")
-    )
-    return replacing(mart, rebuilt)
+
+    return replacing_by_days(sales_of, rebuilt, (lines.select("order_date"), lines), store.batch_rows)
 
 
 def as_of(lines: pl.LazyFrame) -> pl.Expr:

@@ -1,15 +1,27 @@
 """Refined sessions: a user's events split by 30 minutes of inactivity.
 
 A user is the signed-in customer, else the anonymous visitor id (events with neither belong to no
-session). A user's sessions are rebuilt from all of that user's events whenever one of them was
-refined since the last build (`_events_refined_at`), and replace that user's sessions as a whole
-(`overwrite_partition` by user): a late event can join two sessions or extend one anywhere in the
-user's history, so only a rebuild of the user is exact, and only the users with new events are
-rebuilt. A run that refined no event writes nothing.
+session). A late event can join two sessions, extend one, or move one to the day before (when it
+comes before the session's first event and before midnight), anywhere in the user's history: only
+a rebuild of all of a user's events is exact. So the users with events refined since the last
+build (`_events_refined_at`) are rebuilt, their new sessions compared with those the table holds,
+and the days where any differ (a session new, changed, or gone) are replaced as whole slices
+(`overwrite_partition` by `session_date`): the rebuilt users' sessions of those days beside
+everyone else's as they were. Slices by user rewrote the whole table every day (a day's users are
+spread over every file); a day slice is what the run changed, and fact_sessions rebuilds exactly
+the days whose sessions carry a newer watermark (every session of a replaced day carries the
+run's). A run that refined no event, or changed no session, writes nothing.
+
+The full build writes the sessions in day order (built a group of users at a time, spilled to
+files sorted by day, read back a few days at a time), so each file of the table holds a range of
+nearby days (delta-rs writes a stream in two interleaved halves: neighbouring files overlap), and
+replacing a day later rewrites only the files holding it, not every file.
 """
 
-from collections.abc import Callable
-from datetime import timedelta
+import tempfile
+from collections.abc import Callable, Iterator
+from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import dagster as dg
 import pandera.polars as pa
@@ -17,13 +29,15 @@ import polars as pl
 
 from lakehouse.defs.refined.events import EVENTS
 from lakehouse.lib.code_version import code_version
+from lakehouse.lib.incremental import day_batches, days
 from lakehouse.lib.pools import table_pool
 from lakehouse.lib.quality.contract import Contract, UtcTimestamp, pii
 from lakehouse.lib.spec import TableSpec
 from lakehouse.lib.storage import write_spec
-from lakehouse.lib.storage.row_batches import Reread, RowBatches
+from lakehouse.lib.storage.row_batches import RowBatches
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.lib.storage.table_metadata import COLUMN_LINEAGE
+from lakehouse.lib.storage.write_spec import REPLACED_SLICES
 
 SESSION_GAP = timedelta(minutes=30)
 WATERMARK = "_events_refined_at"
@@ -56,7 +70,9 @@ class SessionContract(Contract):
     session_date: pl.Date = pa.Field(nullable=False, description="Day the session started (UTC).")
     duration_seconds: pl.Int64 = pa.Field(nullable=False, description="Last minus first event, seconds.")
     events_refined_at: UtcTimestamp = pa.Field(
-        nullable=False, alias=WATERMARK, description="Newest event refinement the sessions include."
+        nullable=False,
+        alias=WATERMARK,
+        description="Newest event refinement when the session's day was last built (one per day).",
     )
 
 
@@ -67,7 +83,7 @@ SESSIONS = TableSpec(
     contract=SessionContract,
     key=("session_id",),
     grain="session",
-    write=write_spec.overwrite_partition("user_key"),
+    write=write_spec.overwrite_partition("session_date"),
 )
 REFINED_SESSIONS = SESSIONS.asset_key
 
@@ -76,7 +92,8 @@ USER = pl.coalesce(pl.format("customer:{}", "customer_id"), pl.format("visitor:{
 
 
 def of_users(new: pl.LazyFrame) -> pl.Expr:
-    """Whether an event belongs to a user of the `new` events (as `USER` tells users apart).
+    """Whether an event (or a session) belongs to a user of the `new` events (as `USER` tells users
+    apart); never null, so that it can be negated.
 
     Compares ids, not the user text: building that text for every event of the table was most of
     an incremental build's time.
@@ -88,9 +105,9 @@ def of_users(new: pl.LazyFrame) -> pl.Expr:
             new.filter(~signed_in).select(pl.col("anonymous_id").drop_nulls().unique()),
         ]
     )
-    return pl.col("customer_id").is_in(customers.to_series().implode()) | (
-        ~signed_in & pl.col("anonymous_id").is_in(visitors.to_series().implode())
-    )
+    customer = pl.col("customer_id").is_in(customers.to_series().implode())
+    visitor = ~signed_in & pl.col("anonymous_id").is_in(visitors.to_series().implode())
+    return (customer | visitor).fill_null(False)
 
 
 def _count(event_type: str) -> pl.Expr:
@@ -162,38 +179,99 @@ SESSION_LINEAGE = dg.TableColumnLineage(
 )
 
 
-@dg.asset(
-    ins={"events": dg.AssetIn(EVENTS.refined_key)},
-    pool=table_pool(SESSIONS.asset_key),
-    **SESSIONS.asset_args(
-        code_version(sessionize, of_users, SessionContract), {COLUMN_LINEAGE: SESSION_LINEAGE}
-    ),
-)
-def refined_sessions(
-    context: dg.AssetExecutionContext, store: DeltaStore, events: pl.LazyFrame
-) -> RowBatches | None:
-    newest = events.select(pl.col("_refined_at").max()).collect().item()
-    built = store.reading(context).newest(REFINED_SESSIONS, WATERMARK)
-    if newest is None or built == newest:
-        return None  # no event refined since the sessions were built
-    if built is not None:  # only the users with newly refined events, all of their events
-        events = events.filter(of_users(events.filter(pl.col("_refined_at") > built)))
-    watermark = pl.lit(newest, pl.Datetime("us", "UTC")).alias(WATERMARK)
-    return users_apart(events, store.batch_rows, lambda some: sessionize(some).with_columns(watermark))
+# What a session is, without its watermark: what tells a rebuilt session from the one held.
+CONTENT = list(SESSION_SOURCES)
+
+
+def every_session(events: pl.LazyFrame, batch_rows: int, watermark: pl.Expr) -> Iterator[dg.Output]:
+    """The full build: every session in day order, spilled to a folder that lasts until written."""
+    with tempfile.TemporaryDirectory(prefix="sessions-") as folder:
+        groups = users_apart(events, batch_rows, lambda some: sessionize(some).with_columns(watermark))
+        yield dg.Output(in_day_order(groups, Path(folder), batch_rows))
+
+
+def day_slices(events: pl.LazyFrame, held: pl.LazyFrame, since: datetime, watermark: pl.Expr) -> dg.Output:
+    """The days where the sessions of the users with events refined `since` changed, whole: those
+    users' sessions of the days rebuilt, everyone else's as `held`, all with the new `watermark`.
+    (No rows and no days when no session changed: nothing is written.)"""
+    touched = of_users(events.filter(pl.col("_refined_at") > since))
+    rebuilt = sessionize(events.filter(touched)).collect()
+    changed = changed_days(rebuilt.lazy(), held.filter(touched).select(CONTENT))
+    if not changed:
+        return dg.Output(None, metadata={"days_replaced": 0})
+    of_days = pl.col("session_date").is_in(changed)
+    kept = held.filter(of_days & ~touched).select(CONTENT)
+    rows = pl.concat([kept, rebuilt.lazy().filter(of_days)]).with_columns(watermark)
+    replaced = {REPLACED_SLICES: [day.isoformat() for day in changed], "days_replaced": len(changed)}
+    return dg.Output(rows.sort("session_date", "session_id"), metadata=replaced)
+
+
+def changed_days(rebuilt: pl.LazyFrame, held: pl.LazyFrame) -> list[date]:
+    """The days of the sessions new or different in `rebuilt` (some users' sessions built again),
+    and of those `held` for the same users and gone from it (merged into another, or moved to
+    another day by an earlier first event)."""
+    return days(
+        rebuilt.join(held, on=CONTENT, how="anti", nulls_equal=True).select("session_date"),
+        held.join(rebuilt, on=CONTENT, how="anti", nulls_equal=True).select("session_date"),
+    )
 
 
 def users_apart(
     events: pl.LazyFrame, batch_rows: int, build: Callable[[pl.LazyFrame], pl.LazyFrame]
-) -> RowBatches:
+) -> Iterator[pl.DataFrame]:
     """`build` of the events, a group of users at a time: users split by a hash of their id into
     groups of about `batch_rows` events, so a full build's sort of every event by user is a
     group's. A session is one user's, so the groups' sessions together are all sessions."""
     groups = max(1, -(-events.select(pl.len()).collect(engine="streaming").item() // batch_rows))
     customer, visitor = pl.col("customer_id"), pl.col("anonymous_id")
     user = pl.when(customer.is_not_null()).then(customer.hash(seed=0)).otherwise(visitor.hash(seed=0))
+    return (build(events.filter(user % groups == n)).collect(engine="streaming") for n in range(groups))
 
-    def group(number: int) -> pl.LazyFrame:
-        return build(events.filter(user % groups == number))
 
-    batches = Reread(lambda: (group(n).collect(engine="streaming") for n in range(groups)))
-    return RowBatches(group(0).collect_schema(), batches, source_batches=[])
+# Rows of a spilled file's row groups: Polars skips a row group outside the days a batch reads, so
+# reading every file a few days at a time reads each row about once.
+SPILL_ROW_GROUP = 2_000
+
+
+def in_day_order(groups: Iterator[pl.DataFrame], folder: Path, batch_rows: int) -> RowBatches:
+    """The sessions, given a group of users at a time, as batches of whole days in day order (about
+    `batch_rows` sessions each): each group spilled to `folder` sorted by day, the files read back a
+    few days at a time (`day_batches`). Written in that order, the table's files hold disjoint
+    ranges of days."""
+    files = []
+    for number, group in enumerate(groups):
+        files.append(folder / f"{number:05d}.parquet")
+        group.sort("session_date").write_parquet(files[-1], row_group_size=SPILL_ROW_GROUP, compression="lz4")
+    spilled = pl.scan_parquet(files)
+    per_day = spilled.group_by("session_date").len().sort("session_date").collect()
+
+    def of_days(chosen: list[date]) -> pl.LazyFrame:
+        return spilled.filter(pl.col("session_date").is_in(chosen)).sort("session_date", "session_id")
+
+    every = per_day.get_column("session_date").to_list()
+    rows_per_day = per_day.get_column("len").sum() / max(1, len(every))
+    return day_batches(of_days, every, rows_per_day, batch_rows)
+
+
+@dg.asset(
+    ins={"events": dg.AssetIn(EVENTS.refined_key)},
+    pool=table_pool(SESSIONS.asset_key),
+    **SESSIONS.asset_args(
+        code_version(sessionize, of_users, changed_days, in_day_order, SessionContract),
+        {COLUMN_LINEAGE: SESSION_LINEAGE},
+    ),
+)
+def refined_sessions(
+    context: dg.AssetExecutionContext, store: DeltaStore, events: pl.LazyFrame
+) -> Iterator[dg.Output]:
+    newest = events.select(pl.col("_refined_at").max()).collect().item()
+    table = store.reading(context).pin(REFINED_SESSIONS)
+    built = table.newest(WATERMARK)
+    if newest is None or built == newest:
+        yield dg.Output(None)  # no event refined since the sessions were built
+        return
+    watermark = pl.lit(newest, pl.Datetime("us", "UTC")).alias(WATERMARK)
+    if built is None:
+        yield from every_session(events, store.batch_rows, watermark)
+    else:
+        yield day_slices(events, table.scan(), built, watermark)
