@@ -115,7 +115,7 @@ def object_store() -> Iterator[ObjectStore]:
     try:
         yield ObjectStore(endpoint)
     finally:
-        server.terminate()
+        server.kill()  # (it may have inherited SIGTERM ignored, as a background job's child does)
         server.wait()
         for name, value in saved.items():
             if value is None:
@@ -140,5 +140,5 @@ def _wait_for(port: int, server: subprocess.Popen[bytes], seconds: float = 60) -
             if probe.connect_ex(("127.0.0.1", port)) == 0:
                 return
         time.sleep(0.1)
-    server.terminate()
+    server.kill()
     raise RuntimeError(f"moto's S3 server did not listen on port {port} within {seconds:g} s")
