@@ -36,7 +36,8 @@ def test_generate_rejects_impossible_arguments_without_a_traceback(tmp_path: Pat
 
 @pytest.mark.e2e  # the command in a fresh process
 def test_simulate_keeps_the_sources_alive_until_interrupted(tmp_path: Path):
-    """A real `lakehouse simulate` process: it advances, serves the API, and stops cleanly on Ctrl-C.
+    """A real `lakehouse simulate` process: it advances, serves the API, and stops cleanly on Ctrl-C,
+    even started with SIGINT ignored, as a script's background job is.
 
     Its data folder comes from `LAKEHOUSE_DATA_DIR`, as a user's shell would set it.
     """
@@ -45,7 +46,14 @@ def test_simulate_keeps_the_sources_alive_until_interrupted(tmp_path: Path):
     batches_before = len(list((sources / simulator.CLICKSTREAM_DIR).glob(simulator.CLICKSTREAM_BATCHES)))
     env = {**os.environ, "LAKEHOUSE_DATA_DIR": str(tmp_path), "PYTHONUNBUFFERED": "1"}
     command = [str(Path(sys.executable).parent / "lakehouse"), "simulate", "--interval", "0.5", "--port", "0"]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
     lines = [process.stdout.readline() for _ in range(4)]  # the API, the plan, two advances
     url = lines[0].split(" at ")[1].strip()
     with urllib.request.urlopen(f"{url}?start=2025-01-01&end=2025-01-02", timeout=10) as answer:

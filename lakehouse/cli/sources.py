@@ -83,7 +83,10 @@ def simulate(
     if not settings.manifest_path.is_file():
         simulator.generate(out, scale=scale, seed=seed, progress=click.echo, **project.source_systems)
     params = simulator.read_params(out)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop as cleanly as on Ctrl-C
+    # Ctrl-C and SIGTERM stop cleanly, also when started with SIGINT ignored (a script's background
+    # job is): Python then installs no handler of its own for it.
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop, signal.default_int_handler)
     ticks = 0
     with ExchangeRateServer(port=port, seed=params.seed) as server:
         click.echo(f"exchange-rate API at {server.base_url}/v1/rates")
