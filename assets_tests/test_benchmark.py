@@ -171,6 +171,16 @@ def test_verify_compares_the_incremental_build_with_a_full_rebuild(incremental_b
     assert benchmark.compare_builds(built, rebuilt, echo=lambda _: None) == {}
 
 
+def test_the_benchmark_never_reaches_the_user_s_tables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A user's `LAKEHOUSE_TABLES_URI` is not passed to the steps (their tables are the data dir's),
+    and a comparison of one set of tables with itself is refused, not reported equal."""
+    monkeypatch.setenv("LAKEHOUSE_TABLES_URI", "s3://shop-lake/tables")
+
+    assert "LAKEHOUSE_TABLES_URI" not in benchmark._child_env(tmp_path)
+    with pytest.raises(BenchmarkError, match="the same tables"):
+        benchmark._compare(str(tmp_path / "built"), str(tmp_path / "rebuilt"))
+
+
 def test_verify_fails_naming_the_tables_that_differ(
     report: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -215,9 +215,13 @@ def compare_builds(built: Path, rebuilt: Path, echo: Echo) -> dict[str, str]:
     return result["differences"]
 
 
+# Where the user's data lives, when set apart from the data dir: the children's comes from theirs.
+_DATA_LOCATIONS = ("LAKEHOUSE_SHOP_DB_URI", "LAKEHOUSE_LANDING_DIR", "LAKEHOUSE_TABLES_URI")
+
+
 def _child_env(data_dir: Path) -> dict[str, str]:
     """The environment of every child: this data dir, with the sources' locations derived from it."""
-    env = {k: v for k, v in os.environ.items() if k not in ("LAKEHOUSE_SHOP_DB_URI", "LAKEHOUSE_LANDING_DIR")}
+    env = {k: v for k, v in os.environ.items() if k not in _DATA_LOCATIONS}
     env["LAKEHOUSE_DATA_DIR"] = str(data_dir)
     return env
 
@@ -518,7 +522,9 @@ def _compare(built: str, rebuilt: str) -> dict[str, Any]:
     from lakehouse.operations.rebuild_check import differences
     from lakehouse.settings import get_settings
 
-    tables = (get_settings(data_dir).tables_uri for data_dir in (built, rebuilt))
+    tables = [get_settings(data_dir).tables_uri for data_dir in (built, rebuilt)]
+    if tables[0] == tables[1]:
+        raise BenchmarkError(f"the incremental build and the rebuild are the same tables ({tables[0]})")
     return {"differences": differences(*tables)}
 
 

@@ -41,8 +41,10 @@ class ShopDatabase(dg.ConfigurableResource):
         """The same rows in order of change, in batches closed at change-time boundaries: every row
         of one watermark value is in one batch (`change_time_batches`).
 
-        Ordered by the watermark, then by every column, nulls first: one order, whatever the batch
-        size and the database, so the rows are numbered alike however they are batched.
+        Ordered by the watermark, then by every column, nulls first: one order whatever the batch
+        size, so the rows are numbered alike however they are batched. (Text sorts by the
+        database's collation: a PostgreSQL and a SQLite copy of one table may number rows of one
+        change time differently; the batches and their comparison with raw do not depend on it.)
         """
         watermark = table.watermark_column
         order = [watermark, *(c for c in table.columns if c != watermark)]

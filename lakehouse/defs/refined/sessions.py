@@ -29,12 +29,13 @@ import polars as pl
 
 from lakehouse.defs.refined.events import EVENTS
 from lakehouse.lib.code_version import code_version
-from lakehouse.lib.incremental import day_batches, days
+from lakehouse.lib.incremental import day_batches, days, on_days
 from lakehouse.lib.pools import table_pool
 from lakehouse.lib.quality.contract import Contract, UtcTimestamp, pii
 from lakehouse.lib.spec import TableSpec
 from lakehouse.lib.storage import write_spec
 from lakehouse.lib.storage.row_batches import RowBatches
+from lakehouse.lib.storage.spill import SPILL_COMPRESSION
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.lib.storage.table_metadata import COLUMN_LINEAGE
 from lakehouse.lib.storage.write_spec import REPLACED_SLICES
@@ -236,17 +237,19 @@ SPILL_ROW_GROUP = 2_000
 def in_day_order(groups: Iterator[pl.DataFrame], folder: Path, batch_rows: int) -> RowBatches:
     """The sessions, given a group of users at a time, as batches of whole days in day order (about
     `batch_rows` sessions each): each group spilled to `folder` sorted by day, the files read back a
-    few days at a time (`day_batches`). Written in that order, the table's files hold disjoint
-    ranges of days."""
+    few days at a time (`day_batches`). Written in that order, each of the table's files holds nearby
+    days (neighbouring files overlap: see the module's docstring)."""
     files = []
     for number, group in enumerate(groups):
         files.append(folder / f"{number:05d}.parquet")
-        group.sort("session_date").write_parquet(files[-1], row_group_size=SPILL_ROW_GROUP, compression="lz4")
+        group.sort("session_date").write_parquet(
+            files[-1], row_group_size=SPILL_ROW_GROUP, compression=SPILL_COMPRESSION
+        )
     spilled = pl.scan_parquet(files)
     per_day = spilled.group_by("session_date").len().sort("session_date").collect()
 
     def of_days(chosen: list[date]) -> pl.LazyFrame:
-        return spilled.filter(pl.col("session_date").is_in(chosen)).sort("session_date", "session_id")
+        return spilled.filter(on_days("session_date", chosen)).sort("session_date", "session_id")
 
     every = per_day.get_column("session_date").to_list()
     rows_per_day = per_day.get_column("len").sum() / max(1, len(every))
@@ -257,7 +260,7 @@ def in_day_order(groups: Iterator[pl.DataFrame], folder: Path, batch_rows: int) 
     ins={"events": dg.AssetIn(EVENTS.refined_key)},
     pool=table_pool(SESSIONS.asset_key),
     **SESSIONS.asset_args(
-        code_version(sessionize, of_users, changed_days, in_day_order, SessionContract),
+        code_version(every_session, day_slices, SessionContract),
         {COLUMN_LINEAGE: SESSION_LINEAGE},
     ),
 )

@@ -26,7 +26,9 @@ _RANGE = "_range"
 
 @dataclass
 class SpilledFrames:
-    """Frames of one schema written to `folder` in order, read back a file at a time."""
+    """Frames of one schema written to `folder` in order, read back a file at a time: frames
+    added whole (`add`), or split by key range (`add_by_range`, then a file is a range's folder),
+    not both into one."""
 
     folder: Path
     schema: pl.Schema | None = None
