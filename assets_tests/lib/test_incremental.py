@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime
 import polars as pl
 
 from lakehouse.defs.curated.facts import order_days_to_rebuild
-from lakehouse.lib.incremental import REBUILD_FROM, changed_members, changed_since, days, on_days, watermarks
+from lakehouse.lib.incremental import REBUILD_FROM, changed_members, changed_since, days, one_of, watermarks
 
 T1, T2, T3 = (datetime(2025, 1, d, tzinfo=UTC) for d in (1, 2, 3))
 D1, D2, D3, D4 = (date(2025, 1, d) for d in (1, 2, 3, 4))
@@ -185,9 +185,10 @@ def test_an_order_that_moved_day_rebuilds_its_old_day_too():
     assert order_days_to_rebuild(built_fact(), items(), moved, rates(), customers, products) == [D1, D2, D3]
 
 
-def test_on_days_keeps_exactly_the_chosen_days_and_none_for_none():
+def test_one_of_keeps_exactly_the_chosen_values_and_nothing_for_none():
     rows = pl.LazyFrame({"day": [date(2025, 1, d) for d in (1, 2, 3, 4, 5)], "n": [1, 2, 3, 4, 5]})
 
-    chosen = rows.filter(on_days("day", [date(2025, 1, 4), date(2025, 1, 2)]))
+    chosen = rows.filter(one_of("day", [date(2025, 1, 4), date(2025, 1, 2)]))
     assert chosen.collect()["n"].to_list() == [2, 4]
-    assert rows.filter(on_days("day", [])).collect().height == 0
+    assert rows.filter(one_of("n", pl.Series([5, 1]))).collect()["n"].to_list() == [1, 5]
+    assert rows.filter(one_of("day", [])).collect().height == 0

@@ -6,7 +6,7 @@ quarantine) are the changes; the days they touch are rebuilt and replaced as who
 (`overwrite_partition`), so the result equals a full rebuild. The first build builds everything.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 
 import polars as pl
@@ -33,11 +33,14 @@ def days(*frames: pl.LazyFrame) -> list[date]:
     return stacked.unique().sort("day").collect().get_column("day").to_list()
 
 
-def on_days(column: str, chosen: list[date]) -> pl.Expr:
-    """Rows whose `column` is one of the `chosen` days; their range too, which lets a scan skip a
-    table's other files by their statistics (a list of values alone does not)."""
-    of_days = pl.col(column).is_in(chosen)
-    return of_days & pl.col(column).is_between(min(chosen), max(chosen)) if chosen else of_days
+def one_of(column: str, values: Sequence[object] | pl.Series) -> pl.Expr:
+    """Rows whose `column` is one of `values` (days, keys); their range too, which lets a scan skip
+    a table's other files by their statistics (a list of values alone does not)."""
+    chosen = pl.Series(values) if not isinstance(values, pl.Series) else values
+    of_values = pl.col(column).is_in(chosen.implode())
+    if chosen.is_empty():
+        return of_values
+    return of_values & pl.col(column).is_between(chosen.min(), chosen.max())
 
 
 def day_batches(

@@ -18,7 +18,7 @@ from lakehouse.defs.curated.facts import built_now, replacing, replacing_by_days
 from lakehouse.defs.curated.lineage import lineage_metadata
 from lakehouse.defs.refined.sessions import REFINED_SESSIONS, SESSIONS, WATERMARK
 from lakehouse.lib.freshness import DAILY
-from lakehouse.lib.incremental import affected, changed_members, changed_since, days, on_days, watermarks
+from lakehouse.lib.incremental import affected, changed_members, changed_since, days, one_of, watermarks
 from lakehouse.lib.keys import date_key, lookup_version
 from lakehouse.lib.partitions import DAY_SLICED, with_backfill
 from lakehouse.lib.quality.contract import (
@@ -191,11 +191,11 @@ def fact_sessions(
     changed = session_days_to_rebuild(store.reading(context).scan_or_none(FACT_SESSIONS), sessions, customers)
     rebuilt = with_backfill(context, changed)
     if rebuilt is not None:
-        sessions = sessions.filter(on_days("session_date", rebuilt))
+        sessions = sessions.filter(one_of("session_date", rebuilt))
     built = built_now()
 
     def sessions_of(days: list[date]) -> pl.LazyFrame:
-        of_days = sessions.filter(on_days("session_date", days))
+        of_days = sessions.filter(one_of("session_date", days))
         keyed = lookup_version(of_days, customers, "customer_id", "customer_key", "session_start")
         return keyed.select(*FACT_SESSION_COLUMNS, built).sort("session_date", "session_id")
 
@@ -218,7 +218,7 @@ def mart_funnel(
     rebuilt = None
     if marks is not None:
         rebuilt = days(changed_since(sessions, marks["_fact_built_at"], "_built_at").select("session_date"))
-        sessions = sessions.filter(on_days("session_date", rebuilt))
+        sessions = sessions.filter(one_of("session_date", rebuilt))
     mart = (
         sessions.group_by(FUNNEL_GRAIN)
         .agg(*FUNNEL_COUNTS, pl.col("_built_at").max().alias("_fact_built_at"))

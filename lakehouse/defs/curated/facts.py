@@ -38,7 +38,7 @@ from lakehouse.lib.incremental import (
     changed_since,
     day_batches,
     days,
-    on_days,
+    one_of,
     watermarks,
 )
 from lakehouse.lib.keys import date_key, lookup_version
@@ -376,14 +376,14 @@ def fact_order_items(
     rebuilt = with_backfill(
         context, order_days_to_rebuild(current, items, orders, rates, customers, products)
     )
-    chosen = orders if rebuilt is None else orders.filter(on_days("order_date", rebuilt))
+    chosen = orders if rebuilt is None else orders.filter(one_of("order_date", rebuilt))
     waiting = held_back(chosen, rates, "order_date", "orders")
     built = built_now()
 
     def lines_of(days: list[date]) -> pl.LazyFrame:
-        day_orders = orders.filter(on_days("order_date", days))
+        day_orders = orders.filter(one_of("order_date", days))
         order_ids = day_orders.select("order_id").collect().get_column("order_id")
-        lines = order_lines(items.filter(pl.col("order_id").is_in(order_ids.implode())), day_orders, rates)
+        lines = order_lines(items.filter(one_of("order_id", order_ids)), day_orders, rates)
         lines = lookup_version(lines, customers, "customer_id", "customer_key", "order_at")
         lines = lookup_version(lines, products, "product_id", "product_key", "order_at")
         return lines.select(*FACT_LINE_COLUMNS, built)
@@ -452,12 +452,12 @@ def fact_payments(
     current = store.reading(context).scan_or_none(FACT_PAYMENTS)
     rebuilt = with_backfill(context, payment_days_to_rebuild(current, payments, rates, orders, customers))
     if rebuilt is not None:
-        payments = payments.filter(on_days("settled_date", rebuilt))
+        payments = payments.filter(one_of("settled_date", rebuilt))
     waiting = held_back(payments, rates, "settled_date", "payments")
     built = built_now()
 
     def payments_of(days: list[date]) -> pl.LazyFrame:
-        of_days = payments.filter(on_days("settled_date", days))
+        of_days = payments.filter(one_of("settled_date", days))
         converted = with_rate_of_day(of_days, rates, pl.col("settled_date")).filter(
             pl.col("usd_rate").is_not_null()
         )

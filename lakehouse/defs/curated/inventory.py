@@ -31,7 +31,7 @@ from lakehouse.lib.incremental import (
     changed_members,
     changed_since,
     days,
-    on_days,
+    one_of,
     unchanged,
     watermarks,
 )
@@ -218,12 +218,12 @@ def fact_inventory_daily(
     previous = store.reading(context).scan_or_none(FACT_INVENTORY_DAILY)
     rebuilt = inventory_days_to_rebuild(previous, snapshots, lines, products)
     if rebuilt is not None:
-        snapshots = snapshots.filter(on_days("snapshot_date", rebuilt))
+        snapshots = snapshots.filter(one_of("snapshot_date", rebuilt))
     built = built_now()
 
     def snapshots_of(days: list[date]) -> pl.LazyFrame:
-        sales = units_sold(lines.filter(on_days("order_date", days)))
-        of_days = snapshots.filter(on_days("snapshot_date", days))
+        sales = units_sold(lines.filter(one_of("order_date", days)))
+        of_days = snapshots.filter(one_of("snapshot_date", days))
         with_sales = of_days.join(sales, on=["snapshot_date", "product_id"], how="left")
         keyed = lookup_version(
             with_sales.with_columns(END_OF_DAY), products, "product_id", "product_key", "_end_of_day"

@@ -22,7 +22,7 @@ from lakehouse.defs.curated.facts import (
 )
 from lakehouse.defs.curated.lineage import lineage_metadata
 from lakehouse.lib.freshness import DAILY
-from lakehouse.lib.incremental import changed_since, days, newest, on_days, unchanged, watermarks
+from lakehouse.lib.incremental import changed_since, days, newest, one_of, unchanged, watermarks
 from lakehouse.lib.keys import UNKNOWN_KEY
 from lakehouse.lib.quality.contract import (
     Contract,
@@ -216,7 +216,7 @@ def mart_daily_sales(
 
     def sales_of(days: list[date]) -> pl.LazyFrame:
         return (
-            lines.filter(on_days("order_date", days), SOLD)
+            lines.filter(one_of("order_date", days), SOLD)
             .join(customers.select("customer_key", "country"), on="customer_key", how="left")
             .join(products.select("product_key", "category"), on="product_key", how="left")
             .group_by(SALES_GRAIN)

@@ -29,7 +29,7 @@ import polars as pl
 
 from lakehouse.defs.refined.events import EVENTS
 from lakehouse.lib.code_version import code_version
-from lakehouse.lib.incremental import day_batches, days, on_days
+from lakehouse.lib.incremental import day_batches, days, one_of
 from lakehouse.lib.pools import table_pool
 from lakehouse.lib.quality.contract import Contract, UtcTimestamp, pii
 from lakehouse.lib.spec import TableSpec
@@ -249,7 +249,7 @@ def in_day_order(groups: Iterator[pl.DataFrame], folder: Path, batch_rows: int) 
     per_day = spilled.group_by("session_date").len().sort("session_date").collect()
 
     def of_days(chosen: list[date]) -> pl.LazyFrame:
-        return spilled.filter(on_days("session_date", chosen)).sort("session_date", "session_id")
+        return spilled.filter(one_of("session_date", chosen)).sort("session_date", "session_id")
 
     every = per_day.get_column("session_date").to_list()
     rows_per_day = per_day.get_column("len").sum() / max(1, len(every))
