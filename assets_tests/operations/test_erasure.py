@@ -18,7 +18,7 @@ from assets_tests.conftest import Lakehouse, copy_of_build
 from assets_tests.object_store import ObjectStore
 from assets_tests.operations.change_support import declared
 from assets_tests.selected_build import build_selected, reached_from
-from lakehouse.lib.privacy import hmac_sha256
+from lakehouse.lib.privacy import ERASED_CUSTOMER_ID, hmac_sha256
 from lakehouse.lib.storage import delta_tables, location
 from lakehouse.lib.storage.write_spec import WriteMode, WriteSpec
 from lakehouse.operations.erasure import erase_and_certify, traces, verify
@@ -63,6 +63,15 @@ def rows_of(tables: Path, customer_id: int) -> dict[str, int]:
     return found
 
 
+def visitor_ids_of(tables: Path, customer_id: int) -> int:
+    """The customer's events, in raw, refined and quarantine, that carry a visitor id."""
+    layers = ("raw", "refined", "quarantine")
+    events = (pl.scan_delta(str(tables / layer / "events")) for layer in layers)
+    of_customer = pl.col("customer_id").cast(pl.String) == str(customer_id)  # raw holds text
+    held = (e.filter(of_customer, pl.col("anonymous_id").is_not_null()) for e in events)
+    return sum(frame.select(pl.len()).collect().item() for frame in held)
+
+
 def test_an_erased_customer_is_nowhere_and_stays_out(built: Lakehouse, instance: dg.DagsterInstance):
     tables = built.settings.tables_dir
     customers = pl.read_delta(str(tables / "refined" / "customers"))
@@ -74,12 +83,18 @@ def test_an_erased_customer_is_nowhere_and_stays_out(built: Lakehouse, instance:
     ][0]
     identifiers = (email.strip().lower(), customer["email_hash"])
     assert list(traces(tables, identifiers))  # the scan finds the person before
+    # a tracker may send the visitor id with the customer's (the simulator's never does)
+    DeltaTable(str(tables / "refined" / "events")).update(
+        {"anonymous_id": "'visitor-1'"}, predicate=f"customer_id = {customer_id}"
+    )
+    assert visitor_ids_of(tables, customer_id) > 0
     before = totals(tables)
 
     path, certificate = erase_and_certify(built.settings, None, email)
 
     assert list(traces(tables, identifiers)) == []
     assert rows_of(tables, customer_id) == {}
+    assert visitor_ids_of(tables, ERASED_CUSTOMER_ID) == 0
     assert totals(tables) == before
     assert certificate["files_holding_identifiers"] == 0
     assert {t["verification"]["result"] for t in certificate["tables"]} == {0}

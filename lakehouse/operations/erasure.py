@@ -5,7 +5,8 @@ What happens to whom, decided once (`RULES`):
 - the person's own records (customers in raw, refined, quarantine; their `dim_customer` versions and
   their `mart_customer_rfm` row) are **deleted**;
 - their facts (orders, order lines, payments, clickstream events and sessions) **stay, attributed
-  to the unknown member** (`customer_id` -1, `customer_key` -1, the session's user `customer:-1`):
+  to the unknown member** (`customer_id` -1, `customer_key` -1, the session's user `customer:-1`,
+  no visitor id on their events and sessions):
   revenue, order counts and funnel totals stay what they were, and nothing left points back to the
   person (the unknown member already holds every fact whose customer is unknown);
 - audit log entries naming the person (a `quarantine fix --where "customer_id = 207"`, say) have
@@ -69,6 +70,7 @@ class Rule:
 
 _TO_MEMBER = {SUBJECT_COLUMN: str(ERASED_CUSTOMER_ID)}
 _KEYS_TO_MEMBER = {**_TO_MEMBER, "customer_key": str(ERASED_CUSTOMER_ID)}
+_EVENT = {**_TO_MEMBER, "anonymous_id": "NULL"}
 _SESSION = {
     **_TO_MEMBER,
     "anonymous_id": "NULL",
@@ -79,11 +81,10 @@ RULES = (
     *(Rule(f"{layer}/customers", "delete") for layer in ("raw", "refined", "quarantine")),
     Rule("curated/dim_customer", "delete"),
     Rule("curated/mart_customer_rfm", "delete"),
-    *(
-        Rule(f"{layer}/{t}", "anonymise", _TO_MEMBER)
-        for layer in ("raw", "refined", "quarantine")
-        for t in ("orders", "events")
-    ),
+    *(Rule(f"{layer}/orders", "anonymise", _TO_MEMBER) for layer in ("raw", "refined", "quarantine")),
+    # the visitor id too, as in the sessions: a tracker may send it with the customer's, and a
+    # session rebuilt from the unknown member's events (a late one) would carry it again
+    *(Rule(f"{layer}/events", "anonymise", _EVENT) for layer in ("raw", "refined", "quarantine")),
     Rule("curated/fact_order_items", "anonymise", _KEYS_TO_MEMBER),
     Rule("curated/fact_payments", "anonymise", _KEYS_TO_MEMBER),
     Rule("refined/sessions", "anonymise", _SESSION),
