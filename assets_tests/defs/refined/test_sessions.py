@@ -151,8 +151,8 @@ def test_late_events_replace_the_days_they_move_sessions_between():
 
 
 def test_the_full_build_gives_every_session_in_day_order(tmp_path):
-    """Users apart in groups, read back a few days at a time: delta-rs then writes files of
-    nearby days, and a day replaced later rewrites only the files holding it."""
+    """Users apart in groups, each spilled sorted by day, read back a few days at a time: whole
+    days a batch, in day order (delta-rs then writes files of nearby days)."""
     events = pl.DataFrame(
         [
             event(user, day, hour, 0)
@@ -168,6 +168,7 @@ def test_the_full_build_gives_every_session_in_day_order(tmp_path):
     assert [f.height for f in frames] == [8, 8, 8]  # a day a batch: 3 rows' worth is one day
     assert pl.concat(frames).equals(sessionize(events.lazy()).collect().sort("session_date", "session_id"))
     assert len(list(tmp_path.iterdir())) == 4  # 24 events, 6 a group
+    assert all(pl.read_parquet(spilled)["session_date"].is_sorted() for spilled in tmp_path.iterdir())
 
 
 def test_events_that_change_no_session_replace_no_day():
