@@ -35,7 +35,7 @@ from lakehouse.lib.quality.contract import Contract, UtcTimestamp, pii
 from lakehouse.lib.spec import TableSpec
 from lakehouse.lib.storage import write_spec
 from lakehouse.lib.storage.row_batches import RowBatches
-from lakehouse.lib.storage.spill import SPILL_COMPRESSION
+from lakehouse.lib.storage.spill import SpilledFrames
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.lib.storage.table_metadata import COLUMN_LINEAGE
 from lakehouse.lib.storage.write_spec import REPLACED_SLICES
@@ -239,21 +239,16 @@ def in_day_order(groups: Iterator[pl.DataFrame], folder: Path, batch_rows: int) 
     `batch_rows` sessions each): each group spilled to `folder` sorted by day, the files read back a
     few days at a time (`day_batches`). Written in that order, each of the table's files holds nearby
     days (neighbouring files overlap: see the module's docstring)."""
-    files = []
-    for number, group in enumerate(groups):
-        files.append(folder / f"{number:05d}.parquet")
-        group.sort("session_date").write_parquet(
-            files[-1], row_group_size=SPILL_ROW_GROUP, compression=SPILL_COMPRESSION
-        )
-    spilled = pl.scan_parquet(files)
-    per_day = spilled.group_by("session_date").len().sort("session_date").collect()
+    spill = SpilledFrames(folder, row_group_size=SPILL_ROW_GROUP)
+    for group in groups:
+        spill.add(group.sort("session_date"))
+    spilled = spill.scan()
 
     def of_days(chosen: list[date]) -> pl.LazyFrame:
         return spilled.filter(one_of("session_date", chosen)).sort("session_date", "session_id")
 
-    every = per_day.get_column("session_date").to_list()
-    rows_per_day = per_day.get_column("len").sum() / max(1, len(every))
-    return day_batches(of_days, every, rows_per_day, batch_rows)
+    every = days(spilled.select("session_date"))
+    return day_batches(of_days, every, spill.rows / max(1, len(every)), batch_rows)
 
 
 @dg.asset(

@@ -35,6 +35,8 @@ class SpilledFrames:
     rows: int = 0
     files: list[Path] = field(default_factory=list)  # a file, or a folder of a range's files
     order: tuple[str, ...] = ()  # the columns each frame is sorted by as it is read back
+    # rows of a file's row groups (None: Polars' default); smaller groups let a filtered scan skip more
+    row_group_size: int | None = None
 
     def add(self, frame: pl.DataFrame) -> None:
         self.schema = self.schema or frame.schema
@@ -42,7 +44,7 @@ class SpilledFrames:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"{len(self.files):06d}.parquet"
-        frame.write_parquet(path, compression=SPILL_COMPRESSION)
+        frame.write_parquet(path, compression=SPILL_COMPRESSION, row_group_size=self.row_group_size)
         self.files.append(path)
         self.rows += frame.height
 
