@@ -30,15 +30,24 @@ def module_version(module_name: str) -> str:
 
 
 def with_ingestion_columns(
-    rows: pl.DataFrame, *, source: str, batch_id: str, run_id: str, ingested_at: datetime
+    rows: pl.DataFrame,
+    *,
+    source: str,
+    batch_id: str,
+    run_id: str,
+    ingested_at: datetime,
+    first_row: int = 1,
 ) -> pl.DataFrame:
     """Add `_ingested_at`, `_source`, `_batch_id`, `_run_id` and, unless present, `_row_number`.
 
     `_row_number` is the row's position in its batch (for files: the line number), so
-    (`_batch_id`, `_row_number`) identifies every raw row.
+    (`_batch_id`, `_row_number`) identifies every raw row; `first_row` numbers a batch written in
+    parts (a part's first row).
     """
     if "_row_number" not in rows.columns:
-        rows = rows.with_row_index("_row_number", offset=1).with_columns(pl.col("_row_number").cast(pl.Int64))
+        rows = rows.with_row_index("_row_number", offset=first_row).with_columns(
+            pl.col("_row_number").cast(pl.Int64)
+        )
     return rows.with_columns(
         pl.lit(ingested_at, pl.Datetime("us", "UTC")).alias("_ingested_at"),
         pl.lit(source).alias("_source"),

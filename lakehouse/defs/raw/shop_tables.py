@@ -49,7 +49,7 @@ from lakehouse.lib.pools import table_pool
 from lakehouse.lib.privacy import Pseudonymiser, suppress
 from lakehouse.lib.storage import write_spec
 from lakehouse.lib.storage.reads import TableReads
-from lakehouse.lib.storage.row_batches import RowBatches
+from lakehouse.lib.storage.row_batches import Reread, RowBatches
 from lakehouse.lib.storage.spill import SpilledFrames
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.lib.storage.suppression import suppressed_tokens
@@ -111,10 +111,10 @@ def batch_id(table: SourceTable, since: str | None, newest: str | None, ingested
 
 @dataclass(frozen=True)
 class Batch:
-    """One batch of an extraction: the rows read, those raw lacks, these as raw keeps them (erased
-    customers kept out) and how many rows that suppressed."""
+    """One batch of an extraction: how many rows were read, those raw lacks, these as raw keeps them
+    (erased customers kept out) and how many rows that suppressed."""
 
-    read: pl.DataFrame
+    rows_read: int
     fresh: pl.DataFrame
     kept: pl.DataFrame
     suppressed: int
@@ -164,7 +164,7 @@ class Extraction:
         column = self.table.watermark_column
         for batch in self._batches():
             self.batches_read += 1
-            self.rows_read += batch.read.height
+            self.rows_read += batch.rows_read
             self.suppressed += batch.suppressed
             self.staging.add(batch.kept)
             self.rows_future_dated += batch.kept.filter(pl.col(column) > self.at).height
@@ -194,7 +194,9 @@ class Extraction:
         own_records = self.table.name == "customers"
         for read in reads:
             fresh = not_yet_in_raw(read, self.raw, self.table)
-            yield Batch(read, fresh, *suppress(fresh, self.erased, self.pseudonymiser_key, drop=own_records))
+            yield Batch(
+                read.height, fresh, *suppress(fresh, self.erased, self.pseudonymiser_key, drop=own_records)
+            )
 
     def _snapshot_time(self) -> str:
         """The time the source's snapshot stands at: its newest change (raw's watermark or a row just
@@ -285,11 +287,8 @@ def raw_batch(
 ) -> pl.DataFrame:
     """Extracted rows (or `tombstones`) as raw holds them: ingestion columns, rows numbered from
     `first_row`, `_source` and `_watermark` (a tombstone's and a future-dated row's null)."""
-    numbered = rows.with_row_index("_row_number", offset=first_row).with_columns(
-        pl.col("_row_number").cast(pl.Int64)
-    )
     ingested = with_ingestion_columns(
-        numbered, source=f"shop.{table.name}", batch_id=batch, run_id=run_id, ingested_at=at
+        rows, source=f"shop.{table.name}", batch_id=batch, run_id=run_id, ingested_at=at, first_row=first_row
     )
     if tombstones:
         return ingested.with_columns(
@@ -342,7 +341,8 @@ def build_raw_shop_asset(table: SourceTable) -> dg.AssetsDefinition:
             _log(context, extraction, ingested_at)
             batch = batch_id(table, extraction.since, extraction.newest, ingested_at)
             empty = raw_batch(pl.DataFrame(schema=table.columns), table, batch, "", ingested_at)
-            rows = RowBatches(empty.schema, extraction.rows(batch, context.run.run_id, ingested_at), [batch])
+            spilled = Reread(lambda: extraction.rows(batch, context.run.run_id, ingested_at))
+            rows = RowBatches(empty.schema, spilled, [batch])
             wrote_rows = extraction.rows_extracted + extraction.deletes.height > 0
             yield dg.Output(
                 rows,
