@@ -72,8 +72,7 @@ _TO_MEMBER = {SUBJECT_COLUMN: str(ERASED_CUSTOMER_ID)}
 _KEYS_TO_MEMBER = {**_TO_MEMBER, "customer_key": str(ERASED_CUSTOMER_ID)}
 _EVENT = {**_TO_MEMBER, "anonymous_id": "NULL"}
 _SESSION = {
-    **_TO_MEMBER,
-    "anonymous_id": "NULL",
+    **_EVENT,
     "session_id": f"replace(session_id, user_key, '{ERASED_MEMBER}')",
     "user_key": f"'{ERASED_MEMBER}'",
 }

@@ -55,7 +55,7 @@ def _bucketed_result(
 ) -> dg.AssetCheckResult:
     """Passed when no bucket has a failing row; the count is summed, the sample from the first
     buckets that have any (each bucket computed alone: `key_buckets`)."""
-    counts = [frame.select(pl.len()).collect(engine="streaming").item() for frame in failing]
+    counts = [_count(frame) for frame in failing]
     with_rows = [frame.head(SAMPLE_ROWS) for frame, count in zip(failing, counts, strict=True) if count]
     extra = {"sample": markdown(pl.concat(with_rows).head(SAMPLE_ROWS).collect())} if with_rows else {}
     count = sum(counts)
@@ -184,7 +184,7 @@ def written_since_passed(
 
 
 def _count(frame: pl.LazyFrame) -> int:
-    return frame.select(pl.len()).collect().item()
+    return frame.select(pl.len()).collect(engine="streaming").item()
 
 
 def key_checks(table: dg.AssetKey, keys: Sequence[str]) -> list[TableCheck]:

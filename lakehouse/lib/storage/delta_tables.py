@@ -379,11 +379,15 @@ def _compacted(
     return result
 
 
+# The property a MERGE takes its file size from (only from the table's configuration).
+BOUNDED_FILES = {TARGET_FILE_SIZE_PROPERTY: str(TARGET_FILE_SIZE)}
+
+
 def table_configuration(columns: list[str], spec: WriteSpec) -> dict[str, str]:
     """A new table's configuration: the target file size, which a MERGE honours only from here (so
     a day's merge rewrites the few bounded files holding its keys, not one file grown by every day
     merged before), and the statistics columns keeping the spec's direct PII out of the log."""
-    configuration = {TARGET_FILE_SIZE_PROPERTY: str(TARGET_FILE_SIZE)}
+    configuration = dict(BOUNDED_FILES)
     if spec.direct_pii:
         configuration[STATS_COLUMNS] = _stats_columns(columns, spec)
     return configuration
@@ -396,9 +400,8 @@ def _stats_columns(columns: list[str], spec: WriteSpec) -> str:
 def keep_pii_out_of_statistics(uri: str, columns: list[str], spec: WriteSpec) -> None:
     """Set the statistics columns of an existing table with direct PII when they differ (a table
     made before they were declared, or a column added since); a new table gets them at creation."""
-    if not spec.direct_pii or not exists(uri):
+    if not spec.direct_pii or (table := opened(uri)) is None:
         return
-    table = DeltaTable(uri)
     stored = table.schema().to_arrow().names
     stats_columns = _stats_columns([*stored, *(c for c in columns if c not in stored)], spec)
     if table.metadata().configuration.get(STATS_COLUMNS) != stats_columns:

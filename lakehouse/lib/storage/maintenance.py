@@ -49,8 +49,7 @@ def bound_merged_files(uri: str, properties: CommitProperties) -> None:
     takes it only from the table, and without it one file grows by every day merged into it."""
     table = DeltaTable(uri)
     if delta_tables.TARGET_FILE_SIZE_PROPERTY not in table.metadata().configuration:
-        target = {delta_tables.TARGET_FILE_SIZE_PROPERTY: str(TARGET_FILE_SIZE)}
-        table.alter.set_table_properties(target, commit_properties=properties)
+        table.alter.set_table_properties(delta_tables.BOUNDED_FILES, commit_properties=properties)
 
 
 def maintain(
