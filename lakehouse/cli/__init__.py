@@ -5,7 +5,6 @@ resolves the settings and the Dagster instance's folder once and hands them to e
 command changes the environment or the working directory.
 """
 
-import warnings
 from pathlib import Path
 
 import click
@@ -53,9 +52,6 @@ def main(ctx: click.Context, data_dir: Path | None, dagster_home: Path | None) -
       lakehouse sql "select ..."         ask the catalog (read-only)
       lakehouse dev                      open the Dagster UI
     """
-    # Dagster's beta and preview notices (we pin its minor version) are for us, not the user; by
-    # their text, so that a command that needs no Dagster does not import it.
-    warnings.filterwarnings("ignore", message=r".* is currently in (beta|preview)")
     try:
         settings = get_settings(data_dir)
     except SettingsError as error:
