@@ -17,7 +17,13 @@ from deltalake import DeltaTable
 
 from assets_tests.conftest import copy_of_build
 from lakehouse.components.declared import shop_tables
-from lakehouse.defs.raw.shop_tables import build_raw_shop_asset, current_watermark, window_start
+from lakehouse.defs.raw.shop_tables import (
+    build_raw_shop_asset,
+    current_watermark,
+    may_be_in_raw,
+    newest_change,
+    window_start,
+)
 from lakehouse.lib.privacy import Pseudonymiser
 from lakehouse.lib.storage.io_manager import DeltaIOManager
 from lakehouse.lib.storage.row_batches import RowBatches
@@ -108,6 +114,18 @@ def comparisons(result: dg.ExecuteInProcessResult) -> tuple[object, object]:
 
 def test_watermark_is_none_before_the_first_extraction(store):
     assert watermark(store) is None
+
+
+def test_a_change_time_longer_than_its_statistic_is_still_compared(tmp_path):
+    """The log keeps 64 characters of a text maximum, raised at the last: a bound above the true
+    maximum, so a batch at that maximum is still compared with raw, and one past the bound is not."""
+    longest = T2 + "x" * 80
+    pl.DataFrame({"updated_at": [T1, longest]}).write_delta(tmp_path / "raw")
+    bound = newest_change(DeltaStore(root=str(tmp_path)).add_actions(["raw"]), PRODUCTS)
+
+    assert bound == T2 + "x" * 36 + "y"
+    assert may_be_in_raw(pl.DataFrame({"updated_at": [longest]}), PRODUCTS, bound)
+    assert not may_be_in_raw(pl.DataFrame({"updated_at": [bound + "a"]}), PRODUCTS, bound)
 
 
 def test_the_window_starts_one_overlap_before_the_watermark():
