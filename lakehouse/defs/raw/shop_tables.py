@@ -48,7 +48,7 @@ from lakehouse.lib.columns import WATERMARK, now_utc
 from lakehouse.lib.data_version import data_version_after
 from lakehouse.lib.freshness import DAILY
 from lakehouse.lib.pools import table_pool
-from lakehouse.lib.privacy import Pseudonymiser, suppress
+from lakehouse.lib.privacy import Pseudonymiser, reported_suppression, suppress
 from lakehouse.lib.storage import write_spec
 from lakehouse.lib.storage.row_batches import Reread, RowBatches
 from lakehouse.lib.storage.spill import SpilledFrames
@@ -245,7 +245,6 @@ class Extraction:
             "rows_already_in_raw": self.rows_read - self.rows_extracted,
             "rows_extracted": self.rows_extracted,
             "rows_future_dated": self.rows_future_dated,
-            "rows_of_erased_customers": self.suppressed,
             **reconciled,
         }
 
@@ -370,6 +369,7 @@ def build_raw_shop_asset(table: SourceTable) -> dg.AssetsDefinition:
             )
             with permanent_errors_fail_at_once():
                 extraction.read()
+            suppression = reported_suppression(context.log, extraction.suppressed)
             _log(context, extraction, ingested_at)
             batch = batch_id(table, extraction.since, extraction.newest, ingested_at)
             empty = raw_batch(pl.DataFrame(schema=table.columns), table, batch, "", ingested_at)
@@ -379,19 +379,15 @@ def build_raw_shop_asset(table: SourceTable) -> dg.AssetsDefinition:
             yield dg.Output(
                 rows,
                 data_version=data_version_after(context, key, wrote_rows=wrote_rows),
-                metadata=extraction.metadata(),
+                metadata={**extraction.metadata(), **suppression},
             )
 
     return raw_shop_table
 
 
 def _log(context: dg.AssetExecutionContext, extraction: Extraction, ingested_at: datetime) -> None:
-    """What the extraction read: the rows, those suppressed and those dated after the ingestion."""
+    """What the extraction read: the rows and those dated after the ingestion."""
     table = extraction.table
-    if extraction.suppressed:
-        context.log.info(
-            f"{extraction.suppressed} row(s) of erased customers suppressed (privacy/suppression)"
-        )
     context.log.info(
         f"shop.{table.name}: {extraction.rows_read} rows changed after {extraction.since or 'the start'} "
         f"(read in {extraction.batches_read} batches, {extraction.batches_compared} compared with raw), "
