@@ -60,7 +60,7 @@ from lakehouse.sources.shop_tables import SourceTable
 
 # The shop's `updated_at` (fixed width, so text order is time order).
 WATERMARK_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-# Raw's column holding a row's `updated_at` when it counts towards the watermark (else null).
+# The `_source` suffix of a tombstone written by key reconciliation (a hard delete).
 RECONCILIATION = "key_reconciliation"
 INGESTION_ORDER = ["_ingested_at", "_row_number"]
 
