@@ -4,8 +4,12 @@ A build is keyed by scale, seed, days and a hash of the `lakehouse/` package sou
 the code builds afresh. The cache (`data/test-cache/`, deleted by `make clean`) is shared by the
 xdist workers and by later runs; a lock makes the first one build while the others wait for it.
 
-What a copy does not carry is the build's Dagster run history: that lives in the instance of the
-session that built it. Tests that read the run history use the session's own builds instead.
+A lakehouse's entry also holds the on-disk Dagster instance that built it (`dagster.yaml` beside the
+data folder, its storage in the data folder's `dagster/`, as `INSTANCE_CONFIG` says), so a copy can
+carry the build's run history (`assets_tests.conftest.copy_of_home`).
+
+An entry is made in a temporary folder (on tmpfs under `make test`: the instance's SQLite and the
+Delta tables sync to disk at every commit) and copied into the cache when complete.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import fcntl
 import hashlib
 import pickle
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +28,28 @@ from lakehouse.settings import PROJECT_ROOT
 CACHE_DIR = PROJECT_ROOT / "data" / "test-cache"
 PACKAGE_DIR = PROJECT_ROOT / "lakehouse"
 OUTCOME_FILE = "outcome.pickle"
+# What an entry holds changed: 2 = a lakehouse's entry holds the instance that built it.
+LAYOUT = 2
+
+# The project's dagster.yaml names its folders relative to the instance's folder, as this one does: an
+# instance in HOME keeps its history in HOME/data/dagster, the data folder of a lakehouse in HOME/data.
+INSTANCE_CONFIG = """\
+storage:
+  sqlite:
+    base_dir: data/dagster/storage
+local_artifact_storage:
+  module: dagster._core.storage.root
+  class: LocalArtifactStorage
+  config:
+    base_dir: data/dagster
+compute_logs:
+  module: dagster._core.storage.local_compute_log_manager
+  class: LocalComputeLogManager
+  config:
+    base_dir: data/dagster/compute_logs
+telemetry:
+  enabled: false
+"""
 
 
 def code_hash() -> str:
@@ -36,7 +63,7 @@ def code_hash() -> str:
 
 
 def cache_key(*, scale: float, seed: int, days: int) -> str:
-    return f"scale{scale}-seed{seed}-days{days}-{code_hash()}"
+    return f"scale{scale}-seed{seed}-days{days}-{code_hash()}-layout{LAYOUT}"
 
 
 @contextmanager
@@ -53,17 +80,20 @@ def _locked(lock_path: Path) -> Iterator[None]:
 def cached(key: str, build: Callable[[Path], object]) -> tuple[Path, object]:
     """The cached data folder of `key` and the outcome its build returned, building it first if needed.
 
-    `build(data_dir)` builds a lakehouse into `data_dir` and returns its outcome (pickled beside it).
-    The folder is built under a temporary name and renamed when complete, so an interrupted build
-    never leaves a half-built entry.
+    `build(data_dir)` builds a lakehouse into `data_dir` and returns its outcome (pickled beside it);
+    it may keep more beside `data_dir` (the instance's `dagster.yaml`). The entry is copied into the
+    cache under a temporary name and renamed when complete, so an interrupted build never leaves a
+    half-built entry.
     """
     entry = CACHE_DIR / key
     with _locked(CACHE_DIR / f"{key}.lock"):
         if not (entry / OUTCOME_FILE).is_file():
-            partial = CACHE_DIR / f"{key}.partial"
-            shutil.rmtree(partial, ignore_errors=True)
-            outcome = build(partial / "data")
-            (partial / OUTCOME_FILE).write_bytes(pickle.dumps(outcome))
+            with tempfile.TemporaryDirectory(prefix=f"{key}-") as made:
+                outcome = build(Path(made) / "data")
+                (Path(made) / OUTCOME_FILE).write_bytes(pickle.dumps(outcome))
+                partial = CACHE_DIR / f"{key}.partial"
+                shutil.rmtree(partial, ignore_errors=True)
+                shutil.copytree(made, partial)
             shutil.rmtree(entry, ignore_errors=True)
             partial.rename(entry)
     return entry / "data", pickle.loads((entry / OUTCOME_FILE).read_bytes())

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from assets_tests import tiers, xdist_groups
-from assets_tests.build_cache import cache_key, cached
+from assets_tests.build_cache import INSTANCE_CONFIG, cache_key, cached
 from assets_tests.object_store import object_store  # noqa: F401 (a fixture for every test)
 from assets_tests.postgres_server import empty_database, postgres_server  # noqa: F401 (fixtures for every test)
 
@@ -82,26 +82,54 @@ def build_lakehouse(
     return lakehouse
 
 
+def _cached_build(*, scale: float, seed: int, days: int) -> tuple[Path, BuildOutcome]:
+    """The cached build's data folder and outcome, built first if needed, through an on-disk instance
+    of its own beside the data (`INSTANCE_CONFIG`): its run is in that instance, not the caller's."""
+    from lakehouse.cli.instance import open_instance
+
+    def build(target: Path) -> BuildOutcome:
+        (target.parent / "dagster.yaml").write_text(INSTANCE_CONFIG)
+        with open_instance(target.parent) as own:
+            return build_lakehouse(target, own, scale=scale, seed=seed, days=days).outcome
+
+    return cached(cache_key(scale=scale, seed=seed, days=days), build)
+
+
+def _copied(
+    source: Path, data_dir: Path, outcome: BuildOutcome, instance: dg.DagsterInstance | None
+) -> Lakehouse:
+    from lakehouse.definitions import build_definitions
+    from lakehouse.settings import get_settings
+
+    shutil.copytree(source, data_dir, dirs_exist_ok=True)
+    settings = get_settings(data_dir)
+    manifest = json.loads(settings.manifest_path.read_text())
+    return Lakehouse(settings, build_definitions(settings), manifest, outcome, instance)
+
+
 def copy_of_build(
     data_dir: Path, instance: dg.DagsterInstance, *, scale: float, seed: int, days: int
 ) -> Lakehouse:
     """A private copy of a cached build, for a test that changes the lakehouse.
 
-    The first caller builds it (through `instance`); later ones, in any worker or run, copy it. The
-    copy's `outcome` is its original build's, whose run is in the instance that built it. Paths
-    recorded in the data (raw rows' source files, the serving catalog's views) still name the cache.
+    The first caller builds it; later ones, in any worker or run, copy it. The copy's `outcome` is its
+    original build's, whose run is in the instance that built it, not in `instance`. Paths recorded in
+    the data (raw rows' source files, the serving catalog's views) still name where it was built.
     """
-    from lakehouse.definitions import build_definitions
-    from lakehouse.settings import get_settings
+    return _copied(*_cached_build(scale=scale, seed=seed, days=days), data_dir, instance)
 
-    def build(target: Path) -> BuildOutcome:
-        return build_lakehouse(target, instance, scale=scale, seed=seed, days=days).outcome
 
-    source, outcome = cached(cache_key(scale=scale, seed=seed, days=days), build)
-    shutil.copytree(source, data_dir, dirs_exist_ok=True)
-    settings = get_settings(data_dir)
-    manifest = json.loads(settings.manifest_path.read_text())
-    return Lakehouse(settings, build_definitions(settings), manifest, outcome, instance)
+def copy_of_home(root: Path, *, scale: float, seed: int, days: int) -> Lakehouse:
+    """A copy of a cached build with its run history: the lakehouse in `root/data`, the instance that
+    built it in `root` (`open_instance(root)` opens it), and its catalog republished over its own
+    tables (the SQL sandbox reads no other folder's)."""
+    from lakehouse.serving import publish_catalog
+
+    source, outcome = _cached_build(scale=scale, seed=seed, days=days)
+    shutil.copy(source.parent / "dagster.yaml", root / "dagster.yaml")
+    lakehouse = _copied(source, root / "data", outcome, None)
+    publish_catalog(lakehouse.settings.tables_dir, lakehouse.settings.catalog_path)
+    return lakehouse
 
 
 def pytest_configure(config: pytest.Config) -> None:

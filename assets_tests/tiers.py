@@ -25,7 +25,7 @@ TIERS = ("unit", "integration", "e2e")
 # The session-scoped builds of the root conftest: a test using one is in its xdist group, so the two
 # builds (and their tests) run on two workers at once. `any_lakehouse` is the one its parameter names.
 SESSION_BUILDS = {"lakehouse", "second_lakehouse", "any_lakehouse"}
-BUILD_FUNCTIONS = {"build_lakehouse", "copy_of_build"}  # of the root conftest
+BUILD_FUNCTIONS = {"build_lakehouse", "copy_of_build", "copy_of_home"}  # of the root conftest
 INTEGRATION_FIXTURES = {
     "instance",
     "postgres_server",

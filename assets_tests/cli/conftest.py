@@ -12,32 +12,13 @@ import polars as pl
 import pytest
 from click.testing import CliRunner, Result
 
-from assets_tests.conftest import Lakehouse, build_lakehouse
+from assets_tests.build_cache import INSTANCE_CONFIG  # noqa: F401 (the instance tests' config)
+from assets_tests.conftest import Lakehouse, copy_of_home
 from lakehouse.cli import main
-from lakehouse.cli.instance import open_instance
 from lakehouse.serving import publish_catalog
 from lakehouse.simulator import CLICKSTREAM_DEFECTS_FILE, DEFECTS_FILE, INVENTORY_DEFECTS_FILE
 
 Invoke = Callable[..., Result]
-
-# The project's dagster.yaml names its folders relative to the instance's folder, as this one does.
-INSTANCE_CONFIG = """\
-storage:
-  sqlite:
-    base_dir: data/dagster/storage
-local_artifact_storage:
-  module: dagster._core.storage.root
-  class: LocalArtifactStorage
-  config:
-    base_dir: data/dagster
-compute_logs:
-  module: dagster._core.storage.local_compute_log_manager
-  class: LocalComputeLogManager
-  config:
-    base_dir: data/dagster/compute_logs
-telemetry:
-  enabled: false
-"""
 
 
 def invoker(*group_args: str) -> Invoke:
@@ -56,16 +37,14 @@ def cli(lakehouse: Lakehouse) -> Invoke:
 
 @pytest.fixture(scope="package")
 def home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Lakehouse]:
-    """A lakehouse built through an instance of its own, in its folder's `data/dagster`; only read
-    (commands that change it run on a copy: `home_copy_cli`).
+    """A lakehouse whose run is recorded in an instance of its own, in its folder's `data/dagster`
+    (a copy of the cached month, with the instance that built it); only read (commands that change
+    it run on a copy: `home_copy`).
 
     (The session's instance is in memory: a command cannot open it.)
     """
     root = tmp_path_factory.mktemp("home")
-    (root / "dagster.yaml").write_text(INSTANCE_CONFIG)
-    with open_instance(root) as instance:
-        built = build_lakehouse(root / "data", instance, scale=0.003, seed=5, days=30)
-    return root, built
+    return root, copy_of_home(root, scale=0.01, seed=42, days=30)
 
 
 def home_invoker(root: Path) -> Invoke:
