@@ -96,7 +96,7 @@ def _cached_build(*, scale: float, seed: int, days: int) -> tuple[Path, BuildOut
 
 
 def _copied(
-    source: Path, data_dir: Path, outcome: BuildOutcome, instance: dg.DagsterInstance | None
+    source: Path, outcome: BuildOutcome, data_dir: Path, instance: dg.DagsterInstance | None
 ) -> Lakehouse:
     from lakehouse.definitions import build_definitions
     from lakehouse.settings import get_settings
@@ -127,7 +127,7 @@ def copy_of_home(root: Path, *, scale: float, seed: int, days: int) -> Lakehouse
 
     source, outcome = _cached_build(scale=scale, seed=seed, days=days)
     shutil.copy(source.parent / "dagster.yaml", root / "dagster.yaml")
-    lakehouse = _copied(source, root / "data", outcome, None)
+    lakehouse = _copied(source, outcome, root / "data", None)
     publish_catalog(lakehouse.settings.tables_dir, lakehouse.settings.catalog_path)
     return lakehouse
 
