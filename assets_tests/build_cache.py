@@ -4,9 +4,9 @@ A build is keyed by scale, seed, days and a hash of the `lakehouse/` package sou
 the code builds afresh. The cache (`data/test-cache/`, deleted by `make clean`) is shared by the
 xdist workers and by later runs; a lock makes the first one build while the others wait for it.
 
-A lakehouse's entry also holds the on-disk Dagster instance that built it (`dagster.yaml` beside the
-data folder, its storage in the data folder's `dagster/`, as `INSTANCE_CONFIG` says), so a copy can
-carry the build's run history (`assets_tests.conftest.copy_of_home`).
+An entry may also hold the on-disk Dagster instance that built it (`dagster.yaml` beside the data
+folder, its storage in the data folder's `dagster/`, as `INSTANCE_CONFIG` says), so a copy can carry
+the build's run history (`assets_tests.conftest.copy_of_home`).
 
 An entry is made in a temporary folder (on tmpfs under `make test`: the instance's SQLite and the
 Delta tables sync to disk at every commit) and copied into the cache when complete.
@@ -28,7 +28,7 @@ from lakehouse.settings import PROJECT_ROOT
 CACHE_DIR = PROJECT_ROOT / "data" / "test-cache"
 PACKAGE_DIR = PROJECT_ROOT / "lakehouse"
 OUTCOME_FILE = "outcome.pickle"
-# What an entry holds changed: 2 = a lakehouse's entry holds the instance that built it.
+# What an entry holds changed: 2 = an entry may hold the instance that built it.
 LAYOUT = 2
 
 # The project's dagster.yaml names its folders relative to the instance's folder, as this one does: an

@@ -44,7 +44,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Lakehouse]:
     (The session's instance is in memory: a command cannot open it.)
     """
     root = tmp_path_factory.mktemp("home")
-    return root, copy_of_home(root, scale=0.01, seed=42, days=30)
+    return root, copy_of_home(root)
 
 
 def home_invoker(root: Path) -> Invoke:
