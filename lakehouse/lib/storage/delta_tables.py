@@ -22,6 +22,7 @@ from deltalake.exceptions import CommitFailedError, TableNotFoundError
 from lakehouse.lib.storage import scd2
 from lakehouse.lib.storage.layout import TARGET_FILE_SIZE, compact_touched, touched_partitions
 from lakehouse.lib.storage.row_batches import RowBatches, Tally, read_ahead
+from lakehouse.lib.storage.snapshots import held, open_table
 from lakehouse.lib.storage.write_spec import BATCH_COLUMN, WRITE_SPEC_KEY, WriteMode, WriteSpec
 
 # Concurrent writers to one table (two runs merging at once) lose the optimistic commit race now
@@ -71,7 +72,7 @@ def append_to_log(uri: str, rows: pl.DataFrame) -> None:
     audit log), and a file per commit had every read open every file ever appended (a 20-day build
     on the object store: 480 requests for the metrics' 42 data files).
     """
-    table = opened(uri)
+    table = _to_write(uri)
     if table is None:
         write_deltalake(
             uri, rows, mode="append", configuration={"delta.checkpointInterval": str(LOG_CHECKPOINT_INTERVAL)}
@@ -111,12 +112,22 @@ def exists(uri: str) -> bool:
 
 
 def opened(uri: str, at_version: int | None = None) -> DeltaTable | None:
-    """The table (at a version) from one read of its log; None when there is no table at `uri`.
+    """The table (at a version) from one read of its log (none within a step that kept it:
+    `snapshots`); None when there is no table at `uri`.
 
     One read, not `exists` and then a load: on an object store each is a listing and more requests.
     """
     try:
-        return DeltaTable(uri, version=at_version)
+        return open_table(uri, at_version)
+    except TableNotFoundError:
+        return None
+
+
+def _to_write(uri: str) -> DeltaTable | None:
+    """The newest table, opened afresh to write through (a write updates it): never a snapshot a
+    step kept for its reads (`snapshots`), which the write would move on."""
+    try:
+        return DeltaTable(uri)
     except TableNotFoundError:
         return None
 
@@ -149,8 +160,10 @@ def state(uri: str) -> TableState | None:
 
 
 def scan(uri: str, at_version: int | None = None) -> pl.LazyFrame:
-    """Lazy scan with predicate and projection pushdown (never pyarrow datasets: string_view)."""
-    return pl.scan_delta(uri, version=at_version)
+    """Lazy scan with predicate and projection pushdown (never pyarrow datasets: string_view), of
+    the snapshot a step kept when it has that version (`snapshots`): its log is not read again."""
+    table = held(uri, at_version)
+    return pl.scan_delta(uri, version=at_version) if table is None else pl.scan_delta(table)
 
 
 def newest(uri: str, column: str, at_version: int | None = None) -> object | None:
@@ -219,7 +232,7 @@ def version_for_run(uri: str, run_id: str, started_ms: int) -> int | None:
 def _loaded(uri: str, at_version: int | None) -> DeltaTable | None:
     """The table at a version; None when that version can no longer be loaded (its log is gone)."""
     try:
-        return DeltaTable(uri, version=at_version)
+        return open_table(uri, at_version)
     except Exception:  # delta-rs raises several types for a version whose log is gone
         return None
 
@@ -256,7 +269,7 @@ def files_added_since(uri: str, since: int, since_content: str, now: TableState)
 def operations_since(uri: str, since: int) -> set[str]:
     """The operations of the commits after version `since`: `WRITE Append`, `WRITE Overwrite`,
     `MERGE`, `DELETE`, `UPDATE`, `RESTORE`, …"""
-    current = DeltaTable(uri)
+    current = open_table(uri)
     commits = current.version() - since
     history = current.history(commits) if commits > 0 else []
     modes = (c.get("operationParameters", {}).get("mode", "") for c in history)
@@ -429,7 +442,7 @@ def _append(uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, str
     if spec.batch_column not in data.columns:
         raise ValueError(f"append to {uri} needs a '{spec.batch_column}' column (the batch id)")
     batch_ids = data.get_column(spec.batch_column).unique().sort().to_list()
-    table = opened(uri)  # one read of the log, for the batches committed, the write and its version
+    table = _to_write(uri)  # one read of the log, for the batches committed, the write and its version
     done = set() if table is None else _committed_in(table, batch_ids, spec.batch_column)
     new_batches = [b for b in batch_ids if b not in done]
     rows = data.filter(pl.col(spec.batch_column).is_in(new_batches)) if done else data  # no copy
@@ -469,7 +482,7 @@ def append_batches(
     """
     custom = custom_metadata(commit_metadata, spec)
     keep_pii_out_of_statistics(uri, rows.schema.names(), spec)
-    table = opened(uri)  # one read of the log, for the batches committed, the write and its version
+    table = _to_write(uri)  # one read of the log, for the batches committed, the write and its version
     done = set() if table is None else _committed_in(table, rows.source_batches, spec.batch_column)
     feed = _Feed(read_ahead(rows.conformed()), spec.batch_column, done, rows.written)
     if not feed.has_rows() and table is not None:
@@ -648,7 +661,7 @@ class _Feed:
 
 
 def _overwrite(uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, str]) -> WriteResult:
-    table = opened(uri)  # one read of the log, for the rows replaced, the write and its version
+    table = _to_write(uri)  # one read of the log, for the rows replaced, the write and its version
     before = 0 if table is None else file_stats(actions_of(table))["rows"]
     write_deltalake(
         uri if table is None else table,
@@ -885,7 +898,7 @@ def row_count(uri: str, at_version: int | None = None) -> int:
 
 def add_actions(uri: str, at_version: int | None = None) -> pl.DataFrame:
     """A snapshot's files with their statistics, from the log (no data file is read)."""
-    return actions_of(DeltaTable(uri, version=at_version))
+    return actions_of(open_table(uri, at_version))
 
 
 def actions_of(table: DeltaTable) -> pl.DataFrame:

@@ -24,6 +24,7 @@ from lakehouse.lib.storage.commits import Commit, CommitObserver
 from lakehouse.lib.storage.delta_tables import SliceConflictError, WriteResult
 from lakehouse.lib.storage.reads import PinnedTable, RunSnapshot, run_snapshot, step_record, table_name
 from lakehouse.lib.storage.row_batches import RowBatches
+from lakehouse.lib.storage.snapshots import one_read
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.lib.storage.table_metadata import COLUMN_LINEAGE, materialization_metadata
 from lakehouse.lib.storage.write_spec import REPLACED_SLICES, WriteMode, WriteSpec, plain
@@ -55,14 +56,17 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         self._loaded = {}
 
     def load_input(self, context: dg.InputContext) -> pl.LazyFrame:
-        with location.outage_explained(self.store.root, f"reading {table_name(context.asset_key)}"):
+        reading = f"reading {table_name(context.asset_key)}"
+        # one_read: the scan is of the snapshot the pin opened (when it pinned the newest version)
+        with location.outage_explained(self.store.root, reading), one_read():
             table = self.store.pin(context.asset_key, self._snapshot)
+            rows = table.scan_or_none()
         self._loaded[(context.op_def.name, context.asset_key)] = table
-        if not table.exists:
+        if rows is None:
             raise FileNotFoundError(
                 f"input table {table.name} does not exist yet at {table.uri}: materialise it first"
             )
-        return table.scan()
+        return rows
 
     def handle_output(
         self, context: dg.OutputContext, obj: pl.LazyFrame | pl.DataFrame | RowBatches | None

@@ -29,6 +29,7 @@ import dagster as dg
 import polars as pl
 
 from lakehouse.lib.storage import delta_tables
+from lakehouse.lib.storage.snapshots import one_read
 
 if TYPE_CHECKING:
     from lakehouse.lib.storage.store import DeltaStore
@@ -88,7 +89,11 @@ class PinnedTable:
 
 
 class TableReads:
-    """Reads of tables by asset key, each through the table's pin (`pin`, given by a subclass)."""
+    """Reads of tables by asset key, each through the table's pin (`pin`, given by a subclass).
+
+    A pin opens the table (its log) to find the version; the read of that version then uses the
+    same snapshot (`snapshots.one_read`) instead of opening it again.
+    """
 
     def pin(self, key: Key) -> PinnedTable:
         raise NotImplementedError
@@ -100,19 +105,24 @@ class TableReads:
         return self.pin(key).version
 
     def scan(self, key: Key) -> pl.LazyFrame:
-        return self.pin(key).scan()
+        with one_read():
+            return self.pin(key).scan()
 
     def scan_or_none(self, key: Key) -> pl.LazyFrame | None:
-        return self.pin(key).scan_or_none()
+        with one_read():
+            return self.pin(key).scan_or_none()
 
     def newest(self, key: Key, column: str) -> object | None:
-        return self.pin(key).newest(column)
+        with one_read():
+            return self.pin(key).newest(column)
 
     def committed_batches(self, key: Key, batch_ids: list[str]) -> set[str]:
-        return self.pin(key).committed_batches(batch_ids)
+        with one_read():
+            return self.pin(key).committed_batches(batch_ids)
 
     def add_actions(self, key: Key) -> pl.DataFrame:
-        return self.pin(key).add_actions()
+        with one_read():
+            return self.pin(key).add_actions()
 
 
 @dataclass(frozen=True)
@@ -152,12 +162,20 @@ class StepReads(TableReads):
         """The tables the step writes: read at their newest version, not the run's snapshot."""
         return set(self.context.selected_asset_keys)
 
+    @functools.cached_property
+    def observed(self) -> dict[dg.AssetKey, int]:
+        """The version each table was last observed read at: reading it again at the same version
+        logs no second observation (an event costs the step a write to the event log)."""
+        return {}
+
     def pin(self, key: Key) -> PinnedTable:
-        own = dg.AssetKey(key_path(key)) in self.own_tables
-        pinned = self.store.pin(key, None if own else self.snapshot)
-        if pinned.exists:
-            read = {READ_VERSION: pinned.version}
-            self.context.log_event(dg.AssetObservation(asset_key=dg.AssetKey(key_path(key)), metadata=read))
+        asset = dg.AssetKey(key_path(key))
+        pinned = self.store.pin(key, None if asset in self.own_tables else self.snapshot)
+        if pinned.version is not None and self.observed.get(asset) != pinned.version:
+            self.observed[asset] = pinned.version
+            self.context.log_event(
+                dg.AssetObservation(asset_key=asset, metadata={READ_VERSION: pinned.version})
+            )
         return pinned
 
 
