@@ -24,10 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from deltalake import DeltaTable
 
 from lakehouse.lib.key_buckets import bucket_count, distinct_keys
-from lakehouse.lib.storage import audit
+from lakehouse.lib.storage import audit, delta_tables
 from lakehouse.lib.storage.commits import Commit, CommitObserver
 from lakehouse.lib.storage.delta_tables import WriteResult, append_to_log, file_stats
 from lakehouse.lib.storage.location import join
@@ -176,15 +175,15 @@ def record(
 def history(tables_root: Path | str, table: str, metric: str, column: str | None = "") -> pl.DataFrame:
     """(at, run_id, column, value) of one metric of one table, oldest first; empty when none.
 
-    `column=None`: every column of the metric (e.g. the null rate of each column).
+    `column=None`: every column of the metric (e.g. the null rate of each column). The log is
+    opened once for a step's anomaly checks (`snapshots`).
     """
     uri = join(tables_root, *METRICS_TABLE)
-    if not DeltaTable.is_deltatable(uri):
+    if (rows := delta_tables.scan_newest(uri)) is None:
         return pl.DataFrame(schema={k: SCHEMA[k] for k in ("at", "run_id", "column", "value")})
     wanted = pl.col("column").is_not_null() if column is None else pl.col("column") == column
     return (
-        pl.scan_delta(uri)
-        .filter(pl.col("table_name") == table, pl.col("metric") == metric, wanted)
+        rows.filter(pl.col("table_name") == table, pl.col("metric") == metric, wanted)
         .select("at", "run_id", "column", "value")
         .sort("at")
         .collect()

@@ -22,7 +22,7 @@ from deltalake.exceptions import CommitFailedError, TableNotFoundError
 from lakehouse.lib.storage import scd2
 from lakehouse.lib.storage.layout import TARGET_FILE_SIZE, compact_touched, touched_partitions
 from lakehouse.lib.storage.row_batches import RowBatches, Tally, read_ahead
-from lakehouse.lib.storage.snapshots import held, open_table
+from lakehouse.lib.storage.snapshots import held, one_read, open_table
 from lakehouse.lib.storage.write_spec import BATCH_COLUMN, WRITE_SPEC_KEY, WriteMode, WriteSpec
 
 # Concurrent writers to one table (two runs merging at once) lose the optimistic commit race now
@@ -164,6 +164,13 @@ def scan(uri: str, at_version: int | None = None) -> pl.LazyFrame:
     the snapshot a step kept when it has that version (`snapshots`): its log is not read again."""
     table = held(uri, at_version)
     return pl.scan_delta(uri, version=at_version) if table is None else pl.scan_delta(table)
+
+
+def scan_newest(uri: str) -> pl.LazyFrame | None:
+    """A lazy scan of the table's newest version, from one read of its log; None without a table."""
+    with one_read():
+        table = opened(uri)
+        return None if table is None else scan(uri, table.version())
 
 
 def newest(uri: str, column: str, at_version: int | None = None) -> object | None:
