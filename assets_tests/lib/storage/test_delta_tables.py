@@ -7,7 +7,7 @@ from datetime import date
 
 import polars as pl
 import pytest
-from deltalake import DeltaTable
+from deltalake import CommitProperties, DeltaTable, write_deltalake
 
 from lakehouse.lib.storage import delta_tables
 from lakehouse.lib.storage.row_batches import RowBatches
@@ -332,6 +332,26 @@ def test_a_bookkeeping_log_keeps_every_row_in_a_bounded_number_of_files(tmp_path
     assert sorted(pl.read_delta(uri).get_column("n").to_list()) == list(range(25))
     # 25 appends and 2 compactions (at versions 10 and 20): one compacted file, the 5 appends since
     assert (table.version(), len(table.file_uris())) == (26, 6)
+
+
+def test_a_merged_table_made_before_tables_carried_their_file_size_gets_it_at_its_next_write(tmp_path):
+    """Without it, its merges grew one file for ever; a write of any other mode gives its own size."""
+    uri = str(tmp_path / "t")
+    legacy = CommitProperties(custom_metadata=delta_tables.custom_metadata({}, MERGE))
+    write_deltalake(
+        uri, pl.DataFrame({"id": [1, 2], "updated_at": [1, 1]}).to_arrow(), commit_properties=legacy
+    )
+    assert delta_tables.TARGET_FILE_SIZE_PROPERTY not in DeltaTable(uri).metadata().configuration
+
+    delta_tables.write(uri, pl.DataFrame({"id": [3], "updated_at": [2]}), MERGE, {})
+
+    table = DeltaTable(uri)
+    configuration = table.metadata().configuration
+    assert configuration[delta_tables.TARGET_FILE_SIZE_PROPERTY] == str(delta_tables.TARGET_FILE_SIZE)
+    set_size, merged = table.history(2)[::-1]
+    assert (set_size["operation"], merged["operation"]) == ("SET TBLPROPERTIES", "MERGE")
+    assert delta_tables.WRITE_SPEC_COMMIT_KEY in set_size  # as every commit: the catalog masks by it
+    assert sorted(delta_tables.scan(uri).collect().get_column("id").to_list()) == [1, 2, 3]
 
 
 @pytest.mark.parametrize("spec", [APPEND, MERGE, REPLACE_BY_ID], ids=lambda spec: spec.mode.value)

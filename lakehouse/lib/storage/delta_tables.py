@@ -373,7 +373,7 @@ def write(
     made since (`SliceConflictError`).
     """
     custom = custom_metadata(commit_metadata, spec)
-    keep_pii_out_of_statistics(uri, data.columns, spec)
+    keep_configuration_current(uri, data.columns, spec)
     if spec.mode is WriteMode.OVERWRITE_PARTITION:
         result = _overwrite_partition(uri, data, spec, custom, slices, read_version)
     else:
@@ -405,6 +405,8 @@ def _compacted(
 
 # The property a MERGE takes its file size from (only from the table's configuration).
 BOUNDED_FILES = {TARGET_FILE_SIZE_PROPERTY: str(TARGET_FILE_SIZE)}
+# Write modes whose writes are MERGEs: the others give each write its file size themselves.
+MERGED = frozenset({WriteMode.MERGE, WriteMode.SCD2})
 
 
 def table_configuration(columns: list[str], spec: WriteSpec) -> dict[str, str]:
@@ -421,15 +423,25 @@ def _stats_columns(columns: list[str], spec: WriteSpec) -> str:
     return ",".join(c for c in columns if c not in spec.direct_pii)
 
 
-def keep_pii_out_of_statistics(uri: str, columns: list[str], spec: WriteSpec) -> None:
-    """Set the statistics columns of an existing table with direct PII when they differ (a table
-    made before they were declared, or a column added since); a new table gets them at creation."""
-    if not spec.direct_pii or (table := opened(uri)) is None:
+def keep_configuration_current(uri: str, columns: list[str], spec: WriteSpec) -> None:
+    """Set what an existing table's configuration lacks of a new table's (`table_configuration`),
+    before a write: the statistics columns of a table with direct PII (made before they were
+    declared, or a column added since), and the target file size of a merged table made before
+    tables carried it. A table neither merged nor holding direct PII is not opened: its writes give
+    their file size themselves.
+
+    The change is committed with the write spec, as every commit is (the catalog masks direct PII
+    by the newest commit carrying one).
+    """
+    if not (spec.direct_pii or spec.mode in MERGED) or (table := opened(uri)) is None:
         return
     stored = table.schema().to_arrow().names
-    stats_columns = _stats_columns([*stored, *(c for c in columns if c not in stored)], spec)
-    if table.metadata().configuration.get(STATS_COLUMNS) != stats_columns:
-        table.alter.set_table_properties({STATS_COLUMNS: stats_columns})
+    wanted = table_configuration([*stored, *(c for c in columns if c not in stored)], spec)
+    configuration = table.metadata().configuration
+    changed = {key: value for key, value in wanted.items() if configuration.get(key) != value}
+    if changed:
+        properties = CommitProperties(custom_metadata=custom_metadata({}, spec))
+        table.alter.set_table_properties(changed, commit_properties=properties)
 
 
 def as_commit_metadata(provenance: Mapping[str, Any]) -> dict[str, str]:
@@ -488,7 +500,7 @@ def append_batches(
     wrap it in a `DeltaError` of its own).
     """
     custom = custom_metadata(commit_metadata, spec)
-    keep_pii_out_of_statistics(uri, rows.schema.names(), spec)
+    keep_configuration_current(uri, rows.schema.names(), spec)
     table = _to_write(uri)  # one read of the log, for the batches committed, the write and its version
     done = set() if table is None else _committed_in(table, rows.source_batches, spec.batch_column)
     feed = _Feed(read_ahead(rows.conformed()), spec.batch_column, done, rows.written)
@@ -530,7 +542,7 @@ def merge_batches(
     which after the first build are the new raw rows' (a day's), not the table's.
     """
     custom = custom_metadata(commit_metadata, spec)
-    keep_pii_out_of_statistics(uri, rows.schema.names(), spec)
+    keep_configuration_current(uri, rows.schema.names(), spec)
     if exists(uri):
         return _merge(uri, rows.collect(), spec, custom)
     feed = _Feed(read_ahead(rows.conformed()), spec.batch_column, set(), rows.written)
@@ -572,7 +584,7 @@ def replace_batches(
     column = spec.partition_column
     values = None if slices is None else _typed(pl.Series(column, slices), rows.schema[column]).sort()
     custom = custom_metadata(commit_metadata, spec)
-    keep_pii_out_of_statistics(uri, rows.schema.names(), spec)
+    keep_configuration_current(uri, rows.schema.names(), spec)
     if not exists(uri):
         _stream_overwrite(uri, rows, spec, custom, values)
         return WriteResult(version(uri), rows.written.rows, inserted=rows.written.rows)
