@@ -433,7 +433,7 @@ def keep_configuration_current(uri: str, columns: list[str], spec: WriteSpec) ->
     The change is committed with the write spec, as every commit is (the catalog masks direct PII
     by the newest commit carrying one).
     """
-    if not (spec.direct_pii or spec.mode in MERGED) or (table := opened(uri)) is None:
+    if not (spec.direct_pii or spec.mode in MERGED) or (table := _to_write(uri)) is None:
         return
     stored = table.schema().to_arrow().names
     wanted = table_configuration([*stored, *(c for c in columns if c not in stored)], spec)
