@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -91,19 +92,24 @@ MONTH = {"scale": 0.01, "seed": 42, "days": 30}
 def _cached_build(*, scale: float, seed: int, days: int) -> tuple[Path, BuildOutcome]:
     """The cached build's data folder and outcome, built first if needed, through an instance of its
     own (never the caller's): for the `MONTH`, an on-disk one beside the data (`INSTANCE_CONFIG`)."""
+    with_history = {"scale": scale, "seed": seed, "days": days} == MONTH
+
+    def build(target: Path) -> BuildOutcome:
+        with _builders_instance(target.parent, on_disk=with_history) as own:
+            return build_lakehouse(target, own, scale=scale, seed=seed, days=days).outcome
+
+    return cached(cache_key(scale=scale, seed=seed, days=days), build)
+
+
+def _builders_instance(home: Path, *, on_disk: bool) -> AbstractContextManager[dg.DagsterInstance]:
     import dagster as dg
 
     from lakehouse.cli.instance import open_instance
 
-    def build(target: Path) -> BuildOutcome:
-        if {"scale": scale, "seed": seed, "days": days} != MONTH:
-            with dg.DagsterInstance.ephemeral() as own:
-                return build_lakehouse(target, own, scale=scale, seed=seed, days=days).outcome
-        (target.parent / "dagster.yaml").write_text(INSTANCE_CONFIG)
-        with open_instance(target.parent) as own:
-            return build_lakehouse(target, own, scale=scale, seed=seed, days=days).outcome
-
-    return cached(cache_key(scale=scale, seed=seed, days=days), build)
+    if not on_disk:
+        return dg.DagsterInstance.ephemeral()
+    (home / "dagster.yaml").write_text(INSTANCE_CONFIG)
+    return open_instance(home)
 
 
 def _copied(
