@@ -27,6 +27,10 @@ import polars as pl
 
 SEED = 0  # one hash for every side of a comparison
 _BUCKET = "_bucket"
+# Rows of a spilled file's row groups: the split holds a row group's rows of each bucket until it
+# is written, so its memory follows buckets x this (77 buckets of every event column: 2.5 GB with
+# Polars' default, 0.9 GB with this).
+SPILL_ROW_GROUP = 20_000
 
 
 def bucket_of(keys: Sequence[str | pl.Expr], buckets: int) -> pl.Expr:
@@ -58,7 +62,7 @@ def _spill(frame: pl.LazyFrame, bucket: pl.Expr, folder: Path) -> Callable[[int]
     """`frame` written to `folder` by bucket; the bucket's rows by number (none: an empty frame)."""
     schema = frame.collect_schema()
     partition = pl.PartitionBy(folder, key=bucket.alias(_BUCKET), include_key=False)
-    frame.sink_parquet(partition, compression="lz4", mkdir=True)
+    frame.sink_parquet(partition, compression="lz4", row_group_size=SPILL_ROW_GROUP, mkdir=True)
 
     def of_bucket(number: int) -> pl.LazyFrame:
         files = folder / f"{_BUCKET}={number}"
