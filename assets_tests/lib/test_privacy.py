@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 
 import polars as pl
 import pytest
 
-from lakehouse.lib.privacy import Pseudonymiser, hmac_sha256
+from lakehouse.lib.privacy import (
+    ERASED_CUSTOMER_ID,
+    Pseudonymiser,
+    hmac_sha256,
+    reported_suppression,
+    subject_tokens,
+    suppress,
+)
 
 
 def reference(key: str, value: str) -> str:
@@ -61,3 +69,18 @@ def test_an_empty_series_gives_an_empty_string_series():
 def test_pseudonymiser_token_uses_its_key():
     values = pl.Series("email", ["a@x.io"])
     assert Pseudonymiser(key="secret").token(values).to_list() == [reference("secret", "a@x.io")]
+
+
+def test_suppressed_rows_are_attributed_to_the_unknown_member_logged_and_reported(caplog):
+    """What raw events and the shop tables both do with an erased customer's facts."""
+    rows = pl.DataFrame({"customer_id": [7, 8, 7], "amount": [1, 2, 3]})
+    erased = set(subject_tokens(pl.Series([7]), "k"))
+    log = logging.getLogger("lakehouse.test_privacy")
+
+    kept, count = suppress(rows, erased, "k", drop=False)
+    with caplog.at_level(logging.INFO, logger=log.name):
+        reported = reported_suppression(log, count), reported_suppression(log, 0)
+
+    assert kept.get_column("customer_id").to_list() == [ERASED_CUSTOMER_ID, 8, ERASED_CUSTOMER_ID]
+    assert reported == ({"rows_of_erased_customers": 2}, {"rows_of_erased_customers": 0})
+    assert caplog.messages == ["2 row(s) of erased customers suppressed (privacy/suppression)"]

@@ -7,6 +7,7 @@ be reversed or recomputed without the key (`LAKEHOUSE_PII_KEY`). Computed in Duc
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 
 import dagster as dg
@@ -80,3 +81,11 @@ def suppress(rows: pl.DataFrame, tokens: set[str], key: str, *, drop: bool) -> t
     dtype = rows.schema[SUBJECT_COLUMN]
     erased = pl.lit(str(ERASED_CUSTOMER_ID)).cast(dtype)
     return rows.with_columns(pl.when(hit).then(erased).otherwise(SUBJECT_COLUMN).alias(SUBJECT_COLUMN)), count
+
+
+def reported_suppression(log: logging.Logger, suppressed: int) -> dict[str, int]:
+    """Log how many rows of erased customers an ingestion suppressed (when any); the same as
+    metadata. Every raw source that keeps erased customers out reports it alike."""
+    if suppressed:
+        log.info(f"{suppressed} row(s) of erased customers suppressed (privacy/suppression)")
+    return {"rows_of_erased_customers": suppressed}

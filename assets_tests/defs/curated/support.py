@@ -14,13 +14,20 @@ from lakehouse.lib.storage.row_batches import RowBatches
 defs = default_definitions()
 
 
-def output_of(asset: dg.AssetsDefinition, **inputs: Any) -> dg.Output:
-    """The asset's output, run directly: its rows conformed to the contract (None: nothing to write),
-    whose check must have passed."""
+def checked_output(asset: dg.AssetsDefinition, **inputs: Any) -> dg.Output:
+    """The asset's output as it returns it, run directly (batches of rows stay batches), whose
+    contract check must have passed."""
     events = list(asset(**inputs))
     checks = [(e.check_name, e.passed) for e in events if isinstance(e, dg.AssetCheckResult)]
     assert checks == [(CONTRACT_CHECK, True)]
     (output,) = [e for e in events if isinstance(e, dg.Output)]
+    return output
+
+
+def output_of(asset: dg.AssetsDefinition, **inputs: Any) -> dg.Output:
+    """The asset's output, run directly: its rows conformed to the contract (None: nothing to write),
+    whose check must have passed."""
+    output = checked_output(asset, **inputs)
     if isinstance(output.value, RowBatches):  # built a few days at a time: every batch, enforced
         return dg.Output(pl.concat(list(output.value.conformed())), metadata=output.metadata)
     return output

@@ -17,7 +17,13 @@ from deltalake import DeltaTable
 
 from assets_tests.conftest import copy_of_build
 from lakehouse.components.declared import shop_tables
-from lakehouse.defs.raw.shop_tables import build_raw_shop_asset, current_watermark, window_start
+from lakehouse.defs.raw.shop_tables import (
+    build_raw_shop_asset,
+    current_watermark,
+    may_be_in_raw,
+    newest_change,
+    window_start,
+)
 from lakehouse.lib.privacy import Pseudonymiser
 from lakehouse.lib.storage.io_manager import DeltaIOManager
 from lakehouse.lib.storage.row_batches import RowBatches
@@ -96,8 +102,30 @@ def counts(result: dg.ExecuteInProcessResult) -> tuple[object, ...]:
     return values["rows_read"], values["rows_already_in_raw"], values["rows_extracted"]
 
 
+def watermark(store: DeltaStore) -> str | None:
+    return current_watermark(store.add_actions(RAW_PRODUCTS))
+
+
+def comparisons(result: dg.ExecuteInProcessResult) -> tuple[object, object]:
+    """(batches read, of which compared with raw's rows)."""
+    values = metadata(result)
+    return values["batches_read"], values["batches_compared_with_raw"]
+
+
 def test_watermark_is_none_before_the_first_extraction(store):
-    assert current_watermark(store, RAW_PRODUCTS) is None
+    assert watermark(store) is None
+
+
+def test_a_change_time_longer_than_its_statistic_is_still_compared(tmp_path):
+    """The log keeps 64 characters of a text maximum, raised at the last: a bound above the true
+    maximum, so a batch at that maximum is still compared with raw, and one past the bound is not."""
+    longest = T2 + "x" * 80
+    pl.DataFrame({"updated_at": [T1, longest]}).write_delta(tmp_path / "raw")
+    bound = newest_change(DeltaStore(root=str(tmp_path)).add_actions(["raw"]), PRODUCTS)
+
+    assert bound == T2 + "x" * 36 + "y"
+    assert may_be_in_raw(pl.DataFrame({"updated_at": [longest]}), PRODUCTS, bound)
+    assert not may_be_in_raw(pl.DataFrame({"updated_at": [bound + "a"]}), PRODUCTS, bound)
 
 
 def test_the_window_starts_one_overlap_before_the_watermark():
@@ -107,14 +135,17 @@ def test_the_window_starts_one_overlap_before_the_watermark():
         window_start(PRODUCTS, "2025-01-02")
 
 
-def test_an_incremental_run_appends_exactly_the_changed_rows(instance, shop_path, store):
-    materialise(instance, shop_path, store)
-    assert current_watermark(store, RAW_PRODUCTS) == T2
+@pytest.mark.parametrize("batch_rows", [Settings.extract_batch_rows, 1], ids=["whole", "row-by-row"])
+def test_an_incremental_run_appends_exactly_the_changed_rows(instance, shop_path, store, batch_rows):
+    """Read a row at a time, the second run compares only product 2's batch with raw: product 1's
+    new version changed after raw's newest change, so raw cannot hold it and is not scanned for it."""
+    first = materialise(instance, shop_path, store)
+    assert watermark(store) == T2
 
     with sqlite3.connect(shop_path) as conn:
         conn.execute("UPDATE products SET unit_price = 11.0, updated_at = ? WHERE product_id = 1", (T3,))
     conn.close()
-    second = materialise(instance, shop_path, store)
+    second = materialise(instance, shop_path, store, batch_rows)
 
     assert raw_rows(store) == [
         (1, 11.0, T3, f"shop.products:{T2_MINUS_OVERLAP}..{T3}"),
@@ -122,9 +153,11 @@ def test_an_incremental_run_appends_exactly_the_changed_rows(instance, shop_path
         (2, 30.0, T2, f"shop.products:start..{T2}"),
     ]
     assert store.scan(RAW_PRODUCTS).collect_schema()["_ingested_at"] == pl.Datetime("us", "UTC")
-    assert current_watermark(store, RAW_PRODUCTS) == T3
+    assert watermark(store) == T3
     # product 2 (at T2) was read again inside the overlap, and dropped: raw held it
     assert counts(second) == (2, 1, 1)
+    assert comparisons(first) == (1, 0)  # the first extraction has nothing to compare with
+    assert comparisons(second) == ((1, 1) if batch_rows > 1 else (2, 1))
 
 
 def test_a_late_commit_inside_the_overlap_is_picked_up_and_one_before_it_is_not(instance, shop_path, store):
@@ -139,7 +172,7 @@ def test_a_late_commit_inside_the_overlap_is_picked_up_and_one_before_it_is_not(
 
     assert sorted(row[0] for row in raw_rows(store)) == [1, 2, 3]
     assert counts(late) == (2, 1, 1)
-    assert current_watermark(store, RAW_PRODUCTS) == T2
+    assert watermark(store) == T2
 
 
 def test_nothing_doubles_when_run_again(instance, shop_path, store):
@@ -182,14 +215,17 @@ def test_a_future_dated_row_is_ingested_once_and_does_not_stall_the_watermark(in
     first = materialise(instance, shop_path, store)
 
     assert metadata(first)["rows_future_dated"] == 1
-    assert current_watermark(store, RAW_PRODUCTS) == T2
+    assert watermark(store) == T2
 
     insert(shop_path, (7, "SKU-7", "Chair", "home", 45.0, T3))
-    materialise(instance, shop_path, store)
+    second = materialise(instance, shop_path, store, batch_rows=1)
     materialise(instance, shop_path, store)
 
     assert sorted(row[0] for row in raw_rows(store)) == [1, 2, 6, 7]
-    assert current_watermark(store, RAW_PRODUCTS) == T3
+    # products 2, 7 and 6, a batch each: raw's newest change is product 6's, in 2099, so all three
+    # may be in raw and are compared with it
+    assert comparisons(second) == (3, 3)
+    assert watermark(store) == T3
 
 
 def test_batch_ids_name_the_window_and_differ_for_different_rows(instance, shop_path, store):
@@ -237,7 +273,7 @@ def test_a_row_deleted_in_the_source_gets_one_tombstone_and_a_rerun_adds_nothing
     assert metadata(reconciled)["rows_hard_deleted"] == 1
     assert metadata(again)["rows_hard_deleted"] == 0
     assert store.scan(RAW_PRODUCTS).select(pl.len()).collect().item() == 3
-    assert current_watermark(store, RAW_PRODUCTS) == T2  # a tombstone does not move the watermark
+    assert watermark(store) == T2  # a tombstone does not move the watermark
 
 
 def test_a_soft_delete_is_a_change_and_a_later_hard_delete_keeps_its_time(instance, shop_path, store):
@@ -252,7 +288,7 @@ def test_a_soft_delete_is_a_change_and_a_later_hard_delete_keeps_its_time(instan
     dead = tombstones(store)
     assert dead.select("product_id", "deleted_at").rows() == [(2, T3)]
     assert dead.get_column("updated_at").to_list() == [T3]  # the snapshot's newest change
-    assert current_watermark(store, RAW_PRODUCTS) == T3
+    assert watermark(store) == T3
 
 
 def test_duplicate_rows_of_a_deleted_key_get_one_tombstone_and_a_key_that_returns_is_live(
@@ -352,6 +388,7 @@ TOMBSTONE = pl.col("_source").str.ends_with(":key_reconciliation")
 # What an extraction reports of what it read (the table's own description aside).
 EXTRACTION_METADATA = (
     "batches_read",
+    "batches_compared_with_raw",
     "watermark_from",
     "window_from",
     "newest_extracted",
@@ -362,6 +399,11 @@ EXTRACTION_METADATA = (
     "rows_of_erased_customers",
     "rows_hard_deleted",
 )
+
+# Batches compared with raw's rows (read whole, read 3 rows at a time): only those holding rows of
+# the overlap raw already has (orders 1 row, order items 6). The later ones changed after raw's
+# newest change and are not compared; customers and products changed in no overlap.
+COMPARED_WITH_RAW = {"customers": (0, 0), "products": (0, 0), "orders": (1, 1), "order_items": (1, 2)}
 
 
 @dataclass(frozen=True)
@@ -463,6 +505,8 @@ def test_after_a_pause_an_extraction_in_small_batches_lands_exactly_as_in_one(pa
         one_says, many_says = reported(whole, name), reported(batched, name)
         assert (one_says.pop("data_version"), many_says.pop("data_version")) == (whole.run_id, batched.run_id)
         batches = one_says.pop("batches_read"), many_says.pop("batches_read")
+        compared = one_says.pop("batches_compared_with_raw"), many_says.pop("batches_compared_with_raw")
+        assert compared == COMPARED_WITH_RAW[name], name
         assert batches[0] == 1 and batches[1] >= 3 if one_says["rows_read"] else batches == (0, 0), name
         assert many_says == one_says, name
         assert one_says["rows_extracted"] == changes.height, name

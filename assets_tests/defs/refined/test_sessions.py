@@ -152,7 +152,8 @@ def test_late_events_replace_the_days_they_move_sessions_between():
 
 def test_the_full_build_gives_every_session_in_day_order(tmp_path):
     """Users apart in groups, each spilled sorted by day, read back a few days at a time: whole
-    days a batch, in day order (delta-rs then writes files of nearby days)."""
+    days a batch, in day order (delta-rs then writes files of nearby days). The groups' sessions
+    come newest first here: only the spill's sort puts its files in day order."""
     events = pl.DataFrame(
         [
             event(user, day, hour, 0)
@@ -168,7 +169,7 @@ def test_the_full_build_gives_every_session_in_day_order(tmp_path):
         return users
 
     scanned = events.lazy().with_columns(pl.col("customer_id").map_batches(counted, return_dtype=pl.Int64))
-    build = lambda some: sessionize(some)  # noqa: E731
+    build = lambda some: sessionize(some).sort("session_start", descending=True)  # noqa: E731
     batches = in_day_order(users_apart(scanned, 6, build), tmp_path, batch_rows=3)
 
     frames = list(batches.batches)

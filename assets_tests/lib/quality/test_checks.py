@@ -104,12 +104,8 @@ def values(result: dg.AssetCheckResult) -> dict:
 
 def state(store: DeltaStore, key: dg.AssetKey) -> dict:
     """The metadata a key check records for the next evaluation: the table judged."""
-    uri = store.uri(key)
-    return {
-        "table_version": store.version(key),
-        "table_id": store.table_id(key),
-        "table_content": delta_tables.content(uri),
-    }
+    now = delta_tables.state(store.uri(key))
+    return {"table_version": now.version, "table_id": now.table_id, "table_content": now.content}
 
 
 # --- key checks -------------------------------------------------------------------------------
@@ -388,12 +384,12 @@ COUNTS = ("raw_rows", "refined_rows", "quarantined_rows", "duplicates_removed", 
 
 def reconciled_state(store: DeltaStore, until: datetime) -> dict:
     """What the reconciliation records for its next evaluation: how far it judged, the tables."""
-    tables = {key.to_user_string(): key for key in (RAW, REFINED, QUARANTINE)}
+    tables = {key.to_user_string(): delta_tables.state(store.uri(key)) for key in (RAW, REFINED, QUARANTINE)}
     return {
         "processed_until": until.isoformat(),
-        **{f"{name} id": store.table_id(key) for name, key in tables.items()},
-        **{f"{name} version": store.version(key) for name, key in tables.items()},
-        **{f"{name} content": delta_tables.content(store.uri(key)) for name, key in tables.items()},
+        **{f"{name} id": now.table_id for name, now in tables.items()},
+        **{f"{name} version": now.version for name, now in tables.items()},
+        **{f"{name} content": now.content for name, now in tables.items()},
     }
 
 

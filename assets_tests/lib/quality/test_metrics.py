@@ -23,18 +23,23 @@ from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.lib.storage.write_spec import WriteMode, WriteSpec
 from lakehouse.settings import Settings
 
+BUCKET_ROWS = Settings.key_bucket_rows
 
-@pytest.mark.parametrize("key_bucket_rows", [Settings.key_bucket_rows, 1])
+
+@pytest.mark.parametrize(("key_bucket_rows", "rows_written"), [(BUCKET_ROWS, None), (BUCKET_ROWS, 4), (1, 4)])
 def test_data_metrics_are_null_rates_distinct_keys_and_monitored_medians_of_the_rows_written(
-    key_bucket_rows: int,
+    key_bucket_rows: int, rows_written: int | None
 ):
-    """The same when distinct keys are counted one row's keys at a time (`key_buckets`)."""
+    """The same when distinct keys are counted with the rest (the commit's rows fit one bucket), in
+    a second pass, or one row's keys at a time (`key_buckets`)."""
     written = pl.DataFrame(
         {"id": [1, 1, 2, 3], "line": [1, 2, 1, 1], "price": [1.0, None, 3.0, 10.0], "note": [None] * 4},
         schema_overrides={"note": pl.String},
     )
 
-    metrics = data_metrics(written, keys=["id"], monitored=["price"], key_bucket_rows=key_bucket_rows)
+    metrics = data_metrics(
+        written, keys=["id"], monitored=["price"], key_bucket_rows=key_bucket_rows, rows_written=rows_written
+    )
 
     assert metrics == {
         ("null_rate", "id"): 0.0,

@@ -7,7 +7,8 @@ from datetime import date
 
 import polars as pl
 import pytest
-from deltalake import DeltaTable
+from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake.exceptions import CommitFailedError
 
 from lakehouse.lib.storage import delta_tables
 from lakehouse.lib.storage.row_batches import RowBatches
@@ -198,12 +199,40 @@ def test_two_writers_of_different_days_both_commit_though_they_share_a_file(tmp_
     race (the first rewrote the month's file) and commits again, since the first replaced another day."""
     uri = str(tmp_path / "fact")
     delta_tables.write(uri, _days([JAN_1, JAN_2, JAN_3], 0), BY_MONTH, {})
-    delta_tables.write(uri, _days([JAN_1], 1), BY_MONTH, {}, read_version=0)
-    delta_tables.write(uri, _days([JAN_2], 2), BY_MONTH, {}, read_version=0)  # read before the first
+    first = delta_tables.write(uri, _days([JAN_1], 1), BY_MONTH, {}, read_version=0)
+    second = delta_tables.write(uri, _days([JAN_2], 2), BY_MONTH, {}, read_version=0)  # read before the first
     rows = delta_tables.scan(uri).sort("day").select("day", "n").collect().rows()
     assert rows == [(JAN_1, 1), (JAN_2, 2), (JAN_3, 0)]
+    assert (first.version, second.version) == (1, 2)  # each the version it committed
     slices = [c.get(delta_tables.REPLACED_SLICES_COMMIT_KEY) for c in DeltaTable(uri).history()]
     assert slices[:2] == ['["2025-01-02"]', '["2025-01-01"]']  # newest first: the retried commit last
+
+
+def _keyed(key: int) -> pl.DataFrame:
+    return pl.DataFrame({"id": [key], "updated_at": [1]})
+
+
+def test_a_merge_that_lost_the_commit_race_is_made_again_on_the_newest_version(tmp_path, monkeypatch):
+    """Another writer commits while a merge is being made (delta-rs then refuses the merge's commit):
+    the merge is made again on the newest table, and reports the version it committed."""
+    uri = str(tmp_path / "t")
+    delta_tables.write(uri, _keyed(1), MERGE, {})
+    merge, raced = DeltaTable.merge, []
+
+    def racing(table: DeltaTable, *args: object, **kwargs: object) -> object:
+        if not raced:  # the first attempt: another writer commits first, this one loses
+            raced.append(table.version())
+            delta_tables.write(uri, _keyed(2), MERGE, {})
+            raise CommitFailedError("a concurrent transaction won")
+        return merge(table, *args, **kwargs)
+
+    monkeypatch.setattr(DeltaTable, "merge", racing)
+    monkeypatch.setattr(delta_tables.time, "sleep", lambda _seconds: None)
+    result = delta_tables.write(uri, _keyed(3), MERGE, {})
+
+    assert raced == [0]
+    assert (result.version, result.inserted, DeltaTable(uri).version()) == (2, 1, 2)
+    assert delta_tables.scan(uri).collect().get_column("id").sort().to_list() == [1, 2, 3]
 
 
 def test_a_writer_of_a_day_another_replaced_since_its_read_is_refused(tmp_path):
@@ -332,6 +361,26 @@ def test_a_bookkeeping_log_keeps_every_row_in_a_bounded_number_of_files(tmp_path
     assert sorted(pl.read_delta(uri).get_column("n").to_list()) == list(range(25))
     # 25 appends and 2 compactions (at versions 10 and 20): one compacted file, the 5 appends since
     assert (table.version(), len(table.file_uris())) == (26, 6)
+
+
+def test_a_merged_table_made_before_tables_carried_their_file_size_gets_it_at_its_next_write(tmp_path):
+    """Without it, its merges grew one file for ever; a write of any other mode gives its own size."""
+    uri = str(tmp_path / "t")
+    legacy = CommitProperties(custom_metadata=delta_tables.custom_metadata({}, MERGE))
+    write_deltalake(
+        uri, pl.DataFrame({"id": [1, 2], "updated_at": [1, 1]}).to_arrow(), commit_properties=legacy
+    )
+    assert delta_tables.TARGET_FILE_SIZE_PROPERTY not in DeltaTable(uri).metadata().configuration
+
+    delta_tables.write(uri, pl.DataFrame({"id": [3], "updated_at": [2]}), MERGE, {})
+
+    table = DeltaTable(uri)
+    configuration = table.metadata().configuration
+    assert configuration[delta_tables.TARGET_FILE_SIZE_PROPERTY] == str(delta_tables.TARGET_FILE_SIZE)
+    set_size, merged = table.history(2)[::-1]
+    assert (set_size["operation"], merged["operation"]) == ("SET TBLPROPERTIES", "MERGE")
+    assert delta_tables.WRITE_SPEC_COMMIT_KEY in set_size  # as every commit: the catalog masks by it
+    assert sorted(delta_tables.scan(uri).collect().get_column("id").to_list()) == [1, 2, 3]
 
 
 @pytest.mark.parametrize("spec", [APPEND, MERGE, REPLACE_BY_ID], ids=lambda spec: spec.mode.value)

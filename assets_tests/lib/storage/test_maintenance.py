@@ -4,10 +4,10 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
-from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake import DeltaTable
 
 from lakehouse.lib.storage import delta_tables
-from lakehouse.lib.storage.maintenance import maintain
+from lakehouse.lib.storage.maintenance import Compacted, compact, maintain
 from lakehouse.lib.storage.retention import RetentionPolicies
 from lakehouse.lib.storage.write_spec import WriteMode, WriteSpec
 
@@ -45,17 +45,22 @@ def test_maintenance_compacts_small_files_vacuums_old_ones_and_keeps_every_row(t
     ]
 
 
-def test_maintenance_gives_a_merged_table_made_before_it_its_target_file_size(tmp_path):
-    """Tables made before new tables carried their file size: their merges grew one file for ever."""
-    uri = str(tmp_path / "refined" / "orders")
-    spec = WriteSpec(WriteMode.MERGE, keys=("id",))
-    legacy = CommitProperties(custom_metadata=delta_tables.custom_metadata({}, spec))
-    write_deltalake(uri, pl.DataFrame({"id": [1, 2]}).to_arrow(), commit_properties=legacy)
-    assert delta_tables.TARGET_FILE_SIZE_PROPERTY not in DeltaTable(uri).metadata().configuration
+def test_compaction_reads_a_tables_log_once(tmp_path, monkeypatch):
+    """Its write spec, the compaction and the version it made, from one opened table."""
+    uri = str(tmp_path / "raw" / "payments")
+    for day in range(3):
+        delta_tables.write(uri, pl.DataFrame({"id": [day], "_batch_id": [f"file-{day}"]}), SPEC, {})
+    opened = []
+    open_table = DeltaTable.__init__
 
-    maintain(tmp_path, RetentionPolicies({}, backup_days=35))
+    def counted(table: DeltaTable, *args: object, **kwargs: object) -> None:
+        opened.append(args[0])
+        open_table(table, *args, **kwargs)
 
-    configuration = DeltaTable(uri).metadata().configuration
-    assert configuration[delta_tables.TARGET_FILE_SIZE_PROPERTY] == str(delta_tables.TARGET_FILE_SIZE)
-    assert delta_tables.spec_of(uri) == spec  # the commit carries the write spec, as compaction's
-    assert sorted(delta_tables.scan(uri).collect().get_column("id").to_list()) == [1, 2]
+    monkeypatch.setattr(DeltaTable, "__init__", counted)
+    result = compact(uri)
+    monkeypatch.undo()
+
+    assert opened == [uri]
+    assert result == Compacted(files_removed=3, files_added=1, version=3)
+    assert DeltaTable(uri).history(1)[0]["operation"] == "OPTIMIZE"

@@ -6,7 +6,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from lakehouse.lib.storage import delta_tables
+from lakehouse.lib.storage import delta_tables, reads
 from lakehouse.lib.storage.history import commit_at
 from lakehouse.lib.storage.io_manager import DeltaIOManager
 from lakehouse.lib.storage.store import DeltaStore
@@ -76,7 +76,12 @@ def totals(context: dg.AssetExecutionContext, store: DeltaStore, rows: pl.LazyFr
     return rows.select(pl.lit("all").alias("k"), (pl.col("n").sum() + before).alias("total"))
 
 
-def test_a_commit_records_its_dagster_inputs_and_its_own_previous_version(tmp_path, instance):
+@pytest.mark.parametrize("records_page", [reads.RECORDS_PAGE, 1])
+def test_a_commit_records_its_dagster_inputs_and_its_own_previous_version(
+    tmp_path, instance, monkeypatch, records_page: int
+):
+    """The same when the step's records are found a record at a time, newest first."""
+    monkeypatch.setattr(reads, "RECORDS_PAGE", records_page)
     store = DeltaStore(root=str(tmp_path))
     resources = {"store": store, "io_manager": DeltaIOManager(store=store)}
     for _ in range(2):
@@ -115,3 +120,22 @@ def test_a_run_reads_its_inputs_as_of_its_start_whatever_another_writer_commits_
     assert store.version(source) == 1
     assert store.scan(["curated", "copy"]).collect().get_column("n").to_list() == [1]
     assert commit_at(tmp_path, "curated/copy").input_versions == {"raw/meddled": 0, "raw/source": 0}
+
+
+def test_a_step_reading_a_table_again_at_the_same_version_observes_it_once(tmp_path, instance):
+    store = DeltaStore(root=str(tmp_path))
+    delta_tables.write(store.uri(SOURCE), pl.DataFrame({"n": [1, 2, 3]}), OVERWRITE, {})
+
+    @dg.asset(key=["curated", "largest"], metadata=overwrite())
+    def largest(context: dg.AssetExecutionContext) -> pl.DataFrame:
+        step = store.reading(context)
+        rows = step.scan(SOURCE).collect()
+        return rows.filter(pl.col("n") == step.newest(SOURCE, "n"))
+
+    result = dg.materialize(
+        [largest], instance=instance, resources={"io_manager": DeltaIOManager(store=store)}
+    )
+
+    observations = instance.get_records_for_run(result.run_id, of_type=dg.DagsterEventType.ASSET_OBSERVATION)
+    assert [r.event_log_entry.asset_observation.asset_key for r in observations.records] == [SOURCE]
+    assert commit_at(tmp_path, "curated/largest").input_versions == {"raw/numbers": 0}

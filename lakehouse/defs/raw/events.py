@@ -29,7 +29,7 @@ from lakehouse.lib.cleansing import utc_from_zulu
 from lakehouse.lib.columns import HIGH_WATER_MARK, now_utc
 from lakehouse.lib.data_version import data_version_after
 from lakehouse.lib.pools import table_pool
-from lakehouse.lib.privacy import Pseudonymiser, suppress
+from lakehouse.lib.privacy import Pseudonymiser, reported_suppression, suppress
 from lakehouse.lib.storage import write_spec
 from lakehouse.lib.storage.reads import TableReads
 from lakehouse.lib.storage.row_batches import RowBatches
@@ -202,14 +202,10 @@ def raw_events(
     def report() -> dict[str, object]:
         """What reading the batches found, once they are written."""
         context.log.info(f"{len(files)} new micro-batches, {stream.malformed_lines} malformed lines")
-        if stream.suppressed:
-            context.log.info(
-                f"{stream.suppressed} row(s) of erased customers suppressed (privacy/suppression)"
-            )
         return {
             "malformed_lines": stream.malformed_lines,
             "problems": reported_problems(context, stream.problems),
-            "rows_of_erased_customers": stream.suppressed,
+            **reported_suppression(context.log, stream.suppressed),
         }
 
     # written a chunk of files at a time: memory follows a chunk, not the clickstream's backlog

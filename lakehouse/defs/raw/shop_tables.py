@@ -7,7 +7,9 @@ version lands exactly once, even one committed late with an `updated_at` inside 
 However long the pause since the last run, no step holds its changes at once: they are read in
 order of change, `LAKEHOUSE_EXTRACT_BATCH_ROWS` at a time, in batches that never split one
 `updated_at` value, and each batch is compared with raw's rows of its own change times
-and spilled to disk until all are read (`Extraction`). All the batches land in one commit.
+and spilled to disk until all are read (`Extraction`). A batch that changed after raw's newest
+change (the log's statistics say when, read once) cannot be in raw: it is not compared. After a
+long pause that is every batch but the first. All the batches land in one commit.
 
 The watermark is raw's newest `_watermark`: a row's `updated_at` when it counts towards the
 watermark, null when it does not. Rows dated after the moment they were ingested (a clock gone
@@ -46,9 +48,8 @@ from lakehouse.lib.columns import WATERMARK, now_utc
 from lakehouse.lib.data_version import data_version_after
 from lakehouse.lib.freshness import DAILY
 from lakehouse.lib.pools import table_pool
-from lakehouse.lib.privacy import Pseudonymiser, suppress
+from lakehouse.lib.privacy import Pseudonymiser, reported_suppression, suppress
 from lakehouse.lib.storage import write_spec
-from lakehouse.lib.storage.reads import TableReads
 from lakehouse.lib.storage.row_batches import Reread, RowBatches
 from lakehouse.lib.storage.spill import SpilledFrames
 from lakehouse.lib.storage.store import DeltaStore
@@ -59,16 +60,30 @@ from lakehouse.sources.shop_tables import SourceTable
 
 # The shop's `updated_at` (fixed width, so text order is time order).
 WATERMARK_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-# Raw's column holding a row's `updated_at` when it counts towards the watermark (else null).
+# The `_source` suffix of a tombstone written by key reconciliation (a hard delete).
 RECONCILIATION = "key_reconciliation"
 INGESTION_ORDER = ["_ingested_at", "_row_number"]
 
 
-def current_watermark(store: TableReads, key: dg.AssetKey) -> str | None:
-    """The newest `_watermark` in raw, from the file statistics in the Delta log; None before any."""
-    actions = store.add_actions(key)
+def current_watermark(actions: pl.DataFrame) -> str | None:
+    """The newest `_watermark` in raw, from the file statistics of raw's add `actions` (its Delta
+    log; no data file is read); None before any."""
     column = f"max.{WATERMARK}"
     return actions.get_column(column).max() if column in actions.columns else None
+
+
+def newest_change(actions: pl.DataFrame, table: SourceTable) -> str | None:
+    """A change time no raw row is newer than (future-dated rows and tombstones included), from the
+    file statistics of raw's add `actions`; None when a file has none (then every batch is compared).
+
+    A text statistic's maximum longer than the writer keeps is truncated and its last character
+    raised (deltalake 1.6.6: 64 characters): at or above the true maximum, which is all a batch
+    needs to know it cannot be in raw. The shop's fixed-width change times are kept whole.
+    """
+    column = f"max.{table.watermark_column}"
+    if column not in actions.columns or actions.get_column(column).has_nulls():
+        return None
+    return actions.get_column(column).max()
 
 
 def window_start(table: SourceTable, watermark: str | None) -> str | None:
@@ -85,12 +100,19 @@ def window_start(table: SourceTable, watermark: str | None) -> str | None:
     return (instant - table.overlap).strftime(WATERMARK_FORMAT)
 
 
-def not_yet_in_raw(rows: pl.DataFrame, raw: pl.LazyFrame | None, table: SourceTable) -> pl.DataFrame:
+def may_be_in_raw(rows: pl.DataFrame, table: SourceTable, raw_newest: str | None) -> bool:
+    """Whether raw may hold some of one change-time batch's rows: not when they all changed after
+    raw's newest change (`newest_change`), as every batch after a long pause but the first does."""
+    updated = rows.get_column(table.watermark_column)
+    if updated.is_empty():
+        return False
+    return raw_newest is None or updated.has_nulls() or updated.min() <= raw_newest
+
+
+def not_yet_in_raw(rows: pl.DataFrame, raw: pl.LazyFrame, table: SourceTable) -> pl.DataFrame:
     """The rows of one change-time batch that raw lacks, compared with raw's rows of the batch's
     change times only (its [min, max], and nulls when it has any): every row of those change times
     is in the batch, so the comparison is exact batch by batch."""
-    if raw is None or rows.is_empty():
-        return rows
     updated = rows.get_column(table.watermark_column)
     held = pl.col(table.watermark_column).is_between(pl.lit(updated.min()), pl.lit(updated.max()))
     if updated.has_nulls():
@@ -111,10 +133,12 @@ def batch_id(table: SourceTable, since: str | None, newest: str | None, ingested
 
 @dataclass(frozen=True)
 class Batch:
-    """One batch of an extraction: how many rows were read, those raw lacks, these as raw keeps them
-    (erased customers kept out) and how many rows that suppressed."""
+    """One batch of an extraction: how many rows were read, whether they were compared with raw,
+    those raw lacks, these as raw keeps them (erased customers kept out) and how many rows that
+    suppressed."""
 
     rows_read: int
+    compared: bool
     fresh: pl.DataFrame
     kept: pl.DataFrame
     suppressed: int
@@ -139,11 +163,13 @@ class Extraction:
     table: SourceTable
     raw: pl.LazyFrame | None  # None: the first extraction
     watermark: str | None
+    raw_newest: str | None  # no raw row changed later (`newest_change`); None: unknown
     erased: set[str]  # the suppression list's tokens
     pseudonymiser_key: str
     at: str  # the ingestion instant, as a watermark
     staging: SpilledFrames  # the rows to append, a batch a file
     batches_read: int = 0
+    batches_compared: int = 0  # with raw's rows: those that may be in raw (`may_be_in_raw`)
     rows_read: int = 0
     rows_future_dated: int = 0
     suppressed: int = 0
@@ -164,6 +190,7 @@ class Extraction:
         column = self.table.watermark_column
         for batch in self._batches():
             self.batches_read += 1
+            self.batches_compared += batch.compared
             self.rows_read += batch.rows_read
             self.suppressed += batch.suppressed
             self.staging.add(batch.kept)
@@ -186,17 +213,18 @@ class Extraction:
 
     def _batches(self) -> Iterator[Batch]:
         """Each batch read, its rows raw lacks and those kept: erased customers' own records
-        dropped, their facts attributed to the unknown member."""
+        dropped, their facts attributed to the unknown member. Raw is scanned only for a batch it
+        may hold rows of."""
         if self.raw is None:
             reads = self.shop_db.stream_changes(self.table, self.since)
         else:
             reads = self.shop_db.stream_changes_in_order(self.table, self.since)
         own_records = self.table.name == "customers"
         for read in reads:
-            fresh = not_yet_in_raw(read, self.raw, self.table)
-            yield Batch(
-                read.height, fresh, *suppress(fresh, self.erased, self.pseudonymiser_key, drop=own_records)
-            )
+            compared = self.raw is not None and may_be_in_raw(read, self.table, self.raw_newest)
+            fresh = not_yet_in_raw(read, self.raw, self.table) if compared else read
+            kept = suppress(fresh, self.erased, self.pseudonymiser_key, drop=own_records)
+            yield Batch(read.height, compared, fresh, *kept)
 
     def _snapshot_time(self) -> str:
         """The time the source's snapshot stands at: its newest change (raw's watermark or a row just
@@ -212,11 +240,11 @@ class Extraction:
             "window_from": self.since or "",
             "newest_extracted": self.newest or "",
             "batches_read": self.batches_read,
+            "batches_compared_with_raw": self.batches_compared,
             "rows_read": self.rows_read,
             "rows_already_in_raw": self.rows_read - self.rows_extracted,
             "rows_extracted": self.rows_extracted,
             "rows_future_dated": self.rows_future_dated,
-            "rows_of_erased_customers": self.suppressed,
             **reconciled,
         }
 
@@ -330,14 +358,18 @@ def build_raw_shop_asset(table: SourceTable) -> dg.AssetsDefinition:
         ingested_at = now_utc()
         reads = store.reading(context)
         raw = reads.scan_or_none(key)
-        watermark = None if raw is None else current_watermark(reads, key)
+        actions = reads.add_actions(key)  # one read of raw's log: its watermark and newest change
+        watermark, raw_newest = current_watermark(actions), newest_change(actions, table)
         at = ingested_at.strftime(WATERMARK_FORMAT)
         with tempfile.TemporaryDirectory(prefix=f"extract-{table.name}-") as folder:
             staging = SpilledFrames(Path(folder))
             tokens = suppressed_tokens(store.root)
-            extraction = Extraction(shop_db, table, raw, watermark, tokens, pseudonymiser.key, at, staging)
+            extraction = Extraction(
+                shop_db, table, raw, watermark, raw_newest, tokens, pseudonymiser.key, at, staging
+            )
             with permanent_errors_fail_at_once():
                 extraction.read()
+            suppression = reported_suppression(context.log, extraction.suppressed)
             _log(context, extraction, ingested_at)
             batch = batch_id(table, extraction.since, extraction.newest, ingested_at)
             empty = raw_batch(pl.DataFrame(schema=table.columns), table, batch, "", ingested_at)
@@ -347,22 +379,19 @@ def build_raw_shop_asset(table: SourceTable) -> dg.AssetsDefinition:
             yield dg.Output(
                 rows,
                 data_version=data_version_after(context, key, wrote_rows=wrote_rows),
-                metadata=extraction.metadata(),
+                metadata={**extraction.metadata(), **suppression},
             )
 
     return raw_shop_table
 
 
 def _log(context: dg.AssetExecutionContext, extraction: Extraction, ingested_at: datetime) -> None:
-    """What the extraction read: the rows, those suppressed and those dated after the ingestion."""
+    """What the extraction read: the rows and those dated after the ingestion."""
     table = extraction.table
-    if extraction.suppressed:
-        context.log.info(
-            f"{extraction.suppressed} row(s) of erased customers suppressed (privacy/suppression)"
-        )
     context.log.info(
         f"shop.{table.name}: {extraction.rows_read} rows changed after {extraction.since or 'the start'} "
-        f"(read in {extraction.batches_read} batches), {extraction.rows_extracted} not yet in raw, "
+        f"(read in {extraction.batches_read} batches, {extraction.batches_compared} compared with raw), "
+        f"{extraction.rows_extracted} not yet in raw, "
         f"{extraction.deletes.height} keys gone from the source"
     )
     if extraction.rows_future_dated:

@@ -24,6 +24,7 @@ import polars as pl
 from lakehouse.lib.columns import IDENTITY
 from lakehouse.lib.key_buckets import key_buckets, summed
 from lakehouse.lib.storage import delta_tables
+from lakehouse.lib.storage.snapshots import Snapshots
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.lib.storage.write_spec import plain
 
@@ -102,15 +103,18 @@ def checks_step(name: str, checks: Sequence[TableCheck]) -> dg.AssetChecksDefini
     )
     def step(context: dg.AssetCheckExecutionContext, store: DeltaStore) -> Iterator[dg.AssetCheckResult]:
         failure: Exception | None = None  # the first judge's that raised
+        snapshots = Snapshots()  # each table's log read once for all the judges (never across a yield)
+        skipped: list[str] = []  # told in one line: a log line is an event written by the step
         for key in (k for k in judges if k in context.selected_asset_check_keys):
             try:
-                result = judges[key](context, store)
+                with snapshots.kept():
+                    result = judges[key](context, store)
             except Exception as error:
                 context.log.error(f"{key.to_user_string()} could not be evaluated: {error!r}")
                 failure = failure or error
                 continue
             if result is None:
-                context.log.info(f"{key.to_user_string()}: nothing to examine in this run, skipped")
+                skipped.append(key.to_user_string())
                 continue
             yield dg.AssetCheckResult(
                 asset_key=key.asset_key,
@@ -120,6 +124,8 @@ def checks_step(name: str, checks: Sequence[TableCheck]) -> dg.AssetChecksDefini
                 metadata=result.metadata,
                 description=result.description,
             )
+        if skipped:
+            context.log.info(f"nothing to examine in this run, skipped: {', '.join(skipped)}")
         if failure is not None:
             raise failure
 

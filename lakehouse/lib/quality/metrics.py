@@ -24,10 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from deltalake import DeltaTable
 
-from lakehouse.lib.key_buckets import distinct_keys
-from lakehouse.lib.storage import audit
+from lakehouse.lib.key_buckets import bucket_count, distinct_keys
+from lakehouse.lib.storage import audit, delta_tables
 from lakehouse.lib.storage.commits import Commit, CommitObserver
 from lakehouse.lib.storage.delta_tables import WriteResult, append_to_log, file_stats
 from lakehouse.lib.storage.location import join
@@ -42,6 +41,7 @@ RETENTION = Retention(rows_days=400, date_column="at")
 KEY_SEPARATOR = "/"  # of a keyed metadata entry: `<metric>/<key>`
 # Definition metadata: numeric columns whose distribution (median of each write) is monitored.
 MONITORED_COLUMNS = "lakehouse/monitored_columns"
+DISTINCT = "distinct\t"  # the name of the distinct keys in a first pass that counts them
 SCHEMA = {
     "at": pl.Datetime("us", "UTC"),
     "run_id": pl.String,
@@ -71,24 +71,31 @@ def data_metrics(
     monitored: Sequence[str],
     nulls: Mapping[str, int] | None = None,
     key_bucket_rows: int = Settings.key_bucket_rows,
+    rows_written: int | None = None,
 ) -> Metrics:
     """Null rates, distinct keys and monitored medians of the rows written, by the streaming engine
     (a lazy frame: rows written a batch at a time and read back). `nulls`, the null counts tallied
-    as a stream was written, spare reading every column back. Distinct keys are counted in a second
-    pass over the key columns, `key_bucket_rows` rows' keys at a time (`key_buckets`)."""
+    as a stream was written, spare reading every column back. Distinct keys are counted in the same
+    pass when the commit's `rows_written` fit one bucket of `key_bucket_rows`, else in a second pass
+    over the key columns, a bucket of keys at a time (`key_buckets`): the count is the same."""
     frame = written.lazy()
     columns = [] if nulls is not None else frame.collect_schema().names()
+    one_pass = bool(keys) and rows_written is not None and bucket_count(rows_written, key_bucket_rows) == 1
     exprs = [pl.col(c).null_count().alias(f"nulls\t{c}") for c in columns]
     exprs += [pl.col(c).cast(pl.Float64).median().alias(f"median\t{c}") for c in monitored]
+    exprs += [pl.struct(list(keys)).n_unique().alias(DISTINCT)] if one_pass else []
     row = frame.select(pl.len().alias("rows\t"), *exprs).collect(engine="streaming").row(0, named=True)
     rows = row.pop("rows\t")
     if not rows:
         return {}
+    counted_distinct = row.pop(DISTINCT) if one_pass else None
     counted = {name.split("\t")[1]: row.pop(name) for name in list(row) if name.startswith("nulls\t")}
     null_rates = {("null_rate", c): n / rows for c, n in (nulls if nulls is not None else counted).items()}
     medians = {tuple(name.split("\t")): value for name, value in row.items() if value is not None}
-    distinct = {("distinct_keys", ""): distinct_keys(frame, keys, rows, key_bucket_rows)} if keys else {}
-    return null_rates | distinct | medians
+    if not keys:
+        return null_rates | medians
+    distinct = counted_distinct if one_pass else distinct_keys(frame, keys, rows, key_bucket_rows)
+    return null_rates | {("distinct_keys", ""): distinct} | medians
 
 
 def keyed_metadata(metric: str, values: Mapping[str, float]) -> dict[str, float]:
@@ -122,7 +129,9 @@ def commit_metrics(commit: Commit, key_bucket_rows: int) -> Metrics:
     started = commit.step_started_at
     return {
         **write_metrics(commit.actions, commit.result),
-        **data_metrics(commit.written, keys, monitored, commit.written_nulls, key_bucket_rows),
+        **data_metrics(
+            commit.written, keys, monitored, commit.written_nulls, key_bucket_rows, commit.result.rows_written
+        ),
         **reported_metrics(commit.output_metadata),
         ("duration_seconds", ""): time.time() - started if started is not None else 0.0,
     }
@@ -166,15 +175,15 @@ def record(
 def history(tables_root: Path | str, table: str, metric: str, column: str | None = "") -> pl.DataFrame:
     """(at, run_id, column, value) of one metric of one table, oldest first; empty when none.
 
-    `column=None`: every column of the metric (e.g. the null rate of each column).
+    `column=None`: every column of the metric (e.g. the null rate of each column). The log is
+    opened once for a step's anomaly checks (`snapshots`).
     """
     uri = join(tables_root, *METRICS_TABLE)
-    if not DeltaTable.is_deltatable(uri):
+    if (rows := delta_tables.scan_newest(uri)) is None:
         return pl.DataFrame(schema={k: SCHEMA[k] for k in ("at", "run_id", "column", "value")})
     wanted = pl.col("column").is_not_null() if column is None else pl.col("column") == column
     return (
-        pl.scan_delta(uri)
-        .filter(pl.col("table_name") == table, pl.col("metric") == metric, wanted)
+        rows.filter(pl.col("table_name") == table, pl.col("metric") == metric, wanted)
         .select("at", "run_id", "column", "value")
         .sort("at")
         .collect()

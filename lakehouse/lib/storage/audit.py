@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from deltalake import DeltaTable
 
-from lakehouse.lib.storage.delta_tables import append_to_log
+from lakehouse.lib.storage.delta_tables import append_to_log, scan_newest
 from lakehouse.lib.storage.location import join
 from lakehouse.lib.storage.retention import Retention
 
@@ -51,8 +50,7 @@ def record(
 
 def tables_with(tables_root: Path | str, operation: str) -> set[str]:
     """The tables (`layer/table`) the log records `operation` on (none without a log)."""
-    uri = join(tables_root, *AUDIT_TABLE)
-    if not DeltaTable.is_deltatable(uri):
+    if (log := scan_newest(join(tables_root, *AUDIT_TABLE))) is None:
         return set()
-    rows = pl.scan_delta(uri).filter(pl.col("operation") == operation).select("table_name").unique()
+    rows = log.filter(pl.col("operation") == operation).select("table_name").unique()
     return set(rows.collect().get_column("table_name").to_list())

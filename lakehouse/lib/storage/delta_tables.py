@@ -22,6 +22,7 @@ from deltalake.exceptions import CommitFailedError, TableNotFoundError
 from lakehouse.lib.storage import scd2
 from lakehouse.lib.storage.layout import TARGET_FILE_SIZE, compact_touched, touched_partitions
 from lakehouse.lib.storage.row_batches import RowBatches, Tally, read_ahead
+from lakehouse.lib.storage.snapshots import held, one_read, open_table
 from lakehouse.lib.storage.write_spec import BATCH_COLUMN, WRITE_SPEC_KEY, WriteMode, WriteSpec
 
 # Concurrent writers to one table (two runs merging at once) lose the optimistic commit race now
@@ -71,7 +72,7 @@ def append_to_log(uri: str, rows: pl.DataFrame) -> None:
     audit log), and a file per commit had every read open every file ever appended (a 20-day build
     on the object store: 480 requests for the metrics' 42 data files).
     """
-    table = opened(uri)
+    table = _to_write(uri)
     if table is None:
         write_deltalake(
             uri, rows, mode="append", configuration={"delta.checkpointInterval": str(LOG_CHECKPOINT_INTERVAL)}
@@ -111,12 +112,22 @@ def exists(uri: str) -> bool:
 
 
 def opened(uri: str, at_version: int | None = None) -> DeltaTable | None:
-    """The table (at a version) from one read of its log; None when there is no table at `uri`.
+    """The table (at a version) from one read of its log (none within a step that kept it:
+    `snapshots`); None when there is no table at `uri`.
 
     One read, not `exists` and then a load: on an object store each is a listing and more requests.
     """
     try:
-        return DeltaTable(uri, version=at_version)
+        return open_table(uri, at_version)
+    except TableNotFoundError:
+        return None
+
+
+def _to_write(uri: str) -> DeltaTable | None:
+    """The newest table, opened afresh to write through (a write updates it): never a snapshot a
+    step kept for its reads (`snapshots`), which the write would move on."""
+    try:
+        return DeltaTable(uri)
     except TableNotFoundError:
         return None
 
@@ -149,8 +160,17 @@ def state(uri: str) -> TableState | None:
 
 
 def scan(uri: str, at_version: int | None = None) -> pl.LazyFrame:
-    """Lazy scan with predicate and projection pushdown (never pyarrow datasets: string_view)."""
-    return pl.scan_delta(uri, version=at_version)
+    """Lazy scan with predicate and projection pushdown (never pyarrow datasets: string_view), of
+    the snapshot a step kept when it has that version (`snapshots`): its log is not read again."""
+    table = held(uri, at_version)
+    return pl.scan_delta(uri, version=at_version) if table is None else pl.scan_delta(table)
+
+
+def scan_newest(uri: str) -> pl.LazyFrame | None:
+    """A lazy scan of the table's newest version, from one read of its log; None without a table."""
+    with one_read():
+        table = opened(uri)
+        return None if table is None else scan(uri, table.version())
 
 
 def newest(uri: str, column: str, at_version: int | None = None) -> object | None:
@@ -219,7 +239,7 @@ def version_for_run(uri: str, run_id: str, started_ms: int) -> int | None:
 def _loaded(uri: str, at_version: int | None) -> DeltaTable | None:
     """The table at a version; None when that version can no longer be loaded (its log is gone)."""
     try:
-        return DeltaTable(uri, version=at_version)
+        return open_table(uri, at_version)
     except Exception:  # delta-rs raises several types for a version whose log is gone
         return None
 
@@ -256,7 +276,7 @@ def files_added_since(uri: str, since: int, since_content: str, now: TableState)
 def operations_since(uri: str, since: int) -> set[str]:
     """The operations of the commits after version `since`: `WRITE Append`, `WRITE Overwrite`,
     `MERGE`, `DELETE`, `UPDATE`, `RESTORE`, …"""
-    current = DeltaTable(uri)
+    current = open_table(uri)
     commits = current.version() - since
     history = current.history(commits) if commits > 0 else []
     modes = (c.get("operationParameters", {}).get("mode", "") for c in history)
@@ -281,10 +301,13 @@ def committed_batches(
     its transaction looked up.
     """
     table = opened(uri, at_version)
-    if table is None:
-        return set()
+    return set() if table is None else _committed_in(table, batch_ids, batch_column)
+
+
+def _committed_in(table: DeltaTable, batch_ids: list[str], batch_column: str) -> set[str]:
+    """`committed_batches` of an opened table (its snapshot)."""
     many = len(batch_ids) > TRANSACTION_LOOKUPS
-    held = _batches(uri, batch_column, at_version) & set(batch_ids) if many else set()
+    held = _batches(table, batch_column) & set(batch_ids) if many else set()
     return held | {b for b in batch_ids if b not in held and table.transaction_version(b) == BATCH_COMMITTED}
 
 
@@ -326,8 +349,9 @@ def spec_of(table: str | DeltaTable) -> WriteSpec:
     return WriteSpec(WriteMode.OVERWRITE)
 
 
-def _batches(uri: str, batch_column: str, at_version: int | None = None) -> set[str]:
-    table = scan(uri, at_version)
+def _batches(source: str | DeltaTable, batch_column: str, at_version: int | None = None) -> set[str]:
+    """The batch ids the table (a URI's, at a version; or an opened table's snapshot) holds rows of."""
+    table = pl.scan_delta(source) if isinstance(source, DeltaTable) else scan(source, at_version)
     if batch_column not in table.collect_schema():
         return set()
     return set(table.select(pl.col(batch_column).unique()).collect().get_column(batch_column).to_list())
@@ -349,7 +373,7 @@ def write(
     made since (`SliceConflictError`).
     """
     custom = custom_metadata(commit_metadata, spec)
-    keep_pii_out_of_statistics(uri, data.columns, spec)
+    keep_configuration_current(uri, data.columns, spec)
     if spec.mode is WriteMode.OVERWRITE_PARTITION:
         result = _overwrite_partition(uri, data, spec, custom, slices, read_version)
     else:
@@ -381,6 +405,8 @@ def _compacted(
 
 # The property a MERGE takes its file size from (only from the table's configuration).
 BOUNDED_FILES = {TARGET_FILE_SIZE_PROPERTY: str(TARGET_FILE_SIZE)}
+# Write modes whose writes are MERGEs: the others give each write its file size themselves.
+MERGED = frozenset({WriteMode.MERGE, WriteMode.SCD2})
 
 
 def table_configuration(columns: list[str], spec: WriteSpec) -> dict[str, str]:
@@ -397,15 +423,25 @@ def _stats_columns(columns: list[str], spec: WriteSpec) -> str:
     return ",".join(c for c in columns if c not in spec.direct_pii)
 
 
-def keep_pii_out_of_statistics(uri: str, columns: list[str], spec: WriteSpec) -> None:
-    """Set the statistics columns of an existing table with direct PII when they differ (a table
-    made before they were declared, or a column added since); a new table gets them at creation."""
-    if not spec.direct_pii or (table := opened(uri)) is None:
+def keep_configuration_current(uri: str, columns: list[str], spec: WriteSpec) -> None:
+    """Set what an existing table's configuration lacks of a new table's (`table_configuration`),
+    before a write: the statistics columns of a table with direct PII (made before they were
+    declared, or a column added since), and the target file size of a merged table made before
+    tables carried it. A table neither merged nor holding direct PII is not opened: its writes give
+    their file size themselves.
+
+    The change is committed with the write spec, as every commit is (the catalog masks direct PII
+    by the newest commit carrying one).
+    """
+    if not (spec.direct_pii or spec.mode in MERGED) or (table := _to_write(uri)) is None:
         return
     stored = table.schema().to_arrow().names
-    stats_columns = _stats_columns([*stored, *(c for c in columns if c not in stored)], spec)
-    if table.metadata().configuration.get(STATS_COLUMNS) != stats_columns:
-        table.alter.set_table_properties({STATS_COLUMNS: stats_columns})
+    wanted = table_configuration([*stored, *(c for c in columns if c not in stored)], spec)
+    configuration = table.metadata().configuration
+    changed = {key: value for key, value in wanted.items() if configuration.get(key) != value}
+    if changed:
+        properties = CommitProperties(custom_metadata=custom_metadata({}, spec))
+        table.alter.set_table_properties(changed, commit_properties=properties)
 
 
 def as_commit_metadata(provenance: Mapping[str, Any]) -> dict[str, str]:
@@ -425,13 +461,14 @@ def _append(uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, str
     if spec.batch_column not in data.columns:
         raise ValueError(f"append to {uri} needs a '{spec.batch_column}' column (the batch id)")
     batch_ids = data.get_column(spec.batch_column).unique().sort().to_list()
-    done = committed_batches(uri, batch_ids, spec.batch_column)
+    table = _to_write(uri)  # one read of the log, for the batches committed, the write and its version
+    done = set() if table is None else _committed_in(table, batch_ids, spec.batch_column)
     new_batches = [b for b in batch_ids if b not in done]
     rows = data.filter(pl.col(spec.batch_column).is_in(new_batches)) if done else data  # no copy
-    if rows.is_empty() and exists(uri):
-        return WriteResult(version(uri), 0, skipped_batches=sorted(done))
+    if rows.is_empty() and table is not None:
+        return WriteResult(table.version(), 0, skipped_batches=sorted(done))
     write_deltalake(
-        uri,
+        uri if table is None else table,
         as_stream(rows),
         mode="append",
         schema_mode="merge",
@@ -442,7 +479,14 @@ def _append(uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, str
             app_transactions=[Transaction(batch, BATCH_COMMITTED) for batch in new_batches],
         ),
     )
-    return WriteResult(version(uri), rows.height, inserted=rows.height, skipped_batches=sorted(done))
+    written = rows.height
+    return WriteResult(_written_version(table, uri), written, inserted=written, skipped_batches=sorted(done))
+
+
+def _written_version(table: DeltaTable | None, uri: str) -> int | None:
+    """The version a write made: the table it wrote through knows it (delta-rs updates it on
+    commit); a table the write created is read once."""
+    return version(uri) if table is None else table.version()
 
 
 def append_batches(
@@ -456,15 +500,16 @@ def append_batches(
     wrap it in a `DeltaError` of its own).
     """
     custom = custom_metadata(commit_metadata, spec)
-    keep_pii_out_of_statistics(uri, rows.schema.names(), spec)
-    done = committed_batches(uri, rows.source_batches, spec.batch_column)
+    keep_configuration_current(uri, rows.schema.names(), spec)
+    table = _to_write(uri)  # one read of the log, for the batches committed, the write and its version
+    done = set() if table is None else _committed_in(table, rows.source_batches, spec.batch_column)
     feed = _Feed(read_ahead(rows.conformed()), spec.batch_column, done, rows.written)
-    if not feed.has_rows() and exists(uri):
-        return WriteResult(version(uri), 0, skipped_batches=sorted(done))
+    if not feed.has_rows() and table is not None:
+        return WriteResult(table.version(), 0, skipped_batches=sorted(done))
     new_batches = [b for b in rows.source_batches if b not in done]
     try:
         write_deltalake(
-            uri,
+            uri if table is None else table,
             pa.RecordBatchReader.from_batches(arrow_schema(rows.schema), feed.batches(rows.schema)),
             mode="append",
             schema_mode="merge",
@@ -480,7 +525,8 @@ def append_batches(
             raise feed.error from error
         raise
     written = rows.written.rows
-    result = WriteResult(version(uri), written, inserted=written, skipped_batches=sorted(done))
+    skipped = sorted(done)
+    result = WriteResult(_written_version(table, uri), written, inserted=written, skipped_batches=skipped)
     # the values written are not kept: a partitioned table's every partition is considered
     return _compacted(uri, result, {}, custom) if written else result
 
@@ -496,7 +542,7 @@ def merge_batches(
     which after the first build are the new raw rows' (a day's), not the table's.
     """
     custom = custom_metadata(commit_metadata, spec)
-    keep_pii_out_of_statistics(uri, rows.schema.names(), spec)
+    keep_configuration_current(uri, rows.schema.names(), spec)
     if exists(uri):
         return _merge(uri, rows.collect(), spec, custom)
     feed = _Feed(read_ahead(rows.conformed()), spec.batch_column, set(), rows.written)
@@ -538,7 +584,7 @@ def replace_batches(
     column = spec.partition_column
     values = None if slices is None else _typed(pl.Series(column, slices), rows.schema[column]).sort()
     custom = custom_metadata(commit_metadata, spec)
-    keep_pii_out_of_statistics(uri, rows.schema.names(), spec)
+    keep_configuration_current(uri, rows.schema.names(), spec)
     if not exists(uri):
         _stream_overwrite(uri, rows, spec, custom, values)
         return WriteResult(version(uri), rows.written.rows, inserted=rows.written.rows)
@@ -553,7 +599,7 @@ def replace_batches(
             break
         except CommitFailedError:
             table = _newest_if_slices_untouched(uri, table.version(), values, attempt)
-    return WriteResult(version(uri), rows.written.rows, inserted=rows.written.rows, deleted=deleted)
+    return WriteResult(table.version(), rows.written.rows, inserted=rows.written.rows, deleted=deleted)
 
 
 def _stream_overwrite(
@@ -634,9 +680,10 @@ class _Feed:
 
 
 def _overwrite(uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, str]) -> WriteResult:
-    before = row_count(uri)
+    table = _to_write(uri)  # one read of the log, for the rows replaced, the write and its version
+    before = 0 if table is None else file_stats(actions_of(table))["rows"]
     write_deltalake(
-        uri,
+        uri if table is None else table,
         as_stream(data),
         mode="overwrite",
         schema_mode="overwrite",
@@ -645,7 +692,7 @@ def _overwrite(uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, 
         target_file_size=TARGET_FILE_SIZE,
         commit_properties=CommitProperties(custom_metadata=custom),
     )
-    return WriteResult(version(uri), data.height, inserted=data.height, deleted=before)
+    return WriteResult(_written_version(table, uri), data.height, inserted=data.height, deleted=before)
 
 
 def _overwrite_partition(
@@ -684,7 +731,7 @@ def _overwrite_partition(
             break
         except CommitFailedError:
             table = _newest_if_slices_untouched(uri, table.version(), values, attempt)
-    return WriteResult(version(uri), data.height, inserted=data.height, deleted=deleted)
+    return WriteResult(table.version(), data.height, inserted=data.height, deleted=deleted)
 
 
 def _newest_if_slices_untouched(uri: str, read: int, values: pl.Series, attempt: int) -> DeltaTable:
@@ -752,10 +799,11 @@ def _merge(uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, str]
     if data.is_empty():
         return WriteResult(version(uri), 0)
     newer = _newer_predicate(spec.sequence_column, data.columns)
-    metrics = _with_commit_retries(
-        lambda: (
-            DeltaTable(uri)
-            .merge(
+    return _merged(
+        uri,
+        data.height,
+        lambda table: (
+            table.merge(
                 data,
                 predicate=merge_predicate(data, spec.keys),
                 source_alias="s",
@@ -767,9 +815,8 @@ def _merge(uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, str]
             .when_matched_update_all(predicate=newer)
             .when_not_matched_insert_all()
             .execute()
-        )
+        ),
     )
-    return _merged(uri, data.height, metrics)
 
 
 def _scd2(uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, str]) -> WriteResult:
@@ -795,10 +842,11 @@ def _scd2(uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, str])
     upsert = "s._op = 'upsert'"
     columns = {c: f"s.{c}" for c in rebuilt.columns}
     kept_surrogate = {c: value for c, value in columns.items() if c != surrogate}
-    metrics = _with_commit_retries(
-        lambda: (
-            DeltaTable(uri)
-            .merge(
+    return _merged(
+        uri,
+        rebuilt.height,
+        lambda table: (
+            table.merge(
                 source,
                 predicate=" AND ".join(f"t.{c} = s.{c}" for c in start),
                 source_alias="s",
@@ -810,15 +858,24 @@ def _scd2(uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, str])
             .when_matched_update(kept_surrogate, predicate=upsert)
             .when_not_matched_insert(columns, predicate=upsert)
             .execute()
-        )
+        ),
     )
-    return _merged(uri, rebuilt.height, metrics)
 
 
-def _merged(uri: str, rows: int, metrics: dict[str, Any]) -> WriteResult:
-    """The result of a merge of `rows` source rows, from delta-rs' merge metrics."""
+def _merged(uri: str, rows: int, merge: Callable[[DeltaTable], dict[str, Any]]) -> WriteResult:
+    """Merge `rows` source rows into the newest table (`merge` commits it, giving delta-rs' merge
+    metrics), retrying with backoff while a concurrent writer wins the race; the result."""
+    for attempt in range(1, MERGE_ATTEMPTS + 1):
+        table = DeltaTable(uri)
+        try:
+            metrics = merge(table)
+            break
+        except CommitFailedError:
+            if attempt == MERGE_ATTEMPTS:
+                raise
+            time.sleep(0.2 * 2**attempt)
     return WriteResult(
-        version(uri),
+        table.version(),  # the merged table knows the version it committed (no second read of the log)
         rows,
         inserted=metrics["num_target_rows_inserted"],
         updated=metrics["num_target_rows_updated"],
@@ -852,16 +909,6 @@ def merge_predicate(data: pl.DataFrame, keys: tuple[str, ...]) -> str:
     return " AND ".join(on)
 
 
-def _with_commit_retries(commit: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """Run a commit, retrying with backoff while a concurrent writer wins the race."""
-    for attempt in range(1, MERGE_ATTEMPTS):
-        try:
-            return commit()
-        except CommitFailedError:
-            time.sleep(0.2 * 2**attempt)
-    return commit()
-
-
 def row_count(uri: str, at_version: int | None = None) -> int:
     """Rows of the table (at a version), from the log."""
     table = opened(uri, at_version)
@@ -870,7 +917,7 @@ def row_count(uri: str, at_version: int | None = None) -> int:
 
 def add_actions(uri: str, at_version: int | None = None) -> pl.DataFrame:
     """A snapshot's files with their statistics, from the log (no data file is read)."""
-    return actions_of(DeltaTable(uri, version=at_version))
+    return actions_of(open_table(uri, at_version))
 
 
 def actions_of(table: DeltaTable) -> pl.DataFrame:

@@ -5,9 +5,9 @@ see `reads`), writes outputs by the declared mode, records provenance in every c
 partition, code version and the versions of every table the step read) and describes the table in
 the materialisation. What else follows a commit (quality metrics, the audit log) is its observer's.
 
-It remembers nothing between reading and writing: the versions of the step's Dagster inputs are
-found again by the rule they were pinned by, and the step's other reads are its observations in the
-run's event log.
+Between reading and writing it remembers only the pins of the step's Dagster inputs (finding them
+again cost a read of each input's log per write); an input it did not load is pinned again by the
+same rule, and the step's other reads are its observations in the run's event log.
 """
 
 from __future__ import annotations
@@ -16,13 +16,15 @@ from typing import Any
 
 import dagster as dg
 import polars as pl
+from deltalake import DeltaTable
 from pydantic import PrivateAttr
 
 from lakehouse.lib.storage import delta_tables, location
 from lakehouse.lib.storage.commits import Commit, CommitObserver
 from lakehouse.lib.storage.delta_tables import SliceConflictError, WriteResult
-from lakehouse.lib.storage.reads import RunSnapshot, run_snapshot, step_record, table_name
+from lakehouse.lib.storage.reads import PinnedTable, RunSnapshot, run_snapshot, step_record, table_name
 from lakehouse.lib.storage.row_batches import RowBatches
+from lakehouse.lib.storage.snapshots import one_read
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.lib.storage.table_metadata import COLUMN_LINEAGE, materialization_metadata
 from lakehouse.lib.storage.write_spec import REPLACED_SLICES, WriteMode, WriteSpec, plain
@@ -45,19 +47,26 @@ class DeltaIOManager(dg.ConfigurableIOManager):
     # the run reads (None outside a run: then the newest versions).
     _instance: dg.DagsterInstance | None = PrivateAttr(default=None)
     _snapshot: RunSnapshot | None = PrivateAttr(default=None)
+    # The inputs each step (by its op's name) loaded, as pinned, for the provenance of its writes.
+    _loaded: dict[tuple[str, dg.AssetKey], PinnedTable] = PrivateAttr(default_factory=dict)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         self._instance = context.instance
         self._snapshot = run_snapshot(context.instance, context.run.run_id) if context.run else None
+        self._loaded = {}
 
     def load_input(self, context: dg.InputContext) -> pl.LazyFrame:
-        with location.outage_explained(self.store.root, f"reading {table_name(context.asset_key)}"):
+        reading = f"reading {table_name(context.asset_key)}"
+        # one_read: the scan is of the snapshot the pin opened (when it pinned the newest version)
+        with location.outage_explained(self.store.root, reading), one_read():
             table = self.store.pin(context.asset_key, self._snapshot)
-        if not table.exists:
+            rows = table.scan_or_none()
+        self._loaded[(context.op_def.name, context.asset_key)] = table
+        if rows is None:
             raise FileNotFoundError(
                 f"input table {table.name} does not exist yet at {table.uri}: materialise it first"
             )
-        return table.scan()
+        return rows
 
     def handle_output(
         self, context: dg.OutputContext, obj: pl.LazyFrame | pl.DataFrame | RowBatches | None
@@ -114,9 +123,14 @@ class DeltaIOManager(dg.ConfigurableIOManager):
             )
 
     def _input_versions(self, context: dg.OutputContext) -> dict[str, int]:
-        """The versions of the asset's Dagster inputs, pinned again as `load_input` pinned them."""
-        pinned = (self.store.pin(dep.asset_key, self._snapshot) for dep in context.asset_spec.deps)
+        """The versions of the asset's Dagster inputs: as `load_input` pinned them, or pinned by
+        the same rule (a dependency the step did not load)."""
+        pinned = (self._pinned(context.op_def.name, dep.asset_key) for dep in context.asset_spec.deps)
         return {table.name: table.version for table in pinned if table.exists}
+
+    def _pinned(self, op: str, key: dg.AssetKey) -> PinnedTable:
+        loaded = self._loaded.get((op, key))
+        return self.store.pin(key, self._snapshot) if loaded is None else loaded
 
     @staticmethod
     def _provenance(context: dg.OutputContext, inputs: dict[str, int]) -> dict[str, Any]:
@@ -136,10 +150,12 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         UI shows (the data version, among the event's tags, says whether its content changed). The
         log is read once, for this metadata and for the commit's observer.
         """
-        actions = delta_tables.add_actions(uri)
+        table = DeltaTable(uri)
+        actions = delta_tables.actions_of(table)
         table_name = ".".join(context.asset_key.path)
         declared = _declared_schema(context)
-        context.add_output_metadata(materialization_metadata(uri, table_name, result, actions, declared))
+        metadata = materialization_metadata(uri, table, table_name, result, actions, declared)
+        context.add_output_metadata(metadata)
         context.add_output_metadata({"table_changed": changed})
         if (lineage := context.definition_metadata.get(COLUMN_LINEAGE)) is not None:
             context.add_output_metadata({COLUMN_LINEAGE: lineage})

@@ -49,7 +49,3 @@ class DeltaStore(TableReads, dg.ConfigurableResource):
     def reading(self, context: dg.AssetExecutionContext) -> StepReads:
         """The store as the step of `context` reads it: the run's versions, each read recorded."""
         return StepReads(self, context)
-
-    def table_id(self, key: Key) -> str | None:
-        table = delta_tables.opened(self.uri(key))
-        return None if table is None else table.metadata().id

@@ -15,10 +15,10 @@ from lakehouse.lib.storage.delta_tables import WriteResult, file_stats
 COLUMN_LINEAGE = "dagster/column_lineage"  # declared on a definition, copied onto each materialisation
 
 
-def column_schema(uri: str, declared: dg.TableSchema | None = None) -> dg.TableSchema:
+def column_schema(table: DeltaTable, declared: dg.TableSchema | None = None) -> dg.TableSchema:
     """The table's columns as stored, described as its contract (`declared`) describes them, and
     the bookkeeping columns the contract does not describe as `columns.BOOKKEEPING` does."""
-    schema = pa.schema(DeltaTable(uri).schema().to_arrow())
+    schema = pa.schema(table.schema().to_arrow())
     own = {c.name: c.description for c in declared.columns if c.description} if declared else {}
     described = BOOKKEEPING | own
     return dg.TableSchema(
@@ -37,18 +37,20 @@ def _constraints(f: pa.Field) -> dg.TableColumnConstraints | None:
 
 def materialization_metadata(
     uri: str,
+    table: DeltaTable,
     table_name: str,
     result: WriteResult,
     actions: pl.DataFrame,
     declared: dg.TableSchema | None = None,
 ) -> dict[str, Any]:
-    """Dagster metadata for a write; `actions` are the table's add actions after it, `declared`
-    the column schema of the asset's definition (its contract), whose descriptions it keeps."""
+    """Dagster metadata for a write; `table` is the table (at `uri`) after it, `actions` its add
+    actions, `declared` the column schema of the asset's definition (its contract), whose
+    descriptions it keeps."""
     stats = file_stats(actions)
     metadata: dict[str, Any] = {
         "dagster/table_name": table_name,
         "dagster/row_count": stats["rows"],
-        "dagster/column_schema": column_schema(uri, declared),
+        "dagster/column_schema": column_schema(table, declared),
         "dagster/uri": uri,
         "delta/version": result.version,
         "delta/files": stats["files"],
