@@ -14,20 +14,42 @@ LINES = pl.DataFrame(
 KEYS = ["order_id", "line_no"]
 
 
-def test_each_row_is_in_exactly_one_bucket_with_every_row_of_its_key():
-    buckets = [LINES.filter(in_bucket) for in_bucket in key_buckets(KEYS, LINES.height, bucket_rows=3)]
+def rows_of(split: list[dict[str, pl.LazyFrame]], name: str) -> list[pl.DataFrame]:
+    return [bucket[name].collect() for bucket in split]
+
+
+def test_each_row_is_in_exactly_one_bucket_with_every_row_of_its_key_in_every_frame():
+    frames = {"lines": LINES.lazy(), "some": LINES.lazy().filter(pl.col("sku") > "f")}
+    with key_buckets(frames, KEYS, LINES.height, bucket_rows=3) as split:
+        buckets, some = rows_of(split, "lines"), rows_of(split, "some")
 
     assert len(buckets) == 4
     assert sorted(pl.concat(buckets)["sku"]) == list("abcdefghijkl")
     assert sum(1 for bucket in buckets if bucket.height) > 1
     key_sets = [set(bucket.select(KEYS).iter_rows()) for bucket in buckets]
     assert sum(len(keys) for keys in key_sets) == len(set().union(*key_sets))  # no key in two
+    assert [set(b["sku"]) & set("ghijkl") for b in buckets] == [set(b["sku"]) for b in some]
 
 
-def test_up_to_one_buckets_rows_there_is_one_bucket_every_row_passes():
-    (in_bucket,) = key_buckets(KEYS, LINES.height, bucket_rows=LINES.height)
+def test_the_buckets_are_made_in_one_pass_over_each_frame():
+    """Filtering the whole frame once a bucket read every row once a bucket: 4 times here."""
+    passed: list[int] = []
 
-    assert LINES.filter(in_bucket).equals(LINES)
+    def counted(keys: pl.Series) -> pl.Series:
+        passed.append(keys.len())
+        return keys
+
+    frame = LINES.lazy().with_columns(pl.col("sku").map_batches(counted, return_dtype=pl.String))
+    with key_buckets({"lines": frame}, KEYS, LINES.height, bucket_rows=3) as split:
+        assert sum(bucket["lines"].select(pl.len()).collect().item() for bucket in split) == 12
+
+    assert sum(passed) == LINES.height
+
+
+def test_up_to_one_buckets_rows_there_is_one_bucket_the_frames_as_they_are():
+    frame = LINES.lazy()
+    with key_buckets({"lines": frame}, KEYS, LINES.height, bucket_rows=LINES.height) as split:
+        assert split == [{"lines": frame}]
 
 
 def test_distinct_keys_counted_a_bucket_at_a_time_equal_the_whole_count():

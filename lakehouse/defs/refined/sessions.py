@@ -30,6 +30,7 @@ import polars as pl
 from lakehouse.defs.refined.events import EVENTS
 from lakehouse.lib.code_version import code_version
 from lakehouse.lib.incremental import day_batches, days, one_of
+from lakehouse.lib.key_buckets import bucket_count, spilled
 from lakehouse.lib.pools import table_pool
 from lakehouse.lib.quality.contract import Contract, UtcTimestamp, pii
 from lakehouse.lib.spec import TableSpec
@@ -115,12 +116,14 @@ def _count(event_type: str) -> pl.Expr:
     return (pl.col("event_type") == event_type).sum().cast(pl.Int64)
 
 
+# The event columns a session is built from.
+EVENT_COLUMNS = ("customer_id", "anonymous_id", "channel", "event_type", "event_at", "order_id")
+
+
 def sessionize(events: pl.LazyFrame) -> pl.LazyFrame:
     """One row per session: its user, channel, start, end, events by type and the order it placed."""
     ordered = (
-        events.select(
-            "customer_id", "anonymous_id", "channel", "event_type", "event_at", "order_id", user_key=USER
-        )
+        events.select(*EVENT_COLUMNS, user_key=USER)
         .filter(pl.col("user_key").is_not_null())
         .sort("user_key", "event_at")
     )
@@ -222,11 +225,16 @@ def users_apart(
 ) -> Iterator[pl.DataFrame]:
     """`build` of the events, a group of users at a time: users split by a hash of their id into
     groups of about `batch_rows` events, so a full build's sort of every event by user is a
-    group's. A session is one user's, so the groups' sessions together are all sessions."""
-    groups = max(1, -(-events.select(pl.len()).collect(engine="streaming").item() // batch_rows))
+    group's. A session is one user's, so the groups' sessions together are all sessions.
+
+    The events are split in one pass, spilled by group (`key_buckets.spilled`): filtering every
+    event once a group read the table as many times as there are groups (77 at scale 10)."""
+    groups = bucket_count(events.select(pl.len()).collect(engine="streaming").item(), batch_rows)
     customer, visitor = pl.col("customer_id"), pl.col("anonymous_id")
     user = pl.when(customer.is_not_null()).then(customer.hash(seed=0)).otherwise(visitor.hash(seed=0))
-    return (build(events.filter(user % groups == n)).collect(engine="streaming") for n in range(groups))
+    with spilled({"events": events.select(EVENT_COLUMNS)}, user % groups, groups) as split:
+        for group in split:
+            yield build(group["events"]).collect(engine="streaming")
 
 
 # Rows of a spilled file's row groups: Polars skips a row group outside the days a batch reads, so

@@ -209,11 +209,13 @@ def key_checks(table: dg.AssetKey, keys: Sequence[str]) -> list[TableCheck]:
         if (scope := written_since_passed(context, store, unique.key, columns)) is None:
             return None
         examined = _count(scope.rows)
-        duplicated = [
-            _duplicated_keys(scope, columns, in_bucket)
-            for in_bucket in key_buckets(columns, examined, store.key_bucket_rows)
-        ]
-        return _bucketed_result(duplicated, "duplicated_keys", {"rows_examined": examined, **scope.metadata})
+        sides = {"table": scope.table.select(columns)}
+        if not scope.whole:
+            sides["written"] = scope.rows.select(columns)
+        with key_buckets(sides, columns, examined, store.key_bucket_rows) as split:
+            duplicated = [_duplicated_keys(bucket, columns) for bucket in split]
+            metadata = {"rows_examined": examined, **scope.metadata}
+            return _bucketed_result(duplicated, "duplicated_keys", metadata)
 
     def key_not_null(context: dg.AssetCheckExecutionContext, store: DeltaStore) -> dg.AssetCheckResult | None:
         if (scope := written_since_passed(context, store, not_null.key, columns)) is None:
@@ -224,12 +226,12 @@ def key_checks(table: dg.AssetKey, keys: Sequence[str]) -> list[TableCheck]:
     return [TableCheck(unique, unique_key), TableCheck(not_null, key_not_null)]
 
 
-def _duplicated_keys(scope: Written, columns: list[str], in_bucket: pl.Expr) -> pl.LazyFrame:
-    """The keys of one bucket held by more than one row of the table, with their copies; of the
-    keys written since the last pass when the table was judged before."""
-    candidates = scope.table.select(columns).filter(in_bucket)
-    if not scope.whole:
-        new_keys = scope.rows.select(columns).filter(in_bucket).unique()
+def _duplicated_keys(bucket: dict[str, pl.LazyFrame], columns: list[str]) -> pl.LazyFrame:
+    """The keys of one bucket of the table's keys held by more than one row, with their copies;
+    of the keys `written` since the last pass when the bucket has them (the table judged before)."""
+    candidates = bucket["table"]
+    if "written" in bucket:
+        new_keys = bucket["written"].unique()
         candidates = candidates.join(new_keys, on=columns, how="semi", nulls_equal=True)
     copies = candidates.group_by(columns).agg(pl.len().alias("copies"))
     return copies.filter(pl.col("copies") > 1)
@@ -373,12 +375,12 @@ def reconciliation_check(
         if window is None:
             return None
         sides = _Sides.judged(store, (raw, refined, quarantine), keys, window, until)
-        n, problems = sides.counted(store.key_bucket_rows)
+        n, sample = sides.counted(store.key_bucket_rows)
         growth = {}
         if window.since is not None:
             n["refined"] = n["expected"] - n["missing"]
             growth = _growth(store.uri(refined), window.refined_version, n["new_keys"])
-        return _reconciliation(n, growth, window, problems)
+        return _reconciliation(n, growth, window, sample)
 
     return TableCheck(spec, reconciles_with_raw)
 
@@ -388,8 +390,7 @@ class _Sides:
     """What a reconciliation sets against each other, keys made comparable (`_comparable_keys`)."""
 
     keys: Sequence[str]
-    comparable: list[pl.Expr]
-    raw: pl.LazyFrame  # the raw rows judged
+    raw: pl.LazyFrame  # the raw rows judged: their keys and identity
     quarantined: pl.LazyFrame  # the identity of those of them quarantined (not split by key)
     refined: pl.LazyFrame  # refined's keys
     window_refined: pl.LazyFrame  # refined's keys of rows ingested with the raw rows judged
@@ -414,39 +415,54 @@ class _Sides:
         before = None if whole else delta_tables.scan(store.uri(refined), window.refined_version)
         return cls(
             keys,
-            comparable,
-            raw_rows.filter(after),
+            raw_rows.filter(after).select(*comparable, *IDENTITY),
             quarantined.filter(after).select(IDENTITY),
             refined_rows.select(comparable),
             refined_rows.filter(after).select(comparable),
             None if before is None else before.select(comparable),
         )
 
-    def counted(self, bucket_rows: int) -> tuple[dict[str, int], list[dict[str, pl.LazyFrame]]]:
-        """The counts summed over buckets of keys of about `bucket_rows` raw rows, and the frames
-        of the buckets with problem keys (to sample)."""
-        buckets = [self.bucket(b) for b in key_buckets(self.comparable, _count(self.raw), bucket_rows)]
-        counted = [_counts(**frames) for frames in buckets]
-        problems = [f for f, c in zip(buckets, counted, strict=True) if c["missing"] or c["invented"]]
-        return summed(counted) | {"quarantined": _count(self.quarantined)}, problems
+    def counted(self, bucket_rows: int) -> tuple[dict[str, int], pl.DataFrame]:
+        """The counts summed over buckets of keys of about `bucket_rows` raw rows, and sample
+        problem keys from the buckets that have any. Judged whole, refined's keys are those of
+        the window: split once."""
+        sides = {"raw": self.raw, "refined": self.refined}
+        if self.before is not None:
+            sides |= {"window_refined": self.window_refined, "before": self.before}
+        with key_buckets(sides, self.keys, _count(self.raw), bucket_rows) as split:
+            buckets = [self.bucket(bucket) for bucket in split]
+            counted = [_counts(**frames) for frames in buckets]
+            problems = [f for f, c in zip(buckets, counted, strict=True) if c["missing"] or c["invented"]]
+            sample = _problem_sample(problems)
+        return summed(counted) | {"quarantined": _count(self.quarantined)}, sample
 
-    def bucket(self, in_bucket: pl.Expr) -> dict[str, pl.LazyFrame]:
-        """The frames counted, over one bucket of keys (`in_bucket` of the comparable keys); the
-        quarantined rows are not split by key (raw keys are found in it by their identity)."""
+    def bucket(self, sides: dict[str, pl.LazyFrame]) -> dict[str, pl.LazyFrame]:
+        """The frames counted, over one bucket of keys of the `sides`; the quarantined rows are
+        not split by key (raw keys are found in it by their identity)."""
         keys = list(self.keys)
-        raw = self.raw.filter(in_bucket)
+        raw, refined = sides["raw"], sides["refined"]
         valid = raw.join(self.quarantined, on=list(IDENTITY), how="anti")
-        expected = valid.select(self.comparable).unique()
+        expected = valid.select(keys).unique()
         frames = {
             "raw": raw,
             "valid": valid,
             "expected": expected,
-            "missing": expected.join(self.refined.filter(in_bucket), on=keys, how="anti"),
-            "invented": self.window_refined.filter(in_bucket).join(expected, on=keys, how="anti"),
+            "missing": expected.join(refined, on=keys, how="anti"),
+            "invented": sides.get("window_refined", refined).join(expected, on=keys, how="anti"),
         }
-        if self.before is None:
-            return frames | {"refined": self.refined.filter(in_bucket)}
-        return frames | {"new_keys": expected.join(self.before.filter(in_bucket), on=keys, how="anti")}
+        if "before" not in sides:
+            return frames | {"refined": refined}
+        return frames | {"new_keys": expected.join(sides["before"], on=keys, how="anti")}
+
+
+def _problem_sample(problems: Sequence[dict[str, pl.LazyFrame]]) -> pl.DataFrame:
+    """A few keys missing from refined or not in raw, labelled, from the buckets that have any."""
+    labelled = [
+        frames[name].head(SAMPLE_ROWS).with_columns(problem=pl.lit(problem))
+        for frames in problems
+        for name, problem in (("missing", "missing from refined"), ("invented", "not in raw"))
+    ]
+    return pl.concat(labelled).head(SAMPLE_ROWS).collect() if labelled else pl.DataFrame()
 
 
 def _growth(uri: str, since: int, new_keys: int) -> dict[str, int]:
@@ -461,10 +477,9 @@ def _reconciliation(
     n: dict[str, int],
     growth: dict[str, int],
     window: Window,
-    problems: Sequence[dict[str, pl.LazyFrame]],
+    sample: pl.DataFrame,
 ) -> dg.AssetCheckResult:
-    """The verdict on the counts `n`, the equation and, when it fails, sample problem keys from
-    the buckets that have any."""
+    """The verdict on the counts `n`, the equation and, when it fails, the `sample` problem keys."""
     duplicates = n["valid"] - n["expected"]
     balanced = n["raw"] == n["refined"] + n["quarantined"] + duplicates
     grew_by_new_keys = growth.get("refined_rows_added") == growth.get("new_keys")
@@ -485,12 +500,6 @@ def _reconciliation(
         **window.state,
     }
     if not passed:
-        labelled = [
-            frames[name].head(SAMPLE_ROWS).with_columns(problem=pl.lit(problem))
-            for frames in problems
-            for name, problem in (("missing", "missing from refined"), ("invented", "not in raw"))
-        ]
-        sample = pl.concat(labelled).head(SAMPLE_ROWS).collect() if labelled else pl.DataFrame()
         metadata["sample"] = markdown(sample)
     return dg.AssetCheckResult(passed=passed, metadata=metadata)
 
