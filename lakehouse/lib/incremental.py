@@ -19,7 +19,7 @@ def watermarks(target: pl.LazyFrame | None, columns: list[str]) -> dict[str, dat
     """The newest value of each watermark column in the target; None when there is no target."""
     if target is None:
         return None
-    return target.select(pl.col(columns).max()).collect().row(0, named=True)
+    return target.select(pl.col(columns).max()).collect(engine="streaming").row(0, named=True)
 
 
 def changed_since(source: pl.LazyFrame, since: datetime | None, column: str = "_refined_at") -> pl.LazyFrame:
@@ -28,9 +28,11 @@ def changed_since(source: pl.LazyFrame, since: datetime | None, column: str = "_
 
 
 def days(*frames: pl.LazyFrame) -> list[date]:
-    """The distinct days in the single column of each frame, sorted."""
+    """The distinct days in the single column of each frame, sorted. Collected by the streaming
+    engine: a frame may join a whole table (every snapshot row to the changed products, say), and
+    memory then follows the distinct days, not the table."""
     stacked = pl.concat([f.select(pl.first().alias("day")) for f in frames])
-    return stacked.unique().sort("day").collect().get_column("day").to_list()
+    return stacked.unique().sort("day").collect(engine="streaming").get_column("day").to_list()
 
 
 def one_of(column: str, values: Sequence[object] | pl.Series) -> pl.Expr:

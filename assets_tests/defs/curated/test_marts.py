@@ -187,6 +187,55 @@ def test_whole_table_marts_write_nothing_when_no_input_moved(tmp_path):
     assert rfm(store=store, lines=lines, customers=later) is not None
 
 
+def rfm_rows(store: DeltaStore, lines: pl.LazyFrame, customers: pl.LazyFrame) -> tuple[list[tuple], object]:
+    """The RFM mart's rows (bookkeeping aside) and how many customers it summarised again."""
+    context = dg.build_asset_context()
+    output = output_of(mart_customer_rfm, context=context, store=store, lines=lines, customers=customers)
+    return output.value.select(pl.exclude("^_.*$")).rows(), output.metadata["customers_summarised"].value
+
+
+def test_rfm_summarises_again_only_the_customers_a_new_day_or_the_window_moved(tmp_path):
+    """Customer 10 orders on the new day; 12's only order in the year leaves the monetary window;
+    11 and 13 are carried over (recency moves for all): the mart equals one built from scratch."""
+    day = date(2025, 12, 30)
+    year_ago = day - timedelta(days=364)  # in the window ending `day`, out of the next day's
+    customers = pl.LazyFrame(
+        {
+            "customer_id": [10, 11, 12, 13],
+            "country": ["DE"] * 4,
+            "is_current": [True] * 4,
+            "_refined_at": [AT] * 4,
+        }
+    )
+    old = rfm_lines(
+        [
+            (1, 10, day, "placed", "10.00"),
+            (2, 11, day, "placed", "20.00"),
+            (3, 12, year_ago, "placed", "30.00"),
+            (4, 13, day - timedelta(days=40), "placed", "40.00"),
+        ]
+    )
+    store = DeltaStore(root=str(tmp_path / "incremental"))
+    write_spec = WriteSpec.from_metadata(mart_customer_rfm.specs_by_key[MART_CUSTOMER_RFM].metadata)
+    delta_tables.write(store.uri(MART_CUSTOMER_RFM), rfm(store, old, customers), write_spec, {})
+    new_day = rfm_lines([(5, 10, day + timedelta(days=1), "placed", "5.00")]).with_columns(
+        _built_at=pl.lit(AT + timedelta(days=1))
+    )
+    lines = pl.concat([old, new_day])
+
+    rows, summarised = rfm_rows(store, lines, customers)
+
+    assert summarised == 2  # 10 (a line built since) and 12 (the window left its order's day)
+    assert rows == rfm_rows(DeltaStore(root=str(tmp_path / "full")), lines, customers)[0]
+    assert [(r[0], r[5], r[6]) for r in rows] == [  # customer, recency, frequency
+        (10, 0, 2),
+        (11, 1, 1),
+        (12, 365, 1),
+        (13, 41, 1),
+    ]
+    assert [r[7] for r in rows] == [Decimal("15.00"), Decimal("20.00"), Decimal("0.00"), Decimal("40.00")]
+
+
 def test_customer_and_product_marts_equal_the_simulated_sales(any_lakehouse):
     truth = true_order_lines(any_lakehouse.settings.sources_dir)
     as_of = newest_day(truth)

@@ -1,11 +1,18 @@
 """Marts: business questions answered from the star schema.
 
 `mart_daily_sales` is rebuilt day by day. The customer and product marts summarise each member's
-whole history (recency is relative to the newest order day), so they are rebuilt whole, and only
-when an input moved: each records the newest watermark of its inputs (`_fact_built_at`,
-`_…_refined_at`) and a run in which none moved writes nothing.
+whole history, one row per member; each records the newest watermark of its inputs
+(`_fact_built_at`, `_…_refined_at`), and a run in which none moved writes nothing. When the fact
+moved, only the members with fact lines built since (the days the fact rebuilt) are summarised
+again from their lines (`by_member`); every other member's summary is carried over from the
+mart, so a new day reads the lines of the members it touched, not the whole history. What depends
+on every member at once is then computed over the mart's rows, not the fact's: a product's rank
+and share in its category, a customer's recency from the newest order day (see
+`mart_customer_rfm`).
 """
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 import dagster as dg
@@ -225,13 +232,13 @@ def mart_daily_sales(
             .sort("order_date", "category", "country")
         )
 
-    return replacing_by_days(sales_of, rebuilt, (lines.select("order_date"), lines), store.batch_rows)
+    return replacing_by_days(sales_of, rebuilt, lines.select("order_date"), store.batch_rows)
 
 
-def as_of(lines: pl.LazyFrame) -> pl.Expr:
+def newest_day(lines: pl.LazyFrame) -> date | None:
     """The newest order day of the fact: the day recency is measured from (not the wall clock, so
     a rebuild of the same data gives the same mart)."""
-    return pl.lit(lines.select(pl.col("order_date").max()).collect().item(), pl.Date)
+    return lines.select(pl.col("order_date").max()).collect().item()
 
 
 def whole_table_marks(lines: pl.LazyFrame, dim: pl.LazyFrame, dim_mark: str) -> dict[str, object]:
@@ -247,6 +254,37 @@ def recorded(mart: pl.LazyFrame, marks: dict[str, object]) -> pl.LazyFrame:
     return mart.with_columns(
         pl.lit(value, pl.Datetime("us", "UTC")).alias(name) for name, value in marks.items()
     )
+
+
+@dataclass(frozen=True)
+class Summary:
+    """How a mart summarises one member (`key`) from the fact's lines: `summarise(lines)` gives a
+    row per member with the `columns` that depend on its lines alone."""
+
+    key: str
+    columns: list[str]
+    summarise: Callable[[pl.LazyFrame], pl.LazyFrame]
+
+
+def by_member(
+    summary: Summary, lines: pl.LazyFrame, previous: pl.LazyFrame | None, also: pl.LazyFrame | None = None
+) -> tuple[pl.LazyFrame, int | None]:
+    """Each member's summary: summarised again from its lines for the members with lines built since
+    the `previous` mart was (and those in `also`, one column of keys), carried over from it for the
+    others. Returns the rows and how many members were summarised again (None: all, no mart yet).
+
+    A member keeps every line it had (lines are never deleted, an order never changes customer
+    and a line never changes product; a cancelled line stays with its new status), so a member
+    whose summary changed has a line on a day the fact rebuilt since.
+    """
+    if previous is None:
+        return summary.summarise(lines), None
+    since = watermarks(previous, ["_fact_built_at"])["_fact_built_at"]
+    touched = [changed_since(lines, since, "_built_at").select(summary.key)]
+    keys = pl.concat([*touched, *([] if also is None else [also])]).unique().collect().to_series()
+    again = summary.summarise(lines.filter(one_of(summary.key, keys)))
+    kept = previous.filter(~pl.col(summary.key).is_in(keys.implode())).select(summary.key, *summary.columns)
+    return pl.concat([kept, again.select(summary.key, *summary.columns)], how="vertical_relaxed"), keys.len()
 
 
 RECENCY_DAYS = (30, 60, 90, 180)  # recency score 5, 4, 3, 2 up to these days; 1 beyond
@@ -307,18 +345,24 @@ SEGMENT = (
 )
 def mart_customer_rfm(
     context: dg.AssetExecutionContext, store: DeltaStore, lines: pl.LazyFrame, customers: pl.LazyFrame
-) -> pl.LazyFrame | None:
+) -> dg.Output[pl.LazyFrame] | None:
+    """Every row is written each time the newest order day moves: recency is counted from it, for
+    every customer. (Computed at query time instead, the mart would no longer hold its scores and
+    segments, which are its answer.) The summaries behind it are not: only the customers with
+    lines on a rebuilt day, or on a day the 365-day monetary window left or took in, are
+    summarised again from their lines (`by_member`)."""
     marks = whole_table_marks(lines, customers, "_customer_refined_at")
-    if unchanged(store.reading(context).scan_or_none(MART_CUSTOMER_RFM), marks):
+    previous = store.reading(context).scan_or_none(MART_CUSTOMER_RFM)
+    if unchanged(previous, marks):
         return None
+    day = newest_day(lines)
+    moved = None if previous is None else window_moved(lines, previous, day)
+    summaries, again = by_member(rfm_summary(day), lines, previous, moved)
     current = customers.filter("is_current", pl.col("customer_id") != UNKNOWN_KEY).select(
         "customer_id", "country"
     )
     mart = (
-        lines.filter(SOLD)
-        .with_columns(as_of(lines).alias("as_of"))
-        .group_by("customer_id")
-        .agg(pl.col("as_of").first(), *RFM_MEASURES)
+        summaries.with_columns(pl.lit(day, pl.Date).alias("as_of"))
         .with_columns(RECENCY)
         .with_columns(RFM_SCORES)
         .with_columns(SEGMENT)
@@ -326,7 +370,28 @@ def mart_customer_rfm(
         .with_columns(pl.col("country").fill_null("unknown"))
         .sort("customer_id")
     )
-    return recorded(mart, marks)
+    return dg.Output(recorded(mart, marks), metadata={"customers_summarised": again or "all"})
+
+
+def rfm_summary(day: date) -> Summary:
+    """A customer's orders and revenue (cancelled orders excluded), the monetary window ending `day`."""
+
+    def summarise(lines: pl.LazyFrame) -> pl.LazyFrame:
+        of_day = lines.filter(SOLD).with_columns(pl.lit(day, pl.Date).alias("as_of"))
+        return of_day.group_by("customer_id").agg(RFM_MEASURES)
+
+    return Summary("customer_id", [str(m.meta.output_name()) for m in RFM_MEASURES], summarise)
+
+
+def window_moved(lines: pl.LazyFrame, previous: pl.LazyFrame, day: date | None) -> pl.LazyFrame | None:
+    """The customers with lines on the days the monetary window left or took in since the mart's
+    newest order day (`as_of`): their monetary value changed though none of their lines did."""
+    before = previous.select(pl.col("as_of").max()).collect().item()
+    if before is None or day is None:
+        return None
+    first, last = sorted([before, day])
+    shifted = pl.col("order_date").is_between(first - MONETARY_WINDOW, last - MONETARY_WINDOW, closed="right")
+    return lines.filter(shifted).select("customer_id")
 
 
 PRODUCT_MEASURES = [
@@ -337,6 +402,11 @@ PRODUCT_MEASURES = [
     pl.col("order_date").min().alias("first_sale_date"),
     pl.col("order_date").max().alias("last_sale_date"),
 ]
+PRODUCT_SUMMARY = Summary(
+    "product_id",
+    [str(m.meta.output_name()) for m in PRODUCT_MEASURES],
+    lambda lines: lines.filter(SOLD).group_by("product_id").agg(PRODUCT_MEASURES),
+)
 # Ties in revenue are ranked by product id (the frame is in product order).
 CATEGORY_RANK = [
     pl.col("net_usd")
@@ -363,23 +433,24 @@ CATEGORY_RANK = [
 )
 def mart_product_performance(
     context: dg.AssetExecutionContext, store: DeltaStore, lines: pl.LazyFrame, products: pl.LazyFrame
-) -> pl.LazyFrame | None:
+) -> dg.Output[pl.LazyFrame] | None:
+    """Only the products with lines on a rebuilt day are summarised again (`by_member`); the
+    current category and name, and the rank and share in the category, are taken for all."""
     marks = whole_table_marks(lines, products, "_product_refined_at")
-    if unchanged(store.reading(context).scan_or_none(MART_PRODUCT_PERFORMANCE), marks):
+    previous = store.reading(context).scan_or_none(MART_PRODUCT_PERFORMANCE)
+    if unchanged(previous, marks):
         return None
+    summaries, again = by_member(PRODUCT_SUMMARY, lines, previous)
     current = products.filter("is_current", pl.col("product_id") != UNKNOWN_KEY).select(
         "product_id", "category", "name"
     )
     mart = (
-        lines.filter(SOLD)
-        .group_by("product_id")
-        .agg(PRODUCT_MEASURES)
-        .join(current, on="product_id", how="left")
+        summaries.join(current, on="product_id", how="left")
         .with_columns(pl.col("category").fill_null("unknown"))
         .sort("product_id")
         .with_columns(CATEGORY_RANK)
     )
-    return recorded(mart, marks)
+    return dg.Output(recorded(mart, marks), metadata={"products_summarised": again or "all"})
 
 
 checks = [
