@@ -238,14 +238,14 @@ def mart_daily_sales(
 def newest_day(lines: pl.LazyFrame) -> date | None:
     """The newest order day of the fact: the day recency is measured from (not the wall clock, so
     a rebuild of the same data gives the same mart)."""
-    return lines.select(pl.col("order_date").max()).collect().item()
+    return lines.select(pl.col("order_date").max()).collect(engine="streaming").item()
 
 
 def whole_table_marks(lines: pl.LazyFrame, dim: pl.LazyFrame, dim_mark: str) -> dict[str, object]:
     """The newest watermark of the fact and of the dimension, as a whole-table mart records them."""
     return {
-        "_fact_built_at": lines.select(pl.col("_built_at").max()).collect().item(),
-        dim_mark: dim.select(pl.col("_refined_at").max()).collect().item(),
+        "_fact_built_at": lines.select(pl.col("_built_at").max()).collect(engine="streaming").item(),
+        dim_mark: dim.select(pl.col("_refined_at").max()).collect(engine="streaming").item(),
     }
 
 
