@@ -10,7 +10,15 @@ import polars as pl
 
 from assets_tests.defs.curated.support import output_of
 from assets_tests.defs.curated.truth import newest_day, sold, true_order_lines
-from lakehouse.defs.curated.marts import MART_CUSTOMER_RFM, mart_customer_rfm, mart_daily_sales
+from lakehouse.defs.curated.marts import (
+    MART_CUSTOMER_RFM,
+    PRODUCT_SUMMARY,
+    SOLD,
+    FactChange,
+    mart_customer_rfm,
+    mart_daily_sales,
+    merged_products,
+)
 from lakehouse.lib.storage import delta_tables
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.lib.storage.write_spec import WriteSpec
@@ -299,3 +307,49 @@ def test_customer_and_product_marts_equal_the_simulated_sales(any_lakehouse):
 
 def read(lakehouse, name: str) -> pl.DataFrame:
     return pl.read_delta(str(lakehouse.settings.tables_dir / "curated" / name))
+
+
+def product_lines(rows: list[tuple[int, int, int, date, str]]) -> pl.LazyFrame:
+    """Fact lines: (order, customer, product, day, status), one unit of 1.00 USD each."""
+    return pl.LazyFrame(
+        {
+            "order_id": [r[0] for r in rows],
+            "customer_id": [r[1] for r in rows],
+            "product_id": [r[2] for r in rows],
+            "order_date": [r[3] for r in rows],
+            "order_status": [r[4] for r in rows],
+            "quantity": [1] * len(rows),
+            "net_usd": [Decimal("1.00")] * len(rows),
+        },
+        schema_overrides={"net_usd": MONEY},
+    )
+
+
+def test_a_product_summary_merged_from_a_replaced_day_equals_one_from_every_line():
+    """Day 3 replaced: product 7 loses its last sale and a customer (cancelled), 8 sells again to a
+    customer it had (twice in one order), 9 loses its only sale, 5 is new, 6 is untouched."""
+    d1, d2, d3 = (date(2025, 1, d) for d in (1, 2, 3))
+    kept = [(1, 10, 7, d1, "placed"), (2, 10, 8, d2, "placed"), (3, 12, 6, d1, "placed")]
+    was = product_lines([*kept, (4, 11, 7, d3, "placed"), (5, 13, 9, d3, "placed")])
+    now = product_lines(
+        [
+            *kept,
+            (4, 11, 7, d3, "cancelled"),
+            (5, 13, 9, d3, "cancelled"),
+            (6, 10, 8, d3, "placed"),
+            (6, 10, 8, d3, "placed"),
+            (7, 14, 5, d3, "placed"),
+        ]
+    )
+    on_d3 = pl.col("order_date") == d3
+    change = FactChange([d3], was.filter(SOLD, on_d3), now.filter(SOLD, on_d3), now.filter(SOLD, ~on_d3))
+
+    merged = merged_products(PRODUCT_SUMMARY.summarise(was), change).sort("product_id").collect()
+
+    assert merged.equals(PRODUCT_SUMMARY.summarise(now).sort("product_id").collect())
+    assert merged.select("product_id", "orders", "units", "customers", "last_sale_date").rows() == [
+        (5, 1, 1, 1, d3),
+        (6, 1, 1, 1, d1),
+        (7, 1, 1, 1, d1),
+        (8, 2, 3, 1, d3),
+    ]

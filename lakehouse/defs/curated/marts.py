@@ -29,7 +29,16 @@ from lakehouse.defs.curated.facts import (
 )
 from lakehouse.defs.curated.lineage import lineage_metadata
 from lakehouse.lib.freshness import DAILY
-from lakehouse.lib.incremental import changed_since, days, newest, one_of, unchanged, watermarks
+from lakehouse.lib.incremental import (
+    changed_since,
+    days,
+    newest,
+    one_of,
+    slices_replaced_after,
+    unchanged,
+    version_read,
+    watermarks,
+)
 from lakehouse.lib.keys import UNKNOWN_KEY
 from lakehouse.lib.quality.contract import (
     Contract,
@@ -41,6 +50,7 @@ from lakehouse.lib.quality.contract import (
     watermark,
 )
 from lakehouse.lib.spec import TableSpec
+from lakehouse.lib.storage.reads import PinnedTable
 from lakehouse.lib.storage.row_batches import RowBatches
 from lakehouse.lib.storage.store import DeltaStore
 
@@ -434,13 +444,18 @@ CATEGORY_RANK = [
 def mart_product_performance(
     context: dg.AssetExecutionContext, store: DeltaStore, lines: pl.LazyFrame, products: pl.LazyFrame
 ) -> dg.Output[pl.LazyFrame] | None:
-    """Only the products with lines on a rebuilt day are summarised again (`by_member`); the
-    current category and name, and the rank and share in the category, are taken for all."""
+    """Merged from what the fact changed (`merged_products`: the lines of the days it replaced since
+    the mart read it, before and after) when that can be told, else summarised from every line;
+    the current category and name, and the rank and share in the category, are taken for all."""
     marks = whole_table_marks(lines, products, "_product_refined_at")
     previous = store.reading(context).scan_or_none(MART_PRODUCT_PERFORMANCE)
     if unchanged(previous, marks):
         return None
-    summaries, again = by_member(PRODUCT_SUMMARY, lines, previous)
+    change = None if previous is None else fact_change(store, MART_PRODUCT_PERFORMANCE, lines, previous)
+    if change is None:
+        summaries, merged = PRODUCT_SUMMARY.summarise(lines), "none: summarised from every line"
+    else:
+        summaries, merged = merged_products(previous, change), len(change.days)
     current = products.filter("is_current", pl.col("product_id") != UNKNOWN_KEY).select(
         "product_id", "category", "name"
     )
@@ -450,7 +465,98 @@ def mart_product_performance(
         .sort("product_id")
         .with_columns(CATEGORY_RANK)
     )
-    return dg.Output(recorded(mart, marks), metadata={"products_summarised": again or "all"})
+    return dg.Output(recorded(mart, marks), metadata={"days_merged": merged})
+
+
+@dataclass(frozen=True)
+class FactChange:
+    """The fact's sold lines of the `days` it replaced since a mart last read it, as they were
+    (`before`) and as they are (`after`), and its other sold lines (`outside`, unchanged)."""
+
+    days: list[date]
+    before: pl.LazyFrame
+    after: pl.LazyFrame
+    outside: pl.LazyFrame
+
+
+def fact_change(
+    store: DeltaStore, mart: dg.AssetKey, lines: pl.LazyFrame, previous: pl.LazyFrame
+) -> FactChange | None:
+    """What the fact changed since the `previous` mart read it: the version its newest commit read,
+    and the days replaced after it (from the fact's commit metadata). None when that cannot be
+    told: no read recorded, a commit that replaced more than days, or a version read that is not
+    the one the mart's watermark names."""
+    fact_uri, name = store.uri(FACT_ORDER_ITEMS), "/".join(FACT_ORDER_ITEMS.path)
+    version = version_read(store.uri(mart), name)
+    replaced = None if version is None else slices_replaced_after(fact_uri, version)
+    if replaced is None:
+        return None
+    read = PinnedTable(name, fact_uri, version)
+    if read.newest("_built_at") != watermarks(previous, ["_fact_built_at"])["_fact_built_at"]:
+        return None
+    days = pl.Series("order_date", [date.fromisoformat(d) for d in replaced], pl.Date)
+    in_days = one_of("order_date", days)
+    sold, before = lines.filter(SOLD), read.scan().filter(SOLD, in_days)
+    return FactChange(days.to_list(), before, sold.filter(in_days), sold.filter(~in_days))
+
+
+PRODUCT_DAY_MEASURES = ["orders", "units", "net_usd"]  # additive over days: an order is on one day
+BOUGHT = ["product_id", "customer_id"]
+
+
+def merged_products(previous: pl.LazyFrame, change: FactChange) -> pl.LazyFrame:
+    """Each product's summary: the previous one, less its lines of the replaced days as they were,
+    plus those lines as they are now. Orders, units and revenue are added and subtracted (an
+    order is on one day); a customer is gained or lost with their first or last purchase of the
+    product, which only a look at the other days' lines for those pairs tells; the first and last
+    sale days are taken again from the other days only for the products whose old ones were on
+    a replaced day. So a day's merge reads those days' lines and two columns of the rest.
+    """
+    before, after = PRODUCT_SUMMARY.summarise(change.before), PRODUCT_SUMMARY.summarise(change.after)
+    pairs_before, pairs_after = (lines.select(BOUGHT).unique() for lines in (change.before, change.after))
+    pairs = pl.concat([pairs_before, pairs_after]).unique()
+    elsewhere = change.outside.select(BOUGHT).join(pairs, on=BOUGHT, how="semi").unique()
+    gained, lost = (
+        p.join(elsewhere, on=BOUGHT, how="anti").group_by("product_id").agg(pl.len().alias(name))
+        for p, name in ((pairs_after, "_gained"), (pairs_before, "_lost"))
+    )
+    on_days = pl.col("first_sale_date").is_in(change.days) | pl.col("last_sale_date").is_in(change.days)
+    edges = previous.filter(on_days).select("product_id", pl.lit(True).alias("_edge"))
+    other_days = (
+        change.outside.join(edges, on="product_id", how="semi")
+        .group_by("product_id")
+        .agg(pl.col("order_date").min().alias("_first"), pl.col("order_date").max().alias("_last"))
+    )
+    merged = previous.select("product_id", *PRODUCT_SUMMARY.columns)
+    for frame, suffix in ((after, "_after"), (before, "_before")):
+        merged = merged.join(
+            frame.select("product_id", pl.all().exclude("product_id").name.suffix(suffix)),
+            on="product_id",
+            how="full",
+            coalesce=True,
+        )
+    for frame in (gained, lost, edges, other_days):
+        merged = merged.join(frame, on="product_id", how="left")
+    return merged.select(
+        "product_id",
+        *(_net(c) for c in [*PRODUCT_DAY_MEASURES, "customers"]),
+        _edge_day(pl.min_horizontal, "first_sale_date", "_first"),
+        _edge_day(pl.max_horizontal, "last_sale_date", "_last"),
+    ).filter(pl.col("orders") > 0)
+
+
+def _net(column: str) -> pl.Expr:
+    """A measure less its replaced days' old part, plus their new one (customers: those gained and lost)."""
+    plus, minus = ("_gained", "_lost") if column == "customers" else (f"{column}_after", f"{column}_before")
+    now = pl.col(column).fill_null(0) + pl.col(plus).fill_null(0) - pl.col(minus).fill_null(0)
+    return now.alias(column)
+
+
+def _edge_day(pick: Callable[..., pl.Expr], column: str, other_days: str) -> pl.Expr:
+    """The first (or last) sale day: of the other days and the replaced days' new lines, when the old
+    one was on a replaced day; else the old one and the new lines'."""
+    kept = pl.when(pl.col("_edge").fill_null(False)).then(pl.col(other_days)).otherwise(pl.col(column))
+    return pick(kept, pl.col(f"{column}_after")).alias(column)
 
 
 checks = [
