@@ -520,8 +520,7 @@ def merged_products(previous: pl.LazyFrame, change: FactChange) -> pl.LazyFrame:
         p.join(elsewhere, on=BOUGHT, how="anti").group_by("product_id").agg(pl.len().alias(name))
         for p, name in ((pairs_after, "_gained"), (pairs_before, "_lost"))
     )
-    on_days = pl.col("first_sale_date").is_in(change.days) | pl.col("last_sale_date").is_in(change.days)
-    edges = previous.filter(on_days).select("product_id", pl.lit(True).alias("_edge"))
+    edges = unsettled(previous, after, change.days).select("product_id", pl.lit(True).alias("_edge"))
     other_days = (
         change.outside.join(edges, on="product_id", how="semi")
         .group_by("product_id")
@@ -543,6 +542,18 @@ def merged_products(previous: pl.LazyFrame, change: FactChange) -> pl.LazyFrame:
         _edge_day(pl.min_horizontal, "first_sale_date", "_first"),
         _edge_day(pl.max_horizontal, "last_sale_date", "_last"),
     ).filter(pl.col("orders") > 0)
+
+
+def unsettled(previous: pl.LazyFrame, after: pl.LazyFrame, days: list[date]) -> pl.LazyFrame:
+    """The products whose old first (or last) sale was on a replaced day and whose lines of those
+    days now do not reach it: only the other days can tell their first (or last) sale now."""
+    now = after.select("product_id", pl.col("first_sale_date", "last_sale_date").name.suffix("_now"))
+    with_now = previous.join(now, on="product_id", how="left")
+    first, first_now = pl.col("first_sale_date"), pl.col("first_sale_date_now")
+    last, last_now = pl.col("last_sale_date"), pl.col("last_sale_date_now")
+    lost_first = first.is_in(days) & ~(first_now <= first)  # null (no lines now): lost
+    lost_last = last.is_in(days) & ~(last_now >= last)
+    return with_now.filter(lost_first.fill_null(True) | lost_last.fill_null(True))
 
 
 def _net(column: str) -> pl.Expr:
