@@ -6,11 +6,13 @@ quarantine) are the changes; the days they touch are rebuilt and replaced as who
 (`overwrite_partition`), so the result equals a full rebuild. The first build builds everything.
 """
 
+import json
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 
 import polars as pl
 
+from lakehouse.lib.storage import delta_tables
 from lakehouse.lib.storage.row_batches import Reread, RowBatches
 from lakehouse.lib.storage.scd2 import CHANGES, IS_DELETED, VALID_FROM
 
@@ -19,7 +21,7 @@ def watermarks(target: pl.LazyFrame | None, columns: list[str]) -> dict[str, dat
     """The newest value of each watermark column in the target; None when there is no target."""
     if target is None:
         return None
-    return target.select(pl.col(columns).max()).collect().row(0, named=True)
+    return target.select(pl.col(columns).max()).collect(engine="streaming").row(0, named=True)
 
 
 def changed_since(source: pl.LazyFrame, since: datetime | None, column: str = "_refined_at") -> pl.LazyFrame:
@@ -28,9 +30,11 @@ def changed_since(source: pl.LazyFrame, since: datetime | None, column: str = "_
 
 
 def days(*frames: pl.LazyFrame) -> list[date]:
-    """The distinct days in the single column of each frame, sorted."""
+    """The distinct days in the single column of each frame, sorted. Collected by the streaming
+    engine: a frame may join a whole table (every snapshot row to the changed products, say), and
+    memory then follows the distinct days, not the table."""
     stacked = pl.concat([f.select(pl.first().alias("day")) for f in frames])
-    return stacked.unique().sort("day").collect().get_column("day").to_list()
+    return stacked.unique().sort("day").collect(engine="streaming").get_column("day").to_list()
 
 
 def one_of(column: str, values: Sequence[object] | pl.Series) -> pl.Expr:
@@ -103,3 +107,31 @@ def affected(rows: pl.LazyFrame, members: pl.LazyFrame, business_key: str, at: p
     `REBUILD_FROM` on: those that may point to another version of their member now."""
     joined = rows.join(members, on=business_key, how="inner")
     return joined.filter(pl.col(REBUILD_FROM).is_null() | (at >= pl.col(REBUILD_FROM))).drop(REBUILD_FROM)
+
+
+INPUT_VERSIONS = "dagster.input_versions"  # commit metadata: the versions of the tables a write read
+
+
+def version_read(uri: str, table: str) -> int | None:
+    """The version of `table` (`curated/fact_order_items`) that the newest commit of the table at
+    `uri` recording its inputs read (None: none recorded it)."""
+    for commit in delta_tables.commits_newest_first(uri):
+        if versions := commit.get(INPUT_VERSIONS):
+            return json.loads(versions).get(table)
+    return None
+
+
+def slices_replaced_after(uri: str, version: int) -> list[str] | None:
+    """The slices the commits after `version` replaced, from their commit metadata (None: a commit
+    changed more than slices: a merge, a whole overwrite, a restore)."""
+    replaced: set[str] = set()
+    for commit in delta_tables.commits_newest_first(uri):
+        if commit["version"] <= version:
+            break
+        if commit.get("operation") in delta_tables.ROW_NEUTRAL_OPERATIONS:
+            continue
+        slices = commit.get(delta_tables.REPLACED_SLICES_COMMIT_KEY)
+        if slices is None:
+            return None
+        replaced |= set(json.loads(slices))
+    return sorted(replaced)

@@ -25,10 +25,15 @@ def lookup_version(
     A fact older than its member's first version takes that version (the history starts when the
     member was first seen); a deleted version is a tombstone, so a fact after a deletion keeps the
     last live version. A member not in the dimension is the unknown member.
+
+    Only the versions of the facts' members are read and sorted: a day's facts name a few of a
+    dimension's members, and the whole dimension grows with its history.
     """
     first = pl.col("valid_from") == pl.col("valid_from").min().over(business_key)
+    members = facts.select(business_key).unique()
     versions = (
         dim.filter(pl.col(key) != UNKNOWN_KEY, ~pl.col("is_deleted"))
+        .join(members, on=business_key, how="semi")
         .select(
             business_key, key, pl.when(first).then(pl.lit(EARLIEST)).otherwise("valid_from").alias("_from")
         )

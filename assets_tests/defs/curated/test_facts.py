@@ -17,6 +17,7 @@ from lakehouse.defs.curated.facts import (
     fact_order_items,
     fact_payments,
     order_lines,
+    replacing_by_days,
 )
 from lakehouse.lib.storage import delta_tables
 from lakehouse.lib.storage.store import DeltaStore
@@ -464,3 +465,25 @@ def test_a_fact_built_a_day_at_a_time_equals_one_build(tmp_path):
 
     assert days_apart.get_column("order_date").n_unique() == 2
     assert days_apart.equals(fact(DeltaStore(root=str(tmp_path / "whole"))))
+
+
+def test_an_incremental_sizes_its_batches_from_the_days_it_rebuilds():
+    """Day 1 holds 10 rows, days 2 and 3 one each; batches of 2 rows. A full build (4 rows a day on
+    average) builds a day at a time; rebuilding days 2 and 3 counts only their rows (1 a day) and
+    builds both at once."""
+    d1, d2, d3 = (date(2025, 1, d) for d in (1, 2, 3))
+    day_rows = pl.LazyFrame({"day": [d1] * 10 + [d2, d3]})
+    asked: list[list[date]] = []
+
+    def build(days: list[date]) -> pl.LazyFrame:
+        asked.append(days)
+        return day_rows.filter(pl.col("day").is_in(days))
+
+    def batches(rebuilt: list[date] | None) -> list[list[date]]:
+        asked.clear()
+        output = replacing_by_days(build, rebuilt, day_rows, batch_rows=2)
+        list(output.value.batches)
+        return asked[1:]  # the first: the schema's plan
+
+    assert batches(None) == [[d1], [d2], [d3]]
+    assert batches([d2, d3]) == [[d2, d3]]

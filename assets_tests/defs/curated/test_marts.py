@@ -10,7 +10,15 @@ import polars as pl
 
 from assets_tests.defs.curated.support import checked_output, output_of
 from assets_tests.defs.curated.truth import newest_day, sold, true_order_lines
-from lakehouse.defs.curated.marts import MART_CUSTOMER_RFM, mart_customer_rfm, mart_daily_sales
+from lakehouse.defs.curated.marts import (
+    MART_CUSTOMER_RFM,
+    PRODUCT_SUMMARY,
+    SOLD,
+    FactChange,
+    mart_customer_rfm,
+    mart_daily_sales,
+    merged_products,
+)
 from lakehouse.lib.storage import delta_tables
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.lib.storage.write_spec import WriteSpec
@@ -197,6 +205,55 @@ def test_whole_table_marts_write_nothing_when_no_input_moved(tmp_path):
     assert rfm(store=store, lines=lines, customers=later) is not None
 
 
+def rfm_rows(store: DeltaStore, lines: pl.LazyFrame, customers: pl.LazyFrame) -> tuple[list[tuple], object]:
+    """The RFM mart's rows (bookkeeping aside) and how many customers it summarised again."""
+    context = dg.build_asset_context()
+    output = output_of(mart_customer_rfm, context=context, store=store, lines=lines, customers=customers)
+    return output.value.select(pl.exclude("^_.*$")).rows(), output.metadata["customers_summarised"].value
+
+
+def test_rfm_summarises_again_only_the_customers_a_new_day_or_the_window_moved(tmp_path):
+    """Customer 10 orders on the new day; 12's only order in the year leaves the monetary window;
+    11 and 13 are carried over (recency moves for all): the mart equals one built from scratch."""
+    day = date(2025, 12, 30)
+    year_ago = day - timedelta(days=364)  # in the window ending `day`, out of the next day's
+    customers = pl.LazyFrame(
+        {
+            "customer_id": [10, 11, 12, 13],
+            "country": ["DE"] * 4,
+            "is_current": [True] * 4,
+            "_refined_at": [AT] * 4,
+        }
+    )
+    old = rfm_lines(
+        [
+            (1, 10, day, "placed", "10.00"),
+            (2, 11, day, "placed", "20.00"),
+            (3, 12, year_ago, "placed", "30.00"),
+            (4, 13, day - timedelta(days=40), "placed", "40.00"),
+        ]
+    )
+    store = DeltaStore(root=str(tmp_path / "incremental"))
+    write_spec = WriteSpec.from_metadata(mart_customer_rfm.specs_by_key[MART_CUSTOMER_RFM].metadata)
+    delta_tables.write(store.uri(MART_CUSTOMER_RFM), rfm(store, old, customers), write_spec, {})
+    new_day = rfm_lines([(5, 10, day + timedelta(days=1), "placed", "5.00")]).with_columns(
+        _built_at=pl.lit(AT + timedelta(days=1))
+    )
+    lines = pl.concat([old, new_day])
+
+    rows, summarised = rfm_rows(store, lines, customers)
+
+    assert summarised == 2  # 10 (a line built since) and 12 (the window left its order's day)
+    assert rows == rfm_rows(DeltaStore(root=str(tmp_path / "full")), lines, customers)[0]
+    assert [(r[0], r[5], r[6]) for r in rows] == [  # customer, recency, frequency
+        (10, 0, 2),
+        (11, 1, 1),
+        (12, 365, 1),
+        (13, 41, 1),
+    ]
+    assert [r[7] for r in rows] == [Decimal("15.00"), Decimal("20.00"), Decimal("0.00"), Decimal("40.00")]
+
+
 def test_customer_and_product_marts_equal_the_simulated_sales(any_lakehouse):
     truth = true_order_lines(any_lakehouse.settings.sources_dir)
     as_of = newest_day(truth)
@@ -260,3 +317,49 @@ def test_customer_and_product_marts_equal_the_simulated_sales(any_lakehouse):
 
 def read(lakehouse, name: str) -> pl.DataFrame:
     return pl.read_delta(str(lakehouse.settings.tables_dir / "curated" / name))
+
+
+def product_lines(rows: list[tuple[int, int, int, date, str]]) -> pl.LazyFrame:
+    """Fact lines: (order, customer, product, day, status), one unit of 1.00 USD each."""
+    return pl.LazyFrame(
+        {
+            "order_id": [r[0] for r in rows],
+            "customer_id": [r[1] for r in rows],
+            "product_id": [r[2] for r in rows],
+            "order_date": [r[3] for r in rows],
+            "order_status": [r[4] for r in rows],
+            "quantity": [1] * len(rows),
+            "net_usd": [Decimal("1.00")] * len(rows),
+        },
+        schema_overrides={"net_usd": MONEY},
+    )
+
+
+def test_a_product_summary_merged_from_a_replaced_day_equals_one_from_every_line():
+    """Day 3 replaced: product 7 loses its last sale and a customer (cancelled), 8 sells again to a
+    customer it had (twice in one order), 9 loses its only sale, 5 is new, 6 is untouched."""
+    d1, d2, d3 = (date(2025, 1, d) for d in (1, 2, 3))
+    kept = [(1, 10, 7, d1, "placed"), (2, 10, 8, d2, "placed"), (3, 12, 6, d1, "placed")]
+    was = product_lines([*kept, (4, 11, 7, d3, "placed"), (5, 13, 9, d3, "placed")])
+    now = product_lines(
+        [
+            *kept,
+            (4, 11, 7, d3, "cancelled"),
+            (5, 13, 9, d3, "cancelled"),
+            (6, 10, 8, d3, "placed"),
+            (6, 10, 8, d3, "placed"),
+            (7, 14, 5, d3, "placed"),
+        ]
+    )
+    on_d3 = pl.col("order_date") == d3
+    change = FactChange([d3], was.filter(SOLD, on_d3), now.filter(SOLD, on_d3), now.filter(SOLD, ~on_d3))
+
+    merged = merged_products(PRODUCT_SUMMARY.summarise(was), change).sort("product_id").collect()
+
+    assert merged.equals(PRODUCT_SUMMARY.summarise(now).sort("product_id").collect())
+    assert merged.select("product_id", "orders", "units", "customers", "last_sale_date").rows() == [
+        (5, 1, 1, 1, d3),
+        (6, 1, 1, 1, d1),
+        (7, 1, 1, 1, d1),
+        (8, 2, 3, 1, d3),
+    ]

@@ -199,8 +199,7 @@ def fact_sessions(
         keyed = lookup_version(of_days, customers, "customer_id", "customer_key", "session_start")
         return keyed.select(*FACT_SESSION_COLUMNS, built).sort("session_date", "session_id")
 
-    source = (sessions.select("session_date"), sessions)
-    return replacing_by_days(sessions_of, rebuilt, source, store.batch_rows)
+    return replacing_by_days(sessions_of, rebuilt, sessions.select("session_date"), store.batch_rows)
 
 
 @MART_FUNNEL_TABLE.asset(

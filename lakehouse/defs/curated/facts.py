@@ -293,8 +293,11 @@ def order_days_to_rebuild(
     changed_customers = changed_members(customers, marks["_built_at"], "customer_id")
     changed_products = changed_members(products, marks["_built_at"], "product_id")
     when = orders.select("order_id", "order_at", "order_date")
+    of_changed_products = items.select("order_id", "product_id").join(
+        changed_products, on="product_id", how="semi"
+    )  # before the orders join: the lines of a few products, not every line with its order
     lines_of_changed_products = affected(
-        items.select("order_id", "product_id").join(when, on="order_id"),
+        of_changed_products.join(when, on="order_id"),
         changed_products,
         "product_id",
         ORDER_AT,
@@ -329,17 +332,29 @@ def replacing(
 def replacing_by_days(
     build: Callable[[list[date]], pl.LazyFrame],
     rebuilt: list[date] | None,
-    source: tuple[pl.LazyFrame, pl.LazyFrame],
+    day_rows: pl.LazyFrame,
     batch_rows: int,
     metadata: dict[str, object] | None = None,
+    rows_per_row: float = 1.0,
 ) -> dg.Output[RowBatches]:
     """The output of a day-by-day rebuild: every day, or exactly the `rebuilt` ones, built by `build`
-    a few days at a time (`day_batches`). `source`: the days (one column) and a frame with about as
-    many rows as the fact, which size the batches."""
-    every, rows = days(source[0]), source[1].select(pl.len()).collect().item()
-    rows_per_day = rows / max(1, len(every))
-    batches = day_batches(build, every if rebuilt is None else rebuilt, rows_per_day, batch_rows)
-    return replacing(batches, rebuilt, metadata)
+    a few days at a time (`day_batches`).
+
+    `day_rows` (one column: the day of each source row) and `rows_per_row` (rows the build reads
+    per source row: order lines per order, say) size the batches. A full build lists every day; an
+    incremental one counts only the rows of the days it rebuilds (a filter the files' statistics
+    mostly answer), so its cost follows those days, not the history.
+    """
+    every = days(day_rows) if rebuilt is None else rebuilt
+    day = day_rows.collect_schema().names()[0]
+    chosen = day_rows if rebuilt is None else day_rows.filter(one_of(day, rebuilt))
+    rows = chosen.select(pl.len()).collect().item() * rows_per_row
+    return replacing(day_batches(build, every, rows / max(1, len(every)), batch_rows), rebuilt, metadata)
+
+
+def count(frame: pl.LazyFrame) -> int:
+    """The rows of `frame`, counted by the streaming engine (memory bounded whatever the plan)."""
+    return frame.select(pl.len()).collect(engine="streaming").item()
 
 
 @FACT_ORDER_ITEMS_TABLE.asset(
@@ -372,7 +387,7 @@ def fact_order_items(
     products: pl.LazyFrame,
 ) -> dg.Output[RowBatches]:
     current = store.reading(context).scan_or_none(FACT_ORDER_ITEMS)
-    headless = items.join(orders, on="order_id", how="anti").select(pl.len()).collect().item()
+    headless = count(items.join(orders, on="order_id", how="anti"))
     rebuilt = with_backfill(
         context, order_days_to_rebuild(current, items, orders, rates, customers, products)
     )
@@ -390,8 +405,9 @@ def fact_order_items(
 
     held = {ORDERS_WAITING: waiting, "order lines held back: their order is not refined": headless}
     metadata = {"orders_waiting_for_rate": waiting, **warning_metadata(held_back=held)}
-    source = (orders.select("order_date"), items)
-    return replacing_by_days(lines_of, rebuilt, source, store.batch_rows, metadata)
+    lines_per_order = count(items) / max(1, count(orders))
+    day_rows = orders.select("order_date")
+    return replacing_by_days(lines_of, rebuilt, day_rows, store.batch_rows, metadata, lines_per_order)
 
 
 def payment_days_to_rebuild(
@@ -402,7 +418,8 @@ def payment_days_to_rebuild(
     customers: pl.LazyFrame,
 ) -> list[date] | None:
     """Settlement days with new or re-sent payments, or whose rate, order or customer changed
-    (None: all). `payments` carry their order's `customer_id`."""
+    (None: all). `payments` are the refined ones with their `settled_date`: each is joined to the
+    orders it needs here (changed ones, or a changed customer's), never to every order."""
     marks = watermarks(current, ["_refined_at", "_built_at"])
     if marks is None:
         return None
@@ -411,12 +428,15 @@ def payment_days_to_rebuild(
     held = current.join(changed.select("payment_id"), on="payment_id", how="semi")
     changed_orders = changed_since(orders, marks["_built_at"]).select("order_id")
     changed_customers = changed_members(customers, marks["_built_at"], "customer_id")
+    orders_of_changed = orders.select(PAYMENT_ORDER).join(changed_customers, on="customer_id", how="semi")
     return days(
         changed.select("settled_date"),
         held.select("settled_date"),
         days_of_changed_rates(payments, rates, marks["_built_at"], "settled_date"),
         payments.join(changed_orders, on="order_id", how="semi").select("settled_date"),
-        affected(payments, changed_customers, "customer_id", PAYMENT_AT).select("settled_date"),
+        affected(
+            payments.join(orders_of_changed, on="order_id"), changed_customers, "customer_id", PAYMENT_AT
+        ).select("settled_date"),
     )
 
 
@@ -446,9 +466,7 @@ def fact_payments(
     orders: pl.LazyFrame,
     customers: pl.LazyFrame,
 ) -> dg.Output[RowBatches]:
-    payments = payments.with_columns(SETTLED_DATE).join(
-        orders.select(PAYMENT_ORDER), on="order_id", how="left", maintain_order="left"
-    )
+    payments = payments.with_columns(SETTLED_DATE)
     current = store.reading(context).scan_or_none(FACT_PAYMENTS)
     rebuilt = with_backfill(context, payment_days_to_rebuild(current, payments, rates, orders, customers))
     if rebuilt is not None:
@@ -457,8 +475,10 @@ def fact_payments(
     built = built_now()
 
     def payments_of(days: list[date]) -> pl.LazyFrame:
-        of_days = payments.filter(one_of("settled_date", days))
-        converted = with_rate_of_day(of_days, rates, pl.col("settled_date")).filter(
+        of_days = payments.filter(one_of("settled_date", days)).collect()
+        paid = orders.filter(one_of("order_id", of_days.get_column("order_id").unique()))
+        with_order = of_days.lazy().join(paid.select(PAYMENT_ORDER), on="order_id", how="left")
+        converted = with_rate_of_day(with_order, rates, pl.col("settled_date")).filter(
             pl.col("usd_rate").is_not_null()
         )
         # a payment whose order is not refined yet has no customer: the unknown member
@@ -469,8 +489,8 @@ def fact_payments(
 
     held = warning_metadata(held_back={PAYMENTS_WAITING: waiting})
     metadata = {"payments_waiting_for_rate": waiting, **held}
-    source = (payments.select("settled_date"), payments)
-    return replacing_by_days(payments_of, rebuilt, source, store.batch_rows, metadata)
+    day_rows = payments.select("settled_date")
+    return replacing_by_days(payments_of, rebuilt, day_rows, store.batch_rows, metadata)
 
 
 checks = [FACT_ORDER_ITEMS_TABLE.check_step(fact_order_items), FACT_PAYMENTS_TABLE.check_step(fact_payments)]

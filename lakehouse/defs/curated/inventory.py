@@ -230,8 +230,7 @@ def fact_inventory_daily(
         )
         return keyed.select(*FACT_INVENTORY_COLUMNS, built).sort("snapshot_date", "product_id")
 
-    source = (snapshots.select("snapshot_date"), snapshots)
-    return replacing_by_days(snapshots_of, rebuilt, source, store.batch_rows)
+    return replacing_by_days(snapshots_of, rebuilt, snapshots.select("snapshot_date"), store.batch_rows)
 
 
 NEWEST_DAY = pl.col("snapshot_date") == pl.col("snapshot_date").max()

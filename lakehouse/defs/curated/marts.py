@@ -1,11 +1,18 @@
 """Marts: business questions answered from the star schema.
 
 `mart_daily_sales` is rebuilt day by day. The customer and product marts summarise each member's
-whole history (recency is relative to the newest order day), so they are rebuilt whole, and only
-when an input moved: each records the newest watermark of its inputs (`_fact_built_at`,
-`_…_refined_at`) and a run in which none moved writes nothing.
+whole history, one row per member; each records the newest watermark of its inputs
+(`_fact_built_at`, `_…_refined_at`), and a run in which none moved writes nothing. When the fact
+moved, only the members with fact lines built since (the days the fact rebuilt) are summarised
+again from their lines (`by_member`); every other member's summary is carried over from the
+mart, so a new day reads the lines of the members it touched, not the whole history. What depends
+on every member at once is then computed over the mart's rows, not the fact's: a product's rank
+and share in its category, a customer's recency from the newest order day (see
+`mart_customer_rfm`).
 """
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 import dagster as dg
@@ -22,7 +29,16 @@ from lakehouse.defs.curated.facts import (
 )
 from lakehouse.defs.curated.lineage import lineage_metadata
 from lakehouse.lib.freshness import DAILY
-from lakehouse.lib.incremental import changed_since, days, newest, one_of, unchanged, watermarks
+from lakehouse.lib.incremental import (
+    changed_since,
+    days,
+    newest,
+    one_of,
+    slices_replaced_after,
+    unchanged,
+    version_read,
+    watermarks,
+)
 from lakehouse.lib.keys import UNKNOWN_KEY
 from lakehouse.lib.quality.contract import (
     Contract,
@@ -34,6 +50,7 @@ from lakehouse.lib.quality.contract import (
     watermark,
 )
 from lakehouse.lib.spec import TableSpec
+from lakehouse.lib.storage.reads import PinnedTable
 from lakehouse.lib.storage.row_batches import RowBatches
 from lakehouse.lib.storage.store import DeltaStore
 
@@ -225,20 +242,20 @@ def mart_daily_sales(
             .sort("order_date", "category", "country")
         )
 
-    return replacing_by_days(sales_of, rebuilt, (lines.select("order_date"), lines), store.batch_rows)
+    return replacing_by_days(sales_of, rebuilt, lines.select("order_date"), store.batch_rows)
 
 
-def as_of(lines: pl.LazyFrame) -> pl.Expr:
+def newest_day(lines: pl.LazyFrame) -> date | None:
     """The newest order day of the fact: the day recency is measured from (not the wall clock, so
     a rebuild of the same data gives the same mart)."""
-    return pl.lit(lines.select(pl.col("order_date").max()).collect().item(), pl.Date)
+    return lines.select(pl.col("order_date").max()).collect(engine="streaming").item()
 
 
 def whole_table_marks(lines: pl.LazyFrame, dim: pl.LazyFrame, dim_mark: str) -> dict[str, object]:
     """The newest watermark of the fact and of the dimension, as a whole-table mart records them."""
     return {
-        "_fact_built_at": lines.select(pl.col("_built_at").max()).collect().item(),
-        dim_mark: dim.select(pl.col("_refined_at").max()).collect().item(),
+        "_fact_built_at": lines.select(pl.col("_built_at").max()).collect(engine="streaming").item(),
+        dim_mark: dim.select(pl.col("_refined_at").max()).collect(engine="streaming").item(),
     }
 
 
@@ -247,6 +264,37 @@ def recorded(mart: pl.LazyFrame, marks: dict[str, object]) -> pl.LazyFrame:
     return mart.with_columns(
         pl.lit(value, pl.Datetime("us", "UTC")).alias(name) for name, value in marks.items()
     )
+
+
+@dataclass(frozen=True)
+class Summary:
+    """How a mart summarises one member (`key`) from the fact's lines: `summarise(lines)` gives a
+    row per member with the `columns` that depend on its lines alone."""
+
+    key: str
+    columns: list[str]
+    summarise: Callable[[pl.LazyFrame], pl.LazyFrame]
+
+
+def by_member(
+    summary: Summary, lines: pl.LazyFrame, previous: pl.LazyFrame | None, also: pl.LazyFrame | None = None
+) -> tuple[pl.LazyFrame, int | None]:
+    """Each member's summary: summarised again from its lines for the members with lines built since
+    the `previous` mart was (and those in `also`, one column of keys), carried over from it for the
+    others. Returns the rows and how many members were summarised again (None: all, no mart yet).
+
+    A member keeps every line it had (lines are never deleted, an order never changes customer
+    and a line never changes product; a cancelled line stays with its new status), so a member
+    whose summary changed has a line on a day the fact rebuilt since.
+    """
+    if previous is None:
+        return summary.summarise(lines), None
+    since = watermarks(previous, ["_fact_built_at"])["_fact_built_at"]
+    touched = [changed_since(lines, since, "_built_at").select(summary.key)]
+    keys = pl.concat([*touched, *([] if also is None else [also])]).unique().collect().to_series()
+    again = summary.summarise(lines.filter(one_of(summary.key, keys)))
+    kept = previous.filter(~pl.col(summary.key).is_in(keys.implode())).select(summary.key, *summary.columns)
+    return pl.concat([kept, again.select(summary.key, *summary.columns)], how="vertical_relaxed"), keys.len()
 
 
 RECENCY_DAYS = (30, 60, 90, 180)  # recency score 5, 4, 3, 2 up to these days; 1 beyond
@@ -307,18 +355,24 @@ SEGMENT = (
 )
 def mart_customer_rfm(
     context: dg.AssetExecutionContext, store: DeltaStore, lines: pl.LazyFrame, customers: pl.LazyFrame
-) -> pl.LazyFrame | None:
+) -> dg.Output[pl.LazyFrame] | None:
+    """Every row is written each time the newest order day moves: recency is counted from it, for
+    every customer. (Computed at query time instead, the mart would no longer hold its scores and
+    segments, which are its answer.) The summaries behind it are not: only the customers with
+    lines on a rebuilt day, or on a day the 365-day monetary window left or took in, are
+    summarised again from their lines (`by_member`)."""
     marks = whole_table_marks(lines, customers, "_customer_refined_at")
-    if unchanged(store.reading(context).scan_or_none(MART_CUSTOMER_RFM), marks):
+    previous = store.reading(context).scan_or_none(MART_CUSTOMER_RFM)
+    if unchanged(previous, marks):
         return None
+    day = newest_day(lines)
+    moved = None if previous is None else window_moved(lines, previous, day)
+    summaries, again = by_member(rfm_summary(day), lines, previous, moved)
     current = customers.filter("is_current", pl.col("customer_id") != UNKNOWN_KEY).select(
         "customer_id", "country"
     )
     mart = (
-        lines.filter(SOLD)
-        .with_columns(as_of(lines).alias("as_of"))
-        .group_by("customer_id")
-        .agg(pl.col("as_of").first(), *RFM_MEASURES)
+        summaries.with_columns(pl.lit(day, pl.Date).alias("as_of"))
         .with_columns(RECENCY)
         .with_columns(RFM_SCORES)
         .with_columns(SEGMENT)
@@ -326,7 +380,28 @@ def mart_customer_rfm(
         .with_columns(pl.col("country").fill_null("unknown"))
         .sort("customer_id")
     )
-    return recorded(mart, marks)
+    return dg.Output(recorded(mart, marks), metadata={"customers_summarised": again or "all"})
+
+
+def rfm_summary(day: date) -> Summary:
+    """A customer's orders and revenue (cancelled orders excluded), the monetary window ending `day`."""
+
+    def summarise(lines: pl.LazyFrame) -> pl.LazyFrame:
+        of_day = lines.filter(SOLD).with_columns(pl.lit(day, pl.Date).alias("as_of"))
+        return of_day.group_by("customer_id").agg(RFM_MEASURES)
+
+    return Summary("customer_id", [str(m.meta.output_name()) for m in RFM_MEASURES], summarise)
+
+
+def window_moved(lines: pl.LazyFrame, previous: pl.LazyFrame, day: date | None) -> pl.LazyFrame | None:
+    """The customers with lines on the days the monetary window left or took in since the mart's
+    newest order day (`as_of`): their monetary value changed though none of their lines did."""
+    before = previous.select(pl.col("as_of").max()).collect().item()
+    if before is None or day is None:
+        return None
+    first, last = sorted([before, day])
+    shifted = pl.col("order_date").is_between(first - MONETARY_WINDOW, last - MONETARY_WINDOW, closed="right")
+    return lines.filter(shifted).select("customer_id")
 
 
 PRODUCT_MEASURES = [
@@ -337,6 +412,11 @@ PRODUCT_MEASURES = [
     pl.col("order_date").min().alias("first_sale_date"),
     pl.col("order_date").max().alias("last_sale_date"),
 ]
+PRODUCT_SUMMARY = Summary(
+    "product_id",
+    [str(m.meta.output_name()) for m in PRODUCT_MEASURES],
+    lambda lines: lines.filter(SOLD).group_by("product_id").agg(PRODUCT_MEASURES),
+)
 # Ties in revenue are ranked by product id (the frame is in product order).
 CATEGORY_RANK = [
     pl.col("net_usd")
@@ -363,23 +443,131 @@ CATEGORY_RANK = [
 )
 def mart_product_performance(
     context: dg.AssetExecutionContext, store: DeltaStore, lines: pl.LazyFrame, products: pl.LazyFrame
-) -> pl.LazyFrame | None:
+) -> dg.Output[pl.LazyFrame] | None:
+    """Merged from what the fact changed (`merged_products`: the lines of the days it replaced since
+    the mart read it, before and after) when that can be told, else summarised from every line;
+    the current category and name, and the rank and share in the category, are taken for all."""
     marks = whole_table_marks(lines, products, "_product_refined_at")
-    if unchanged(store.reading(context).scan_or_none(MART_PRODUCT_PERFORMANCE), marks):
+    previous = store.reading(context).scan_or_none(MART_PRODUCT_PERFORMANCE)
+    if unchanged(previous, marks):
         return None
+    change = None if previous is None else fact_change(store, MART_PRODUCT_PERFORMANCE, lines, previous)
+    if change is None:
+        summaries, merged = PRODUCT_SUMMARY.summarise(lines), "none: summarised from every line"
+    else:
+        summaries, merged = merged_products(previous, change), len(change.days)
     current = products.filter("is_current", pl.col("product_id") != UNKNOWN_KEY).select(
         "product_id", "category", "name"
     )
     mart = (
-        lines.filter(SOLD)
-        .group_by("product_id")
-        .agg(PRODUCT_MEASURES)
-        .join(current, on="product_id", how="left")
+        summaries.join(current, on="product_id", how="left")
         .with_columns(pl.col("category").fill_null("unknown"))
         .sort("product_id")
         .with_columns(CATEGORY_RANK)
     )
-    return recorded(mart, marks)
+    return dg.Output(recorded(mart, marks), metadata={"days_merged": merged})
+
+
+@dataclass(frozen=True)
+class FactChange:
+    """The fact's sold lines of the `days` it replaced since a mart last read it, as they were
+    (`before`) and as they are (`after`), and its other sold lines (`outside`, unchanged)."""
+
+    days: list[date]
+    before: pl.LazyFrame
+    after: pl.LazyFrame
+    outside: pl.LazyFrame
+
+
+def fact_change(
+    store: DeltaStore, mart: dg.AssetKey, lines: pl.LazyFrame, previous: pl.LazyFrame
+) -> FactChange | None:
+    """What the fact changed since the `previous` mart read it: the version its newest commit read,
+    and the days replaced after it (from the fact's commit metadata). None when that cannot be
+    told: no read recorded, a commit that replaced more than days, or a version read that is not
+    the one the mart's watermark names."""
+    fact_uri, name = store.uri(FACT_ORDER_ITEMS), "/".join(FACT_ORDER_ITEMS.path)
+    version = version_read(store.uri(mart), name)
+    replaced = None if version is None else slices_replaced_after(fact_uri, version)
+    if replaced is None:
+        return None
+    read = PinnedTable(name, fact_uri, version)
+    if read.newest("_built_at") != watermarks(previous, ["_fact_built_at"])["_fact_built_at"]:
+        return None
+    days = pl.Series("order_date", [date.fromisoformat(d) for d in replaced], pl.Date)
+    in_days = one_of("order_date", days)
+    sold, before = lines.filter(SOLD), read.scan().filter(SOLD, in_days)
+    return FactChange(days.to_list(), before, sold.filter(in_days), sold.filter(~in_days))
+
+
+PRODUCT_DAY_MEASURES = ["orders", "units", "net_usd"]  # additive over days: an order is on one day
+BOUGHT = ["product_id", "customer_id"]
+
+
+def merged_products(previous: pl.LazyFrame, change: FactChange) -> pl.LazyFrame:
+    """Each product's summary: the previous one, less its lines of the replaced days as they were,
+    plus those lines as they are now. Orders, units and revenue are added and subtracted (an
+    order is on one day); a customer is gained or lost with their first or last purchase of the
+    product, which only a look at the other days' lines for those pairs tells; the first and last
+    sale days are taken again from the other days only for the products whose old ones were on
+    a replaced day. So a day's merge reads those days' lines and two columns of the rest.
+    """
+    before, after = PRODUCT_SUMMARY.summarise(change.before), PRODUCT_SUMMARY.summarise(change.after)
+    pairs_before, pairs_after = (lines.select(BOUGHT).unique() for lines in (change.before, change.after))
+    pairs = pl.concat([pairs_before, pairs_after]).unique()
+    elsewhere = change.outside.select(BOUGHT).join(pairs, on=BOUGHT, how="semi").unique()
+    gained, lost = (
+        p.join(elsewhere, on=BOUGHT, how="anti").group_by("product_id").agg(pl.len().alias(name))
+        for p, name in ((pairs_after, "_gained"), (pairs_before, "_lost"))
+    )
+    edges = unsettled(previous, after, change.days).select("product_id", pl.lit(True).alias("_edge"))
+    other_days = (
+        change.outside.join(edges, on="product_id", how="semi")
+        .group_by("product_id")
+        .agg(pl.col("order_date").min().alias("_first"), pl.col("order_date").max().alias("_last"))
+    )
+    merged = previous.select("product_id", *PRODUCT_SUMMARY.columns)
+    for frame, suffix in ((after, "_after"), (before, "_before")):
+        merged = merged.join(
+            frame.select("product_id", pl.all().exclude("product_id").name.suffix(suffix)),
+            on="product_id",
+            how="full",
+            coalesce=True,
+        )
+    for frame in (gained, lost, edges, other_days):
+        merged = merged.join(frame, on="product_id", how="left")
+    return merged.select(
+        "product_id",
+        *(_net(c) for c in [*PRODUCT_DAY_MEASURES, "customers"]),
+        _edge_day(pl.min_horizontal, "first_sale_date", "_first"),
+        _edge_day(pl.max_horizontal, "last_sale_date", "_last"),
+    ).filter(pl.col("orders") > 0)
+
+
+def unsettled(previous: pl.LazyFrame, after: pl.LazyFrame, days: list[date]) -> pl.LazyFrame:
+    """The products whose old first (or last) sale was on a replaced day and whose lines of those
+    days now do not reach it: only the other days can tell their first (or last) sale now."""
+    now = after.select("product_id", pl.col("first_sale_date", "last_sale_date").name.suffix("_now"))
+    with_now = previous.join(now, on="product_id", how="left")
+    first, first_now = pl.col("first_sale_date"), pl.col("first_sale_date_now")
+    last, last_now = pl.col("last_sale_date"), pl.col("last_sale_date_now")
+    lost_first = first.is_in(days) & ~(first_now <= first)  # null (no lines now): lost
+    lost_last = last.is_in(days) & ~(last_now >= last)
+    return with_now.filter(lost_first.fill_null(True) | lost_last.fill_null(True))
+
+
+def _net(column: str) -> pl.Expr:
+    """A measure less its replaced days' old part, plus their new one (customers: those gained and lost)."""
+    plus, minus = ("_gained", "_lost") if column == "customers" else (f"{column}_after", f"{column}_before")
+    now = pl.col(column).fill_null(0) + pl.col(plus).fill_null(0) - pl.col(minus).fill_null(0)
+    return now.alias(column)
+
+
+def _edge_day(pick: Callable[..., pl.Expr], column: str, other_days: str) -> pl.Expr:
+    """The first (or last) sale day: of the other days and the replaced days' new lines, when the old
+    one was on a replaced day; else the old one and the new lines'."""
+    kept = pl.when(pl.col("_edge").fill_null(False)).then(pl.col(other_days)).otherwise(pl.col(column))
+    return pick(kept, pl.col(f"{column}_after")).alias(column)
 
 
 checks = [

@@ -24,7 +24,9 @@ class MartMonthlyRevenueContract(Contract):
         nullable=True, description="Its share of the month's net revenue (null when that is zero)."
     )
     fact_built_at: UtcTimestamp = pa.Field(
-        nullable=False, alias="_fact_built_at", description="Newest fact row included."
+        nullable=False,
+        alias="_fact_built_at",
+        description="The fact's newest row (`_built_at`) when the month was computed.",
     )
 
 
@@ -38,6 +40,7 @@ MART_MONTHLY_REVENUE_TABLE = TableSpec(
     contract=MartMonthlyRevenueContract,
     key=("month", "currency"),
     grain="month x currency",
+    slice_by="month",
     freshness=DAILY,
     kinds=frozenset({"duckdb"}),
 )

@@ -109,17 +109,19 @@ def newest_event(store: TableReads) -> datetime | None:
     A row's `_high_water_mark` is the newest event time of every batch before its own, so the
     newest of all is the last batch's mark or its own newest event. The last batch is the highest
     `_batch_id` (a run appends its batches in name order) among the rows of the last run, the
-    newest `_ingested_at`, whose files the log's statistics point to: no full scan, no parsing of
-    millions of event times.
+    newest `_ingested_at`, whose files the log's statistics point to: no parsing of millions of
+    event times. Found in two passes: the last run's highest batch id (a streaming maximum: after
+    a full build the last run is every row, and a filter by the maximum of its own column held
+    them all, 2.9 GB at scale 10), then that batch's rows, which the files' statistics point to.
     """
     raw = store.pin(RAW_EVENTS)
     if not raw.exists:
         return None
     last_run = raw.newest("_ingested_at")
     rows = raw.scan().filter(pl.col("_ingested_at") == last_run)
-    last_batch = rows.filter(pl.col("_batch_id") == pl.col("_batch_id").max())
+    last_batch = rows.select(pl.col("_batch_id").max()).collect(engine="streaming").item()
     newest = pl.max_horizontal(pl.col(HIGH_WATER_COLUMN).max(), utc_from_zulu("event_at").max())
-    return last_batch.select(newest).collect().item()
+    return rows.filter(pl.col("_batch_id") == last_batch).select(newest).collect().item()
 
 
 def with_high_water_mark(rows: pl.DataFrame, newest_before: object | None) -> pl.DataFrame:
