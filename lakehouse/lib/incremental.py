@@ -119,19 +119,3 @@ def version_read(uri: str, table: str) -> int | None:
         if versions := commit.get(INPUT_VERSIONS):
             return json.loads(versions).get(table)
     return None
-
-
-def slices_replaced_after(uri: str, version: int) -> list[str] | None:
-    """The slices the commits after `version` replaced, from their commit metadata (None: a commit
-    changed more than slices: a merge, a whole overwrite, a restore)."""
-    replaced: set[str] = set()
-    for commit in delta_tables.commits_newest_first(uri):
-        if commit["version"] <= version:
-            break
-        if commit.get("operation") in delta_tables.ROW_NEUTRAL_OPERATIONS:
-            continue
-        slices = commit.get(delta_tables.REPLACED_SLICES_COMMIT_KEY)
-        if slices is None:
-            return None
-        replaced |= set(json.loads(slices))
-    return sorted(replaced)

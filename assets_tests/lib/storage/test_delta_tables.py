@@ -391,3 +391,15 @@ def test_a_new_table_keeps_its_target_file_size_for_later_merges(tmp_path, spec:
     delta_tables.write(uri, _batch("b1", [1, 2]).with_columns(updated_at=pl.lit(1)), spec, {})
     configuration = DeltaTable(uri).metadata().configuration
     assert configuration[delta_tables.TARGET_FILE_SIZE_PROPERTY] == str(delta_tables.TARGET_FILE_SIZE)
+
+
+def test_a_vacuum_since_a_version_read_again_makes_its_replaced_slices_unknown(tmp_path):
+    """A slice replace names its days; a vacuum changes no row, but may have removed the files of
+    the version before it, so a reader that would time-travel there (the product mart) is told None."""
+    uri = str(tmp_path / "fact")
+    delta_tables.write(uri, _days([JAN_1, JAN_2], 0), BY_MONTH, {})
+    delta_tables.write(uri, _days([JAN_2], 1), BY_MONTH, {}, read_version=0)
+    assert delta_tables.slices_replaced_after(uri, 0, reading_version=True) == ["2025-01-02"]
+    DeltaTable(uri).vacuum(retention_hours=0, dry_run=False, enforce_retention_duration=False)
+    assert delta_tables.slices_replaced_after(uri, 0) == ["2025-01-02"]
+    assert delta_tables.slices_replaced_after(uri, 0, reading_version=True) is None

@@ -34,7 +34,6 @@ from lakehouse.lib.incremental import (
     days,
     newest,
     one_of,
-    slices_replaced_after,
     unchanged,
     version_read,
     watermarks,
@@ -50,6 +49,7 @@ from lakehouse.lib.quality.contract import (
     watermark,
 )
 from lakehouse.lib.spec import TableSpec
+from lakehouse.lib.storage.delta_tables import slices_replaced_after
 from lakehouse.lib.storage.reads import PinnedTable
 from lakehouse.lib.storage.row_batches import RowBatches
 from lakehouse.lib.storage.store import DeltaStore
@@ -484,11 +484,11 @@ def fact_change(
 ) -> FactChange | None:
     """What the fact changed since the `previous` mart read it: the version its newest commit read,
     and the days replaced after it (from the fact's commit metadata). None when that cannot be
-    told: no read recorded, a commit that replaced more than days, or a version read that is not
-    the one the mart's watermark names."""
+    told: no read recorded, a commit that replaced more than days, a vacuum since (the version read
+    may have lost its files), or a version read that is not the one the mart's watermark names."""
     fact_uri, name = store.uri(FACT_ORDER_ITEMS), "/".join(FACT_ORDER_ITEMS.path)
     version = version_read(store.uri(mart), name)
-    replaced = None if version is None else slices_replaced_after(fact_uri, version)
+    replaced = None if version is None else slices_replaced_after(fact_uri, version, reading_version=True)
     if replaced is None:
         return None
     read = PinnedTable(name, fact_uri, version)

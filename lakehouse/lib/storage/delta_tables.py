@@ -33,7 +33,8 @@ SLICE_ATTEMPTS = 5
 # Commit metadata naming the slices an `overwrite_partition` commit replaced (a JSON list of text).
 REPLACED_SLICES_COMMIT_KEY = "lakehouse.replaced_slices"
 # Operations that change no row: one committed meanwhile never invalidates a slice replace.
-ROW_NEUTRAL_OPERATIONS = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END", "SET TBLPROPERTIES"})
+VACUUM_OPERATIONS = frozenset({"VACUUM START", "VACUUM END"})
+ROW_NEUTRAL_OPERATIONS = frozenset({"OPTIMIZE", "SET TBLPROPERTIES", *VACUUM_OPERATIONS})
 # Commit metadata naming the write mode, and holding the write spec, the commit was made by.
 WRITE_MODE_COMMIT_KEY, WRITE_SPEC_COMMIT_KEY = "lakehouse.write_mode", "lakehouse.write_spec"
 CODE_VERSION_COMMIT_KEY = "dagster.code_version"  # the IO manager records it in every commit
@@ -750,20 +751,31 @@ def _newest_if_slices_untouched(uri: str, read: int, values: pl.Series, attempt:
     return DeltaTable(uri)
 
 
+def slices_replaced_after(uri: str, version: int, *, reading_version: bool = False) -> list[str] | None:
+    """The slices the commits after `version` replaced, from their commit metadata. None: a commit
+    changed more than slices (a merge, a whole overwrite, a restore) or, when the caller will read
+    `version` itself (`reading_version`), a vacuum since may have removed its files."""
+    replaced: set[str] = set()
+    for commit in commits_newest_first(uri):
+        if commit["version"] <= version:
+            break
+        operation = commit.get("operation")
+        if reading_version and operation in VACUUM_OPERATIONS:
+            return None
+        if operation in ROW_NEUTRAL_OPERATIONS:
+            continue
+        slices = commit.get(REPLACED_SLICES_COMMIT_KEY)
+        if slices is None:
+            return None
+        replaced |= set(json.loads(slices))
+    return sorted(replaced)
+
+
 def slices_replaced_since(uri: str, since: int, slices: list[str]) -> list[str]:
     """Which of `slices` the commits after version `since` may have changed: those a slice replace
     named; all of them after a commit of another kind (a merge, a whole overwrite, a restore)."""
-    touched: set[str] = set()
-    for commit in commits_newest_first(uri):
-        if commit["version"] <= since:
-            break
-        if commit.get("operation") in ROW_NEUTRAL_OPERATIONS:
-            continue
-        replaced = commit.get(REPLACED_SLICES_COMMIT_KEY)
-        if replaced is None:
-            return sorted(slices)
-        touched |= set(slices) & set(json.loads(replaced))
-    return sorted(touched)
+    replaced = slices_replaced_after(uri, since)
+    return sorted(slices) if replaced is None else sorted(set(slices) & set(replaced))
 
 
 def _typed(values: pl.Series, dtype: pl.DataType) -> pl.Series:
