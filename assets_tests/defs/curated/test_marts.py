@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import dagster as dg
 import polars as pl
+from deltalake import DeltaTable
 
 from assets_tests.defs.curated.support import checked_output, output_of
 from assets_tests.defs.curated.truth import newest_day, sold, true_order_lines
+from lakehouse.defs.curated.facts import FACT_ORDER_ITEMS, fact_order_items
 from lakehouse.defs.curated.marts import (
     MART_CUSTOMER_RFM,
     PRODUCT_SUMMARY,
@@ -17,6 +20,7 @@ from lakehouse.defs.curated.marts import (
     FactChange,
     mart_customer_rfm,
     mart_daily_sales,
+    mart_product_performance,
     merged_products,
 )
 from lakehouse.lib.storage import delta_tables
@@ -212,9 +216,40 @@ def rfm_rows(store: DeltaStore, lines: pl.LazyFrame, customers: pl.LazyFrame) ->
     return output.value.select(pl.exclude("^_.*$")).rows(), output.metadata["customers_summarised"].value
 
 
+FACT_SPEC = WriteSpec.from_metadata(fact_order_items.specs_by_key[FACT_ORDER_ITEMS].metadata)
+
+
+def fact_version(store: DeltaStore, lines: pl.LazyFrame, days: list[date] | None = None) -> Fact:
+    """`lines` committed as the fact's next version, as the fact asset commits it: whole first, then
+    the `days` replaced."""
+    uri = store.uri(FACT_ORDER_ITEMS)
+    frame = lines.with_columns(order_month=pl.col("order_date").dt.truncate("1mo")).collect()
+    if days is not None:
+        frame = frame.filter(pl.col("order_date").is_in(days))
+    version = delta_tables.write(uri, frame, FACT_SPEC, {}, slices=days).version
+    return Fact(delta_tables.scan(uri, at_version=version), version)
+
+
+@dataclass(frozen=True)
+class Fact:
+    lines: pl.LazyFrame  # one version of the fact
+    version: int
+
+
+def committed_mart(store: DeltaStore, asset: dg.AssetsDefinition, fact: Fact, **inputs: object) -> dg.Output:
+    """The mart built from one version of the fact and committed as a run commits it: naming the
+    fact's version it read."""
+    output = output_of(asset, context=dg.build_asset_context(), store=store, lines=fact.lines, **inputs)
+    spec = WriteSpec.from_metadata(asset.specs_by_key[asset.key].metadata)
+    read = {"dagster.input_versions": {"curated/fact_order_items": fact.version}}
+    delta_tables.write(store.uri(asset.key), output.value, spec, read)
+    return output
+
+
 def test_rfm_summarises_again_only_the_customers_a_new_day_or_the_window_moved(tmp_path):
     """Customer 10 orders on the new day; 12's only order in the year leaves the monetary window;
-    11 and 13 are carried over (recency moves for all): the mart equals one built from scratch."""
+    11 and 13 are carried over (recency moves for all): the mart equals one built from scratch.
+    Then the fact is restored to its first version: no day says what changed, every line counts."""
     day = date(2025, 12, 30)
     year_ago = day - timedelta(days=364)  # in the window ending `day`, out of the next day's
     customers = pl.LazyFrame(
@@ -234,16 +269,17 @@ def test_rfm_summarises_again_only_the_customers_a_new_day_or_the_window_moved(t
         ]
     )
     store = DeltaStore(root=str(tmp_path / "incremental"))
-    write_spec = WriteSpec.from_metadata(mart_customer_rfm.specs_by_key[MART_CUSTOMER_RFM].metadata)
-    delta_tables.write(store.uri(MART_CUSTOMER_RFM), rfm(store, old, customers), write_spec, {})
+    first = fact_version(store, old)
+    committed_mart(store, mart_customer_rfm, first, customers=customers)
     new_day = rfm_lines([(5, 10, day + timedelta(days=1), "placed", "5.00")]).with_columns(
         _built_at=pl.lit(AT + timedelta(days=1))
     )
-    lines = pl.concat([old, new_day])
+    second = fact_version(store, pl.concat([old, new_day]), days=[day + timedelta(days=1)])
+    lines = second.lines
 
     rows, summarised = rfm_rows(store, lines, customers)
 
-    assert summarised == 2  # 10 (a line built since) and 12 (the window left its order's day)
+    assert summarised == 2  # 10 (a line on the replaced day) and 12 (the window left its order's day)
     assert rows == rfm_rows(DeltaStore(root=str(tmp_path / "full")), lines, customers)[0]
     assert [(r[0], r[5], r[6]) for r in rows] == [  # customer, recency, frequency
         (10, 0, 2),
@@ -252,6 +288,14 @@ def test_rfm_summarises_again_only_the_customers_a_new_day_or_the_window_moved(t
         (13, 41, 1),
     ]
     assert [r[7] for r in rows] == [Decimal("15.00"), Decimal("20.00"), Decimal("0.00"), Decimal("40.00")]
+
+    committed_mart(store, mart_customer_rfm, second, customers=customers)
+    DeltaTable(store.uri(FACT_ORDER_ITEMS)).restore(0)  # its rows keep their old `_built_at`
+    restored = delta_tables.scan(store.uri(FACT_ORDER_ITEMS))
+    rows, summarised = rfm_rows(store, restored, customers)
+    assert summarised == "all"
+    assert rows == rfm_rows(DeltaStore(root=str(tmp_path / "full-restored")), restored, customers)[0]
+    assert [(r[0], r[6]) for r in rows] == [(10, 1), (11, 1), (12, 1), (13, 1)]
 
 
 def test_customer_and_product_marts_equal_the_simulated_sales(any_lakehouse):
@@ -320,7 +364,7 @@ def read(lakehouse, name: str) -> pl.DataFrame:
 
 
 def product_lines(rows: list[tuple[int, int, int, date, str]]) -> pl.LazyFrame:
-    """Fact lines: (order, customer, product, day, status), one unit of 1.00 USD each."""
+    """Fact lines: (order, customer, product, day, status), one unit of 1.00 USD each, built at `AT`."""
     return pl.LazyFrame(
         {
             "order_id": [r[0] for r in rows],
@@ -330,6 +374,7 @@ def product_lines(rows: list[tuple[int, int, int, date, str]]) -> pl.LazyFrame:
             "order_status": [r[4] for r in rows],
             "quantity": [1] * len(rows),
             "net_usd": [Decimal("1.00")] * len(rows),
+            "_built_at": [AT] * len(rows),
         },
         schema_overrides={"net_usd": MONEY},
     )
@@ -363,3 +408,30 @@ def test_a_product_summary_merged_from_a_replaced_day_equals_one_from_every_line
         (7, 1, 1, 1, d1),
         (8, 2, 3, 1, d3),
     ]
+
+
+def test_the_product_mart_merges_a_replaced_day_but_never_onto_a_newer_runs_rows(tmp_path):
+    """The fact's second version replaces 2 January (one unit becomes five): the mart merges that
+    day. Then a run that read the first version writes after (two runs at once): it summarises
+    every line, so the next run, from the second version, still counts each unit once."""
+    d1, d2 = date(2025, 1, 1), date(2025, 1, 2)
+    products = pl.LazyFrame(
+        {"product_id": [7], "category": ["toys"], "name": ["kite"], "is_current": [True], "_refined_at": [AT]}
+    )
+    store = DeltaStore(root=str(tmp_path / "incremental"))
+    first = fact_version(store, product_lines([(1, 10, 7, d1, "placed"), (2, 11, 7, d2, "placed")]))
+    committed_mart(store, mart_product_performance, first, products=products)
+    later = product_lines([(1, 10, 7, d1, "placed"), *[(2, 11, 7, d2, "placed")] * 5])
+    second = fact_version(store, later.with_columns(_built_at=pl.lit(AT + timedelta(days=1))), days=[d2])
+
+    def units(output: dg.Output) -> list[tuple]:
+        return output.value.select("product_id", "orders", "units", "customers").rows()
+
+    merged = committed_mart(store, mart_product_performance, second, products=products)
+    assert (merged.metadata["days_merged"].value, units(merged)) == (1, [(7, 2, 6, 2)])
+    stale = committed_mart(store, mart_product_performance, first, products=products)
+    whole = "none: summarised from every line"
+    assert (stale.metadata["days_merged"].value, units(stale)) == (whole, [(7, 2, 2, 2)])
+    inputs = {"store": store, "lines": second.lines, "products": products}
+    again = output_of(mart_product_performance, context=dg.build_asset_context(), **inputs)
+    assert (again.metadata["days_merged"].value, units(again)) == (1, [(7, 2, 6, 2)])

@@ -1,14 +1,15 @@
 """Marts: business questions answered from the star schema.
 
-`mart_daily_sales` is rebuilt day by day. The customer and product marts summarise each member's
-whole history, one row per member; each records the newest watermark of its inputs
-(`_fact_built_at`, `_…_refined_at`), and a run in which none moved writes nothing. When the fact
-moved, only the members with fact lines built since (the days the fact rebuilt) are summarised
-again from their lines (`by_member`); every other member's summary is carried over from the
-mart, so a new day reads the lines of the members it touched, not the whole history. What depends
-on every member at once is then computed over the mart's rows, not the fact's: a product's rank
-and share in its category, a customer's recency from the newest order day (see
-`mart_customer_rfm`).
+`mart_daily_sales` is rebuilt day by day, `mart_monthly_revenue` month by month. The customer and
+product marts summarise each member's whole history, one row per member; each records the newest
+watermark of its inputs (`_fact_built_at`, `_…_refined_at`), and a run in which none moved writes
+nothing. When the fact moved, what it changed since the mart read it is told from its commits
+(`fact_change`: the days it replaced, their lines as they were and as they are): the product mart
+adds and subtracts those days (`merged_products`), the customer mart summarises again only the
+customers with lines on them (`by_member`), carrying the others over. When the change cannot be
+told (a merge, a restore, a vacuum, two runs at once), every line is summarised. What depends on
+every member at once is then computed over the mart's rows, not the fact's: a product's rank and
+share in its category, a customer's recency from the newest order day (see `mart_customer_rfm`).
 """
 
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from datetime import date, timedelta
 import dagster as dg
 import pandera.polars as pa
 import polars as pl
+from deltalake.exceptions import DeltaError
 
 from lakehouse.defs.curated.dimensions import DIM_CUSTOMER_TABLE, DIM_PRODUCT_TABLE
 from lakehouse.defs.curated.facts import (
@@ -50,7 +52,7 @@ from lakehouse.lib.quality.contract import (
 )
 from lakehouse.lib.spec import TableSpec
 from lakehouse.lib.storage.delta_tables import slices_replaced_after
-from lakehouse.lib.storage.reads import PinnedTable
+from lakehouse.lib.storage.reads import PinnedTable, table_name
 from lakehouse.lib.storage.row_batches import RowBatches
 from lakehouse.lib.storage.store import DeltaStore
 
@@ -277,21 +279,12 @@ class Summary:
 
 
 def by_member(
-    summary: Summary, lines: pl.LazyFrame, previous: pl.LazyFrame | None, also: pl.LazyFrame | None = None
-) -> tuple[pl.LazyFrame, int | None]:
-    """Each member's summary: summarised again from its lines for the members with lines built since
-    the `previous` mart was (and those in `also`, one column of keys), carried over from it for the
-    others. Returns the rows and how many members were summarised again (None: all, no mart yet).
-
-    A member keeps every line it had (lines are never deleted, an order never changes customer
-    and a line never changes product; a cancelled line stays with its new status), so a member
-    whose summary changed has a line on a day the fact rebuilt since.
-    """
-    if previous is None:
-        return summary.summarise(lines), None
-    since = watermarks(previous, ["_fact_built_at"])["_fact_built_at"]
-    touched = [changed_since(lines, since, "_built_at").select(summary.key)]
-    keys = pl.concat([*touched, *([] if also is None else [also])]).unique().collect().to_series()
+    summary: Summary, lines: pl.LazyFrame, previous: pl.LazyFrame, touched: pl.LazyFrame
+) -> tuple[pl.LazyFrame, int]:
+    """Each member's summary: summarised again from its lines for the `touched` members (one column
+    of keys), carried over from the `previous` mart for the others. Returns the rows and how many
+    members were summarised again."""
+    keys = touched.unique().collect().to_series()
     again = summary.summarise(lines.filter(one_of(summary.key, keys)))
     kept = previous.filter(~pl.col(summary.key).is_in(keys.implode())).select(summary.key, *summary.columns)
     return pl.concat([kept, again.select(summary.key, *summary.columns)], how="vertical_relaxed"), keys.len()
@@ -359,15 +352,22 @@ def mart_customer_rfm(
     """Every row is written each time the newest order day moves: recency is counted from it, for
     every customer. (Computed at query time instead, the mart would no longer hold its scores and
     segments, which are its answer.) The summaries behind it are not: only the customers with
-    lines on a rebuilt day, or on a day the 365-day monetary window left or took in, are
-    summarised again from their lines (`by_member`)."""
+    sold lines on a day the fact replaced since (as it was or as it is: `fact_change`), or on a
+    day the 365-day monetary window left or took in, are summarised again from their lines
+    (`by_member`); every line when the fact's change cannot be told."""
     marks = whole_table_marks(lines, customers, "_customer_refined_at")
     previous = store.reading(context).scan_or_none(MART_CUSTOMER_RFM)
     if unchanged(previous, marks):
         return None
     day = newest_day(lines)
-    moved = None if previous is None else window_moved(lines, previous, day)
-    summaries, again = by_member(rfm_summary(day), lines, previous, moved)
+    summary = rfm_summary(day)
+    change = fact_change(store, MART_CUSTOMER_RFM, lines, previous, marks)
+    if change is None or previous is None:
+        summaries, again = summary.summarise(lines), None
+    else:  # the customers with sold lines on the replaced days, before or now, or the window moved
+        touched = [change.before, change.after, window_moved(lines, previous, day)]
+        keys = pl.concat(t.select("customer_id") for t in touched if t is not None)
+        summaries, again = by_member(summary, lines, previous, keys)
     current = customers.filter("is_current", pl.col("customer_id") != UNKNOWN_KEY).select(
         "customer_id", "country"
     )
@@ -451,8 +451,8 @@ def mart_product_performance(
     previous = store.reading(context).scan_or_none(MART_PRODUCT_PERFORMANCE)
     if unchanged(previous, marks):
         return None
-    change = None if previous is None else fact_change(store, MART_PRODUCT_PERFORMANCE, lines, previous)
-    if change is None:
+    change = fact_change(store, MART_PRODUCT_PERFORMANCE, lines, previous, marks)
+    if change is None or previous is None:
         summaries, merged = PRODUCT_SUMMARY.summarise(lines), "none: summarised from every line"
     else:
         summaries, merged = merged_products(previous, change), len(change.days)
@@ -480,19 +480,35 @@ class FactChange:
 
 
 def fact_change(
-    store: DeltaStore, mart: dg.AssetKey, lines: pl.LazyFrame, previous: pl.LazyFrame
+    store: DeltaStore,
+    mart: dg.AssetKey,
+    lines: pl.LazyFrame,
+    previous: pl.LazyFrame,
+    marks: dict[str, object],
 ) -> FactChange | None:
     """What the fact changed since the `previous` mart read it: the version its newest commit read,
     and the days replaced after it (from the fact's commit metadata). None when that cannot be
-    told: no read recorded, a commit that replaced more than days, a vacuum since (the version read
-    may have lost its files), or a version read that is not the one the mart's watermark names."""
-    fact_uri, name = store.uri(FACT_ORDER_ITEMS), "/".join(FACT_ORDER_ITEMS.path)
+    told, and the mart is then summarised from every line:
+    - no mart yet, no read recorded, or the version read can no longer be read (its log or files cleaned up);
+    - a commit since that replaced more than days (a merge, a whole overwrite, a restore, an
+      erasure's delete) or a vacuum (the version read may have lost its files);
+    - the mart was written from a newer fact than this run's `lines` (`marks`: two runs at once;
+      merging onto the newer run's rows would count the days between twice), or from another
+      version than the one its commit names.
+    """
+    if previous is None:
+        return None
+    fact_uri, name = store.uri(FACT_ORDER_ITEMS), table_name(FACT_ORDER_ITEMS)
     version = version_read(store.uri(mart), name)
     replaced = None if version is None else slices_replaced_after(fact_uri, version, reading_version=True)
-    if replaced is None:
+    mark, now = watermarks(previous, ["_fact_built_at"])["_fact_built_at"], marks["_fact_built_at"]
+    if replaced is None or version is None or mark is None or now is None or now < mark:
         return None
     read = PinnedTable(name, fact_uri, version)
-    if read.newest("_built_at") != watermarks(previous, ["_fact_built_at"])["_fact_built_at"]:
+    try:
+        if read.newest("_built_at") != mark:
+            return None
+    except (DeltaError, OSError):  # the version read is gone
         return None
     days = pl.Series("order_date", [date.fromisoformat(d) for d in replaced], pl.Date)
     in_days = one_of("order_date", days)
