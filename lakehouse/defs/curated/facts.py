@@ -343,7 +343,8 @@ def replacing_by_days(
     `day_rows` (one column: the day of each source row) and `rows_per_row` (rows the build reads
     per source row: order lines per order, say) size the batches. A full build lists every day; an
     incremental one counts only the rows of the days it rebuilds (a filter the files' statistics
-    mostly answer), so its cost follows those days, not the history.
+    mostly answer), so sizing follows those days, not the history (fact_order_items still counts
+    its held-back lines over the whole table: left for later).
     """
     every = days(day_rows) if rebuilt is None else rebuilt
     day = day_rows.collect_schema().names()[0]

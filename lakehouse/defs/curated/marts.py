@@ -271,7 +271,8 @@ def recorded(mart: pl.LazyFrame, marks: dict[str, object]) -> pl.LazyFrame:
 @dataclass(frozen=True)
 class Summary:
     """How a mart summarises one member (`key`) from the fact's lines: `summarise(lines)` gives a
-    row per member with the `columns` that depend on its lines alone."""
+    row per member with the `columns` that depend on its lines (and, for RFM's monetary value,
+    on the day the window ends)."""
 
     key: str
     columns: list[str]
