@@ -6,13 +6,11 @@ quarantine) are the changes; the days they touch are rebuilt and replaced as who
 (`overwrite_partition`), so the result equals a full rebuild. The first build builds everything.
 """
 
-import json
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 
 import polars as pl
 
-from lakehouse.lib.storage import delta_tables
 from lakehouse.lib.storage.row_batches import Reread, RowBatches
 from lakehouse.lib.storage.scd2 import CHANGES, IS_DELETED, VALID_FROM
 
@@ -107,15 +105,3 @@ def affected(rows: pl.LazyFrame, members: pl.LazyFrame, business_key: str, at: p
     `REBUILD_FROM` on: those that may point to another version of their member now."""
     joined = rows.join(members, on=business_key, how="inner")
     return joined.filter(pl.col(REBUILD_FROM).is_null() | (at >= pl.col(REBUILD_FROM))).drop(REBUILD_FROM)
-
-
-INPUT_VERSIONS = "dagster.input_versions"  # commit metadata: the versions of the tables a write read
-
-
-def version_read(uri: str, table: str) -> int | None:
-    """The version of `table` (`curated/fact_order_items`) that the newest commit of the table at
-    `uri` recording its inputs read (None: none recorded it)."""
-    for commit in delta_tables.commits_newest_first(uri):
-        if versions := commit.get(INPUT_VERSIONS):
-            return json.loads(versions).get(table)
-    return None

@@ -154,7 +154,7 @@ def _provenance(record: ApplyRecord, table: TablePlan, code_version: str) -> dic
     return {
         "lakehouse.change": record.id,
         "dagster.code_version": code_version,
-        "dagster.input_versions": {name: table.version} if table.version is not None else {},
+        delta_tables.INPUT_VERSIONS_COMMIT_KEY: {name: table.version} if table.version is not None else {},
     }
 
 

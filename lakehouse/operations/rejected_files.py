@@ -38,7 +38,7 @@ def release_file(store: DeltaStore, files: FileSet, name: str) -> int:
     if not batches:
         raise ValueError(f"{name} is not in quarantine/{files.name}_files (see `lakehouse quarantine files`)")
     read = {rejected.name: rejected.version}
-    provenance = {"lakehouse.release_file": ",".join(batches), "dagster.input_versions": read}
+    provenance = {"lakehouse.release_file": ",".join(batches), delta_tables.INPUT_VERSIONS_COMMIT_KEY: read}
     metrics = DeltaTable(rejected.uri).delete(
         predicate=delta_tables.replace_predicate("_batch_id", pl.Series(batches)),
         commit_properties=CommitProperties(

@@ -102,7 +102,7 @@ def replay(
         read = {t.name: t.version for t in [quarantine, *lookups.values()]}
         provenance = {
             "lakehouse.replay": {"where": where, "rows": passing.height},
-            "dagster.input_versions": read,
+            delta_tables.INPUT_VERSIONS_COMMIT_KEY: read,
         }
         spec = WriteSpec.from_metadata(table.spec.write_metadata())  # the asset's own
         delta_tables.write(store.uri(table.refined_key), refined_rows(checked.valid, table), spec, provenance)

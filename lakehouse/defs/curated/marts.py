@@ -37,7 +37,6 @@ from lakehouse.lib.incremental import (
     newest,
     one_of,
     unchanged,
-    version_read,
     watermarks,
 )
 from lakehouse.lib.keys import UNKNOWN_KEY
@@ -51,7 +50,7 @@ from lakehouse.lib.quality.contract import (
     watermark,
 )
 from lakehouse.lib.spec import TableSpec
-from lakehouse.lib.storage.delta_tables import slices_replaced_after
+from lakehouse.lib.storage.delta_tables import slices_replaced_after, version_read
 from lakehouse.lib.storage.reads import PinnedTable, table_name
 from lakehouse.lib.storage.row_batches import RowBatches
 from lakehouse.lib.storage.store import DeltaStore

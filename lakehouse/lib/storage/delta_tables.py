@@ -38,6 +38,8 @@ ROW_NEUTRAL_OPERATIONS = frozenset({"OPTIMIZE", "SET TBLPROPERTIES", *VACUUM_OPE
 # Commit metadata naming the write mode, and holding the write spec, the commit was made by.
 WRITE_MODE_COMMIT_KEY, WRITE_SPEC_COMMIT_KEY = "lakehouse.write_mode", "lakehouse.write_spec"
 CODE_VERSION_COMMIT_KEY = "dagster.code_version"  # the IO manager records it in every commit
+# Commit metadata: the versions of the tables the write read (JSON: {"refined/orders": 3, …}).
+INPUT_VERSIONS_COMMIT_KEY = "dagster.input_versions"
 # The table property naming the columns whose statistics (min, max, nulls) the log keeps: every
 # column but the direct PII ones, whose values would otherwise sit in clear in `add.stats`.
 STATS_COLUMNS = "delta.dataSkippingStatsColumns"
@@ -204,6 +206,20 @@ def commits_newest_first(table: str | DeltaTable) -> Iterator[dict[str, Any]]:
         if len(commits) < limit:
             return
         seen, limit = len(commits), limit * 8
+
+
+def input_versions(commit: Mapping[str, Any]) -> dict[str, int]:
+    """The versions of the tables a commit's write read, from its metadata ({}: none recorded)."""
+    return json.loads(commit.get(INPUT_VERSIONS_COMMIT_KEY) or "{}")
+
+
+def version_read(uri: str, table: str) -> int | None:
+    """The version of `table` (`curated/fact_order_items`) that the newest commit of the table at
+    `uri` recording its inputs read (None: none recorded it)."""
+    for commit in commits_newest_first(uri):
+        if versions := input_versions(commit):
+            return versions.get(table)
+    return None
 
 
 def newest_code_version(uri: str) -> str:

@@ -9,7 +9,6 @@ without following it further (its own lineage is `lineage(table, that version)`)
 stays as deep as the layers, not as long as the table's history.
 """
 
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,7 +54,7 @@ def _commit(table: str, entry: dict[str, Any]) -> Commit:
         operation=entry.get("operation", ""),
         write_mode=entry.get("lakehouse.write_mode", ""),
         run_id=entry.get("dagster.run_id", ""),
-        input_versions=json.loads(entry.get("dagster.input_versions") or "{}"),
+        input_versions=delta_tables.input_versions(entry),
         metrics=entry.get("operationMetrics", {}),
     )
 
@@ -111,7 +110,7 @@ def restore(tables_root: Path | str, table: str, version: int) -> Commit:
     """
     commit_at(tables_root, table, version)  # a clear error for a version that does not exist
     uri, name = table_uri(tables_root, table), table.replace(".", "/")
-    provenance = {"lakehouse.restored_to": version, "dagster.input_versions": {name: version}}
+    provenance = {"lakehouse.restored_to": version, delta_tables.INPUT_VERSIONS_COMMIT_KEY: {name: version}}
     delta_tables.restore(uri, version, delta_tables.spec_of(uri), provenance)
     restored = commit_at(tables_root, table)
     audit.record(

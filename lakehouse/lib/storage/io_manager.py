@@ -139,7 +139,7 @@ class DeltaIOManager(dg.ConfigurableIOManager):
             "dagster.asset_key": context.asset_key.to_user_string(),
             "dagster.partition_key": context.partition_key if context.has_partition_key else "",
             "dagster.code_version": context.asset_spec.code_version or "",
-            "dagster.input_versions": dict(sorted(inputs.items())),
+            delta_tables.INPUT_VERSIONS_COMMIT_KEY: dict(sorted(inputs.items())),
         }
 
     @staticmethod
