@@ -38,12 +38,11 @@ class Snapshots:
             _KEPT.reset(token)
 
     def table(self, uri: str, at_version: int | None) -> DeltaTable:
-        key = (uri, at_version)
-        if key not in self._tables:
-            newest = self._tables.get((uri, None))
-            same = newest is not None and newest.version() == at_version
-            self._tables[key] = newest if same else DeltaTable(uri, version=at_version)
-        return self._tables[key]
+        """The snapshot of that version, opened the first time it is asked for (`held`)."""
+        held = self.held(uri, at_version)
+        if held is None:
+            held = self._tables[(uri, at_version)] = DeltaTable(uri, version=at_version)
+        return held
 
     def held(self, uri: str, at_version: int | None) -> DeltaTable | None:
         """The snapshot of that version already opened, if any."""
