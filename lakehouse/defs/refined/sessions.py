@@ -30,7 +30,7 @@ import polars as pl
 from lakehouse.defs.refined.events import EVENTS
 from lakehouse.lib.code_version import code_version
 from lakehouse.lib.incremental import day_batches, days, one_of
-from lakehouse.lib.key_buckets import bucket_count, spilled
+from lakehouse.lib.key_buckets import bucket_count, bucket_of, spilled
 from lakehouse.lib.pools import table_pool
 from lakehouse.lib.quality.contract import Contract, UtcTimestamp, pii
 from lakehouse.lib.spec import TableSpec
@@ -223,16 +223,14 @@ def changed_days(rebuilt: pl.LazyFrame, held: pl.LazyFrame) -> list[date]:
 def users_apart(
     events: pl.LazyFrame, batch_rows: int, build: Callable[[pl.LazyFrame], pl.LazyFrame]
 ) -> Iterator[pl.DataFrame]:
-    """`build` of the events, a group of users at a time: users split by a hash of their id into
+    """`build` of the events, a group of users at a time: users split by a hash of their key (`USER`) into
     groups of about `batch_rows` events, so a full build's sort of every event by user is a
     group's. A session is one user's, so the groups' sessions together are all sessions.
 
     The events are split in one pass, spilled by group (`key_buckets.spilled`): filtering every
     event once a group read the table as many times as there are groups (77 at scale 10)."""
     groups = bucket_count(events.select(pl.len()).collect(engine="streaming").item(), batch_rows)
-    customer, visitor = pl.col("customer_id"), pl.col("anonymous_id")
-    user = pl.when(customer.is_not_null()).then(customer.hash(seed=0)).otherwise(visitor.hash(seed=0))
-    with spilled({"events": events.select(EVENT_COLUMNS)}, user % groups, groups) as split:
+    with spilled({"events": events.select(EVENT_COLUMNS)}, bucket_of([USER], groups), groups) as split:
         for group in split:
             yield build(group["events"]).collect(engine="streaming")
 
