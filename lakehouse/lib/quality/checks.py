@@ -393,7 +393,7 @@ class _Sides:
     raw: pl.LazyFrame  # the raw rows judged: their keys and identity
     quarantined: pl.LazyFrame  # the identity of those of them quarantined (not split by key)
     refined: pl.LazyFrame  # refined's keys
-    window_refined: pl.LazyFrame  # refined's keys of rows ingested with the raw rows judged
+    window_refined: pl.LazyFrame | None  # refined's keys of rows ingested with those judged; None: whole
     before: pl.LazyFrame | None  # refined's keys as the last pass left them; None: judged whole
 
     @classmethod
@@ -418,7 +418,7 @@ class _Sides:
             raw_rows.filter(after).select(*comparable, *IDENTITY),
             quarantined.filter(after).select(IDENTITY),
             refined_rows.select(comparable),
-            refined_rows.filter(after).select(comparable),
+            None if whole else refined_rows.filter(after).select(comparable),
             None if before is None else before.select(comparable),
         )
 
