@@ -12,6 +12,7 @@ written since, they report no result, which Dagster shows as *skipped*, not a pa
 Every factory gives `TableCheck`s; `checks_step` runs an asset's checks in one step.
 """
 
+import functools
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -505,6 +506,9 @@ def _reconciliation(
 
 
 SCHEMA_CHANGE_CHECK = "column_schema_change"
+# The newest materialisations of a table read at once: the table's own and, unless the run wrote
+# more of its days, the earlier run's it is compared with.
+SCHEMA_PAGE = 4
 COLUMN_SCHEMA = "dagster/column_schema"
 
 
@@ -526,13 +530,14 @@ def schema_change_result(instance: dg.DagsterInstance, table: dg.AssetKey) -> dg
     """Passed unless `table`'s newest materialisation has other columns or types than the newest one
     of an earlier run. Not simply the newest two: a run that writes a day-sliced table records its
     days as materialisations too, just before the table's own."""
-    records = instance.fetch_materializations(table, limit=1).records
+    records = instance.fetch_materializations(table, limit=SCHEMA_PAGE).records
     if records:
-        run_started = instance.get_records_for_run(
-            records[0].run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION, limit=1, ascending=True
-        ).records[0]
-        earlier = dg.AssetRecordsFilter(asset_key=table, before_storage_id=run_started.storage_id)
-        records = [*records, *instance.fetch_materializations(earlier, limit=1).records]
+        run_started = _first_materialisation(instance, records[0].run_id)
+        earlier = [r for r in records if r.storage_id < run_started][:1]
+        if not earlier and len(records) == SCHEMA_PAGE:  # the run wrote more than the page holds
+            before = dg.AssetRecordsFilter(asset_key=table, before_storage_id=run_started)
+            earlier = instance.fetch_materializations(before, limit=1).records
+        records = [records[0], *earlier]
     schemas = [
         plain(record.asset_materialization.metadata.get(COLUMN_SCHEMA))
         for record in records
@@ -552,6 +557,16 @@ def schema_change_result(instance: dg.DagsterInstance, table: dg.AssetKey) -> dg
         if names
     ]
     return _schema_result(table, not changes, "; ".join(changes) or "no column changed")
+
+
+@functools.lru_cache(maxsize=64)
+def _first_materialisation(instance: dg.DagsterInstance, run_id: str) -> int:
+    """The storage id of the run's first materialisation, of any asset: once written it never
+    changes, so every schema-change check of a run asks the event log once."""
+    first = instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION, limit=1, ascending=True
+    )
+    return first.records[0].storage_id
 
 
 def _schema_result(table: dg.AssetKey, passed: bool, description: str) -> dg.AssetCheckResult:
