@@ -507,8 +507,8 @@ def _reconciliation(
 
 SCHEMA_CHANGE_CHECK = "column_schema_change"
 # The newest materialisations of a table read at once: the table's own and, unless the run wrote
-# more of its days, the earlier run's it is compared with.
-SCHEMA_PAGE = 4
+# its days too, the earlier run's it is compared with (each record costs ~5 ms to deserialise).
+SCHEMA_PAGE = 2
 COLUMN_SCHEMA = "dagster/column_schema"
 
 
