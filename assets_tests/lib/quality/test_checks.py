@@ -16,6 +16,7 @@ from lakehouse.lib.quality.checks import (
     checks_step,
     foreign_key_check,
     key_checks,
+    last_passed,
     reconciliation_check,
     schema_change_checks,
 )
@@ -106,6 +107,24 @@ def state(store: DeltaStore, key: dg.AssetKey) -> dict:
     """The metadata a key check records for the next evaluation: the table judged."""
     now = delta_tables.state(store.uri(key))
     return {"table_version": now.version, "table_id": now.table_id, "table_content": now.content}
+
+
+def test_the_last_pass_is_found_behind_the_evaluations_that_failed_since(store):
+    """`last_passed` reads the newest executions first, and further back when none of them passed."""
+    vouched = []
+
+    def judge(context: dg.AssetCheckExecutionContext, _store: DeltaStore) -> dg.AssetCheckResult:
+        vouched.append(last_passed(context, check.spec.key))
+        return dg.AssetCheckResult(passed=True)
+
+    check = TableCheck(dg.AssetCheckSpec("vouched_demo", asset=dg.AssetKey(["raw", "vouched_demo"])), judge)
+    for passed, mark in ((True, 1), (False, 2), (False, 3)):
+        record(check, dg.AssetCheckResult(passed=passed, metadata={"mark": mark}))
+    run(check, store)
+    record(check, dg.AssetCheckResult(passed=True, metadata={"mark": 4}))
+    run(check, store)
+
+    assert vouched == [{"mark": 1}, {"mark": 4}]
 
 
 # --- key checks -------------------------------------------------------------------------------

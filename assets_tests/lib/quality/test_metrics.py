@@ -13,12 +13,15 @@ from lakehouse.lib.quality.metrics import (
     MONITORED_COLUMNS,
     QualityRecorder,
     data_metrics,
+    history,
     keyed_metadata,
+    record,
     reported_metrics,
 )
 from lakehouse.lib.storage import delta_tables
 from lakehouse.lib.storage.commits import Commit
 from lakehouse.lib.storage.row_batches import Tally
+from lakehouse.lib.storage.snapshots import Snapshots
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.lib.storage.write_spec import WriteMode, WriteSpec
 from lakehouse.settings import Settings
@@ -128,3 +131,25 @@ def test_null_rates_tallied_while_streaming_equal_those_read_back():
 
     assert streamed == data_metrics(rows, ["id"], [])
     assert streamed == {("null_rate", "id"): 0.25, ("null_rate", "note"): 0.75, ("distinct_keys", ""): 3}
+
+
+def test_a_steps_anomaly_checks_of_a_table_read_its_history_once_and_as_first_read(tmp_path, monkeypatch):
+    """Within a step of checks (`Snapshots.kept()`) the log is read once for a table's metrics, and
+    a metric recorded meanwhile is judged by the next step; outside, each read is afresh."""
+    root = str(tmp_path)
+    rows = {("rows_written", ""): 4.0, ("null_rate", "a"): 0.5, ("null_rate", "b"): 0.0}
+    record(root, table="raw/t", run_id="r1", version=0, metrics=rows)
+    reads = []
+    scan_newest = delta_tables.scan_newest
+    monkeypatch.setattr(delta_tables, "scan_newest", lambda uri: reads.append(uri) or scan_newest(uri))
+
+    with Snapshots().kept():
+        volume = history(root, "raw/t", "rows_written")
+        record(root, table="raw/t", run_id="r2", version=1, metrics=rows)  # another run meanwhile
+        rates = history(root, "raw/t", "null_rate", None)
+    assert len(reads) == 1
+    assert volume.select("run_id", "column", "value").rows() == [("r1", "", 4.0)]
+    assert rates.select("run_id", "column", "value").rows() == [("r1", "a", 0.5), ("r1", "b", 0.0)]
+
+    assert history(root, "raw/t", "rows_written").get_column("run_id").to_list() == ["r1", "r2"]
+    assert len(reads) == 2

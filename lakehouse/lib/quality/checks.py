@@ -12,6 +12,7 @@ written since, they report no result, which Dagster shows as *skipped*, not a pa
 Every factory gives `TableCheck`s; `checks_step` runs an asset's checks in one step.
 """
 
+import functools
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,9 @@ from lakehouse.lib.storage.write_spec import plain
 SAMPLE_ROWS = 5
 # Evaluations searched for the latest pass; none passing among them means judging the whole table.
 PASSED_LOOKBACK = 20
+# Read first: the newest executions usually hold the last pass (each record costs ~0.75 ms to
+# deserialise, and a long-lived instance has the whole lookback for every check).
+PASSED_FIRST = 2
 # A run with this tag (value `full`) has every check judge whole tables, whatever passed before.
 FULL_CHECK_TAG, FULL = "lakehouse/checks", "full"
 # The name of the step of an asset's checks ends so: `refine_orders_checks`.
@@ -137,12 +141,17 @@ def last_passed(context: dg.AssetCheckExecutionContext, check: dg.AssetCheckKey)
     full-check run: nothing is vouched for then)."""
     if context.op_execution_context.get_tag(FULL_CHECK_TAG) == FULL:
         return {}
-    records = context.instance.event_log_storage.get_asset_check_execution_history(
-        check, limit=PASSED_LOOKBACK
-    )
-    evaluations = (r.evaluation for r in records if isinstance(r.evaluation, dg.AssetCheckEvaluation))
-    evaluation = next((e for e in evaluations if e.passed), None)
+    history = context.instance.event_log_storage.get_asset_check_execution_history
+    records = history(check, limit=PASSED_FIRST)  # this run's planned one, then the last evaluation
+    evaluation = _first_passed(records)
+    if evaluation is None and len(records) == PASSED_FIRST:
+        evaluation = _first_passed(history(check, limit=PASSED_LOOKBACK))
     return {} if evaluation is None else {k: plain(v) for k, v in evaluation.metadata.items()}
+
+
+def _first_passed(records: Sequence[Any]) -> dg.AssetCheckEvaluation | None:
+    evaluations = (r.evaluation for r in records if isinstance(r.evaluation, dg.AssetCheckEvaluation))
+    return next((e for e in evaluations if e.passed), None)
 
 
 @dataclass(frozen=True)
@@ -505,6 +514,9 @@ def _reconciliation(
 
 
 SCHEMA_CHANGE_CHECK = "column_schema_change"
+# The newest materialisations of a table read at once: the table's own and, unless the run wrote
+# its days too, the earlier run's it is compared with (each record costs ~5 ms to deserialise).
+SCHEMA_PAGE = 2
 COLUMN_SCHEMA = "dagster/column_schema"
 
 
@@ -526,13 +538,14 @@ def schema_change_result(instance: dg.DagsterInstance, table: dg.AssetKey) -> dg
     """Passed unless `table`'s newest materialisation has other columns or types than the newest one
     of an earlier run. Not simply the newest two: a run that writes a day-sliced table records its
     days as materialisations too, just before the table's own."""
-    records = instance.fetch_materializations(table, limit=1).records
+    records = instance.fetch_materializations(table, limit=SCHEMA_PAGE).records
     if records:
-        run_started = instance.get_records_for_run(
-            records[0].run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION, limit=1, ascending=True
-        ).records[0]
-        earlier = dg.AssetRecordsFilter(asset_key=table, before_storage_id=run_started.storage_id)
-        records = [*records, *instance.fetch_materializations(earlier, limit=1).records]
+        run_started = _first_materialisation(instance, records[0].run_id)
+        earlier = [r for r in records if r.storage_id < run_started][:1]
+        if not earlier and len(records) == SCHEMA_PAGE:  # the run wrote more than the page holds
+            before = dg.AssetRecordsFilter(asset_key=table, before_storage_id=run_started)
+            earlier = instance.fetch_materializations(before, limit=1).records
+        records = [records[0], *earlier]
     schemas = [
         plain(record.asset_materialization.metadata.get(COLUMN_SCHEMA))
         for record in records
@@ -552,6 +565,16 @@ def schema_change_result(instance: dg.DagsterInstance, table: dg.AssetKey) -> dg
         if names
     ]
     return _schema_result(table, not changes, "; ".join(changes) or "no column changed")
+
+
+@functools.lru_cache(maxsize=64)
+def _first_materialisation(instance: dg.DagsterInstance, run_id: str) -> int:
+    """The storage id of the run's first materialisation, of any asset: once written it never
+    changes, so every schema-change check of a run asks the event log once."""
+    first = instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION, limit=1, ascending=True
+    )
+    return first.records[0].storage_id
 
 
 def _schema_result(table: dg.AssetKey, passed: bool, description: str) -> dg.AssetCheckResult:

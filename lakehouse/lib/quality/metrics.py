@@ -31,6 +31,7 @@ from lakehouse.lib.storage.commits import Commit, CommitObserver
 from lakehouse.lib.storage.delta_tables import WriteResult, append_to_log, file_stats
 from lakehouse.lib.storage.location import join
 from lakehouse.lib.storage.retention import Retention
+from lakehouse.lib.storage.snapshots import derived
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.lib.storage.write_spec import plain
 from lakehouse.settings import Settings
@@ -175,16 +176,20 @@ def record(
 def history(tables_root: Path | str, table: str, metric: str, column: str | None = "") -> pl.DataFrame:
     """(at, run_id, column, value) of one metric of one table, oldest first; empty when none.
 
-    `column=None`: every column of the metric (e.g. the null rate of each column). The log is
-    opened once for a step's anomaly checks (`snapshots`).
+    `column=None`: every column of the metric (e.g. the null rate of each column). A step's anomaly
+    checks of a table (two or three) read its rows from the log once (`snapshots.derived`).
     """
     uri = join(tables_root, *METRICS_TABLE)
-    if (rows := delta_tables.scan_newest(uri)) is None:
-        return pl.DataFrame(schema={k: SCHEMA[k] for k in ("at", "run_id", "column", "value")})
+    rows = derived(("metrics history", uri, table), lambda: _table_history(uri, table))
     wanted = pl.col("column").is_not_null() if column is None else pl.col("column") == column
     return (
-        rows.filter(pl.col("table_name") == table, pl.col("metric") == metric, wanted)
-        .select("at", "run_id", "column", "value")
-        .sort("at")
-        .collect()
+        rows.filter(pl.col("metric") == metric, wanted).select("at", "run_id", "column", "value").sort("at")
     )
+
+
+def _table_history(uri: str, table: str) -> pl.DataFrame:
+    """Every metric the log holds of `table`, in the log's order."""
+    columns = ("at", "run_id", "metric", "column", "value")
+    if (rows := delta_tables.scan_newest(uri)) is None:
+        return pl.DataFrame(schema={k: SCHEMA[k] for k in columns})
+    return rows.filter(pl.col("table_name") == table).select(columns).collect()

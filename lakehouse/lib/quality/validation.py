@@ -1,17 +1,16 @@
-"""Validate once, split once: one pandera pass labels every failing row with its rules."""
+"""Validate once, split once: one pass labels every failing row with its rules (see `failures`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-import pandera.polars as pa
 import polars as pl
 
 from lakehouse.lib.columns import RULES
 from lakehouse.lib.quality.contract import Contract, Severity, conform, severities
+from lakehouse.lib.quality.failures import POSITION, failure_cases
 
-POSITION = "_position"
 _SAMPLE_ROWS = 10
 
 
@@ -35,7 +34,7 @@ def validate(
     `present`: for source text columns, whether each row had a value before the transform. A value
     that was there but came out null did not parse: rule `<column>:parseable` (drop).
     """
-    failures = _failure_cases(frame, contract)
+    failures = failure_cases(frame, contract)
     labelled = _label(failures, severities(contract))
     if present is not None:
         labelled = pl.concat([labelled, _unparsed(frame, present)], how="diagonal_relaxed")
@@ -92,28 +91,6 @@ def _unparsed(frame: pl.DataFrame, present: pl.DataFrame) -> pl.DataFrame:
             pl.format("{}:parseable", "column").alias("rule"),
             pl.lit(Severity.DROP.value).alias("severity"),
         )
-    )
-
-
-def _failure_cases(frame: pl.DataFrame, contract: type[Contract]) -> pl.DataFrame:
-    try:
-        contract.validate(frame, lazy=True)
-    except pa.errors.SchemaErrors as errors:
-        return pl.DataFrame(errors.failure_cases).select(
-            pl.col("schema_context").cast(pl.String),
-            pl.col("column").cast(pl.String),
-            pl.col("check").cast(pl.String),
-            pl.col("failure_case").cast(pl.String),
-            pl.col("index").cast(pl.UInt32).alias(POSITION),
-        )
-    return pl.DataFrame(
-        schema={
-            "schema_context": pl.String,
-            "column": pl.String,
-            "check": pl.String,
-            "failure_case": pl.String,
-            POSITION: pl.UInt32,
-        }
     )
 
 

@@ -7,19 +7,24 @@ row count, then a scan of each), opening each afresh: 4 to 24 opens a step. With
 is the one first seen there: one consistent snapshot, whatever other runs commit meanwhile (each
 check records the version it judged, so the next one takes it from there).
 
-Nothing is kept beyond the step: a backup restored in place makes a version number mean other rows,
-and a table can be deleted and made again. Nothing may be written to a table within `kept()`: the
+What a step's judges derive from the snapshots (`derived`: a table's metric history, read by its
+two or three anomaly checks) is kept the same way. Nothing is kept beyond the step: a backup
+restored in place makes a version number mean other rows, and a table can be deleted and made
+again. Nothing may be written to a table within `kept()`: the
 newest snapshot kept would not show the write. `one_read()` keeps them for one read (a pin and
 the scan of the version pinned), or joins the step's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any, TypeVar
 
 from deltalake import DeltaTable
+
+T = TypeVar("T")
 
 
 class Snapshots:
@@ -27,6 +32,7 @@ class Snapshots:
 
     def __init__(self) -> None:
         self._tables: dict[tuple[str, int | None], DeltaTable] = {}
+        self._derived: dict[Hashable, Any] = {}
 
     @contextmanager
     def kept(self) -> Iterator[None]:
@@ -51,6 +57,12 @@ class Snapshots:
             return newest
         return self._tables.get((uri, at_version))
 
+    def derived(self, key: Hashable, make: Callable[[], T]) -> T:
+        """What `make` reads from these snapshots, made the first time `key` is asked for."""
+        if key not in self._derived:
+            self._derived[key] = make()
+        return self._derived[key]
+
 
 _KEPT: ContextVar[Snapshots | None] = ContextVar("lakehouse_kept_snapshots", default=None)
 
@@ -71,6 +83,14 @@ def open_table(uri: str, at_version: int | None = None) -> DeltaTable:
     `Snapshots.kept()`, the snapshot kept."""
     snapshots = _KEPT.get()
     return DeltaTable(uri, version=at_version) if snapshots is None else snapshots.table(uri, at_version)
+
+
+def derived(key: Hashable, make: Callable[[], T]) -> T:
+    """What `make` reads from the tables, made once for all the judges of a step of checks (within
+    `Snapshots.kept()`, whose snapshots it reads, so the same for each); made each time outside.
+    `key` names what is read: the table, and whatever else `make` depends on."""
+    snapshots = _KEPT.get()
+    return make() if snapshots is None else snapshots.derived(key, make)
 
 
 def held(uri: str, at_version: int | None) -> DeltaTable | None:
