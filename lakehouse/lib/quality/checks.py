@@ -212,6 +212,7 @@ def key_checks(table: dg.AssetKey, keys: Sequence[str]) -> list[TableCheck]:
         sides = {"table": scope.table.select(columns)}
         if not scope.whole:
             sides["written"] = scope.rows.select(columns)
+            sides["table"] = within_range_of(sides["table"], sides["written"], columns[0])
         with key_buckets(sides, columns, examined, store.key_bucket_rows) as split:
             duplicated = [_duplicated_keys(bucket, columns) for bucket in split]
             metadata = {"rows_examined": examined, **scope.metadata}
@@ -224,6 +225,21 @@ def key_checks(table: dg.AssetKey, keys: Sequence[str]) -> list[TableCheck]:
         return _result(nulls, "rows_with_null_key", {"rows_examined": _count(scope.rows), **scope.metadata})
 
     return [TableCheck(unique, unique_key), TableCheck(not_null, key_not_null)]
+
+
+def within_range_of(table: pl.LazyFrame, rows: pl.LazyFrame, column: str) -> pl.LazyFrame:
+    """The rows of `table` whose `column` lies within the range of `rows`' `column` (typed alike),
+    or is null: every row a join on that column with `rows` can match.
+
+    What makes a check of the rows written follow them, not the table: keys are assigned in
+    order (a day's events, orders and their lines have neighbouring keys) and refined files hold
+    disjoint key ranges, so the files outside the range are skipped by their statistics instead of
+    the whole key column being read to look up a day's keys.
+    """
+    bounds = rows.select(pl.col(column).min().alias("low"), pl.col(column).max().alias("high"))
+    low, high = bounds.collect(engine="streaming").row(0)
+    in_range = pl.lit(False) if low is None else pl.col(column).is_between(low, high)
+    return table.filter(in_range | pl.col(column).is_null())
 
 
 def _duplicated_keys(bucket: dict[str, pl.LazyFrame], columns: list[str]) -> pl.LazyFrame:
@@ -301,6 +317,7 @@ class Window:
 
     since: datetime | None
     refined_version: int | None  # refined as the last pass left it
+    refined_content: str | None  # and what that version held (`delta_tables.content`)
     state: dict[str, Any]
 
 
@@ -320,7 +337,7 @@ def _window(
         state[f"{name} id"] = None if now is None else now.table_id
         state[f"{name} version"] = None if now is None else now.version
         state[f"{name} content"] = None if now is None else now.content
-    whole = Window(None, None, state)
+    whole = Window(None, None, None, state)
     vouched = last_passed(context, check)
     if vouched and all(vouched.get(k) == v for k, v in state.items()):
         return None
@@ -331,7 +348,8 @@ def _window(
         if not delta_tables.operations_since(store.uri(key), version) <= _ADDING_OPERATIONS:
             return whole
     since = datetime.fromisoformat(vouched["processed_until"])
-    return Window(since, versions[refined], state) if since <= until else whole
+    content = vouched[f"{refined.to_user_string()} content"]
+    return Window(since, versions[refined], content, state) if since <= until else whole
 
 
 def _same_tables(
@@ -410,16 +428,23 @@ class _Sides:
         refined_rows, quarantined = store.scan(refined), store.scan(quarantine)
         raw_rows = store.scan(raw).filter(pl.col("_ingested_at") <= until)
         comparable = _comparable_keys(raw_rows, refined_rows, keys)
-        whole = window.since is None
-        after = pl.lit(True) if whole else pl.col("_ingested_at") > window.since
-        before = None if whole else delta_tables.scan(store.uri(refined), window.refined_version)
+        if window.since is None:
+            judged, refined_keys = raw_rows.select(*comparable, *IDENTITY), refined_rows.select(comparable)
+            return cls(keys, judged, quarantined.select(IDENTITY), refined_keys, None, None)
+        after = pl.col("_ingested_at") > window.since
+        judged = raw_rows.filter(after).select(*comparable, *IDENTITY)
+        # refined looked up only where the window's keys may be (`within_range_of`), as it is and
+        # as the last pass left it; its rows of the window from the files written since that pass
+        first, typed = keys[0], refined_rows.collect_schema()[keys[0]]
+        window_keys = judged.select(pl.col(first).cast(typed, strict=False))
+        before = delta_tables.scan(store.uri(refined), window.refined_version)
         return cls(
             keys,
-            raw_rows.filter(after).select(*comparable, *IDENTITY),
+            judged,
             quarantined.filter(after).select(IDENTITY),
-            refined_rows.select(comparable),
-            None if whole else refined_rows.filter(after).select(comparable),
-            None if before is None else before.select(comparable),
+            within_range_of(refined_rows, window_keys, first).select(comparable),
+            _written_since(store.uri(refined), window, refined_rows).filter(after).select(comparable),
+            within_range_of(before, window_keys, first).select(comparable),
         )
 
     def counted(self, bucket_rows: int) -> tuple[dict[str, int], pl.DataFrame]:
@@ -453,6 +478,20 @@ class _Sides:
         if "before" not in sides:
             return frames | {"refined": refined}
         return frames | {"new_keys": expected.join(sides["before"], on=keys, how="anti")}
+
+
+def _written_since(uri: str, window: Window, table: pl.LazyFrame) -> pl.LazyFrame:
+    """The rows of the refined `table` in the data files added since the version the window's
+    last pass judged: every row a refine run merged since is in one (Delta files are immutable;
+    `_window` made sure the commits since only added or merged rows)."""
+    state = delta_tables.state(uri)
+    added = delta_tables.files_added_since(uri, window.refined_version, window.refined_content, state)
+    if added is None:
+        return table
+    if not added:
+        return table.clear()
+    schema = table.collect_schema()
+    return pl.scan_parquet(added, schema=schema, missing_columns="insert", extra_columns="ignore")
 
 
 def _problem_sample(problems: Sequence[dict[str, pl.LazyFrame]]) -> pl.DataFrame:
