@@ -238,7 +238,7 @@ def within_range_of(table: pl.LazyFrame, rows: pl.LazyFrame, column: str) -> pl.
     """
     bounds = rows.select(pl.col(column).min().alias("low"), pl.col(column).max().alias("high"))
     low, high = bounds.collect(engine="streaming").row(0)
-    in_range = pl.lit(False) if low is None else pl.col(column).is_between(low, high)
+    in_range = pl.lit(False) if low is None else pl.col(column).is_between(pl.lit(low), pl.lit(high))
     return table.filter(in_range | pl.col(column).is_null())
 
 
