@@ -18,7 +18,6 @@ from lakehouse.lib.quality.checks import (
     key_checks,
     reconciliation_check,
     schema_change_checks,
-    within_range_of,
 )
 from lakehouse.lib.storage import delta_tables
 from lakehouse.lib.storage.store import DeltaStore
@@ -254,14 +253,6 @@ def test_unique_key_after_a_pass_opens_no_file_outside_the_range_of_the_keys_wri
     found = values(run(unique, store))
 
     assert (found["duplicated_keys"], found["rows_examined"]) == (1, 3)
-
-
-def test_the_rows_within_the_range_of_text_keys_are_those_between_them_and_the_null_ones():
-    table = pl.LazyFrame({"id": ["a1", "b1", "b2", "b3", "c1", None]})
-    written = pl.LazyFrame({"id": ["b2", "b1"]})
-
-    assert within_range_of(table, written, "id").collect()["id"].to_list() == ["b1", "b2", None]
-    assert within_range_of(table, written.clear(), "id").collect()["id"].to_list() == [None]
 
 
 def test_a_failed_evaluation_vouches_for_nothing(store):

@@ -22,7 +22,7 @@ import dagster as dg
 import polars as pl
 
 from lakehouse.lib.columns import IDENTITY
-from lakehouse.lib.key_buckets import key_buckets, summed
+from lakehouse.lib.key_buckets import key_buckets, summed, within_range_of
 from lakehouse.lib.storage import delta_tables
 from lakehouse.lib.storage.snapshots import Snapshots
 from lakehouse.lib.storage.store import DeltaStore
@@ -225,21 +225,6 @@ def key_checks(table: dg.AssetKey, keys: Sequence[str]) -> list[TableCheck]:
         return _result(nulls, "rows_with_null_key", {"rows_examined": _count(scope.rows), **scope.metadata})
 
     return [TableCheck(unique, unique_key), TableCheck(not_null, key_not_null)]
-
-
-def within_range_of(table: pl.LazyFrame, rows: pl.LazyFrame, column: str) -> pl.LazyFrame:
-    """The rows of `table` whose `column` lies within the range of `rows`' `column` (typed alike),
-    or is null: every row a join on that column with `rows` can match.
-
-    What makes a check of the rows written follow them, not the table: keys are assigned in
-    order (a day's events, orders and their lines have neighbouring keys) and refined files hold
-    disjoint key ranges, so the files outside the range are skipped by their statistics instead of
-    the whole key column being read to look up a day's keys.
-    """
-    bounds = rows.select(pl.col(column).min().alias("low"), pl.col(column).max().alias("high"))
-    low, high = bounds.collect(engine="streaming").row(0)
-    in_range = pl.lit(False) if low is None else pl.col(column).is_between(pl.lit(low), pl.lit(high))
-    return table.filter(in_range | pl.col(column).is_null())
 
 
 def _duplicated_keys(bucket: dict[str, pl.LazyFrame], columns: list[str]) -> pl.LazyFrame:
