@@ -168,7 +168,7 @@ def test_verify_compares_the_incremental_build_with_a_full_rebuild(incremental_b
         incremental_builds.full.settings.data_dir,
     )
 
-    assert benchmark.compare_builds(built, rebuilt, echo=lambda _: None) == {}
+    assert benchmark.compare_builds(built, rebuilt, echo=lambda _: None) == ({}, {})
 
 
 def test_the_benchmark_never_reaches_the_user_s_tables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -194,7 +194,8 @@ def test_verify_fails_naming_the_tables_that_differ(
 
     monkeypatch.setattr(benchmark, "run_steps", lambda *_: [Step(**s) for s in report["steps"]])
     monkeypatch.setattr(benchmark, "build_steps", fake_build)
-    monkeypatch.setattr(benchmark, "compare_builds", lambda *_: {"curated/fact_payments": "12 rows differ"})
+    differs = {"curated/fact_payments": "12 rows differ"}
+    monkeypatch.setattr(benchmark, "compare_builds", lambda *_: (differs, {}))
     args = ["bench", "--scale", "0.001", "--days", "10", "--verify", "--root", str(tmp_path)]
     result = CliRunner().invoke(main, args)
 

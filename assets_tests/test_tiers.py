@@ -57,3 +57,14 @@ def test_each_session_build_is_the_group_of_the_tests_using_it(pytester: pytest.
         if "[scale" in item.nodeid
     }
     assert groups == {("scale0.01-seed42", "lakehouse"), ("scale0.005-seed7", "second_lakehouse")}
+
+
+def test_tests_sharing_building_fixtures_of_two_files_join_those_files_groups(pytester: pytest.Pytester):
+    """The PostgreSQL day compares with the root conftest's `incremental_builds` and builds its
+    module's `builds`: both files' tests go to one worker, so neither fixture is built on two."""
+    files = ("sources/test_postgres_pipeline.py", "defs/curated/test_incremental_build.py")
+    paths = [str(PROJECT_ROOT / "assets_tests" / file) for file in files]
+    items, _ = pytester.inline_genitems(*paths, "-p", "no:cacheprovider")
+
+    groups = {str(item.get_closest_marker("xdist_group").args[0]) for item in items}
+    assert groups == {"assets_tests/conftest.py+assets_tests/sources/test_postgres_pipeline.py"}

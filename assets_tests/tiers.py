@@ -10,8 +10,8 @@
 `make test-fast` runs all but e2e. Under `--dist loadgroup` each session build is the xdist group of
 the tests using it (one worker builds it, two build the two at once); other e2e tests are grouped
 by the file defining the building fixture they use (a conftest.py, or their module), or by their
-module when they use its fixtures, so those fixtures build once; all other tests spread over the
-workers one by one.
+module when they use its fixtures, so those fixtures build once (a test using building fixtures of
+two files joins both files' groups into one); all other tests spread over the workers one by one.
 """
 
 from __future__ import annotations
@@ -117,16 +117,40 @@ def session_builds(item: pytest.Item) -> list[str]:
     return sorted(fixtures)
 
 
-def xdist_group(item: pytest.Item) -> str | None:
-    sessions = session_builds(item)
-    if sessions:
-        return "+".join(sessions)
+def group_files(item: pytest.Item) -> list[str]:
+    """The files whose fixtures an e2e test shares with others (by which it is grouped): those defining
+    the building fixtures it uses (a conftest.py, or its module), or its module when it uses fixtures
+    of its module."""
     if "e2e" not in tiers_of(item):
-        return None
-    # built once, on one worker: by the fixtures of a conftest, or of the test's module
+        return []
     own = [where for where, _ in fixture_sources(item) if where == item.path]
     files = building_fixture_files(item) or own
-    return str(files[0].relative_to(item.config.rootpath)) if files else None
+    return sorted({str(path.relative_to(item.config.rootpath)) for path in files})
+
+
+def xdist_groups(items: list[pytest.Item]) -> dict[pytest.Item, str]:
+    """Each grouped test's xdist group: its session builds, or else the files of `group_files`, joined
+    with every file a test shares with them (a test using building fixtures of two files puts both
+    files' tests on one worker, so that neither fixture is built on two)."""
+    joined: dict[str, str] = {}  # file -> a file of its group (union-find)
+
+    def root(file: str) -> str:
+        while joined.setdefault(file, file) != file:
+            file = joined[file]
+        return file
+
+    files = {item: group_files(item) for item in items if not session_builds(item)}
+    for shared in files.values():
+        for file in shared:
+            joined[root(file)] = root(shared[0])
+    members: dict[str, list[str]] = {}
+    for file in list(joined):
+        members.setdefault(root(file), []).append(file)
+    groups = {item: "+".join(session_builds(item)) for item in items if session_builds(item)}
+    for item, shared in files.items():
+        if shared:
+            groups[item] = "+".join(sorted(members[root(shared[0])]))
+    return groups
 
 
 def assign(items: list[pytest.Item]) -> None:
@@ -137,6 +161,5 @@ def assign(items: list[pytest.Item]) -> None:
             raise pytest.UsageError(f"{item.nodeid} is marked with more than one tier: {explicit}")
         if not explicit:
             item.add_marker(tier(item))
-        group = xdist_group(item)
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
+    for item, group in xdist_groups(items).items():
+        item.add_marker(pytest.mark.xdist_group(group))

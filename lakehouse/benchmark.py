@@ -102,6 +102,8 @@ class Report:
     # --verify: the curated tables where the incremental build differs from a full rebuild of the
     # same sources, with what differs (empty: none); None when not verified
     differences: dict[str, str] | None = None
+    # --verify: the tables whose only difference is history the sources no longer hold (told)
+    explained: dict[str, str] | None = None
 
     def phases(self) -> list[str]:
         return [phase for phase in (FULL, INCREMENTAL, REBUILD) if self.phase(phase)]
@@ -177,7 +179,7 @@ def benchmark(
     deterministic), and compare every curated table with the incremental build's."""
     root.mkdir(parents=True, exist_ok=True)
     data_dir = Path(tempfile.mkdtemp(prefix="run-", dir=root))
-    differences = None
+    differences = explained = None
     try:
         echo(f"benchmark data dir: {data_dir}")
         steps = run_steps(data_dir, scale, seed, days, echo)
@@ -185,11 +187,11 @@ def benchmark(
             rebuilt = data_dir / "rebuild"
             rebuilt.mkdir()
             steps += build_steps(REBUILD, rebuilt, scale, seed, days + 1, echo)
-            differences = compare_builds(data_dir, rebuilt, echo)
+            differences, explained = compare_builds(data_dir, rebuilt, echo)
     finally:
         if not keep:
             shutil.rmtree(data_dir, ignore_errors=True)
-    return Report(scale, seed, days, str(data_dir), keep, steps, differences)
+    return Report(scale, seed, days, str(data_dir), keep, steps, differences, explained)
 
 
 def run_steps(data_dir: Path, scale: float, seed: int, days: int, echo: Echo) -> list[Step]:
@@ -208,11 +210,12 @@ def build_steps(phase: str, data_dir: Path, scale: float, seed: int, days: int, 
     return steps + [_run_step(phase, layer, {}, env, echo) for layer in LAYERS]
 
 
-def compare_builds(built: Path, rebuilt: Path, echo: Echo) -> dict[str, str]:
-    """The curated tables where the two data dirs' lakehouses differ (`rebuild_check`)."""
+def compare_builds(built: Path, rebuilt: Path, echo: Echo) -> tuple[dict[str, str], dict[str, str]]:
+    """The curated tables where the two data dirs' lakehouses differ, and those whose only
+    difference is history the sources no longer hold (`rebuild_check.verify`)."""
     echo(f"\n{REBUILD}: comparing every curated table with the incremental build's …")
     result, _ = _run_child("compare", {"built": str(built), "rebuilt": str(rebuilt)}, _child_env(built))
-    return result["differences"]
+    return result["differences"], result["explained"]
 
 
 # Where the user's data lives, when set apart from the data dir: the children's comes from theirs.
@@ -299,7 +302,7 @@ def format_report(report: Report) -> str:
     for phase in (FULL, INCREMENTAL):
         lines += [f"top five costs, {phase}:", *(_format_cost(c) for c in report.top(phase)), ""]
     if report.differences is not None:
-        lines += [_format_verification(report.differences), ""]
+        lines += [_format_verification(report.differences, report.explained or {}), ""]
     lines.append("design targets (set for scale 1):")
     for target in report.targets():
         lines.append(f"  {'✓' if target.met else '✗'} {target.name:<32}{target.value:>10,.1f}")
@@ -308,12 +311,16 @@ def format_report(report: Report) -> str:
     return "\n".join(lines)
 
 
-def _format_verification(differences: dict[str, str]) -> str:
+def _format_verification(differences: dict[str, str], explained: dict[str, str]) -> str:
+    told = ""
+    if explained:
+        lines = "\n".join(f"  {text}" for text in explained.values())
+        told = f"\n  but for history the sources no longer hold, which a rebuild cannot see:\n{lines}"
     if not differences:
-        return "✓ the incremental build equals a full rebuild of the same sources: every curated table"
+        return f"✓ the incremental build equals a full rebuild of the same sources: every curated table{told}"
     found = "\n".join(differences.values())
     tables = f"{len(differences)} curated table(s)"
-    return f"✗ the incremental build differs from a full rebuild in {tables}:\n{found}"
+    return f"✗ the incremental build differs from a full rebuild in {tables}:\n{found}{told}"
 
 
 def _format_step(step: Step) -> str:
@@ -519,13 +526,14 @@ def _result(started: float, ready: float, finished: float, **values: Any) -> dic
 
 
 def _compare(built: str, rebuilt: str) -> dict[str, Any]:
-    from lakehouse.operations.rebuild_check import differences
+    from lakehouse.operations.rebuild_check import verify
     from lakehouse.settings import get_settings
 
     tables = [get_settings(data_dir).tables_uri for data_dir in (built, rebuilt)]
     if tables[0] == tables[1]:
         raise BenchmarkError(f"the incremental build and the rebuild are the same tables ({tables[0]})")
-    return {"differences": differences(*tables)}
+    verification = verify(*tables)
+    return {"differences": verification.differences, "explained": verification.explained}
 
 
 def _step(step: str, params: dict[str, Any]) -> dict[str, Any]:

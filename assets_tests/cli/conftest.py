@@ -4,6 +4,7 @@ against `home`, a lakehouse whose runs are recorded in an instance on disk, as `
 Every command gets its folders as options (`--data-dir`, `--dagster-home`), as a user may give them.
 """
 
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -22,10 +23,17 @@ Invoke = Callable[..., Result]
 
 
 def invoker(*group_args: str) -> Invoke:
-    """`lakehouse GROUP_ARGS ARGS…`, in this process; an unexpected exception fails the test."""
+    """`lakehouse GROUP_ARGS ARGS…`, in this process; an unexpected exception fails the test, and so
+    does a command that leaves the process's environment or working directory changed: what the
+    group resolves it passes down, nothing is pinned for later (every command the tests run proves it).
+    """
 
     def invoke(*args: str) -> Result:
-        return CliRunner().invoke(main, [*group_args, *args], catch_exceptions=False)
+        environ, cwd = dict(os.environ), Path.cwd()
+        result = CliRunner().invoke(main, [*group_args, *args], catch_exceptions=False)
+        assert dict(os.environ) == environ, ("the command changed the environment", args)
+        assert Path.cwd() == cwd, ("the command changed the working directory", args)
+        return result
 
     return invoke
 

@@ -2,7 +2,14 @@
 
 import polars as pl
 
-from lakehouse.lib.key_buckets import distinct_keys, key_buckets, range_bounds, range_of, summed
+from lakehouse.lib.key_buckets import (
+    distinct_keys,
+    key_buckets,
+    range_bounds,
+    range_of,
+    summed,
+    within_range_of,
+)
 
 LINES = pl.DataFrame(
     {
@@ -71,3 +78,11 @@ def test_ranges_split_keys_in_order_by_bounds_from_a_sample():
     assert bounds.to_list() == [5, 7]  # of 1 3 | 5 5 | 7 9 11
     assert keys.select(range_of("order_id", bounds)).to_series().to_list() == [0, 0, 1, 1, 2, 2]
     assert range_bounds(sample, 1).is_empty() and range_bounds(pl.Series([1, 1, 1]), 3).to_list() == [1]
+
+
+def test_the_rows_within_the_range_of_text_keys_are_those_between_them_and_the_null_ones():
+    table = pl.LazyFrame({"id": ["a1", "b1", "b2", "b3", "c1", None]})
+    written = pl.LazyFrame({"id": ["b2", "b1"]})
+
+    assert within_range_of(table, written, "id").collect()["id"].to_list() == ["b1", "b2", None]
+    assert within_range_of(table, written.clear(), "id").collect()["id"].to_list() == [None]

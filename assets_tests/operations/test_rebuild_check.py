@@ -2,14 +2,14 @@
 table, the rows only in one of them and the column whose values differ; bookkeeping columns and
 row order do not count."""
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
 
 from lakehouse.defs.curated.dictionary import curated_specs
-from lakehouse.operations.rebuild_check import difference, table_uri
+from lakehouse.operations.rebuild_check import difference, explained_rows, table_uri, unseen_history
 
 SALES = next(spec for spec in curated_specs() if spec.name == "mart_daily_sales")
 D1, D2, D3 = date(2025, 3, 1), date(2025, 3, 2), date(2025, 3, 3)
@@ -58,3 +58,87 @@ def test_a_difference_names_the_table_the_rows_and_the_column(tmp_path: Path):
         "country: 1 only in the incremental build, 0 only in the rebuild, 1 with other values",
         "  net_usd: 1 rows differ",
     ]
+
+
+CUSTOMERS = next(spec for spec in curated_specs() if spec.name == "dim_customer")
+PAYMENTS = next(spec for spec in curated_specs() if spec.name == "fact_payments")
+SIGNED_UP, DELETED = datetime(2025, 10, 2, 15, 42, tzinfo=UTC), datetime(2025, 12, 31, 9, 0, tzinfo=UTC)
+JUST_BEFORE = DELETED - timedelta(microseconds=1)
+
+
+def customers(tables: Path, versions: list[tuple[int, int, str | None, datetime, bool]]) -> None:
+    """dim_customer holding these (customer_key, customer_id, country, valid_from, is_current)
+    versions (a deletion's country is None)."""
+    frame = pl.DataFrame(
+        versions,
+        schema=["customer_key", "customer_id", "country", "valid_from", "is_current"],
+        orient="row",
+    )
+    frame.with_columns(_loaded_at=pl.lit(1)).write_delta(table_uri(str(tables), CUSTOMERS))
+
+
+def payments(tables: Path, rows: list[tuple[str, int, str]]) -> None:
+    """fact_payments holding these (payment_id, customer_key, amount) rows."""
+    frame = pl.DataFrame(rows, schema=["payment_id", "customer_key", "amount"], orient="row")
+    frame.write_delta(table_uri(str(tables), PAYMENTS))
+
+
+def soft_deleted_customer(tmp_path: Path, rebuilt_amount: str = "5.00") -> tuple[str, str]:
+    """Customer 2 signed up in October, seen alive by the incremental build, then soft-deleted on
+    the new day: the rebuild sees only the deleted row, so its live version starts just before the
+    deletion (another key, 22 rather than 20), and its payment points to that one. Customer 1 is the
+    same in both."""
+    built, rebuilt = tmp_path / "built", tmp_path / "rebuilt"
+    customers(
+        built, [(10, 1, "DE", SIGNED_UP, True), (20, 2, "FR", SIGNED_UP, False), (21, 2, None, DELETED, True)]
+    )
+    customers(
+        rebuilt,
+        [(10, 1, "DE", SIGNED_UP, True), (22, 2, "FR", JUST_BEFORE, False), (21, 2, None, DELETED, True)],
+    )
+    payments(built, [("p1", 10, "7.00"), ("p2", 20, "5.00")])
+    payments(rebuilt, [("p1", 10, "7.00"), ("p2", 22, rebuilt_amount)])
+    return str(built), str(rebuilt)
+
+
+def test_history_the_sources_no_longer_hold_is_explained_not_failed(tmp_path: Path):
+    built, rebuilt = soft_deleted_customer(tmp_path)
+
+    unseen = unseen_history(built, rebuilt, CUSTOMERS)
+    assert unseen is not None
+    assert unseen.members.to_dicts() == [{"customer_id": 2}]
+    assert sorted(unseen.versions.to_list()) == [20, 21, 21, 22]
+    found = {CUSTOMERS.asset_key: unseen}
+    told = {spec.name: explained_rows(built, rebuilt, spec, found) for spec in (CUSTOMERS, PAYMENTS)}
+    assert {name: t.text for name, t in told.items() if t is not None} == {
+        "dim_customer": "curated.dim_customer: 1 member(s) (customer_id 2) start later in the rebuild, "
+        "their current version the same: the sources no longer hold the history the incremental build "
+        "saw (a rebuild sees only current rows)",
+        "fact_payments": "curated.fact_payments: 1 row(s) point to the members above (curated.dim_customer), "
+        "the same but for customer_key",
+    }
+    assert all(
+        difference(built, rebuilt, spec, told[spec.name].rows) is None for spec in (CUSTOMERS, PAYMENTS)
+    )
+    # Without the explanation, both tables differ.
+    assert difference(built, rebuilt, CUSTOMERS) is not None
+    assert difference(built, rebuilt, PAYMENTS) is not None
+
+
+def test_a_row_pointing_to_such_a_member_that_differs_otherwise_still_fails(tmp_path: Path):
+    built, rebuilt = soft_deleted_customer(tmp_path, rebuilt_amount="6.00")
+    unseen = unseen_history(built, rebuilt, CUSTOMERS)
+    assert unseen is not None
+
+    assert explained_rows(built, rebuilt, PAYMENTS, {CUSTOMERS.asset_key: unseen}) is None
+    found = difference(built, rebuilt, PAYMENTS)
+    assert found is not None
+    assert found.splitlines()[1:3] == ["  customer_key: 1 rows differ", "  amount: 1 rows differ"]
+
+
+def test_a_member_whose_current_version_differs_is_no_unseen_history(tmp_path: Path):
+    built, rebuilt = tmp_path / "built", tmp_path / "rebuilt"
+    customers(built, [(20, 2, "FR", SIGNED_UP, False), (21, 2, None, DELETED, True)])
+    customers(rebuilt, [(22, 2, "FR", JUST_BEFORE, True)])
+
+    assert unseen_history(str(built), str(rebuilt), CUSTOMERS) is None

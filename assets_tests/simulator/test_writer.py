@@ -67,7 +67,20 @@ def test_tables_have_the_legacy_schema_without_keys(demo: Path) -> None:
         info = _query(demo / DB_FILE, f"PRAGMA table_info({table})")
         assert [(name, kind) for _, name, kind, *_ in info] == columns, table
         assert all(primary_key == 0 for *_, primary_key in info), table
-    assert _query(demo / DB_FILE, "SELECT count(*) FROM sqlite_master WHERE type = 'index'") == [(0,)]
+    indexes = "SELECT tbl_name, sql FROM sqlite_master WHERE type = 'index' ORDER BY tbl_name"
+    assert _query(demo / DB_FILE, indexes) == [
+        (name, f"CREATE INDEX {name}_updated_at ON {name} (updated_at)") for name in sorted(EXPECTED_COLUMNS)
+    ]
+
+
+def test_a_days_changes_are_read_through_the_index_on_updated_at(demo: Path) -> None:
+    """An extraction's query finds the rows changed after its watermark without a table scan."""
+    for table in EXPECTED_COLUMNS:
+        changes = f"SELECT * FROM {table} WHERE updated_at > '2025-12-31'"
+        plan = _query(demo / DB_FILE, f"EXPLAIN QUERY PLAN {changes}")
+        assert [detail for *_, detail in plan] == [
+            f"SEARCH {table} USING INDEX {table}_updated_at (updated_at>?)"
+        ], table
 
 
 def test_values_are_stored_with_their_declared_types(demo: Path) -> None:

@@ -110,3 +110,18 @@ def range_bounds(sample: pl.Series, ranges: int) -> pl.Series:
 def range_of(key: str, bounds: pl.Series) -> pl.Expr:
     """The range (0 .. len(bounds)) of each row's `key`: how many bounds are at most it."""
     return pl.lit(bounds).search_sorted(pl.col(key), side="right")
+
+
+def within_range_of(table: pl.LazyFrame, rows: pl.LazyFrame, column: str) -> pl.LazyFrame:
+    """The rows of `table` whose `column` lies within the range of `rows`' `column` (typed alike),
+    or is null: every row a join on that column with `rows` can match.
+
+    What makes a look-up of a day's keys follow them, not the table: keys are assigned in order
+    (a day's events, orders and their lines have neighbouring keys) and tables are laid out in
+    files of key ranges (refined) or days (facts), so the files outside the range are skipped by
+    their statistics instead of the whole key column being read.
+    """
+    bounds = rows.select(pl.col(column).min().alias("low"), pl.col(column).max().alias("high"))
+    low, high = bounds.collect(engine="streaming").row(0)
+    in_range = pl.lit(False) if low is None else pl.col(column).is_between(pl.lit(low), pl.lit(high))
+    return table.filter(in_range | pl.col(column).is_null())

@@ -5,29 +5,120 @@ columns but the bookkeeping ones (`_…`: build times and watermarks differ by c
 row count, and every row's values (`diff.compare`). The incremental-build tests and the
 benchmark's `--verify` both ask this; a difference is told as what a user would look for first:
 which table, rows only in one of them, rows whose values differ and in which columns.
+
+One difference is explained, not failed: history the sources no longer hold. A rebuild sees only
+the source's current rows, so a member of an SCD2 dimension that the incremental build saw earlier
+than the source now shows (a customer seen alive, then soft-deleted: the deletion moves its
+`updated_at`) starts later in the rebuild. Its versions then differ in `valid_from`, hence in
+surrogate key, and so do the fact rows pointing to them. Such a member is explained when its
+current version is the same in both builds and the rebuild starts it later; the fact rows pointing
+to its versions when they are the same but for that key. Anything else still fails.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import dagster as dg
 import polars as pl
 
 from lakehouse.defs.curated.dictionary import curated_specs
 from lakehouse.lib.spec import TableSpec
 from lakehouse.lib.storage import delta_tables, location
+from lakehouse.lib.storage.scd2 import IS_CURRENT, VALID_FROM
+from lakehouse.lib.storage.write_spec import WriteMode, WriteSpec
 from lakehouse.operations.diff import compare
+
+SAMPLE_MEMBERS = 5
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The curated tables that differ (a failure each), and those whose only difference is history
+    the sources no longer hold (told, not failed)."""
+
+    differences: dict[str, str]
+    explained: dict[str, str]
+
+
+@dataclass(frozen=True)
+class UnseenHistory:
+    """Members of an SCD2 dimension whose earlier history only the incremental build saw."""
+
+    dimension: TableSpec
+    members: pl.DataFrame  # their business keys
+    versions: pl.Series  # the surrogate keys of their versions, in either build
+
+    def explanation(self) -> str:
+        keys = ", ".join(self.members.columns)
+        rows = self.members.head(SAMPLE_MEMBERS).rows()
+        shown = ", ".join(str(row[0]) if len(row) == 1 else str(row) for row in rows)
+        more = ", …" if self.members.height > SAMPLE_MEMBERS else ""
+        return (
+            f"{self.dimension.table_name}: {self.members.height:,} member(s) ({keys} {shown}{more}) start "
+            "later in the rebuild, their current version the same: the sources no longer hold the "
+            "history the incremental build saw (a rebuild sees only current rows)"
+        )
 
 
 def table_uri(tables_uri: str, spec: TableSpec) -> str:
     return location.join(tables_uri, *spec.asset_key.path)
 
 
-def difference(built_tables: str, rebuilt_tables: str, spec: TableSpec) -> str | None:
-    """None when the built lakehouse's table equals the rebuilt one's; else what differs."""
+def verify(built_tables: str, rebuilt_tables: str) -> Verification:
+    """Every curated table that differs between the two lakehouses, with what differs."""
+    specs = curated_specs()
+    unseen = {
+        found.dimension.asset_key: found
+        for spec in specs
+        if (found := unseen_history(built_tables, rebuilt_tables, spec)) is not None
+    }
+    differences, explained = {}, {}
+    for spec in specs:
+        told = explained_rows(built_tables, rebuilt_tables, spec, unseen)
+        if told is not None:
+            explained[spec.table_name] = told.text
+        found = difference(built_tables, rebuilt_tables, spec, None if told is None else told.rows)
+        if found is not None:
+            differences[spec.table_name] = found
+    return Verification(differences, explained)
+
+
+def unseen_history(built_tables: str, rebuilt_tables: str, spec: TableSpec) -> UnseenHistory | None:
+    """The members of an SCD2 dimension the rebuild starts later than the incremental build did,
+    their current version the same in both; None for another table, or when there is none."""
+    write = WriteSpec.from_metadata(spec.write) if spec.write else None
+    if write is None or write.mode is not WriteMode.SCD2 or write.surrogate_key is None:
+        return None
+    built, rebuilt = (delta_tables.scan(table_uri(t, spec)) for t in (built_tables, rebuilt_tables))
+    keys = list(write.keys)
+    first = [frame.group_by(keys).agg(pl.col(VALID_FROM).min()) for frame in (built, rebuilt)]
+    later = (
+        first[0]
+        .join(first[1], on=keys, suffix="_rebuilt")
+        .filter(pl.col(VALID_FROM) < pl.col(f"{VALID_FROM}_rebuilt"))
+    )
+    current = [_data(frame.filter(pl.col(IS_CURRENT))) for frame in (built, rebuilt)]
+    same_now = current[0].join(current[1], on=current[0].collect_schema().names(), nulls_equal=True)
+    members = later.select(keys).join(same_now.select(keys), on=keys, how="semi").collect()
+    if members.is_empty():
+        return None
+    versions = pl.concat([frame.join(members.lazy(), on=keys, how="semi") for frame in (built, rebuilt)])
+    return UnseenHistory(spec, members, versions.select(write.surrogate_key).collect().to_series())
+
+
+def difference(
+    built_tables: str, rebuilt_tables: str, spec: TableSpec, explained: pl.Expr | None = None
+) -> str | None:
+    """None when the built lakehouse's table equals the rebuilt one's; else what differs. Rows
+    `explained` (a filter) are left out of the comparison."""
     built = delta_tables.scan(table_uri(built_tables, spec))
     rebuilt = delta_tables.scan(table_uri(rebuilt_tables, spec))
     built_schema, rebuilt_schema = _data_schema(built), _data_schema(rebuilt)
     if built_schema != rebuilt_schema:
         return f"{spec.table_name}: columns differ: built {built_schema}, rebuilt {rebuilt_schema}"
+    if explained is not None:
+        built, rebuilt = (frame.filter(~explained) for frame in (built, rebuilt))
     rows = [frame.select(pl.len()).collect().item() for frame in (built, rebuilt)]
     diff = compare(rebuilt, built, spec.table_name, spec.key, 0, 0)
     if rows[0] == rows[1] and not (diff.added or diff.removed or diff.changed):
@@ -43,11 +134,40 @@ def difference(built_tables: str, rebuilt_tables: str, spec: TableSpec) -> str |
     return "\n".join(lines)
 
 
-def differences(built_tables: str, rebuilt_tables: str) -> dict[str, str]:
-    """Every curated table that differs between the two lakehouses, with what differs."""
-    found = ((spec.table_name, difference(built_tables, rebuilt_tables, spec)) for spec in curated_specs())
-    return {table: text for table, text in found if text is not None}
+@dataclass(frozen=True)
+class Explained:
+    rows: pl.Expr  # a filter: the rows whose difference is explained, in either build
+    text: str
+
+
+def explained_rows(
+    built_tables: str, rebuilt_tables: str, spec: TableSpec, unseen: dict[dg.AssetKey, UnseenHistory]
+) -> Explained | None:
+    """The rows of `spec`'s table that differ only for members' unseen history: the members' own
+    versions, or rows pointing to them that are the same but for that key."""
+    found = unseen.get(spec.asset_key)
+    if found is not None:
+        members = pl.struct(found.members.columns).is_in(found.members.to_struct().implode())
+        return Explained(members, found.explanation())
+    for column, (table, _) in spec.references.items():
+        found = unseen.get(table)
+        if found is None:
+            continue
+        pointing = pl.col(column).is_in(found.versions.implode())
+        scans = (delta_tables.scan(table_uri(t, spec)) for t in (built_tables, rebuilt_tables))
+        rows = [_data(frame.filter(pointing).drop(column)).collect().sort(pl.all()) for frame in scans]
+        if rows[0].height and rows[0].equals(rows[1]):
+            text = (
+                f"{spec.table_name}: {rows[0].height:,} row(s) point to the members above "
+                f"({found.dimension.table_name}), the same but for {column}"
+            )
+            return Explained(pointing, text)
+    return None
+
+
+def _data(rows: pl.LazyFrame) -> pl.LazyFrame:
+    return rows.select(name for name in rows.collect_schema().names() if not name.startswith("_"))
 
 
 def _data_schema(rows: pl.LazyFrame) -> dict[str, pl.DataType]:
-    return {name: dtype for name, dtype in rows.collect_schema().items() if not name.startswith("_")}
+    return dict(_data(rows).collect_schema())

@@ -7,10 +7,11 @@ A micro-batch file is written as `<name>.tmp` and renamed when complete, as a co
 reader that lists only the final names never sees half a batch.
 
 The shop database is a legacy system: its tables have no primary key (duplicates survive) and
-`updated_at` is its system column. Updating it to a later day deletes every business key whose
-rows changed (the simulation says which) and inserts that key's new rows, in one transaction: an
-update interrupted before the state file is written can simply be run again. A key purged on
-those days (a hard delete) has no new rows: it is deleted and nothing is inserted.
+`updated_at` is its system column (indexed, as extraction by watermark needs). Updating it to a
+later day deletes every business key whose rows changed (the simulation says which) and inserts
+that key's new rows, in one transaction: an update interrupted before the state file is written
+can simply be run again. A key purged on those days (a hard delete) has no new rows: it is
+deleted and nothing is inserted.
 """
 
 from __future__ import annotations
@@ -111,6 +112,10 @@ def remove_outputs(out_dir: Path) -> None:
             path.parent.rmdir()
 
 
+# The shop's system column: when a row last changed (what extractions read from).
+CHANGED_AT = "updated_at"
+
+
 def database_uri(out_dir: Path, db_uri: str | None) -> str:
     """`db_uri`, or by default the SQLite file `shop.db` in the simulation's folder."""
     return db_uri or f"sqlite:///{Path(out_dir).resolve() / DB_FILE}"
@@ -124,10 +129,14 @@ class ShopDatabase:
         self.database, self.cursor = database, cursor
 
     def create(self) -> None:
-        """Create the shop tables from scratch, empty (replacing any)."""
+        """Create the shop tables from scratch, empty (replacing any), each with an index on
+        `updated_at`: an extraction reads the rows changed after its watermark, and without one the
+        database scans the whole table for a day's changes (scale 3: 3.2 s for order items, 7 ms
+        with it), so the incremental grew with the shop's history."""
         for table in SCHEMAS:
             self.cursor.execute(f"DROP TABLE IF EXISTS {table}")
             self.cursor.execute(f"CREATE TABLE {table} ({_definition(self.database, table)})")
+            self.cursor.execute(f"CREATE INDEX {table}_{CHANGED_AT} ON {table} ({CHANGED_AT})")
 
     def insert(self, table: str, rows: pl.DataFrame) -> None:
         _insert(self.cursor, table, rows)

@@ -4,6 +4,7 @@ columns merged and reported, changed types refused."""
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -315,6 +316,26 @@ def test_a_resent_file_with_changed_content_is_a_new_version_that_corrects_the_e
     again = materialise(instance, landing, store)  # the same content again: nothing to do
     assert materialised_metadata(again)["files_ingested"].value == 0
     assert pending_files(PAYMENTS, landing, store) == []
+
+
+def test_a_file_of_the_size_and_modification_time_registered_is_not_read_again(
+    instance, landing, store, tmp_path
+):
+    """Each run looks at every file the landing zone keeps: one as it was when registered is not
+    hashed again (its content changed in place, size and time restored, is not seen); touched, it
+    is hashed, and a new version only if its content changed."""
+    path = tmp_path / "landing" / "payments" / "settlement_2025-01-03.csv"
+    path.write_text(settlement(10))
+    materialise(instance, landing, store)
+    registered = path.stat()
+
+    path.write_text(settlement(10, changed=range(1, 2)))
+    assert path.stat().st_size == registered.st_size
+    os.utime(path, ns=(registered.st_atime_ns, registered.st_mtime_ns))
+    assert pending_files(PAYMENTS, landing, store) == []
+
+    os.utime(path, ns=(registered.st_atime_ns, registered.st_mtime_ns + 1))
+    assert pending_files(PAYMENTS, landing, store) == [path]
 
 
 def test_a_resent_file_under_the_quarantine_policy_is_held_for_review_as_its_version(

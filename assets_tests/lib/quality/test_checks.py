@@ -253,6 +253,27 @@ def test_unique_key_catches_a_new_row_repeating_a_key_judged_before(store):
     assert "| 2        | 1       | 2      |" in found["sample"]
 
 
+def remove_files_of(store: DeltaStore, key: dg.AssetKey) -> None:
+    """Delete the table's data files from disk (its log still lists them): a check that opens
+    one of them now fails."""
+    for uri in DeltaTable(store.uri(key)).file_uris():
+        Path(uri.removeprefix("file://")).unlink()
+
+
+def test_unique_key_after_a_pass_opens_no_file_outside_the_range_of_the_keys_written(store):
+    """The new rows' keys are looked up in the table only where they may be (the files the
+    statistics put in their range), so the old files are not read: here they are gone."""
+    put(store, FACT, order_lines([1, 1, 2], [1, 2, 1]))
+    unique, _ = key_checks(FACT, ["order_id", "line_no"])
+    record(unique, run(unique, store))
+    remove_files_of(store, FACT)
+    append(store, FACT, order_lines([5, 5, 6], [1, 1, 1]))
+
+    found = values(run(unique, store))
+
+    assert (found["duplicated_keys"], found["rows_examined"]) == (1, 3)
+
+
 def test_a_failed_evaluation_vouches_for_nothing(store):
     """The next evaluation starts from the last pass, so a duplicate is reported until it is fixed."""
     put(store, FACT, order_lines([1], [1]))
@@ -466,6 +487,19 @@ def test_reconciliation_after_a_pass_judges_only_the_raw_rows_ingested_since(con
         "raw_rows_ingested_after": T1.isoformat(),
         **reconciled_state(consistent, T3),
     }
+
+
+def test_reconciliation_after_a_pass_opens_no_refined_file_of_rows_judged_before(consistent):
+    """Refined is looked up only in the range of the window's keys, and its rows of the window
+    only: the files of the rows judged before are not read (here they are gone)."""
+    record(CHECK, run(CHECK, consistent))
+    remove_files_of(consistent, REFINED)
+    refine_later_batches(consistent, [5, 6, 7])
+
+    found = values(run(CHECK, consistent))
+
+    assert (found["raw_rows"], found["refined_rows"], found["keys_missing_from_refined"]) == (5, 3, 1)
+    assert (found["refined_rows_added"], found["new_keys"]) == (3, 4)
 
 
 def test_reconciliation_catches_a_row_of_the_new_batches_lost(consistent):

@@ -32,6 +32,7 @@ with the same content is skipped, as before.
 """
 
 import itertools
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -87,6 +88,7 @@ FILE_VERSION_SCHEMA = {
     "_batch_id": pl.String,
     "file": pl.String,
     "bytes": pl.Int64,
+    "modified_ns": pl.Int64,  # the file's modification time (ns since the epoch) when it was hashed
     "sha256": pl.String,
     "rows": pl.Int64,
     "replaces": pl.String,  # the batch id of the version it replaced (null: the file's first)
@@ -130,18 +132,40 @@ class PendingFile:
     path: Path
     batch_id: str
     sha256: str
+    seen: os.stat_result  # the file's size and modification time when it was hashed
     replaces: str | None = None  # the batch id of the earlier version of a file whose content changed
     registered_only: bool = False  # in raw already, missing from the registry (a crash between them)
     released: bool = False  # quarantined for review, then released (`lakehouse quarantine release-file`)
 
 
-def latest_versions(files: FileSet, store: TableReads) -> dict[str, tuple[str, str]]:
-    """Per file name, the batch id and SHA-256 of the newest version the registry holds."""
+@dataclass(frozen=True)
+class Registered:
+    """The newest version of a file the registry holds: its batch id, SHA-256, and the size and
+    modification time the file had when hashed (None in a registry from before they were kept)."""
+
+    batch_id: str
+    sha256: str
+    bytes: int | None
+    modified_ns: int | None
+
+    def unchanged(self, seen: os.stat_result) -> bool:
+        """Whether the file is as it was when this version was hashed: same size, same modification
+        time. Then it is not read and hashed again, so a run's cost does not grow with the files the
+        landing zone has kept (every settlement file of the year, hashed on every run and sensor
+        tick). A change that keeps both, to the nanosecond, goes unseen, as it does for rsync."""
+        return (self.bytes, self.modified_ns) == (seen.st_size, seen.st_mtime_ns)
+
+
+def latest_versions(files: FileSet, store: TableReads) -> dict[str, Registered]:
+    """Per file name, the newest version the registry holds."""
     registry = store.scan_or_none(files.versions_key)
     if registry is None:
         return {}
-    newest = registry.sort("_ingested_at").unique("file", keep="last").select("file", "_batch_id", "sha256")
-    return {name: (batch, digest) for name, batch, digest in newest.collect().iter_rows()}
+    kept = registry.collect_schema()
+    seen = [pl.col(c) if c in kept else pl.lit(None, pl.Int64).alias(c) for c in ("bytes", "modified_ns")]
+    newest = registry.sort("_ingested_at").unique("file", keep="last")
+    rows = newest.select("file", "_batch_id", "sha256", *seen).collect().iter_rows()
+    return {name: Registered(*version) for name, *version in rows}
 
 
 def file_versions(files: FileSet, landing: LandingZone, store: TableReads) -> list[PendingFile]:
@@ -169,15 +193,19 @@ def file_versions(files: FileSet, landing: LandingZone, store: TableReads) -> li
     ]
 
 
-def _candidate(files: FileSet, path: Path, known: tuple[str, str] | None) -> PendingFile | None:
-    """The file's version to handle unless the registry holds this very content as its newest."""
+def _candidate(files: FileSet, path: Path, known: Registered | None) -> PendingFile | None:
+    """The file's version to handle unless the registry holds this very content as its newest
+    (the file unchanged since it was hashed, or hashing to the same)."""
+    seen = path.stat()  # before reading: a change while it is hashed shows at the next look
+    if known is not None and known.unchanged(seen):
+        return None
     digest = sha256_of(path)
     if known is None:
-        return PendingFile(path, files.batch_id(path), digest)
-    batch, newest = known
-    if newest == digest:
+        return PendingFile(path, files.batch_id(path), digest, seen)
+    if known.sha256 == digest:
         return None
-    return PendingFile(path, version_batch_id(files.batch_id(path), digest), digest, replaces=batch)
+    batch_id = version_batch_id(files.batch_id(path), digest)
+    return PendingFile(path, batch_id, digest, seen, replaces=known.batch_id)
 
 
 def pending_files(files: FileSet, landing: LandingZone, store: TableReads) -> list[Path]:
@@ -267,7 +295,8 @@ class Ingestion:
             {
                 "_batch_id": file.batch_id,
                 "file": file.path.name,
-                "bytes": file.path.stat().st_size,
+                "bytes": file.seen.st_size,
+                "modified_ns": file.seen.st_mtime_ns,
                 "sha256": file.sha256,
                 "rows": None if file.registered_only else self.rows.get(file.batch_id, 0),
                 "replaces": file.replaces,

@@ -23,7 +23,7 @@ import dagster as dg
 import polars as pl
 
 from lakehouse.lib.columns import IDENTITY
-from lakehouse.lib.key_buckets import key_buckets, summed
+from lakehouse.lib.key_buckets import key_buckets, summed, within_range_of
 from lakehouse.lib.storage import delta_tables
 from lakehouse.lib.storage.snapshots import Snapshots
 from lakehouse.lib.storage.store import DeltaStore
@@ -221,6 +221,7 @@ def key_checks(table: dg.AssetKey, keys: Sequence[str]) -> list[TableCheck]:
         sides = {"table": scope.table.select(columns)}
         if not scope.whole:
             sides["written"] = scope.rows.select(columns)
+            sides["table"] = within_range_of(sides["table"], sides["written"], columns[0])
         with key_buckets(sides, columns, examined, store.key_bucket_rows) as split:
             duplicated = [_duplicated_keys(bucket, columns) for bucket in split]
             metadata = {"rows_examined": examined, **scope.metadata}
@@ -310,6 +311,7 @@ class Window:
 
     since: datetime | None
     refined_version: int | None  # refined as the last pass left it
+    refined_content: str | None  # and what that version held (`delta_tables.content`)
     state: dict[str, Any]
 
 
@@ -329,7 +331,7 @@ def _window(
         state[f"{name} id"] = None if now is None else now.table_id
         state[f"{name} version"] = None if now is None else now.version
         state[f"{name} content"] = None if now is None else now.content
-    whole = Window(None, None, state)
+    whole = Window(None, None, None, state)
     vouched = last_passed(context, check)
     if vouched and all(vouched.get(k) == v for k, v in state.items()):
         return None
@@ -340,7 +342,8 @@ def _window(
         if not delta_tables.operations_since(store.uri(key), version) <= _ADDING_OPERATIONS:
             return whole
     since = datetime.fromisoformat(vouched["processed_until"])
-    return Window(since, versions[refined], state) if since <= until else whole
+    content = vouched[f"{refined.to_user_string()} content"]
+    return Window(since, versions[refined], content, state) if since <= until else whole
 
 
 def _same_tables(
@@ -419,16 +422,23 @@ class _Sides:
         refined_rows, quarantined = store.scan(refined), store.scan(quarantine)
         raw_rows = store.scan(raw).filter(pl.col("_ingested_at") <= until)
         comparable = _comparable_keys(raw_rows, refined_rows, keys)
-        whole = window.since is None
-        after = pl.lit(True) if whole else pl.col("_ingested_at") > window.since
-        before = None if whole else delta_tables.scan(store.uri(refined), window.refined_version)
+        if window.since is None:
+            judged, refined_keys = raw_rows.select(*comparable, *IDENTITY), refined_rows.select(comparable)
+            return cls(keys, judged, quarantined.select(IDENTITY), refined_keys, None, None)
+        after = pl.col("_ingested_at") > window.since
+        judged = raw_rows.filter(after).select(*comparable, *IDENTITY)
+        # refined looked up only where the window's keys may be (`within_range_of`), as it is and
+        # as the last pass left it; its rows of the window from the files written since that pass
+        first, typed = keys[0], refined_rows.collect_schema()[keys[0]]
+        window_keys = judged.select(pl.col(first).cast(typed, strict=False))
+        before = delta_tables.scan(store.uri(refined), window.refined_version)
         return cls(
             keys,
-            raw_rows.filter(after).select(*comparable, *IDENTITY),
+            judged,
             quarantined.filter(after).select(IDENTITY),
-            refined_rows.select(comparable),
-            None if whole else refined_rows.filter(after).select(comparable),
-            None if before is None else before.select(comparable),
+            within_range_of(refined_rows, window_keys, first).select(comparable),
+            _written_since(store.uri(refined), window, refined_rows).filter(after).select(comparable),
+            within_range_of(before, window_keys, first).select(comparable),
         )
 
     def counted(self, bucket_rows: int) -> tuple[dict[str, int], pl.DataFrame]:
@@ -462,6 +472,20 @@ class _Sides:
         if "before" not in sides:
             return frames | {"refined": refined}
         return frames | {"new_keys": expected.join(sides["before"], on=keys, how="anti")}
+
+
+def _written_since(uri: str, window: Window, table: pl.LazyFrame) -> pl.LazyFrame:
+    """The rows of the refined `table` in the data files added since the version the window's
+    last pass judged: every row a refine run merged since is in one (Delta files are immutable;
+    `_window` made sure the commits since only added or merged rows)."""
+    state = delta_tables.state(uri)
+    added = delta_tables.files_added_since(uri, window.refined_version, window.refined_content, state)
+    if added is None:
+        return table
+    if not added:
+        return table.clear()
+    schema = table.collect_schema()
+    return pl.scan_parquet(added, schema=schema, missing_columns="insert", extra_columns="ignore")
 
 
 def _problem_sample(problems: Sequence[dict[str, pl.LazyFrame]]) -> pl.DataFrame:
