@@ -36,6 +36,8 @@ def business(uri: str) -> pl.DataFrame:
     if "file" in frame.columns:  # a file quarantined whole: by its name and rule (its folder, and
         # the reader's message about a corrupt file, differ between a local and a remote read)
         frame = frame.with_columns(pl.col("file").str.split("/").list.last()).drop("reason", strict=False)
+    # a registered landing file's modification time is when it was written to each store
+    frame = frame.drop("modified_ns", strict=False)
     columns = sorted(c for c in frame.columns if not c.startswith("_") or c in KEPT_BOOKKEEPING)
     return frame.select(columns).sort(columns, nulls_last=True)
 
