@@ -107,15 +107,15 @@ def test_history_the_sources_no_longer_hold_is_explained_not_failed(tmp_path: Pa
     unseen = unseen_history(built, rebuilt, CUSTOMERS)
     assert unseen is not None
     assert unseen.members.to_dicts() == [{"customer_id": 2}]
-    assert sorted(unseen.versions.to_list()) == [20, 21, 21, 22]
+    assert unseen.versions.sort("customer_key").rows() == [(20, 2), (21, 2), (22, 2)]
     found = {CUSTOMERS.asset_key: unseen}
     told = {spec.name: explained_rows(built, rebuilt, spec, found) for spec in (CUSTOMERS, PAYMENTS)}
     assert {name: t.text for name, t in told.items() if t is not None} == {
         "dim_customer": "curated.dim_customer: 1 member(s) (customer_id 2) start later in the rebuild, "
-        "their current version the same: the sources no longer hold the history the incremental build "
+        "their versions otherwise the same: the sources no longer hold the history the incremental build "
         "saw (a rebuild sees only current rows)",
         "fact_payments": "curated.fact_payments: 1 row(s) point to the members above (curated.dim_customer), "
-        "the same but for customer_key",
+        "the same once customer_key is read as the member it names",
     }
     assert all(
         difference(built, rebuilt, spec, told[spec.name].rows) is None for spec in (CUSTOMERS, PAYMENTS)
@@ -140,5 +140,33 @@ def test_a_member_whose_current_version_differs_is_no_unseen_history(tmp_path: P
     built, rebuilt = tmp_path / "built", tmp_path / "rebuilt"
     customers(built, [(20, 2, "FR", SIGNED_UP, False), (21, 2, None, DELETED, True)])
     customers(rebuilt, [(22, 2, "FR", JUST_BEFORE, True)])
+
+    assert unseen_history(str(built), str(rebuilt), CUSTOMERS) is None
+
+
+def test_a_row_pointing_to_another_such_member_still_fails(tmp_path: Path):
+    """Customers 2 and 3 both start later in the rebuild; a payment of customer 2 in one build and of
+    customer 3 in the other is a difference, not history the sources no longer hold."""
+    built, rebuilt = tmp_path / "built", tmp_path / "rebuilt"
+    deleted_2, deleted_3 = (21, 2, None, DELETED, True), (31, 3, None, DELETED, True)
+    customers(built, [(20, 2, "FR", SIGNED_UP, False), deleted_2, (30, 3, "FR", SIGNED_UP, False), deleted_3])
+    customers(
+        rebuilt, [(22, 2, "FR", JUST_BEFORE, False), deleted_2, (32, 3, "FR", JUST_BEFORE, False), deleted_3]
+    )
+    payments(built, [("p2", 20, "5.00"), ("p3", 30, "5.00")])
+    payments(rebuilt, [("p2", 32, "5.00"), ("p3", 22, "5.00")])
+    unseen = unseen_history(str(built), str(rebuilt), CUSTOMERS)
+    assert unseen is not None
+    assert unseen.members.sort("customer_id").to_dicts() == [{"customer_id": 2}, {"customer_id": 3}]
+
+    assert explained_rows(str(built), str(rebuilt), PAYMENTS, {CUSTOMERS.asset_key: unseen}) is None
+
+
+def test_a_member_with_other_earlier_versions_is_no_unseen_history(tmp_path: Path):
+    """The incremental build's earlier version of customer 2 says DE, the rebuild's FR: its history
+    differs beyond where it starts."""
+    built, rebuilt = tmp_path / "built", tmp_path / "rebuilt"
+    customers(built, [(20, 2, "DE", SIGNED_UP, False), (21, 2, None, DELETED, True)])
+    customers(rebuilt, [(22, 2, "FR", JUST_BEFORE, False), (21, 2, None, DELETED, True)])
 
     assert unseen_history(str(built), str(rebuilt), CUSTOMERS) is None

@@ -25,7 +25,7 @@ import polars as pl
 from lakehouse.defs.curated.dictionary import curated_specs
 from lakehouse.lib.spec import TableSpec
 from lakehouse.lib.storage import delta_tables, location
-from lakehouse.lib.storage.scd2 import IS_CURRENT, VALID_FROM
+from lakehouse.lib.storage.scd2 import VALID_FROM
 from lakehouse.lib.storage.write_spec import WriteMode, WriteSpec
 from lakehouse.operations.diff import compare
 
@@ -47,7 +47,7 @@ class UnseenHistory:
 
     dimension: TableSpec
     members: pl.DataFrame  # their business keys
-    versions: pl.Series  # the surrogate keys of their versions, in either build
+    versions: pl.DataFrame  # the surrogate key of each of their versions, in either build, and its member
 
     def explanation(self) -> str:
         keys = ", ".join(self.members.columns)
@@ -56,7 +56,7 @@ class UnseenHistory:
         more = ", …" if self.members.height > SAMPLE_MEMBERS else ""
         return (
             f"{self.dimension.table_name}: {self.members.height:,} member(s) ({keys} {shown}{more}) start "
-            "later in the rebuild, their current version the same: the sources no longer hold the "
+            "later in the rebuild, their versions otherwise the same: the sources no longer hold the "
             "history the incremental build saw (a rebuild sees only current rows)"
         )
 
@@ -86,25 +86,37 @@ def verify(built_tables: str, rebuilt_tables: str) -> Verification:
 
 def unseen_history(built_tables: str, rebuilt_tables: str, spec: TableSpec) -> UnseenHistory | None:
     """The members of an SCD2 dimension the rebuild starts later than the incremental build did,
-    their current version the same in both; None for another table, or when there is none."""
+    their versions otherwise the same (by `valid_to`, attributes, current and deleted flags); None
+    for another table, or when there is none."""
     write = WriteSpec.from_metadata(spec.write) if spec.write else None
-    if write is None or write.mode is not WriteMode.SCD2 or write.surrogate_key is None:
+    if write is None or write.mode is not WriteMode.SCD2:
         return None
     built, rebuilt = (delta_tables.scan(table_uri(t, spec)) for t in (built_tables, rebuilt_tables))
-    keys = list(write.keys)
+    keys, surrogate = list(write.keys), str(write.surrogate_key)
     first = [frame.group_by(keys).agg(pl.col(VALID_FROM).min()) for frame in (built, rebuilt)]
     later = (
         first[0]
         .join(first[1], on=keys, suffix="_rebuilt")
         .filter(pl.col(VALID_FROM) < pl.col(f"{VALID_FROM}_rebuilt"))
+        .select(keys)
     )
-    current = [_data(frame.filter(pl.col(IS_CURRENT))) for frame in (built, rebuilt)]
-    same_now = current[0].join(current[1], on=current[0].collect_schema().names(), nulls_equal=True)
-    members = later.select(keys).join(same_now.select(keys), on=keys, how="semi").collect()
+    # a version's start is the previous one's end: all but the first start are compared by `valid_to`
+    history = [
+        _data(frame.join(later, on=keys, how="semi")).drop(VALID_FROM, surrogate)
+        for frame in (built, rebuilt)
+    ]
+    columns = history[0].collect_schema().names()
+    differing = pl.concat(
+        [
+            history[0].join(history[1], on=columns, how="anti", nulls_equal=True).select(keys),
+            history[1].join(history[0], on=columns, how="anti", nulls_equal=True).select(keys),
+        ]
+    )
+    members = later.join(differing, on=keys, how="anti").collect()
     if members.is_empty():
         return None
     versions = pl.concat([frame.join(members.lazy(), on=keys, how="semi") for frame in (built, rebuilt)])
-    return UnseenHistory(spec, members, versions.select(write.surrogate_key).collect().to_series())
+    return UnseenHistory(spec, members, versions.select(surrogate, *keys).unique().collect())
 
 
 def difference(
@@ -144,25 +156,41 @@ def explained_rows(
     built_tables: str, rebuilt_tables: str, spec: TableSpec, unseen: dict[dg.AssetKey, UnseenHistory]
 ) -> Explained | None:
     """The rows of `spec`'s table that differ only for members' unseen history: the members' own
-    versions, or rows pointing to them that are the same but for that key."""
+    versions, or rows pointing to their versions that are the same once each such key is read as
+    the member it names (so a row pointing to another member still differs)."""
     found = unseen.get(spec.asset_key)
     if found is not None:
         members = pl.struct(found.members.columns).is_in(found.members.to_struct().implode())
         return Explained(members, found.explanation())
-    for column, (table, _) in spec.references.items():
-        found = unseen.get(table)
-        if found is None:
-            continue
-        pointing = pl.col(column).is_in(found.versions.implode())
-        scans = (delta_tables.scan(table_uri(t, spec)) for t in (built_tables, rebuilt_tables))
-        rows = [_data(frame.filter(pointing).drop(column)).collect().sort(pl.all()) for frame in scans]
-        if rows[0].height and rows[0].equals(rows[1]):
-            text = (
-                f"{spec.table_name}: {rows[0].height:,} row(s) point to the members above "
-                f"({found.dimension.table_name}), the same but for {column}"
-            )
-            return Explained(pointing, text)
-    return None
+    pointers = {c: unseen[t] for c, (t, _) in spec.references.items() if t in unseen}
+    if not pointers:
+        return None
+    pointing = pl.any_horizontal(
+        pl.col(c).is_in(u.versions.to_series(0).implode()) for c, u in pointers.items()
+    )
+    scans = (delta_tables.scan(table_uri(t, spec)) for t in (built_tables, rebuilt_tables))
+    rows = [_by_member(_data(frame.filter(pointing)), pointers).collect() for frame in scans]
+    rows = [frame.sort(pl.all(), nulls_last=True) for frame in rows]
+    if not (rows[0].height and rows[0].equals(rows[1])):
+        return None
+    dimensions = ", ".join(sorted({u.dimension.table_name for u in pointers.values()}))
+    text = (
+        f"{spec.table_name}: {rows[0].height:,} row(s) point to the members above ({dimensions}), "
+        f"the same once {', '.join(pointers)} is read as the member it names"
+    )
+    return Explained(pointing, text)
+
+
+def _by_member(rows: pl.LazyFrame, pointers: dict[str, UnseenHistory]) -> pl.LazyFrame:
+    """`rows` with each key pointing to an unseen member's version replaced by that member."""
+    for column, found in pointers.items():
+        surrogate, *keys = found.versions.columns
+        named = found.versions.lazy().rename({surrogate: column, **{k: f"{column}:{k}" for k in keys}})
+        member = pl.col(f"{column}:{keys[0]}")
+        rows = rows.join(named, on=column, how="left").with_columns(
+            pl.when(member.is_null()).then(pl.col(column)).alias(column)
+        )
+    return rows
 
 
 def _data(rows: pl.LazyFrame) -> pl.LazyFrame:

@@ -338,6 +338,20 @@ def test_a_file_of_the_size_and_modification_time_registered_is_not_read_again(
     assert pending_files(PAYMENTS, landing, store) == [path]
 
 
+def test_a_modification_time_of_whole_seconds_is_not_trusted(instance, landing, store, tmp_path):
+    """A store that keeps whole seconds (S3) could hide a file rewritten at the same size within
+    the second: such a file is hashed on every look, and its changed content is seen."""
+    path = tmp_path / "landing" / "payments" / "settlement_2025-01-03.csv"
+    path.write_text(settlement(10))
+    whole_second = 1_767_225_600 * 1_000_000_000
+    os.utime(path, ns=(whole_second, whole_second))
+    materialise(instance, landing, store)
+
+    path.write_text(settlement(10, changed=range(1, 2)))
+    os.utime(path, ns=(whole_second, whole_second))
+    assert pending_files(PAYMENTS, landing, store) == [path]
+
+
 def test_a_resent_file_under_the_quarantine_policy_is_held_for_review_as_its_version(
     instance, landing, store, tmp_path
 ):

@@ -152,7 +152,13 @@ class Registered:
         """Whether the file is as it was when this version was hashed: same size, same modification
         time. Then it is not read and hashed again, so a run's cost does not grow with the files the
         landing zone has kept (every settlement file of the year, hashed on every run and sensor
-        tick). A change that keeps both, to the nanosecond, goes unseen, as it does for rsync."""
+        tick). A change that keeps both, to the nanosecond, goes unseen, as it does for rsync.
+
+        Only a time finer than a second is trusted: a store that keeps whole seconds (S3's
+        LastModified) or none (0) would hide a file rewritten at the same size within the second,
+        so its files are hashed each time."""
+        if not seen.st_mtime_ns % 1_000_000_000:
+            return False
         return (self.bytes, self.modified_ns) == (seen.st_size, seen.st_mtime_ns)
 
 
