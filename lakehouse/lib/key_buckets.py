@@ -125,3 +125,10 @@ def within_range_of(table: pl.LazyFrame, rows: pl.LazyFrame, column: str) -> pl.
     low, high = bounds.collect(engine="streaming").row(0)
     in_range = pl.lit(False) if low is None else pl.col(column).is_between(pl.lit(low), pl.lit(high))
     return table.filter(in_range | pl.col(column).is_null())
+
+
+def looked_up(table: pl.LazyFrame, keys: pl.LazyFrame, on: list[str]) -> pl.LazyFrame:
+    """The rows of `table` matching one of `keys` (a few changed orders, say) on the columns `on`:
+    the keys computed once, the table read only within the range of the first (`within_range_of`)."""
+    found = keys.select(on).collect(engine="streaming").lazy()
+    return within_range_of(table, found, on[0]).join(found, on=on, how="semi")

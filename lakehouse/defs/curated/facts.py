@@ -41,7 +41,7 @@ from lakehouse.lib.incremental import (
     one_of,
     watermarks,
 )
-from lakehouse.lib.key_buckets import within_range_of
+from lakehouse.lib.key_buckets import looked_up
 from lakehouse.lib.keys import date_key, lookup_version
 from lakehouse.lib.partitions import DAY_SLICED, with_backfill
 from lakehouse.lib.quality.contract import (
@@ -265,13 +265,7 @@ def days_of_changed_rates(
     """The days of `rows` whose currency's rate of the day was refined after `since` (new, restated,
     or the one a held-back row was waiting for)."""
     changed = changed_since(rates, since).select(pl.col("date").alias(day), "currency")
-    return within_range_of(rows, changed, day).join(changed, on=[day, "currency"], how="semi").select(day)
-
-
-def looked_up(rows: pl.LazyFrame, keys: pl.LazyFrame, key: str) -> pl.LazyFrame:
-    """The `rows` whose `key` is one of `keys`' (a few changed orders, say): looked up only within
-    their range (`within_range_of`), so the files of the rest of the history are not read."""
-    return within_range_of(rows, keys, key).join(keys.select(key), on=key, how="semi")
+    return looked_up(rows, changed, [day, "currency"]).select(day)
 
 
 def order_days_to_rebuild(
@@ -311,9 +305,9 @@ def order_days_to_rebuild(
     )
     return days(
         changed_orders.select("order_date"),
-        looked_up(orders, changed_lines, "order_id").select("order_date"),
+        looked_up(orders, changed_lines, ["order_id"]).select("order_date"),
         # the days the fact holds those orders on now: an order that moved day leaves its old one
-        looked_up(current, touched, "order_id").select("order_date"),
+        looked_up(current, touched, ["order_id"]).select("order_date"),
         lines_of_changed_products.select("order_date"),
         affected(orders, changed_customers, "customer_id", ORDER_AT).select("order_date"),
         days_of_changed_rates(orders, rates, marks["_built_at"], "order_date"),
@@ -433,7 +427,7 @@ def payment_days_to_rebuild(
         return None
     changed = changed_since(payments, marks["_refined_at"])
     # the days the fact holds those payments on now: a re-sent one may move
-    held = looked_up(current, changed.select("payment_id"), "payment_id")
+    held = looked_up(current, changed, ["payment_id"])
     changed_orders = changed_since(orders, marks["_built_at"]).select("order_id")
     changed_customers = changed_members(customers, marks["_built_at"], "customer_id")
     orders_of_changed = orders.select(PAYMENT_ORDER).join(changed_customers, on="customer_id", how="semi")
@@ -441,7 +435,7 @@ def payment_days_to_rebuild(
         changed.select("settled_date"),
         held.select("settled_date"),
         days_of_changed_rates(payments, rates, marks["_built_at"], "settled_date"),
-        looked_up(payments, changed_orders, "order_id").select("settled_date"),
+        looked_up(payments, changed_orders, ["order_id"]).select("settled_date"),
         affected(
             payments.join(orders_of_changed, on="order_id"), changed_customers, "customer_id", PAYMENT_AT
         ).select("settled_date"),
