@@ -189,13 +189,15 @@ def written_since_passed(
         added = delta_tables.files_added_since(uri, since, since_content, state)
     if added == []:
         return None
-    rows = (
-        snapshot
-        if added is None
-        else pl.scan_parquet(added, missing_columns="insert", extra_columns="ignore")
-    )
+    rows = snapshot if added is None else rows_of_files(added)
     metadata = {"table_version": state.version, "table_id": state.table_id, "table_content": state.content}
     return Written(snapshot, rows, added is None, metadata)
+
+
+def rows_of_files(files: list[str], schema: pl.Schema | None = None) -> pl.LazyFrame:
+    """The rows of some of a table's data files (those added since a version): a column the table
+    gained since reads as null, one it lost is left out."""
+    return pl.scan_parquet(files, schema=schema, missing_columns="insert", extra_columns="ignore")
 
 
 def _count(frame: pl.LazyFrame) -> int:
@@ -484,8 +486,7 @@ def _written_since(uri: str, window: Window, table: pl.LazyFrame) -> pl.LazyFram
         return table
     if not added:
         return table.clear()
-    schema = table.collect_schema()
-    return pl.scan_parquet(added, schema=schema, missing_columns="insert", extra_columns="ignore")
+    return rows_of_files(added, table.collect_schema())
 
 
 def _problem_sample(problems: Sequence[dict[str, pl.LazyFrame]]) -> pl.DataFrame:
