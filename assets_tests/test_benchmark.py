@@ -16,6 +16,7 @@ from assets_tests.conftest import IncrementalBuilds
 from lakehouse import benchmark
 from lakehouse.benchmark import FULL, INCREMENTAL, LAYERS, BenchmarkError, Step
 from lakehouse.cli import main
+from lakehouse.operations.rebuild_check import Verification
 
 pytestmark = pytest.mark.e2e  # whole builds in fresh processes
 
@@ -168,7 +169,7 @@ def test_verify_compares_the_incremental_build_with_a_full_rebuild(incremental_b
         incremental_builds.full.settings.data_dir,
     )
 
-    assert benchmark.compare_builds(built, rebuilt, echo=lambda _: None) == ({}, {})
+    assert benchmark.compare_builds(built, rebuilt, echo=lambda _: None) == Verification({}, {})
 
 
 def test_the_benchmark_never_reaches_the_user_s_tables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -195,7 +196,7 @@ def test_verify_fails_naming_the_tables_that_differ(
     monkeypatch.setattr(benchmark, "run_steps", lambda *_: [Step(**s) for s in report["steps"]])
     monkeypatch.setattr(benchmark, "build_steps", fake_build)
     differs = {"curated/fact_payments": "12 rows differ"}
-    monkeypatch.setattr(benchmark, "compare_builds", lambda *_: (differs, {}))
+    monkeypatch.setattr(benchmark, "compare_builds", lambda *_: Verification(differs, {}))
     args = ["bench", "--scale", "0.001", "--days", "10", "--verify", "--root", str(tmp_path)]
     result = CliRunner().invoke(main, args)
 

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 
     import dagster as dg
 
+    from lakehouse.operations.rebuild_check import Verification
+
 Echo = Callable[[str], None]
 
 # Each layer's Dagster run selects the assets whose key starts with one of these; refined and
@@ -99,11 +101,9 @@ class Report:
     data_dir: str
     kept: bool
     steps: list[Step]
-    # --verify: the curated tables where the incremental build differs from a full rebuild of the
-    # same sources, with what differs (empty: none); None when not verified
-    differences: dict[str, str] | None = None
-    # --verify: the tables whose only difference is history the sources no longer hold (told)
-    explained: dict[str, str] | None = None
+    # --verify: how the incremental build compares with a full rebuild of the same sources; None
+    # when not verified
+    verification: Verification | None = None
 
     def phases(self) -> list[str]:
         return [phase for phase in (FULL, INCREMENTAL, REBUILD) if self.phase(phase)]
@@ -179,7 +179,7 @@ def benchmark(
     deterministic), and compare every curated table with the incremental build's."""
     root.mkdir(parents=True, exist_ok=True)
     data_dir = Path(tempfile.mkdtemp(prefix="run-", dir=root))
-    differences = explained = None
+    verification = None
     try:
         echo(f"benchmark data dir: {data_dir}")
         steps = run_steps(data_dir, scale, seed, days, echo)
@@ -187,11 +187,11 @@ def benchmark(
             rebuilt = data_dir / "rebuild"
             rebuilt.mkdir()
             steps += build_steps(REBUILD, rebuilt, scale, seed, days + 1, echo)
-            differences, explained = compare_builds(data_dir, rebuilt, echo)
+            verification = compare_builds(data_dir, rebuilt, echo)
     finally:
         if not keep:
             shutil.rmtree(data_dir, ignore_errors=True)
-    return Report(scale, seed, days, str(data_dir), keep, steps, differences, explained)
+    return Report(scale, seed, days, str(data_dir), keep, steps, verification)
 
 
 def run_steps(data_dir: Path, scale: float, seed: int, days: int, echo: Echo) -> list[Step]:
@@ -210,12 +210,14 @@ def build_steps(phase: str, data_dir: Path, scale: float, seed: int, days: int, 
     return steps + [_run_step(phase, layer, {}, env, echo) for layer in LAYERS]
 
 
-def compare_builds(built: Path, rebuilt: Path, echo: Echo) -> tuple[dict[str, str], dict[str, str]]:
+def compare_builds(built: Path, rebuilt: Path, echo: Echo) -> Verification:
     """The curated tables where the two data dirs' lakehouses differ, and those whose only
     difference is history the sources no longer hold (`rebuild_check.verify`)."""
     echo(f"\n{REBUILD}: comparing every curated table with the incremental build's …")
     result, _ = _run_child("compare", {"built": str(built), "rebuilt": str(rebuilt)}, _child_env(built))
-    return result["differences"], result["explained"]
+    from lakehouse.operations.rebuild_check import Verification
+
+    return Verification(**result)
 
 
 # Where the user's data lives, when set apart from the data dir: the children's comes from theirs.
@@ -301,8 +303,8 @@ def format_report(report: Report) -> str:
         lines += [*format_costs(report, phase), ""]
     for phase in (FULL, INCREMENTAL):
         lines += [f"top five costs, {phase}:", *(_format_cost(c) for c in report.top(phase)), ""]
-    if report.differences is not None:
-        lines += [_format_verification(report.differences, report.explained or {}), ""]
+    if report.verification is not None:
+        lines += [_format_verification(report.verification), ""]
     lines.append("design targets (set for scale 1):")
     for target in report.targets():
         lines.append(f"  {'✓' if target.met else '✗'} {target.name:<32}{target.value:>10,.1f}")
@@ -311,7 +313,8 @@ def format_report(report: Report) -> str:
     return "\n".join(lines)
 
 
-def _format_verification(differences: dict[str, str], explained: dict[str, str]) -> str:
+def _format_verification(verification: Verification) -> str:
+    differences, explained = verification.differences, verification.explained
     told = ""
     if explained:
         lines = "\n".join(f"  {text}" for text in explained.values())
@@ -532,8 +535,7 @@ def _compare(built: str, rebuilt: str) -> dict[str, Any]:
     tables = [get_settings(data_dir).tables_uri for data_dir in (built, rebuilt)]
     if tables[0] == tables[1]:
         raise BenchmarkError(f"the incremental build and the rebuild are the same tables ({tables[0]})")
-    verification = verify(*tables)
-    return {"differences": verification.differences, "explained": verification.explained}
+    return asdict(verify(*tables))
 
 
 def _step(step: str, params: dict[str, Any]) -> dict[str, Any]:

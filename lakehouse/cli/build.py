@@ -417,8 +417,8 @@ def _bench_run(
         click.echo(f"\nresults written to {json_path}")
     if keep:
         click.echo(f"data kept in {report.data_dir}")
-    if report.differences:
-        tables = ", ".join(report.differences)
+    if report.verification is not None and report.verification.differences:
+        tables = ", ".join(report.verification.differences)
         raise click.ClickException(f"the incremental build differs from a full rebuild in {tables} (above)")
     return results
 
