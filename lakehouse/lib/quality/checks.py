@@ -12,7 +12,6 @@ written since, they report no result, which Dagster shows as *skipped*, not a pa
 Every factory gives `TableCheck`s; `checks_step` runs an asset's checks in one step.
 """
 
-import functools
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ import polars as pl
 from lakehouse.lib.columns import IDENTITY
 from lakehouse.lib.key_buckets import key_buckets, summed, within_range_of
 from lakehouse.lib.storage import delta_tables
-from lakehouse.lib.storage.snapshots import Snapshots
+from lakehouse.lib.storage.snapshots import Snapshots, derived
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.lib.storage.write_spec import plain
 
@@ -565,7 +564,8 @@ def schema_change_result(instance: dg.DagsterInstance, table: dg.AssetKey) -> dg
     days as materialisations too, just before the table's own."""
     records = instance.fetch_materializations(table, limit=SCHEMA_PAGE).records
     if records:
-        run_started = _first_materialisation(instance, records[0].run_id)
+        run = records[0].run_id
+        run_started = derived(("first materialisation", run), lambda: _first_materialisation(instance, run))
         earlier = [r for r in records if r.storage_id < run_started][:1]
         if not earlier and len(records) == SCHEMA_PAGE:  # the run wrote more than the page holds
             before = dg.AssetRecordsFilter(asset_key=table, before_storage_id=run_started)
@@ -592,10 +592,9 @@ def schema_change_result(instance: dg.DagsterInstance, table: dg.AssetKey) -> dg
     return _schema_result(table, not changes, "; ".join(changes) or "no column changed")
 
 
-@functools.lru_cache(maxsize=64)
 def _first_materialisation(instance: dg.DagsterInstance, run_id: str) -> int:
-    """The storage id of the run's first materialisation, of any asset: once written it never
-    changes, so every schema-change check of a run asks the event log once."""
+    """The storage id of the run's first materialisation, of any asset: asked once for all the
+    schema-change checks of a step (`snapshots.derived`)."""
     first = instance.get_records_for_run(
         run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION, limit=1, ascending=True
     )
