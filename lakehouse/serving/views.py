@@ -40,17 +40,11 @@ def duckdb_types(con: duckdb.DuckDBPyConnection, schema: pa.Schema) -> dict[str,
     return {name: str(type_) for name, type_ in zip(relation.columns, relation.types, strict=True)}
 
 
-def view_sql(
-    con: duckdb.DuckDBPyConnection,
-    table: DeltaTable,
-    masked: Collection[str] = (),
-    files: list[str] | None = None,
-) -> str:
+def view_sql(con: duckdb.DuckDBPyConnection, table: DeltaTable, masked: Collection[str] = ()) -> str:
     """`SELECT` of the table's current snapshot, with exactly the Delta schema's columns, the
-    `masked` ones (direct PII) masked. `files`: of its data files only these (a view of some of
-    its rows, as the whole view shows them: what the PII scan judges of the files added since)."""
+    `masked` ones (direct PII) masked."""
     types = duckdb_types(con, pa.schema(table.schema().to_arrow()))
-    files = table.file_uris() if files is None else files
+    files = table.file_uris()
     if not files:
         return f"SELECT {_projection(types, present=set())} WHERE false"
     partition_columns = table.metadata().partition_columns

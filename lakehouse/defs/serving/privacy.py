@@ -7,27 +7,24 @@ every first and last name the shop database ever sent (raw, the quarantined ones
 
 A view whose definition (the very files it reads, and its masks) and the names looked for are
 those of the last passing scan is not scanned again (it would give the same findings: none): a run
-that changed nothing scans nothing, a daily run only the views of the tables it wrote, and of
-those only the files added since, when the rest of the view is provably what that scan judged
-(`pii_scan.unvouched_files`). A full-check run (the weekly `full_checks` job) scans every view whole.
+that changed nothing scans nothing, a daily run only the views of the tables it wrote. A full-check
+run (the weekly `full_checks` job) scans every view.
 """
 
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import polars as pl
 
 from lakehouse.defs.serving.catalog import CATALOG
 from lakehouse.lib.quality.checks import last_passed
 from lakehouse.lib.storage.store import DeltaStore
-from lakehouse.serving.pii_scan import published_versions, scan, scan_files, unvouched_files, view_digests
+from lakehouse.serving.pii_scan import scan, view_digests
 from lakehouse.serving.resource import ServingCatalog
 
 RAW_CUSTOMERS = dg.AssetKey(["raw", "customers"])
 NAME_COLUMNS = ("first_name", "last_name")
 SCANNED = "view_digests"  # the check's metadata: each view's digest as this scan judged it
-VERSIONS = "view_versions"  # and the version of each view's table it judged
 
 
 def customer_names(store: DeltaStore) -> list[str]:
@@ -59,15 +56,10 @@ def no_clear_pii(
         return dg.AssetCheckResult(passed=True, metadata={"views_scanned": 0})
     names = customer_names(store)
     with reader.get_connection() as con:
-        digests, versions = view_digests(con, names), published_versions(con)
-        passed = last_passed(context, NO_CLEAR_PII)
-        vouched, judged = passed.get(SCANNED, {}), passed.get(VERSIONS, {})
+        digests = view_digests(con, names)
+        vouched = last_passed(context, NO_CLEAR_PII).get(SCANNED, {})
         changed = [view for view, digest in digests.items() if vouched.get(view) != digest]
-        now = {view: (digest, versions[view]) for view, digest in digests.items() if view in versions}
-        then = {view: (vouched[view], version) for view, version in judged.items() if view in vouched}
-        added = _judged_in_part(con, store.root, names, changed, now, then)
-        findings = scan(con, names, [view for view in changed if view not in added])
-        findings += scan_files(con, store.root, names, added)
+        findings = scan(con, names, changed)
     rows = "".join(f"\n| `{f.view}` | `{f.column}` | {f.emails} | {f.names} |" for f in findings)
     table = dg.MetadataValue.md(f"| view | column | emails | names |\n|---|---|---|---|{rows}")
     return dg.AssetCheckResult(
@@ -75,29 +67,8 @@ def no_clear_pii(
         metadata={
             "findings": len(findings),
             "views_scanned": len(changed),
-            "views_scanned_in_part": len(added),  # their files added since the last pass only
             "views_unchanged": len(digests) - len(changed),
             SCANNED: dg.MetadataValue.json(digests),  # what the next scan may skip, if this passed
-            VERSIONS: dg.MetadataValue.json(versions),
             **({"clear_pii": table} if findings else {}),
         },
     )
-
-
-def _judged_in_part(
-    con: duckdb.DuckDBPyConnection,
-    tables_root: str,
-    names: list[str],
-    changed: list[str],
-    now: dict[str, tuple[str, int]],
-    then: dict[str, tuple[str, int]],
-) -> dict[str, list[str]]:
-    """Of the `changed` views, those the last pass judged but for the files added since
-    (`unvouched_files`), and those files. `now`, `then`: each view's digest and table version as
-    published and as the last pass judged them."""
-    added = {}
-    for view in (v for v in changed if v in now and v in then):
-        files = unvouched_files(con, tables_root, view, then[view], now[view], names)
-        if files is not None:
-            added[view] = files
-    return added
