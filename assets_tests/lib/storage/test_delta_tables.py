@@ -363,6 +363,24 @@ def test_a_bookkeeping_log_keeps_every_row_in_a_bounded_number_of_files(tmp_path
     assert (table.version(), len(table.file_uris())) == (26, 6)
 
 
+def test_a_log_kept_open_appends_after_what_other_writers_appended_meanwhile(tmp_path):
+    """A run's open logs (`OpenLogs`) are brought up to date before each append: another run's
+    rows stay, the compactions of every `LOG_CHECKPOINT_INTERVAL` commits still happen, and each
+    log is opened once."""
+    uri, logs, opened = str(tmp_path / "log"), delta_tables.OpenLogs(), []
+    delta_tables.append_to_log(uri, pl.DataFrame({"n": [0]}), logs)  # made: not kept until it exists
+    for n in range(1, 12):
+        delta_tables.append_to_log(uri, pl.DataFrame({"n": [n]}), logs if n % 2 else None)  # runs alternate
+        opened.append(logs.newest(uri))
+
+    table = DeltaTable(uri)
+    assert sorted(pl.read_delta(uri).get_column("n").to_list()) == list(range(12))
+    assert [h["version"] for h in table.history()] == list(range(table.version(), -1, -1))  # no gap
+    # appends at versions 1-10, the compaction of 0-10 (version 11), one append since
+    assert (table.version(), len(table.file_uris())) == (12, 2)
+    assert len({id(t) for t in opened}) == 1
+
+
 def test_a_merged_table_made_before_tables_carried_their_file_size_gets_it_at_its_next_write(tmp_path):
     """Without it, its merges grew one file for ever; a write of any other mode gives its own size."""
     uri = str(tmp_path / "t")

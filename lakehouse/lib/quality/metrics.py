@@ -23,12 +23,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import polars as pl
+from pydantic import PrivateAttr
 
 from lakehouse.lib.key_buckets import bucket_count, distinct_keys
 from lakehouse.lib.storage import audit, delta_tables
 from lakehouse.lib.storage.commits import Commit, CommitObserver
-from lakehouse.lib.storage.delta_tables import WriteResult, append_to_log, file_stats
+from lakehouse.lib.storage.delta_tables import OpenLogs, WriteResult, append_to_log, file_stats
 from lakehouse.lib.storage.location import join
 from lakehouse.lib.storage.retention import Retention
 from lakehouse.lib.storage.snapshots import derived
@@ -139,14 +141,22 @@ def commit_metrics(commit: Commit, key_bucket_rows: int) -> Metrics:
 
 
 class QualityRecorder(CommitObserver):
-    """The IO manager's commit observer: each commit's quality metrics and its audit-log entry."""
+    """The IO manager's commit observer: each commit's quality metrics and its audit-log entry,
+    appended to the two logs it keeps open for the run (`OpenLogs`: Dagster sets up a fresh copy
+    of the resource for each run)."""
 
     store: DeltaStore
+    _logs: OpenLogs = PrivateAttr(default_factory=OpenLogs)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._logs = OpenLogs()
 
     def committed(self, commit: Commit) -> None:
         root, version = self.store.root, commit.result.version
         metrics = commit_metrics(commit, self.store.key_bucket_rows)
-        record(root, table=commit.table, run_id=commit.run_id, version=version, metrics=metrics)
+        record(
+            root, table=commit.table, run_id=commit.run_id, version=version, metrics=metrics, logs=self._logs
+        )
         audit.record(
             root,
             operation="write",
@@ -154,11 +164,18 @@ class QualityRecorder(CommitObserver):
             version=version,
             run_id=commit.run_id,
             details={"mode": commit.spec.mode.value, **asdict(commit.result)},
+            logs=self._logs,
         )
 
 
 def record(
-    tables_root: Path | str, *, table: str, run_id: str, version: int | None, metrics: Metrics
+    tables_root: Path | str,
+    *,
+    table: str,
+    run_id: str,
+    version: int | None,
+    metrics: Metrics,
+    logs: OpenLogs | None = None,
 ) -> None:
     at = datetime.now(UTC)
     rows = {
@@ -170,7 +187,7 @@ def record(
         "column": [c for _, c in metrics],
         "value": [float(v) for v in metrics.values()],
     }
-    append_to_log(join(tables_root, *METRICS_TABLE), pl.DataFrame(rows, schema=SCHEMA))
+    append_to_log(join(tables_root, *METRICS_TABLE), pl.DataFrame(rows, schema=SCHEMA), logs)
 
 
 def history(tables_root: Path | str, table: str, metric: str, column: str | None = "") -> pl.DataFrame:

@@ -11,7 +11,7 @@ from typing import Any
 
 import polars as pl
 
-from lakehouse.lib.storage.delta_tables import append_to_log, scan_newest
+from lakehouse.lib.storage.delta_tables import OpenLogs, append_to_log, scan_newest
 from lakehouse.lib.storage.location import join
 from lakehouse.lib.storage.retention import Retention
 
@@ -36,7 +36,9 @@ def record(
     version: int | None,
     run_id: str = "",
     details: dict[str, Any] | None = None,
+    logs: OpenLogs | None = None,
 ) -> None:
+    """Append one row; `logs`: the log kept open by its writer (see `OpenLogs`), else opened now."""
     row = {
         "at": [datetime.now(UTC)],
         "operation": [operation],
@@ -45,7 +47,7 @@ def record(
         "run_id": [run_id],
         "details": [json.dumps(details or {}, default=str, sort_keys=True)],
     }
-    append_to_log(join(tables_root, *AUDIT_TABLE), pl.DataFrame(row, schema=SCHEMA))
+    append_to_log(join(tables_root, *AUDIT_TABLE), pl.DataFrame(row, schema=SCHEMA), logs)
 
 
 def tables_with(tables_root: Path | str, operation: str) -> set[str]:
