@@ -17,10 +17,12 @@ from lakehouse.defs.curated.facts import (
     SETTLED_DATE,
     fact_order_items,
     fact_payments,
+    lines_of_changed,
     order_lines,
     replacing_by_days,
     settled_on,
 )
+from lakehouse.lib.incremental import REBUILD_FROM
 from lakehouse.lib.quality.run_warnings import HELD_BACK
 from lakehouse.lib.storage import delta_tables
 from lakehouse.lib.storage.store import DeltaStore
@@ -549,3 +551,27 @@ def test_payments_settled_on_days_are_chosen_by_day_and_by_a_range_a_scan_can_pr
     chosen = settled.filter(settled_on([DAY2])).collect()
 
     assert chosen.get_column("settled_at").to_list() == edges[1:]
+
+
+def test_the_lines_of_changed_products_are_read_from_their_earliest_change_on():
+    """Product 7 is on orders 1 and 2 (1 January) and 3 (2 January: order 4's line, moved there).
+    Changed from 2 January on: only order 3's line is read (orders 1 and 2 are not even looked
+    up); new (all its lines rebuilt): all three."""
+    two_days = orders().with_columns(
+        pl.when(pl.col("order_id") == 3).then(AT + timedelta(days=1)).otherwise("order_at").alias("order_at"),
+        pl.when(pl.col("order_id") == 3).then(pl.lit(DAY2)).otherwise("order_date").alias("order_date"),
+    )
+    lines = items().with_columns(
+        pl.when(pl.col("order_id") == 4).then(3).otherwise("order_id").alias("order_id")
+    )
+
+    def read(rebuild_from: datetime | None) -> list[tuple[int, date]]:
+        changed = pl.LazyFrame(
+            {"product_id": [7], REBUILD_FROM: [rebuild_from]},
+            schema_overrides={REBUILD_FROM: pl.Datetime("us", "UTC")},
+        )
+        found = lines_of_changed(lines, two_days, changed).select("order_id", "order_date").collect()
+        return found.sort("order_id").rows()
+
+    assert read(datetime(2025, 1, 2, tzinfo=UTC)) == [(3, DAY2)]
+    assert read(None) == [(1, DAY1), (2, DAY1), (3, DAY2)]

@@ -33,6 +33,7 @@ from lakehouse.defs.refined.orders import STATUSES
 from lakehouse.lib.currency import CURRENCIES, MONEY, to_usd, with_rate_of_day
 from lakehouse.lib.freshness import DAILY
 from lakehouse.lib.incremental import (
+    REBUILD_FROM,
     affected,
     changed_members,
     changed_since,
@@ -292,26 +293,38 @@ def order_days_to_rebuild(
     touched = pl.concat([changed_lines, changed_orders.select("order_id")])
     # Members refined since: new (a fact on the unknown member finds it) or with new versions.
     changed_customers = changed_members(customers, marks["_built_at"], "customer_id")
-    changed_products = changed_members(products, marks["_built_at"], "product_id")
-    when = orders.select("order_id", "order_at", "order_date")
-    of_changed_products = items.select("order_id", "product_id").join(
-        changed_products, on="product_id", how="semi"
-    )  # before the orders join: the lines of a few products, not every line with its order
-    lines_of_changed_products = affected(
-        of_changed_products.join(when, on="order_id"),
-        changed_products,
-        "product_id",
-        ORDER_AT,
-    )
+    changed_products = changed_members(products, marks["_built_at"], "product_id").collect().lazy()
     return days(
         changed_orders.select("order_date"),
         looked_up(orders, changed_lines, ["order_id"]).select("order_date"),
         # the days the fact holds those orders on now: an order that moved day leaves its old one
         looked_up(current, touched, ["order_id"]).select("order_date"),
-        lines_of_changed_products.select("order_date"),
+        lines_of_changed(items, orders, changed_products).select("order_date"),
         affected(orders, changed_customers, "customer_id", ORDER_AT).select("order_date"),
         days_of_changed_rates(orders, rates, marks["_built_at"], "order_date"),
     )
+
+
+def lines_of_changed(items: pl.LazyFrame, orders: pl.LazyFrame, products: pl.LazyFrame) -> pl.LazyFrame:
+    """The lines (with their order's time and day) of the changed `products` (`changed_members`)
+    that may point to another version of them now.
+
+    When each is rebuilt from a time on (none new), only the orders from the earliest of those
+    times are read, and their lines looked up in their ids' range: a day's product changes are
+    recent, so this reads a few days' orders, not every line (a semi join of every line to the
+    products, 0.26 s of CPU at scale 3, growing with the history). Else (a new product, whose
+    every line is rebuilt) every line is joined to the products first, then to their orders.
+    """
+    when = orders.select("order_id", "order_at", "order_date")
+    rebuild_from = pl.col(REBUILD_FROM)
+    start, new = products.select(rebuild_from.min(), rebuild_from.null_count().alias("new")).collect().row(0)
+    lines = items.select("order_id", "product_id")
+    if start is not None and new == 0:
+        recent = when.filter(pl.col("order_date") >= start.date(), start <= ORDER_AT)
+        of_products = looked_up(lines, recent, ["order_id"]).join(products, on="product_id", how="semi")
+    else:  # before the orders join: the lines of a few products, not every line with its order
+        of_products = lines.join(products, on="product_id", how="semi")
+    return affected(of_products.join(when, on="order_id"), products, "product_id", ORDER_AT)
 
 
 def replacing(
