@@ -15,6 +15,7 @@ from lakehouse.defs.curated.facts import (
     FACT_ORDER_ITEMS,
     FACT_PAYMENTS,
     SETTLED_DATE,
+    earliest_change_day,
     fact_order_items,
     fact_payments,
     lines_of_changed,
@@ -575,3 +576,6 @@ def test_the_lines_of_changed_products_are_read_from_their_earliest_change_on():
 
     assert read(datetime(2025, 1, 2, tzinfo=UTC)) == [(3, DAY2)]
     assert read(None) == [(1, DAY1), (2, DAY1), (3, DAY2)]
+    no_change = pl.LazyFrame(schema={"product_id": pl.Int64, REBUILD_FROM: pl.Datetime("us", "UTC")})
+    assert earliest_change_day(no_change) == date.max
+    assert lines_of_changed(lines, two_days, no_change).collect().height == 0
