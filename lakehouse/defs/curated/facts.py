@@ -361,8 +361,7 @@ def replacing_by_days(
     `day_rows` (one column: the day of each source row) and `rows_per_row` (rows the build reads
     per source row: order lines per order, say) size the batches. A full build lists every day; an
     incremental one counts only the rows of the days it rebuilds (a filter the files' statistics
-    mostly answer), so sizing follows those days, not the history (fact_order_items still counts
-    its held-back lines over the whole table: left for later).
+    mostly answer), so sizing follows those days, not the history.
     """
     every = days(day_rows) if rebuilt is None else rebuilt
     day = day_rows.collect_schema().names()[0]
@@ -415,16 +414,16 @@ def lines_without_order(
     if current is None or rebuilt is None:
         return count(items.join(orders, on="order_id", how="anti"))
     kept = count(current) - count(current.filter(one_of("order_date", rebuilt)))
-    lines = count(items) - kept - lines_of(items, orders.filter(one_of("order_date", rebuilt)))
+    lines = count(items) - kept - lines_counted(items, orders.filter(one_of("order_date", rebuilt)))
     others = sorted(set(days_short_of_rates(orders, rates)) - set(rebuilt))
     if others:
         of_others = orders.filter(one_of("order_date", others)).select("order_id", "order_date", "currency")
         waiting = with_rate_of_day(of_others, rates, pl.col("order_date"))
-        lines -= lines_of(items, waiting.filter(pl.col("usd_rate").is_null()))
+        lines -= lines_counted(items, waiting.filter(pl.col("usd_rate").is_null()))
     return lines
 
 
-def lines_of(items: pl.LazyFrame, orders: pl.LazyFrame) -> int:
+def lines_counted(items: pl.LazyFrame, orders: pl.LazyFrame) -> int:
     """How many of `items` are lines of `orders` (a few days' worth), looked up in their range."""
     return count(looked_up(items, orders.select("order_id"), ["order_id"]))
 
