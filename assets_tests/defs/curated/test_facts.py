@@ -14,11 +14,17 @@ from assets_tests.defs.curated.support import output_of
 from lakehouse.defs.curated.facts import (
     FACT_ORDER_ITEMS,
     FACT_PAYMENTS,
+    SETTLED_DATE,
+    earliest_change_day,
     fact_order_items,
     fact_payments,
+    lines_of_changed,
     order_lines,
     replacing_by_days,
+    settled_on,
 )
+from lakehouse.lib.incremental import REBUILD_FROM
+from lakehouse.lib.quality.run_warnings import HELD_BACK
 from lakehouse.lib.storage import delta_tables
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.lib.storage.write_spec import REPLACED_SLICES, WriteSpec
@@ -487,3 +493,89 @@ def test_an_incremental_sizes_its_batches_from_the_days_it_rebuilds():
 
     assert batches(None) == [[d1], [d2], [d3]]
     assert batches([d2, d3]) == [[d2, d3]]
+
+
+def test_an_incremental_counts_the_lines_held_back_for_their_order_from_what_it_writes(tmp_path):
+    """Order 4's line waits for its order (quarantined), order 6's (CAD, 2 January) for a rate. A
+    third line of order 1 and a line of order 5 (not refined) arrive: day 1 alone is rebuilt, and
+    the count, taken from the fact's rows and the rebuilt days' lines (not every line joined to every
+    order), is the anti join's: order 4's and order 5's lines."""
+    store = DeltaStore(root=str(tmp_path))
+    later = datetime.now(UTC) + timedelta(seconds=1)
+    waiting = pl.LazyFrame(
+        {"order_id": [6], "customer_id": [10], "order_at": [AT + timedelta(days=1)], "order_date": [DAY2]}
+    ).with_columns(
+        status=pl.lit("placed"), currency=pl.lit("CAD"), channel=pl.lit("web"), updated_at=pl.lit(AT)
+    )
+    with_waiting = pl.concat([orders(), waiting.with_columns(_refined_at=pl.lit(AT))], how="diagonal_relaxed")
+    first = items().with_columns(
+        pl.when(pl.col("order_id") == 4).then(6).otherwise("order_id").alias("order_id")
+    )
+    first = pl.concat([first, items().filter(pl.col("order_id") == 4)])
+    arrived = pl.LazyFrame({"order_id": [1, 5], "line_no": [3, 1], "product_id": [8, 7], "quantity": [1, 1]})
+    arrived = arrived.with_columns(
+        unit_price=pl.lit(Decimal("2.00"), MONEY),
+        discount=pl.lit(Decimal("0.00"), MONEY),
+        _refined_at=pl.lit(later),
+    )
+    now = pl.concat([first, arrived])
+
+    def build_with(lines: pl.LazyFrame) -> dg.Output:
+        inputs = {"items": lines, "orders": with_waiting, "rates": RATES, "customers": CUSTOMERS}
+        return output_of(
+            fact_order_items, context=dg.build_asset_context(), store=store, products=PRODUCTS, **inputs
+        )
+
+    def held(output: dg.Output) -> int:
+        return output.metadata[HELD_BACK].value["order lines held back: their order is not refined"]
+
+    built = build_with(first)
+    assert (held(built), built.metadata["orders_waiting_for_rate"].value) == (1, 1)
+    write(store, built)
+    again = build_with(now)
+    assert again.metadata[REPLACED_SLICES].value == ["2025-01-01"]
+    assert (
+        held(again)
+        == now.join(with_waiting, on="order_id", how="anti").select(pl.len()).collect().item()
+        == 2
+    )
+
+
+def test_payments_settled_on_days_are_chosen_by_day_and_by_a_range_a_scan_can_prune_on():
+    """Payments at the edges of 2 January (UTC): only those of the day, chosen by their day and by
+    the range of `settled_at` (which a scan can prune files by; the derived day it cannot)."""
+    edges = [AT, datetime(2025, 1, 2, tzinfo=UTC), datetime(2025, 1, 2, 23, 59, 59, tzinfo=UTC)]
+    settled = pl.LazyFrame({"settled_at": [*edges, datetime(2025, 1, 3, tzinfo=UTC)]}).with_columns(
+        SETTLED_DATE
+    )
+
+    chosen = settled.filter(settled_on([DAY2])).collect()
+
+    assert chosen.get_column("settled_at").to_list() == edges[1:]
+
+
+def test_the_lines_of_changed_products_are_read_from_their_earliest_change_on():
+    """Product 7 is on orders 1 and 2 (1 January) and 3 (2 January: order 4's line, moved there).
+    Changed from 2 January on: only order 3's line is read (orders 1 and 2 are not even looked
+    up); new (all its lines rebuilt): all three."""
+    two_days = orders().with_columns(
+        pl.when(pl.col("order_id") == 3).then(AT + timedelta(days=1)).otherwise("order_at").alias("order_at"),
+        pl.when(pl.col("order_id") == 3).then(pl.lit(DAY2)).otherwise("order_date").alias("order_date"),
+    )
+    lines = items().with_columns(
+        pl.when(pl.col("order_id") == 4).then(3).otherwise("order_id").alias("order_id")
+    )
+
+    def read(rebuild_from: datetime | None) -> list[tuple[int, date]]:
+        changed = pl.LazyFrame(
+            {"product_id": [7], REBUILD_FROM: [rebuild_from]},
+            schema_overrides={REBUILD_FROM: pl.Datetime("us", "UTC")},
+        )
+        found = lines_of_changed(lines, two_days, changed).select("order_id", "order_date").collect()
+        return found.sort("order_id").rows()
+
+    assert read(datetime(2025, 1, 2, tzinfo=UTC)) == [(3, DAY2)]
+    assert read(None) == [(1, DAY1), (2, DAY1), (3, DAY2)]
+    no_change = pl.LazyFrame(schema={"product_id": pl.Int64, REBUILD_FROM: pl.Datetime("us", "UTC")})
+    assert earliest_change_day(no_change) == date.max
+    assert lines_of_changed(lines, two_days, no_change).collect().height == 0

@@ -21,6 +21,7 @@ from lakehouse.defs.curated.facts import (
     FACT_ORDER_ITEMS,
     FACT_ORDER_ITEMS_TABLE,
     built_now,
+    earliest_change_day,
     replacing_by_days,
 )
 from lakehouse.defs.curated.lineage import lineage_metadata
@@ -179,13 +180,14 @@ def inventory_days_to_rebuild(
     marks = watermarks(current, INVENTORY_WATERMARKS)
     if marks is None:
         return None
-    changed_products = changed_members(products, marks["_built_at"], "product_id")
+    changed_products = changed_members(products, marks["_built_at"], "product_id").collect().lazy()
+    since = earliest_change_day(changed_products)
+    of_changed = snapshots if since is None else snapshots.filter(pl.col("snapshot_date") >= since)
+    of_changed = of_changed.with_columns(END_OF_DAY)
     return days(
         changed_since(snapshots, marks["_refined_at"]).select("snapshot_date"),
         changed_since(lines, marks["_fact_built_at"], "_built_at").select(pl.col("order_date").alias("day")),
-        affected(snapshots.with_columns(END_OF_DAY), changed_products, "product_id", END_OF_DAY_AT).select(
-            "snapshot_date"
-        ),
+        affected(of_changed, changed_products, "product_id", END_OF_DAY_AT).select("snapshot_date"),
     )
 
 
