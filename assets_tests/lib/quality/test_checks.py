@@ -607,6 +607,18 @@ def test_reconciliation_fails_when_a_refined_key_is_not_in_raw(consistent):
     assert "| 99          | not in raw           |" in sample
 
 
+def test_reconciliation_matches_no_null_key_as_a_join_would(store):
+    """A null key, in raw and in refined alike, is missing from refined and not in raw."""
+    put(store, RAW, raw_rows("b1", T1, [1, None, 2, 2]), APPEND)
+    put(store, QUARANTINE, raw_rows("b0", T1, []).with_columns(_rules=pl.lit(["x"])), APPEND)
+    put(store, REFINED, raw_rows("b1", T1, [1, None, 2]))
+
+    found = values(run(CHECK, store))
+
+    assert (found["keys_missing_from_refined"], found["keys_not_in_raw"]) == (1, 1)
+    assert found["equation"] == "4 raw = 3 refined + 0 quarantined + 1 duplicates"
+
+
 def test_reconciliation_compares_text_keys_trimmed(store):
     put(store, RAW, raw_rows("b1", T1, [0]).with_columns(customer_id=pl.lit(" p1 ")), APPEND)
     put(store, QUARANTINE, raw_rows("b0", T1, []).with_columns(customer_id=pl.lit(None, pl.String)), APPEND)
