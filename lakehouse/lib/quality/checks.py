@@ -438,7 +438,9 @@ class _Sides:
             judged,
             quarantined.filter(after).select(IDENTITY),
             within_range_of(refined_rows, window_keys, first).select(comparable),
-            _written_since(store.uri(refined), window, refined_rows).filter(after).select(comparable),
+            _written_since(store.uri(refined), window, refined_rows, [*keys, "_ingested_at"])
+            .filter(after)
+            .select(comparable),
             within_range_of(before, window_keys, first).select(comparable),
         )
 
@@ -506,11 +508,14 @@ class _Sides:
         }
 
 
-def _written_since(uri: str, window: Window, table: pl.LazyFrame) -> pl.LazyFrame:
+def _written_since(uri: str, window: Window, table: pl.LazyFrame, columns: Sequence[str]) -> pl.LazyFrame:
     """The rows of the refined `table` in the data files added since the version the window's
     last pass judged: every row a refine run merged since is in one (Delta files are immutable;
-    `_window` made sure the commits since only added or merged rows)."""
+    `_window` made sure the commits since only added or merged rows). All of `table` when one of
+    the `columns` read is a partition column: its values are in the log, not in the files."""
     state = delta_tables.state(uri)
+    if set(columns) & set(state.partition_columns):
+        return table
     added = delta_tables.files_added_since(uri, window.refined_version, window.refined_content, state)
     if added is None:
         return table
