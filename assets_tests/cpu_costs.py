@@ -6,6 +6,7 @@ own process (every thread) and of the child processes it waited for, setup and t
 worker's last test is a line of its own); the controller prints the costliest tests and the total
 at the end. Wall seconds would say more about the machine's load; they are recorded too (`wall`, in
 the files), to find tests that wait on neither CPU nor a child (sleeps, timeouts, a server's start).
+Each run writes a folder of its own under `data/test-costs/` (`make clean` deletes them).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 import os
 import resource
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -61,16 +63,23 @@ def _read(path: Path) -> str:
         return ""
 
 
+def _run_dir(config: pytest.Config) -> Path:
+    """This run's folder, named by the run's id (the controller's, which xdist hands its workers):
+    another run at the same time (of a few tests, say) keeps its own files."""
+    workerinput = getattr(config, "workerinput", None)
+    return COSTS_DIR / (workerinput["testrunuid"] if workerinput else config.option.testrunuid)
+
+
 def _costs_file(config: pytest.Config) -> Path:
     worker = getattr(config, "workerinput", {}).get("workerid", "main")
-    return COSTS_DIR / f"{worker}.jsonl"
+    return _run_dir(config) / f"{worker}.jsonl"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if not hasattr(config, "workerinput"):  # the controller (or a run without xdist) starts afresh
-        COSTS_DIR.mkdir(parents=True, exist_ok=True)
-        for old in COSTS_DIR.glob("*.jsonl"):
-            old.unlink()
+    if not hasattr(config, "workerinput"):  # the controller (or a run without xdist) names the run
+        if not getattr(config.option, "testrunuid", None):
+            config.option.testrunuid = uuid.uuid4().hex
+        _run_dir(config).mkdir(parents=True, exist_ok=True)
 
 
 # The last test's teardown on a worker also ends the session's fixtures: moto's server is a child
@@ -111,11 +120,12 @@ def _record(item: pytest.Item, test: str, own: float, children: float, wall: flo
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
     if hasattr(config, "workerinput"):
         return
-    costs = [json.loads(line) for path in COSTS_DIR.glob("*.jsonl") for line in path.open()]
+    run = _run_dir(config)
+    costs = [json.loads(line) for path in run.glob("*.jsonl") for line in path.open()]
     costs.sort(key=lambda c: c["own"] + c["children"], reverse=True)
     total = sum(c["own"] + c["children"] for c in costs)
     terminalreporter.section(f"CPU seconds per test ({len(costs)} tests, {total:,.0f} s in all)")
     terminalreporter.write_line(f"{'own':>7} {'children':>9}  test (the {SHOWN} costliest)")
     for cost in costs[:SHOWN]:
         terminalreporter.write_line(f"{cost['own']:7.1f} {cost['children']:9.1f}  {cost['test']}")
-    terminalreporter.write_line(f"(every test's: {COSTS_DIR}/*.jsonl)")
+    terminalreporter.write_line(f"(every test's: {run}/*.jsonl)")

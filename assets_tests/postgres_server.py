@@ -117,7 +117,10 @@ def postgres_server() -> Iterator[PostgresServer]:
             root,
         )
         _run(["mkdir", str(sockets)], root)
-        options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off"
+        # A throw-away server: no durability, and no autovacuum (its databases live minutes; under
+        # the suite's load its launcher spun ~60 s of system CPU retrying workers, unseen by `time`).
+        settings = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c autovacuum=off"
+        options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 {settings}"
         _run([pg_ctl, "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60", "start"], root, log)
         try:
             yield PostgresServer("127.0.0.1", port)

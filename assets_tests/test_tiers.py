@@ -1,5 +1,9 @@
 """Every collected test is in exactly one tier, and the tier rule puts known tests where they belong."""
 
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 
 from assets_tests.tiers import TIERS, tiers_of
@@ -30,6 +34,40 @@ KNOWN = {
 }
 
 
+# Every file the tests below collect.
+COLLECTED = sorted(
+    {test.split("::")[0] for test in KNOWN}
+    | {
+        "assets_tests/defs/curated/test_dimensions.py",
+        "assets_tests/sources/test_postgres_pipeline.py",
+        "assets_tests/defs/curated/test_incremental_build.py",
+    }
+)
+
+
+@pytest.fixture(scope="module")
+def imported() -> None:
+    """The collected files' modules, imported before any `pytester` (function-scoped) is set up.
+
+    pytester forgets the modules imported while it was in use, and a second collection would
+    import a native extension again (numpy's: "cannot load module more than once per process").
+    In the whole suite they are imported already."""
+    for file in COLLECTED:
+        importlib.import_module(".".join(Path(file).with_suffix("").parts))
+
+
+@pytest.fixture
+def collect(imported: None, pytester: pytest.Pytester) -> Callable[..., list[pytest.Item]]:
+    """The tests of the given files (paths from the project root), collected in this process."""
+
+    def collect(*files: str) -> list[pytest.Item]:
+        assert set(files) <= set(COLLECTED), "add the file to COLLECTED"
+        paths = [str(PROJECT_ROOT / file) for file in files]
+        return pytester.inline_genitems(*paths, "-p", "no:cacheprovider")[0]
+
+    return collect
+
+
 def test_every_test_has_exactly_one_tier(request: pytest.FixtureRequest):
     tiers = {item.nodeid: tiers_of(item) for item in request.session.items}
 
@@ -37,19 +75,16 @@ def test_every_test_has_exactly_one_tier(request: pytest.FixtureRequest):
     assert {found[0] for found in tiers.values()} <= set(TIERS)
 
 
-def test_the_tier_follows_what_the_test_uses(pytester: pytest.Pytester):
-    files = sorted({str(PROJECT_ROOT / test.split("::")[0]) for test in KNOWN})
-    items, _ = pytester.inline_genitems(*files, "-p", "no:cacheprovider")
+def test_the_tier_follows_what_the_test_uses(collect: Callable[..., list[pytest.Item]]):
+    items = collect(*sorted({test.split("::")[0] for test in KNOWN}))
 
     found = {item.nodeid: tiers_of(item) for item in items if item.nodeid in KNOWN}
     assert found == {test: [tier] for test, tier in KNOWN.items()}
 
 
-def test_each_session_build_is_the_group_of_the_tests_using_it(pytester: pytest.Pytester):
+def test_each_session_build_is_the_group_of_the_tests_using_it(collect: Callable[..., list[pytest.Item]]):
     """Two groups, so two workers build the two session lakehouses at once."""
-    items, _ = pytester.inline_genitems(
-        str(PROJECT_ROOT / "assets_tests/defs/curated/test_dimensions.py"), "-p", "no:cacheprovider"
-    )
+    items = collect("assets_tests/defs/curated/test_dimensions.py")
 
     groups = {
         (item.nodeid.split("[")[1][:16], str(item.get_closest_marker("xdist_group").args[0]))
@@ -59,12 +94,15 @@ def test_each_session_build_is_the_group_of_the_tests_using_it(pytester: pytest.
     assert groups == {("scale0.01-seed42", "lakehouse"), ("scale0.005-seed7", "second_lakehouse")}
 
 
-def test_tests_sharing_building_fixtures_of_two_files_join_those_files_groups(pytester: pytest.Pytester):
+def test_tests_sharing_building_fixtures_of_two_files_join_those_files_groups(
+    collect: Callable[..., list[pytest.Item]],
+):
     """The PostgreSQL day compares with the root conftest's `incremental_builds` and builds its
     module's `builds`: both files' tests go to one worker, so neither fixture is built on two."""
-    files = ("sources/test_postgres_pipeline.py", "defs/curated/test_incremental_build.py")
-    paths = [str(PROJECT_ROOT / "assets_tests" / file) for file in files]
-    items, _ = pytester.inline_genitems(*paths, "-p", "no:cacheprovider")
+    items = collect(
+        "assets_tests/sources/test_postgres_pipeline.py",
+        "assets_tests/defs/curated/test_incremental_build.py",
+    )
 
     groups = {str(item.get_closest_marker("xdist_group").args[0]) for item in items}
     assert groups == {"assets_tests/conftest.py+assets_tests/sources/test_postgres_pipeline.py"}

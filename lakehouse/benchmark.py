@@ -243,8 +243,26 @@ def _run_step(phase: str, name: str, params: dict[str, Any], env: dict[str, str]
     return step
 
 
-# What the forkserver imports once, before it forks the steps' children.
-PRELOADED = ["dagster", "polars", "deltalake", "lakehouse.definitions", "lakehouse.operations.runner"]
+# What the forkserver imports once, before it forks the steps' children: besides Dagster, Polars and
+# the lakehouse, the libraries Dagster loads only when an on-disk instance first opens (its SQLite
+# storage, migrations and logging), which every layer's child would otherwise import again: ~1.1 s of
+# CPU a child (0.45 s of setup left, from 1.6 s). A name that does not import is skipped.
+PRELOADED = [
+    "dagster",
+    "polars",
+    "deltalake",
+    "lakehouse.definitions",
+    "lakehouse.operations.runner",
+    "lakehouse.operations.run_costs",
+    "sqlalchemy",
+    "alembic",
+    "alembic.runtime.migration",
+    "structlog",
+    "rich",
+    "pygments",
+    "jinja2",
+    "mako",
+]
 
 
 def _run_child(name: str, params: dict[str, Any], env: dict[str, str]) -> tuple[dict[str, Any], float]:

@@ -1,5 +1,6 @@
 """The `lakehouse` group: its options, every command's help, and no change to the process's state."""
 
+import os
 import re
 from pathlib import Path
 
@@ -7,7 +8,7 @@ import click
 import pytest
 
 import lakehouse
-from assets_tests.cli.conftest import Invoke, invoker
+from assets_tests.cli.conftest import home_invoker, invoker
 from assets_tests.conftest import Lakehouse
 from lakehouse.cli import main
 
@@ -58,16 +59,48 @@ def test_the_data_dir_option_wins_over_the_environment(
     assert len(result.output.splitlines()) == 45  # the header and the 44 tables
 
 
+# Commands that resolve the group's folders and open what they name: the instance (`lineage`,
+# `runs reap`), the catalog (`tables`), a table's Delta log (`history`).
+RESOLVING = [("lineage", "curated.fact_payments"), ("runs", "reap"), ("tables",), ("history", "raw.orders")]
+
+
+@pytest.mark.parametrize("given", ["options", "environment"])
 def test_commands_change_neither_the_environment_nor_the_working_directory(
-    home_cli: Invoke, monkeypatch: pytest.MonkeyPatch
+    home: tuple[Path, Lakehouse], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str
 ):
-    """`invoker` checks the environment and the working directory after every command of every test
-    (the backfills of test_build.py and the reports of test_operations.py, which open the instance,
-    among them); here, with none of the variables the group resolves set beforehand."""
+    """Given their folders as options (none of the variables set) or by the variables the group
+    resolves, from an unrelated working directory, commands leave both as they found them (and
+    `invoker` checks that after every command of every test)."""
+    root = home[0]
     for variable in ("DAGSTER_HOME", "LAKEHOUSE_DATA_DIR", "LAKEHOUSE_LANDING_DIR"):
         monkeypatch.delenv(variable, raising=False)
+    if given == "environment":
+        monkeypatch.setenv("DAGSTER_HOME", str(root))
+        monkeypatch.setenv("LAKEHOUSE_DATA_DIR", str(root / "data"))
+    monkeypatch.chdir(tmp_path)
+    environ = dict(os.environ)
+    invoke = home_invoker(root) if given == "options" else invoker()
 
-    assert home_cli("lineage", "curated.fact_payments").exit_code == 0
+    for command in RESOLVING:
+        assert invoke(*command).exit_code == 0, command
+    assert (dict(os.environ), Path.cwd()) == (environ, tmp_path)
+
+
+def test_the_invoker_fails_a_command_that_changes_the_environment_or_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """What every test's commands rely on: a command that pins a variable, or changes directory, fails."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    pins = click.Command("pins", callback=lambda: os.environ.__setitem__("DAGSTER_HOME", str(tmp_path)))
+    moves = click.Command("moves", callback=lambda: os.chdir("/"))
+    monkeypatch.setitem(main.commands, "pins", pins)
+    monkeypatch.setitem(main.commands, "moves", moves)
+
+    with pytest.raises(AssertionError, match="the command changed the environment"):
+        invoker()("pins")
+    with pytest.raises(AssertionError, match="the command changed the working directory"):
+        invoker()("moves")
 
 
 def test_no_module_of_the_package_changes_the_environment_or_the_working_directory():

@@ -3,7 +3,6 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-import adbc_driver_postgresql.dbapi as postgresql
 import adbc_driver_sqlite.dbapi as sqlite
 import polars as pl
 
@@ -160,6 +159,8 @@ def test_update_database_rewrites_only_the_changed_keys(empty_database: str) -> 
 
 
 def test_postgresql_tables_keep_64_bit_integers_and_doubles(postgres_server: PostgresServer) -> None:
+    import adbc_driver_postgresql.dbapi as postgresql  # only here: 0.5 s a collecting process
+
     uri = postgres_server.create_database("writer_types")
     tables = build_state(Params(scale=0.002, seed=3, start=date(2025, 1, 1), days=2)).sources.tables
     write_database(uri, tables)
