@@ -4,9 +4,9 @@ import polars as pl
 
 from lakehouse.lib.key_buckets import (
     distinct_keys,
+    in_range,
     key_buckets,
     range_bounds,
-    range_of,
     summed,
     within_range_of,
 )
@@ -73,10 +73,12 @@ def test_counts_are_summed_name_by_name():
 def test_ranges_split_keys_in_order_by_bounds_from_a_sample():
     sample = pl.Series([7, 1, 3, 9, 5, 5, None, 11])
     bounds = range_bounds(sample, 3)
-    keys = pl.DataFrame({"order_id": [0, 4, 5, 6, 7, 12]})
+    keys = pl.DataFrame({"order_id": [0, 4, 5, 6, 7, 12, None]})
 
     assert bounds.to_list() == [5, 7]  # of 1 3 | 5 5 | 7 9 11
-    assert keys.select(range_of("order_id", bounds)).to_series().to_list() == [0, 0, 1, 1, 2, 2]
+    ranges = [keys.filter(in_range("order_id", bounds, n))["order_id"].to_list() for n in range(3)]
+    assert ranges == [[0, 4, None], [5, 6], [7, 12]]  # null keys in the first
+    assert keys.filter(in_range("order_id", bounds.clear(), 0)).height == 7  # one range: every row
     assert range_bounds(sample, 1).is_empty() and range_bounds(pl.Series([1, 1, 1]), 3).to_list() == [1]
 
 

@@ -108,9 +108,15 @@ def range_bounds(sample: pl.Series, ranges: int) -> pl.Series:
     return ordered.gather(picks).unique(maintain_order=True) if ordered.len() else ordered
 
 
-def range_of(key: str, bounds: pl.Series) -> pl.Expr:
-    """The range (0 .. len(bounds)) of each row's `key`: how many bounds are at most it."""
-    return pl.lit(bounds).search_sorted(pl.col(key), side="right")
+def in_range(key: str, bounds: pl.Series, number: int) -> pl.Expr:
+    """Whether each row's `key` is in range `number` (0 .. len(bounds)) of the sorted `bounds`: at
+    least the bound below it and below the bound above it; null keys are in the first range. Plain
+    comparisons, so that a scan skips the files and row groups outside it by their statistics."""
+    column = pl.col(key)
+    if number == 0:
+        return column.is_null() | (column < bounds[0] if bounds.len() else True)
+    above = column >= bounds[number - 1]
+    return above & (column < bounds[number]) if number < bounds.len() else above
 
 
 def within_range_of(table: pl.LazyFrame, rows: pl.LazyFrame, column: str) -> pl.LazyFrame:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -17,6 +18,7 @@ from lakehouse.defs.raw.events import (
     newest_event,
     pending_batches,
     raw_events,
+    with_high_water_mark,
 )
 from lakehouse.lib.privacy import Pseudonymiser
 from lakehouse.lib.storage.io_manager import DeltaIOManager
@@ -35,6 +37,28 @@ def land(root: Path, name: str, body: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(body)
     return path
+
+
+def test_the_marks_and_the_newest_event_time_come_from_one_parse_of_the_event_times():
+    rows = pl.DataFrame(
+        {
+            "_batch_id": ["b1", "b1", "b2", "b3"],
+            "event_at": [
+                "2025-01-01T10:00:00Z",
+                "not a time",
+                "2025-01-01T08:00:00Z",
+                "2025-01-01T07:00:00Z",
+            ],
+        }
+    )
+    before = datetime(2025, 1, 1, 9, 30, tzinfo=UTC)
+
+    marked, newest = with_high_water_mark(rows, before)
+
+    ten = datetime(2025, 1, 1, 10, tzinfo=UTC)
+    assert marked.get_column(HIGH_WATER_COLUMN).to_list() == [before, before, ten, ten]
+    assert newest == ten
+    assert with_high_water_mark(rows.clear(), before)[1] == before
 
 
 @pytest.fixture

@@ -57,6 +57,23 @@ def test_newest_per_key_keeps_the_newest_by_sequence_then_by_ingestion_order():
     ]
 
 
+def test_newest_per_key_keeps_the_last_to_arrive_of_versions_alike_in_sequence_and_ingestion():
+    """Two batch files of one run, the same line number: the later file's row (the rows' order)."""
+    rows = pl.DataFrame(
+        {
+            "id": [1, 2, 1, 1],
+            "updated_at": [10] * 4,
+            "_ingested_at": [T1] * 4,
+            "_row_number": [7] * 4,
+            "_batch_id": ["b1", "b1", "b2", "b3"],
+        }
+    )
+
+    newest = newest_per_key(rows, ("id",), "updated_at")
+
+    assert newest.sort("id").select("id", "_batch_id").rows() == [(1, "b3"), (2, "b1")]
+
+
 def test_newest_per_key_on_a_composite_key():
     rows = pl.DataFrame(
         {

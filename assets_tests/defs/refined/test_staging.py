@@ -1,8 +1,8 @@
-"""Refine staging: windows spilled by key hash come back reduced, a key range at a time, in key order."""
+"""Refine staging: windows spilled sorted by key come back reduced, a key range at a time, in key order."""
 
 import polars as pl
 
-from lakehouse.defs.refined.staging import KeyBuckets
+from lakehouse.defs.refined.staging import KeyRanges
 
 # Three windows in arrival order: ids mostly rising, a late one (ev-02) and a re-sent one (ev-05).
 WINDOWS = [
@@ -16,23 +16,24 @@ def newest(rows: pl.DataFrame) -> pl.DataFrame:
     return rows.sort("seq").unique("event_id", keep="last")
 
 
-def test_buckets_come_back_reduced_by_key_range_in_key_order(tmp_path):
-    staged = KeyBuckets(tmp_path / "valid", ("event_id",), buckets=3)
+def test_windows_come_back_reduced_by_key_range_in_key_order(tmp_path):
+    staged = KeyRanges(tmp_path / "valid", ("event_id",), ranges=3)
     for window in WINDOWS:
         staged.add(window)
 
     out = staged.reduced(newest, tmp_path / "reduced")
     frames = list(out.frames())
 
-    assert len(frames) == 3  # a range a bucket
+    assert len(frames) == 3  # a file a range
     ids = pl.concat(frames).get_column("event_id").to_list()
     assert ids == [f"ev-{n:02d}" for n in range(1, 12)]  # each key once, in order across the ranges
     assert out.rows == 11
+    assert len(staged.files) == 3 and len(out.files) == 3  # a file a window, then a file a range
     assert out.scan().filter(pl.col("event_id") == "ev-05").collect()["seq"].to_list() == [2]
 
 
-def test_one_bucket_comes_back_whole_and_sorted(tmp_path):
-    staged = KeyBuckets(tmp_path / "valid", ("event_id",), buckets=1)
+def test_one_range_comes_back_whole_and_sorted(tmp_path):
+    staged = KeyRanges(tmp_path / "valid", ("event_id",), ranges=1)
     staged.add(WINDOWS[1])
 
     (frame,) = staged.reduced(newest, tmp_path / "reduced").frames()

@@ -502,6 +502,22 @@ def test_reconciliation_after_a_pass_opens_no_refined_file_of_rows_judged_before
     assert (found["refined_rows_added"], found["new_keys"]) == (3, 4)
 
 
+def test_reconciliation_after_a_pass_reads_refined_whole_when_a_key_is_its_partition_column(consistent):
+    """The new rows' keys are in the log, not in the files written since: refined is read whole."""
+    refined = raw_rows("b1", T1, [1, 2, 2, 3, 4]).filter(pl.col("_row_number").is_in([1, 3, 5]))
+    by_key = {"partition_by": ["customer_id"], "schema_mode": "overwrite"}
+    write_deltalake(consistent.uri(REFINED), refined.to_arrow(), mode="overwrite", **by_key)
+    record(CHECK, run(CHECK, consistent))
+    put(consistent, RAW, raw_rows("b3", T3, [7, 7, 8]), APPEND)
+    later = pl.concat([raw_rows("b2", T2, [5, 6]), raw_rows("b3", T3, [7, 8])])
+    write_deltalake(consistent.uri(REFINED), later.to_arrow(), mode="append", partition_by=["customer_id"])
+
+    found = values(run(CHECK, consistent))
+
+    assert (found["keys_missing_from_refined"], found["keys_not_in_raw"], found["new_keys"]) == (0, 0, 4)
+    assert found["equation"] == "5 raw = 4 refined + 0 quarantined + 1 duplicates"
+
+
 def test_reconciliation_catches_a_row_of_the_new_batches_lost(consistent):
     record(CHECK, run(CHECK, consistent))
     refine_later_batches(consistent, [5, 6, 7])
@@ -605,6 +621,18 @@ def test_reconciliation_fails_when_a_refined_key_is_not_in_raw(consistent):
     sample = values(result)["sample"]
     assert "| 4           | missing from refined |" in sample
     assert "| 99          | not in raw           |" in sample
+
+
+def test_reconciliation_matches_no_null_key_as_a_join_would(store):
+    """A null key, in raw and in refined alike, is missing from refined and not in raw."""
+    put(store, RAW, raw_rows("b1", T1, [1, None, 2, 2]), APPEND)
+    put(store, QUARANTINE, raw_rows("b0", T1, []).with_columns(_rules=pl.lit(["x"])), APPEND)
+    put(store, REFINED, raw_rows("b1", T1, [1, None, 2]))
+
+    found = values(run(CHECK, store))
+
+    assert (found["keys_missing_from_refined"], found["keys_not_in_raw"]) == (1, 1)
+    assert found["equation"] == "4 raw = 3 refined + 0 quarantined + 1 duplicates"
 
 
 def test_reconciliation_compares_text_keys_trimmed(store):

@@ -124,8 +124,12 @@ def newest_event(store: TableReads) -> datetime | None:
     return rows.filter(pl.col("_batch_id") == last_batch).select(newest).collect().item()
 
 
-def with_high_water_mark(rows: pl.DataFrame, newest_before: object | None) -> pl.DataFrame:
-    """`_high_water_mark` of each row: the newest event time of the earlier batches.
+def with_high_water_mark(
+    rows: pl.DataFrame, newest_before: object | None
+) -> tuple[pl.DataFrame, object | None]:
+    """`_high_water_mark` of each row: the newest event time of the earlier batches; and the newest
+    event time of these rows and those before (each event time parsed once: parsing them again
+    for the newest cost a second of CPU at scale 1).
 
     Rows come in batch order, each batch's rows together, so a batch is a run of equal
     `_batch_id`s: numbered by `rle_id`, its mark is gathered by that number. (Grouping or joining
@@ -133,8 +137,11 @@ def with_high_water_mark(rows: pl.DataFrame, newest_before: object | None) -> pl
     """
     batches = rows.select(pl.col("_batch_id").rle_id().alias("batch"), utc_from_zulu("event_at").alias("at"))
     newest = batches.group_by("batch", maintain_order=True).agg(pl.col("at").max())
-    marks = newest.select(pl.max_horizontal(pl.col("at").cum_max().shift(1), pl.lit(newest_before, _UTC)))
-    return rows.with_columns(marks.to_series().gather(batches.get_column("batch")).alias(HIGH_WATER_COLUMN))
+    before = pl.lit(newest_before, _UTC)
+    marks = newest.select(pl.max_horizontal(pl.col("at").cum_max().shift(1), before))
+    latest = newest.select(pl.max_horizontal(pl.col("at").max(), before)).item()
+    mark = marks.to_series().gather(batches.get_column("batch")).alias(HIGH_WATER_COLUMN)
+    return rows.with_columns(mark), latest
 
 
 @dataclass
@@ -151,7 +158,7 @@ class EventStream:
     suppressed: int = 0
 
     def rows(self) -> RowBatches:
-        empty = self._ready(pl.DataFrame(schema=_PARSED_SCHEMA), now_utc())
+        empty, _ = self._ready(pl.DataFrame(schema=_PARSED_SCHEMA), now_utc())
         return RowBatches(empty.schema, self._batches(), [batch_id(f) for f in self.files])
 
     def _batches(self) -> Iterator[pl.DataFrame]:
@@ -161,13 +168,12 @@ class EventStream:
             self.problems += parsed.problems
             events, suppressed = suppress(parsed.rows, self.erased, self.pseudonymiser_key, drop=False)
             self.suppressed += suppressed
-            rows = self._ready(events, ingested_at)
-            newest = rows.select(utc_from_zulu("event_at").max()).item()
-            self.newest_before = max((t for t in (self.newest_before, newest) if t is not None), default=None)
+            rows, self.newest_before = self._ready(events, ingested_at)
             yield rows
 
-    def _ready(self, events: pl.DataFrame, ingested_at: datetime) -> pl.DataFrame:
-        """A chunk's rows with their ingestion columns and marks (from the batches before it)."""
+    def _ready(self, events: pl.DataFrame, ingested_at: datetime) -> tuple[pl.DataFrame, object | None]:
+        """A chunk's rows with their ingestion columns and marks (from the batches before it), and
+        the newest event time of them and the batches before."""
         rows = with_ingestion_columns(
             events, source="", batch_id="", run_id=self.run_id, ingested_at=ingested_at
         ).with_columns(events.select("_source", "_batch_id"))  # the line's file, not one batch
