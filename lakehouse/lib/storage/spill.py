@@ -4,7 +4,7 @@ A step whose rows follow the size of a source (an extraction after a pause of da
 batch at a time, but must know what it read (counts, the newest change, whether anything is new)
 before its output is written: it spills each batch to Parquet as it goes, then hands the files
 back a file at a time. The folder is the step's (a temporary one, removed when the step ends).
-A refine step's staging (`defs/refined/staging.py`) spills the same way, by key range too.
+A refine step's staging (`defs/refined/staging.py`) spills the same way, each window sorted by key.
 
 Every spill goes to a `scratch_folder` under the data folder's `scratch/` (everything the lakehouse
 writes stays under `data/`), named after the process that made it: a process killed mid-step (kill
@@ -33,19 +33,16 @@ from lakehouse.settings import get_settings
 # Spilled files live for one step and are read once or twice: LZ4 costs a third less CPU than the
 # default zstd to write, for files about a third larger.
 SPILL_COMPRESSION = "lz4"
-_RANGE = "_range"
 
 
 @dataclass
 class SpilledFrames:
-    """Frames of one schema written to `folder` in order, read back a file at a time: frames
-    added whole (`add`), or split by key range (`add_by_range`, then a file is a range's folder),
-    not both into one."""
+    """Frames of one schema written to `folder` in order (`add`), read back a file at a time."""
 
     folder: Path
     schema: pl.Schema | None = None
     rows: int = 0
-    files: list[Path] = field(default_factory=list)  # a file, or a folder of a range's files
+    files: list[Path] = field(default_factory=list)
     order: tuple[str, ...] = ()  # the columns each frame is sorted by as it is read back
     # rows of a file's row groups (None: Polars' default); smaller groups let a filtered scan skip more
     row_group_size: int | None = None
@@ -59,18 +56,6 @@ class SpilledFrames:
         frame.write_parquet(path, compression=SPILL_COMPRESSION, row_group_size=self.row_group_size)
         self.files.append(path)
         self.rows += frame.height
-
-    def add_by_range(self, frame: pl.DataFrame, by: pl.Expr, name: str) -> None:
-        """Spill a frame split by `by` (a range number), each range's part as `name` in the range's
-        folder: a frame read back is then a whole range, from every frame added."""
-        self.schema = self.schema or frame.schema
-        parts = frame.with_columns(by.alias(_RANGE)).partition_by(_RANGE, as_dict=True, include_key=False)
-        for (number,), part in parts.items():
-            folder = self.folder / f"range-{number:05d}"
-            folder.mkdir(parents=True, exist_ok=True)
-            part.write_parquet(folder / f"{name}.parquet", compression=SPILL_COMPRESSION)
-            self.rows += part.height
-        self.files = sorted({*self.files, *(self.folder / f"range-{n:05d}" for (n,) in parts)})
 
     def frames(self) -> Iterator[pl.DataFrame]:
         for path in self.files:
