@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -74,23 +73,16 @@ class SpilledFrames:
 
 @contextmanager
 def scratch_folder(prefix: str) -> Iterator[Path]:
-    """A new empty folder under the data folder's `scratch/<host>/`, removed with its files when the
+    """A new empty folder under the data folder's `scratch/`, removed with its files when the
     context ends; its name says which process made it (`<prefix><pid>-<random>`)."""
-    root = host_scratch(get_settings().scratch_dir)
+    root = get_settings().scratch_dir
     root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f"{prefix}{os.getpid()}-", dir=root) as folder:
         yield Path(folder)
 
 
-def host_scratch(scratch_dir: Path) -> Path:
-    """This host's scratch folders: a process id means something only on its own host (a data
-    folder may be shared)."""
-    return scratch_dir / socket.gethostname()
-
-
-def remove_orphaned_scratch(scratch_dir: Path) -> list[Path]:
-    """Remove this host's scratch folders whose process is gone (killed mid-step); returns them."""
-    root = host_scratch(scratch_dir)
+def remove_orphaned_scratch(root: Path) -> list[Path]:
+    """Remove the scratch folders under `root` whose process is gone (killed mid-step); returns them."""
     orphaned = [folder for folder in root.glob("*-*") if folder.is_dir() and not _maker_alive(folder)]
     for folder in orphaned:
         shutil.rmtree(folder, ignore_errors=True)
