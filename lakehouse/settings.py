@@ -160,11 +160,6 @@ class Settings:
         return self.data_dir / "tables"
 
     @property
-    def scratch_dir(self) -> Path:
-        """Where steps spill what they hold on disk for a while (`lib/storage/spill.py`)."""
-        return self.data_dir / "scratch"
-
-    @property
     def catalog_path(self) -> Path:
         return self.data_dir / "lakehouse.duckdb"
 

@@ -17,14 +17,13 @@ so that rows written range after range, each sorted, lay a table out in files of
 ranges (a merge then rewrites only the files holding the keys it brings).
 """
 
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import polars as pl
-
-from lakehouse.lib.storage.spill import scratch_folder
 
 SEED = 0  # one hash for every side of a comparison
 _BUCKET = "_bucket"
@@ -54,8 +53,8 @@ def spilled(
     if buckets == 1:
         yield [dict(frames)]
         return
-    with scratch_folder("key-buckets-") as folder:
-        split = {name: _spill(frame, bucket, folder / name) for name, frame in frames.items()}
+    with tempfile.TemporaryDirectory(prefix="key-buckets-") as folder:
+        split = {name: _spill(frame, bucket, Path(folder) / name) for name, frame in frames.items()}
         yield [{name: of_bucket(number) for name, of_bucket in split.items()} for number in range(buckets)]
 
 

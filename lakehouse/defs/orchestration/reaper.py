@@ -22,8 +22,6 @@ import dagster as dg
 import psutil
 
 from lakehouse.defs.orchestration.alerts import REAPED, Alerts
-from lakehouse.lib.storage.spill import remove_orphaned_scratch
-from lakehouse.settings import get_settings
 
 PID_TAG, HOST_TAG = "lakehouse/pid", "lakehouse/host"
 # A process started this long after the run began is another process reusing the id.
@@ -83,9 +81,7 @@ def dead_runs(instance: dg.DagsterInstance) -> list[tuple[dg.RunRecord, int]]:
 
 def reap(instance: dg.DagsterInstance, alerts: Alerts) -> list[Reaped]:
     """Mark every dead run failed (freeing its queue slot and the pool slots its steps held: the
-    tables they were writing, `lakehouse.lib.pools`) and alert for each; remove the scratch
-    folders dead processes left (`lakehouse.lib.storage.spill`)."""
-    remove_orphaned_scratch(get_settings().scratch_dir)
+    tables they were writing, `lakehouse.lib.pools`) and alert for each."""
     reaped = []
     for record, pid in dead_runs(instance):
         run = record.dagster_run

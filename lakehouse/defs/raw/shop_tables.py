@@ -28,9 +28,11 @@ keys (measured at scale 1: 0.1-0.3 s for 100k customers). Changed rows and tombs
 commit, so a crash in between leaves nothing half-written, and a re-run finds no key newly gone.
 """
 
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -49,7 +51,7 @@ from lakehouse.lib.pools import table_pool
 from lakehouse.lib.privacy import Pseudonymiser, reported_suppression, suppress
 from lakehouse.lib.storage import write_spec
 from lakehouse.lib.storage.row_batches import Reread, RowBatches
-from lakehouse.lib.storage.spill import SpilledFrames, scratch_folder
+from lakehouse.lib.storage.spill import SpilledFrames
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.lib.storage.suppression import suppressed_tokens
 from lakehouse.sources.errors import SourceSchemaError
@@ -359,8 +361,8 @@ def build_raw_shop_asset(table: SourceTable) -> dg.AssetsDefinition:
         actions = reads.add_actions(key)  # one read of raw's log: its watermark and newest change
         watermark, raw_newest = current_watermark(actions), newest_change(actions, table)
         at = ingested_at.strftime(WATERMARK_FORMAT)
-        with scratch_folder(f"extract-{table.name}-") as folder:
-            staging = SpilledFrames(folder)
+        with tempfile.TemporaryDirectory(prefix=f"extract-{table.name}-") as folder:
+            staging = SpilledFrames(Path(folder))
             tokens = suppressed_tokens(store.root)
             extraction = Extraction(
                 shop_db, table, raw, watermark, raw_newest, tokens, pseudonymiser.key, at, staging

@@ -6,6 +6,7 @@ records to `quarantine/<table>`, keeps the newest version of each business key a
 `refined/<table>`. Every raw row ends up refined, quarantined or counted as a duplicate.
 """
 
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -31,7 +32,7 @@ from lakehouse.lib.storage import write_spec
 from lakehouse.lib.storage.reads import TableReads
 from lakehouse.lib.storage.retention import DEFAULT as DEFAULT_RETENTION
 from lakehouse.lib.storage.retention import RETENTION_KEY, Retention
-from lakehouse.lib.storage.spill import SpilledFrames, scratch_folder
+from lakehouse.lib.storage.spill import SpilledFrames
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.lib.storage.table_metadata import COLUMN_LINEAGE
 
@@ -292,7 +293,8 @@ def build_refined_asset(table: RefinedTable) -> dg.AssetsDefinition:
         watermark = processed_watermark(store.reading(context), table)
         pending = raw if watermark is None else raw.filter(pl.col("_ingested_at") > watermark)
         at = now_utc()
-        with scratch_folder(f"refine-{table.name}-") as staging:
+        with tempfile.TemporaryDirectory(prefix=f"refine-{table.name}-") as folder:
+            staging = Path(folder)
             done = Refinement.start(table, staging, pending_rows(pending), store.batch_rows)
             for window in windows(pending, store.batch_rows):
                 done.add(window, TransformContext(lookups, pseudonymiser), context.run.run_id, at)

@@ -18,6 +18,7 @@ nearby days (delta-rs writes a stream in two interleaved halves: neighbouring fi
 replacing a day later rewrites only the files holding it, not every file.
 """
 
+import tempfile
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -35,7 +36,7 @@ from lakehouse.lib.quality.contract import Contract, UtcTimestamp, pii
 from lakehouse.lib.spec import TableSpec
 from lakehouse.lib.storage import write_spec
 from lakehouse.lib.storage.row_batches import RowBatches
-from lakehouse.lib.storage.spill import SpilledFrames, scratch_folder
+from lakehouse.lib.storage.spill import SpilledFrames
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.lib.storage.table_metadata import COLUMN_LINEAGE
 from lakehouse.lib.storage.write_spec import REPLACED_SLICES
@@ -188,9 +189,9 @@ CONTENT = list(SESSION_SOURCES)
 
 def every_session(events: pl.LazyFrame, batch_rows: int, watermark: pl.Expr) -> Iterator[dg.Output]:
     """The full build: every session in day order, spilled to a folder that lasts until written."""
-    with scratch_folder("sessions-") as folder:
+    with tempfile.TemporaryDirectory(prefix="sessions-") as folder:
         groups = users_apart(events, batch_rows, lambda some: sessionize(some).with_columns(watermark))
-        yield dg.Output(in_day_order(groups, folder, batch_rows))
+        yield dg.Output(in_day_order(groups, Path(folder), batch_rows))
 
 
 def day_slices(events: pl.LazyFrame, held: pl.LazyFrame, since: datetime, watermark: pl.Expr) -> dg.Output:
