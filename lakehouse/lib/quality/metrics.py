@@ -143,10 +143,10 @@ def commit_metrics(commit: Commit, key_bucket_rows: int) -> Metrics:
 class QualityRecorder(CommitObserver):
     """The IO manager's commit observer: each commit's quality metrics and its audit-log entry,
     appended to the two logs it keeps open for the run (`OpenLogs`: Dagster sets up a fresh copy
-    of the resource for each run)."""
+    of the resource for each run, or for each step process with the multiprocess or Dask executor)."""
 
     store: DeltaStore
-    _logs: OpenLogs = PrivateAttr(default_factory=OpenLogs)
+    _logs: OpenLogs | None = PrivateAttr(default=None)  # None (outside a run): opened at each append
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         self._logs = OpenLogs()
