@@ -54,8 +54,15 @@ RUN_RAW = ["run", "--scale", "0.002", "--seed", "3", "--select", "group:raw"]
 
 
 def lakehouse_run(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "LAKEHOUSE_DATA_DIR": str(data_dir), "DAGSTER_HOME": str(data_dir / "home")}
+    # TMPDIR too: the killed process cannot remove its spill folder, so it is left in the test's own
+    env = {
+        **os.environ,
+        "LAKEHOUSE_DATA_DIR": str(data_dir),
+        "DAGSTER_HOME": str(data_dir / "home"),
+        "TMPDIR": str(data_dir / "tmp"),
+    }
     (data_dir / "home").mkdir(exist_ok=True)
+    (data_dir / "tmp").mkdir(exist_ok=True)
     (data_dir / "home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     return subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=600)
 
