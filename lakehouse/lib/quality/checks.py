@@ -182,15 +182,25 @@ def written_since_passed(
     snapshot = delta_tables.scan(uri, state.version)
     vouched = last_passed(context, check)
     added = None
-    in_files = not set(columns) & set(state.partition_columns)
-    if in_files and vouched.get("table_id") == state.table_id and "table_content" in vouched:
+    if vouched.get("table_id") == state.table_id and "table_content" in vouched:
         since, since_content = int(vouched["table_version"]), vouched["table_content"]
-        added = delta_tables.files_added_since(uri, since, since_content, state)
+        added = files_written_since(uri, state, since, since_content, columns)
     if added == []:
         return None
     rows = snapshot if added is None else rows_of_files(added)
     metadata = {"table_version": state.version, "table_id": state.table_id, "table_content": state.content}
     return Written(snapshot, rows, added is None, metadata)
+
+
+def files_written_since(
+    uri: str, state: delta_tables.TableState, version: int, content: str, columns: Sequence[str]
+) -> list[str] | None:
+    """The data files added since `version` (which held `content`): their rows are what was written
+    since. None when they cannot tell: one of the `columns` read is a partition column (its values
+    are in the log, not in the files), or `version` cannot be compared (`delta_tables.files_added_since`)."""
+    if set(columns) & set(state.partition_columns):
+        return None
+    return delta_tables.files_added_since(uri, version, content, state)
 
 
 def rows_of_files(files: list[str], schema: pl.Schema | None = None) -> pl.LazyFrame:
@@ -514,9 +524,7 @@ def _written_since(uri: str, window: Window, table: pl.LazyFrame, columns: Seque
     `_window` made sure the commits since only added or merged rows). All of `table` when one of
     the `columns` read is a partition column: its values are in the log, not in the files."""
     state = delta_tables.state(uri)
-    if set(columns) & set(state.partition_columns):
-        return table
-    added = delta_tables.files_added_since(uri, window.refined_version, window.refined_content, state)
+    added = files_written_since(uri, state, window.refined_version, window.refined_content, columns)
     if added is None:
         return table
     if not added:
