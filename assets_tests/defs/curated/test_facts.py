@@ -552,6 +552,7 @@ def test_payments_settled_on_days_are_chosen_by_day_and_by_a_range_a_scan_can_pr
     chosen = settled.filter(settled_on([DAY2])).collect()
 
     assert chosen.get_column("settled_at").to_list() == edges[1:]
+    assert set(settled_on([DAY2]).meta.root_names()) == {"settled_date", "settled_at"}
 
 
 def test_the_lines_of_changed_products_are_read_from_their_earliest_change_on():
@@ -566,16 +567,23 @@ def test_the_lines_of_changed_products_are_read_from_their_earliest_change_on():
         pl.when(pl.col("order_id") == 4).then(3).otherwise("order_id").alias("order_id")
     )
 
-    def read(rebuild_from: datetime | None) -> list[tuple[int, date]]:
+    def read(rebuild_from: datetime | None, orders: pl.LazyFrame = two_days) -> list[tuple[int, date]]:
         changed = pl.LazyFrame(
             {"product_id": [7], REBUILD_FROM: [rebuild_from]},
             schema_overrides={REBUILD_FROM: pl.Datetime("us", "UTC")},
         )
-        found = lines_of_changed(lines, two_days, changed).select("order_id", "order_date").collect()
+        found = lines_of_changed(lines, orders, changed).select("order_id", "order_date").collect()
         return found.sort("order_id").rows()
 
     assert read(datetime(2025, 1, 2, tzinfo=UTC)) == [(3, DAY2)]
     assert read(None) == [(1, DAY1), (2, DAY1), (3, DAY2)]
+    # Orders 1 and 2 stamped after the change but dated before it: were they looked up, their time
+    # would keep them; the look-up by day leaves them out.
+    after_the_change = AT + timedelta(days=1, hours=1)
+    stamped_late = two_days.with_columns(
+        pl.when(pl.col("order_id") < 3).then(after_the_change).otherwise("order_at").alias("order_at")
+    )
+    assert read(datetime(2025, 1, 2, tzinfo=UTC), stamped_late) == [(3, DAY2)]
     no_change = pl.LazyFrame(schema={"product_id": pl.Int64, REBUILD_FROM: pl.Datetime("us", "UTC")})
     assert earliest_change_day(no_change) == date.max
     assert lines_of_changed(lines, two_days, no_change).collect().height == 0
