@@ -97,7 +97,8 @@ def changed_members(dim: pl.LazyFrame, since: datetime | None, business_key: str
     new = events if since is None else events.filter(pl.col("_refined_at") > since)
     earliest = new.group_by(business_key).agg(pl.col("updated_at").min(), pl.col("_first").first())
     start = pl.when(pl.col("updated_at") > pl.col("_first")).then(pl.col("updated_at"))
-    return earliest.select(business_key, start.alias(REBUILD_FROM))
+    # Collected once (a day's changed members are few): each caller asks them several times.
+    return earliest.select(business_key, start.alias(REBUILD_FROM)).collect().lazy()
 
 
 def affected(rows: pl.LazyFrame, members: pl.LazyFrame, business_key: str, at: pl.Expr) -> pl.LazyFrame:

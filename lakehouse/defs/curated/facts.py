@@ -293,7 +293,7 @@ def order_days_to_rebuild(
     touched = pl.concat([changed_lines, changed_orders.select("order_id")])
     # Members refined since: new (a fact on the unknown member finds it) or with new versions.
     changed_customers = changed_members(customers, marks["_built_at"], "customer_id")
-    changed_products = changed_members(products, marks["_built_at"], "product_id").collect().lazy()
+    changed_products = changed_members(products, marks["_built_at"], "product_id")
     return days(
         changed_orders.select("order_date"),
         looked_up(orders, changed_lines, ["order_id"]).select("order_date"),

@@ -180,7 +180,7 @@ def inventory_days_to_rebuild(
     marks = watermarks(current, INVENTORY_WATERMARKS)
     if marks is None:
         return None
-    changed_products = changed_members(products, marks["_built_at"], "product_id").collect().lazy()
+    changed_products = changed_members(products, marks["_built_at"], "product_id")
     since = earliest_change_day(changed_products)
     of_changed = snapshots if since is None else snapshots.filter(pl.col("snapshot_date") >= since)
     of_changed = of_changed.with_columns(END_OF_DAY)
