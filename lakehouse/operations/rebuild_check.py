@@ -89,7 +89,7 @@ def unseen_history(built_tables: str, rebuilt_tables: str, spec: TableSpec) -> U
     their versions otherwise the same (by `valid_to`, attributes, current and deleted flags); None
     for another table, or when there is none."""
     write = WriteSpec.from_metadata(spec.write) if spec.write else None
-    if write is None or write.mode is not WriteMode.SCD2:
+    if write is None or write.mode is not WriteMode.SCD2 or write.surrogate_key is None:
         return None
     built, rebuilt = (delta_tables.scan(table_uri(t, spec)) for t in (built_tables, rebuilt_tables))
     keys, surrogate = list(write.keys), str(write.surrogate_key)
@@ -169,8 +169,10 @@ def explained_rows(
         pl.col(c).is_in(u.versions.to_series(0).implode()) for c, u in pointers.items()
     )
     scans = (delta_tables.scan(table_uri(t, spec)) for t in (built_tables, rebuilt_tables))
-    rows = [_by_member(_data(frame.filter(pointing)), pointers).collect() for frame in scans]
-    rows = [frame.sort(pl.all(), nulls_last=True) for frame in rows]
+    rows = [
+        _by_member(_data(frame.filter(pointing)), pointers).collect().sort(pl.all(), nulls_last=True)
+        for frame in scans
+    ]
     if not (rows[0].height and rows[0].equals(rows[1])):
         return None
     dimensions = ", ".join(sorted({u.dimension.table_name for u in pointers.values()}))
