@@ -83,6 +83,7 @@ def test_the_project_instance_monitors_runs_and_fails_dead_ones():
         assert project.run_monitoring_max_runtime_seconds == 3600  # catches a run whose process died
 
 
+@pytest.mark.e2e  # two fresh processes, each importing the lakehouse (~3 s of CPU each)
 def test_two_processes_opening_one_brand_new_instance_at_once_both_succeed(tmp_path: Path):
     for n in range(HOMES):
         (tmp_path / f"home-{n}").mkdir()

@@ -89,9 +89,10 @@ def test_a_failed_run_still_publishes_the_tables_it_wrote(
     assert "curated.fact_order_items" not in published
 
 
-def test_a_year_of_partitions_is_one_progress_line():
-    """A backfill of a year prints one line per asset, summing up its days, not 365 lines."""
-    days = dg.DailyPartitionsDefinition(start_date="2025-01-01", end_date="2026-01-01")
+def test_a_month_of_partitions_is_one_progress_line():
+    """A backfill of a month prints one line per asset, summing up its days, not 31 lines. (Not a
+    year: each partition's materialisation costs ~9 ms of Dagster's CPU, 365 of them ~3 s.)"""
+    days = dg.DailyPartitionsDefinition(start_date="2025-01-01", end_date="2025-02-01")
 
     @dg.asset(partitions_def=days, backfill_policy=dg.BackfillPolicy.single_run())
     def daily_fact() -> dg.MaterializeResult:
@@ -102,7 +103,7 @@ def test_a_year_of_partitions_is_one_progress_line():
         "backfill"
     )
     job.with_logger_defs({"progress": progress_logger(lines.append)}).execute_in_process(
-        run_config={"loggers": {"progress": {}}}, tags=range_tags(date(2025, 1, 1), date(2025, 12, 31))
+        run_config={"loggers": {"progress": {}}}, tags=range_tags(date(2025, 1, 1), date(2025, 1, 31))
     )
 
-    assert lines == ["  ✓ daily_fact                       (365 partitions: 2025-01-01 .. 2025-12-31)"]
+    assert lines == ["  ✓ daily_fact                       (31 partitions: 2025-01-01 .. 2025-01-31)"]

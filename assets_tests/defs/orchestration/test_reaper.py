@@ -53,6 +53,7 @@ def home(tmp_path: Path) -> Iterator[Path]:
     yield tmp_path
 
 
+@pytest.mark.e2e  # a build in a fresh process
 def test_a_killed_run_is_marked_failed_and_alerted_not_left_started(home: Path):
     marker, alerts_file = home / "started", home / "data" / "alerts" / "alerts.jsonl"
     alerts = Alerts(alerts_path=str(alerts_file))
