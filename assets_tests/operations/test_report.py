@@ -15,6 +15,7 @@ import pytest
 
 from assets_tests.conftest import Lakehouse, copy_of_build
 from assets_tests.selected_build import build_selected
+from lakehouse.definitions import default_definitions
 from lakehouse.operations.report import (
     ReportData,
     anomalies,
@@ -311,10 +312,8 @@ def test_every_text_from_the_data_is_escaped(demo_report: ReportData):
     assert parse(html).tags["script"] == 0
 
 
-def test_a_new_lakehouse_gets_a_clear_message(
-    tmp_path: Path, instance: dg.DagsterInstance, lakehouse: Lakehouse
-):
-    data = gather(tmp_path / "tables", instance, lakehouse.definitions)
+def test_a_new_lakehouse_gets_a_clear_message(tmp_path: Path, instance: dg.DagsterInstance):
+    data = gather(tmp_path / "tables", instance, default_definitions())
     html = render(data)
 
     assert data.is_empty
