@@ -293,8 +293,9 @@ def inventory_health(fact: pl.LazyFrame, products: pl.LazyFrame) -> pl.LazyFrame
 def mart_inventory_health(
     context: dg.AssetExecutionContext, store: DeltaStore, fact: pl.LazyFrame, products: pl.LazyFrame
 ) -> pl.LazyFrame | None:
-    marks = whole_table_marks(fact, products, "_product_refined_at")
-    if unchanged(store.reading(context).scan_or_none(MART_INVENTORY_HEALTH), marks):
+    reads = store.reading(context)
+    marks = whole_table_marks(reads.pin(FACT_INVENTORY_DAILY), products, "_product_refined_at")
+    if unchanged(reads.scan_or_none(MART_INVENTORY_HEALTH), marks):
         return None  # neither the fact nor the products moved since the mart was built
     mart = recorded(inventory_health(fact, products), marks)
     return mart.select(contract_columns(MartInventoryHealthContract))
