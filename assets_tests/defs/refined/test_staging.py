@@ -57,3 +57,28 @@ def test_of_versions_alike_the_last_window_to_arrive_wins_across_row_groups(tmp_
 
     assert kept.height == 25_000 and len(out.files) == 4
     assert kept.get_column("_batch_id").unique().to_list() == ["b3"]
+
+
+def test_a_key_led_by_a_low_cardinality_column_is_reduced_in_ranges_of_the_whole_key(tmp_path):
+    """Keyed (country, id), three quarters of the rows in one country: four windows come back in
+    four ranges of up to 1,000 rows, not a range per country (3,000 rows at once, most of the table).
+    Every key once, its newest version (ids 0-99 of DE re-sent in the last window), in key order."""
+    de = pl.DataFrame({"country": "DE", "id": range(3000), "seq": 1})
+    fr = pl.DataFrame({"country": "FR", "id": range(900), "seq": 1})
+    resent = de.head(100).with_columns(seq=pl.lit(2))
+    windows = [de[:1000], de[1000:2000], de[2000:], pl.concat([fr, resent])]
+    staged = KeyRanges(tmp_path / "valid", ("country", "id"), ranges=4)
+    for window in windows:
+        staged.add(window)
+
+    out = staged.reduced(
+        lambda rows: rows.sort("seq").unique(["country", "id"], keep="last"), tmp_path / "reduced"
+    )
+
+    # bounds at every 1,000th sampled row: DE 900, 1900, 2900 (DE 0-99 sampled twice, as re-sent)
+    assert [frame.height for frame in out.frames()] == [900, 1000, 1000, 1000]
+    kept = out.scan().collect()
+    assert kept.select("country", "id").rows() == sorted(
+        [("DE", n) for n in range(3000)] + [("FR", n) for n in range(900)]
+    )
+    assert kept.group_by("seq").len().sort("seq").rows() == [(1, 3800), (2, 100)]
