@@ -29,8 +29,28 @@ def test_windows_come_back_reduced_by_key_range_in_key_order(tmp_path):
     ids = pl.concat(frames).get_column("event_id").to_list()
     assert ids == [f"ev-{n:02d}" for n in range(1, 12)]  # each key once, in order across the ranges
     assert out.rows == 11
-    assert len(staged.files) == 3 and len(out.files) == 3  # a file a window, then a file a range
+    assert len(staged.spilled.files) == 3 and len(out.files) == 3  # a file a window, then a file a range
     assert out.scan().filter(pl.col("event_id") == "ev-05").collect()["seq"].to_list() == [2]
+
+
+def test_a_window_without_valid_rows_counts_as_a_window_and_spills_no_file(tmp_path):
+    staged = KeyRanges(tmp_path / "valid", ("event_id",), ranges=2)
+    for window in (WINDOWS[0], WINDOWS[1].clear(), WINDOWS[2]):
+        staged.add(window)
+
+    out = staged.reduced(newest, tmp_path / "reduced")
+
+    assert staged.windows == 3 and len(staged.spilled.files) == 2
+    assert out.rows == 8
+
+
+def test_no_valid_row_at_all_hands_on_no_rows_of_the_windows_schema(tmp_path):
+    staged = KeyRanges(tmp_path / "valid", ("event_id",), ranges=2)
+    staged.add(WINDOWS[0].clear())
+
+    out = staged.reduced(newest, tmp_path / "reduced")
+
+    assert (staged.windows, out.rows, out.files, out.schema) == (1, 0, [], WINDOWS[0].schema)
 
 
 def test_one_range_comes_back_whole_and_sorted(tmp_path):

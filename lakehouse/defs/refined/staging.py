@@ -29,7 +29,7 @@ from pathlib import Path
 import polars as pl
 
 from lakehouse.lib.key_buckets import in_range, range_bounds
-from lakehouse.lib.storage.spill import SPILL_COMPRESSION, SpilledFrames
+from lakehouse.lib.storage.spill import SpilledFrames
 
 # Keys kept of each window to set the key ranges by: a range is then found to well within a
 # percent of its rows.
@@ -47,23 +47,18 @@ class KeyRanges:
     folder: Path
     keys: tuple[str, ...]
     ranges: int
-    schema: pl.Schema | None = None
-    files: list[Path] = field(default_factory=list)  # a window's each, in arrival order
+    windows: int = 0  # added, valid rows or none (a window without any spills no file)
     sample: list[pl.DataFrame] = field(default_factory=list)  # of each window's keys
+    spilled: SpilledFrames = field(init=False)  # a file a window, in arrival order
 
-    @property
-    def windows(self) -> int:
-        return len(self.files)
+    def __post_init__(self) -> None:
+        self.spilled = SpilledFrames(self.folder, row_group_size=SPILL_ROW_GROUP)
 
     def add(self, rows: pl.DataFrame) -> None:
         """Spill one window's rows sorted by key (a key's rows keep their order: windows and rows
         in arrival order)."""
-        self.schema = self.schema or rows.schema
-        self.folder.mkdir(parents=True, exist_ok=True)
-        path = self.folder / f"window-{self.windows:06d}.parquet"
-        ordered = rows.sort(list(self.keys), maintain_order=True)
-        ordered.write_parquet(path, compression=SPILL_COMPRESSION, row_group_size=SPILL_ROW_GROUP)
-        self.files.append(path)
+        self.windows += 1
+        self.spilled.add(rows.sort(list(self.keys), maintain_order=True))
         every = max(1, rows.height // SAMPLE_PER_WINDOW)
         self.sample.append(rows.select(self.keys).gather_every(every))
 
@@ -73,11 +68,11 @@ class KeyRanges:
         sample = pl.concat(self.sample) if self.sample else pl.DataFrame(schema=dict.fromkeys(self.keys))
         bounds = range_bounds(sample, self.ranges)
         out = SpilledFrames(into)
-        if self.files:
-            spilled = pl.scan_parquet(self.files)
+        if self.spilled.files:
+            spilled = self.spilled.scan()
             for number in range(bounds.height + 1):
                 rows = spilled.filter(in_range(self.keys, bounds, number)).collect()
                 out.add(reduce(rows).sort(list(self.keys)))
-        if out.schema is None and self.schema is not None:  # no rows at all: the schema still
-            out.add(reduce(pl.DataFrame(schema=self.schema)))
+        if out.schema is None and self.spilled.schema is not None:  # no rows at all: the schema still
+            out.add(reduce(pl.DataFrame(schema=self.spilled.schema)))
         return out
