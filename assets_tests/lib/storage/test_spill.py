@@ -74,3 +74,13 @@ def test_only_the_folders_of_killed_processes_are_removed(tmp_path: Path, holder
     alive.wait()
     assert remove_abandoned(tmp_path) == [in_use]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_finished_build_spilled_under_its_data_folder_and_left_nothing(lakehouse):
+    """The demo build (extractions, refine staging, sessions) made its spill folders under its data
+    folder, removed them all, and left nothing in the system's temporary folder (an empty one of
+    its own: `Lakehouse.build`). What a killed build leaves: `test_crash_recovery`."""
+    assert lakehouse.outcome.success
+    assert lakehouse.settings.scratch_dir.is_dir()
+    assert list(lakehouse.settings.scratch_dir.iterdir()) == []
+    assert lakehouse.temp_left == []
