@@ -27,7 +27,7 @@ from pathlib import Path
 import polars as pl
 
 from lakehouse.lib.key_buckets import in_range, range_bounds
-from lakehouse.lib.storage.spill import SPILL_COMPRESSION, SpilledFrames
+from lakehouse.lib.storage.spill import SpilledFrames, spill_file
 
 # Keys kept of each window to set the key ranges by: a range is then found to well within a
 # percent of its rows.
@@ -57,11 +57,8 @@ class KeyRanges:
         """Spill one window's rows sorted by key (a key's rows keep their order: windows and rows
         in arrival order)."""
         self.schema = self.schema or rows.schema
-        self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"window-{self.windows:06d}.parquet"
-        ordered = rows.sort(list(self.keys), maintain_order=True)
-        ordered.write_parquet(path, compression=SPILL_COMPRESSION, row_group_size=SPILL_ROW_GROUP)
-        self.files.append(path)
+        self.files.append(spill_file(rows.sort(list(self.keys), maintain_order=True), path, SPILL_ROW_GROUP))
         every = max(1, rows.height // SAMPLE_PER_WINDOW)
         self.sample.append(rows.get_column(self.keys[0]).gather_every(every))
 
