@@ -108,23 +108,39 @@ def distinct_keys(
         )
 
 
-def range_bounds(sample: pl.Series, ranges: int) -> pl.Series:
-    """Up to `ranges - 1` sorted, distinct values splitting keys like the `sample` into `ranges`
-    ranges of about equal rows (fewer when the sample has fewer distinct values)."""
-    ordered = sample.drop_nulls().sort()
-    picks = [ordered.len() * number // ranges for number in range(1, ranges)]
-    return ordered.gather(picks).unique(maintain_order=True) if ordered.len() else ordered
+def range_bounds(sample: pl.DataFrame, ranges: int) -> pl.DataFrame:
+    """Up to `ranges - 1` sorted, distinct keys (rows of the sample's key columns) splitting keys
+    like the `sample` into `ranges` ranges of about equal rows (fewer when the sample has fewer
+    distinct keys). Keys sort as tuples, column after column, so a range's share follows the whole
+    key: by its first column alone, a table keyed (country, id) had a range per country."""
+    ordered = sample.drop_nulls().sort(sample.columns)
+    picks = [ordered.height * number // ranges for number in range(1, ranges)]
+    return ordered[picks].unique(maintain_order=True) if ordered.height else ordered
 
 
-def in_range(key: str, bounds: pl.Series, number: int) -> pl.Expr:
-    """Whether each row's `key` is in range `number` (0 .. len(bounds)) of the sorted `bounds`: at
-    least the bound below it and below the bound above it; null keys are in the first range. Plain
-    comparisons, so that a scan skips the files and row groups outside it by their statistics."""
-    column = pl.col(key)
+def in_range(keys: Sequence[str], bounds: pl.DataFrame, number: int) -> pl.Expr:
+    """Whether each row's key (`keys`) is in range `number` (0 .. bounds.height) of the sorted
+    `bounds` (`range_bounds`): at least the bound below it and below the bound above it; a key with
+    a null is in the first range. Plain comparisons, so that a scan skips the files and row groups
+    outside it by their statistics (the first column's, then the next's where the first is equal)."""
     if number == 0:
-        return column.is_null() | (column < bounds[0] if bounds.len() else True)
-    above = column >= bounds[number - 1]
-    return above & (column < bounds[number]) if number < bounds.len() else above
+        first = _below(bounds, 0) if bounds.height else pl.lit(True)
+        return pl.any_horizontal(pl.col(key).is_null() for key in keys) | first
+    above = ~_below(bounds, number - 1)
+    return above & _below(bounds, number) if number < bounds.height else above
+
+
+def _below(bounds: pl.DataFrame, number: int) -> pl.Expr:
+    """Whether each row's key sorts before bound `number`, column after column (null where the key
+    has a null)."""
+    *heads, last = [
+        pl.lit(value, dtype) for value, dtype in zip(bounds.row(number), bounds.dtypes, strict=True)
+    ]
+    *keys, last_key = [pl.col(key) for key in bounds.columns]
+    below = last_key < last
+    for key, value in zip(reversed(keys), reversed(heads), strict=True):
+        below = (key < value) | ((key == value) & below)
+    return below
 
 
 def within_range_of(table: pl.LazyFrame, rows: pl.LazyFrame, column: str) -> pl.LazyFrame:

@@ -194,14 +194,15 @@ def written_since_passed(
 
 
 def files_written_since(
-    uri: str, state: delta_tables.TableState, version: int, content: str, columns: Sequence[str]
+    uri: str, state: delta_tables.TableState, version: int, content: str | None, columns: Sequence[str]
 ) -> list[str] | None:
-    """The data files added since `version` (which held `content`): their rows are what was written
-    since. None when they cannot tell: one of the `columns` read is a partition column (its values
-    are in the log, not in the files), or `version` cannot be compared (`delta_tables.files_added_since`)."""
+    """The data files added since `version` (which held `content`; None: the caller checked it):
+    their rows are what was written since. None when they cannot tell: one of the `columns` read is
+    a partition column (its values are in the log, not in the files), or `version` cannot be
+    compared (`delta_tables.files_added_since`)."""
     if set(columns) & set(state.partition_columns):
         return None
-    return delta_tables.files_added_since(uri, version, content, state)
+    return delta_tables.files_added_since(uri, version, state, content)
 
 
 def rows_of_files(files: list[str], schema: pl.Schema | None = None) -> pl.LazyFrame:
@@ -322,8 +323,7 @@ class Window:
     the newest a refine run has processed. `state` is recorded for the next evaluation."""
 
     since: datetime | None
-    refined_version: int | None  # refined as the last pass left it
-    refined_content: str | None  # and what that version held (`delta_tables.content`)
+    refined_version: int | None  # refined as the last pass left it (`_same_tables`: still as judged)
     state: dict[str, Any]
 
 
@@ -343,7 +343,7 @@ def _window(
         state[f"{name} id"] = None if now is None else now.table_id
         state[f"{name} version"] = None if now is None else now.version
         state[f"{name} content"] = None if now is None else now.content
-    whole = Window(None, None, None, state)
+    whole = Window(None, None, state)
     vouched = last_passed(context, check)
     if vouched and all(vouched.get(k) == v for k, v in state.items()):
         return None
@@ -354,8 +354,7 @@ def _window(
         if not delta_tables.operations_since(store.uri(key), version) <= _ADDING_OPERATIONS:
             return whole
     since = datetime.fromisoformat(vouched["processed_until"])
-    content = vouched[f"{refined.to_user_string()} content"]
-    return Window(since, versions[refined], content, state) if since <= until else whole
+    return Window(since, versions[refined], state) if since <= until else whole
 
 
 def _same_tables(
@@ -522,10 +521,11 @@ class _Sides:
 def _written_since(uri: str, window: Window, table: pl.LazyFrame, columns: Sequence[str]) -> pl.LazyFrame:
     """The rows of the refined `table` in the data files added since the version the window's
     last pass judged: every row a refine run merged since is in one (Delta files are immutable;
-    `_window` made sure the commits since only added or merged rows). All of `table` when one of
+    `_window` made sure that version still holds what was judged and that the commits since only
+    added or merged rows). All of `table` when one of
     the `columns` read is a partition column: its values are in the log, not in the files."""
     state = delta_tables.state(uri)
-    added = files_written_since(uri, state, window.refined_version, window.refined_content, columns)
+    added = files_written_since(uri, state, window.refined_version, None, columns)
     if added is None:
         return table
     if not added:

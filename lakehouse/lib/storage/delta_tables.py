@@ -302,15 +302,18 @@ def content(uri: str, at_version: int | None = None) -> str | None:
     return None if table is None else _digest(table)
 
 
-def files_added_since(uri: str, since: int, since_content: str, now: TableState) -> list[str] | None:
+def files_added_since(
+    uri: str, since: int, now: TableState, since_content: str | None = None
+) -> list[str] | None:
     """Data files of the table as it is `now` that version `since` did not have (absolute URIs).
 
-    Delta files are immutable, so every row of `now` outside these files was in `since`. None when
-    `since` is not older, can no longer be loaded (its log was cleaned up), or no longer holds
-    `since_content` (`content`: a backup was restored and that version number made again).
+    Delta files are immutable, so every row of `now` outside these files was in `since`; the files
+    of `since` are read from the log. None when `since` is not older, can no longer be loaded (its
+    log was cleaned up), or no longer holds `since_content` (`content`: a backup was restored and
+    that version number made again). No `since_content`: the caller has just checked that.
     """
     before = None if since > now.version else _loaded(uri, since)
-    if before is None or _digest(before) != since_content:
+    if before is None or since_content not in (None, _digest(before)):
         return None
     held = set(before.file_uris())
     return [f for f in now.file_uris if f not in held]

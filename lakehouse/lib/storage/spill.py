@@ -55,8 +55,10 @@ class SpilledFrames:
         self.schema = self.schema or frame.schema
         if frame.is_empty():
             return
+        self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"{len(self.files):06d}.parquet"
-        self.files.append(spill_file(frame, path, self.row_group_size))
+        frame.write_parquet(path, compression=SPILL_COMPRESSION, row_group_size=self.row_group_size)
+        self.files.append(path)
         self.rows += frame.height
 
     def frames(self) -> Iterator[pl.DataFrame]:
@@ -71,14 +73,6 @@ class SpilledFrames:
         assert self.schema is not None, "no frame was added"
         ids = self.scan().select(pl.col(BATCH_ID).unique().sort()).collect().get_column(BATCH_ID).to_list()
         return RowBatches(self.schema, Reread(self.frames), ids, rows=self.scan())
-
-
-def spill_file(frame: pl.DataFrame, path: Path, row_group_size: int | None = None) -> Path:
-    """`frame` written to `path` (its folder made if need be) as every spill is; returns `path`.
-    An empty frame too (`SpilledFrames.add` skips them; refine staging's windows count each)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame.write_parquet(path, compression=SPILL_COMPRESSION, row_group_size=row_group_size)
-    return path
 
 
 @contextmanager
