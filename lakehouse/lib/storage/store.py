@@ -37,7 +37,8 @@ class DeltaStore(TableReads, dg.ConfigurableResource):
     key_bucket_rows: int = Settings.key_bucket_rows
     # Where the steps spill rows they hold on disk for a while (`spill.scratch_folder`), a local
     # folder whatever `root` is; empty: `scratch` beside a local `root` (`<data>/tables` ->
-    # `<data>/scratch`), so a store made over a test's folder spills under it too.
+    # `<data>/scratch`), so a store made over a test's folders spills among them, not in the
+    # project's data/.
     scratch_dir: str = ""
 
     @classmethod
