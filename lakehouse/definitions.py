@@ -130,9 +130,7 @@ def _replaced(defs: dg.Definitions, **replaced: object) -> dg.Definitions:
 
 def resources(settings: Settings) -> dg.Definitions:
     """The resources (sources, storage, secrets) and the executor, from `settings`."""
-    store = DeltaStore(
-        root=settings.tables_uri, batch_rows=settings.batch_rows, key_bucket_rows=settings.key_bucket_rows
-    )
+    store = DeltaStore.from_settings(settings)
     return dg.Definitions(
         resources={
             "io_manager": DeltaIOManager(store=store, observer=QualityRecorder(store=store)),

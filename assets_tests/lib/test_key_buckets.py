@@ -25,9 +25,9 @@ def rows_of(split: list[dict[str, pl.LazyFrame]], name: str) -> list[pl.DataFram
     return [bucket[name].collect() for bucket in split]
 
 
-def test_each_row_is_in_exactly_one_bucket_with_every_row_of_its_key_in_every_frame():
+def test_each_row_is_in_exactly_one_bucket_with_every_row_of_its_key_in_every_frame(tmp_path):
     frames = {"lines": LINES.lazy(), "some": LINES.lazy().filter(pl.col("sku") > "f")}
-    with key_buckets(frames, KEYS, LINES.height, bucket_rows=3) as split:
+    with key_buckets(frames, KEYS, LINES.height, 3, tmp_path) as split:
         buckets, some = rows_of(split, "lines"), rows_of(split, "some")
 
     assert len(buckets) == 4
@@ -38,7 +38,7 @@ def test_each_row_is_in_exactly_one_bucket_with_every_row_of_its_key_in_every_fr
     assert [set(b["sku"]) & set("ghijkl") for b in buckets] == [set(b["sku"]) for b in some]
 
 
-def test_the_buckets_are_made_in_one_pass_over_each_frame():
+def test_the_buckets_are_made_in_one_pass_over_each_frame(tmp_path):
     """Filtering the whole frame once a bucket read every row once a bucket: 4 times here."""
     passed: list[int] = []
 
@@ -47,23 +47,25 @@ def test_the_buckets_are_made_in_one_pass_over_each_frame():
         return keys
 
     frame = LINES.lazy().with_columns(pl.col("sku").map_batches(counted, return_dtype=pl.String))
-    with key_buckets({"lines": frame}, KEYS, LINES.height, bucket_rows=3) as split:
+    with key_buckets({"lines": frame}, KEYS, LINES.height, 3, tmp_path) as split:
         assert sum(bucket["lines"].select(pl.len()).collect().item() for bucket in split) == 12
 
     assert sum(passed) == LINES.height
 
 
-def test_up_to_one_buckets_rows_there_is_one_bucket_the_frames_as_they_are():
+def test_up_to_one_buckets_rows_there_is_one_bucket_the_frames_as_they_are(tmp_path):
     frame = LINES.lazy()
-    with key_buckets({"lines": frame}, KEYS, LINES.height, bucket_rows=LINES.height) as split:
+    with key_buckets({"lines": frame}, KEYS, LINES.height, LINES.height, tmp_path) as split:
         assert split == [{"lines": frame}]
+    assert list(tmp_path.iterdir()) == []  # nothing spilled
 
 
-def test_distinct_keys_counted_a_bucket_at_a_time_equal_the_whole_count():
+def test_distinct_keys_counted_a_bucket_at_a_time_equal_the_whole_count(tmp_path):
     whole = LINES.select(pl.struct(KEYS).n_unique()).item()
 
     assert whole == 9  # (1, 1) and (5, 1) twice, (null, 1) twice
-    assert [distinct_keys(LINES.lazy(), KEYS, LINES.height, rows) for rows in (1, 2, 5, 12)] == [whole] * 4
+    counts = [distinct_keys(LINES.lazy(), KEYS, LINES.height, rows, tmp_path) for rows in (1, 2, 5, 12)]
+    assert counts == [whole] * 4
 
 
 def test_counts_are_summed_name_by_name():

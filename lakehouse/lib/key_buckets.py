@@ -17,13 +17,14 @@ so that rows written range after range, each sorted, lay a table out in files of
 ranges (a merge then rewrites only the files holding the keys it brings).
 """
 
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import polars as pl
+
+from lakehouse.lib.storage.spill import scratch_folder
 
 SEED = 0  # one hash for every side of a comparison
 _BUCKET = "_bucket"
@@ -45,16 +46,17 @@ def bucket_count(rows: int, bucket_rows: int) -> int:
 
 @contextmanager
 def spilled(
-    frames: Mapping[str, pl.LazyFrame], bucket: pl.Expr, buckets: int
+    frames: Mapping[str, pl.LazyFrame], bucket: pl.Expr, buckets: int, scratch: Path
 ) -> Iterator[list[dict[str, pl.LazyFrame]]]:
     """Each of `frames` split by `bucket` (each row's bucket, 0 .. buckets - 1): for each bucket,
     every frame's rows in it. Each frame is read once, by streaming, into files by bucket in a
-    temporary folder that lasts as long as the context. One bucket: the frames as they are."""
+    folder under `scratch` that lasts as long as the context (`spill.scratch_folder`). One bucket:
+    the frames as they are."""
     if buckets == 1:
         yield [dict(frames)]
         return
-    with tempfile.TemporaryDirectory(prefix="key-buckets-") as folder:
-        split = {name: _spill(frame, bucket, Path(folder) / name) for name, frame in frames.items()}
+    with scratch_folder(scratch, "key-buckets-") as folder:
+        split = {name: _spill(frame, bucket, folder / name) for name, frame in frames.items()}
         yield [{name: of_bucket(number) for name, of_bucket in split.items()} for number in range(buckets)]
 
 
@@ -73,12 +75,16 @@ def _spill(frame: pl.LazyFrame, bucket: pl.Expr, folder: Path) -> Callable[[int]
 
 @contextmanager
 def key_buckets(
-    frames: Mapping[str, pl.LazyFrame], keys: Sequence[str | pl.Expr], rows: int, bucket_rows: int
+    frames: Mapping[str, pl.LazyFrame],
+    keys: Sequence[str | pl.Expr],
+    rows: int,
+    bucket_rows: int,
+    scratch: Path,
 ) -> Iterator[list[dict[str, pl.LazyFrame]]]:
     """`frames` split by a hash of `keys` into buckets of about `bucket_rows` of `rows` rows
-    (`spilled`): a key's rows in every frame are in one bucket."""
+    (`spilled` under `scratch`): a key's rows in every frame are in one bucket."""
     buckets = bucket_count(rows, bucket_rows)
-    with spilled(frames, bucket_of(keys, buckets), buckets) as split:
+    with spilled(frames, bucket_of(keys, buckets), buckets, scratch) as split:
         yield split
 
 
@@ -90,10 +96,13 @@ def summed(counts: Iterable[Mapping[str, int]]) -> dict[str, int]:
     return dict(total)
 
 
-def distinct_keys(frame: pl.LazyFrame, keys: Sequence[str], rows: int, bucket_rows: int) -> int:
-    """Distinct values of `keys` among `rows` rows, counted a bucket at a time by streaming."""
+def distinct_keys(
+    frame: pl.LazyFrame, keys: Sequence[str], rows: int, bucket_rows: int, scratch: Path
+) -> int:
+    """Distinct values of `keys` among `rows` rows, counted a bucket at a time by streaming (the
+    buckets spilled under `scratch`)."""
     key = pl.struct(list(keys))
-    with key_buckets({"keys": frame.select(keys)}, keys, rows, bucket_rows) as split:
+    with key_buckets({"keys": frame.select(keys)}, keys, rows, bucket_rows, scratch) as split:
         return sum(
             bucket["keys"].select(key.n_unique()).collect(engine="streaming").item() for bucket in split
         )

@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -234,7 +235,7 @@ def key_checks(table: dg.AssetKey, keys: Sequence[str]) -> list[TableCheck]:
         if not scope.whole:
             sides["written"] = scope.rows.select(columns)
             sides["table"] = within_range_of(sides["table"], sides["written"], columns[0])
-        with key_buckets(sides, columns, examined, store.key_bucket_rows) as split:
+        with key_buckets(sides, columns, examined, store.key_bucket_rows, store.scratch) as split:
             duplicated = [_duplicated_keys(bucket, columns) for bucket in split]
             metadata = {"rows_examined": examined, **scope.metadata}
             return _bucketed_result(duplicated, "duplicated_keys", metadata)
@@ -397,7 +398,7 @@ def reconciliation_check(
         if window is None:
             return None
         sides = _Sides.judged(store, (raw, refined, quarantine), keys, window, until)
-        n, sample = sides.counted(store.key_bucket_rows)
+        n, sample = sides.counted(store.key_bucket_rows, store.scratch)
         growth = {}
         if window.since is not None:
             n["refined"] = n["expected"] - n["missing"]
@@ -453,14 +454,14 @@ class _Sides:
             within_range_of(before, window_keys, first).select(comparable),
         )
 
-    def counted(self, bucket_rows: int) -> tuple[dict[str, int], pl.DataFrame]:
-        """The counts summed over buckets of keys of about `bucket_rows` raw rows, and sample
-        problem keys from the buckets that have any. Judged whole, refined's keys are those of
-        the window: split once."""
+    def counted(self, bucket_rows: int, scratch: Path) -> tuple[dict[str, int], pl.DataFrame]:
+        """The counts summed over buckets of keys of about `bucket_rows` raw rows (spilled under
+        `scratch`), and sample problem keys from the buckets that have any. Judged whole, refined's
+        keys are those of the window: split once."""
         sides = {"raw": self.raw, "refined": self.refined}
         if self.before is not None:
             sides |= {"window_refined": self.window_refined, "before": self.before}
-        with key_buckets(sides, self.keys, _count(self.raw), bucket_rows) as split:
+        with key_buckets(sides, self.keys, _count(self.raw), bucket_rows, scratch) as split:
             counted = [self.tallied(bucket) for bucket in split]
             problems = [
                 self.problems(b) for b, c in zip(split, counted, strict=True) if c["missing"] or c["invented"]
