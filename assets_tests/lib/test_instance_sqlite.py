@@ -17,7 +17,9 @@ def one() -> int:
     return 1
 
 
-def test_the_shared_files_stay_open_and_a_runs_own_log_is_checkpointed_as_it_is_written(tmp_path: Path):
+def test_the_shared_files_stay_open_and_a_runs_own_log_is_left_to_close(
+    tmp_path: Path,
+):
     instance_sqlite.flush_less()
     with dg.DagsterInstance.local_temp(str(tmp_path)) as instance:
         run_id = dg.materialize([one], instance=instance).run_id
@@ -26,6 +28,7 @@ def test_the_shared_files_stay_open_and_a_runs_own_log_is_checkpointed_as_it_is_
         assert (runs / "index.db-wal").exists()
         # the run's own log was checkpointed into its file when Dagster's last connection closed
         assert not (runs / f"{run_id}.db-wal").exists()
+        assert not (runs / f"{run_id}.db-shm").exists()  # no connection kept to it
         events = instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
         assert [e.dagster_event.asset_key for e in events] == [dg.AssetKey("one")]
 

@@ -18,7 +18,8 @@ that without touching Dagster:
   a running run's events by watching that file change, and a kept connection would hold its
   writes in the log until a checkpoint.
 
-With both, the scale-0.1 incremental makes a few hundred flushes instead of 8,115.
+With both, a scale-0.1 one-day incremental made 3,713 flushes instead of 8,115 (strace): what is
+left is the runs' own logs.
 """
 
 import os
@@ -34,8 +35,7 @@ from sqlalchemy.engine import Engine
 
 KEPT_FILES = 8  # the most recently used shared files kept open (an instance has three)
 
-_kept: OrderedDict[tuple[int, int], sqlite3.Connection] = OrderedDict()
-_inherited: list[sqlite3.Connection] = []  # a forked child's copies: never used, never closed
+_kept: OrderedDict[Path, tuple[int, sqlite3.Connection]] = OrderedDict()  # by file: inode, connection
 _lock = threading.Lock()
 
 
@@ -73,25 +73,39 @@ def _is_run_id(name: str) -> bool:
 
 
 def _keep_open(path: Path) -> None:
-    stat = path.stat()
-    identity = (stat.st_dev, stat.st_ino)  # a file deleted and made again is another file
+    """An idle connection to `path`, made once per file (a file deleted and made again, by a
+    restore say, is another file). It only saves flushes, so a failure leaves Dagster's own
+    connection alone."""
+    try:
+        inode = path.stat().st_ino
+        with _lock:
+            kept = _kept.get(path)
+            if kept is not None and kept[0] == inode:
+                _kept.move_to_end(path)
+                return
+            if kept is not None:
+                kept[1].close()
+            connection = sqlite3.connect(path, check_same_thread=False)
+            connection.execute("PRAGMA schema_version").fetchall()  # joins the log's shared memory
+            _kept[path] = (inode, connection)
+            _kept.move_to_end(path)
+            while len(_kept) > KEPT_FILES:
+                _kept.popitem(last=False)[1][1].close()
+    except (OSError, sqlite3.Error):
+        return
+
+
+def _close_before_fork() -> None:
+    """SQLite connections must not cross a `fork`: the kept ones are closed (made again on the
+    next connection, in the parent and in the child alike)."""
     with _lock:
-        if identity in _kept:
-            _kept.move_to_end(identity)
-            return
-        kept = sqlite3.connect(path, check_same_thread=False)
-        kept.execute("PRAGMA schema_version").fetchall()  # joins the log's shared memory, holds no read
-        _kept[identity] = kept
-        while len(_kept) > KEPT_FILES:
-            _kept.popitem(last=False)[1].close()
+        while _kept:
+            _kept.popitem()[1][1].close()
 
 
-def _forget_in_child() -> None:
-    """A forked child must not close its parent's connections (SQLite's rule across `fork`)."""
+def _new_lock_in_child() -> None:
     global _lock
-    _lock = threading.Lock()  # the parent may have held it while forking
-    _inherited.extend(_kept.values())
-    _kept.clear()
+    _lock = threading.Lock()  # another thread of the parent may have held it at the fork
 
 
-os.register_at_fork(after_in_child=_forget_in_child)
+os.register_at_fork(before=_close_before_fork, after_in_child=_new_lock_in_child)

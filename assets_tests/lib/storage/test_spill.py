@@ -36,6 +36,13 @@ def test_a_scratch_folder_is_held_while_in_use_and_removed_after(tmp_path: Path)
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_folder_without_a_lock_file_is_never_removed(tmp_path: Path):
+    """Not a spill folder (or one whose maker has not locked it yet): the reaper creates no lock."""
+    (tmp_path / "someone-elses" / "notes").mkdir(parents=True)
+    assert remove_abandoned(tmp_path) == []
+    assert [p.name for p in (tmp_path / "someone-elses").iterdir()] == ["notes"]
+
+
 def test_a_store_spills_under_the_scratch_folder_it_is_given_else_beside_its_tables(tmp_path: Path):
     assert DeltaStore(root=str(tmp_path / "tables")).scratch == tmp_path / "scratch"
     given = DeltaStore(root="s3://bucket/tables", scratch_dir=str(tmp_path / "data" / "scratch"))

@@ -212,11 +212,15 @@ def newest(uri: str, column: str, at_version: int | None = None) -> object | Non
     table = scan(uri, at_version)
     stat = f"max.{column}"
     actions = add_actions(uri, at_version)
+    largest = table.select(pl.col(column).max())
     if stat in actions.columns and (actions.schema[stat].is_temporal() or actions.schema[stat].is_numeric()):
         floor = actions.get_column(stat).max()
         if floor is not None:  # the filter is exact on rows; the statistics only spare files
-            table = table.filter(pl.col(column) >= floor)
-    return table.select(pl.col(column).max()).collect().item()
+            found = table.filter(pl.col(column) >= floor).select(pl.col(column).max()).collect().item()
+            if found is not None:
+                return found
+            # a statistic above every live row (rows deleted since, a writer rounding up): read all
+    return largest.collect().item()
 
 
 # Commits read at a time when looking back through a log (usually the newest one is the answer).

@@ -112,9 +112,9 @@ def remove_abandoned(scratch: Path) -> list[Path]:
         return []
     removed = []
     for folder in sorted(path for path in scratch.iterdir() if path.is_dir()):
-        try:
-            lock = (folder / LOCK_FILE).open("a")
-        except FileNotFoundError:  # removed by its maker meanwhile
+        try:  # never creates the lock: a folder without one is not a spill folder, or not yet
+            lock = os.fdopen(os.open(folder / LOCK_FILE, os.O_RDWR))
+        except FileNotFoundError:
             continue
         with lock:
             try:
