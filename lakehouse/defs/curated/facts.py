@@ -13,6 +13,7 @@ Payments are converted the same way, at the rate of their settlement day (`payme
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
 
 import dagster as dg
 import pandera.polars as pa
@@ -263,12 +264,21 @@ def held_back(rows: pl.LazyFrame, rates: pl.LazyFrame, day: str, what: str) -> i
 
 
 def days_of_changed_rates(
-    rows: pl.LazyFrame, rates: pl.LazyFrame, since: datetime | None, day: str
+    rows: pl.LazyFrame,
+    rates: pl.LazyFrame,
+    since: datetime | None,
+    day: str,
+    on_days: Callable[[list[date]], pl.Expr],
 ) -> pl.LazyFrame:
     """The days of `rows` whose currency's rate of the day was refined after `since` (new, restated,
-    or the one a held-back row was waiting for)."""
-    changed = changed_since(rates, since).select(pl.col("date").alias(day), "currency")
-    return looked_up(rows, changed, [day, "currency"]).select(day)
+    or the one a held-back row was waiting for).
+
+    The changed rates are a few rows, collected first: their days choose the rows by `on_days`, a
+    filter a scan prunes files by. A range on `day` could not do that when the day is derived (a
+    payment's from `settled_at`): every row's time and currency were read each run."""
+    changed = changed_since(rates, since).select(pl.col("date").alias(day), "currency").collect()
+    of_days = rows.filter(on_days(changed.get_column(day).unique().to_list()))
+    return of_days.join(changed.lazy(), on=[day, "currency"], how="semi").select(day)
 
 
 def order_days_to_rebuild(
@@ -303,7 +313,7 @@ def order_days_to_rebuild(
         looked_up(rows_of(current), touched, ["order_id"]).select("order_date"),
         lines_of_changed(items, orders, changed_products).select("order_date"),
         affected(orders, changed_customers, "customer_id", ORDER_AT).select("order_date"),
-        days_of_changed_rates(orders, rates, marks["_built_at"], "order_date"),
+        days_of_changed_rates(orders, rates, marks["_built_at"], "order_date", partial(one_of, "order_date")),
     )
 
 
@@ -516,7 +526,7 @@ def payment_days_to_rebuild(
     return days(
         changed.select("settled_date"),
         held.select("settled_date"),
-        days_of_changed_rates(payments, rates, marks["_built_at"], "settled_date"),
+        days_of_changed_rates(payments, rates, marks["_built_at"], "settled_date", settled_on),
         looked_up(payments, changed_orders, ["order_id"]).select("settled_date"),
         affected(
             payments.join(orders_of_changed, on="order_id"), changed_customers, "customer_id", PAYMENT_AT
