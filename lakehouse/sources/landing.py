@@ -296,7 +296,7 @@ def decoded_blocks(path: Path, encoding: str, batch_bytes: int) -> Iterator[str]
     Never replaced: that would turn a latin-1 file's accented letters into U+FFFD and could even
     merge two keys, without a word."""
     decoder = codecs.getincrementaldecoder(_codec(encoding))()
-    offset, newlines = 0, 0
+    offset = 0
     with path.open("rb") as stream:
         while True:
             block = stream.read(batch_bytes)
@@ -305,12 +305,21 @@ def decoded_blocks(path: Path, encoding: str, batch_bytes: int) -> Iterator[str]
                 yield decoder.decode(block, final=not block)
             except UnicodeDecodeError as error:
                 at = offset - len(pending) + error.start
-                line = newlines - pending.count(b"\n") + error.object.count(b"\n", 0, error.start) + 1
-                reason = undecodable_at(line, at, error.object[error.start], encoding)
+                reason = undecodable_at(_line_of(path, at), at, error.object[error.start], encoding)
                 raise FileRejected(path, reason, "encoding") from error
             if not block:
                 return
-            offset, newlines = offset + len(block), newlines + block.count(b"\n")
+            offset += len(block)
+
+
+def _line_of(path: Path, offset: int) -> int:
+    """The number of the line holding the file's byte at `offset`: its bytes before it read again,
+    so that the decoding pass need not count lines for the error it rarely finds."""
+    newlines, left = 0, offset
+    with path.open("rb") as stream:
+        while left > 0 and (chunk := stream.read(min(left, DEFAULT_BATCH_BYTES))):
+            newlines, left = newlines + chunk.count(b"\n"), left - len(chunk)
+    return newlines + 1
 
 
 def _nonempty_lines(text: str, lines_before: int, wanted: int) -> list[tuple[int, str]]:
