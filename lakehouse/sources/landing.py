@@ -18,6 +18,7 @@ block, not the file, and a file is loaded whole or rejected whole.
 from __future__ import annotations
 
 import codecs
+import hashlib
 import io
 import re
 import time
@@ -124,6 +125,7 @@ class CsvFile:
     batch_bytes: int
     empty: bool  # no line at all
     has_rows: bool  # a line besides the header
+    sha256: str | None = None  # of its bytes, taken as it was checked
 
     @property
     def schema(self) -> pl.Schema:
@@ -224,7 +226,8 @@ def open_csv_file(
     (`FileRejected` under rule `expected_columns` when it lacks one). Without a header,
     `expected_columns` name the fields in file order.
     """
-    lines = first_lines(path, encoding, batch_bytes)
+    digest = hashlib.sha256()
+    lines = first_lines(path, encoding, batch_bytes, digest=digest)
     columns = tuple(expected_columns)
     if header and lines:
         columns = tuple(lines[0][1].split(delimiter))
@@ -233,7 +236,8 @@ def open_csv_file(
             raise FileRejected(path, f"header lacks {', '.join(missing)}", "expected_columns")
     header_line = lines[0][0] if header and lines else None
     expected, body = tuple(expected_columns), len(lines) > (1 if header else 0)
-    return CsvFile(path, columns, expected, delimiter, header_line, encoding, batch_bytes, not lines, body)
+    opened = (path, columns, expected, delimiter, header_line, encoding, batch_bytes, not lines, body)
+    return CsvFile(*opened, sha256=digest.hexdigest())
 
 
 class LandingFile(Protocol):
@@ -244,6 +248,9 @@ class LandingFile(Protocol):
 
     @property
     def has_rows(self) -> bool: ...  # known before reading: whether the file gives any row
+
+    @property
+    def sha256(self) -> str | None: ...  # the file's digest, when opening it read it whole
 
     def batches(self) -> Iterator[ParsedFile]: ...
 
@@ -256,6 +263,7 @@ class ParquetFile:
     path: Path
     schema: pl.Schema
     has_rows: bool
+    sha256: str | None = None  # not taken: Polars reads the file
 
     def batches(self) -> Iterator[ParsedFile]:
         yield ParsedFile(read_parquet_file(self.path), 0, [])
@@ -274,13 +282,15 @@ def concatenated(file: LandingFile) -> ParsedFile:
     return ParsedFile(rows, sum(b.malformed_lines for b in batches), [p for b in batches for p in b.problems])
 
 
-def first_lines(path: Path, encoding: str, batch_bytes: int, wanted: int = 2) -> list[tuple[int, str]]:
+def first_lines(
+    path: Path, encoding: str, batch_bytes: int, wanted: int = 2, digest: hashlib._Hash | None = None
+) -> list[tuple[int, str]]:
     """The number and text of the file's first `wanted` lines that are not empty (fewer: the file
     has fewer), having decoded the whole file: `FileRejected` under rule `encoding` when a byte
-    does not decode."""
+    does not decode. `digest` is given the file's bytes as they are read (one read for both)."""
     found: list[tuple[int, str]] = []
     carry, lines_before = "", 0
-    for text in decoded_blocks(path, encoding, batch_bytes):
+    for text in decoded_blocks(path, encoding, batch_bytes, digest):
         if len(found) < wanted:  # the text up to the last line end read so far, lines numbered
             text = carry + text
             cut = text.rfind("\n") + 1
@@ -289,7 +299,9 @@ def first_lines(path: Path, encoding: str, batch_bytes: int, wanted: int = 2) ->
     return found + _nonempty_lines(carry, lines_before, wanted - len(found))
 
 
-def decoded_blocks(path: Path, encoding: str, batch_bytes: int) -> Iterator[str]:
+def decoded_blocks(
+    path: Path, encoding: str, batch_bytes: int, digest: hashlib._Hash | None = None
+) -> Iterator[str]:
     """The file's text, `batch_bytes` at a time (cut anywhere); `FileRejected` under rule
     `encoding`, naming the first byte that does not decode (a UTF-8 byte-order mark dropped).
 
@@ -300,6 +312,8 @@ def decoded_blocks(path: Path, encoding: str, batch_bytes: int) -> Iterator[str]
     with path.open("rb") as stream:
         while True:
             block = stream.read(batch_bytes)
+            if digest is not None:
+                digest.update(block)
             pending = decoder.getstate()[0]
             try:
                 yield decoder.decode(block, final=not block)
@@ -427,6 +441,7 @@ class JsonLinesFile:
     fields: tuple[str, ...]
     batch_bytes: int
     has_rows: bool = True  # a line that is not empty
+    sha256: str | None = None  # of its bytes, taken as it was checked
 
     @property
     def schema(self) -> pl.Schema:
@@ -450,8 +465,9 @@ def open_json_lines_file(
 ) -> JsonLinesFile:
     """A JSON-lines file to read in batches, decoded whole first (strict: `FileRejected` under rule
     `encoding` when a byte does not decode), so that reading it cannot fail half-way."""
-    has_rows = bool(first_lines(path, encoding, batch_bytes, wanted=1))
-    return JsonLinesFile(path, fields, batch_bytes, has_rows)
+    digest = hashlib.sha256()
+    has_rows = bool(first_lines(path, encoding, batch_bytes, wanted=1, digest=digest))
+    return JsonLinesFile(path, fields, batch_bytes, has_rows, digest.hexdigest())
 
 
 def byte_blocks(path: Path, batch_bytes: int) -> Iterator[bytes]:
