@@ -163,6 +163,15 @@ class Settings:
         return self.data_dir / "tables"
 
     @property
+    def scratch_dir(self) -> Path:
+        """Where steps spill rows they hold on disk for a while (`lib/storage/spill.py`): under the
+        data folder even when the tables are in an object store, since a spill is written and read
+        back by the one process of its step (a round trip to the store per file, for nothing any
+        other process reads), and whether that process is gone is told by a file lock, which an
+        object store does not have."""
+        return self.data_dir / "scratch"
+
+    @property
     def catalog_path(self) -> Path:
         return self.data_dir / "lakehouse.duckdb"
 

@@ -9,6 +9,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import pandera  # noqa: F401 (its first import sets SPARK_LOCAL_IP and PYARROW_IGNORE_TIMEZONE: not a command's change)
 import polars as pl
 import pytest
 from click.testing import CliRunner, Result

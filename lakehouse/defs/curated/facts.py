@@ -34,12 +34,14 @@ from lakehouse.lib.currency import CURRENCIES, MONEY, to_usd, with_rate_of_day
 from lakehouse.lib.freshness import DAILY
 from lakehouse.lib.incremental import (
     REBUILD_FROM,
+    Target,
     affected,
     changed_members,
     changed_since,
     day_batches,
     days,
     one_of,
+    rows_of,
     watermarks,
 )
 from lakehouse.lib.key_buckets import looked_up
@@ -270,7 +272,7 @@ def days_of_changed_rates(
 
 
 def order_days_to_rebuild(
-    current: pl.LazyFrame | None,
+    current: Target | None,
     items: pl.LazyFrame,
     orders: pl.LazyFrame,
     rates: pl.LazyFrame,
@@ -298,7 +300,7 @@ def order_days_to_rebuild(
         changed_orders.select("order_date"),
         looked_up(orders, changed_lines, ["order_id"]).select("order_date"),
         # the days the fact holds those orders on now: an order that moved day leaves its old one
-        looked_up(current, touched, ["order_id"]).select("order_date"),
+        looked_up(rows_of(current), touched, ["order_id"]).select("order_date"),
         lines_of_changed(items, orders, changed_products).select("order_date"),
         affected(orders, changed_customers, "customer_id", ORDER_AT).select("order_date"),
         days_of_changed_rates(orders, rates, marks["_built_at"], "order_date"),
@@ -457,11 +459,11 @@ def fact_order_items(
     customers: pl.LazyFrame,
     products: pl.LazyFrame,
 ) -> dg.Output[RowBatches]:
-    current = store.reading(context).scan_or_none(FACT_ORDER_ITEMS)
+    current = store.reading(context).pin(FACT_ORDER_ITEMS)
     rebuilt = with_backfill(
         context, order_days_to_rebuild(current, items, orders, rates, customers, products)
     )
-    headless = lines_without_order(items, orders, rates, current, rebuilt)
+    headless = lines_without_order(items, orders, rates, rows_of(current), rebuilt)
     chosen = orders if rebuilt is None else orders.filter(one_of("order_date", rebuilt))
     waiting = held_back(chosen, rates, "order_date", "orders")
     built = built_now()
@@ -493,7 +495,7 @@ def settled_on(days: list[date]) -> pl.Expr:
 
 
 def payment_days_to_rebuild(
-    current: pl.LazyFrame | None,
+    current: Target | None,
     payments: pl.LazyFrame,
     rates: pl.LazyFrame,
     orders: pl.LazyFrame,
@@ -507,7 +509,7 @@ def payment_days_to_rebuild(
         return None
     changed = changed_since(payments, marks["_refined_at"])
     # the days the fact holds those payments on now: a re-sent one may move
-    held = looked_up(current, changed, ["payment_id"])
+    held = looked_up(rows_of(current), changed, ["payment_id"])
     changed_orders = changed_since(orders, marks["_built_at"]).select("order_id")
     changed_customers = changed_members(customers, marks["_built_at"], "customer_id")
     orders_of_changed = orders.select(PAYMENT_ORDER).join(changed_customers, on="customer_id", how="semi")
@@ -549,7 +551,7 @@ def fact_payments(
     customers: pl.LazyFrame,
 ) -> dg.Output[RowBatches]:
     payments = payments.with_columns(SETTLED_DATE)
-    current = store.reading(context).scan_or_none(FACT_PAYMENTS)
+    current = store.reading(context).pin(FACT_PAYMENTS)
     rebuilt = with_backfill(context, payment_days_to_rebuild(current, payments, rates, orders, customers))
     if rebuilt is not None:
         payments = payments.filter(settled_on(rebuilt))
