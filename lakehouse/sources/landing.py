@@ -5,14 +5,15 @@ A line that does not parse (wrong number of fields, not a JSON object) is kept w
 `_rescued_data` with its line number, so refined can quarantine it with the file, line and rule;
 the file's good lines still land. A file that cannot be read at all (a CSV header without the
 expected columns, a Parquet file that is truncated or corrupt) raises `FileRejected`, so that the
-file is quarantined whole and the others still load. Parsing is vectorised: CSV lines are
-classified with one regex and parsed by Polars' CSV reader (or, in a block without quotes, split
-on the separator); JSON-lines files are read by Polars' JSON reader when they are well formed,
+file is quarantined whole and the others still load. Parsing is vectorised: a CSV block without
+quotes is read by Polars' CSV reader whole, each line marked at its end so that its field count
+shows; a block with quotes has its lines classified with one regex, the good ones then read by
+Polars' CSV reader; JSON-lines files are read by Polars' JSON reader when they are well formed,
 else line by line; every value as text (nested values as their JSON). Parquet keeps its own types.
 
 Files of any size: a file is checked whole first (it decodes, its header has the expected
-columns), then read a block of `batch_bytes` at a time, cut at line ends, so memory follows the
-block, not the file, and a file is loaded whole or rejected whole.
+columns; its SHA-256 taken on the way), then read a block of `batch_bytes` at a time, cut at
+line ends, so memory follows the block, not the file, and a file is loaded whole or rejected whole.
 """
 
 from __future__ import annotations
