@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,17 +57,41 @@ class Lakehouse:
     manifest: dict[str, Any]
     outcome: BuildOutcome
     instance: dg.DagsterInstance | None = None  # the instance of its first build
+    # What its last build left in the system's temporary folder (everything it writes belongs in
+    # its data folder): the build ran with an empty one of its own (`own_temp_dir`)
+    temp_left: list[str] = field(default_factory=list)
 
     def build(self, instance: dg.DagsterInstance) -> BuildOutcome:
         from lakehouse.operations.runner import run_build
 
-        self.outcome = run_build(self.definitions, instance, echo=lambda _: None)
+        temp = self.settings.data_dir.with_name(f"{self.settings.data_dir.name}-temp")
+        with own_temp_dir(temp):
+            self.outcome = run_build(self.definitions, instance, echo=lambda _: None)
+        self.temp_left = sorted(path.name for path in temp.iterdir())
+        shutil.rmtree(temp)
         return self.outcome
 
     def advance(self, days: int = 1) -> None:
         from lakehouse import simulator
 
         self.manifest = simulator.advance(self.settings.sources_dir, days, db_uri=self.settings.shop_db_uri)
+
+
+@contextmanager
+def own_temp_dir(folder: Path) -> Iterator[None]:
+    """The system's temporary folder is `folder` (made empty) for a while: for the libraries that
+    read `TMPDIR` when they make a file, and for Python's `tempfile`, which reads it once."""
+    folder.mkdir()
+    before, cached = os.environ.get("TMPDIR"), tempfile.tempdir
+    os.environ["TMPDIR"], tempfile.tempdir = str(folder), None
+    try:
+        yield
+    finally:
+        tempfile.tempdir = cached
+        if before is None:
+            del os.environ["TMPDIR"]
+        else:
+            os.environ["TMPDIR"] = before
 
 
 def build_lakehouse(

@@ -15,7 +15,7 @@ from lakehouse.defs.orchestration.executors import run_executor
 from lakehouse.defs.orchestration.jobs import build_lakehouse
 from lakehouse.defs.orchestration.maintenance import full_checks
 from lakehouse.defs.serving.catalog import CATALOG, catalog_asset, table_keys
-from lakehouse.lib import partitions
+from lakehouse.lib import instance_sqlite, partitions
 from lakehouse.lib.freshness import DAILY
 from lakehouse.lib.partitions import DAILY_PARTITIONS
 from lakehouse.lib.privacy import Pseudonymiser
@@ -30,6 +30,8 @@ from lakehouse.simulator.state import STATE_FILE, read_params
 from lakehouse.sources.exchange_rates import ExchangeRateApi
 from lakehouse.sources.landing import LandingZone
 from lakehouse.sources.shop_db import ShopDatabase
+
+instance_sqlite.flush_less()  # every process that loads the definitions writes the instance's events
 
 
 def _secret(variable: str, default: str) -> str | dg.EnvVar:
@@ -128,9 +130,7 @@ def _replaced(defs: dg.Definitions, **replaced: object) -> dg.Definitions:
 
 def resources(settings: Settings) -> dg.Definitions:
     """The resources (sources, storage, secrets) and the executor, from `settings`."""
-    store = DeltaStore(
-        root=settings.tables_uri, batch_rows=settings.batch_rows, key_bucket_rows=settings.key_bucket_rows
-    )
+    store = DeltaStore.from_settings(settings)
     return dg.Definitions(
         resources={
             "io_manager": DeltaIOManager(store=store, observer=QualityRecorder(store=store)),

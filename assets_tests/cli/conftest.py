@@ -9,7 +9,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-import pandera  # noqa: F401 (below)
+import pandera  # noqa: F401 (its first import sets SPARK_LOCAL_IP and PYARROW_IGNORE_TIMEZONE: not a command's change)
 import polars as pl
 import pytest
 from click.testing import CliRunner, Result
@@ -21,10 +21,6 @@ from lakehouse.serving import publish_catalog
 from lakehouse.simulator import CLICKSTREAM_DEFECTS_FILE, DEFECTS_FILE, INVENTORY_DEFECTS_FILE
 
 Invoke = Callable[..., Result]
-
-# pandera sets SPARK_LOCAL_IP and PYARROW_IGNORE_TIMEZONE in the environment when it is first imported
-# (pandera/external_config.py): imported above, before any command runs, so that `invoker`'s check
-# sees what the commands change, not which test of the process first built definitions.
 
 
 def invoker(*group_args: str) -> Invoke:

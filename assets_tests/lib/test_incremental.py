@@ -1,11 +1,13 @@
 """Which days an incremental fact build rebuilds."""
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 
 from lakehouse.defs.curated.facts import order_days_to_rebuild
 from lakehouse.lib.incremental import REBUILD_FROM, changed_members, changed_since, days, one_of, watermarks
+from lakehouse.lib.storage import delta_tables
+from lakehouse.lib.storage.reads import PinnedTable
 
 T1, T2, T3 = (datetime(2025, 1, d, tzinfo=UTC) for d in (1, 2, 3))
 D1, D2, D3, D4 = (date(2025, 1, d) for d in (1, 2, 3, 4))
@@ -170,6 +172,22 @@ def test_helpers():
     assert changed_since(orders(), T1).collect().get_column("order_id").to_list() == [3]
     assert changed_since(orders(), None).collect().height == 4
     assert days(pl.LazyFrame({"a": [D2, D1]}), pl.LazyFrame({"b": [D2]})) == [D1, D2]
+
+
+def test_a_pinned_tables_watermarks_come_exact_from_its_log_statistics(tmp_path):
+    """The log keeps timestamps to the millisecond: two files whose newest values share one
+    millisecond have equal statistics, and the watermark is still the newest to the microsecond."""
+    uri = str(tmp_path / "fact")
+    micro = timedelta(microseconds=1)
+    for stamps, day in (([T1, T2 + 900 * micro], D1), ([T2 + 500 * micro], D3), ([T1], D2)):
+        frame = pl.DataFrame({"_built_at": stamps, "order_date": [day] * len(stamps)})
+        frame.write_delta(uri, mode="append")
+    pinned = PinnedTable("curated/fact", uri, delta_tables.version(uri))
+
+    assert len(pinned.add_actions()) == 3
+    newest = {"_built_at": T2 + 900 * micro, "order_date": D3}
+    assert watermarks(pinned, ["_built_at", "order_date"]) == newest
+    assert watermarks(PinnedTable("curated/fact", str(tmp_path / "none"), None), ["_built_at"]) is None
 
 
 def test_an_order_that_moved_day_rebuilds_its_old_day_too():

@@ -339,6 +339,42 @@ def test_a_csv_file_read_in_many_batches_gives_the_rows_line_numbers_and_problem
     ]
 
 
+# Lines without quotes, read by the CSV reader over a whole block with an end mark on each line:
+# the mark must tell a line one field short or one empty field long, a line of separators only, a
+# single field and spaces from a well-formed line, whatever the block they fall in.
+PLAIN_CSV = (
+    "\n"
+    f"{HEADER}\r\n"
+    "pay_1,101,1.00,EUR,card,\r\n"  # last field empty: well formed
+    "pay_2,102,1.00,EUR,card,x,\n"  # one empty field too many
+    ",,,,,\n"  # every field empty: well formed
+    "pay_3\n"
+    " \n"
+    "\n"
+    "pay_4,104,2.00,EUR,tarjeta_crédito\n"  # one field short
+    "pay_5,105,3.00,USD, card ,2025-01-02T10:00:00Z"  # no final line end
+)
+
+
+@pytest.mark.parametrize("batch_bytes", [1, 30, 1 << 20])
+def test_plain_lines_are_parsed_or_rescued_by_their_field_count_with_their_numbers(tmp_path, batch_bytes):
+    parsed = read_csv_file(write(tmp_path, PLAIN_CSV), COLUMNS, batch_bytes=batch_bytes)
+
+    assert parsed.rows.select(*COLUMNS, LINE_COLUMN, RESCUED_COLUMN).rows() == [
+        ("pay_1", "101", "1.00", "EUR", "card", None, 3, None),
+        (None, None, None, None, None, None, 4, "pay_2,102,1.00,EUR,card,x,"),
+        (None, None, None, None, None, None, 5, None),
+        (None, None, None, None, None, None, 6, "pay_3"),
+        (None, None, None, None, None, None, 7, " "),
+        (None, None, None, None, None, None, 9, "pay_4,104,2.00,EUR,tarjeta_crédito"),
+        ("pay_5", "105", "3.00", "USD", " card ", "2025-01-02T10:00:00Z", 10, None),
+    ]
+    assert parsed.problems == [
+        f"settlement_2025-01-02.csv line {n}: expected 6 fields (rule: well_formed_line)"
+        for n in (4, 6, 7, 9)
+    ]
+
+
 def test_a_bad_byte_in_a_later_block_rejects_the_file_before_any_row_is_read(tmp_path):
     """The whole file is decoded before the first batch: a file is loaded whole or not at all."""
     good = "pay_1,101,12.50,EUR,card,2025-01-02T06:00:00Z\n" * 20

@@ -21,11 +21,14 @@ from typing import Any
 import dagster as dg
 import yaml
 
+from lakehouse.lib import instance_sqlite
+
 
 def open_instance(home: Path) -> dg.DagsterInstance:
     """The persistent instance configured by `home/dagster.yaml` (Dagster's defaults without one)."""
     config_file = home / "dagster.yaml"
     config = yaml.safe_load(config_file.read_text()) if config_file.is_file() else None
+    instance_sqlite.flush_less()  # also for commands that never load the definitions (`runs reap`)
     # `local_temp` is the public constructor taking a folder and config: the folder is kept, not
     # temporary, and the anchored sections replace the file's own.
     with holding_folder(home):

@@ -70,10 +70,12 @@ def restore(project: Project, table: str, version: int, yes: bool) -> None:
 @pass_project
 def maintain(project: Project) -> None:
     """Compact small files, then enforce the retention policies (`lakehouse retention show`) in every
-    table and the landing zone (audited), and republish the catalog: what the weekly maintenance job does."""
+    table and the landing zone (audited), remove the scratch folders of steps killed mid-way, and
+    republish the catalog: what the weekly maintenance job does."""
     from lakehouse.defs.orchestration.retention import RETENTION_POLICIES
     from lakehouse.lib.storage import landing_expiry
     from lakehouse.lib.storage.maintenance import maintain as maintain_tables
+    from lakehouse.lib.storage.spill import remove_abandoned
     from lakehouse.serving.catalog import publish_catalog
     from lakehouse.serving.resource import ServingCatalog
 
@@ -87,6 +89,8 @@ def maintain(project: Project) -> None:
     for folder in landing_expiry.expire(settings.landing_uri, settings.tables_uri, days):
         if folder.files or folder.held:
             click.echo(f"  {folder.describe(dry_run=False)}")
+    for scratch in remove_abandoned(settings.scratch_dir):
+        click.echo(f"  removed the abandoned scratch folder {scratch}")
     publish_catalog(settings.tables_uri, ServingCatalog.from_settings(settings))
     click.echo(f"maintained {len(results)} tables")
 
@@ -99,14 +103,16 @@ def runs() -> None:
 @runs.command()
 @pass_project
 def reap(project: Project) -> None:
-    """Mark failed every STARTED run whose process is gone (killed, crashed), and alert for each.
+    """Mark failed every STARTED run whose process is gone (killed, crashed), and alert for each;
+    remove the scratch folders of steps killed mid-way (under data/scratch).
 
     What the daemon's `reap_dead_runs` sensor does every 30 seconds: a dead run left STARTED holds
     the run queue's one slot, so nothing queued would start. Safe to run any time: a run whose
-    process is alive, or runs on another host, are left alone.
+    process is alive, runs on another host, and scratch folders in use are left alone.
     """
     from lakehouse.defs.orchestration.alerts import Alerts
     from lakehouse.defs.orchestration.reaper import reap as reap_runs
+    from lakehouse.lib.storage.spill import remove_abandoned
 
     settings = project.settings
     alerts = Alerts(alerts_path=str(settings.alerts_path), webhook_url=settings.alert_webhook_url or "")
@@ -114,6 +120,8 @@ def reap(project: Project) -> None:
         reaped = reap_runs(instance, alerts)
     for run in reaped:
         click.echo(run.message)
+    for folder in remove_abandoned(settings.scratch_dir):
+        click.echo(f"removed the abandoned scratch folder {folder}")
     click.echo(f"reaped {len(reaped)} dead run(s); alerts in {settings.alerts_path}")
 
 

@@ -135,7 +135,7 @@ def _refined_table(name: str) -> "RefinedTable":
 def _store(settings: Settings) -> "DeltaStore":
     from lakehouse.lib.storage.store import DeltaStore
 
-    return DeltaStore(root=settings.tables_uri)
+    return DeltaStore.from_settings(settings)
 
 
 def _print_frame(frame: "pl.DataFrame") -> None:

@@ -17,13 +17,14 @@ so that rows written range after range, each sorted, lay a table out in files of
 ranges (a merge then rewrites only the files holding the keys it brings).
 """
 
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import polars as pl
+
+from lakehouse.lib.storage.spill import scratch_folder
 
 SEED = 0  # one hash for every side of a comparison
 _BUCKET = "_bucket"
@@ -45,16 +46,17 @@ def bucket_count(rows: int, bucket_rows: int) -> int:
 
 @contextmanager
 def spilled(
-    frames: Mapping[str, pl.LazyFrame], bucket: pl.Expr, buckets: int
+    frames: Mapping[str, pl.LazyFrame], bucket: pl.Expr, buckets: int, scratch: Path
 ) -> Iterator[list[dict[str, pl.LazyFrame]]]:
     """Each of `frames` split by `bucket` (each row's bucket, 0 .. buckets - 1): for each bucket,
     every frame's rows in it. Each frame is read once, by streaming, into files by bucket in a
-    temporary folder that lasts as long as the context. One bucket: the frames as they are."""
+    folder under `scratch` that lasts as long as the context (`spill.scratch_folder`). One bucket:
+    the frames as they are."""
     if buckets == 1:
         yield [dict(frames)]
         return
-    with tempfile.TemporaryDirectory(prefix="key-buckets-") as folder:
-        split = {name: _spill(frame, bucket, Path(folder) / name) for name, frame in frames.items()}
+    with scratch_folder(scratch, "key-buckets-") as folder:
+        split = {name: _spill(frame, bucket, folder / name) for name, frame in frames.items()}
         yield [{name: of_bucket(number) for name, of_bucket in split.items()} for number in range(buckets)]
 
 
@@ -73,12 +75,16 @@ def _spill(frame: pl.LazyFrame, bucket: pl.Expr, folder: Path) -> Callable[[int]
 
 @contextmanager
 def key_buckets(
-    frames: Mapping[str, pl.LazyFrame], keys: Sequence[str | pl.Expr], rows: int, bucket_rows: int
+    frames: Mapping[str, pl.LazyFrame],
+    keys: Sequence[str | pl.Expr],
+    rows: int,
+    bucket_rows: int,
+    scratch: Path,
 ) -> Iterator[list[dict[str, pl.LazyFrame]]]:
     """`frames` split by a hash of `keys` into buckets of about `bucket_rows` of `rows` rows
-    (`spilled`): a key's rows in every frame are in one bucket."""
+    (`spilled` under `scratch`): a key's rows in every frame are in one bucket."""
     buckets = bucket_count(rows, bucket_rows)
-    with spilled(frames, bucket_of(keys, buckets), buckets) as split:
+    with spilled(frames, bucket_of(keys, buckets), buckets, scratch) as split:
         yield split
 
 
@@ -90,32 +96,51 @@ def summed(counts: Iterable[Mapping[str, int]]) -> dict[str, int]:
     return dict(total)
 
 
-def distinct_keys(frame: pl.LazyFrame, keys: Sequence[str], rows: int, bucket_rows: int) -> int:
-    """Distinct values of `keys` among `rows` rows, counted a bucket at a time by streaming."""
+def distinct_keys(
+    frame: pl.LazyFrame, keys: Sequence[str], rows: int, bucket_rows: int, scratch: Path
+) -> int:
+    """Distinct values of `keys` among `rows` rows, counted a bucket at a time by streaming (the
+    buckets spilled under `scratch`)."""
     key = pl.struct(list(keys))
-    with key_buckets({"keys": frame.select(keys)}, keys, rows, bucket_rows) as split:
+    with key_buckets({"keys": frame.select(keys)}, keys, rows, bucket_rows, scratch) as split:
         return sum(
             bucket["keys"].select(key.n_unique()).collect(engine="streaming").item() for bucket in split
         )
 
 
-def range_bounds(sample: pl.Series, ranges: int) -> pl.Series:
-    """Up to `ranges - 1` sorted, distinct values splitting keys like the `sample` into `ranges`
-    ranges of about equal rows (fewer when the sample has fewer distinct values)."""
-    ordered = sample.drop_nulls().sort()
-    picks = [ordered.len() * number // ranges for number in range(1, ranges)]
-    return ordered.gather(picks).unique(maintain_order=True) if ordered.len() else ordered
+def range_bounds(sample: pl.DataFrame, ranges: int) -> pl.DataFrame:
+    """Up to `ranges - 1` sorted, distinct keys (rows of the sample's key columns) splitting keys
+    like the `sample` into `ranges` ranges of about equal rows (fewer when the sample has fewer
+    distinct keys). Keys sort as tuples, column after column, so a range's share follows the whole
+    key: by its first column alone, a table keyed (country, id) had a range per country."""
+    ordered = sample.drop_nulls().sort(sample.columns)
+    picks = [ordered.height * number // ranges for number in range(1, ranges)]
+    return ordered[picks].unique(maintain_order=True) if ordered.height else ordered
 
 
-def in_range(key: str, bounds: pl.Series, number: int) -> pl.Expr:
-    """Whether each row's `key` is in range `number` (0 .. len(bounds)) of the sorted `bounds`: at
-    least the bound below it and below the bound above it; null keys are in the first range. Plain
-    comparisons, so that a scan skips the files and row groups outside it by their statistics."""
-    column = pl.col(key)
+def in_range(keys: Sequence[str], bounds: pl.DataFrame, number: int) -> pl.Expr:
+    """Whether each row's key (`keys`) is in range `number` (0 .. bounds.height) of the sorted
+    `bounds` (`range_bounds`): at least the bound below it and below the bound above it; a key with
+    a null is in the first range. Plain comparisons, so that a scan skips the files and row groups
+    outside it by their statistics (the first column's, then the next's where the first is equal)."""
     if number == 0:
-        return column.is_null() | (column < bounds[0] if bounds.len() else True)
-    above = column >= bounds[number - 1]
-    return above & (column < bounds[number]) if number < bounds.len() else above
+        first = _below(bounds, 0) if bounds.height else pl.lit(True)
+        return pl.any_horizontal(pl.col(key).is_null() for key in keys) | first
+    above = ~_below(bounds, number - 1)
+    return above & _below(bounds, number) if number < bounds.height else above
+
+
+def _below(bounds: pl.DataFrame, number: int) -> pl.Expr:
+    """Whether each row's key sorts before bound `number`, column after column (null where the key
+    has a null)."""
+    *heads, last = [
+        pl.lit(value, dtype) for value, dtype in zip(bounds.row(number), bounds.dtypes, strict=True)
+    ]
+    *keys, last_key = [pl.col(key) for key in bounds.columns]
+    below = last_key < last
+    for key, value in zip(reversed(keys), reversed(heads), strict=True):
+        below = (key < value) | ((key == value) & below)
+    return below
 
 
 def within_range_of(table: pl.LazyFrame, rows: pl.LazyFrame, column: str) -> pl.LazyFrame:

@@ -15,6 +15,7 @@ from lakehouse.defs.curated.facts import (
     FACT_ORDER_ITEMS,
     FACT_PAYMENTS,
     SETTLED_DATE,
+    days_of_changed_rates,
     earliest_change_day,
     fact_order_items,
     fact_payments,
@@ -553,6 +554,25 @@ def test_payments_settled_on_days_are_chosen_by_day_and_by_a_range_a_scan_can_pr
 
     assert chosen.get_column("settled_at").to_list() == edges[1:]
     assert set(settled_on([DAY2]).meta.root_names()) == {"settled_date", "settled_at"}
+
+
+def test_the_days_of_changed_rates_choose_payments_by_a_range_of_settled_at_a_scan_can_prune_on():
+    """GBP's rate of 2 January and EUR's of 3 January were restated after `AT`: the days found are
+    those with a payment in the changed currency on the changed day (2 January's GBP payment; the
+    3rd has only a GBP one), and the payments are chosen by a range of `settled_at` below the
+    derived day, so a scan of the payments skips the other days' files."""
+    settled = [AT, datetime(2025, 1, 2, 1, tzinfo=UTC), datetime(2025, 1, 3, 1, tzinfo=UTC)]
+    payments = pl.LazyFrame({"settled_at": settled, "currency": ["GBP", "GBP", "GBP"]}).with_columns(
+        SETTLED_DATE
+    )
+    restated = rates([(DAY2, "GBP", "1.31"), (date(2025, 1, 3), "EUR", "1.1")], AT + timedelta(hours=1))
+
+    found = days_of_changed_rates(payments, pl.concat([RATES, restated]), AT, "settled_date", settled_on)
+
+    assert found.collect().get_column("settled_date").to_list() == [DAY2]
+    plan = found.explain()
+    below_the_day = plan[plan.index("WITH_COLUMNS") :]
+    assert 'FILTER col("settled_at").is_between' in below_the_day
 
 
 def test_the_lines_of_changed_products_are_read_from_their_earliest_change_on():

@@ -24,6 +24,7 @@ from lakehouse.defs.curated.marts import (
     merged_products,
 )
 from lakehouse.lib.storage import delta_tables
+from lakehouse.lib.storage.reads import StepReads
 from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.lib.storage.write_spec import WriteSpec
 from lakehouse.settings import Settings
@@ -85,9 +86,17 @@ def first_build(tmp_path, lines: pl.LazyFrame, batch_rows: int = Settings.batch_
     return pl.concat(first_build_batches(tmp_path, lines, batch_rows))
 
 
+def with_fact(store: DeltaStore, lines: pl.LazyFrame) -> DeltaStore:
+    """The store, holding `lines` as its fact unless it holds one: the whole-table marts take the
+    fact's newest values from its log, as a run reads it (the version of their `lines` input)."""
+    if not store.exists(FACT_ORDER_ITEMS):
+        fact_version(store, lines)
+    return store
+
+
 def rfm(store: DeltaStore, lines: pl.LazyFrame, customers: pl.LazyFrame) -> pl.DataFrame | None:
     """The RFM mart, built directly (outside a run: it reads its previous state as it is)."""
-    context = dg.build_asset_context()
+    context, store = dg.build_asset_context(), with_fact(store, lines)
     return output_of(mart_customer_rfm, context=context, store=store, lines=lines, customers=customers).value
 
 
@@ -211,7 +220,7 @@ def test_whole_table_marts_write_nothing_when_no_input_moved(tmp_path):
 
 def rfm_rows(store: DeltaStore, lines: pl.LazyFrame, customers: pl.LazyFrame) -> tuple[list[tuple], object]:
     """The RFM mart's rows (bookkeeping aside) and how many customers it summarised again."""
-    context = dg.build_asset_context()
+    context, store = dg.build_asset_context(), with_fact(store, lines)
     output = output_of(mart_customer_rfm, context=context, store=store, lines=lines, customers=customers)
     return output.value.select(pl.exclude("^_.*$")).rows(), output.metadata["customers_summarised"].value
 
@@ -236,10 +245,41 @@ class Fact:
     version: int
 
 
+@dataclass(frozen=True)
+class FactAt:
+    """What a run that started when the fact was at `at` reads (`RunSnapshot`): that version of
+    the fact, the newest of the others."""
+
+    fact_uri: str
+    at: int
+
+    def version(self, uri: str) -> int | None:
+        return self.at if uri == self.fact_uri else delta_tables.version(uri)
+
+
+@dataclass(frozen=True)
+class ReadsAt(StepReads):
+    at: FactAt | None = None
+
+    @property
+    def snapshot(self) -> FactAt | None:
+        return self.at
+
+
+class StoreAt(DeltaStore):
+    """The store as a step of a run that read version `fact_version` of the fact reads it."""
+
+    fact_version: int
+
+    def reading(self, context: dg.AssetExecutionContext) -> StepReads:
+        return ReadsAt(self, context, FactAt(self.uri(FACT_ORDER_ITEMS), self.fact_version))
+
+
 def committed_mart(store: DeltaStore, asset: dg.AssetsDefinition, fact: Fact, **inputs: object) -> dg.Output:
     """The mart built from one version of the fact and committed as a run commits it: naming the
     fact's version it read."""
-    output = output_of(asset, context=dg.build_asset_context(), store=store, lines=fact.lines, **inputs)
+    run_store = StoreAt(root=store.root, fact_version=fact.version)
+    output = output_of(asset, context=dg.build_asset_context(), store=run_store, lines=fact.lines, **inputs)
     spec = WriteSpec.from_metadata(asset.specs_by_key[asset.key].metadata)
     read = {"dagster.input_versions": {"curated/fact_order_items": fact.version}}
     delta_tables.write(store.uri(asset.key), output.value, spec, read)

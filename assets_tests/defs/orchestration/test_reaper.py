@@ -1,6 +1,7 @@
 """A run whose process is killed is reaped: marked failed (freeing the queue) and alerted, not left
-STARTED for ever. The run is real: `run_build` (what `lakehouse run` calls) in its own process,
-recorded in an instance on disk, killed with SIGKILL mid-step."""
+STARTED for ever, and the scratch folder its step was spilling to removed. The run is real:
+`run_build` (what `lakehouse run` calls) in its own process, recorded in an instance on disk,
+killed with SIGKILL mid-step."""
 
 import json
 import subprocess
@@ -16,21 +17,31 @@ from assets_tests.cli.conftest import INSTANCE_CONFIG, invoker
 from lakehouse.cli.instance import open_instance
 from lakehouse.defs.orchestration.alerts import Alerts, run_failure_alert_sensor
 from lakehouse.defs.orchestration.reaper import PID_TAG, reap_dead_runs
+from lakehouse.lib.storage.store import DeltaStore
+from lakehouse.settings import get_settings
 
-# A build whose one asset marks that it started, then works for two minutes: killed long before.
+# A build whose one asset spills to a scratch folder, marks that it started, then works for two
+# minutes: killed long before.
 RUN = """
 import sys, time
 from pathlib import Path
 import dagster as dg
 from lakehouse.cli.instance import open_instance
+from lakehouse.lib.storage.store import DeltaStore
 from lakehouse.operations.runner import run_build
+from lakehouse.settings import get_settings
 
 @dg.asset
-def slow_table() -> None:
-    Path(sys.argv[2]).write_text("started")
-    time.sleep(120)
+def slow_table(store: DeltaStore) -> None:
+    with store.scratch_folder("extract-slow_table-") as folder:
+        (folder / "000000.parquet").write_bytes(b"rows")
+        Path(sys.argv[2]).write_text("started")
+        time.sleep(120)
 
-definitions = dg.Definitions(assets=[slow_table], jobs=[dg.define_asset_job("build_lakehouse")])
+store = DeltaStore.from_settings(get_settings(Path(sys.argv[1]) / "data"))
+definitions = dg.Definitions(
+    assets=[slow_table], jobs=[dg.define_asset_job("build_lakehouse")], resources={"store": store}
+)
 with open_instance(Path(sys.argv[1])) as instance:
     run_build(definitions, instance, echo=print)
 """
@@ -57,13 +68,17 @@ def home(tmp_path: Path) -> Iterator[Path]:
 def test_a_killed_run_is_marked_failed_and_alerted_not_left_started(home: Path):
     marker, alerts_file = home / "started", home / "data" / "alerts" / "alerts.jsonl"
     alerts = Alerts(alerts_path=str(alerts_file))
+    store = DeltaStore.from_settings(get_settings(home / "data"))
     process = subprocess.Popen([sys.executable, "-c", RUN, str(home), str(marker)])
     with open_instance(home) as instance:
         try:
             record = started_run(instance, marker, process)
             assert record.dagster_run.tags[PID_TAG] == str(process.pid)
-            alive = reap_dead_runs(dg.build_sensor_context(instance=instance), alerts=alerts)
+            (spilling,) = store.scratch.iterdir()
+            alive = reap_dead_runs(dg.build_sensor_context(instance=instance), alerts=alerts, store=store)
             assert alive.skip_message == "no dead runs"  # its process is alive: left alone
+            assert list(store.scratch.iterdir()) == [spilling]  # its scratch folder too
+            assert spilling.name.startswith("extract-slow_table-")
         finally:
             process.kill()
             process.wait()
@@ -76,11 +91,15 @@ def test_a_killed_run_is_marked_failed_and_alerted_not_left_started(home: Path):
         assert lines[0].startswith(
             f"Reaped: the process of run {run_id} (build_lakehouse, pid {process.pid} on "
         )
-        assert lines[-1] == f"reaped 1 dead run(s); alerts in {alerts_file}"
+        assert lines[1:] == [
+            f"removed the abandoned scratch folder {spilling}",
+            f"reaped 1 dead run(s); alerts in {alerts_file}",
+        ]
+        assert list(store.scratch.iterdir()) == []
         assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE  # the queue moves on
         (alert,) = [json.loads(line) for line in alerts_file.read_text().splitlines()]
         assert (alert["kind"], alert["run_id"], alert["pid"]) == ("run_reaped", run_id, process.pid)
-        again = reap_dead_runs(dg.build_sensor_context(instance=instance), alerts=alerts)
+        again = reap_dead_runs(dg.build_sensor_context(instance=instance), alerts=alerts, store=store)
         assert again.skip_message == "no dead runs"
         # The failure sensor does not alert twice: the reaper said what happened.
         failure = instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_FAILURE)[0].dagster_event

@@ -18,8 +18,10 @@ from lakehouse.defs.raw.events import (
     newest_event,
     pending_batches,
     raw_events,
-    with_high_water_mark,
+    with_high_water_mark_and_newest,
 )
+from lakehouse.defs.refined.events import LATENESS
+from lakehouse.lib.cleansing import utc_from_zulu
 from lakehouse.lib.privacy import Pseudonymiser
 from lakehouse.lib.storage.io_manager import DeltaIOManager
 from lakehouse.lib.storage.store import DeltaStore
@@ -53,12 +55,39 @@ def test_the_marks_and_the_newest_event_time_come_from_one_parse_of_the_event_ti
     )
     before = datetime(2025, 1, 1, 9, 30, tzinfo=UTC)
 
-    marked, newest = with_high_water_mark(rows, before)
+    marked, newest = with_high_water_mark_and_newest(rows, before)
 
     ten = datetime(2025, 1, 1, 10, tzinfo=UTC)
     assert marked.get_column(HIGH_WATER_COLUMN).to_list() == [before, before, ten, ten]
     assert newest == ten
-    assert with_high_water_mark(rows.clear(), before)[1] == before
+    assert with_high_water_mark_and_newest(rows.clear(), before)[1] == before
+
+
+def test_a_batch_none_of_whose_times_parse_carries_the_mark_over_to_the_next_batch():
+    """b2 has no event time of its own (garbled, or every line rescued): b3 is judged against b1's
+    newest, 10:00, as if b2 had not come. (The mark fell back to the one before the chunk, here
+    none, so b3's 07:00 counted as neither late nor beyond the window.)"""
+    rows = pl.DataFrame(
+        {
+            "_batch_id": ["b1", "b2", "b2", "b3", "b3"],
+            "event_at": [
+                "2025-01-01T10:00:00Z",
+                "not a time",
+                None,
+                "2025-01-01T09:00:00Z",
+                "2025-01-01T07:00:00Z",
+            ],
+        }
+    )
+
+    marked, newest = with_high_water_mark_and_newest(rows, None)
+
+    ten = datetime(2025, 1, 1, 10, tzinfo=UTC)
+    assert marked.get_column(HIGH_WATER_COLUMN).to_list() == [None, ten, ten, ten, ten]
+    assert newest == ten
+    at, mark = utc_from_zulu("event_at"), pl.col(HIGH_WATER_COLUMN)
+    judged = marked.filter(pl.col("_batch_id") == "b3").select(late=at < mark, beyond=at < mark - LATENESS)
+    assert judged.rows() == [(True, False), (True, True)]  # 09:00 late within the window, 07:00 beyond
 
 
 @pytest.fixture

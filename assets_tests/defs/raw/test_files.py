@@ -101,6 +101,8 @@ def test_each_file_lands_once_with_rescued_lines_and_line_numbers(instance, land
         ("landing/payments/" + DAY_2, 3, None, None, "pay_3,3,12,50,EUR,card,2025-01-02T07:00:00Z"),
     ]
     assert rows.get_column("_run_id").unique().to_list() == [first.run_id]
+    assert versions(store) == [(DAY_1, 1, None), (DAY_2, 2, None)]
+    assert registered_digests_are_the_files(store, landing)
 
     again = materialise(instance, landing, store)
     assert again.success
@@ -229,6 +231,8 @@ def test_parquet_snapshots_land_once_new_columns_merge_and_bad_files_are_quarant
     assert store.scan(INVENTORY.raw_key).select(pl.len()).collect().item() == 6
     assert store.scan(INVENTORY.rejected_files_key).select(pl.len()).collect().item() == 2
     assert pending_files(INVENTORY, landing, store) == []
+    assert len(versions(store, INVENTORY)) == 3
+    assert registered_digests_are_the_files(store, landing, INVENTORY)
 
 
 def test_a_json_lines_file_set_reads_its_declared_fields(instance, tmp_path, store):
@@ -286,6 +290,16 @@ def settlement(payments: int, changed: range = range(0)) -> str:
 def versions(store: DeltaStore, files: FileSet = PAYMENTS) -> list[tuple]:
     registry = store.scan(files.versions_key).sort("_ingested_at", "file")
     return registry.select("file", "rows", "replaces").collect().rows()
+
+
+def registered_digests_are_the_files(
+    store: DeltaStore, landing: LandingZone, files: FileSet = PAYMENTS
+) -> bool:
+    """Whether each version registered holds its file's SHA-256 (taken while the file was checked,
+    read for it, or, for a version only registered, at discovery)."""
+    registry = dict(store.scan(files.versions_key).select("file", "sha256").collect().rows())
+    folder = Path(landing.root) / files.source.location
+    return registry == {name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in registry}
 
 
 def test_a_resent_file_with_changed_content_is_a_new_version_that_corrects_the_earlier_one(
@@ -408,6 +422,7 @@ def test_a_file_in_raw_but_not_in_the_registry_is_registered_not_ingested_again(
 
     assert materialised_metadata(result)["files_ingested"].value == 1
     assert versions(store) == [(DAY_1, None, None), (DAY_2, 2, None)]
+    assert registered_digests_are_the_files(store, landing)
     assert pending_files(PAYMENTS, landing, store) == []
 
 

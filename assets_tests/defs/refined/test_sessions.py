@@ -170,14 +170,15 @@ def test_the_full_build_gives_every_session_in_day_order(tmp_path):
 
     scanned = events.lazy().with_columns(pl.col("customer_id").map_batches(counted, return_dtype=pl.Int64))
     build = lambda some: sessionize(some).sort("session_start", descending=True)  # noqa: E731
-    batches = in_day_order(users_apart(scanned, 6, build), tmp_path, batch_rows=3)
+    days = tmp_path / "days"
+    batches = in_day_order(users_apart(scanned, 6, build, tmp_path / "scratch"), days, batch_rows=3)
 
     frames = list(batches.batches)
     assert sum(read) == 24  # split into 4 groups in one pass, not read once a group
     assert [f.height for f in frames] == [8, 8, 8]  # a day a batch: 3 rows' worth is one day
     assert pl.concat(frames).equals(sessionize(events.lazy()).collect().sort("session_date", "session_id"))
-    assert len(list(tmp_path.iterdir())) == 4  # 24 events, 6 a group
-    assert all(pl.read_parquet(spilled)["session_date"].is_sorted() for spilled in tmp_path.iterdir())
+    assert len(list(days.iterdir())) == 4  # 24 events, 6 a group
+    assert all(pl.read_parquet(spilled)["session_date"].is_sorted() for spilled in days.iterdir())
 
 
 def test_events_that_change_no_session_replace_no_day():

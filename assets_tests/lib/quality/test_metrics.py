@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -31,7 +32,7 @@ BUCKET_ROWS = Settings.key_bucket_rows
 
 @pytest.mark.parametrize(("key_bucket_rows", "rows_written"), [(BUCKET_ROWS, None), (BUCKET_ROWS, 4), (1, 4)])
 def test_data_metrics_are_null_rates_distinct_keys_and_monitored_medians_of_the_rows_written(
-    key_bucket_rows: int, rows_written: int | None
+    key_bucket_rows: int, rows_written: int | None, tmp_path: Path
 ):
     """The same when distinct keys are counted with the rest (the commit's rows fit one bucket), in
     a second pass, or one row's keys at a time (`key_buckets`)."""
@@ -41,7 +42,12 @@ def test_data_metrics_are_null_rates_distinct_keys_and_monitored_medians_of_the_
     )
 
     metrics = data_metrics(
-        written, keys=["id"], monitored=["price"], key_bucket_rows=key_bucket_rows, rows_written=rows_written
+        written,
+        keys=["id"],
+        monitored=["price"],
+        scratch=tmp_path,
+        key_bucket_rows=key_bucket_rows,
+        rows_written=rows_written,
     )
 
     assert metrics == {
@@ -54,8 +60,8 @@ def test_data_metrics_are_null_rates_distinct_keys_and_monitored_medians_of_the_
     }
 
 
-def test_nothing_written_has_no_data_metrics():
-    assert data_metrics(pl.DataFrame({"id": []}), keys=["id"], monitored=[]) == {}
+def test_nothing_written_has_no_data_metrics(tmp_path):
+    assert data_metrics(pl.DataFrame({"id": []}), keys=["id"], monitored=[], scratch=tmp_path) == {}
 
 
 def test_reported_numbers_and_dicts_of_numbers_become_metrics_and_the_rest_is_ignored():
@@ -120,16 +126,16 @@ def test_the_commit_observer_records_every_metric_of_a_commit_and_its_audit_entr
     assert json.loads(log.item(0, "details"))["mode"] == "merge"
 
 
-def test_null_rates_tallied_while_streaming_equal_those_read_back():
+def test_null_rates_tallied_while_streaming_equal_those_read_back(tmp_path):
     """A streamed write counts nulls batch by batch; reading the rows back is then only for keys."""
     rows = pl.DataFrame({"id": [1, 2, 2, None], "note": [None, "a", None, None]})
     tally = Tally()
     for batch in rows.iter_slices(3):
         tally.add(batch)
 
-    streamed = data_metrics(rows.lazy(), ["id"], [], tally.nulls)
+    streamed = data_metrics(rows.lazy(), ["id"], [], tmp_path, tally.nulls)
 
-    assert streamed == data_metrics(rows, ["id"], [])
+    assert streamed == data_metrics(rows, ["id"], [], tmp_path)
     assert streamed == {("null_rate", "id"): 0.25, ("null_rate", "note"): 0.75, ("distinct_keys", ""): 3}
 
 

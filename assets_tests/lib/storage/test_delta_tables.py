@@ -421,3 +421,19 @@ def test_a_vacuum_since_a_version_read_again_makes_its_replaced_slices_unknown(t
     DeltaTable(uri).vacuum(retention_hours=0, dry_run=False, enforce_retention_duration=False)
     assert delta_tables.slices_replaced_after(uri, 0) == ["2025-01-02"]
     assert delta_tables.slices_replaced_after(uri, 0, reading_version=True) is None
+
+
+def test_the_files_added_since_a_version_come_from_its_log_its_content_checked_only_when_given(tmp_path):
+    """A caller that has just checked the version (the reconciliation's `_same_tables`) passes no
+    content: the version's files are read from the log. A content it no longer holds: None."""
+    uri = str(tmp_path / "t")
+    delta_tables.write(uri, _batch("b1", [1, 2]), APPEND, {})
+    held = delta_tables.content(uri, 0)
+    delta_tables.write(uri, _batch("b2", [3]), APPEND, {})
+    now = delta_tables.state(uri)
+    (added,) = set(now.file_uris) - set(DeltaTable(uri, version=0).file_uris())
+
+    assert delta_tables.files_added_since(uri, 0, now) == [added]
+    assert delta_tables.files_added_since(uri, 0, now, held) == [added]
+    assert delta_tables.files_added_since(uri, 0, now, "another version 0") is None
+    assert delta_tables.files_added_since(uri, 2, now) is None  # not older

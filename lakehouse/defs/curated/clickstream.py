@@ -18,7 +18,16 @@ from lakehouse.defs.curated.facts import built_now, replacing, replacing_by_days
 from lakehouse.defs.curated.lineage import lineage_metadata
 from lakehouse.defs.refined.sessions import REFINED_SESSIONS, SESSIONS, WATERMARK
 from lakehouse.lib.freshness import DAILY
-from lakehouse.lib.incremental import affected, changed_members, changed_since, days, one_of, watermarks
+from lakehouse.lib.incremental import (
+    Target,
+    affected,
+    changed_members,
+    changed_since,
+    days,
+    one_of,
+    rows_of,
+    watermarks,
+)
 from lakehouse.lib.keys import date_key, lookup_version
 from lakehouse.lib.partitions import DAY_SLICED, with_backfill
 from lakehouse.lib.quality.contract import (
@@ -154,7 +163,7 @@ FUNNEL_RATES = [
 
 
 def session_days_to_rebuild(
-    current: pl.LazyFrame | None, sessions: pl.LazyFrame, customers: pl.LazyFrame
+    current: Target | None, sessions: pl.LazyFrame, customers: pl.LazyFrame
 ) -> list[date] | None:
     """The days refined replaced since the fact was built, or of customers refined since (from
     their change on: see `changed_members`); None: every day (no fact yet).
@@ -166,7 +175,7 @@ def session_days_to_rebuild(
     marks = watermarks(current, [WATERMARK, "_built_at"])
     if marks is None:
         return None
-    held_days = current.select("session_date").unique()
+    held_days = rows_of(current).select("session_date").unique()
     changed_customers = changed_members(customers, marks["_built_at"], "customer_id")
     return days(
         changed_since(sessions, marks[WATERMARK], WATERMARK).select("session_date"),
@@ -188,7 +197,7 @@ def session_days_to_rebuild(
 def fact_sessions(
     context: dg.AssetExecutionContext, store: DeltaStore, sessions: pl.LazyFrame, customers: pl.LazyFrame
 ) -> dg.Output[RowBatches]:
-    changed = session_days_to_rebuild(store.reading(context).scan_or_none(FACT_SESSIONS), sessions, customers)
+    changed = session_days_to_rebuild(store.reading(context).pin(FACT_SESSIONS), sessions, customers)
     rebuilt = with_backfill(context, changed)
     if rebuilt is not None:
         sessions = sessions.filter(one_of("session_date", rebuilt))
@@ -213,7 +222,7 @@ def fact_sessions(
 def mart_funnel(
     context: dg.AssetExecutionContext, store: DeltaStore, sessions: pl.LazyFrame
 ) -> dg.Output[pl.LazyFrame]:
-    marks = watermarks(store.reading(context).scan_or_none(MART_FUNNEL), ["_fact_built_at"])
+    marks = watermarks(store.reading(context).pin(MART_FUNNEL), ["_fact_built_at"])
     rebuilt = None
     if marks is not None:
         rebuilt = days(changed_since(sessions, marks["_fact_built_at"], "_built_at").select("session_date"))

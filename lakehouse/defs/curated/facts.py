@@ -13,6 +13,7 @@ Payments are converted the same way, at the rate of their settlement day (`payme
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
 
 import dagster as dg
 import pandera.polars as pa
@@ -34,12 +35,14 @@ from lakehouse.lib.currency import CURRENCIES, MONEY, to_usd, with_rate_of_day
 from lakehouse.lib.freshness import DAILY
 from lakehouse.lib.incremental import (
     REBUILD_FROM,
+    Target,
     affected,
     changed_members,
     changed_since,
     day_batches,
     days,
     one_of,
+    rows_of,
     watermarks,
 )
 from lakehouse.lib.key_buckets import looked_up
@@ -261,16 +264,25 @@ def held_back(rows: pl.LazyFrame, rates: pl.LazyFrame, day: str, what: str) -> i
 
 
 def days_of_changed_rates(
-    rows: pl.LazyFrame, rates: pl.LazyFrame, since: datetime | None, day: str
+    rows: pl.LazyFrame,
+    rates: pl.LazyFrame,
+    since: datetime | None,
+    day: str,
+    on_days: Callable[[list[date]], pl.Expr],
 ) -> pl.LazyFrame:
     """The days of `rows` whose currency's rate of the day was refined after `since` (new, restated,
-    or the one a held-back row was waiting for)."""
-    changed = changed_since(rates, since).select(pl.col("date").alias(day), "currency")
-    return looked_up(rows, changed, [day, "currency"]).select(day)
+    or the one a held-back row was waiting for).
+
+    The changed rates are a few rows, collected first: their days choose the rows by `on_days`, a
+    filter a scan prunes files by. A range on `day` could not do that when the day is derived (a
+    payment's from `settled_at`): every row's time and currency were read each run."""
+    changed = changed_since(rates, since).select(pl.col("date").alias(day), "currency").collect()
+    of_days = rows.filter(on_days(changed.get_column(day).unique().to_list()))
+    return of_days.join(changed.lazy(), on=[day, "currency"], how="semi").select(day)
 
 
 def order_days_to_rebuild(
-    current: pl.LazyFrame | None,
+    current: Target | None,
     items: pl.LazyFrame,
     orders: pl.LazyFrame,
     rates: pl.LazyFrame,
@@ -298,10 +310,10 @@ def order_days_to_rebuild(
         changed_orders.select("order_date"),
         looked_up(orders, changed_lines, ["order_id"]).select("order_date"),
         # the days the fact holds those orders on now: an order that moved day leaves its old one
-        looked_up(current, touched, ["order_id"]).select("order_date"),
+        looked_up(rows_of(current), touched, ["order_id"]).select("order_date"),
         lines_of_changed(items, orders, changed_products).select("order_date"),
         affected(orders, changed_customers, "customer_id", ORDER_AT).select("order_date"),
-        days_of_changed_rates(orders, rates, marks["_built_at"], "order_date"),
+        days_of_changed_rates(orders, rates, marks["_built_at"], "order_date", partial(one_of, "order_date")),
     )
 
 
@@ -457,11 +469,11 @@ def fact_order_items(
     customers: pl.LazyFrame,
     products: pl.LazyFrame,
 ) -> dg.Output[RowBatches]:
-    current = store.reading(context).scan_or_none(FACT_ORDER_ITEMS)
+    current = store.reading(context).pin(FACT_ORDER_ITEMS)
     rebuilt = with_backfill(
         context, order_days_to_rebuild(current, items, orders, rates, customers, products)
     )
-    headless = lines_without_order(items, orders, rates, current, rebuilt)
+    headless = lines_without_order(items, orders, rates, rows_of(current), rebuilt)
     chosen = orders if rebuilt is None else orders.filter(one_of("order_date", rebuilt))
     waiting = held_back(chosen, rates, "order_date", "orders")
     built = built_now()
@@ -493,7 +505,7 @@ def settled_on(days: list[date]) -> pl.Expr:
 
 
 def payment_days_to_rebuild(
-    current: pl.LazyFrame | None,
+    current: Target | None,
     payments: pl.LazyFrame,
     rates: pl.LazyFrame,
     orders: pl.LazyFrame,
@@ -507,14 +519,14 @@ def payment_days_to_rebuild(
         return None
     changed = changed_since(payments, marks["_refined_at"])
     # the days the fact holds those payments on now: a re-sent one may move
-    held = looked_up(current, changed, ["payment_id"])
+    held = looked_up(rows_of(current), changed, ["payment_id"])
     changed_orders = changed_since(orders, marks["_built_at"]).select("order_id")
     changed_customers = changed_members(customers, marks["_built_at"], "customer_id")
     orders_of_changed = orders.select(PAYMENT_ORDER).join(changed_customers, on="customer_id", how="semi")
     return days(
         changed.select("settled_date"),
         held.select("settled_date"),
-        days_of_changed_rates(payments, rates, marks["_built_at"], "settled_date"),
+        days_of_changed_rates(payments, rates, marks["_built_at"], "settled_date", settled_on),
         looked_up(payments, changed_orders, ["order_id"]).select("settled_date"),
         affected(
             payments.join(orders_of_changed, on="order_id"), changed_customers, "customer_id", PAYMENT_AT
@@ -549,7 +561,7 @@ def fact_payments(
     customers: pl.LazyFrame,
 ) -> dg.Output[RowBatches]:
     payments = payments.with_columns(SETTLED_DATE)
-    current = store.reading(context).scan_or_none(FACT_PAYMENTS)
+    current = store.reading(context).pin(FACT_PAYMENTS)
     rebuilt = with_backfill(context, payment_days_to_rebuild(current, payments, rates, orders, customers))
     if rebuilt is not None:
         payments = payments.filter(settled_on(rebuilt))

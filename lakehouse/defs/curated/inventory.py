@@ -28,6 +28,7 @@ from lakehouse.defs.curated.lineage import lineage_metadata
 from lakehouse.defs.curated.marts import SOLD, recorded, whole_table_marks
 from lakehouse.lib.freshness import DAILY
 from lakehouse.lib.incremental import (
+    Target,
     affected,
     changed_members,
     changed_since,
@@ -173,7 +174,7 @@ def units_sold(lines: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def inventory_days_to_rebuild(
-    current: pl.LazyFrame | None, snapshots: pl.LazyFrame, lines: pl.LazyFrame, products: pl.LazyFrame
+    current: Target | None, snapshots: pl.LazyFrame, lines: pl.LazyFrame, products: pl.LazyFrame
 ) -> list[date] | None:
     """Snapshot days refined since the fact was built, order days rebuilt since, and the days of
     products refined since, from their change on (None: all)."""
@@ -217,7 +218,7 @@ def fact_inventory_daily(
     lines: pl.LazyFrame,
     products: pl.LazyFrame,
 ) -> dg.Output[RowBatches]:
-    previous = store.reading(context).scan_or_none(FACT_INVENTORY_DAILY)
+    previous = store.reading(context).pin(FACT_INVENTORY_DAILY)
     rebuilt = inventory_days_to_rebuild(previous, snapshots, lines, products)
     if rebuilt is not None:
         snapshots = snapshots.filter(one_of("snapshot_date", rebuilt))
@@ -292,8 +293,9 @@ def inventory_health(fact: pl.LazyFrame, products: pl.LazyFrame) -> pl.LazyFrame
 def mart_inventory_health(
     context: dg.AssetExecutionContext, store: DeltaStore, fact: pl.LazyFrame, products: pl.LazyFrame
 ) -> pl.LazyFrame | None:
-    marks = whole_table_marks(fact, products, "_product_refined_at")
-    if unchanged(store.reading(context).scan_or_none(MART_INVENTORY_HEALTH), marks):
+    reads = store.reading(context)
+    marks = whole_table_marks(reads.pin(FACT_INVENTORY_DAILY), products, "_product_refined_at")
+    if unchanged(reads.scan_or_none(MART_INVENTORY_HEALTH), marks):
         return None  # neither the fact nor the products moved since the mart was built
     mart = recorded(inventory_health(fact, products), marks)
     return mart.select(contract_columns(MartInventoryHealthContract))

@@ -1,6 +1,6 @@
 """The weekly maintenance: compact every table and enforce the retention policies (expire rows and
-landing files, vacuum history), then republish the catalog; and a full check of every table (the
-builds' checks judge only what each run wrote)."""
+landing files, vacuum history), remove the scratch folders of steps killed mid-way, then republish
+the catalog; and a full check of every table (the builds' checks judge only what each run wrote)."""
 
 from collections.abc import Sequence
 
@@ -12,13 +12,14 @@ from lakehouse.lib.quality.checks import FULL, FULL_CHECK_TAG
 from lakehouse.lib.storage import expiry, landing_expiry
 from lakehouse.lib.storage.io_manager import DeltaIOManager
 from lakehouse.lib.storage.maintenance import maintain
+from lakehouse.lib.storage.spill import remove_abandoned
 from lakehouse.serving.catalog import publish_catalog
 
 
 @dg.op(
     required_resource_keys={"io_manager", "serving_catalog", "landing"},
     description="Compact small files, expire rows and landing files past their retention, vacuum "
-    "history: every table.",
+    "history: every table; remove abandoned scratch folders.",
 )
 def maintain_tables(context: dg.OpExecutionContext) -> dg.Output[None]:
     io_manager: DeltaIOManager = context.resources.io_manager  # it knows the tables
@@ -32,6 +33,7 @@ def maintain_tables(context: dg.OpExecutionContext) -> dg.Output[None]:
     for folder in landing:
         if folder.files or folder.held:
             context.log.info(folder.describe(dry_run=False))
+    scratch = remove_abandoned(io_manager.store.scratch)
     publish_catalog(io_manager.store.root, context.resources.serving_catalog)
     totals = expiry.summary([r.retention for r in results])
     return dg.Output(
@@ -44,6 +46,7 @@ def maintain_tables(context: dg.OpExecutionContext) -> dg.Output[None]:
             "records_expired_with_them": totals["records"],
             "tables_held": totals["held"],
             "landing_files_expired": sum(f.files for f in landing),
+            "scratch_folders_removed": len(scratch),
         },
     )
 

@@ -9,6 +9,9 @@ id in its first engine event. The `reap_dead_runs` sensor (every 30 s, in the da
 `lakehouse runs reap` mark a started run failed when that process is gone from this host (or the
 id now belongs to a process started after the run), with a message saying what happened; the
 alert goes to the alerts file and webhook. Runs on another host are left to run monitoring.
+
+Both also remove the scratch folders a killed step left (`spill.remove_abandoned`): those whose
+lock no process holds. A folder in use is never touched.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import dagster as dg
 import psutil
 
 from lakehouse.defs.orchestration.alerts import REAPED, Alerts
+from lakehouse.lib.storage.spill import remove_abandoned
+from lakehouse.lib.storage.store import DeltaStore
 
 PID_TAG, HOST_TAG = "lakehouse/pid", "lakehouse/host"
 # A process started this long after the run began is another process reusing the id.
@@ -111,10 +116,13 @@ def reap(instance: dg.DagsterInstance, alerts: Alerts) -> list[Reaped]:
     name="reap_dead_runs",
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Marks failed (and alerts on) started runs whose process died: they would block the queue.",
+    description="Marks failed (and alerts on) started runs whose process died: they would block the "
+    "queue; removes the scratch folders their steps left.",
 )
-def reap_dead_runs(context: dg.SensorEvaluationContext, alerts: Alerts) -> dg.SkipReason:
+def reap_dead_runs(context: dg.SensorEvaluationContext, alerts: Alerts, store: DeltaStore) -> dg.SkipReason:
     reaped = reap(context.instance, alerts)
     for run in reaped:
         context.log.error(run.message)
+    for folder in remove_abandoned(store.scratch):
+        context.log.info(f"removed the abandoned scratch folder {folder}")
     return dg.SkipReason(f"reaped {len(reaped)} dead run(s)" if reaped else "no dead runs")

@@ -131,8 +131,10 @@ class PendingFile:
 
     path: Path
     batch_id: str
-    sha256: str
-    seen: os.stat_result  # the file's size and modification time when it was hashed
+    # None: a file's first version, hashed as it is opened (one read for its digest and its
+    # decoding check); its batch id does not need the digest, a later version's does
+    sha256: str | None
+    seen: os.stat_result  # the file's size and modification time when it was looked at
     replaces: str | None = None  # the batch id of the earlier version of a file whose content changed
     registered_only: bool = False  # in raw already, missing from the registry (a crash between them)
     released: bool = False  # quarantined for review, then released (`lakehouse quarantine release-file`)
@@ -193,10 +195,17 @@ def file_versions(files: FileSet, landing: LandingZone, store: TableReads) -> li
     unregistered = in_raw - registered  # a crash between the raw commit and the registry's
     released = store.pin(files.rejected_files_key).undone_batches([i for i in ids if i not in handled])
     return [
-        replace(c, registered_only=c.batch_id in handled, released=c.batch_id in released)
+        _hashed_if(replace(c, registered_only=c.batch_id in handled, released=c.batch_id in released))
         for c in candidates
         if c.batch_id not in handled or c.batch_id in unregistered
     ]
+
+
+def _hashed_if(file: PendingFile) -> PendingFile:
+    """A version only to register (its rows in raw already) with its digest: it is not opened."""
+    if file.registered_only and file.sha256 is None:
+        return replace(file, sha256=sha256_of(file.path))
+    return file
 
 
 def _candidate(files: FileSet, path: Path, known: Registered | None) -> PendingFile | None:
@@ -205,9 +214,9 @@ def _candidate(files: FileSet, path: Path, known: Registered | None) -> PendingF
     seen = path.stat()  # before reading: a change while it is hashed shows at the next look
     if known is not None and known.unchanged(seen):
         return None
-    digest = sha256_of(path)
     if known is None:
-        return PendingFile(path, files.batch_id(path), digest, seen)
+        return PendingFile(path, files.batch_id(path), None, seen)
+    digest = sha256_of(path)
     if known.sha256 == digest:
         return None
     batch_id = version_batch_id(files.batch_id(path), digest)
@@ -254,6 +263,7 @@ class Ingestion:
     problems: list[str] = field(default_factory=list)
     malformed_lines: int = 0
     rows: dict[str, int] = field(default_factory=dict)  # rows read of each file version, by batch id
+    digests: dict[str, str] = field(default_factory=dict)  # SHA-256 of each version opened, by batch id
     corrections: list[str] = field(default_factory=list)  # each new version ingested, what it changed
 
     def admit(self, path: Path, schema: pl.Schema) -> None:
@@ -303,7 +313,7 @@ class Ingestion:
                 "file": file.path.name,
                 "bytes": file.seen.st_size,
                 "modified_ns": file.seen.st_mtime_ns,
-                "sha256": file.sha256,
+                "sha256": file.sha256 or self.digests[file.batch_id],
                 "rows": None if file.registered_only else self.rows.get(file.batch_id, 0),
                 "replaces": file.replaces,
             }
@@ -327,6 +337,7 @@ def ingest(
         except FileRejected as error:
             ingestion.reject(file.path, file.batch_id, error)
             continue
+        ingestion.digests[file.batch_id] = file.sha256 or opened.sha256 or sha256_of(file.path)
         ingestion.admitted.append(Admitted(file, opened))
     return ingestion
 

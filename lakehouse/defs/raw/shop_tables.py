@@ -28,11 +28,9 @@ keys (measured at scale 1: 0.1-0.3 s for 100k customers). Changed rows and tombs
 commit, so a crash in between leaves nothing half-written, and a re-run finds no key newly gone.
 """
 
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -361,8 +359,8 @@ def build_raw_shop_asset(table: SourceTable) -> dg.AssetsDefinition:
         actions = reads.add_actions(key)  # one read of raw's log: its watermark and newest change
         watermark, raw_newest = current_watermark(actions), newest_change(actions, table)
         at = ingested_at.strftime(WATERMARK_FORMAT)
-        with tempfile.TemporaryDirectory(prefix=f"extract-{table.name}-") as folder:
-            staging = SpilledFrames(Path(folder))
+        with store.scratch_folder(f"extract-{table.name}-") as folder:
+            staging = SpilledFrames(folder)
             tokens = suppressed_tokens(store.root)
             extraction = Extraction(
                 shop_db, table, raw, watermark, raw_newest, tokens, pseudonymiser.key, at, staging

@@ -6,7 +6,6 @@ records to `quarantine/<table>`, keeps the newest version of each business key a
 `refined/<table>`. Every raw row ends up refined, quarantined or counted as a duplicate.
 """
 
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -293,8 +292,7 @@ def build_refined_asset(table: RefinedTable) -> dg.AssetsDefinition:
         watermark = processed_watermark(store.reading(context), table)
         pending = raw if watermark is None else raw.filter(pl.col("_ingested_at") > watermark)
         at = now_utc()
-        with tempfile.TemporaryDirectory(prefix=f"refine-{table.name}-") as folder:
-            staging = Path(folder)
+        with store.scratch_folder(f"refine-{table.name}-") as staging:
             done = Refinement.start(table, staging, pending_rows(pending), store.batch_rows)
             for window in windows(pending, store.batch_rows):
                 done.add(window, TransformContext(lookups, pseudonymiser), context.run.run_id, at)

@@ -18,7 +18,6 @@ nearby days (delta-rs writes a stream in two interleaved halves: neighbouring fi
 replacing a day later rewrites only the files holding it, not every file.
 """
 
-import tempfile
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -187,11 +186,13 @@ SESSION_LINEAGE = dg.TableColumnLineage(
 CONTENT = list(SESSION_SOURCES)
 
 
-def every_session(events: pl.LazyFrame, batch_rows: int, watermark: pl.Expr) -> Iterator[dg.Output]:
+def every_session(events: pl.LazyFrame, store: DeltaStore, watermark: pl.Expr) -> Iterator[dg.Output]:
     """The full build: every session in day order, spilled to a folder that lasts until written."""
-    with tempfile.TemporaryDirectory(prefix="sessions-") as folder:
-        groups = users_apart(events, batch_rows, lambda some: sessionize(some).with_columns(watermark))
-        yield dg.Output(in_day_order(groups, Path(folder), batch_rows))
+    with store.scratch_folder("sessions-") as folder:
+        groups = users_apart(
+            events, store.batch_rows, lambda some: sessionize(some).with_columns(watermark), store.scratch
+        )
+        yield dg.Output(in_day_order(groups, folder, store.batch_rows))
 
 
 def day_slices(events: pl.LazyFrame, held: pl.LazyFrame, since: datetime, watermark: pl.Expr) -> dg.Output:
@@ -221,16 +222,18 @@ def changed_days(rebuilt: pl.LazyFrame, held: pl.LazyFrame) -> list[date]:
 
 
 def users_apart(
-    events: pl.LazyFrame, batch_rows: int, build: Callable[[pl.LazyFrame], pl.LazyFrame]
+    events: pl.LazyFrame, batch_rows: int, build: Callable[[pl.LazyFrame], pl.LazyFrame], scratch: Path
 ) -> Iterator[pl.DataFrame]:
     """`build` of the events, a group of users at a time: users split by a hash of their key (`USER`) into
     groups of about `batch_rows` events, so a full build's sort of every event by user is a
     group's. A session is one user's, so the groups' sessions together are all sessions.
 
     The events are split in one pass, spilled by group (`key_buckets.spilled`): filtering every
-    event once a group read the table as many times as there are groups (77 at scale 10)."""
+    event once a group read the table as many times as there are groups (77 at scale 10), under
+    `scratch`."""
     groups = bucket_count(events.select(pl.len()).collect(engine="streaming").item(), batch_rows)
-    with spilled({"events": events.select(EVENT_COLUMNS)}, bucket_of([USER], groups), groups) as split:
+    frames = {"events": events.select(EVENT_COLUMNS)}
+    with spilled(frames, bucket_of([USER], groups), groups, scratch) as split:
         for group in split:
             yield build(group["events"]).collect(engine="streaming")
 
@@ -276,6 +279,6 @@ def refined_sessions(
         return
     watermark = pl.lit(newest, pl.Datetime("us", "UTC")).alias(WATERMARK)
     if built is None:
-        yield from every_session(events, store.batch_rows, watermark)
+        yield from every_session(events, store, watermark)
     else:
         yield day_slices(events, table.scan(), built, watermark)

@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -193,14 +194,15 @@ def written_since_passed(
 
 
 def files_written_since(
-    uri: str, state: delta_tables.TableState, version: int, content: str, columns: Sequence[str]
+    uri: str, state: delta_tables.TableState, version: int, content: str | None, columns: Sequence[str]
 ) -> list[str] | None:
-    """The data files added since `version` (which held `content`): their rows are what was written
-    since. None when they cannot tell: one of the `columns` read is a partition column (its values
-    are in the log, not in the files), or `version` cannot be compared (`delta_tables.files_added_since`)."""
+    """The data files added since `version` (which held `content`; None: the caller checked it):
+    their rows are what was written since. None when they cannot tell: one of the `columns` read is
+    a partition column (its values are in the log, not in the files), or `version` cannot be
+    compared (`delta_tables.files_added_since`)."""
     if set(columns) & set(state.partition_columns):
         return None
-    return delta_tables.files_added_since(uri, version, content, state)
+    return delta_tables.files_added_since(uri, version, state, content)
 
 
 def rows_of_files(files: list[str], schema: pl.Schema | None = None) -> pl.LazyFrame:
@@ -233,7 +235,7 @@ def key_checks(table: dg.AssetKey, keys: Sequence[str]) -> list[TableCheck]:
         if not scope.whole:
             sides["written"] = scope.rows.select(columns)
             sides["table"] = within_range_of(sides["table"], sides["written"], columns[0])
-        with key_buckets(sides, columns, examined, store.key_bucket_rows) as split:
+        with key_buckets(sides, columns, examined, store.key_bucket_rows, store.scratch) as split:
             duplicated = [_duplicated_keys(bucket, columns) for bucket in split]
             metadata = {"rows_examined": examined, **scope.metadata}
             return _bucketed_result(duplicated, "duplicated_keys", metadata)
@@ -321,8 +323,7 @@ class Window:
     the newest a refine run has processed. `state` is recorded for the next evaluation."""
 
     since: datetime | None
-    refined_version: int | None  # refined as the last pass left it
-    refined_content: str | None  # and what that version held (`delta_tables.content`)
+    refined_version: int | None  # refined as the last pass left it (`_same_tables`: still as judged)
     state: dict[str, Any]
 
 
@@ -342,7 +343,7 @@ def _window(
         state[f"{name} id"] = None if now is None else now.table_id
         state[f"{name} version"] = None if now is None else now.version
         state[f"{name} content"] = None if now is None else now.content
-    whole = Window(None, None, None, state)
+    whole = Window(None, None, state)
     vouched = last_passed(context, check)
     if vouched and all(vouched.get(k) == v for k, v in state.items()):
         return None
@@ -353,8 +354,7 @@ def _window(
         if not delta_tables.operations_since(store.uri(key), version) <= _ADDING_OPERATIONS:
             return whole
     since = datetime.fromisoformat(vouched["processed_until"])
-    content = vouched[f"{refined.to_user_string()} content"]
-    return Window(since, versions[refined], content, state) if since <= until else whole
+    return Window(since, versions[refined], state) if since <= until else whole
 
 
 def _same_tables(
@@ -398,7 +398,7 @@ def reconciliation_check(
         if window is None:
             return None
         sides = _Sides.judged(store, (raw, refined, quarantine), keys, window, until)
-        n, sample = sides.counted(store.key_bucket_rows)
+        n, sample = sides.counted(store.key_bucket_rows, store.scratch)
         growth = {}
         if window.since is not None:
             n["refined"] = n["expected"] - n["missing"]
@@ -454,14 +454,14 @@ class _Sides:
             within_range_of(before, window_keys, first).select(comparable),
         )
 
-    def counted(self, bucket_rows: int) -> tuple[dict[str, int], pl.DataFrame]:
-        """The counts summed over buckets of keys of about `bucket_rows` raw rows, and sample
-        problem keys from the buckets that have any. Judged whole, refined's keys are those of
-        the window: split once."""
+    def counted(self, bucket_rows: int, scratch: Path) -> tuple[dict[str, int], pl.DataFrame]:
+        """The counts summed over buckets of keys of about `bucket_rows` raw rows (spilled under
+        `scratch`), and sample problem keys from the buckets that have any. Judged whole, refined's
+        keys are those of the window: split once."""
         sides = {"raw": self.raw, "refined": self.refined}
         if self.before is not None:
             sides |= {"window_refined": self.window_refined, "before": self.before}
-        with key_buckets(sides, self.keys, _count(self.raw), bucket_rows) as split:
+        with key_buckets(sides, self.keys, _count(self.raw), bucket_rows, scratch) as split:
             counted = [self.tallied(bucket) for bucket in split]
             problems = [
                 self.problems(b) for b, c in zip(split, counted, strict=True) if c["missing"] or c["invented"]
@@ -521,10 +521,11 @@ class _Sides:
 def _written_since(uri: str, window: Window, table: pl.LazyFrame, columns: Sequence[str]) -> pl.LazyFrame:
     """The rows of the refined `table` in the data files added since the version the window's
     last pass judged: every row a refine run merged since is in one (Delta files are immutable;
-    `_window` made sure the commits since only added or merged rows). All of `table` when one of
+    `_window` made sure that version still holds what was judged and that the commits since only
+    added or merged rows). All of `table` when one of
     the `columns` read is a partition column: its values are in the log, not in the files."""
     state = delta_tables.state(uri)
-    added = files_written_since(uri, state, window.refined_version, window.refined_content, columns)
+    added = files_written_since(uri, state, window.refined_version, None, columns)
     if added is None:
         return table
     if not added:

@@ -72,6 +72,7 @@ def data_metrics(
     written: pl.DataFrame | pl.LazyFrame,
     keys: Sequence[str],
     monitored: Sequence[str],
+    scratch: Path,
     nulls: Mapping[str, int] | None = None,
     key_bucket_rows: int = Settings.key_bucket_rows,
     rows_written: int | None = None,
@@ -80,7 +81,8 @@ def data_metrics(
     (a lazy frame: rows written a batch at a time and read back). `nulls`, the null counts tallied
     as a stream was written, spare reading every column back. Distinct keys are counted in the same
     pass when the commit's `rows_written` fit one bucket of `key_bucket_rows`, else in a second pass
-    over the key columns, a bucket of keys at a time (`key_buckets`): the count is the same."""
+    over the key columns, a bucket of keys at a time (`key_buckets`, spilled under `scratch`): the
+    count is the same."""
     frame = written.lazy()
     columns = [] if nulls is not None else frame.collect_schema().names()
     one_pass = bool(keys) and rows_written is not None and bucket_count(rows_written, key_bucket_rows) == 1
@@ -97,7 +99,7 @@ def data_metrics(
     medians = {tuple(name.split("\t")): value for name, value in row.items() if value is not None}
     if not keys:
         return null_rates | medians
-    distinct = counted_distinct if one_pass else distinct_keys(frame, keys, rows, key_bucket_rows)
+    distinct = counted_distinct if one_pass else distinct_keys(frame, keys, rows, key_bucket_rows, scratch)
     return null_rates | {("distinct_keys", ""): distinct} | medians
 
 
@@ -125,7 +127,7 @@ def reported_metrics(output_metadata: Mapping[str, Any]) -> Metrics:
     return metrics
 
 
-def commit_metrics(commit: Commit, key_bucket_rows: int) -> Metrics:
+def commit_metrics(commit: Commit, store: DeltaStore) -> Metrics:
     """Every metric of a commit: the write, the rows written, the asset's report, the step's time."""
     keys = commit.declared("business_keys") or []
     monitored = commit.declared(MONITORED_COLUMNS) or []
@@ -133,7 +135,13 @@ def commit_metrics(commit: Commit, key_bucket_rows: int) -> Metrics:
     return {
         **write_metrics(commit.actions, commit.result),
         **data_metrics(
-            commit.written, keys, monitored, commit.written_nulls, key_bucket_rows, commit.result.rows_written
+            commit.written,
+            keys,
+            monitored,
+            store.scratch,
+            commit.written_nulls,
+            store.key_bucket_rows,
+            commit.result.rows_written,
         ),
         **reported_metrics(commit.output_metadata),
         ("duration_seconds", ""): time.time() - started if started is not None else 0.0,
@@ -153,7 +161,7 @@ class QualityRecorder(CommitObserver):
 
     def committed(self, commit: Commit) -> None:
         root, version = self.store.root, commit.result.version
-        metrics = commit_metrics(commit, self.store.key_bucket_rows)
+        metrics = commit_metrics(commit, self.store)
         record(
             root, table=commit.table, run_id=commit.run_id, version=version, metrics=metrics, logs=self._logs
         )

@@ -212,11 +212,15 @@ def newest(uri: str, column: str, at_version: int | None = None) -> object | Non
     table = scan(uri, at_version)
     stat = f"max.{column}"
     actions = add_actions(uri, at_version)
+    largest = table.select(pl.col(column).max())
     if stat in actions.columns and (actions.schema[stat].is_temporal() or actions.schema[stat].is_numeric()):
         floor = actions.get_column(stat).max()
         if floor is not None:  # the filter is exact on rows; the statistics only spare files
-            table = table.filter(pl.col(column) >= floor)
-    return table.select(pl.col(column).max()).collect().item()
+            found = table.filter(pl.col(column) >= floor).select(pl.col(column).max()).collect().item()
+            if found is not None:
+                return found
+            # a statistic above every live row (rows deleted since, a writer rounding up): read all
+    return largest.collect().item()
 
 
 # Commits read at a time when looking back through a log (usually the newest one is the answer).
@@ -302,15 +306,18 @@ def content(uri: str, at_version: int | None = None) -> str | None:
     return None if table is None else _digest(table)
 
 
-def files_added_since(uri: str, since: int, since_content: str, now: TableState) -> list[str] | None:
+def files_added_since(
+    uri: str, since: int, now: TableState, since_content: str | None = None
+) -> list[str] | None:
     """Data files of the table as it is `now` that version `since` did not have (absolute URIs).
 
-    Delta files are immutable, so every row of `now` outside these files was in `since`. None when
-    `since` is not older, can no longer be loaded (its log was cleaned up), or no longer holds
-    `since_content` (`content`: a backup was restored and that version number made again).
+    Delta files are immutable, so every row of `now` outside these files was in `since`; the files
+    of `since` are read from the log. None when `since` is not older, can no longer be loaded (its
+    log was cleaned up), or no longer holds `since_content` (`content`: a backup was restored and
+    that version number made again). No `since_content`: the caller has just checked that.
     """
     before = None if since > now.version else _loaded(uri, since)
-    if before is None or _digest(before) != since_content:
+    if before is None or since_content not in (None, _digest(before)):
         return None
     held = set(before.file_uris())
     return [f for f in now.file_uris if f not in held]

@@ -1,0 +1,93 @@
+"""Scratch folders: locked by their process while in use, removed when done; a killed process's
+folder removed by `remove_abandoned`, and a folder in use never touched. The processes are real:
+each holds a folder, one is killed with SIGKILL (and left a zombie while the reaper looks)."""
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lakehouse.lib.storage.spill import LOCK_FILE, remove_abandoned, scratch_folder
+from lakehouse.lib.storage.store import DeltaStore
+
+# Holds a scratch folder under argv[1], says which, and waits to be killed.
+HOLDER = """
+import sys, time
+from pathlib import Path
+from lakehouse.lib.storage.spill import scratch_folder
+
+with scratch_folder(Path(sys.argv[1]), sys.argv[2]) as folder:
+    (folder / "000000.parquet").write_bytes(b"rows")
+    print(folder, flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_scratch_folder_is_held_while_in_use_and_removed_after(tmp_path: Path):
+    with scratch_folder(tmp_path, "refine-orders-") as folder:
+        (folder / "000000.parquet").write_bytes(b"rows")
+        assert folder.parent == tmp_path and folder.name.startswith("refine-orders-")
+        assert remove_abandoned(tmp_path) == []  # its lock is held (another open file's lock conflicts)
+        assert sorted(p.name for p in folder.iterdir()) == [LOCK_FILE, "000000.parquet"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_without_a_lock_file_is_never_removed(tmp_path: Path):
+    """Not a spill folder (or one whose maker has not locked it yet): the reaper creates no lock."""
+    (tmp_path / "someone-elses" / "notes").mkdir(parents=True)
+    assert remove_abandoned(tmp_path) == []
+    assert [p.name for p in (tmp_path / "someone-elses").iterdir()] == ["notes"]
+
+
+def test_a_store_spills_under_the_scratch_folder_it_is_given_else_beside_its_tables(tmp_path: Path):
+    assert DeltaStore(root=str(tmp_path / "tables")).scratch == tmp_path / "scratch"
+    given = DeltaStore(root="s3://bucket/tables", scratch_dir=str(tmp_path / "data" / "scratch"))
+    assert given.scratch == tmp_path / "data" / "scratch"
+    with pytest.raises(ValueError, match="has no scratch_dir: spills are local files"):
+        DeltaStore(root="s3://bucket/tables").scratch  # noqa: B018
+
+
+@pytest.fixture
+def holders(tmp_path: Path) -> Iterator[list[tuple[subprocess.Popen, Path]]]:
+    """Two processes, each holding a scratch folder under `tmp_path`, killed at the end."""
+    command = [sys.executable, "-c", HOLDER, str(tmp_path)]
+    started = [
+        subprocess.Popen([*command, prefix], stdout=subprocess.PIPE, text=True)
+        for prefix in ("extract-order_items-", "sessions-")
+    ]
+    try:
+        yield [(process, Path(process.stdout.readline().strip())) for process in started]
+    finally:
+        for process in started:
+            process.kill()
+            process.wait()
+
+
+def test_only_the_folders_of_killed_processes_are_removed(tmp_path: Path, holders):
+    (killed, orphaned), (alive, in_use) = holders
+    assert sorted(tmp_path.iterdir()) == sorted([orphaned, in_use])
+
+    killed.send_signal(signal.SIGKILL)
+    os.waitid(os.P_PID, killed.pid, os.WEXITED | os.WNOWAIT)  # dead, not yet waited for: a zombie
+    assert remove_abandoned(tmp_path) == [orphaned]
+
+    assert list(tmp_path.iterdir()) == [in_use]
+    assert sorted(p.name for p in in_use.iterdir()) == [LOCK_FILE, "000000.parquet"]
+    alive.send_signal(signal.SIGKILL)
+    alive.wait()
+    assert remove_abandoned(tmp_path) == [in_use]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_finished_build_spilled_under_its_data_folder_and_left_nothing(lakehouse):
+    """The demo build (extractions, refine staging, sessions) made its spill folders under its data
+    folder, removed them all, and left nothing in the system's temporary folder (an empty one of
+    its own: `Lakehouse.build`). What a killed build leaves: `test_crash_recovery`."""
+    assert lakehouse.outcome.success
+    assert lakehouse.settings.scratch_dir.is_dir()
+    assert list(lakehouse.settings.scratch_dir.iterdir()) == []
+    assert lakehouse.temp_left == []
