@@ -300,7 +300,7 @@ def test_the_html_has_one_svg_per_chart_every_table_and_nothing_external(
 
 
 def test_every_text_from_the_data_is_escaped(demo_report: ReportData):
-    """Every check renamed to a script, wherever the report shows a check's name. Without the
+    """Every check renamed to a script: the checks' tables show it escaped. Without the
     per-table trend charts, which the metrics draw (no check's name in them): those are ~90% of a
     render's CPU (~2.5 s of the demo's), and `demo_html`'s tests read them."""
     hostile = "<script>alert('x')</script>"

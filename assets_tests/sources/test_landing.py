@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import os
 import time
 from pathlib import Path
@@ -390,6 +391,19 @@ def test_a_bad_byte_in_a_later_block_rejects_the_file_before_any_row_is_read(tmp
     with pytest.raises(FileRejected) as whole:
         read_csv_file(path, COLUMNS)
     assert whole.value.reason == rejected.value.reason
+
+
+def test_a_bad_byte_after_a_byte_order_mark_is_placed_by_the_files_own_bytes(tmp_path):
+    """The decoder drops the mark before it decodes: the offset and line still count its 3 bytes."""
+    path = write(tmp_path, codecs.BOM_UTF8 + (HEADER + "\n").encode() + b"\xe9pay_2,102,1.00,EUR,card,x\n")
+
+    with pytest.raises(FileRejected) as rejected:
+        open_csv_file(path, COLUMNS)
+
+    assert rejected.value.reason == (
+        f"not utf-8 text: line 2 (byte offset {3 + len(HEADER) + 1}) has the byte 0xe9 "
+        "(declare the file set's encoding, or re-send it as utf-8)"
+    )
 
 
 def test_a_multibyte_letter_cut_by_a_block_end_still_decodes(tmp_path):

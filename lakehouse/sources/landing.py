@@ -315,11 +315,12 @@ def decoded_blocks(
             block = stream.read(batch_bytes)
             if digest is not None:
                 digest.update(block)
-            pending = decoder.getstate()[0]
             try:
                 yield decoder.decode(block, final=not block)
             except UnicodeDecodeError as error:
-                at = offset - len(pending) + error.start
+                # what failed to decode ends where the block does (it may begin with bytes held
+                # from the block before, or after a byte-order mark the decoder dropped)
+                at = offset + len(block) - len(error.object) + error.start
                 reason = undecodable_at(_line_of(path, at), at, error.object[error.start], encoding)
                 raise FileRejected(path, reason, "encoding") from error
             if not block:
