@@ -230,11 +230,17 @@ def get_settings(data_dir: Path | str | None = None) -> Settings:
         simulator=_switch("LAKEHOUSE_SIMULATOR", default=True),
         profile=_profile(),
         dagster_pg_url=os.environ.get(DAGSTER_PG_URL_VARIABLE) or None,
-        read_batch_bytes=int(float(os.environ.get("LAKEHOUSE_READ_BATCH_MB") or 8) * 1024 * 1024),
+        read_batch_bytes=_megabytes("LAKEHOUSE_READ_BATCH_MB") or Settings.read_batch_bytes,
         extract_batch_rows=int(os.environ.get("LAKEHOUSE_EXTRACT_BATCH_ROWS") or Settings.extract_batch_rows),
         batch_rows=int(os.environ.get("LAKEHOUSE_BATCH_ROWS") or Settings.batch_rows),
         key_bucket_rows=int(os.environ.get("LAKEHOUSE_KEY_BUCKET_ROWS") or Settings.key_bucket_rows),
     )
+
+
+def _megabytes(variable: str) -> int | None:
+    """A size given in (possibly fractional) megabytes, in bytes; None when the variable is unset."""
+    value = os.environ.get(variable)
+    return int(float(value) * 1024 * 1024) if value else None
 
 
 _SWITCH_VALUES = {"on": True, "off": False}
