@@ -263,7 +263,6 @@ class Ingestion:
     problems: list[str] = field(default_factory=list)
     malformed_lines: int = 0
     rows: dict[str, int] = field(default_factory=dict)  # rows read of each file version, by batch id
-    digests: dict[str, str] = field(default_factory=dict)  # SHA-256 of each version opened, by batch id
     corrections: list[str] = field(default_factory=list)  # each new version ingested, what it changed
 
     def admit(self, path: Path, schema: pl.Schema) -> None:
@@ -307,13 +306,14 @@ class Ingestion:
     def versions(self, pending: list[PendingFile]) -> list[dict[str, object]]:
         """The registry's new rows, in file order: every version loaded (with its rows, 0 for an
         empty file) or found in raw but not registered (a crash between the two commits)."""
+        digests = {admitted.pending.batch_id: admitted.pending.sha256 for admitted in self.admitted}
         return [
             {
                 "_batch_id": file.batch_id,
                 "file": file.path.name,
                 "bytes": file.seen.st_size,
                 "modified_ns": file.seen.st_mtime_ns,
-                "sha256": file.sha256 or self.digests[file.batch_id],
+                "sha256": file.sha256 or digests[file.batch_id],
                 "rows": None if file.registered_only else self.rows.get(file.batch_id, 0),
                 "replaces": file.replaces,
             }
@@ -337,8 +337,8 @@ def ingest(
         except FileRejected as error:
             ingestion.reject(file.path, file.batch_id, error)
             continue
-        ingestion.digests[file.batch_id] = file.sha256 or opened.sha256 or sha256_of(file.path)
-        ingestion.admitted.append(Admitted(file, opened))
+        digest = file.sha256 or opened.sha256 or sha256_of(file.path)
+        ingestion.admitted.append(Admitted(replace(file, sha256=digest), opened))
     return ingestion
 
 
