@@ -49,19 +49,9 @@ def _on_connect(connection: Any, _record: Any) -> None:
     if not isinstance(connection, sqlite3.Connection):
         return
     connection.execute("PRAGMA synchronous=NORMAL")
-    path = _shared_file(connection)
-    if path is not None:
-        _keep_open(path)
-
-
-def _shared_file(connection: sqlite3.Connection) -> Path | None:
-    """The connection's file when it is in WAL mode and not a run's own event log, else None."""
     file = connection.execute("PRAGMA database_list").fetchone()[2]
-    if not file or _is_run_id(Path(file).stem):
-        return None
-    if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-        return None  # a file Dagster is still creating: kept from a later connection on
-    return Path(file)
+    if file and not _is_run_id(Path(file).stem):  # a run's own event log is left to close
+        _keep_open(Path(file), connection)
 
 
 def _is_run_id(name: str) -> bool:
@@ -72,10 +62,10 @@ def _is_run_id(name: str) -> bool:
     return True
 
 
-def _keep_open(path: Path) -> None:
-    """An idle connection to `path`, made once per file (a file deleted and made again, by a
-    restore say, is another file). It only saves flushes, so a failure leaves Dagster's own
-    connection alone."""
+def _keep_open(path: Path, connection: sqlite3.Connection) -> None:
+    """An idle connection to `path` once it is in WAL mode, made once per file (a file deleted and
+    made again, by a restore say, is another file). It only saves flushes, so a failure leaves
+    Dagster's own `connection` alone."""
     try:
         inode = path.stat().st_ino
         with _lock:
@@ -83,11 +73,13 @@ def _keep_open(path: Path) -> None:
             if kept is not None and kept[0] == inode:
                 _kept.move_to_end(path)
                 return
+            if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                return  # a file Dagster is still creating: kept from a later connection on
             if kept is not None:
                 kept[1].close()
-            connection = sqlite3.connect(path, check_same_thread=False)
-            connection.execute("PRAGMA schema_version").fetchall()  # joins the log's shared memory
-            _kept[path] = (inode, connection)
+            idle = sqlite3.connect(path, check_same_thread=False)
+            idle.execute("PRAGMA schema_version").fetchall()  # joins the log's shared memory
+            _kept[path] = (inode, idle)
             _kept.move_to_end(path)
             while len(_kept) > KEPT_FILES:
                 _kept.popitem(last=False)[1][1].close()
