@@ -18,7 +18,7 @@ def date_key(day: pl.Expr) -> pl.Expr:
 
 
 def lookup_version(
-    facts: pl.LazyFrame, dim: pl.LazyFrame, business_key: str, key: str, at: str
+    facts: pl.LazyFrame | pl.DataFrame, dim: pl.LazyFrame, business_key: str, key: str, at: str
 ) -> pl.LazyFrame:
     """Add the surrogate `key` of the dimension version valid at each fact's time `at`.
 
@@ -27,20 +27,24 @@ def lookup_version(
     last live version. A member not in the dimension is the unknown member.
 
     Only the versions of the facts' members are read and sorted: a day's facts name a few of a
-    dimension's members, and the whole dimension grows with its history.
+    dimension's members, and the whole dimension grows with its history. The facts are collected
+    (a batch of them: memory follows it) and only their member and time are sorted for the as-of
+    join, the keys then added beside the facts in their order: sorting the wide facts themselves
+    cost twice the rest of the look-up (0.6 s of CPU per 500k order lines, per dimension).
     """
+    rows = facts.collect(engine="streaming") if isinstance(facts, pl.LazyFrame) else facts
     first = pl.col("valid_from") == pl.col("valid_from").min().over(business_key)
-    members = facts.select(business_key).unique()
+    members = rows.lazy().select(business_key, at).with_row_index("_row")
     versions = (
         dim.filter(pl.col(key) != UNKNOWN_KEY, ~pl.col("is_deleted"))
-        .join(members, on=business_key, how="semi")
+        .join(members.select(business_key).unique(), on=business_key, how="semi")
         .select(
             business_key, key, pl.when(first).then(pl.lit(EARLIEST)).otherwise("valid_from").alias("_from")
         )
         .sort("_from")
     )
-    return (
-        facts.sort(at)
+    keys = (
+        members.sort(at)
         .join_asof(
             versions,
             left_on=at,
@@ -49,6 +53,7 @@ def lookup_version(
             strategy="backward",
             check_sortedness=False,
         )
-        .drop("_from")
-        .with_columns(pl.col(key).fill_null(UNKNOWN_KEY))
+        .sort("_row")
+        .select(pl.col(key).fill_null(UNKNOWN_KEY))
     )
+    return rows.hstack(keys.collect()).lazy()

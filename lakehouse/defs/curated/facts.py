@@ -45,7 +45,7 @@ from lakehouse.lib.incremental import (
     rows_of,
     watermarks,
 )
-from lakehouse.lib.key_buckets import looked_up
+from lakehouse.lib.key_buckets import looked_up, within_range_of
 from lakehouse.lib.keys import date_key, lookup_version
 from lakehouse.lib.partitions import DAY_SLICED, with_backfill
 from lakehouse.lib.quality.contract import (
@@ -234,8 +234,9 @@ def order_lines(items: pl.LazyFrame, orders: pl.LazyFrame, rates: pl.LazyFrame) 
     is a line whose order day has no rate for its currency yet (see `orders_waiting_for_rate`).
     """
     header = orders.select(*ORDER_COLUMNS, pl.col("_refined_at").alias("_order_refined_at"))
+    # the rate is the order's (its day and currency): joined to the orders, not to their lines
+    header = with_rate_of_day(header, rates, pl.col("order_date")).filter(pl.col("usd_rate").is_not_null())
     lines = items.rename({"_refined_at": "_line_refined_at"}).join(header, on="order_id", how="inner")
-    lines = with_rate_of_day(lines, rates, pl.col("order_date")).filter(pl.col("usd_rate").is_not_null())
     for step in LINE_AMOUNTS:
         lines = lines.with_columns(step)
     return lines
@@ -480,8 +481,8 @@ def fact_order_items(
 
     def lines_of(days: list[date]) -> pl.LazyFrame:
         day_orders = orders.filter(one_of("order_date", days))
-        order_ids = day_orders.select("order_id").collect().get_column("order_id")
-        lines = order_lines(items.filter(one_of("order_id", order_ids)), day_orders, rates)
+        # the lines within the orders' id range (files skipped by it); the join keeps their own
+        lines = order_lines(within_range_of(items, day_orders, "order_id"), day_orders, rates)
         lines = lookup_version(lines, customers, "customer_id", "customer_key", "order_at")
         lines = lookup_version(lines, products, "product_id", "product_key", "order_at")
         return lines.select(*FACT_LINE_COLUMNS, built)
