@@ -90,6 +90,17 @@ REFINED_SESSIONS = SESSIONS.asset_key
 
 
 USER = pl.coalesce(pl.format("customer:{}", "customer_id"), pl.format("visitor:{}", "anonymous_id"))
+# The visitor of an event with no signed-in customer (`USER` tells users apart so).
+VISITOR = pl.when(pl.col("customer_id").is_null()).then(pl.col("anonymous_id"))
+
+
+def user_number() -> pl.Expr:
+    """A number per user of the frame (as `USER` tells users apart) to sort and split events by:
+    the customer id, or for a visitor a rank below every customer id of the frame. Sorting by the
+    user's text, formatted for every event, was half of the sessions' full build (3.8M events at
+    scale 1: a sort by two integers costs a third of one by text)."""
+    customer = pl.col("customer_id")
+    return pl.coalesce(customer, customer.min().fill_null(0) - VISITOR.rank("dense").cast(pl.Int64))
 
 
 def of_users(new: pl.LazyFrame) -> pl.Expr:
@@ -121,19 +132,20 @@ EVENT_COLUMNS = ("customer_id", "anonymous_id", "channel", "event_type", "event_
 
 def sessionize(events: pl.LazyFrame) -> pl.LazyFrame:
     """One row per session: its user, channel, start, end, events by type and the order it placed."""
+    has_user = pl.col("customer_id").is_not_null() | pl.col("anonymous_id").is_not_null()
     ordered = (
-        events.select(*EVENT_COLUMNS, user_key=USER)
-        .filter(pl.col("user_key").is_not_null())
-        .sort("user_key", "event_at")
+        events.select(EVENT_COLUMNS)
+        .filter(has_user)
+        .with_columns(_user=user_number())
+        .sort("_user", "event_at")
     )
-    starts = (pl.col("user_key") != pl.col("user_key").shift(1)).fill_null(True) | (
+    starts = (pl.col("_user") != pl.col("_user").shift(1)).fill_null(True) | (
         pl.col("event_at").diff() > SESSION_GAP
     )
     return (
         ordered.with_columns(session=starts.cum_sum())
         .group_by("session")
         .agg(
-            pl.col("user_key").first(),
             pl.col("customer_id").first(),
             pl.col("anonymous_id").first(),
             pl.col("channel").first(),
@@ -146,11 +158,13 @@ def sessionize(events: pl.LazyFrame) -> pl.LazyFrame:
             _count("purchase").alias("purchases"),
             pl.col("order_id").drop_nulls().first().alias("order_id"),
         )
+        .with_columns(USER.alias("user_key"))  # a session's, not every event's
         .select(
             pl.format(
                 "{}@{}", "user_key", pl.col("session_start").dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
             ).alias("session_id"),
-            pl.exclude("session"),
+            "user_key",
+            pl.exclude("session", "user_key"),
             pl.col("session_start").dt.date().alias("session_date"),
             (pl.col("session_end") - pl.col("session_start")).dt.total_seconds().alias("duration_seconds"),
         )
