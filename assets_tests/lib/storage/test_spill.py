@@ -13,6 +13,7 @@ import pytest
 
 from lakehouse.lib.storage.spill import LOCK_FILE, remove_abandoned, scratch_folder
 from lakehouse.lib.storage.store import DeltaStore
+from lakehouse.settings import get_settings
 
 # Holds a scratch folder under argv[1], says which, and waits to be killed.
 HOLDER = """
@@ -45,6 +46,9 @@ def test_a_folder_without_a_lock_file_is_never_removed(tmp_path: Path):
 
 def test_a_store_spills_under_the_scratch_folder_it_is_given_else_beside_its_tables(tmp_path: Path):
     assert DeltaStore(root=str(tmp_path / "tables")).scratch == tmp_path / "scratch"
+    settings = get_settings(tmp_path / "data")  # one rule: a store over its tables spills where it says
+    assert DeltaStore(root=str(settings.tables_dir)).scratch == settings.scratch_dir
+    assert settings.scratch_dir == tmp_path / "data" / "scratch"
     given = DeltaStore(root="s3://bucket/tables", scratch_dir=str(tmp_path / "data" / "scratch"))
     assert given.scratch == tmp_path / "data" / "scratch"
     with pytest.raises(ValueError, match="has no scratch_dir: spills are local files"):
