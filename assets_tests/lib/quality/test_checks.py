@@ -274,6 +274,24 @@ def test_unique_key_after_a_pass_opens_no_file_outside_the_range_of_the_keys_wri
     assert (found["duplicated_keys"], found["rows_examined"]) == (1, 3)
 
 
+def test_unique_key_looks_up_the_range_of_the_whole_keys_written_not_of_their_first_column(store):
+    """Lines written to an order judged before (order 1, lines 8-9) are looked up in the files of
+    that range of whole keys: the file of order 1's lines 1-2 is not read (it is gone), though the
+    first column alone (order 1) would read it; the line repeated is caught."""
+    put(store, FACT, order_lines([1, 1], [1, 2]))
+    unique, _ = key_checks(FACT, ["order_id", "line_no"])
+    record(unique, run(unique, store))
+    remove_files_of(store, FACT)
+    append(store, FACT, order_lines([1, 1], [8, 9]))
+    record(unique, run(unique, store))
+    append(store, FACT, order_lines([1, 3], [9, 1]))
+
+    found = values(run(unique, store))
+
+    assert (found["duplicated_keys"], found["rows_examined"]) == (1, 2)
+    assert "| 1        | 9       | 2      |" in found["sample"]
+
+
 def test_a_failed_evaluation_vouches_for_nothing(store):
     """The next evaluation starts from the last pass, so a duplicate is reported until it is fixed."""
     put(store, FACT, order_lines([1], [1]))
