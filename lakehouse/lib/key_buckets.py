@@ -168,8 +168,16 @@ def within_range_of(table: pl.LazyFrame, rows: pl.LazyFrame, columns: Sequence[s
     return table.filter(within | has_null)
 
 
-def looked_up(table: pl.LazyFrame, keys: pl.LazyFrame, on: list[str]) -> pl.LazyFrame:
+def looked_up(
+    table: pl.LazyFrame,
+    keys: pl.LazyFrame,
+    on: list[str],
+    where: Callable[[pl.DataFrame], pl.Expr] | None = None,
+) -> pl.LazyFrame:
     """The rows of `table` matching one of `keys` (a few changed orders, say) on the columns `on`:
-    the keys computed once, the table read only within their range (`within_range_of`)."""
-    found = keys.select(on).collect(engine="streaming").lazy()
-    return within_range_of(table, found, on).join(found, on=on, how="semi")
+    the keys computed once, the table read only where they may be: `where` of the keys found (a
+    filter a scan prunes files by, when the key's own range cannot: a day derived from a time),
+    else within their range (`within_range_of`)."""
+    found = keys.select(on).collect(engine="streaming")
+    near = within_range_of(table, found.lazy(), on) if where is None else table.filter(where(found))
+    return near.join(found.lazy(), on=on, how="semi")
