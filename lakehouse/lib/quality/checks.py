@@ -522,8 +522,10 @@ def _written_since(uri: str, window: Window, table: pl.LazyFrame, columns: Seque
     """The rows of the refined `table` in the data files added since the version the window's
     last pass judged: every row a refine run merged since is in one (Delta files are immutable;
     `_window` made sure that version still holds what was judged and that the commits since only
-    added or merged rows). All of `table` when one of
-    the `columns` read is a partition column: its values are in the log, not in the files."""
+    added or merged rows). That version and the newest are read from the snapshots the step keeps
+    (`checks_step`): the very ones `_window` vouched for, not a reload a backup restored meanwhile
+    could have made again. All of `table` when one of the `columns` read is a partition column:
+    its values are in the log, not in the files."""
     state = delta_tables.state(uri)
     added = files_written_since(uri, state, window.refined_version, None, columns)
     if added is None:
