@@ -14,6 +14,7 @@ from lakehouse.sources.landing import (
     FILE_COLUMN,
     LINE_COLUMN,
     RESCUED_COLUMN,
+    CsvFile,
     FileRejected,
     JsonLinesFile,
     LandingFolderMissingError,
@@ -358,8 +359,14 @@ PLAIN_CSV = (
 
 
 @pytest.mark.parametrize("batch_bytes", [1, 30, 1 << 20])
-def test_plain_lines_are_parsed_or_rescued_by_their_field_count_with_their_numbers(tmp_path, batch_bytes):
+def test_plain_lines_are_parsed_or_rescued_by_their_field_count_with_their_numbers(
+    tmp_path, batch_bytes, monkeypatch
+):
+    careful = []  # blocks read by the careful path: none, every block is plain
+    monkeypatch.setattr(CsvFile, "_parsed", lambda self, lines: careful.append(lines))
     parsed = read_csv_file(write(tmp_path, PLAIN_CSV), COLUMNS, batch_bytes=batch_bytes)
+
+    assert careful == []
 
     assert parsed.rows.select(*COLUMNS, LINE_COLUMN, RESCUED_COLUMN).rows() == [
         ("pay_1", "101", "1.00", "EUR", "card", None, 3, None),
@@ -431,3 +438,47 @@ def test_a_json_lines_file_read_in_many_batches_gives_the_rows_of_one(tmp_path, 
     assert len(parts) > 2
     assert pl.concat([p.rows for p in parts]).equals(whole.rows.drop(FILE_COLUMN))
     assert [problem for p in parts for problem in p.problems] == whole.problems
+
+
+@pytest.mark.parametrize("quoted", [False, True])
+def test_a_line_starting_with_a_byte_order_mark_in_a_later_block_keeps_it(tmp_path, quoted):
+    """Only the file's first bytes can be its byte-order mark: U+FEFF starting a later line is
+    data, wherever a block starts (Polars' CSV reader drops one at the start of its input)."""
+    quote = '"q"' if quoted else "q"
+    data = f"{HEADER}\n\ufeffpay_1,101,1.00,EUR,{quote},x\n\ufeffpay_2,102,2.00,EUR,card,y\n"
+    parsed = read_csv_file(write(tmp_path, data), COLUMNS, batch_bytes=1)
+
+    assert parsed.rows.select("payment_id", "method", LINE_COLUMN).rows() == [
+        ("\ufeffpay_1", "q", 2),
+        ("\ufeffpay_2", "card", 3),
+    ]
+
+
+@pytest.mark.parametrize("batch_bytes", [1, 1 << 20])
+def test_a_carriage_return_before_a_crlf_end_stays_in_the_last_value(tmp_path, batch_bytes):
+    """A line end is LF or CR LF: a CR before it is the last field's (the careful path reads it)."""
+    data = f"{HEADER}\r\npay_1,101,1.00,EUR,card,x\r\r\npay_2,102,2.00,EUR,card,y\r\n"
+    parsed = read_csv_file(write(tmp_path, data), COLUMNS, batch_bytes=batch_bytes)
+
+    assert parsed.problems == []
+    assert parsed.rows.select("payment_id", "settled_at", LINE_COLUMN).rows() == [
+        ("pay_1", "x\r", 2),
+        ("pay_2", "y", 3),
+    ]
+
+
+def test_polars_ragged_line_options_behave_as_the_plain_path_relies_on():
+    """`_parsed_plain` relies on Polars' unstable `missing_columns="insert"` and
+    `extra_columns="ignore"`: a short line's missing fields null, a long line's extra ones
+    dropped. If a Polars upgrade changes either, this fails before any file is misread."""
+    read = pl.read_csv(
+        b"a,b,c\na\na,b,c,d,e\n",
+        has_header=False,
+        schema=dict.fromkeys(["x", "y", "z"], pl.String),
+        quote_char=None,
+        truncate_ragged_lines=True,
+        missing_columns="insert",
+        extra_columns="ignore",
+    )
+
+    assert read.rows() == [("a", "b", "c"), ("a", None, None), ("a", "b", "c")]
