@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import codecs
+import hashlib
+import io
 import os
 import time
 from pathlib import Path
@@ -10,6 +12,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from lakehouse.lib.file_versions import FileChangedError, hashed
 from lakehouse.sources.landing import (
     FILE_COLUMN,
     LINE_COLUMN,
@@ -21,6 +24,8 @@ from lakehouse.sources.landing import (
     LandingZone,
     is_ready,
     open_csv_file,
+    open_json_lines_file,
+    open_parquet_file,
     read_csv_file,
     read_json_lines,
     read_parquet_file,
@@ -433,7 +438,9 @@ def test_a_json_lines_file_read_in_many_batches_gives_the_rows_of_one(tmp_path, 
     path = write(tmp_path, content, "b.jsonl")
     whole = read_json_lines([path], EVENT_FIELDS)
 
-    parts = list(JsonLinesFile(path, EVENT_FIELDS, batch_bytes=30).batches())
+    digest = hashed(path)  # not opened: `open_json_lines_file` would reject the undecodable byte
+    file = JsonLinesFile(path, EVENT_FIELDS, 30, True, digest.hexdigest(), digest.seen)
+    parts = list(file.batches())
 
     assert len(parts) > 2
     assert pl.concat([p.rows for p in parts]).equals(whole.rows.drop(FILE_COLUMN))
@@ -482,3 +489,43 @@ def test_polars_ragged_line_options_behave_as_the_plain_path_relies_on():
     )
 
     assert read.rows() == [("a", "b", "c"), ("a", None, None), ("a", "b", "c")]
+
+
+def _replaced(path: Path, data: bytes) -> None:
+    """The file replaced by another of the same name (written aside, renamed over it)."""
+    aside = path.with_name(path.name + ".new")
+    aside.write_bytes(data)
+    aside.replace(path)
+
+
+@pytest.mark.parametrize("kind", ["csv", "jsonl", "parquet"])
+def test_a_file_replaced_after_its_check_raises_before_its_rows_can_be_committed(tmp_path, kind):
+    """The digest recorded is that of the bytes checked: when the rows then read are of other
+    bytes, reading them ends in `FileChangedError` (after the last batch: the writer has committed
+    nothing yet), never in rows of one file under another's digest."""
+    if kind == "csv":
+        path = write(tmp_path, f"{HEADER}\npay_1,101,1.00,EUR,card,x\n")
+        opened = open_csv_file(path, COLUMNS, batch_bytes=8)
+        other = f"{HEADER}\npay_2,102,2.00,EUR,card,y\n".encode()
+    elif kind == "jsonl":
+        path = write(tmp_path, '{"event_id": "e1"}\n', "a.jsonl")
+        opened = open_json_lines_file(path, EVENT_FIELDS, batch_bytes=8)
+        other = b'{"event_id": "e2"}\n'
+    else:
+        path = tmp_path / "a.parquet"
+        pl.DataFrame({"payment_id": ["pay_1"]}).write_parquet(path)
+        opened = open_parquet_file(path)
+        other = _parquet_bytes(pl.DataFrame({"payment_id": ["pay_2"]}))
+    assert opened.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert opened.seen.st_size == path.stat().st_size
+
+    _replaced(path, other)
+
+    with pytest.raises(FileChangedError, match=f"{path.name} changed while it was ingested"):
+        list(opened.batches())
+
+
+def _parquet_bytes(frame: pl.DataFrame) -> bytes:
+    out = io.BytesIO()
+    frame.write_parquet(out)
+    return out.getvalue()
