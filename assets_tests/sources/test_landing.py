@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 
 from lakehouse.lib.file_versions import FileChangedError, hashed
+from lakehouse.sources import landing
 from lakehouse.sources.landing import (
     FILE_COLUMN,
     LINE_COLUMN,
@@ -529,3 +530,15 @@ def _parquet_bytes(frame: pl.DataFrame) -> bytes:
     out = io.BytesIO()
     frame.write_parquet(out)
     return out.getvalue()
+
+
+def test_crlf_json_lines_are_read_in_one_call_as_their_lf_twin(tmp_path, monkeypatch):
+    """CR LF ends are made LF for the one-call JSON reader, as for the plain CSV path (only a CR
+    left inside a line needs the careful reading)."""
+    lf = write(tmp_path, GOOD_BATCH, "lf.jsonl")
+    crlf = write(tmp_path, GOOD_BATCH.replace("\n", "\r\n"), "crlf.jsonl")
+    careful = []
+    monkeypatch.setattr(landing, "_read_line_by_line", lambda *args: careful.append(args))
+
+    assert read_json_lines([crlf], EVENT_FIELDS).rows.equals(read_json_lines([lf], EVENT_FIELDS).rows)
+    assert careful == []

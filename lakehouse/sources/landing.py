@@ -414,10 +414,17 @@ def _plain_lines(block: bytes, delimiter: str) -> bytes | None:
     take it for a byte-order mark and drop it)."""
     if len(delimiter.encode()) != 1 or block.startswith(codecs.BOM_UTF8):
         return None
-    lines = block.replace(b"\r\n", b"\n") if b"\r" in block else block
-    if any(byte in lines for byte in (b'"', b"\r", _END.encode())):
+    lines = _lf_ended(block)
+    if lines is None or any(byte in lines for byte in (b'"', _END.encode())):
         return None
     return lines if lines.endswith(b"\n") else lines + b"\n"
+
+
+def _lf_ended(block: bytes) -> bytes | None:
+    """The block with its CR LF line ends made LF, for the one-call readers (CSV and JSON lines
+    alike); None when a carriage return is left (inside a line: only the careful readings keep it)."""
+    lines = block.replace(b"\r\n", b"\n") if b"\r" in block else block
+    return None if b"\r" in lines else lines
 
 
 def _lines_at(block: bytes, indices: pl.Series) -> list[str]:
@@ -514,9 +521,12 @@ def byte_blocks(path: Path, batch_bytes: int, digest: Digest | None = None) -> I
 
 
 def _read_well_formed(contents: list[bytes], fields: tuple[str, ...], lines_before: int) -> ParsedFile | None:
-    """The contents parsed in one call, or None when any of them is not plainly well formed."""
-    if any(_needs_care(content) for content in contents):
+    """The contents parsed in one call (CR LF ends as LF), or None when any of them is not
+    plainly well formed."""
+    lf_ended = [_lf_ended(content) for content in contents]
+    if any(content is None or _needs_care(content) for content in lf_ended):
         return None
+    contents = lf_ended
     counts = [content.count(b"\n") for content in contents]
     joined = b"".join(contents)
     try:
@@ -534,13 +544,12 @@ def _read_well_formed(contents: list[bytes], fields: tuple[str, ...], lines_befo
 
 
 def _needs_care(content: bytes) -> bool:
-    """Anything the one-call reader could miscount or misread: a blank line, a line not ended by a
-    newline, CR line ends or a byte-order mark."""
+    """Anything the one-call reader could miscount or misread in LF-ended lines: a blank line, a
+    line not ended by a newline or a byte-order mark."""
     return (
         (content != b"" and not content.endswith(b"\n"))
         or content.startswith((b"\n", b"\xef\xbb\xbf"))
         or b"\n\n" in content
-        or b"\r" in content
     )
 
 
