@@ -8,8 +8,9 @@ statistics delta-rs would record (read from the files' footers, as delta-rs does
 as one transaction with the caller's commit properties (its app transactions: a batch is still
 committed exactly once).
 
-Crash safety is Delta's: a file written and never committed is in no version (readers never see
-it) and `vacuum` removes it; nothing is committed until every file is written.
+Crash safety is Delta's: nothing is committed until every file is written, and a file written
+but never committed is in no version (readers never see it); a full vacuum (`full=True`) removes
+it, as it does a delta-rs write's that died before its commit.
 
 Only where it applies (`applies`): a local table, unpartitioned, whose rows keep its schema (same
 columns, same types: a new column goes through delta-rs' schema merge), of plain column types,
