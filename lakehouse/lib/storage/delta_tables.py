@@ -19,7 +19,7 @@ import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
-from lakehouse.lib.storage import scd2
+from lakehouse.lib.storage import parquet_append, scd2
 from lakehouse.lib.storage.layout import TARGET_FILE_SIZE_PROPERTY, compact_touched, touched_partitions
 from lakehouse.lib.storage.row_batches import RowBatches, Tally, read_ahead
 from lakehouse.lib.storage.snapshots import held, one_read, open_table
@@ -514,20 +514,49 @@ def _append(uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, str
     rows = data.filter(pl.col(spec.batch_column).is_in(new_batches)) if done else data  # no copy
     if rows.is_empty() and table is not None:
         return WriteResult(table.version(), 0, skipped_batches=sorted(done))
-    write_deltalake(
-        uri if table is None else table,
-        as_stream(rows),
-        mode="append",
-        schema_mode="merge",
-        configuration=table_configuration(rows.columns, spec),  # a new table's; else ignored
-        target_file_size=spec.target_file_size,  # delta-rs holds a file's rows until it is written
-        commit_properties=CommitProperties(
-            custom_metadata=custom,
-            app_transactions=[Transaction(batch, BATCH_COMMITTED) for batch in new_batches],
-        ),
-    )
+    feed = _Feed(iter([rows]), spec.batch_column, set(), Tally())
+    written_version = _appended(uri, table, feed, rows.schema, spec, custom, new_batches)
     written = rows.height
-    return WriteResult(_written_version(table, uri), written, inserted=written, skipped_batches=sorted(done))
+    return WriteResult(written_version, written, inserted=written, skipped_batches=sorted(done))
+
+
+def _appended(
+    uri: str,
+    table: DeltaTable | None,
+    feed: _Feed,
+    schema: pl.Schema,
+    spec: WriteSpec,
+    custom: dict[str, str],
+    new_batches: list[str],
+) -> int | None:
+    """Append the feed's rows in one commit with the app transactions of `new_batches`; the
+    version made. Parquet written on every core (`parquet_append`) where that applies, else by
+    delta-rs (a schema change, a partitioned or remote table). An error of the feed's source
+    commits nothing and is raised as it was (delta-rs would wrap it in a `DeltaError` of its own)."""
+    configuration = table_configuration(schema.names(), spec)  # a new table's
+    properties = CommitProperties(
+        custom_metadata=custom,
+        app_transactions=[Transaction(batch, BATCH_COMMITTED) for batch in new_batches],
+    )
+    try:
+        if parquet_append.applies(uri, table, schema):
+            frames, size = feed.frames(schema), spec.target_file_size
+            parquet_append.append(uri, table, frames, schema, size, configuration, properties)
+            return version(uri)  # delta-rs does not move `table` on a commit of add actions
+        write_deltalake(
+            uri if table is None else table,
+            pa.RecordBatchReader.from_batches(arrow_schema(schema), feed.batches(schema)),
+            mode="append",
+            schema_mode="merge",
+            configuration=configuration,  # ignored for an existing table
+            target_file_size=spec.target_file_size,  # delta-rs holds a file's rows until it is written
+            commit_properties=properties,
+        )
+    except Exception as error:
+        if feed.error is not None:
+            raise feed.error from error
+        raise
+    return _written_version(table, uri)
 
 
 def _written_version(table: DeltaTable | None, uri: str) -> int | None:
@@ -554,26 +583,10 @@ def append_batches(
     if not feed.has_rows() and table is not None:
         return WriteResult(table.version(), 0, skipped_batches=sorted(done))
     new_batches = [b for b in rows.source_batches if b not in done]
-    try:
-        write_deltalake(
-            uri if table is None else table,
-            pa.RecordBatchReader.from_batches(arrow_schema(rows.schema), feed.batches(rows.schema)),
-            mode="append",
-            schema_mode="merge",
-            configuration=table_configuration(rows.schema.names(), spec),
-            target_file_size=spec.target_file_size,
-            commit_properties=CommitProperties(
-                custom_metadata=custom,
-                app_transactions=[Transaction(batch, BATCH_COMMITTED) for batch in new_batches],
-            ),
-        )
-    except Exception as error:
-        if feed.error is not None:
-            raise feed.error from error
-        raise
+    written_version = _appended(uri, table, feed, rows.schema, spec, custom, new_batches)
     written = rows.written.rows
     skipped = sorted(done)
-    result = WriteResult(_written_version(table, uri), written, inserted=written, skipped_batches=skipped)
+    result = WriteResult(written_version, written, inserted=written, skipped_batches=skipped)
     # the values written are not kept: a partitioned table's every partition is considered
     return _compacted(uri, result, {}, custom) if written else result
 
@@ -709,15 +722,20 @@ class _Feed:
         self._first = next(self._new_rows(), None)
         return self._first is not None
 
-    def batches(self, schema: pl.Schema) -> Iterator[pa.RecordBatch]:
+    def frames(self, schema: pl.Schema) -> Iterator[pl.DataFrame]:
+        """The rows left to write, tallied (an empty frame first when there are none)."""
         first = self._first if self._first is not None else pl.DataFrame(schema=schema)
         try:
             for frame in itertools.chain([first], self._new_rows()):
                 self._tally.add(frame)
-                yield from arrow_batches(frame)
+                yield frame
         except BaseException as error:
             self.error = error
             raise
+
+    def batches(self, schema: pl.Schema) -> Iterator[pa.RecordBatch]:
+        for frame in self.frames(schema):
+            yield from arrow_batches(frame)
 
     def _new_rows(self) -> Iterator[pl.DataFrame]:
         for frame in self._frames:
