@@ -41,6 +41,8 @@ COLLECTED = sorted(
         "assets_tests/defs/curated/test_dimensions.py",
         "assets_tests/sources/test_postgres_pipeline.py",
         "assets_tests/defs/curated/test_incremental_build.py",
+        "assets_tests/operations/test_erasure.py",
+        "assets_tests/sources/test_shop_db.py",
     }
 )
 
@@ -106,3 +108,23 @@ def test_tests_sharing_building_fixtures_of_two_files_join_those_files_groups(
 
     groups = {str(item.get_closest_marker("xdist_group").args[0]) for item in items}
     assert groups == {"assets_tests/conftest.py+assets_tests/sources/test_postgres_pipeline.py"}
+
+
+def test_the_tests_using_a_server_and_building_nothing_are_the_servers_group(
+    collect: Callable[..., list[pytest.Item]],
+):
+    """One worker starts each server for them; an e2e test using one stays in its building group."""
+    erasure = "assets_tests/operations/test_erasure.py"
+    items = collect(erasure, "assets_tests/sources/test_shop_db.py")
+
+    groups = {item.nodeid.split("::")[1].split("[")[0]: group(item) for item in items}
+    assert groups["test_an_erasure_on_object_storage_leaves_no_trace_in_the_bucket"] == "object_store"
+    assert groups["test_an_erased_customer_is_nowhere_and_stays_out"] == erasure
+    assert groups["test_with_a_watermark_only_rows_strictly_after_it_are_extracted"] == "postgres_server"
+    assert groups["test_a_missing_table_is_a_schema_error_naming_it"] == "postgres_server"  # empty_database
+    assert groups["test_an_unsupported_uri_scheme_is_unavailable"] is None
+
+
+def group(item: pytest.Item) -> str | None:
+    marker = item.get_closest_marker("xdist_group")
+    return None if marker is None else str(marker.args[0])

@@ -11,7 +11,9 @@
 the tests using it (one worker builds it, two build the two at once); other e2e tests are grouped
 by the file defining the building fixture they use (a conftest.py, or their module), or by their
 module when they use its fixtures, so those fixtures build once (a test using building fixtures of
-two files joins both files' groups into one); all other tests spread over the workers one by one.
+two files joins both files' groups into one). The other tests using a session's server (moto's S3,
+PostgreSQL) are the group of that server, so one worker starts it (~2 s of CPU and seconds of
+wall each); all other tests spread over the workers one by one.
 """
 
 from __future__ import annotations
@@ -34,6 +36,13 @@ INTEGRATION_FIXTURES = {
     "tmp_path",
     "tmp_path_factory",
     "demo",  # the simulated sources on disk (simulator/conftest.py)
+}
+# The session fixtures starting a server, by the server's name: the unit and integration tests using
+# one are its xdist group (`empty_database` starts PostgreSQL for its `postgresql` parameter).
+SERVERS = {
+    "object_store": "object_store",
+    "postgres_server": "postgres_server",
+    "empty_database": "postgres_server",
 }
 # Names whose use in a test's own code makes it integration: a server, a Dagster run or instance.
 INTEGRATION_NAMES = {"ExchangeRateServer", "materialize", "DagsterInstance"}
@@ -128,10 +137,17 @@ def group_files(item: pytest.Item) -> list[str]:
     return sorted({str(path.relative_to(item.config.rootpath)) for path in files})
 
 
+def servers(item: pytest.Item) -> str:
+    """The servers a test that builds nothing starts (`SERVERS`), joined: its xdist group, if any."""
+    if "e2e" in tiers_of(item):
+        return ""
+    return "+".join(sorted({SERVERS[name] for name in getattr(item, "fixturenames", ()) if name in SERVERS}))
+
+
 def xdist_groups(items: list[pytest.Item]) -> dict[pytest.Item, str]:
     """Each grouped test's xdist group: its session builds, or else the files of `group_files`, joined
     with every file a test shares with them (a test using building fixtures of two files puts both
-    files' tests on one worker, so that neither fixture is built on two)."""
+    files' tests on one worker, so that neither fixture is built on two), or else its `servers`."""
     joined: dict[str, str] = {}  # file -> a file of its group (union-find)
 
     def root(file: str) -> str:
@@ -150,6 +166,8 @@ def xdist_groups(items: list[pytest.Item]) -> dict[pytest.Item, str]:
     for item, shared in files.items():
         if shared:
             groups[item] = "+".join(sorted(members[root(shared[0])]))
+        elif servers(item):
+            groups[item] = servers(item)
     return groups
 
 

@@ -164,12 +164,8 @@ class Settings:
 
     @property
     def scratch_dir(self) -> Path:
-        """Where steps spill rows they hold on disk for a while (`lib/storage/spill.py`): under the
-        data folder even when the tables are in an object store, since a spill is written and read
-        back by the one process of its step (a round trip to the store per file, for nothing any
-        other process reads), and whether that process is gone is told by a file lock, which an
-        object store does not have."""
-        return self.data_dir / "scratch"
+        """Where steps spill rows they hold on disk for a while (`scratch_beside`)."""
+        return scratch_beside(self.tables_dir)
 
     @property
     def catalog_path(self) -> Path:
@@ -193,6 +189,15 @@ class Settings:
         if not name or not name.replace("-", "").replace("_", "").isalnum():
             raise ValueError(f"environment name {name!r}: use letters, digits, - and _")
         return replace(self, data_dir=self.data_dir / "envs" / name, linked_tables_dir=self.tables_dir)
+
+
+def scratch_beside(tables_dir: Path) -> Path:
+    """The scratch folder of the data folder whose local tables folder is `tables_dir`: where steps
+    spill rows they hold on disk for a while (`lib/storage/spill.py`). Under the data folder even
+    when the tables are in an object store, since a spill is written and read back by the one
+    process of its step (a round trip to the store per file, for nothing any other process reads),
+    and whether that process is gone is told by a file lock, which an object store does not have."""
+    return tables_dir.parent / "scratch"
 
 
 def get_settings(data_dir: Path | str | None = None) -> Settings:

@@ -38,3 +38,11 @@ def test_every_sqlite_connection_commits_without_a_flush_of_its_own(tmp_path: Pa
     engine = create_engine(f"sqlite:///{tmp_path / 'any.db'}", poolclass=NullPool)
     with engine.connect() as connection:
         assert connection.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
+
+
+def test_a_runs_own_log_and_an_in_memory_database_are_not_shared_files(tmp_path: Path):
+    runs = tmp_path / "history" / "runs"
+    assert instance_sqlite._is_shared(str(runs / "index.db"))
+    assert instance_sqlite._is_shared(str(tmp_path / "history" / "runs.db"))
+    assert not instance_sqlite._is_shared(str(runs / "0b3c42f4-52d5-4b6e-9b43-41f1f2c1d6a8.db"))
+    assert not instance_sqlite._is_shared("")  # SQLite names no file for an in-memory database

@@ -110,5 +110,22 @@ def test_the_rows_within_the_range_of_text_keys_are_those_between_them_and_the_n
     table = pl.LazyFrame({"id": ["a1", "b1", "b2", "b3", "c1", None]})
     written = pl.LazyFrame({"id": ["b2", "b1"]})
 
-    assert within_range_of(table, written, "id").collect()["id"].to_list() == ["b1", "b2", None]
-    assert within_range_of(table, written.clear(), "id").collect()["id"].to_list() == [None]
+    assert within_range_of(table, written, ["id"]).collect()["id"].to_list() == ["b1", "b2", None]
+    assert within_range_of(table, written.clear(), ["id"]).collect()["id"].to_list() == [None]
+
+
+def test_the_rows_within_the_range_of_compound_keys_are_those_between_them_as_tuples():
+    """(country, id) keys written for a few DE ids: the range is those ids of DE, not all of DE."""
+    table = pl.LazyFrame(
+        {
+            "country": ["AT", "DE", "DE", "DE", "DE", "DE", "FR", None, "DE"],
+            "id": [5, 1, 3, 4, 7, 9, 3, 4, None],
+        }
+    )
+    written = pl.LazyFrame({"country": ["DE", "DE", "DE"], "id": [7, 3, None]})
+
+    def within(rows: pl.LazyFrame) -> list[tuple]:
+        return within_range_of(table, rows, ["country", "id"]).collect().rows()
+
+    assert within(written) == [("DE", 3), ("DE", 4), ("DE", 7), (None, 4), ("DE", None)]
+    assert within(written.clear()) == [(None, 4), ("DE", None)]

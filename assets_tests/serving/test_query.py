@@ -204,6 +204,7 @@ PUBLISHER = """
 """
 
 
+@pytest.mark.e2e  # a second Python process importing the lakehouse: its point
 def test_queries_succeed_while_another_process_republishes(tables_dir: Path, catalog_path: Path):
     write_deltalake(tables_dir / "raw" / "events", pa.table({"id": [1] * 10}))
     publish_catalog(tables_dir, catalog_path)
@@ -247,6 +248,7 @@ READER = """
 """
 
 
+@pytest.mark.e2e  # a second Python process importing the lakehouse: its point
 def test_an_open_reader_never_blocks_a_publish(tables_dir: Path, catalog_path: Path):
     write_deltalake(tables_dir / "raw" / "events", pa.table({"id": [1, 2]}))
     publish_catalog(tables_dir, catalog_path)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import codecs
+import hashlib
+import io
 import os
 import time
 from pathlib import Path
@@ -10,16 +12,21 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from lakehouse.lib.file_versions import FileChangedError, hashed
+from lakehouse.sources import landing
 from lakehouse.sources.landing import (
     FILE_COLUMN,
     LINE_COLUMN,
     RESCUED_COLUMN,
+    CsvFile,
     FileRejected,
     JsonLinesFile,
     LandingFolderMissingError,
     LandingZone,
     is_ready,
     open_csv_file,
+    open_json_lines_file,
+    open_parquet_file,
     read_csv_file,
     read_json_lines,
     read_parquet_file,
@@ -358,8 +365,14 @@ PLAIN_CSV = (
 
 
 @pytest.mark.parametrize("batch_bytes", [1, 30, 1 << 20])
-def test_plain_lines_are_parsed_or_rescued_by_their_field_count_with_their_numbers(tmp_path, batch_bytes):
+def test_plain_lines_are_parsed_or_rescued_by_their_field_count_with_their_numbers(
+    tmp_path, batch_bytes, monkeypatch
+):
+    careful = []  # blocks read by the careful path: none, every block is plain
+    monkeypatch.setattr(CsvFile, "_parsed", lambda self, lines: careful.append(lines))
     parsed = read_csv_file(write(tmp_path, PLAIN_CSV), COLUMNS, batch_bytes=batch_bytes)
+
+    assert careful == []
 
     assert parsed.rows.select(*COLUMNS, LINE_COLUMN, RESCUED_COLUMN).rows() == [
         ("pay_1", "101", "1.00", "EUR", "card", None, 3, None),
@@ -426,8 +439,106 @@ def test_a_json_lines_file_read_in_many_batches_gives_the_rows_of_one(tmp_path, 
     path = write(tmp_path, content, "b.jsonl")
     whole = read_json_lines([path], EVENT_FIELDS)
 
-    parts = list(JsonLinesFile(path, EVENT_FIELDS, batch_bytes=30).batches())
+    digest = hashed(path)  # not opened: `open_json_lines_file` would reject the undecodable byte
+    file = JsonLinesFile(path, EVENT_FIELDS, 30, True, digest.hexdigest(), digest.seen)
+    parts = list(file.batches())
 
     assert len(parts) > 2
     assert pl.concat([p.rows for p in parts]).equals(whole.rows.drop(FILE_COLUMN))
     assert [problem for p in parts for problem in p.problems] == whole.problems
+
+
+@pytest.mark.parametrize("quoted", [False, True])
+def test_a_line_starting_with_a_byte_order_mark_in_a_later_block_keeps_it(tmp_path, quoted):
+    """Only the file's first bytes can be its byte-order mark: U+FEFF starting a later line is
+    data, wherever a block starts (Polars' CSV reader drops one at the start of its input)."""
+    quote = '"q"' if quoted else "q"
+    data = f"{HEADER}\n\ufeffpay_1,101,1.00,EUR,{quote},x\n\ufeffpay_2,102,2.00,EUR,card,y\n"
+    parsed = read_csv_file(write(tmp_path, data), COLUMNS, batch_bytes=1)
+
+    assert parsed.rows.select("payment_id", "method", LINE_COLUMN).rows() == [
+        ("\ufeffpay_1", "q", 2),
+        ("\ufeffpay_2", "card", 3),
+    ]
+
+
+@pytest.mark.parametrize("batch_bytes", [1, 1 << 20])
+def test_a_carriage_return_before_a_crlf_end_stays_in_the_last_value(tmp_path, batch_bytes):
+    """A line end is LF or CR LF: a CR before it is the last field's (the careful path reads it)."""
+    data = f"{HEADER}\r\npay_1,101,1.00,EUR,card,x\r\r\npay_2,102,2.00,EUR,card,y\r\n"
+    parsed = read_csv_file(write(tmp_path, data), COLUMNS, batch_bytes=batch_bytes)
+
+    assert parsed.problems == []
+    assert parsed.rows.select("payment_id", "settled_at", LINE_COLUMN).rows() == [
+        ("pay_1", "x\r", 2),
+        ("pay_2", "y", 3),
+    ]
+
+
+def test_polars_ragged_line_options_behave_as_the_plain_path_relies_on():
+    """`_parsed_plain` relies on Polars' unstable `missing_columns="insert"` and
+    `extra_columns="ignore"`: a short line's missing fields null, a long line's extra ones
+    dropped. If a Polars upgrade changes either, this fails before any file is misread."""
+    read = pl.read_csv(
+        b"a,b,c\na\na,b,c,d,e\n",
+        has_header=False,
+        schema=dict.fromkeys(["x", "y", "z"], pl.String),
+        quote_char=None,
+        truncate_ragged_lines=True,
+        missing_columns="insert",
+        extra_columns="ignore",
+    )
+
+    assert read.rows() == [("a", "b", "c"), ("a", None, None), ("a", "b", "c")]
+
+
+def _replaced(path: Path, data: bytes) -> None:
+    """The file replaced by another of the same name (written aside, renamed over it)."""
+    aside = path.with_name(path.name + ".new")
+    aside.write_bytes(data)
+    aside.replace(path)
+
+
+@pytest.mark.parametrize("kind", ["csv", "jsonl", "parquet"])
+def test_a_file_replaced_after_its_check_raises_before_its_rows_can_be_committed(tmp_path, kind):
+    """The digest recorded is that of the bytes checked: when the rows then read are of other
+    bytes, reading them ends in `FileChangedError` (after the last batch: the writer has committed
+    nothing yet), never in rows of one file under another's digest."""
+    if kind == "csv":
+        path = write(tmp_path, f"{HEADER}\npay_1,101,1.00,EUR,card,x\n")
+        opened = open_csv_file(path, COLUMNS, batch_bytes=8)
+        other = f"{HEADER}\npay_2,102,2.00,EUR,card,y\n".encode()
+    elif kind == "jsonl":
+        path = write(tmp_path, '{"event_id": "e1"}\n', "a.jsonl")
+        opened = open_json_lines_file(path, EVENT_FIELDS, batch_bytes=8)
+        other = b'{"event_id": "e2"}\n'
+    else:
+        path = tmp_path / "a.parquet"
+        pl.DataFrame({"payment_id": ["pay_1"]}).write_parquet(path)
+        opened = open_parquet_file(path)
+        other = _parquet_bytes(pl.DataFrame({"payment_id": ["pay_2"]}))
+    assert opened.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert opened.seen.st_size == path.stat().st_size
+
+    _replaced(path, other)
+
+    with pytest.raises(FileChangedError, match=f"{path.name} changed while it was ingested"):
+        list(opened.batches())
+
+
+def _parquet_bytes(frame: pl.DataFrame) -> bytes:
+    out = io.BytesIO()
+    frame.write_parquet(out)
+    return out.getvalue()
+
+
+def test_crlf_json_lines_are_read_in_one_call_as_their_lf_twin(tmp_path, monkeypatch):
+    """CR LF ends are made LF for the one-call JSON reader, as for the plain CSV path (only a CR
+    left inside a line needs the careful reading)."""
+    lf = write(tmp_path, GOOD_BATCH, "lf.jsonl")
+    crlf = write(tmp_path, GOOD_BATCH.replace("\n", "\r\n"), "crlf.jsonl")
+    careful = []
+    monkeypatch.setattr(landing, "_read_line_by_line", lambda *args: careful.append(args))
+
+    assert read_json_lines([crlf], EVENT_FIELDS).rows.equals(read_json_lines([lf], EVENT_FIELDS).rows)
+    assert careful == []

@@ -31,8 +31,8 @@ from lakehouse.simulator import writer
 from lakehouse.simulator.deletes import TEST_ID_BASE
 from lakehouse.sources.shop_db import ShopDatabase
 
-# One worker builds the shops for every test here (each xdist worker would build its own).
-pytestmark = pytest.mark.xdist_group(__name__)
+# One worker builds the shops for every test here: each uses the PostgreSQL server, and so is in its
+# xdist group (assets_tests/tiers.py).
 
 SCALE, SEED, FIRST_DAYS, MORE_DAYS = 0.002, 5, 5, 5
 BATCH_ROWS = 10  # rows read at a time: each extraction in many batches, on both databases

@@ -111,18 +111,15 @@ def reap(project: Project) -> None:
     process is alive, runs on another host, and scratch folders in use are left alone.
     """
     from lakehouse.defs.orchestration.alerts import Alerts
-    from lakehouse.defs.orchestration.reaper import reap as reap_runs
-    from lakehouse.lib.storage.spill import remove_abandoned
+    from lakehouse.defs.orchestration.reaper import reap as reap_dead
 
     settings = project.settings
     alerts = Alerts(alerts_path=str(settings.alerts_path), webhook_url=settings.alert_webhook_url or "")
     with project.instance() as instance:
-        reaped = reap_runs(instance, alerts)
-    for run in reaped:
-        click.echo(run.message)
-    for folder in remove_abandoned(settings.scratch_dir):
-        click.echo(f"removed the abandoned scratch folder {folder}")
-    click.echo(f"reaped {len(reaped)} dead run(s); alerts in {settings.alerts_path}")
+        reaping = reap_dead(instance, alerts, settings.scratch_dir)
+    for line in [*(run.message for run in reaping.runs), *reaping.removals]:
+        click.echo(line)
+    click.echo(f"reaped {len(reaping.runs)} dead run(s); alerts in {settings.alerts_path}")
 
 
 COMMANDS = (report, restore, maintain, runs)

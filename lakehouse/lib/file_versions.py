@@ -9,9 +9,12 @@ batch id; a later one under `<batch id>@sha256:<digest>`, so that each version i
 from __future__ import annotations
 
 import hashlib
+import io
+import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import polars as pl
 
@@ -19,10 +22,66 @@ CHUNK_BYTES = 1 << 20
 VERSION_MARK = "@sha256:"  # between a file's batch id and a later version's digest
 
 
+class FileChangedError(OSError):
+    """A file's bytes changed between two reads of one ingestion (its check and its rows, or its
+    discovery and its check): nothing of it is committed, and a retry reads it afresh."""
+
+
+@dataclass
+class Digest:
+    """The SHA-256 of a file's bytes as one reading passes them, and the file's size and
+    modification time from the handle that reading opened (of the bytes hashed, not of a look
+    at the path before or after: the file may be replaced in between)."""
+
+    hash: hashlib._Hash = field(default_factory=hashlib.sha256)
+    seen: os.stat_result | None = None
+
+    def opened(self, stream: BinaryIO, path: Path) -> None:
+        self.seen = stat_of(stream, path)
+
+    def update(self, data: bytes) -> None:
+        self.hash.update(data)
+
+    def hexdigest(self) -> str:
+        return self.hash.hexdigest()
+
+    def check(self, path: Path, expected: str | None) -> None:
+        """`FileChangedError` unless the bytes read hash to `expected` (None: nothing to compare)."""
+        same_bytes(path, expected, self.hexdigest())
+
+
+def same_bytes(path: Path, expected: str | None, read: str) -> None:
+    """`FileChangedError` unless a reading of the file hashed to the digest `expected` of an
+    earlier one (None: nothing to compare)."""
+    if expected is not None and read != expected:
+        raise FileChangedError(
+            f"{path.name} changed while it was ingested (sha256:{expected[:12]}, then "
+            f"sha256:{read[:12]}): nothing of it is committed; a retry reads it again"
+        )
+
+
+def stat_of(stream: BinaryIO, path: Path) -> os.stat_result:
+    """The open file's status (`os.fstat` of its descriptor); an object store's file has none:
+    then its path's."""
+    try:
+        return os.fstat(stream.fileno())
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        return path.stat()
+
+
 def sha256_of(path: Path) -> str:
-    """The hex SHA-256 of a file's bytes, read in chunks (a file may be large)."""
+    """The hex SHA-256 of a file's bytes."""
+    return hashed(path).hexdigest()
+
+
+def hashed(path: Path) -> Digest:
+    """A file's SHA-256 and status from one reading of it, in chunks (a file may be large)."""
+    digest = Digest()
     with path.open("rb") as file:
-        return hashlib.file_digest(file, "sha256").hexdigest()
+        digest.opened(file, path)
+        while chunk := file.read(CHUNK_BYTES):
+            digest.update(chunk)
+    return digest
 
 
 def version_batch_id(batch_id: str, digest: str) -> str:

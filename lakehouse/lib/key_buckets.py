@@ -133,33 +133,51 @@ def in_range(keys: Sequence[str], bounds: pl.DataFrame, number: int) -> pl.Expr:
 def _below(bounds: pl.DataFrame, number: int) -> pl.Expr:
     """Whether each row's key sorts before bound `number`, column after column (null where the key
     has a null)."""
-    *heads, last = [
-        pl.lit(value, dtype) for value, dtype in zip(bounds.row(number), bounds.dtypes, strict=True)
-    ]
-    *keys, last_key = [pl.col(key) for key in bounds.columns]
-    below = last_key < last
+    return _sorts_before(bounds[number], or_equal=False)
+
+
+def _sorts_before(bound: pl.DataFrame, or_equal: bool) -> pl.Expr:
+    """Whether each row's key (the columns of the one-row `bound`) sorts before `bound` (or equals
+    it: `or_equal`), column after column, in plain comparisons a scan prunes by."""
+    *heads, last = [pl.lit(value, dtype) for value, dtype in zip(bound.row(0), bound.dtypes, strict=True)]
+    *keys, last_key = [pl.col(key) for key in bound.columns]
+    below = last_key <= last if or_equal else last_key < last
     for key, value in zip(reversed(keys), reversed(heads), strict=True):
         below = (key < value) | ((key == value) & below)
     return below
 
 
-def within_range_of(table: pl.LazyFrame, rows: pl.LazyFrame, column: str) -> pl.LazyFrame:
-    """The rows of `table` whose `column` lies within the range of `rows`' `column` (typed alike),
-    or is null: every row a join on that column with `rows` can match.
+def within_range_of(table: pl.LazyFrame, rows: pl.LazyFrame, columns: Sequence[str]) -> pl.LazyFrame:
+    """The rows of `table` whose key (`columns`) lies within the range of `rows`' keys (typed
+    alike; keys sort as tuples, column after column), or has a null: every row a join on those
+    columns with `rows` can match.
 
     What makes a look-up of a day's keys follow them, not the table: keys are assigned in order
     (a day's events, orders and their lines have neighbouring keys) and tables are laid out in
     files of key ranges (refined) or days (facts), so the files outside the range are skipped by
-    their statistics instead of the whole key column being read.
+    their statistics instead of the whole key column being read. The whole key, not its first
+    column: the range of (country, id) keys written in a day is a few ids of a country, not the
+    whole country.
     """
-    bounds = rows.select(pl.col(column).min().alias("low"), pl.col(column).max().alias("high"))
-    low, high = bounds.collect(engine="streaming").row(0)
-    in_range = pl.lit(False) if low is None else pl.col(column).is_between(pl.lit(low), pl.lit(high))
-    return table.filter(in_range | pl.col(column).is_null())
+    keys = rows.select(columns).drop_nulls()
+    ends = pl.concat([keys.bottom_k(1, by=columns), keys.top_k(1, by=columns)]).collect(engine="streaming")
+    has_null = pl.any_horizontal(pl.col(column).is_null() for column in columns)
+    if ends.is_empty():
+        return table.filter(has_null)
+    within = ~_sorts_before(ends[0], or_equal=False) & _sorts_before(ends[1], or_equal=True)
+    return table.filter(within | has_null)
 
 
-def looked_up(table: pl.LazyFrame, keys: pl.LazyFrame, on: list[str]) -> pl.LazyFrame:
+def looked_up(
+    table: pl.LazyFrame,
+    keys: pl.LazyFrame,
+    on: list[str],
+    where: Callable[[pl.DataFrame], pl.Expr] | None = None,
+) -> pl.LazyFrame:
     """The rows of `table` matching one of `keys` (a few changed orders, say) on the columns `on`:
-    the keys computed once, the table read only within the range of the first (`within_range_of`)."""
-    found = keys.select(on).collect(engine="streaming").lazy()
-    return within_range_of(table, found, on[0]).join(found, on=on, how="semi")
+    the keys computed once, the table read only where they may be: `where` of the keys found (a
+    filter a scan prunes files by, when the key's own range cannot: a day derived from a time),
+    else within their range (`within_range_of`)."""
+    found = keys.select(on).collect(engine="streaming")
+    near = within_range_of(table, found.lazy(), on) if where is None else table.filter(where(found))
+    return near.join(found.lazy(), on=on, how="semi")

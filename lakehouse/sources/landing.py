@@ -19,8 +19,8 @@ line ends, so memory follows the block, not the file, and a file is loaded whole
 from __future__ import annotations
 
 import codecs
-import hashlib
 import io
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -33,6 +33,7 @@ import numpy as np
 import polars as pl
 
 from lakehouse.lib.columns import RESCUED_DATA
+from lakehouse.lib.file_versions import Digest
 from lakehouse.lib.storage import location
 from lakehouse.settings import Settings
 
@@ -126,7 +127,8 @@ class CsvFile:
     batch_bytes: int
     empty: bool  # no line at all
     has_rows: bool  # a line besides the header
-    sha256: str | None = None  # of its bytes, taken as it was checked
+    sha256: str  # of its bytes as they were checked: its rows are of these bytes, or not read
+    seen: os.stat_result  # the file's size and modification time as it was checked
 
     @property
     def schema(self) -> pl.Schema:
@@ -136,20 +138,25 @@ class CsvFile:
         )
 
     def batches(self) -> Iterator[ParsedFile]:
-        """The file's rows a block at a time (one batch with a problem for an empty file)."""
+        """The file's rows a block at a time (one batch with a problem for an empty file);
+        `FileChangedError` after the last when the bytes read are not those checked."""
+        digest = Digest()
+        blocks = utf8_blocks(self.path, self.encoding, self.batch_bytes, digest)
         if self.empty:
+            for _ in blocks:  # bytes only to compare: the file was empty when checked
+                pass
             yield ParsedFile(
                 empty_rows(self.expected_columns).select(self.schema.names()),
                 0,
                 [f"{self.path.name}: empty file"],
             )
-            return
-        for first_line, block in utf8_blocks(self.path, self.encoding, self.batch_bytes):
+        for first_line, block in blocks:
             plain = _plain_lines(block, self.delimiter)
             if plain is None:
                 yield self._parsed(_lines_of_block(block.decode(), first_line))
             else:
                 yield self._parsed_plain(plain, first_line)
+        digest.check(self.path, self.sha256)
 
     def _parsed(self, lines: pl.DataFrame) -> ParsedFile:
         body = self._body(lines)
@@ -227,7 +234,7 @@ def open_csv_file(
     (`FileRejected` under rule `expected_columns` when it lacks one). Without a header,
     `expected_columns` name the fields in file order.
     """
-    digest = hashlib.sha256()
+    digest = Digest()
     lines = first_lines(path, encoding, batch_bytes, digest=digest)
     columns = tuple(expected_columns)
     if header and lines:
@@ -238,7 +245,7 @@ def open_csv_file(
     header_line = lines[0][0] if header and lines else None
     expected, body = tuple(expected_columns), len(lines) > (1 if header else 0)
     opened = (path, columns, expected, delimiter, header_line, encoding, batch_bytes, not lines, body)
-    return CsvFile(*opened, sha256=digest.hexdigest())
+    return CsvFile(*opened, sha256=digest.hexdigest(), seen=digest.seen)
 
 
 class LandingFile(Protocol):
@@ -251,7 +258,10 @@ class LandingFile(Protocol):
     def has_rows(self) -> bool: ...  # known before reading: whether the file gives any row
 
     @property
-    def sha256(self) -> str | None: ...  # the file's digest, when opening it read it whole
+    def sha256(self) -> str: ...  # the digest of the bytes checked (and then read: else an error)
+
+    @property
+    def seen(self) -> os.stat_result: ...  # the file's size and modification time when checked
 
     def batches(self) -> Iterator[ParsedFile]: ...
 
@@ -264,16 +274,22 @@ class ParquetFile:
     path: Path
     schema: pl.Schema
     has_rows: bool
-    sha256: str | None = None  # not taken: Polars reads the file
+    sha256: str
+    seen: os.stat_result
 
     def batches(self) -> Iterator[ParsedFile]:
-        yield ParsedFile(read_parquet_file(self.path), 0, [])
+        """The file's rows; `FileChangedError` when its bytes are not those checked."""
+        digest = Digest()
+        rows = read_parquet_file(self.path, digest)
+        digest.check(self.path, self.sha256)
+        yield ParsedFile(rows, 0, [])
 
 
 def open_parquet_file(path: Path) -> ParquetFile:
     """`FileRejected` when the file cannot be read (truncated, corrupt, not Parquet)."""
-    rows = read_parquet_file(path)
-    return ParquetFile(path, rows.schema, rows.height > 0)
+    digest = Digest()
+    rows = read_parquet_file(path, digest)
+    return ParquetFile(path, rows.schema, rows.height > 0, digest.hexdigest(), digest.seen)
 
 
 def concatenated(file: LandingFile) -> ParsedFile:
@@ -284,7 +300,7 @@ def concatenated(file: LandingFile) -> ParsedFile:
 
 
 def first_lines(
-    path: Path, encoding: str, batch_bytes: int, wanted: int = 2, digest: hashlib._Hash | None = None
+    path: Path, encoding: str, batch_bytes: int, wanted: int = 2, digest: Digest | None = None
 ) -> list[tuple[int, str]]:
     """The number and text of the file's first `wanted` lines that are not empty (fewer: the file
     has fewer), having decoded the whole file: `FileRejected` under rule `encoding` when a byte
@@ -301,7 +317,7 @@ def first_lines(
 
 
 def decoded_blocks(
-    path: Path, encoding: str, batch_bytes: int, digest: hashlib._Hash | None = None
+    path: Path, encoding: str, batch_bytes: int, digest: Digest | None = None
 ) -> Iterator[str]:
     """The file's text, `batch_bytes` at a time (cut anywhere); `FileRejected` under rule
     `encoding`, naming the first byte that does not decode (a UTF-8 byte-order mark dropped).
@@ -311,6 +327,8 @@ def decoded_blocks(
     decoder = codecs.getincrementaldecoder(_codec(encoding))()
     offset = 0
     with path.open("rb") as stream:
+        if digest is not None:
+            digest.opened(stream, path)
         while True:
             block = stream.read(batch_bytes)
             if digest is not None:
@@ -352,11 +370,13 @@ def _nonempty_lines(text: str, lines_before: int, wanted: int) -> list[tuple[int
     return found
 
 
-def text_blocks(path: Path, encoding: str, batch_bytes: int) -> Iterator[tuple[int, str]]:
+def text_blocks(
+    path: Path, encoding: str, batch_bytes: int, digest: Digest | None = None
+) -> Iterator[tuple[int, str]]:
     """The file's text in blocks of about `batch_bytes`, each ending at a line end (the last at the
     file's end), with the number of lines before it (decoded as by `decoded_blocks`)."""
     carry, lines_before = "", 0
-    for decoded in decoded_blocks(path, encoding, batch_bytes):
+    for decoded in decoded_blocks(path, encoding, batch_bytes, digest):
         text = carry + decoded
         cut = text.rfind("\n") + 1
         if cut:
@@ -367,16 +387,18 @@ def text_blocks(path: Path, encoding: str, batch_bytes: int) -> Iterator[tuple[i
         yield lines_before, carry
 
 
-def utf8_blocks(path: Path, encoding: str, batch_bytes: int) -> Iterator[tuple[int, bytes]]:
+def utf8_blocks(
+    path: Path, encoding: str, batch_bytes: int, digest: Digest | None = None
+) -> Iterator[tuple[int, bytes]]:
     """`text_blocks` as UTF-8 bytes: a UTF-8 file's own bytes (no decoding: the file was checked
-    whole when opened; its byte-order mark dropped), another encoding's text encoded."""
+    whole when opened; its byte-order mark dropped), another encoding's text encoded; `digest`
+    given the file's bytes as they are read."""
     if _codec(encoding) != "utf-8-sig":
-        yield from (
-            (lines_before, text.encode()) for lines_before, text in text_blocks(path, encoding, batch_bytes)
-        )
+        texts = text_blocks(path, encoding, batch_bytes, digest)
+        yield from ((lines_before, text.encode()) for lines_before, text in texts)
         return
     lines_before = 0
-    for number, block in enumerate(byte_blocks(path, batch_bytes)):
+    for number, block in enumerate(byte_blocks(path, batch_bytes, digest)):
         yield lines_before, block.removeprefix(codecs.BOM_UTF8) if number == 0 else block
         lines_before += block.count(b"\n")
 
@@ -387,14 +409,22 @@ _END = "\x00"
 
 def _plain_lines(block: bytes, delimiter: str) -> bytes | None:
     """The block's lines for `_parsed_plain`, each ended by a line feed (CR LF ends as LF), or
-    None when one needs the careful reading: a quote, a carriage return or NUL byte left, or a
-    delimiter that is not one byte."""
-    if len(delimiter.encode()) != 1:
+    None when one needs the careful reading: a quote, a carriage return or NUL byte left, a
+    delimiter that is not one byte, or a first line starting with U+FEFF (Polars' reader would
+    take it for a byte-order mark and drop it)."""
+    if len(delimiter.encode()) != 1 or block.startswith(codecs.BOM_UTF8):
         return None
-    lines = block.replace(b"\r\n", b"\n") if b"\r" in block else block
-    if any(byte in lines for byte in (b'"', b"\r", _END.encode())):
+    lines = _lf_ended(block)
+    if lines is None or any(byte in lines for byte in (b'"', _END.encode())):
         return None
     return lines if lines.endswith(b"\n") else lines + b"\n"
+
+
+def _lf_ended(block: bytes) -> bytes | None:
+    """The block with its CR LF line ends made LF, for the one-call readers (CSV and JSON lines
+    alike); None when a carriage return is left (inside a line: only the careful readings keep it)."""
+    lines = block.replace(b"\r\n", b"\n") if b"\r" in block else block
+    return None if b"\r" in lines else lines
 
 
 def _lines_at(block: bytes, indices: pl.Series) -> list[str]:
@@ -442,8 +472,9 @@ class JsonLinesFile:
     path: Path
     fields: tuple[str, ...]
     batch_bytes: int
-    has_rows: bool = True  # a line that is not empty
-    sha256: str | None = None  # of its bytes, taken as it was checked
+    has_rows: bool  # a line that is not empty
+    sha256: str  # of its bytes as they were checked: its rows are of these bytes, or not read
+    seen: os.stat_result  # the file's size and modification time as it was checked
 
     @property
     def schema(self) -> pl.Schema:
@@ -452,11 +483,14 @@ class JsonLinesFile:
         )
 
     def batches(self) -> Iterator[ParsedFile]:
-        lines_before = 0
-        for block in byte_blocks(self.path, self.batch_bytes):
+        """The file's rows a block at a time; `FileChangedError` after the last when the bytes
+        read are not those checked."""
+        lines_before, digest = 0, Digest()
+        for block in byte_blocks(self.path, self.batch_bytes, digest):
             parsed = parse_json_lines([block], [self.path.name], self.fields, lines_before)
             yield ParsedFile(parsed.rows.drop(FILE_COLUMN), parsed.malformed_lines, parsed.problems)
             lines_before += block.count(b"\n")
+        digest.check(self.path, self.sha256)
 
 
 def open_json_lines_file(
@@ -467,23 +501,32 @@ def open_json_lines_file(
 ) -> JsonLinesFile:
     """A JSON-lines file to read in batches, decoded whole first (strict: `FileRejected` under rule
     `encoding` when a byte does not decode), so that reading it cannot fail half-way."""
-    digest = hashlib.sha256()
+    digest = Digest()
     has_rows = bool(first_lines(path, encoding, batch_bytes, wanted=1, digest=digest))
-    return JsonLinesFile(path, fields, batch_bytes, has_rows, digest.hexdigest())
+    return JsonLinesFile(path, fields, batch_bytes, has_rows, digest.hexdigest(), digest.seen)
 
 
-def byte_blocks(path: Path, batch_bytes: int) -> Iterator[bytes]:
+def byte_blocks(path: Path, batch_bytes: int, digest: Digest | None = None) -> Iterator[bytes]:
     """The file's bytes in blocks of about `batch_bytes`, each ending at a line end (the last at
-    the file's end): a block read, then the rest of its last line (one copy of the block, not two)."""
+    the file's end): a block read, then the rest of its last line (one copy of the block, not
+    two); `digest` given them as they are read."""
     with path.open("rb") as stream:
+        if digest is not None:
+            digest.opened(stream, path)
         while block := stream.read(batch_bytes):
-            yield block if block.endswith(b"\n") else block + stream.readline()
+            block = block if block.endswith(b"\n") else block + stream.readline()
+            if digest is not None:
+                digest.update(block)
+            yield block
 
 
 def _read_well_formed(contents: list[bytes], fields: tuple[str, ...], lines_before: int) -> ParsedFile | None:
-    """The contents parsed in one call, or None when any of them is not plainly well formed."""
-    if any(_needs_care(content) for content in contents):
+    """The contents parsed in one call (CR LF ends as LF), or None when any of them is not
+    plainly well formed."""
+    lf_ended = [_lf_ended(content) for content in contents]
+    if any(content is None or _needs_care(content) for content in lf_ended):
         return None
+    contents = lf_ended
     counts = [content.count(b"\n") for content in contents]
     joined = b"".join(contents)
     try:
@@ -501,13 +544,12 @@ def _read_well_formed(contents: list[bytes], fields: tuple[str, ...], lines_befo
 
 
 def _needs_care(content: bytes) -> bool:
-    """Anything the one-call reader could miscount or misread: a blank line, a line not ended by a
-    newline, CR line ends or a byte-order mark."""
+    """Anything the one-call reader could miscount or misread in LF-ended lines: a blank line, a
+    line not ended by a newline or a byte-order mark."""
     return (
         (content != b"" and not content.endswith(b"\n"))
         or content.startswith((b"\n", b"\xef\xbb\xbf"))
         or b"\n\n" in content
-        or b"\r" in content
     )
 
 
@@ -585,18 +627,41 @@ def _field(delimiter: str) -> str:
 
 
 def _parse(columns: list[str], good: pl.DataFrame, delimiter: str) -> pl.DataFrame:
+    """Well-formed lines' fields, by Polars' CSV reader. Two of its habits would lose data here:
+    it drops a U+FEFF starting its input (a byte-order mark: each line is read after an empty
+    field), and a CR ending an unquoted field (a CR LF end: a CR is read as a character absent
+    from the lines, then put back)."""
     if good.is_empty():
         return pl.DataFrame(schema=dict.fromkeys(columns, pl.String) | {LINE_COLUMN: pl.Int64})
-    text = good.select(pl.col("line").str.join("\n")).item().encode()  # bytes: read 3x faster
-    parsed = pl.read_csv(text, has_header=False, new_columns=columns, separator=delimiter, infer_schema=False)
+    text = good.select((delimiter + pl.col("line")).str.join("\n")).item()
+    stand_in = _absent_character(text) if "\r" in text else None
+    if stand_in is not None:
+        text = text.replace("\r", stand_in)
+    names = ["_before", *columns]
+    parsed = pl.read_csv(  # bytes: read 3x faster than text
+        text.encode(), has_header=False, new_columns=names, separator=delimiter, infer_schema=False
+    ).select(columns)
+    if stand_in is not None:
+        parsed = parsed.with_columns(pl.all().str.replace_all(stand_in, "\r", literal=True))
     return parsed.with_columns(good.get_column(LINE_COLUMN))
 
 
-def read_parquet_file(path: Path) -> pl.DataFrame:
+def _absent_character(text: str) -> str:
+    """A private-use character the text does not hold."""
+    return next(c for c in map(chr, range(0xE000, 0xF900)) if c not in text)
+
+
+def read_parquet_file(path: Path, digest: Digest | None = None) -> pl.DataFrame:
     """A Parquet file with its own types and `_row_number` (1-based); `FileRejected` when it
-    cannot be read (truncated, corrupt, not Parquet)."""
+    cannot be read (truncated, corrupt, not Parquet). `digest` is given the bytes parsed."""
+    with path.open("rb") as stream:  # a local path or an object store's
+        if digest is not None:
+            digest.opened(stream, path)
+        data = stream.read()
+    if digest is not None:
+        digest.update(data)
     try:
-        rows = pl.read_parquet(str(path))  # a local path or an object store's URI
+        rows = pl.read_parquet(data)
     except (pl.exceptions.PolarsError, OSError) as error:
         reason = f"not a readable Parquet file ({_first_line(error)})"
         raise FileRejected(path, reason, "readable_file") from error

@@ -8,7 +8,9 @@ from decimal import Decimal
 
 import dagster as dg
 import polars as pl
+import pytest
 from deltalake import DeltaTable
+from polars.testing import assert_frame_equal
 
 from assets_tests.defs.curated.support import checked_output, output_of
 from assets_tests.defs.curated.truth import newest_day, sold, true_order_lines
@@ -87,10 +89,17 @@ def first_build(tmp_path, lines: pl.LazyFrame, batch_rows: int = Settings.batch_
 
 
 def with_fact(store: DeltaStore, lines: pl.LazyFrame) -> DeltaStore:
-    """The store, holding `lines` as its fact unless it holds one: the whole-table marts take the
-    fact's newest values from its log, as a run reads it (the version of their `lines` input)."""
+    """The store, holding `lines` as its fact: the whole-table marts take the fact's newest values
+    from its log, as a run reads it (the version of their `lines` input). Written when the store
+    holds none; a fact it holds must be `lines` (a stale one would be judged instead: it fails)."""
     if not store.exists(FACT_ORDER_ITEMS):
         fact_version(store, lines)
+        return store
+    held = delta_tables.scan(store.uri(FACT_ORDER_ITEMS)).select(lines.collect_schema().names())
+    try:
+        assert_frame_equal(held, lines, check_row_order=False)
+    except AssertionError as differs:
+        raise AssertionError(f"the store's fact is not the lines given (a stale fact?): {differs}") from None
     return store
 
 
@@ -201,6 +210,13 @@ def test_rfm_scores_and_segments_follow_the_documented_bounds(tmp_path):
         (2, 4, 4, "loyal"),
         (2, 2, 1, "at_risk"),
     ]
+
+
+def test_a_store_holding_another_fact_than_the_lines_given_fails_loudly(tmp_path):
+    store = with_fact(DeltaStore(root=str(tmp_path)), rfm_lines([(1, 10, D1, "placed", "1.00")]))
+    assert with_fact(store, rfm_lines([(1, 10, D1, "placed", "1.00")])) is store  # the same lines
+    with pytest.raises(AssertionError, match="the store's fact is not the lines given"):
+        with_fact(store, rfm_lines([(1, 10, D1, "placed", "2.00")]))
 
 
 def test_whole_table_marts_write_nothing_when_no_input_moved(tmp_path):

@@ -27,24 +27,23 @@ pytestmark = pytest.mark.e2e  # a build in a fresh process
 DYING_BUILD = textwrap.dedent(
     """
     import os, sys
-    import pyarrow
-    from lakehouse.lib.storage import delta_tables
+    from lakehouse.lib.storage import parquet_append
 
     table, moment = sys.argv[1], sys.argv[2]
-    write = delta_tables.write_deltalake
+    append, write_file = parquet_append.append, parquet_append._write_file
 
-    def dying_write(uri, data, *args, **kwargs):
+    def dying_append(uri, *args, **kwargs):
         if not uri.endswith(f"/raw/{table}"):
-            return write(uri, data, *args, **kwargs)
-        if moment == "during":  # delta-rs has begun to read the rows; the commit never happens
-            def dying(rows):
-                yield next(iter(rows))
+            return append(uri, *args, **kwargs)
+        if moment == "during":  # a data file is written; the commit never happens
+            def dying_write_file(*args, **kwargs):
+                write_file(*args, **kwargs)
                 os._exit(137)
-            data = pyarrow.RecordBatchReader.from_batches(data.schema, dying(data))
-        write(uri, data, *args, **kwargs)
+            parquet_append._write_file = dying_write_file
+        append(uri, *args, **kwargs)
         os._exit(137)  # committed, but Dagster never hears of it
 
-    delta_tables.write_deltalake = dying_write
+    parquet_append.append = dying_append
     from lakehouse.cli import main
     main(sys.argv[3:])
     """
@@ -90,6 +89,7 @@ def test_a_build_killed_in_a_raw_write_and_run_again_lands_every_record_once(
     killed = lakehouse_run(data, temp, "-c", DYING_BUILD, table, moment, *RUN_RAW)
     assert killed.returncode == 137, killed.stdout[-3000:]
     assert raw_rows(data, table) == (manifest["source_rows"][table] if moment == "after" else 0)
+    assert list((data / "tables" / "raw" / table).glob("*.parquet"))  # during: written, not committed
     assert list(temp.iterdir()) == []  # its spills are in its data folder, left there by the kill
     left = scratch_folders(data)
     assert left == (["extract-order_items"] if table == "order_items" else [])

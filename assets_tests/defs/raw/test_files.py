@@ -15,7 +15,15 @@ import pytest
 from deltalake import DeltaTable
 
 from lakehouse.components.declared import file_sets
-from lakehouse.defs.raw.files import FileSet, build_raw_file_asset, pending_files
+from lakehouse.defs.raw.files import (
+    FileSet,
+    build_raw_file_asset,
+    file_versions,
+    ingest,
+    pending_files,
+    raw_batches,
+)
+from lakehouse.lib.file_versions import FileChangedError
 from lakehouse.lib.storage import delta_tables
 from lakehouse.lib.storage.io_manager import DeltaIOManager
 from lakehouse.lib.storage.store import DeltaStore
@@ -453,3 +461,43 @@ def test_a_file_read_in_many_batches_lands_as_in_one_in_a_single_commit(instance
     assert versions == [(DAY_1, 5), (DAY_2, 0)]
     assert materialised_metadata(batched)["malformed_lines"].value == 1
     assert DeltaTable(store.uri(RAW_PAYMENTS)).version() == 0
+
+
+def test_the_registry_keeps_the_size_time_and_digest_of_the_bytes_read_not_of_an_earlier_look(
+    landing, store, tmp_path
+):
+    """A file replaced between its discovery and its reading is registered as read: size,
+    modification time and SHA-256 all from the reading whose rows land (one handle)."""
+    path = tmp_path / "landing" / "payments" / DAY_1
+    pending = file_versions(PAYMENTS, landing, store)
+    discovered = next(f for f in pending if f.path == path).seen
+    aside = path.with_name("aside.tmp")
+    aside.write_text(settlement(3))
+    os.utime(aside, ns=(discovered.st_mtime_ns + 5_000_000_123,) * 2)
+    aside.replace(path)
+
+    ingestion = ingest(PAYMENTS, pending, store)
+    for _ in raw_batches(ingestion, "run").batches:  # the rows read, as the IO manager reads them
+        pass
+    registered = {row["file"]: row for row in ingestion.versions(pending)}[DAY_1]
+
+    now = path.stat()
+    assert (registered["bytes"], registered["modified_ns"]) == (now.st_size, now.st_mtime_ns)
+    assert registered["bytes"] != discovered.st_size
+    assert registered["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert registered["rows"] == 3
+
+
+def test_a_later_version_that_changes_again_before_it_is_read_fails_and_commits_nothing(
+    instance, landing, store, tmp_path
+):
+    """A re-sent file's batch id names the digest it had when discovered: when the file is
+    replaced again before it is opened, the ingestion stops (a retry discovers it afresh)."""
+    path = tmp_path / "landing" / "payments" / DAY_1
+    materialise(instance, landing, store)
+    path.write_text(settlement(2))
+    pending = [f for f in file_versions(PAYMENTS, landing, store) if f.replaces is not None]
+    path.write_text(settlement(4))
+
+    with pytest.raises(FileChangedError, match=f"{DAY_1} changed while it was ingested"):
+        ingest(PAYMENTS, pending, store)

@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
+from lakehouse.lib.quality import checks
 from lakehouse.lib.quality.checks import (
     TableCheck,
     checks_step,
@@ -272,6 +273,24 @@ def test_unique_key_after_a_pass_opens_no_file_outside_the_range_of_the_keys_wri
     found = values(run(unique, store))
 
     assert (found["duplicated_keys"], found["rows_examined"]) == (1, 3)
+
+
+def test_unique_key_looks_up_the_range_of_the_whole_keys_written_not_of_their_first_column(store):
+    """Lines written to an order judged before (order 1, lines 8-9) are looked up in the files of
+    that range of whole keys: the file of order 1's lines 1-2 is not read (it is gone), though the
+    first column alone (order 1) would read it; the line repeated is caught."""
+    put(store, FACT, order_lines([1, 1], [1, 2]))
+    unique, _ = key_checks(FACT, ["order_id", "line_no"])
+    record(unique, run(unique, store))
+    remove_files_of(store, FACT)
+    append(store, FACT, order_lines([1, 1], [8, 9]))
+    record(unique, run(unique, store))
+    append(store, FACT, order_lines([1, 3], [9, 1]))
+
+    found = values(run(unique, store))
+
+    assert (found["duplicated_keys"], found["rows_examined"]) == (1, 2)
+    assert "| 1        | 9       | 2      |" in found["sample"]
 
 
 def test_a_failed_evaluation_vouches_for_nothing(store):
@@ -576,6 +595,36 @@ def test_reconciliation_judges_everything_again_when_a_restored_backup_made_its_
     assert found["equation"] == "10 raw = 6 refined + 1 quarantined + 2 duplicates"
     assert (found["raw_rows_ingested_after"], found["keys_missing_from_refined"]) == ("", 1)
     assert "| 8           | missing from refined |" in found["sample"]
+
+
+def test_reconciliation_never_judges_a_backup_restored_after_it_vouched_for_the_versions(
+    consistent, settings, tmp_path, monkeypatch
+):
+    """A backup restored in place (and refined's version 1 made again, key 8 lost) just after
+        `_same_tables` vouched for the versions of the last pass: the window's reads (the files added
+        since, refined as it was) are of the snapshots the step kept, the ones vouched for, never a
+        reload of the versions made again; their files are gone, so the step fails instead of judging
+        a mix. The next run finds the versions vouched for as they were (the backup is of them): it
+    judges the raw rows ingested since and finds key 8 missing."""
+    restore_backup = back_up(settings, tmp_path)
+    record(CHECK, run(CHECK, consistent))
+    refine_later_batches(consistent, [5, 6, 7, 8])
+    vouched = checks._same_tables
+
+    def restored_after_vouching(*args: object) -> bool:
+        same = vouched(*args)
+        restore_backup()
+        refine_later_batches(consistent, [5, 6, 7])
+        return same
+
+    monkeypatch.setattr(checks, "_same_tables", restored_after_vouching)
+    with pytest.raises(FileNotFoundError):
+        run(CHECK, consistent)
+    monkeypatch.undo()
+
+    found = values(run(CHECK, consistent))
+    assert found["equation"] == "5 raw = 3 refined + 0 quarantined + 1 duplicates"
+    assert (found["raw_rows_ingested_after"], found["keys_missing_from_refined"]) == (T1.isoformat(), 1)
 
 
 def test_reconciliation_judges_everything_again_after_a_delete(consistent):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date
 
 import polars as pl
@@ -10,13 +11,21 @@ import pytest
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError
 
-from lakehouse.lib.storage import delta_tables
+from lakehouse.lib.storage import delta_tables, layout
+from lakehouse.lib.storage.layout import TARGET_FILE_SIZE
 from lakehouse.lib.storage.row_batches import RowBatches
 from lakehouse.lib.storage.write_spec import WriteMode, WriteSpec
 
 APPEND = WriteSpec(WriteMode.APPEND)
 MERGE = WriteSpec(WriteMode.MERGE, keys=("id",), sequence_column="updated_at")
 REPLACE_BY_ID = WriteSpec(WriteMode.OVERWRITE_PARTITION, partition_column="id")
+SCD2 = WriteSpec(
+    WriteMode.SCD2,
+    keys=("id",),
+    sequence_column="updated_at",
+    tracked_columns=("city",),
+    surrogate_key="key",
+)
 
 
 def _batch(batch_id: str, ids: list[int]) -> pl.DataFrame:
@@ -116,14 +125,28 @@ def test_partition_overwrite_refuses_rows_outside_the_named_slices(tmp_path):
 
 
 def test_merge_predicate_confines_the_target_to_the_source_key_range():
-    data = pl.DataFrame({"order_id": [7, 3, 5], "line_no": [1, 2, 1]})
+    data = pl.DataFrame({"order_id": [5, 3, 4], "line_no": [1, 2, 1]})
     assert delta_tables.merge_predicate(data, ("order_id", "line_no")) == (
-        "t.order_id = s.order_id AND t.line_no = s.line_no AND t.order_id >= 3 AND t.order_id <= 7"
+        "t.order_id = s.order_id AND t.line_no = s.line_no AND t.order_id >= 3 AND t.order_id <= 5"
+    )
+    scattered = pl.DataFrame({"id": [100, 1, 2, 50]})
+    assert delta_tables.merge_predicate(scattered, ("id",)) == (
+        "t.id = s.id AND ((t.id >= 1 AND t.id <= 2) OR (t.id >= 50 AND t.id <= 50) "
+        "OR (t.id >= 100 AND t.id <= 100))"
     )
     text = pl.DataFrame({"payment_id": ["pay_2", "pay_1"]})
     assert delta_tables.merge_predicate(text, ("payment_id",)).endswith(
         "t.payment_id >= 'pay_1' AND t.payment_id <= 'pay_2'"
     )
+
+
+def test_key_ranges_split_integers_at_their_widest_gaps_and_keep_neighbours_together():
+    keys = pl.Series([101, 1, 2, 3, 100, 50, None])
+    assert delta_tables.key_ranges(keys, most=3) == [(1, 3), (50, 50), (100, 101)]
+    assert delta_tables.key_ranges(keys, most=2) == [(1, 50), (100, 101)]
+    assert delta_tables.key_ranges(keys, most=1) == [(1, 101)]
+    assert delta_tables.key_ranges(pl.Series(["b", "a"])) == [("a", "b")]
+    assert delta_tables.key_ranges(pl.Series([None], dtype=pl.Int64)) == []
 
 
 def test_merge_with_a_key_range_leaves_files_outside_it_untouched(tmp_path):
@@ -394,7 +417,7 @@ def test_a_merged_table_made_before_tables_carried_their_file_size_gets_it_at_it
 
     table = DeltaTable(uri)
     configuration = table.metadata().configuration
-    assert configuration[delta_tables.TARGET_FILE_SIZE_PROPERTY] == str(delta_tables.TARGET_FILE_SIZE)
+    assert configuration[delta_tables.TARGET_FILE_SIZE_PROPERTY] == str(TARGET_FILE_SIZE)
     set_size, merged = table.history(2)[::-1]
     assert (set_size["operation"], merged["operation"]) == ("SET TBLPROPERTIES", "MERGE")
     assert delta_tables.WRITE_SPEC_COMMIT_KEY in set_size  # as every commit: the catalog masks by it
@@ -408,7 +431,20 @@ def test_a_new_table_keeps_its_target_file_size_for_later_merges(tmp_path, spec:
     uri = str(tmp_path / "t")
     delta_tables.write(uri, _batch("b1", [1, 2]).with_columns(updated_at=pl.lit(1)), spec, {})
     configuration = DeltaTable(uri).metadata().configuration
-    assert configuration[delta_tables.TARGET_FILE_SIZE_PROPERTY] == str(delta_tables.TARGET_FILE_SIZE)
+    assert configuration[delta_tables.TARGET_FILE_SIZE_PROPERTY] == str(TARGET_FILE_SIZE)
+
+
+@pytest.mark.parametrize("spec", [MERGE, SCD2], ids=lambda spec: spec.mode.value)
+def test_a_table_keeps_its_own_file_size_for_merges_and_compactions(tmp_path, spec: WriteSpec):
+    """A table whose changes scatter over its keys declares smaller files: its merges (from the
+    table's configuration) and the weekly compaction (`layout.file_size_of`) keep to them."""
+    uri = str(tmp_path / "t")
+    rows = pl.DataFrame({"id": [1, 2], "city": ["a", "b"], "updated_at": [1, 1]})
+    delta_tables.write(uri, rows, replace(spec, file_size=1000), {})
+    table = DeltaTable(uri)
+    assert table.metadata().configuration[delta_tables.TARGET_FILE_SIZE_PROPERTY] == "1000"
+    assert layout.file_size_of(table) == 1000
+    assert delta_tables.spec_of(uri).file_size == 1000
 
 
 def test_a_vacuum_since_a_version_read_again_makes_its_replaced_slices_unknown(tmp_path):

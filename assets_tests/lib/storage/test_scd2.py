@@ -10,6 +10,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from deltalake import DeltaTable
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -115,6 +116,28 @@ def test_a_late_change_splits_the_version_it_falls_in_and_keeps_surrogate_keys()
         ]
         assert table.get_column("customer_key")[0] == first_key[0]
         assert (result.inserted, result.updated, result.deleted) == (2, 1, 0)
+
+
+def test_a_changed_member_rewrites_only_the_file_holding_its_versions():
+    """A day's changes scatter over the keys: each rewrites its own file, never the others'."""
+    with tempfile.TemporaryDirectory() as folder:
+        uri = str(Path(folder) / "dim")
+        for key in (1, 10, 20):  # new members only: a file each
+            delta_tables.write(uri, frame([(key, 0, "Berlin", "x", False)]), SPEC, {})
+        files = set(DeltaTable(uri).file_uris())
+
+        delta_tables.write(uri, frame([(1, 5, "Paris", "x", False), (20, 5, "Paris", "x", True)]), SPEC, {})
+
+        kept = files & set(DeltaTable(uri).file_uris())
+        assert [pl.read_parquet(f).get_column("customer_id").to_list() for f in kept] == [[10]]
+        table = pl.read_delta(uri).sort("customer_id", "valid_from")
+        assert table.select("customer_id", "city", "is_current", "is_deleted").rows() == [
+            (1, "Berlin", False, False),
+            (1, "Paris", True, False),
+            (10, "Berlin", True, False),
+            (20, "Berlin", False, False),
+            (20, None, True, True),
+        ]
 
 
 def test_an_scd2_spec_round_trips_through_asset_metadata_and_needs_its_columns():

@@ -2,6 +2,7 @@
 folder removed by `remove_abandoned`, and a folder in use never touched. The processes are real:
 each holds a folder, one is killed with SIGKILL (and left a zombie while the reaper looks)."""
 
+import fcntl
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 
 from lakehouse.lib.storage.spill import LOCK_FILE, remove_abandoned, scratch_folder
 from lakehouse.lib.storage.store import DeltaStore
+from lakehouse.settings import get_settings
 
 # Holds a scratch folder under argv[1], says which, and waits to be killed.
 HOLDER = """
@@ -45,6 +47,9 @@ def test_a_folder_without_a_lock_file_is_never_removed(tmp_path: Path):
 
 def test_a_store_spills_under_the_scratch_folder_it_is_given_else_beside_its_tables(tmp_path: Path):
     assert DeltaStore(root=str(tmp_path / "tables")).scratch == tmp_path / "scratch"
+    settings = get_settings(tmp_path / "data")  # one rule: a store over its tables spills where it says
+    assert DeltaStore(root=str(settings.tables_dir)).scratch == settings.scratch_dir
+    assert settings.scratch_dir == tmp_path / "data" / "scratch"
     given = DeltaStore(root="s3://bucket/tables", scratch_dir=str(tmp_path / "data" / "scratch"))
     assert given.scratch == tmp_path / "data" / "scratch"
     with pytest.raises(ValueError, match="has no scratch_dir: spills are local files"):
@@ -80,6 +85,41 @@ def test_only_the_folders_of_killed_processes_are_removed(tmp_path: Path, holder
     alive.send_signal(signal.SIGKILL)
     alive.wait()
     assert remove_abandoned(tmp_path) == [in_use]
+    assert list(tmp_path.iterdir()) == []
+
+
+# The reaper as `lakehouse runs reap` runs it, in a process of its own: prints what it removed.
+REAPER = """
+import sys
+from pathlib import Path
+from lakehouse.lib.storage.spill import remove_abandoned
+
+print(*remove_abandoned(Path(sys.argv[1])), sep="\\n")
+"""
+
+
+def test_a_folder_reaped_between_its_making_and_its_locking_is_made_again(tmp_path: Path, monkeypatch):
+    """The race `_locked_folder` retries: a reaper takes the lock of a folder its maker has made
+    (lock file and all) but not yet locked, and removes it. The reaper is a real process, run
+    just before the maker's own (real) lock: the maker finds its lock file unlinked and makes
+    another folder, which it holds."""
+    flock, reaped = fcntl.flock, []
+
+    def reaper_first(file: object, operation: int) -> None:
+        if operation == fcntl.LOCK_EX and not reaped:  # the maker's first lock, not yet taken
+            reaper = [sys.executable, "-c", REAPER, str(tmp_path)]
+            printed = subprocess.run(reaper, capture_output=True, text=True).stdout
+            reaped.extend(Path(line) for line in printed.split())
+        flock(file, operation)
+
+    monkeypatch.setattr(fcntl, "flock", reaper_first)
+    with scratch_folder(tmp_path, "refine-orders-") as folder:
+        monkeypatch.undo()
+        (first,) = reaped
+        assert first.name.startswith("refine-orders-") and not first.exists()
+        assert folder != first and folder.name.startswith("refine-orders-")
+        assert list(tmp_path.iterdir()) == [folder]
+        assert remove_abandoned(tmp_path) == []  # held
     assert list(tmp_path.iterdir()) == []
 
 

@@ -277,9 +277,12 @@ def days_of_changed_rates(
     The changed rates are a few rows, collected first: their days choose the rows by `on_days`, a
     filter a scan prunes files by. A range on `day` could not do that when the day is derived (a
     payment's from `settled_at`): every row's time and currency were read each run."""
-    changed = changed_since(rates, since).select(pl.col("date").alias(day), "currency").collect()
-    of_days = rows.filter(on_days(changed.get_column(day).unique().to_list()))
-    return of_days.join(changed.lazy(), on=[day, "currency"], how="semi").select(day)
+    changed = changed_since(rates, since).select(pl.col("date").alias(day), "currency")
+
+    def on_changed_days(found: pl.DataFrame) -> pl.Expr:
+        return on_days(found.get_column(day).unique().to_list())
+
+    return looked_up(rows, changed, [day, "currency"], where=on_changed_days).select(day)
 
 
 def order_days_to_rebuild(
@@ -482,7 +485,7 @@ def fact_order_items(
     def lines_of(days: list[date]) -> pl.LazyFrame:
         day_orders = orders.filter(one_of("order_date", days))
         # the lines within the orders' id range (files skipped by it); the join keeps their own
-        lines = order_lines(within_range_of(items, day_orders, "order_id"), day_orders, rates)
+        lines = order_lines(within_range_of(items, day_orders, ["order_id"]), day_orders, rates)
         lines = lookup_version(lines, customers, "customer_id", "customer_key", "order_at")
         lines = lookup_version(lines, products, "product_id", "product_key", "order_at")
         return lines.select(*FACT_LINE_COLUMNS, built)

@@ -10,8 +10,8 @@ id in its first engine event. The `reap_dead_runs` sensor (every 30 s, in the da
 id now belongs to a process started after the run), with a message saying what happened; the
 alert goes to the alerts file and webhook. Runs on another host are left to run monitoring.
 
-Both also remove the scratch folders a killed step left (`spill.remove_abandoned`): those whose
-lock no process holds. A folder in use is never touched.
+Both (`reap`) also remove the scratch folders a killed step left (`spill.remove_abandoned`): those
+whose lock no process holds. A folder in use is never touched.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import os
 import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import dagster as dg
 import psutil
@@ -84,7 +85,26 @@ def dead_runs(instance: dg.DagsterInstance) -> list[tuple[dg.RunRecord, int]]:
     return dead
 
 
-def reap(instance: dg.DagsterInstance, alerts: Alerts) -> list[Reaped]:
+@dataclass(frozen=True)
+class Reaping:
+    """What one reaping did: the dead runs marked failed, the abandoned scratch folders removed."""
+
+    runs: list[Reaped]
+    folders: list[Path]
+
+    @property
+    def removals(self) -> list[str]:
+        return [f"removed the abandoned scratch folder {folder}" for folder in self.folders]
+
+
+def reap(instance: dg.DagsterInstance, alerts: Alerts, scratch: Path) -> Reaping:
+    """Mark the dead runs failed and alert for each (`reap_runs`), then remove the scratch folders
+    under `scratch` no process holds (`spill.remove_abandoned`): what the sensor and `lakehouse runs
+    reap` do."""
+    return Reaping(reap_runs(instance, alerts), remove_abandoned(scratch))
+
+
+def reap_runs(instance: dg.DagsterInstance, alerts: Alerts) -> list[Reaped]:
     """Mark every dead run failed (freeing its queue slot and the pool slots its steps held: the
     tables they were writing, `lakehouse.lib.pools`) and alert for each."""
     reaped = []
@@ -120,9 +140,9 @@ def reap(instance: dg.DagsterInstance, alerts: Alerts) -> list[Reaped]:
     "queue; removes the scratch folders their steps left.",
 )
 def reap_dead_runs(context: dg.SensorEvaluationContext, alerts: Alerts, store: DeltaStore) -> dg.SkipReason:
-    reaped = reap(context.instance, alerts)
-    for run in reaped:
+    reaping = reap(context.instance, alerts, store.scratch)
+    for run in reaping.runs:
         context.log.error(run.message)
-    for folder in remove_abandoned(store.scratch):
-        context.log.info(f"removed the abandoned scratch folder {folder}")
-    return dg.SkipReason(f"reaped {len(reaped)} dead run(s)" if reaped else "no dead runs")
+    for removal in reaping.removals:
+        context.log.info(removal)
+    return dg.SkipReason(f"reaped {len(reaping.runs)} dead run(s)" if reaping.runs else "no dead runs")

@@ -51,7 +51,13 @@ from lakehouse.defs.raw.ingestion import (
 )
 from lakehouse.lib.columns import INGESTION, now_utc
 from lakehouse.lib.data_version import data_version_after, ingested_data_version
-from lakehouse.lib.file_versions import VersionChanges, sha256_of, version_batch_id, version_changes
+from lakehouse.lib.file_versions import (
+    VersionChanges,
+    hashed,
+    same_bytes,
+    version_batch_id,
+    version_changes,
+)
 from lakehouse.lib.freshness import DAILY
 from lakehouse.lib.pools import table_pool
 from lakehouse.lib.quality.run_warnings import warning_metadata
@@ -134,7 +140,9 @@ class PendingFile:
     # None: a file's first version, hashed as it is opened (one read for its digest and its
     # decoding check); its batch id does not need the digest, a later version's does
     sha256: str | None
-    seen: os.stat_result  # the file's size and modification time when it was looked at
+    # the file's size and modification time when it was looked at; once hashed, those of the
+    # reading that hashed it (the registry keeps them: the bytes it names are those hashed)
+    seen: os.stat_result
     replaces: str | None = None  # the batch id of the earlier version of a file whose content changed
     registered_only: bool = False  # in raw already, missing from the registry (a crash between them)
     released: bool = False  # quarantined for review, then released (`lakehouse quarantine release-file`)
@@ -203,9 +211,13 @@ def file_versions(files: FileSet, landing: LandingZone, store: TableReads) -> li
 
 def _hashed_if(file: PendingFile) -> PendingFile:
     """A version only to register (its rows in raw already) with its digest: it is not opened."""
-    if file.registered_only and file.sha256 is None:
-        return replace(file, sha256=sha256_of(file.path))
-    return file
+    return _hashed(file) if file.registered_only and file.sha256 is None else file
+
+
+def _hashed(file: PendingFile) -> PendingFile:
+    """The version with its digest, and its size and modification time from the same reading."""
+    digest = hashed(file.path)
+    return replace(file, sha256=digest.hexdigest(), seen=digest.seen)
 
 
 def _candidate(files: FileSet, path: Path, known: Registered | None) -> PendingFile | None:
@@ -216,11 +228,10 @@ def _candidate(files: FileSet, path: Path, known: Registered | None) -> PendingF
         return None
     if known is None:
         return PendingFile(path, files.batch_id(path), None, seen)
-    digest = sha256_of(path)
-    if known.sha256 == digest:
+    version = _hashed(PendingFile(path, "", None, seen, replaces=known.batch_id))
+    if known.sha256 == version.sha256:
         return None
-    batch_id = version_batch_id(files.batch_id(path), digest)
-    return PendingFile(path, batch_id, digest, seen, replaces=known.batch_id)
+    return replace(version, batch_id=version_batch_id(files.batch_id(path), version.sha256))
 
 
 def pending_files(files: FileSet, landing: LandingZone, store: TableReads) -> list[Path]:
@@ -306,18 +317,18 @@ class Ingestion:
     def versions(self, pending: list[PendingFile]) -> list[dict[str, object]]:
         """The registry's new rows, in file order: every version loaded (with its rows, 0 for an
         empty file) or found in raw but not registered (a crash between the two commits)."""
-        digests = {admitted.pending.batch_id: admitted.pending.sha256 for admitted in self.admitted}
+        admitted = {a.pending.batch_id: a.pending for a in self.admitted}  # as hashed when opened
         return [
             {
                 "_batch_id": file.batch_id,
                 "file": file.path.name,
                 "bytes": file.seen.st_size,
                 "modified_ns": file.seen.st_mtime_ns,
-                "sha256": file.sha256 or digests[file.batch_id],
+                "sha256": file.sha256,
                 "rows": None if file.registered_only else self.rows.get(file.batch_id, 0),
                 "replaces": file.replaces,
             }
-            for file in pending
+            for file in (admitted.get(f.batch_id, f) for f in pending)
             if file.registered_only or file.batch_id in self.rows
         ]
 
@@ -337,8 +348,9 @@ def ingest(
         except FileRejected as error:
             ingestion.reject(file.path, file.batch_id, error)
             continue
-        digest = file.sha256 or opened.sha256 or sha256_of(file.path)
-        ingestion.admitted.append(Admitted(replace(file, sha256=digest), opened))
+        # a later version's batch id names the digest it had when discovered: still its content?
+        same_bytes(file.path, file.sha256, opened.sha256)
+        ingestion.admitted.append(Admitted(replace(file, sha256=opened.sha256, seen=opened.seen), opened))
     return ingestion
 
 

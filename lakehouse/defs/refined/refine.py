@@ -66,6 +66,7 @@ class RefinedTable:
     migrations: tuple[Mapping[str, Mapping[str, str]], ...] = ()  # see `TableSpec.migrations`
     retention: Retention = DEFAULT_RETENTION  # of the refined table (see `TableSpec.retention`)
     quarantine_retention: Retention = quarantine.RETENTION  # its rejected records, with their raw ones
+    file_size: int | None = None  # of the refined table's files (see `write_spec.WriteSpec.file_size`)
 
     @property
     def spec(self) -> TableSpec:
@@ -79,7 +80,11 @@ class RefinedTable:
             unstored=self.drop_after_validation,
             migrations=self.migrations,
             retention=self.retention,
+            write=None if self.file_size is None else self._merged_into_files(),
         )
+
+    def _merged_into_files(self) -> dict[str, object]:
+        return write_spec.merge(list(self.keys), self.sequence_column, file_size=self.file_size)
 
     @property
     def code_version(self) -> str:

@@ -234,7 +234,7 @@ def key_checks(table: dg.AssetKey, keys: Sequence[str]) -> list[TableCheck]:
         sides = {"table": scope.table.select(columns)}
         if not scope.whole:
             sides["written"] = scope.rows.select(columns)
-            sides["table"] = within_range_of(sides["table"], sides["written"], columns[0])
+            sides["table"] = within_range_of(sides["table"], sides["written"], columns)
         with key_buckets(sides, columns, examined, store.key_bucket_rows, store.scratch) as split:
             duplicated = [_duplicated_keys(bucket, columns) for bucket in split]
             metadata = {"rows_examined": examined, **scope.metadata}
@@ -440,18 +440,18 @@ class _Sides:
         judged = raw_rows.filter(after).select(*comparable, *IDENTITY)
         # refined looked up only where the window's keys may be (`within_range_of`), as it is and
         # as the last pass left it; its rows of the window from the files written since that pass
-        first, typed = keys[0], refined_rows.collect_schema()[keys[0]]
-        window_keys = judged.select(pl.col(first).cast(typed, strict=False))
+        typed = refined_rows.collect_schema()
+        window_keys = judged.select(pl.col(key).cast(typed[key], strict=False) for key in keys)
         before = delta_tables.scan(store.uri(refined), window.refined_version)
         return cls(
             keys,
             judged,
             quarantined.filter(after).select(IDENTITY),
-            within_range_of(refined_rows, window_keys, first).select(comparable),
+            within_range_of(refined_rows, window_keys, keys).select(comparable),
             _written_since(store.uri(refined), window, refined_rows, [*keys, "_ingested_at"])
             .filter(after)
             .select(comparable),
-            within_range_of(before, window_keys, first).select(comparable),
+            within_range_of(before, window_keys, keys).select(comparable),
         )
 
     def counted(self, bucket_rows: int, scratch: Path) -> tuple[dict[str, int], pl.DataFrame]:
@@ -522,8 +522,10 @@ def _written_since(uri: str, window: Window, table: pl.LazyFrame, columns: Seque
     """The rows of the refined `table` in the data files added since the version the window's
     last pass judged: every row a refine run merged since is in one (Delta files are immutable;
     `_window` made sure that version still holds what was judged and that the commits since only
-    added or merged rows). All of `table` when one of
-    the `columns` read is a partition column: its values are in the log, not in the files."""
+    added or merged rows). That version and the newest are read from the snapshots the step keeps
+    (`checks_step`): the very ones `_window` vouched for, not a reload a backup restored meanwhile
+    could have made again. All of `table` when one of the `columns` read is a partition column:
+    its values are in the log, not in the files."""
     state = delta_tables.state(uri)
     added = files_written_since(uri, state, window.refined_version, None, columns)
     if added is None:

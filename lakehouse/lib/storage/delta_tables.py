@@ -19,8 +19,8 @@ import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
-from lakehouse.lib.storage import scd2
-from lakehouse.lib.storage.layout import TARGET_FILE_SIZE, compact_touched, touched_partitions
+from lakehouse.lib.storage import parquet_append, scd2
+from lakehouse.lib.storage.layout import TARGET_FILE_SIZE_PROPERTY, compact_touched, touched_partitions
 from lakehouse.lib.storage.row_batches import RowBatches, Tally, read_ahead
 from lakehouse.lib.storage.snapshots import held, one_read, open_table
 from lakehouse.lib.storage.write_spec import BATCH_COLUMN, WRITE_SPEC_KEY, WriteMode, WriteSpec
@@ -43,7 +43,6 @@ INPUT_VERSIONS_COMMIT_KEY = "dagster.input_versions"
 # The table property naming the columns whose statistics (min, max, nulls) the log keeps: every
 # column but the direct PII ones, whose values would otherwise sit in clear in `add.stats`.
 STATS_COLUMNS = "delta.dataSkippingStatsColumns"
-TARGET_FILE_SIZE_PROPERTY = "delta.targetFileSize"
 
 
 class SliceConflictError(RuntimeError):
@@ -453,8 +452,6 @@ def _compacted(
     return result
 
 
-# The property a MERGE takes its file size from (only from the table's configuration).
-BOUNDED_FILES = {TARGET_FILE_SIZE_PROPERTY: str(TARGET_FILE_SIZE)}
 # Write modes whose writes are MERGEs: the others give each write its file size themselves.
 MERGED = frozenset({WriteMode.MERGE, WriteMode.SCD2})
 
@@ -463,7 +460,7 @@ def table_configuration(columns: list[str], spec: WriteSpec) -> dict[str, str]:
     """A new table's configuration: the target file size, which a MERGE honours only from here (so
     a day's merge rewrites the few bounded files holding its keys, not one file grown by every day
     merged before), and the statistics columns keeping the spec's direct PII out of the log."""
-    configuration = dict(BOUNDED_FILES)
+    configuration = {TARGET_FILE_SIZE_PROPERTY: str(spec.target_file_size)}
     if spec.direct_pii:
         configuration[STATS_COLUMNS] = _stats_columns(columns, spec)
     return configuration
@@ -517,20 +514,49 @@ def _append(uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, str
     rows = data.filter(pl.col(spec.batch_column).is_in(new_batches)) if done else data  # no copy
     if rows.is_empty() and table is not None:
         return WriteResult(table.version(), 0, skipped_batches=sorted(done))
-    write_deltalake(
-        uri if table is None else table,
-        as_stream(rows),
-        mode="append",
-        schema_mode="merge",
-        configuration=table_configuration(rows.columns, spec),  # a new table's; else ignored
-        target_file_size=TARGET_FILE_SIZE,  # delta-rs holds a file's rows until it is written
-        commit_properties=CommitProperties(
-            custom_metadata=custom,
-            app_transactions=[Transaction(batch, BATCH_COMMITTED) for batch in new_batches],
-        ),
-    )
+    feed = _Feed(iter([rows]), spec.batch_column, set(), Tally())
+    written_version = _appended(uri, table, feed, rows.schema, spec, custom, new_batches)
     written = rows.height
-    return WriteResult(_written_version(table, uri), written, inserted=written, skipped_batches=sorted(done))
+    return WriteResult(written_version, written, inserted=written, skipped_batches=sorted(done))
+
+
+def _appended(
+    uri: str,
+    table: DeltaTable | None,
+    feed: _Feed,
+    schema: pl.Schema,
+    spec: WriteSpec,
+    custom: dict[str, str],
+    new_batches: list[str],
+) -> int | None:
+    """Append the feed's rows in one commit with the app transactions of `new_batches`; the
+    version made. Parquet written on every core (`parquet_append`) where that applies, else by
+    delta-rs (a schema change, a partitioned or remote table). An error of the feed's source
+    commits nothing and is raised as it was (delta-rs would wrap it in a `DeltaError` of its own)."""
+    configuration = table_configuration(schema.names(), spec)  # a new table's
+    properties = CommitProperties(
+        custom_metadata=custom,
+        app_transactions=[Transaction(batch, BATCH_COMMITTED) for batch in new_batches],
+    )
+    try:
+        if parquet_append.applies(uri, table, schema):
+            frames, size = feed.frames(schema), spec.target_file_size
+            parquet_append.append(uri, table, frames, schema, size, configuration, properties)
+            return version(uri)  # delta-rs does not move `table` on a commit of add actions
+        write_deltalake(
+            uri if table is None else table,
+            pa.RecordBatchReader.from_batches(arrow_schema(schema), feed.batches(schema)),
+            mode="append",
+            schema_mode="merge",
+            configuration=configuration,  # ignored for an existing table
+            target_file_size=spec.target_file_size,  # delta-rs holds a file's rows until it is written
+            commit_properties=properties,
+        )
+    except Exception as error:
+        if feed.error is not None:
+            raise feed.error from error
+        raise
+    return _written_version(table, uri)
 
 
 def _written_version(table: DeltaTable | None, uri: str) -> int | None:
@@ -557,26 +583,10 @@ def append_batches(
     if not feed.has_rows() and table is not None:
         return WriteResult(table.version(), 0, skipped_batches=sorted(done))
     new_batches = [b for b in rows.source_batches if b not in done]
-    try:
-        write_deltalake(
-            uri if table is None else table,
-            pa.RecordBatchReader.from_batches(arrow_schema(rows.schema), feed.batches(rows.schema)),
-            mode="append",
-            schema_mode="merge",
-            configuration=table_configuration(rows.schema.names(), spec),
-            target_file_size=TARGET_FILE_SIZE,
-            commit_properties=CommitProperties(
-                custom_metadata=custom,
-                app_transactions=[Transaction(batch, BATCH_COMMITTED) for batch in new_batches],
-            ),
-        )
-    except Exception as error:
-        if feed.error is not None:
-            raise feed.error from error
-        raise
+    written_version = _appended(uri, table, feed, rows.schema, spec, custom, new_batches)
     written = rows.written.rows
     skipped = sorted(done)
-    result = WriteResult(_written_version(table, uri), written, inserted=written, skipped_batches=skipped)
+    result = WriteResult(written_version, written, inserted=written, skipped_batches=skipped)
     # the values written are not kept: a partitioned table's every partition is considered
     return _compacted(uri, result, {}, custom) if written else result
 
@@ -602,7 +612,7 @@ def merge_batches(
             pa.RecordBatchReader.from_batches(arrow_schema(rows.schema), feed.batches(rows.schema)),
             mode="append",
             configuration=table_configuration(rows.schema.names(), spec),
-            target_file_size=TARGET_FILE_SIZE,
+            target_file_size=spec.target_file_size,
             commit_properties=CommitProperties(custom_metadata=custom),
         )
     except Exception as error:
@@ -683,7 +693,7 @@ def _stream_overwrite(
             predicate=None if new else replace_predicate(column, values),
             configuration=table_configuration(rows.schema.names(), spec) if new else None,
             partition_by=list(spec.partition_by) or None,
-            target_file_size=TARGET_FILE_SIZE,
+            target_file_size=spec.target_file_size,
             commit_properties=CommitProperties(custom_metadata=custom),
         )
     except CommitFailedError:
@@ -712,15 +722,20 @@ class _Feed:
         self._first = next(self._new_rows(), None)
         return self._first is not None
 
-    def batches(self, schema: pl.Schema) -> Iterator[pa.RecordBatch]:
+    def frames(self, schema: pl.Schema) -> Iterator[pl.DataFrame]:
+        """The rows left to write, tallied (an empty frame first when there are none)."""
         first = self._first if self._first is not None else pl.DataFrame(schema=schema)
         try:
             for frame in itertools.chain([first], self._new_rows()):
                 self._tally.add(frame)
-                yield from arrow_batches(frame)
+                yield frame
         except BaseException as error:
             self.error = error
             raise
+
+    def batches(self, schema: pl.Schema) -> Iterator[pa.RecordBatch]:
+        for frame in self.frames(schema):
+            yield from arrow_batches(frame)
 
     def _new_rows(self) -> Iterator[pl.DataFrame]:
         for frame in self._frames:
@@ -739,7 +754,7 @@ def _overwrite(uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, 
         schema_mode="overwrite",
         configuration=table_configuration(data.columns, spec),
         partition_by=list(spec.partition_by) or None,
-        target_file_size=TARGET_FILE_SIZE,
+        target_file_size=spec.target_file_size,
         commit_properties=CommitProperties(custom_metadata=custom),
     )
     return WriteResult(_written_version(table, uri), data.height, inserted=data.height, deleted=before)
@@ -775,7 +790,7 @@ def _overwrite_partition(
                 mode="overwrite",
                 predicate=replace_predicate(column, values),
                 partition_by=list(spec.partition_by) or None,
-                target_file_size=TARGET_FILE_SIZE,
+                target_file_size=spec.target_file_size,
                 commit_properties=CommitProperties(custom_metadata=custom),
             )
             break
@@ -853,7 +868,7 @@ def _merge(uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, str]
             as_stream(data),
             mode="append",
             configuration=table_configuration(data.columns, spec),
-            target_file_size=TARGET_FILE_SIZE,
+            target_file_size=spec.target_file_size,
             commit_properties=CommitProperties(custom_metadata=custom),
         )
         return WriteResult(version(uri), data.height, inserted=data.height)
@@ -885,9 +900,10 @@ def _scd2(uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, str])
     updated (keeping their surrogate key), superseded ones deleted, all in one commit."""
     keys, surrogate, sequence = list(spec.keys), spec.surrogate_key, spec.sequence_column
     stored = pl.DataFrame()
-    if exists(uri):
-        touched = data.select(keys).unique().lazy()
-        stored = scan(uri).join(touched, on=keys, how="semi").collect()
+    if exists(uri):  # the first key's values first: a scan reads only the files that may hold them
+        touched = data.select(keys).unique()
+        first = pl.col(keys[0]).is_in(touched.get_column(keys[0]).implode())
+        stored = scan(uri).filter(first).join(touched.lazy(), on=keys, how="semi").collect()
     events = (
         data
         if stored.is_empty()
@@ -896,7 +912,15 @@ def _scd2(uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, str])
     rebuilt = scd2.versions(events, keys, spec.tracked_columns, sequence, surrogate)
     rebuilt = rebuilt.with_columns(scd2.surrogate_keys(rebuilt, keys).alias(surrogate))
     if stored.is_empty():  # only new keys: nothing to update or supersede
-        return _merge(uri, rebuilt, WriteSpec(WriteMode.MERGE, keys=(surrogate,)), custom)
+        inserted = dataclasses.replace(  # the table's configuration (file size, direct PII) kept
+            spec,
+            mode=WriteMode.MERGE,
+            keys=(surrogate,),
+            sequence_column=None,
+            tracked_columns=(),
+            surrogate_key=None,
+        )
+        return _merge(uri, rebuilt, inserted, custom)
     start = [*keys, scd2.VALID_FROM]
     superseded = stored.join(rebuilt, on=start, how="anti").select(start).with_columns(_op=pl.lit("delete"))
     source = pl.concat([rebuilt.with_columns(_op=pl.lit("upsert")), superseded], how="diagonal_relaxed")
@@ -909,7 +933,7 @@ def _scd2(uri: str, data: pl.DataFrame, spec: WriteSpec, custom: dict[str, str])
         lambda table: (
             table.merge(
                 source,
-                predicate=" AND ".join(f"t.{c} = s.{c}" for c in start),
+                predicate=" AND ".join([*(f"t.{c} = s.{c}" for c in start), *within_ranges(source, keys[0])]),
                 source_alias="s",
                 target_alias="t",
                 streamed_exec=False,
@@ -956,18 +980,44 @@ def _newer_predicate(sequence: str | None, columns: list[str]) -> str | None:
 
 
 def merge_predicate(data: pl.DataFrame, keys: tuple[str, ...]) -> str:
-    """Match on the keys, and confine the target to the source's range of the first key.
+    """Match on the keys, and confine the target to the source's ranges of the first key.
 
-    The range lets delta-rs skip, and not rewrite, every file outside it: new and recently changed
+    The ranges let delta-rs skip, and not rewrite, every file outside them: new and recently changed
     rows have neighbouring keys, so a day's merge touches a few files instead of the whole table.
     """
-    on = [f"t.{k} = s.{k}" for k in keys]
-    first = data.get_column(keys[0])
-    if first.dtype.is_integer() or first.dtype == pl.String:
-        low, high = first.min(), first.max()
-        if low is not None:
-            on += [f"t.{keys[0]} >= {_sql_literal(low)}", f"t.{keys[0]} <= {_sql_literal(high)}"]
-    return " AND ".join(on)
+    return " AND ".join([*(f"t.{k} = s.{k}" for k in keys), *within_ranges(data, keys[0])])
+
+
+# The most ranges a merge predicate confines the target to (`key_ranges`).
+KEY_RANGES = 32
+
+
+def within_ranges(data: pl.DataFrame, column: str) -> list[str]:
+    """Target-only predicates (none or one): `column` within the source's ranges of it
+    (`key_ranges`); none when the column is neither integer nor text, or has no value."""
+    ranges = [
+        f"t.{column} >= {_sql_literal(lo)} AND t.{column} <= {_sql_literal(hi)}"
+        for lo, hi in key_ranges(data.get_column(column))
+    ]
+    if len(ranges) > 1:
+        return ["(" + " OR ".join(f"({r})" for r in ranges) + ")"]
+    return ranges
+
+
+def key_ranges(values: pl.Series, most: int = KEY_RANGES) -> list[tuple[Any, Any]]:
+    """The values as at most `most` ranges [low, high]: integers split at their widest gaps, so a
+    few changed members scattered over a table's keys each bound a range of their own (with the new
+    members' run), and a merge reads none of the files between them (nor rewrites them); text as one
+    range; none for another type or without a value."""
+    if not (values.dtype.is_integer() or values.dtype == pl.String) or values.null_count() == values.len():
+        return []
+    if values.dtype == pl.String:
+        return [(values.min(), values.max())]
+    keys = values.drop_nulls().unique().sort().to_frame("key")
+    gap = pl.col("key").diff()
+    split = (gap > 1) & (gap.rank("ordinal", descending=True) < most)  # the most - 1 widest gaps
+    runs = keys.group_by(split.fill_null(False).cum_sum().alias("run"), maintain_order=True)
+    return runs.agg(low=pl.col("key").first(), high=pl.col("key").last()).select("low", "high").rows()
 
 
 def row_count(uri: str, at_version: int | None = None) -> int:

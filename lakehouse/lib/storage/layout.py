@@ -22,6 +22,9 @@ from deltalake.exceptions import CommitFailedError
 
 # Files of bounded size: a slice replace or a merge rewrites only the files holding its rows.
 TARGET_FILE_SIZE = 8 * 1024 * 1024
+# The table property holding a table's own file size (`WriteSpec.file_size`): a MERGE and a
+# compaction take it from there.
+TARGET_FILE_SIZE_PROPERTY = "delta.targetFileSize"
 # A file under this size is small: any two fit in one file of the target size.
 SMALL_FILE_SIZE = TARGET_FILE_SIZE // 4
 # How many small files the partitions a write touched may hold before the write compacts them.
@@ -47,12 +50,18 @@ def compact_touched(
     try:
         table.optimize.compact(
             partition_filters=filters or None,
-            target_size=TARGET_FILE_SIZE,
+            target_size=file_size_of(table),
             commit_properties=CommitProperties(custom_metadata=commit_metadata),
         )
     except CommitFailedError:
         return False
     return True
+
+
+def file_size_of(table: DeltaTable) -> int:
+    """The table's own file size (`TARGET_FILE_SIZE` when it names none): compacted to more, the
+    small files of a table whose changes scatter over its keys would be undone."""
+    return int(table.metadata().configuration.get(TARGET_FILE_SIZE_PROPERTY, TARGET_FILE_SIZE))
 
 
 def touched_partitions(data: pl.DataFrame, partition_by: tuple[str, ...]) -> dict[str, list[Any]]:

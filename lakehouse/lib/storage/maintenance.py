@@ -1,7 +1,8 @@
 """Table maintenance: compact small files, then enforce the retention policies.
 
 Appends and merges leave many small files (a settlement file a day is a file a day); compaction
-rewrites them into files of about `TARGET_FILE_SIZE`, so scans and catalog publishing stay fast.
+rewrites them into files of about the table's own size (`layout.file_size_of`), so scans and
+catalog publishing stay fast.
 Each compaction commit carries the table's write spec, like every other commit: the catalog masks
 a table's direct PII by the newest spec-carrying commit, and log cleanup must never leave a table
 with none. Retention (`expiry.apply`) then expires old rows and vacuums files unreferenced for
@@ -15,7 +16,7 @@ from pathlib import Path
 from deltalake import CommitProperties, DeltaTable
 
 from lakehouse.lib.storage import audit, delta_tables, expiry
-from lakehouse.lib.storage.layout import TARGET_FILE_SIZE
+from lakehouse.lib.storage.layout import file_size_of
 from lakehouse.lib.storage.location import table_uris
 from lakehouse.lib.storage.retention import RetentionPolicies
 
@@ -40,7 +41,7 @@ def compact(uri: str) -> Compacted:
     table = DeltaTable(uri)
     custom = delta_tables.custom_metadata({"lakehouse.maintenance": "compact"}, delta_tables.spec_of(table))
     properties = CommitProperties(custom_metadata=custom)
-    metrics = table.optimize.compact(target_size=TARGET_FILE_SIZE, commit_properties=properties)
+    metrics = table.optimize.compact(target_size=file_size_of(table), commit_properties=properties)
     return Compacted(metrics["numFilesRemoved"], metrics["numFilesAdded"], table.version())
 
 

@@ -22,7 +22,7 @@ from lakehouse.lib.storage.reads import (
     key_path,
     table_name,
 )
-from lakehouse.settings import Settings
+from lakehouse.settings import Settings, scratch_beside
 
 
 class DeltaStore(TableReads, dg.ConfigurableResource):
@@ -36,9 +36,9 @@ class DeltaStore(TableReads, dg.ConfigurableResource):
     # Rows whose keys a check or metric over every key of a table holds at a time (`key_buckets`).
     key_bucket_rows: int = Settings.key_bucket_rows
     # Where the steps spill rows they hold on disk for a while (`spill.scratch_folder`), a local
-    # folder whatever `root` is; empty: `scratch` beside a local `root` (`<data>/tables` ->
-    # `<data>/scratch`), so a store made over a test's folders spills among them, not in the
-    # project's data/.
+    # folder whatever `root` is; empty: the settings' rule beside a local `root` (`scratch_beside`:
+    # `<data>/tables` -> `<data>/scratch`), so a store made over a test's folders spills among
+    # them, not in the project's data/.
     scratch_dir: str = ""
 
     @classmethod
@@ -65,7 +65,7 @@ class DeltaStore(TableReads, dg.ConfigurableResource):
                 f"DeltaStore(root={self.root!r}) has no scratch_dir: spills are local files, so give "
                 "it a local folder (the settings' is `<data>/scratch`)"
             )
-        return Path(self.root).resolve().parent / "scratch"
+        return scratch_beside(Path(self.root).resolve())
 
     def scratch_folder(self, prefix: str) -> AbstractContextManager[Path]:
         """A folder of one step's spills under `scratch`, removed when the context ends."""

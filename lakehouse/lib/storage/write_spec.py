@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from lakehouse.lib.storage.layout import TARGET_FILE_SIZE
+
 WRITE_SPEC_KEY = "lakehouse/write"
 # Output metadata naming the slices an `overwrite_partition` run replaces (default: those present).
 REPLACED_SLICES = "replaced_slices"
@@ -53,6 +55,9 @@ class WriteSpec:
     surrogate_key: str | None = None  # scd2: the version's key column
     # Columns of direct personal data: no statistics of theirs in the Delta log, masked when served.
     direct_pii: tuple[str, ...] = ()
+    # Bytes a data file holds at most (None: `layout.TARGET_FILE_SIZE`). Smaller for a table whose
+    # daily changes scatter over its keys: a merge rewrites every file holding a changed row.
+    file_size: int | None = None
 
     def __post_init__(self) -> None:
         if self.mode in (WriteMode.MERGE, WriteMode.SCD2) and not self.keys:
@@ -61,6 +66,10 @@ class WriteSpec:
             raise ValueError("scd2 needs a sequence column and a surrogate key column")
         if self.mode is WriteMode.OVERWRITE_PARTITION and not self.partition_column:
             raise ValueError("overwrite_partition needs the partition column")
+
+    @property
+    def target_file_size(self) -> int:
+        return self.file_size or TARGET_FILE_SIZE
 
     def as_metadata(self) -> dict[str, Any]:
         """The asset definition metadata entry that declares this spec."""
@@ -109,12 +118,20 @@ def overwrite_partition(partition_column: str, partition_by: tuple[str, ...] = (
     ).as_metadata()
 
 
-def merge(keys: list[str], sequence_column: str | None = None) -> dict[str, Any]:
-    return WriteSpec(WriteMode.MERGE, keys=tuple(keys), sequence_column=sequence_column).as_metadata()
+def merge(
+    keys: list[str], sequence_column: str | None = None, file_size: int | None = None
+) -> dict[str, Any]:
+    return WriteSpec(
+        WriteMode.MERGE, keys=tuple(keys), sequence_column=sequence_column, file_size=file_size
+    ).as_metadata()
 
 
 def scd2(
-    keys: list[str], sequence_column: str, tracked_columns: list[str], surrogate_key: str
+    keys: list[str],
+    sequence_column: str,
+    tracked_columns: list[str],
+    surrogate_key: str,
+    file_size: int | None = None,
 ) -> dict[str, Any]:
     return WriteSpec(
         WriteMode.SCD2,
@@ -122,4 +139,5 @@ def scd2(
         sequence_column=sequence_column,
         tracked_columns=tuple(tracked_columns),
         surrogate_key=surrogate_key,
+        file_size=file_size,
     ).as_metadata()
