@@ -70,3 +70,21 @@ def test_lookup_version_never_matches_a_fact_to_the_unknown_member_by_business_k
     assert lookup_version(facts, DIM, "customer_id", "customer_key", "t").collect().rows() == [
         (1, -1, at(3), -1)
     ]
+
+
+def test_a_lookup_computes_nothing_until_its_rows_are_collected():
+    """A batched write asks the first batch's schema before reading the batches: the look-up must
+    not compute the facts to answer it (it once did, so every fact built its first batch twice)."""
+    computed: list[int] = []
+
+    def facts() -> pl.DataFrame:
+        computed.append(1)
+        return pl.DataFrame({"customer_id": [10], "order_at": [at(6)]})
+
+    lazy = pl.defer(facts, schema={"customer_id": pl.Int64, "order_at": pl.Datetime("us", "UTC")})
+    keyed = lookup_version(lazy, DIM, "customer_id", "customer_key", "order_at")
+
+    assert keyed.collect_schema()["customer_key"] == pl.Int64
+    assert computed == []
+    assert keyed.collect().get_column("customer_key").to_list() == [102]
+    assert computed == [1]

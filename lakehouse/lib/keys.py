@@ -31,8 +31,18 @@ def lookup_version(
     (a batch of them: memory follows it) and only their member and time are sorted for the as-of
     join, the keys then added beside the facts in their order: sorting the wide facts themselves
     cost twice the rest of the look-up (0.6 s of CPU per 500k order lines, per dimension).
+    The frame returned stays lazy (`pl.defer`): asking its schema computes nothing (a batched
+    write asks the first batch's schema before reading the batches).
     """
-    rows = facts.collect(engine="streaming") if isinstance(facts, pl.LazyFrame) else facts
+    facts = facts.lazy()
+    schema = {**facts.collect_schema(), key: dim.collect_schema()[key]}
+    return pl.defer(lambda: _with_version_keys(facts, dim, business_key, key, at), schema=schema)
+
+
+def _with_version_keys(
+    facts: pl.LazyFrame, dim: pl.LazyFrame, business_key: str, key: str, at: str
+) -> pl.DataFrame:
+    rows = facts.collect(engine="streaming")
     first = pl.col("valid_from") == pl.col("valid_from").min().over(business_key)
     members = rows.lazy().select(business_key, at).with_row_index("_row")
     versions = (
@@ -56,4 +66,4 @@ def lookup_version(
         .sort("_row")
         .select(pl.col(key).fill_null(UNKNOWN_KEY))
     )
-    return rows.hstack(keys.collect()).lazy()
+    return rows.hstack(keys.collect())
