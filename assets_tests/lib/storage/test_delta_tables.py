@@ -435,9 +435,10 @@ def test_a_new_table_keeps_its_target_file_size_for_later_merges(tmp_path, spec:
 
 
 @pytest.mark.parametrize("spec", [MERGE, SCD2], ids=lambda spec: spec.mode.value)
-def test_a_table_keeps_its_own_file_size_for_merges_and_compactions(tmp_path, spec: WriteSpec):
-    """A table whose changes scatter over its keys declares smaller files: its merges (from the
-    table's configuration) and the weekly compaction (`layout.file_size_of`) keep to them."""
+def test_a_table_records_its_own_file_size_where_merges_and_compactions_read_it(tmp_path, spec: WriteSpec):
+    """A table whose changes scatter over its keys declares smaller files: it is recorded in the
+    table's configuration, which its merges (`spec_of`) and the weekly compaction
+    (`layout.file_size_of`) read. (That they write files of that size is not asserted here.)"""
     uri = str(tmp_path / "t")
     rows = pl.DataFrame({"id": [1, 2], "city": ["a", "b"], "updated_at": [1, 1]})
     delta_tables.write(uri, rows, replace(spec, file_size=1000), {})

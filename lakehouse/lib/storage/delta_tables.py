@@ -553,7 +553,7 @@ def _appended(
             commit_properties=properties,
         )
     except Exception as error:
-        if feed.error is not None:
+        if feed.error is not None and feed.error is not error:
             raise feed.error from error
         raise
     return _written_version(table, uri)
@@ -616,7 +616,7 @@ def merge_batches(
             commit_properties=CommitProperties(custom_metadata=custom),
         )
     except Exception as error:
-        if feed.error is not None:
+        if feed.error is not None and feed.error is not error:
             raise feed.error from error
         raise
     written = rows.written.rows
@@ -699,7 +699,7 @@ def _stream_overwrite(
     except CommitFailedError:
         raise
     except Exception as error:
-        if feed.error is not None:
+        if feed.error is not None and feed.error is not error:
             raise feed.error from error
         raise
 

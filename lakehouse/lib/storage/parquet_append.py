@@ -9,8 +9,10 @@ as one transaction with the caller's commit properties (its app transactions: a 
 committed exactly once).
 
 Crash safety is Delta's: nothing is committed until every file is written, and a file written
-but never committed is in no version (readers never see it); a full vacuum (`full=True`) removes
-it, as it does a delta-rs write's that died before its commit.
+but never committed is in no version (readers never see it). When the rows' source or a write
+fails, the files already written are removed (they may hold personal data that an erasure, which
+reads the log, would never find); after a crash, a full vacuum (`full=True`) removes them, as it
+does a delta-rs write's that died before its commit.
 
 Only where it applies (`applies`): a local table, unpartitioned, whose rows keep its schema (same
 columns, same types: a new column goes through delta-rs' schema merge), of plain column types,
@@ -81,7 +83,13 @@ def append(
     configuration = configuration if table is None else table.metadata().configuration
     stats_columns = _stats_columns(schema.names(), configuration)
     Path(uri).mkdir(parents=True, exist_ok=True)
-    actions = _written(Path(uri), frames, schema, stats_columns, target_file_size)
+    made: list[Path] = []  # every file begun, removed if the writing fails
+    try:
+        actions = _written(Path(uri), frames, schema, stats_columns, target_file_size, made)
+    except BaseException:
+        for path in made:
+            path.unlink(missing_ok=True)
+        raise
     properties = _with_metrics(properties, actions)
     if table is None:
         delta_schema = Schema.from_arrow(pl.DataFrame(schema=schema).to_arrow().schema)
@@ -118,7 +126,12 @@ class _Sizes:
 
 
 def _written(
-    folder: Path, frames: Iterator[pl.DataFrame], schema: pl.Schema, stats: list[str], target_file_size: int
+    folder: Path,
+    frames: Iterator[pl.DataFrame],
+    schema: pl.Schema,
+    stats: list[str],
+    target_file_size: int,
+    made: list[Path],
 ) -> list[AddAction]:
     """The frames written as files of about `target_file_size` by `WRITERS` threads (at most one
     more file waiting in memory for each); the files' add actions, in order. On an error, the
@@ -129,7 +142,12 @@ def _written(
             if len(pending) == WRITERS:
                 actions.append(sizes.add(*_done(pending.pop(0))))
             rows = rows.select(schema.names())
-            pending.append((rows.estimated_size(), pool.submit(_write_file, folder, number, rows, stats)))
+            pending.append(
+                (
+                    rows.estimated_size(),
+                    pool.submit(_write_file, folder / _file_name(number), rows, stats, made),
+                )
+            )
         actions += [sizes.add(*_done(write)) for write in pending]
     return actions
 
@@ -160,14 +178,18 @@ def _file_rows(
         yield pl.concat(held)
 
 
-def _write_file(folder: Path, number: int, rows: pl.DataFrame, stats: list[str]) -> AddAction:
-    """One data file of the table, as delta-rs names them, and its add action."""
-    name = f"part-{number:05d}-{uuid.uuid4()}-c000.snappy.parquet"
-    path = folder / name
+def _file_name(number: int) -> str:
+    """A data file's name, as delta-rs names them."""
+    return f"part-{number:05d}-{uuid.uuid4()}-c000.snappy.parquet"
+
+
+def _write_file(path: Path, rows: pl.DataFrame, stats: list[str], made: list[Path]) -> AddAction:
+    """One data file of the table and its add action (its path noted in `made` first)."""
+    made.append(path)
     rows.write_parquet(path, compression="snappy", statistics=True, row_group_size=ROW_GROUP_ROWS)
     written = os.stat(path)
     return AddAction(
-        path=name,
+        path=path.name,
         size=written.st_size,
         partition_values={},
         modification_time=written.st_mtime_ns // 1_000_000,
