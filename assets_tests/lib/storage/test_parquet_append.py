@@ -40,9 +40,9 @@ def stats(uri: str) -> list[dict]:
     return [json.loads(action["add"]["stats"]) for action in actions if "add" in action]
 
 
-def appended(uri: str, frames: list[pl.DataFrame], **properties) -> None:
+def appended(uri: str, frames: list[pl.DataFrame], **properties) -> int:
     table = DeltaTable(uri) if DeltaTable.is_deltatable(uri) else None
-    parquet_append.append(
+    return parquet_append.append(
         uri, table, iter(frames), frames[0].schema, 8 << 20, {}, CommitProperties(**properties)
     )
 
@@ -74,6 +74,19 @@ def test_an_append_commits_every_file_in_one_transaction_with_its_metadata(tmp_p
     assert commit["by"] == "test"
     assert commit["operationMetrics"] == {"num_added_files": 1, "num_removed_files": 0, "num_added_rows": 6}
     assert pl.read_delta(uri).height == 10
+
+
+def test_an_append_tells_its_own_version_not_the_newest(tmp_path):
+    """The version is found by the commit's own id: another writer's commit made since is not
+    taken for it (delta-rs returns no version for a commit of add actions)."""
+    uri = str(tmp_path / "t")
+    assert appended(uri, [ROWS]) == 0
+    assert appended(uri, [ROWS]) == 1
+    commit = DeltaTable(uri).history(1)[0]
+    write_deltalake(uri, ROWS, mode="append")  # another writer, just after
+
+    assert parquet_append._version_carrying(uri, commit[parquet_append.APPEND_ID]) == 1
+    assert DeltaTable(uri).version() == 2
 
 
 def test_rows_are_written_in_files_of_about_the_target_size(tmp_path):

@@ -541,8 +541,7 @@ def _appended(
     try:
         if parquet_append.applies(uri, table, schema):
             frames, size = feed.frames(schema), spec.target_file_size
-            parquet_append.append(uri, table, frames, schema, size, configuration, properties)
-            return version(uri)  # delta-rs does not move `table` on a commit of add actions
+            return parquet_append.append(uri, table, frames, schema, size, configuration, properties)
         write_deltalake(
             uri if table is None else table,
             pa.RecordBatchReader.from_batches(arrow_schema(schema), feed.batches(schema)),

@@ -48,6 +48,9 @@ FIRST_GUESS_RATIO = 0.4
 # Column types written here: those whose Parquet and Delta types agree without delta-rs' casts.
 PLAIN_TYPES = (pl.String, pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.Float32, pl.Float64, pl.Boolean, pl.Date)
 UTC_MICROSECONDS = pl.Datetime("us", "UTC")
+# The commit's own id in its metadata, by which the version it made is found (`_version_carrying`).
+APPEND_ID = "lakehouse.append_id"
+RECENT_COMMITS = 16  # the newest commits searched first for it (others' commits since ours: fewer)
 
 
 def applies(uri: str, table: DeltaTable | None, schema: pl.Schema) -> bool:
@@ -76,10 +79,10 @@ def append(
     target_file_size: int,
     configuration: dict[str, str],
     properties: CommitProperties,
-) -> None:
+) -> int:
     """Write the frames as files of about `target_file_size`, then commit them in one transaction
     (creating the table with `configuration` when `table` is None). An error of `frames` or of a
-    write commits nothing and is raised as it was."""
+    write commits nothing and is raised as it was. The version committed."""
     configuration = configuration if table is None else table.metadata().configuration
     stats_columns = _stats_columns(schema.names(), configuration)
     Path(uri).mkdir(parents=True, exist_ok=True)
@@ -98,14 +101,26 @@ def append(
         )
     else:
         table.create_write_transaction(actions, "append", table.schema(), commit_properties=properties)
+    return _version_carrying(uri, properties.custom_metadata[APPEND_ID])
+
+
+def _version_carrying(uri: str, append_id: str) -> int:
+    """The version of the commit carrying `append_id`. A commit of add actions returns none, and
+    the table's newest version may already be another writer's commit, made just after ours."""
+    table = DeltaTable(uri)
+    for limit in (RECENT_COMMITS, None):
+        for commit in table.history(limit):
+            if commit.get(APPEND_ID) == append_id:
+                return commit["version"]
+    raise RuntimeError(f"{uri}: the append {append_id} committed, but no commit of the log carries it")
 
 
 def _with_metrics(properties: CommitProperties, actions: list[AddAction]) -> CommitProperties:
     """The commit properties with the operation metrics delta-rs' own append records (`lakehouse
-    history` shows the rows added from them)."""
+    history` shows the rows added from them) and this append's own id (`APPEND_ID`)."""
     rows = sum(json.loads(action.stats)["numRecords"] for action in actions)
     metrics = {"num_added_files": len(actions), "num_removed_files": 0, "num_added_rows": rows}
-    custom = {**(properties.custom_metadata or {}), "operationMetrics": metrics}
+    custom = {**(properties.custom_metadata or {}), "operationMetrics": metrics, APPEND_ID: uuid.uuid4().hex}
     return CommitProperties(custom, properties.max_commit_retries, properties.app_transactions)
 
 
