@@ -111,6 +111,7 @@ class TableSpec:
     owners: tuple[str, ...] = DEFAULT_OWNERS
     tags: Mapping[str, str] = field(default_factory=dict)
     write: Mapping[str, Any] | None = None  # a `write_spec` entry, when not the layer's default
+    file_size: int | None = None  # bytes a data file holds at most (see `WriteSpec.file_size`)
     slice_by: str | None = None  # curated: the column whose slices a write replaces
     sequence: str | None = None  # refined: the column ordering a key's versions in the merge
     partitions: Mapping[str, Any] = field(default_factory=dict)  # e.g. `partitions.DAY_SLICED`
@@ -161,8 +162,10 @@ class TableSpec:
         return contract_references(self.contract)
 
     def write_metadata(self) -> dict[str, Any]:
-        """How the table is written: the spec's own policy, else its layer's default."""
-        return write_spec.with_direct_pii(self._write_policy(), self.direct_pii)
+        """How the table is written: the spec's own policy, else its layer's default, with the
+        table's direct PII columns and file size."""
+        policy = write_spec.with_direct_pii(self._write_policy(), self.direct_pii)
+        return write_spec.with_file_size(policy, self.file_size)
 
     def _write_policy(self) -> dict[str, Any]:
         if self.write is not None:

@@ -80,11 +80,8 @@ class RefinedTable:
             unstored=self.drop_after_validation,
             migrations=self.migrations,
             retention=self.retention,
-            write=None if self.file_size is None else self._merged_into_files(),
+            file_size=self.file_size,
         )
-
-    def _merged_into_files(self) -> dict[str, object]:
-        return write_spec.merge(list(self.keys), self.sequence_column, file_size=self.file_size)
 
     @property
     def code_version(self) -> str:

@@ -98,10 +98,16 @@ class WriteSpec:
 
 def with_direct_pii(metadata: Mapping[str, Any], columns: Sequence[str]) -> dict[str, Any]:
     """A write spec's metadata entry, naming the table's direct PII columns (none: unchanged)."""
-    if not columns:
-        return dict(metadata)
-    spec = WriteSpec.from_metadata(metadata)
-    return replace(spec, direct_pii=tuple(columns)).as_metadata()
+    return _with(metadata, direct_pii=tuple(columns)) if columns else dict(metadata)
+
+
+def with_file_size(metadata: Mapping[str, Any], file_size: int | None) -> dict[str, Any]:
+    """A write spec's metadata entry with the table's own file size (None: unchanged)."""
+    return dict(metadata) if file_size is None else _with(metadata, file_size=file_size)
+
+
+def _with(metadata: Mapping[str, Any], **changes: Any) -> dict[str, Any]:
+    return replace(WriteSpec.from_metadata(metadata), **changes).as_metadata()
 
 
 def append() -> dict[str, Any]:
@@ -118,20 +124,12 @@ def overwrite_partition(partition_column: str, partition_by: tuple[str, ...] = (
     ).as_metadata()
 
 
-def merge(
-    keys: list[str], sequence_column: str | None = None, file_size: int | None = None
-) -> dict[str, Any]:
-    return WriteSpec(
-        WriteMode.MERGE, keys=tuple(keys), sequence_column=sequence_column, file_size=file_size
-    ).as_metadata()
+def merge(keys: list[str], sequence_column: str | None = None) -> dict[str, Any]:
+    return WriteSpec(WriteMode.MERGE, keys=tuple(keys), sequence_column=sequence_column).as_metadata()
 
 
 def scd2(
-    keys: list[str],
-    sequence_column: str,
-    tracked_columns: list[str],
-    surrogate_key: str,
-    file_size: int | None = None,
+    keys: list[str], sequence_column: str, tracked_columns: list[str], surrogate_key: str
 ) -> dict[str, Any]:
     return WriteSpec(
         WriteMode.SCD2,
@@ -139,5 +137,4 @@ def scd2(
         sequence_column=sequence_column,
         tracked_columns=tuple(tracked_columns),
         surrogate_key=surrogate_key,
-        file_size=file_size,
     ).as_metadata()
