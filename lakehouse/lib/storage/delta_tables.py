@@ -11,6 +11,7 @@ import itertools
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -538,7 +539,7 @@ def _appended(
         custom_metadata=custom,
         app_transactions=[Transaction(batch, BATCH_COMMITTED) for batch in new_batches],
     )
-    try:
+    with feed.source_errors():
         if parquet_append.applies(uri, table, schema):
             frames, size = feed.frames(schema), spec.target_file_size
             return parquet_append.append(uri, table, frames, schema, size, configuration, properties)
@@ -551,10 +552,6 @@ def _appended(
             target_file_size=spec.target_file_size,  # delta-rs holds a file's rows until it is written
             commit_properties=properties,
         )
-    except Exception as error:
-        if feed.error is not None and feed.error is not error:
-            raise feed.error from error
-        raise
     return _written_version(table, uri)
 
 
@@ -605,7 +602,7 @@ def merge_batches(
     if exists(uri):
         return _merge(uri, rows.collect(), spec, custom)
     feed = _Feed(read_ahead(rows.conformed()), spec.batch_column, set(), rows.written)
-    try:
+    with feed.source_errors():
         write_deltalake(
             uri,
             pa.RecordBatchReader.from_batches(arrow_schema(rows.schema), feed.batches(rows.schema)),
@@ -614,10 +611,6 @@ def merge_batches(
             target_file_size=spec.target_file_size,
             commit_properties=CommitProperties(custom_metadata=custom),
         )
-    except Exception as error:
-        if feed.error is not None and feed.error is not error:
-            raise feed.error from error
-        raise
     written = rows.written.rows
     return WriteResult(version(uri), written, inserted=written)
 
@@ -683,7 +676,7 @@ def _stream_overwrite(
 
     feed = _Feed(read_ahead(within()), "", set(), rows.written)
     new = isinstance(target, str)
-    try:
+    with feed.source_errors():
         write_deltalake(
             target,
             pa.RecordBatchReader.from_batches(arrow_schema(rows.schema), feed.batches(rows.schema)),
@@ -695,12 +688,6 @@ def _stream_overwrite(
             target_file_size=spec.target_file_size,
             commit_properties=CommitProperties(custom_metadata=custom),
         )
-    except CommitFailedError:
-        raise
-    except Exception as error:
-        if feed.error is not None and feed.error is not error:
-            raise feed.error from error
-        raise
 
 
 class _Feed:
@@ -735,6 +722,19 @@ class _Feed:
     def batches(self, schema: pl.Schema) -> Iterator[pa.RecordBatch]:
         for frame in self.frames(schema):
             yield from arrow_batches(frame)
+
+    @contextmanager
+    def source_errors(self) -> Iterator[None]:
+        """Around a write of the feed's rows: an error of their source is raised as it was
+        (delta-rs would wrap it in a `DeltaError` of its own); a lost commit race as it came."""
+        try:
+            yield
+        except CommitFailedError:
+            raise
+        except Exception as error:
+            if self.error is not None and self.error is not error:
+                raise self.error from error
+            raise
 
     def _new_rows(self) -> Iterator[pl.DataFrame]:
         for frame in self._frames:
