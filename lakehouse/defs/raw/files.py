@@ -228,10 +228,12 @@ def _candidate(files: FileSet, path: Path, known: Registered | None) -> PendingF
         return None
     if known is None:
         return PendingFile(path, files.batch_id(path), None, seen)
-    version = _hashed(PendingFile(path, "", None, seen, replaces=known.batch_id))
-    if known.sha256 == version.sha256:
+    digest = hashed(path)  # its size and time from the reading hashed, not from `seen`
+    sha256 = digest.hexdigest()
+    if known.sha256 == sha256:
         return None
-    return replace(version, batch_id=version_batch_id(files.batch_id(path), version.sha256))
+    batch_id = version_batch_id(files.batch_id(path), sha256)
+    return PendingFile(path, batch_id, sha256, digest.seen, replaces=known.batch_id)
 
 
 def pending_files(files: FileSet, landing: LandingZone, store: TableReads) -> list[Path]:
