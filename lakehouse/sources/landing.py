@@ -150,12 +150,13 @@ class CsvFile:
                 0,
                 [f"{self.path.name}: empty file"],
             )
-        for first_line, block in blocks:
-            plain = _plain_lines(block, self.delimiter)
-            if plain is None:
-                yield self._parsed(_lines_of_block(block.decode(), first_line))
-            else:
-                yield self._parsed_plain(plain, first_line)
+        else:
+            for first_line, block in blocks:
+                plain = _plain_lines(block, self.delimiter)
+                if plain is None:
+                    yield self._parsed(_lines_of_block(block.decode(), first_line))
+                else:
+                    yield self._parsed_plain(plain, first_line)
         digest.check(self.path, self.sha256)
 
     def _parsed(self, lines: pl.DataFrame) -> ParsedFile:
